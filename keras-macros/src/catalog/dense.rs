@@ -1,0 +1,96 @@
+//! `Dense(units, activation?, use_bias = .., kernel_initializer = .., bias_initializer = ..)`.
+
+use super::{Args, Runtime, Shape, Weight, boolean, int, names};
+use crate::diag::Diag;
+use crate::parse::Call;
+use proc_macro2::TokenStream;
+use quote::{ToTokens, quote};
+
+/// Parameters besides `in`, `name`, `params`; the first two may be positional, as in Keras.
+pub const SIGNATURE: (&[&str], usize) = (&["units", "activation", "use_bias", "kernel_initializer", "bias_initializer"], 2);
+
+pub struct Dense {
+    units: usize,
+    activation: TokenStream,
+    use_bias: bool,
+    kernel_init: TokenStream,
+    bias_init: TokenStream,
+}
+
+impl Dense {
+    pub fn build(call: &Call, args: &Args<'_>, diag: &mut Diag) -> Option<Dense> {
+        let (sig, _) = SIGNATURE;
+        let errors = diag.len();
+        let units = match args.get("units", sig) {
+            None => {
+                diag.error(call, "Dense needs `units`, the number of outputs: `Dense(32)`");
+                None
+            }
+            Some(a) => match int(&a.value) {
+                Some(u) if u >= 1 && u <= u32::MAX as i128 => Some(u as usize),
+                Some(u) => {
+                    diag.error(a, format!("Dense needs at least 1 unit, found {u}"));
+                    None
+                }
+                None => {
+                    diag.error(a, format!("Dense's `units` expects a positive integer, found `{}`", a.value.to_token_stream()));
+                    None
+                }
+            },
+        };
+        let activation = match args.get("activation", sig) {
+            Some(a) => names::activation(&a.value, diag),
+            None => Some(quote!(::keras::activations::Linear)),
+        };
+        let use_bias = match args.get("use_bias", sig) {
+            Some(a) => boolean(&a.value).or_else(|| {
+                diag.error(a, format!("Dense's `use_bias` expects `true` or `false`, found `{}`", a.value.to_token_stream()));
+                None
+            }),
+            None => Some(true),
+        };
+        let kernel_init = match args.get("kernel_initializer", sig) {
+            Some(a) => names::initializer(&a.value, diag),
+            None => Some(quote!(::keras::initializers::Initializer::GlorotUniform)),
+        };
+        let bias_init = match args.get("bias_initializer", sig) {
+            Some(a) => names::initializer(&a.value, diag),
+            None => Some(quote!(::keras::initializers::Initializer::Zeros)),
+        };
+        if diag.len() > errors {
+            return None;
+        }
+        Some(Dense { units: units?, activation: activation?, use_bias: use_bias?, kernel_init: kernel_init?, bias_init: bias_init? })
+    }
+
+    /// Dense maps the last axis: `(.., d) -> (.., units)`.
+    pub fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
+        let mut out = input.to_vec();
+        *out.last_mut().expect("shapes have at least one dimension") = self.units;
+        Ok(out)
+    }
+
+    pub fn weights(&self, input: &[usize]) -> Vec<Weight> {
+        let d = *input.last().expect("shapes have at least one dimension");
+        let mut w = vec![Weight { name: "kernel", shape: vec![d, self.units], trainable: true, init: self.kernel_init.clone() }];
+        if self.use_bias {
+            w.push(Weight { name: "bias", shape: vec![self.units], trainable: true, init: self.bias_init.clone() });
+        }
+        w
+    }
+
+    pub fn runtime(&self, input: &[usize], output: &[usize]) -> Runtime {
+        let d = *input.last().expect("shapes have at least one dimension");
+        let units = self.units;
+        let act = &self.activation;
+        let bias = self.use_bias;
+        let ty = quote!(::keras::layers::Dense<#d, #units, #act, #bias>);
+        Runtime {
+            ctor: quote!(<#ty>::new()),
+            ty,
+            in_width: d,
+            out_width: units,
+            rows_per_sample: output[..output.len() - 1].iter().product(),
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The layers the DSL knows, one file each: arguments, shape rule, parameter count, runtime type.
+//! Adding a layer means one file here and one in `keras-runtime/src/layers/`.
+
+pub mod activation;
+pub mod dense;
+pub mod dropout;
+pub mod input;
+pub mod names;
+
+use crate::diag::Diag;
+use crate::parse::{Arg, Call};
+use proc_macro2::TokenStream;
+use quote::ToTokens;
+use syn::{Expr, ExprLit, ExprUnary, Lit, UnOp};
+
+/// A per-sample shape (`[28, 28, 1]`).
+pub type Shape = Vec<usize>;
+
+/// The layer classes the DSL accepts, as Keras spells them.
+pub const CLASSES: &[&str] = &["Input", "Dense", "Activation", "Dropout"];
+
+/// A parsed and validated layer.
+pub enum Layer {
+    Dense(dense::Dense),
+    Activation(activation::Activation),
+    Dropout(dropout::Dropout),
+}
+
+/// One weight tensor of a layer.
+pub struct Weight {
+    pub name: &'static str,
+    pub shape: Shape,
+    pub trainable: bool,
+    /// The runtime `Initializer` expression.
+    pub init: TokenStream,
+}
+
+/// How generated code drives a layer.
+pub struct Runtime {
+    /// The runtime type, dimensions as literals: `::keras::layers::Dense<784, 32, Relu, true>`.
+    pub ty: TokenStream,
+    /// An expression that builds the layer value.
+    pub ctor: TokenStream,
+    /// Row width the layer reads.
+    pub in_width: usize,
+    /// Row width the layer writes.
+    pub out_width: usize,
+    /// Rows per sample (the positions the layer maps over).
+    pub rows_per_sample: usize,
+}
+
+impl Layer {
+    /// Builds the layer of class `class` from its call.
+    pub fn build(class: &str, call: &Call, args: &Args<'_>, diag: &mut Diag) -> Option<Layer> {
+        match class {
+            "Dense" => dense::Dense::build(call, args, diag).map(Layer::Dense),
+            "Activation" => activation::Activation::build(call, args, diag).map(Layer::Activation),
+            "Dropout" => dropout::Dropout::build(call, args, diag).map(Layer::Dropout),
+            _ => None,
+        }
+    }
+
+    /// The keyword arguments the class takes besides `in`, `name` and `params`, positional ones first.
+    pub fn signature(class: &str) -> (&'static [&'static str], usize) {
+        match class {
+            "Dense" => dense::SIGNATURE,
+            "Activation" => activation::SIGNATURE,
+            "Dropout" => dropout::SIGNATURE,
+            "Input" => input::SIGNATURE,
+            _ => (&[], 0),
+        }
+    }
+
+    /// The Keras class name.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Layer::Dense(_) => "Dense",
+            Layer::Activation(_) => "Activation",
+            Layer::Dropout(_) => "Dropout",
+        }
+    }
+
+    /// The prefix of default names of a class (`dense`, `dense_1`, ..): Keras's snake case.
+    pub fn snake(class: &str) -> &'static str {
+        match class {
+            "Dense" => "dense",
+            "Activation" => "activation",
+            "Dropout" => "dropout",
+            _ => "layer",
+        }
+    }
+
+    /// The output shape for an input shape, or an error message in Keras's words.
+    pub fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
+        match self {
+            Layer::Dense(l) => l.output_shape(input),
+            Layer::Activation(_) | Layer::Dropout(_) => Ok(input.to_vec()),
+        }
+    }
+
+    /// The layer's weights, in Keras order.
+    pub fn weights(&self, input: &[usize]) -> Vec<Weight> {
+        match self {
+            Layer::Dense(l) => l.weights(input),
+            Layer::Activation(_) | Layer::Dropout(_) => Vec::new(),
+        }
+    }
+
+    /// The runtime type and how to call it.
+    pub fn runtime(&self, input: &[usize], output: &[usize], index: usize) -> Runtime {
+        match self {
+            Layer::Dense(l) => l.runtime(input, output),
+            Layer::Activation(l) => l.runtime(input),
+            Layer::Dropout(l) => l.runtime(input, index),
+        }
+    }
+}
+
+/// Arguments bound to a layer's parameters.
+pub struct Args<'a> {
+    /// The value given for each parameter of the signature, in signature order.
+    pub values: Vec<Option<&'a Arg>>,
+    /// `in = ..`.
+    pub input: Option<&'a Arg>,
+    /// `name = ".."`.
+    pub name: Option<&'a Arg>,
+    /// `params = N`.
+    pub params: Option<&'a Arg>,
+}
+
+impl<'a> Args<'a> {
+    /// The argument bound to `param`.
+    pub fn get(&self, param: &str, signature: &[&str]) -> Option<&'a Arg> {
+        signature.iter().position(|p| *p == param).and_then(|i| self.values[i])
+    }
+}
+
+/// Binds a call's arguments to `signature` (whose first `positional` names may be given by
+/// position), reporting unknown, duplicate and surplus arguments.
+pub fn bind<'a>(
+    class: &str,
+    call: &'a Call,
+    signature: &[&'static str],
+    positional: usize,
+    takes_common: bool,
+    diag: &mut Diag,
+) -> Args<'a> {
+    let mut args = Args { values: vec![None; signature.len()], input: None, name: None, params: None };
+    let mut next_positional = 0;
+    for arg in &call.args {
+        match arg.key() {
+            // Positional arguments fill the positional parameters in order, wherever they stand:
+            // `Dense(32, in = 784, relu)` reads as it does in Keras's docs.
+            None => {
+                if next_positional < positional {
+                    if args.values[next_positional].is_some() {
+                        diag.error(arg, format!("`{}` is given twice (by position and by name)", signature[next_positional]));
+                    } else {
+                        args.values[next_positional] = Some(arg);
+                    }
+                    next_positional += 1;
+                } else {
+                    let names = signature[..positional].iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+                    diag.error(
+                        arg,
+                        format!(
+                            "{class} takes at most {positional} positional argument{} ({names}); name the others, as in `use_bias = false`",
+                            if positional == 1 { "" } else { "s" }
+                        ),
+                    );
+                }
+            }
+            Some(key) => {
+                let k = key.to_string();
+                let slot = if takes_common {
+                    match k.as_str() {
+                        "in" => Some(&mut args.input),
+                        "name" => Some(&mut args.name),
+                        "params" => Some(&mut args.params),
+                        _ => None,
+                    }
+                } else {
+                    None
+                };
+                let slot = match slot {
+                    Some(s) => s,
+                    None => match signature.iter().position(|p| *p == k) {
+                        Some(i) => &mut args.values[i],
+                        None => {
+                            let mut valid: Vec<&str> = signature.to_vec();
+                            if takes_common {
+                                valid.extend(["in", "name", "params"]);
+                            }
+                            let hint = names::suggest(&k, &valid).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+                            diag.error(
+                                key,
+                                format!(
+                                    "{class} has no argument `{k}`{hint} (expected one of {})",
+                                    valid.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+                                ),
+                            );
+                            continue;
+                        }
+                    },
+                };
+                if slot.is_some() {
+                    diag.error(arg, format!("`{k}` is given twice"));
+                    continue;
+                } else {
+                    *slot = Some(arg);
+                }
+            }
+        }
+    }
+    args
+}
+
+/// An integer literal, possibly negated.
+pub fn int(e: &Expr) -> Option<i128> {
+    match e {
+        Expr::Lit(ExprLit { lit: Lit::Int(i), .. }) => i.base10_parse().ok(),
+        Expr::Unary(ExprUnary { op: UnOp::Neg(_), expr, .. }) => int(expr).map(|v| -v),
+        Expr::Paren(p) => int(&p.expr),
+        Expr::Group(g) => int(&g.expr),
+        _ => None,
+    }
+}
+
+/// A numeric literal (integer or float), possibly negated.
+pub fn float(e: &Expr) -> Option<f64> {
+    match e {
+        Expr::Lit(ExprLit { lit: Lit::Float(f), .. }) => f.base10_parse().ok(),
+        Expr::Lit(ExprLit { lit: Lit::Int(i), .. }) => i.base10_parse::<i128>().ok().map(|v| v as f64),
+        Expr::Unary(ExprUnary { op: UnOp::Neg(_), expr, .. }) => float(expr).map(|v| -v),
+        Expr::Paren(p) => float(&p.expr),
+        Expr::Group(g) => float(&g.expr),
+        _ => None,
+    }
+}
+
+/// A `true`/`false` literal.
+pub fn boolean(e: &Expr) -> Option<bool> {
+    match e {
+        Expr::Lit(ExprLit { lit: Lit::Bool(b), .. }) => Some(b.value),
+        _ => None,
+    }
+}
+
+/// A name written as an identifier (`relu`) or a string (`"relu"`).
+pub fn word(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Path(p) if p.qself.is_none() => p.path.get_ident().map(|i| i.to_string()),
+        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Some(s.value()),
+        _ => None,
+    }
+}
+
+/// A shape: `784`, `(28, 28, 1)` or `[28, 28]`, every dimension at least 1.
+pub fn shape(e: &Expr, what: &str, diag: &mut Diag) -> Option<Shape> {
+    let dims: Vec<&Expr> = match e {
+        Expr::Tuple(t) => t.elems.iter().collect(),
+        Expr::Array(a) => a.elems.iter().collect(),
+        Expr::Paren(p) => vec![&*p.expr],
+        other => vec![other],
+    };
+    let mut out = Vec::new();
+    for d in &dims {
+        match int(d) {
+            Some(v) if v >= 1 && v <= u32::MAX as i128 => out.push(v as usize),
+            Some(v) => {
+                diag.error(d, format!("{what} dimensions must be at least 1, found {v}"));
+                return None;
+            }
+            None => {
+                diag.error(
+                    e,
+                    format!("{what} expects a shape, an integer like `784` or a tuple like `(28, 28, 1)`, found `{}`", e.to_token_stream()),
+                );
+                return None;
+            }
+        }
+    }
+    if out.is_empty() {
+        diag.error(e, format!("{what} expects a shape with at least one dimension"));
+        return None;
+    }
+    Some(out)
+}
+
+/// `(None, 28, 28)`.
+pub fn fmt_shape(s: &[usize]) -> String {
+    let mut out = String::from("(None");
+    for d in s {
+        out.push_str(&format!(", {d}"));
+    }
+    out.push(')');
+    out
+}

@@ -1,0 +1,239 @@
+//! Shape inference over the whole model, names, parameter counts; every mistake reported once,
+//! at its tokens, in Keras's words. After an error that leaves a shape unknown, later layers are
+//! still checked for their own mistakes, but not for shapes that follow from the first one.
+
+use crate::catalog::{self, CLASSES, Layer, Runtime, Shape, Weight, bind, fmt_shape, names};
+use crate::diag::Diag;
+use crate::parse::Chain;
+use quote::ToTokens;
+use std::collections::HashMap;
+use syn::{Attribute, Expr, ExprLit, Lit};
+
+/// A model whose every layer checked out.
+pub struct Checked {
+    pub input: Shape,
+    pub layers: Vec<CheckedLayer>,
+    pub trainable: usize,
+    pub non_trainable: usize,
+}
+
+pub struct CheckedLayer {
+    pub name: String,
+    pub class: &'static str,
+    pub output: Shape,
+    pub weights: Vec<Weight>,
+    pub params: usize,
+    pub runtime: Runtime,
+}
+
+impl Checked {
+    /// All parameters.
+    pub fn params(&self) -> usize {
+        self.trainable + self.non_trainable
+    }
+}
+
+/// Where the current shape came from, for error messages.
+enum Source {
+    Input,
+    Layer(String),
+}
+
+/// Checks a chain of layers; `None` if anything is wrong (the errors are in `diag`).
+pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str, diag: &mut Diag) -> Option<Checked> {
+    let errors_before = diag.len();
+    let mut shape: Option<Shape> = None;
+    let mut source = Source::Input;
+    // Set once an error leaves the shape unknown: later shape checks would only repeat it.
+    let mut lost = false;
+    let mut layers: Vec<CheckedLayer> = Vec::new();
+    let mut seen_names: HashMap<String, usize> = HashMap::new();
+    let mut counters: HashMap<&'static str, usize> = HashMap::new();
+    let mut input_shape: Option<Shape> = None;
+    let mut real_layers = 0;
+
+    for (i, call) in chain.calls.iter().enumerate() {
+        let class_name = call.kind.to_string();
+        let Some(&class) = CLASSES.iter().find(|c| **c == class_name) else {
+            let hint = names::suggest(&class_name, CLASSES).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
+            diag.error(&call.kind, format!("unknown layer `{class_name}`; {hint}the layers keras-rs knows are {}", CLASSES.join(", ")));
+            lost = true;
+            shape = None;
+            continue;
+        };
+        let (signature, positional) = Layer::signature(class);
+        if class == "Input" {
+            let args = bind(class, call, signature, positional, false, diag);
+            let parsed = match args.values[0] {
+                Some(a) => catalog::shape(&a.value, "Input", diag),
+                None => {
+                    diag.error(call, "Input needs the per-sample shape: `Input(784)` or `Input((28, 28, 1))`");
+                    None
+                }
+            };
+            if i != 0 {
+                diag.error(call, "Input must be the first element of a model");
+                continue;
+            }
+            match parsed {
+                Some(s) => {
+                    input_shape = Some(s.clone());
+                    shape = Some(s);
+                }
+                None => lost = true,
+            }
+            continue;
+        }
+        real_layers += 1;
+        let args = bind(class, call, signature, positional, true, diag);
+        let layer = Layer::build(class, call, &args, diag);
+
+        if let Some(a) = args.input {
+            if let Some(s) = catalog::shape(&a.value, "`in`", diag) {
+                match (&shape, &source) {
+                    (None, _) if !lost && layers.is_empty() && input_shape.is_none() => {
+                        input_shape = Some(s.clone());
+                        shape = Some(s);
+                    }
+                    (Some(cur), src) if *cur != s => {
+                        let from = match src {
+                            Source::Input => format!("the model's input is {}", fmt_shape(cur)),
+                            Source::Layer(n) => format!("the previous layer `{n}` outputs {}", fmt_shape(cur)),
+                        };
+                        diag.error(a, format!("{class} expects input shape {}, but {from}", fmt_shape(&s)));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if shape.is_none() && !lost {
+            diag.error(
+                call,
+                format!(
+                    "the first layer needs an input shape: put `Input(..)` before it, or give it `in = ..`, as in `{class}(.., in = 784)`"
+                ),
+            );
+            lost = true;
+        }
+
+        let name = layer_name(&args, class, &mut counters, diag);
+        if let Some(n) = &name {
+            if let Some(prev) = seen_names.insert(n.clone(), i) {
+                let at = args.name.map(|a| a.to_token_stream()).unwrap_or_else(|| call.to_token_stream());
+                diag.error(
+                    at,
+                    format!(
+                        "duplicate layer name `{n}`: layer {} of this model is already named `{n}`; layer names must be unique",
+                        prev + 1
+                    ),
+                );
+            }
+        }
+
+        let (Some(layer), Some(input)) = (layer, shape.clone()) else {
+            lost = true;
+            shape = None;
+            continue;
+        };
+        let output = match layer.output_shape(&input) {
+            Ok(o) => o,
+            Err(msg) => {
+                diag.error(call, msg);
+                lost = true;
+                shape = None;
+                continue;
+            }
+        };
+        let weights = layer.weights(&input);
+        let params = weights
+            .iter()
+            .try_fold(0usize, |acc, w| w.shape.iter().try_fold(1usize, |p, d| p.checked_mul(*d)).and_then(|n| acc.checked_add(n)));
+        let Some(params) = params else {
+            diag.error(call, format!("{class} would have more parameters than this machine can address"));
+            return None;
+        };
+        let name = name.unwrap_or_default();
+        if let Some(a) = args.params {
+            match int(&a.value) {
+                Some(n) if n == params as i128 => {}
+                Some(n) => diag.error(
+                    a,
+                    format!("{class} `{name}` has {} parameters, not {}", thousands(params as u128), thousands(n.max(0) as u128)),
+                ),
+                None => diag.error(a, format!("`params` expects an integer, found `{}`", a.value.to_token_stream())),
+            }
+        }
+        let runtime = layer.runtime(&input, &output, i);
+        source = Source::Layer(name.clone());
+        shape = Some(output.clone());
+        layers.push(CheckedLayer { name, class: layer.class(), output, weights, params, runtime });
+    }
+
+    if real_layers == 0 {
+        let last = chain.calls.last().expect("a chain has at least one call");
+        diag.error(last, "a model needs at least one layer after its Input, as in `Input(4) => Dense(1)`");
+    }
+    if diag.len() > errors_before {
+        return None;
+    }
+    let trainable = layers.iter().flat_map(|l| &l.weights).filter(|w| w.trainable).map(|w| w.shape.iter().product::<usize>()).sum();
+    let non_trainable = layers.iter().flat_map(|l| &l.weights).filter(|w| !w.trainable).map(|w| w.shape.iter().product::<usize>()).sum();
+    let checked = Checked { input: input_shape?, layers, trainable, non_trainable };
+    if let Some((expected, attr)) = params_attr {
+        if *expected != checked.params() as u128 {
+            diag.error(attr, format!("`{model}` has {} parameters, not {}", thousands(checked.params() as u128), thousands(*expected)));
+            return None;
+        }
+    }
+    Some(checked)
+}
+
+fn int(e: &Expr) -> Option<i128> {
+    catalog::int(e)
+}
+
+/// The layer's name: `name = ".."`, else the class's prefix with a counter (`dense`, `dense_1`).
+fn layer_name(
+    args: &catalog::Args<'_>,
+    class: &'static str,
+    counters: &mut HashMap<&'static str, usize>,
+    diag: &mut Diag,
+) -> Option<String> {
+    match args.name {
+        None => {
+            let snake = Layer::snake(class);
+            let n = counters.entry(snake).or_insert(0);
+            let name = if *n == 0 { snake.to_string() } else { format!("{snake}_{n}") };
+            *n += 1;
+            Some(name)
+        }
+        Some(a) => match &a.value {
+            Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => {
+                let v = s.value();
+                if v.is_empty() || v.contains('/') || v.chars().any(char::is_whitespace) {
+                    diag.error(a, format!("layer names must be non-empty, without `/` or spaces, found {:?}", v));
+                    None
+                } else {
+                    Some(v)
+                }
+            }
+            other => {
+                diag.error(a, format!("`name` expects a string, as in `name = \"hidden\"`, found `{}`", other.to_token_stream()));
+                None
+            }
+        },
+    }
+}
+
+/// `25,461`.
+pub fn thousands(n: u128) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

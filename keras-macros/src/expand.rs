@@ -1,0 +1,429 @@
+//! Code generation: the model struct, its consts, and straight-line forward/backward passes over
+//! the runtime's layer types, every dimension and offset a literal.
+
+use crate::check::{Checked, check};
+use crate::diag::Diag;
+use crate::parse::{Input, parse};
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote};
+use syn::{Attribute, Visibility};
+
+/// `sequential!`: parse, check, expand; every error becomes a spanned `compile_error!`.
+pub fn sequential(tokens: TokenStream) -> TokenStream {
+    let input = match parse(tokens) {
+        Ok(i) => i,
+        Err(e) => return e.to_compile_error(),
+    };
+    match input {
+        Input::Items(items) => items
+            .iter()
+            .map(|item| {
+                let mut diag = Diag::default();
+                for e in &item.bad_params {
+                    diag.push(e.clone());
+                }
+                let name = snake_case(&item.name.to_string());
+                let checked = check(&item.chain, item.params.as_ref(), &item.name.to_string(), &mut diag);
+                let decl = Decl { attrs: &item.attrs, vis: &item.vis, ident: &item.name, name };
+                match checked {
+                    Some(m) if diag.is_empty() => model(&decl, &m),
+                    _ => {
+                        let errors = diag.to_compile_errors();
+                        let stub = stub(&decl);
+                        quote!(#errors #stub)
+                    }
+                }
+            })
+            .collect(),
+        Input::Expr(chain) => {
+            let mut diag = Diag::default();
+            let ident = Ident::new("Sequential", Span::call_site());
+            let vis = Visibility::Inherited;
+            let decl = Decl { attrs: &[], vis: &vis, ident: &ident, name: "sequential".to_string() };
+            let body = match check(&chain, None, "sequential", &mut diag) {
+                Some(m) if diag.is_empty() => model(&decl, &m),
+                _ => {
+                    let errors = diag.to_compile_errors();
+                    let stub = stub(&decl);
+                    quote!(#errors #stub)
+                }
+            };
+            quote!({
+                #body
+                #ident::<::keras::Cpu>::new(&::keras::Cpu)
+            })
+        }
+    }
+}
+
+/// What the generated struct is called and how it is declared.
+pub struct Decl<'a> {
+    pub attrs: &'a [Attribute],
+    pub vis: &'a Visibility,
+    pub ident: &'a Ident,
+    /// The model's name in Keras terms (`summary()` title).
+    pub name: String,
+}
+
+/// Keras's `to_snake_case` of a class name: `FashionNet` -> `fashion_net`, `XORNet` -> `xor_net`.
+pub fn snake_case(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            let prev = chars[i - 1];
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            if prev.is_lowercase() || (prev.is_uppercase() && next_lower) {
+                out.push('_');
+            }
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
+}
+
+fn usizes(v: &[usize]) -> TokenStream {
+    quote!(&[#(#v),*])
+}
+
+/// The struct, its inherent consts and constructors, and its `Model` implementation.
+pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
+    let Decl { attrs, vis, ident, name } = decl;
+    let cpu = quote!(::keras::Cpu);
+    let n = m.layers.len();
+    let input = usizes(&m.input);
+    let output_shape = &m.layers[n - 1].output;
+    let output = usizes(output_shape);
+    let in_size: usize = m.input.iter().product();
+    let out_size: usize = output_shape.iter().product();
+    let (params, trainable, non_trainable) = (m.params(), m.trainable, m.non_trainable);
+    let layer_names = m.layers.iter().map(|l| &l.name);
+    let out_dim = match output_shape.len() + 1 {
+        r @ 2..=6 => {
+            let ix = format_ident!("Ix{}", r);
+            quote!(::keras::ndarray::#ix)
+        }
+        _ => quote!(::keras::ndarray::IxDyn),
+    };
+
+    // Arena offsets, in Keras weight order.
+    let mut p_off = 0usize;
+    let mut s_off = 0usize;
+    let mut weight_specs = Vec::new();
+    let mut param_ranges = Vec::new();
+    let mut state_ranges = Vec::new();
+    for l in &m.layers {
+        let (p0, s0) = (p_off, s_off);
+        for w in &l.weights {
+            let len: usize = w.shape.iter().product();
+            let (arena, offset) = if w.trainable {
+                p_off += len;
+                (quote!(Trainable), p_off - len)
+            } else {
+                s_off += len;
+                (quote!(NonTrainable), s_off - len)
+            };
+            let (lname, wname, shape, init) = (&l.name, w.name, usizes(&w.shape), &w.init);
+            weight_specs.push(quote! {
+                ::keras::model::WeightSpec { layer: #lname, name: #wname, shape: #shape, arena: ::keras::model::Arena::#arena, offset: #offset, init: #init }
+            });
+        }
+        param_ranges.push((p0, p_off));
+        state_ranges.push((s0, s_off));
+    }
+    let layer_specs = m.layers.iter().map(|l| {
+        let (lname, class, shape, p) = (&l.name, l.class, usizes(&l.output), l.params);
+        quote!(::keras::model::LayerSpec { name: #lname, class: #class, output_shape: #shape, params: #p })
+    });
+
+    // Workspace slots: layer i's output is 2i, its scratch 2i + 1, the gradient of its output 2n + i.
+    let slot = |i: usize| format_ident!("s{}", i);
+    let slot_idents: Vec<Ident> = (0..3 * n).map(slot).collect();
+    let n_slots = 3 * n;
+    let mut slot_sizes: Vec<TokenStream> = Vec::new();
+    for l in &m.layers {
+        let out: usize = l.output.iter().product();
+        let (ty, r) = (&l.runtime.ty, l.runtime.rows_per_sample);
+        slot_sizes.push(quote!(#out));
+        slot_sizes.push(quote!(<#ty>::SCRATCH * #r));
+    }
+    for l in &m.layers {
+        let out: usize = l.output.iter().product();
+        slot_sizes.push(quote!(#out));
+    }
+    let (output_slot, output_grad_slot) = (2 * (n - 1), 3 * n - 1);
+
+    let b = quote!(<B as ::keras::Backend>);
+    let mut forward = Vec::new();
+    let mut backward = Vec::new();
+    let mut infer = Vec::new();
+    let mut infer_buffers = Vec::new();
+    let mut checks = Vec::new();
+    for (i, l) in m.layers.iter().enumerate() {
+        let rt = &l.runtime;
+        let (ty, ctor, r, iw, ow) = (&rt.ty, &rt.ctor, rt.rows_per_sample, rt.in_width, rt.out_width);
+        let (p0, p1) = param_ranges[i];
+        let (s0, s1) = state_ranges[i];
+        let params_here = l.params;
+        checks.push(quote!(::core::assert!(<#ty>::PARAMS == #params_here);));
+        let (out, scratch, grad) = (slot(2 * i), slot(2 * i + 1), slot(2 * n + i));
+        let x_view = if i == 0 {
+            quote!(x)
+        } else {
+            let prev = slot(2 * (i - 1));
+            quote!(::keras::model::all::<B>(#prev))
+        };
+        forward.push(quote! {
+            {
+                let layer = #ctor;
+                layer.forward(
+                    &ctx,
+                    #b::view(params, #p0..#p1),
+                    #b::view_mut(state, #s0..#s1),
+                    ::keras::layers::Rows::<B, #iw>::new(#x_view, batch * #r),
+                    ::keras::layers::RowsMut::<B, #ow>::new(::keras::model::all_mut::<B>(#out), batch * #r),
+                    ::keras::model::all_mut::<B>(#scratch),
+                    training,
+                );
+            }
+        });
+        let dx = if i == 0 {
+            quote!(::core::option::Option::None::<::keras::layers::RowsMut<'_, B, #iw>>)
+        } else {
+            let prev_grad = slot(2 * n + i - 1);
+            quote!(::core::option::Option::Some(::keras::layers::RowsMut::<B, #iw>::new(::keras::model::all_mut::<B>(#prev_grad), batch * #r)))
+        };
+        backward.push(quote! {
+            {
+                let layer = #ctor;
+                layer.backward(
+                    &ctx,
+                    #b::view(params, #p0..#p1),
+                    #b::view_mut(grads, #p0..#p1),
+                    #b::view(state, #s0..#s1),
+                    ::keras::layers::Rows::<B, #iw>::new(#x_view, batch * #r),
+                    ::keras::layers::Rows::<B, #ow>::new(::keras::model::all::<B>(#out), batch * #r),
+                    ::keras::model::all::<B>(#scratch),
+                    ::keras::layers::RowsMut::<B, #ow>::new(::keras::model::all_mut::<B>(#grad), batch * #r),
+                    #dx,
+                );
+            }
+        });
+        // One sample on the CPU: activations in stack arrays, no scratch (inference keeps none).
+        let out_len: usize = l.output.iter().product();
+        let a = format_ident!("a{}", i);
+        infer_buffers.push(quote!(let mut #a = [0f32; #out_len];));
+        let x_in = if i == 0 {
+            quote!(&x[..])
+        } else {
+            let prev = format_ident!("a{}", i - 1);
+            quote!(&#prev[..])
+        };
+        infer.push(quote! {
+            {
+                let layer = #ctor;
+                layer.forward::<#cpu>(
+                    &ctx,
+                    &params[#p0..#p1],
+                    &mut state[#s0..#s1],
+                    ::keras::layers::Rows::<#cpu, #iw>::new(#x_in, #r),
+                    ::keras::layers::RowsMut::<#cpu, #ow>::new(&mut #a[..], #r),
+                    &mut [],
+                    false,
+                );
+            }
+        });
+    }
+    let last = format_ident!("a{}", n - 1);
+    backward.reverse();
+
+    quote! {
+        #(#attrs)*
+        #vis struct #ident<B: ::keras::Backend = #cpu> {
+            core: ::keras::model::ModelCore<B>,
+        }
+
+        const _: () = { #(#checks)* };
+
+        impl<B: ::keras::Backend> ::core::fmt::Debug for #ident<B> {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(::core::stringify!(#ident)).field("device", self.core.device()).finish_non_exhaustive()
+            }
+        }
+
+        impl #ident<#cpu> {
+            /// All parameters, trainable and not (Keras's "Total params").
+            pub const PARAMS: usize = #params;
+            /// Trainable parameters.
+            pub const TRAINABLE_PARAMS: usize = #trainable;
+            /// Non-trainable parameters.
+            pub const NON_TRAINABLE_PARAMS: usize = #non_trainable;
+            /// The per-sample input shape.
+            pub const INPUT_SHAPE: &'static [usize] = #input;
+            /// The per-sample output shape.
+            pub const OUTPUT_SHAPE: &'static [usize] = #output;
+            /// The layers' names, in order.
+            pub const LAYER_NAMES: &'static [&'static str] = &[#(#layer_names),*];
+
+            /// Runs one sample through the model on the CPU (inference mode), without allocating:
+            /// activations live on the stack.
+            pub fn predict_one(&self, x: &[f32; #in_size]) -> [f32; #out_size] {
+                let ctx = ::keras::model::Ctx { device: &::keras::Cpu, seed: 0, step: 0 };
+                let params: &[f32] = self.core.params();
+                let mut state = [0f32; #non_trainable];
+                state.copy_from_slice(self.core.state());
+                #(#infer_buffers)*
+                #(#infer)*
+                #last
+            }
+        }
+
+        impl<B: ::keras::Backend> #ident<B> {
+            /// A new model on `device`, weights freshly initialized (seeded by
+            /// `keras::utils::set_random_seed`).
+            ///
+            /// # Panics
+            /// If the device cannot hold the model; [`Self::try_new`] returns that error instead.
+            pub fn new(device: &B) -> Self {
+                match Self::try_new(device) {
+                    ::core::result::Result::Ok(m) => m,
+                    ::core::result::Result::Err(e) => ::core::panic!("{}", e),
+                }
+            }
+
+            /// A new model on `device`, or the device's error.
+            pub fn try_new(device: &B) -> ::keras::Result<Self> {
+                ::core::result::Result::Ok(#ident { core: ::keras::model::ModelCore::new::<Self>(device)? })
+            }
+        }
+
+        impl<B: ::keras::Backend> ::keras::model::Model for #ident<B> {
+            type Backend = B;
+            type OutputDim = #out_dim;
+            const NAME: &'static str = #name;
+            const INPUT_SHAPE: &'static [usize] = #input;
+            const OUTPUT_SHAPE: &'static [usize] = #output;
+            const INPUT_SIZE: usize = #in_size;
+            const OUTPUT_SIZE: usize = #out_size;
+            const PARAMS: usize = #params;
+            const TRAINABLE_PARAMS: usize = #trainable;
+            const NON_TRAINABLE_PARAMS: usize = #non_trainable;
+            const LAYERS: &'static [::keras::model::LayerSpec] = &[#(#layer_specs),*];
+            const WEIGHTS: &'static [::keras::model::WeightSpec] = &[#(#weight_specs),*];
+            const SLOTS: &'static [usize] = &[#(#slot_sizes),*];
+            const OUTPUT_SLOT: usize = #output_slot;
+            const OUTPUT_GRAD_SLOT: usize = #output_grad_slot;
+
+            fn core(&self) -> &::keras::model::ModelCore<B> {
+                &self.core
+            }
+
+            fn core_mut(&mut self) -> &mut ::keras::model::ModelCore<B> {
+                &mut self.core
+            }
+
+            fn from_core(core: ::keras::model::ModelCore<B>) -> Self {
+                #ident { core }
+            }
+
+            fn forward(core: &mut ::keras::model::ModelCore<B>, x: #b::View<'_>, batch: usize, training: bool) {
+                let ::keras::model::Parts { ctx, params, state, slots, .. } = core.parts::<#n_slots>();
+                let [#(#slot_idents),*] = slots;
+                #(#forward)*
+            }
+
+            fn backward(core: &mut ::keras::model::ModelCore<B>, x: #b::View<'_>, batch: usize) {
+                let ::keras::model::Parts { ctx, params, grads, state, slots } = core.parts::<#n_slots>();
+                let [#(#slot_idents),*] = slots;
+                #(#backward)*
+            }
+        }
+    }
+}
+
+/// A stand-in for a model with errors: the same names exist, so the user sees the macro's
+/// errors and not others that follow from a missing type.
+pub fn stub(decl: &Decl<'_>) -> TokenStream {
+    let Decl { attrs, vis, ident, name } = decl;
+    let cpu = quote!(::keras::Cpu);
+    let unreachable = quote!(::core::unreachable!("this model has compile errors"));
+    quote! {
+        #(#attrs)*
+        #vis struct #ident<B: ::keras::Backend = #cpu> {
+            core: ::keras::model::ModelCore<B>,
+        }
+
+        impl #ident<#cpu> {
+            /// Unknown: the model has errors.
+            pub const PARAMS: usize = 0;
+            /// Unknown: the model has errors.
+            pub const TRAINABLE_PARAMS: usize = 0;
+            /// Unknown: the model has errors.
+            pub const NON_TRAINABLE_PARAMS: usize = 0;
+            /// Unknown: the model has errors.
+            pub const INPUT_SHAPE: &'static [usize] = &[];
+            /// Unknown: the model has errors.
+            pub const OUTPUT_SHAPE: &'static [usize] = &[];
+            /// Unknown: the model has errors.
+            pub const LAYER_NAMES: &'static [&'static str] = &[];
+        }
+
+        impl<B: ::keras::Backend> #ident<B> {
+            /// Unavailable: the model has errors.
+            pub fn new(_device: &B) -> Self {
+                #unreachable
+            }
+            /// Unavailable: the model has errors.
+            pub fn try_new(_device: &B) -> ::keras::Result<Self> {
+                #unreachable
+            }
+        }
+
+        impl<B: ::keras::Backend> ::keras::model::Model for #ident<B> {
+            type Backend = B;
+            type OutputDim = ::keras::ndarray::IxDyn;
+            const NAME: &'static str = #name;
+            const INPUT_SHAPE: &'static [usize] = &[];
+            const OUTPUT_SHAPE: &'static [usize] = &[];
+            const INPUT_SIZE: usize = 0;
+            const OUTPUT_SIZE: usize = 0;
+            const PARAMS: usize = 0;
+            const TRAINABLE_PARAMS: usize = 0;
+            const NON_TRAINABLE_PARAMS: usize = 0;
+            const LAYERS: &'static [::keras::model::LayerSpec] = &[];
+            const WEIGHTS: &'static [::keras::model::WeightSpec] = &[];
+            const SLOTS: &'static [usize] = &[];
+            const OUTPUT_SLOT: usize = 0;
+            const OUTPUT_GRAD_SLOT: usize = 0;
+            fn core(&self) -> &::keras::model::ModelCore<B> {
+                &self.core
+            }
+            fn core_mut(&mut self) -> &mut ::keras::model::ModelCore<B> {
+                &mut self.core
+            }
+            fn from_core(core: ::keras::model::ModelCore<B>) -> Self {
+                #ident { core }
+            }
+            fn forward(_: &mut ::keras::model::ModelCore<B>, _: <B as ::keras::Backend>::View<'_>, _: usize, _: bool) {
+                #unreachable
+            }
+            fn backward(_: &mut ::keras::model::ModelCore<B>, _: <B as ::keras::Backend>::View<'_>, _: usize) {
+                #unreachable
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snake_case;
+
+    #[test]
+    fn snake_case_follows_keras() {
+        assert_eq!(snake_case("Mlp"), "mlp");
+        assert_eq!(snake_case("FashionNet"), "fashion_net");
+        assert_eq!(snake_case("XORNet"), "xor_net");
+        assert_eq!(snake_case("Net2D"), "net2d");
+        assert_eq!(snake_case("MaxPooling2D"), "max_pooling2d");
+    }
+}

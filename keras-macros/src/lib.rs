@@ -1,0 +1,16 @@
+//! The `sequential!` macro of keras-rs. The logic lives in ordinary functions over
+//! `proc_macro2::TokenStream` (parse -> check -> expand), unit-tested without a compiler run;
+//! this file only wires them to `#[proc_macro]`.
+
+mod catalog;
+mod check;
+mod diag;
+mod expand;
+mod parse;
+
+/// Defines a Sequential model whose layer shapes and parameter counts are checked at compile
+/// time. See the `keras` crate for the DSL.
+#[proc_macro]
+pub fn sequential(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    expand::sequential(input.into()).into()
+}

@@ -1,0 +1,200 @@
+//! The grammar of `sequential!`:
+//!
+//! ```text
+//! input    := item+ | chain ';'?
+//! item     := attribute* visibility 'struct' Ident '=' chain ';'
+//! chain    := call ('=>' call)*
+//! call     := Ident '(' (arg (',' arg)* ','?)? ')'
+//! arg      := (Ident | 'in') '=' Expr | Expr
+//! ```
+
+use proc_macro2::{Group, TokenStream};
+use quote::ToTokens;
+use syn::parse::{Parse, ParseStream, Parser};
+use syn::{Attribute, Expr, Ident, Token, Visibility};
+
+/// What the macro was given.
+pub enum Input {
+    /// `pub struct Mlp = ...;` items.
+    Items(Vec<Item>),
+    /// `Input(4) => Dense(3)`: an expression that builds a model on the CPU.
+    Expr(Chain),
+}
+
+/// One `struct Name = chain;` item.
+pub struct Item {
+    /// Attributes other than `#[params(..)]`, passed through.
+    pub attrs: Vec<Attribute>,
+    /// `#[params(N)]`: the expected total parameter count, with the attribute's span.
+    pub params: Option<(u128, Attribute)>,
+    /// Malformed `#[params]` attributes.
+    pub bad_params: Vec<syn::Error>,
+    pub vis: Visibility,
+    pub name: Ident,
+    pub chain: Chain,
+}
+
+/// Layers joined by `=>`.
+pub struct Chain {
+    pub calls: Vec<Call>,
+}
+
+/// `Dense(32, relu, in = 784)`. Its tokens span the whole call, for errors about the layer.
+pub struct Call {
+    pub kind: Ident,
+    pub args: Vec<Arg>,
+    group: Group,
+}
+
+/// One argument: positional (`key` is None) or keyword. Its tokens span `key = value`.
+pub struct Arg {
+    pub key: Option<(Ident, Token![=])>,
+    pub value: Expr,
+}
+
+impl Arg {
+    /// The keyword, if any.
+    pub fn key(&self) -> Option<&Ident> {
+        self.key.as_ref().map(|(k, _)| k)
+    }
+}
+
+impl ToTokens for Call {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        self.kind.to_tokens(tokens);
+        self.group.to_tokens(tokens);
+    }
+}
+
+impl ToTokens for Arg {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        if let Some((k, eq)) = &self.key {
+            k.to_tokens(tokens);
+            eq.to_tokens(tokens);
+        }
+        self.value.to_tokens(tokens);
+    }
+}
+
+impl Parse for Input {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let fork = input.fork();
+        let _ = fork.call(Attribute::parse_outer);
+        let _: Visibility = fork.parse()?;
+        if fork.peek(Token![struct]) {
+            let mut items = Vec::new();
+            while !input.is_empty() {
+                items.push(input.parse()?);
+            }
+            Ok(Input::Items(items))
+        } else {
+            let chain: Chain = input.parse()?;
+            if input.peek(Token![;]) {
+                input.parse::<Token![;]>()?;
+            }
+            if !input.is_empty() {
+                return Err(input.error("expected `=>` and another layer, or the end of the model"));
+            }
+            Ok(Input::Expr(chain))
+        }
+    }
+}
+
+impl Parse for Item {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let all_attrs = input.call(Attribute::parse_outer)?;
+        let mut attrs = Vec::new();
+        let mut params = None;
+        let mut bad_params = Vec::new();
+        for a in all_attrs {
+            if a.path().is_ident("params") {
+                match a.parse_args::<syn::LitInt>().and_then(|l| l.base10_parse::<u128>()) {
+                    Ok(v) => params = Some((v, a)),
+                    Err(_) => bad_params
+                        .push(syn::Error::new_spanned(&a, "expected `#[params(N)]` with N the model's total parameter count, an integer")),
+                }
+            } else {
+                attrs.push(a);
+            }
+        }
+        let vis: Visibility = input.parse()?;
+        input.parse::<Token![struct]>()?;
+        let name: Ident = input.parse()?;
+        if input.peek(Token![<]) {
+            return Err(
+                input.error("a model struct takes no generic parameters: it is generic over its backend already (`Mlp<B: Backend = Cpu>`)")
+            );
+        }
+        input.parse::<Token![=]>().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                format!("expected `=` after `struct {name}`, then the layers: `struct {name} = Dense(32, in = 784) => ...;`"),
+            )
+        })?;
+        let chain: Chain = input.parse()?;
+        input.parse::<Token![;]>().map_err(|e| syn::Error::new(e.span(), "expected `=>` and another layer, or `;` to end the model"))?;
+        Ok(Item { attrs, params, bad_params, vis, name, chain })
+    }
+}
+
+impl Parse for Chain {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let mut calls = vec![input.parse::<Call>()?];
+        while input.peek(Token![=>]) {
+            input.parse::<Token![=>]>()?;
+            calls.push(input.parse()?);
+        }
+        Ok(Chain { calls })
+    }
+}
+
+impl Parse for Call {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let kind: Ident = input.parse().map_err(|e| syn::Error::new(e.span(), "expected a layer, such as `Dense(32, relu)`"))?;
+        if !input.peek(syn::token::Paren) {
+            return Err(syn::Error::new(
+                kind.span(),
+                format!("expected `(` after `{kind}`: a layer is written with its arguments in parentheses, `{kind}(..)`"),
+            ));
+        }
+        let group: Group = input.parse()?;
+        let args = (|content: ParseStream| {
+            let mut args = Vec::new();
+            while !content.is_empty() {
+                args.push(content.parse::<Arg>()?);
+                if content.is_empty() {
+                    break;
+                }
+                content.parse::<Token![,]>()?;
+            }
+            Ok(args)
+        })
+        .parse2(group.stream())?;
+        Ok(Call { kind, args, group })
+    }
+}
+
+impl Parse for Arg {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let is_key =
+            (input.peek(Ident) || input.peek(Token![in])) && input.peek2(Token![=]) && !input.peek2(Token![==]) && !input.peek2(Token![=>]);
+        if is_key {
+            let key = if input.peek(Token![in]) {
+                let t: Token![in] = input.parse()?;
+                Ident::new("in", t.span)
+            } else {
+                input.parse::<Ident>()?
+            };
+            let eq: Token![=] = input.parse()?;
+            let value: Expr = input.parse()?;
+            Ok(Arg { key: Some((key, eq)), value })
+        } else {
+            Ok(Arg { key: None, value: input.parse()? })
+        }
+    }
+}
+
+/// Parses the macro input.
+pub fn parse(tokens: TokenStream) -> syn::Result<Input> {
+    syn::parse2(tokens)
+}

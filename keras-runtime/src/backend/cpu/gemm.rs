@@ -1,0 +1,709 @@
+//! Single-precision matrix multiply for the CPU backend: `C = A·B` or `C += A·B`, with any strides
+//! on A and B (so transposes are free to express) and a row-major C.
+//!
+//! The structure is BLIS's: a register-blocked micro-kernel computes an `MR x NR` tile of C from a
+//! panel of A (MR values per step of k, contiguous) and a panel of B (NR values per step of k,
+//! contiguous), over blocks of `KC` steps of k. A is packed into panels when its rows are not
+//! already contiguous columns; B is read in place when its rows are contiguous and packed
+//! otherwise. Packing buffers are thread-local and grow once, so a steady training step allocates
+//! nothing. Large products are split over the thread pool along n (or m when n is narrow); each
+//! element of C is computed by one thread in the same order whatever the thread count, so results
+//! do not depend on it.
+
+use super::pool;
+use super::simd::{Level, level};
+use std::cell::RefCell;
+use std::marker::PhantomData;
+
+/// Steps of k per block: an `KC x NR` panel of B stays in L1 while the tiles below it are computed.
+const KC: usize = 256;
+/// Products smaller than this many multiply-adds run on the calling thread alone.
+const PARALLEL_MIN_MACS: usize = 1 << 17;
+
+/// A read-only strided matrix: element `(i, j)` is `data[i * rs + j * cs]`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a> {
+    ptr: *const f32,
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+    _data: PhantomData<&'a [f32]>,
+}
+
+// SAFETY: a MatRef is a shared borrow of f32 data.
+unsafe impl Send for MatRef<'_> {}
+unsafe impl Sync for MatRef<'_> {}
+
+impl<'a> MatRef<'a> {
+    /// A `rows x cols` view of `data` with row stride `rs` and column stride `cs`.
+    ///
+    /// # Panics
+    /// If the view reaches past the end of `data`.
+    pub fn new(data: &'a [f32], rows: usize, cols: usize, rs: usize, cs: usize) -> Self {
+        if rows > 0 && cols > 0 {
+            let last = (rows - 1) * rs + (cols - 1) * cs;
+            assert!(last < data.len(), "matrix view {rows}x{cols} (strides {rs}, {cs}) exceeds {} floats", data.len());
+        }
+        MatRef { ptr: data.as_ptr(), rows, cols, rs, cs, _data: PhantomData }
+    }
+
+    /// A row-major `rows x cols` view.
+    pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Self::new(data, rows, cols, cols, 1)
+    }
+
+    /// The transpose (a view, no copy).
+    pub fn t(self) -> Self {
+        MatRef { rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs, ..self }
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    #[inline(always)]
+    unsafe fn at(&self, i: usize, j: usize) -> *const f32 {
+        unsafe { self.ptr.add(i * self.rs + j * self.cs) }
+    }
+}
+
+/// A mutable row-major matrix with row stride `rs`.
+#[derive(Debug)]
+pub struct MatMut<'a> {
+    ptr: *mut f32,
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    _data: PhantomData<&'a mut [f32]>,
+}
+
+impl<'a> MatMut<'a> {
+    /// A `rows x cols` view of `data` with row stride `rs`.
+    ///
+    /// # Panics
+    /// If the view reaches past the end of `data` or `rs < cols`.
+    pub fn new(data: &'a mut [f32], rows: usize, cols: usize, rs: usize) -> Self {
+        assert!(rs >= cols || rows <= 1, "row stride {rs} < {cols} columns");
+        if rows > 0 && cols > 0 {
+            assert!((rows - 1) * rs + cols <= data.len(), "matrix {rows}x{cols} (stride {rs}) exceeds {} floats", data.len());
+        }
+        MatMut { ptr: data.as_mut_ptr(), rows, cols, rs, _data: PhantomData }
+    }
+
+    /// A row-major `rows x cols` matrix over `data`.
+    pub fn row_major(data: &'a mut [f32], rows: usize, cols: usize) -> Self {
+        Self::new(data, rows, cols, cols)
+    }
+}
+
+/// Raw parts of C shared by the tasks of one product; tasks write disjoint tiles.
+#[derive(Clone, Copy)]
+struct COut {
+    ptr: *mut f32,
+    rs: usize,
+}
+// SAFETY: tasks write disjoint parts of C, and the caller holds the only &mut to it.
+unsafe impl Send for COut {}
+unsafe impl Sync for COut {}
+
+thread_local! {
+    static PACK_B: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `C = A·B` (or `C += A·B` if `accumulate`).
+///
+/// # Panics
+/// If the shapes do not agree.
+pub fn gemm(a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>, accumulate: bool) {
+    assert!(
+        a.cols == b.rows && a.rows == c.rows && b.cols == c.cols,
+        "gemm shapes {}x{} * {}x{} -> {}x{}",
+        a.rows,
+        a.cols,
+        b.rows,
+        b.cols,
+        c.rows,
+        c.cols
+    );
+    let (m, n, k) = (c.rows, c.cols, a.cols);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let out = COut { ptr: c.ptr, rs: c.rs };
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                // SAFETY: row i of C is in bounds (checked by MatMut::new).
+                unsafe { std::ptr::write_bytes(out.ptr.add(i * out.rs), 0, n) };
+            }
+        }
+        return;
+    }
+    match level() {
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => drive::<Avx512Kernel>(a, b, out, m, n, k, accumulate),
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => drive::<Avx2Kernel>(a, b, out, m, n, k, accumulate),
+        _ => drive::<ScalarKernel>(a, b, out, m, n, k, accumulate),
+    }
+}
+
+/// A register-blocked micro-kernel for one instruction set.
+trait Kernel {
+    /// Rows of a tile.
+    const MR: usize;
+    /// Columns of a tile.
+    const NR: usize;
+    /// `C[rows x cols] (+)= A·B` over `k` steps, `A(r, p) = a[p * csa + r]`,
+    /// `B(p, j) = b[p * rsb + j]`, `C(r, j) = c[r * rsc + j]`; `rows <= MR`, `cols <= NR`.
+    ///
+    /// # Safety
+    /// The pointers must be valid for those elements, and the CPU must support the kernel.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile(
+        rows: usize,
+        cols: usize,
+        k: usize,
+        a: *const f32,
+        rsa: usize,
+        csa: usize,
+        b: *const f32,
+        rsb: usize,
+        c: *mut f32,
+        rsc: usize,
+        accumulate: bool,
+    );
+
+    /// `y (+)= x·B` for one row x of length k (a matrix-vector product), B with contiguous rows.
+    ///
+    /// # Safety
+    /// As for `tile`, with `n` columns.
+    unsafe fn row(n: usize, k: usize, x: *const f32, csx: usize, b: *const f32, rsb: usize, y: *mut f32, accumulate: bool) {
+        let mut j = 0;
+        while j < n {
+            let cols = Self::NR.min(n - j);
+            unsafe { Self::tile(1, cols, k, x, 1, csx, b.add(j), rsb, y.add(j), 0, accumulate) };
+            j += Self::NR;
+        }
+    }
+}
+
+fn drive<K: Kernel>(a: MatRef<'_>, b: MatRef<'_>, c: COut, m: usize, n: usize, k: usize, accumulate: bool) {
+    if m == 1 && b.cs == 1 {
+        // SAFETY: bounds checked by the views; one row of C of n floats.
+        unsafe { K::row(n, k, a.ptr, a.cs, b.ptr, b.rs, c.ptr, accumulate) };
+        return;
+    }
+    let threads = if m * n * k >= PARALLEL_MIN_MACS { pool::global().threads() } else { 1 };
+    {
+        let m_panels = m.div_ceil(K::MR);
+        let n_panels = n.div_ceil(K::NR);
+        if threads == 1 {
+            block::<K>(a, b, c, 0..m_panels, 0..n_panels, k, accumulate);
+            return;
+        }
+        // A B that must be packed is split along n, so that each task packs only its own panels;
+        // otherwise m, which measured faster (tasks then share the panel of B in cache).
+        let split_n = if b.cs != 1 { n_panels >= threads || n_panels >= m_panels } else { m_panels < threads && n_panels > m_panels };
+        let panels = if split_n { n_panels } else { m_panels };
+        let tasks = threads.min(panels);
+        pool::global().run(tasks, &|t| {
+            let range = panels * t / tasks..panels * (t + 1) / tasks;
+            if split_n {
+                block::<K>(a, b, c, 0..m_panels, range, k, accumulate);
+            } else {
+                block::<K>(a, b, c, range, 0..n_panels, k, accumulate);
+            }
+        });
+    }
+}
+
+/// Computes the tiles of C in the given row and column panel ranges.
+#[allow(clippy::too_many_arguments)]
+fn block<K: Kernel>(
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: COut,
+    mp: std::ops::Range<usize>,
+    np: std::ops::Range<usize>,
+    k: usize,
+    accumulate: bool,
+) {
+    let (m, n) = (a.rows, b.cols);
+    let j0 = np.start * K::NR;
+    let j1 = (np.end * K::NR).min(n);
+    PACK_B.with_borrow_mut(|bbuf| {
+        let mut p0 = 0;
+        while p0 < k {
+            let kc = KC.min(k - p0);
+            let acc = accumulate || p0 > 0;
+            // Where panel `jp`'s B lives for this k block: (pointer, row stride).
+            let packed_b = b.cs != 1;
+            if packed_b {
+                pack_b::<K>(b, p0, kc, j0, j1, bbuf);
+            }
+            for jp in np.clone() {
+                let j = jp * K::NR;
+                let cols = K::NR.min(n - j);
+                let (bp, rsb) = if packed_b {
+                    // SAFETY: pack_b wrote (j1 - j0) / NR panels of kc x NR floats.
+                    (unsafe { bbuf.as_ptr().add((jp - np.start) * kc * K::NR) }, K::NR)
+                } else {
+                    // SAFETY: (p0, j) is inside B.
+                    (unsafe { b.at(p0, j) }, b.rs)
+                };
+                for ip in mp.clone() {
+                    let i = ip * K::MR;
+                    let rows = K::MR.min(m - i);
+                    // SAFETY: (i, p0) is inside A.
+                    let ap = unsafe { a.at(i, p0) };
+                    // SAFETY: the tile (i.., j..) of rows x cols is inside C, and A, B panels
+                    // cover kc steps.
+                    unsafe { K::tile(rows, cols, kc, ap, a.rs, a.cs, bp, rsb, c.ptr.add(i * c.rs + j), c.rs, acc) };
+                }
+            }
+            p0 += kc;
+        }
+    });
+}
+
+/// Packs rows `p0..p0 + kc` and columns `j0..j1` of B into `NR`-column panels, zero-padded.
+fn pack_b<K: Kernel>(b: MatRef<'_>, p0: usize, kc: usize, j0: usize, j1: usize, buf: &mut Vec<f32>) {
+    let panels = (j1 - j0).div_ceil(K::NR);
+    let len = panels * kc * K::NR;
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    for jp in 0..panels {
+        let dst = &mut buf[jp * kc * K::NR..(jp + 1) * kc * K::NR];
+        let cols = K::NR.min(j1 - j0 - jp * K::NR);
+        for jj in 0..K::NR {
+            if jj < cols {
+                let j = j0 + jp * K::NR + jj;
+                for p in 0..kc {
+                    // SAFETY: (p0 + p, j) is inside B.
+                    dst[p * K::NR + jj] = unsafe { *b.at(p0 + p, j) };
+                }
+            } else {
+                for p in 0..kc {
+                    dst[p * K::NR + jj] = 0.0;
+                }
+            }
+        }
+    }
+}
+
+/// Portable kernel: 4 x 8 tiles.
+struct ScalarKernel;
+
+impl Kernel for ScalarKernel {
+    const MR: usize = 4;
+    const NR: usize = 8;
+    unsafe fn tile(
+        rows: usize,
+        cols: usize,
+        k: usize,
+        a: *const f32,
+        rsa: usize,
+        csa: usize,
+        b: *const f32,
+        rsb: usize,
+        c: *mut f32,
+        rsc: usize,
+        accumulate: bool,
+    ) {
+        let mut acc = [[0f32; 8]; 4];
+        unsafe {
+            for p in 0..k {
+                for (r, row) in acc.iter_mut().enumerate().take(rows) {
+                    let av = *a.add(p * csa + r * rsa);
+                    for (j, v) in row.iter_mut().enumerate().take(cols) {
+                        *v += av * *b.add(p * rsb + j);
+                    }
+                }
+            }
+            for (r, row) in acc.iter().enumerate().take(rows) {
+                for (j, v) in row.iter().enumerate().take(cols) {
+                    let dst = c.add(r * rsc + j);
+                    *dst = if accumulate { *dst + v } else { *v };
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+/// AVX-512 kernel: 12 x 32 tiles (24 accumulators).
+#[cfg(target_arch = "x86_64")]
+struct Avx512Kernel;
+
+#[cfg(target_arch = "x86_64")]
+impl Kernel for Avx512Kernel {
+    const MR: usize = 12;
+    const NR: usize = 32;
+    unsafe fn tile(
+        rows: usize,
+        cols: usize,
+        k: usize,
+        a: *const f32,
+        rsa: usize,
+        csa: usize,
+        b: *const f32,
+        rsb: usize,
+        c: *mut f32,
+        rsc: usize,
+        accumulate: bool,
+    ) {
+        unsafe {
+            match rows {
+                12 => avx512_rows::<12>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
+                11 => avx512_rows::<11>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
+                10 => avx512_rows::<10>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
+                9 => avx512_rows::<9>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
+                8 => avx512_rows::<8>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
+                7 => avx512_rows::<7>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
+                6 => avx512_rows::<6>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
+                5 => avx512_rows::<5>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
+                4 => avx512_rows::<4>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
+                3 => avx512_rows::<3>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
+                2 => avx512_rows::<2>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
+                _ => avx512_rows::<1>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
+            }
+        }
+    }
+
+    unsafe fn row(n: usize, k: usize, x: *const f32, csx: usize, b: *const f32, rsb: usize, y: *mut f32, accumulate: bool) {
+        unsafe { avx512_row(n, k, x, csx, b, rsb, y, accumulate) }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn mask16(n: usize) -> __mmask16 {
+    if n >= 16 { 0xffff } else { ((1u32 << n) - 1) as u16 }
+}
+
+/// Picks the A addressing: unit row stride (A transposed in memory) lets the compiler address
+/// the R values of a step as one base and constant offsets.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn avx512_rows<const R: usize>(
+    cols: usize,
+    k: usize,
+    a: *const f32,
+    rsa: usize,
+    csa: usize,
+    b: *const f32,
+    rsb: usize,
+    c: *mut f32,
+    rsc: usize,
+    accumulate: bool,
+) {
+    unsafe {
+        if rsa == 1 {
+            avx512_tile::<R, true>(cols, k, a, 1, csa, b, rsb, c, rsc, accumulate)
+        } else {
+            avx512_tile::<R, false>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate)
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn avx512_tile<const R: usize, const UNIT: bool>(
+    cols: usize,
+    k: usize,
+    a: *const f32,
+    rsa: usize,
+    csa: usize,
+    b: *const f32,
+    rsb: usize,
+    c: *mut f32,
+    rsc: usize,
+    accumulate: bool,
+) {
+    let m0 = mask16(cols);
+    let m1 = mask16(cols.saturating_sub(16));
+    let mut c0 = [_mm512_setzero_ps(); R];
+    let mut c1 = [_mm512_setzero_ps(); R];
+    let (mut ap, mut bp) = (a, b);
+    unsafe {
+        if m1 == 0 {
+            for _ in 0..k {
+                let b0 = _mm512_maskz_loadu_ps(m0, bp);
+                for r in 0..R {
+                    let av = _mm512_set1_ps(*ap.add(if UNIT { r } else { r * rsa }));
+                    c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
+                }
+                ap = ap.add(csa);
+                bp = bp.add(rsb);
+            }
+        } else {
+            for _ in 0..k {
+                let b0 = _mm512_loadu_ps(bp);
+                let b1 = _mm512_maskz_loadu_ps(m1, bp.add(16));
+                for r in 0..R {
+                    let av = _mm512_set1_ps(*ap.add(if UNIT { r } else { r * rsa }));
+                    c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
+                    c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
+                }
+                ap = ap.add(csa);
+                bp = bp.add(rsb);
+            }
+        }
+        for r in 0..R {
+            let cp = c.add(r * rsc);
+            if accumulate {
+                c0[r] = _mm512_add_ps(c0[r], _mm512_maskz_loadu_ps(m0, cp));
+                c1[r] = _mm512_add_ps(c1[r], _mm512_maskz_loadu_ps(m1, cp.add(16)));
+            }
+            _mm512_mask_storeu_ps(cp, m0, c0[r]);
+            _mm512_mask_storeu_ps(cp.add(16), m1, c1[r]);
+        }
+    }
+}
+
+/// One row times B, 128 columns at a time; rows of B whose x is zero are skipped (inputs such as
+/// images and ReLU outputs are often half zeros).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn avx512_row(n: usize, k: usize, x: *const f32, csx: usize, b: *const f32, rsb: usize, y: *mut f32, accumulate: bool) {
+    const W: usize = 8;
+    let mut j = 0;
+    unsafe {
+        while j < n {
+            let masks: [__mmask16; W] = std::array::from_fn(|v| mask16((n - j).saturating_sub(v * 16)));
+            let mut acc = [_mm512_setzero_ps(); W];
+            for p in 0..k {
+                let xv = *x.add(p * csx);
+                if xv == 0.0 {
+                    continue;
+                }
+                let xs = _mm512_set1_ps(xv);
+                let bp = b.add(p * rsb + j);
+                for v in 0..W {
+                    if masks[v] != 0 {
+                        acc[v] = _mm512_fmadd_ps(xs, _mm512_maskz_loadu_ps(masks[v], bp.add(v * 16)), acc[v]);
+                    }
+                }
+            }
+            for v in 0..W {
+                if masks[v] != 0 {
+                    let yp = y.add(j + v * 16);
+                    if accumulate {
+                        acc[v] = _mm512_add_ps(acc[v], _mm512_maskz_loadu_ps(masks[v], yp));
+                    }
+                    _mm512_mask_storeu_ps(yp, masks[v], acc[v]);
+                }
+            }
+            j += W * 16;
+        }
+    }
+}
+
+/// AVX2 kernel: 6 x 16 tiles (12 accumulators).
+#[cfg(target_arch = "x86_64")]
+struct Avx2Kernel;
+
+#[cfg(target_arch = "x86_64")]
+impl Kernel for Avx2Kernel {
+    const MR: usize = 6;
+    const NR: usize = 16;
+    unsafe fn tile(
+        rows: usize,
+        cols: usize,
+        k: usize,
+        a: *const f32,
+        rsa: usize,
+        csa: usize,
+        b: *const f32,
+        rsb: usize,
+        c: *mut f32,
+        rsc: usize,
+        accumulate: bool,
+    ) {
+        unsafe {
+            match rows {
+                6 => avx2_tile::<6>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
+                5 => avx2_tile::<5>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
+                4 => avx2_tile::<4>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
+                3 => avx2_tile::<3>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
+                2 => avx2_tile::<2>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
+                _ => avx2_tile::<1>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn mask8(n: usize) -> __m256i {
+    const M: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
+    let n = n.min(8);
+    unsafe { _mm256_loadu_si256(M.as_ptr().add(8 - n) as *const __m256i) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn avx2_tile<const R: usize>(
+    cols: usize,
+    k: usize,
+    a: *const f32,
+    rsa: usize,
+    csa: usize,
+    b: *const f32,
+    rsb: usize,
+    c: *mut f32,
+    rsc: usize,
+    accumulate: bool,
+) {
+    let m0 = mask8(cols);
+    let m1 = mask8(cols.saturating_sub(8));
+    let mut c0 = [_mm256_setzero_ps(); R];
+    let mut c1 = [_mm256_setzero_ps(); R];
+    let (mut ap, mut bp) = (a, b);
+    unsafe {
+        for _ in 0..k {
+            let b0 = _mm256_maskload_ps(bp, m0);
+            let b1 = _mm256_maskload_ps(bp.add(8), m1);
+            for r in 0..R {
+                let av = _mm256_broadcast_ss(&*ap.add(r * rsa));
+                c0[r] = _mm256_fmadd_ps(av, b0, c0[r]);
+                c1[r] = _mm256_fmadd_ps(av, b1, c1[r]);
+            }
+            ap = ap.add(csa);
+            bp = bp.add(rsb);
+        }
+        for r in 0..R {
+            let cp = c.add(r * rsc);
+            if accumulate {
+                c0[r] = _mm256_add_ps(c0[r], _mm256_maskload_ps(cp, m0));
+                c1[r] = _mm256_add_ps(c1[r], _mm256_maskload_ps(cp.add(8), m1));
+            }
+            _mm256_maskstore_ps(cp, m0, c0[r]);
+            _mm256_maskstore_ps(cp.add(8), m1, c1[r]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: MatRef<'_>, b: MatRef<'_>) -> Vec<f64> {
+        let mut c = vec![0f64; a.rows * b.cols];
+        for i in 0..a.rows {
+            for j in 0..b.cols {
+                let mut s = 0f64;
+                for p in 0..a.cols {
+                    s += unsafe { *a.at(i, p) as f64 * *b.at(p, j) as f64 };
+                }
+                c[i * b.cols + j] = s;
+            }
+        }
+        c
+    }
+
+    fn data(n: usize, seed: u32) -> Vec<f32> {
+        let mut x = seed.wrapping_mul(2654435761).wrapping_add(1);
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (x % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn check(m: usize, n: usize, k: usize, ta: bool, tb: bool, accumulate: bool) {
+        let av = data(m * k, 1);
+        let bv = data(k * n, 2);
+        let a = if ta { MatRef::row_major(&av, k, m).t() } else { MatRef::row_major(&av, m, k) };
+        let b = if tb { MatRef::row_major(&bv, n, k).t() } else { MatRef::row_major(&bv, k, n) };
+        let init = data(m * n, 3);
+        let mut c = init.clone();
+        gemm(a, b, MatMut::row_major(&mut c, m, n), accumulate);
+        let want = naive(a, b);
+        for idx in 0..m * n {
+            let w = want[idx] + if accumulate { init[idx] as f64 } else { 0.0 };
+            let tol = 1e-5 * (k as f64).sqrt() * 4.0 + 1e-6;
+            assert!((c[idx] as f64 - w).abs() <= tol, "m={m} n={n} k={k} ta={ta} tb={tb} acc={accumulate} at {idx}: {} vs {w}", c[idx]);
+        }
+    }
+
+    #[test]
+    fn matches_naive_product_for_all_shapes_and_transposes() {
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (1, 10, 7),
+            (3, 5, 2),
+            (12, 32, 9),
+            (13, 33, 300),
+            (32, 128, 784),
+            (5, 1, 600),
+            (64, 70, 3),
+            (100, 200, 513),
+            (1, 300, 40),
+            (2, 130, 1),
+        ] {
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    for acc in [false, true] {
+                        check(m, n, k, ta, tb, acc);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn empty_k_zeroes_or_keeps_c() {
+        let (a, b) = ([0f32; 0], [0f32; 0]);
+        let mut c = vec![5.0f32; 6];
+        gemm(MatRef::row_major(&a, 2, 0), MatRef::row_major(&b, 0, 3), MatMut::row_major(&mut c, 2, 3), true);
+        assert_eq!(c, vec![5.0; 6]);
+        gemm(MatRef::row_major(&a, 2, 0), MatRef::row_major(&b, 0, 3), MatMut::row_major(&mut c, 2, 3), false);
+        assert_eq!(c, vec![0.0; 6]);
+    }
+
+    #[test]
+    fn strided_c_leaves_gaps_alone() {
+        let av = data(4 * 3, 4);
+        let bv = data(3 * 5, 5);
+        let mut c = vec![7.0f32; 4 * 8];
+        gemm(MatRef::row_major(&av, 4, 3), MatRef::row_major(&bv, 3, 5), MatMut::new(&mut c, 4, 5, 8), false);
+        for i in 0..4 {
+            assert_eq!(&c[i * 8 + 5..i * 8 + 8], &[7.0; 3]);
+        }
+    }
+
+    #[test]
+    fn parallel_product_matches_row_by_row() {
+        // The parallel tiled path against the one-row path, which sums in one pass.
+        let (m, n, k) = (96, 256, 300);
+        let av = data(m * k, 6);
+        let bv = data(k * n, 7);
+        let mut par = vec![0f32; m * n];
+        gemm(MatRef::row_major(&av, m, k), MatRef::row_major(&bv, k, n), MatMut::row_major(&mut par, m, n), false);
+        let mut rows = vec![0f32; m * n];
+        for i in 0..m {
+            gemm(MatRef::row_major(&av[i * k..], 1, k), MatRef::row_major(&bv, k, n), MatMut::row_major(&mut rows[i * n..], 1, n), false);
+        }
+        let max = par.iter().zip(&rows).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(max < 1e-4, "{max}");
+    }
+}

@@ -1,0 +1,458 @@
+//! Elementwise, row-wise and reduction kernels of the CPU backend.
+//!
+//! Rows are spread over the thread pool when a matrix is large enough to pay for it; column
+//! sums always add rows in order, so results do not depend on the thread count.
+
+use super::pool;
+use super::simd::{self, Simd, dispatch};
+use crate::activations::Activation;
+use crate::losses::Loss;
+use crate::metrics::AccuracyKind;
+use std::ops::Range;
+
+/// Matrices with fewer elements than this run on the calling thread.
+const PARALLEL_MIN_ELEMS: usize = 1 << 15;
+
+/// A mutable slice handed to pool tasks, which take disjoint row ranges of it.
+#[derive(Clone, Copy)]
+struct Rows {
+    ptr: *mut f32,
+    len: usize,
+    cols: usize,
+}
+// SAFETY: tasks only touch disjoint row ranges (see `rows`).
+unsafe impl Send for Rows {}
+unsafe impl Sync for Rows {}
+
+impl Rows {
+    fn new(s: &mut [f32], cols: usize) -> Rows {
+        Rows { ptr: s.as_mut_ptr(), len: s.len(), cols }
+    }
+
+    /// Rows `r` as a slice.
+    ///
+    /// # Safety
+    /// No two live slices from this `Rows` may overlap.
+    unsafe fn rows<'x>(&self, r: &Range<usize>) -> &'x mut [f32] {
+        let (a, b) = (r.start * self.cols, r.end * self.cols);
+        assert!(b <= self.len);
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(a), b - a) }
+    }
+}
+
+/// Runs `f` over row ranges covering `0..rows`, in parallel when the matrix is large.
+fn for_rows(rows: usize, cols: usize, f: impl Fn(Range<usize>) + Sync) {
+    let pool = pool::global();
+    if rows * cols < PARALLEL_MIN_ELEMS || rows < 2 || pool.threads() == 1 {
+        f(0..rows);
+        return;
+    }
+    let tasks = pool.threads().min(rows);
+    pool.run(tasks, &|t| f(rows * t / tasks..rows * (t + 1) / tasks));
+}
+
+/// Whether the activation has a SIMD kernel.
+fn vectorized(act: Activation) -> bool {
+    matches!(act, Activation::Linear | Activation::Relu | Activation::Sigmoid | Activation::Tanh | Activation::Exponential)
+}
+
+/// `y = act(y + bias)` per row, saving `y + bias` in `pre` when given.
+pub fn bias_act(y: &mut [f32], bias: Option<&[f32]>, pre: Option<&mut [f32]>, rows: usize, cols: usize, act: Activation) {
+    assert!(y.len() >= rows * cols && bias.is_none_or(|b| b.len() == cols));
+    let yr = Rows::new(y, cols);
+    let pr = pre.map(|p| {
+        assert!(p.len() >= rows * cols);
+        Rows::new(p, cols)
+    });
+    for_rows(rows, cols, |r| {
+        // SAFETY: each task has its own row range.
+        let y = unsafe { yr.rows(&r) };
+        let mut pre = pr.map(|p| unsafe { p.rows(&r) });
+        for (i, row) in y.chunks_exact_mut(cols).enumerate() {
+            let pre_row = pre.as_deref_mut().map(|p| &mut p[i * cols..(i + 1) * cols]);
+            bias_act_row(row, bias, pre_row, act);
+        }
+    });
+}
+
+fn bias_act_row(y: &mut [f32], bias: Option<&[f32]>, pre: Option<&mut [f32]>, act: Activation) {
+    if let Some(b) = bias {
+        dispatch!(|s| add_assign(s, y, b));
+    }
+    if let Some(p) = pre {
+        p.copy_from_slice(y);
+    }
+    match act {
+        Activation::Linear => {}
+        Activation::Softmax => dispatch!(|s| softmax_row(s, y)),
+        a if vectorized(a) => dispatch!(|s| unsafe {
+            simd::map(s, y.as_ptr(), y.as_mut_ptr(), y.len(), |v| match a {
+                Activation::Relu => s.max(v, s.splat(0.0)),
+                Activation::Sigmoid => simd::sigmoid(s, v),
+                Activation::Tanh => simd::tanh(s, v),
+                _ => simd::exp(s, v),
+            })
+        }),
+        a => y.iter_mut().for_each(|v| *v = a.apply(*v)),
+    }
+}
+
+#[inline(always)]
+fn add_assign<S: Simd>(s: S, y: &mut [f32], b: &[f32]) {
+    let n = y.len().min(b.len());
+    let (yp, bp) = (y.as_mut_ptr(), b.as_ptr());
+    let mut i = 0;
+    // SAFETY: indices stay below n.
+    unsafe {
+        while i + S::LANES <= n {
+            s.store(yp.add(i), s.add(s.load(yp.add(i)), s.load(bp.add(i))));
+            i += S::LANES;
+        }
+        if S::LANES > 1 && i < n {
+            let r = n - i;
+            s.store_part(yp.add(i), s.add(s.load_part(yp.add(i), r), s.load_part(bp.add(i), r)), r);
+        }
+        if S::LANES == 1 {
+            while i < n {
+                *yp.add(i) += *bp.add(i);
+                i += 1;
+            }
+        }
+    }
+}
+
+/// `y = e^(y - max) / sum`, JAX's stable softmax.
+#[inline(always)]
+fn softmax_row<S: Simd>(s: S, y: &mut [f32]) {
+    let max = y.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let m = s.splat(max);
+    // SAFETY: map covers exactly y.
+    unsafe { simd::map(s, y.as_ptr(), y.as_mut_ptr(), y.len(), |v| simd::exp(s, s.sub(v, m))) };
+    let sum: f32 = y.iter().sum();
+    y.iter_mut().for_each(|v| *v /= sum);
+}
+
+/// `g *= act'(x)` per row; `dbias` gets the column sums of the result.
+#[allow(clippy::too_many_arguments)]
+pub fn act_backward(g: &mut [f32], y: &[f32], pre: Option<&[f32]>, rows: usize, cols: usize, act: Activation, dbias: Option<&mut [f32]>) {
+    assert!(g.len() >= rows * cols && y.len() >= rows * cols);
+    assert!(!act.needs_input() || pre.is_some_and(|p| p.len() >= rows * cols));
+    let gr = Rows::new(g, cols);
+    if act != Activation::Linear {
+        for_rows(rows, cols, |r| {
+            // SAFETY: each task has its own row range.
+            let g = unsafe { gr.rows(&r) };
+            for (i, row) in g.chunks_exact_mut(cols).enumerate() {
+                let at = (r.start + i) * cols..(r.start + i + 1) * cols;
+                act_backward_row(row, &y[at.clone()], pre.map(|p| &p[at]), act);
+            }
+        });
+    }
+    if let Some(db) = dbias {
+        assert_eq!(db.len(), cols);
+        // SAFETY: no task is running; this is the only view of g.
+        let g = unsafe { gr.rows(&(0..rows)) };
+        column_sums(g, rows, cols, db);
+    }
+}
+
+fn act_backward_row(g: &mut [f32], y: &[f32], pre: Option<&[f32]>, act: Activation) {
+    match act {
+        Activation::Linear => {}
+        Activation::Softmax => {
+            let dot: f32 = g.iter().zip(y).map(|(g, y)| g * y).sum();
+            g.iter_mut().zip(y).for_each(|(g, &y)| *g = y * (*g - dot));
+        }
+        Activation::Relu => dispatch!(|s| zip_map(s, g, y, |g, y| s.select(s.gt(y, s.splat(0.0)), g, s.splat(0.0)))),
+        Activation::Sigmoid => dispatch!(|s| zip_map(s, g, y, |g, y| s.mul(g, s.mul(y, s.sub(s.splat(1.0), y))))),
+        Activation::Tanh => dispatch!(|s| zip_map(s, g, y, |g, y| s.mul(g, s.sub(s.splat(1.0), s.mul(y, y))))),
+        Activation::Exponential => dispatch!(|s| zip_map(s, g, y, |g, y| s.mul(g, y))),
+        a => match pre {
+            Some(x) => g.iter_mut().zip(y).zip(x).for_each(|((g, &y), &x)| *g *= a.derivative(x, y)),
+            None => g.iter_mut().zip(y).for_each(|(g, &y)| *g *= a.derivative(0.0, y)),
+        },
+    }
+}
+
+/// `g[i] = f(g[i], y[i])`.
+#[inline(always)]
+fn zip_map<S: Simd>(s: S, g: &mut [f32], y: &[f32], f: impl Fn(S::V, S::V) -> S::V) {
+    let n = g.len().min(y.len());
+    let (gp, yp) = (g.as_mut_ptr(), y.as_ptr());
+    let mut i = 0;
+    // SAFETY: indices stay below n.
+    unsafe {
+        while i + S::LANES <= n {
+            s.store(gp.add(i), f(s.load(gp.add(i)), s.load(yp.add(i))));
+            i += S::LANES;
+        }
+        if S::LANES > 1 && i < n {
+            let r = n - i;
+            s.store_part(gp.add(i), f(s.load_part(gp.add(i), r), s.load_part(yp.add(i), r)), r);
+        }
+    }
+}
+
+/// `out[j] = sum_r m[r][j]`, rows added in order; column blocks spread over the pool.
+pub fn column_sums(m: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
+    let pool = pool::global();
+    let blocks = if rows * cols < PARALLEL_MIN_ELEMS || cols < 64 { 1 } else { pool.threads().min(cols / 32) };
+    let outr = Rows::new(out, 1);
+    let sum_block = |b: usize| {
+        let c = (cols * b / blocks) & !15..if b + 1 == blocks { cols } else { (cols * (b + 1) / blocks) & !15 };
+        // SAFETY: blocks cover disjoint column ranges of out.
+        let o = unsafe { outr.rows(&c) };
+        o.fill(0.0);
+        for r in 0..rows {
+            dispatch!(|s| add_assign(s, o, &m[r * cols + c.start..r * cols + c.end]));
+        }
+    };
+    if blocks == 1 {
+        sum_block(0);
+    } else {
+        pool.run(blocks, &sum_block);
+    }
+}
+
+/// A 64-bit mix (SplitMix64's finaliser).
+#[inline(always)]
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Inverted dropout with a counter-based generator: element `i` is kept when the uniform number
+/// drawn from `(seed, stream, i)` is at least `rate`.
+pub fn dropout(x: &[f32], y: &mut [f32], mask: &mut [f32], rate: f32, seed: u64, stream: u64) {
+    let keep = 1.0 - rate;
+    let key = mix(seed ^ mix(stream.wrapping_add(0x9e37_79b9_7f4a_7c15)));
+    for (i, ((y, m), &x)) in y.iter_mut().zip(mask.iter_mut()).zip(x).enumerate() {
+        let u = (mix(key.wrapping_add(i as u64)) >> 40) as f32 * (1.0 / (1u64 << 24) as f32);
+        let kept = u >= rate;
+        *m = kept as u8 as f32;
+        *y = if kept { x / keep } else { 0.0 };
+    }
+}
+
+/// The backward pass of [`dropout`].
+pub fn dropout_backward(g: &[f32], mask: &[f32], dx: &mut [f32], rate: f32) {
+    let keep = 1.0 - rate;
+    for ((dx, &m), &g) in dx.iter_mut().zip(mask).zip(g) {
+        *dx = if m != 0.0 { g / keep } else { 0.0 };
+    }
+}
+
+/// The batch loss (see `Backend::loss`).
+#[allow(clippy::too_many_arguments)]
+pub fn loss(loss: Loss, pred: &[f32], target: &[f32], grad: Option<&mut [f32]>, rows: usize, cols: usize, stats: &mut [f32]) {
+    let tcols = if loss.sparse_targets() { 1 } else { cols };
+    let scale = 1.0 / rows as f32;
+    let mut sum = 0.0f32;
+    match grad {
+        Some(g) => {
+            for r in 0..rows {
+                sum += loss.sample(
+                    &pred[r * cols..(r + 1) * cols],
+                    &target[r * tcols..(r + 1) * tcols],
+                    Some(&mut g[r * cols..(r + 1) * cols]),
+                    scale,
+                );
+            }
+        }
+        None => {
+            for r in 0..rows {
+                sum += loss.sample(&pred[r * cols..(r + 1) * cols], &target[r * tcols..(r + 1) * tcols], None, scale);
+            }
+        }
+    }
+    let mean = sum / rows as f32;
+    stats[0] += mean * rows as f32;
+    stats[1] += rows as f32;
+}
+
+/// The batch accuracy (see `Backend::accuracy`).
+pub fn accuracy(kind: AccuracyKind, pred: &[f32], target: &[f32], rows: usize, cols: usize, stats: &mut [f32]) {
+    let tcols = if kind == AccuracyKind::Sparse { 1 } else { cols };
+    let mut sum = 0.0f32;
+    for r in 0..rows {
+        sum += kind.sample(&pred[r * cols..(r + 1) * cols], &target[r * tcols..(r + 1) * tcols]);
+    }
+    stats[0] += sum;
+    stats[1] += rows as f32;
+}
+
+/// Runs `f` over chunks of the arena in parallel when it is large.
+fn for_chunks(n: usize, f: impl Fn(Range<usize>) + Sync) {
+    let pool = pool::global();
+    if n < 4 * PARALLEL_MIN_ELEMS || pool.threads() == 1 {
+        f(0..n);
+        return;
+    }
+    let tasks = pool.threads();
+    // Chunk borders on multiples of 16 keep each task's vectors aligned to the arena.
+    pool.run(tasks, &|t| f(((n * t / tasks) & !15)..if t + 1 == tasks { n } else { (n * (t + 1) / tasks) & !15 }));
+}
+
+/// SGD (see `Backend::sgd`).
+pub fn sgd(w: &mut [f32], g: &[f32], velocity: Option<&mut [f32]>, lr: f32, momentum: f32, nesterov: bool) {
+    let n = w.len();
+    assert!(g.len() == n);
+    let wr = Rows::new(w, 1);
+    let vr = velocity.map(|v| {
+        assert!(v.len() == n);
+        Rows::new(v, 1)
+    });
+    for_chunks(n, |c| {
+        // SAFETY: chunks are disjoint.
+        let w = unsafe { wr.rows(&c) };
+        let g = &g[c.clone()];
+        match vr {
+            None => dispatch!(|_s| sgd_plain(w, g, lr)),
+            Some(vr) => {
+                let v = unsafe { vr.rows(&c) };
+                dispatch!(|_s| sgd_momentum(w, g, v, lr, momentum, nesterov))
+            }
+        }
+    });
+}
+
+#[inline(always)]
+fn sgd_plain(w: &mut [f32], g: &[f32], lr: f32) {
+    for (w, &g) in w.iter_mut().zip(g) {
+        *w -= g * lr;
+    }
+}
+
+#[inline(always)]
+fn sgd_momentum(w: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, mu: f32, nesterov: bool) {
+    for ((w, &g), v) in w.iter_mut().zip(g).zip(v.iter_mut()) {
+        *v = *v * mu - g * lr;
+        *w += if nesterov { *v * mu - g * lr } else { *v };
+    }
+}
+
+/// Adam (see `Backend::adam`).
+#[allow(clippy::too_many_arguments)]
+pub fn adam(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], vhat: Option<&mut [f32]>, alpha: f32, b1: f32, b2: f32, eps: f32) {
+    let n = w.len();
+    assert!(g.len() == n && m.len() == n && v.len() == n);
+    let (wr, mr, vr) = (Rows::new(w, 1), Rows::new(m, 1), Rows::new(v, 1));
+    let hr = vhat.map(|h| {
+        assert!(h.len() == n);
+        Rows::new(h, 1)
+    });
+    for_chunks(n, |c| {
+        // SAFETY: chunks are disjoint.
+        let (w, m, v) = unsafe { (wr.rows(&c), mr.rows(&c), vr.rows(&c)) };
+        let g = &g[c.clone()];
+        match hr {
+            None => dispatch!(|_s| adam_chunk(w, g, m, v, alpha, b1, b2, eps)),
+            Some(hr) => {
+                let h = unsafe { hr.rows(&c) };
+                dispatch!(|_s| amsgrad_chunk(w, g, m, v, h, alpha, b1, b2, eps))
+            }
+        }
+    });
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn adam_chunk(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], alpha: f32, b1: f32, b2: f32, eps: f32) {
+    let (c1, c2) = (1.0 - b1, 1.0 - b2);
+    for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        *m += (g - *m) * c1;
+        *v += (g * g - *v) * c2;
+        *w -= (*m * alpha) / (v.sqrt() + eps);
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn amsgrad_chunk(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], vhat: &mut [f32], alpha: f32, b1: f32, b2: f32, eps: f32) {
+    let (c1, c2) = (1.0 - b1, 1.0 - b2);
+    for ((((w, &g), m), v), h) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()).zip(vhat.iter_mut()) {
+        *m += (g - *m) * c1;
+        *v += (g * g - *v) * c2;
+        *h = h.max(*v);
+        *w -= (*m * alpha) / (h.sqrt() + eps);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bias_act_matches_scalar_definitions() {
+        let (rows, cols) = (70, 37);
+        let x: Vec<f32> = (0..rows * cols).map(|i| ((i * 37) % 101) as f32 * 0.13 - 6.5).collect();
+        let bias: Vec<f32> = (0..cols).map(|j| j as f32 * 0.01 - 0.2).collect();
+        for &(_, act) in Activation::NAMES {
+            let mut y = x.clone();
+            let mut pre = vec![0.0; rows * cols];
+            bias_act(&mut y, Some(&bias), Some(&mut pre), rows, cols, act);
+            for r in 0..rows {
+                let z: Vec<f32> = (0..cols).map(|j| x[r * cols + j] + bias[j]).collect();
+                let want: Vec<f32> = if act == Activation::Softmax {
+                    let m = z.iter().copied().fold(f32::MIN, f32::max);
+                    let e: Vec<f64> = z.iter().map(|v| ((v - m) as f64).exp()).collect();
+                    let s: f64 = e.iter().sum();
+                    e.iter().map(|v| (v / s) as f32).collect()
+                } else {
+                    z.iter().map(|&v| act.apply(v)).collect()
+                };
+                for j in 0..cols {
+                    let (got, w) = (y[r * cols + j], want[j]);
+                    assert!((got - w).abs() <= 2e-6 * w.abs().max(1e-3), "{act:?} at ({r},{j}): {got} vs {w}");
+                    assert_eq!(pre[r * cols + j], z[j]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn act_backward_and_bias_gradient() {
+        let (rows, cols) = (300, 130);
+        let x: Vec<f32> = (0..rows * cols).map(|i| ((i * 29) % 97) as f32 * 0.07 - 3.3).collect();
+        for &(_, act) in Activation::NAMES {
+            let mut y = x.clone();
+            bias_act(&mut y, None, None, rows, cols, act);
+            let g0: Vec<f32> = (0..rows * cols).map(|i| ((i * 13) % 7) as f32 - 3.0).collect();
+            let mut g = g0.clone();
+            let mut db = vec![0.0; cols];
+            act_backward(&mut g, &y, Some(&x), rows, cols, act, Some(&mut db));
+            for r in (0..rows).step_by(37) {
+                let row = r * cols..(r + 1) * cols;
+                let want: Vec<f32> = if act == Activation::Softmax {
+                    let dot: f32 = g0[row.clone()].iter().zip(&y[row.clone()]).map(|(a, b)| a * b).sum();
+                    y[row.clone()].iter().zip(&g0[row.clone()]).map(|(y, g)| y * (g - dot)).collect()
+                } else {
+                    row.clone().map(|i| g0[i] * act.derivative(x[i], y[i])).collect()
+                };
+                for (j, w) in want.iter().enumerate() {
+                    assert!((g[r * cols + j] - w).abs() <= 1e-5 * w.abs().max(1e-2), "{act:?}");
+                }
+            }
+            for j in 0..cols {
+                let s: f32 = (0..rows).map(|r| g[r * cols + j]).sum();
+                assert!((db[j] - s).abs() <= 1e-4 * s.abs().max(1.0), "{act:?} dbias[{j}] {} vs {s}", db[j]);
+            }
+        }
+    }
+
+    #[test]
+    fn dropout_keeps_about_one_minus_rate_and_scales() {
+        let x = vec![1.0f32; 100_000];
+        let (mut y, mut mask) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+        dropout(&x, &mut y, &mut mask, 0.3, 42, 7);
+        let kept = mask.iter().filter(|&&m| m == 1.0).count() as f64 / x.len() as f64;
+        assert!((kept - 0.7).abs() < 0.01, "{kept}");
+        assert!(y.iter().zip(&mask).all(|(&y, &m)| if m == 1.0 { y == 1.0 / 0.7 } else { y == 0.0 }));
+        let mut again = vec![0.0; x.len()];
+        dropout(&x, &mut y, &mut again, 0.3, 42, 7);
+        assert_eq!(mask, again, "same seed and stream, same mask");
+        dropout(&x, &mut y, &mut again, 0.3, 42, 8);
+        assert_ne!(mask, again, "another stream, another mask");
+    }
+}

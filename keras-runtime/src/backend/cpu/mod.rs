@@ -1,0 +1,170 @@
+//! The CPU backend: buffers are `Vec<f32>`, views are slices, kernels use AVX-512, AVX2+FMA or
+//! scalar code as the machine allows (detected at run time, never `target-cpu=native`), and large
+//! kernels spread over a thread pool.
+
+pub mod gemm;
+pub mod kernels;
+pub mod pool;
+pub(crate) mod simd;
+
+use super::{Backend, Transpose};
+use crate::Result;
+use crate::activations::Activation;
+use crate::losses::Loss;
+use crate::metrics::AccuracyKind;
+use gemm::{MatMut, MatRef};
+use std::ops::Range;
+
+pub use pool::set_num_threads;
+pub use simd::Level as SimdLevel;
+
+/// The CPU backend. `Cpu::default()` uses every core (or `KERAS_NUM_THREADS`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cpu;
+
+impl Cpu {
+    /// The instruction set the kernels use on this machine.
+    pub fn simd_level(&self) -> SimdLevel {
+        simd::level()
+    }
+
+    /// The number of threads kernels use.
+    pub fn threads(&self) -> usize {
+        pool::global().threads()
+    }
+}
+
+impl Backend for Cpu {
+    type Buffer = Vec<f32>;
+    type View<'a> = &'a [f32];
+    type ViewMut<'a> = &'a mut [f32];
+
+    fn describe(&self) -> String {
+        format!("cpu ({:?}, {} threads)", self.simd_level(), self.threads()).to_lowercase()
+    }
+
+    fn alloc(&self, len: usize) -> Result<Vec<f32>> {
+        Ok(vec![0.0; len])
+    }
+
+    fn len(buf: &Vec<f32>) -> usize {
+        buf.len()
+    }
+
+    fn view(buf: &Vec<f32>, range: Range<usize>) -> &[f32] {
+        &buf[range]
+    }
+
+    fn view_mut(buf: &mut Vec<f32>, range: Range<usize>) -> &mut [f32] {
+        &mut buf[range]
+    }
+
+    fn view_len(v: &[f32]) -> usize {
+        v.len()
+    }
+
+    fn sub<'a>(v: Self::View<'a>, range: Range<usize>) -> Self::View<'a> {
+        &v[range]
+    }
+
+    fn split_mut<'a>(v: Self::ViewMut<'a>, mid: usize) -> (Self::ViewMut<'a>, Self::ViewMut<'a>) {
+        v.split_at_mut(mid)
+    }
+
+    fn reborrow<'s>(v: &'s mut &mut [f32]) -> &'s mut [f32] {
+        v
+    }
+
+    fn freeze<'s>(v: &'s &mut [f32]) -> &'s [f32] {
+        v
+    }
+
+    fn upload(&self, src: &[f32], dst: &mut [f32]) -> Result<()> {
+        dst.copy_from_slice(src);
+        Ok(())
+    }
+
+    fn gather_rows(&self, src: &[f32], row_len: usize, rows: &[usize], dst: &mut [f32]) -> Result<()> {
+        for (d, &r) in dst.chunks_exact_mut(row_len).zip(rows) {
+            d.copy_from_slice(&src[r * row_len..(r + 1) * row_len]);
+        }
+        Ok(())
+    }
+
+    fn download(&self, src: &[f32], dst: &mut [f32]) -> Result<()> {
+        dst.copy_from_slice(src);
+        Ok(())
+    }
+
+    fn copy(&self, src: &[f32], dst: &mut [f32]) {
+        dst.copy_from_slice(src);
+    }
+
+    fn fill(&self, dst: &mut [f32], value: f32) {
+        dst.fill(value);
+    }
+
+    fn matmul(&self, m: usize, n: usize, k: usize, a: &[f32], ta: Transpose, b: &[f32], tb: Transpose, c: &mut [f32], accumulate: bool) {
+        let a = match ta {
+            Transpose::No => MatRef::row_major(a, m, k),
+            Transpose::Yes => MatRef::row_major(a, k, m).t(),
+        };
+        let b = match tb {
+            Transpose::No => MatRef::row_major(b, k, n),
+            Transpose::Yes => MatRef::row_major(b, n, k).t(),
+        };
+        gemm::gemm(a, b, MatMut::row_major(c, m, n), accumulate);
+    }
+
+    fn bias_act(&self, y: &mut [f32], bias: Option<&[f32]>, pre: Option<&mut [f32]>, rows: usize, cols: usize, act: Activation) {
+        kernels::bias_act(y, bias, pre, rows, cols, act);
+    }
+
+    fn act_backward(
+        &self,
+        g: &mut [f32],
+        y: &[f32],
+        pre: Option<&[f32]>,
+        rows: usize,
+        cols: usize,
+        act: Activation,
+        dbias: Option<&mut [f32]>,
+    ) {
+        kernels::act_backward(g, y, pre, rows, cols, act, dbias);
+    }
+
+    fn dropout(&self, x: &[f32], y: &mut [f32], mask: &mut [f32], rate: f32, seed: u64, stream: u64) {
+        kernels::dropout(x, y, mask, rate, seed, stream);
+    }
+
+    fn dropout_backward(&self, g: &[f32], mask: &[f32], dx: &mut [f32], rate: f32) {
+        kernels::dropout_backward(g, mask, dx, rate);
+    }
+
+    fn loss(&self, loss: Loss, pred: &[f32], target: &[f32], grad: Option<&mut [f32]>, rows: usize, cols: usize, stats: &mut [f32]) {
+        kernels::loss(loss, pred, target, grad, rows, cols, stats);
+    }
+
+    fn accuracy(&self, kind: AccuracyKind, pred: &[f32], target: &[f32], rows: usize, cols: usize, stats: &mut [f32]) {
+        kernels::accuracy(kind, pred, target, rows, cols, stats);
+    }
+
+    fn sgd(&self, params: &mut [f32], grads: &[f32], velocity: Option<&mut [f32]>, lr: f32, momentum: f32, nesterov: bool) {
+        kernels::sgd(params, grads, velocity, lr, momentum, nesterov);
+    }
+
+    fn adam(
+        &self,
+        params: &mut [f32],
+        grads: &[f32],
+        m: &mut [f32],
+        v: &mut [f32],
+        vhat: Option<&mut [f32]>,
+        alpha: f32,
+        beta_1: f32,
+        beta_2: f32,
+        epsilon: f32,
+    ) {
+        kernels::adam(params, grads, m, v, vhat, alpha, beta_1, beta_2, epsilon);
+    }
+}

@@ -1,0 +1,174 @@
+//! Backends: where buffers live and kernels run.
+//!
+//! A [`Backend`] owns f32 buffers and runs the kernels that layers, losses, metrics and optimizers
+//! are made of. Layers are written once against this trait; [`Cpu`] implements it with SIMD
+//! kernels and a thread pool. Views ([`Backend::View`], [`Backend::ViewMut`]) are ranges of a
+//! buffer; on the CPU they are plain slices.
+
+pub mod cpu;
+
+pub use cpu::Cpu;
+
+use crate::Result;
+use crate::activations::Activation;
+use crate::losses::Loss;
+use crate::metrics::AccuracyKind;
+use std::fmt;
+use std::ops::Range;
+
+/// Operand layout of a matrix product: whether an operand is read transposed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transpose {
+    /// As stored (row-major).
+    No,
+    /// Transposed.
+    Yes,
+}
+
+/// A device that holds buffers and runs the keras-rs kernels.
+///
+/// Matrices are row-major; `rows x cols` arguments give their logical shape.
+pub trait Backend: Clone + Send + Sync + fmt::Debug + 'static {
+    /// A buffer of f32 on the device.
+    type Buffer: Send + Sync + fmt::Debug;
+    /// A read-only range of a buffer.
+    type View<'a>: Copy;
+    /// A writable range of a buffer.
+    type ViewMut<'a>;
+
+    /// A short description of the device (`cpu (avx512, 2 threads)`).
+    fn describe(&self) -> String;
+    /// A zero-filled buffer of `len` floats.
+    fn alloc(&self, len: usize) -> Result<Self::Buffer>;
+    /// The length of a buffer.
+    fn len(buf: &Self::Buffer) -> usize;
+    /// A view of part of a buffer.
+    fn view(buf: &Self::Buffer, range: Range<usize>) -> Self::View<'_>;
+    /// A writable view of part of a buffer.
+    fn view_mut(buf: &mut Self::Buffer, range: Range<usize>) -> Self::ViewMut<'_>;
+    /// The length of a view.
+    fn view_len(v: Self::View<'_>) -> usize;
+    /// A sub-range of a view.
+    fn sub<'a>(v: Self::View<'a>, range: Range<usize>) -> Self::View<'a>;
+    /// Splits a writable view at `mid`.
+    fn split_mut<'a>(v: Self::ViewMut<'a>, mid: usize) -> (Self::ViewMut<'a>, Self::ViewMut<'a>);
+    /// A shorter-lived writable view of the same range.
+    fn reborrow<'s>(v: &'s mut Self::ViewMut<'_>) -> Self::ViewMut<'s>;
+    /// A read-only view of a writable view.
+    fn freeze<'s>(v: &'s Self::ViewMut<'_>) -> Self::View<'s>;
+    /// Copies host data into a view of the same length.
+    fn upload(&self, src: &[f32], dst: Self::ViewMut<'_>) -> Result<()>;
+    /// Copies rows `rows` of the host matrix `src` (rows of `row_len` floats) into `dst`, in order.
+    fn gather_rows(&self, src: &[f32], row_len: usize, rows: &[usize], dst: Self::ViewMut<'_>) -> Result<()>;
+    /// Copies a view into host memory of the same length.
+    fn download(&self, src: Self::View<'_>, dst: &mut [f32]) -> Result<()>;
+    /// Copies one view into another of the same length.
+    fn copy(&self, src: Self::View<'_>, dst: Self::ViewMut<'_>);
+    /// Sets every element to `value`.
+    fn fill(&self, dst: Self::ViewMut<'_>, value: f32);
+
+    /// `C (+)= op(A) · op(B)`, `C` is `m x n`, the inner dimension `k`; `op` transposes per `ta`/`tb`
+    /// (`A` is stored `m x k`, or `k x m` when transposed; likewise `B`).
+    #[allow(clippy::too_many_arguments)]
+    fn matmul(
+        &self,
+        m: usize,
+        n: usize,
+        k: usize,
+        a: Self::View<'_>,
+        ta: Transpose,
+        b: Self::View<'_>,
+        tb: Transpose,
+        c: Self::ViewMut<'_>,
+        accumulate: bool,
+    );
+
+    /// In place on a `rows x cols` matrix: `y = act(y + bias)`; when `pre` is given it receives
+    /// `y + bias` (the activation's input, for the backward pass).
+    #[allow(clippy::too_many_arguments)]
+    fn bias_act(
+        &self,
+        y: Self::ViewMut<'_>,
+        bias: Option<Self::View<'_>>,
+        pre: Option<Self::ViewMut<'_>>,
+        rows: usize,
+        cols: usize,
+        act: Activation,
+    );
+
+    /// In place: `g = g * act'(x)` given the activation's output `y` (and input `pre` where the
+    /// activation needs it); when `dbias` is given it receives the column sums of the result.
+    #[allow(clippy::too_many_arguments)]
+    fn act_backward(
+        &self,
+        g: Self::ViewMut<'_>,
+        y: Self::View<'_>,
+        pre: Option<Self::View<'_>>,
+        rows: usize,
+        cols: usize,
+        act: Activation,
+        dbias: Option<Self::ViewMut<'_>>,
+    );
+
+    /// Inverted dropout: `mask` gets 1 where an element is kept (probability `1 - rate`), 0
+    /// elsewhere, from a counter-based generator keyed by `seed` and `stream`; `y = mask ? x / (1 - rate) : 0`.
+    fn dropout(&self, x: Self::View<'_>, y: Self::ViewMut<'_>, mask: Self::ViewMut<'_>, rate: f32, seed: u64, stream: u64);
+
+    /// The backward pass of [`Backend::dropout`]: `dx = mask ? g / (1 - rate) : 0`.
+    fn dropout_backward(&self, g: Self::View<'_>, mask: Self::View<'_>, dx: Self::ViewMut<'_>, rate: f32);
+
+    /// The loss of a batch of `rows` samples whose outputs have `cols` values each; `target` has
+    /// `cols` values per sample (one class index for sparse losses). Adds `mean * rows` to
+    /// `stats[0]` and `rows` to `stats[1]` (Keras's running mean), and writes the gradient of the
+    /// batch mean with respect to `pred` into `grad`.
+    #[allow(clippy::too_many_arguments)]
+    fn loss(
+        &self,
+        loss: Loss,
+        pred: Self::View<'_>,
+        target: Self::View<'_>,
+        grad: Option<Self::ViewMut<'_>>,
+        rows: usize,
+        cols: usize,
+        stats: Self::ViewMut<'_>,
+    );
+
+    /// Adds the sum of per-sample accuracies to `stats[0]` and `rows` to `stats[1]`.
+    fn accuracy(
+        &self,
+        kind: AccuracyKind,
+        pred: Self::View<'_>,
+        target: Self::View<'_>,
+        rows: usize,
+        cols: usize,
+        stats: Self::ViewMut<'_>,
+    );
+
+    /// SGD over a whole parameter arena: with momentum `mu`, `v = mu v - lr g`, then `w += v`
+    /// (nesterov: `w += mu v - lr g`); without, `w -= lr g`.
+    fn sgd(
+        &self,
+        params: Self::ViewMut<'_>,
+        grads: Self::View<'_>,
+        velocity: Option<Self::ViewMut<'_>>,
+        lr: f32,
+        momentum: f32,
+        nesterov: bool,
+    );
+
+    /// Adam over a whole parameter arena, Keras's update: `m += (g - m)(1 - b1)`,
+    /// `v += (g^2 - v)(1 - b2)`, `w -= m alpha / (sqrt(v) + eps)`; with `vhat`, AMSGrad.
+    #[allow(clippy::too_many_arguments)]
+    fn adam(
+        &self,
+        params: Self::ViewMut<'_>,
+        grads: Self::View<'_>,
+        m: Self::ViewMut<'_>,
+        v: Self::ViewMut<'_>,
+        vhat: Option<Self::ViewMut<'_>>,
+        alpha: f32,
+        beta_1: f32,
+        beta_2: f32,
+        epsilon: f32,
+    );
+}

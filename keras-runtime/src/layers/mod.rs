@@ -1,0 +1,65 @@
+//! Runtime layer types. Generated code composes them with dimensions as const generics
+//! (`Dense<784, 32, Sigmoid, true>`), so the compiler checks every connection a second time: a
+//! layer's input view must have the width its type names.
+//!
+//! Every layer has the same two methods, `forward(ctx, params, state, x, y, scratch, training)`
+//! and `backward(ctx, params, grads, state, x, y, scratch, dy, dx)`, over views whose widths are
+//! the layer's `IN` and `OUT`; `rows` counts samples times the positions the layer maps over
+//! (Dense on `(None, 10, 32)` sees `10 * batch` rows of 32).
+
+mod activation;
+mod dense;
+mod dropout;
+
+pub use activation::Activation;
+pub use dense::Dense;
+pub use dropout::Dropout;
+
+use crate::backend::Backend;
+
+/// A read-only batch of rows of width `W`.
+pub struct Rows<'a, B: Backend, const W: usize> {
+    /// The data, `rows * W` floats.
+    pub view: B::View<'a>,
+    /// Number of rows.
+    pub rows: usize,
+}
+
+impl<B: Backend, const W: usize> Clone for Rows<'_, B, W> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<B: Backend, const W: usize> Copy for Rows<'_, B, W> {}
+
+impl<'a, B: Backend, const W: usize> Rows<'a, B, W> {
+    /// The first `rows * W` floats of `view`.
+    pub fn new(view: B::View<'a>, rows: usize) -> Self {
+        Rows { view: B::sub(view, 0..rows * W), rows }
+    }
+}
+
+/// A writable batch of rows of width `W`.
+pub struct RowsMut<'a, B: Backend, const W: usize> {
+    /// The data, `rows * W` floats.
+    pub view: B::ViewMut<'a>,
+    /// Number of rows.
+    pub rows: usize,
+}
+
+impl<'a, B: Backend, const W: usize> RowsMut<'a, B, W> {
+    /// The first `rows * W` floats of `view`.
+    pub fn new(view: B::ViewMut<'a>, rows: usize) -> Self {
+        RowsMut { view: B::split_mut(view, rows * W).0, rows }
+    }
+
+    /// A read-only view of the same rows.
+    pub fn as_rows(&self) -> Rows<'_, B, W> {
+        Rows { view: B::freeze(&self.view), rows: self.rows }
+    }
+
+    /// A shorter-lived writable view of the same rows.
+    pub fn reborrow(&mut self) -> RowsMut<'_, B, W> {
+        RowsMut { view: B::reborrow(&mut self.view), rows: self.rows }
+    }
+}

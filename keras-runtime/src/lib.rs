@@ -1,0 +1,27 @@
+//! The runtime of keras-rs: backends and kernels, layers, losses, metrics, optimizers, and the
+//! training workflow. Users depend on the `keras` crate, which re-exports this one together with
+//! the `sequential!` macro.
+
+pub mod activations;
+pub mod backend;
+pub mod error;
+pub mod initializers;
+pub mod layers;
+pub mod losses;
+pub mod metrics;
+pub mod model;
+pub mod optimizers;
+pub mod summary;
+pub mod train;
+pub mod utils;
+
+pub use backend::{Backend, Cpu};
+pub use error::{Error, Result};
+pub use losses::Loss;
+pub use metrics::Metric;
+pub use model::Model;
+pub use optimizers::{Adam, Sgd};
+pub use train::{Callback, Compile, Compiled, Control, FitArgs, History, Logs, Network};
+
+/// Re-exported so generated code and users name one `ndarray`.
+pub use ndarray;

@@ -1,0 +1,182 @@
+//! Turning user arrays into the flat f32 tables the training loop batches from, with the checks
+//! that give a clear error instead of silent garbage.
+
+use crate::error::{batch_shape, tuple_shape};
+use crate::losses::Loss;
+use crate::{Error, Result};
+use ndarray::{ArrayBase, Data, Dimension};
+use std::borrow::Cow;
+
+/// A numeric element type accepted in `x` and `y` (converted to f32 as Keras casts to float32).
+pub trait Element: Copy + Send + Sync + 'static {
+    /// The value as f32.
+    fn to_f32(self) -> f32;
+    /// The slice itself when the elements already are f32 (no copy).
+    fn as_f32s(_s: &[Self]) -> Option<&[f32]> {
+        None
+    }
+}
+
+impl Element for f32 {
+    fn to_f32(self) -> f32 {
+        self
+    }
+    fn as_f32s(s: &[f32]) -> Option<&[f32]> {
+        Some(s)
+    }
+}
+
+macro_rules! cast_elements {
+    ($($t:ty),*) => {$(
+        impl Element for $t {
+            fn to_f32(self) -> f32 {
+                self as f32
+            }
+        }
+    )*};
+}
+cast_elements!(f64, u8, i8, u16, i16, u32, i32, u64, i64, usize, isize);
+
+/// A batch-major array flattened to rows of f32, borrowed when the input already is contiguous
+/// f32.
+#[derive(Debug)]
+pub struct Table<'a> {
+    /// Row-major values, `rows * row_len`.
+    pub data: Cow<'a, [f32]>,
+    /// The full shape, batch axis first.
+    pub shape: &'a [usize],
+}
+
+impl Table<'_> {
+    /// Number of samples.
+    pub fn rows(&self) -> usize {
+        self.shape[0]
+    }
+
+    /// Floats per sample.
+    pub fn row_len(&self) -> usize {
+        self.shape[1..].iter().product()
+    }
+
+    /// The per-sample shape.
+    pub fn sample_shape(&self) -> &[usize] {
+        &self.shape[1..]
+    }
+
+    /// Rows `r`.
+    pub fn slice(&self, r: std::ops::Range<usize>) -> &[f32] {
+        let n = self.row_len();
+        &self.data[r.start * n..r.end * n]
+    }
+}
+
+/// Flattens `a` (batch axis first), checking it has samples and only finite values.
+pub fn table<'a, A: Element, S: Data<Elem = A>, D: Dimension>(a: &'a ArrayBase<S, D>, what: &str) -> Result<Table<'a>> {
+    let shape = a.shape();
+    if shape.is_empty() {
+        return Err(Error::shape(what, "an array with a batch axis", "a scalar (shape ())"));
+    }
+    if shape[0] == 0 || shape.contains(&0) {
+        return Err(Error::Empty { what: format!("{what} (shape {})", tuple_shape(shape)) });
+    }
+    let data: Cow<'a, [f32]> = match a.as_slice().and_then(A::as_f32s) {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(a.iter().map(|v| v.to_f32()).collect()),
+    };
+    check_finite(&data, what)?;
+    Ok(Table { data, shape })
+}
+
+/// An error naming the first NaN or infinity in `v`.
+pub fn check_finite(v: &[f32], what: &str) -> Result<()> {
+    // A multiply by zero turns any non-finite value into NaN, so a sum reveals it without a
+    // branch per element (the loop vectorizes); only then is the position searched for.
+    let probe: f32 = v.chunks(4096).map(|c| c.iter().map(|x| x * 0.0).sum::<f32>()).sum();
+    if probe == 0.0 {
+        return Ok(());
+    }
+    let (index, &value) = v.iter().enumerate().find(|(_, x)| !x.is_finite()).expect("a non-finite value exists");
+    Err(Error::NonFinite { what: what.to_string(), value, index })
+}
+
+/// Checks that `x` has the model's per-sample input shape.
+pub fn check_input(x: &Table<'_>, input_shape: &[usize]) -> Result<()> {
+    if x.sample_shape() != input_shape {
+        return Err(Error::shape("x", format!("{} (the model's input)", batch_shape(input_shape)), tuple_shape(x.shape)));
+    }
+    Ok(())
+}
+
+/// Checks targets against the output shape and loss: class indices in range for sparse losses,
+/// the output's shape otherwise (a `(N,)` target is accepted for a one-unit output), and the
+/// same number of samples as `x`.
+pub fn check_targets(y: &Table<'_>, x_rows: usize, output_shape: &[usize], loss: Loss) -> Result<()> {
+    if y.rows() != x_rows {
+        return Err(Error::value(
+            "y",
+            format!("{x_rows} samples, as many as x"),
+            format!("{} samples (shape {})", y.rows(), tuple_shape(y.shape)),
+        ));
+    }
+    let (outer, classes) = output_shape.split_at(output_shape.len() - 1);
+    let found = y.sample_shape();
+    if loss.sparse_targets() {
+        let ok = found == outer || (found.len() == output_shape.len() && found[..outer.len()] == *outer && found[outer.len()] == 1);
+        if !ok {
+            return Err(Error::shape("y (class indices for sparse_categorical_crossentropy)", batch_shape(outer), tuple_shape(y.shape)));
+        }
+        let n = classes[0];
+        if let Some((index, &value)) = y.data.iter().enumerate().find(|&(_, &v)| v < 0.0 || v >= n as f32 || v.fract() != 0.0) {
+            return Err(Error::value(
+                format!("y (class index at flat position {index})"),
+                format!("an integer in [0, {n}) for {n} output classes"),
+                value,
+            ));
+        }
+    } else {
+        let ok = found == output_shape || (output_shape == [1] && found.is_empty());
+        if !ok {
+            return Err(Error::shape(
+                format!("y (targets for {loss})"),
+                format!("{} (the model's output)", batch_shape(output_shape)),
+                tuple_shape(y.shape),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array1, Array2, array};
+
+    #[test]
+    fn borrows_contiguous_f32_and_converts_others() {
+        let a = Array2::<f32>::zeros((3, 4));
+        assert!(matches!(table(&a, "x").unwrap().data, Cow::Borrowed(_)));
+        let t = a.t();
+        assert!(matches!(table(&t, "x").unwrap().data, Cow::Owned(_)));
+        let b = array![[1u8, 2], [3, 4]];
+        assert_eq!(&*table(&b, "x").unwrap().data, &[1.0, 2.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn errors_name_expected_and_found() {
+        let x = array![[1.0f32, f32::NAN]];
+        assert_eq!(table(&x, "x").unwrap_err().to_string(), "x contains a non-finite value (NaN) at flat index 1: expected finite numbers");
+        let e = Array2::<f32>::zeros((0, 3));
+        assert!(table(&e, "x").unwrap_err().to_string().starts_with("x (shape (0, 3)) is empty"));
+        let x = Array2::<f32>::zeros((5, 3));
+        let tx = table(&x, "x").unwrap();
+        assert_eq!(check_input(&tx, &[4]).unwrap_err().to_string(), "x: expected shape (None, 4) (the model's input), found (5, 3)");
+        let y = Array1::from(vec![0.0f32, 1.0, 2.0, 3.0, 1.0]);
+        let ty = table(&y, "y").unwrap();
+        let err = check_targets(&ty, 5, &[3], Loss::SparseCategoricalCrossentropy).unwrap_err().to_string();
+        assert_eq!(err, "y (class index at flat position 3): expected an integer in [0, 3) for 3 output classes, found 3");
+        assert!(check_targets(&ty, 4, &[3], Loss::SparseCategoricalCrossentropy).unwrap_err().to_string().contains("expected 4 samples"));
+        let err = check_targets(&ty, 5, &[3], Loss::CategoricalCrossentropy).unwrap_err().to_string();
+        assert_eq!(err, "y (targets for categorical_crossentropy): expected shape (None, 3) (the model's output), found (5,)");
+        check_targets(&ty, 5, &[1], Loss::MeanSquaredError).unwrap();
+    }
+}

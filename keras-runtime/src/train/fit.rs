@@ -1,0 +1,234 @@
+//! The `fit` loop: epochs, shuffled batches, validation, progress, callbacks, history.
+
+use super::callbacks::Callback;
+use super::data::{Element, Table, table};
+use super::logs::{History, Logs};
+use super::progress::Progbar;
+use super::{Batch, Engine};
+use crate::utils::{Rng, next_seed};
+use crate::{Error, Result};
+use ndarray::{ArrayBase, Data, Dimension};
+use std::time::Instant;
+
+/// The arguments of `fit`, with Keras's defaults: `FitArgs::default().epochs(5).batch_size(64)`.
+pub struct FitArgs<'a> {
+    epochs: usize,
+    batch_size: usize,
+    shuffle: bool,
+    verbose: u8,
+    validation_split: f32,
+    validation_data: Option<Result<(Table<'a>, Table<'a>)>>,
+    callbacks: Vec<&'a mut dyn Callback>,
+    initial_epoch: usize,
+}
+
+impl Default for FitArgs<'_> {
+    fn default() -> Self {
+        FitArgs {
+            epochs: 1,
+            batch_size: 32,
+            shuffle: true,
+            verbose: 1,
+            validation_split: 0.0,
+            validation_data: None,
+            callbacks: Vec::new(),
+            initial_epoch: 0,
+        }
+    }
+}
+
+impl<'a> FitArgs<'a> {
+    /// Number of epochs (default 1).
+    pub fn epochs(mut self, epochs: usize) -> Self {
+        self.epochs = epochs;
+        self
+    }
+
+    /// Samples per gradient step (default 32); the last batch of an epoch may be smaller.
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// Whether to shuffle the training samples before each epoch (default true).
+    pub fn shuffle(mut self, shuffle: bool) -> Self {
+        self.shuffle = shuffle;
+        self
+    }
+
+    /// 0 = silent, 1 = Keras's progress bar (default), 2 = one line per epoch.
+    pub fn verbose(mut self, verbose: u8) -> Self {
+        self.verbose = verbose;
+        self
+    }
+
+    /// Holds out this fraction of the samples (the last ones, before shuffling) for validation.
+    pub fn validation_split(mut self, fraction: f32) -> Self {
+        self.validation_split = fraction;
+        self
+    }
+
+    /// Validates on this data at the end of each epoch (takes precedence over the split).
+    pub fn validation_data<A, S, D, A2, S2, D2>(mut self, x: &'a ArrayBase<S, D>, y: &'a ArrayBase<S2, D2>) -> Self
+    where
+        A: Element,
+        S: Data<Elem = A>,
+        D: Dimension,
+        A2: Element,
+        S2: Data<Elem = A2>,
+        D2: Dimension,
+    {
+        self.validation_data = Some(table(x, "validation x").and_then(|x| Ok((x, table(y, "validation y")?))));
+        self
+    }
+
+    /// Adds a callback.
+    pub fn callback(mut self, callback: &'a mut dyn Callback) -> Self {
+        self.callbacks.push(callback);
+        self
+    }
+
+    /// The epoch to start at (to resume a run); epochs counts the total.
+    pub fn initial_epoch(mut self, epoch: usize) -> Self {
+        self.initial_epoch = epoch;
+        self
+    }
+}
+
+/// Seconds since `t0`.
+fn secs(t0: Instant) -> f64 {
+    t0.elapsed().as_secs_f64()
+}
+
+pub(crate) fn fit(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, mut args: FitArgs<'_>) -> Result<History> {
+    engine.check_data(x, y)?;
+    if args.batch_size == 0 {
+        return Err(Error::value("batch_size", "at least 1", 0));
+    }
+    if !(0.0..1.0).contains(&args.validation_split) {
+        return Err(Error::value("validation_split", "a fraction in [0, 1)", args.validation_split));
+    }
+    if args.verbose > 2 {
+        return Err(Error::value("verbose", "0, 1 or 2", args.verbose));
+    }
+    let n = x.rows();
+    let validation_data = args.validation_data.take().transpose()?;
+    let (n_train, validation) = match &validation_data {
+        Some((vx, vy)) => {
+            engine.check_data(vx, vy).map_err(|e| Error::Config(format!("validation data: {e}")))?;
+            (n, Some((vx, vy, 0, vx.rows())))
+        }
+        None if args.validation_split > 0.0 => {
+            let split_at = ((n as f64) * (1.0 - args.validation_split as f64)).ceil() as usize;
+            if split_at == 0 || split_at >= n {
+                return Err(Error::value(
+                    "validation_split",
+                    format!("a fraction that leaves samples on both sides of the split of {n} samples"),
+                    args.validation_split,
+                ));
+            }
+            (split_at, Some((x, y, split_at, n)))
+        }
+        None => (n, None),
+    };
+    let steps = n_train.div_ceil(args.batch_size);
+    let mut order: Vec<usize> = (0..n_train).collect();
+    let mut rng = Rng::new(next_seed());
+    let mut history = History::default();
+    let mut logs = Logs::new();
+    let per_batch_logs = args.verbose == 1 || !args.callbacks.is_empty();
+    for cb in args.callbacks.iter_mut() {
+        cb.on_train_begin(engine)?;
+    }
+    let mut stopped = false;
+    for epoch in args.initial_epoch..args.epochs {
+        let t0 = Instant::now();
+        if args.verbose > 0 && args.epochs > 1 {
+            println!("Epoch {}/{}", epoch + 1, args.epochs);
+        }
+        for cb in args.callbacks.iter_mut() {
+            cb.on_epoch_begin(epoch, engine)?;
+        }
+        let mut bar = (args.verbose > 0).then(|| Progbar::new(std::io::stdout(), steps, args.verbose, 0.0));
+        engine.reset_metrics()?;
+        if args.shuffle {
+            rng.shuffle(&mut order);
+        }
+        for step in 0..steps {
+            let (a, b) = (step * args.batch_size, ((step + 1) * args.batch_size).min(n_train));
+            let batch = if args.shuffle { Batch::Indices(&order[a..b]) } else { Batch::Range(a, b) };
+            engine.train_batch(x, y, batch)?;
+            if per_batch_logs {
+                engine.write_logs(&mut logs, false)?;
+                for cb in args.callbacks.iter_mut() {
+                    cb.on_train_batch_end(step, &logs, engine)?;
+                }
+                if let Some(bar) = bar.as_mut().filter(|_| args.verbose == 1) {
+                    let pairs: Vec<(&str, f32)> = logs.iter().collect();
+                    bar.update(step + 1, &pairs, false, secs(t0)).map_err(stdout_error)?;
+                }
+            }
+            if engine.take_stop_request() {
+                stopped = true;
+                break;
+            }
+        }
+        logs.clear();
+        engine.write_logs(&mut logs, false)?;
+        if let Some((vx, vy, a, b)) = validation {
+            evaluate_range(engine, vx, vy, a, b, args.batch_size, &mut logs, true)?;
+        }
+        if let Some(bar) = bar.as_mut() {
+            let pairs: Vec<(&str, f32)> = logs.iter().collect();
+            bar.update(steps, &pairs, true, secs(t0)).map_err(stdout_error)?;
+        }
+        history.push(epoch, &logs);
+        for cb in args.callbacks.iter_mut() {
+            cb.on_epoch_end(epoch, &logs, engine)?;
+        }
+        if stopped || engine.take_stop_request() {
+            break;
+        }
+    }
+    for cb in args.callbacks.iter_mut() {
+        cb.on_train_end(&logs, engine)?;
+    }
+    Ok(history)
+}
+
+fn stdout_error(e: std::io::Error) -> Error {
+    Error::Io { path: "<stdout>".to_string(), source: e }
+}
+
+/// Loss and metrics over all of `x`, `y` in inference mode.
+pub(crate) fn evaluate(
+    engine: &mut dyn Engine,
+    x: &Table<'_>,
+    y: &Table<'_>,
+    batch_size: usize,
+    logs: &mut Logs,
+    validation: bool,
+) -> Result<()> {
+    evaluate_range(engine, x, y, 0, x.rows(), batch_size, logs, validation)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn evaluate_range(
+    engine: &mut dyn Engine,
+    x: &Table<'_>,
+    y: &Table<'_>,
+    start: usize,
+    end: usize,
+    batch_size: usize,
+    logs: &mut Logs,
+    validation: bool,
+) -> Result<()> {
+    engine.reset_metrics()?;
+    let mut a = start;
+    while a < end {
+        let b = (a + batch_size).min(end);
+        engine.test_batch(x, y, Batch::Range(a, b))?;
+        a = b;
+    }
+    engine.write_logs(logs, validation)
+}

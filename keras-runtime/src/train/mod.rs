@@ -1,0 +1,494 @@
+//! The Keras workflow: `compile`, then `fit`, `evaluate`, `predict` and the `*_on_batch` calls.
+//!
+//! `compile` turns a model into a [`Compiled`] model: only a compiled model has `fit`, so
+//! training an uncompiled model is a compile error. The training loop itself is not generic
+//! (it drives the model through the object-safe [`Engine`]), so each model adds only its thin
+//! forward/backward code to a user's build.
+
+mod callbacks;
+pub(crate) mod data;
+mod fit;
+mod logs;
+pub mod progress;
+
+pub use callbacks::{Callback, Control, OnEpochEnd};
+pub use data::Element;
+pub use fit::FitArgs;
+pub use logs::{History, Logs};
+
+use crate::backend::Backend;
+use crate::losses::{IntoLoss, Loss};
+use crate::metrics::{AccuracyKind, IntoMetric, Metric};
+use crate::model::Model;
+use crate::optimizers::{IntoOptimizer, Optimizer};
+use crate::summary::Summary;
+use crate::{Error, Result};
+use data::{Table, check_input, check_targets, table};
+use ndarray::{Array, ArrayBase, ArrayD, Data, Dimension, IxDyn};
+use std::borrow::Cow;
+
+/// Which samples of a table make a batch.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Batch<'a> {
+    /// Consecutive samples.
+    Range(usize, usize),
+    /// Samples by index.
+    Indices(&'a [usize]),
+}
+
+impl Batch<'_> {
+    fn len(&self) -> usize {
+        match *self {
+            Batch::Range(a, b) => b - a,
+            Batch::Indices(i) => i.len(),
+        }
+    }
+}
+
+/// The model operations the (non-generic) training loop needs.
+pub(crate) trait Engine: Control {
+    /// Runs one training step on a batch and accumulates loss and metrics.
+    fn train_batch(&mut self, x: &Table<'_>, y: &Table<'_>, batch: Batch<'_>) -> Result<()>;
+    /// Accumulates loss and metrics of a batch in inference mode.
+    fn test_batch(&mut self, x: &Table<'_>, y: &Table<'_>, batch: Batch<'_>) -> Result<()>;
+    /// Zeroes the loss and metric accumulators.
+    fn reset_metrics(&mut self) -> Result<()>;
+    /// Writes the accumulated values into `logs` (names prefixed `val_` when `validation`).
+    fn write_logs(&mut self, logs: &mut Logs, validation: bool) -> Result<()>;
+    /// Whether a callback asked to stop; clears the request.
+    fn take_stop_request(&mut self) -> bool;
+    /// Checks `x` and `y` against the model and loss.
+    fn check_data(&self, x: &Table<'_>, y: &Table<'_>) -> Result<()>;
+}
+
+/// A model with an optimizer, a loss and metrics: what `fit` and `evaluate` need.
+pub struct Compiled<M: Model> {
+    model: M,
+    optimizer: Box<dyn Optimizer<M::Backend>>,
+    loss: Loss,
+    metrics: Vec<(Metric, AccuracyKind)>,
+    /// Loss and metric accumulators on the device: `[total, count]` per value.
+    stats: <M::Backend as Backend>::Buffer,
+    host_stats: Vec<f32>,
+    xbuf: <M::Backend as Backend>::Buffer,
+    ybuf: <M::Backend as Backend>::Buffer,
+    capacity: usize,
+    logs: Logs,
+    stop: bool,
+}
+
+/// `compile` and the calls that work with or without compiling: `predict`, `summary`, weights.
+/// Implemented by every generated model and by [`Compiled`]; in `keras::prelude`.
+pub trait Network: Sized {
+    /// The generated model type.
+    type Model: Model;
+
+    /// The model.
+    fn model(&self) -> &Self::Model;
+    /// The model, mutably.
+    fn model_mut(&mut self) -> &mut Self::Model;
+
+    /// Predictions for every sample of `x`, in batches of 32 (Keras's default), inference mode.
+    fn predict<A: Element, S: Data<Elem = A>, D: Dimension>(
+        &mut self,
+        x: &ArrayBase<S, D>,
+    ) -> Result<Array<f32, <Self::Model as Model>::OutputDim>> {
+        predict_batched(self.model_mut(), x, 32)
+    }
+
+    /// Predictions for `x` computed as a single batch.
+    fn predict_on_batch<A: Element, S: Data<Elem = A>, D: Dimension>(
+        &mut self,
+        x: &ArrayBase<S, D>,
+    ) -> Result<Array<f32, <Self::Model as Model>::OutputDim>> {
+        let rows = x.shape().first().copied().unwrap_or(0).max(1);
+        predict_batched(self.model_mut(), x, rows)
+    }
+
+    /// Keras's `summary()` table; `println!("{}", model.summary())`.
+    fn summary(&self) -> Summary {
+        Summary::of::<Self::Model>()
+    }
+
+    /// The number of parameters, trainable and not.
+    fn count_params(&self) -> usize {
+        <Self::Model as Model>::PARAMS
+    }
+
+    /// The weights as arrays, in Keras order and layout.
+    fn get_weights(&self) -> Result<Vec<ArrayD<f32>>> {
+        self.model().core().get_weights(<Self::Model as Model>::WEIGHTS)
+    }
+
+    /// Replaces the weights; every shape is checked first, and nothing is written on error.
+    fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
+        self.model_mut().core_mut().set_weights(<Self::Model as Model>::WEIGHTS, weights)
+    }
+}
+
+impl<M: Model> Network for M {
+    type Model = M;
+    fn model(&self) -> &M {
+        self
+    }
+    fn model_mut(&mut self) -> &mut M {
+        self
+    }
+}
+
+impl<M: Model> Network for Compiled<M> {
+    type Model = M;
+    fn model(&self) -> &M {
+        &self.model
+    }
+    fn model_mut(&mut self) -> &mut M {
+        &mut self.model
+    }
+}
+
+/// `compile`, for every generated model (in `keras::prelude`).
+pub trait Compile: Model {
+    /// Configures the model for training: `model.compile(Adam::default(), "mse", ["accuracy"])`.
+    /// Returns a model that can `fit`; errors name a bad optimizer setting, an unknown name, or
+    /// a metric that cannot apply to this model.
+    fn compile<O: IntoOptimizer, L: IntoLoss, I>(self, optimizer: O, loss: L, metrics: I) -> Result<Compiled<Self>>
+    where
+        I: IntoIterator,
+        I::Item: IntoMetric,
+    {
+        let optimizer = optimizer.into_optimizer::<Self::Backend>()?;
+        let loss = loss.into_loss()?;
+        let width = *Self::OUTPUT_SHAPE.last().unwrap_or(&1);
+        let mut resolved = Vec::new();
+        for m in metrics {
+            let m = m.into_metric()?;
+            let kind = m.resolve(loss, width)?;
+            if resolved.iter().any(|&(r, _)| r == m) {
+                return Err(Error::Config(format!("metric `{m}` is listed twice")));
+            }
+            resolved.push((m, kind));
+        }
+        if loss.sparse_targets() && width < 2 {
+            return Err(Error::Config(format!(
+                "{loss} needs an output with at least two classes, but the model's output is {}",
+                crate::error::batch_shape(Self::OUTPUT_SHAPE)
+            )));
+        }
+        let device = self.core().device().clone();
+        let slots = 2 + 2 * resolved.len();
+        Ok(Compiled {
+            stats: device.alloc(slots)?,
+            host_stats: vec![0.0; slots],
+            xbuf: device.alloc(0)?,
+            ybuf: device.alloc(0)?,
+            capacity: 0,
+            model: self,
+            optimizer,
+            loss,
+            metrics: resolved,
+            logs: Logs::new(),
+            stop: false,
+        })
+    }
+}
+
+impl<M: Model> Compile for M {}
+
+impl<M: Model> Compiled<M> {
+    /// The loss being minimised.
+    pub fn loss(&self) -> Loss {
+        self.loss
+    }
+
+    /// The optimizer.
+    pub fn optimizer(&self) -> &dyn Optimizer<M::Backend> {
+        &*self.optimizer
+    }
+
+    /// The optimizer, mutably (to change its learning rate).
+    pub fn optimizer_mut(&mut self) -> &mut dyn Optimizer<M::Backend> {
+        &mut *self.optimizer
+    }
+
+    /// The model without its training configuration.
+    pub fn into_inner(self) -> M {
+        self.model
+    }
+
+    /// Trains the model on `x` and `y`: see [`FitArgs`] for epochs, batch size, validation and
+    /// callbacks. Returns the per-epoch history of loss and metrics.
+    pub fn fit<A, S, D, A2, S2, D2>(&mut self, x: &ArrayBase<S, D>, y: &ArrayBase<S2, D2>, args: FitArgs<'_>) -> Result<History>
+    where
+        A: Element,
+        S: Data<Elem = A>,
+        D: Dimension,
+        A2: Element,
+        S2: Data<Elem = A2>,
+        D2: Dimension,
+    {
+        let x = table(x, "x")?;
+        let y = table(y, "y")?;
+        fit::fit(self, &x, &y, args)
+    }
+
+    /// The loss and metrics on `x` and `y`, in batches of 32, inference mode.
+    pub fn evaluate<A, S, D, A2, S2, D2>(&mut self, x: &ArrayBase<S, D>, y: &ArrayBase<S2, D2>) -> Result<Logs>
+    where
+        A: Element,
+        S: Data<Elem = A>,
+        D: Dimension,
+        A2: Element,
+        S2: Data<Elem = A2>,
+        D2: Dimension,
+    {
+        let x = table(x, "x")?;
+        let y = table(y, "y")?;
+        self.check_data(&x, &y)?;
+        let mut logs = Logs::new();
+        fit::evaluate(self, &x, &y, 32, &mut logs, false)?;
+        Ok(logs)
+    }
+
+    /// One training step on `x` and `y` as a single batch; returns that batch's loss and
+    /// metrics. After the first call with a given batch size, a call allocates nothing.
+    pub fn train_on_batch<A, S, D, A2, S2, D2>(&mut self, x: &ArrayBase<S, D>, y: &ArrayBase<S2, D2>) -> Result<&Logs>
+    where
+        A: Element,
+        S: Data<Elem = A>,
+        D: Dimension,
+        A2: Element,
+        S2: Data<Elem = A2>,
+        D2: Dimension,
+    {
+        let x = table(x, "x")?;
+        let y = table(y, "y")?;
+        self.check_data(&x, &y)?;
+        self.reset_metrics()?;
+        self.train_batch(&x, &y, Batch::Range(0, x.rows()))?;
+        let mut logs = std::mem::take(&mut self.logs);
+        let r = self.write_logs(&mut logs, false);
+        self.logs = logs;
+        r.map(|()| &self.logs)
+    }
+
+    /// The loss and metrics of `x` and `y` as a single batch, inference mode.
+    pub fn test_on_batch<A, S, D, A2, S2, D2>(&mut self, x: &ArrayBase<S, D>, y: &ArrayBase<S2, D2>) -> Result<&Logs>
+    where
+        A: Element,
+        S: Data<Elem = A>,
+        D: Dimension,
+        A2: Element,
+        S2: Data<Elem = A2>,
+        D2: Dimension,
+    {
+        let x = table(x, "x")?;
+        let y = table(y, "y")?;
+        self.check_data(&x, &y)?;
+        self.reset_metrics()?;
+        self.test_batch(&x, &y, Batch::Range(0, x.rows()))?;
+        let mut logs = std::mem::take(&mut self.logs);
+        let r = self.write_logs(&mut logs, false);
+        self.logs = logs;
+        r.map(|()| &self.logs)
+    }
+
+    /// The loss of `x`, `y` as one batch and its gradient with respect to every weight (Keras
+    /// order; zeros for non-trainable weights), without updating anything.
+    pub fn gradients<A, S, D, A2, S2, D2>(&mut self, x: &ArrayBase<S, D>, y: &ArrayBase<S2, D2>) -> Result<(f32, Vec<ArrayD<f32>>)>
+    where
+        A: Element,
+        S: Data<Elem = A>,
+        D: Dimension,
+        A2: Element,
+        S2: Data<Elem = A2>,
+        D2: Dimension,
+    {
+        let x = table(x, "x")?;
+        let y = table(y, "y")?;
+        self.check_data(&x, &y)?;
+        self.reset_metrics()?;
+        let rows = self.stage(&x, Some(&y), Batch::Range(0, x.rows()))?;
+        self.forward_loss(rows, true)?;
+        let core = self.model.core_mut();
+        M::backward(core, <M::Backend as Backend>::view(&self.xbuf, 0..rows * M::INPUT_SIZE), rows);
+        let dev = core.device().clone();
+        let mut grads = vec![0.0f32; M::TRAINABLE_PARAMS];
+        dev.download(<M::Backend as Backend>::view(core.grads(), 0..M::TRAINABLE_PARAMS), &mut grads)?;
+        let loss = {
+            let mut logs = Logs::new();
+            self.write_logs(&mut logs, false)?;
+            logs.loss()
+        };
+        let arrays = M::WEIGHTS
+            .iter()
+            .map(|w| match w.arena {
+                crate::model::Arena::Trainable => {
+                    ArrayD::from_shape_vec(IxDyn(w.shape), grads[w.offset..w.offset + w.len()].to_vec()).expect("weight shape")
+                }
+                crate::model::Arena::NonTrainable => ArrayD::zeros(IxDyn(w.shape)),
+            })
+            .collect();
+        Ok((loss, arrays))
+    }
+
+    /// Copies the batch's inputs (and targets) to the device; returns the number of samples.
+    fn stage(&mut self, x: &Table<'_>, y: Option<&Table<'_>>, batch: Batch<'_>) -> Result<usize> {
+        let dev = self.model.core().device().clone();
+        let rows = batch.len();
+        let tsize = self.target_size();
+        if rows > self.capacity {
+            self.xbuf = dev.alloc(rows * M::INPUT_SIZE)?;
+            self.ybuf = dev.alloc(rows * tsize)?;
+            self.capacity = rows;
+        }
+        stage_rows(&dev, x, batch, &mut self.xbuf, M::INPUT_SIZE)?;
+        if let Some(y) = y {
+            stage_rows(&dev, y, batch, &mut self.ybuf, tsize)?;
+        }
+        self.model.core_mut().prepare(rows, M::SLOTS)?;
+        Ok(rows)
+    }
+
+    /// Floats per sample of the targets.
+    fn target_size(&self) -> usize {
+        if self.loss.sparse_targets() { M::OUTPUT_SIZE / M::OUTPUT_SHAPE.last().copied().unwrap_or(1) } else { M::OUTPUT_SIZE }
+    }
+
+    /// Forward pass on the staged batch, loss (with its gradient when training) and metrics.
+    fn forward_loss(&mut self, rows: usize, training: bool) -> Result<()> {
+        type V<'a, B> = <B as Backend>::View<'a>;
+        let cols = M::OUTPUT_SHAPE.last().copied().unwrap_or(1);
+        let loss_rows = rows * (M::OUTPUT_SIZE / cols);
+        let tsize = self.target_size();
+        let core = self.model.core_mut();
+        let x: V<'_, M::Backend> = <M::Backend as Backend>::view(&self.xbuf, 0..rows * M::INPUT_SIZE);
+        M::forward(core, x, rows, training);
+        let dev = core.device().clone();
+        let (out, grad) = core.output_and_grad(M::OUTPUT_SLOT, M::OUTPUT_GRAD_SLOT);
+        let pred = <M::Backend as Backend>::view(out, 0..rows * M::OUTPUT_SIZE);
+        let target = <M::Backend as Backend>::view(&self.ybuf, 0..rows * tsize);
+        let grad = training.then(|| <M::Backend as Backend>::view_mut(grad, 0..rows * M::OUTPUT_SIZE));
+        dev.loss(self.loss, pred, target, grad, loss_rows, cols, <M::Backend as Backend>::view_mut(&mut self.stats, 0..2));
+        for (i, &(_, kind)) in self.metrics.iter().enumerate() {
+            dev.accuracy(kind, pred, target, loss_rows, cols, <M::Backend as Backend>::view_mut(&mut self.stats, 2 + 2 * i..4 + 2 * i));
+        }
+        Ok(())
+    }
+}
+
+/// Copies the rows of `batch` from a host table into a device buffer.
+fn stage_rows<B: Backend>(dev: &B, t: &Table<'_>, batch: Batch<'_>, buf: &mut B::Buffer, row_len: usize) -> Result<()> {
+    let rows = batch.len();
+    let dst = B::view_mut(buf, 0..rows * row_len);
+    match batch {
+        Batch::Range(a, b) => dev.upload(t.slice(a..b), dst),
+        Batch::Indices(idx) => dev.gather_rows(&t.data, row_len, idx, dst),
+    }
+}
+
+impl<M: Model> Control for Compiled<M> {
+    fn stop_training(&mut self) {
+        self.stop = true;
+    }
+    fn learning_rate(&self) -> f32 {
+        self.optimizer.learning_rate()
+    }
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.optimizer.set_learning_rate(lr);
+    }
+    fn get_weights(&self) -> Result<Vec<ArrayD<f32>>> {
+        Network::get_weights(self)
+    }
+    fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
+        Network::set_weights(self, weights)
+    }
+}
+
+impl<M: Model> Engine for Compiled<M> {
+    fn train_batch(&mut self, x: &Table<'_>, y: &Table<'_>, batch: Batch<'_>) -> Result<()> {
+        let rows = self.stage(x, Some(y), batch)?;
+        self.forward_loss(rows, true)?;
+        let core = self.model.core_mut();
+        M::backward(core, <M::Backend as Backend>::view(&self.xbuf, 0..rows * M::INPUT_SIZE), rows);
+        let dev = core.device().clone();
+        let (params, grads) = core.params_and_grads();
+        let n = M::TRAINABLE_PARAMS;
+        self.optimizer.apply(&dev, <M::Backend as Backend>::view_mut(params, 0..n), <M::Backend as Backend>::view(grads, 0..n))?;
+        core.advance_step();
+        Ok(())
+    }
+
+    fn test_batch(&mut self, x: &Table<'_>, y: &Table<'_>, batch: Batch<'_>) -> Result<()> {
+        let rows = self.stage(x, Some(y), batch)?;
+        self.forward_loss(rows, false)
+    }
+
+    fn reset_metrics(&mut self) -> Result<()> {
+        let dev = self.model.core().device().clone();
+        let n = self.host_stats.len();
+        dev.fill(<M::Backend as Backend>::view_mut(&mut self.stats, 0..n), 0.0);
+        Ok(())
+    }
+
+    fn write_logs(&mut self, logs: &mut Logs, validation: bool) -> Result<()> {
+        let dev = self.model.core().device().clone();
+        let n = self.host_stats.len();
+        dev.download(<M::Backend as Backend>::view(&self.stats, 0..n), &mut self.host_stats)?;
+        let mean = |i: usize| self.host_stats[2 * i] / self.host_stats[2 * i + 1];
+        logs.set(if validation { "val_loss" } else { "loss" }, mean(0));
+        for (i, &(m, _)) in self.metrics.iter().enumerate() {
+            logs.set(Cow::Borrowed(if validation { val_name(m) } else { m.name() }), mean(i + 1));
+        }
+        Ok(())
+    }
+
+    fn take_stop_request(&mut self) -> bool {
+        std::mem::take(&mut self.stop)
+    }
+
+    fn check_data(&self, x: &Table<'_>, y: &Table<'_>) -> Result<()> {
+        check_input(x, M::INPUT_SHAPE)?;
+        check_targets(y, x.rows(), M::OUTPUT_SHAPE, self.loss)
+    }
+}
+
+/// The logged name of a metric's validation value.
+fn val_name(m: Metric) -> &'static str {
+    match m {
+        Metric::Accuracy => "val_accuracy",
+        Metric::BinaryAccuracy => "val_binary_accuracy",
+        Metric::CategoricalAccuracy => "val_categorical_accuracy",
+        Metric::SparseCategoricalAccuracy => "val_sparse_categorical_accuracy",
+    }
+}
+
+/// Predictions for all of `x` in batches of `batch_size`.
+fn predict_batched<M: Model, A: Element, S: Data<Elem = A>, D: Dimension>(
+    model: &mut M,
+    x: &ArrayBase<S, D>,
+    batch_size: usize,
+) -> Result<Array<f32, M::OutputDim>> {
+    let x = table(x, "x")?;
+    check_input(&x, M::INPUT_SHAPE)?;
+    let n = x.rows();
+    let core = model.core_mut();
+    let dev = core.device().clone();
+    let mut out = vec![0.0f32; n * M::OUTPUT_SIZE];
+    let mut xbuf = dev.alloc(batch_size.min(n) * M::INPUT_SIZE)?;
+    let mut start = 0;
+    while start < n {
+        let rows = batch_size.min(n - start);
+        dev.upload(x.slice(start..start + rows), <M::Backend as Backend>::view_mut(&mut xbuf, 0..rows * M::INPUT_SIZE))?;
+        core.prepare(rows, M::SLOTS)?;
+        M::forward(core, <M::Backend as Backend>::view(&xbuf, 0..rows * M::INPUT_SIZE), rows, false);
+        dev.download(
+            <M::Backend as Backend>::view(core.slot(M::OUTPUT_SLOT), 0..rows * M::OUTPUT_SIZE),
+            &mut out[start * M::OUTPUT_SIZE..(start + rows) * M::OUTPUT_SIZE],
+        )?;
+        start += rows;
+    }
+    let mut shape = vec![n];
+    shape.extend_from_slice(M::OUTPUT_SHAPE);
+    let arr = ArrayD::from_shape_vec(IxDyn(&shape), out).expect("output buffer has the output shape");
+    arr.into_dimensionality::<M::OutputDim>().map_err(|e| Error::Config(format!("output dimensionality: {e}")))
+}
