@@ -82,7 +82,7 @@ impl Activation {
 
     /// Whether the derivative needs the input `x` (it cannot be recovered from the output `y`).
     pub const fn needs_input(self) -> bool {
-        matches!(self, Activation::Swish | Activation::Gelu | Activation::Mish)
+        matches!(self, Activation::Elu | Activation::Selu | Activation::Swish | Activation::Gelu | Activation::Mish)
     }
 
     /// The function at `x` (for [`Activation::Softmax`], use a row-wise kernel instead).
@@ -109,7 +109,8 @@ impl Activation {
             Activation::Softplus => softplus(x),
             Activation::Softsign => x / (1.0 + x.abs()),
             Activation::Swish => x * sigmoid(x),
-            Activation::Gelu => 0.5 * x * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2)),
+            // erfc keeps precision in the negative tail, where 1 + erf(x) cancels.
+            Activation::Gelu => 0.5 * x * libm::erfcf(-x * std::f32::consts::FRAC_1_SQRT_2),
             Activation::LeakyRelu => {
                 if x >= 0.0 {
                     x
@@ -139,18 +140,19 @@ impl Activation {
             }
             Activation::Sigmoid => y * (1.0 - y),
             Activation::Tanh => 1.0 - y * y,
+            // From x rather than y: `y + alpha` would cancel for very negative x.
             Activation::Elu => {
-                if y > 0.0 {
+                if x > 0.0 {
                     1.0
                 } else {
-                    y + 1.0
+                    libm::expf(x)
                 }
             }
             Activation::Selu => {
-                if y > 0.0 {
+                if x > 0.0 {
                     SELU_SCALE
                 } else {
-                    y + SELU_SCALE * SELU_ALPHA
+                    SELU_SCALE * SELU_ALPHA * libm::expf(x)
                 }
             }
             Activation::Softplus => -libm::expm1f(-y),
@@ -163,7 +165,7 @@ impl Activation {
                 s * (1.0 + x * (1.0 - s))
             }
             Activation::Gelu => {
-                let cdf = 0.5 * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2));
+                let cdf = 0.5 * libm::erfcf(-x * std::f32::consts::FRAC_1_SQRT_2);
                 let pdf = libm::expf(-0.5 * x * x) * 0.398_942_3;
                 cdf + x * pdf
             }
