@@ -21,7 +21,11 @@ fn compile<M: Model<Backend = Cpu>>(model: M, f: &Fixture) -> Compiled<M> {
     let num = |k: &str| o[k].as_f64().unwrap() as f32;
     let no_metrics: [Metric; 0] = [];
     match o["class_name"].as_str().unwrap() {
-        "SGD" => model.compile(Sgd::new(num("learning_rate")).momentum(num("momentum")).nesterov(o["nesterov"].as_bool().unwrap()), loss, no_metrics),
+        "SGD" => model.compile(
+            Sgd::new(num("learning_rate")).momentum(num("momentum")).nesterov(o["nesterov"].as_bool().unwrap()),
+            loss,
+            no_metrics,
+        ),
         "Adam" => {
             let adam = Adam::new(num("learning_rate")).beta_1(num("beta_1")).beta_2(num("beta_2")).epsilon(num("epsilon"));
             model.compile(adam.amsgrad(o["amsgrad"].as_bool().unwrap()), loss, no_metrics)
@@ -39,13 +43,18 @@ fn first_rows(a: &ArrayD<f32>, n: usize) -> ArrayD<f32> {
 /// Returns the worst relative error seen.
 fn run<M: Model<Backend = Cpu>>(name: &str, rtol: f64) -> f64 {
     let f = Fixture::load(name);
-    let mut model = M::from_core(keras::model::ModelCore::new::<M>(&Cpu).unwrap());
+    let mut model = M::create(&Cpu).unwrap();
     model.set_weights(&f.weights("weights_init")).unwrap();
     let x = f.tensor("x");
     let y = f.tensor("y");
     let mut worst = 0.0f64;
     let pred = model.predict(&x).unwrap();
-    worst = worst.max(assert_close(&format!("{name} forward_before"), pred.as_slice().unwrap(), f.tensor("forward_before").as_slice().unwrap(), rtol));
+    worst = worst.max(assert_close(
+        &format!("{name} forward_before"),
+        pred.as_slice().unwrap(),
+        f.tensor("forward_before").as_slice().unwrap(),
+        rtol,
+    ));
 
     let mut model = compile(model, &f);
     let batch = f.usize(&["fit", "batch_size"]).min(x.shape()[0]);
@@ -58,7 +67,12 @@ fn run<M: Model<Backend = Cpu>>(name: &str, rtol: f64) -> f64 {
     worst = worst.max(assert_close(&format!("{name} history.loss"), history.loss(), &f.history_loss(), rtol));
     worst = worst.max(assert_all_close(&format!("{name} weights_after"), &model.get_weights().unwrap(), &f.weights("weights_after"), rtol));
     let pred = model.predict(&x).unwrap();
-    worst = worst.max(assert_close(&format!("{name} forward_after"), pred.as_slice().unwrap(), f.tensor("forward_after").as_slice().unwrap(), rtol));
+    worst = worst.max(assert_close(
+        &format!("{name} forward_after"),
+        pred.as_slice().unwrap(),
+        f.tensor("forward_after").as_slice().unwrap(),
+        rtol,
+    ));
     eprintln!("{name}: worst relative error {worst:.2e}");
     worst
 }

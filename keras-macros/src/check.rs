@@ -173,7 +173,9 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
         let last = chain.calls.last().expect("a chain has at least one call");
         diag.error(last, "a model needs at least one layer after its Input, as in `Input(4) => Dense(1)`");
     }
-    if diag.len() > errors_before {
+    // The model's count is checked whenever every layer's shape is known, even alongside
+    // other errors, so that one build reports every mistake.
+    if layers.len() < real_layers || input_shape.is_none() {
         return None;
     }
     let trainable = layers.iter().flat_map(|l| &l.weights).filter(|w| w.trainable).map(|w| w.shape.iter().product::<usize>()).sum();
@@ -182,10 +184,9 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
     if let Some((expected, attr)) = params_attr {
         if *expected != checked.params() as u128 {
             diag.error(attr, format!("`{model}` has {} parameters, not {}", thousands(checked.params() as u128), thousands(*expected)));
-            return None;
         }
     }
-    Some(checked)
+    (diag.len() == errors_before).then_some(checked)
 }
 
 fn int(e: &Expr) -> Option<i128> {

@@ -293,7 +293,7 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
 
             /// A new model on `device`, or the device's error.
             pub fn try_new(device: &B) -> ::keras::Result<Self> {
-                ::core::result::Result::Ok(#ident { core: ::keras::model::ModelCore::new::<Self>(device)? })
+                <Self as ::keras::model::Model>::create(device)
             }
         }
 

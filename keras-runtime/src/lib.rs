@@ -4,6 +4,7 @@
 
 pub mod activations;
 pub mod backend;
+pub mod datasets;
 pub mod error;
 pub mod initializers;
 pub mod layers;

@@ -110,6 +110,12 @@ pub trait Model: Sized + Send + 'static {
     /// Wraps buffers (made for this model type) into the model.
     fn from_core(core: ModelCore<Self::Backend>) -> Self;
 
+    /// A new model on `device`, weights freshly initialized; for generic code (a generated model
+    /// also has an inherent `new`).
+    fn create(device: &Self::Backend) -> Result<Self> {
+        Ok(Self::from_core(ModelCore::new::<Self>(device)?))
+    }
+
     /// The forward pass over `batch` samples of `x`; the output lands in slot `OUTPUT_SLOT`.
     /// The workspace must have been prepared for `batch` ([`ModelCore::prepare`]).
     fn forward(core: &mut ModelCore<Self::Backend>, x: <Self::Backend as Backend>::View<'_>, batch: usize, training: bool);

@@ -74,7 +74,8 @@ pub fn rel_err(got: &[f32], want: &[f32]) -> f64 {
 pub fn assert_close(what: &str, got: &[f32], want: &[f32], rtol: f64) -> f64 {
     let err = rel_err(got, want);
     if err > rtol || got.iter().any(|v| !v.is_finite()) {
-        let (i, _) = got.iter().zip(want).enumerate().map(|(i, (&a, &b))| (i, (a - b).abs())).fold((0, 0.0), |m, c| if c.1 > m.1 { c } else { m });
+        let (i, _) =
+            got.iter().zip(want).enumerate().map(|(i, (&a, &b))| (i, (a - b).abs())).fold((0, 0.0), |m, c| if c.1 > m.1 { c } else { m });
         panic!("{what}: relative error {err:.3e} > {rtol:.0e}; largest difference at {i}: got {} want {}", got[i], want[i]);
     }
     err
@@ -83,9 +84,12 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], rtol: f64) -> f64 {
 /// Compares tensor by tensor; returns the worst error.
 pub fn assert_all_close(what: &str, got: &[ArrayD<f32>], want: &[ArrayD<f32>], rtol: f64) -> f64 {
     assert_eq!(got.len(), want.len(), "{what}: tensor counts differ");
-    got.iter().zip(want).enumerate().map(|(i, (g, w))| {
-        assert_eq!(g.shape(), w.shape(), "{what}[{i}] shapes differ");
-        assert_close(&format!("{what}[{i}]"), g.as_slice().unwrap(), w.as_slice().unwrap(), rtol)
-    }).fold(0.0, f64::max)
+    got.iter()
+        .zip(want)
+        .enumerate()
+        .map(|(i, (g, w))| {
+            assert_eq!(g.shape(), w.shape(), "{what}[{i}] shapes differ");
+            assert_close(&format!("{what}[{i}]"), g.as_slice().unwrap(), w.as_slice().unwrap(), rtol)
+        })
+        .fold(0.0, f64::max)
 }
-

@@ -23,7 +23,7 @@ impl Dropout {
             Some(a) => match float(&a.value) {
                 Some(r) if (0.0..1.0).contains(&r) => Some(r),
                 Some(r) => {
-                    diag.error(a, format!("Dropout's rate must be in [0, 1), found {r}"));
+                    diag.error(a, format!("Dropout's rate must be in [0, 1), found {r:?}"));
                     None
                 }
                 None => {

@@ -4,6 +4,7 @@
 pub mod activation;
 pub mod dense;
 pub mod dropout;
+pub mod flatten;
 pub mod input;
 pub mod names;
 
@@ -17,13 +18,14 @@ use syn::{Expr, ExprLit, ExprUnary, Lit, UnOp};
 pub type Shape = Vec<usize>;
 
 /// The layer classes the DSL accepts, as Keras spells them.
-pub const CLASSES: &[&str] = &["Input", "Dense", "Activation", "Dropout"];
+pub const CLASSES: &[&str] = &["Input", "Dense", "Activation", "Dropout", "Flatten"];
 
 /// A parsed and validated layer.
 pub enum Layer {
     Dense(dense::Dense),
     Activation(activation::Activation),
     Dropout(dropout::Dropout),
+    Flatten(flatten::Flatten),
 }
 
 /// One weight tensor of a layer.
@@ -56,6 +58,7 @@ impl Layer {
             "Dense" => dense::Dense::build(call, args, diag).map(Layer::Dense),
             "Activation" => activation::Activation::build(call, args, diag).map(Layer::Activation),
             "Dropout" => dropout::Dropout::build(call, args, diag).map(Layer::Dropout),
+            "Flatten" => Some(Layer::Flatten(flatten::Flatten)),
             _ => None,
         }
     }
@@ -66,6 +69,7 @@ impl Layer {
             "Dense" => dense::SIGNATURE,
             "Activation" => activation::SIGNATURE,
             "Dropout" => dropout::SIGNATURE,
+            "Flatten" => flatten::SIGNATURE,
             "Input" => input::SIGNATURE,
             _ => (&[], 0),
         }
@@ -77,6 +81,7 @@ impl Layer {
             Layer::Dense(_) => "Dense",
             Layer::Activation(_) => "Activation",
             Layer::Dropout(_) => "Dropout",
+            Layer::Flatten(_) => "Flatten",
         }
     }
 
@@ -86,6 +91,7 @@ impl Layer {
             "Dense" => "dense",
             "Activation" => "activation",
             "Dropout" => "dropout",
+            "Flatten" => "flatten",
             _ => "layer",
         }
     }
@@ -95,6 +101,7 @@ impl Layer {
         match self {
             Layer::Dense(l) => l.output_shape(input),
             Layer::Activation(_) | Layer::Dropout(_) => Ok(input.to_vec()),
+            Layer::Flatten(_) => flatten::Flatten::output_shape(input),
         }
     }
 
@@ -102,7 +109,7 @@ impl Layer {
     pub fn weights(&self, input: &[usize]) -> Vec<Weight> {
         match self {
             Layer::Dense(l) => l.weights(input),
-            Layer::Activation(_) | Layer::Dropout(_) => Vec::new(),
+            Layer::Activation(_) | Layer::Dropout(_) | Layer::Flatten(_) => Vec::new(),
         }
     }
 
@@ -112,6 +119,7 @@ impl Layer {
             Layer::Dense(l) => l.runtime(input, output),
             Layer::Activation(l) => l.runtime(input),
             Layer::Dropout(l) => l.runtime(input, index),
+            Layer::Flatten(_) => flatten::Flatten::runtime(input),
         }
     }
 }

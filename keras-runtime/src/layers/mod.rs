@@ -10,10 +10,12 @@
 mod activation;
 mod dense;
 mod dropout;
+mod flatten;
 
 pub use activation::Activation;
 pub use dense::Dense;
 pub use dropout::Dropout;
+pub use flatten::Flatten;
 
 use crate::backend::Backend;
 

@@ -4,7 +4,7 @@
 //! sums always add rows in order, so results do not depend on the thread count.
 
 use super::pool;
-use super::simd::{self, Simd, dispatch};
+use super::simd::{self, Simd, simd_fn};
 use crate::activations::Activation;
 use crate::losses::Loss;
 use crate::metrics::AccuracyKind;
@@ -51,85 +51,126 @@ fn for_rows(rows: usize, cols: usize, f: impl Fn(Range<usize>) + Sync) {
     pool.run(tasks, &|t| f(rows * t / tasks..rows * (t + 1) / tasks));
 }
 
-/// Whether the activation has a SIMD kernel.
+/// `y = act(y + bias)` per row, saving `y + bias` in `pre` when given.
+pub fn bias_act(y: &mut [f32], bias: Option<&[f32]>, pre: Option<&mut [f32]>, rows: usize, cols: usize, act: Activation) {
+    assert!(y.len() >= rows * cols && bias.is_none_or(|b| b.len() == cols));
+    let yr = Rows::new(&mut y[..rows * cols], cols);
+    let pr = pre.map(|p| {
+        assert!(p.len() >= rows * cols);
+        Rows::new(&mut p[..rows * cols], cols)
+    });
+    for_rows(rows, cols, |r| {
+        // SAFETY: each task has its own row range.
+        let (y, pre) = unsafe { (yr.rows(&r), pr.map(|p| p.rows(&r))) };
+        bias_act_rows(y, bias, pre, cols, act);
+    });
+}
+
+simd_fn! {
+    /// [`bias_act`] on whole rows, on one thread.
+    fn bias_act_rows / bias_act_rows_at(y: &mut [f32], bias: Option<&[f32]>, pre: Option<&mut [f32]>, cols: usize, act: Activation) => bias_act_rows_impl
+}
+
+#[inline(always)]
+fn bias_act_rows_impl<S: Simd>(s: S, y: &mut [f32], bias: Option<&[f32]>, mut pre: Option<&mut [f32]>, cols: usize, act: Activation) {
+    for (i, row) in y.chunks_exact_mut(cols).enumerate() {
+        let pre_row: *mut f32 = match pre.as_deref_mut() {
+            Some(p) => p[i * cols..(i + 1) * cols].as_mut_ptr(),
+            None => std::ptr::null_mut(),
+        };
+        let bp: *const f32 = bias.map_or(std::ptr::null(), <[f32]>::as_ptr);
+        let yp = row.as_mut_ptr();
+        // One pass: add the bias, keep the sum, apply the activation.
+        let mut j = 0;
+        // SAFETY: every step stays within the row (and the bias and pre rows, when not null).
+        unsafe {
+            while j + S::LANES <= cols {
+                bias_act_step(s, yp, bp, pre_row, j, S::LANES, act);
+                j += S::LANES;
+            }
+            if S::LANES > 1 && j < cols {
+                bias_act_step(s, yp, bp, pre_row, j, cols - j, act);
+            }
+        }
+        match act {
+            Activation::Softmax => softmax_row(s, row),
+            a if !vectorized(a) => {
+                for v in row.iter_mut() {
+                    *v = a.apply(*v);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Whether the activation has a SIMD kernel (the others use the scalar definitions).
 fn vectorized(act: Activation) -> bool {
     matches!(act, Activation::Linear | Activation::Relu | Activation::Sigmoid | Activation::Tanh | Activation::Exponential)
 }
 
-/// `y = act(y + bias)` per row, saving `y + bias` in `pre` when given.
-pub fn bias_act(y: &mut [f32], bias: Option<&[f32]>, pre: Option<&mut [f32]>, rows: usize, cols: usize, act: Activation) {
-    assert!(y.len() >= rows * cols && bias.is_none_or(|b| b.len() == cols));
-    let yr = Rows::new(y, cols);
-    let pr = pre.map(|p| {
-        assert!(p.len() >= rows * cols);
-        Rows::new(p, cols)
-    });
-    for_rows(rows, cols, |r| {
-        // SAFETY: each task has its own row range.
-        let y = unsafe { yr.rows(&r) };
-        let mut pre = pr.map(|p| unsafe { p.rows(&r) });
-        for (i, row) in y.chunks_exact_mut(cols).enumerate() {
-            let pre_row = pre.as_deref_mut().map(|p| &mut p[i * cols..(i + 1) * cols]);
-            bias_act_row(row, bias, pre_row, act);
-        }
-    });
-}
-
-fn bias_act_row(y: &mut [f32], bias: Option<&[f32]>, pre: Option<&mut [f32]>, act: Activation) {
-    if let Some(b) = bias {
-        dispatch!(|s| add_assign(s, y, b));
-    }
-    if let Some(p) = pre {
-        p.copy_from_slice(y);
-    }
-    match act {
-        Activation::Linear => {}
-        Activation::Softmax => dispatch!(|s| softmax_row(s, y)),
-        a if vectorized(a) => dispatch!(|s| unsafe {
-            simd::map(s, y.as_ptr(), y.as_mut_ptr(), y.len(), |v| match a {
-                Activation::Relu => s.max(v, s.splat(0.0)),
-                Activation::Sigmoid => simd::sigmoid(s, v),
-                Activation::Tanh => simd::tanh(s, v),
-                _ => simd::exp(s, v),
-            })
-        }),
-        a => y.iter_mut().for_each(|v| *v = a.apply(*v)),
-    }
-}
-
+/// Lanes `j..j + n` of [`bias_act_rows_impl`]; `b` and `pre` may be null.
+///
+/// # Safety
+/// The non-null pointers must be valid for `j + n` floats.
 #[inline(always)]
-fn add_assign<S: Simd>(s: S, y: &mut [f32], b: &[f32]) {
-    let n = y.len().min(b.len());
-    let (yp, bp) = (y.as_mut_ptr(), b.as_ptr());
-    let mut i = 0;
-    // SAFETY: indices stay below n.
+unsafe fn bias_act_step<S: Simd>(s: S, y: *mut f32, b: *const f32, pre: *mut f32, j: usize, n: usize, act: Activation) {
     unsafe {
-        while i + S::LANES <= n {
-            s.store(yp.add(i), s.add(s.load(yp.add(i)), s.load(bp.add(i))));
-            i += S::LANES;
+        let full = n == S::LANES;
+        let y = y.add(j);
+        let mut v = if full { s.load(y) } else { s.load_part(y, n) };
+        if !b.is_null() {
+            let b = b.add(j);
+            v = s.add(v, if full { s.load(b) } else { s.load_part(b, n) });
         }
-        if S::LANES > 1 && i < n {
-            let r = n - i;
-            s.store_part(yp.add(i), s.add(s.load_part(yp.add(i), r), s.load_part(bp.add(i), r)), r);
+        if !pre.is_null() {
+            let p = pre.add(j);
+            if full { s.store(p, v) } else { s.store_part(p, v, n) }
         }
-        if S::LANES == 1 {
-            while i < n {
-                *yp.add(i) += *bp.add(i);
-                i += 1;
-            }
-        }
+        let out = act_vec(s, v, act);
+        if full { s.store(y, out) } else { s.store_part(y, out, n) }
+    }
+}
+
+/// The vectorized activations (identity for the rest, which run scalar afterwards).
+#[inline(always)]
+fn act_vec<S: Simd>(s: S, v: S::V, act: Activation) -> S::V {
+    match act {
+        Activation::Relu => s.max(v, s.splat(0.0)),
+        Activation::Sigmoid => simd::sigmoid(s, v),
+        Activation::Tanh => simd::tanh(s, v),
+        Activation::Exponential => simd::exp(s, v),
+        _ => v,
     }
 }
 
 /// `y = e^(y - max) / sum`, JAX's stable softmax.
 #[inline(always)]
 fn softmax_row<S: Simd>(s: S, y: &mut [f32]) {
-    let max = y.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut max = f32::NEG_INFINITY;
+    for &v in y.iter() {
+        max = max.max(v);
+    }
     let m = s.splat(max);
-    // SAFETY: map covers exactly y.
-    unsafe { simd::map(s, y.as_ptr(), y.as_mut_ptr(), y.len(), |v| simd::exp(s, s.sub(v, m))) };
-    let sum: f32 = y.iter().sum();
-    y.iter_mut().for_each(|v| *v /= sum);
+    let (p, n) = (y.as_mut_ptr(), y.len());
+    let mut j = 0;
+    // SAFETY: indices stay below n.
+    unsafe {
+        while j + S::LANES <= n {
+            s.store(p.add(j), simd::exp(s, s.sub(s.load(p.add(j)), m)));
+            j += S::LANES;
+        }
+        if S::LANES > 1 && j < n {
+            s.store_part(p.add(j), simd::exp(s, s.sub(s.load_part(p.add(j), n - j), m)), n - j);
+        }
+    }
+    let mut sum = 0.0f32;
+    for &v in y.iter() {
+        sum += v;
+    }
+    for v in y.iter_mut() {
+        *v /= sum;
+    }
 }
 
 /// `g *= act'(x)` per row; `dbias` gets the column sums of the result.
@@ -137,15 +178,13 @@ fn softmax_row<S: Simd>(s: S, y: &mut [f32]) {
 pub fn act_backward(g: &mut [f32], y: &[f32], pre: Option<&[f32]>, rows: usize, cols: usize, act: Activation, dbias: Option<&mut [f32]>) {
     assert!(g.len() >= rows * cols && y.len() >= rows * cols);
     assert!(!act.needs_input() || pre.is_some_and(|p| p.len() >= rows * cols));
-    let gr = Rows::new(g, cols);
+    let gr = Rows::new(&mut g[..rows * cols], cols);
     if act != Activation::Linear {
         for_rows(rows, cols, |r| {
             // SAFETY: each task has its own row range.
             let g = unsafe { gr.rows(&r) };
-            for (i, row) in g.chunks_exact_mut(cols).enumerate() {
-                let at = (r.start + i) * cols..(r.start + i + 1) * cols;
-                act_backward_row(row, &y[at.clone()], pre.map(|p| &p[at]), act);
-            }
+            let at = r.start * cols..r.end * cols;
+            act_backward_rows(g, &y[at.clone()], pre.map(|p| &p[at]), cols, act);
         });
     }
     if let Some(db) = dbias {
@@ -156,40 +195,67 @@ pub fn act_backward(g: &mut [f32], y: &[f32], pre: Option<&[f32]>, rows: usize, 
     }
 }
 
-fn act_backward_row(g: &mut [f32], y: &[f32], pre: Option<&[f32]>, act: Activation) {
+simd_fn! {
+    /// [`act_backward`]'s elementwise part on whole rows, on one thread.
+    fn act_backward_rows / act_backward_rows_at(g: &mut [f32], y: &[f32], pre: Option<&[f32]>, cols: usize, act: Activation) => act_backward_rows_impl
+}
+
+#[inline(always)]
+fn act_backward_rows_impl<S: Simd>(s: S, g: &mut [f32], y: &[f32], pre: Option<&[f32]>, cols: usize, act: Activation) {
     match act {
         Activation::Linear => {}
-        Activation::Softmax => {
-            let dot: f32 = g.iter().zip(y).map(|(g, y)| g * y).sum();
-            g.iter_mut().zip(y).for_each(|(g, &y)| *g = y * (*g - dot));
+        Activation::Relu | Activation::Sigmoid | Activation::Tanh | Activation::Exponential => {
+            let n = g.len().min(y.len());
+            let (gp, yp) = (g.as_mut_ptr(), y.as_ptr());
+            let mut i = 0;
+            // SAFETY: indices stay below n.
+            unsafe {
+                while i + S::LANES <= n {
+                    s.store(gp.add(i), grad_vec(s, s.load(gp.add(i)), s.load(yp.add(i)), act));
+                    i += S::LANES;
+                }
+                if S::LANES > 1 && i < n {
+                    let r = n - i;
+                    s.store_part(gp.add(i), grad_vec(s, s.load_part(gp.add(i), r), s.load_part(yp.add(i), r), act), r);
+                }
+            }
         }
-        Activation::Relu => dispatch!(|s| zip_map(s, g, y, |g, y| s.select(s.gt(y, s.splat(0.0)), g, s.splat(0.0)))),
-        Activation::Sigmoid => dispatch!(|s| zip_map(s, g, y, |g, y| s.mul(g, s.mul(y, s.sub(s.splat(1.0), y))))),
-        Activation::Tanh => dispatch!(|s| zip_map(s, g, y, |g, y| s.mul(g, s.sub(s.splat(1.0), s.mul(y, y))))),
-        Activation::Exponential => dispatch!(|s| zip_map(s, g, y, |g, y| s.mul(g, y))),
+        Activation::Softmax => {
+            for (g, y) in g.chunks_exact_mut(cols).zip(y.chunks_exact(cols)) {
+                let mut dot = 0.0f32;
+                for (g, y) in g.iter().zip(y) {
+                    dot += g * y;
+                }
+                for (g, &y) in g.iter_mut().zip(y) {
+                    *g = y * (*g - dot);
+                }
+            }
+        }
         a => match pre {
-            Some(x) => g.iter_mut().zip(y).zip(x).for_each(|((g, &y), &x)| *g *= a.derivative(x, y)),
-            None => g.iter_mut().zip(y).for_each(|(g, &y)| *g *= a.derivative(0.0, y)),
+            Some(x) => {
+                for ((g, &y), &x) in g.iter_mut().zip(y).zip(x) {
+                    *g *= a.derivative(x, y);
+                }
+            }
+            None => {
+                for (g, &y) in g.iter_mut().zip(y) {
+                    *g *= a.derivative(0.0, y);
+                }
+            }
         },
     }
 }
 
-/// `g[i] = f(g[i], y[i])`.
+/// `g * act'` from the output `y`, for the activations whose derivative `y` determines.
 #[inline(always)]
-fn zip_map<S: Simd>(s: S, g: &mut [f32], y: &[f32], f: impl Fn(S::V, S::V) -> S::V) {
-    let n = g.len().min(y.len());
-    let (gp, yp) = (g.as_mut_ptr(), y.as_ptr());
-    let mut i = 0;
-    // SAFETY: indices stay below n.
-    unsafe {
-        while i + S::LANES <= n {
-            s.store(gp.add(i), f(s.load(gp.add(i)), s.load(yp.add(i))));
-            i += S::LANES;
-        }
-        if S::LANES > 1 && i < n {
-            let r = n - i;
-            s.store_part(gp.add(i), f(s.load_part(gp.add(i), r), s.load_part(yp.add(i), r)), r);
-        }
+fn grad_vec<S: Simd>(s: S, g: S::V, y: S::V, act: Activation) -> S::V {
+    let (zero, one) = (s.splat(0.0), s.splat(1.0));
+    match act {
+        Activation::Relu => s.select(s.gt(y, zero), g, zero),
+        Activation::Sigmoid => s.mul(g, s.mul(y, s.sub(one, y))),
+        Activation::Tanh => s.mul(g, s.sub(one, s.mul(y, y))),
+        Activation::Exponential => s.mul(g, y),
+        _ => g,
     }
 }
 
@@ -202,16 +268,55 @@ pub fn column_sums(m: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
         let c = (cols * b / blocks) & !15..if b + 1 == blocks { cols } else { (cols * (b + 1) / blocks) & !15 };
         // SAFETY: blocks cover disjoint column ranges of out.
         let o = unsafe { outr.rows(&c) };
-        o.fill(0.0);
-        for r in 0..rows {
-            dispatch!(|s| add_assign(s, o, &m[r * cols + c.start..r * cols + c.end]));
-        }
+        column_sums_block(m, cols, rows, c.start, o);
     };
     if blocks == 1 {
         sum_block(0);
     } else {
         pool.run(blocks, &sum_block);
     }
+}
+
+simd_fn! {
+    /// `out[j] = sum_r m[r * stride + start + j]` for `j < out.len()`.
+    fn column_sums_block / column_sums_block_at(m: &[f32], stride: usize, rows: usize, start: usize, out: &mut [f32]) => column_sums_block_impl
+}
+
+#[inline(always)]
+fn column_sums_block_impl<S: Simd>(s: S, m: &[f32], stride: usize, rows: usize, start: usize, out: &mut [f32]) {
+    out.fill(0.0);
+    let n = out.len();
+    let op = out.as_mut_ptr();
+    for r in 0..rows {
+        let row = m[r * stride + start..r * stride + start + n].as_ptr();
+        let mut j = 0;
+        // SAFETY: indices stay below n, within out and the row.
+        unsafe {
+            while j + S::LANES <= n {
+                s.store(op.add(j), s.add(s.load(op.add(j)), s.load(row.add(j))));
+                j += S::LANES;
+            }
+            if S::LANES > 1 && j < n {
+                s.store_part(op.add(j), s.add(s.load_part(op.add(j), n - j), s.load_part(row.add(j), n - j)), n - j);
+            }
+        }
+    }
+}
+
+/// Whether any value is NaN or infinite.
+pub fn any_non_finite(v: &[f32]) -> bool {
+    v.chunks(1 << 16).any(any_non_finite_block)
+}
+
+simd_fn! {
+    /// [`any_non_finite`] on one block, without early exit so that it vectorizes.
+    fn any_non_finite_block / any_non_finite_block_at(v: &[f32]) -> bool => any_non_finite_impl
+}
+
+#[inline(always)]
+fn any_non_finite_impl<S: Simd>(_s: S, v: &[f32]) -> bool {
+    // An exponent of all ones is an infinity or a NaN.
+    v.iter().fold(0u32, |acc, x| acc | ((x.to_bits() & 0x7f80_0000) == 0x7f80_0000) as u32) != 0
 }
 
 /// A 64-bit mix (SplitMix64's finaliser).
@@ -285,7 +390,7 @@ pub fn accuracy(kind: AccuracyKind, pred: &[f32], target: &[f32], rows: usize, c
 /// Runs `f` over chunks of the arena in parallel when it is large.
 fn for_chunks(n: usize, f: impl Fn(Range<usize>) + Sync) {
     let pool = pool::global();
-    if n < 4 * PARALLEL_MIN_ELEMS || pool.threads() == 1 {
+    if n < PARALLEL_MIN_ELEMS || pool.threads() == 1 {
         f(0..n);
         return;
     }
@@ -308,26 +413,41 @@ pub fn sgd(w: &mut [f32], g: &[f32], velocity: Option<&mut [f32]>, lr: f32, mome
         let w = unsafe { wr.rows(&c) };
         let g = &g[c.clone()];
         match vr {
-            None => dispatch!(|_s| sgd_plain(w, g, lr)),
-            Some(vr) => {
-                let v = unsafe { vr.rows(&c) };
-                dispatch!(|_s| sgd_momentum(w, g, v, lr, momentum, nesterov))
-            }
+            None => sgd_plain(w, g, lr),
+            Some(vr) => sgd_momentum(w, g, unsafe { vr.rows(&c) }, lr, momentum, nesterov),
         }
     });
 }
 
+simd_fn!(fn sgd_plain / sgd_plain_at(w: &mut [f32], g: &[f32], lr: f32) => sgd_plain_impl);
+simd_fn!(fn sgd_momentum / sgd_momentum_at(w: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, mu: f32, nesterov: bool) => sgd_momentum_impl);
+simd_fn!(fn adam_chunk / adam_chunk_at(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], alpha: f32, b1: f32, b2: f32, eps: f32) => adam_chunk_impl);
+simd_fn!(fn amsgrad_chunk / amsgrad_chunk_at(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], vhat: &mut [f32], alpha: f32, b1: f32, b2: f32, eps: f32) => amsgrad_chunk_impl);
+
+// The optimizer loops are plain Rust: inside the `#[target_feature]` functions `simd_fn!`
+// makes, the compiler vectorizes them for the level.
+//
+// Optimizer state that decays towards zero (the moments of a weight whose gradient stays zero,
+// such as one fed by an always-black pixel) would become subnormal, and arithmetic on subnormal
+// floats is a hundred times slower on x86. States are flushed to zero below the smallest normal
+// float, as XLA's flush-to-zero mode does for Keras.
+
+/// `x`, or 0 when `|x|` is subnormal.
 #[inline(always)]
-fn sgd_plain(w: &mut [f32], g: &[f32], lr: f32) {
+fn flush(x: f32) -> f32 {
+    if x.abs() < f32::MIN_POSITIVE { 0.0 } else { x }
+}
+#[inline(always)]
+fn sgd_plain_impl<S: Simd>(_s: S, w: &mut [f32], g: &[f32], lr: f32) {
     for (w, &g) in w.iter_mut().zip(g) {
         *w -= g * lr;
     }
 }
 
 #[inline(always)]
-fn sgd_momentum(w: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, mu: f32, nesterov: bool) {
+fn sgd_momentum_impl<S: Simd>(_s: S, w: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, mu: f32, nesterov: bool) {
     for ((w, &g), v) in w.iter_mut().zip(g).zip(v.iter_mut()) {
-        *v = *v * mu - g * lr;
+        *v = flush(*v * mu - g * lr);
         *w += if nesterov { *v * mu - g * lr } else { *v };
     }
 }
@@ -347,33 +467,41 @@ pub fn adam(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], vhat: Option
         let (w, m, v) = unsafe { (wr.rows(&c), mr.rows(&c), vr.rows(&c)) };
         let g = &g[c.clone()];
         match hr {
-            None => dispatch!(|_s| adam_chunk(w, g, m, v, alpha, b1, b2, eps)),
-            Some(hr) => {
-                let h = unsafe { hr.rows(&c) };
-                dispatch!(|_s| amsgrad_chunk(w, g, m, v, h, alpha, b1, b2, eps))
-            }
+            None => adam_chunk(w, g, m, v, alpha, b1, b2, eps),
+            Some(hr) => amsgrad_chunk(w, g, m, v, unsafe { hr.rows(&c) }, alpha, b1, b2, eps),
         }
     });
 }
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn adam_chunk(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], alpha: f32, b1: f32, b2: f32, eps: f32) {
+fn adam_chunk_impl<S: Simd>(_s: S, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], alpha: f32, b1: f32, b2: f32, eps: f32) {
     let (c1, c2) = (1.0 - b1, 1.0 - b2);
     for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-        *m += (g - *m) * c1;
-        *v += (g * g - *v) * c2;
+        *m = flush(*m + (g - *m) * c1);
+        *v = flush(*v + (g * g - *v) * c2);
         *w -= (*m * alpha) / (v.sqrt() + eps);
     }
 }
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn amsgrad_chunk(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], vhat: &mut [f32], alpha: f32, b1: f32, b2: f32, eps: f32) {
+fn amsgrad_chunk_impl<S: Simd>(
+    _s: S,
+    w: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    vhat: &mut [f32],
+    alpha: f32,
+    b1: f32,
+    b2: f32,
+    eps: f32,
+) {
     let (c1, c2) = (1.0 - b1, 1.0 - b2);
     for ((((w, &g), m), v), h) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()).zip(vhat.iter_mut()) {
-        *m += (g - *m) * c1;
-        *v += (g * g - *v) * c2;
+        *m = flush(*m + (g - *m) * c1);
+        *v = flush(*v + (g * g - *v) * c2);
         *h = h.max(*v);
         *w -= (*m * alpha) / (h.sqrt() + eps);
     }

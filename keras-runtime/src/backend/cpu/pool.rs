@@ -5,6 +5,10 @@
 //! a block every 63 jobs sent from outside the pool, and its caller sleeps while workers run. Here
 //! the caller takes a share of the tasks itself, workers spin briefly before they park, and a job
 //! is a borrowed closure: no allocation, no boxing, microsecond dispatch.
+//!
+//! Tasks go to threads statically, task `t` to thread `t % threads` (the caller is thread 0): the
+//! kernels split their data the same way every call, so each thread keeps finding its part of the
+//! parameters, gradients and optimizer moments in its own core's cache.
 
 use std::cell::UnsafeCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -22,8 +26,6 @@ struct Shared {
     generation: AtomicUsize,
     /// The published job; written only while no worker is inside a job.
     job: UnsafeCell<(*const Task, usize)>,
-    /// Next task index to claim.
-    next: AtomicUsize,
     /// Workers that have not yet finished the current job.
     active: AtomicUsize,
     /// Workers parked on `wake`.
@@ -55,7 +57,6 @@ impl Pool {
         let shared = Arc::new(Shared {
             generation: AtomicUsize::new(0),
             job: UnsafeCell::new((std::ptr::null::<fn(usize)>() as *const Task, 0)),
-            next: AtomicUsize::new(0),
             active: AtomicUsize::new(0),
             sleeping: AtomicUsize::new(0),
             panicked: AtomicBool::new(false),
@@ -66,7 +67,7 @@ impl Pool {
             let shared = Arc::clone(&shared);
             thread::Builder::new()
                 .name(format!("keras-cpu-{}", i + 1))
-                .spawn(move || worker(&shared))
+                .spawn(move || worker(&shared, i + 1, workers + 1))
                 .expect("keras-rs could not start a CPU worker thread");
         }
         Pool { shared, workers, busy: Mutex::new(()) }
@@ -95,14 +96,14 @@ impl Pool {
             let f: *const Task = std::mem::transmute::<*const (dyn Fn(usize) + Sync + '_), *const Task>(f);
             *s.job.get() = (f, tasks);
         }
-        s.next.store(0, SeqCst);
         s.active.store(self.workers, SeqCst);
         s.generation.fetch_add(1, SeqCst);
         if s.sleeping.load(SeqCst) > 0 {
             let _l = s.lock.lock().unwrap_or_else(|e| e.into_inner());
             s.wake.notify_all();
         }
-        let mine = catch_unwind(AssertUnwindSafe(|| claim_tasks(s, f, tasks)));
+        let threads = self.workers + 1;
+        let mine = catch_unwind(AssertUnwindSafe(|| (0..tasks).step_by(threads).for_each(f)));
         let mut spins = 0usize;
         while s.active.load(SeqCst) != 0 {
             spins += 1;
@@ -121,17 +122,7 @@ impl Pool {
     }
 }
 
-fn claim_tasks(s: &Shared, f: &(dyn Fn(usize) + Sync), tasks: usize) {
-    loop {
-        let t = s.next.fetch_add(1, SeqCst);
-        if t >= tasks {
-            return;
-        }
-        f(t);
-    }
-}
-
-fn worker(s: &Shared) {
+fn worker(s: &Shared, index: usize, threads: usize) {
     let mut seen = 0usize;
     loop {
         let mut spins = 0usize;
@@ -154,7 +145,7 @@ fn worker(s: &Shared) {
         // it again until this worker decrements `active`.
         let (f, tasks) = unsafe { *s.job.get() };
         let f: &Task = unsafe { &*f };
-        if catch_unwind(AssertUnwindSafe(|| claim_tasks(s, f, tasks))).is_err() {
+        if catch_unwind(AssertUnwindSafe(|| (index..tasks).step_by(threads).for_each(f))).is_err() {
             s.panicked.store(true, SeqCst);
         }
         s.active.fetch_sub(1, SeqCst);

@@ -1,8 +1,8 @@
 //! Explicit SIMD for the elementwise kernels, chosen at run time: AVX-512, AVX2+FMA, or scalar.
 //!
 //! Kernels are written once, generic over [`Simd`], and instantiated per instruction set inside a
-//! `#[target_feature]` function by [`dispatch!`]: the trait methods are `#[inline(always)]`, so the
-//! intrinsics inline into code compiled for that instruction set. Every level computes the same
+//! `#[target_feature]` function by [`simd_fn!`]: the kernels and the trait methods are
+//! `#[inline(always)]`, so the intrinsics inline into code compiled for that instruction set. Every level computes the same
 //! polynomials in the same order, so results agree across machines up to FMA contraction.
 
 #[cfg(target_arch = "x86_64")]
@@ -356,51 +356,79 @@ unsafe impl Simd for Scalar {
     }
 }
 
-/// Runs `f` with AVX-512 enabled for everything inlined into it.
-///
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-pub unsafe fn with_avx512<R>(f: impl FnOnce(Avx512) -> R) -> R {
-    f(Avx512(()))
+/// Whether this CPU can run code of `level`.
+pub fn supported(level: Level) -> bool {
+    detect(level) == level
 }
 
-/// Runs `f` with AVX2 and FMA enabled for everything inlined into it.
-///
-/// # Safety
-/// The CPU must support AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-pub unsafe fn with_avx2<R>(f: impl FnOnce(Avx2) -> R) -> R {
-    f(Avx2(()))
+impl Avx512 {
+    /// The AVX-512 token.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[inline(always)]
+    pub unsafe fn new() -> Self {
+        Avx512(())
+    }
 }
 
-/// Instantiates `$body` for the best [`Level`] of this CPU, with `$s` bound to its [`Simd`] value.
-macro_rules! dispatch {
-    (|$s:ident| $body:expr) => {{
-        use $crate::backend::cpu::simd::{Level, level};
-        match level() {
+impl Avx2 {
+    /// The AVX2 token.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[inline(always)]
+    pub unsafe fn new() -> Self {
+        Avx2(())
+    }
+}
+
+/// Defines a kernel `$name` that runs `$imp::<S>` (an `#[inline(always)]` function generic over
+/// [`Simd`]) for the best [`Level`] of this CPU, and `$at` that runs it at a given level. Each
+/// level's instance sits in its own `#[target_feature]` function, into which the generic body
+/// and its intrinsics inline.
+macro_rules! simd_fn {
+    ($(#[$m:meta])* $vis:vis fn $name:ident / $at:ident ($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? => $imp:path) => {
+        $(#[$m])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            $at($crate::backend::cpu::simd::level(), $($arg),*)
+        }
+
+        /// The same kernel at a given level.
+        ///
+        /// # Panics
+        /// If this CPU does not support `level`.
+        #[allow(dead_code, clippy::too_many_arguments)]
+        $vis fn $at(level: $crate::backend::cpu::simd::Level, $($arg: $ty),*) $(-> $ret)? {
+            use $crate::backend::cpu::simd::{Level, supported};
+            assert!(supported(level), "this CPU does not support {level:?}");
             #[cfg(target_arch = "x86_64")]
-            Level::Avx512 => {
-                let f = |$s: $crate::backend::cpu::simd::Avx512| $body;
-                // SAFETY: `level()` returned Avx512 only after detecting AVX-512F.
-                unsafe { $crate::backend::cpu::simd::with_avx512(f) }
+            #[target_feature(enable = "avx512f")]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
+                // SAFETY: only called after AVX-512F was detected.
+                $imp(unsafe { $crate::backend::cpu::simd::Avx512::new() }, $($arg),*)
             }
             #[cfg(target_arch = "x86_64")]
-            Level::Avx2 => {
-                let f = |$s: $crate::backend::cpu::simd::Avx2| $body;
-                // SAFETY: `level()` returned Avx2 only after detecting AVX2 and FMA.
-                unsafe { $crate::backend::cpu::simd::with_avx2(f) }
+            #[target_feature(enable = "avx2,fma")]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
+                // SAFETY: only called after AVX2 and FMA were detected.
+                $imp(unsafe { $crate::backend::cpu::simd::Avx2::new() }, $($arg),*)
             }
-            _ => {
-                let $s = $crate::backend::cpu::simd::Scalar;
-                $body
+            match level {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `supported` checked the CPU.
+                Level::Avx512 => unsafe { avx512($($arg),*) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `supported` checked the CPU.
+                Level::Avx2 => unsafe { avx2($($arg),*) },
+                _ => $imp($crate::backend::cpu::simd::Scalar, $($arg),*),
             }
         }
-    }};
+    };
 }
-pub(crate) use dispatch;
+pub(crate) use simd_fn;
 
 /// `e^x`, Cephes' single-precision polynomial (about 1 ulp); 0 below -87.34, +inf above 88.72, NaN kept.
 #[inline(always)]
@@ -450,76 +478,59 @@ pub fn tanh<S: Simd>(s: S, x: S::V) -> S::V {
     s.select(s.lt(ax, s.splat(0.625)), small, big)
 }
 
-/// Applies `f` to `n` lanes at `src`, writing `dst` (which may equal `src`).
-///
-/// # Safety
-/// `src` and `dst` must be valid for `n` floats.
-#[inline(always)]
-pub unsafe fn map<S: Simd>(s: S, src: *const f32, dst: *mut f32, n: usize, f: impl Fn(S::V) -> S::V) {
-    let mut i = 0;
-    unsafe {
-        while i + S::LANES <= n {
-            s.store(dst.add(i), f(s.load(src.add(i))));
-            i += S::LANES;
-        }
-        if i < n {
-            s.store_part(dst.add(i), f(s.load_part(src.add(i), n - i)), n - i);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn all_levels(f: impl Fn(Level)) {
-        f(Level::Scalar);
-        #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                f(Level::Avx2);
+    /// Applies `f` to `n` lanes at `src`, writing `dst` (which may equal `src`).
+    ///
+    /// # Safety
+    /// `src` and `dst` must be valid for `n` floats.
+    #[inline(always)]
+    pub unsafe fn map<S: Simd>(s: S, src: *const f32, dst: *mut f32, n: usize, f: impl Fn(S::V) -> S::V) {
+        let mut i = 0;
+        unsafe {
+            while i + S::LANES <= n {
+                s.store(dst.add(i), f(s.load(src.add(i))));
+                i += S::LANES;
             }
-            if is_x86_feature_detected!("avx512f") {
-                f(Level::Avx512);
+            if i < n {
+                s.store_part(dst.add(i), f(s.load_part(src.add(i), n - i)), n - i);
             }
         }
     }
+
+    fn all_levels(f: impl Fn(Level)) {
+        for level in [Level::Scalar, Level::Avx2, Level::Avx512] {
+            if supported(level) {
+                f(level);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn exp_impl<S: Simd>(s: S, xs: &[f32], out: &mut [f32]) {
+        // SAFETY: map covers exactly xs and out, which have the same length.
+        unsafe { map(s, xs.as_ptr(), out.as_mut_ptr(), xs.len(), |v| exp(s, v)) }
+    }
+    #[inline(always)]
+    fn tanh_impl<S: Simd>(s: S, xs: &[f32], out: &mut [f32]) {
+        // SAFETY: as above.
+        unsafe { map(s, xs.as_ptr(), out.as_mut_ptr(), xs.len(), |v| tanh(s, v)) }
+    }
+    #[inline(always)]
+    fn sigmoid_impl<S: Simd>(s: S, xs: &[f32], out: &mut [f32]) {
+        // SAFETY: as above.
+        unsafe { map(s, xs.as_ptr(), out.as_mut_ptr(), xs.len(), |v| sigmoid(s, v)) }
+    }
+    simd_fn!(fn exp_best / exp_at(xs: &[f32], out: &mut [f32]) => exp_impl);
+    simd_fn!(fn tanh_best / tanh_at(xs: &[f32], out: &mut [f32]) => tanh_impl);
+    simd_fn!(fn sigmoid_best / sigmoid_at(xs: &[f32], out: &mut [f32]) => sigmoid_impl);
 
     fn apply(level: Level, xs: &[f32], which: fn(Level, &[f32], &mut [f32])) -> Vec<f32> {
         let mut out = vec![0.0; xs.len()];
         which(level, xs, &mut out);
         out
-    }
-
-    macro_rules! at_level {
-        ($level:expr, |$s:ident| $body:expr) => {
-            match $level {
-                #[cfg(target_arch = "x86_64")]
-                Level::Avx512 => {
-                    let f = |$s: Avx512| $body;
-                    unsafe { with_avx512(f) }
-                }
-                #[cfg(target_arch = "x86_64")]
-                Level::Avx2 => {
-                    let f = |$s: Avx2| $body;
-                    unsafe { with_avx2(f) }
-                }
-                _ => {
-                    let $s = Scalar;
-                    $body
-                }
-            }
-        };
-    }
-
-    fn exp_at(level: Level, xs: &[f32], out: &mut [f32]) {
-        at_level!(level, |s| unsafe { map(s, xs.as_ptr(), out.as_mut_ptr(), xs.len(), |v| exp(s, v)) })
-    }
-    fn tanh_at(level: Level, xs: &[f32], out: &mut [f32]) {
-        at_level!(level, |s| unsafe { map(s, xs.as_ptr(), out.as_mut_ptr(), xs.len(), |v| tanh(s, v)) })
-    }
-    fn sigmoid_at(level: Level, xs: &[f32], out: &mut [f32]) {
-        at_level!(level, |s| unsafe { map(s, xs.as_ptr(), out.as_mut_ptr(), xs.len(), |v| sigmoid(s, v)) })
     }
 
     fn grid() -> Vec<f32> {
@@ -534,6 +545,7 @@ mod tests {
 
     #[test]
     fn exp_is_within_two_ulp() {
+        let _ = (exp_best, tanh_best, sigmoid_best);
         all_levels(|level| {
             let xs = grid();
             let ys = apply(level, &xs, exp_at);

@@ -1,0 +1,235 @@
+//! The standard workloads (`WORKLOADS.md` of the anchors): medians after a warm-up, as a
+//! Markdown table.
+//!
+//! ```text
+//! cargo run --release --example bench                 # every CPU row
+//! cargo run --release --example bench -- W-fmnist     # some rows
+//! cargo run --release --example bench -- --accuracy   # also W-fmnist test accuracy after 5 epochs
+//! cargo run --release --example bench -- --gemm       # our GEMM beside matrixmultiply's
+//! ```
+//! Fashion-MNIST comes from Debian's `dataset-fashion-mnist`; its rows are skipped with a message
+//! when it is absent.
+
+use keras::datasets::{fashion_mnist, iris};
+use keras::ndarray::{Array1, Array2, Axis, array, s};
+use keras::prelude::*;
+use std::time::Instant;
+
+sequential! { struct XorNet = Dense(4, in = 3, sigmoid) => Dense(1, sigmoid); }
+sequential! { struct IrisNet = Dense(8, in = 4, relu) => Dense(3, softmax); }
+sequential! { struct FmnistNet = Dense(128, in = 784, relu) => Dense(10, softmax); }
+sequential! { struct WideNet = Dense(1024, in = 784, relu) => Dense(1024, relu) => Dense(10, softmax); }
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Runs `f` once to warm up, then `runs` times; the median of the seconds it returns.
+fn timed(runs: usize, mut f: impl FnMut() -> f64) -> f64 {
+    f();
+    median((0..runs).map(|_| f()).collect())
+}
+
+struct Row {
+    id: &'static str,
+    value: String,
+    note: String,
+}
+
+fn fmnist() -> Option<(Array2<f32>, Array1<u8>, Array2<f32>, Array1<u8>)> {
+    match fashion_mnist::load_data() {
+        Ok(((xt, yt), (xv, yv))) => {
+            let flat = |x: keras::ndarray::Array3<u8>| {
+                let n = x.shape()[0];
+                x.into_shape_with_order((n, 784)).expect("28x28 images").mapv(|p| p as f32 / 255.0)
+            };
+            Some((flat(xt), yt, flat(xv), yv))
+        }
+        Err(e) => {
+            eprintln!("skipping the Fashion-MNIST rows: {e}");
+            None
+        }
+    }
+}
+
+fn main() -> keras::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let wanted = |id: &str| args.iter().filter(|a| a.starts_with("W-")).count() == 0 || args.iter().any(|a| a == id);
+    if args.iter().any(|a| a == "--gemm") {
+        gemm_table();
+        return Ok(());
+    }
+    println!("keras-rs {} on {}\n", env!("CARGO_PKG_VERSION"), Cpu.describe());
+    let mut rows = Vec::new();
+
+    if wanted("W-xor") {
+        let x = array![[0.0f32, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 1.0, 1.0]];
+        let y = array![[0.0f32], [1.0], [1.0], [0.0]];
+        let mut preds = Vec::new();
+        let t = timed(7, || {
+            keras::utils::set_random_seed(2);
+            let mut m = XorNet::new(&Cpu).compile(Sgd::new(1.0), "mse", [Metric::Accuracy; 0]).expect("compile");
+            let t0 = Instant::now();
+            m.fit(&x, &y, FitArgs::default().epochs(1500).verbose(0)).expect("fit");
+            let dt = t0.elapsed().as_secs_f64();
+            preds = m.predict(&x).expect("predict").iter().map(|p| format!("{p:.2}")).collect();
+            dt
+        });
+        rows.push(Row {
+            id: "W-xor",
+            value: format!("{:.3} ms", t * 1e3),
+            note: format!("fit of 1500 epochs; predictions [{}]", preds.join(", ")),
+        });
+    }
+
+    if wanted("W-iris") {
+        let (x, labels) = iris::load_data();
+        let y = keras::utils::to_categorical(&labels, 3)?;
+        let mut acc = 0.0;
+        let t = timed(7, || {
+            keras::utils::set_random_seed(1);
+            let mut m = IrisNet::new(&Cpu).compile(Adam::new(1e-3), "categorical_crossentropy", ["accuracy"]).expect("compile");
+            let t0 = Instant::now();
+            let h = m.fit(&x, &y, FitArgs::default().epochs(100).batch_size(16).verbose(0)).expect("fit");
+            let dt = t0.elapsed().as_secs_f64();
+            acc = *h["accuracy"].last().expect("100 epochs");
+            dt
+        });
+        rows.push(Row {
+            id: "W-iris",
+            value: format!("{:.3} ms", t * 1e3),
+            note: format!("fit of 100 epochs; train accuracy {acc:.3} (raw features, lr 1e-3)"),
+        });
+    }
+
+    let fm = if ["W-fmnist", "W-wide", "W-infer1", "W-inferB"].iter().any(|id| wanted(id)) { fmnist() } else { None };
+    if let Some((xt, yt, xv, yv)) = &fm {
+        if wanted("W-fmnist") {
+            let t = timed(3, || {
+                keras::utils::set_random_seed(1);
+                let mut m =
+                    FmnistNet::new(&Cpu).compile(Adam::default(), "sparse_categorical_crossentropy", ["accuracy"]).expect("compile");
+                let t0 = Instant::now();
+                m.fit(xt, yt, FitArgs::default().epochs(1).verbose(0)).expect("fit");
+                t0.elapsed().as_secs_f64()
+            });
+            let mut note = "1 epoch, batch 32, Adam".to_string();
+            if args.iter().any(|a| a == "--accuracy") {
+                keras::utils::set_random_seed(1);
+                let mut m = FmnistNet::new(&Cpu).compile(Adam::default(), "sparse_categorical_crossentropy", ["accuracy"])?;
+                m.fit(xt, yt, FitArgs::default().epochs(5).verbose(0))?;
+                note += &format!("; test accuracy after 5 epochs {:.4}", m.evaluate(xv, yv)?["accuracy"]);
+            }
+            rows.push(Row { id: "W-fmnist", value: format!("{t:.3} s/epoch"), note });
+        }
+        if wanted("W-wide") {
+            let t = timed(3, || {
+                keras::utils::set_random_seed(1);
+                let mut m = WideNet::new(&Cpu).compile(Sgd::new(0.01), "sparse_categorical_crossentropy", ["accuracy"]).expect("compile");
+                let t0 = Instant::now();
+                m.fit(xt, yt, FitArgs::default().epochs(1).batch_size(256).verbose(0)).expect("fit");
+                t0.elapsed().as_secs_f64()
+            });
+            let flops = 6.0 * WideNet::PARAMS as f64 * 60_000.0;
+            rows.push(Row {
+                id: "W-wide",
+                value: format!("{t:.3} s/epoch"),
+                note: format!("{:.0} samples/s, {:.0} GFLOP/s (6 x params x samples / time)", 60_000.0 / t, flops / t / 1e9),
+            });
+        }
+        if wanted("W-infer1") {
+            keras::utils::set_random_seed(1);
+            let mut m = FmnistNet::new(&Cpu).compile(Adam::default(), "sparse_categorical_crossentropy", ["accuracy"])?;
+            m.fit(&xt.slice(s![..6000, ..]), &yt.slice(s![..6000]), FitArgs::default().verbose(0))?;
+            let model = m.into_inner();
+            let samples: Vec<[f32; 784]> = xv.axis_iter(Axis(0)).take(10_000).map(|r| r.to_vec().try_into().expect("784 pixels")).collect();
+            let mut lat = Vec::with_capacity(samples.len());
+            let mut sink = 0.0f32;
+            for _ in 0..2 {
+                lat.clear();
+                for s in &samples {
+                    let t0 = Instant::now();
+                    let p = model.predict_one(s);
+                    lat.push(t0.elapsed().as_secs_f64());
+                    sink += p[0];
+                }
+            }
+            rows.push(Row {
+                id: "W-infer1",
+                value: format!("{:.2} us", median(lat) * 1e6),
+                note: format!("median of 10k predict_one calls (checksum {sink:.1})"),
+            });
+        }
+        if wanted("W-inferB") {
+            keras::utils::set_random_seed(1);
+            let mut m = WideNet::new(&Cpu);
+            let x = xv.slice(s![..10_000, ..]);
+            let t = timed(5, || {
+                let t0 = Instant::now();
+                for chunk in x.axis_chunks_iter(Axis(0), 1024) {
+                    m.predict_on_batch(&chunk).expect("predict");
+                }
+                t0.elapsed().as_secs_f64()
+            });
+            rows.push(Row {
+                id: "W-inferB",
+                value: format!("{:.1}k samples/s", 10_000.0 / t / 1e3),
+                note: "10k samples, batch 1024, W-wide model".to_string(),
+            });
+        }
+    }
+
+    println!("| workload | keras-rs (median) | notes |");
+    println!("|---|---|---|");
+    for r in rows {
+        println!("| {} | {} | {} |", r.id, r.value, r.note);
+    }
+    Ok(())
+}
+
+/// Our GEMM beside matrixmultiply on the W-wide and W-fmnist shapes (2 threads each).
+fn gemm_table() {
+    use keras::backend::cpu::gemm::{MatMut, MatRef, gemm};
+    let cases = [
+        (256, 784, 1024, false, false),
+        (256, 1024, 1024, false, false),
+        (256, 1024, 1024, false, true),
+        (1024, 256, 1024, true, false),
+        (784, 256, 1024, true, false),
+        (32, 784, 128, false, false),
+        (784, 32, 128, true, false),
+    ];
+    println!("| m x k x n (op) | keras-rs GFLOP/s | matrixmultiply GFLOP/s |");
+    println!("|---|---|---|");
+    for (m, k, n, ta, tb) in cases {
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 * 0.1).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i % 11) as f32 * 0.1).collect();
+        let mut c = vec![0f32; m * n];
+        let reps = ((2e9 / (2.0 * (m * n * k) as f64)) as usize).max(3);
+        let flops = 2.0 * (m * n * k) as f64;
+        let ours = timed(7, || {
+            let t0 = Instant::now();
+            for _ in 0..reps {
+                let am = if ta { MatRef::row_major(&a, k, m).t() } else { MatRef::row_major(&a, m, k) };
+                let bm = if tb { MatRef::row_major(&b, n, k).t() } else { MatRef::row_major(&b, k, n) };
+                gemm(am, bm, MatMut::row_major(&mut c, m, n), false);
+            }
+            t0.elapsed().as_secs_f64() / reps as f64
+        });
+        let theirs = timed(7, || {
+            let (rsa, csa) = if ta { (1, m as isize) } else { (k as isize, 1) };
+            let (rsb, csb) = if tb { (1, k as isize) } else { (n as isize, 1) };
+            let t0 = Instant::now();
+            for _ in 0..reps {
+                // SAFETY: the strides describe a and b, and c is m x n.
+                unsafe {
+                    matrixmultiply::sgemm(m, k, n, 1.0, a.as_ptr(), rsa, csa, b.as_ptr(), rsb, csb, 0.0, c.as_mut_ptr(), n as isize, 1)
+                };
+            }
+            t0.elapsed().as_secs_f64() / reps as f64
+        });
+        let op = format!("{}{}", if ta { "T" } else { "N" }, if tb { "T" } else { "N" });
+        println!("| {m} x {k} x {n} ({op}) | {:.0} | {:.0} |", flops / ours / 1e9, flops / theirs / 1e9);
+    }
+}

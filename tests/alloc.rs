@@ -1,0 +1,56 @@
+//! After the first step of a given batch size, `train_on_batch` allocates nothing: the parameter
+//! arena, the workspace, the optimizer state and the GEMM packing buffers are all reused.
+//! (A counting global allocator; the only test in this binary, so nothing else allocates.)
+
+use keras::ndarray::{Array1, Array2};
+use keras::prelude::*;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+sequential! {
+    struct Net = Input(784) => Dense(256, relu) => Dropout(0.2) => Dense(128, gelu) => Dense(10, softmax);
+}
+
+#[test]
+fn steady_state_train_on_batch_allocates_nothing() {
+    keras::utils::set_random_seed(1);
+    for (batch, optimizer) in [(32usize, "adam"), (256, "sgd")] {
+        let x = Array2::from_shape_fn((batch, 784), |(i, j)| ((i * 31 + j * 7) % 17) as f32 / 17.0);
+        let y = Array1::from_shape_fn(batch, |i| (i % 10) as f32);
+        let mut model = Net::new(&Cpu).compile(optimizer, "sparse_categorical_crossentropy", ["accuracy"]).unwrap();
+        // Warm-up: the workspace, optimizer moments and thread-local packing buffers are sized.
+        for _ in 0..3 {
+            model.train_on_batch(&x, &y).unwrap();
+        }
+        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        assert!(before > 0, "the counter sees the warm-up allocations");
+        let mut loss = 0.0;
+        for _ in 0..50 {
+            loss = model.train_on_batch(&x, &y).unwrap().loss();
+        }
+        let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+        assert!(loss.is_finite());
+        assert_eq!(allocations, 0, "{allocations} allocations in 50 steady steps of batch {batch} ({optimizer})");
+    }
+}

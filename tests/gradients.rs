@@ -1,0 +1,106 @@
+//! Backward passes checked against central finite differences of the training loss, for every
+//! activation, every loss, Dropout (same mask), the Activation layer and Dense on 3-D input.
+
+mod common;
+
+use keras::ndarray::{ArrayD, IxDyn};
+use keras::prelude::*;
+use keras::utils::Rng;
+
+fn random(shape: &[usize], rng: &mut Rng, scale: f64) -> ArrayD<f32> {
+    let n: usize = shape.iter().product();
+    ArrayD::from_shape_vec(IxDyn(shape), (0..n).map(|_| (rng.normal() * scale) as f32).collect()).unwrap()
+}
+
+/// Compares `gradients()` with central differences of the same loss, tensor by tensor
+/// (relative error at the tensor's scale).
+fn check<M: Model<Backend = Cpu>>(what: &str, loss: &str, x: &ArrayD<f32>, y: &ArrayD<f32>) {
+    keras::utils::set_random_seed(11);
+    let model = M::create(&Cpu).unwrap();
+    let no_metrics: [Metric; 0] = [];
+    let mut m = model.compile(Sgd::default(), loss, no_metrics).unwrap();
+    let (_, analytic) = m.gradients(x, y).unwrap();
+    let weights = m.get_weights().unwrap();
+    let h = 1e-3f32;
+    for (t, w) in weights.iter().enumerate() {
+        let mut numeric = vec![0.0f32; w.len()];
+        for (i, slot) in numeric.iter_mut().enumerate() {
+            let mut probe = |delta: f32| {
+                let mut ws = weights.clone();
+                ws[t].as_slice_mut().unwrap()[i] += delta;
+                m.set_weights(&ws).unwrap();
+                m.gradients(x, y).unwrap().0 as f64
+            };
+            *slot = ((probe(h) - probe(-h)) / (2.0 * h as f64)) as f32;
+        }
+        m.set_weights(&weights).unwrap();
+        let err = common::rel_err(analytic[t].as_slice().unwrap(), &numeric);
+        assert!(
+            err < 5e-3,
+            "{what}: weight {t}: relative error {err:.2e}\n analytic {:?}\n numeric  {numeric:?}",
+            analytic[t].as_slice().unwrap()
+        );
+    }
+}
+
+macro_rules! activation_gradients {
+    ($($name:ident: $model:ident = $act:ident;)*) => {$(
+        sequential! { struct $model = Dense(5, in = 3, $act) => Dense(2, $act); }
+        #[test]
+        fn $name() {
+            let mut rng = Rng::new(3);
+            let x = random(&[6, 3], &mut rng, 1.0);
+            let y = random(&[6, 2], &mut rng, 0.5);
+            check::<$model>(stringify!($act), "mse", &x, &y);
+        }
+    )*};
+}
+
+activation_gradients! {
+    grad_linear: GLinear = linear;
+    grad_relu: GRelu = relu;
+    grad_sigmoid: GSigmoid = sigmoid;
+    grad_tanh: GTanh = tanh;
+    grad_softmax: GSoftmax = softmax;
+    grad_elu: GElu = elu;
+    grad_selu: GSelu = selu;
+    grad_softplus: GSoftplus = softplus;
+    grad_softsign: GSoftsign = softsign;
+    grad_swish: GSwish = swish;
+    grad_gelu: GGelu = gelu;
+    grad_leaky_relu: GLeakyRelu = leaky_relu;
+    grad_relu6: GRelu6 = relu6;
+    grad_hard_sigmoid: GHardSigmoid = hard_sigmoid;
+    grad_exponential: GExponential = exponential;
+    grad_mish: GMish = mish;
+}
+
+sequential! { struct Regression = Dense(4, in = 3, tanh) => Dense(2); }
+sequential! { struct Binary = Dense(4, in = 3, tanh) => Dense(2, sigmoid); }
+sequential! { struct Classes = Dense(4, in = 3, tanh) => Dense(3, softmax); }
+
+#[test]
+fn grad_losses() {
+    let mut rng = Rng::new(5);
+    let x = random(&[7, 3], &mut rng, 1.0);
+    check::<Regression>("mean_squared_error", "mean_squared_error", &x, &random(&[7, 2], &mut rng, 1.0));
+    let bits = ArrayD::from_shape_vec(IxDyn(&[7, 2]), (0..14).map(|i| (i % 3 == 0) as u8 as f32).collect()).unwrap();
+    check::<Binary>("binary_crossentropy", "binary_crossentropy", &x, &bits);
+    let labels = ArrayD::from_shape_vec(IxDyn(&[7]), vec![0.0f32, 2.0, 1.0, 1.0, 0.0, 2.0, 2.0]).unwrap();
+    check::<Classes>("sparse_categorical_crossentropy", "sparse_categorical_crossentropy", &x, &labels);
+    let onehot = ArrayD::from_shape_fn(IxDyn(&[7, 3]), |i| (labels[[i[0]]] as usize == i[1]) as u8 as f32);
+    check::<Classes>("categorical_crossentropy", "categorical_crossentropy", &x, &onehot);
+}
+
+sequential! { struct WithDropout = Dense(6, in = 4, tanh) => Dropout(0.5) => Dense(2); }
+sequential! { struct WithActivation = Dense(4, in = 3) => Activation(gelu) => Dense(3) => Activation(softmax); }
+sequential! { struct Sequence = Input((3, 4)) => Dense(5, tanh) => Dense(2); }
+
+#[test]
+fn grad_layers() {
+    let mut rng = Rng::new(9);
+    check::<WithDropout>("dropout", "mse", &random(&[8, 4], &mut rng, 1.0), &random(&[8, 2], &mut rng, 1.0));
+    let labels = ArrayD::from_shape_vec(IxDyn(&[5]), vec![0.0f32, 2.0, 1.0, 1.0, 0.0]).unwrap();
+    check::<WithActivation>("activation layers", "sparse_categorical_crossentropy", &random(&[5, 3], &mut rng, 1.0), &labels);
+    check::<Sequence>("dense on (None, 3, 4)", "mse", &random(&[4, 3, 4], &mut rng, 1.0), &random(&[4, 3, 2], &mut rng, 1.0));
+}

@@ -1,0 +1,7 @@
+use keras::prelude::*;
+
+sequential! {
+    struct Net = Dense(32, relu) => Dense(1, sigmoid);
+}
+
+fn main() {}
