@@ -7,6 +7,8 @@ mod check;
 mod diag;
 mod expand;
 mod parse;
+#[cfg(test)]
+mod tests;
 
 /// Defines a Sequential model whose layer shapes and parameter counts are checked at compile
 /// time. See the `keras` crate for the DSL.

@@ -120,21 +120,24 @@ impl std::str::FromStr for Metric {
     }
 }
 
-/// What `compile` accepts as a metric: a [`Metric`] or its Keras name.
+/// What `compile` accepts as a metric: a [`Metric`] or its Keras name. As in Keras, a metric
+/// named by a string is logged under that string (`"acc"` logs `acc`, `val_acc`).
 pub trait IntoMetric {
-    /// The metric, or an error for an unknown name.
-    fn into_metric(self) -> Result<Metric>;
+    /// The metric and the name it is logged under, or an error for an unknown name.
+    fn into_metric(self) -> Result<(Metric, &'static str)>;
 }
 
 impl IntoMetric for Metric {
-    fn into_metric(self) -> Result<Metric> {
-        Ok(self)
+    fn into_metric(self) -> Result<(Metric, &'static str)> {
+        Ok((self, self.name()))
     }
 }
 
 impl IntoMetric for &str {
-    fn into_metric(self) -> Result<Metric> {
-        self.parse()
+    fn into_metric(self) -> Result<(Metric, &'static str)> {
+        let m: Metric = self.parse()?;
+        let name = Metric::NAMES.iter().find(|(n, _)| *n == self).map_or(m.name(), |(n, _)| n);
+        Ok((m, name))
     }
 }
 

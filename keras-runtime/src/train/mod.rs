@@ -66,7 +66,8 @@ pub struct Compiled<M: Model> {
     model: M,
     optimizer: Box<dyn Optimizer<M::Backend>>,
     loss: Loss,
-    metrics: Vec<(Metric, AccuracyKind)>,
+    /// Each metric with its resolved kind and logged name.
+    metrics: Vec<(Metric, AccuracyKind, &'static str)>,
     /// Loss and metric accumulators on the device: `[total, count]` per value.
     stats: <M::Backend as Backend>::Buffer,
     host_stats: Vec<f32>,
@@ -161,12 +162,12 @@ pub trait Compile: Model {
         let width = *Self::OUTPUT_SHAPE.last().unwrap_or(&1);
         let mut resolved = Vec::new();
         for m in metrics {
-            let m = m.into_metric()?;
+            let (m, name) = m.into_metric()?;
             let kind = m.resolve(loss, width)?;
-            if resolved.iter().any(|&(r, _)| r == m) {
-                return Err(Error::Config(format!("metric `{m}` is listed twice")));
+            if resolved.iter().any(|&(_, _, n)| n == name) {
+                return Err(Error::Config(format!("metric `{name}` is listed twice")));
             }
-            resolved.push((m, kind));
+            resolved.push((m, kind, name));
         }
         if loss.sparse_targets() && width < 2 {
             return Err(Error::Config(format!(
@@ -369,7 +370,7 @@ impl<M: Model> Compiled<M> {
         let target = <M::Backend as Backend>::view(&self.ybuf, 0..rows * tsize);
         let grad = training.then(|| <M::Backend as Backend>::view_mut(grad, 0..rows * M::OUTPUT_SIZE));
         dev.loss(self.loss, pred, target, grad, loss_rows, cols, <M::Backend as Backend>::view_mut(&mut self.stats, 0..2));
-        for (i, &(_, kind)) in self.metrics.iter().enumerate() {
+        for (i, &(_, kind, _)) in self.metrics.iter().enumerate() {
             dev.accuracy(kind, pred, target, loss_rows, cols, <M::Backend as Backend>::view_mut(&mut self.stats, 2 + 2 * i..4 + 2 * i));
         }
         Ok(())
@@ -436,8 +437,11 @@ impl<M: Model> Engine for Compiled<M> {
         dev.download(<M::Backend as Backend>::view(&self.stats, 0..n), &mut self.host_stats)?;
         let mean = |i: usize| self.host_stats[2 * i] / self.host_stats[2 * i + 1];
         logs.set(if validation { "val_loss" } else { "loss" }, mean(0));
-        for (i, &(m, _)) in self.metrics.iter().enumerate() {
-            logs.set(Cow::Borrowed(if validation { val_name(m) } else { m.name() }), mean(i + 1));
+        for (i, &(_, _, name)) in self.metrics.iter().enumerate() {
+            // Validation names are built once per epoch; training names borrow, so that a
+            // steady `train_on_batch` allocates nothing.
+            let key: Cow<'static, str> = if validation { Cow::Owned(format!("val_{name}")) } else { Cow::Borrowed(name) };
+            logs.set(key, mean(i + 1));
         }
         Ok(())
     }
@@ -449,16 +453,6 @@ impl<M: Model> Engine for Compiled<M> {
     fn check_data(&self, x: &Table<'_>, y: &Table<'_>) -> Result<()> {
         check_input(x, M::INPUT_SHAPE)?;
         check_targets(y, x.rows(), M::OUTPUT_SHAPE, self.loss)
-    }
-}
-
-/// The logged name of a metric's validation value.
-fn val_name(m: Metric) -> &'static str {
-    match m {
-        Metric::Accuracy => "val_accuracy",
-        Metric::BinaryAccuracy => "val_binary_accuracy",
-        Metric::CategoricalAccuracy => "val_categorical_accuracy",
-        Metric::SparseCategoricalAccuracy => "val_sparse_categorical_accuracy",
     }
 }
 

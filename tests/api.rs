@@ -1,0 +1,203 @@
+//! The training API as a user meets it: fit, evaluate, predict, the `*_on_batch` calls, weights,
+//! determinism, and the errors bad input gets.
+
+use keras::ndarray::{Array1, Array2, Array3, ArrayD, Axis, IxDyn, array};
+use keras::prelude::*;
+
+sequential! {
+    /// Three classes from four features.
+    struct Classifier = Dense(16, in = 4, relu) => Dropout(0.1) => Dense(3, softmax);
+}
+
+sequential! { struct Plain = Dense(16, in = 4, relu) => Dense(3, softmax); }
+
+sequential! { struct Regressor = Input((3, 2)) => Dense(4, tanh) => Flatten() => Dense(1); }
+
+fn blobs(n: usize) -> (Array2<f32>, Array1<f32>) {
+    let mut rng = keras::utils::Rng::new(5);
+    let y = Array1::from_shape_fn(n, |i| (i % 3) as f32);
+    let x = Array2::from_shape_fn((n, 4), |(i, j)| (y[i] * 2.0 - 2.0) * if j % 2 == 0 { 1.0 } else { -0.5 } + rng.normal() as f32 * 0.5);
+    (x, y)
+}
+
+#[test]
+fn fit_learns_and_reports_history_with_validation() {
+    keras::utils::set_random_seed(3);
+    let (x, y) = blobs(300);
+    let mut model = Classifier::new(&Cpu).compile(Adam::new(0.01), "sparse_categorical_crossentropy", ["accuracy"]).unwrap();
+    let h = model.fit(&x, &y, FitArgs::default().epochs(20).batch_size(16).validation_split(0.2).verbose(0)).unwrap();
+    assert_eq!(h.keys().collect::<Vec<_>>(), ["accuracy", "loss", "val_accuracy", "val_loss"]);
+    assert_eq!(h.loss().len(), 20);
+    assert_eq!(h.epochs, (0..20).collect::<Vec<_>>());
+    assert!(h.loss()[19] < h.loss()[0] * 0.5, "loss fell: {:?}", h.loss());
+    assert!(h["val_accuracy"][19] > 0.9, "{:?}", &h["val_accuracy"]);
+    let logs = model.evaluate(&x, &y).unwrap();
+    assert!(logs["accuracy"] > 0.9 && logs.loss() < 0.5, "{logs}");
+    let p = model.predict(&x).unwrap();
+    assert_eq!(p.shape(), [300, 3]);
+    for row in p.axis_iter(Axis(0)) {
+        assert!((row.sum() - 1.0).abs() < 1e-5);
+    }
+}
+
+#[test]
+fn validation_data_and_integer_inputs() {
+    keras::utils::set_random_seed(4);
+    let (x, y) = blobs(120);
+    let labels: Array1<u8> = y.mapv(|v| v as u8);
+    let (vx, vy) = blobs(30);
+    let mut model = Classifier::new(&Cpu).compile("adam", "sparse_categorical_crossentropy", ["acc"]).unwrap();
+    let h = model.fit(&x, &labels, FitArgs::default().epochs(2).validation_data(&vx, &vy).verbose(0)).unwrap();
+    assert_eq!(h.keys().collect::<Vec<_>>(), ["acc", "loss", "val_acc", "val_loss"]);
+}
+
+#[test]
+fn same_seed_gives_bit_identical_training() {
+    let run = || {
+        keras::utils::set_random_seed(42);
+        let (x, y) = blobs(96);
+        let mut m = Classifier::new(&Cpu).compile(Sgd::new(0.05).momentum(0.9), "sparse_categorical_crossentropy", ["accuracy"]).unwrap();
+        let h = m.fit(&x, &y, FitArgs::default().epochs(3).batch_size(8).verbose(0)).unwrap();
+        (h.loss().to_vec(), m.get_weights().unwrap())
+    };
+    let (a, b) = (run(), run());
+    assert_eq!(a.0.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), b.0.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    assert_eq!(a.1, b.1);
+    keras::utils::set_random_seed(43);
+    let other = Classifier::new(&Cpu).get_weights().unwrap();
+    assert_ne!(other, a.1);
+}
+
+#[test]
+fn on_batch_calls_and_predict_one_agree_with_predict() {
+    keras::utils::set_random_seed(5);
+    let (x, y) = blobs(24);
+    let mut model = Plain::new(&Cpu).compile(Sgd::new(0.1), "sparse_categorical_crossentropy", ["accuracy"]).unwrap();
+    let before = model.test_on_batch(&x, &y).unwrap().loss();
+    let trained = model.train_on_batch(&x, &y).unwrap().loss();
+    assert_eq!(before, trained, "train_on_batch reports the loss before its update");
+    assert!(model.test_on_batch(&x, &y).unwrap().loss() < before);
+    let batch = model.predict_on_batch(&x).unwrap();
+    let plain = model.predict(&x).unwrap();
+    assert_eq!(batch, plain);
+    let model = model.into_inner();
+    for (i, row) in x.axis_iter(Axis(0)).enumerate() {
+        let one = model.predict_one(&row.to_vec().try_into().unwrap());
+        for c in 0..3 {
+            assert!((one[c] - plain[[i, c]]).abs() < 1e-6);
+        }
+    }
+}
+
+#[test]
+fn the_expression_form_and_n_d_inputs() {
+    keras::utils::set_random_seed(6);
+    let model = sequential!(Input(4) => Dense(8, relu) => Dense(3, softmax));
+    let mut model = model.compile(Adam::default(), Loss::CategoricalCrossentropy, [Metric::Accuracy]).unwrap();
+    let (x, y) = blobs(30);
+    let onehot = keras::utils::to_categorical(&y, 3).unwrap();
+    model.fit(&x, &onehot, FitArgs::default().epochs(2).verbose(0)).unwrap();
+    let mut r = Regressor::new(&Cpu).compile("sgd", "mse", [Metric::Accuracy; 0]).unwrap();
+    let x3 = Array3::from_shape_fn((5, 3, 2), |(i, j, k)| (i + j + k) as f32 * 0.1);
+    let target = Array1::from_shape_fn(5, |i| i as f32);
+    r.fit(&x3, &target, FitArgs::default().epochs(3).verbose(0)).unwrap();
+    assert_eq!(r.predict(&x3).unwrap().shape(), [5, 1]);
+}
+
+#[test]
+fn weights_round_trip_in_keras_layout() {
+    let mut model = Classifier::new(&Cpu);
+    let w = model.get_weights().unwrap();
+    assert_eq!(w.iter().map(|a| a.shape().to_vec()).collect::<Vec<_>>(), [vec![4, 16], vec![16], vec![16, 3], vec![3]]);
+    assert!(w[1].iter().all(|&b| b == 0.0), "biases start at zero");
+    let limit = (6.0f32 / 20.0).sqrt();
+    assert!(w[0].iter().all(|&k| k.abs() <= limit), "glorot_uniform bounds");
+    let shifted: Vec<ArrayD<f32>> = w.iter().map(|a| a + 1.0).collect();
+    model.set_weights(&shifted).unwrap();
+    assert_eq!(model.get_weights().unwrap(), shifted);
+}
+
+#[test]
+fn bad_input_gets_errors_that_name_expected_and_found() {
+    let mut model = Classifier::new(&Cpu).compile("adam", "sparse_categorical_crossentropy", ["accuracy"]).unwrap();
+    let (x, y) = blobs(10);
+    let err = |r: keras::Result<keras::History>| r.unwrap_err().to_string();
+    let wide = Array2::<f32>::zeros((10, 5));
+    assert_eq!(err(model.fit(&wide, &y, FitArgs::default().verbose(0))), "x: expected shape (None, 4) (the model's input), found (10, 5)");
+    assert_eq!(
+        err(model.fit(&x, &y.slice(keras::ndarray::s![..9]), FitArgs::default().verbose(0))),
+        "y: expected 10 samples, as many as x, found 9 samples (shape (9,))"
+    );
+    let mut nan = x.clone();
+    nan[[3, 2]] = f32::NAN;
+    assert_eq!(
+        err(model.fit(&nan, &y, FitArgs::default().verbose(0))),
+        "x contains a non-finite value (NaN) at flat index 14: expected finite numbers"
+    );
+    let bad_labels = array![0.0f32, 1.0, 2.0, 3.0, 0.0, 1.0, 2.0, 0.0, 1.0, 2.0];
+    assert_eq!(
+        err(model.fit(&x, &bad_labels, FitArgs::default().verbose(0))),
+        "y (class index at flat position 3): expected an integer in [0, 3) for 3 output classes, found 3"
+    );
+    let empty = Array2::<f32>::zeros((0, 4));
+    assert_eq!(
+        err(model.fit(&empty, &Array1::<f32>::zeros(0), FitArgs::default().verbose(0))),
+        "x (shape (0, 4)) is empty: expected at least one sample"
+    );
+    assert_eq!(err(model.fit(&x, &y, FitArgs::default().batch_size(0))), "batch_size: expected at least 1, found 0");
+    assert_eq!(
+        err(model.fit(&x, &y, FitArgs::default().validation_split(1.5))),
+        "validation_split: expected a fraction in [0, 1), found 1.5"
+    );
+    assert!(model.predict(&wide).unwrap_err().to_string().contains("expected shape (None, 4)"));
+    let w = model.get_weights().unwrap();
+    let e = model.set_weights(&w[..3]).unwrap_err().to_string();
+    assert_eq!(e, "set_weights: expected 4 arrays (the model's weights, in Keras order), found 3 arrays");
+    let mut w2 = w.clone();
+    w2[2] = ArrayD::zeros(IxDyn(&[3, 16]));
+    assert_eq!(model.set_weights(&w2).unwrap_err().to_string(), "weight 2 (dense_1/kernel): expected shape (16, 3), found (3, 16)");
+    assert_eq!(model.get_weights().unwrap(), w, "a rejected set_weights changes nothing");
+}
+
+#[test]
+fn bad_configurations_are_errors_at_compile() {
+    let e = |r: keras::Result<keras::Compiled<Classifier>>| r.err().expect("an error").to_string();
+    assert_eq!(
+        e(Classifier::new(&Cpu).compile(Sgd::new(-0.1), "mse", [Metric::Accuracy; 0])),
+        "Sgd learning_rate: expected a finite number in [0, inf), found -0.1"
+    );
+    assert_eq!(
+        e(Classifier::new(&Cpu).compile(Adam::default().beta_1(1.0), "mse", [Metric::Accuracy; 0])),
+        "Adam beta_1: expected a finite number in [0, 1), found 1"
+    );
+    assert!(e(Classifier::new(&Cpu).compile("adagrad2", "mse", [Metric::Accuracy; 0])).starts_with("unknown optimizer `adagrad2`"));
+    assert!(
+        e(Classifier::new(&Cpu).compile("sgd", "mse2", [Metric::Accuracy; 0]))
+            .starts_with("unknown loss `mse2`: expected one of mean_squared_error")
+    );
+    assert!(e(Classifier::new(&Cpu).compile("sgd", "mse", ["accuracy", "f1"])).starts_with("unknown metric `f1`"));
+    assert!(
+        e(Classifier::new(&Cpu).compile("sgd", "categorical_crossentropy", [Metric::SparseCategoricalAccuracy]))
+            .contains("needs integer class targets")
+    );
+}
+
+#[test]
+fn callbacks_see_epochs_and_can_stop_training() {
+    struct StopAfter(usize, Vec<f32>);
+    impl keras::Callback for StopAfter {
+        fn on_epoch_end(&mut self, epoch: usize, logs: &keras::Logs, control: &mut dyn keras::Control) -> keras::Result<()> {
+            self.1.push(logs.loss());
+            if epoch + 1 == self.0 {
+                control.stop_training();
+            }
+            Ok(())
+        }
+    }
+    let (x, y) = blobs(40);
+    let mut model = Classifier::new(&Cpu).compile("adam", "sparse_categorical_crossentropy", ["accuracy"]).unwrap();
+    let mut cb = StopAfter(3, Vec::new());
+    let h = model.fit(&x, &y, FitArgs::default().epochs(10).verbose(0).callback(&mut cb)).unwrap();
+    assert_eq!(h.loss().len(), 3);
+    assert_eq!(cb.1, h.loss());
+}
