@@ -15,8 +15,14 @@ use super::simd::{Level, level};
 use std::cell::RefCell;
 use std::marker::PhantomData;
 
-/// Steps of k per block: an `KC x NR` panel of B stays in L1 while the tiles below it are computed.
+/// Most steps of k per block: a `KC x NR` panel of B stays in L1 while the tiles below it are
+/// computed. k is cut into equal blocks of at most this size.
 const KC: usize = 256;
+/// From this many rows of A, and a B of at least `PACK_MIN_B` floats, B is packed even when its
+/// rows are contiguous: the copy is paid once per block and read back by every row panel,
+/// sequentially instead of at B's row stride. A small B is read in place, from cache.
+const PACK_MIN_ROWS: usize = 64;
+const PACK_MIN_B: usize = 1 << 16;
 /// Products smaller than this many multiply-adds run on the calling thread alone.
 const PARALLEL_MIN_MACS: usize = 1 << 17;
 
@@ -205,21 +211,22 @@ fn drive<K: Kernel>(a: MatRef<'_>, b: MatRef<'_>, c: COut, m: usize, n: usize, k
     {
         let m_panels = m.div_ceil(K::MR);
         let n_panels = n.div_ceil(K::NR);
+        let pack = b.cs != 1 || (m >= PACK_MIN_ROWS && k * n >= PACK_MIN_B);
         if threads == 1 {
-            block::<K>(a, b, c, 0..m_panels, 0..n_panels, k, accumulate);
+            block::<K>(a, b, c, 0..m_panels, 0..n_panels, k, accumulate, pack);
             return;
         }
-        // A B that must be packed is split along n, so that each task packs only its own panels;
-        // otherwise m, which measured faster (tasks then share the panel of B in cache).
-        let split_n = if b.cs != 1 { n_panels >= threads || n_panels >= m_panels } else { m_panels < threads && n_panels > m_panels };
+        // A packed B is split along n, so that each task packs only its own panels; otherwise m,
+        // which measured faster (tasks then share B's rows in cache).
+        let split_n = if pack { n_panels >= threads || n_panels >= m_panels } else { m_panels < threads && n_panels > m_panels };
         let panels = if split_n { n_panels } else { m_panels };
         let tasks = threads.min(panels);
         pool::global().run(tasks, &|t| {
             let range = panels * t / tasks..panels * (t + 1) / tasks;
             if split_n {
-                block::<K>(a, b, c, 0..m_panels, range, k, accumulate);
+                block::<K>(a, b, c, 0..m_panels, range, k, accumulate, pack);
             } else {
-                block::<K>(a, b, c, range, 0..n_panels, k, accumulate);
+                block::<K>(a, b, c, range, 0..n_panels, k, accumulate, pack);
             }
         });
     }
@@ -235,41 +242,53 @@ fn block<K: Kernel>(
     np: std::ops::Range<usize>,
     k: usize,
     accumulate: bool,
+    packed_b: bool,
 ) {
     let (m, n) = (a.rows, b.cols);
     let j0 = np.start * K::NR;
     let j1 = (np.end * K::NR).min(n);
     PACK_B.with_borrow_mut(|bbuf| {
-        let mut p0 = 0;
-        while p0 < k {
-            let kc = KC.min(k - p0);
+        let blocks = k.div_ceil(KC);
+        for blk in 0..blocks {
+            let (p0, p1) = (k * blk / blocks, k * (blk + 1) / blocks);
+            let kc = p1 - p0;
             let acc = accumulate || p0 > 0;
-            // Where panel `jp`'s B lives for this k block: (pointer, row stride).
-            let packed_b = b.cs != 1;
             if packed_b {
                 pack_b::<K>(b, p0, kc, j0, j1, bbuf);
             }
-            for jp in np.clone() {
-                let j = jp * K::NR;
-                let cols = K::NR.min(n - j);
-                let (bp, rsb) = if packed_b {
+            // Where panel `jp`'s B lives for this k block: (pointer, row stride).
+            let b_panel = |jp: usize| -> (*const f32, usize) {
+                if packed_b {
                     // SAFETY: pack_b wrote (j1 - j0) / NR panels of kc x NR floats.
                     (unsafe { bbuf.as_ptr().add((jp - np.start) * kc * K::NR) }, K::NR)
                 } else {
-                    // SAFETY: (p0, j) is inside B.
-                    (unsafe { b.at(p0, j) }, b.rs)
-                };
+                    // SAFETY: (p0, jp * NR) is inside B.
+                    (unsafe { b.at(p0, jp * K::NR) }, b.rs)
+                }
+            };
+            let tile = |ip: usize, jp: usize| {
+                let (i, j) = (ip * K::MR, jp * K::NR);
+                let (rows, cols) = (K::MR.min(m - i), K::NR.min(n - j));
+                let (bp, rsb) = b_panel(jp);
+                // SAFETY: (i, p0) is inside A; the tile (i.., j..) of rows x cols is inside C, and
+                // the A and B panels cover kc steps.
+                unsafe { K::tile(rows, cols, kc, a.at(i, p0), a.rs, a.cs, bp, rsb, c.ptr.add(i * c.rs + j), c.rs, acc) };
+            };
+            if packed_b {
+                // A's micro-panel stays in L1 while the packed block of B streams from L2.
                 for ip in mp.clone() {
-                    let i = ip * K::MR;
-                    let rows = K::MR.min(m - i);
-                    // SAFETY: (i, p0) is inside A.
-                    let ap = unsafe { a.at(i, p0) };
-                    // SAFETY: the tile (i.., j..) of rows x cols is inside C, and A, B panels
-                    // cover kc steps.
-                    unsafe { K::tile(rows, cols, kc, ap, a.rs, a.cs, bp, rsb, c.ptr.add(i * c.rs + j), c.rs, acc) };
+                    for jp in np.clone() {
+                        tile(ip, jp);
+                    }
+                }
+            } else {
+                // B's panel, read in place, stays in cache while the row panels pass under it.
+                for jp in np.clone() {
+                    for ip in mp.clone() {
+                        tile(ip, jp);
+                    }
                 }
             }
-            p0 += kc;
         }
     });
 }
@@ -284,12 +303,23 @@ fn pack_b<K: Kernel>(b: MatRef<'_>, p0: usize, kc: usize, j0: usize, j1: usize, 
     for jp in 0..panels {
         let dst = &mut buf[jp * kc * K::NR..(jp + 1) * kc * K::NR];
         let cols = K::NR.min(j1 - j0 - jp * K::NR);
+        let j = j0 + jp * K::NR;
+        if b.cs == 1 {
+            // Rows of B are contiguous: copy `cols` floats per step of k.
+            for p in 0..kc {
+                // SAFETY: row p0 + p of B holds columns j..j + cols.
+                let src = unsafe { std::slice::from_raw_parts(b.at(p0 + p, j), cols) };
+                let d = &mut dst[p * K::NR..(p + 1) * K::NR];
+                d[..cols].copy_from_slice(src);
+                d[cols..].fill(0.0);
+            }
+            continue;
+        }
         for jj in 0..K::NR {
             if jj < cols {
-                let j = j0 + jp * K::NR + jj;
                 for p in 0..kc {
-                    // SAFETY: (p0 + p, j) is inside B.
-                    dst[p * K::NR + jj] = unsafe { *b.at(p0 + p, j) };
+                    // SAFETY: (p0 + p, j + jj) is inside B.
+                    dst[p * K::NR + jj] = unsafe { *b.at(p0 + p, j + jj) };
                 }
             } else {
                 for p in 0..kc {
@@ -448,6 +478,34 @@ unsafe fn avx512_tile<const R: usize, const UNIT: bool>(
                 }
                 ap = ap.add(csa);
                 bp = bp.add(rsb);
+            }
+        } else if m1 == 0xffff {
+            // Full width, unrolled by two steps of k.
+            let mut steps = k;
+            while steps >= 2 {
+                let (b0, b1) = (_mm512_loadu_ps(bp), _mm512_loadu_ps(bp.add(16)));
+                let (b2, b3) = (_mm512_loadu_ps(bp.add(rsb)), _mm512_loadu_ps(bp.add(rsb + 16)));
+                let ap2 = ap.add(csa);
+                for r in 0..R {
+                    let off = if UNIT { r } else { r * rsa };
+                    let av = _mm512_set1_ps(*ap.add(off));
+                    c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
+                    c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
+                    let av = _mm512_set1_ps(*ap2.add(off));
+                    c0[r] = _mm512_fmadd_ps(av, b2, c0[r]);
+                    c1[r] = _mm512_fmadd_ps(av, b3, c1[r]);
+                }
+                ap = ap2.add(csa);
+                bp = bp.add(2 * rsb);
+                steps -= 2;
+            }
+            if steps == 1 {
+                let (b0, b1) = (_mm512_loadu_ps(bp), _mm512_loadu_ps(bp.add(16)));
+                for r in 0..R {
+                    let av = _mm512_set1_ps(*ap.add(if UNIT { r } else { r * rsa }));
+                    c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
+                    c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
+                }
             }
         } else {
             for _ in 0..k {
