@@ -13,6 +13,13 @@ sequential! { struct Plain = Dense(16, in = 4, relu) => Dense(3, softmax); }
 
 sequential! { struct Regressor = Input((3, 2)) => Dense(4, tanh) => Flatten() => Dense(1); }
 
+/// The random seed is process-wide (as in Keras): tests that seed it run one at a time.
+static SEED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn seeded() -> std::sync::MutexGuard<'static, ()> {
+    SEED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn blobs(n: usize) -> (Array2<f32>, Array1<f32>) {
     let mut rng = keras::utils::Rng::new(5);
     let y = Array1::from_shape_fn(n, |i| (i % 3) as f32);
@@ -22,6 +29,7 @@ fn blobs(n: usize) -> (Array2<f32>, Array1<f32>) {
 
 #[test]
 fn fit_learns_and_reports_history_with_validation() {
+    let _seed = seeded();
     keras::utils::set_random_seed(3);
     let (x, y) = blobs(300);
     let mut model = Classifier::new(&Cpu).compile(Adam::new(0.01), "sparse_categorical_crossentropy", ["accuracy"]).unwrap();
@@ -42,6 +50,7 @@ fn fit_learns_and_reports_history_with_validation() {
 
 #[test]
 fn validation_data_and_integer_inputs() {
+    let _seed = seeded();
     keras::utils::set_random_seed(4);
     let (x, y) = blobs(120);
     let labels: Array1<u8> = y.mapv(|v| v as u8);
@@ -53,6 +62,7 @@ fn validation_data_and_integer_inputs() {
 
 #[test]
 fn same_seed_gives_bit_identical_training() {
+    let _seed = seeded();
     let run = || {
         keras::utils::set_random_seed(42);
         let (x, y) = blobs(96);
@@ -70,6 +80,7 @@ fn same_seed_gives_bit_identical_training() {
 
 #[test]
 fn on_batch_calls_and_predict_one_agree_with_predict() {
+    let _seed = seeded();
     keras::utils::set_random_seed(5);
     let (x, y) = blobs(24);
     let mut model = Plain::new(&Cpu).compile(Sgd::new(0.1), "sparse_categorical_crossentropy", ["accuracy"]).unwrap();
@@ -91,6 +102,7 @@ fn on_batch_calls_and_predict_one_agree_with_predict() {
 
 #[test]
 fn the_expression_form_and_n_d_inputs() {
+    let _seed = seeded();
     keras::utils::set_random_seed(6);
     let model = sequential!(Input(4) => Dense(8, relu) => Dense(3, softmax));
     let mut model = model.compile(Adam::default(), Loss::CategoricalCrossentropy, [Metric::Accuracy]).unwrap();
@@ -106,6 +118,7 @@ fn the_expression_form_and_n_d_inputs() {
 
 #[test]
 fn weights_round_trip_in_keras_layout() {
+    let _seed = seeded();
     let mut model = Classifier::new(&Cpu);
     let w = model.get_weights().unwrap();
     assert_eq!(w.iter().map(|a| a.shape().to_vec()).collect::<Vec<_>>(), [vec![4, 16], vec![16], vec![16, 3], vec![3]]);
@@ -119,6 +132,7 @@ fn weights_round_trip_in_keras_layout() {
 
 #[test]
 fn bad_input_gets_errors_that_name_expected_and_found() {
+    let _seed = seeded();
     let mut model = Classifier::new(&Cpu).compile("adam", "sparse_categorical_crossentropy", ["accuracy"]).unwrap();
     let (x, y) = blobs(10);
     let err = |r: keras::Result<keras::History>| r.unwrap_err().to_string();
@@ -161,6 +175,7 @@ fn bad_input_gets_errors_that_name_expected_and_found() {
 
 #[test]
 fn bad_configurations_are_errors_at_compile() {
+    let _seed = seeded();
     let e = |r: keras::Result<keras::Compiled<Classifier>>| r.err().expect("an error").to_string();
     assert_eq!(
         e(Classifier::new(&Cpu).compile(Sgd::new(-0.1), "mse", [Metric::Accuracy; 0])),
@@ -184,6 +199,7 @@ fn bad_configurations_are_errors_at_compile() {
 
 #[test]
 fn callbacks_see_epochs_and_can_stop_training() {
+    let _seed = seeded();
     struct StopAfter(usize, Vec<f32>);
     impl keras::Callback for StopAfter {
         fn on_epoch_end(&mut self, epoch: usize, logs: &keras::Logs, control: &mut dyn keras::Control) -> keras::Result<()> {

@@ -110,7 +110,12 @@ impl History {
     pub fn push(&mut self, epoch: usize, logs: &Logs) {
         self.epochs.push(epoch);
         for (n, v) in logs.iter() {
-            self.values.entry(n.to_string()).or_default().push(v);
+            match self.values.get_mut(n) {
+                Some(vs) => vs.push(v),
+                None => {
+                    self.values.insert(n.to_string(), vec![v]);
+                }
+            }
         }
     }
 }

@@ -23,6 +23,12 @@ const KC: usize = 256;
 /// sequentially instead of at B's row stride. A small B is read in place, from cache.
 const PACK_MIN_ROWS: usize = 64;
 const PACK_MIN_B: usize = 1 << 16;
+/// Up to this many rows of A (a small batch times a big weight matrix), the threads split k
+/// rather than m or n: each reads only its own rows of B, which are the rows the optimizer
+/// updated on that thread, so the weights never travel between cores. The partial products are
+/// then summed in a fixed order.
+const KSPLIT_MAX_ROWS: usize = 48;
+const KSPLIT_MIN_K: usize = 256;
 /// Products smaller than this many multiply-adds run on the calling thread alone.
 const PARALLEL_MIN_MACS: usize = 1 << 17;
 
@@ -62,6 +68,20 @@ impl<'a> MatRef<'a> {
     /// The transpose (a view, no copy).
     pub fn t(self) -> Self {
         MatRef { rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs, ..self }
+    }
+
+    /// Columns `r` (a view).
+    fn col_range(self, r: std::ops::Range<usize>) -> Self {
+        debug_assert!(r.end <= self.cols);
+        // SAFETY: the start stays inside the view's data (or one past it for an empty range).
+        MatRef { ptr: unsafe { self.ptr.add(r.start * self.cs) }, cols: r.end - r.start, ..self }
+    }
+
+    /// Rows `r` (a view).
+    fn row_range(self, r: std::ops::Range<usize>) -> Self {
+        debug_assert!(r.end <= self.rows);
+        // SAFETY: as above.
+        MatRef { ptr: unsafe { self.ptr.add(r.start * self.rs) }, rows: r.end - r.start, ..self }
     }
 
     /// Number of rows.
@@ -119,8 +139,20 @@ struct COut {
 unsafe impl Send for COut {}
 unsafe impl Sync for COut {}
 
+impl COut {
+    /// The same matrix starting `off` floats further.
+    ///
+    /// # Safety
+    /// The result must stay inside the allocation.
+    unsafe fn offset(self, off: usize) -> COut {
+        COut { ptr: unsafe { self.ptr.add(off) }, rs: self.rs }
+    }
+}
+
 thread_local! {
     static PACK_B: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// The partial products of a k-split product, on the calling thread.
+    static PARTIALS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// `C = A·B` (or `C += A·B` if `accumulate`).
@@ -216,6 +248,10 @@ fn drive<K: Kernel>(a: MatRef<'_>, b: MatRef<'_>, c: COut, m: usize, n: usize, k
             block::<K>(a, b, c, 0..m_panels, 0..n_panels, k, accumulate, pack);
             return;
         }
+        if !pack && m <= KSPLIT_MAX_ROWS && k >= KSPLIT_MIN_K * threads {
+            split_k::<K>(a, b, c, m, n, k, threads, accumulate);
+            return;
+        }
         // A packed B is split along n, so that each task packs only its own panels; otherwise m,
         // which measured faster (tasks then share B's rows in cache).
         let split_n = if pack { n_panels >= threads || n_panels >= m_panels } else { m_panels < threads && n_panels > m_panels };
@@ -232,6 +268,40 @@ fn drive<K: Kernel>(a: MatRef<'_>, b: MatRef<'_>, c: COut, m: usize, n: usize, k
     }
 }
 
+/// `C (+)= A·B` with k split over the threads: task 0 accumulates into C, the others into
+/// partial buffers that are then added to C in task order.
+#[allow(clippy::too_many_arguments)]
+fn split_k<K: Kernel>(a: MatRef<'_>, b: MatRef<'_>, c: COut, m: usize, n: usize, k: usize, tasks: usize, accumulate: bool) {
+    PARTIALS.with_borrow_mut(|buf| {
+        let len = (tasks - 1) * m * n;
+        if buf.len() < len {
+            buf.resize(len, 0.0);
+        }
+        let partials = COut { ptr: buf.as_mut_ptr(), rs: n };
+        let (m_panels, n_panels) = (m.div_ceil(K::MR), n.div_ceil(K::NR));
+        pool::global().run(tasks, &|t| {
+            let ks = k * t / tasks..k * (t + 1) / tasks;
+            let (out, acc) = if t == 0 {
+                (c, accumulate)
+            } else {
+                // SAFETY: task t owns partial t - 1, m * n floats inside buf.
+                (unsafe { partials.offset((t - 1) * m * n) }, false)
+            };
+            block::<K>(a.col_range(ks.clone()), b.row_range(ks.clone()), out, 0..m_panels, 0..n_panels, ks.len(), acc, false);
+        });
+        for t in 1..tasks {
+            let part = &buf[(t - 1) * m * n..t * m * n];
+            for i in 0..m {
+                // SAFETY: row i of C has n floats; no task is running.
+                let row = unsafe { std::slice::from_raw_parts_mut(c.ptr.add(i * c.rs), n) };
+                for (d, s) in row.iter_mut().zip(&part[i * n..(i + 1) * n]) {
+                    *d += s;
+                }
+            }
+        }
+    });
+}
+
 /// Computes the tiles of C in the given row and column panel ranges.
 #[allow(clippy::too_many_arguments)]
 fn block<K: Kernel>(
@@ -244,23 +314,44 @@ fn block<K: Kernel>(
     accumulate: bool,
     packed_b: bool,
 ) {
+    if packed_b {
+        PACK_B.with_borrow_mut(|bbuf| blocks::<K>(a, b, c, mp, np, k, accumulate, Some(bbuf)));
+    } else {
+        blocks::<K>(a, b, c, mp, np, k, accumulate, None);
+    }
+}
+
+/// The k blocks of [`block`]; B is packed into `bbuf` when given.
+#[allow(clippy::too_many_arguments)]
+fn blocks<K: Kernel>(
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: COut,
+    mp: std::ops::Range<usize>,
+    np: std::ops::Range<usize>,
+    k: usize,
+    accumulate: bool,
+    mut bbuf: Option<&mut Vec<f32>>,
+) {
     let (m, n) = (a.rows, b.cols);
     let j0 = np.start * K::NR;
     let j1 = (np.end * K::NR).min(n);
-    PACK_B.with_borrow_mut(|bbuf| {
+    let packed_b = bbuf.is_some();
+    {
         let blocks = k.div_ceil(KC);
         for blk in 0..blocks {
             let (p0, p1) = (k * blk / blocks, k * (blk + 1) / blocks);
             let kc = p1 - p0;
             let acc = accumulate || p0 > 0;
-            if packed_b {
-                pack_b::<K>(b, p0, kc, j0, j1, bbuf);
+            if let Some(buf) = bbuf.as_deref_mut() {
+                pack_b::<K>(b, p0, kc, j0, j1, buf);
             }
+            let bbase: *const f32 = bbuf.as_deref().map_or(std::ptr::null(), |v| v.as_ptr());
             // Where panel `jp`'s B lives for this k block: (pointer, row stride).
             let b_panel = |jp: usize| -> (*const f32, usize) {
                 if packed_b {
                     // SAFETY: pack_b wrote (j1 - j0) / NR panels of kc x NR floats.
-                    (unsafe { bbuf.as_ptr().add((jp - np.start) * kc * K::NR) }, K::NR)
+                    (unsafe { bbase.add((jp - np.start) * kc * K::NR) }, K::NR)
                 } else {
                     // SAFETY: (p0, jp * NR) is inside B.
                     (unsafe { b.at(p0, jp * K::NR) }, b.rs)
@@ -290,7 +381,7 @@ fn block<K: Kernel>(
                 }
             }
         }
-    });
+    }
 }
 
 /// Packs rows `p0..p0 + kc` and columns `j0..j1` of B into `NR`-column panels, zero-padded.

@@ -73,6 +73,11 @@ simd_fn! {
 
 #[inline(always)]
 fn bias_act_rows_impl<S: Simd>(s: S, y: &mut [f32], bias: Option<&[f32]>, mut pre: Option<&mut [f32]>, cols: usize, act: Activation) {
+    // Rows narrower than a vector: add the bias row by row, then run the activation over the
+    // matrix as one flat array, so that each vector holds several rows (an exp's latency per row
+    // would otherwise dominate tiny layers).
+    let narrow = cols < S::LANES && act != Activation::Softmax;
+    let row_act = if narrow { Activation::Linear } else { act };
     for (i, row) in y.chunks_exact_mut(cols).enumerate() {
         let pre_row: *mut f32 = match pre.as_deref_mut() {
             Some(p) => p[i * cols..(i + 1) * cols].as_mut_ptr(),
@@ -85,21 +90,35 @@ fn bias_act_rows_impl<S: Simd>(s: S, y: &mut [f32], bias: Option<&[f32]>, mut pr
         // SAFETY: every step stays within the row (and the bias and pre rows, when not null).
         unsafe {
             while j + S::LANES <= cols {
-                bias_act_step(s, yp, bp, pre_row, j, S::LANES, act);
+                bias_act_step(s, yp, bp, pre_row, j, S::LANES, row_act);
                 j += S::LANES;
             }
             if S::LANES > 1 && j < cols {
-                bias_act_step(s, yp, bp, pre_row, j, cols - j, act);
+                bias_act_step(s, yp, bp, pre_row, j, cols - j, row_act);
             }
         }
         match act {
-            Activation::Softmax => softmax_row(s, row),
+            Activation::Softmax => {}
             a if !vectorized(a) => {
                 for v in row.iter_mut() {
                     *v = a.apply(*v);
                 }
             }
             _ => {}
+        }
+    }
+    if act == Activation::Softmax {
+        softmax_rows(s, y, cols);
+    }
+    if narrow && vectorized(act) && act != Activation::Linear {
+        let (p, n) = (y.as_mut_ptr(), y.len());
+        let mut j = 0;
+        // SAFETY: steps stay within y.
+        unsafe {
+            while j < n {
+                bias_act_step(s, p, std::ptr::null(), std::ptr::null_mut(), j, S::LANES.min(n - j), act);
+                j += S::LANES;
+            }
         }
     }
 }
@@ -144,32 +163,39 @@ fn act_vec<S: Simd>(s: S, v: S::V, act: Activation) -> S::V {
     }
 }
 
-/// `y = e^(y - max) / sum`, JAX's stable softmax.
+/// `y = e^(y - max) / sum` per row, JAX's stable softmax: the exponentials run over the whole
+/// matrix at once, so that narrow rows share vectors.
 #[inline(always)]
-fn softmax_row<S: Simd>(s: S, y: &mut [f32]) {
-    let mut max = f32::NEG_INFINITY;
-    for &v in y.iter() {
-        max = max.max(v);
+fn softmax_rows<S: Simd>(s: S, y: &mut [f32], cols: usize) {
+    for row in y.chunks_exact_mut(cols) {
+        let mut max = f32::NEG_INFINITY;
+        for &v in row.iter() {
+            max = max.max(v);
+        }
+        for v in row.iter_mut() {
+            *v -= max;
+        }
     }
-    let m = s.splat(max);
     let (p, n) = (y.as_mut_ptr(), y.len());
     let mut j = 0;
     // SAFETY: indices stay below n.
     unsafe {
         while j + S::LANES <= n {
-            s.store(p.add(j), simd::exp(s, s.sub(s.load(p.add(j)), m)));
+            s.store(p.add(j), simd::exp(s, s.load(p.add(j))));
             j += S::LANES;
         }
         if S::LANES > 1 && j < n {
-            s.store_part(p.add(j), simd::exp(s, s.sub(s.load_part(p.add(j), n - j), m)), n - j);
+            s.store_part(p.add(j), simd::exp(s, s.load_part(p.add(j), n - j)), n - j);
         }
     }
-    let mut sum = 0.0f32;
-    for &v in y.iter() {
-        sum += v;
-    }
-    for v in y.iter_mut() {
-        *v /= sum;
+    for row in y.chunks_exact_mut(cols) {
+        let mut sum = 0.0f32;
+        for &v in row.iter() {
+            sum += v;
+        }
+        for v in row.iter_mut() {
+            *v /= sum;
+        }
     }
 }
 
@@ -261,6 +287,16 @@ fn grad_vec<S: Simd>(s: S, g: S::V, y: S::V, act: Activation) -> S::V {
 
 /// `out[j] = sum_r m[r][j]`, rows added in order; column blocks spread over the pool.
 pub fn column_sums(m: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
+    if cols < 16 {
+        // Narrower than a vector: plain adds, in the same row order.
+        out.fill(0.0);
+        for row in m[..rows * cols].chunks_exact(cols) {
+            for (o, v) in out.iter_mut().zip(row) {
+                *o += v;
+            }
+        }
+        return;
+    }
     let pool = pool::global();
     let blocks = if rows * cols < PARALLEL_MIN_ELEMS || cols < 64 { 1 } else { pool.threads().min(cols / 32) };
     let outr = Rows::new(out, 1);
@@ -513,7 +549,12 @@ mod tests {
 
     #[test]
     fn bias_act_matches_scalar_definitions() {
-        let (rows, cols) = (70, 37);
+        for (rows, cols) in [(70, 37), (9, 3)] {
+            bias_act_case(rows, cols);
+        }
+    }
+
+    fn bias_act_case(rows: usize, cols: usize) {
         let x: Vec<f32> = (0..rows * cols).map(|i| ((i * 37) % 101) as f32 * 0.13 - 6.5).collect();
         let bias: Vec<f32> = (0..cols).map(|j| j as f32 * 0.01 - 0.2).collect();
         for &(_, act) in Activation::NAMES {
