@@ -623,43 +623,88 @@ unsafe fn avx512_tile<const R: usize, const UNIT: bool>(
     }
 }
 
-/// One row times B, 128 columns at a time; rows of B whose x is zero are skipped (inputs such as
-/// images and ReLU outputs are often half zeros).
+/// One row times B, 128 columns at a time. Rows of B whose x is zero are skipped (inputs such as
+/// images and ReLU outputs are often half zeros): the non-zero positions are first compressed
+/// into a list without branches, so that the loop over them has none either.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn avx512_row(n: usize, k: usize, x: *const f32, csx: usize, b: *const f32, rsb: usize, y: *mut f32, accumulate: bool) {
-    const W: usize = 8;
-    let mut j = 0;
+    const CHUNK: usize = 1024;
+    let mut idx = [0u32; CHUNK];
     unsafe {
+        let mut j = 0;
         while j < n {
-            let masks: [__mmask16; W] = std::array::from_fn(|v| mask16((n - j).saturating_sub(v * 16)));
-            let mut acc = [_mm512_setzero_ps(); W];
-            for p in 0..k {
-                let xv = *x.add(p * csx);
-                if xv == 0.0 {
-                    continue;
-                }
-                let xs = _mm512_set1_ps(xv);
-                let bp = b.add(p * rsb + j);
-                for v in 0..W {
-                    if masks[v] != 0 {
-                        acc[v] = _mm512_fmadd_ps(xs, _mm512_maskz_loadu_ps(masks[v], bp.add(v * 16)), acc[v]);
+            let w = 128.min(n - j);
+            let mut acc = [_mm512_setzero_ps(); 8];
+            let mut p0 = 0;
+            while p0 < k {
+                let len = CHUNK.min(k - p0);
+                let count = nonzero_positions(x.add(p0 * csx), csx, len, &mut idx);
+                let bp = b.add(p0 * rsb + j);
+                if w == 128 {
+                    for &p in &idx[..count] {
+                        let xs = _mm512_set1_ps(*x.add((p0 + p as usize) * csx));
+                        let row = bp.add(p as usize * rsb);
+                        for (v, a) in acc.iter_mut().enumerate() {
+                            *a = _mm512_fmadd_ps(xs, _mm512_loadu_ps(row.add(v * 16)), *a);
+                        }
+                    }
+                } else {
+                    let masks: [__mmask16; 8] = std::array::from_fn(|v| mask16(w.saturating_sub(v * 16)));
+                    let vectors = w.div_ceil(16);
+                    for &p in &idx[..count] {
+                        let xs = _mm512_set1_ps(*x.add((p0 + p as usize) * csx));
+                        let row = bp.add(p as usize * rsb);
+                        for v in 0..vectors {
+                            acc[v] = _mm512_fmadd_ps(xs, _mm512_maskz_loadu_ps(masks[v], row.add(v * 16)), acc[v]);
+                        }
                     }
                 }
+                p0 += len;
             }
-            for v in 0..W {
-                if masks[v] != 0 {
-                    let yp = y.add(j + v * 16);
-                    if accumulate {
-                        acc[v] = _mm512_add_ps(acc[v], _mm512_maskz_loadu_ps(masks[v], yp));
-                    }
-                    _mm512_mask_storeu_ps(yp, masks[v], acc[v]);
+            for (v, a) in acc.iter_mut().enumerate().take(w.div_ceil(16)) {
+                let m = mask16(w - v * 16);
+                let yp = y.add(j + v * 16);
+                if accumulate {
+                    *a = _mm512_add_ps(*a, _mm512_maskz_loadu_ps(m, yp));
                 }
+                _mm512_mask_storeu_ps(yp, m, *a);
             }
-            j += W * 16;
+            j += 128;
         }
     }
+}
+
+/// Writes the positions `p < len` where `x[p * csx] != 0` to `idx`; returns how many.
+///
+/// # Safety
+/// `x` must be valid for `len` strided floats and `idx` at least `len` long.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn nonzero_positions(x: *const f32, csx: usize, len: usize, idx: &mut [u32]) -> usize {
+    let mut count = 0;
+    let mut p = 0;
+    unsafe {
+        if csx == 1 {
+            let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            while p + 16 <= len {
+                let v = _mm512_loadu_ps(x.add(p));
+                let nz = _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(v, _mm512_setzero_ps());
+                let pos = _mm512_add_epi32(lanes, _mm512_set1_epi32(p as i32));
+                _mm512_mask_compressstoreu_epi32(idx.as_mut_ptr().add(count) as *mut _, nz, pos);
+                count += nz.count_ones() as usize;
+                p += 16;
+            }
+        }
+        while p < len {
+            // NaN compares unequal to zero, so it is kept and propagates.
+            idx[count] = p as u32;
+            count += usize::from(*x.add(p * csx) != 0.0);
+            p += 1;
+        }
+    }
+    count
 }
 
 /// AVX2 kernel: 6 x 16 tiles (12 accumulators).
@@ -817,6 +862,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn one_row_skips_zeros_but_keeps_nans() {
+        let k = 40;
+        let mut x = vec![0f32; k];
+        x[3] = 1.5;
+        x[37] = -2.0;
+        let b = data(k * 5, 9);
+        let mut y = vec![0f32; 5];
+        gemm(MatRef::row_major(&x, 1, k), MatRef::row_major(&b, k, 5), MatMut::row_major(&mut y, 1, 5), false);
+        for j in 0..5 {
+            assert!((y[j] - (1.5 * b[3 * 5 + j] - 2.0 * b[37 * 5 + j])).abs() < 1e-6);
+        }
+        x[20] = f32::NAN;
+        gemm(MatRef::row_major(&x, 1, k), MatRef::row_major(&b, k, 5), MatMut::row_major(&mut y, 1, 5), false);
+        assert!(y.iter().all(|v| v.is_nan()));
     }
 
     #[test]
