@@ -37,7 +37,10 @@ struct Row {
     note: String,
 }
 
-fn fmnist() -> Option<(Array2<f32>, Array1<u8>, Array2<f32>, Array1<u8>)> {
+/// Fashion-MNIST flattened and scaled: training images and labels, then test images and labels.
+type Flat = (Array2<f32>, Array1<u8>, Array2<f32>, Array1<u8>);
+
+fn fmnist() -> Option<Flat> {
     match fashion_mnist::load_data() {
         Ok(((xt, yt), (xv, yv))) => {
             let flat = |x: keras::ndarray::Array3<u8>| {
@@ -60,7 +63,7 @@ fn main() -> keras::Result<()> {
         gemm_table();
         return Ok(());
     }
-    println!("keras-rs {} on {}\n", env!("CARGO_PKG_VERSION"), Cpu.describe());
+    println!("keras-rs {} on {}\n", env!("CARGO_PKG_VERSION"), Cpu::default().describe());
     let mut rows = Vec::new();
 
     if wanted("W-xor") {
@@ -69,7 +72,7 @@ fn main() -> keras::Result<()> {
         let mut preds = Vec::new();
         let t = timed(7, || {
             keras::utils::set_random_seed(2);
-            let mut m = XorNet::new(&Cpu).compile(Sgd::new(1.0), "mse", [Metric::Accuracy; 0]).expect("compile");
+            let mut m = XorNet::new(&Cpu::default()).compile(Sgd::new(1.0), "mse", [Metric::Accuracy; 0]).expect("compile");
             let t0 = Instant::now();
             m.fit(&x, &y, FitArgs::default().epochs(1500).verbose(0)).expect("fit");
             let dt = t0.elapsed().as_secs_f64();
@@ -89,7 +92,7 @@ fn main() -> keras::Result<()> {
         let mut acc = 0.0;
         let t = timed(7, || {
             keras::utils::set_random_seed(1);
-            let mut m = IrisNet::new(&Cpu).compile(Adam::new(1e-3), "categorical_crossentropy", ["accuracy"]).expect("compile");
+            let mut m = IrisNet::new(&Cpu::default()).compile(Adam::new(1e-3), "categorical_crossentropy", ["accuracy"]).expect("compile");
             let t0 = Instant::now();
             let h = m.fit(&x, &y, FitArgs::default().epochs(100).batch_size(16).verbose(0)).expect("fit");
             let dt = t0.elapsed().as_secs_f64();
@@ -108,8 +111,9 @@ fn main() -> keras::Result<()> {
         if wanted("W-fmnist") {
             let t = timed(3, || {
                 keras::utils::set_random_seed(1);
-                let mut m =
-                    FmnistNet::new(&Cpu).compile(Adam::default(), "sparse_categorical_crossentropy", ["accuracy"]).expect("compile");
+                let mut m = FmnistNet::new(&Cpu::default())
+                    .compile(Adam::default(), "sparse_categorical_crossentropy", ["accuracy"])
+                    .expect("compile");
                 let t0 = Instant::now();
                 m.fit(xt, yt, FitArgs::default().epochs(1).verbose(0)).expect("fit");
                 t0.elapsed().as_secs_f64()
@@ -117,7 +121,7 @@ fn main() -> keras::Result<()> {
             let mut note = "1 epoch, batch 32, Adam".to_string();
             if args.iter().any(|a| a == "--accuracy") {
                 keras::utils::set_random_seed(1);
-                let mut m = FmnistNet::new(&Cpu).compile(Adam::default(), "sparse_categorical_crossentropy", ["accuracy"])?;
+                let mut m = FmnistNet::new(&Cpu::default()).compile(Adam::default(), "sparse_categorical_crossentropy", ["accuracy"])?;
                 m.fit(xt, yt, FitArgs::default().epochs(5).verbose(0))?;
                 note += &format!("; test accuracy after 5 epochs {:.4}", m.evaluate(xv, yv)?["accuracy"]);
             }
@@ -126,7 +130,9 @@ fn main() -> keras::Result<()> {
         if wanted("W-wide") {
             let t = timed(3, || {
                 keras::utils::set_random_seed(1);
-                let mut m = WideNet::new(&Cpu).compile(Sgd::new(0.01), "sparse_categorical_crossentropy", ["accuracy"]).expect("compile");
+                let mut m = WideNet::new(&Cpu::default())
+                    .compile(Sgd::new(0.01), "sparse_categorical_crossentropy", ["accuracy"])
+                    .expect("compile");
                 let t0 = Instant::now();
                 m.fit(xt, yt, FitArgs::default().epochs(1).batch_size(256).verbose(0)).expect("fit");
                 t0.elapsed().as_secs_f64()
@@ -140,7 +146,7 @@ fn main() -> keras::Result<()> {
         }
         if wanted("W-infer1") {
             keras::utils::set_random_seed(1);
-            let mut m = FmnistNet::new(&Cpu).compile(Adam::default(), "sparse_categorical_crossentropy", ["accuracy"])?;
+            let mut m = FmnistNet::new(&Cpu::default()).compile(Adam::default(), "sparse_categorical_crossentropy", ["accuracy"])?;
             m.fit(&xt.slice(s![..6000, ..]), &yt.slice(s![..6000]), FitArgs::default().verbose(0))?;
             let model = m.into_inner();
             let samples: Vec<[f32; 784]> = xv.axis_iter(Axis(0)).take(10_000).map(|r| r.to_vec().try_into().expect("784 pixels")).collect();
@@ -163,7 +169,7 @@ fn main() -> keras::Result<()> {
         }
         if wanted("W-inferB") {
             keras::utils::set_random_seed(1);
-            let mut m = WideNet::new(&Cpu);
+            let mut m = WideNet::new(&Cpu::default());
             let x = xv.slice(s![..10_000, ..]);
             let t = timed(5, || {
                 let t0 = Instant::now();

@@ -19,7 +19,7 @@ fn main() -> keras::Result<()> {
     let x = (&x - &mean) / &std;
     let y = keras::utils::to_categorical(&labels, 3)?;
 
-    let mut model = IrisNet::new(&Cpu).compile(Adam::new(0.01), "categorical_crossentropy", ["accuracy"])?;
+    let mut model = IrisNet::new(&Cpu::default()).compile(Adam::new(0.01), "categorical_crossentropy", ["accuracy"])?;
     model.fit(&x, &y, FitArgs::default().epochs(100).batch_size(16).verbose(0))?;
     let logs = model.evaluate(&x, &y)?;
     println!("training accuracy after 100 epochs: {:.4} (loss {:.4})", logs["accuracy"], logs.loss());

@@ -18,7 +18,7 @@ fn main() -> keras::Result<()> {
     let ((x_train, y_train), (x_test, y_test)) = digits::load_data();
     let (x_train, x_test) = (x_train.mapv(|p| p as f32 / 16.0), x_test.mapv(|p| p as f32 / 16.0));
 
-    let model = DigitClassifier::new(&Cpu);
+    let model = DigitClassifier::new(&Cpu::default());
     println!("{}", model.summary());
 
     let mut model = model.compile(Adam::default(), "sparse_categorical_crossentropy", ["accuracy"])?;

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # keras-rs: Keras for Rust, checked by the compiler
 //!
 //! A model is a macro. The compiler checks that every layer fits the one before it, counts the

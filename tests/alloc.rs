@@ -38,7 +38,7 @@ fn steady_state_train_on_batch_allocates_nothing() {
     for (batch, optimizer) in [(32usize, "adam"), (256, "sgd")] {
         let x = Array2::from_shape_fn((batch, 784), |(i, j)| ((i * 31 + j * 7) % 17) as f32 / 17.0);
         let y = Array1::from_shape_fn(batch, |i| (i % 10) as f32);
-        let mut model = Net::new(&Cpu).compile(optimizer, "sparse_categorical_crossentropy", ["accuracy"]).unwrap();
+        let mut model = Net::new(&Cpu::default()).compile(optimizer, "sparse_categorical_crossentropy", ["accuracy"]).unwrap();
         // Warm-up: the workspace, optimizer moments and thread-local packing buffers are sized.
         for _ in 0..3 {
             model.train_on_batch(&x, &y).unwrap();

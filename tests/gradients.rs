@@ -16,7 +16,7 @@ fn random(shape: &[usize], rng: &mut Rng, scale: f64) -> ArrayD<f32> {
 /// (relative error at the tensor's scale).
 fn check<M: Model<Backend = Cpu>>(what: &str, loss: &str, x: &ArrayD<f32>, y: &ArrayD<f32>) {
     keras::utils::set_random_seed(11);
-    let model = M::create(&Cpu).unwrap();
+    let model = M::create(&Cpu::default()).unwrap();
     let no_metrics: [Metric; 0] = [];
     let mut m = model.compile(Sgd::default(), loss, no_metrics).unwrap();
     let (_, analytic) = m.gradients(x, y).unwrap();

@@ -43,7 +43,7 @@ fn first_rows(a: &ArrayD<f32>, n: usize) -> ArrayD<f32> {
 /// Returns the worst relative error seen.
 fn run<M: Model<Backend = Cpu>>(name: &str, rtol: f64) -> f64 {
     let f = Fixture::load(name);
-    let mut model = M::create(&Cpu).unwrap();
+    let mut model = M::create(&Cpu::default()).unwrap();
     model.set_weights(&f.weights("weights_init")).unwrap();
     let x = f.tensor("x");
     let y = f.tensor("y");
@@ -146,7 +146,7 @@ fn probe(case: &str) {
     let xs: Vec<f32> = x.iter().copied().collect();
     let mut y = xs.clone();
     let mut pre = vec![0.0; xs.len()];
-    Cpu.bias_act(&mut y, None, Some(&mut pre), rows, cols, act);
+    Cpu::default().bias_act(&mut y, None, Some(&mut pre), rows, cols, act);
     assert_close(&format!("{case} probe y"), &y, Fixture::tensor_of(&p["y"]).as_slice().unwrap(), RTOL);
     // Softmax's probe is the gradient of sum(softmax(x) * w) row-wise; the others are dy/dx.
     let (mut g, want) = if name == "softmax" {
@@ -156,6 +156,6 @@ fn probe(case: &str) {
     } else {
         (vec![1.0; xs.len()], Fixture::tensor_of(&p["dy"]))
     };
-    Cpu.act_backward(&mut g, &y, Some(&pre), rows, cols, act, None);
+    Cpu::default().act_backward(&mut g, &y, Some(&pre), rows, cols, act, None);
     assert_close(&format!("{case} probe dy"), &g, want.as_slice().unwrap(), RTOL);
 }

@@ -27,14 +27,14 @@ fn keras_text(section: &str) -> String {
 
 #[test]
 fn mlp_summary_is_keras_text_a() {
-    let model = Mlp::new(&Cpu);
+    let model = Mlp::new(&Cpu::default());
     let want = keras_text("a").replacen("Model: \"sequential\"", "Model: \"mlp\"", 1);
     assert_eq!(model.summary().to_string(), want);
 }
 
 #[test]
 fn fmnist_summary_is_keras_text_b() {
-    let model = FashionNet::new(&Cpu);
+    let model = FashionNet::new(&Cpu::default());
     let want = keras_text("b").replacen("Model: \"sequential\"", "Model: \"fashion_net\"", 1);
     assert_eq!(model.summary().to_string(), want);
 }

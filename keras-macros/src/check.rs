@@ -88,8 +88,10 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
         let args = bind(class, call, signature, positional, true, diag);
         let layer = Layer::build(class, call, &args, diag);
 
-        if let Some(a) = args.input {
-            if let Some(s) = catalog::shape(&a.value, "`in`", diag) {
+        if let Some(a) = args.input
+            && let Some(s) = catalog::shape(&a.value, "`in`", diag)
+        {
+            {
                 match (&shape, &source) {
                     (None, _) if !lost && layers.is_empty() && input_shape.is_none() => {
                         input_shape = Some(s.clone());
@@ -117,8 +119,10 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
         }
 
         let name = layer_name(&args, class, &mut counters, diag);
-        if let Some(n) = &name {
-            if let Some(prev) = seen_names.insert(n.clone(), i) {
+        if let Some(n) = &name
+            && let Some(prev) = seen_names.insert(n.clone(), i)
+        {
+            {
                 let at = args.name.map(|a| a.to_token_stream()).unwrap_or_else(|| call.to_token_stream());
                 diag.error(
                     at,
@@ -181,10 +185,10 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
     let trainable = layers.iter().flat_map(|l| &l.weights).filter(|w| w.trainable).map(|w| w.shape.iter().product::<usize>()).sum();
     let non_trainable = layers.iter().flat_map(|l| &l.weights).filter(|w| !w.trainable).map(|w| w.shape.iter().product::<usize>()).sum();
     let checked = Checked { input: input_shape?, layers, trainable, non_trainable };
-    if let Some((expected, attr)) = params_attr {
-        if *expected != checked.params() as u128 {
-            diag.error(attr, format!("`{model}` has {} parameters, not {}", thousands(checked.params() as u128), thousands(*expected)));
-        }
+    if let Some((expected, attr)) = params_attr
+        && *expected != checked.params() as u128
+    {
+        diag.error(attr, format!("`{model}` has {} parameters, not {}", thousands(checked.params() as u128), thousands(*expected)));
     }
     (diag.len() == errors_before).then_some(checked)
 }
@@ -231,7 +235,7 @@ pub fn thousands(n: u128) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -50,7 +50,7 @@ pub fn sequential(tokens: TokenStream) -> TokenStream {
             };
             quote!({
                 #body
-                #ident::<::keras::Cpu>::new(&::keras::Cpu)
+                #ident::<::keras::Cpu>::new(&::keras::Cpu::new())
             })
         }
     }
@@ -145,7 +145,7 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
         let out: usize = l.output.iter().product();
         let (ty, r) = (&l.runtime.ty, l.runtime.rows_per_sample);
         slot_sizes.push(quote!(#out));
-        slot_sizes.push(quote!(<#ty>::SCRATCH * #r));
+        slot_sizes.push(quote!((<#ty>::SCRATCH * #r)));
     }
     for l in &m.layers {
         let out: usize = l.output.iter().product();
@@ -268,7 +268,8 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
             /// Runs one sample through the model on the CPU (inference mode), without allocating:
             /// activations live on the stack.
             pub fn predict_one(&self, x: &[f32; #in_size]) -> [f32; #out_size] {
-                let ctx = ::keras::model::Ctx { device: &::keras::Cpu, seed: 0, step: 0 };
+                let cpu = ::keras::Cpu::new();
+                let ctx = ::keras::model::Ctx { device: &cpu, seed: 0, step: 0 };
                 let params: &[f32] = self.core.params();
                 let mut state = [0f32; #non_trainable];
                 state.copy_from_slice(self.core.state());

@@ -92,6 +92,23 @@ impl Rng {
     }
 }
 
+/// One-hot encodes integer class labels, like `keras.utils.to_categorical`: `(n,)` labels in
+/// `0..num_classes` become an `(n, num_classes)` array.
+pub fn to_categorical<A: crate::train::Element, S: ndarray::Data<Elem = A>>(
+    labels: &ndarray::ArrayBase<S, ndarray::Ix1>,
+    num_classes: usize,
+) -> crate::Result<ndarray::Array2<f32>> {
+    let mut out = ndarray::Array2::zeros((labels.len(), num_classes));
+    for (i, &l) in labels.iter().enumerate() {
+        let v = l.to_f32();
+        if !(v >= 0.0 && v.fract() == 0.0 && (v as usize) < num_classes) {
+            return Err(crate::Error::value(format!("label {i}"), format!("an integer in [0, {num_classes})"), v));
+        }
+        out[[i, v as usize]] = 1.0;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,21 +138,4 @@ mod tests {
         assert_eq!(s, (0..1000).collect::<Vec<_>>());
         assert_ne!(v, s);
     }
-}
-
-/// One-hot encodes integer class labels, like `keras.utils.to_categorical`: `(n,)` labels in
-/// `0..num_classes` become an `(n, num_classes)` array.
-pub fn to_categorical<A: crate::train::Element, S: ndarray::Data<Elem = A>>(
-    labels: &ndarray::ArrayBase<S, ndarray::Ix1>,
-    num_classes: usize,
-) -> crate::Result<ndarray::Array2<f32>> {
-    let mut out = ndarray::Array2::zeros((labels.len(), num_classes));
-    for (i, &l) in labels.iter().enumerate() {
-        let v = l.to_f32();
-        if !(v >= 0.0 && v.fract() == 0.0 && (v as usize) < num_classes) {
-            return Err(crate::Error::value(format!("label {i}"), format!("an integer in [0, {num_classes})"), v));
-        }
-        out[[i, v as usize]] = 1.0;
-    }
-    Ok(out)
 }

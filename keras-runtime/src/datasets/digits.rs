@@ -10,7 +10,7 @@ pub const TRAIN: usize = 1500;
 
 /// `((x_train, y_train), (x_test, y_test))`: images `(n, 8, 8)` of intensities 0-16 and labels
 /// 0-9; the first 1,500 samples train, the last 297 test.
-pub fn load_data() -> ((Array3<u8>, Array1<u8>), (Array3<u8>, Array1<u8>)) {
+pub fn load_data() -> super::ImageSplits {
     let (pixels, labels) = DATA.split_at(SAMPLES * 64);
     let x = Array3::from_shape_vec((SAMPLES, 8, 8), pixels.to_vec()).expect("embedded digits");
     let y = Array1::from(labels.to_vec());

@@ -11,8 +11,8 @@ pub mod mnist;
 
 use ndarray::{Array1, Array3};
 
-/// `((x_train, y_train), (x_test, y_test))`: images `(n, 28, 28)` and labels `(n,)` as bytes,
-/// as Keras's `load_data()` returns them.
+/// `((x_train, y_train), (x_test, y_test))`: images `(n, height, width)` and labels `(n,)` as
+/// bytes, as Keras's `load_data()` returns them.
 pub type ImageSplits = ((Array3<u8>, Array1<u8>), (Array3<u8>, Array1<u8>));
 
 use crate::{Error, Result};

@@ -53,9 +53,12 @@ impl Adam {
     }
 }
 
+/// First moments, second moments, and AMSGrad's running maximum of the second.
+type Moments<B> = (<B as Backend>::Buffer, <B as Backend>::Buffer, Option<<B as Backend>::Buffer>);
+
 struct AdamState<B: Backend> {
     config: Adam,
-    moments: Option<(B::Buffer, B::Buffer, Option<B::Buffer>)>,
+    moments: Option<Moments<B>>,
     iterations: u64,
 }
 

@@ -223,6 +223,7 @@ trait Kernel {
     ///
     /// # Safety
     /// As for `tile`, with `n` columns.
+    #[allow(clippy::too_many_arguments)]
     unsafe fn row(n: usize, k: usize, x: *const f32, csx: usize, b: *const f32, rsb: usize, y: *mut f32, accumulate: bool) {
         let mut j = 0;
         while j < n {
@@ -541,7 +542,7 @@ unsafe fn avx512_rows<const R: usize>(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 unsafe fn avx512_tile<const R: usize, const UNIT: bool>(
     cols: usize,
     k: usize,

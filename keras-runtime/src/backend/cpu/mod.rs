@@ -20,9 +20,16 @@ pub use simd::Level as SimdLevel;
 
 /// The CPU backend. `Cpu::default()` uses every core (or `KERAS_NUM_THREADS`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Cpu;
+pub struct Cpu {
+    _private: (),
+}
 
 impl Cpu {
+    /// The CPU backend (the same as `Cpu::default()`).
+    pub const fn new() -> Cpu {
+        Cpu { _private: () }
+    }
+
     /// The instruction set the kernels use on this machine.
     pub fn simd_level(&self) -> SimdLevel {
         simd::level()

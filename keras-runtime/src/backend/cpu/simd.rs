@@ -390,6 +390,7 @@ impl Avx2 {
 macro_rules! simd_fn {
     ($(#[$m:meta])* $vis:vis fn $name:ident / $at:ident ($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? => $imp:path) => {
         $(#[$m])*
+        #[allow(clippy::too_many_arguments)]
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             $at($crate::backend::cpu::simd::level(), $($arg),*)
         }
@@ -445,7 +446,7 @@ pub fn exp<S: Simd>(s: S, x: S::V) -> S::V {
     p = s.fma(p, r, s.splat(8.333_452e-3));
     p = s.fma(p, r, s.splat(4.166_579_6e-2));
     p = s.fma(p, r, s.splat(1.666_666_5e-1));
-    p = s.fma(p, r, s.splat(5.000_000_1e-1));
+    p = s.fma(p, r, s.splat(5e-1));
     let y = s.add(s.fma(s.mul(p, r), r, r), s.splat(1.0));
     // 2^n as 2^a * 2^(n-a) keeps both factors normal for n in [-126, 128].
     let a = s.round(s.mul(n, s.splat(0.5)));
@@ -467,10 +468,10 @@ pub fn tanh<S: Simd>(s: S, x: S::V) -> S::V {
     let ax = s.abs(x);
     let z = s.mul(x, x);
     let mut p = s.splat(-5.704_988_7e-3);
-    p = s.fma(p, z, s.splat(2.063_908_9e-2));
+    p = s.fma(p, z, s.splat(2.063_909e-2));
     p = s.fma(p, z, s.splat(-5.373_971_6e-2));
     p = s.fma(p, z, s.splat(1.333_144_2e-1));
-    p = s.fma(p, z, s.splat(-3.333_328_2e-1));
+    p = s.fma(p, z, s.splat(-3.333_328e-1));
     let small = s.fma(s.mul(p, z), x, x);
     let e = exp(s, s.add(ax, ax));
     let big = s.sub(s.splat(1.0), s.div(s.splat(2.0), s.add(e, s.splat(1.0))));
