@@ -1,6 +1,7 @@
 //! After the first step of a given batch size, `train_on_batch` allocates nothing: the parameter
 //! arena, the workspace, the optimizer state and the GEMM packing buffers are all reused.
-//! (A counting global allocator; the only test in this binary, so nothing else allocates.)
+//! `predict_one` allocates nothing at all. (A counting global allocator; one test in this binary,
+//! so that nothing else allocates meanwhile.)
 
 use keras::ndarray::{Array1, Array2};
 use keras::prelude::*;
@@ -33,7 +34,12 @@ sequential! {
 }
 
 #[test]
-fn steady_state_train_on_batch_allocates_nothing() {
+fn steady_state_steps_and_predict_one_allocate_nothing() {
+    train_on_batch_allocates_nothing();
+    predict_one_allocates_nothing();
+}
+
+fn train_on_batch_allocates_nothing() {
     keras::utils::set_random_seed(1);
     for (batch, optimizer) in [(32usize, "adam"), (256, "sgd")] {
         let x = Array2::from_shape_fn((batch, 784), |(i, j)| ((i * 31 + j * 7) % 17) as f32 / 17.0);
@@ -53,4 +59,17 @@ fn steady_state_train_on_batch_allocates_nothing() {
         assert!(loss.is_finite());
         assert_eq!(allocations, 0, "{allocations} allocations in 50 steady steps of batch {batch} ({optimizer})");
     }
+}
+
+fn predict_one_allocates_nothing() {
+    let model = Net::new(&Cpu::default());
+    let x: [f32; 784] = std::array::from_fn(|i| (i % 7) as f32 / 7.0);
+    let first = model.predict_one(&x);
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let mut same = true;
+    for _ in 0..100 {
+        same &= model.predict_one(&x) == first;
+    }
+    assert_eq!(ALLOCATIONS.load(Ordering::SeqCst) - before, 0, "predict_one allocated");
+    assert!(same, "predict_one is deterministic");
 }

@@ -56,6 +56,9 @@ pub trait Backend: Clone + Send + Sync + fmt::Debug + 'static {
     fn reborrow<'s>(v: &'s mut Self::ViewMut<'_>) -> Self::ViewMut<'s>;
     /// A read-only view of a writable view.
     fn freeze<'s>(v: &'s Self::ViewMut<'_>) -> Self::View<'s>;
+    /// Host memory as a view, when the device can read host memory in place (the CPU can); the
+    /// training loop then skips the copy.
+    fn host_view<'a>(&self, data: &'a [f32]) -> Option<Self::View<'a>>;
     /// Copies host data into a view of the same length.
     fn upload(&self, src: &[f32], dst: Self::ViewMut<'_>) -> Result<()>;
     /// Copies rows `rows` of the host matrix `src` (rows of `row_len` floats) into `dst`, in order.

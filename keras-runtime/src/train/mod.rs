@@ -71,9 +71,7 @@ pub struct Compiled<M: Model> {
     /// Loss and metric accumulators on the device: `[total, count]` per value.
     stats: <M::Backend as Backend>::Buffer,
     host_stats: Vec<f32>,
-    xbuf: <M::Backend as Backend>::Buffer,
-    ybuf: <M::Backend as Backend>::Buffer,
-    capacity: usize,
+    staging: Staging<M::Backend>,
     logs: Logs,
     stop: bool,
 }
@@ -180,9 +178,7 @@ pub trait Compile: Model {
         Ok(Compiled {
             stats: device.alloc(slots)?,
             host_stats: vec![0.0; slots],
-            xbuf: device.alloc(0)?,
-            ybuf: device.alloc(0)?,
-            capacity: 0,
+            staging: Staging { x: device.alloc(0)?, y: device.alloc(0)? },
             model: self,
             optimizer,
             loss,
@@ -308,10 +304,8 @@ impl<M: Model> Compiled<M> {
         let y = table(y, "y")?;
         self.check_data(&x, &y)?;
         self.reset_metrics()?;
-        let rows = self.stage(&x, Some(&y), Batch::Range(0, x.rows()))?;
-        self.forward_loss(rows, true)?;
-        let core = self.model.core_mut();
-        M::backward(core, <M::Backend as Backend>::view(&self.xbuf, 0..rows * M::INPUT_SIZE), rows);
+        self.step(&x, &y, Batch::Range(0, x.rows()), Step::Gradients)?;
+        let core = self.model.core();
         let dev = core.device().clone();
         let mut grads = vec![0.0f32; M::TRAINABLE_PARAMS];
         dev.download(<M::Backend as Backend>::view(core.grads(), 0..M::TRAINABLE_PARAMS), &mut grads)?;
@@ -332,59 +326,93 @@ impl<M: Model> Compiled<M> {
         Ok((loss, arrays))
     }
 
-    /// Copies the batch's inputs (and targets) to the device; returns the number of samples.
-    fn stage(&mut self, x: &Table<'_>, y: Option<&Table<'_>>, batch: Batch<'_>) -> Result<usize> {
-        let dev = self.model.core().device().clone();
-        let rows = batch.len();
-        let tsize = self.target_size();
-        if rows > self.capacity {
-            self.xbuf = dev.alloc(rows * M::INPUT_SIZE)?;
-            self.ybuf = dev.alloc(rows * tsize)?;
-            self.capacity = rows;
-        }
-        stage_rows(&dev, x, batch, &mut self.xbuf, M::INPUT_SIZE)?;
-        if let Some(y) = y {
-            stage_rows(&dev, y, batch, &mut self.ybuf, tsize)?;
-        }
-        self.model.core_mut().prepare(rows, M::SLOTS)?;
-        Ok(rows)
-    }
-
-    /// Floats per sample of the targets.
-    fn target_size(&self) -> usize {
-        if self.loss.sparse_targets() { M::OUTPUT_SIZE / M::OUTPUT_SHAPE.last().copied().unwrap_or(1) } else { M::OUTPUT_SIZE }
-    }
-
-    /// Forward pass on the staged batch, loss (with its gradient when training) and metrics.
-    fn forward_loss(&mut self, rows: usize, training: bool) -> Result<()> {
-        type V<'a, B> = <B as Backend>::View<'a>;
-        let cols = M::OUTPUT_SHAPE.last().copied().unwrap_or(1);
-        let loss_rows = rows * (M::OUTPUT_SIZE / cols);
-        let tsize = self.target_size();
-        let core = self.model.core_mut();
-        let x: V<'_, M::Backend> = <M::Backend as Backend>::view(&self.xbuf, 0..rows * M::INPUT_SIZE);
-        M::forward(core, x, rows, training);
+    /// One batch: forward pass, loss (and gradient) and metrics; for `Step::Gradients` and
+    /// `Step::Train` the backward pass; for `Step::Train` the optimizer's update.
+    fn step(&mut self, x: &Table<'_>, y: &Table<'_>, batch: Batch<'_>, step: Step) -> Result<()> {
+        type B<M> = <M as Model>::Backend;
+        let Compiled { model, optimizer, loss, metrics, stats, staging, .. } = self;
+        let core = model.core_mut();
         let dev = core.device().clone();
-        let (out, grad) = core.output_and_grad(M::OUTPUT_SLOT, M::OUTPUT_GRAD_SLOT);
-        let pred = <M::Backend as Backend>::view(out, 0..rows * M::OUTPUT_SIZE);
-        let target = <M::Backend as Backend>::view(&self.ybuf, 0..rows * tsize);
-        let grad = training.then(|| <M::Backend as Backend>::view_mut(grad, 0..rows * M::OUTPUT_SIZE));
-        dev.loss(self.loss, pred, target, grad, loss_rows, cols, <M::Backend as Backend>::view_mut(&mut self.stats, 0..2));
-        for (i, &(_, kind, _)) in self.metrics.iter().enumerate() {
-            dev.accuracy(kind, pred, target, loss_rows, cols, <M::Backend as Backend>::view_mut(&mut self.stats, 2 + 2 * i..4 + 2 * i));
+        let rows = batch.len();
+        let cols = M::OUTPUT_SHAPE.last().copied().unwrap_or(1);
+        let tsize = if loss.sparse_targets() { M::OUTPUT_SIZE / cols } else { M::OUTPUT_SIZE };
+        let (xv, yv) = staging.stage(&dev, x, y, batch, M::INPUT_SIZE, tsize)?;
+        core.prepare(rows, M::SLOTS)?;
+        let training = step != Step::Test;
+        M::forward(core, xv, rows, training);
+        {
+            let (out, grad) = core.output_and_grad(M::OUTPUT_SLOT, M::OUTPUT_GRAD_SLOT);
+            let pred = <B<M> as Backend>::view(out, 0..rows * M::OUTPUT_SIZE);
+            let grad = training.then(|| <B<M> as Backend>::view_mut(grad, 0..rows * M::OUTPUT_SIZE));
+            let loss_rows = rows * (M::OUTPUT_SIZE / cols);
+            dev.loss(*loss, pred, yv, grad, loss_rows, cols, <B<M> as Backend>::view_mut(stats, 0..2));
+            for (i, &(_, kind, _)) in metrics.iter().enumerate() {
+                dev.accuracy(kind, pred, yv, loss_rows, cols, <B<M> as Backend>::view_mut(stats, 2 + 2 * i..4 + 2 * i));
+            }
+        }
+        if training {
+            M::backward(core, xv, rows);
+        }
+        if step == Step::Train {
+            let (params, grads) = core.params_and_grads();
+            let n = M::TRAINABLE_PARAMS;
+            optimizer.apply(&dev, <B<M> as Backend>::view_mut(params, 0..n), <B<M> as Backend>::view(grads, 0..n))?;
+            core.advance_step();
         }
         Ok(())
     }
 }
 
-/// Copies the rows of `batch` from a host table into a device buffer.
-fn stage_rows<B: Backend>(dev: &B, t: &Table<'_>, batch: Batch<'_>, buf: &mut B::Buffer, row_len: usize) -> Result<()> {
-    let rows = batch.len();
-    let dst = B::view_mut(buf, 0..rows * row_len);
-    match batch {
-        Batch::Range(a, b) => dev.upload(t.slice(a..b), dst),
-        Batch::Indices(idx) => dev.gather_rows(&t.data, row_len, idx, dst),
+/// What a batch is run for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// Forward, loss, backward, update.
+    Train,
+    /// Forward and loss in inference mode.
+    Test,
+    /// Forward, loss and backward in training mode, without an update.
+    Gradients,
+}
+
+/// Device buffers for a batch's inputs and targets, grown to the largest batch seen.
+struct Staging<B: Backend> {
+    x: B::Buffer,
+    y: B::Buffer,
+}
+
+impl<B: Backend> Staging<B> {
+    /// The batch's inputs and targets on the device: the host tables themselves when the device
+    /// reads host memory and the rows are consecutive, else copies in the staging buffers.
+    fn stage<'a>(
+        &'a mut self,
+        dev: &B,
+        x: &'a Table<'_>,
+        y: &'a Table<'_>,
+        batch: Batch<'_>,
+        xlen: usize,
+        ylen: usize,
+    ) -> Result<(B::View<'a>, B::View<'a>)> {
+        let Staging { x: xb, y: yb } = self;
+        Ok((stage_rows(dev, x, batch, xb, xlen)?, stage_rows(dev, y, batch, yb, ylen)?))
     }
+}
+
+/// The rows of `batch` of a host table, as a device view.
+fn stage_rows<'a, B: Backend>(dev: &B, t: &'a Table<'_>, batch: Batch<'_>, buf: &'a mut B::Buffer, row_len: usize) -> Result<B::View<'a>> {
+    let n = batch.len() * row_len;
+    if let Batch::Range(a, b) = batch
+        && let Some(v) = dev.host_view(t.slice(a..b))
+    {
+        return Ok(v);
+    }
+    if B::len(buf) < n {
+        *buf = dev.alloc(n)?;
+    }
+    match batch {
+        Batch::Range(a, b) => dev.upload(t.slice(a..b), B::view_mut(buf, 0..n))?,
+        Batch::Indices(idx) => dev.gather_rows(&t.data, row_len, idx, B::view_mut(buf, 0..n))?,
+    }
+    Ok(B::view(buf, 0..n))
 }
 
 impl<M: Model> Control for Compiled<M> {
@@ -407,21 +435,11 @@ impl<M: Model> Control for Compiled<M> {
 
 impl<M: Model> Engine for Compiled<M> {
     fn train_batch(&mut self, x: &Table<'_>, y: &Table<'_>, batch: Batch<'_>) -> Result<()> {
-        let rows = self.stage(x, Some(y), batch)?;
-        self.forward_loss(rows, true)?;
-        let core = self.model.core_mut();
-        M::backward(core, <M::Backend as Backend>::view(&self.xbuf, 0..rows * M::INPUT_SIZE), rows);
-        let dev = core.device().clone();
-        let (params, grads) = core.params_and_grads();
-        let n = M::TRAINABLE_PARAMS;
-        self.optimizer.apply(&dev, <M::Backend as Backend>::view_mut(params, 0..n), <M::Backend as Backend>::view(grads, 0..n))?;
-        core.advance_step();
-        Ok(())
+        self.step(x, y, batch, Step::Train)
     }
 
     fn test_batch(&mut self, x: &Table<'_>, y: &Table<'_>, batch: Batch<'_>) -> Result<()> {
-        let rows = self.stage(x, Some(y), batch)?;
-        self.forward_loss(rows, false)
+        self.step(x, y, batch, Step::Test)
     }
 
     fn reset_metrics(&mut self) -> Result<()> {
@@ -468,13 +486,13 @@ fn predict_batched<M: Model, A: Element, S: Data<Elem = A>, D: Dimension>(
     let core = model.core_mut();
     let dev = core.device().clone();
     let mut out = vec![0.0f32; n * M::OUTPUT_SIZE];
-    let mut xbuf = dev.alloc(batch_size.min(n) * M::INPUT_SIZE)?;
+    let mut xbuf = dev.alloc(0)?;
     let mut start = 0;
     while start < n {
         let rows = batch_size.min(n - start);
-        dev.upload(x.slice(start..start + rows), <M::Backend as Backend>::view_mut(&mut xbuf, 0..rows * M::INPUT_SIZE))?;
+        let xv = stage_rows(&dev, &x, Batch::Range(start, start + rows), &mut xbuf, M::INPUT_SIZE)?;
         core.prepare(rows, M::SLOTS)?;
-        M::forward(core, <M::Backend as Backend>::view(&xbuf, 0..rows * M::INPUT_SIZE), rows, false);
+        M::forward(core, xv, rows, false);
         dev.download(
             <M::Backend as Backend>::view(core.slot(M::OUTPUT_SLOT), 0..rows * M::OUTPUT_SIZE),
             &mut out[start * M::OUTPUT_SIZE..(start + rows) * M::OUTPUT_SIZE],

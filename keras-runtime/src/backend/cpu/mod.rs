@@ -86,6 +86,10 @@ impl Backend for Cpu {
         v
     }
 
+    fn host_view<'a>(&self, data: &'a [f32]) -> Option<&'a [f32]> {
+        Some(data)
+    }
+
     fn upload(&self, src: &[f32], dst: &mut [f32]) -> Result<()> {
         dst.copy_from_slice(src);
         Ok(())
