@@ -86,6 +86,23 @@ pub trait Backend: Clone + Send + Sync + fmt::Debug + 'static {
         accumulate: bool,
     );
 
+    /// A dense layer's forward pass: `y = act(x · w + bias)` for `x` of `rows x k` and `w` of
+    /// `k x n` (row-major); when `pre` is given it receives `x · w + bias`. Backends fuse the bias
+    /// and activation into the product where they can.
+    #[allow(clippy::too_many_arguments)]
+    fn linear(
+        &self,
+        rows: usize,
+        k: usize,
+        n: usize,
+        x: Self::View<'_>,
+        w: Self::View<'_>,
+        bias: Option<Self::View<'_>>,
+        act: Activation,
+        y: Self::ViewMut<'_>,
+        pre: Option<Self::ViewMut<'_>>,
+    );
+
     /// In place on a `rows x cols` matrix: `y = act(y + bias)`; when `pre` is given it receives
     /// `y + bias` (the activation's input, for the backward pass).
     #[allow(clippy::too_many_arguments)]

@@ -31,17 +31,15 @@ impl<const IN: usize, const OUT: usize, A: ActivationFn, const BIAS: bool> Dense
         params: B::View<'_>,
         _state: B::ViewMut<'_>,
         x: Rows<'_, B, IN>,
-        mut y: RowsMut<'_, B, OUT>,
+        y: RowsMut<'_, B, OUT>,
         scratch: B::ViewMut<'_>,
         training: bool,
     ) {
-        let dev = ctx.device;
         let rows = x.rows;
         let kernel = B::sub(params, 0..Self::KERNEL);
-        dev.matmul(rows, OUT, IN, x.view, Transpose::No, kernel, Transpose::No, B::reborrow(&mut y.view), false);
         let bias = BIAS.then(|| B::sub(params, Self::KERNEL..Self::PARAMS));
         let pre = (training && A::KIND.needs_input()).then(|| B::split_mut(scratch, rows * OUT).0);
-        dev.bias_act(y.view, bias, pre, rows, OUT, A::KIND);
+        ctx.device.linear(rows, IN, OUT, x.view, kernel, bias, A::KIND, y.view, pre);
     }
 
     /// Gradients of kernel and bias into `grads`; `dx` (when wanted) gets the input gradient.

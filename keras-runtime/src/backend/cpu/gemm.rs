@@ -10,8 +10,12 @@
 //! element of C is computed by one thread in the same order whatever the thread count, so results
 //! do not depend on it.
 
+use super::kernels;
 use super::pool;
-use super::simd::{Level, level};
+#[cfg(target_arch = "x86_64")]
+use super::simd::{Avx2, Avx512};
+use super::simd::{Level, activate, level};
+use crate::activations::Activation;
 use std::cell::RefCell;
 use std::marker::PhantomData;
 
@@ -155,11 +159,83 @@ thread_local! {
     static PARTIALS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
+/// What is done to C as it is stored: `C = act(C + bias)`, the bias per column. Done in the
+/// micro-kernel's registers, so that a Dense layer's output is written once.
+#[derive(Clone, Copy, Debug)]
+pub struct Epilogue<'a> {
+    /// One value per column of C.
+    pub bias: Option<&'a [f32]>,
+    /// The activation (see `kernels::vectorized` for those applied in registers).
+    pub act: Activation,
+}
+
+/// An [`Epilogue`] as raw parts for the kernels; a null bias adds nothing.
+#[derive(Clone, Copy)]
+struct Epi {
+    bias: *const f32,
+    act: Activation,
+}
+// SAFETY: a shared borrow of the bias, read by the tasks.
+unsafe impl Send for Epi {}
+unsafe impl Sync for Epi {}
+
+impl Epi {
+    const NONE: Epi = Epi { bias: std::ptr::null(), act: Activation::Linear };
+
+    fn is_none(&self) -> bool {
+        self.bias.is_null() && self.act == Activation::Linear
+    }
+
+    /// The epilogue for the columns from `j` on.
+    fn from(self, j: usize) -> Epi {
+        // SAFETY: j stays inside the bias (it indexes a column of C, and the bias has one per column).
+        Epi { bias: if self.bias.is_null() { self.bias } else { unsafe { self.bias.add(j) } }, act: self.act }
+    }
+}
+
 /// `C = A·B` (or `C += A·B` if `accumulate`).
 ///
 /// # Panics
 /// If the shapes do not agree.
 pub fn gemm(a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>, accumulate: bool) {
+    gemm_with(a, b, c, accumulate, Epi::NONE);
+}
+
+/// `C = act(A·B + bias)`.
+///
+/// # Panics
+/// If the shapes do not agree, the bias has not one value per column, or C's rows are not
+/// contiguous.
+pub fn gemm_epilogue(a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>, epilogue: Epilogue<'_>) {
+    assert!(c.rs == c.cols || c.rows <= 1, "an epilogue needs contiguous rows of C");
+    if let Some(bias) = epilogue.bias {
+        assert_eq!(bias.len(), c.cols, "one bias per column");
+    }
+    let epi = Epi { bias: epilogue.bias.map_or(std::ptr::null(), <[f32]>::as_ptr), act: epilogue.act };
+    if kernels::vectorized(epilogue.act) {
+        gemm_with(a, b, c, false, epi);
+    } else {
+        let (ptr, rows, cols) = (c.ptr, c.rows, c.cols);
+        gemm_with(a, b, c, false, Epi::NONE);
+        // SAFETY: C is rows x cols contiguous, as asserted above.
+        let y = unsafe { std::slice::from_raw_parts_mut(ptr, rows * cols) };
+        kernels::bias_act(y, epilogue.bias, None, rows, cols, epilogue.act);
+    }
+}
+
+/// Applies an epilogue to a contiguous C after the product.
+fn apply_after(c: COut, m: usize, n: usize, epi: Epi) {
+    if epi.is_none() {
+        return;
+    }
+    // SAFETY: C is m x n contiguous when an epilogue is given (checked by gemm_epilogue); the
+    // bias, when not null, has n values.
+    let (y, bias) =
+        unsafe { (std::slice::from_raw_parts_mut(c.ptr, m * n), (!epi.bias.is_null()).then(|| std::slice::from_raw_parts(epi.bias, n))) };
+    kernels::bias_act(y, bias, None, m, n, epi.act);
+}
+
+fn gemm_with(a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>, accumulate: bool, epi: Epi) {
     assert!(
         a.cols == b.rows && a.rows == c.rows && b.cols == c.cols,
         "gemm shapes {}x{} * {}x{} -> {}x{}",
@@ -182,14 +258,15 @@ pub fn gemm(a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>, accumulate: bool) {
                 unsafe { std::ptr::write_bytes(out.ptr.add(i * out.rs), 0, n) };
             }
         }
+        apply_after(out, m, n, epi);
         return;
     }
     match level() {
         #[cfg(target_arch = "x86_64")]
-        Level::Avx512 => drive::<Avx512Kernel>(a, b, out, m, n, k, accumulate),
+        Level::Avx512 => drive::<Avx512Kernel>(a, b, out, m, n, k, accumulate, epi),
         #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => drive::<Avx2Kernel>(a, b, out, m, n, k, accumulate),
-        _ => drive::<ScalarKernel>(a, b, out, m, n, k, accumulate),
+        Level::Avx2 => drive::<Avx2Kernel>(a, b, out, m, n, k, accumulate, epi),
+        _ => drive::<ScalarKernel>(a, b, out, m, n, k, accumulate, epi),
     }
 }
 
@@ -199,7 +276,7 @@ trait Kernel {
     const MR: usize;
     /// Columns of a tile.
     const NR: usize;
-    /// `C[rows x cols] (+)= A·B` over `k` steps, `A(r, p) = a[p * csa + r]`,
+    /// `C[rows x cols] (+)= A·B` over `k` steps, then the epilogue, `A(r, p) = a[r * rsa + p * csa]`,
     /// `B(p, j) = b[p * rsb + j]`, `C(r, j) = c[r * rsc + j]`; `rows <= MR`, `cols <= NR`.
     ///
     /// # Safety
@@ -217,6 +294,7 @@ trait Kernel {
         c: *mut f32,
         rsc: usize,
         accumulate: bool,
+        epi: Epi,
     );
 
     /// `y (+)= x·B` for one row x of length k (a matrix-vector product), B with contiguous rows.
@@ -228,16 +306,18 @@ trait Kernel {
         let mut j = 0;
         while j < n {
             let cols = Self::NR.min(n - j);
-            unsafe { Self::tile(1, cols, k, x, 1, csx, b.add(j), rsb, y.add(j), 0, accumulate) };
+            unsafe { Self::tile(1, cols, k, x, 1, csx, b.add(j), rsb, y.add(j), 0, accumulate, Epi::NONE) };
             j += Self::NR;
         }
     }
 }
 
-fn drive<K: Kernel>(a: MatRef<'_>, b: MatRef<'_>, c: COut, m: usize, n: usize, k: usize, accumulate: bool) {
+#[allow(clippy::too_many_arguments)]
+fn drive<K: Kernel>(a: MatRef<'_>, b: MatRef<'_>, c: COut, m: usize, n: usize, k: usize, accumulate: bool, epi: Epi) {
     if m == 1 && b.cs == 1 {
         // SAFETY: bounds checked by the views; one row of C of n floats.
         unsafe { K::row(n, k, a.ptr, a.cs, b.ptr, b.rs, c.ptr, accumulate) };
+        apply_after(c, m, n, epi);
         return;
     }
     let threads = if m * n * k >= PARALLEL_MIN_MACS { pool::global().threads() } else { 1 };
@@ -246,11 +326,12 @@ fn drive<K: Kernel>(a: MatRef<'_>, b: MatRef<'_>, c: COut, m: usize, n: usize, k
         let n_panels = n.div_ceil(K::NR);
         let pack = b.cs != 1 || (m >= PACK_MIN_ROWS && k * n >= PACK_MIN_B);
         if threads == 1 {
-            block::<K>(a, b, c, 0..m_panels, 0..n_panels, k, accumulate, pack);
+            block::<K>(a, b, c, 0..m_panels, 0..n_panels, k, accumulate, pack, epi);
             return;
         }
         if !pack && m <= KSPLIT_MAX_ROWS && k >= KSPLIT_MIN_K * threads {
             split_k::<K>(a, b, c, m, n, k, threads, accumulate);
+            apply_after(c, m, n, epi);
             return;
         }
         // A packed B is split along n, so that each task packs only its own panels; otherwise m,
@@ -261,9 +342,9 @@ fn drive<K: Kernel>(a: MatRef<'_>, b: MatRef<'_>, c: COut, m: usize, n: usize, k
         pool::global().run(tasks, &|t| {
             let range = panels * t / tasks..panels * (t + 1) / tasks;
             if split_n {
-                block::<K>(a, b, c, 0..m_panels, range, k, accumulate, pack);
+                block::<K>(a, b, c, 0..m_panels, range, k, accumulate, pack, epi);
             } else {
-                block::<K>(a, b, c, range, 0..n_panels, k, accumulate, pack);
+                block::<K>(a, b, c, range, 0..n_panels, k, accumulate, pack, epi);
             }
         });
     }
@@ -288,7 +369,7 @@ fn split_k<K: Kernel>(a: MatRef<'_>, b: MatRef<'_>, c: COut, m: usize, n: usize,
                 // SAFETY: task t owns partial t - 1, m * n floats inside buf.
                 (unsafe { partials.offset((t - 1) * m * n) }, false)
             };
-            block::<K>(a.col_range(ks.clone()), b.row_range(ks.clone()), out, 0..m_panels, 0..n_panels, ks.len(), acc, false);
+            block::<K>(a.col_range(ks.clone()), b.row_range(ks.clone()), out, 0..m_panels, 0..n_panels, ks.len(), acc, false, Epi::NONE);
         });
         for t in 1..tasks {
             let part = &buf[(t - 1) * m * n..t * m * n];
@@ -314,11 +395,12 @@ fn block<K: Kernel>(
     k: usize,
     accumulate: bool,
     packed_b: bool,
+    epi: Epi,
 ) {
     if packed_b {
-        PACK_B.with_borrow_mut(|bbuf| blocks::<K>(a, b, c, mp, np, k, accumulate, Some(bbuf)));
+        PACK_B.with_borrow_mut(|bbuf| blocks::<K>(a, b, c, mp, np, k, accumulate, Some(bbuf), epi));
     } else {
-        blocks::<K>(a, b, c, mp, np, k, accumulate, None);
+        blocks::<K>(a, b, c, mp, np, k, accumulate, None, epi);
     }
 }
 
@@ -333,6 +415,7 @@ fn blocks<K: Kernel>(
     k: usize,
     accumulate: bool,
     mut bbuf: Option<&mut Vec<f32>>,
+    epi: Epi,
 ) {
     let (m, n) = (a.rows, b.cols);
     let j0 = np.start * K::NR;
@@ -344,6 +427,8 @@ fn blocks<K: Kernel>(
             let (p0, p1) = (k * blk / blocks, k * (blk + 1) / blocks);
             let kc = p1 - p0;
             let acc = accumulate || p0 > 0;
+            // The epilogue applies once C holds the whole sum, at the last block.
+            let last = if p1 == k { epi } else { Epi::NONE };
             if let Some(buf) = bbuf.as_deref_mut() {
                 pack_b::<K>(b, p0, kc, j0, j1, buf);
             }
@@ -364,7 +449,7 @@ fn blocks<K: Kernel>(
                 let (bp, rsb) = b_panel(jp);
                 // SAFETY: (i, p0) is inside A; the tile (i.., j..) of rows x cols is inside C, and
                 // the A and B panels cover kc steps.
-                unsafe { K::tile(rows, cols, kc, a.at(i, p0), a.rs, a.cs, bp, rsb, c.ptr.add(i * c.rs + j), c.rs, acc) };
+                unsafe { K::tile(rows, cols, kc, a.at(i, p0), a.rs, a.cs, bp, rsb, c.ptr.add(i * c.rs + j), c.rs, acc, last.from(j)) };
             };
             if packed_b {
                 // A's micro-panel stays in L1 while the packed block of B streams from L2.
@@ -440,6 +525,7 @@ impl Kernel for ScalarKernel {
         c: *mut f32,
         rsc: usize,
         accumulate: bool,
+        epi: Epi,
     ) {
         let mut acc = [[0f32; 8]; 4];
         unsafe {
@@ -454,7 +540,11 @@ impl Kernel for ScalarKernel {
             for (r, row) in acc.iter().enumerate().take(rows) {
                 for (j, v) in row.iter().enumerate().take(cols) {
                     let dst = c.add(r * rsc + j);
-                    *dst = if accumulate { *dst + v } else { *v };
+                    let mut v = if accumulate { *dst + v } else { *v };
+                    if !epi.bias.is_null() {
+                        v += *epi.bias.add(j);
+                    }
+                    *dst = super::simd::activate(super::simd::Scalar, v, epi.act);
                 }
             }
         }
@@ -484,21 +574,22 @@ impl Kernel for Avx512Kernel {
         c: *mut f32,
         rsc: usize,
         accumulate: bool,
+        epi: Epi,
     ) {
         unsafe {
             match rows {
-                12 => avx512_rows::<12>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
-                11 => avx512_rows::<11>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
-                10 => avx512_rows::<10>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
-                9 => avx512_rows::<9>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
-                8 => avx512_rows::<8>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
-                7 => avx512_rows::<7>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
-                6 => avx512_rows::<6>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
-                5 => avx512_rows::<5>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
-                4 => avx512_rows::<4>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
-                3 => avx512_rows::<3>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
-                2 => avx512_rows::<2>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
-                _ => avx512_rows::<1>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
+                12 => avx512_rows::<12>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate, epi),
+                11 => avx512_rows::<11>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate, epi),
+                10 => avx512_rows::<10>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate, epi),
+                9 => avx512_rows::<9>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate, epi),
+                8 => avx512_rows::<8>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate, epi),
+                7 => avx512_rows::<7>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate, epi),
+                6 => avx512_rows::<6>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate, epi),
+                5 => avx512_rows::<5>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate, epi),
+                4 => avx512_rows::<4>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate, epi),
+                3 => avx512_rows::<3>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate, epi),
+                2 => avx512_rows::<2>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate, epi),
+                _ => avx512_rows::<1>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate, epi),
             }
         }
     }
@@ -530,12 +621,13 @@ unsafe fn avx512_rows<const R: usize>(
     c: *mut f32,
     rsc: usize,
     accumulate: bool,
+    epi: Epi,
 ) {
     unsafe {
         if rsa == 1 {
-            avx512_tile::<R, true>(cols, k, a, 1, csa, b, rsb, c, rsc, accumulate)
+            avx512_tile::<R, true>(cols, k, a, 1, csa, b, rsb, c, rsc, accumulate, epi)
         } else {
-            avx512_tile::<R, false>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate)
+            avx512_tile::<R, false>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate, epi)
         }
     }
 }
@@ -554,6 +646,7 @@ unsafe fn avx512_tile<const R: usize, const UNIT: bool>(
     c: *mut f32,
     rsc: usize,
     accumulate: bool,
+    epi: Epi,
 ) {
     let m0 = mask16(cols);
     let m1 = mask16(cols.saturating_sub(16));
@@ -620,6 +713,36 @@ unsafe fn avx512_tile<const R: usize, const UNIT: bool>(
             }
             _mm512_mask_storeu_ps(cp, m0, c0[r]);
             _mm512_mask_storeu_ps(cp.add(16), m1, c1[r]);
+        }
+        if !epi.is_none() {
+            avx512_epilogue(R, cols, c, rsc, epi);
+        }
+    }
+}
+
+/// The epilogue on a tile just stored (still in L1). Kept out of the micro-kernel, whose
+/// registers all belong to the accumulators.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline(never)]
+unsafe fn avx512_epilogue(rows: usize, cols: usize, c: *mut f32, rsc: usize, epi: Epi) {
+    let (m0, m1) = (mask16(cols), mask16(cols.saturating_sub(16)));
+    unsafe {
+        let s = Avx512::new();
+        let zero = _mm512_setzero_ps();
+        let (b0, b1) = if epi.bias.is_null() {
+            (zero, zero)
+        } else {
+            (_mm512_maskz_loadu_ps(m0, epi.bias), _mm512_maskz_loadu_ps(m1, epi.bias.add(16)))
+        };
+        for r in 0..rows {
+            let cp = c.add(r * rsc);
+            let v0 = activate(s, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cp), b0), epi.act);
+            _mm512_mask_storeu_ps(cp, m0, v0);
+            if m1 != 0 {
+                let v1 = activate(s, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cp.add(16)), b1), epi.act);
+                _mm512_mask_storeu_ps(cp.add(16), m1, v1);
+            }
         }
     }
 }
@@ -728,15 +851,16 @@ impl Kernel for Avx2Kernel {
         c: *mut f32,
         rsc: usize,
         accumulate: bool,
+        epi: Epi,
     ) {
         unsafe {
             match rows {
-                6 => avx2_tile::<6>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
-                5 => avx2_tile::<5>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
-                4 => avx2_tile::<4>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
-                3 => avx2_tile::<3>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
-                2 => avx2_tile::<2>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
-                _ => avx2_tile::<1>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate),
+                6 => avx2_tile::<6>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate, epi),
+                5 => avx2_tile::<5>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate, epi),
+                4 => avx2_tile::<4>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate, epi),
+                3 => avx2_tile::<3>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate, epi),
+                2 => avx2_tile::<2>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate, epi),
+                _ => avx2_tile::<1>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate, epi),
             }
         }
     }
@@ -764,6 +888,7 @@ unsafe fn avx2_tile<const R: usize>(
     c: *mut f32,
     rsc: usize,
     accumulate: bool,
+    epi: Epi,
 ) {
     let m0 = mask8(cols);
     let m1 = mask8(cols.saturating_sub(8));
@@ -790,6 +915,28 @@ unsafe fn avx2_tile<const R: usize>(
             }
             _mm256_maskstore_ps(cp, m0, c0[r]);
             _mm256_maskstore_ps(cp.add(8), m1, c1[r]);
+        }
+        if !epi.is_none() {
+            avx2_epilogue(R, cols, c, rsc, epi);
+        }
+    }
+}
+
+/// The epilogue on a tile just stored, as [`avx512_epilogue`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline(never)]
+unsafe fn avx2_epilogue(rows: usize, cols: usize, c: *mut f32, rsc: usize, epi: Epi) {
+    let (m0, m1) = (mask8(cols), mask8(cols.saturating_sub(8)));
+    unsafe {
+        let s = Avx2::new();
+        let zero = _mm256_setzero_ps();
+        let (b0, b1) =
+            if epi.bias.is_null() { (zero, zero) } else { (_mm256_maskload_ps(epi.bias, m0), _mm256_maskload_ps(epi.bias.add(8), m1)) };
+        for r in 0..rows {
+            let cp = c.add(r * rsc);
+            _mm256_maskstore_ps(cp, m0, activate(s, _mm256_add_ps(_mm256_maskload_ps(cp, m0), b0), epi.act));
+            _mm256_maskstore_ps(cp.add(8), m1, activate(s, _mm256_add_ps(_mm256_maskload_ps(cp.add(8), m1), b1), epi.act));
         }
     }
 }
@@ -880,6 +1027,26 @@ mod tests {
         x[20] = f32::NAN;
         gemm(MatRef::row_major(&x, 1, k), MatRef::row_major(&b, k, 5), MatMut::row_major(&mut y, 1, 5), false);
         assert!(y.iter().all(|v| v.is_nan()));
+    }
+
+    #[test]
+    fn epilogue_equals_product_then_bias_and_activation() {
+        use crate::activations::Activation;
+        for &(m, n, k) in &[(1, 40, 30), (5, 3, 4), (13, 70, 600), (32, 128, 784), (100, 33, 20)] {
+            let av = data(m * k, 11);
+            let bv = data(k * n, 12);
+            let bias = data(n, 13);
+            for &(_, act) in Activation::NAMES {
+                let (a, b) = (MatRef::row_major(&av, m, k), MatRef::row_major(&bv, k, n));
+                let mut fused = vec![0f32; m * n];
+                gemm_epilogue(a, b, MatMut::row_major(&mut fused, m, n), Epilogue { bias: Some(&bias), act });
+                let mut plain = vec![0f32; m * n];
+                gemm(a, b, MatMut::row_major(&mut plain, m, n), false);
+                kernels::bias_act(&mut plain, Some(&bias), None, m, n, act);
+                let worst = fused.iter().zip(&plain).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0f32, f32::max);
+                assert!(worst < 1e-5, "{act:?} {m}x{n}x{k}: {worst}");
+            }
+        }
     }
 
     #[test]

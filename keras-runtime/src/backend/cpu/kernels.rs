@@ -124,7 +124,7 @@ fn bias_act_rows_impl<S: Simd>(s: S, y: &mut [f32], bias: Option<&[f32]>, mut pr
 }
 
 /// Whether the activation has a SIMD kernel (the others use the scalar definitions).
-fn vectorized(act: Activation) -> bool {
+pub fn vectorized(act: Activation) -> bool {
     matches!(act, Activation::Linear | Activation::Relu | Activation::Sigmoid | Activation::Tanh | Activation::Exponential)
 }
 
@@ -146,20 +146,8 @@ unsafe fn bias_act_step<S: Simd>(s: S, y: *mut f32, b: *const f32, pre: *mut f32
             let p = pre.add(j);
             if full { s.store(p, v) } else { s.store_part(p, v, n) }
         }
-        let out = act_vec(s, v, act);
+        let out = simd::activate(s, v, act);
         if full { s.store(y, out) } else { s.store_part(y, out, n) }
-    }
-}
-
-/// The vectorized activations (identity for the rest, which run scalar afterwards).
-#[inline(always)]
-fn act_vec<S: Simd>(s: S, v: S::V, act: Activation) -> S::V {
-    match act {
-        Activation::Relu => s.max(v, s.splat(0.0)),
-        Activation::Sigmoid => simd::sigmoid(s, v),
-        Activation::Tanh => simd::tanh(s, v),
-        Activation::Exponential => simd::exp(s, v),
-        _ => v,
     }
 }
 

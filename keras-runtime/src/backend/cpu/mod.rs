@@ -127,6 +127,28 @@ impl Backend for Cpu {
         gemm::gemm(a, b, MatMut::row_major(c, m, n), accumulate);
     }
 
+    fn linear(
+        &self,
+        rows: usize,
+        k: usize,
+        n: usize,
+        x: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        act: Activation,
+        y: &mut [f32],
+        pre: Option<&mut [f32]>,
+    ) {
+        let (x, w) = (MatRef::row_major(x, rows, k), MatRef::row_major(w, k, n));
+        match pre {
+            Some(pre) => {
+                gemm::gemm(x, w, MatMut::row_major(&mut *y, rows, n), false);
+                kernels::bias_act(y, bias, Some(pre), rows, n, act);
+            }
+            None => gemm::gemm_epilogue(x, w, MatMut::row_major(y, rows, n), gemm::Epilogue { bias, act }),
+        }
+    }
+
     fn bias_act(&self, y: &mut [f32], bias: Option<&[f32]>, pre: Option<&mut [f32]>, rows: usize, cols: usize, act: Activation) {
         kernels::bias_act(y, bias, pre, rows, cols, act);
     }

@@ -357,6 +357,7 @@ unsafe impl Simd for Scalar {
 }
 
 /// Whether this CPU can run code of `level`.
+#[cfg(test)]
 pub fn supported(level: Level) -> bool {
     detect(level) == level
 }
@@ -392,17 +393,17 @@ macro_rules! simd_fn {
         $(#[$m])*
         #[allow(clippy::too_many_arguments)]
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
-            $at($crate::backend::cpu::simd::level(), $($arg),*)
+            // SAFETY: `level()` is what this CPU supports.
+            unsafe { $at($crate::backend::cpu::simd::level(), $($arg),*) }
         }
 
         /// The same kernel at a given level.
         ///
-        /// # Panics
-        /// If this CPU does not support `level`.
+        /// # Safety
+        /// This CPU must support `level` (see `simd::supported`).
         #[allow(dead_code, clippy::too_many_arguments)]
-        $vis fn $at(level: $crate::backend::cpu::simd::Level, $($arg: $ty),*) $(-> $ret)? {
-            use $crate::backend::cpu::simd::{Level, supported};
-            assert!(supported(level), "this CPU does not support {level:?}");
+        $vis unsafe fn $at(level: $crate::backend::cpu::simd::Level, $($arg: $ty),*) $(-> $ret)? {
+            use $crate::backend::cpu::simd::Level;
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx512f")]
             #[allow(clippy::too_many_arguments)]
@@ -419,10 +420,10 @@ macro_rules! simd_fn {
             }
             match level {
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: `supported` checked the CPU.
+                // SAFETY: the caller vouches for the level.
                 Level::Avx512 => unsafe { avx512($($arg),*) },
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: `supported` checked the CPU.
+                // SAFETY: the caller vouches for the level.
                 Level::Avx2 => unsafe { avx2($($arg),*) },
                 _ => $imp($crate::backend::cpu::simd::Scalar, $($arg),*),
             }
@@ -453,6 +454,19 @@ pub fn exp<S: Simd>(s: S, x: S::V) -> S::V {
     let y = s.mul(s.mul(y, s.pow2(a)), s.pow2(s.sub(n, a)));
     let y = s.select(s.lt(x, s.splat(LO)), s.splat(0.0), y);
     s.select(s.gt(x, s.splat(HI)), s.splat(f32::INFINITY), y)
+}
+
+/// The activations with a vector form (see `kernels::vectorized`); identity for the others.
+#[inline(always)]
+pub fn activate<S: Simd>(s: S, v: S::V, act: crate::activations::Activation) -> S::V {
+    use crate::activations::Activation;
+    match act {
+        Activation::Relu => s.max(v, s.splat(0.0)),
+        Activation::Sigmoid => sigmoid(s, v),
+        Activation::Tanh => tanh(s, v),
+        Activation::Exponential => exp(s, v),
+        _ => v,
+    }
 }
 
 /// `1 / (1 + e^-x)`.
@@ -528,9 +542,11 @@ mod tests {
     simd_fn!(fn tanh_best / tanh_at(xs: &[f32], out: &mut [f32]) => tanh_impl);
     simd_fn!(fn sigmoid_best / sigmoid_at(xs: &[f32], out: &mut [f32]) => sigmoid_impl);
 
-    fn apply(level: Level, xs: &[f32], which: fn(Level, &[f32], &mut [f32])) -> Vec<f32> {
+    fn apply(level: Level, xs: &[f32], which: unsafe fn(Level, &[f32], &mut [f32])) -> Vec<f32> {
+        assert!(supported(level));
         let mut out = vec![0.0; xs.len()];
-        which(level, xs, &mut out);
+        // SAFETY: checked above.
+        unsafe { which(level, xs, &mut out) };
         out
     }
 
