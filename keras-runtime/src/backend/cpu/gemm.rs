@@ -625,9 +625,15 @@ unsafe fn avx512_rows<const R: usize>(
 ) {
     unsafe {
         if rsa == 1 {
-            avx512_tile::<R, true>(cols, k, a, 1, csa, b, rsb, c, rsc, accumulate, epi)
+            if cols < 32 && !epi.is_none() {
+                avx512_tile::<R, true, true>(cols, k, a, 1, csa, b, rsb, c, rsc, accumulate, epi)
+            } else {
+                avx512_tile::<R, true, false>(cols, k, a, 1, csa, b, rsb, c, rsc, accumulate, epi)
+            }
+        } else if cols < 32 && !epi.is_none() {
+            avx512_tile::<R, false, true>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate, epi)
         } else {
-            avx512_tile::<R, false>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate, epi)
+            avx512_tile::<R, false, false>(cols, k, a, rsa, csa, b, rsb, c, rsc, accumulate, epi)
         }
     }
 }
@@ -635,7 +641,7 @@ unsafe fn avx512_rows<const R: usize>(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-unsafe fn avx512_tile<const R: usize, const UNIT: bool>(
+unsafe fn avx512_tile<const R: usize, const UNIT: bool, const NARROW_EPILOGUE: bool>(
     cols: usize,
     k: usize,
     a: *const f32,
@@ -705,44 +711,51 @@ unsafe fn avx512_tile<const R: usize, const UNIT: bool>(
                 bp = bp.add(rsb);
             }
         }
+        // A narrow tile takes its epilogue in registers (re-reading masked stores would stall),
+        // in an instance of its own; a full one after its store, from L1, so that the main
+        // instance leaves every register to the accumulators.
+        let narrow = NARROW_EPILOGUE;
+        let s = Avx512::new();
+        let (b0, b1) = if narrow && !epi.bias.is_null() {
+            (_mm512_maskz_loadu_ps(m0, epi.bias), _mm512_maskz_loadu_ps(m1, epi.bias.add(16)))
+        } else {
+            (_mm512_setzero_ps(), _mm512_setzero_ps())
+        };
         for r in 0..R {
             let cp = c.add(r * rsc);
             if accumulate {
                 c0[r] = _mm512_add_ps(c0[r], _mm512_maskz_loadu_ps(m0, cp));
                 c1[r] = _mm512_add_ps(c1[r], _mm512_maskz_loadu_ps(m1, cp.add(16)));
             }
+            if narrow {
+                c0[r] = activate(s, _mm512_add_ps(c0[r], b0), epi.act);
+                if m1 != 0 {
+                    c1[r] = activate(s, _mm512_add_ps(c1[r], b1), epi.act);
+                }
+            }
             _mm512_mask_storeu_ps(cp, m0, c0[r]);
             _mm512_mask_storeu_ps(cp.add(16), m1, c1[r]);
         }
-        if !epi.is_none() {
-            avx512_epilogue(R, cols, c, rsc, epi);
+        if !narrow && !epi.is_none() {
+            avx512_epilogue(R, c, rsc, epi);
         }
     }
 }
 
-/// The epilogue on a tile just stored (still in L1). Kept out of the micro-kernel, whose
-/// registers all belong to the accumulators.
+/// The epilogue on a full-width tile just stored (still in L1). Kept out of the micro-kernel,
+/// whose registers all belong to the accumulators.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline(never)]
-unsafe fn avx512_epilogue(rows: usize, cols: usize, c: *mut f32, rsc: usize, epi: Epi) {
-    let (m0, m1) = (mask16(cols), mask16(cols.saturating_sub(16)));
+unsafe fn avx512_epilogue(rows: usize, c: *mut f32, rsc: usize, epi: Epi) {
     unsafe {
         let s = Avx512::new();
         let zero = _mm512_setzero_ps();
-        let (b0, b1) = if epi.bias.is_null() {
-            (zero, zero)
-        } else {
-            (_mm512_maskz_loadu_ps(m0, epi.bias), _mm512_maskz_loadu_ps(m1, epi.bias.add(16)))
-        };
+        let (b0, b1) = if epi.bias.is_null() { (zero, zero) } else { (_mm512_loadu_ps(epi.bias), _mm512_loadu_ps(epi.bias.add(16))) };
         for r in 0..rows {
             let cp = c.add(r * rsc);
-            let v0 = activate(s, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cp), b0), epi.act);
-            _mm512_mask_storeu_ps(cp, m0, v0);
-            if m1 != 0 {
-                let v1 = activate(s, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cp.add(16)), b1), epi.act);
-                _mm512_mask_storeu_ps(cp.add(16), m1, v1);
-            }
+            _mm512_storeu_ps(cp, activate(s, _mm512_add_ps(_mm512_loadu_ps(cp), b0), epi.act));
+            _mm512_storeu_ps(cp.add(16), activate(s, _mm512_add_ps(_mm512_loadu_ps(cp.add(16)), b1), epi.act));
         }
     }
 }

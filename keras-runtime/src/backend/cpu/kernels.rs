@@ -327,9 +327,21 @@ fn column_sums_block_impl<S: Simd>(s: S, m: &[f32], stride: usize, rows: usize, 
     }
 }
 
-/// Whether any value is NaN or infinite.
+/// Whether any value is NaN or infinite; large arrays are scanned by every thread of the pool.
 pub fn any_non_finite(v: &[f32]) -> bool {
-    v.chunks(1 << 16).any(any_non_finite_block)
+    let pool = pool::global();
+    let tasks = if v.len() >= 1 << 20 { pool.threads() } else { 1 };
+    if tasks == 1 {
+        return v.chunks(1 << 16).any(any_non_finite_block);
+    }
+    let found = std::sync::atomic::AtomicBool::new(false);
+    pool.run(tasks, &|t| {
+        let part = &v[v.len() * t / tasks..v.len() * (t + 1) / tasks];
+        if part.chunks(1 << 16).any(any_non_finite_block) {
+            found.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    found.into_inner()
 }
 
 simd_fn! {
