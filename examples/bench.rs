@@ -6,6 +6,7 @@
 //! cargo run --release --example bench -- W-fmnist     # some rows
 //! cargo run --release --example bench -- --accuracy   # also W-fmnist test accuracy after 5 epochs
 //! cargo run --release --example bench -- --gemm       # our GEMM beside matrixmultiply's
+//! cargo run --release --example bench -- --json f.json # also the medians as JSON (s, us, samples/s)
 //! ```
 //! Fashion-MNIST comes from Debian's `dataset-fashion-mnist`; its rows are skipped with a message
 //! when it is absent.
@@ -35,6 +36,8 @@ struct Row {
     id: &'static str,
     value: String,
     note: String,
+    /// The median in the unit of the reference scripts' JSON (seconds, µs or samples/s).
+    raw: f64,
 }
 
 /// Fashion-MNIST flattened and scaled: training images and labels, then test images and labels.
@@ -83,6 +86,7 @@ fn main() -> keras::Result<()> {
             id: "W-xor",
             value: format!("{:.3} ms", t * 1e3),
             note: format!("fit of 1500 epochs; predictions [{}]", preds.join(", ")),
+            raw: t,
         });
     }
 
@@ -103,6 +107,7 @@ fn main() -> keras::Result<()> {
             id: "W-iris",
             value: format!("{:.3} ms", t * 1e3),
             note: format!("fit of 100 epochs; train accuracy {acc:.3} (raw features, lr 1e-3)"),
+            raw: t,
         });
     }
 
@@ -125,7 +130,7 @@ fn main() -> keras::Result<()> {
                 m.fit(xt, yt, FitArgs::default().epochs(5).verbose(0))?;
                 note += &format!("; test accuracy after 5 epochs {:.4}", m.evaluate(xv, yv)?["accuracy"]);
             }
-            rows.push(Row { id: "W-fmnist", value: format!("{t:.3} s/epoch"), note });
+            rows.push(Row { id: "W-fmnist", value: format!("{t:.3} s/epoch"), note, raw: t });
         }
         if wanted("W-wide") {
             let t = timed(3, || {
@@ -142,6 +147,7 @@ fn main() -> keras::Result<()> {
                 id: "W-wide",
                 value: format!("{t:.3} s/epoch"),
                 note: format!("{:.0} samples/s, {:.0} GFLOP/s (6 x params x samples / time)", 60_000.0 / t, flops / t / 1e9),
+                raw: t,
             });
         }
         if wanted("W-infer1") {
@@ -161,10 +167,12 @@ fn main() -> keras::Result<()> {
                     sink += p[0];
                 }
             }
+            let us = median(lat) * 1e6;
             rows.push(Row {
                 id: "W-infer1",
-                value: format!("{:.2} us", median(lat) * 1e6),
+                value: format!("{us:.2} us"),
                 note: format!("median of 10k predict_one calls (checksum {sink:.1})"),
+                raw: us,
             });
         }
         if wanted("W-inferB") {
@@ -182,14 +190,20 @@ fn main() -> keras::Result<()> {
                 id: "W-inferB",
                 value: format!("{:.1}k samples/s", 10_000.0 / t / 1e3),
                 note: "10k samples, batch 1024, W-wide model".to_string(),
+                raw: 10_000.0 / t,
             });
         }
     }
 
     println!("| workload | keras-rs (median) | notes |");
     println!("|---|---|---|");
-    for r in rows {
+    for r in &rows {
         println!("| {} | {} | {} |", r.id, r.value, r.note);
+    }
+    if let Some(path) = args.iter().position(|a| a == "--json").and_then(|i| args.get(i + 1)) {
+        let body: Vec<String> = rows.iter().map(|r| format!("  \"{}\": {}", r.id, r.raw)).collect();
+        std::fs::write(path, format!("{{\n{}\n}}\n", body.join(",\n")))
+            .map_err(|source| keras::Error::Io { path: path.clone(), source })?;
     }
     Ok(())
 }

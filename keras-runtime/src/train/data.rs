@@ -87,11 +87,6 @@ pub fn table<'a, A: Element, S: Data<Elem = A>, D: Dimension>(a: &'a ArrayBase<S
     Ok(Table { data, shape })
 }
 
-#[doc(hidden)]
-pub fn check_finite_pub(v: &[f32]) -> bool {
-    check_finite(v, "x").is_ok()
-}
-
 /// An error naming the first NaN or infinity in `v`.
 pub fn check_finite(v: &[f32], what: &str) -> Result<()> {
     if !crate::backend::cpu::kernels::any_non_finite(v) {

@@ -12,7 +12,7 @@ mod logs;
 pub mod progress;
 
 pub use callbacks::{Callback, Control, OnEpochEnd};
-pub use data::{Element, check_finite_pub};
+pub use data::Element;
 pub use fit::FitArgs;
 pub use logs::{History, Logs};
 
