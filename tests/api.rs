@@ -206,7 +206,7 @@ fn callbacks_see_epochs_and_can_stop_training() {
     let _seed = seeded();
     struct StopAfter(usize, Vec<f32>);
     impl keras::Callback for StopAfter {
-        fn on_epoch_end(&mut self, epoch: usize, logs: &keras::Logs, control: &mut dyn keras::Control) -> keras::Result<()> {
+        fn on_epoch_end(&mut self, epoch: usize, logs: &mut keras::Logs, control: &mut dyn keras::Control) -> keras::Result<()> {
             self.1.push(logs.loss());
             if epoch + 1 == self.0 {
                 control.stop_training();

@@ -5,6 +5,7 @@
 
 pub mod activations;
 pub mod backend;
+pub mod callbacks;
 pub mod datasets;
 pub mod error;
 pub mod initializers;

@@ -1,25 +1,31 @@
-//! Callbacks: code that `fit` calls at the start and end of training, epochs and batches.
+//! The callback interface: code that `fit` (or a user's own loop) calls at the start and end of
+//! training, epochs and batches. The standard callbacks are in [`crate::callbacks`].
 
 use super::logs::Logs;
 use crate::Result;
 use ndarray::ArrayD;
 
-/// What a callback may do to the training it observes.
+/// What a callback may do to the training it observes. `fit` passes the compiled model; a
+/// user's own loop passes it too (`Compiled` implements this trait).
 pub trait Control {
     /// Ends training after the current batch (Keras's `model.stop_training = True`).
     fn stop_training(&mut self);
-    /// The optimizer's learning rate.
+    /// The optimizer's current learning rate.
     fn learning_rate(&self) -> f32;
-    /// Replaces the optimizer's learning rate.
-    fn set_learning_rate(&mut self, lr: f32);
+    /// Replaces the optimizer's learning rate; an error where it cannot be set (a schedule
+    /// drives it).
+    fn set_learning_rate(&mut self, lr: f32) -> Result<()>;
     /// The model's weights, in Keras order.
     fn get_weights(&self) -> Result<Vec<ArrayD<f32>>>;
     /// Replaces the model's weights.
     fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()>;
 }
 
-/// Hooks `fit` calls; every method does nothing by default. An error stops `fit` and is returned
-/// by it.
+/// Hooks called during training; every method does nothing by default. An error stops `fit`
+/// and is returned by it.
+///
+/// The epoch's logs are passed mutably to [`Callback::on_epoch_end`], as Keras passes its dict:
+/// what a callback adds there (`learning_rate`) appears in the progress line and the history.
 pub trait Callback {
     /// Before the first epoch.
     fn on_train_begin(&mut self, _control: &mut dyn Control) -> Result<()> {
@@ -34,21 +40,11 @@ pub trait Callback {
         Ok(())
     }
     /// After each epoch, with the epoch's values (and the validation values, `val_*`).
-    fn on_epoch_end(&mut self, _epoch: usize, _logs: &Logs, _control: &mut dyn Control) -> Result<()> {
+    fn on_epoch_end(&mut self, _epoch: usize, _logs: &mut Logs, _control: &mut dyn Control) -> Result<()> {
         Ok(())
     }
     /// After the last epoch, with the last epoch's values.
     fn on_train_end(&mut self, _logs: &Logs, _control: &mut dyn Control) -> Result<()> {
         Ok(())
-    }
-}
-
-/// A callback made of a closure called at the end of each epoch (Keras's `LambdaCallback`
-/// with `on_epoch_end`).
-pub struct OnEpochEnd<F>(pub F);
-
-impl<F: FnMut(usize, &Logs) -> Result<()>> Callback for OnEpochEnd<F> {
-    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, _control: &mut dyn Control) -> Result<()> {
-        (self.0)(epoch, logs)
     }
 }

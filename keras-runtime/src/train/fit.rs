@@ -137,17 +137,18 @@ pub(crate) fn fit(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, mut arg
     let mut history = History::default();
     let mut logs = Logs::new();
     let per_batch_logs = args.verbose == 1 || !args.callbacks.is_empty();
+    engine.take_stop_request();
     for cb in args.callbacks.iter_mut() {
         cb.on_train_begin(engine)?;
     }
     let mut stopped = false;
     for epoch in args.initial_epoch..args.epochs {
         let t0 = Instant::now();
-        if args.verbose > 0 && args.epochs > 1 {
-            println!("Epoch {}/{}", epoch + 1, args.epochs);
-        }
         for cb in args.callbacks.iter_mut() {
             cb.on_epoch_begin(epoch, engine)?;
+        }
+        if args.verbose > 0 && args.epochs > 1 {
+            println!("Epoch {}/{}", epoch + 1, args.epochs);
         }
         let mut bar = (args.verbose > 0).then(|| Progbar::new(std::io::stdout(), steps, args.verbose, 0.0));
         engine.reset_metrics()?;
@@ -178,14 +179,16 @@ pub(crate) fn fit(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, mut arg
         if let Some((vx, vy, a, b)) = validation {
             evaluate_range(engine, vx, vy, a, b, args.batch_size, &mut logs, true)?;
         }
+        // Keras runs the user's callbacks before its progress bar and History, which then show
+        // what the callbacks added (`learning_rate`).
+        for cb in args.callbacks.iter_mut() {
+            cb.on_epoch_end(epoch, &mut logs, engine)?;
+        }
         if let Some(bar) = bar.as_mut() {
             let pairs: Vec<(&str, f32)> = logs.iter().collect();
             bar.update(steps, &pairs, true, secs(t0)).map_err(stdout_error)?;
         }
         history.push(epoch, &logs);
-        for cb in args.callbacks.iter_mut() {
-            cb.on_epoch_end(epoch, &logs, engine)?;
-        }
         if stopped || engine.take_stop_request() {
             break;
         }

@@ -11,7 +11,7 @@ mod fit;
 mod logs;
 pub mod progress;
 
-pub use callbacks::{Callback, Control, OnEpochEnd};
+pub use callbacks::{Callback, Control};
 pub use data::Element;
 pub use fit::FitArgs;
 pub use logs::{History, Logs};
@@ -205,6 +205,12 @@ impl<M: Model> Compiled<M> {
     /// The optimizer, mutably (to change its learning rate).
     pub fn optimizer_mut(&mut self) -> &mut dyn Optimizer<M::Backend> {
         &mut *self.optimizer
+    }
+
+    /// Whether a callback asked training to stop (Keras's `model.stop_training`), for a user's
+    /// own loop; `fit` clears the request when it starts and when it stops.
+    pub fn stop_requested(&self) -> bool {
+        self.stop
     }
 
     /// The model without its training configuration.
@@ -422,8 +428,10 @@ impl<M: Model> Control for Compiled<M> {
     fn learning_rate(&self) -> f32 {
         self.optimizer.learning_rate()
     }
-    fn set_learning_rate(&mut self, lr: f32) {
+    fn set_learning_rate(&mut self, lr: f32) -> Result<()> {
+        crate::optimizers::check("learning_rate", lr, 0.0, f32::INFINITY, true, false)?;
         self.optimizer.set_learning_rate(lr);
+        Ok(())
     }
     fn get_weights(&self) -> Result<Vec<ArrayD<f32>>> {
         Network::get_weights(self)
