@@ -1,11 +1,28 @@
-//! Metrics, as Keras 3 logs them: stateful means over an epoch.
+//! Metrics, as Keras 3 logs them: stateful values over an epoch.
+//!
+//! Each metric keeps a few float32 accumulators (Keras's metric variables: a total and a count,
+//! true and false positives, a histogram of thresholds) that the backend adds each batch to;
+//! the logged value is computed from them, so an epoch's `precision` is the precision of the
+//! whole epoch and not a mean of per-batch precisions.
 
 use crate::losses::Loss;
 use crate::{Error, Result};
 use std::fmt;
 
-/// A metric named in `compile`: `[Metric::Accuracy]` or `["accuracy"]`.
+/// How [`Metric::F1Score`] combines the per-class scores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Average {
+    /// One score from the counts of all classes together.
+    Micro,
+    /// The unweighted mean of the per-class scores.
+    Macro,
+    /// The mean of the per-class scores weighted by each class's number of true labels.
+    Weighted,
+}
+
+/// A metric named in `compile`: `[Metric::Accuracy]`, `["accuracy", "auc"]`, or a configured
+/// one such as `Metric::Precision { threshold: 0.7 }`.
+#[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Metric {
     /// Keras's `"accuracy"`: binary, categorical or sparse categorical accuracy, picked as Keras
@@ -17,17 +34,101 @@ pub enum Metric {
     CategoricalAccuracy,
     /// Fraction of samples whose largest output is the target class index.
     SparseCategoricalAccuracy,
+    /// Fraction of samples whose target class (one-hot) is among the `k` largest outputs
+    /// (`"top_k_categorical_accuracy"`: k = 5).
+    TopKCategoricalAccuracy {
+        /// How many of the largest outputs count.
+        k: usize,
+    },
+    /// As [`Metric::TopKCategoricalAccuracy`] with class-index targets.
+    SparseTopKCategoricalAccuracy {
+        /// How many of the largest outputs count.
+        k: usize,
+    },
+    /// True positives over predicted positives, an output counting as positive above
+    /// `threshold` (`"precision"`: 0.5).
+    Precision {
+        /// The decision threshold.
+        threshold: f32,
+    },
+    /// True positives over actual positives (`"recall"`: threshold 0.5).
+    Recall {
+        /// The decision threshold.
+        threshold: f32,
+    },
+    /// Area under the ROC curve, from `num_thresholds` evenly spaced thresholds and the
+    /// mid-point rule, as Keras's `AUC()` (`"auc"`: 200 thresholds).
+    Auc {
+        /// Number of thresholds (at least 2).
+        num_thresholds: usize,
+    },
+    /// The F1 score (`"f1_score"`: macro average, the largest output of each sample counting
+    /// as its prediction). Keras's default `average=None` logs one score per class, which a
+    /// scalar log cannot hold: choose an [`Average`].
+    F1Score {
+        /// How the per-class scores are combined.
+        average: Average,
+        /// The decision threshold in (0, 1]; `None` predicts the largest output of each sample.
+        threshold: Option<f32>,
+    },
+    /// Mean of the per-sample mean squared error.
+    MeanSquaredError,
+    /// Mean of the per-sample mean absolute error.
+    MeanAbsoluteError,
+    /// Square root of the mean squared error over the epoch.
+    RootMeanSquaredError,
+    /// The coefficient of determination, averaged uniformly over the outputs.
+    R2Score,
 }
 
-/// Which accuracy a metric computes, once resolved against the model and loss.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum AccuracyKind {
-    /// `mean(y == (p > 0.5))` over the last axis.
+/// A metric resolved against the model and loss: what the backend accumulates.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum MetricKind {
+    /// `mean(y == (p > threshold))` over the last axis.
     Binary,
     /// `argmax y == argmax p`.
     Categorical,
     /// `y == argmax p`, `y` a class index.
     Sparse,
+    /// The target class is among the `k` largest outputs; `sparse` for class-index targets.
+    TopK {
+        /// How many of the largest outputs count.
+        k: usize,
+        /// Whether targets are class indices.
+        sparse: bool,
+    },
+    /// `[true positives, false positives]` above `threshold`.
+    Precision {
+        /// The decision threshold.
+        threshold: f32,
+    },
+    /// `[true positives, false negatives]` above `threshold`.
+    Recall {
+        /// The decision threshold.
+        threshold: f32,
+    },
+    /// True/false positives/negatives at `num_thresholds` thresholds.
+    Auc {
+        /// Number of thresholds.
+        num_thresholds: usize,
+    },
+    /// Per-class (or, for micro, total) true positives, false positives, false negatives and
+    /// true-label counts.
+    F1 {
+        /// How the per-class scores are combined.
+        average: Average,
+        /// The decision threshold; `None` predicts each sample's largest output.
+        threshold: Option<f32>,
+    },
+    /// Mean of per-sample mean squared errors.
+    Mse,
+    /// Mean of per-sample mean absolute errors.
+    Mae,
+    /// Mean of per-sample mean squared errors, rooted at the end.
+    Rmse,
+    /// Per-output sums of `y`, `y²`, squared residuals and counts.
+    R2,
 }
 
 impl Metric {
@@ -38,6 +139,18 @@ impl Metric {
         ("binary_accuracy", Metric::BinaryAccuracy),
         ("categorical_accuracy", Metric::CategoricalAccuracy),
         ("sparse_categorical_accuracy", Metric::SparseCategoricalAccuracy),
+        ("top_k_categorical_accuracy", Metric::TopKCategoricalAccuracy { k: 5 }),
+        ("sparse_top_k_categorical_accuracy", Metric::SparseTopKCategoricalAccuracy { k: 5 }),
+        ("precision", Metric::Precision { threshold: 0.5 }),
+        ("recall", Metric::Recall { threshold: 0.5 }),
+        ("auc", Metric::Auc { num_thresholds: 200 }),
+        ("f1_score", Metric::F1Score { average: Average::Macro, threshold: None }),
+        ("mean_squared_error", Metric::MeanSquaredError),
+        ("mse", Metric::MeanSquaredError),
+        ("mean_absolute_error", Metric::MeanAbsoluteError),
+        ("mae", Metric::MeanAbsoluteError),
+        ("root_mean_squared_error", Metric::RootMeanSquaredError),
+        ("r2_score", Metric::R2Score),
     ];
 
     /// The name under which the metric is logged (`accuracy`, `val_accuracy`).
@@ -47,53 +160,82 @@ impl Metric {
             Metric::BinaryAccuracy => "binary_accuracy",
             Metric::CategoricalAccuracy => "categorical_accuracy",
             Metric::SparseCategoricalAccuracy => "sparse_categorical_accuracy",
+            Metric::TopKCategoricalAccuracy { .. } => "top_k_categorical_accuracy",
+            Metric::SparseTopKCategoricalAccuracy { .. } => "sparse_top_k_categorical_accuracy",
+            Metric::Precision { .. } => "precision",
+            Metric::Recall { .. } => "recall",
+            Metric::Auc { .. } => "auc",
+            Metric::F1Score { .. } => "f1_score",
+            Metric::MeanSquaredError => "mean_squared_error",
+            Metric::MeanAbsoluteError => "mean_absolute_error",
+            Metric::RootMeanSquaredError => "root_mean_squared_error",
+            Metric::R2Score => "r2_score",
         }
     }
 
     /// Resolves the metric for a model whose output's last axis is `output_width`, trained with
-    /// `loss`; an error if it cannot apply.
-    pub fn resolve(self, loss: Loss, output_width: usize) -> Result<AccuracyKind> {
+    /// `loss`; an error if it cannot apply or a setting is out of range.
+    pub fn resolve(self, loss: Loss, output_width: usize) -> Result<MetricKind> {
         let sparse = loss.sparse_targets();
+        let name = self.name();
+        let cannot = |why: &str| {
+            Err(Error::Config(format!(
+                "metric `{name}` cannot apply to a model with output width {output_width} trained with `{loss}`: {why}"
+            )))
+        };
+        let dense_targets = "its targets must have the shape of the output, but this loss takes class indices";
+        let threshold = |t: f32, lo_open: bool| {
+            let ok = t.is_finite() && t <= 1.0 && if lo_open { t > 0.0 } else { t >= 0.0 };
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::value(format!("{name} threshold"), if lo_open { "a number in (0, 1]" } else { "a number in [0, 1]" }, t))
+            }
+        };
         match self {
             Metric::Accuracy => Ok(if output_width == 1 {
-                AccuracyKind::Binary
+                MetricKind::Binary
             } else if sparse {
-                AccuracyKind::Sparse
+                MetricKind::Sparse
             } else {
-                AccuracyKind::Categorical
+                MetricKind::Categorical
             }),
-            Metric::BinaryAccuracy if !sparse => Ok(AccuracyKind::Binary),
-            Metric::CategoricalAccuracy if !sparse && output_width > 1 => Ok(AccuracyKind::Categorical),
-            Metric::SparseCategoricalAccuracy if sparse => Ok(AccuracyKind::Sparse),
-            _ => Err(Error::Config(format!(
-                "metric `{}` cannot apply to a model with output width {output_width} trained with `{loss}`: {}",
-                self.name(),
-                match self {
-                    Metric::SparseCategoricalAccuracy => "it needs integer class targets (a sparse loss)",
-                    Metric::CategoricalAccuracy if output_width <= 1 => "it needs at least two output classes",
-                    _ => "its targets must have the shape of the output, but this loss takes class indices",
-                }
-            ))),
-        }
-    }
-}
-
-impl AccuracyKind {
-    /// The metric value for one sample (last axis); `target` holds the class index for `Sparse`.
-    /// Ties in argmax go to the first maximum, as in NumPy and JAX.
-    pub fn sample(self, pred: &[f32], target: &[f32]) -> f32 {
-        match self {
-            AccuracyKind::Binary => {
-                let hits = pred.iter().zip(target).filter(|&(&p, &t)| t == if p > 0.5 { 1.0 } else { 0.0 }).count();
-                hits as f32 / pred.len() as f32
+            Metric::SparseCategoricalAccuracy | Metric::SparseTopKCategoricalAccuracy { .. } if !sparse => {
+                cannot("it needs integer class targets (a sparse loss)")
             }
-            AccuracyKind::Categorical => (argmax(pred) == argmax(target)) as u8 as f32,
-            AccuracyKind::Sparse => (argmax(pred) as f32 == target[0]) as u8 as f32,
+            Metric::CategoricalAccuracy | Metric::TopKCategoricalAccuracy { .. } if !sparse && output_width <= 1 => {
+                cannot("it needs at least two output classes")
+            }
+            Metric::SparseCategoricalAccuracy | Metric::SparseTopKCategoricalAccuracy { .. } => match self {
+                Metric::SparseTopKCategoricalAccuracy { k: 0 } => Err(Error::value(format!("{name} k"), "at least 1", 0)),
+                Metric::SparseTopKCategoricalAccuracy { k } => Ok(MetricKind::TopK { k, sparse: true }),
+                _ => Ok(MetricKind::Sparse),
+            },
+            _ if sparse => cannot(dense_targets),
+            Metric::BinaryAccuracy => Ok(MetricKind::Binary),
+            Metric::CategoricalAccuracy => Ok(MetricKind::Categorical),
+            Metric::TopKCategoricalAccuracy { k: 0 } => Err(Error::value(format!("{name} k"), "at least 1", 0)),
+            Metric::TopKCategoricalAccuracy { k } => Ok(MetricKind::TopK { k, sparse: false }),
+            Metric::Precision { threshold: t } => threshold(t, false).map(|()| MetricKind::Precision { threshold: t }),
+            Metric::Recall { threshold: t } => threshold(t, false).map(|()| MetricKind::Recall { threshold: t }),
+            Metric::Auc { num_thresholds } if num_thresholds < 2 => Err(Error::value("auc num_thresholds", "at least 2", num_thresholds)),
+            Metric::Auc { num_thresholds } => Ok(MetricKind::Auc { num_thresholds }),
+            Metric::F1Score { average, threshold: t } => {
+                if let Some(t) = t {
+                    threshold(t, true)?;
+                }
+                Ok(MetricKind::F1 { average, threshold: t })
+            }
+            Metric::MeanSquaredError => Ok(MetricKind::Mse),
+            Metric::MeanAbsoluteError => Ok(MetricKind::Mae),
+            Metric::RootMeanSquaredError => Ok(MetricKind::Rmse),
+            Metric::R2Score => Ok(MetricKind::R2),
         }
     }
 }
 
-fn argmax(v: &[f32]) -> usize {
+/// Index of the first largest value (NumPy's and JAX's tie rule).
+pub(crate) fn argmax(v: &[f32]) -> usize {
     let mut best = 0;
     for (i, &x) in v.iter().enumerate() {
         if x > v[best] {
@@ -101,6 +243,175 @@ fn argmax(v: &[f32]) -> usize {
         }
     }
     best
+}
+
+impl MetricKind {
+    /// Number of accumulators for an output of `cols` values per sample.
+    pub fn stats_len(self, cols: usize) -> usize {
+        match self {
+            // True/false positives/negatives, then two histograms used while adding a batch.
+            MetricKind::Auc { num_thresholds } => 6 * num_thresholds,
+            MetricKind::F1 { average: Average::Micro, .. } => 4,
+            MetricKind::F1 { .. } => 4 * cols,
+            MetricKind::R2 => 4 * cols,
+            _ => 2,
+        }
+    }
+
+    /// Whether the targets are one class index per sample.
+    pub fn sparse_targets(self) -> bool {
+        matches!(self, MetricKind::Sparse | MetricKind::TopK { sparse: true, .. })
+    }
+
+    /// The per-sample value of the mean-style metrics (accuracies, MSE, MAE, RMSE); `target`
+    /// holds the class index for sparse kinds. `None` for the others.
+    pub fn sample(self, pred: &[f32], target: &[f32]) -> Option<f32> {
+        let n = pred.len() as f32;
+        Some(match self {
+            MetricKind::Binary => {
+                let hits = pred.iter().zip(target).filter(|&(&p, &t)| t == if p > 0.5 { 1.0 } else { 0.0 }).count();
+                hits as f32 / n
+            }
+            MetricKind::Categorical => (argmax(pred) == argmax(target)) as u8 as f32,
+            MetricKind::Sparse => (argmax(pred) as f32 == target[0]) as u8 as f32,
+            MetricKind::TopK { k, sparse } => {
+                let class = if sparse { target[0] as usize } else { argmax(target) };
+                let at = pred.get(class).copied().map_or(f32::NEG_INFINITY, |p| if p.is_nan() { f32::NEG_INFINITY } else { p });
+                let rank = 1 + pred.iter().filter(|&&p| p > at).count();
+                (rank <= k) as u8 as f32
+            }
+            MetricKind::Mse | MetricKind::Rmse => pred.iter().zip(target).map(|(&p, &t)| (t - p) * (t - p)).sum::<f32>() / n,
+            MetricKind::Mae => pred.iter().zip(target).map(|(&p, &t)| (t - p).abs()).sum::<f32>() / n,
+            _ => return None,
+        })
+    }
+
+    /// The logged value from the accumulators (`stats_len(cols)` of them).
+    pub fn result(self, stats: &[f32], cols: usize) -> f32 {
+        let div = |a: f32, b: f32| if b == 0.0 { 0.0 } else { a / b };
+        const EPS: f32 = 1e-7;
+        match self {
+            MetricKind::Precision { .. } | MetricKind::Recall { .. } => div(stats[0], stats[0] + stats[1]),
+            MetricKind::Rmse => (stats[0] / stats[1]).sqrt(),
+            MetricKind::Auc { num_thresholds: t } => {
+                let (tp, fp, tn, fnn) = (&stats[..t], &stats[t..2 * t], &stats[2 * t..3 * t], &stats[3 * t..4 * t]);
+                let recall: Vec<f32> = (0..t).map(|i| div(tp[i], tp[i] + fnn[i])).collect();
+                let fpr: Vec<f32> = (0..t).map(|i| div(fp[i], fp[i] + tn[i])).collect();
+                (0..t - 1).map(|i| (fpr[i] - fpr[i + 1]) * ((recall[i] + recall[i + 1]) / 2.0)).sum()
+            }
+            MetricKind::F1 { average, .. } => {
+                let n = if average == Average::Micro { 1 } else { cols };
+                let (tp, fp, fnn, w) = (&stats[..n], &stats[n..2 * n], &stats[2 * n..3 * n], &stats[3 * n..4 * n]);
+                let f1: Vec<f32> = (0..n)
+                    .map(|i| {
+                        let p = tp[i] / (tp[i] + fp[i] + EPS);
+                        let r = tp[i] / (tp[i] + fnn[i] + EPS);
+                        (p * r) / ((p + r) + EPS) * 2.0
+                    })
+                    .collect();
+                if average == Average::Weighted {
+                    let total = w.iter().sum::<f32>() + EPS;
+                    f1.iter().zip(w).map(|(f, w)| f * (w / total)).sum()
+                } else {
+                    f1.iter().sum::<f32>() / n as f32
+                }
+            }
+            MetricKind::R2 => {
+                let (sum, sq, mse, count) = (&stats[..cols], &stats[cols..2 * cols], &stats[2 * cols..3 * cols], &stats[3 * cols..]);
+                let scores = (0..cols).map(|i| {
+                    let mean = sum[i] / count[i];
+                    let total = sq[i] - sum[i] * mean;
+                    let raw = 1.0 - mse[i] / total;
+                    if raw.is_infinite() { 0.0 } else { raw }
+                });
+                scores.sum::<f32>() / cols as f32
+            }
+            _ => stats[0] / stats[1],
+        }
+    }
+
+    /// Adds one batch of `rows` samples to the accumulators: the reference implementation of
+    /// `Backend::metric` (the CPU backend runs it).
+    pub fn accumulate(self, pred: &[f32], target: &[f32], rows: usize, cols: usize, stats: &mut [f32]) {
+        let tcols = if self.sparse_targets() { 1 } else { cols };
+        let sample = |r: usize| (&pred[r * cols..(r + 1) * cols], &target[r * tcols..(r + 1) * tcols]);
+        match self {
+            MetricKind::Precision { threshold } | MetricKind::Recall { threshold } => {
+                let (mut a, mut b) = (0.0f32, 0.0f32);
+                for (&p, &t) in pred[..rows * cols].iter().zip(&target[..rows * cols]) {
+                    let (pos, label) = (p > threshold, t != 0.0);
+                    a += (pos && label) as u8 as f32;
+                    b += if matches!(self, MetricKind::Precision { .. }) { pos && !label } else { !pos && label } as u8 as f32;
+                }
+                stats[0] += a;
+                stats[1] += b;
+            }
+            MetricKind::Auc { num_thresholds: t } => {
+                // Keras's evenly-spaced-threshold path: each prediction falls in the bucket
+                // `ceil(p (t - 1)) - 1` (at least 0), and the counts above threshold i are the
+                // bucket counts from i up.
+                let (counts, hist) = stats.split_at_mut(4 * t);
+                let (pos, neg) = hist.split_at_mut(t);
+                for (&p, &y) in pred[..rows * cols].iter().zip(&target[..rows * cols]) {
+                    let p = p.clamp(0.0, 1.0);
+                    let b = ((p * (t as f32 - 1.0)).ceil() - 1.0).max(0.0) as usize;
+                    let label = (y != 0.0) as u8 as f32;
+                    pos[b.min(t - 1)] += label;
+                    neg[b.min(t - 1)] += 1.0 - label;
+                }
+                let (total_pos, total_neg): (f32, f32) = (pos.iter().sum(), neg.iter().sum());
+                let (mut tp, mut fp) = (0.0f32, 0.0f32);
+                for i in (0..t).rev() {
+                    tp += pos[i];
+                    fp += neg[i];
+                    counts[i] += tp;
+                    counts[t + i] += fp;
+                    counts[2 * t + i] += total_neg - fp;
+                    counts[3 * t + i] += total_pos - tp;
+                }
+                pos.fill(0.0);
+                neg.fill(0.0);
+            }
+            MetricKind::F1 { average, threshold } => {
+                let n = if average == Average::Micro { 1 } else { cols };
+                for r in 0..rows {
+                    let (p, y) = sample(r);
+                    let max = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    for c in 0..cols {
+                        let predicted = match threshold {
+                            Some(t) => p[c] > t,
+                            None => p[c] >= max && p[c].abs() > 1e-9,
+                        } as u8 as f32;
+                        let i = if n == 1 { 0 } else { c };
+                        stats[i] += predicted * y[c];
+                        stats[n + i] += predicted * (1.0 - y[c]);
+                        stats[2 * n + i] += (1.0 - predicted) * y[c];
+                        stats[3 * n + i] += y[c];
+                    }
+                }
+            }
+            MetricKind::R2 => {
+                for r in 0..rows {
+                    let (p, y) = sample(r);
+                    for c in 0..cols {
+                        stats[c] += y[c];
+                        stats[cols + c] += y[c] * y[c];
+                        stats[2 * cols + c] += (y[c] - p[c]) * (y[c] - p[c]);
+                        stats[3 * cols + c] += 1.0;
+                    }
+                }
+            }
+            _ => {
+                let mut sum = 0.0f32;
+                for r in 0..rows {
+                    let (p, y) = sample(r);
+                    sum += self.sample(p, y).expect("a mean-style metric");
+                }
+                stats[0] += sum;
+                stats[1] += rows as f32;
+            }
+        }
+    }
 }
 
 impl fmt::Display for Metric {
@@ -145,20 +456,30 @@ impl IntoMetric for &str {
 mod tests {
     use super::*;
 
+    fn loss(name: &str) -> Loss {
+        name.parse().unwrap()
+    }
+
     #[test]
     fn accuracy_resolves_as_keras_does() {
-        assert_eq!(Metric::Accuracy.resolve(Loss::BinaryCrossentropy, 1).unwrap(), AccuracyKind::Binary);
-        assert_eq!(Metric::Accuracy.resolve(Loss::MeanSquaredError, 1).unwrap(), AccuracyKind::Binary);
-        assert_eq!(Metric::Accuracy.resolve(Loss::SparseCategoricalCrossentropy, 10).unwrap(), AccuracyKind::Sparse);
-        assert_eq!(Metric::Accuracy.resolve(Loss::CategoricalCrossentropy, 3).unwrap(), AccuracyKind::Categorical);
-        let e = Metric::SparseCategoricalAccuracy.resolve(Loss::CategoricalCrossentropy, 3).unwrap_err();
+        assert_eq!(Metric::Accuracy.resolve(loss("binary_crossentropy"), 1).unwrap(), MetricKind::Binary);
+        assert_eq!(Metric::Accuracy.resolve(loss("mse"), 1).unwrap(), MetricKind::Binary);
+        assert_eq!(Metric::Accuracy.resolve(loss("sparse_categorical_crossentropy"), 10).unwrap(), MetricKind::Sparse);
+        assert_eq!(Metric::Accuracy.resolve(loss("categorical_crossentropy"), 3).unwrap(), MetricKind::Categorical);
+        let e = Metric::SparseCategoricalAccuracy.resolve(loss("categorical_crossentropy"), 3).unwrap_err();
         assert!(e.to_string().contains("needs integer class targets"), "{e}");
+        let e = Metric::Auc { num_thresholds: 200 }.resolve(loss("sparse_categorical_crossentropy"), 3).unwrap_err();
+        assert!(e.to_string().contains("takes class indices"), "{e}");
+        let e = Metric::Precision { threshold: 1.5 }.resolve(loss("binary_crossentropy"), 1).unwrap_err();
+        assert_eq!(e.to_string(), "precision threshold: expected a number in [0, 1], found 1.5");
     }
 
     #[test]
     fn sample_values() {
-        assert_eq!(AccuracyKind::Binary.sample(&[0.7, 0.2], &[1.0, 1.0]), 0.5);
-        assert_eq!(AccuracyKind::Categorical.sample(&[0.1, 0.6, 0.3], &[0.0, 1.0, 0.0]), 1.0);
-        assert_eq!(AccuracyKind::Sparse.sample(&[0.5, 0.5, 0.0], &[1.0]), 0.0);
+        assert_eq!(MetricKind::Binary.sample(&[0.7, 0.2], &[1.0, 1.0]), Some(0.5));
+        assert_eq!(MetricKind::Categorical.sample(&[0.1, 0.6, 0.3], &[0.0, 1.0, 0.0]), Some(1.0));
+        assert_eq!(MetricKind::Sparse.sample(&[0.5, 0.5, 0.0], &[1.0]), Some(0.0));
+        assert_eq!(MetricKind::TopK { k: 2, sparse: true }.sample(&[0.5, 0.3, 0.2], &[1.0]), Some(1.0));
+        assert_eq!(MetricKind::TopK { k: 1, sparse: true }.sample(&[0.5, 0.3, 0.2], &[1.0]), Some(0.0));
     }
 }

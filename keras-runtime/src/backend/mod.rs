@@ -12,7 +12,7 @@ pub use cpu::Cpu;
 use crate::Result;
 use crate::activations::Activation;
 use crate::losses::Loss;
-use crate::metrics::AccuracyKind;
+use crate::metrics::MetricKind;
 use std::fmt;
 use std::ops::Range;
 
@@ -153,16 +153,9 @@ pub trait Backend: Clone + Send + Sync + fmt::Debug + 'static {
         stats: Self::ViewMut<'_>,
     );
 
-    /// Adds the sum of per-sample accuracies to `stats[0]` and `rows` to `stats[1]`.
-    fn accuracy(
-        &self,
-        kind: AccuracyKind,
-        pred: Self::View<'_>,
-        target: Self::View<'_>,
-        rows: usize,
-        cols: usize,
-        stats: Self::ViewMut<'_>,
-    );
+    /// Adds a batch of `rows` samples to a metric's accumulators (`kind.stats_len(cols)` of
+    /// them; see [`MetricKind::accumulate`] for what each holds).
+    fn metric(&self, kind: MetricKind, pred: Self::View<'_>, target: Self::View<'_>, rows: usize, cols: usize, stats: Self::ViewMut<'_>);
 
     /// SGD over a whole parameter arena: with momentum `mu`, `v = mu v - lr g`, then `w += v`
     /// (nesterov: `w += mu v - lr g`); without, `w -= lr g`.

@@ -18,7 +18,7 @@ pub use logs::{History, Logs};
 
 use crate::backend::Backend;
 use crate::losses::{IntoLoss, Loss};
-use crate::metrics::{AccuracyKind, IntoMetric, Metric};
+use crate::metrics::{IntoMetric, MetricKind};
 use crate::model::Model;
 use crate::optimizers::{IntoOptimizer, Optimizer};
 use crate::summary::Summary;
@@ -66,14 +66,23 @@ pub struct Compiled<M: Model> {
     model: M,
     optimizer: Box<dyn Optimizer<M::Backend>>,
     loss: Loss,
-    /// Each metric with its resolved kind and logged name.
-    metrics: Vec<(Metric, AccuracyKind, &'static str)>,
-    /// Loss and metric accumulators on the device: `[total, count]` per value.
+    /// Each metric with what it computes, its logged name and its accumulators' offset in `stats`.
+    metrics: Vec<CompiledMetric>,
+    /// Loss and metric accumulators on the device: the loss's `[total, count]`, then each
+    /// metric's.
     stats: <M::Backend as Backend>::Buffer,
     host_stats: Vec<f32>,
     staging: Staging<M::Backend>,
     logs: Logs,
     stop: bool,
+}
+
+/// A metric of a compiled model.
+struct CompiledMetric {
+    kind: MetricKind,
+    name: &'static str,
+    /// Where its accumulators start in the stats buffer.
+    offset: usize,
 }
 
 /// `compile` and the calls that work with or without compiling: `predict`, `summary`, weights.
@@ -158,14 +167,16 @@ pub trait Compile: Model {
         let optimizer = optimizer.into_optimizer::<Self::Backend>()?;
         let loss = loss.into_loss()?;
         let width = *Self::OUTPUT_SHAPE.last().unwrap_or(&1);
-        let mut resolved = Vec::new();
+        let mut resolved: Vec<CompiledMetric> = Vec::new();
+        let mut slots = 2;
         for m in metrics {
             let (m, name) = m.into_metric()?;
             let kind = m.resolve(loss, width)?;
-            if resolved.iter().any(|&(_, _, n)| n == name) {
+            if resolved.iter().any(|c| c.name == name) {
                 return Err(Error::Config(format!("metric `{name}` is listed twice")));
             }
-            resolved.push((m, kind, name));
+            resolved.push(CompiledMetric { kind, name, offset: slots });
+            slots += kind.stats_len(width);
         }
         if loss.sparse_targets() && width < 2 {
             return Err(Error::Config(format!(
@@ -174,7 +185,6 @@ pub trait Compile: Model {
             )));
         }
         let device = self.core().device().clone();
-        let slots = 2 + 2 * resolved.len();
         Ok(Compiled {
             stats: device.alloc(slots)?,
             host_stats: vec![0.0; slots],
@@ -352,8 +362,9 @@ impl<M: Model> Compiled<M> {
             let grad = training.then(|| <B<M> as Backend>::view_mut(grad, 0..rows * M::OUTPUT_SIZE));
             let loss_rows = rows * (M::OUTPUT_SIZE / cols);
             dev.loss(*loss, pred, yv, grad, loss_rows, cols, <B<M> as Backend>::view_mut(stats, 0..2));
-            for (i, &(_, kind, _)) in metrics.iter().enumerate() {
-                dev.accuracy(kind, pred, yv, loss_rows, cols, <B<M> as Backend>::view_mut(stats, 2 + 2 * i..4 + 2 * i));
+            for m in metrics.iter() {
+                let range = m.offset..m.offset + m.kind.stats_len(cols);
+                dev.metric(m.kind, pred, yv, loss_rows, cols, <B<M> as Backend>::view_mut(stats, range));
             }
         }
         if training {
@@ -461,13 +472,14 @@ impl<M: Model> Engine for Compiled<M> {
         let dev = self.model.core().device().clone();
         let n = self.host_stats.len();
         dev.download(<M::Backend as Backend>::view(&self.stats, 0..n), &mut self.host_stats)?;
-        let mean = |i: usize| self.host_stats[2 * i] / self.host_stats[2 * i + 1];
-        logs.set(if validation { "val_loss" } else { "loss" }, mean(0));
-        for (i, &(_, _, name)) in self.metrics.iter().enumerate() {
+        let stats = &self.host_stats;
+        logs.set(if validation { "val_loss" } else { "loss" }, stats[0] / stats[1]);
+        let cols = M::OUTPUT_SHAPE.last().copied().unwrap_or(1);
+        for m in &self.metrics {
             // Validation names are built once per epoch; training names borrow, so that a
             // steady `train_on_batch` allocates nothing.
-            let key: Cow<'static, str> = if validation { Cow::Owned(format!("val_{name}")) } else { Cow::Borrowed(name) };
-            logs.set(key, mean(i + 1));
+            let key: Cow<'static, str> = if validation { Cow::Owned(format!("val_{}", m.name)) } else { Cow::Borrowed(m.name) };
+            logs.set(key, m.kind.result(&stats[m.offset..m.offset + m.kind.stats_len(cols)], cols));
         }
         Ok(())
     }

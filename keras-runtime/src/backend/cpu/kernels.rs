@@ -7,7 +7,6 @@ use super::pool;
 use super::simd::{self, Simd, simd_fn};
 use crate::activations::Activation;
 use crate::losses::Loss;
-use crate::metrics::AccuracyKind;
 use std::ops::Range;
 
 /// Matrices with fewer elements than this run on the calling thread.
@@ -409,17 +408,6 @@ pub fn loss(loss: Loss, pred: &[f32], target: &[f32], grad: Option<&mut [f32]>, 
     }
     let mean = sum / rows as f32;
     stats[0] += mean * rows as f32;
-    stats[1] += rows as f32;
-}
-
-/// The batch accuracy (see `Backend::accuracy`).
-pub fn accuracy(kind: AccuracyKind, pred: &[f32], target: &[f32], rows: usize, cols: usize, stats: &mut [f32]) {
-    let tcols = if kind == AccuracyKind::Sparse { 1 } else { cols };
-    let mut sum = 0.0f32;
-    for r in 0..rows {
-        sum += kind.sample(&pred[r * cols..(r + 1) * cols], &target[r * tcols..(r + 1) * tcols]);
-    }
-    stats[0] += sum;
     stats[1] += rows as f32;
 }
 

@@ -11,7 +11,7 @@ use super::{Backend, Transpose};
 use crate::Result;
 use crate::activations::Activation;
 use crate::losses::Loss;
-use crate::metrics::AccuracyKind;
+use crate::metrics::MetricKind;
 use gemm::{MatMut, MatRef};
 use std::ops::Range;
 
@@ -178,8 +178,8 @@ impl Backend for Cpu {
         kernels::loss(loss, pred, target, grad, rows, cols, stats);
     }
 
-    fn accuracy(&self, kind: AccuracyKind, pred: &[f32], target: &[f32], rows: usize, cols: usize, stats: &mut [f32]) {
-        kernels::accuracy(kind, pred, target, rows, cols, stats);
+    fn metric(&self, kind: MetricKind, pred: &[f32], target: &[f32], rows: usize, cols: usize, stats: &mut [f32]) {
+        kind.accumulate(pred, target, rows, cols, stats);
     }
 
     fn sgd(&self, params: &mut [f32], grads: &[f32], velocity: Option<&mut [f32]>, lr: f32, momentum: f32, nesterov: bool) {
