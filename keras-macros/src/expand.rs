@@ -124,8 +124,16 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
                 (quote!(NonTrainable), s_off - len)
             };
             let (lname, wname, shape, init) = (&l.name, w.name, usizes(&w.shape), &w.init);
+            let option = |t: &Option<TokenStream>| match t {
+                Some(t) => quote!(::core::option::Option::Some(#t)),
+                None => quote!(::core::option::Option::None),
+            };
+            let (regularizer, constraint) = (option(&w.regularizer), option(&w.constraint));
             weight_specs.push(quote! {
-                ::keras::model::WeightSpec { layer: #lname, name: #wname, shape: #shape, arena: ::keras::model::Arena::#arena, offset: #offset, init: #init }
+                ::keras::model::WeightSpec {
+                    layer: #lname, name: #wname, shape: #shape, arena: ::keras::model::Arena::#arena, offset: #offset, init: #init,
+                    regularizer: #regularizer, constraint: #constraint,
+                }
             });
         }
         param_ranges.push((p0, p_off));

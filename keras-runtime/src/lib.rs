@@ -6,6 +6,7 @@
 pub mod activations;
 pub mod backend;
 pub mod callbacks;
+pub mod constraints;
 pub mod datasets;
 pub mod error;
 pub mod initializers;
@@ -14,6 +15,7 @@ pub mod losses;
 pub mod metrics;
 pub mod model;
 pub mod optimizers;
+pub mod regularizers;
 pub mod summary;
 pub mod train;
 pub mod utils;

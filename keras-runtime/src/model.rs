@@ -37,6 +37,10 @@ pub struct WeightSpec {
     pub offset: usize,
     /// How a new model fills it.
     pub init: Initializer,
+    /// A penalty on it added to the loss.
+    pub regularizer: Option<crate::regularizers::Regularizer>,
+    /// A projection applied to it after each update.
+    pub constraint: Option<crate::constraints::Constraint>,
 }
 
 impl WeightSpec {
@@ -205,6 +209,16 @@ impl<B: Backend> ModelCore<B> {
     /// The parameter and gradient arenas, for an optimizer step.
     pub fn params_and_grads(&mut self) -> (&mut B::Buffer, &B::Buffer) {
         (&mut self.params, &self.grads)
+    }
+
+    /// The parameters and the writable gradients, for regularization.
+    pub fn params_and_grads_mut(&mut self) -> (&B::Buffer, &mut B::Buffer) {
+        (&self.params, &mut self.grads)
+    }
+
+    /// The parameter arena, writable (for constraints).
+    pub fn params_mut(&mut self) -> &mut B::Buffer {
+        &mut self.params
     }
 
     /// The gradient arena.

@@ -1,13 +1,27 @@
-//! `Dense(units, activation?, use_bias = .., kernel_initializer = .., bias_initializer = ..)`.
+//! `Dense(units, activation?, use_bias = .., kernel_initializer = .., bias_initializer = ..,
+//! kernel_regularizer = .., bias_regularizer = .., kernel_constraint = .., bias_constraint = ..)`.
 
-use super::{Args, Runtime, Shape, Weight, boolean, int, names};
+use super::{Args, Runtime, Shape, Weight, boolean, int, names, penalties};
 use crate::diag::Diag;
 use crate::parse::Call;
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 
 /// Parameters besides `in`, `name`, `params`; the first two may be positional, as in Keras.
-pub const SIGNATURE: (&[&str], usize) = (&["units", "activation", "use_bias", "kernel_initializer", "bias_initializer"], 2);
+pub const SIGNATURE: (&[&str], usize) = (
+    &[
+        "units",
+        "activation",
+        "use_bias",
+        "kernel_initializer",
+        "bias_initializer",
+        "kernel_regularizer",
+        "bias_regularizer",
+        "kernel_constraint",
+        "bias_constraint",
+    ],
+    2,
+);
 
 pub struct Dense {
     units: usize,
@@ -15,6 +29,10 @@ pub struct Dense {
     use_bias: bool,
     kernel_init: TokenStream,
     bias_init: TokenStream,
+    kernel_regularizer: Option<TokenStream>,
+    bias_regularizer: Option<TokenStream>,
+    kernel_constraint: Option<TokenStream>,
+    bias_constraint: Option<TokenStream>,
 }
 
 impl Dense {
@@ -57,10 +75,28 @@ impl Dense {
             Some(a) => names::initializer(&a.value, diag),
             None => Some(quote!(::keras::initializers::Initializer::Zeros)),
         };
+        let mut optional = |key: &str, parse: fn(&syn::Expr, &mut Diag) -> Option<TokenStream>| match args.get(key, sig) {
+            Some(a) => parse(&a.value, diag).map(Some),
+            None => Some(None),
+        };
+        let kernel_regularizer = optional("kernel_regularizer", penalties::regularizer);
+        let bias_regularizer = optional("bias_regularizer", penalties::regularizer);
+        let kernel_constraint = optional("kernel_constraint", penalties::constraint);
+        let bias_constraint = optional("bias_constraint", penalties::constraint);
         if diag.len() > errors {
             return None;
         }
-        Some(Dense { units: units?, activation: activation?, use_bias: use_bias?, kernel_init: kernel_init?, bias_init: bias_init? })
+        Some(Dense {
+            units: units?,
+            activation: activation?,
+            use_bias: use_bias?,
+            kernel_init: kernel_init?,
+            bias_init: bias_init?,
+            kernel_regularizer: kernel_regularizer?,
+            bias_regularizer: bias_regularizer?,
+            kernel_constraint: kernel_constraint?,
+            bias_constraint: bias_constraint?,
+        })
     }
 
     /// Dense maps the last axis: `(.., d) -> (.., units)`.
@@ -72,9 +108,23 @@ impl Dense {
 
     pub fn weights(&self, input: &[usize]) -> Vec<Weight> {
         let d = *input.last().expect("shapes have at least one dimension");
-        let mut w = vec![Weight { name: "kernel", shape: vec![d, self.units], trainable: true, init: self.kernel_init.clone() }];
+        let mut w = vec![Weight {
+            name: "kernel",
+            shape: vec![d, self.units],
+            trainable: true,
+            init: self.kernel_init.clone(),
+            regularizer: self.kernel_regularizer.clone(),
+            constraint: self.kernel_constraint.clone(),
+        }];
         if self.use_bias {
-            w.push(Weight { name: "bias", shape: vec![self.units], trainable: true, init: self.bias_init.clone() });
+            w.push(Weight {
+                name: "bias",
+                shape: vec![self.units],
+                trainable: true,
+                init: self.bias_init.clone(),
+                regularizer: self.bias_regularizer.clone(),
+                constraint: self.bias_constraint.clone(),
+            });
         }
         w
     }

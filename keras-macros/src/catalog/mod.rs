@@ -7,6 +7,7 @@ pub mod dropout;
 pub mod flatten;
 pub mod input;
 pub mod names;
+pub mod penalties;
 
 use crate::diag::Diag;
 use crate::parse::{Arg, Call};
@@ -22,7 +23,7 @@ pub const CLASSES: &[&str] = &["Input", "Dense", "Activation", "Dropout", "Flatt
 
 /// A parsed and validated layer.
 pub enum Layer {
-    Dense(dense::Dense),
+    Dense(Box<dense::Dense>),
     Activation(activation::Activation),
     Dropout(dropout::Dropout),
     Flatten(flatten::Flatten),
@@ -35,6 +36,10 @@ pub struct Weight {
     pub trainable: bool,
     /// The runtime `Initializer` expression.
     pub init: TokenStream,
+    /// The runtime `Regularizer` expression, if any.
+    pub regularizer: Option<TokenStream>,
+    /// The runtime `Constraint` expression, if any.
+    pub constraint: Option<TokenStream>,
 }
 
 /// How generated code drives a layer.
@@ -55,7 +60,7 @@ impl Layer {
     /// Builds the layer of class `class` from its call.
     pub fn build(class: &str, call: &Call, args: &Args<'_>, diag: &mut Diag) -> Option<Layer> {
         match class {
-            "Dense" => dense::Dense::build(call, args, diag).map(Layer::Dense),
+            "Dense" => dense::Dense::build(call, args, diag).map(|d| Layer::Dense(Box::new(d))),
             "Activation" => activation::Activation::build(call, args, diag).map(Layer::Activation),
             "Dropout" => dropout::Dropout::build(call, args, diag).map(Layer::Dropout),
             "Flatten" => Some(Layer::Flatten(flatten::Flatten)),

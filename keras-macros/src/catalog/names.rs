@@ -1,10 +1,10 @@
 //! Activation and initializer names, and "did you mean" suggestions.
 
-use super::{float, word};
+use super::word;
 use crate::diag::Diag;
 use proc_macro2::TokenStream;
 use quote::{ToTokens, format_ident, quote};
-use syn::{Expr, ExprAssign, ExprCall};
+use syn::{Expr, ExprCall};
 
 /// Keras activation names and the runtime type of each.
 pub const ACTIVATIONS: &[(&str, &str)] = &[
@@ -80,37 +80,7 @@ pub fn initializer(e: &Expr, diag: &mut Diag) -> Option<TokenStream> {
         },
         other => (word(other).unwrap_or_default(), Vec::new()),
     };
-    // Positional or `key = value` arguments of a parameterised initializer, with defaults.
-    let mut params = |keys: &[&str], defaults: &[f64]| -> Option<Vec<f64>> {
-        let mut out = defaults.to_vec();
-        for (i, a) in call_args.iter().enumerate() {
-            let (idx, value) = match a {
-                Expr::Assign(ExprAssign { left, right, .. }) => match word(left).and_then(|k| keys.iter().position(|x| *x == k)) {
-                    Some(idx) => (idx, &**right),
-                    None => {
-                        diag.error(
-                            left,
-                            format!("`{name}` has no argument `{}` (expected one of {})", left.to_token_stream(), keys.join(", ")),
-                        );
-                        return None;
-                    }
-                },
-                v if i < keys.len() => (i, *v),
-                v => {
-                    diag.error(v, format!("`{name}` takes {} arguments ({})", keys.len(), keys.join(", ")));
-                    return None;
-                }
-            };
-            match float(value) {
-                Some(v) if v.is_finite() => out[idx] = v,
-                _ => {
-                    diag.error(value, format!("`{name}`'s `{}` expects a number, found `{}`", keys[idx], value.to_token_stream()));
-                    return None;
-                }
-            }
-        }
-        Some(out)
-    };
+    let mut params = |keys: &[&str], defaults: &[f64]| super::penalties::numeric_args(&name, &call_args, keys, defaults, diag);
     let f = |v: f64| v as f32;
     Some(match name.as_str() {
         "glorot_uniform" if call_args.is_empty() => quote!(#init::GlorotUniform),

@@ -11,8 +11,10 @@ pub use cpu::Cpu;
 
 use crate::Result;
 use crate::activations::Activation;
+use crate::constraints::Constraint;
 use crate::losses::Loss;
 use crate::metrics::MetricKind;
+use crate::regularizers::Regularizer;
 use std::fmt;
 use std::ops::Range;
 
@@ -156,6 +158,13 @@ pub trait Backend: Clone + Send + Sync + fmt::Debug + 'static {
     /// Adds a batch of `rows` samples to a metric's accumulators (`kind.stats_len(cols)` of
     /// them; see [`MetricKind::accumulate`] for what each holds).
     fn metric(&self, kind: MetricKind, pred: Self::View<'_>, target: Self::View<'_>, rows: usize, cols: usize, stats: Self::ViewMut<'_>);
+
+    /// Adds `scale` times the penalty of `w` to `stats[0]`; with `g`, adds the penalty's
+    /// gradient to `g` (see [`Regularizer`]).
+    fn regularize(&self, reg: Regularizer, w: Self::View<'_>, g: Option<Self::ViewMut<'_>>, scale: f32, stats: Self::ViewMut<'_>);
+
+    /// Projects the weight `w` of `shape` in place (see [`Constraint`]).
+    fn constrain(&self, constraint: Constraint, w: Self::ViewMut<'_>, shape: &[usize]);
 
     /// SGD over a whole parameter arena: with momentum `mu`, `v = mu v - lr g`, then `w += v`
     /// (nesterov: `w += mu v - lr g`); without, `w -= lr g`.

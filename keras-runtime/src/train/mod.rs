@@ -370,10 +370,26 @@ impl<M: Model> Compiled<M> {
         if training {
             M::backward(core, xv, rows);
         }
+        // Regularization penalties join the loss (training and evaluation alike, as Keras logs
+        // them), and their gradients the weights' gradients.
+        let loss_rows = (rows * (M::OUTPUT_SIZE / cols)) as f32;
+        for w in M::WEIGHTS {
+            if let Some(reg) = w.regularizer {
+                let range = w.offset..w.offset + w.len();
+                let (params, grads) = core.params_and_grads_mut();
+                let g = training.then(|| <B<M> as Backend>::view_mut(grads, range.clone()));
+                dev.regularize(reg, <B<M> as Backend>::view(params, range), g, loss_rows, <B<M> as Backend>::view_mut(stats, 0..2));
+            }
+        }
         if step == Step::Train {
             let (params, grads) = core.params_and_grads();
             let n = M::TRAINABLE_PARAMS;
             optimizer.apply(&dev, <B<M> as Backend>::view_mut(params, 0..n), <B<M> as Backend>::view(grads, 0..n))?;
+            for w in M::WEIGHTS {
+                if let Some(c) = w.constraint {
+                    dev.constrain(c, <B<M> as Backend>::view_mut(core.params_mut(), w.offset..w.offset + w.len()), w.shape);
+                }
+            }
             core.advance_step();
         }
         Ok(())

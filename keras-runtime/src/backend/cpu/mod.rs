@@ -10,8 +10,10 @@ pub(crate) mod simd;
 use super::{Backend, Transpose};
 use crate::Result;
 use crate::activations::Activation;
+use crate::constraints::Constraint;
 use crate::losses::Loss;
 use crate::metrics::MetricKind;
+use crate::regularizers::Regularizer;
 use gemm::{MatMut, MatRef};
 use std::ops::Range;
 
@@ -176,6 +178,17 @@ impl Backend for Cpu {
 
     fn loss(&self, loss: Loss, pred: &[f32], target: &[f32], grad: Option<&mut [f32]>, rows: usize, cols: usize, stats: &mut [f32]) {
         kernels::loss(loss, pred, target, grad, rows, cols, stats);
+    }
+
+    fn regularize(&self, reg: Regularizer, w: &[f32], g: Option<&mut [f32]>, scale: f32, stats: &mut [f32]) {
+        stats[0] += scale * reg.penalty(w);
+        if let Some(g) = g {
+            reg.add_gradient(w, g);
+        }
+    }
+
+    fn constrain(&self, constraint: Constraint, w: &mut [f32], shape: &[usize]) {
+        constraint.apply(w, shape);
     }
 
     fn metric(&self, kind: MetricKind, pred: &[f32], target: &[f32], rows: usize, cols: usize, stats: &mut [f32]) {
