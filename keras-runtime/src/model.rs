@@ -203,8 +203,8 @@ impl<B: Backend> ModelCore<B> {
     }
 
     /// The parameter and gradient arenas, for an optimizer step.
-    pub fn params_and_grads(&mut self) -> (&mut B::Buffer, &B::Buffer) {
-        (&mut self.params, &self.grads)
+    pub fn params_and_grads(&mut self) -> (&mut B::Buffer, &mut B::Buffer) {
+        (&mut self.params, &mut self.grads)
     }
 
     /// The gradient arena.

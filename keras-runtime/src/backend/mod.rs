@@ -13,6 +13,7 @@ use crate::Result;
 use crate::activations::Activation;
 use crate::losses::Loss;
 use crate::metrics::AccuracyKind;
+use crate::optimizers::Update;
 use std::fmt;
 use std::ops::Range;
 
@@ -164,31 +165,14 @@ pub trait Backend: Clone + Send + Sync + fmt::Debug + 'static {
         stats: Self::ViewMut<'_>,
     );
 
-    /// SGD over a whole parameter arena: with momentum `mu`, `v = mu v - lr g`, then `w += v`
-    /// (nesterov: `w += mu v - lr g`); without, `w -= lr g`.
-    fn sgd(
-        &self,
-        params: Self::ViewMut<'_>,
-        grads: Self::View<'_>,
-        velocity: Option<Self::ViewMut<'_>>,
-        lr: f32,
-        momentum: f32,
-        nesterov: bool,
-    );
+    /// One optimizer step over a whole parameter arena: weight decay and value clipping as
+    /// `update` says, then its rule. `state` holds the rule's buffers (see [`UpdateRule`](crate::optimizers::UpdateRule)), each
+    /// as long as `params`.
+    fn update(&self, update: &Update, params: Self::ViewMut<'_>, grads: Self::View<'_>, state: &mut [Self::Buffer]);
 
-    /// Adam over a whole parameter arena, Keras's update: `m += (g - m)(1 - b1)`,
-    /// `v += (g^2 - v)(1 - b2)`, `w -= m alpha / (sqrt(v) + eps)`; with `vhat`, AMSGrad.
-    #[allow(clippy::too_many_arguments)]
-    fn adam(
-        &self,
-        params: Self::ViewMut<'_>,
-        grads: Self::View<'_>,
-        m: Self::ViewMut<'_>,
-        v: Self::ViewMut<'_>,
-        vhat: Option<Self::ViewMut<'_>>,
-        alpha: f32,
-        beta_1: f32,
-        beta_2: f32,
-        epsilon: f32,
-    );
+    /// The sum of the squares of a view (for gradient norms).
+    fn sum_squares(&self, v: Self::View<'_>) -> Result<f32>;
+
+    /// In place: `v *= factor`.
+    fn scale(&self, v: Self::ViewMut<'_>, factor: f32);
 }

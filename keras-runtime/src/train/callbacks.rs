@@ -10,8 +10,8 @@ pub trait Control {
     fn stop_training(&mut self);
     /// The optimizer's learning rate.
     fn learning_rate(&self) -> f32;
-    /// Replaces the optimizer's learning rate.
-    fn set_learning_rate(&mut self, lr: f32);
+    /// Replaces the optimizer's learning rate; an error when it comes from a schedule.
+    fn set_learning_rate(&mut self, lr: f32) -> Result<()>;
     /// The model's weights, in Keras order.
     fn get_weights(&self) -> Result<Vec<ArrayD<f32>>>;
     /// Replaces the model's weights.

@@ -356,7 +356,7 @@ impl<M: Model> Compiled<M> {
         if step == Step::Train {
             let (params, grads) = core.params_and_grads();
             let n = M::TRAINABLE_PARAMS;
-            optimizer.apply(&dev, <B<M> as Backend>::view_mut(params, 0..n), <B<M> as Backend>::view(grads, 0..n))?;
+            optimizer.apply(&dev, <B<M> as Backend>::view_mut(params, 0..n), <B<M> as Backend>::view_mut(grads, 0..n), M::WEIGHTS)?;
             core.advance_step();
         }
         Ok(())
@@ -422,8 +422,8 @@ impl<M: Model> Control for Compiled<M> {
     fn learning_rate(&self) -> f32 {
         self.optimizer.learning_rate()
     }
-    fn set_learning_rate(&mut self, lr: f32) {
-        self.optimizer.set_learning_rate(lr);
+    fn set_learning_rate(&mut self, lr: f32) -> Result<()> {
+        self.optimizer.set_learning_rate(lr)
     }
     fn get_weights(&self) -> Result<Vec<ArrayD<f32>>> {
         Network::get_weights(self)
