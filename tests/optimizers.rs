@@ -41,6 +41,23 @@ fn every_keras_optimizer_matches_keras() {
     }
 }
 
+/// Cases the shared fixtures leave out, from `gen_schedules.py`: Ftrl, and the common options
+/// on optimizers other than Adam.
+#[test]
+fn ftrl_and_common_options_match_keras() {
+    let cases = [
+        "S_opt_ftrl",
+        "S_opt_ftrl_regularized",
+        "S_opt_sgd_nesterov_clipnorm_weight_decay",
+        "S_opt_nadam_global_clipnorm",
+        "S_opt_lion_clipvalue_weight_decay",
+        "S_opt_adadelta_weight_decay",
+    ];
+    for case in cases {
+        run_fixture::<Softmax3>(case, RTOL);
+    }
+}
+
 #[test]
 fn schedules_driving_training_match_keras() {
     for case in ["S_sched_sgd_inverse_time", "S_sched_adam_cosine_warmup", "S_sched_rmsprop_exponential_staircase"] {
