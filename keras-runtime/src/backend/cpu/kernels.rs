@@ -856,6 +856,65 @@ mod tests {
         }
     }
 
+    /// Every rule on an arena large enough to be split over threads gives what it gives on
+    /// small slices run one after another; sums of squares agree with a plain sum.
+    #[test]
+    fn optimizer_updates_do_not_depend_on_chunking() {
+        let n = 70_001;
+        let g0: Vec<f32> = (0..n).map(|i| ((i * 37) % 101) as f32 * 0.01 - 0.5).collect();
+        let w0: Vec<f32> = (0..n).map(|i| ((i * 13) % 29) as f32 * 0.1 - 1.4).collect();
+        let rules = [
+            UpdateRule::Sgd { lr: 0.1, momentum: 0.9, nesterov: true },
+            UpdateRule::Adam { alpha: 0.01, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, amsgrad: true },
+            UpdateRule::RmsProp { lr: 0.01, rho: 0.9, momentum: 0.5, epsilon: 1e-7, centered: true },
+            UpdateRule::Adagrad { lr: 0.01, epsilon: 1e-7 },
+            UpdateRule::Adadelta { lr: 1.0, rho: 0.95, epsilon: 1e-7 },
+            UpdateRule::Adamax { lr: 0.01, correction: 0.1, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7 },
+            UpdateRule::Nadam {
+                lr: 0.01,
+                beta_1: 0.9,
+                beta_2: 0.999,
+                epsilon: 1e-7,
+                u_next: 0.45,
+                one_minus_u: 0.55,
+                one_minus_product_next: 0.8,
+                one_minus_product: 0.6,
+                v_correction: 0.001,
+            },
+            UpdateRule::Lion { lr: 0.01, beta_1: 0.9, beta_2: 0.99 },
+            UpdateRule::Ftrl { lr: 0.1, lr_power: -0.5, l1: 0.01, l2: 0.0, l2_shrinkage: 0.01 },
+        ];
+        for rule in rules {
+            let slots = match rule {
+                UpdateRule::Sgd { .. } | UpdateRule::Adagrad { .. } | UpdateRule::Lion { .. } => 1,
+                UpdateRule::Adam { .. } | UpdateRule::RmsProp { .. } => 3,
+                _ => 2,
+            };
+            let u = Update { rule, weight_decay: Some((0.01, 0.1)), clipvalue: Some(0.3) };
+            let (mut w, mut state) = (w0.clone(), vec![vec![0.1f32; n]; slots]);
+            let (mut w2, mut state2) = (w0.clone(), vec![vec![0.1f32; n]; slots]);
+            for _ in 0..3 {
+                update(&u, &mut w, &g0, &mut state);
+                for start in (0..n).step_by(1000) {
+                    let end = (start + 1000).min(n);
+                    let mut part: Vec<Vec<f32>> = state2.iter().map(|s| s[start..end].to_vec()).collect();
+                    update(&u, &mut w2[start..end], &g0[start..end], &mut part);
+                    for (s, p) in state2.iter_mut().zip(part) {
+                        s[start..end].copy_from_slice(&p);
+                    }
+                }
+            }
+            assert_eq!(w, w2, "{rule:?}");
+            assert_eq!(state, state2, "{rule:?}");
+            assert!(w.iter().all(|v| v.is_finite()) && w != w0, "{rule:?}");
+        }
+        let plain: f64 = g0.iter().map(|&g| (g as f64) * (g as f64)).sum();
+        assert!((sum_squares(&g0) as f64 - plain).abs() <= 1e-5 * plain);
+        let mut s = g0.clone();
+        scale(&mut s, 0.5);
+        assert!(s.iter().zip(&g0).all(|(a, b)| *a == b * 0.5));
+    }
+
     #[test]
     fn dropout_keeps_about_one_minus_rate_and_scales() {
         let x = vec![1.0f32; 100_000];
