@@ -166,8 +166,8 @@ pub trait Backend: Clone + Send + Sync + fmt::Debug + 'static {
     );
 
     /// One optimizer step over a whole parameter arena: weight decay and value clipping as
-    /// `update` says, then its rule. `state` holds the rule's buffers (see [`UpdateRule`](crate::optimizers::UpdateRule)), each
-    /// as long as `params`.
+    /// `update` says, then its rule. `state` holds the rule's buffers, each as long as `params`
+    /// (see [`UpdateRule`](crate::optimizers::UpdateRule) for which, in which order).
     fn update(&self, update: &Update, params: Self::ViewMut<'_>, grads: Self::View<'_>, state: &mut [Self::Buffer]);
 
     /// The sum of the squares of a view (for gradient norms).
