@@ -1,5 +1,6 @@
 //! After the first step of a given batch size, `train_on_batch` allocates nothing: the parameter
-//! arena, the workspace, the optimizer state and the GEMM packing buffers are all reused.
+//! arena, the workspace, the optimizer state (of every optimizer, with clipping and schedules)
+//! and the GEMM packing buffers are all reused.
 //! `predict_one` allocates nothing at all. (A counting global allocator; one test in this binary,
 //! so that nothing else allocates meanwhile.)
 
@@ -42,23 +43,41 @@ fn steady_state_steps_and_predict_one_allocate_nothing() {
 fn train_on_batch_allocates_nothing() {
     keras::utils::set_random_seed(1);
     for (batch, optimizer) in [(32usize, "adam"), (256, "sgd")] {
-        let x = Array2::from_shape_fn((batch, 784), |(i, j)| ((i * 31 + j * 7) % 17) as f32 / 17.0);
-        let y = Array1::from_shape_fn(batch, |i| (i % 10) as f32);
-        let mut model = Net::new(&Cpu::default()).compile(optimizer, "sparse_categorical_crossentropy", ["accuracy"]).unwrap();
-        // Warm-up: the workspace, optimizer moments and thread-local packing buffers are sized.
-        for _ in 0..3 {
-            model.train_on_batch(&x, &y).unwrap();
-        }
-        let before = ALLOCATIONS.load(Ordering::SeqCst);
-        assert!(before > 0, "the counter sees the warm-up allocations");
-        let mut loss = 0.0;
-        for _ in 0..50 {
-            loss = model.train_on_batch(&x, &y).unwrap().loss();
-        }
-        let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
-        assert!(loss.is_finite());
-        assert_eq!(allocations, 0, "{allocations} allocations in 50 steady steps of batch {batch} ({optimizer})");
+        steady_steps_allocate_nothing(batch, optimizer, optimizer);
     }
+    for name in ["rmsprop", "adagrad", "adadelta", "adamw", "adamax", "nadam", "lion", "ftrl"] {
+        steady_steps_allocate_nothing(32, name, name);
+    }
+    steady_steps_allocate_nothing(32, Adam::default().clipnorm(0.01), "adam with clipnorm");
+    steady_steps_allocate_nothing(
+        32,
+        Sgd::new(ExponentialDecay::new(0.1, 10, 0.9)).global_clipnorm(0.01),
+        "sgd with a schedule and global_clipnorm",
+    );
+    steady_steps_allocate_nothing(
+        32,
+        RmsProp::default().momentum(0.5).centered(true).clipvalue(0.01).weight_decay(0.1),
+        "centered rmsprop",
+    );
+}
+
+fn steady_steps_allocate_nothing(batch: usize, optimizer: impl keras::optimizers::IntoOptimizer, what: &str) {
+    let x = Array2::from_shape_fn((batch, 784), |(i, j)| ((i * 31 + j * 7) % 17) as f32 / 17.0);
+    let y = Array1::from_shape_fn(batch, |i| (i % 10) as f32);
+    let mut model = Net::new(&Cpu::default()).compile(optimizer, "sparse_categorical_crossentropy", ["accuracy"]).unwrap();
+    // Warm-up: the workspace, optimizer moments and thread-local packing buffers are sized.
+    for _ in 0..3 {
+        model.train_on_batch(&x, &y).unwrap();
+    }
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    assert!(before > 0, "the counter sees the warm-up allocations");
+    let mut loss = 0.0;
+    for _ in 0..50 {
+        loss = model.train_on_batch(&x, &y).unwrap().loss();
+    }
+    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    assert!(loss.is_finite());
+    assert_eq!(allocations, 0, "{allocations} allocations in 50 steady steps of batch {batch} ({what})");
 }
 
 fn predict_one_allocates_nothing() {

@@ -25,7 +25,10 @@ pub use error::{Error, Result};
 pub use losses::Loss;
 pub use metrics::Metric;
 pub use model::Model;
-pub use optimizers::{Adam, Sgd};
+pub use optimizers::{
+    Adadelta, Adagrad, Adam, AdamW, Adamax, CosineDecay, ExponentialDecay, Ftrl, InverseTimeDecay, LearningRate, LearningRateSchedule,
+    Lion, Nadam, PiecewiseConstantDecay, PolynomialDecay, RmsProp, Sgd,
+};
 pub use train::{Callback, Compile, Compiled, Control, FitArgs, History, Logs, Network};
 
 /// Re-exported so generated code and users name one `ndarray`.

@@ -207,13 +207,8 @@ impl<B: Backend> ModelCore<B> {
     }
 
     /// The parameter and gradient arenas, for an optimizer step.
-    pub fn params_and_grads(&mut self) -> (&mut B::Buffer, &B::Buffer) {
-        (&mut self.params, &self.grads)
-    }
-
-    /// The parameters and the writable gradients, for regularization.
-    pub fn params_and_grads_mut(&mut self) -> (&B::Buffer, &mut B::Buffer) {
-        (&self.params, &mut self.grads)
+    pub fn params_and_grads(&mut self) -> (&mut B::Buffer, &mut B::Buffer) {
+        (&mut self.params, &mut self.grads)
     }
 
     /// The parameter arena, writable (for constraints).

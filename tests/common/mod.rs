@@ -93,3 +93,123 @@ pub fn assert_all_close(what: &str, got: &[ArrayD<f32>], want: &[ArrayD<f32>], r
         })
         .fold(0.0, f64::max)
 }
+
+/// A learning rate as Keras serialises it: a number, or `{class_name, config}` of a schedule.
+pub fn learning_rate_of(v: &Value) -> keras::optimizers::LearningRate {
+    use keras::optimizers::*;
+    if let Some(lr) = v.as_f64() {
+        return LearningRate::Constant(lr as f32);
+    }
+    let c = &v["config"];
+    let num = |k: &str| c[k].as_f64().unwrap_or_else(|| panic!("schedule {k}")) as f32;
+    let steps = |k: &str| c[k].as_u64().unwrap_or_else(|| panic!("schedule {k}"));
+    let flag = |k: &str| c[k].as_bool().unwrap_or(false);
+    match v["class_name"].as_str().unwrap() {
+        "ExponentialDecay" => {
+            ExponentialDecay::new(num("initial_learning_rate"), steps("decay_steps"), num("decay_rate")).staircase(flag("staircase")).into()
+        }
+        "InverseTimeDecay" => {
+            InverseTimeDecay::new(num("initial_learning_rate"), steps("decay_steps"), num("decay_rate")).staircase(flag("staircase")).into()
+        }
+        "PolynomialDecay" => PolynomialDecay::new(num("initial_learning_rate"), steps("decay_steps"))
+            .end_learning_rate(num("end_learning_rate"))
+            .power(num("power"))
+            .cycle(flag("cycle"))
+            .into(),
+        "PiecewiseConstantDecay" => PiecewiseConstantDecay::new(
+            c["boundaries"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap()).collect::<Vec<_>>(),
+            c["values"].as_array().unwrap().iter().map(|b| b.as_f64().unwrap() as f32).collect::<Vec<_>>(),
+        )
+        .into(),
+        "CosineDecay" => {
+            let s = CosineDecay::new(num("initial_learning_rate"), steps("decay_steps")).alpha(num("alpha"));
+            match c["warmup_target"].as_f64() {
+                Some(t) => s.warmup(t as f32, steps("warmup_steps")).into(),
+                None => s.into(),
+            }
+        }
+        other => panic!("schedule {other} is not supported by this test"),
+    }
+}
+
+/// The model compiled with the optimizer of a fixture's `compile.optimizer` (every Keras 3
+/// optimizer keras-rs has, its common options and schedules), the fixture's loss, no metrics.
+pub fn compile_as_fixture<M: keras::Model<Backend = keras::Cpu>>(model: M, f: &Fixture) -> keras::Compiled<M> {
+    use keras::optimizers::*;
+    use keras::prelude::*;
+    let loss: Loss = f.value("compile")["loss"].as_str().unwrap().parse().unwrap();
+    let o = f.optimizer();
+    let num = |k: &str| o[k].as_f64().unwrap_or_else(|| panic!("optimizer {k}")) as f32;
+    let opt = |k: &str| o[k].as_f64().map(|v| v as f32);
+    let flag = |k: &str| o[k].as_bool().unwrap();
+    let lr = learning_rate_of(&o["learning_rate"]);
+    let no_metrics: [Metric; 0] = [];
+    macro_rules! common {
+        ($c:expr) => {{
+            let mut c = $c;
+            c.common = Common {
+                weight_decay: opt("weight_decay"),
+                clipnorm: opt("clipnorm"),
+                clipvalue: opt("clipvalue"),
+                global_clipnorm: opt("global_clipnorm"),
+            };
+            model.compile(c, loss, no_metrics)
+        }};
+    }
+    match o["class_name"].as_str().unwrap() {
+        "SGD" => common!(Sgd::new(lr).momentum(num("momentum")).nesterov(flag("nesterov"))),
+        "Adam" => common!(Adam::new(lr).beta_1(num("beta_1")).beta_2(num("beta_2")).epsilon(num("epsilon")).amsgrad(flag("amsgrad"))),
+        "AdamW" => common!(AdamW::new(lr).beta_1(num("beta_1")).beta_2(num("beta_2")).epsilon(num("epsilon")).amsgrad(flag("amsgrad"))),
+        "Adamax" => common!(Adamax::new(lr).beta_1(num("beta_1")).beta_2(num("beta_2")).epsilon(num("epsilon"))),
+        "Nadam" => common!(Nadam::new(lr).beta_1(num("beta_1")).beta_2(num("beta_2")).epsilon(num("epsilon"))),
+        "RMSprop" => common!(RmsProp::new(lr).rho(num("rho")).momentum(num("momentum")).epsilon(num("epsilon")).centered(flag("centered"))),
+        "Adagrad" => common!(Adagrad::new(lr).initial_accumulator_value(num("initial_accumulator_value")).epsilon(num("epsilon"))),
+        "Adadelta" => common!(Adadelta::new(lr).rho(num("rho")).epsilon(num("epsilon"))),
+        "Lion" => common!(Lion::new(lr).beta_1(num("beta_1")).beta_2(num("beta_2"))),
+        "Ftrl" => common!(
+            Ftrl::new(lr)
+                .learning_rate_power(num("learning_rate_power"))
+                .initial_accumulator_value(num("initial_accumulator_value"))
+                .l1_regularization_strength(num("l1_regularization_strength"))
+                .l2_regularization_strength(num("l2_regularization_strength"))
+                .l2_shrinkage_regularization_strength(num("l2_shrinkage_regularization_strength"))
+                .beta(num("beta"))
+        ),
+        other => panic!("optimizer {other} is not supported by this test"),
+    }
+    .unwrap()
+}
+
+/// Runs a whole fixture with [`compile_as_fixture`]: forward, first-batch loss and gradients,
+/// fit, weights and forward after. Returns the worst relative error seen.
+pub fn run_fixture<M: keras::Model<Backend = keras::Cpu>>(name: &str, rtol: f64) -> f64 {
+    use keras::ndarray::{Axis, Slice};
+    use keras::prelude::*;
+    let f = Fixture::load(name);
+    let mut model = M::create(&Cpu::default()).unwrap();
+    model.set_weights(&f.weights("weights_init")).unwrap();
+    let x = f.tensor("x");
+    let y = f.tensor("y");
+    let first = |a: &ArrayD<f32>, n: usize| a.slice_axis(Axis(0), Slice::from(0..n)).to_owned();
+    let pred = model.predict(&x).unwrap();
+    let mut worst =
+        assert_close(&format!("{name} forward_before"), pred.as_slice().unwrap(), f.tensor("forward_before").as_slice().unwrap(), rtol);
+    let mut model = compile_as_fixture(model, &f);
+    let batch = f.usize(&["fit", "batch_size"]).min(x.shape()[0]);
+    let (loss, grads) = model.gradients(&first(&x, batch), &first(&y, batch)).unwrap();
+    worst = worst.max(assert_close(&format!("{name} loss_first_batch"), &[loss], &[f.f32(&["loss_first_batch"])], rtol));
+    worst = worst.max(assert_all_close(&format!("{name} grads_first_batch"), &grads, &f.weights("grads_first_batch"), rtol));
+    let epochs = f.usize(&["fit", "epochs"]);
+    let history = model.fit(&x, &y, FitArgs::default().epochs(epochs).batch_size(batch).shuffle(false).verbose(0)).unwrap();
+    worst = worst.max(assert_close(&format!("{name} history.loss"), history.loss(), &f.history_loss(), rtol));
+    worst = worst.max(assert_all_close(&format!("{name} weights_after"), &model.get_weights().unwrap(), &f.weights("weights_after"), rtol));
+    let pred = model.predict(&x).unwrap();
+    worst = worst.max(assert_close(
+        &format!("{name} forward_after"),
+        pred.as_slice().unwrap(),
+        f.tensor("forward_after").as_slice().unwrap(),
+        rtol,
+    ));
+    eprintln!("{name}: worst relative error {worst:.2e}");
+    worst
+}

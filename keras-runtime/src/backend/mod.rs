@@ -14,6 +14,7 @@ use crate::activations::Activation;
 use crate::constraints::Constraint;
 use crate::losses::Loss;
 use crate::metrics::MetricKind;
+use crate::optimizers::Update;
 use crate::regularizers::Regularizer;
 use std::fmt;
 use std::ops::Range;
@@ -166,31 +167,14 @@ pub trait Backend: Clone + Send + Sync + fmt::Debug + 'static {
     /// Projects the weight `w` of `shape` in place (see [`Constraint`]).
     fn constrain(&self, constraint: Constraint, w: Self::ViewMut<'_>, shape: &[usize]);
 
-    /// SGD over a whole parameter arena: with momentum `mu`, `v = mu v - lr g`, then `w += v`
-    /// (nesterov: `w += mu v - lr g`); without, `w -= lr g`.
-    fn sgd(
-        &self,
-        params: Self::ViewMut<'_>,
-        grads: Self::View<'_>,
-        velocity: Option<Self::ViewMut<'_>>,
-        lr: f32,
-        momentum: f32,
-        nesterov: bool,
-    );
+    /// One optimizer step over a whole parameter arena: weight decay and value clipping as
+    /// `update` says, then its rule. `state` holds the rule's buffers, each as long as `params`
+    /// (see [`UpdateRule`](crate::optimizers::UpdateRule) for which, in which order).
+    fn update(&self, update: &Update, params: Self::ViewMut<'_>, grads: Self::View<'_>, state: &mut [Self::Buffer]);
 
-    /// Adam over a whole parameter arena, Keras's update: `m += (g - m)(1 - b1)`,
-    /// `v += (g^2 - v)(1 - b2)`, `w -= m alpha / (sqrt(v) + eps)`; with `vhat`, AMSGrad.
-    #[allow(clippy::too_many_arguments)]
-    fn adam(
-        &self,
-        params: Self::ViewMut<'_>,
-        grads: Self::View<'_>,
-        m: Self::ViewMut<'_>,
-        v: Self::ViewMut<'_>,
-        vhat: Option<Self::ViewMut<'_>>,
-        alpha: f32,
-        beta_1: f32,
-        beta_2: f32,
-        epsilon: f32,
-    );
+    /// The sum of the squares of a view (for gradient norms).
+    fn sum_squares(&self, v: Self::View<'_>) -> Result<f32>;
+
+    /// In place: `v *= factor`.
+    fn scale(&self, v: Self::ViewMut<'_>, factor: f32);
 }

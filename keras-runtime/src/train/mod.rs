@@ -376,7 +376,7 @@ impl<M: Model> Compiled<M> {
         for w in M::WEIGHTS {
             if let Some(reg) = w.regularizer {
                 let range = w.offset..w.offset + w.len();
-                let (params, grads) = core.params_and_grads_mut();
+                let (params, grads) = core.params_and_grads();
                 let g = training.then(|| <B<M> as Backend>::view_mut(grads, range.clone()));
                 dev.regularize(reg, <B<M> as Backend>::view(params, range), g, loss_rows, <B<M> as Backend>::view_mut(stats, 0..2));
             }
@@ -384,7 +384,7 @@ impl<M: Model> Compiled<M> {
         if step == Step::Train {
             let (params, grads) = core.params_and_grads();
             let n = M::TRAINABLE_PARAMS;
-            optimizer.apply(&dev, <B<M> as Backend>::view_mut(params, 0..n), <B<M> as Backend>::view(grads, 0..n))?;
+            optimizer.apply(&dev, <B<M> as Backend>::view_mut(params, 0..n), <B<M> as Backend>::view_mut(grads, 0..n), M::WEIGHTS)?;
             for w in M::WEIGHTS {
                 if let Some(c) = w.constraint {
                     dev.constrain(c, <B<M> as Backend>::view_mut(core.params_mut(), w.offset..w.offset + w.len()), w.shape);
@@ -457,8 +457,7 @@ impl<M: Model> Control for Compiled<M> {
     }
     fn set_learning_rate(&mut self, lr: f32) -> Result<()> {
         crate::optimizers::check("learning_rate", lr, 0.0, f32::INFINITY, true, false)?;
-        self.optimizer.set_learning_rate(lr);
-        Ok(())
+        self.optimizer.set_learning_rate(lr)
     }
     fn get_weights(&self) -> Result<Vec<ArrayD<f32>>> {
         Network::get_weights(self)

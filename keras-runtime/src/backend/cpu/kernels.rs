@@ -7,6 +7,7 @@ use super::pool;
 use super::simd::{self, Simd, simd_fn};
 use crate::activations::Activation;
 use crate::losses::Loss;
+use crate::optimizers::{Update, UpdateRule};
 use std::ops::Range;
 
 /// Matrices with fewer elements than this run on the calling thread.
@@ -423,33 +424,134 @@ fn for_chunks(n: usize, f: impl Fn(Range<usize>) + Sync) {
     pool.run(tasks, &|t| f(((n * t / tasks) & !15)..if t + 1 == tasks { n } else { (n * (t + 1) / tasks) & !15 }));
 }
 
-/// SGD (see `Backend::sgd`).
-pub fn sgd(w: &mut [f32], g: &[f32], velocity: Option<&mut [f32]>, lr: f32, momentum: f32, nesterov: bool) {
-    let n = w.len();
-    assert!(g.len() == n);
-    let wr = Rows::new(w, 1);
-    let vr = velocity.map(|v| {
-        assert!(v.len() == n);
-        Rows::new(v, 1)
-    });
-    for_chunks(n, |c| {
+/// `v *= factor` (see `Backend::scale`).
+pub fn scale(v: &mut [f32], factor: f32) {
+    let vr = Rows::new(v, 1);
+    for_chunks(vr.len, |c| {
         // SAFETY: chunks are disjoint.
-        let w = unsafe { wr.rows(&c) };
+        scale_chunk(unsafe { vr.rows(&c) }, factor);
+    });
+}
+
+/// The sum of squares, accumulated in blocks in a fixed order (the result does not depend on
+/// the thread count).
+pub fn sum_squares(v: &[f32]) -> f32 {
+    v.chunks(1 << 12).map(sum_squares_block).sum()
+}
+
+simd_fn!(fn scale_chunk / scale_chunk_at(v: &mut [f32], factor: f32) => scale_impl);
+simd_fn!(fn sum_squares_block / sum_squares_block_at(v: &[f32]) -> f32 => sum_squares_impl);
+
+#[inline(always)]
+fn scale_impl<S: Simd>(_s: S, v: &mut [f32], factor: f32) {
+    for v in v.iter_mut() {
+        *v *= factor;
+    }
+}
+
+#[inline(always)]
+fn sum_squares_impl<S: Simd>(_s: S, v: &[f32]) -> f32 {
+    // Sixteen partial sums let the compiler keep them in vector lanes.
+    let mut acc = [0.0f32; 16];
+    let mut chunks = v.chunks_exact(16);
+    for c in &mut chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += x * x;
+        }
+    }
+    for (a, &x) in acc.iter_mut().zip(chunks.remainder()) {
+        *a += x * x;
+    }
+    acc.iter().sum()
+}
+
+/// One optimizer step (see `Backend::update`).
+pub fn update(u: &Update, w: &mut [f32], g: &[f32], state: &mut [Vec<f32>]) {
+    let n = w.len();
+    assert!(g.len() == n && state.len() <= 3 && state.iter().all(|s| s.len() == n), "optimizer state matches the arena");
+    let wr = Rows::new(w, 1);
+    let mut sr = [None; 3];
+    for (r, s) in sr.iter_mut().zip(state.iter_mut()) {
+        *r = Some(Rows::new(s, 1));
+    }
+    let pre = Pre { weight_decay: u.weight_decay, clipvalue: u.clipvalue };
+    let rule = u.rule;
+    for_chunks(n, |c| {
+        // SAFETY: chunks are disjoint; each state buffer is a distinct allocation.
+        let (w, s0, s1, s2) = unsafe { (wr.rows(&c), sr[0].map(|r| r.rows(&c)), sr[1].map(|r| r.rows(&c)), sr[2].map(|r| r.rows(&c))) };
         let g = &g[c.clone()];
-        match vr {
-            None => sgd_plain(w, g, lr),
-            Some(vr) => sgd_momentum(w, g, unsafe { vr.rows(&c) }, lr, momentum, nesterov),
+        let one = "the rule's state buffer";
+        match rule {
+            UpdateRule::Sgd { lr, momentum, nesterov } => match s0 {
+                None => sgd_plain(w, g, pre, lr),
+                Some(m) => sgd_momentum(w, g, m, pre, lr, momentum, nesterov),
+            },
+            UpdateRule::Adam { alpha, beta_1, beta_2, epsilon, amsgrad } => {
+                let (m, v) = (s0.expect(one), s1.expect(one));
+                if amsgrad {
+                    amsgrad_chunk(w, g, m, v, s2.expect(one), pre, alpha, beta_1, beta_2, epsilon)
+                } else {
+                    adam_chunk(w, g, m, v, pre, alpha, beta_1, beta_2, epsilon)
+                }
+            }
+            UpdateRule::RmsProp { lr, rho, momentum, epsilon, centered } => {
+                let v = s0.expect(one);
+                let (mom, rest) = if momentum > 0.0 { (s1, s2) } else { (None, s1) };
+                let avg = if centered { rest } else { None };
+                match (mom, avg) {
+                    (None, None) => rmsprop_plain(w, g, v, pre, lr, rho, epsilon),
+                    (mom, avg) => rmsprop_full(w, g, v, mom, avg, pre, lr, rho, momentum, epsilon),
+                }
+            }
+            UpdateRule::Adagrad { lr, epsilon } => adagrad_chunk(w, g, s0.expect(one), pre, lr, epsilon),
+            UpdateRule::Adadelta { lr, rho, epsilon } => adadelta_chunk(w, g, s0.expect(one), s1.expect(one), pre, lr, rho, epsilon),
+            UpdateRule::Adamax { lr, correction, beta_1, beta_2, epsilon } => {
+                adamax_chunk(w, g, s0.expect(one), s1.expect(one), pre, lr, correction, beta_1, beta_2, epsilon)
+            }
+            UpdateRule::Nadam { .. } => nadam_chunk(w, g, s0.expect(one), s1.expect(one), pre, rule),
+            UpdateRule::Lion { lr, beta_1, beta_2 } => lion_chunk(w, g, s0.expect(one), pre, lr, beta_1, beta_2),
+            UpdateRule::Ftrl { .. } => ftrl_chunk(w, g, s0.expect(one), s1.expect(one), pre, rule),
         }
     });
 }
 
-simd_fn!(fn sgd_plain / sgd_plain_at(w: &mut [f32], g: &[f32], lr: f32) => sgd_plain_impl);
-simd_fn!(fn sgd_momentum / sgd_momentum_at(w: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, mu: f32, nesterov: bool) => sgd_momentum_impl);
-simd_fn!(fn adam_chunk / adam_chunk_at(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], alpha: f32, b1: f32, b2: f32, eps: f32) => adam_chunk_impl);
-simd_fn!(fn amsgrad_chunk / amsgrad_chunk_at(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], vhat: &mut [f32], alpha: f32, b1: f32, b2: f32, eps: f32) => amsgrad_chunk_impl);
+/// What every rule does first, per element: weight decay of `w`, clipping of `g`.
+#[derive(Clone, Copy)]
+struct Pre {
+    weight_decay: Option<(f32, f32)>,
+    clipvalue: Option<f32>,
+}
+
+impl Pre {
+    /// Decays `w` and returns the clipped gradient.
+    #[inline(always)]
+    fn apply(self, w: &mut f32, g: f32) -> f32 {
+        if let Some((wd, lr)) = self.weight_decay {
+            *w -= *w * wd * lr;
+        }
+        match self.clipvalue {
+            Some(c) => g.clamp(-c, c),
+            None => g,
+        }
+    }
+}
+
+simd_fn!(fn sgd_plain / sgd_plain_at(w: &mut [f32], g: &[f32], pre: Pre, lr: f32) => sgd_plain_impl);
+simd_fn!(fn sgd_momentum / sgd_momentum_at(w: &mut [f32], g: &[f32], v: &mut [f32], pre: Pre, lr: f32, mu: f32, nesterov: bool) => sgd_momentum_impl);
+simd_fn!(fn adam_chunk / adam_chunk_at(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], pre: Pre, alpha: f32, b1: f32, b2: f32, eps: f32) => adam_chunk_impl);
+simd_fn!(fn amsgrad_chunk / amsgrad_chunk_at(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], vhat: &mut [f32], pre: Pre, alpha: f32, b1: f32, b2: f32, eps: f32) => amsgrad_chunk_impl);
+simd_fn!(fn rmsprop_plain / rmsprop_plain_at(w: &mut [f32], g: &[f32], v: &mut [f32], pre: Pre, lr: f32, rho: f32, eps: f32) => rmsprop_plain_impl);
+simd_fn!(fn rmsprop_full / rmsprop_full_at(w: &mut [f32], g: &[f32], v: &mut [f32], mom: Option<&mut [f32]>, avg: Option<&mut [f32]>, pre: Pre, lr: f32, rho: f32, momentum: f32, eps: f32) => rmsprop_full_impl);
+simd_fn!(fn adagrad_chunk / adagrad_chunk_at(w: &mut [f32], g: &[f32], acc: &mut [f32], pre: Pre, lr: f32, eps: f32) => adagrad_impl);
+simd_fn!(fn adadelta_chunk / adadelta_chunk_at(w: &mut [f32], g: &[f32], ag: &mut [f32], ad: &mut [f32], pre: Pre, lr: f32, rho: f32, eps: f32) => adadelta_impl);
+simd_fn!(fn adamax_chunk / adamax_chunk_at(w: &mut [f32], g: &[f32], m: &mut [f32], u: &mut [f32], pre: Pre, lr: f32, c: f32, b1: f32, b2: f32, eps: f32) => adamax_impl);
+simd_fn!(fn nadam_chunk / nadam_chunk_at(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], pre: Pre, rule: UpdateRule) => nadam_impl);
+simd_fn!(fn lion_chunk / lion_chunk_at(w: &mut [f32], g: &[f32], m: &mut [f32], pre: Pre, lr: f32, b1: f32, b2: f32) => lion_impl);
+simd_fn!(fn ftrl_chunk / ftrl_chunk_at(w: &mut [f32], g: &[f32], acc: &mut [f32], lin: &mut [f32], pre: Pre, rule: UpdateRule) => ftrl_impl);
 
 // The optimizer loops are plain Rust: inside the `#[target_feature]` functions `simd_fn!`
-// makes, the compiler vectorizes them for the level.
+// makes, the compiler vectorizes them for the level. Each follows the operation order of the
+// Keras optimizer's `update_step`.
 //
 // Optimizer state that decays towards zero (the moments of a weight whose gradient stays zero,
 // such as one fed by an always-black pixel) would become subnormal, and arithmetic on subnormal
@@ -461,47 +563,42 @@ simd_fn!(fn amsgrad_chunk / amsgrad_chunk_at(w: &mut [f32], g: &[f32], m: &mut [
 fn flush(x: f32) -> f32 {
     if x.abs() < f32::MIN_POSITIVE { 0.0 } else { x }
 }
+
 #[inline(always)]
-fn sgd_plain_impl<S: Simd>(_s: S, w: &mut [f32], g: &[f32], lr: f32) {
+fn sgd_plain_impl<S: Simd>(_s: S, w: &mut [f32], g: &[f32], pre: Pre, lr: f32) {
     for (w, &g) in w.iter_mut().zip(g) {
+        let g = pre.apply(w, g);
         *w -= g * lr;
     }
 }
 
 #[inline(always)]
-fn sgd_momentum_impl<S: Simd>(_s: S, w: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, mu: f32, nesterov: bool) {
+#[allow(clippy::too_many_arguments)]
+fn sgd_momentum_impl<S: Simd>(_s: S, w: &mut [f32], g: &[f32], v: &mut [f32], pre: Pre, lr: f32, mu: f32, nesterov: bool) {
     for ((w, &g), v) in w.iter_mut().zip(g).zip(v.iter_mut()) {
+        let g = pre.apply(w, g);
         *v = flush(*v * mu - g * lr);
         *w += if nesterov { *v * mu - g * lr } else { *v };
     }
 }
 
-/// Adam (see `Backend::adam`).
-#[allow(clippy::too_many_arguments)]
-pub fn adam(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], vhat: Option<&mut [f32]>, alpha: f32, b1: f32, b2: f32, eps: f32) {
-    let n = w.len();
-    assert!(g.len() == n && m.len() == n && v.len() == n);
-    let (wr, mr, vr) = (Rows::new(w, 1), Rows::new(m, 1), Rows::new(v, 1));
-    let hr = vhat.map(|h| {
-        assert!(h.len() == n);
-        Rows::new(h, 1)
-    });
-    for_chunks(n, |c| {
-        // SAFETY: chunks are disjoint.
-        let (w, m, v) = unsafe { (wr.rows(&c), mr.rows(&c), vr.rows(&c)) };
-        let g = &g[c.clone()];
-        match hr {
-            None => adam_chunk(w, g, m, v, alpha, b1, b2, eps),
-            Some(hr) => amsgrad_chunk(w, g, m, v, unsafe { hr.rows(&c) }, alpha, b1, b2, eps),
-        }
-    });
-}
-
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn adam_chunk_impl<S: Simd>(_s: S, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], alpha: f32, b1: f32, b2: f32, eps: f32) {
+fn adam_chunk_impl<S: Simd>(
+    _s: S,
+    w: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    pre: Pre,
+    alpha: f32,
+    b1: f32,
+    b2: f32,
+    eps: f32,
+) {
     let (c1, c2) = (1.0 - b1, 1.0 - b2);
     for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        let g = pre.apply(w, g);
         *m = flush(*m + (g - *m) * c1);
         *v = flush(*v + (g * g - *v) * c2);
         *w -= (*m * alpha) / (v.sqrt() + eps);
@@ -517,6 +614,7 @@ fn amsgrad_chunk_impl<S: Simd>(
     m: &mut [f32],
     v: &mut [f32],
     vhat: &mut [f32],
+    pre: Pre,
     alpha: f32,
     b1: f32,
     b2: f32,
@@ -524,10 +622,158 @@ fn amsgrad_chunk_impl<S: Simd>(
 ) {
     let (c1, c2) = (1.0 - b1, 1.0 - b2);
     for ((((w, &g), m), v), h) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()).zip(vhat.iter_mut()) {
+        let g = pre.apply(w, g);
         *m = flush(*m + (g - *m) * c1);
         *v = flush(*v + (g * g - *v) * c2);
         *h = h.max(*v);
         *w -= (*m * alpha) / (h.sqrt() + eps);
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn rmsprop_plain_impl<S: Simd>(_s: S, w: &mut [f32], g: &[f32], v: &mut [f32], pre: Pre, lr: f32, rho: f32, eps: f32) {
+    let c = 1.0 - rho;
+    for ((w, &g), v) in w.iter_mut().zip(g).zip(v.iter_mut()) {
+        let g = pre.apply(w, g);
+        *v = flush(rho * *v + c * (g * g));
+        *w -= (lr * g) / (*v + eps).sqrt();
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn rmsprop_full_impl<S: Simd>(
+    _s: S,
+    w: &mut [f32],
+    g: &[f32],
+    v: &mut [f32],
+    mut mom: Option<&mut [f32]>,
+    mut avg: Option<&mut [f32]>,
+    pre: Pre,
+    lr: f32,
+    rho: f32,
+    momentum: f32,
+    eps: f32,
+) {
+    let c = 1.0 - rho;
+    for (i, (w, &g)) in w.iter_mut().zip(g).enumerate() {
+        let g = pre.apply(w, g);
+        v[i] = flush(rho * v[i] + c * (g * g));
+        let denom = match avg.as_deref_mut() {
+            Some(a) => {
+                a[i] = flush(rho * a[i] + c * g);
+                v[i] - a[i] * a[i] + eps
+            }
+            None => v[i] + eps,
+        };
+        let inc = (lr * g) / denom.sqrt();
+        match mom.as_deref_mut() {
+            Some(m) => {
+                m[i] = flush(momentum * m[i] + inc);
+                *w -= m[i];
+            }
+            None => *w -= inc,
+        }
+    }
+}
+
+#[inline(always)]
+fn adagrad_impl<S: Simd>(_s: S, w: &mut [f32], g: &[f32], acc: &mut [f32], pre: Pre, lr: f32, eps: f32) {
+    for ((w, &g), a) in w.iter_mut().zip(g).zip(acc.iter_mut()) {
+        let g = pre.apply(w, g);
+        *a += g * g;
+        *w -= (lr * g) / (*a + eps).sqrt();
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn adadelta_impl<S: Simd>(_s: S, w: &mut [f32], g: &[f32], ag: &mut [f32], ad: &mut [f32], pre: Pre, lr: f32, rho: f32, eps: f32) {
+    let c = 1.0 - rho;
+    for (((w, &g), ag), ad) in w.iter_mut().zip(g).zip(ag.iter_mut()).zip(ad.iter_mut()) {
+        let g = pre.apply(w, g);
+        *ag = flush(rho * *ag + c * (g * g));
+        let d = -(((*ad + eps).sqrt() * g) / (*ag + eps).sqrt());
+        *ad = flush(rho * *ad + c * (d * d));
+        *w += lr * d;
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn adamax_impl<S: Simd>(
+    _s: S,
+    w: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    u: &mut [f32],
+    pre: Pre,
+    lr: f32,
+    c: f32,
+    b1: f32,
+    b2: f32,
+    eps: f32,
+) {
+    let c1 = 1.0 - b1;
+    for (((w, &g), m), u) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(u.iter_mut()) {
+        let g = pre.apply(w, g);
+        *m = flush(*m + (g - *m) * c1);
+        *u = flush((b2 * *u).max(g.abs()));
+        *w -= (lr * *m) / (c * (*u + eps));
+    }
+}
+
+#[inline(always)]
+fn nadam_impl<S: Simd>(_s: S, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], pre: Pre, rule: UpdateRule) {
+    let UpdateRule::Nadam { lr, beta_1, beta_2, epsilon, u_next, one_minus_u, one_minus_product_next, one_minus_product, v_correction } =
+        rule
+    else {
+        unreachable!("nadam_chunk takes the Nadam rule")
+    };
+    let (c1, c2) = (1.0 - beta_1, 1.0 - beta_2);
+    for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        let g = pre.apply(w, g);
+        *m = flush(*m + (g - *m) * c1);
+        *v = flush(*v + (g * g - *v) * c2);
+        let m_hat = (u_next * *m) / one_minus_product_next + (one_minus_u * g) / one_minus_product;
+        let v_hat = *v / v_correction;
+        *w -= (m_hat * lr) / (v_hat.sqrt() + epsilon);
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn lion_impl<S: Simd>(_s: S, w: &mut [f32], g: &[f32], m: &mut [f32], pre: Pre, lr: f32, b1: f32, b2: f32) {
+    let (c1, c2) = (1.0 - b1, 1.0 - b2);
+    for ((w, &g), m) in w.iter_mut().zip(g).zip(m.iter_mut()) {
+        let g = pre.apply(w, g);
+        let c = *m * b1 + g * c1;
+        // jnp.sign: 0 stays 0 (f32::signum would give 1).
+        let sign = if c > 0.0 {
+            1.0
+        } else if c < 0.0 {
+            -1.0
+        } else {
+            c
+        };
+        *w -= lr * sign;
+        *m = flush(*m * b2 + g * c2);
+    }
+}
+
+#[inline(always)]
+fn ftrl_impl<S: Simd>(_s: S, w: &mut [f32], g: &[f32], acc: &mut [f32], lin: &mut [f32], pre: Pre, rule: UpdateRule) {
+    let UpdateRule::Ftrl { lr, lr_power, l1, l2, l2_shrinkage } = rule else { unreachable!("ftrl_chunk takes the Ftrl rule") };
+    for (((w, &g), acc), lin) in w.iter_mut().zip(g).zip(acc.iter_mut()).zip(lin.iter_mut()) {
+        let g = pre.apply(w, g);
+        let grad_to_use = g + 2.0 * l2_shrinkage * *w;
+        let new_acc = *acc + g * g;
+        let new_pow = new_acc.powf(-lr_power);
+        *lin += grad_to_use - ((new_pow - acc.powf(-lr_power)) / lr) * *w;
+        let quadratic = new_pow / lr + 2.0 * l2;
+        *w = (lin.clamp(-l1, l1) - *lin) / quadratic;
+        *acc = new_acc;
     }
 }
 
@@ -596,6 +842,65 @@ mod tests {
                 assert!((db[j] - s).abs() <= 1e-4 * s.abs().max(1.0), "{act:?} dbias[{j}] {} vs {s}", db[j]);
             }
         }
+    }
+
+    /// Every rule on an arena large enough to be split over threads gives what it gives on
+    /// small slices run one after another; sums of squares agree with a plain sum.
+    #[test]
+    fn optimizer_updates_do_not_depend_on_chunking() {
+        let n = 70_001;
+        let g0: Vec<f32> = (0..n).map(|i| ((i * 37) % 101) as f32 * 0.01 - 0.5).collect();
+        let w0: Vec<f32> = (0..n).map(|i| ((i * 13) % 29) as f32 * 0.1 - 1.4).collect();
+        let rules = [
+            UpdateRule::Sgd { lr: 0.1, momentum: 0.9, nesterov: true },
+            UpdateRule::Adam { alpha: 0.01, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, amsgrad: true },
+            UpdateRule::RmsProp { lr: 0.01, rho: 0.9, momentum: 0.5, epsilon: 1e-7, centered: true },
+            UpdateRule::Adagrad { lr: 0.01, epsilon: 1e-7 },
+            UpdateRule::Adadelta { lr: 1.0, rho: 0.95, epsilon: 1e-7 },
+            UpdateRule::Adamax { lr: 0.01, correction: 0.1, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7 },
+            UpdateRule::Nadam {
+                lr: 0.01,
+                beta_1: 0.9,
+                beta_2: 0.999,
+                epsilon: 1e-7,
+                u_next: 0.45,
+                one_minus_u: 0.55,
+                one_minus_product_next: 0.8,
+                one_minus_product: 0.6,
+                v_correction: 0.001,
+            },
+            UpdateRule::Lion { lr: 0.01, beta_1: 0.9, beta_2: 0.99 },
+            UpdateRule::Ftrl { lr: 0.1, lr_power: -0.5, l1: 0.01, l2: 0.0, l2_shrinkage: 0.01 },
+        ];
+        for rule in rules {
+            let slots = match rule {
+                UpdateRule::Sgd { .. } | UpdateRule::Adagrad { .. } | UpdateRule::Lion { .. } => 1,
+                UpdateRule::Adam { .. } | UpdateRule::RmsProp { .. } => 3,
+                _ => 2,
+            };
+            let u = Update { rule, weight_decay: Some((0.01, 0.1)), clipvalue: Some(0.3) };
+            let (mut w, mut state) = (w0.clone(), vec![vec![0.1f32; n]; slots]);
+            let (mut w2, mut state2) = (w0.clone(), vec![vec![0.1f32; n]; slots]);
+            for _ in 0..3 {
+                update(&u, &mut w, &g0, &mut state);
+                for start in (0..n).step_by(1000) {
+                    let end = (start + 1000).min(n);
+                    let mut part: Vec<Vec<f32>> = state2.iter().map(|s| s[start..end].to_vec()).collect();
+                    update(&u, &mut w2[start..end], &g0[start..end], &mut part);
+                    for (s, p) in state2.iter_mut().zip(part) {
+                        s[start..end].copy_from_slice(&p);
+                    }
+                }
+            }
+            assert_eq!(w, w2, "{rule:?}");
+            assert_eq!(state, state2, "{rule:?}");
+            assert!(w.iter().all(|v| v.is_finite()) && w != w0, "{rule:?}");
+        }
+        let plain: f64 = g0.iter().map(|&g| (g as f64) * (g as f64)).sum();
+        assert!((sum_squares(&g0) as f64 - plain).abs() <= 1e-5 * plain);
+        let mut s = g0.clone();
+        scale(&mut s, 0.5);
+        assert!(s.iter().zip(&g0).all(|(a, b)| *a == b * 0.5));
     }
 
     #[test]

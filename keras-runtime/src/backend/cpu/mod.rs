@@ -13,6 +13,7 @@ use crate::activations::Activation;
 use crate::constraints::Constraint;
 use crate::losses::Loss;
 use crate::metrics::MetricKind;
+use crate::optimizers::Update;
 use crate::regularizers::Regularizer;
 use gemm::{MatMut, MatRef};
 use std::ops::Range;
@@ -195,22 +196,15 @@ impl Backend for Cpu {
         kind.accumulate(pred, target, rows, cols, stats);
     }
 
-    fn sgd(&self, params: &mut [f32], grads: &[f32], velocity: Option<&mut [f32]>, lr: f32, momentum: f32, nesterov: bool) {
-        kernels::sgd(params, grads, velocity, lr, momentum, nesterov);
+    fn update(&self, update: &Update, params: &mut [f32], grads: &[f32], state: &mut [Vec<f32>]) {
+        kernels::update(update, params, grads, state);
     }
 
-    fn adam(
-        &self,
-        params: &mut [f32],
-        grads: &[f32],
-        m: &mut [f32],
-        v: &mut [f32],
-        vhat: Option<&mut [f32]>,
-        alpha: f32,
-        beta_1: f32,
-        beta_2: f32,
-        epsilon: f32,
-    ) {
-        kernels::adam(params, grads, m, v, vhat, alpha, beta_1, beta_2, epsilon);
+    fn sum_squares(&self, v: &[f32]) -> Result<f32> {
+        Ok(kernels::sum_squares(v))
+    }
+
+    fn scale(&self, v: &mut [f32], factor: f32) {
+        kernels::scale(v, factor);
     }
 }
