@@ -10,7 +10,7 @@ pub(crate) mod simd;
 use super::{Backend, Transpose};
 use crate::Result;
 use crate::activations::Activation;
-use crate::losses::Loss;
+use crate::losses::LossConfig;
 use crate::metrics::AccuracyKind;
 use gemm::{MatMut, MatRef};
 use std::ops::Range;
@@ -174,8 +174,18 @@ impl Backend for Cpu {
         kernels::dropout_backward(g, mask, dx, rate);
     }
 
-    fn loss(&self, loss: Loss, pred: &[f32], target: &[f32], grad: Option<&mut [f32]>, rows: usize, cols: usize, stats: &mut [f32]) {
-        kernels::loss(loss, pred, target, grad, rows, cols, stats);
+    fn loss(
+        &self,
+        loss: LossConfig,
+        pred: &[f32],
+        target: &[f32],
+        weights: Option<&[f32]>,
+        grad: Option<&mut [f32]>,
+        rows: usize,
+        cols: usize,
+        stats: &mut [f32],
+    ) {
+        kernels::loss(loss, pred, target, weights, grad, rows, cols, stats);
     }
 
     fn accuracy(&self, kind: AccuracyKind, pred: &[f32], target: &[f32], rows: usize, cols: usize, stats: &mut [f32]) {
