@@ -11,7 +11,7 @@ mod common;
 use common::{Fixture, assert_all_close, assert_close};
 use keras::backend::Backend;
 use keras::losses::{Loss, LossConfig};
-use keras::ndarray::{ArrayD, Axis, Slice};
+use keras::ndarray::{Array1, Array2, ArrayD, Axis, Slice, array};
 use keras::prelude::*;
 
 const RTOL: f64 = 1e-5;
@@ -76,14 +76,20 @@ fn run<M: Model<Backend = Cpu>>(name: &str) -> f64 {
     let mut model = model.compile(Sgd::new(lr), config, no_metrics).unwrap();
     let batch = f.usize(&["fit", "batch_size"]).min(x.shape()[0]);
     let weights = sample_weights(&f);
-    let (loss, grads) = match &weights {
-        None => model.gradients(&first_rows(&x, batch), &first_rows(&y, batch)).unwrap(),
-        // `gradients` takes no weights: the weighted first batch is checked through `fit` below
-        // and through the kernel in `per_sample`.
-        Some(_) => (f.f32(&["loss_first_batch"]), f.weights("grads_first_batch")),
-    };
-    worst = worst.max(assert_close(&format!("{name} loss_first_batch"), &[loss], &[f.f32(&["loss_first_batch"])], RTOL));
-    worst = worst.max(assert_all_close(&format!("{name} grads_first_batch"), &grads, &f.weights("grads_first_batch"), RTOL));
+    match &weights {
+        None => {
+            let (loss, grads) = model.gradients(&first_rows(&x, batch), &first_rows(&y, batch)).unwrap();
+            worst = worst.max(assert_close(&format!("{name} loss_first_batch"), &[loss], &[f.f32(&["loss_first_batch"])], RTOL));
+            worst = worst.max(assert_all_close(&format!("{name} grads_first_batch"), &grads, &f.weights("grads_first_batch"), RTOL));
+        }
+        // `gradients` takes no weights: the weighted gradients are checked through the kernel
+        // in `per_sample` and through `fit`'s weights below.
+        Some(w) => {
+            let w = Array1::from(w[..batch].to_vec());
+            let loss = model.test_on_batch_weighted(&first_rows(&x, batch), &first_rows(&y, batch), &w).unwrap().loss();
+            worst = worst.max(assert_close(&format!("{name} loss_first_batch"), &[loss], &[f.f32(&["loss_first_batch"])], RTOL));
+        }
+    }
 
     if f.has("per_sample") {
         worst = worst.max(per_sample(&f, config, &forward, &y, weights.as_deref()));
@@ -180,4 +186,77 @@ cases! {
     sparse_class_weight: ReluSoftmax3, "L_weighted_sparse_class_weight";
     categorical_class_weight: ReluSoftmax3, "L_weighted_categorical_class_weight";
     binary_class_weight: ReluSigmoid1, "L_weighted_binary_class_weight";
+}
+
+/// `class_weight` is the same as the sample weights it stands for; a weight of 1 everywhere is
+/// no weight; the held-out part of `validation_split` keeps its sample weights.
+#[test]
+fn weights_agree_with_each_other() {
+    let f = Fixture::load("B_loss_sparse_categorical_crossentropy");
+    let (x, y) = (f.tensor("x"), f.tensor("y"));
+    let fresh = || {
+        let mut m = ReluSoftmax3::new(&Cpu::default());
+        m.set_weights(&f.weights("weights_init")).unwrap();
+        m.compile(Sgd::new(0.1), "sparse_categorical_crossentropy", ["accuracy"]).unwrap()
+    };
+    let args = || FitArgs::default().epochs(2).batch_size(3).verbose(0);
+    let class_weight = [(0, 2.0), (2, 0.5)];
+    let per_sample: Array1<f32> = y.iter().map(|&c| [2.0, 1.0, 0.5][c as usize]).collect();
+    keras::utils::set_random_seed(3);
+    let by_class = fresh().fit(&x, &y, args().class_weight(&class_weight)).unwrap();
+    keras::utils::set_random_seed(3);
+    let by_sample = fresh().fit(&x, &y, args().sample_weight(&per_sample)).unwrap();
+    assert_eq!(by_class.loss(), by_sample.loss());
+    assert_eq!(by_class.get("accuracy"), by_sample.get("accuracy"), "metrics are unweighted");
+
+    let ones = Array1::<f32>::ones(x.shape()[0]);
+    let mut m = fresh();
+    let plain = m.test_on_batch(&x, &y).unwrap().loss();
+    assert_eq!(m.test_on_batch_weighted(&x, &y, &ones).unwrap().loss(), plain);
+    let weighted = m.evaluate_weighted(&x, &y, &per_sample).unwrap();
+    let want: f32 = {
+        let mut stats = [0.0f32; 2];
+        let pred = m.predict(&x).unwrap();
+        let config = Loss::SparseCategoricalCrossentropy.config();
+        let w = per_sample.as_slice().unwrap();
+        Cpu::default().loss(config, pred.as_slice().unwrap(), y.as_slice().unwrap(), Some(w), None, 8, 3, &mut stats);
+        stats[0] / stats[1]
+    };
+    assert!((weighted.loss() - want).abs() <= 1e-6 * want, "{} vs {want}", weighted.loss());
+
+    // validation_split = 0.25 holds out the last 2 samples, with their weights.
+    let mut m = fresh();
+    let h = m.fit(&x, &y, FitArgs::default().epochs(1).batch_size(8).verbose(0).validation_split(0.25).sample_weight(&per_sample)).unwrap();
+    let tail = |a: &ArrayD<f32>| a.slice_axis(Axis(0), Slice::from(6..)).to_owned();
+    let val = m.evaluate_weighted(&tail(&x), &tail(&y), &per_sample.slice(keras::ndarray::s![6..])).unwrap().loss();
+    assert_eq!(h.get("val_loss").unwrap(), &[val]);
+}
+
+#[test]
+fn bad_weights_and_options_are_errors_that_name_expected_and_found() {
+    let f = Fixture::load("B_loss_sparse_categorical_crossentropy");
+    let (x, y) = (f.tensor("x"), f.tensor("y"));
+    let mut m = ReluSoftmax3::new(&Cpu::default()).compile(Sgd::default(), "sparse_categorical_crossentropy", ["accuracy"]).unwrap();
+    let err = |r: keras::Result<keras::History>| r.unwrap_err().to_string();
+    let quiet = || FitArgs::default().verbose(0);
+    let two = array![1.0f32, 2.0];
+    assert_eq!(err(m.fit(&x, &y, quiet().sample_weight(&two))), "sample_weight: expected 8 weights, one per sample, found 2 weights");
+    let negative = Array1::from(vec![1.0f32, 1.0, -0.5, 1.0, 1.0, 1.0, 1.0, 1.0]);
+    assert_eq!(err(m.fit(&x, &y, quiet().sample_weight(&negative))), "sample_weight[2]: expected a non-negative weight, found -0.5");
+    let nan = Array1::from(vec![1.0f32, 1.0, f32::NAN, 1.0, 1.0, 1.0, 1.0, 1.0]);
+    assert!(err(m.fit(&x, &y, quiet().sample_weight(&nan))).contains("non-finite"));
+    let e = err(m.fit(&x, &y, quiet().class_weight(&[(3, 2.0)])));
+    assert_eq!(e, "class_weight entry 0: expected a class index in [0, 3) for this model's output, found 3");
+    assert!(err(m.fit(&x, &y, quiet().class_weight(&[(1, f32::INFINITY)]))).contains("finite, non-negative"));
+    let both = Array1::<f32>::ones(8);
+    assert!(err(m.fit(&x, &y, quiet().class_weight(&[(1, 2.0)]).sample_weight(&both))).contains("at the same time"));
+    let wide = Array2::<f32>::ones((8, 2));
+    assert!(m.test_on_batch_weighted(&x, &y, &wide).unwrap_err().to_string().contains("one weight per sample"));
+
+    let compile = |loss: LossConfig| ReluSoftmax3::new(&Cpu::default()).compile(Sgd::default(), loss, ["accuracy"]).map(|_| ());
+    let e = compile(Loss::CategoricalCrossentropy.label_smoothing(-0.1)).unwrap_err().to_string();
+    assert_eq!(e, "categorical_crossentropy label_smoothing: expected a value in [0, 1], found -0.1");
+    assert_eq!(compile(Loss::huber(-1.0)).unwrap_err().to_string(), "huber delta: expected a finite value > 0, found -1");
+    assert!(compile(Loss::KlDivergence.from_logits(true)).unwrap_err().to_string().contains("from_logits"));
+    compile(Loss::BinaryFocalCrossentropy.config().apply_class_balancing(true).alpha(0.5).gamma(3.0)).unwrap();
 }

@@ -248,6 +248,35 @@ impl<M: Model> Compiled<M> {
         Ok(logs)
     }
 
+    /// [`Compiled::evaluate`] with a weight per sample (shape `(N,)`) for the loss, as Keras's
+    /// `evaluate(x, y, sample_weight=w)`; metrics stay unweighted.
+    pub fn evaluate_weighted<A, S, D, A2, S2, D2, W, SW, DW>(
+        &mut self,
+        x: &ArrayBase<S, D>,
+        y: &ArrayBase<S2, D2>,
+        sample_weight: &ArrayBase<SW, DW>,
+    ) -> Result<Logs>
+    where
+        A: Element,
+        S: Data<Elem = A>,
+        D: Dimension,
+        A2: Element,
+        S2: Data<Elem = A2>,
+        D2: Dimension,
+        W: Element,
+        SW: Data<Elem = W>,
+        DW: Dimension,
+    {
+        let x = table(x, "x")?;
+        let y = table(y, "y")?;
+        let w = table(sample_weight, "sample_weight")?;
+        self.check_data(&x, &y)?;
+        fit::check_sample_weight(&w, x.rows())?;
+        let mut logs = Logs::new();
+        fit::evaluate(self, &x, &y, Some(&w), 32, &mut logs, false)?;
+        Ok(logs)
+    }
+
     /// One training step on `x` and `y` as a single batch; returns that batch's loss and
     /// metrics. After the first call with a given batch size, a call allocates nothing.
     pub fn train_on_batch<A, S, D, A2, S2, D2>(&mut self, x: &ArrayBase<S, D>, y: &ArrayBase<S2, D2>) -> Result<&Logs>
@@ -259,15 +288,29 @@ impl<M: Model> Compiled<M> {
         S2: Data<Elem = A2>,
         D2: Dimension,
     {
-        let x = table(x, "x")?;
-        let y = table(y, "y")?;
-        self.check_data(&x, &y)?;
-        self.reset_metrics()?;
-        self.train_batch(&x, &y, None, Batch::Range(0, x.rows()))?;
-        let mut logs = std::mem::take(&mut self.logs);
-        let r = self.write_logs(&mut logs, false);
-        self.logs = logs;
-        r.map(|()| &self.logs)
+        self.on_batch(&table(x, "x")?, &table(y, "y")?, None, Step::Train)
+    }
+
+    /// [`Compiled::train_on_batch`] with a weight per sample (shape `(N,)`): the loss is
+    /// `sum(w_i * loss_i) / N`, as Keras's `train_on_batch(x, y, sample_weight=w)`.
+    pub fn train_on_batch_weighted<A, S, D, A2, S2, D2, W, SW, DW>(
+        &mut self,
+        x: &ArrayBase<S, D>,
+        y: &ArrayBase<S2, D2>,
+        sample_weight: &ArrayBase<SW, DW>,
+    ) -> Result<&Logs>
+    where
+        A: Element,
+        S: Data<Elem = A>,
+        D: Dimension,
+        A2: Element,
+        S2: Data<Elem = A2>,
+        D2: Dimension,
+        W: Element,
+        SW: Data<Elem = W>,
+        DW: Dimension,
+    {
+        self.on_batch(&table(x, "x")?, &table(y, "y")?, Some(&table(sample_weight, "sample_weight")?), Step::Train)
     }
 
     /// The loss and metrics of `x` and `y` as a single batch, inference mode.
@@ -280,11 +323,38 @@ impl<M: Model> Compiled<M> {
         S2: Data<Elem = A2>,
         D2: Dimension,
     {
-        let x = table(x, "x")?;
-        let y = table(y, "y")?;
-        self.check_data(&x, &y)?;
+        self.on_batch(&table(x, "x")?, &table(y, "y")?, None, Step::Test)
+    }
+
+    /// [`Compiled::test_on_batch`] with a weight per sample (shape `(N,)`).
+    pub fn test_on_batch_weighted<A, S, D, A2, S2, D2, W, SW, DW>(
+        &mut self,
+        x: &ArrayBase<S, D>,
+        y: &ArrayBase<S2, D2>,
+        sample_weight: &ArrayBase<SW, DW>,
+    ) -> Result<&Logs>
+    where
+        A: Element,
+        S: Data<Elem = A>,
+        D: Dimension,
+        A2: Element,
+        S2: Data<Elem = A2>,
+        D2: Dimension,
+        W: Element,
+        SW: Data<Elem = W>,
+        DW: Dimension,
+    {
+        self.on_batch(&table(x, "x")?, &table(y, "y")?, Some(&table(sample_weight, "sample_weight")?), Step::Test)
+    }
+
+    /// One batch of a train or test step, with the checks, and its logs.
+    fn on_batch(&mut self, x: &Table<'_>, y: &Table<'_>, w: Option<&Table<'_>>, step: Step) -> Result<&Logs> {
+        self.check_data(x, y)?;
+        if let Some(w) = w {
+            fit::check_sample_weight(w, x.rows())?;
+        }
         self.reset_metrics()?;
-        self.test_batch(&x, &y, None, Batch::Range(0, x.rows()))?;
+        self.step(x, y, w, Batch::Range(0, x.rows()), step)?;
         let mut logs = std::mem::take(&mut self.logs);
         let r = self.write_logs(&mut logs, false);
         self.logs = logs;
