@@ -647,6 +647,37 @@ mod tests {
     }
 
     #[test]
+    fn batch_loss_matches_the_row_by_row_definition() {
+        use crate::losses::Loss;
+        // Large enough to be spread over the pool.
+        let (rows, cols) = (4096, 12);
+        let pred: Vec<f32> = (0..rows * cols).map(|i| ((i * 37) % 89) as f32 / 89.0 * 0.98 + 0.01).collect();
+        let target: Vec<f32> = (0..rows * cols).map(|i| ((i * 11) % 5 == 0) as u8 as f32).collect();
+        let weights: Vec<f32> = (0..rows / 2).map(|i| (i % 4) as f32 * 0.5).collect();
+        for config in
+            [Loss::BinaryCrossentropy.config(), Loss::Hinge.config(), Loss::huber(0.3), Loss::CategoricalCrossentropy.label_smoothing(0.1)]
+        {
+            for w in [None, Some(&weights[..])] {
+                let mut grad = vec![0.0f32; rows * cols];
+                let mut stats = [0.0f32; 2];
+                loss(config, &pred, &target, w, Some(&mut grad), rows, cols, &mut stats);
+                let binary = config.binary_targets(&target);
+                let (mut want, mut g) = (0.0f64, vec![0.0f32; cols]);
+                for r in 0..rows {
+                    let wr = w.map_or(1.0, |w| w[r / 2]);
+                    let row = r * cols..(r + 1) * cols;
+                    let l = config.sample(&pred[row.clone()], &target[row.clone()], Some(&mut g), wr / rows as f32, binary);
+                    want += (wr * l) as f64;
+                    assert_eq!(g, grad[row], "{config:?} gradient of row {r}");
+                }
+                let got = (stats[0] / stats[1]) as f64;
+                assert!((got - want / rows as f64).abs() <= 1e-5 * got.abs(), "{config:?}: {got} vs {}", want / rows as f64);
+                assert_eq!(stats[1], rows as f32);
+            }
+        }
+    }
+
+    #[test]
     fn dropout_keeps_about_one_minus_rate_and_scales() {
         let x = vec![1.0f32; 100_000];
         let (mut y, mut mask) = (vec![0.0; x.len()], vec![0.0; x.len()]);
