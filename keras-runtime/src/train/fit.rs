@@ -120,13 +120,14 @@ impl<'a> FitArgs<'a> {
     }
 }
 
-/// The per-sample weights of `fit`: the sample weights, or the class weights looked up for each
-/// target; `None` when neither is given. `classes` is the model's output width.
-fn training_weights(
+/// The class weights of `fit` looked up for each target (`None` without class weights), after
+/// checking the sample weights. `classes` is the model's output width, `None` for outputs with
+/// more than one axis (which have no class per sample).
+fn class_weights(
     sample_weight: Option<&Table<'_>>,
     class_weight: Option<&[(usize, f32)]>,
     y: &Table<'_>,
-    classes: usize,
+    classes: Option<usize>,
 ) -> Result<Option<Vec<f32>>> {
     match (sample_weight, class_weight) {
         (Some(_), Some(_)) => {
@@ -136,7 +137,10 @@ fn training_weights(
             check_sample_weight(w, y.rows())?;
             Ok(None)
         }
-        (None, Some(cw)) => class_weights_to_sample_weights(cw, y, classes).map(Some),
+        (None, Some(cw)) => match classes {
+            Some(classes) => class_weights_to_sample_weights(cw, y, classes).map(Some),
+            None => Err(Error::Config("fit: class_weight needs a model whose output is one vector per sample (N, classes)".to_string())),
+        },
         (None, None) => Ok(None),
     }
 }
@@ -206,10 +210,10 @@ fn secs(t0: Instant) -> f64 {
     t0.elapsed().as_secs_f64()
 }
 
-pub(crate) fn fit(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: usize, mut args: FitArgs<'_>) -> Result<History> {
+pub(crate) fn fit(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: Option<usize>, mut args: FitArgs<'_>) -> Result<History> {
     engine.check_data(x, y)?;
     let sample_weight = args.sample_weight.take().transpose()?;
-    let class_weights = training_weights(sample_weight.as_ref(), args.class_weight.as_deref(), y, classes)?;
+    let class_weights = class_weights(sample_weight.as_ref(), args.class_weight.as_deref(), y, classes)?;
     let weight_shape = [x.rows()];
     let class_table = class_weights.as_deref().map(|w| Table { data: std::borrow::Cow::Borrowed(w), shape: &weight_shape });
     let train_weights = class_table.as_ref().or(sample_weight.as_ref());

@@ -227,7 +227,8 @@ impl<M: Model> Compiled<M> {
     {
         let x = table(x, "x")?;
         let y = table(y, "y")?;
-        fit::fit(self, &x, &y, M::OUTPUT_SHAPE.last().copied().unwrap_or(1), args)
+        let classes = (M::OUTPUT_SHAPE.len() == 1).then(|| M::OUTPUT_SHAPE[0]);
+        fit::fit(self, &x, &y, classes, args)
     }
 
     /// The loss and metrics on `x` and `y`, in batches of 32, inference mode.
