@@ -154,3 +154,44 @@ fn grad_layers() {
     check::<WithActivation>("activation layers", "sparse_categorical_crossentropy", &random(&[5, 3], &mut rng, 1.0), &labels);
     check::<Sequence>("dense on (None, 3, 4)", "mse", &random(&[4, 3, 4], &mut rng, 1.0), &random(&[4, 3, 2], &mut rng, 1.0));
 }
+
+/// The weighted batch loss `sum(w_i * loss_i) / N` through the CPU kernel: its gradient with
+/// respect to the predictions against central differences, for a regression, a classification
+/// and a sparse loss, and for an output with several loss rows per sample.
+#[test]
+fn grad_sample_weights() {
+    use keras::backend::Backend;
+    let mut rng = Rng::new(12);
+    let weights = [0.5f32, 0.0, 2.0, 1.25];
+    let cases: [(keras::LossConfig, usize, usize, Vec<f32>); 4] = [
+        (Loss::huber(0.5), 4, 3, random(&[12], &mut rng, 1.0).into_raw_vec_and_offset().0),
+        (Loss::BinaryFocalCrossentropy.from_logits(true).apply_class_balancing(true), 4, 3, (0..12).map(|i| (i % 2) as f32).collect()),
+        (Loss::SparseCategoricalCrossentropy.from_logits(true), 4, 3, vec![0.0, 2.0, 1.0, 1.0]),
+        // Two loss rows per sample (a (None, 2, 3) output): both take the sample's weight.
+        (Loss::MeanSquaredError.config(), 8, 3, random(&[24], &mut rng, 1.0).into_raw_vec_and_offset().0),
+    ];
+    let cpu = Cpu::default();
+    for (config, rows, cols, target) in cases {
+        let pred = random(&[rows * cols], &mut rng, 1.0).into_raw_vec_and_offset().0;
+        let batch_loss = |p: &[f32], g: Option<&mut [f32]>| {
+            let mut stats = [0.0f32; 2];
+            cpu.loss(config, p, &target, Some(&weights), g, rows, cols, &mut stats);
+            (stats[0] / stats[1]) as f64
+        };
+        let mut analytic = vec![0.0f32; rows * cols];
+        batch_loss(&pred, Some(&mut analytic));
+        let h = 1e-3f32;
+        let numeric: Vec<f32> = (0..pred.len())
+            .map(|i| {
+                let (mut up, mut down) = (pred.clone(), pred.clone());
+                up[i] += h;
+                down[i] -= h;
+                ((batch_loss(&up, None) - batch_loss(&down, None)) / (2.0 * h as f64)) as f32
+            })
+            .collect();
+        let err = common::rel_err(&analytic, &numeric);
+        assert!(err < 5e-3, "{config:?}: relative error {err:.2e}\n analytic {analytic:?}\n numeric  {numeric:?}");
+        let per_sample = rows / weights.len();
+        assert!(analytic[per_sample * cols..2 * per_sample * cols].iter().all(|&g| g == 0.0), "a zero weight gives a zero gradient");
+    }
+}
