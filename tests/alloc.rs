@@ -1,4 +1,4 @@
-//! After the first step of a given batch size, `train_on_batch` allocates nothing: the parameter
+//! After the first step of a given batch size, `train_on_batch` (weighted or not) allocates nothing: the parameter
 //! arena, the workspace, the optimizer state and the GEMM packing buffers are all reused.
 //! `predict_one` allocates nothing at all. (A counting global allocator; one test in this binary,
 //! so that nothing else allocates meanwhile.)
@@ -58,6 +58,16 @@ fn train_on_batch_allocates_nothing() {
         let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
         assert!(loss.is_finite());
         assert_eq!(allocations, 0, "{allocations} allocations in 50 steady steps of batch {batch} ({optimizer})");
+        // With sample weights (one f32 per sample, read in place).
+        let w = Array1::from_shape_fn(batch, |i| (i % 3) as f32 * 0.5);
+        model.train_on_batch_weighted(&x, &y, &w).unwrap();
+        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        for _ in 0..20 {
+            loss = model.train_on_batch_weighted(&x, &y, &w).unwrap().loss();
+        }
+        let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+        assert!(loss.is_finite());
+        assert_eq!(allocations, 0, "{allocations} allocations in 20 weighted steps of batch {batch} ({optimizer})");
     }
 }
 
