@@ -76,20 +76,13 @@ fn run<M: Model<Backend = Cpu>>(name: &str) -> f64 {
     let mut model = model.compile(Sgd::new(lr), config, no_metrics).unwrap();
     let batch = f.usize(&["fit", "batch_size"]).min(x.shape()[0]);
     let weights = sample_weights(&f);
-    match &weights {
-        None => {
-            let (loss, grads) = model.gradients(&first_rows(&x, batch), &first_rows(&y, batch)).unwrap();
-            worst = worst.max(assert_close(&format!("{name} loss_first_batch"), &[loss], &[f.f32(&["loss_first_batch"])], RTOL));
-            worst = worst.max(assert_all_close(&format!("{name} grads_first_batch"), &grads, &f.weights("grads_first_batch"), RTOL));
-        }
-        // `gradients` takes no weights: the weighted gradients are checked through the kernel
-        // in `per_sample` and through `fit`'s weights below.
-        Some(w) => {
-            let w = Array1::from(w[..batch].to_vec());
-            let loss = model.test_on_batch_weighted(&first_rows(&x, batch), &first_rows(&y, batch), &w).unwrap().loss();
-            worst = worst.max(assert_close(&format!("{name} loss_first_batch"), &[loss], &[f.f32(&["loss_first_batch"])], RTOL));
-        }
-    }
+    let (xb, yb) = (first_rows(&x, batch), first_rows(&y, batch));
+    let (loss, grads) = match &weights {
+        None => model.gradients(&xb, &yb).unwrap(),
+        Some(w) => model.gradients_weighted(&xb, &yb, &Array1::from(w[..batch].to_vec())).unwrap(),
+    };
+    worst = worst.max(assert_close(&format!("{name} loss_first_batch"), &[loss], &[f.f32(&["loss_first_batch"])], RTOL));
+    worst = worst.max(assert_all_close(&format!("{name} grads_first_batch"), &grads, &f.weights("grads_first_batch"), RTOL));
 
     if f.has("per_sample") {
         worst = worst.max(per_sample(&f, config, &forward, &y, weights.as_deref()));

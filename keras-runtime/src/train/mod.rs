@@ -373,11 +373,37 @@ impl<M: Model> Compiled<M> {
         S2: Data<Elem = A2>,
         D2: Dimension,
     {
-        let x = table(x, "x")?;
-        let y = table(y, "y")?;
-        self.check_data(&x, &y)?;
+        self.gradients_of(&table(x, "x")?, &table(y, "y")?, None)
+    }
+
+    /// [`Compiled::gradients`] of the loss weighted by a weight per sample (shape `(N,)`).
+    pub fn gradients_weighted<A, S, D, A2, S2, D2, W, SW, DW>(
+        &mut self,
+        x: &ArrayBase<S, D>,
+        y: &ArrayBase<S2, D2>,
+        sample_weight: &ArrayBase<SW, DW>,
+    ) -> Result<(f32, Vec<ArrayD<f32>>)>
+    where
+        A: Element,
+        S: Data<Elem = A>,
+        D: Dimension,
+        A2: Element,
+        S2: Data<Elem = A2>,
+        D2: Dimension,
+        W: Element,
+        SW: Data<Elem = W>,
+        DW: Dimension,
+    {
+        self.gradients_of(&table(x, "x")?, &table(y, "y")?, Some(&table(sample_weight, "sample_weight")?))
+    }
+
+    fn gradients_of(&mut self, x: &Table<'_>, y: &Table<'_>, w: Option<&Table<'_>>) -> Result<(f32, Vec<ArrayD<f32>>)> {
+        self.check_data(x, y)?;
+        if let Some(w) = w {
+            fit::check_sample_weight(w, x.rows())?;
+        }
         self.reset_metrics()?;
-        self.step(&x, &y, None, Batch::Range(0, x.rows()), Step::Gradients)?;
+        self.step(x, y, w, Batch::Range(0, x.rows()), Step::Gradients)?;
         let core = self.model.core();
         let dev = core.device().clone();
         let mut grads = vec![0.0f32; M::TRAINABLE_PARAMS];
