@@ -8,8 +8,8 @@ use std::fmt;
 /// Keras's fuzz factor: probabilities are clipped to `[EPSILON, 1 - EPSILON]` before a log.
 pub const EPSILON: f32 = 1e-7;
 
-/// A loss function: `compile(optimizer, Loss::MeanSquaredError, ..)` or by Keras name,
-/// `compile(optimizer, "mse", ..)`. Options go through [`LossConfig`]:
+/// A loss function: `compile(optimizer, Loss::MeanSquaredError, ..)` or by Keras name, alias or
+/// class name, `compile(optimizer, "mse", ..)`. Options go through [`LossConfig`]:
 /// `Loss::BinaryCrossentropy.from_logits(true).label_smoothing(0.1)`, `Loss::huber(2.0)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -84,6 +84,26 @@ impl Loss {
         ("squared_hinge", Loss::SquaredHinge),
         ("categorical_hinge", Loss::CategoricalHinge),
         ("cosine_similarity", Loss::CosineSimilarity),
+    ];
+
+    /// Keras's class names, which Keras also accepts where it takes a loss name.
+    pub const CLASS_NAMES: &'static [(&'static str, Loss)] = &[
+        ("MeanSquaredError", Loss::MeanSquaredError),
+        ("MeanAbsoluteError", Loss::MeanAbsoluteError),
+        ("MeanAbsolutePercentageError", Loss::MeanAbsolutePercentageError),
+        ("MeanSquaredLogarithmicError", Loss::MeanSquaredLogarithmicError),
+        ("BinaryCrossentropy", Loss::BinaryCrossentropy),
+        ("BinaryFocalCrossentropy", Loss::BinaryFocalCrossentropy),
+        ("CategoricalCrossentropy", Loss::CategoricalCrossentropy),
+        ("SparseCategoricalCrossentropy", Loss::SparseCategoricalCrossentropy),
+        ("Huber", Loss::Huber),
+        ("LogCosh", Loss::LogCosh),
+        ("KLDivergence", Loss::KlDivergence),
+        ("Poisson", Loss::Poisson),
+        ("Hinge", Loss::Hinge),
+        ("SquaredHinge", Loss::SquaredHinge),
+        ("CategoricalHinge", Loss::CategoricalHinge),
+        ("CosineSimilarity", Loss::CosineSimilarity),
     ];
 
     /// The Keras name.
@@ -523,7 +543,7 @@ impl fmt::Display for LossConfig {
 impl std::str::FromStr for Loss {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        Loss::NAMES.iter().find(|(n, _)| *n == s).map(|&(_, l)| l).ok_or_else(|| Error::Unknown {
+        Loss::NAMES.iter().chain(Loss::CLASS_NAMES).find(|(n, _)| *n == s).map(|&(_, l)| l).ok_or_else(|| Error::Unknown {
             kind: "loss",
             name: s.to_string(),
             expected: Loss::NAMES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
@@ -606,7 +626,8 @@ mod tests {
         assert_eq!("mse".parse::<Loss>().unwrap(), Loss::MeanSquaredError);
         assert_eq!("kld".parse::<Loss>().unwrap(), Loss::KlDivergence);
         assert_eq!("logcosh".parse::<Loss>().unwrap(), Loss::LogCosh);
-        for &(name, loss) in Loss::NAMES {
+        assert_eq!("KLDivergence".parse::<Loss>().unwrap(), Loss::KlDivergence);
+        for &(name, loss) in Loss::NAMES.iter().chain(Loss::CLASS_NAMES) {
             assert_eq!(name.parse::<Loss>().unwrap(), loss);
         }
         let e = "cross_entropy".parse::<Loss>().unwrap_err().to_string();
