@@ -192,12 +192,11 @@ fn weights_agree_with_each_other() {
         m.set_weights(&f.weights("weights_init")).unwrap();
         m.compile(Sgd::new(0.1), "sparse_categorical_crossentropy", ["accuracy"]).unwrap()
     };
-    let args = || FitArgs::default().epochs(2).batch_size(3).verbose(0);
+    // Unshuffled: other tests draw from the process-wide seed meanwhile.
+    let args = || FitArgs::default().epochs(2).batch_size(3).shuffle(false).verbose(0);
     let class_weight = [(0, 2.0), (2, 0.5)];
     let per_sample: Array1<f32> = y.iter().map(|&c| [2.0, 1.0, 0.5][c as usize]).collect();
-    keras::utils::set_random_seed(3);
     let by_class = fresh().fit(&x, &y, args().class_weight(&class_weight)).unwrap();
-    keras::utils::set_random_seed(3);
     let by_sample = fresh().fit(&x, &y, args().sample_weight(&per_sample)).unwrap();
     assert_eq!(by_class.loss(), by_sample.loss());
     assert_eq!(by_class.get("accuracy"), by_sample.get("accuracy"), "metrics are unweighted");
@@ -219,9 +218,18 @@ fn weights_agree_with_each_other() {
 
     // validation_split = 0.25 holds out the last 2 samples, with their weights.
     let mut m = fresh();
-    let h = m.fit(&x, &y, FitArgs::default().epochs(1).batch_size(8).verbose(0).validation_split(0.25).sample_weight(&per_sample)).unwrap();
+    let h = m
+        .fit(&x, &y, FitArgs::default().epochs(1).batch_size(8).shuffle(false).verbose(0).validation_split(0.25).sample_weight(&per_sample))
+        .unwrap();
     let tail = |a: &ArrayD<f32>| a.slice_axis(Axis(0), Slice::from(6..)).to_owned();
     let val = m.evaluate_weighted(&tail(&x), &tail(&y), &per_sample.slice(keras::ndarray::s![6..])).unwrap().loss();
+    assert_eq!(h.get("val_loss").unwrap(), &[val]);
+    // The same held-out samples as validation_data with their weights.
+    let (head, head_w) = (|a: &ArrayD<f32>| a.slice_axis(Axis(0), Slice::from(..6)).to_owned(), per_sample.slice(keras::ndarray::s![..6]));
+    let (vx, vy, vw) = (tail(&x), tail(&y), per_sample.slice(keras::ndarray::s![6..]).to_owned());
+    let mut m = fresh();
+    let args = FitArgs::default().epochs(1).batch_size(8).shuffle(false).verbose(0).sample_weight(&head_w);
+    let h = m.fit(&head(&x), &head(&y), args.validation_data(&vx, &vy).validation_sample_weight(&vw)).unwrap();
     assert_eq!(h.get("val_loss").unwrap(), &[val]);
 }
 
@@ -243,6 +251,9 @@ fn bad_weights_and_options_are_errors_that_name_expected_and_found() {
     assert!(err(m.fit(&x, &y, quiet().class_weight(&[(1, f32::INFINITY)]))).contains("finite, non-negative"));
     let both = Array1::<f32>::ones(8);
     assert!(err(m.fit(&x, &y, quiet().class_weight(&[(1, 2.0)]).sample_weight(&both))).contains("at the same time"));
+    let e = err(m.fit(&x, &y, quiet().validation_data(&x, &y).validation_sample_weight(&two)));
+    assert_eq!(e, "validation data: sample_weight: expected 8 weights, one per sample, found 2 weights");
+    assert!(err(m.fit(&x, &y, quiet().validation_sample_weight(&two))).contains("needs validation_data"));
     let wide = Array2::<f32>::ones((8, 2));
     assert!(m.test_on_batch_weighted(&x, &y, &wide).unwrap_err().to_string().contains("one weight per sample"));
 

@@ -22,6 +22,7 @@ pub struct FitArgs<'a> {
     initial_epoch: usize,
     sample_weight: Option<Result<Table<'a>>>,
     class_weight: Option<Vec<(usize, f32)>>,
+    validation_sample_weight: Option<Result<Table<'a>>>,
 }
 
 impl Default for FitArgs<'_> {
@@ -37,6 +38,7 @@ impl Default for FitArgs<'_> {
             initial_epoch: 0,
             sample_weight: None,
             class_weight: None,
+            validation_sample_weight: None,
         }
     }
 }
@@ -108,6 +110,18 @@ impl<'a> FitArgs<'a> {
         D: Dimension,
     {
         self.sample_weight = Some(table(weights, "sample_weight"));
+        self
+    }
+
+    /// A weight per sample of `validation_data`, for `val_loss` (Keras's third element of the
+    /// `validation_data` tuple).
+    pub fn validation_sample_weight<A, S, D>(mut self, weights: &'a ArrayBase<S, D>) -> Self
+    where
+        A: Element,
+        S: Data<Elem = A>,
+        D: Dimension,
+    {
+        self.validation_sample_weight = Some(table(weights, "validation sample_weight"));
         self
     }
 
@@ -228,10 +242,17 @@ pub(crate) fn fit(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes
     }
     let n = x.rows();
     let validation_data = args.validation_data.take().transpose()?;
+    let validation_weight = args.validation_sample_weight.take().transpose()?;
     let (n_train, validation) = match &validation_data {
         Some((vx, vy)) => {
             engine.check_data(vx, vy).map_err(|e| Error::Config(format!("validation data: {e}")))?;
-            (n, Some((vx, vy, None, 0, vx.rows())))
+            if let Some(w) = &validation_weight {
+                check_sample_weight(w, vx.rows()).map_err(|e| Error::Config(format!("validation data: {e}")))?;
+            }
+            (n, Some((vx, vy, validation_weight.as_ref(), 0, vx.rows())))
+        }
+        None if validation_weight.is_some() => {
+            return Err(Error::Config("fit: validation_sample_weight needs validation_data".to_string()));
         }
         None if args.validation_split > 0.0 => {
             let split_at = ((n as f64) * (1.0 - args.validation_split as f64)).ceil() as usize;
