@@ -399,7 +399,7 @@ pub fn loss(
 ) {
     let tcols = if loss.sparse_targets() { 1 } else { cols };
     assert!(pred.len() >= rows * cols && target.len() >= rows * tcols);
-    assert!(weights.is_none_or(|w| !w.is_empty() && rows % w.len() == 0), "one weight per sample");
+    assert!(weights.is_none_or(|w| !w.is_empty() && rows.is_multiple_of(w.len())), "one weight per sample");
     let binary = loss.binary_targets(&target[..rows * tcols]);
     // A sample of a 3-D output has several loss rows, all with the sample's weight.
     let per_sample = weights.map_or(1, |w| rows / w.len().max(1));
