@@ -1,4 +1,4 @@
-//! After the first step of a given batch size, `train_on_batch` allocates nothing: the parameter
+//! After the first step of a given batch size, `train_on_batch` (weighted or not) allocates nothing: the parameter
 //! arena, the workspace, the optimizer state (of every optimizer, with clipping and schedules)
 //! and the GEMM packing buffers are all reused.
 //! `predict_one` allocates nothing at all. (A counting global allocator; one test in this binary,
@@ -78,6 +78,16 @@ fn steady_steps_allocate_nothing(batch: usize, optimizer: impl keras::optimizers
     let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
     assert!(loss.is_finite());
     assert_eq!(allocations, 0, "{allocations} allocations in 50 steady steps of batch {batch} ({what})");
+    // With sample weights (one f32 per sample, read in place).
+    let w = Array1::from_shape_fn(batch, |i| (i % 3) as f32 * 0.5);
+    model.train_on_batch_weighted(&x, &y, &w).unwrap();
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    for _ in 0..20 {
+        loss = model.train_on_batch_weighted(&x, &y, &w).unwrap().loss();
+    }
+    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    assert!(loss.is_finite());
+    assert_eq!(allocations, 0, "{allocations} allocations in 20 weighted steps of batch {batch} ({what})");
 }
 
 fn predict_one_allocates_nothing() {

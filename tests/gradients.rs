@@ -1,8 +1,9 @@
 //! Backward passes checked against central finite differences of the training loss, for every
-//! activation, every loss, Dropout (same mask), the Activation layer and Dense on 3-D input.
+//! activation, every loss and loss option, Dropout (same mask), the Activation layer and Dense on 3-D input.
 
 mod common;
 
+use keras::losses::IntoLoss;
 use keras::ndarray::{ArrayD, IxDyn};
 use keras::prelude::*;
 use keras::utils::Rng;
@@ -14,7 +15,7 @@ fn random(shape: &[usize], rng: &mut Rng, scale: f64) -> ArrayD<f32> {
 
 /// Compares `gradients()` with central differences of the same loss, tensor by tensor
 /// (relative error at the tensor's scale).
-fn check<M: Model<Backend = Cpu>>(what: &str, loss: &str, x: &ArrayD<f32>, y: &ArrayD<f32>) {
+fn check<M: Model<Backend = Cpu>>(what: &str, loss: impl IntoLoss, x: &ArrayD<f32>, y: &ArrayD<f32>) {
     keras::utils::set_random_seed(11);
     let model = M::create(&Cpu::default()).unwrap();
     let no_metrics: [Metric; 0] = [];
@@ -92,6 +93,55 @@ fn grad_losses() {
     check::<Classes>("categorical_crossentropy", "categorical_crossentropy", &x, &onehot);
 }
 
+sequential! { struct Positive = Dense(4, in = 3, tanh) => Dense(2, softplus); }
+sequential! { struct Logits2 = Dense(4, in = 3, tanh) => Dense(2); }
+sequential! { struct Logits3 = Dense(4, in = 3, tanh) => Dense(3); }
+
+#[test]
+fn grad_regression_losses() {
+    let mut rng = Rng::new(6);
+    let x = random(&[7, 3], &mut rng, 1.0);
+    let y = random(&[7, 2], &mut rng, 1.0);
+    for loss in ["mean_absolute_error", "mean_absolute_percentage_error", "huber", "log_cosh", "cosine_similarity"] {
+        check::<Regression>(loss, loss, &x, &y);
+    }
+    check::<Regression>("huber delta 0.3", Loss::huber(0.3), &x, &y);
+    let counts = y.mapv(|v| v.abs());
+    for loss in ["mean_squared_logarithmic_error", "poisson"] {
+        check::<Positive>(loss, loss, &x, &counts);
+    }
+}
+
+#[test]
+fn grad_classification_losses() {
+    let mut rng = Rng::new(8);
+    let x = random(&[7, 3], &mut rng, 1.0);
+    let bits = ArrayD::from_shape_vec(IxDyn(&[7, 2]), (0..14).map(|i| (i % 3 == 0) as u8 as f32).collect()).unwrap();
+    let signed = bits.mapv(|b| 2.0 * b - 1.0);
+    check::<Binary>("binary_focal_crossentropy", "binary_focal_crossentropy", &x, &bits);
+    check::<Binary>("binary_crossentropy label_smoothing", Loss::BinaryCrossentropy.label_smoothing(0.2), &x, &bits);
+    check::<Logits2>("binary_crossentropy from_logits", Loss::BinaryCrossentropy.from_logits(true).label_smoothing(0.1), &x, &bits);
+    let focal = Loss::BinaryFocalCrossentropy.from_logits(true).apply_class_balancing(true).alpha(0.4).gamma(1.5).label_smoothing(0.1);
+    check::<Logits2>("binary_focal_crossentropy options", focal, &x, &bits);
+    for loss in ["hinge", "squared_hinge"] {
+        check::<Logits2>(loss, loss, &x, &bits);
+        check::<Logits2>(loss, loss, &x, &signed);
+    }
+    let labels = ArrayD::from_shape_vec(IxDyn(&[7]), vec![0.0f32, 2.0, 1.0, 1.0, 0.0, 2.0, 2.0]).unwrap();
+    let onehot = ArrayD::from_shape_fn(IxDyn(&[7, 3]), |i| (labels[[i[0]]] as usize == i[1]) as u8 as f32);
+    check::<Logits3>("categorical_hinge", "categorical_hinge", &x, &onehot);
+    check::<Logits3>("sparse_categorical_crossentropy from_logits", Loss::SparseCategoricalCrossentropy.from_logits(true), &x, &labels);
+    check::<Logits3>(
+        "categorical_crossentropy from_logits",
+        Loss::CategoricalCrossentropy.from_logits(true).label_smoothing(0.1),
+        &x,
+        &onehot,
+    );
+    check::<Classes>("categorical_crossentropy label_smoothing", Loss::CategoricalCrossentropy.label_smoothing(0.1), &x, &onehot);
+    let soft = ArrayD::from_shape_fn(IxDyn(&[7, 3]), |i| [0.2f32, 0.5, 0.3][(i[0] + i[1]) % 3]);
+    check::<Classes>("kl_divergence", "kl_divergence", &x, &soft);
+}
+
 sequential! { struct WithDropout = Dense(6, in = 4, tanh) => Dropout(0.5) => Dense(2); }
 sequential! { struct WithActivation = Dense(4, in = 3) => Activation(gelu) => Dense(3) => Activation(softmax); }
 sequential! { struct Sequence = Input((3, 4)) => Dense(5, tanh) => Dense(2); }
@@ -103,4 +153,45 @@ fn grad_layers() {
     let labels = ArrayD::from_shape_vec(IxDyn(&[5]), vec![0.0f32, 2.0, 1.0, 1.0, 0.0]).unwrap();
     check::<WithActivation>("activation layers", "sparse_categorical_crossentropy", &random(&[5, 3], &mut rng, 1.0), &labels);
     check::<Sequence>("dense on (None, 3, 4)", "mse", &random(&[4, 3, 4], &mut rng, 1.0), &random(&[4, 3, 2], &mut rng, 1.0));
+}
+
+/// The weighted batch loss `sum(w_i * loss_i) / N` through the CPU kernel: its gradient with
+/// respect to the predictions against central differences, for a regression, a classification
+/// and a sparse loss, and for an output with several loss rows per sample.
+#[test]
+fn grad_sample_weights() {
+    use keras::backend::Backend;
+    let mut rng = Rng::new(12);
+    let weights = [0.5f32, 0.0, 2.0, 1.25];
+    let cases: [(keras::LossConfig, usize, usize, Vec<f32>); 4] = [
+        (Loss::huber(0.5), 4, 3, random(&[12], &mut rng, 1.0).into_raw_vec_and_offset().0),
+        (Loss::BinaryFocalCrossentropy.from_logits(true).apply_class_balancing(true), 4, 3, (0..12).map(|i| (i % 2) as f32).collect()),
+        (Loss::SparseCategoricalCrossentropy.from_logits(true), 4, 3, vec![0.0, 2.0, 1.0, 1.0]),
+        // Two loss rows per sample (a (None, 2, 3) output): both take the sample's weight.
+        (Loss::MeanSquaredError.config(), 8, 3, random(&[24], &mut rng, 1.0).into_raw_vec_and_offset().0),
+    ];
+    let cpu = Cpu::default();
+    for (config, rows, cols, target) in cases {
+        let pred = random(&[rows * cols], &mut rng, 1.0).into_raw_vec_and_offset().0;
+        let batch_loss = |p: &[f32], g: Option<&mut [f32]>| {
+            let mut stats = [0.0f32; 2];
+            cpu.loss(config, p, &target, Some(&weights), g, rows, cols, &mut stats);
+            (stats[0] / stats[1]) as f64
+        };
+        let mut analytic = vec![0.0f32; rows * cols];
+        batch_loss(&pred, Some(&mut analytic));
+        let h = 1e-3f32;
+        let numeric: Vec<f32> = (0..pred.len())
+            .map(|i| {
+                let (mut up, mut down) = (pred.clone(), pred.clone());
+                up[i] += h;
+                down[i] -= h;
+                ((batch_loss(&up, None) - batch_loss(&down, None)) / (2.0 * h as f64)) as f32
+            })
+            .collect();
+        let err = common::rel_err(&analytic, &numeric);
+        assert!(err < 5e-3, "{config:?}: relative error {err:.2e}\n analytic {analytic:?}\n numeric  {numeric:?}");
+        let per_sample = rows / weights.len();
+        assert!(analytic[per_sample * cols..2 * per_sample * cols].iter().all(|&g| g == 0.0), "a zero weight gives a zero gradient");
+    }
 }

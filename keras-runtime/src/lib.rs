@@ -22,7 +22,7 @@ pub mod utils;
 
 pub use backend::{Backend, Cpu};
 pub use error::{Error, Result};
-pub use losses::Loss;
+pub use losses::{Loss, LossConfig};
 pub use metrics::Metric;
 pub use model::Model;
 pub use optimizers::{

@@ -56,6 +56,17 @@ impl Fixture {
         all.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect()
     }
 
+    /// Whether the fixture has `key`.
+    pub fn has(&self, key: &str) -> bool {
+        self.json.get(key).is_some()
+    }
+
+    /// `class_weight` as `[[class, weight], ...]`.
+    pub fn class_weight(&self) -> Vec<(usize, f32)> {
+        let pairs = self.value("class_weight").as_array().unwrap();
+        pairs.iter().map(|p| (p[0].as_u64().unwrap() as usize, p[1].as_f64().unwrap() as f32)).collect()
+    }
+
     pub fn optimizer(&self) -> &Value {
         &self.json["compile"]["optimizer"]
     }

@@ -12,7 +12,7 @@ pub use cpu::Cpu;
 use crate::Result;
 use crate::activations::Activation;
 use crate::constraints::Constraint;
-use crate::losses::Loss;
+use crate::losses::LossConfig;
 use crate::metrics::MetricKind;
 use crate::optimizers::Update;
 use crate::regularizers::Regularizer;
@@ -141,15 +141,18 @@ pub trait Backend: Clone + Send + Sync + fmt::Debug + 'static {
     fn dropout_backward(&self, g: Self::View<'_>, mask: Self::View<'_>, dx: Self::ViewMut<'_>, rate: f32);
 
     /// The loss of a batch of `rows` samples whose outputs have `cols` values each; `target` has
-    /// `cols` values per sample (one class index for sparse losses). Adds `mean * rows` to
-    /// `stats[0]` and `rows` to `stats[1]` (Keras's running mean), and writes the gradient of the
-    /// batch mean with respect to `pred` into `grad`.
+    /// `cols` values per sample (one class index for sparse losses). With `weights` (one per
+    /// sample, `rows` a multiple of their count for outputs with more than one loss row per
+    /// sample) the batch loss is Keras's `sum(w_i * loss_i) / rows`, else the mean. Adds the batch
+    /// loss times `rows` to `stats[0]` and `rows` to `stats[1]` (Keras's running mean), and writes
+    /// the gradient of the batch loss with respect to `pred` into `grad`.
     #[allow(clippy::too_many_arguments)]
     fn loss(
         &self,
-        loss: Loss,
+        loss: LossConfig,
         pred: Self::View<'_>,
         target: Self::View<'_>,
+        weights: Option<Self::View<'_>>,
         grad: Option<Self::ViewMut<'_>>,
         rows: usize,
         cols: usize,

@@ -20,6 +20,9 @@ pub struct FitArgs<'a> {
     validation_data: Option<Result<(Table<'a>, Table<'a>)>>,
     callbacks: Vec<&'a mut dyn Callback>,
     initial_epoch: usize,
+    sample_weight: Option<Result<Table<'a>>>,
+    class_weight: Option<Vec<(usize, f32)>>,
+    validation_sample_weight: Option<Result<Table<'a>>>,
 }
 
 impl Default for FitArgs<'_> {
@@ -33,6 +36,9 @@ impl Default for FitArgs<'_> {
             validation_data: None,
             callbacks: Vec::new(),
             initial_epoch: 0,
+            sample_weight: None,
+            class_weight: None,
+            validation_sample_weight: None,
         }
     }
 }
@@ -93,6 +99,124 @@ impl<'a> FitArgs<'a> {
         self.initial_epoch = epoch;
         self
     }
+
+    /// A weight per training sample (shape `(N,)` or `(N, 1)`, finite, non-negative): a batch's
+    /// loss becomes `sum(w_i * loss_i) / batch_size`, as in Keras. Metrics stay unweighted. With
+    /// `validation_split`, the held-out samples keep their weights for `val_loss`.
+    pub fn sample_weight<A, S, D>(mut self, weights: &'a ArrayBase<S, D>) -> Self
+    where
+        A: Element,
+        S: Data<Elem = A>,
+        D: Dimension,
+    {
+        self.sample_weight = Some(table(weights, "sample_weight"));
+        self
+    }
+
+    /// A weight per sample of `validation_data`, for `val_loss` (Keras's third element of the
+    /// `validation_data` tuple).
+    pub fn validation_sample_weight<A, S, D>(mut self, weights: &'a ArrayBase<S, D>) -> Self
+    where
+        A: Element,
+        S: Data<Elem = A>,
+        D: Dimension,
+    {
+        self.validation_sample_weight = Some(table(weights, "validation sample_weight"));
+        self
+    }
+
+    /// Weights by class index, `&[(0, 1.0), (1, 5.0)]`: a sample's weight is its class's (1 for
+    /// classes not listed). The class is the argmax of a one-hot target, else the rounded target.
+    /// Like Keras, it cannot be combined with `sample_weight`, and it weighs training batches only.
+    pub fn class_weight(mut self, weights: &[(usize, f32)]) -> Self {
+        self.class_weight = Some(weights.to_vec());
+        self
+    }
+}
+
+/// The class weights of `fit` looked up for each target (`None` without class weights), after
+/// checking the sample weights. `classes` is the model's output width, `None` for outputs with
+/// more than one axis (which have no class per sample).
+fn class_weights(
+    sample_weight: Option<&Table<'_>>,
+    class_weight: Option<&[(usize, f32)]>,
+    y: &Table<'_>,
+    classes: Option<usize>,
+) -> Result<Option<Vec<f32>>> {
+    match (sample_weight, class_weight) {
+        (Some(_), Some(_)) => {
+            Err(Error::Config("fit: sample_weight and class_weight cannot be used at the same time (as in Keras)".to_string()))
+        }
+        (Some(w), None) => {
+            check_sample_weight(w, y.rows())?;
+            Ok(None)
+        }
+        (None, Some(cw)) => match classes {
+            Some(classes) => class_weights_to_sample_weights(cw, y, classes).map(Some),
+            None => Err(Error::Config("fit: class_weight needs a model whose output is one vector per sample (N, classes)".to_string())),
+        },
+        (None, None) => Ok(None),
+    }
+}
+
+/// Checks a `sample_weight` table: one finite, non-negative weight per sample.
+pub(crate) fn check_sample_weight(w: &Table<'_>, samples: usize) -> Result<()> {
+    if w.row_len() != 1 || w.shape.len() > 2 {
+        return Err(Error::shape("sample_weight", format!("({samples},) (one weight per sample)"), crate::error::tuple_shape(w.shape)));
+    }
+    if w.rows() != samples {
+        return Err(Error::value("sample_weight", format!("{samples} weights, one per sample"), format!("{} weights", w.rows())));
+    }
+    if let Some((index, &value)) = w.data.iter().enumerate().find(|&(_, &v)| v < 0.0) {
+        return Err(Error::value(format!("sample_weight[{index}]"), "a non-negative weight", value));
+    }
+    Ok(())
+}
+
+/// Keras's `class_weight_to_sample_weights`: the class of a sample is the argmax of its target
+/// when it has more than one value, else the rounded value.
+fn class_weights_to_sample_weights(class_weight: &[(usize, f32)], y: &Table<'_>, classes: usize) -> Result<Vec<f32>> {
+    // A one-unit output is a binary classifier: classes 0 and 1.
+    let classes = classes.max(2);
+    let mut table = vec![1.0f32; classes];
+    for (i, &(class, w)) in class_weight.iter().enumerate() {
+        if class >= classes {
+            return Err(Error::value(
+                format!("class_weight entry {i}"),
+                format!("a class index in [0, {classes}) for this model's output"),
+                class,
+            ));
+        }
+        if !(w.is_finite() && w >= 0.0) {
+            return Err(Error::value(format!("class_weight for class {class}"), "a finite, non-negative weight", w));
+        }
+        if class_weight[..i].iter().any(|&(c, _)| c == class) {
+            return Err(Error::value("class_weight", "each class at most once", format!("class {class} twice")));
+        }
+        table[class] = w;
+    }
+    if y.shape.len() > 2 {
+        return Err(Error::shape(
+            "y (with class_weight)",
+            "one target per sample: (N,), (N, 1) or (N, classes)",
+            crate::error::tuple_shape(y.shape),
+        ));
+    }
+    let n = y.row_len();
+    let mut weights = Vec::with_capacity(y.rows());
+    for (i, row) in y.data.chunks_exact(n).enumerate() {
+        let class = if n > 1 {
+            row.iter().enumerate().fold(0, |best, (j, &v)| if v > row[best] { j } else { best })
+        } else {
+            let c = row[0].round();
+            if !(0.0..classes as f32).contains(&c) {
+                return Err(Error::value(format!("y[{i}] (with class_weight)"), format!("a class index in [0, {classes})"), row[0]));
+            }
+            c as usize
+        };
+        weights.push(table[class]);
+    }
+    Ok(weights)
 }
 
 /// Seconds since `t0`.
@@ -100,8 +224,13 @@ fn secs(t0: Instant) -> f64 {
     t0.elapsed().as_secs_f64()
 }
 
-pub(crate) fn fit(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, mut args: FitArgs<'_>) -> Result<History> {
+pub(crate) fn fit(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: Option<usize>, mut args: FitArgs<'_>) -> Result<History> {
     engine.check_data(x, y)?;
+    let sample_weight = args.sample_weight.take().transpose()?;
+    let class_weights = class_weights(sample_weight.as_ref(), args.class_weight.as_deref(), y, classes)?;
+    let weight_shape = [x.rows()];
+    let class_table = class_weights.as_deref().map(|w| Table { data: std::borrow::Cow::Borrowed(w), shape: &weight_shape });
+    let train_weights = class_table.as_ref().or(sample_weight.as_ref());
     if args.batch_size == 0 {
         return Err(Error::value("batch_size", "at least 1", 0));
     }
@@ -113,10 +242,17 @@ pub(crate) fn fit(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, mut arg
     }
     let n = x.rows();
     let validation_data = args.validation_data.take().transpose()?;
+    let validation_weight = args.validation_sample_weight.take().transpose()?;
     let (n_train, validation) = match &validation_data {
         Some((vx, vy)) => {
             engine.check_data(vx, vy).map_err(|e| Error::Config(format!("validation data: {e}")))?;
-            (n, Some((vx, vy, 0, vx.rows())))
+            if let Some(w) = &validation_weight {
+                check_sample_weight(w, vx.rows()).map_err(|e| Error::Config(format!("validation data: {e}")))?;
+            }
+            (n, Some((vx, vy, validation_weight.as_ref(), 0, vx.rows())))
+        }
+        None if validation_weight.is_some() => {
+            return Err(Error::Config("fit: validation_sample_weight needs validation_data".to_string()));
         }
         None if args.validation_split > 0.0 => {
             let split_at = ((n as f64) * (1.0 - args.validation_split as f64)).ceil() as usize;
@@ -127,7 +263,7 @@ pub(crate) fn fit(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, mut arg
                     args.validation_split,
                 ));
             }
-            (split_at, Some((x, y, split_at, n)))
+            (split_at, Some((x, y, sample_weight.as_ref(), split_at, n)))
         }
         None => (n, None),
     };
@@ -158,7 +294,7 @@ pub(crate) fn fit(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, mut arg
         for step in 0..steps {
             let (a, b) = (step * args.batch_size, ((step + 1) * args.batch_size).min(n_train));
             let batch = if args.shuffle { Batch::Indices(&order[a..b]) } else { Batch::Range(a, b) };
-            engine.train_batch(x, y, batch)?;
+            engine.train_batch(x, y, train_weights, batch)?;
             if per_batch_logs {
                 engine.write_logs(&mut logs, false)?;
                 for cb in args.callbacks.iter_mut() {
@@ -176,8 +312,8 @@ pub(crate) fn fit(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, mut arg
         }
         logs.clear();
         engine.write_logs(&mut logs, false)?;
-        if let Some((vx, vy, a, b)) = validation {
-            evaluate_range(engine, vx, vy, a, b, args.batch_size, &mut logs, true)?;
+        if let Some((vx, vy, vw, a, b)) = validation {
+            evaluate_range(engine, vx, vy, vw, a, b, args.batch_size, &mut logs, true)?;
         }
         // Keras runs the user's callbacks before its progress bar and History, which then show
         // what the callbacks added (`learning_rate`).
@@ -203,16 +339,17 @@ fn stdout_error(e: std::io::Error) -> Error {
     Error::Io { path: "<stdout>".to_string(), source: e }
 }
 
-/// Loss and metrics over all of `x`, `y` in inference mode.
+/// Loss and metrics over all of `x`, `y` in inference mode, the loss weighted by `w`.
 pub(crate) fn evaluate(
     engine: &mut dyn Engine,
     x: &Table<'_>,
     y: &Table<'_>,
+    w: Option<&Table<'_>>,
     batch_size: usize,
     logs: &mut Logs,
     validation: bool,
 ) -> Result<()> {
-    evaluate_range(engine, x, y, 0, x.rows(), batch_size, logs, validation)
+    evaluate_range(engine, x, y, w, 0, x.rows(), batch_size, logs, validation)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -220,6 +357,7 @@ fn evaluate_range(
     engine: &mut dyn Engine,
     x: &Table<'_>,
     y: &Table<'_>,
+    w: Option<&Table<'_>>,
     start: usize,
     end: usize,
     batch_size: usize,
@@ -230,7 +368,7 @@ fn evaluate_range(
     let mut a = start;
     while a < end {
         let b = (a + batch_size).min(end);
-        engine.test_batch(x, y, Batch::Range(a, b))?;
+        engine.test_batch(x, y, w, Batch::Range(a, b))?;
         a = b;
     }
     engine.write_logs(logs, validation)

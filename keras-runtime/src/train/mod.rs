@@ -17,7 +17,7 @@ pub use fit::FitArgs;
 pub use logs::{History, Logs};
 
 use crate::backend::Backend;
-use crate::losses::{IntoLoss, Loss};
+use crate::losses::{IntoLoss, LossConfig};
 use crate::metrics::{IntoMetric, MetricKind};
 use crate::model::Model;
 use crate::optimizers::{IntoOptimizer, Optimizer};
@@ -47,10 +47,11 @@ impl Batch<'_> {
 
 /// The model operations the (non-generic) training loop needs.
 pub(crate) trait Engine: Control {
-    /// Runs one training step on a batch and accumulates loss and metrics.
-    fn train_batch(&mut self, x: &Table<'_>, y: &Table<'_>, batch: Batch<'_>) -> Result<()>;
+    /// Runs one training step on a batch and accumulates loss and metrics; `w` holds a weight
+    /// per sample of the whole table.
+    fn train_batch(&mut self, x: &Table<'_>, y: &Table<'_>, w: Option<&Table<'_>>, batch: Batch<'_>) -> Result<()>;
     /// Accumulates loss and metrics of a batch in inference mode.
-    fn test_batch(&mut self, x: &Table<'_>, y: &Table<'_>, batch: Batch<'_>) -> Result<()>;
+    fn test_batch(&mut self, x: &Table<'_>, y: &Table<'_>, w: Option<&Table<'_>>, batch: Batch<'_>) -> Result<()>;
     /// Zeroes the loss and metric accumulators.
     fn reset_metrics(&mut self) -> Result<()>;
     /// Writes the accumulated values into `logs` (names prefixed `val_` when `validation`).
@@ -65,7 +66,7 @@ pub(crate) trait Engine: Control {
 pub struct Compiled<M: Model> {
     model: M,
     optimizer: Box<dyn Optimizer<M::Backend>>,
-    loss: Loss,
+    loss: LossConfig,
     /// Each metric with what it computes, its logged name and its accumulators' offset in `stats`.
     metrics: Vec<CompiledMetric>,
     /// Loss and metric accumulators on the device: the loss's `[total, count]`, then each
@@ -166,12 +167,13 @@ pub trait Compile: Model {
     {
         let optimizer = optimizer.into_optimizer::<Self::Backend>()?;
         let loss = loss.into_loss()?;
+        loss.validate()?;
         let width = *Self::OUTPUT_SHAPE.last().unwrap_or(&1);
         let mut resolved: Vec<CompiledMetric> = Vec::new();
         let mut slots = 2;
         for m in metrics {
             let (m, name) = m.into_metric()?;
-            let kind = m.resolve(loss, width)?;
+            let kind = m.resolve(loss.kind(), width)?;
             if resolved.iter().any(|c| c.name == name) {
                 return Err(Error::Config(format!("metric `{name}` is listed twice")));
             }
@@ -188,7 +190,7 @@ pub trait Compile: Model {
         Ok(Compiled {
             stats: device.alloc(slots)?,
             host_stats: vec![0.0; slots],
-            staging: Staging { x: device.alloc(0)?, y: device.alloc(0)? },
+            staging: Staging { x: device.alloc(0)?, y: device.alloc(0)?, w: device.alloc(0)? },
             model: self,
             optimizer,
             loss,
@@ -202,8 +204,8 @@ pub trait Compile: Model {
 impl<M: Model> Compile for M {}
 
 impl<M: Model> Compiled<M> {
-    /// The loss being minimised.
-    pub fn loss(&self) -> Loss {
+    /// The loss being minimised, with its options.
+    pub fn loss(&self) -> LossConfig {
         self.loss
     }
 
@@ -241,7 +243,8 @@ impl<M: Model> Compiled<M> {
     {
         let x = table(x, "x")?;
         let y = table(y, "y")?;
-        fit::fit(self, &x, &y, args)
+        let classes = (M::OUTPUT_SHAPE.len() == 1).then(|| M::OUTPUT_SHAPE[0]);
+        fit::fit(self, &x, &y, classes, args)
     }
 
     /// The loss and metrics on `x` and `y`, in batches of 32, inference mode.
@@ -258,7 +261,36 @@ impl<M: Model> Compiled<M> {
         let y = table(y, "y")?;
         self.check_data(&x, &y)?;
         let mut logs = Logs::new();
-        fit::evaluate(self, &x, &y, 32, &mut logs, false)?;
+        fit::evaluate(self, &x, &y, None, 32, &mut logs, false)?;
+        Ok(logs)
+    }
+
+    /// [`Compiled::evaluate`] with a weight per sample (shape `(N,)`) for the loss, as Keras's
+    /// `evaluate(x, y, sample_weight=w)`; metrics stay unweighted.
+    pub fn evaluate_weighted<A, S, D, A2, S2, D2, W, SW, DW>(
+        &mut self,
+        x: &ArrayBase<S, D>,
+        y: &ArrayBase<S2, D2>,
+        sample_weight: &ArrayBase<SW, DW>,
+    ) -> Result<Logs>
+    where
+        A: Element,
+        S: Data<Elem = A>,
+        D: Dimension,
+        A2: Element,
+        S2: Data<Elem = A2>,
+        D2: Dimension,
+        W: Element,
+        SW: Data<Elem = W>,
+        DW: Dimension,
+    {
+        let x = table(x, "x")?;
+        let y = table(y, "y")?;
+        let w = table(sample_weight, "sample_weight")?;
+        self.check_data(&x, &y)?;
+        fit::check_sample_weight(&w, x.rows())?;
+        let mut logs = Logs::new();
+        fit::evaluate(self, &x, &y, Some(&w), 32, &mut logs, false)?;
         Ok(logs)
     }
 
@@ -273,15 +305,29 @@ impl<M: Model> Compiled<M> {
         S2: Data<Elem = A2>,
         D2: Dimension,
     {
-        let x = table(x, "x")?;
-        let y = table(y, "y")?;
-        self.check_data(&x, &y)?;
-        self.reset_metrics()?;
-        self.train_batch(&x, &y, Batch::Range(0, x.rows()))?;
-        let mut logs = std::mem::take(&mut self.logs);
-        let r = self.write_logs(&mut logs, false);
-        self.logs = logs;
-        r.map(|()| &self.logs)
+        self.on_batch(&table(x, "x")?, &table(y, "y")?, None, Step::Train)
+    }
+
+    /// [`Compiled::train_on_batch`] with a weight per sample (shape `(N,)`): the loss is
+    /// `sum(w_i * loss_i) / N`, as Keras's `train_on_batch(x, y, sample_weight=w)`.
+    pub fn train_on_batch_weighted<A, S, D, A2, S2, D2, W, SW, DW>(
+        &mut self,
+        x: &ArrayBase<S, D>,
+        y: &ArrayBase<S2, D2>,
+        sample_weight: &ArrayBase<SW, DW>,
+    ) -> Result<&Logs>
+    where
+        A: Element,
+        S: Data<Elem = A>,
+        D: Dimension,
+        A2: Element,
+        S2: Data<Elem = A2>,
+        D2: Dimension,
+        W: Element,
+        SW: Data<Elem = W>,
+        DW: Dimension,
+    {
+        self.on_batch(&table(x, "x")?, &table(y, "y")?, Some(&table(sample_weight, "sample_weight")?), Step::Train)
     }
 
     /// The loss and metrics of `x` and `y` as a single batch, inference mode.
@@ -294,11 +340,38 @@ impl<M: Model> Compiled<M> {
         S2: Data<Elem = A2>,
         D2: Dimension,
     {
-        let x = table(x, "x")?;
-        let y = table(y, "y")?;
-        self.check_data(&x, &y)?;
+        self.on_batch(&table(x, "x")?, &table(y, "y")?, None, Step::Test)
+    }
+
+    /// [`Compiled::test_on_batch`] with a weight per sample (shape `(N,)`).
+    pub fn test_on_batch_weighted<A, S, D, A2, S2, D2, W, SW, DW>(
+        &mut self,
+        x: &ArrayBase<S, D>,
+        y: &ArrayBase<S2, D2>,
+        sample_weight: &ArrayBase<SW, DW>,
+    ) -> Result<&Logs>
+    where
+        A: Element,
+        S: Data<Elem = A>,
+        D: Dimension,
+        A2: Element,
+        S2: Data<Elem = A2>,
+        D2: Dimension,
+        W: Element,
+        SW: Data<Elem = W>,
+        DW: Dimension,
+    {
+        self.on_batch(&table(x, "x")?, &table(y, "y")?, Some(&table(sample_weight, "sample_weight")?), Step::Test)
+    }
+
+    /// One batch of a train or test step, with the checks, and its logs.
+    fn on_batch(&mut self, x: &Table<'_>, y: &Table<'_>, w: Option<&Table<'_>>, step: Step) -> Result<&Logs> {
+        self.check_data(x, y)?;
+        if let Some(w) = w {
+            fit::check_sample_weight(w, x.rows())?;
+        }
         self.reset_metrics()?;
-        self.test_batch(&x, &y, Batch::Range(0, x.rows()))?;
+        self.step(x, y, w, Batch::Range(0, x.rows()), step)?;
         let mut logs = std::mem::take(&mut self.logs);
         let r = self.write_logs(&mut logs, false);
         self.logs = logs;
@@ -316,11 +389,37 @@ impl<M: Model> Compiled<M> {
         S2: Data<Elem = A2>,
         D2: Dimension,
     {
-        let x = table(x, "x")?;
-        let y = table(y, "y")?;
-        self.check_data(&x, &y)?;
+        self.gradients_of(&table(x, "x")?, &table(y, "y")?, None)
+    }
+
+    /// [`Compiled::gradients`] of the loss weighted by a weight per sample (shape `(N,)`).
+    pub fn gradients_weighted<A, S, D, A2, S2, D2, W, SW, DW>(
+        &mut self,
+        x: &ArrayBase<S, D>,
+        y: &ArrayBase<S2, D2>,
+        sample_weight: &ArrayBase<SW, DW>,
+    ) -> Result<(f32, Vec<ArrayD<f32>>)>
+    where
+        A: Element,
+        S: Data<Elem = A>,
+        D: Dimension,
+        A2: Element,
+        S2: Data<Elem = A2>,
+        D2: Dimension,
+        W: Element,
+        SW: Data<Elem = W>,
+        DW: Dimension,
+    {
+        self.gradients_of(&table(x, "x")?, &table(y, "y")?, Some(&table(sample_weight, "sample_weight")?))
+    }
+
+    fn gradients_of(&mut self, x: &Table<'_>, y: &Table<'_>, w: Option<&Table<'_>>) -> Result<(f32, Vec<ArrayD<f32>>)> {
+        self.check_data(x, y)?;
+        if let Some(w) = w {
+            fit::check_sample_weight(w, x.rows())?;
+        }
         self.reset_metrics()?;
-        self.step(&x, &y, Batch::Range(0, x.rows()), Step::Gradients)?;
+        self.step(x, y, w, Batch::Range(0, x.rows()), Step::Gradients)?;
         let core = self.model.core();
         let dev = core.device().clone();
         let mut grads = vec![0.0f32; M::TRAINABLE_PARAMS];
@@ -344,7 +443,7 @@ impl<M: Model> Compiled<M> {
 
     /// One batch: forward pass, loss (and gradient) and metrics; for `Step::Gradients` and
     /// `Step::Train` the backward pass; for `Step::Train` the optimizer's update.
-    fn step(&mut self, x: &Table<'_>, y: &Table<'_>, batch: Batch<'_>, step: Step) -> Result<()> {
+    fn step(&mut self, x: &Table<'_>, y: &Table<'_>, w: Option<&Table<'_>>, batch: Batch<'_>, step: Step) -> Result<()> {
         type B<M> = <M as Model>::Backend;
         let Compiled { model, optimizer, loss, metrics, stats, staging, .. } = self;
         let core = model.core_mut();
@@ -352,7 +451,7 @@ impl<M: Model> Compiled<M> {
         let rows = batch.len();
         let cols = M::OUTPUT_SHAPE.last().copied().unwrap_or(1);
         let tsize = if loss.sparse_targets() { M::OUTPUT_SIZE / cols } else { M::OUTPUT_SIZE };
-        let (xv, yv) = staging.stage(&dev, x, y, batch, M::INPUT_SIZE, tsize)?;
+        let (xv, yv, wv) = staging.stage(&dev, x, y, w, batch, M::INPUT_SIZE, tsize)?;
         core.prepare(rows, M::SLOTS)?;
         let training = step != Step::Test;
         M::forward(core, xv, rows, training);
@@ -361,7 +460,7 @@ impl<M: Model> Compiled<M> {
             let pred = <B<M> as Backend>::view(out, 0..rows * M::OUTPUT_SIZE);
             let grad = training.then(|| <B<M> as Backend>::view_mut(grad, 0..rows * M::OUTPUT_SIZE));
             let loss_rows = rows * (M::OUTPUT_SIZE / cols);
-            dev.loss(*loss, pred, yv, grad, loss_rows, cols, <B<M> as Backend>::view_mut(stats, 0..2));
+            dev.loss(*loss, pred, yv, wv, grad, loss_rows, cols, <B<M> as Backend>::view_mut(stats, 0..2));
             for m in metrics.iter() {
                 let range = m.offset..m.offset + m.kind.stats_len(cols);
                 dev.metric(m.kind, pred, yv, loss_rows, cols, <B<M> as Backend>::view_mut(stats, range));
@@ -407,26 +506,36 @@ enum Step {
     Gradients,
 }
 
-/// Device buffers for a batch's inputs and targets, grown to the largest batch seen.
+/// Device buffers for a batch's inputs, targets and sample weights, grown to the largest batch seen.
 struct Staging<B: Backend> {
     x: B::Buffer,
     y: B::Buffer,
+    w: B::Buffer,
 }
 
+/// A batch on the device: inputs, targets and (when given) sample weights.
+type Staged<'a, B> = (<B as Backend>::View<'a>, <B as Backend>::View<'a>, Option<<B as Backend>::View<'a>>);
+
 impl<B: Backend> Staging<B> {
-    /// The batch's inputs and targets on the device: the host tables themselves when the device
-    /// reads host memory and the rows are consecutive, else copies in the staging buffers.
+    /// The batch's inputs, targets and weights on the device: the host tables themselves when the
+    /// device reads host memory and the rows are consecutive, else copies in the staging buffers.
+    #[allow(clippy::too_many_arguments)]
     fn stage<'a>(
         &'a mut self,
         dev: &B,
         x: &'a Table<'_>,
         y: &'a Table<'_>,
+        w: Option<&'a Table<'_>>,
         batch: Batch<'_>,
         xlen: usize,
         ylen: usize,
-    ) -> Result<(B::View<'a>, B::View<'a>)> {
-        let Staging { x: xb, y: yb } = self;
-        Ok((stage_rows(dev, x, batch, xb, xlen)?, stage_rows(dev, y, batch, yb, ylen)?))
+    ) -> Result<Staged<'a, B>> {
+        let Staging { x: xb, y: yb, w: wb } = self;
+        let wv = match w {
+            Some(w) => Some(stage_rows(dev, w, batch, wb, 1)?),
+            None => None,
+        };
+        Ok((stage_rows(dev, x, batch, xb, xlen)?, stage_rows(dev, y, batch, yb, ylen)?, wv))
     }
 }
 
@@ -468,12 +577,12 @@ impl<M: Model> Control for Compiled<M> {
 }
 
 impl<M: Model> Engine for Compiled<M> {
-    fn train_batch(&mut self, x: &Table<'_>, y: &Table<'_>, batch: Batch<'_>) -> Result<()> {
-        self.step(x, y, batch, Step::Train)
+    fn train_batch(&mut self, x: &Table<'_>, y: &Table<'_>, w: Option<&Table<'_>>, batch: Batch<'_>) -> Result<()> {
+        self.step(x, y, w, batch, Step::Train)
     }
 
-    fn test_batch(&mut self, x: &Table<'_>, y: &Table<'_>, batch: Batch<'_>) -> Result<()> {
-        self.step(x, y, batch, Step::Test)
+    fn test_batch(&mut self, x: &Table<'_>, y: &Table<'_>, w: Option<&Table<'_>>, batch: Batch<'_>) -> Result<()> {
+        self.step(x, y, w, batch, Step::Test)
     }
 
     fn reset_metrics(&mut self) -> Result<()> {
@@ -505,7 +614,7 @@ impl<M: Model> Engine for Compiled<M> {
 
     fn check_data(&self, x: &Table<'_>, y: &Table<'_>) -> Result<()> {
         check_input(x, M::INPUT_SHAPE)?;
-        check_targets(y, x.rows(), M::OUTPUT_SHAPE, self.loss)
+        check_targets(y, x.rows(), M::OUTPUT_SHAPE, self.loss.kind())
     }
 }
 

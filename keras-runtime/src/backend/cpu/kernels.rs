@@ -6,7 +6,7 @@
 use super::pool;
 use super::simd::{self, Simd, simd_fn};
 use crate::activations::Activation;
-use crate::losses::Loss;
+use crate::losses::LossConfig;
 use crate::optimizers::{Update, UpdateRule};
 use std::ops::Range;
 
@@ -384,32 +384,69 @@ pub fn dropout_backward(g: &[f32], mask: &[f32], dx: &mut [f32], rate: f32) {
     }
 }
 
-/// The batch loss (see `Backend::loss`).
+/// The batch loss (see `Backend::loss`): rows spread over the pool when the batch is large,
+/// their partial sums added in task order.
 #[allow(clippy::too_many_arguments)]
-pub fn loss(loss: Loss, pred: &[f32], target: &[f32], grad: Option<&mut [f32]>, rows: usize, cols: usize, stats: &mut [f32]) {
+pub fn loss(
+    loss: LossConfig,
+    pred: &[f32],
+    target: &[f32],
+    weights: Option<&[f32]>,
+    grad: Option<&mut [f32]>,
+    rows: usize,
+    cols: usize,
+    stats: &mut [f32],
+) {
     let tcols = if loss.sparse_targets() { 1 } else { cols };
+    assert!(pred.len() >= rows * cols && target.len() >= rows * tcols);
+    assert!(weights.is_none_or(|w| !w.is_empty() && rows.is_multiple_of(w.len())), "one weight per sample");
+    let binary = loss.binary_targets(&target[..rows * tcols]);
+    // A sample of a 3-D output has several loss rows, all with the sample's weight.
+    let per_sample = weights.map_or(1, |w| rows / w.len().max(1));
     let scale = 1.0 / rows as f32;
-    let mut sum = 0.0f32;
-    match grad {
-        Some(g) => {
-            for r in 0..rows {
-                sum += loss.sample(
-                    &pred[r * cols..(r + 1) * cols],
-                    &target[r * tcols..(r + 1) * tcols],
-                    Some(&mut g[r * cols..(r + 1) * cols]),
-                    scale,
-                );
+    let gr = grad.map(|g| {
+        assert!(g.len() >= rows * cols);
+        Rows::new(&mut g[..rows * cols], cols)
+    });
+    let sum = sum_over_rows(rows, cols, |r| {
+        let mut s = 0.0f32;
+        // SAFETY: each task has its own row range.
+        let mut g = gr.map(|g| unsafe { g.rows(&r) });
+        for (k, i) in r.enumerate() {
+            let (p, t) = (&pred[i * cols..(i + 1) * cols], &target[i * tcols..(i + 1) * tcols]);
+            let g = g.as_deref_mut().map(|g| &mut g[k * cols..(k + 1) * cols]);
+            match weights {
+                None => s += loss.sample(p, t, g, scale, binary),
+                Some(w) => {
+                    let w = w[i / per_sample];
+                    s += w * loss.sample(p, t, g, scale * w, binary);
+                }
             }
         }
-        None => {
-            for r in 0..rows {
-                sum += loss.sample(&pred[r * cols..(r + 1) * cols], &target[r * tcols..(r + 1) * tcols], None, scale);
-            }
-        }
-    }
+        s
+    });
     let mean = sum / rows as f32;
     stats[0] += mean * rows as f32;
     stats[1] += rows as f32;
+}
+
+/// The most tasks [`sum_over_rows`] splits a matrix into.
+const MAX_SUM_TASKS: usize = 64;
+
+/// `f` over row ranges covering `0..rows` (in parallel when the matrix is large), and the sum
+/// of its results in row order, so that the total does not depend on scheduling.
+fn sum_over_rows(rows: usize, cols: usize, f: impl Fn(Range<usize>) -> f32 + Sync) -> f32 {
+    let pool = pool::global();
+    if rows * cols < PARALLEL_MIN_ELEMS || rows < 2 || pool.threads() == 1 {
+        return f(0..rows);
+    }
+    let tasks = pool.threads().min(rows).min(MAX_SUM_TASKS);
+    let partial: [std::sync::atomic::AtomicU32; MAX_SUM_TASKS] = std::array::from_fn(|_| std::sync::atomic::AtomicU32::new(0));
+    pool.run(tasks, &|t| {
+        let s = f(rows * t / tasks..rows * (t + 1) / tasks);
+        partial[t].store(s.to_bits(), std::sync::atomic::Ordering::Relaxed);
+    });
+    partial[..tasks].iter().map(|p| f32::from_bits(p.load(std::sync::atomic::Ordering::Relaxed))).sum()
 }
 
 /// Runs `f` over chunks of the arena in parallel when it is large.
@@ -901,6 +938,37 @@ mod tests {
         let mut s = g0.clone();
         scale(&mut s, 0.5);
         assert!(s.iter().zip(&g0).all(|(a, b)| *a == b * 0.5));
+    }
+
+    #[test]
+    fn batch_loss_matches_the_row_by_row_definition() {
+        use crate::losses::Loss;
+        // Large enough to be spread over the pool.
+        let (rows, cols) = (4096, 12);
+        let pred: Vec<f32> = (0..rows * cols).map(|i| ((i * 37) % 89) as f32 / 89.0 * 0.98 + 0.01).collect();
+        let target: Vec<f32> = (0..rows * cols).map(|i| ((i * 11) % 5 == 0) as u8 as f32).collect();
+        let weights: Vec<f32> = (0..rows / 2).map(|i| (i % 4) as f32 * 0.5).collect();
+        for config in
+            [Loss::BinaryCrossentropy.config(), Loss::Hinge.config(), Loss::huber(0.3), Loss::CategoricalCrossentropy.label_smoothing(0.1)]
+        {
+            for w in [None, Some(&weights[..])] {
+                let mut grad = vec![0.0f32; rows * cols];
+                let mut stats = [0.0f32; 2];
+                loss(config, &pred, &target, w, Some(&mut grad), rows, cols, &mut stats);
+                let binary = config.binary_targets(&target);
+                let (mut want, mut g) = (0.0f64, vec![0.0f32; cols]);
+                for r in 0..rows {
+                    let wr = w.map_or(1.0, |w| w[r / 2]);
+                    let row = r * cols..(r + 1) * cols;
+                    let l = config.sample(&pred[row.clone()], &target[row.clone()], Some(&mut g), wr / rows as f32, binary);
+                    want += (wr * l) as f64;
+                    assert_eq!(g, grad[row], "{config:?} gradient of row {r}");
+                }
+                let got = (stats[0] / stats[1]) as f64;
+                assert!((got - want / rows as f64).abs() <= 1e-5 * got.abs(), "{config:?}: {got} vs {}", want / rows as f64);
+                assert_eq!(stats[1], rows as f32);
+            }
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::{Backend, Transpose};
 use crate::Result;
 use crate::activations::Activation;
 use crate::constraints::Constraint;
-use crate::losses::Loss;
+use crate::losses::LossConfig;
 use crate::metrics::MetricKind;
 use crate::optimizers::Update;
 use crate::regularizers::Regularizer;
@@ -177,8 +177,18 @@ impl Backend for Cpu {
         kernels::dropout_backward(g, mask, dx, rate);
     }
 
-    fn loss(&self, loss: Loss, pred: &[f32], target: &[f32], grad: Option<&mut [f32]>, rows: usize, cols: usize, stats: &mut [f32]) {
-        kernels::loss(loss, pred, target, grad, rows, cols, stats);
+    fn loss(
+        &self,
+        loss: LossConfig,
+        pred: &[f32],
+        target: &[f32],
+        weights: Option<&[f32]>,
+        grad: Option<&mut [f32]>,
+        rows: usize,
+        cols: usize,
+        stats: &mut [f32],
+    ) {
+        kernels::loss(loss, pred, target, weights, grad, rows, cols, stats);
     }
 
     fn regularize(&self, reg: Regularizer, w: &[f32], g: Option<&mut [f32]>, scale: f32, stats: &mut [f32]) {
