@@ -1,4 +1,4 @@
-//! Weight regularizers and constraints written in the DSL, against Keras fits of the same
+//! Weight and activity regularizers and constraints written in the DSL, against Keras fits of the same
 //! models (`tests/fixtures/regularizers_keras.json`, from `gen_regularizers.py`): the penalty in
 //! the evaluated and logged losses (validation included), its gradient and the projections in
 //! the weights after training.
@@ -17,6 +17,10 @@ sequential! {
 sequential! {
     struct MinMax = Dense(5, in = 4, tanh, kernel_regularizer = "l2", kernel_constraint = min_max_norm(0.2, 0.6, rate = 0.5))
         => Dense(3, softmax, bias_regularizer = l2(0.05));
+}
+sequential! {
+    struct Activity = Dense(5, in = 4, relu, activity_regularizer = l2(0.05))
+        => Dense(3, softmax, activity_regularizer = l1_l2(l1 = 0.02, l2 = 0.01), kernel_regularizer = l2(0.01));
 }
 
 fn flat(v: &Value) -> Vec<f32> {
@@ -58,12 +62,17 @@ fn regularized_and_constrained_training_matches_keras() {
     let cases = f["cases"].as_array().unwrap();
     run::<Constrained>(&cases[0]);
     run::<MinMax>(&cases[1]);
+    run::<Activity>(&cases[2]);
 }
 
 /// The penalty's gradient agrees with finite differences of the regularized loss.
 #[test]
 fn regularizer_gradients_match_finite_differences() {
-    sequential! { struct Net = Dense(3, in = 2, tanh, kernel_regularizer = l1_l2(l1 = 0.05, l2 = 0.1), bias_regularizer = l2(0.2)) => Dense(1); }
+    sequential! {
+        struct Net = Dense(3, in = 2, tanh, kernel_regularizer = l1_l2(l1 = 0.05, l2 = 0.1), bias_regularizer = l2(0.2),
+                           activity_regularizer = l1_l2(l1 = 0.03, l2 = 0.2))
+            => Dense(1, activity_regularizer = l2(0.1));
+    }
     keras::utils::set_random_seed(4);
     let mut model = Net::new(&Cpu::default()).compile(Sgd::default(), "mse", [Metric::Accuracy; 0]).unwrap();
     let x = keras::ndarray::array![[0.3f32, -0.7], [1.2, 0.4], [-0.5, 0.9]];

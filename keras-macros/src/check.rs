@@ -5,6 +5,7 @@
 use crate::catalog::{self, CLASSES, Layer, Runtime, Shape, Weight, bind, fmt_shape, names};
 use crate::diag::Diag;
 use crate::parse::Chain;
+use proc_macro2::TokenStream;
 use quote::ToTokens;
 use std::collections::HashMap;
 use syn::{Attribute, Expr, ExprLit, Lit};
@@ -24,6 +25,8 @@ pub struct CheckedLayer {
     pub weights: Vec<Weight>,
     pub params: usize,
     pub runtime: Runtime,
+    /// The runtime `Regularizer` on the layer's output, if any.
+    pub activity_regularizer: Option<TokenStream>,
 }
 
 impl Checked {
@@ -170,7 +173,8 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
         let runtime = layer.runtime(&input, &output, i);
         source = Source::Layer(name.clone());
         shape = Some(output.clone());
-        layers.push(CheckedLayer { name, class: layer.class(), output, weights, params, runtime });
+        let activity_regularizer = layer.activity_regularizer();
+        layers.push(CheckedLayer { name, class: layer.class(), output, weights, params, runtime, activity_regularizer });
     }
 
     if real_layers == 0 {

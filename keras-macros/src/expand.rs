@@ -141,7 +141,11 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
     }
     let layer_specs = m.layers.iter().map(|l| {
         let (lname, class, shape, p) = (&l.name, l.class, usizes(&l.output), l.params);
-        quote!(::keras::model::LayerSpec { name: #lname, class: #class, output_shape: #shape, params: #p })
+        let activity = match &l.activity_regularizer {
+            Some(r) => quote!(::core::option::Option::Some(#r)),
+            None => quote!(::core::option::Option::None),
+        };
+        quote!(::keras::model::LayerSpec { name: #lname, class: #class, output_shape: #shape, params: #p, activity_regularizer: #activity })
     });
 
     // Workspace slots: layer i's output is 2i, its scratch 2i + 1, the gradient of its output 2n + i.
@@ -175,6 +179,7 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
         let params_here = l.params;
         checks.push(quote!(::core::assert!(<#ty>::PARAMS == #params_here);));
         let (out, scratch, grad) = (slot(2 * i), slot(2 * i + 1), slot(2 * n + i));
+        let out_len: usize = l.output.iter().product();
         let x_view = if i == 0 {
             quote!(x)
         } else {
@@ -201,7 +206,22 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
             let prev_grad = slot(2 * n + i - 1);
             quote!(::core::option::Option::Some(::keras::layers::RowsMut::<B, #iw>::new(::keras::model::all_mut::<B>(#prev_grad), batch * #r)))
         };
+        // A penalty on the layer's output adds its gradient (of the penalty over the batch
+        // size, as Keras scales it) to the gradient arriving from above.
+        let activity = l.activity_regularizer.as_ref().map(|reg| {
+            quote! {
+                #b::regularize(
+                    ctx.device,
+                    #reg.scaled(1.0 / batch as f32),
+                    #b::sub(::keras::model::all::<B>(#out), 0..batch * #out_len),
+                    ::core::option::Option::Some(#b::split_mut(::keras::model::all_mut::<B>(#grad), batch * #out_len).0),
+                    0.0,
+                    ::core::option::Option::None,
+                );
+            }
+        });
         backward.push(quote! {
+            #activity
             {
                 let layer = #ctor;
                 layer.backward(
@@ -218,7 +238,6 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
             }
         });
         // One sample on the CPU: activations in stack arrays, no scratch (inference keeps none).
-        let out_len: usize = l.output.iter().product();
         let a = format_ident!("a{}", i);
         infer_buffers.push(quote!(let mut #a = [0f32; #out_len];));
         let x_in = if i == 0 {

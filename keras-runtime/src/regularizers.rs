@@ -12,6 +12,11 @@ pub struct Regularizer {
 }
 
 impl Regularizer {
+    /// This regularizer with both factors multiplied by `factor`.
+    pub fn scaled(self, factor: f32) -> Regularizer {
+        Regularizer { l1: self.l1 * factor, l2: self.l2 * factor }
+    }
+
     /// The penalty of `w`, computed as Keras does (each sum in float32).
     pub fn penalty(&self, w: &[f32]) -> f32 {
         let mut p = 0.0f32;

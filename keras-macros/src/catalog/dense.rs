@@ -1,5 +1,6 @@
 //! `Dense(units, activation?, use_bias = .., kernel_initializer = .., bias_initializer = ..,
-//! kernel_regularizer = .., bias_regularizer = .., kernel_constraint = .., bias_constraint = ..)`.
+//! kernel_regularizer = .., bias_regularizer = .., activity_regularizer = .., kernel_constraint = ..,
+//! bias_constraint = ..)`.
 
 use super::{Args, Runtime, Shape, Weight, boolean, int, names, penalties};
 use crate::diag::Diag;
@@ -19,6 +20,7 @@ pub const SIGNATURE: (&[&str], usize) = (
         "bias_regularizer",
         "kernel_constraint",
         "bias_constraint",
+        "activity_regularizer",
     ],
     2,
 );
@@ -33,6 +35,8 @@ pub struct Dense {
     bias_regularizer: Option<TokenStream>,
     kernel_constraint: Option<TokenStream>,
     bias_constraint: Option<TokenStream>,
+    /// A penalty on the layer's output.
+    pub activity_regularizer: Option<TokenStream>,
 }
 
 impl Dense {
@@ -83,6 +87,7 @@ impl Dense {
         let bias_regularizer = optional("bias_regularizer", penalties::regularizer);
         let kernel_constraint = optional("kernel_constraint", penalties::constraint);
         let bias_constraint = optional("bias_constraint", penalties::constraint);
+        let activity_regularizer = optional("activity_regularizer", penalties::regularizer);
         if diag.len() > errors {
             return None;
         }
@@ -96,6 +101,7 @@ impl Dense {
             bias_regularizer: bias_regularizer?,
             kernel_constraint: kernel_constraint?,
             bias_constraint: bias_constraint?,
+            activity_regularizer: activity_regularizer?,
         })
     }
 

@@ -118,6 +118,14 @@ impl Layer {
         }
     }
 
+    /// The runtime `Regularizer` on the layer's output (`activity_regularizer = l2(0.01)`).
+    pub fn activity_regularizer(&self) -> Option<TokenStream> {
+        match self {
+            Layer::Dense(l) => l.activity_regularizer.clone(),
+            Layer::Activation(_) | Layer::Dropout(_) | Layer::Flatten(_) => None,
+        }
+    }
+
     /// The runtime type and how to call it.
     pub fn runtime(&self, input: &[usize], output: &[usize], index: usize) -> Runtime {
         match self {

@@ -163,9 +163,9 @@ pub trait Backend: Clone + Send + Sync + fmt::Debug + 'static {
     /// them; see [`MetricKind::accumulate`] for what each holds).
     fn metric(&self, kind: MetricKind, pred: Self::View<'_>, target: Self::View<'_>, rows: usize, cols: usize, stats: Self::ViewMut<'_>);
 
-    /// Adds `scale` times the penalty of `w` to `stats[0]`; with `g`, adds the penalty's
-    /// gradient to `g` (see [`Regularizer`]).
-    fn regularize(&self, reg: Regularizer, w: Self::View<'_>, g: Option<Self::ViewMut<'_>>, scale: f32, stats: Self::ViewMut<'_>);
+    /// With `stats`, adds `scale` times the penalty of `w` to `stats[0]`; with `g`, adds the
+    /// penalty's gradient to `g` (see [`Regularizer`]).
+    fn regularize(&self, reg: Regularizer, w: Self::View<'_>, g: Option<Self::ViewMut<'_>>, scale: f32, stats: Option<Self::ViewMut<'_>>);
 
     /// Projects the weight `w` of `shape` in place (see [`Constraint`]).
     fn constrain(&self, constraint: Constraint, w: Self::ViewMut<'_>, shape: &[usize]);

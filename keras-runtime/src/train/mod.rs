@@ -450,6 +450,8 @@ impl<M: Model> Compiled<M> {
         let dev = core.device().clone();
         let rows = batch.len();
         let cols = M::OUTPUT_SHAPE.last().copied().unwrap_or(1);
+        // Penalties are added to the loss accumulator as the loss is: times the rows it averages.
+        let loss_rows = (rows * (M::OUTPUT_SIZE / cols)) as f32;
         let tsize = if loss.sparse_targets() { M::OUTPUT_SIZE / cols } else { M::OUTPUT_SIZE };
         let (xv, yv, wv) = staging.stage(&dev, x, y, w, batch, M::INPUT_SIZE, tsize)?;
         core.prepare(rows, M::SLOTS)?;
@@ -466,18 +468,26 @@ impl<M: Model> Compiled<M> {
                 dev.metric(m.kind, pred, yv, loss_rows, cols, <B<M> as Backend>::view_mut(stats, range));
             }
         }
+        // Penalties on layer outputs (layer i's output is workspace slot 2i; their gradients are
+        // added inside `backward`).
+        for (i, l) in M::LAYERS.iter().enumerate() {
+            if let Some(reg) = l.activity_regularizer {
+                let len = rows * l.output_shape.iter().product::<usize>();
+                let out = <B<M> as Backend>::view(core.slot(2 * i), 0..len);
+                dev.regularize(reg.scaled(1.0 / rows as f32), out, None, loss_rows, Some(<B<M> as Backend>::view_mut(stats, 0..2)));
+            }
+        }
         if training {
             M::backward(core, xv, rows);
         }
         // Regularization penalties join the loss (training and evaluation alike, as Keras logs
         // them), and their gradients the weights' gradients.
-        let loss_rows = (rows * (M::OUTPUT_SIZE / cols)) as f32;
         for w in M::WEIGHTS {
             if let Some(reg) = w.regularizer {
                 let range = w.offset..w.offset + w.len();
                 let (params, grads) = core.params_and_grads();
                 let g = training.then(|| <B<M> as Backend>::view_mut(grads, range.clone()));
-                dev.regularize(reg, <B<M> as Backend>::view(params, range), g, loss_rows, <B<M> as Backend>::view_mut(stats, 0..2));
+                dev.regularize(reg, <B<M> as Backend>::view(params, range), g, loss_rows, Some(<B<M> as Backend>::view_mut(stats, 0..2)));
             }
         }
         if step == Step::Train {

@@ -191,8 +191,10 @@ impl Backend for Cpu {
         kernels::loss(loss, pred, target, weights, grad, rows, cols, stats);
     }
 
-    fn regularize(&self, reg: Regularizer, w: &[f32], g: Option<&mut [f32]>, scale: f32, stats: &mut [f32]) {
-        stats[0] += scale * reg.penalty(w);
+    fn regularize(&self, reg: Regularizer, w: &[f32], g: Option<&mut [f32]>, scale: f32, stats: Option<&mut [f32]>) {
+        if let Some(stats) = stats {
+            stats[0] += scale * reg.penalty(w);
+        }
         if let Some(g) = g {
             reg.add_gradient(w, g);
         }
