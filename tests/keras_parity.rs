@@ -7,83 +7,18 @@
 
 mod common;
 
-use common::{Fixture, assert_all_close, assert_close};
+use common::{Fixture, assert_close, run_fixture};
 use keras::backend::Backend;
-use keras::ndarray::{ArrayD, Axis, Slice};
 use keras::prelude::*;
-use keras::{Compiled, Loss};
 
 const RTOL: f64 = 1e-5;
-
-/// The model compiled as the fixture compiled it (no metrics).
-fn compile<M: Model<Backend = Cpu>>(model: M, f: &Fixture) -> Compiled<M> {
-    let loss: Loss = f.value("compile")["loss"].as_str().unwrap().parse().unwrap();
-    let o = f.optimizer();
-    let num = |k: &str| o[k].as_f64().unwrap() as f32;
-    let no_metrics: [Metric; 0] = [];
-    match o["class_name"].as_str().unwrap() {
-        "SGD" => model.compile(
-            Sgd::new(num("learning_rate")).momentum(num("momentum")).nesterov(o["nesterov"].as_bool().unwrap()),
-            loss,
-            no_metrics,
-        ),
-        "Adam" => {
-            let adam = Adam::new(num("learning_rate")).beta_1(num("beta_1")).beta_2(num("beta_2")).epsilon(num("epsilon"));
-            model.compile(adam.amsgrad(o["amsgrad"].as_bool().unwrap()), loss, no_metrics)
-        }
-        other => panic!("optimizer {other} is not part of this test"),
-    }
-    .unwrap()
-}
-
-fn first_rows(a: &ArrayD<f32>, n: usize) -> ArrayD<f32> {
-    a.slice_axis(Axis(0), Slice::from(0..n)).to_owned()
-}
-
-/// Runs a whole fixture: forward, first-batch loss and gradients, fit, weights and forward after.
-/// Returns the worst relative error seen.
-fn run<M: Model<Backend = Cpu>>(name: &str, rtol: f64) -> f64 {
-    let f = Fixture::load(name);
-    let mut model = M::create(&Cpu::default()).unwrap();
-    model.set_weights(&f.weights("weights_init")).unwrap();
-    let x = f.tensor("x");
-    let y = f.tensor("y");
-    let mut worst = 0.0f64;
-    let pred = model.predict(&x).unwrap();
-    worst = worst.max(assert_close(
-        &format!("{name} forward_before"),
-        pred.as_slice().unwrap(),
-        f.tensor("forward_before").as_slice().unwrap(),
-        rtol,
-    ));
-
-    let mut model = compile(model, &f);
-    let batch = f.usize(&["fit", "batch_size"]).min(x.shape()[0]);
-    let (loss, grads) = model.gradients(&first_rows(&x, batch), &first_rows(&y, batch)).unwrap();
-    worst = worst.max(assert_close(&format!("{name} loss_first_batch"), &[loss], &[f.f32(&["loss_first_batch"])], rtol));
-    worst = worst.max(assert_all_close(&format!("{name} grads_first_batch"), &grads, &f.weights("grads_first_batch"), rtol));
-
-    let epochs = f.usize(&["fit", "epochs"]);
-    let history = model.fit(&x, &y, FitArgs::default().epochs(epochs).batch_size(batch).shuffle(false).verbose(0)).unwrap();
-    worst = worst.max(assert_close(&format!("{name} history.loss"), history.loss(), &f.history_loss(), rtol));
-    worst = worst.max(assert_all_close(&format!("{name} weights_after"), &model.get_weights().unwrap(), &f.weights("weights_after"), rtol));
-    let pred = model.predict(&x).unwrap();
-    worst = worst.max(assert_close(
-        &format!("{name} forward_after"),
-        pred.as_slice().unwrap(),
-        f.tensor("forward_after").as_slice().unwrap(),
-        rtol,
-    ));
-    eprintln!("{name}: worst relative error {worst:.2e}");
-    worst
-}
 
 sequential! { struct Softmax3 = Dense(5, in = 4, relu) => Dense(3, softmax); }
 sequential! { struct XorNet = Dense(4, in = 3, sigmoid) => Dense(1, sigmoid); }
 
 #[test]
 fn xor_tutorial_1500_epochs_matches_keras() {
-    run::<XorNet>("F_xor_tutorial", RTOL);
+    run_fixture::<XorNet>("F_xor_tutorial", RTOL);
 }
 
 macro_rules! activation_cases {
@@ -92,7 +27,7 @@ macro_rules! activation_cases {
 
         #[test]
         fn $test() {
-            run::<$model>($case, RTOL);
+            run_fixture::<$model>($case, RTOL);
             probe($case);
         }
     )*};
