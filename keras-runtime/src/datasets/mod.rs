@@ -2,12 +2,16 @@
 //!
 //! Iris and the 8x8 digits are embedded in the crate; Fashion-MNIST and MNIST are read from the
 //! IDX files Keras downloads (`~/.keras/datasets/`) or Debian installs (`/usr/share/datasets/`).
+//! Users' own data comes in through [`from_csv`], [`read_npy`] and [`read_npz`].
 
 pub mod digits;
 pub mod fashion_mnist;
+mod files;
 mod idx;
 pub mod iris;
 pub mod mnist;
+
+pub use files::{Csv, from_csv, read_npy, read_npz};
 
 use ndarray::{Array1, Array3};
 
