@@ -145,6 +145,9 @@ fn grad_classification_losses() {
 sequential! { struct WithDropout = Dense(6, in = 4, tanh) => Dropout(0.5) => Dense(2); }
 sequential! { struct WithActivation = Dense(4, in = 3) => Activation(gelu) => Dense(3) => Activation(softmax); }
 sequential! { struct Sequence = Input((3, 4)) => Dense(5, tanh) => Dense(2); }
+// The Dense layers before batch normalization have no bias: normalization cancels its gradient.
+sequential! { struct WithBatchNorm = Dense(5, in = 3, use_bias = false) => BatchNormalization(momentum = 0.9) => Activation(tanh) => Dense(2); }
+sequential! { struct BatchNormBare = Input((3, 4)) => Dense(5, use_bias = false) => BatchNormalization(center = false, scale = false) => Dense(2); }
 
 #[test]
 fn grad_layers() {
@@ -153,6 +156,13 @@ fn grad_layers() {
     let labels = ArrayD::from_shape_vec(IxDyn(&[5]), vec![0.0f32, 2.0, 1.0, 1.0, 0.0]).unwrap();
     check::<WithActivation>("activation layers", "sparse_categorical_crossentropy", &random(&[5, 3], &mut rng, 1.0), &labels);
     check::<Sequence>("dense on (None, 3, 4)", "mse", &random(&[4, 3, 4], &mut rng, 1.0), &random(&[4, 3, 2], &mut rng, 1.0));
+    check::<WithBatchNorm>("batch normalization", "mse", &random(&[6, 3], &mut rng, 1.0), &random(&[6, 2], &mut rng, 1.0));
+    check::<BatchNormBare>(
+        "batch normalization over positions",
+        "mse",
+        &random(&[3, 3, 4], &mut rng, 1.0),
+        &random(&[3, 3, 2], &mut rng, 1.0),
+    );
 }
 
 /// The weighted batch loss `sum(w_i * loss_i) / N` through the CPU kernel: its gradient with

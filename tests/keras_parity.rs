@@ -16,6 +16,18 @@ const RTOL: f64 = 1e-5;
 sequential! { struct Softmax3 = Dense(5, in = 4, relu) => Dense(3, softmax); }
 sequential! { struct XorNet = Dense(4, in = 3, sigmoid) => Dense(1, sigmoid); }
 
+sequential! {
+    struct BatchNormNet = Dense(5, in = 4) => BatchNormalization() => Activation(relu) => Dense(3, softmax);
+}
+
+/// Training uses batch statistics and moves the moving ones; inference uses the moving ones;
+/// the moving statistics after training are among the weights compared.
+#[test]
+fn batch_normalization_matches_keras() {
+    assert_eq!(BatchNormNet::NON_TRAINABLE_PARAMS, 10);
+    run_fixture::<BatchNormNet>("D_layer_batchnorm", RTOL);
+}
+
 #[test]
 fn xor_tutorial_1500_epochs_matches_keras() {
     run_fixture::<XorNet>("F_xor_tutorial", RTOL);

@@ -54,3 +54,32 @@ fn consts_describe_the_model() {
     assert_eq!(Mlp::LAYER_NAMES, &["dense", "dense_1", "dense_2"]);
     assert_eq!(<Mlp as Model>::NAME, "mlp");
 }
+
+keras::sequential! {
+    struct Normalized = Dense(32, in = 784, relu) => BatchNormalization() => Dense(10, softmax);
+}
+
+/// Batch normalization's moving statistics are the "Non-trainable params" of Keras's table; the
+/// expected text is Keras 3.15's own `summary()` of the same model.
+#[test]
+fn batch_normalization_counts_non_trainable_params() {
+    use keras::Network;
+    const KERAS: &str = "Model: \"normalized\"
+┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━┓
+┃ Layer (type)                    ┃ Output Shape           ┃       Param # ┃
+┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━┩
+│ dense (Dense)                   │ (None, 32)             │        25,120 │
+├─────────────────────────────────┼────────────────────────┼───────────────┤
+│ batch_normalization             │ (None, 32)             │           128 │
+│ (BatchNormalization)            │                        │               │
+├─────────────────────────────────┼────────────────────────┼───────────────┤
+│ dense_1 (Dense)                 │ (None, 10)             │           330 │
+└─────────────────────────────────┴────────────────────────┴───────────────┘
+ Total params: 25,578 (99.91 KB)
+ Trainable params: 25,514 (99.66 KB)
+ Non-trainable params: 64 (256.00 B)
+";
+    let ours = Normalized::new(&keras::Cpu::default()).summary().to_string();
+    let trim = |t: &str| t.lines().map(str::trim_end).collect::<Vec<_>>().join("\n");
+    assert_eq!(trim(&ours), trim(KERAS));
+}

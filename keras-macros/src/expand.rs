@@ -176,7 +176,7 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
         let (ty, ctor, r, iw, ow) = (&rt.ty, &rt.ctor, rt.rows_per_sample, rt.in_width, rt.out_width);
         let (p0, p1) = param_ranges[i];
         let (s0, s1) = state_ranges[i];
-        let params_here = l.params;
+        let params_here = p1 - p0;
         checks.push(quote!(::core::assert!(<#ty>::PARAMS == #params_here);));
         let (out, scratch, grad) = (slot(2 * i), slot(2 * i + 1), slot(2 * n + i));
         let out_len: usize = l.output.iter().product();

@@ -228,6 +228,11 @@ impl<B: Backend> ModelCore<B> {
         &self.state
     }
 
+    /// The state arena, writable.
+    pub fn state_mut(&mut self) -> &mut B::Buffer {
+        &mut self.state
+    }
+
     /// Workspace slot `i`.
     pub fn slot(&self, i: usize) -> &B::Buffer {
         &self.slots[i]

@@ -2,6 +2,7 @@
 //! Adding a layer means one file here and one in `keras-runtime/src/layers/`.
 
 pub mod activation;
+pub mod batch_norm;
 pub mod dense;
 pub mod dropout;
 pub mod flatten;
@@ -19,7 +20,7 @@ use syn::{Expr, ExprLit, ExprUnary, Lit, UnOp};
 pub type Shape = Vec<usize>;
 
 /// The layer classes the DSL accepts, as Keras spells them.
-pub const CLASSES: &[&str] = &["Input", "Dense", "Activation", "Dropout", "Flatten"];
+pub const CLASSES: &[&str] = &["Input", "Dense", "Activation", "Dropout", "Flatten", "BatchNormalization"];
 
 /// A parsed and validated layer.
 pub enum Layer {
@@ -27,6 +28,7 @@ pub enum Layer {
     Activation(activation::Activation),
     Dropout(dropout::Dropout),
     Flatten(flatten::Flatten),
+    BatchNormalization(batch_norm::BatchNormalization),
 }
 
 /// One weight tensor of a layer.
@@ -64,6 +66,7 @@ impl Layer {
             "Activation" => activation::Activation::build(call, args, diag).map(Layer::Activation),
             "Dropout" => dropout::Dropout::build(call, args, diag).map(Layer::Dropout),
             "Flatten" => Some(Layer::Flatten(flatten::Flatten)),
+            "BatchNormalization" => batch_norm::BatchNormalization::build(call, args, diag).map(Layer::BatchNormalization),
             _ => None,
         }
     }
@@ -75,6 +78,7 @@ impl Layer {
             "Activation" => activation::SIGNATURE,
             "Dropout" => dropout::SIGNATURE,
             "Flatten" => flatten::SIGNATURE,
+            "BatchNormalization" => batch_norm::SIGNATURE,
             "Input" => input::SIGNATURE,
             _ => (&[], 0),
         }
@@ -87,6 +91,7 @@ impl Layer {
             Layer::Activation(_) => "Activation",
             Layer::Dropout(_) => "Dropout",
             Layer::Flatten(_) => "Flatten",
+            Layer::BatchNormalization(_) => "BatchNormalization",
         }
     }
 
@@ -97,6 +102,7 @@ impl Layer {
             "Activation" => "activation",
             "Dropout" => "dropout",
             "Flatten" => "flatten",
+            "BatchNormalization" => "batch_normalization",
             _ => "layer",
         }
     }
@@ -107,6 +113,7 @@ impl Layer {
             Layer::Dense(l) => l.output_shape(input),
             Layer::Activation(_) | Layer::Dropout(_) => Ok(input.to_vec()),
             Layer::Flatten(_) => flatten::Flatten::output_shape(input),
+            Layer::BatchNormalization(l) => l.output_shape(input),
         }
     }
 
@@ -114,6 +121,7 @@ impl Layer {
     pub fn weights(&self, input: &[usize]) -> Vec<Weight> {
         match self {
             Layer::Dense(l) => l.weights(input),
+            Layer::BatchNormalization(l) => l.weights(input),
             Layer::Activation(_) | Layer::Dropout(_) | Layer::Flatten(_) => Vec::new(),
         }
     }
@@ -122,7 +130,7 @@ impl Layer {
     pub fn activity_regularizer(&self) -> Option<TokenStream> {
         match self {
             Layer::Dense(l) => l.activity_regularizer.clone(),
-            Layer::Activation(_) | Layer::Dropout(_) | Layer::Flatten(_) => None,
+            Layer::Activation(_) | Layer::Dropout(_) | Layer::Flatten(_) | Layer::BatchNormalization(_) => None,
         }
     }
 
@@ -133,6 +141,7 @@ impl Layer {
             Layer::Activation(l) => l.runtime(input),
             Layer::Dropout(l) => l.runtime(input, index),
             Layer::Flatten(_) => flatten::Flatten::runtime(input),
+            Layer::BatchNormalization(l) => l.runtime(input),
         }
     }
 }

@@ -133,6 +133,48 @@ pub trait Backend: Clone + Send + Sync + fmt::Debug + 'static {
         dbias: Option<Self::ViewMut<'_>>,
     );
 
+    /// Per column of the `rows x cols` matrix `x`: the mean and the biased variance (two passes,
+    /// as `jnp.var`).
+    fn moments(&self, x: Self::View<'_>, rows: usize, cols: usize, mean: Self::ViewMut<'_>, var: Self::ViewMut<'_>);
+
+    /// `moving = moving * momentum + value * (1 - momentum)`, elementwise.
+    fn moving_average(&self, moving: Self::ViewMut<'_>, value: Self::View<'_>, momentum: f32);
+
+    /// Batch normalization of a `rows x cols` matrix, as JAX computes it: `inv = 1 / sqrt(var +
+    /// epsilon)`, then `y = x * (inv * gamma) + (beta - mean * inv * gamma)`. `var` is
+    /// overwritten with `inv` (before `gamma`), which the backward pass reads.
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm(
+        &self,
+        x: Self::View<'_>,
+        rows: usize,
+        cols: usize,
+        mean: Self::View<'_>,
+        var: Self::ViewMut<'_>,
+        epsilon: f32,
+        gamma: Option<Self::View<'_>>,
+        beta: Option<Self::View<'_>>,
+        y: Self::ViewMut<'_>,
+    );
+
+    /// The backward pass of [`Backend::batch_norm`] in training (statistics from the batch):
+    /// `dgamma = Σ dy x̂`, `dbeta = Σ dy`, `dx = inv / n (n g - Σ g - x̂ Σ g x̂)` with `g = dy gamma`
+    /// and `x̂ = (x - mean) inv`, sums over rows.
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm_backward(
+        &self,
+        x: Self::View<'_>,
+        dy: Self::View<'_>,
+        rows: usize,
+        cols: usize,
+        mean: Self::View<'_>,
+        inv: Self::View<'_>,
+        gamma: Option<Self::View<'_>>,
+        dgamma: Option<Self::ViewMut<'_>>,
+        dbeta: Option<Self::ViewMut<'_>>,
+        dx: Option<Self::ViewMut<'_>>,
+    );
+
     /// Inverted dropout: `mask` gets 1 where an element is kept (probability `1 - rate`), 0
     /// elsewhere, from a counter-based generator keyed by `seed` and `stream`; `y = mask ? x / (1 - rate) : 0`.
     fn dropout(&self, x: Self::View<'_>, y: Self::ViewMut<'_>, mask: Self::ViewMut<'_>, rate: f32, seed: u64, stream: u64);

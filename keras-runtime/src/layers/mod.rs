@@ -8,11 +8,13 @@
 //! (Dense on `(None, 10, 32)` sees `10 * batch` rows of 32).
 
 mod activation;
+mod batch_norm;
 mod dense;
 mod dropout;
 mod flatten;
 
 pub use activation::Activation;
+pub use batch_norm::BatchNormalization;
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use flatten::Flatten;

@@ -419,7 +419,14 @@ impl<M: Model> Compiled<M> {
             fit::check_sample_weight(w, x.rows())?;
         }
         self.reset_metrics()?;
-        self.step(x, y, w, Batch::Range(0, x.rows()), Step::Gradients)?;
+        // The training-mode forward pass moves non-trainable state (batch normalization's moving
+        // statistics); this call changes nothing, so the state is put back.
+        let mut state = vec![0.0f32; M::NON_TRAINABLE_PARAMS];
+        let dev = self.model.core().device().clone();
+        dev.download(<M::Backend as Backend>::view(self.model.core().state(), 0..M::NON_TRAINABLE_PARAMS), &mut state)?;
+        let stepped = self.step(x, y, w, Batch::Range(0, x.rows()), Step::Gradients);
+        dev.upload(&state, <M::Backend as Backend>::view_mut(self.model.core_mut().state_mut(), 0..M::NON_TRAINABLE_PARAMS))?;
+        stepped?;
         let core = self.model.core();
         let dev = core.device().clone();
         let mut grads = vec![0.0f32; M::TRAINABLE_PARAMS];

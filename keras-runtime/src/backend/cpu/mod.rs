@@ -169,6 +169,47 @@ impl Backend for Cpu {
         kernels::act_backward(g, y, pre, rows, cols, act, dbias);
     }
 
+    fn moments(&self, x: &[f32], rows: usize, cols: usize, mean: &mut [f32], var: &mut [f32]) {
+        kernels::moments(&x[..rows * cols], cols, &mut mean[..cols], &mut var[..cols]);
+    }
+
+    fn moving_average(&self, moving: &mut [f32], value: &[f32], momentum: f32) {
+        for (m, &v) in moving.iter_mut().zip(value) {
+            *m = *m * momentum + v * (1.0 - momentum);
+        }
+    }
+
+    fn batch_norm(
+        &self,
+        x: &[f32],
+        rows: usize,
+        cols: usize,
+        mean: &[f32],
+        var: &mut [f32],
+        epsilon: f32,
+        gamma: Option<&[f32]>,
+        beta: Option<&[f32]>,
+        y: &mut [f32],
+    ) {
+        kernels::batch_norm(&x[..rows * cols], cols, mean, &mut var[..cols], epsilon, gamma, beta, &mut y[..rows * cols]);
+    }
+
+    fn batch_norm_backward(
+        &self,
+        x: &[f32],
+        dy: &[f32],
+        rows: usize,
+        cols: usize,
+        mean: &[f32],
+        inv: &[f32],
+        gamma: Option<&[f32]>,
+        dgamma: Option<&mut [f32]>,
+        dbeta: Option<&mut [f32]>,
+        dx: Option<&mut [f32]>,
+    ) {
+        kernels::batch_norm_backward(&x[..rows * cols], &dy[..rows * cols], cols, mean, inv, gamma, dgamma, dbeta, dx);
+    }
+
     fn dropout(&self, x: &[f32], y: &mut [f32], mask: &mut [f32], rate: f32, seed: u64, stream: u64) {
         kernels::dropout(x, y, mask, rate, seed, stream);
     }
