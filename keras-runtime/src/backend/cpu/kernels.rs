@@ -814,6 +814,91 @@ fn ftrl_impl<S: Simd>(_s: S, w: &mut [f32], g: &[f32], acc: &mut [f32], lin: &mu
     }
 }
 
+/// Per-column mean and biased variance of a row-major matrix with `cols` columns (two passes).
+pub fn moments(x: &[f32], cols: usize, mean: &mut [f32], var: &mut [f32]) {
+    let rows = x.len() / cols;
+    mean.fill(0.0);
+    for row in x.chunks_exact(cols) {
+        for (m, &v) in mean.iter_mut().zip(row) {
+            *m += v;
+        }
+    }
+    for m in mean.iter_mut() {
+        *m /= rows as f32;
+    }
+    var.fill(0.0);
+    for row in x.chunks_exact(cols) {
+        for ((s, &v), &m) in var.iter_mut().zip(row).zip(mean.iter()) {
+            *s += (v - m) * (v - m);
+        }
+    }
+    for s in var.iter_mut() {
+        *s /= rows as f32;
+    }
+}
+
+/// Batch normalization (see `Backend::batch_norm`); `var` becomes `1 / sqrt(var + epsilon)`.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm(
+    x: &[f32],
+    cols: usize,
+    mean: &[f32],
+    var: &mut [f32],
+    epsilon: f32,
+    gamma: Option<&[f32]>,
+    beta: Option<&[f32]>,
+    y: &mut [f32],
+) {
+    for v in var.iter_mut() {
+        *v = 1.0 / (*v + epsilon).sqrt();
+    }
+    // JAX's order: `inv = rsqrt(var + eps) * gamma`, `res = -mean * inv + beta`, `y = x * inv + res`.
+    for (xr, yr) in x.chunks_exact(cols).zip(y.chunks_exact_mut(cols)) {
+        for c in 0..cols {
+            let scale = var[c] * gamma.map_or(1.0, |g| g[c]);
+            yr[c] = xr[c] * scale + (-mean[c] * scale + beta.map_or(0.0, |b| b[c]));
+        }
+    }
+}
+
+/// The backward pass of batch normalization in training (see `Backend::batch_norm_backward`).
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_backward(
+    x: &[f32],
+    dy: &[f32],
+    cols: usize,
+    mean: &[f32],
+    inv: &[f32],
+    gamma: Option<&[f32]>,
+    dgamma: Option<&mut [f32]>,
+    dbeta: Option<&mut [f32]>,
+    dx: Option<&mut [f32]>,
+) {
+    let n = (x.len() / cols) as f32;
+    let (mut dgamma, mut dbeta, mut dx) = (dgamma, dbeta, dx);
+    // Column by column, so that the two sums need no buffer.
+    for c in 0..cols {
+        let (mut sum_dy, mut sum_dy_xhat) = (0.0f32, 0.0f32);
+        for (xr, gr) in x.chunks_exact(cols).zip(dy.chunks_exact(cols)) {
+            sum_dy += gr[c];
+            sum_dy_xhat += gr[c] * ((xr[c] - mean[c]) * inv[c]);
+        }
+        if let Some(dg) = dgamma.as_deref_mut() {
+            dg[c] = sum_dy_xhat;
+        }
+        if let Some(db) = dbeta.as_deref_mut() {
+            db[c] = sum_dy;
+        }
+        if let Some(dx) = dx.as_deref_mut() {
+            let g = gamma.map_or(1.0, |g| g[c]);
+            for ((xr, gr), dr) in x.chunks_exact(cols).zip(dy.chunks_exact(cols)).zip(dx.chunks_exact_mut(cols)) {
+                let xhat = (xr[c] - mean[c]) * inv[c];
+                dr[c] = g * inv[c] / n * (n * gr[c] - sum_dy - xhat * sum_dy_xhat);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -984,90 +1069,5 @@ mod tests {
         assert_eq!(mask, again, "same seed and stream, same mask");
         dropout(&x, &mut y, &mut again, 0.3, 42, 8);
         assert_ne!(mask, again, "another stream, another mask");
-    }
-}
-
-/// Per-column mean and biased variance of a row-major matrix with `cols` columns (two passes).
-pub fn moments(x: &[f32], cols: usize, mean: &mut [f32], var: &mut [f32]) {
-    let rows = x.len() / cols;
-    mean.fill(0.0);
-    for row in x.chunks_exact(cols) {
-        for (m, &v) in mean.iter_mut().zip(row) {
-            *m += v;
-        }
-    }
-    for m in mean.iter_mut() {
-        *m /= rows as f32;
-    }
-    var.fill(0.0);
-    for row in x.chunks_exact(cols) {
-        for ((s, &v), &m) in var.iter_mut().zip(row).zip(mean.iter()) {
-            *s += (v - m) * (v - m);
-        }
-    }
-    for s in var.iter_mut() {
-        *s /= rows as f32;
-    }
-}
-
-/// Batch normalization (see `Backend::batch_norm`); `var` becomes `1 / sqrt(var + epsilon)`.
-#[allow(clippy::too_many_arguments)]
-pub fn batch_norm(
-    x: &[f32],
-    cols: usize,
-    mean: &[f32],
-    var: &mut [f32],
-    epsilon: f32,
-    gamma: Option<&[f32]>,
-    beta: Option<&[f32]>,
-    y: &mut [f32],
-) {
-    for v in var.iter_mut() {
-        *v = 1.0 / (*v + epsilon).sqrt();
-    }
-    // JAX's order: `inv = rsqrt(var + eps) * gamma`, `res = -mean * inv + beta`, `y = x * inv + res`.
-    for (xr, yr) in x.chunks_exact(cols).zip(y.chunks_exact_mut(cols)) {
-        for c in 0..cols {
-            let scale = var[c] * gamma.map_or(1.0, |g| g[c]);
-            yr[c] = xr[c] * scale + (-mean[c] * scale + beta.map_or(0.0, |b| b[c]));
-        }
-    }
-}
-
-/// The backward pass of batch normalization in training (see `Backend::batch_norm_backward`).
-#[allow(clippy::too_many_arguments)]
-pub fn batch_norm_backward(
-    x: &[f32],
-    dy: &[f32],
-    cols: usize,
-    mean: &[f32],
-    inv: &[f32],
-    gamma: Option<&[f32]>,
-    dgamma: Option<&mut [f32]>,
-    dbeta: Option<&mut [f32]>,
-    dx: Option<&mut [f32]>,
-) {
-    let n = (x.len() / cols) as f32;
-    let (mut dgamma, mut dbeta, mut dx) = (dgamma, dbeta, dx);
-    // Column by column, so that the two sums need no buffer.
-    for c in 0..cols {
-        let (mut sum_dy, mut sum_dy_xhat) = (0.0f32, 0.0f32);
-        for (xr, gr) in x.chunks_exact(cols).zip(dy.chunks_exact(cols)) {
-            sum_dy += gr[c];
-            sum_dy_xhat += gr[c] * ((xr[c] - mean[c]) * inv[c]);
-        }
-        if let Some(dg) = dgamma.as_deref_mut() {
-            dg[c] = sum_dy_xhat;
-        }
-        if let Some(db) = dbeta.as_deref_mut() {
-            db[c] = sum_dy;
-        }
-        if let Some(dx) = dx.as_deref_mut() {
-            let g = gamma.map_or(1.0, |g| g[c]);
-            for ((xr, gr), dr) in x.chunks_exact(cols).zip(dy.chunks_exact(cols)).zip(dx.chunks_exact_mut(cols)) {
-                let xhat = (xr[c] - mean[c]) * inv[c];
-                dr[c] = g * inv[c] / n * (n * gr[c] - sum_dy - xhat * sum_dy_xhat);
-            }
-        }
     }
 }
