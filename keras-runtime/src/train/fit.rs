@@ -274,11 +274,13 @@ pub(crate) fn fit(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes
     let mut logs = Logs::new();
     let per_batch_logs = args.verbose == 1 || !args.callbacks.is_empty();
     engine.take_stop_request();
+    engine.take_initial_epoch();
     for cb in args.callbacks.iter_mut() {
         cb.on_train_begin(engine)?;
     }
+    let initial_epoch = engine.take_initial_epoch().unwrap_or(args.initial_epoch);
     let mut stopped = false;
-    for epoch in args.initial_epoch..args.epochs {
+    for epoch in initial_epoch..args.epochs {
         let t0 = Instant::now();
         for cb in args.callbacks.iter_mut() {
             cb.on_epoch_begin(epoch, engine)?;

@@ -26,6 +26,7 @@ use crate::{Error, Result};
 use data::{Table, check_input, check_targets, table};
 use ndarray::{Array, ArrayBase, ArrayD, Data, Dimension, IxDyn};
 use std::borrow::Cow;
+use std::path::Path;
 
 /// Which samples of a table make a batch.
 #[derive(Clone, Copy, Debug)]
@@ -58,6 +59,8 @@ pub(crate) trait Engine: Control {
     fn write_logs(&mut self, logs: &mut Logs, validation: bool) -> Result<()>;
     /// Whether a callback asked to stop; clears the request.
     fn take_stop_request(&mut self) -> bool;
+    /// The epoch a callback asked `fit` to start at; clears the request.
+    fn take_initial_epoch(&mut self) -> Option<usize>;
     /// Checks `x` and `y` against the model and loss.
     fn check_data(&self, x: &Table<'_>, y: &Table<'_>) -> Result<()>;
 }
@@ -76,6 +79,8 @@ pub struct Compiled<M: Model> {
     staging: Staging<M::Backend>,
     logs: Logs,
     stop: bool,
+    /// The epoch a callback asked `fit` to start at (set by [`Control::set_initial_epoch`]).
+    resume_epoch: Option<usize>,
 }
 
 /// A metric of a compiled model.
@@ -132,6 +137,31 @@ pub trait Network: Sized {
     /// Replaces the weights; every shape is checked first, and nothing is written on error.
     fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
         self.model_mut().core_mut().set_weights(<Self::Model as Model>::WEIGHTS, weights)
+    }
+
+    /// Saves the weights (trainable and not) to a safetensors file, one tensor per weight named
+    /// by its Keras path (`dense/kernel`). The file is replaced atomically: a crash or an error
+    /// leaves the previous file intact.
+    ///
+    /// ```ignore
+    /// model.save_weights("mlp.safetensors")?;
+    /// let mut copy = Mlp::new(&Cpu)?;
+    /// copy.load_weights("mlp.safetensors")?;
+    /// ```
+    fn save_weights(&self, path: impl AsRef<Path>) -> Result<()> {
+        crate::io::weights::save_weights(self.model(), path.as_ref())
+    }
+
+    /// Loads weights saved by [`Network::save_weights`]. Every tensor's name, shape and dtype
+    /// is checked first: a file for another architecture is an error naming what differs, and
+    /// nothing is written to the model unless everything fits.
+    ///
+    /// ```ignore
+    /// let mut model = Mlp::new(&Cpu)?;
+    /// model.load_weights("mlp.safetensors")?;
+    /// ```
+    fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        crate::io::weights::load_weights(self.model_mut(), path.as_ref())
     }
 }
 
@@ -197,6 +227,7 @@ pub trait Compile: Model {
             metrics: resolved,
             logs: Logs::new(),
             stop: false,
+            resume_epoch: None,
         })
     }
 }
@@ -223,6 +254,81 @@ impl<M: Model> Compiled<M> {
     /// own loop; `fit` clears the request when it starts and when it stops.
     pub fn stop_requested(&self) -> bool {
         self.stop
+    }
+
+    /// Saves the training state to one safetensors file, atomically: the weights (named by Keras
+    /// path), the optimizer's variables (named `optimizer/iterations`, `optimizer/momentum`, ...),
+    /// and metadata: `epoch` (the number of epochs completed, to pass back as `initial_epoch`),
+    /// the optimizer's name, the keras-rs version, and the model's dropout seed and step.
+    ///
+    /// The shuffling order of `fit` is not part of the state: a resumed run with `shuffle(false)`
+    /// (and the same data) ends with the same weights as an uninterrupted one.
+    ///
+    /// ```ignore
+    /// model.fit(&x, &y, FitArgs::default().epochs(5))?;
+    /// model.save_state("run.safetensors", 5)?;
+    /// // later, in a fresh process:
+    /// let done = model.load_state("run.safetensors")?;
+    /// model.fit(&x, &y, FitArgs::default().epochs(10).initial_epoch(done))?;
+    /// ```
+    pub fn save_state(&self, path: impl AsRef<Path>, epoch: usize) -> Result<()> {
+        use crate::io::weights::{Named, base_metadata, named, write};
+        let weights = Network::get_weights(self)?;
+        let owned = named(M::WEIGHTS, &weights);
+        let dev = self.model.core().device().clone();
+        let variables = self.optimizer.variables(&dev)?;
+        let mut tensors: Vec<Named<'_>> = owned.iter().map(|(n, s, d)| Named { name: n.clone(), shape: s.clone(), data: d }).collect();
+        tensors.extend(variables.iter().map(|(n, v)| Named { name: format!("optimizer/{n}"), shape: vec![v.len()], data: v }));
+        let (seed, step) = self.model.core().seed_and_step();
+        let mut meta = base_metadata::<M>("training state");
+        meta.insert("epoch".to_string(), epoch.to_string());
+        meta.insert("optimizer".to_string(), self.optimizer.name().to_string());
+        meta.insert("seed".to_string(), seed.to_string());
+        meta.insert("step".to_string(), step.to_string());
+        write(path.as_ref(), &tensors, meta)
+    }
+
+    /// Restores a state saved by [`Compiled::save_state`] and returns its epoch (the number of
+    /// epochs completed). The optimizer must be of the same kind, and every tensor must fit
+    /// the model (as [`Network::load_weights`] checks); nothing is changed unless all of it does.
+    pub fn load_state(&mut self, path: impl AsRef<Path>) -> Result<usize> {
+        use crate::io::weights::{Tensor, match_weights, read};
+        let path = path.as_ref();
+        let format_err = |message: String| Error::Format { path: path.display().to_string(), message };
+        let (tensors, meta) = read(path)?;
+        let field = |key: &str| meta.get(key).ok_or_else(|| format_err(format!("not a training state: no `{key}` in the metadata")));
+        let number = |key: &str| -> Result<u64> {
+            let v = field(key)?;
+            v.parse().map_err(|_| format_err(format!("metadata `{key}`: expected a whole number, found `{v}`")))
+        };
+        let epoch = number("epoch")? as usize;
+        let (seed, step) = (number("seed")?, number("step")?);
+        let optimizer = field("optimizer")?;
+        if optimizer != self.optimizer.name() {
+            return Err(format_err(format!(
+                "the state was saved with the {optimizer} optimizer, but this model is compiled with {}",
+                self.optimizer.name()
+            )));
+        }
+        let (opt, weights): (Vec<&Tensor>, Vec<&Tensor>) = tensors.iter().partition(|t| t.name.starts_with("optimizer/"));
+        let arrays = match_weights(path, M::WEIGHTS, &weights)?;
+        let mut variables = Vec::with_capacity(opt.len());
+        for t in opt {
+            if t.dtype != safetensors::Dtype::F32 || t.shape.len() != 1 {
+                return Err(format_err(format!(
+                    "tensor `{}`: expected a 1-D F32 tensor, found {:?} of shape {}",
+                    t.name,
+                    t.dtype,
+                    crate::error::tuple_shape(&t.shape)
+                )));
+            }
+            variables.push((t.name["optimizer/".len()..].to_string(), t.data.clone()));
+        }
+        let dev = self.model.core().device().clone();
+        self.optimizer.set_variables(&dev, &variables).map_err(|e| format_err(e.to_string()))?;
+        Network::set_weights(self, &arrays)?;
+        self.model.core_mut().set_seed_and_step(seed, step);
+        Ok(epoch)
     }
 
     /// The model without its training configuration.
@@ -574,6 +680,18 @@ impl<M: Model> Control for Compiled<M> {
     fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
         Network::set_weights(self, weights)
     }
+    fn save_weights(&self, path: &Path) -> Result<()> {
+        Network::save_weights(self, path)
+    }
+    fn save_state(&self, path: &Path, epoch: usize) -> Result<()> {
+        Compiled::save_state(self, path, epoch)
+    }
+    fn load_state(&mut self, path: &Path) -> Result<usize> {
+        Compiled::load_state(self, path)
+    }
+    fn set_initial_epoch(&mut self, epoch: usize) {
+        self.resume_epoch = Some(epoch);
+    }
 }
 
 impl<M: Model> Engine for Compiled<M> {
@@ -610,6 +728,10 @@ impl<M: Model> Engine for Compiled<M> {
 
     fn take_stop_request(&mut self) -> bool {
         std::mem::take(&mut self.stop)
+    }
+
+    fn take_initial_epoch(&mut self) -> Option<usize> {
+        self.resume_epoch.take()
     }
 
     fn check_data(&self, x: &Table<'_>, y: &Table<'_>) -> Result<()> {
