@@ -322,7 +322,17 @@ impl<M: Model> Compiled<M> {
                     crate::error::tuple_shape(&t.shape)
                 )));
             }
-            variables.push((t.name["optimizer/".len()..].to_string(), t.data.clone()));
+            let name = &t.name["optimizer/".len()..];
+            // Scalars aside, an optimizer's state spans the whole parameter arena.
+            if !matches!(name, "iterations" | "u_product") && t.shape[0] != M::TRAINABLE_PARAMS {
+                return Err(format_err(format!(
+                    "tensor `{}`: expected shape ({},) (one value per trainable parameter), found ({},)",
+                    t.name,
+                    M::TRAINABLE_PARAMS,
+                    t.shape[0]
+                )));
+            }
+            variables.push((name.to_string(), t.data.clone()));
         }
         let dev = self.model.core().device().clone();
         self.optimizer.set_variables(&dev, &variables).map_err(|e| format_err(e.to_string()))?;
