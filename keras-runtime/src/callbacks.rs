@@ -667,7 +667,13 @@ impl Callback for ModelCheckpoint {
 /// Fills the Python format fields of a checkpoint path (`{epoch:02d}`, `{val_loss:.2f}`) from the
 /// 1-based `epoch` and the epoch's logs, as Keras's `filepath.format(epoch=..., **logs)`.
 pub fn format_path(template: &str, epoch: usize, logs: &Logs) -> Result<String> {
-    let bad = |what: String| Error::value(format!("ModelCheckpoint filepath `{template}`"), "Python format fields such as {epoch:02d} or {val_loss:.4f} naming `epoch` or a logged value", what);
+    let bad = |what: String| {
+        Error::value(
+            format!("ModelCheckpoint filepath `{template}`"),
+            "Python format fields such as {epoch:02d} or {val_loss:.4f} naming `epoch` or a logged value",
+            what,
+        )
+    };
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(i) = rest.find(['{', '}']) {

@@ -32,9 +32,8 @@ pub fn write_atomic(path: impl AsRef<Path>, write: impl FnOnce(&mut dyn Write) -
         let p = p.display().to_string();
         move |source| Error::Io { path: p, source }
     };
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::Io { path: path.display().to_string(), source: std::io::Error::other("not a file path") })?;
+    let name =
+        path.file_name().ok_or_else(|| Error::Io { path: path.display().to_string(), source: std::io::Error::other("not a file path") })?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),

@@ -41,7 +41,8 @@ pub(crate) fn write(path: &Path, tensors: &[Named<'_>], metadata: HashMap<String
         .map(|(t, b)| TensorView::new(Dtype::F32, t.shape.clone(), b).map(|v| (t.name.clone(), v)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Error::Format { path: display(), message: format!("cannot serialise: {e}") })?;
-    let file = safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Format { path: display(), message: format!("cannot serialise: {e}") })?;
+    let file = safetensors::serialize(views, Some(metadata))
+        .map_err(|e| Error::Format { path: display(), message: format!("cannot serialise: {e}") })?;
     write_atomic(path, |w| w.write_all(&file).map_err(|source| Error::Io { path: display(), source }))
 }
 
@@ -101,7 +102,10 @@ pub(crate) fn match_weights(path: &Path, specs: &[WeightSpec], tensors: &[&Tenso
     if problems.is_empty() {
         Ok(arrays)
     } else {
-        Err(Error::Format { path: path.display().to_string(), message: format!("the weights do not fit the model: {}", problems.join("; ")) })
+        Err(Error::Format {
+            path: path.display().to_string(),
+            message: format!("the weights do not fit the model: {}", problems.join("; ")),
+        })
     }
 }
 
