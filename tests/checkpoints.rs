@@ -288,20 +288,22 @@ fn a_resumed_run_ends_with_the_same_weights() {
     let dir = scratch("resume");
     let path = dir.join("state.safetensors");
     let (x, y, ..) = data();
-    let args = || FitArgs::default().batch_size(16).verbose(0).shuffle(false);
+    for shuffle in [false, true] {
+        let args = || FitArgs::default().batch_size(16).verbose(0).shuffle(shuffle);
+        let mut straight = compiled_dropped(1);
+        straight.fit(&x, &y, args().epochs(6)).unwrap();
 
-    let mut straight = compiled_dropped(1);
-    straight.fit(&x, &y, args().epochs(6)).unwrap();
-
-    let mut first = compiled_dropped(1);
-    first.fit(&x, &y, args().epochs(2)).unwrap();
-    first.save_state(&path, 2).unwrap();
+        let mut first = compiled_dropped(1);
+        first.fit(&x, &y, args().epochs(2)).unwrap();
+        first.save_state(&path, 2).unwrap();
+        let mut resumed = compiled_dropped(77);
+        assert_eq!(resumed.load_state(&path).unwrap(), 2);
+        assert_eq!(resumed.optimizer().iterations(), 8);
+        let history = resumed.fit(&x, &y, args().epochs(6).initial_epoch(2)).unwrap();
+        assert_eq!(history.epochs, [2, 3, 4, 5]);
+        assert_eq!(bits(&resumed.get_weights().unwrap()), bits(&straight.get_weights().unwrap()), "shuffle {shuffle}");
+    }
     let mut resumed = compiled_dropped(77);
-    assert_eq!(resumed.load_state(&path).unwrap(), 2);
-    assert_eq!(resumed.optimizer().iterations(), 8);
-    let history = resumed.fit(&x, &y, args().epochs(6).initial_epoch(2)).unwrap();
-    assert_eq!(history.epochs, [2, 3, 4, 5]);
-    assert_eq!(bits(&resumed.get_weights().unwrap()), bits(&straight.get_weights().unwrap()));
 
     // Another optimizer, or plain weights, are errors that change nothing.
     keras::utils::set_random_seed(3);
@@ -336,24 +338,24 @@ fn backup_and_restore_resumes_an_interrupted_fit() {
     let dir = scratch("backup");
     let backup_dir = dir.join("backup");
     let (x, y, ..) = data();
-    fn args<'a>() -> FitArgs<'a> {
-        FitArgs::default().epochs(6).batch_size(16).verbose(0).shuffle(false)
+    for shuffle in [false, true] {
+        let args = || FitArgs::default().epochs(6).batch_size(16).verbose(0).shuffle(shuffle);
+        let mut straight = compiled_dropped(1);
+        straight.fit(&x, &y, args()).unwrap();
+
+        let mut backup = BackupAndRestore::new(&backup_dir);
+        let mut crash = Crash { at: 3 };
+        let mut first = compiled_dropped(1);
+        let err = first.fit(&x, &y, args().callback(&mut backup).callback(&mut crash)).unwrap_err();
+        assert!(err.to_string().contains("crashed at epoch 3"), "{err}");
+        assert_eq!(files(&backup_dir), ["training_state.safetensors"]);
+
+        let mut backup = BackupAndRestore::new(&backup_dir);
+        let mut second = compiled_dropped(42);
+        let history = second.fit(&x, &y, args().callback(&mut backup)).unwrap();
+        assert_eq!(history.epochs, [3, 4, 5]);
+        assert_eq!(bits(&second.get_weights().unwrap()), bits(&straight.get_weights().unwrap()), "shuffle {shuffle}");
+        assert!(!backup_dir.exists(), "the backup is deleted when fit completes");
     }
-
-    let mut straight = compiled_dropped(1);
-    straight.fit(&x, &y, args()).unwrap();
-
-    let mut backup = BackupAndRestore::new(&backup_dir);
-    let mut crash = Crash { at: 3 };
-    let mut first = compiled_dropped(1);
-    let err = first.fit(&x, &y, args().callback(&mut backup).callback(&mut crash)).unwrap_err();
-    assert!(err.to_string().contains("crashed at epoch 3"), "{err}");
-    assert_eq!(files(&backup_dir), ["training_state.safetensors"]);
-
-    let mut second = compiled_dropped(42);
-    let history = second.fit(&x, &y, args().callback(&mut backup)).unwrap();
-    assert_eq!(history.epochs, [3, 4, 5]);
-    assert_eq!(bits(&second.get_weights().unwrap()), bits(&straight.get_weights().unwrap()));
-    assert!(!backup_dir.exists(), "the backup is deleted when fit completes");
     std::fs::remove_dir_all(&dir).unwrap();
 }

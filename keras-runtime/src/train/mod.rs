@@ -61,6 +61,9 @@ pub(crate) trait Engine: Control {
     fn take_stop_request(&mut self) -> bool;
     /// The epoch a callback asked `fit` to start at; clears the request.
     fn take_initial_epoch(&mut self) -> Option<usize>;
+    /// The seed of this `fit`'s shuffling, and whether it was restored from a training state
+    /// (then `fit` replays the shuffles of the epochs before its initial epoch).
+    fn begin_shuffle(&mut self) -> (u64, bool);
     /// Checks `x` and `y` against the model and loss.
     fn check_data(&self, x: &Table<'_>, y: &Table<'_>) -> Result<()>;
 }
@@ -81,6 +84,10 @@ pub struct Compiled<M: Model> {
     stop: bool,
     /// The epoch a callback asked `fit` to start at (set by [`Control::set_initial_epoch`]).
     resume_epoch: Option<usize>,
+    /// The seed the last `fit` shuffled with, saved in the training state.
+    shuffle_seed: Option<u64>,
+    /// A shuffle seed restored by `load_state`, for the next `fit`.
+    restored_shuffle_seed: Option<u64>,
 }
 
 /// A metric of a compiled model.
@@ -228,6 +235,8 @@ pub trait Compile: Model {
             logs: Logs::new(),
             stop: false,
             resume_epoch: None,
+            shuffle_seed: None,
+            restored_shuffle_seed: None,
         })
     }
 }
@@ -259,10 +268,9 @@ impl<M: Model> Compiled<M> {
     /// Saves the training state to one safetensors file, atomically: the weights (named by Keras
     /// path), the optimizer's variables (named `optimizer/iterations`, `optimizer/momentum`, ...),
     /// and metadata: `epoch` (the number of epochs completed, to pass back as `initial_epoch`),
-    /// the optimizer's name, the keras-rs version, and the model's dropout seed and step.
-    ///
-    /// The shuffling order of `fit` is not part of the state: a resumed run with `shuffle(false)`
-    /// (and the same data) ends with the same weights as an uninterrupted one.
+    /// the optimizer's name, the keras-rs version, the model's dropout seed and step, and the seed
+    /// the last `fit` shuffled with. A run resumed from it on the same data (with the same batch
+    /// size) ends with the same weights as an uninterrupted one, shuffled or not.
     ///
     /// ```ignore
     /// model.fit(&x, &y, FitArgs::default().epochs(5))?;
@@ -285,6 +293,9 @@ impl<M: Model> Compiled<M> {
         meta.insert("optimizer".to_string(), self.optimizer.name().to_string());
         meta.insert("seed".to_string(), seed.to_string());
         meta.insert("step".to_string(), step.to_string());
+        if let Some(seed) = self.shuffle_seed {
+            meta.insert("shuffle_seed".to_string(), seed.to_string());
+        }
         write(path.as_ref(), &tensors, meta)
     }
 
@@ -303,6 +314,7 @@ impl<M: Model> Compiled<M> {
         };
         let epoch = number("epoch")? as usize;
         let (seed, step) = (number("seed")?, number("step")?);
+        let shuffle_seed = if meta.contains_key("shuffle_seed") { Some(number("shuffle_seed")?) } else { None };
         let optimizer = field("optimizer")?;
         if optimizer != self.optimizer.name() {
             return Err(format_err(format!(
@@ -338,6 +350,7 @@ impl<M: Model> Compiled<M> {
         self.optimizer.set_variables(&dev, &variables).map_err(|e| format_err(e.to_string()))?;
         Network::set_weights(self, &arrays)?;
         self.model.core_mut().set_seed_and_step(seed, step);
+        self.restored_shuffle_seed = shuffle_seed;
         Ok(epoch)
     }
 
@@ -742,6 +755,13 @@ impl<M: Model> Engine for Compiled<M> {
 
     fn take_initial_epoch(&mut self) -> Option<usize> {
         self.resume_epoch.take()
+    }
+
+    fn begin_shuffle(&mut self) -> (u64, bool) {
+        let restored = self.restored_shuffle_seed.take();
+        let seed = restored.unwrap_or_else(crate::utils::next_seed);
+        self.shuffle_seed = Some(seed);
+        (seed, restored.is_some())
     }
 
     fn check_data(&self, x: &Table<'_>, y: &Table<'_>) -> Result<()> {
