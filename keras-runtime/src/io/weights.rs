@@ -41,7 +41,7 @@ pub(crate) fn write(path: &Path, tensors: &[Named<'_>], metadata: HashMap<String
         .map(|(t, b)| TensorView::new(Dtype::F32, t.shape.clone(), b).map(|v| (t.name.clone(), v)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Error::Format { path: display(), message: format!("cannot serialise: {e}") })?;
-    let file = safetensors::serialize(views, Some(metadata))
+    let file = safetensors::serialize(views, Some(metadata.into_iter().collect()))
         .map_err(|e| Error::Format { path: display(), message: format!("cannot serialise: {e}") })?;
     write_atomic(path, |w| w.write_all(&file).map_err(|source| Error::Io { path: display(), source }))
 }
@@ -68,7 +68,7 @@ pub(crate) fn read(path: &Path) -> Result<(Vec<Tensor>, HashMap<String, String>)
             },
         })
         .collect();
-    Ok((tensors, meta.metadata().clone().unwrap_or_default()))
+    Ok((tensors, meta.metadata().clone().unwrap_or_default().into_iter().collect()))
 }
 
 /// The weights of `specs` from `tensors` (the file's tensors named without `prefix`), in Keras
