@@ -1,5 +1,6 @@
 //! The standard callbacks of Keras: [`EarlyStopping`], [`ReduceLROnPlateau`],
-//! [`LearningRateScheduler`], [`TerminateOnNaN`], [`CSVLogger`] and [`LambdaCallback`].
+//! [`LearningRateScheduler`], [`TerminateOnNaN`], [`CSVLogger`], [`LambdaCallback`],
+//! [`ModelCheckpoint`] and [`BackupAndRestore`].
 //!
 //! Pass them to `fit` (`FitArgs::default().callback(&mut early_stopping)`), or drive them from
 //! your own loop: every hook takes the compiled model as its [`Control`].
@@ -544,6 +545,270 @@ impl Callback for CSVLogger {
     }
 }
 
+/// Saves the model's weights at the end of each epoch (Keras's `ModelCheckpoint` with
+/// `save_weights_only=True` and `save_freq="epoch"`), to a safetensors file written atomically.
+///
+/// The path may hold Python format fields filled from the epoch (1-based, as Keras counts) and
+/// the epoch's logs: `"ckpt/weights.{epoch:02d}-{val_loss:.2f}.safetensors"`. Fields are
+/// `{name}`, `{name:0Nd}` (integers) and `{name:.Nf}` (fixed point); an unknown name is an error.
+///
+/// Defaults as in Keras: monitor `val_loss`, mode auto, every epoch saved, silent.
+///
+/// ```
+/// use keras_runtime::callbacks::ModelCheckpoint;
+/// let mut best = ModelCheckpoint::new("best.safetensors").monitor("val_accuracy").save_best_only(true);
+/// # drop(best);
+/// ```
+pub struct ModelCheckpoint {
+    filepath: String,
+    monitor: Monitor,
+    save_best_only: bool,
+    verbose: u8,
+    best: Option<f64>,
+}
+
+impl ModelCheckpoint {
+    /// Saves to `filepath` (a path, possibly with format fields).
+    pub fn new(filepath: impl Into<String>) -> Self {
+        ModelCheckpoint {
+            filepath: filepath.into(),
+            monitor: Monitor { name: Cow::Borrowed("val_loss"), mode: Mode::Auto, min_delta: 0.0 },
+            save_best_only: false,
+            verbose: 0,
+            best: None,
+        }
+    }
+
+    /// The logged quantity that decides what is best (default `val_loss`).
+    pub fn monitor(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.monitor.name = name.into();
+        self
+    }
+
+    /// Whether lower or higher values of the monitored quantity are better (default: inferred).
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.monitor.mode = mode;
+        self
+    }
+
+    /// Saves only when the monitored quantity improves on the best seen (default false).
+    pub fn save_best_only(mut self, save_best_only: bool) -> Self {
+        self.save_best_only = save_best_only;
+        self
+    }
+
+    /// The value to beat before the first save (default: none, the first epoch is an improvement).
+    pub fn initial_value_threshold(mut self, threshold: f64) -> Self {
+        self.best = Some(threshold);
+        self
+    }
+
+    /// 0 = silent (default), 1 = a message for each save (or skipped save).
+    pub fn verbose(mut self, verbose: u8) -> Self {
+        self.verbose = verbose;
+        self
+    }
+
+    /// The best value of the monitored quantity so far (with `save_best_only`).
+    pub fn best(&self) -> Option<f64> {
+        self.best
+    }
+
+    /// Whether to save after `epoch` (0-based), with Keras's messages.
+    fn should_save(&mut self, epoch: usize, logs: &Logs, filepath: &str) -> Result<bool> {
+        if !self.save_best_only {
+            if self.verbose > 0 {
+                println!("\nEpoch {}: saving model to {filepath}", epoch + 1);
+            }
+            return Ok(true);
+        }
+        let Some(current) = logs.get(&self.monitor.name).map(f64::from) else {
+            eprintln!("ModelCheckpoint: can save best model only with {} available", self.monitor.name);
+            return Ok(true);
+        };
+        let lower = self.monitor.lower_is_better("ModelCheckpoint")?;
+        let best = self.best.map_or_else(|| "None".to_string(), |b| format!("{b:.5}"));
+        if self.monitor.is_improvement(lower, current, self.best) {
+            if self.verbose > 0 {
+                println!("\nEpoch {}: {} improved from {best} to {current:.5}, saving model to {filepath}", epoch + 1, self.monitor.name);
+            }
+            self.best = Some(current);
+            Ok(true)
+        } else {
+            if self.verbose > 0 {
+                println!("\nEpoch {}: {} did not improve from {best}", epoch + 1, self.monitor.name);
+            }
+            Ok(false)
+        }
+    }
+}
+
+impl Callback for ModelCheckpoint {
+    fn on_train_begin(&mut self, _control: &mut dyn Control) -> Result<()> {
+        if self.save_best_only {
+            self.monitor.lower_is_better("ModelCheckpoint")?;
+        }
+        Ok(())
+    }
+
+    fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, control: &mut dyn Control) -> Result<()> {
+        let filepath = format_path(&self.filepath, epoch + 1, logs)?;
+        if self.should_save(epoch, logs, &filepath)? {
+            let path = Path::new(&filepath);
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+                std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.display().to_string(), source })?;
+            }
+            control.save_weights(path)?;
+        }
+        Ok(())
+    }
+}
+
+/// Fills the Python format fields of a checkpoint path (`{epoch:02d}`, `{val_loss:.2f}`) from the
+/// 1-based `epoch` and the epoch's logs, as Keras's `filepath.format(epoch=..., **logs)`.
+pub fn format_path(template: &str, epoch: usize, logs: &Logs) -> Result<String> {
+    let bad = |what: String| {
+        Error::value(
+            format!("ModelCheckpoint filepath `{template}`"),
+            "Python format fields such as {epoch:02d} or {val_loss:.4f} naming `epoch` or a logged value",
+            what,
+        )
+    };
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(i) = rest.find(['{', '}']) {
+        out.push_str(&rest[..i]);
+        let (c, after) = (rest.as_bytes()[i], &rest[i + 1..]);
+        if after.as_bytes().first() == Some(&c) {
+            out.push(c as char);
+            rest = &after[1..];
+            continue;
+        }
+        if c == b'}' {
+            return Err(bad("a single `}`".to_string()));
+        }
+        let end = after.find('}').ok_or_else(|| bad("an unclosed `{`".to_string()))?;
+        let field = &after[..end];
+        let (name, spec) = field.split_once(':').unwrap_or((field, ""));
+        enum Value {
+            Int(usize),
+            Float(f64),
+        }
+        let value = if name == "epoch" {
+            Value::Int(epoch)
+        } else if let Some(v) = logs.get(name) {
+            Value::Float(f64::from(v))
+        } else {
+            let have: Vec<&str> = std::iter::once("epoch").chain(logs.iter().map(|(n, _)| n)).collect();
+            return Err(bad(format!("unknown field `{name}` (known: {})", have.join(", "))));
+        };
+        let zero = spec.starts_with('0');
+        let spec_rest = spec.trim_start_matches('0');
+        let (kind, body) = match spec_rest.chars().last() {
+            Some(k @ ('d' | 'f')) => (Some(k), &spec_rest[..spec_rest.len() - 1]),
+            _ => (None, spec_rest),
+        };
+        let (width, precision) = body.split_once('.').map_or((body, None), |(w, p)| (w, Some(p)));
+        let parse = |s: &str| -> Result<Option<usize>> {
+            if s.is_empty() { Ok(None) } else { s.parse().map(Some).map_err(|_| bad(format!("the format spec `{spec}` of `{name}`"))) }
+        };
+        let width = parse(width)?.unwrap_or(0);
+        let precision = match precision {
+            Some(p) => Some(parse(p)?.ok_or_else(|| bad(format!("the format spec `{spec}` of `{name}`")))?),
+            None => None,
+        };
+        let text = match (kind, &value, precision) {
+            (None, Value::Int(n), None) | (Some('d'), Value::Int(n), None) => n.to_string(),
+            (None, Value::Float(v), None) => py_float(*v),
+            (Some('f'), Value::Int(n), p) => format!("{:.*}", p.unwrap_or(6), *n as f64),
+            (Some('f'), Value::Float(v), p) => format!("{:.*}", p.unwrap_or(6), v),
+            _ => return Err(bad(format!("the format spec `{spec}`, which does not apply to `{name}`"))),
+        };
+        let pad = width.saturating_sub(text.chars().count());
+        if zero {
+            // Python puts zero padding after the sign.
+            let (sign, digits) = text.strip_prefix('-').map_or(("", text.as_str()), |d| ("-", d));
+            out.push_str(sign);
+            out.extend(std::iter::repeat_n('0', pad));
+            out.push_str(digits);
+        } else {
+            out.extend(std::iter::repeat_n(' ', pad));
+            out.push_str(&text);
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Backs up the training state at the end of each epoch and resumes from it after an
+/// interruption (Keras's `BackupAndRestore` with `save_freq="epoch"`).
+///
+/// At the end of each epoch it saves the weights, the optimizer's variables and the epoch to
+/// `{backup_dir}/training_state.safetensors` (atomically: an interruption mid-save leaves the
+/// previous backup). When training begins and a backup exists, it restores it and `fit`
+/// continues after the saved epoch. When `fit` completes, the backup is deleted (Keras's
+/// `delete_checkpoint=True`). Run with `shuffle(false)` for a resumed run to end with the same
+/// weights as an uninterrupted one: the shuffling order is not part of the backup.
+///
+/// ```
+/// use keras_runtime::callbacks::BackupAndRestore;
+/// let mut backup = BackupAndRestore::new("/tmp/backup");
+/// # drop(backup);
+/// ```
+pub struct BackupAndRestore {
+    backup_dir: PathBuf,
+    delete_checkpoint: bool,
+}
+
+impl BackupAndRestore {
+    /// Backs up into `backup_dir` (created when needed).
+    pub fn new(backup_dir: impl AsRef<Path>) -> Self {
+        BackupAndRestore { backup_dir: backup_dir.as_ref().to_path_buf(), delete_checkpoint: true }
+    }
+
+    /// Whether to delete the backup when training completes (default true).
+    pub fn delete_checkpoint(mut self, delete: bool) -> Self {
+        self.delete_checkpoint = delete;
+        self
+    }
+
+    /// The backup file.
+    pub fn backup_path(&self) -> PathBuf {
+        self.backup_dir.join("training_state.safetensors")
+    }
+}
+
+impl Callback for BackupAndRestore {
+    fn on_train_begin(&mut self, control: &mut dyn Control) -> Result<()> {
+        let path = self.backup_path();
+        if path.exists() {
+            let epoch = control.load_state(&path)?;
+            control.set_initial_epoch(epoch);
+        }
+        Ok(())
+    }
+
+    fn on_epoch_end(&mut self, epoch: usize, _logs: &mut Logs, control: &mut dyn Control) -> Result<()> {
+        std::fs::create_dir_all(&self.backup_dir).map_err(|source| Error::Io { path: self.backup_dir.display().to_string(), source })?;
+        control.save_state(&self.backup_path(), epoch + 1)
+    }
+
+    fn on_train_end(&mut self, _logs: &Logs, _control: &mut dyn Control) -> Result<()> {
+        if self.delete_checkpoint {
+            let path = self.backup_path();
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(Error::Io { path: path.display().to_string(), source }),
+            }
+            // The directory goes too when nothing else is in it (Keras removes it).
+            let _ = std::fs::remove_dir(&self.backup_dir);
+        }
+        Ok(())
+    }
+}
+
 /// A float as Python's `str` writes it (`0.5`, `1e-05`, `nan`), as Keras's files and messages
 /// show values.
 fn py_float(v: f64) -> String {
@@ -657,6 +922,22 @@ mod tests {
         assert_eq!(py_float(f64::from(0.3f32)), "0.30000001192092896");
         assert_eq!(py_float(f64::NAN), "nan");
         assert_eq!(py_float(1e20), "1e+20");
+    }
+
+    #[test]
+    fn checkpoint_paths_format_as_python() {
+        let mut logs = Logs::new();
+        logs.set("val_loss", 0.41234f32);
+        logs.set("loss", -1.5f32);
+        assert_eq!(format_path("w.{epoch:02d}-{val_loss:.2f}.st", 3, &logs).unwrap(), "w.03-0.41.st");
+        assert_eq!(format_path("w{epoch}_{loss:08.3f}{{x}}", 12, &logs).unwrap(), "w12_-001.500{x}");
+        assert_eq!(format_path("{epoch:4d}|{epoch:.1f}", 7, &logs).unwrap(), "   7|7.0");
+        assert_eq!(format_path("{loss}", 1, &logs).unwrap(), "-1.5");
+        let err = format_path("w.{val_acc:.2f}", 1, &logs).unwrap_err().to_string();
+        assert!(err.contains("unknown field `val_acc`") && err.contains("val_loss"), "{err}");
+        assert!(format_path("w.{loss:02d}", 1, &logs).is_err());
+        assert!(format_path("w.{epoch", 1, &logs).is_err());
+        assert!(format_path("w.}", 1, &logs).is_err());
     }
 
     #[test]

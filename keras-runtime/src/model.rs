@@ -261,6 +261,18 @@ impl<B: Backend> ModelCore<B> {
         (&a[out], &mut b[0])
     }
 
+    /// The model's random seed and training step count (what dropout masks derive from), for
+    /// saving the training state.
+    pub fn seed_and_step(&self) -> (u64, u64) {
+        (self.seed, self.step)
+    }
+
+    /// Restores what [`ModelCore::seed_and_step`] returned, to resume training.
+    pub fn set_seed_and_step(&mut self, seed: u64, step: u64) {
+        self.seed = seed;
+        self.step = step;
+    }
+
     /// Counts a training step (each step draws fresh dropout masks).
     pub fn advance_step(&mut self) {
         self.step += 1;

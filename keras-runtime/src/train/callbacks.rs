@@ -4,6 +4,7 @@
 use super::logs::Logs;
 use crate::Result;
 use ndarray::ArrayD;
+use std::path::Path;
 
 /// What a callback may do to the training it observes. `fit` passes the compiled model; a
 /// user's own loop passes it too (`Compiled` implements this trait).
@@ -19,6 +20,17 @@ pub trait Control {
     fn get_weights(&self) -> Result<Vec<ArrayD<f32>>>;
     /// Replaces the model's weights.
     fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()>;
+    /// Saves the model's weights to a safetensors file, atomically (see
+    /// [`crate::Network::save_weights`]).
+    fn save_weights(&self, path: &Path) -> Result<()>;
+    /// Saves the training state after `epoch` completed epochs (see [`crate::Compiled::save_state`]).
+    fn save_state(&self, path: &Path, epoch: usize) -> Result<()>;
+    /// Restores a training state and returns its epoch (see [`crate::Compiled::load_state`]).
+    fn load_state(&mut self, path: &Path) -> Result<usize>;
+    /// Makes `fit` start at `epoch` (0-based) instead of its `initial_epoch`; only takes effect
+    /// when called from [`Callback::on_train_begin`] (Keras's `model._initial_epoch`, set by
+    /// `BackupAndRestore`).
+    fn set_initial_epoch(&mut self, epoch: usize);
 }
 
 /// Hooks called during training; every method does nothing by default. An error stops `fit`

@@ -5,7 +5,7 @@ use super::data::{Element, Table, table};
 use super::logs::{History, Logs};
 use super::progress::Progbar;
 use super::{Batch, Engine};
-use crate::utils::{Rng, next_seed};
+use crate::utils::Rng;
 use crate::{Error, Result};
 use ndarray::{ArrayBase, Data, Dimension};
 use std::time::Instant;
@@ -269,16 +269,26 @@ pub(crate) fn fit(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes
     };
     let steps = n_train.div_ceil(args.batch_size);
     let mut order: Vec<usize> = (0..n_train).collect();
-    let mut rng = Rng::new(next_seed());
     let mut history = History::default();
     let mut logs = Logs::new();
     let per_batch_logs = args.verbose == 1 || !args.callbacks.is_empty();
     engine.take_stop_request();
+    engine.take_initial_epoch();
     for cb in args.callbacks.iter_mut() {
         cb.on_train_begin(engine)?;
     }
+    let initial_epoch = engine.take_initial_epoch().unwrap_or(args.initial_epoch);
+    // Drawn after `on_train_begin`, where BackupAndRestore may restore a run's seed: then the
+    // epochs already done are shuffled again so that the order continues where it stopped.
+    let (shuffle_seed, restored) = engine.begin_shuffle();
+    let mut rng = Rng::new(shuffle_seed);
+    if restored && args.shuffle {
+        for _ in 0..initial_epoch {
+            rng.shuffle(&mut order);
+        }
+    }
     let mut stopped = false;
-    for epoch in args.initial_epoch..args.epochs {
+    for epoch in initial_epoch..args.epochs {
         let t0 = Instant::now();
         for cb in args.callbacks.iter_mut() {
             cb.on_epoch_begin(epoch, engine)?;

@@ -26,6 +26,7 @@ use crate::{Error, Result};
 use data::{Table, check_input, check_targets, table};
 use ndarray::{Array, ArrayBase, ArrayD, Data, Dimension, IxDyn};
 use std::borrow::Cow;
+use std::path::Path;
 
 /// Which samples of a table make a batch.
 #[derive(Clone, Copy, Debug)]
@@ -58,6 +59,11 @@ pub(crate) trait Engine: Control {
     fn write_logs(&mut self, logs: &mut Logs, validation: bool) -> Result<()>;
     /// Whether a callback asked to stop; clears the request.
     fn take_stop_request(&mut self) -> bool;
+    /// The epoch a callback asked `fit` to start at; clears the request.
+    fn take_initial_epoch(&mut self) -> Option<usize>;
+    /// The seed of this `fit`'s shuffling, and whether it was restored from a training state
+    /// (then `fit` replays the shuffles of the epochs before its initial epoch).
+    fn begin_shuffle(&mut self) -> (u64, bool);
     /// Checks `x` and `y` against the model and loss.
     fn check_data(&self, x: &Table<'_>, y: &Table<'_>) -> Result<()>;
 }
@@ -76,6 +82,12 @@ pub struct Compiled<M: Model> {
     staging: Staging<M::Backend>,
     logs: Logs,
     stop: bool,
+    /// The epoch a callback asked `fit` to start at (set by [`Control::set_initial_epoch`]).
+    resume_epoch: Option<usize>,
+    /// The seed the last `fit` shuffled with, saved in the training state.
+    shuffle_seed: Option<u64>,
+    /// A shuffle seed restored by `load_state`, for the next `fit`.
+    restored_shuffle_seed: Option<u64>,
 }
 
 /// A metric of a compiled model.
@@ -132,6 +144,31 @@ pub trait Network: Sized {
     /// Replaces the weights; every shape is checked first, and nothing is written on error.
     fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
         self.model_mut().core_mut().set_weights(<Self::Model as Model>::WEIGHTS, weights)
+    }
+
+    /// Saves the weights (trainable and not) to a safetensors file, one tensor per weight named
+    /// by its Keras path (`dense/kernel`). The file is replaced atomically: a crash or an error
+    /// leaves the previous file intact.
+    ///
+    /// ```ignore
+    /// model.save_weights("mlp.safetensors")?;
+    /// let mut copy = Mlp::new(&Cpu)?;
+    /// copy.load_weights("mlp.safetensors")?;
+    /// ```
+    fn save_weights(&self, path: impl AsRef<Path>) -> Result<()> {
+        crate::io::weights::save_weights(self.model(), path.as_ref())
+    }
+
+    /// Loads weights saved by [`Network::save_weights`]. Every tensor's name, shape and dtype
+    /// is checked first: a file for another architecture is an error naming what differs, and
+    /// nothing is written to the model unless everything fits.
+    ///
+    /// ```ignore
+    /// let mut model = Mlp::new(&Cpu)?;
+    /// model.load_weights("mlp.safetensors")?;
+    /// ```
+    fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        crate::io::weights::load_weights(self.model_mut(), path.as_ref())
     }
 }
 
@@ -197,6 +234,9 @@ pub trait Compile: Model {
             metrics: resolved,
             logs: Logs::new(),
             stop: false,
+            resume_epoch: None,
+            shuffle_seed: None,
+            restored_shuffle_seed: None,
         })
     }
 }
@@ -223,6 +263,95 @@ impl<M: Model> Compiled<M> {
     /// own loop; `fit` clears the request when it starts and when it stops.
     pub fn stop_requested(&self) -> bool {
         self.stop
+    }
+
+    /// Saves the training state to one safetensors file, atomically: the weights (named by Keras
+    /// path), the optimizer's variables (named `optimizer/iterations`, `optimizer/momentum`, ...),
+    /// and metadata: `epoch` (the number of epochs completed, to pass back as `initial_epoch`),
+    /// the optimizer's name, the keras-rs version, the model's dropout seed and step, and the seed
+    /// the last `fit` shuffled with. A run resumed from it on the same data (with the same batch
+    /// size) ends with the same weights as an uninterrupted one, shuffled or not.
+    ///
+    /// ```ignore
+    /// model.fit(&x, &y, FitArgs::default().epochs(5))?;
+    /// model.save_state("run.safetensors", 5)?;
+    /// // later, in a fresh process:
+    /// let done = model.load_state("run.safetensors")?;
+    /// model.fit(&x, &y, FitArgs::default().epochs(10).initial_epoch(done))?;
+    /// ```
+    pub fn save_state(&self, path: impl AsRef<Path>, epoch: usize) -> Result<()> {
+        use crate::io::weights::{Named, base_metadata, named, write};
+        let weights = Network::get_weights(self)?;
+        let owned = named(M::WEIGHTS, &weights);
+        let dev = self.model.core().device().clone();
+        let variables = self.optimizer.variables(&dev)?;
+        let mut tensors: Vec<Named<'_>> = owned.iter().map(|(n, s, d)| Named { name: n.clone(), shape: s.clone(), data: d }).collect();
+        tensors.extend(variables.iter().map(|(n, v)| Named { name: format!("optimizer/{n}"), shape: vec![v.len()], data: v }));
+        let (seed, step) = self.model.core().seed_and_step();
+        let mut meta = base_metadata::<M>("training state");
+        meta.insert("epoch".to_string(), epoch.to_string());
+        meta.insert("optimizer".to_string(), self.optimizer.name().to_string());
+        meta.insert("seed".to_string(), seed.to_string());
+        meta.insert("step".to_string(), step.to_string());
+        if let Some(seed) = self.shuffle_seed {
+            meta.insert("shuffle_seed".to_string(), seed.to_string());
+        }
+        write(path.as_ref(), &tensors, meta)
+    }
+
+    /// Restores a state saved by [`Compiled::save_state`] and returns its epoch (the number of
+    /// epochs completed). The optimizer must be of the same kind, and every tensor must fit
+    /// the model (as [`Network::load_weights`] checks); nothing is changed unless all of it does.
+    pub fn load_state(&mut self, path: impl AsRef<Path>) -> Result<usize> {
+        use crate::io::weights::{Tensor, match_weights, read};
+        let path = path.as_ref();
+        let format_err = |message: String| Error::Format { path: path.display().to_string(), message };
+        let (tensors, meta) = read(path)?;
+        let field = |key: &str| meta.get(key).ok_or_else(|| format_err(format!("not a training state: no `{key}` in the metadata")));
+        let number = |key: &str| -> Result<u64> {
+            let v = field(key)?;
+            v.parse().map_err(|_| format_err(format!("metadata `{key}`: expected a whole number, found `{v}`")))
+        };
+        let epoch = number("epoch")? as usize;
+        let (seed, step) = (number("seed")?, number("step")?);
+        let shuffle_seed = if meta.contains_key("shuffle_seed") { Some(number("shuffle_seed")?) } else { None };
+        let optimizer = field("optimizer")?;
+        if optimizer != self.optimizer.name() {
+            return Err(format_err(format!(
+                "the state was saved with the {optimizer} optimizer, but this model is compiled with {}",
+                self.optimizer.name()
+            )));
+        }
+        let (opt, weights): (Vec<&Tensor>, Vec<&Tensor>) = tensors.iter().partition(|t| t.name.starts_with("optimizer/"));
+        let arrays = match_weights(path, M::WEIGHTS, &weights)?;
+        let mut variables = Vec::with_capacity(opt.len());
+        for t in opt {
+            if t.dtype != safetensors::Dtype::F32 || t.shape.len() != 1 {
+                return Err(format_err(format!(
+                    "tensor `{}`: expected a 1-D F32 tensor, found {:?} of shape {}",
+                    t.name,
+                    t.dtype,
+                    crate::error::tuple_shape(&t.shape)
+                )));
+            }
+            let name = &t.name["optimizer/".len()..];
+            // Scalars aside, an optimizer's state spans the whole parameter arena.
+            if !matches!(name, "iterations" | "u_product") && t.shape[0] != M::TRAINABLE_PARAMS {
+                return Err(format_err(format!(
+                    "tensor `{}`: expected shape ({},) (one value per trainable parameter), found ({},)",
+                    t.name,
+                    M::TRAINABLE_PARAMS,
+                    t.shape[0]
+                )));
+            }
+            variables.push((name.to_string(), t.data.clone()));
+        }
+        let dev = self.model.core().device().clone();
+        self.optimizer.set_variables(&dev, &variables).map_err(|e| format_err(e.to_string()))?;
+        Network::set_weights(self, &arrays)?;
+        self.model.core_mut().set_seed_and_step(seed, step);
+        self.restored_shuffle_seed = shuffle_seed;
+        Ok(epoch)
     }
 
     /// The model without its training configuration.
@@ -591,6 +720,18 @@ impl<M: Model> Control for Compiled<M> {
     fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
         Network::set_weights(self, weights)
     }
+    fn save_weights(&self, path: &Path) -> Result<()> {
+        Network::save_weights(self, path)
+    }
+    fn save_state(&self, path: &Path, epoch: usize) -> Result<()> {
+        Compiled::save_state(self, path, epoch)
+    }
+    fn load_state(&mut self, path: &Path) -> Result<usize> {
+        Compiled::load_state(self, path)
+    }
+    fn set_initial_epoch(&mut self, epoch: usize) {
+        self.resume_epoch = Some(epoch);
+    }
 }
 
 impl<M: Model> Engine for Compiled<M> {
@@ -627,6 +768,17 @@ impl<M: Model> Engine for Compiled<M> {
 
     fn take_stop_request(&mut self) -> bool {
         std::mem::take(&mut self.stop)
+    }
+
+    fn take_initial_epoch(&mut self) -> Option<usize> {
+        self.resume_epoch.take()
+    }
+
+    fn begin_shuffle(&mut self) -> (u64, bool) {
+        let restored = self.restored_shuffle_seed.take();
+        let seed = restored.unwrap_or_else(crate::utils::next_seed);
+        self.shuffle_seed = Some(seed);
+        (seed, restored.is_some())
     }
 
     fn check_data(&self, x: &Table<'_>, y: &Table<'_>) -> Result<()> {
