@@ -10,6 +10,7 @@ pub mod constraints;
 pub mod datasets;
 pub mod error;
 pub mod initializers;
+pub mod io;
 pub mod layers;
 pub mod losses;
 pub mod metrics;

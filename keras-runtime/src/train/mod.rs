@@ -133,6 +133,14 @@ pub trait Network: Sized {
     fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
         self.model_mut().core_mut().set_weights(<Self::Model as Model>::WEIGHTS, weights)
     }
+
+    /// Loads the weights of a model saved by Python Keras: a `.keras` archive, a legacy `.h5`
+    /// model or a `.weights.h5` file. The file's architecture must be this model's (an `Err`
+    /// names the first difference); every weight is checked before any is written.
+    fn load_keras<P: AsRef<std::path::Path>>(&mut self, path: P) -> Result<()> {
+        let weights = crate::io::keras_file::read_weights::<Self::Model>(path.as_ref())?;
+        self.set_weights(&weights)
+    }
 }
 
 impl<M: Model> Network for M {
