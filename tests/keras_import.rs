@@ -142,3 +142,67 @@ fn damaged_files_never_panic() {
         }
     }
 }
+
+/// A `.keras` archive whose central directory declares a 4 GiB member: refused without
+/// allocating what it claims.
+#[test]
+fn huge_declared_sizes_are_refused() {
+    let bytes = std::fs::read(fixture("G_files_dense.keras")).unwrap();
+    let name = b"model.weights.h5";
+    let entry = (0..bytes.len() - 46)
+        .find(|&i| bytes[i..i + 4] == [0x50, 0x4b, 0x01, 0x02] && bytes[i + 46..].starts_with(name))
+        .expect("central directory entry of model.weights.h5");
+    for field in [20, 24] {
+        let mut b = bytes.clone();
+        b[entry + field..entry + field + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let e = keras::io::keras_file::weights_from_bytes::<Net>(b).unwrap_err();
+        assert!(e.contains("model.weights.h5"), "{e}");
+    }
+    let mut b = bytes.clone();
+    b[entry + 10] = 8; // claims deflate over stored bytes
+    assert!(keras::io::keras_file::weights_from_bytes::<Net>(b).is_err());
+}
+
+sequential! { struct Mixed = Input(4) => Dense(6, tanh) => Dropout(0.25) => Dense(3, use_bias = false) => Activation(softmax); }
+
+/// `save_keras` then `load_keras` gives back the same weights; where Python Keras is at hand
+/// (`KERAS_PYTHON`, else `/tmp/refenv/bin/python`), Keras opens the archive and predicts what
+/// keras-rs predicts.
+#[test]
+fn save_keras_round_trips_and_python_keras_loads_it() {
+    let dir = std::env::temp_dir().join(format!("keras_rs_import_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("mixed.keras");
+    let mut model = Mixed::new(&Cpu::default());
+    model.save_keras(&path).unwrap();
+    let mut back = Mixed::new(&Cpu::default());
+    back.load_keras(&path).unwrap();
+    assert_eq!(back.get_weights().unwrap(), model.get_weights().unwrap());
+    let e = WrongUnits::new(&Cpu::default()).load_keras(&path).unwrap_err().to_string();
+    assert!(e.contains("layer 1 (dense)"), "{e}");
+
+    let x = Array2::from_shape_fn((3, 4), |(i, j)| (i as f32 - 1.0) * 0.5 + j as f32 * 0.25);
+    let y: Array2<f32> = model.predict(&x).unwrap();
+    let python = std::env::var("KERAS_PYTHON").unwrap_or_else(|_| "/tmp/refenv/bin/python".into());
+    let script = format!(
+        "import numpy as np, keras\nm = keras.models.load_model({:?})\nx = np.array({:?}, dtype='float32').reshape(3, 4)\n\
+         print(' '.join(repr(float(v)) for v in m.predict(x, verbose=0).ravel()))",
+        path.display().to_string(),
+        x.iter().copied().collect::<Vec<f32>>()
+    );
+    let run = |script: &str| std::process::Command::new(&python).env("KERAS_BACKEND", "jax").args(["-c", script]).output();
+    match run("import keras") {
+        Ok(out) if out.status.success() => {
+            let out = run(&script).unwrap();
+            assert!(out.status.success(), "Keras could not load the archive: {}", String::from_utf8_lossy(&out.stderr));
+            let text = String::from_utf8(out.stdout).unwrap();
+            let keras: Vec<f32> = text.split_whitespace().map(|v| v.parse().unwrap()).collect();
+            assert_eq!(keras.len(), y.len(), "{text}");
+            for (a, b) in y.iter().zip(&keras) {
+                assert!((a - b).abs() <= 1e-5 * b.abs().max(1e-3), "keras-rs {a}, Keras {b}");
+            }
+        }
+        _ => println!("skipped the Python Keras check: no Keras at {python} (set KERAS_PYTHON)"),
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -344,3 +344,112 @@ impl<'a> Zip<'a> {
         Ok(data)
     }
 }
+
+/// The bytes of a Keras 3 `.keras` archive holding model `M` with `weights` (in Keras order):
+/// `metadata.json`, `config.json` (a Sequential model of `M`'s layers) and `model.weights.h5`,
+/// which Python Keras opens with `keras.models.load_model`.
+pub fn keras_archive<M: Model>(weights: &[ArrayD<f32>]) -> std::result::Result<Vec<u8>, String> {
+    let config = serde_json::to_vec(&model_config::<M>()).map_err(|e| e.to_string())?;
+    let metadata =
+        serde_json::to_vec(&serde_json::json!({ "keras_version": "3.15.1", "date_saved": "keras-rs" })).map_err(|e| e.to_string())?;
+    let h5 = weights_h5::<M>(weights)?;
+    Ok(zip_stored(&[("metadata.json", &metadata), ("config.json", &config), ("model.weights.h5", &h5)]))
+}
+
+fn model_config<M: Model>() -> Value {
+    let mut input = vec![Value::Null];
+    input.extend(M::INPUT_SHAPE.iter().map(|&d| Value::from(d)));
+    let mut layers = vec![serde_json::json!({
+        "module": "keras.layers", "class_name": "InputLayer", "registered_name": null,
+        "config": { "batch_shape": input, "dtype": "float32", "sparse": false, "name": "input_layer" },
+    })];
+    for layer in M::LAYERS {
+        let mut cfg = serde_json::Map::new();
+        cfg.insert("name".into(), layer.name.into());
+        cfg.insert("trainable".into(), true.into());
+        cfg.insert("dtype".into(), "float32".into());
+        for (key, value) in layer.config {
+            let value = match *value {
+                ConfigValue::Int(n) => Value::from(n),
+                ConfigValue::Float(x) => Value::from(x),
+                ConfigValue::Bool(b) => Value::from(b),
+                ConfigValue::Activation(a) => Value::from(a.name()),
+            };
+            cfg.insert((*key).into(), value);
+        }
+        layers.push(serde_json::json!({ "module": "keras.layers", "class_name": layer.class, "registered_name": null, "config": cfg }));
+    }
+    serde_json::json!({
+        "module": "keras", "class_name": "Sequential", "registered_name": null,
+        "config": { "name": M::NAME, "trainable": true, "dtype": "float32", "layers": layers },
+        "build_config": { "input_shape": input },
+    })
+}
+
+/// Keras 3's weights layout: `layers/<name>/vars/0..` (every layer has its `vars` group).
+fn weights_h5<M: Model>(weights: &[ArrayD<f32>]) -> std::result::Result<Vec<u8>, String> {
+    let mut builder = hdf5_pure::FileBuilder::new();
+    let mut root_layers = builder.create_group("layers");
+    let mut next = weights.iter().zip(M::WEIGHTS);
+    for layer in M::LAYERS {
+        let mut group = root_layers.create_group(layer.name);
+        let mut vars = group.create_group("vars");
+        vars.set_attr("name", AttrValue::String(layer.name.into()));
+        for (j, (w, _)) in next.by_ref().take(M::WEIGHTS.iter().filter(|s| s.layer == layer.name).count()).enumerate() {
+            let data = w.iter().copied().collect::<Vec<f32>>();
+            let shape = w.shape().iter().map(|&d| d as u64).collect::<Vec<_>>();
+            vars.create_dataset(&j.to_string()).with_f32_data(&data).with_shape(&shape);
+        }
+        group.add_group(vars.finish());
+        root_layers.add_group(group.finish());
+    }
+    builder.add_group(root_layers.finish());
+    let mut vars = builder.create_group("vars");
+    vars.set_attr("name", AttrValue::String(M::NAME.into()));
+    builder.add_group(vars.finish());
+    builder.finish().map_err(|e| format!("cannot write HDF5: {e}"))
+}
+
+/// A zip archive of stored (uncompressed) members.
+fn zip_stored(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (name, data) in members {
+        let mut crc = flate2::Crc::new();
+        crc.update(data);
+        let offset = out.len() as u32;
+        let common = |buf: &mut Vec<u8>| {
+            for v in [20u16, 0, 0, 0, 0x21] {
+                buf.extend_from_slice(&v.to_le_bytes());
+            }
+            for v in [crc.sum(), data.len() as u32, data.len() as u32] {
+                buf.extend_from_slice(&v.to_le_bytes());
+            }
+            buf.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            buf.extend_from_slice(&0u16.to_le_bytes());
+        };
+        out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+        common(&mut out);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(data);
+        central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+        central.extend_from_slice(&20u16.to_le_bytes());
+        common(&mut central);
+        for v in [0u16, 0, 0] {
+            central.extend_from_slice(&v.to_le_bytes());
+        }
+        central.extend_from_slice(&0u32.to_le_bytes());
+        central.extend_from_slice(&offset.to_le_bytes());
+        central.extend_from_slice(name.as_bytes());
+    }
+    let start = out.len() as u32;
+    out.extend_from_slice(&central);
+    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    for v in [0u16, 0, members.len() as u16, members.len() as u16] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    out.extend_from_slice(&start.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out
+}

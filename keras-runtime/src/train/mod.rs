@@ -141,6 +141,15 @@ pub trait Network: Sized {
         let weights = crate::io::keras_file::read_weights::<Self::Model>(path.as_ref())?;
         self.set_weights(&weights)
     }
+
+    /// Saves the model as a Keras 3 `.keras` archive, which Python Keras opens with
+    /// `keras.models.load_model(path)` (architecture and weights; no optimizer state).
+    fn save_keras<P: AsRef<std::path::Path>>(&self, path: P) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = crate::io::keras_file::keras_archive::<Self::Model>(&self.get_weights()?)
+            .map_err(|message| Error::Format { path: path.display().to_string(), message })?;
+        std::fs::write(path, bytes).map_err(|source| Error::Io { path: path.display().to_string(), source })
+    }
 }
 
 impl<M: Model> Network for M {
