@@ -95,7 +95,7 @@ fn a_conv2d_model_is_refused_at_its_first_layer() {
         assert!(e.ends_with("this model has Dense(units=4, activation=relu, use_bias=true)"), "{e}");
     }
     let e = error(ImageDense::new(&Cpu::default()), "G_files_conv2d.weights.h5");
-    assert!(e.contains("conv2d"), "{e}");
+    assert!(e.ends_with("the file has weights for a layer `conv2d`, which this model does not have"), "{e}");
 }
 
 #[test]
@@ -113,10 +113,10 @@ fn damaged_files_never_panic() {
     for file in FILES {
         let bytes = std::fs::read(fixture(file)).unwrap();
         let mut cases: Vec<Vec<u8>> = Vec::new();
-        for cut in (0..bytes.len()).step_by(bytes.len() / 97 + 1) {
+        for cut in (0..bytes.len()).step_by(bytes.len() / 499 + 1) {
             cases.push(bytes[..cut].to_vec());
         }
-        for at in (0..bytes.len()).step_by(bytes.len() / 211 + 1) {
+        for at in (0..bytes.len()).step_by(bytes.len() / 997 + 1) {
             for flip in [0x01u8, 0x80, 0xff] {
                 let mut b = bytes.clone();
                 b[at] ^= flip;
