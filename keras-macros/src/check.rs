@@ -27,6 +27,8 @@ pub struct CheckedLayer {
     pub runtime: Runtime,
     /// The runtime `Regularizer` on the layer's output, if any.
     pub activity_regularizer: Option<TokenStream>,
+    /// The `LayerSpec::config` entries.
+    pub config: Vec<TokenStream>,
 }
 
 impl Checked {
@@ -174,7 +176,8 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
         source = Source::Layer(name.clone());
         shape = Some(output.clone());
         let activity_regularizer = layer.activity_regularizer();
-        layers.push(CheckedLayer { name, class: layer.class(), output, weights, params, runtime, activity_regularizer });
+        let config = layer.config();
+        layers.push(CheckedLayer { name, class: layer.class(), output, weights, params, runtime, activity_regularizer, config });
     }
 
     if real_layers == 0 {

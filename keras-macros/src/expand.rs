@@ -145,7 +145,10 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
             Some(r) => quote!(::core::option::Option::Some(#r)),
             None => quote!(::core::option::Option::None),
         };
-        quote!(::keras::model::LayerSpec { name: #lname, class: #class, output_shape: #shape, params: #p, activity_regularizer: #activity })
+        let config = &l.config;
+        quote!(::keras::model::LayerSpec {
+            name: #lname, class: #class, output_shape: #shape, params: #p, activity_regularizer: #activity, config: &[#(#config),*],
+        })
     });
 
     // Workspace slots: layer i's output is 2i, its scratch 2i + 1, the gradient of its output 2n + i.

@@ -9,7 +9,7 @@ use quote::quote;
 pub const SIGNATURE: (&[&str], usize) = (&["activation"], 1);
 
 pub struct Activation {
-    activation: TokenStream,
+    pub activation: TokenStream,
 }
 
 impl Activation {

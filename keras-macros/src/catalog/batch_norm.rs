@@ -25,10 +25,10 @@ pub const SIGNATURE: (&[&str], usize) = (
 
 pub struct BatchNormalization {
     axis: Option<(i128, TokenStream)>,
-    momentum: f64,
-    epsilon: f64,
-    center: bool,
-    scale: bool,
+    pub momentum: f64,
+    pub epsilon: f64,
+    pub center: bool,
+    pub scale: bool,
     inits: [TokenStream; 4],
 }
 

@@ -26,9 +26,9 @@ pub const SIGNATURE: (&[&str], usize) = (
 );
 
 pub struct Dense {
-    units: usize,
-    activation: TokenStream,
-    use_bias: bool,
+    pub units: usize,
+    pub activation: TokenStream,
+    pub use_bias: bool,
     kernel_init: TokenStream,
     bias_init: TokenStream,
     kernel_regularizer: Option<TokenStream>,

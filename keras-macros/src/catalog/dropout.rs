@@ -8,7 +8,7 @@ use quote::{ToTokens, quote};
 pub const SIGNATURE: (&[&str], usize) = (&["rate", "seed"], 1);
 
 pub struct Dropout {
-    rate: f64,
+    pub rate: f64,
     seed: Option<u64>,
 }
 

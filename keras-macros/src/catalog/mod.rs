@@ -134,6 +134,37 @@ impl Layer {
         }
     }
 
+    /// The layer's Keras configuration as `LayerSpec::config` entries (`("units", Int(32))`), for
+    /// comparing the model with a file's architecture.
+    pub fn config(&self) -> Vec<TokenStream> {
+        let activation = |act: &TokenStream| quote::quote!(("activation", ::keras::model::ConfigValue::Activation(<#act as ::keras::activations::ActivationFn>::KIND)));
+        match self {
+            Layer::Dense(l) => {
+                let (units, use_bias) = (l.units, l.use_bias);
+                vec![
+                    quote::quote!(("units", ::keras::model::ConfigValue::Int(#units))),
+                    activation(&l.activation),
+                    quote::quote!(("use_bias", ::keras::model::ConfigValue::Bool(#use_bias))),
+                ]
+            }
+            Layer::Activation(l) => vec![activation(&l.activation)],
+            Layer::Dropout(l) => {
+                let rate = l.rate;
+                vec![quote::quote!(("rate", ::keras::model::ConfigValue::Float(#rate)))]
+            }
+            Layer::Flatten(_) => Vec::new(),
+            Layer::BatchNormalization(l) => {
+                let (momentum, epsilon, center, scale) = (l.momentum, l.epsilon, l.center, l.scale);
+                vec![
+                    quote::quote!(("momentum", ::keras::model::ConfigValue::Float(#momentum))),
+                    quote::quote!(("epsilon", ::keras::model::ConfigValue::Float(#epsilon))),
+                    quote::quote!(("center", ::keras::model::ConfigValue::Bool(#center))),
+                    quote::quote!(("scale", ::keras::model::ConfigValue::Bool(#scale))),
+                ]
+            }
+        }
+    }
+
     /// The runtime type and how to call it.
     pub fn runtime(&self, input: &[usize], output: &[usize], index: usize) -> Runtime {
         match self {

@@ -170,6 +170,23 @@ pub trait Network: Sized {
     fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
         crate::io::weights::load_weights(self.model_mut(), path.as_ref())
     }
+
+    /// Loads the weights of a model saved by Python Keras: a `.keras` archive, a legacy `.h5`
+    /// model or a `.weights.h5` file. The file's architecture must be this model's (an `Err`
+    /// names the first difference); every weight is checked before any is written.
+    fn load_keras<P: AsRef<std::path::Path>>(&mut self, path: P) -> Result<()> {
+        let weights = crate::io::keras_file::read_weights::<Self::Model>(path.as_ref())?;
+        self.set_weights(&weights)
+    }
+
+    /// Saves the model as a Keras 3 `.keras` archive, which Python Keras opens with
+    /// `keras.models.load_model(path)` (architecture and weights; no optimizer state).
+    fn save_keras<P: AsRef<std::path::Path>>(&self, path: P) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = crate::io::keras_file::keras_archive::<Self::Model>(&self.get_weights()?)
+            .map_err(|message| Error::Format { path: path.display().to_string(), message })?;
+        crate::io::write_atomic(path, |w| w.write_all(&bytes).map_err(|source| Error::Io { path: path.display().to_string(), source }))
+    }
 }
 
 impl<M: Model> Network for M {

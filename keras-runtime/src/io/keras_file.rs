@@ -1,0 +1,455 @@
+//! Import of models saved by Python Keras: a Keras 3 `.keras` archive, a legacy `.h5` full-model
+//! file, or a `.weights.h5` weights file.
+//!
+//! The file's architecture (layer classes, `units`, `activation`, `use_bias`, the input shape) is
+//! compared with the model's definition first, and a mismatch is refused with an error naming the
+//! first difference; then every weight's shape is checked, and only then are all weights written
+//! at once. Every size a file declares is checked against the bytes that are there and against
+//! the model's own shapes before anything is allocated, so a damaged or hostile file gives an
+//! `Err`, never a panic or a huge allocation.
+
+use crate::error::{batch_shape, tuple_shape};
+use crate::model::{ConfigValue, LayerSpec, Model, WeightSpec};
+use crate::{Error, Result};
+use hdf5_pure::AttrValue;
+use ndarray::{ArrayD, IxDyn};
+use serde_json::Value;
+use std::io::Read;
+use std::path::Path;
+
+const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
+const HDF5_MAGIC: &[u8] = b"\x89HDF\r\n\x1a\n";
+
+/// Reads the Keras file at `path` (`.keras`, legacy `.h5` or `.weights.h5`, told apart by their
+/// contents) and returns `M`'s weights from it, in Keras order, after checking that the file
+/// describes the same architecture as `M`.
+pub fn read_weights<M: Model>(path: &Path) -> Result<Vec<ArrayD<f32>>> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: shown.clone(), source })?;
+    weights_from_bytes::<M>(bytes).map_err(|message| Error::Format { path: shown, message })
+}
+
+/// [`read_weights`] over the bytes of a file; the error is the message of an [`Error::Format`].
+pub fn weights_from_bytes<M: Model>(bytes: Vec<u8>) -> std::result::Result<Vec<ArrayD<f32>>, String> {
+    if bytes.starts_with(ZIP_MAGIC) {
+        let archive = Zip::new(&bytes)?;
+        let config = json(&archive.read("config.json")?, "config.json")?;
+        let file_layers = architecture::<M>(&config)?;
+        let h5 = open_h5(archive.read("model.weights.h5")?)?;
+        read_vars::<M>(&h5, &file_layers)
+    } else if bytes.starts_with(HDF5_MAGIC) {
+        let h5 = open_h5(bytes)?;
+        match string_attr(&h5.root(), "model_config")? {
+            Some(config) => {
+                let file_layers = architecture::<M>(&json(config.as_bytes(), "the model_config attribute")?)?;
+                read_legacy::<M>(&h5, &file_layers)
+            }
+            None => {
+                let names = M::LAYERS.iter().map(|l| l.name.to_string()).collect::<Vec<_>>();
+                check_no_extra_layers::<M>(&h5)?;
+                read_vars::<M>(&h5, &names)
+            }
+        }
+    } else {
+        Err("not a Keras file: expected a .keras archive (zip) or an HDF5 file (.h5, .weights.h5)".into())
+    }
+}
+
+fn json(bytes: &[u8], what: &str) -> std::result::Result<Value, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("{what} is not valid JSON: {e}"))
+}
+
+/// Checks the file's model config against `M` and returns the file's layer names, one per layer of
+/// `M`, in order.
+fn architecture<M: Model>(config: &Value) -> std::result::Result<Vec<String>, String> {
+    let class = config.get("class_name").and_then(Value::as_str).unwrap_or("");
+    if class != "Sequential" {
+        return Err(format!(
+            "the file holds a {} model, but keras-rs imports Sequential models",
+            if class.is_empty() { "non-Keras" } else { class }
+        ));
+    }
+    let layers = config.pointer("/config/layers").and_then(Value::as_array).ok_or("the model config has no layer list")?;
+    let mut input: Option<Vec<Value>> = None;
+    let mut file_layers = Vec::new();
+    for layer in layers {
+        let class = layer.get("class_name").and_then(Value::as_str).ok_or("a layer of the model config has no class_name")?;
+        let cfg = layer.get("config").cloned().unwrap_or(Value::Null);
+        if class == "InputLayer" {
+            input = cfg.get("batch_shape").or_else(|| cfg.get("batch_input_shape")).and_then(Value::as_array).cloned();
+            continue;
+        }
+        if input.is_none() && file_layers.is_empty() {
+            input = cfg.get("batch_input_shape").and_then(Value::as_array).cloned();
+        }
+        file_layers.push((class.to_string(), cfg));
+    }
+    if input.is_none() {
+        input = config.pointer("/config/build_input_shape").and_then(Value::as_array).cloned();
+    }
+    if let Some(shape) = input {
+        let dims = shape.iter().skip(1).map(|d| d.as_u64().map_or_else(|| d.to_string(), |d| d.to_string())).collect::<Vec<_>>();
+        let ours = M::INPUT_SHAPE.iter().map(|d| d.to_string()).collect::<Vec<_>>();
+        if dims != ours {
+            return Err(format!("input: the file has (None, {}), this model has {}", dims.join(", "), batch_shape(M::INPUT_SHAPE)));
+        }
+    }
+    for (i, ours) in M::LAYERS.iter().enumerate() {
+        let Some((class, cfg)) = file_layers.get(i) else {
+            return Err(format!(
+                "layer {} ({}): the file has {} layers, this model has {} (the file has no {})",
+                i + 1,
+                ours.name,
+                file_layers.len(),
+                M::LAYERS.len(),
+                describe_spec(ours)
+            ));
+        };
+        let name = cfg.get("name").and_then(Value::as_str).unwrap_or(ours.name);
+        let same = class == ours.class && ours.config.iter().all(|(key, value)| cfg.get(*key).is_some_and(|v| matches(value, v)));
+        if !same {
+            return Err(format!(
+                "layer {} ({name}): the file has {}, this model has {}",
+                i + 1,
+                describe_file(class, cfg),
+                describe_spec(ours)
+            ));
+        }
+    }
+    if let Some((class, cfg)) = file_layers.get(M::LAYERS.len()) {
+        let name = cfg.get("name").and_then(Value::as_str).unwrap_or("");
+        return Err(format!(
+            "layer {} ({name}): the file has {} layers, this model has {} (this model has no {})",
+            M::LAYERS.len() + 1,
+            file_layers.len(),
+            M::LAYERS.len(),
+            describe_file(class, cfg)
+        ));
+    }
+    Ok(file_layers
+        .iter()
+        .zip(M::LAYERS)
+        .map(|((_, cfg), ours)| cfg.get("name").and_then(Value::as_str).unwrap_or(ours.name).to_string())
+        .collect())
+}
+
+fn matches(ours: &ConfigValue, file: &Value) -> bool {
+    match *ours {
+        ConfigValue::Int(n) => file.as_u64() == Some(n as u64),
+        ConfigValue::Float(x) => file.as_f64().is_some_and(|f| (f - x).abs() <= 1e-9 * x.abs().max(1.0)),
+        ConfigValue::Bool(b) => file.as_bool() == Some(b),
+        ConfigValue::Activation(a) => file.as_str().and_then(crate::activations::Activation::from_name) == Some(a),
+    }
+}
+
+/// The keys a description shows, for a class this model does not have.
+const SHOWN_KEYS: &[&str] = &["units", "filters", "kernel_size", "activation", "use_bias", "rate"];
+
+fn describe_spec(layer: &LayerSpec) -> String {
+    let args = layer.config.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
+    format!("{}({})", layer.class, args.join(", "))
+}
+
+fn describe_file(class: &str, cfg: &Value) -> String {
+    let args = SHOWN_KEYS
+        .iter()
+        .filter_map(|k| {
+            cfg.get(*k).map(|v| match v {
+                Value::String(s) => format!("{k}={s}"),
+                Value::Array(a) => format!("{k}=({})", a.iter().map(Value::to_string).collect::<Vec<_>>().join(", ")),
+                v => format!("{k}={v}"),
+            })
+        })
+        .collect::<Vec<_>>();
+    format!("{class}({})", args.join(", "))
+}
+
+/// The model's weights grouped by layer: the layer's index and its weights.
+fn weights_by_layer<M: Model>() -> Vec<(usize, Vec<&'static WeightSpec>)> {
+    M::LAYERS
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i, M::WEIGHTS.iter().filter(|w| w.layer == l.name).collect::<Vec<_>>()))
+        .filter(|(_, ws)| !ws.is_empty())
+        .collect()
+}
+
+/// Keras 3 layout (`.keras` and `.weights.h5`): `layers/<name>/vars/0..`.
+fn read_vars<M: Model>(h5: &hdf5_pure::File, file_names: &[String]) -> std::result::Result<Vec<ArrayD<f32>>, String> {
+    let mut out = Vec::with_capacity(M::WEIGHTS.len());
+    for (i, specs) in weights_by_layer::<M>() {
+        let name = &file_names[i];
+        let vars = format!("layers/{name}/vars");
+        let group = h5.group(&vars).map_err(|_| format!("layer {} ({name}): the file has no weights for it (no group {vars})", i + 1))?;
+        let found = group.datasets().map_err(|e| format!("{vars}: {e}"))?.len();
+        if found != specs.len() {
+            return Err(format!("layer {} ({name}): the file has {found} weights, this model has {}", i + 1, specs.len()));
+        }
+        for (j, spec) in specs.iter().enumerate() {
+            out.push(read_dataset(h5, &format!("{vars}/{j}"), spec, i, name)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Legacy `.h5` layout: `model_weights/<name>` lists its datasets in a `weight_names` attribute.
+fn read_legacy<M: Model>(h5: &hdf5_pure::File, file_names: &[String]) -> std::result::Result<Vec<ArrayD<f32>>, String> {
+    let mut out = Vec::with_capacity(M::WEIGHTS.len());
+    for (i, specs) in weights_by_layer::<M>() {
+        let name = &file_names[i];
+        let path = format!("model_weights/{name}");
+        let group = h5.group(&path).map_err(|_| format!("layer {} ({name}): the file has no weights for it (no group {path})", i + 1))?;
+        let attrs = group.attrs().map_err(|e| format!("{path}: {e}"))?;
+        let names = match attrs.get("weight_names") {
+            Some(AttrValue::VarLenAsciiStringArray(v) | AttrValue::VarLenStringArray(v) | AttrValue::StringArray(v)) => v.clone(),
+            _ => return Err(format!("{path}: no weight_names attribute")),
+        };
+        if names.len() != specs.len() {
+            return Err(format!("layer {} ({name}): the file has {} weights, this model has {}", i + 1, names.len(), specs.len()));
+        }
+        for (weight, spec) in names.iter().zip(&specs) {
+            out.push(read_dataset(h5, &format!("{path}/{weight}"), spec, i, name)?);
+        }
+    }
+    Ok(out)
+}
+
+/// A weights-only file names layers only by their names: refuses one whose weights name a layer
+/// this model does not have.
+fn check_no_extra_layers<M: Model>(h5: &hdf5_pure::File) -> std::result::Result<(), String> {
+    let group = h5.group("layers").map_err(|_| "the file has no `layers` group: not a Keras 3 weights file".to_string())?;
+    for name in group.groups().map_err(|e| format!("layers: {e}"))? {
+        let has_weights = h5.group(&format!("layers/{name}/vars")).and_then(|g| g.datasets()).is_ok_and(|d| !d.is_empty());
+        if has_weights && !M::LAYERS.iter().any(|l| l.name == name) {
+            return Err(format!("the file has weights for a layer `{name}`, which this model does not have"));
+        }
+    }
+    Ok(())
+}
+
+fn read_dataset(h5: &hdf5_pure::File, path: &str, spec: &WeightSpec, layer: usize, name: &str) -> std::result::Result<ArrayD<f32>, String> {
+    let what = format!("layer {} ({name}) weight {}", layer + 1, spec.name);
+    let ds = h5.dataset(path).map_err(|e| format!("{what}: cannot open {path}: {e}"))?;
+    let shape = ds.shape().map_err(|e| format!("{what}: {path}: {e}"))?;
+    if shape.len() != spec.shape.len() || shape.iter().zip(spec.shape).any(|(&f, &o)| f != o as u64) {
+        let shown = shape.iter().map(|d| d.to_string()).collect::<Vec<_>>();
+        let shown = if shown.len() == 1 { format!("({},)", shown[0]) } else { format!("({})", shown.join(", ")) };
+        return Err(format!("{what}: the file has shape {shown}, this model has {}", tuple_shape(spec.shape)));
+    }
+    let data = ds.read_f32().map_err(|e| format!("{what}: cannot read {path}: {e}"))?;
+    ArrayD::from_shape_vec(IxDyn(spec.shape), data).map_err(|_| format!("{what}: {path} holds the wrong number of values"))
+}
+
+fn open_h5(bytes: Vec<u8>) -> std::result::Result<hdf5_pure::File, String> {
+    hdf5_pure::File::from_bytes(bytes).map_err(|e| format!("unreadable HDF5: {e}"))
+}
+
+fn string_attr(group: &hdf5_pure::Group, name: &str) -> std::result::Result<Option<String>, String> {
+    let attrs = group.attrs().map_err(|e| format!("unreadable HDF5 attributes: {e}"))?;
+    Ok(match attrs.get(name) {
+        Some(AttrValue::VarLenAsciiString(s) | AttrValue::VarLenString(s) | AttrValue::String(s) | AttrValue::AsciiString(s)) => {
+            Some(s.clone())
+        }
+        _ => None,
+    })
+}
+
+/// The members of a zip archive, read from its central directory (stored or deflated entries).
+struct Zip<'a> {
+    bytes: &'a [u8],
+    entries: Vec<ZipEntry<'a>>,
+}
+
+struct ZipEntry<'a> {
+    name: &'a [u8],
+    method: u16,
+    crc: u32,
+    compressed: usize,
+    size: usize,
+    local_header: usize,
+}
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(at..at.checked_add(2)?)?.try_into().ok()?))
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
+}
+
+impl<'a> Zip<'a> {
+    fn new(bytes: &'a [u8]) -> std::result::Result<Self, String> {
+        const EOCD: u32 = 0x0605_4b50;
+        const CENTRAL: u32 = 0x0201_4b50;
+        let damaged = || "damaged .keras archive (zip): its central directory is missing or truncated".to_string();
+        let lowest = bytes.len().saturating_sub(22 + usize::from(u16::MAX));
+        let eocd = (lowest..=bytes.len().saturating_sub(22)).rev().find(|&i| u32_at(bytes, i) == Some(EOCD)).ok_or_else(damaged)?;
+        let count = u16_at(bytes, eocd + 10).ok_or_else(damaged)?;
+        let mut at = u32_at(bytes, eocd + 16).ok_or_else(damaged)? as usize;
+        let mut entries = Vec::new();
+        for _ in 0..count {
+            if u32_at(bytes, at) != Some(CENTRAL) {
+                return Err(damaged());
+            }
+            let field = |off: usize| u32_at(bytes, at + off).map(|v| v as usize).ok_or_else(damaged);
+            let short = |off: usize| u16_at(bytes, at + off).map(usize::from).ok_or_else(damaged);
+            let (name_len, extra_len, comment_len) = (short(28)?, short(30)?, short(32)?);
+            let name = bytes.get(at + 46..at + 46 + name_len).ok_or_else(damaged)?;
+            entries.push(ZipEntry {
+                name,
+                method: short(10)? as u16,
+                crc: field(16)? as u32,
+                compressed: field(20)?,
+                size: field(24)?,
+                local_header: field(42)?,
+            });
+            at += 46 + name_len + extra_len + comment_len;
+        }
+        Ok(Zip { bytes, entries })
+    }
+
+    fn read(&self, name: &str) -> std::result::Result<Vec<u8>, String> {
+        let entry = self.entries.iter().find(|e| e.name == name.as_bytes()).ok_or_else(|| format!("the .keras archive has no {name}"))?;
+        let damaged = || format!("damaged .keras archive: member {name} is truncated");
+        let local = entry.local_header;
+        if u32_at(self.bytes, local) != Some(0x0403_4b50) {
+            return Err(damaged());
+        }
+        let start = local
+            + 30
+            + usize::from(u16_at(self.bytes, local + 26).ok_or_else(damaged)?)
+            + usize::from(u16_at(self.bytes, local + 28).ok_or_else(damaged)?);
+        let raw = self.bytes.get(start..start.checked_add(entry.compressed).ok_or_else(damaged)?).ok_or_else(damaged)?;
+        let data = match entry.method {
+            0 => raw.to_vec(),
+            8 => {
+                // Never trust the declared size for the allocation: output grows with the data.
+                let mut out = Vec::new();
+                flate2::read::DeflateDecoder::new(raw)
+                    .take(entry.size as u64 + 1)
+                    .read_to_end(&mut out)
+                    .map_err(|e| format!("damaged .keras archive: member {name}: {e}"))?;
+                out
+            }
+            m => return Err(format!("the .keras archive stores {name} with compression method {m}: expected stored (0) or deflated (8)")),
+        };
+        if data.len() != entry.size {
+            return Err(format!("damaged .keras archive: member {name} declares {} bytes, holds {}", entry.size, data.len()));
+        }
+        let mut crc = flate2::Crc::new();
+        crc.update(&data);
+        if crc.sum() != entry.crc {
+            return Err(format!("damaged .keras archive: member {name} fails its CRC check"));
+        }
+        Ok(data)
+    }
+}
+
+/// The bytes of a Keras 3 `.keras` archive holding model `M` with `weights` (in Keras order):
+/// `metadata.json`, `config.json` (a Sequential model of `M`'s layers) and `model.weights.h5`,
+/// which Python Keras opens with `keras.models.load_model`.
+pub fn keras_archive<M: Model>(weights: &[ArrayD<f32>]) -> std::result::Result<Vec<u8>, String> {
+    let config = serde_json::to_vec(&model_config::<M>()).map_err(|e| e.to_string())?;
+    let metadata =
+        serde_json::to_vec(&serde_json::json!({ "keras_version": "3.15.1", "date_saved": "keras-rs" })).map_err(|e| e.to_string())?;
+    let h5 = weights_h5::<M>(weights)?;
+    Ok(zip_stored(&[("metadata.json", &metadata), ("config.json", &config), ("model.weights.h5", &h5)]))
+}
+
+fn model_config<M: Model>() -> Value {
+    let mut input = vec![Value::Null];
+    input.extend(M::INPUT_SHAPE.iter().map(|&d| Value::from(d)));
+    let mut layers = vec![serde_json::json!({
+        "module": "keras.layers", "class_name": "InputLayer", "registered_name": null,
+        "config": { "batch_shape": input, "dtype": "float32", "sparse": false, "name": "input_layer" },
+    })];
+    for layer in M::LAYERS {
+        let mut cfg = serde_json::Map::new();
+        cfg.insert("name".into(), layer.name.into());
+        cfg.insert("trainable".into(), true.into());
+        cfg.insert("dtype".into(), "float32".into());
+        for (key, value) in layer.config {
+            let value = match *value {
+                ConfigValue::Int(n) => Value::from(n),
+                ConfigValue::Float(x) => Value::from(x),
+                ConfigValue::Bool(b) => Value::from(b),
+                ConfigValue::Activation(a) => Value::from(a.name()),
+            };
+            cfg.insert((*key).into(), value);
+        }
+        layers.push(serde_json::json!({ "module": "keras.layers", "class_name": layer.class, "registered_name": null, "config": cfg }));
+    }
+    serde_json::json!({
+        "module": "keras", "class_name": "Sequential", "registered_name": null,
+        "config": { "name": M::NAME, "trainable": true, "dtype": "float32", "layers": layers },
+        "build_config": { "input_shape": input },
+    })
+}
+
+/// Keras 3's weights layout: `layers/<name>/vars/0..` (every layer has its `vars` group).
+fn weights_h5<M: Model>(weights: &[ArrayD<f32>]) -> std::result::Result<Vec<u8>, String> {
+    let mut builder = hdf5_pure::FileBuilder::new();
+    let mut root_layers = builder.create_group("layers");
+    let mut next = weights.iter().zip(M::WEIGHTS);
+    for layer in M::LAYERS {
+        let mut group = root_layers.create_group(layer.name);
+        let mut vars = group.create_group("vars");
+        vars.set_attr("name", AttrValue::String(layer.name.into()));
+        for (j, (w, _)) in next.by_ref().take(M::WEIGHTS.iter().filter(|s| s.layer == layer.name).count()).enumerate() {
+            let data = w.iter().copied().collect::<Vec<f32>>();
+            let shape = w.shape().iter().map(|&d| d as u64).collect::<Vec<_>>();
+            vars.create_dataset(&j.to_string()).with_f32_data(&data).with_shape(&shape);
+        }
+        group.add_group(vars.finish());
+        root_layers.add_group(group.finish());
+    }
+    builder.add_group(root_layers.finish());
+    let mut vars = builder.create_group("vars");
+    vars.set_attr("name", AttrValue::String(M::NAME.into()));
+    builder.add_group(vars.finish());
+    builder.finish().map_err(|e| format!("cannot write HDF5: {e}"))
+}
+
+/// A zip archive of stored (uncompressed) members.
+fn zip_stored(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (name, data) in members {
+        let mut crc = flate2::Crc::new();
+        crc.update(data);
+        let offset = out.len() as u32;
+        let common = |buf: &mut Vec<u8>| {
+            for v in [20u16, 0, 0, 0, 0x21] {
+                buf.extend_from_slice(&v.to_le_bytes());
+            }
+            for v in [crc.sum(), data.len() as u32, data.len() as u32] {
+                buf.extend_from_slice(&v.to_le_bytes());
+            }
+            buf.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            buf.extend_from_slice(&0u16.to_le_bytes());
+        };
+        out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+        common(&mut out);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(data);
+        central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+        central.extend_from_slice(&20u16.to_le_bytes());
+        common(&mut central);
+        for v in [0u16, 0, 0] {
+            central.extend_from_slice(&v.to_le_bytes());
+        }
+        central.extend_from_slice(&0u32.to_le_bytes());
+        central.extend_from_slice(&offset.to_le_bytes());
+        central.extend_from_slice(name.as_bytes());
+    }
+    let start = out.len() as u32;
+    out.extend_from_slice(&central);
+    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    for v in [0u16, 0, members.len() as u16, members.len() as u16] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    out.extend_from_slice(&start.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out
+}
