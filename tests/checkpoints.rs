@@ -14,6 +14,7 @@ sequential! { struct Regressor = Dense(8, in = 2, tanh) => Dense(1); }
 sequential! { struct Wider = Dense(16, in = 2, tanh) => Dense(1); }
 sequential! { struct Deeper = Dense(8, in = 2, tanh) => Dense(4) => Dense(1); }
 sequential! { struct Dropped = Dense(8, in = 2, relu) => Dropout(0.3) => Dense(1); }
+sequential! { struct Normalized = Dense(8, in = 2, use_bias = false) => BatchNormalization() => Dense(1); }
 
 /// The global generator is shared by the tests of this file: each takes the lock while it seeds.
 static SEED: Mutex<()> = Mutex::new(());
@@ -78,6 +79,27 @@ fn weights_round_trip_gives_identical_predictions() {
     compiled.load_weights(&path).unwrap();
     assert_eq!(bits(&compiled.get_weights().unwrap()), bits(&trained.get_weights().unwrap()));
     assert_eq!(files(&dir), ["regressor.safetensors"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Non-trainable weights (batch normalization's moving statistics) are saved and restored, so the
+/// reloaded model predicts (in inference mode, from those statistics) exactly as the trained one.
+#[test]
+fn moving_statistics_round_trip() {
+    let _g = SEED.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("moving-statistics");
+    let path = dir.join("normalized.safetensors");
+    let (x, y, ..) = data();
+    keras::utils::set_random_seed(4);
+    let mut trained = Normalized::new(&Cpu::default()).compile(Adam::default(), "mse", [Metric::Accuracy; 0]).unwrap();
+    trained.fit(&x, &y, FitArgs::default().epochs(2).verbose(0)).unwrap();
+    let moving = &trained.get_weights().unwrap()[3];
+    assert!(moving.iter().any(|&v| v != 0.0), "training moved the moving mean");
+    trained.save_weights(&path).unwrap();
+    let mut fresh = Normalized::new(&Cpu::default());
+    fresh.load_weights(&path).unwrap();
+    assert_eq!(bits(&fresh.get_weights().unwrap()), bits(&trained.get_weights().unwrap()));
+    assert_eq!(bits(&[fresh.predict(&x).unwrap().into_dyn()]), bits(&[trained.predict(&x).unwrap().into_dyn()]));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
