@@ -82,6 +82,17 @@ fn sgd_legacy_decay_matches_the_keras_inverse_time_schedule() {
         RTOL,
     ));
     eprintln!("S_sched_sgd_inverse_time (Sgd::decay): worst relative error {worst:.2e}");
+
+    // Callbacks read and set the base rate, as in Keras 2: a scheduler that keeps the rate it is
+    // given changes nothing, and the decay still applies.
+    let mut model = Softmax3::new(&Cpu::default());
+    model.set_weights(&f.weights("weights_init")).unwrap();
+    let mut model = model.compile(Sgd::new(0.1).momentum(0.9).decay(0.5), "categorical_crossentropy", [Metric::Accuracy; 0]).unwrap();
+    let mut keep = keras::callbacks::LearningRateScheduler::new(|_, lr| lr);
+    let args = FitArgs::default().epochs(f.usize(&["fit", "epochs"])).batch_size(4).shuffle(false).verbose(0).callback(&mut keep);
+    let with_callback = model.fit(&f.tensor("x"), &f.tensor("y"), args).unwrap();
+    assert_eq!(with_callback.loss(), history.loss());
+    assert!(with_callback["learning_rate"].iter().all(|&lr| lr == 0.1), "{:?}", &with_callback["learning_rate"]);
 }
 
 #[test]

@@ -32,7 +32,8 @@ use std::sync::Arc;
 pub trait Optimizer<B: Backend>: Send {
     /// The Keras name (`sgd`, `adam`, `rmsprop`, ...).
     fn name(&self) -> &'static str;
-    /// The learning rate the next step uses (a schedule's value at [`Optimizer::iterations`]).
+    /// The learning rate: the number set, or a schedule's value at [`Optimizer::iterations`]
+    /// (before SGD's legacy `decay`, which divides it at each step, as Keras 2's `lr` was).
     fn learning_rate(&self) -> f32;
     /// Replaces the learning rate; an error when it comes from a schedule (as in Keras).
     fn set_learning_rate(&mut self, lr: f32) -> Result<()>;

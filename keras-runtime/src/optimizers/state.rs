@@ -153,18 +153,27 @@ fn sub_mut<'s, B: Backend>(v: &'s mut B::ViewMut<'_>, offset: usize, len: usize)
     B::split_mut(rest, len).0
 }
 
+impl<B: Backend> OptimizerState<B> {
+    /// The rate the next step uses: the rate or the schedule's value, divided by
+    /// `1 + decay * iterations` under the `decay` of Keras 2's SGD.
+    fn step_learning_rate(&self) -> f32 {
+        let lr = self.learning_rate.at(self.iterations);
+        match self.rule {
+            Rule::Sgd { decay, .. } if decay != 0.0 => lr / (1.0 + decay * self.iterations as f32),
+            _ => lr,
+        }
+    }
+}
+
 impl<B: Backend> Optimizer<B> for OptimizerState<B> {
     fn name(&self) -> &'static str {
         self.name
     }
 
+    /// The rate callbacks read and set. With Keras 2's `decay` this is the base rate, as Keras 2's
+    /// `optimizer.lr` was; the step divides it by `1 + decay * iterations` (`step_learning_rate`).
     fn learning_rate(&self) -> f32 {
-        let lr = self.learning_rate.at(self.iterations);
-        match self.rule {
-            // The `decay` of Keras 2's SGD.
-            Rule::Sgd { decay, .. } if decay != 0.0 => lr / (1.0 + decay * self.iterations as f32),
-            _ => lr,
-        }
+        self.learning_rate.at(self.iterations)
     }
 
     fn set_learning_rate(&mut self, lr: f32) -> Result<()> {
@@ -204,7 +213,7 @@ impl<B: Backend> Optimizer<B> for OptimizerState<B> {
             }
         }
         self.clip_norms(device, &mut grads, weights)?;
-        let lr = self.learning_rate();
+        let lr = self.step_learning_rate();
         let update = Update {
             rule: self.step_rule(lr),
             weight_decay: self.common.weight_decay.map(|wd| (wd, lr)),
