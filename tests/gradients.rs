@@ -147,6 +147,8 @@ sequential! { struct WithActivation = Dense(4, in = 3) => Activation(gelu) => De
 sequential! { struct Sequence = Input((3, 4)) => Dense(5, tanh) => Dense(2); }
 // The Dense layers before batch normalization have no bias: normalization cancels its gradient.
 sequential! { struct WithBatchNorm = Dense(5, in = 3, use_bias = false) => BatchNormalization(momentum = 0.9) => Activation(tanh) => Dense(2); }
+sequential! { struct WithLayerNorm = Input((2, 3)) => Dense(5) => LayerNormalization() => Activation(tanh) => Dense(2); }
+sequential! { struct LayerNormBare = Dense(4, in = 3) => LayerNormalization(center = false, scale = false) => Dense(2); }
 sequential! { struct BatchNormBare = Input((3, 4)) => Dense(5, use_bias = false) => BatchNormalization(center = false, scale = false) => Dense(2); }
 
 #[test]
@@ -157,6 +159,13 @@ fn grad_layers() {
     check::<WithActivation>("activation layers", "sparse_categorical_crossentropy", &random(&[5, 3], &mut rng, 1.0), &labels);
     check::<Sequence>("dense on (None, 3, 4)", "mse", &random(&[4, 3, 4], &mut rng, 1.0), &random(&[4, 3, 2], &mut rng, 1.0));
     check::<WithBatchNorm>("batch normalization", "mse", &random(&[6, 3], &mut rng, 1.0), &random(&[6, 2], &mut rng, 1.0));
+    check::<WithLayerNorm>("layer normalization", "mse", &random(&[3, 2, 3], &mut rng, 1.0), &random(&[3, 2, 2], &mut rng, 1.0));
+    check::<LayerNormBare>(
+        "layer normalization without gamma and beta",
+        "mse",
+        &random(&[4, 3], &mut rng, 1.0),
+        &random(&[4, 2], &mut rng, 1.0),
+    );
     check::<BatchNormBare>(
         "batch normalization over positions",
         "mse",

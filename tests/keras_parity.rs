@@ -28,6 +28,13 @@ fn batch_normalization_matches_keras() {
     run_fixture::<BatchNormNet>("D_layer_batchnorm", RTOL);
 }
 
+sequential! { struct LayerNormNet = Dense(6, in = 4) => LayerNormalization() => Dense(3, softmax); }
+
+#[test]
+fn layer_normalization_matches_keras() {
+    run_fixture::<LayerNormNet>("D_layer_layernorm", RTOL);
+}
+
 #[test]
 fn xor_tutorial_1500_epochs_matches_keras() {
     run_fixture::<XorNet>("F_xor_tutorial", RTOL);

@@ -7,6 +7,7 @@ pub mod dense;
 pub mod dropout;
 pub mod flatten;
 pub mod input;
+pub mod layer_norm;
 pub mod names;
 pub mod penalties;
 
@@ -20,7 +21,7 @@ use syn::{Expr, ExprLit, ExprUnary, Lit, UnOp};
 pub type Shape = Vec<usize>;
 
 /// The layer classes the DSL accepts, as Keras spells them.
-pub const CLASSES: &[&str] = &["Input", "Dense", "Activation", "Dropout", "Flatten", "BatchNormalization"];
+pub const CLASSES: &[&str] = &["Input", "Dense", "Activation", "Dropout", "Flatten", "BatchNormalization", "LayerNormalization"];
 
 /// A parsed and validated layer.
 pub enum Layer {
@@ -29,6 +30,7 @@ pub enum Layer {
     Dropout(dropout::Dropout),
     Flatten(flatten::Flatten),
     BatchNormalization(batch_norm::BatchNormalization),
+    LayerNormalization(layer_norm::LayerNormalization),
 }
 
 /// One weight tensor of a layer.
@@ -67,6 +69,7 @@ impl Layer {
             "Dropout" => dropout::Dropout::build(call, args, diag).map(Layer::Dropout),
             "Flatten" => Some(Layer::Flatten(flatten::Flatten)),
             "BatchNormalization" => batch_norm::BatchNormalization::build(call, args, diag).map(Layer::BatchNormalization),
+            "LayerNormalization" => layer_norm::LayerNormalization::build(call, args, diag).map(Layer::LayerNormalization),
             _ => None,
         }
     }
@@ -79,6 +82,7 @@ impl Layer {
             "Dropout" => dropout::SIGNATURE,
             "Flatten" => flatten::SIGNATURE,
             "BatchNormalization" => batch_norm::SIGNATURE,
+            "LayerNormalization" => layer_norm::SIGNATURE,
             "Input" => input::SIGNATURE,
             _ => (&[], 0),
         }
@@ -92,6 +96,7 @@ impl Layer {
             Layer::Dropout(_) => "Dropout",
             Layer::Flatten(_) => "Flatten",
             Layer::BatchNormalization(_) => "BatchNormalization",
+            Layer::LayerNormalization(_) => "LayerNormalization",
         }
     }
 
@@ -103,6 +108,7 @@ impl Layer {
             "Dropout" => "dropout",
             "Flatten" => "flatten",
             "BatchNormalization" => "batch_normalization",
+            "LayerNormalization" => "layer_normalization",
             _ => "layer",
         }
     }
@@ -114,6 +120,7 @@ impl Layer {
             Layer::Activation(_) | Layer::Dropout(_) => Ok(input.to_vec()),
             Layer::Flatten(_) => flatten::Flatten::output_shape(input),
             Layer::BatchNormalization(l) => l.output_shape(input),
+            Layer::LayerNormalization(l) => l.output_shape(input),
         }
     }
 
@@ -122,6 +129,7 @@ impl Layer {
         match self {
             Layer::Dense(l) => l.weights(input),
             Layer::BatchNormalization(l) => l.weights(input),
+            Layer::LayerNormalization(l) => l.weights(input),
             Layer::Activation(_) | Layer::Dropout(_) | Layer::Flatten(_) => Vec::new(),
         }
     }
@@ -130,7 +138,9 @@ impl Layer {
     pub fn activity_regularizer(&self) -> Option<TokenStream> {
         match self {
             Layer::Dense(l) => l.activity_regularizer.clone(),
-            Layer::Activation(_) | Layer::Dropout(_) | Layer::Flatten(_) | Layer::BatchNormalization(_) => None,
+            Layer::Activation(_) | Layer::Dropout(_) | Layer::Flatten(_) | Layer::BatchNormalization(_) | Layer::LayerNormalization(_) => {
+                None
+            }
         }
     }
 
@@ -162,6 +172,14 @@ impl Layer {
                     quote::quote!(("scale", ::keras::model::ConfigValue::Bool(#scale))),
                 ]
             }
+            Layer::LayerNormalization(l) => {
+                let (epsilon, center, scale) = (l.epsilon, l.center, l.scale);
+                vec![
+                    quote::quote!(("epsilon", ::keras::model::ConfigValue::Float(#epsilon))),
+                    quote::quote!(("center", ::keras::model::ConfigValue::Bool(#center))),
+                    quote::quote!(("scale", ::keras::model::ConfigValue::Bool(#scale))),
+                ]
+            }
         }
     }
 
@@ -173,6 +191,7 @@ impl Layer {
             Layer::Dropout(l) => l.runtime(input, index),
             Layer::Flatten(_) => flatten::Flatten::runtime(input),
             Layer::BatchNormalization(l) => l.runtime(input),
+            Layer::LayerNormalization(l) => l.runtime(input),
         }
     }
 }

@@ -175,6 +175,37 @@ pub trait Backend: Clone + Send + Sync + fmt::Debug + 'static {
         dx: Option<Self::ViewMut<'_>>,
     );
 
+    /// Layer normalization of each row of a `rows x cols` matrix, in JAX's order (see
+    /// [`Backend::batch_norm`]); `stats` receives each row's mean and `1 / sqrt(var + epsilon)`.
+    #[allow(clippy::too_many_arguments)]
+    fn layer_norm(
+        &self,
+        x: Self::View<'_>,
+        rows: usize,
+        cols: usize,
+        gamma: Option<Self::View<'_>>,
+        beta: Option<Self::View<'_>>,
+        epsilon: f32,
+        y: Self::ViewMut<'_>,
+        stats: Self::ViewMut<'_>,
+    );
+
+    /// The backward pass of [`Backend::layer_norm`]: `dgamma = Σ_rows dy x̂`, `dbeta = Σ_rows dy`,
+    /// and per row `dx = inv / n (n g - Σ g - x̂ Σ g x̂)` with `g = dy gamma`, `n = cols`.
+    #[allow(clippy::too_many_arguments)]
+    fn layer_norm_backward(
+        &self,
+        x: Self::View<'_>,
+        dy: Self::View<'_>,
+        rows: usize,
+        cols: usize,
+        stats: Self::View<'_>,
+        gamma: Option<Self::View<'_>>,
+        dgamma: Option<Self::ViewMut<'_>>,
+        dbeta: Option<Self::ViewMut<'_>>,
+        dx: Option<Self::ViewMut<'_>>,
+    );
+
     /// Inverted dropout: `mask` gets 1 where an element is kept (probability `1 - rate`), 0
     /// elsewhere, from a counter-based generator keyed by `seed` and `stream`; `y = mask ? x / (1 - rate) : 0`.
     fn dropout(&self, x: Self::View<'_>, y: Self::ViewMut<'_>, mask: Self::ViewMut<'_>, rate: f32, seed: u64, stream: u64);

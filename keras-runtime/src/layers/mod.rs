@@ -12,12 +12,14 @@ mod batch_norm;
 mod dense;
 mod dropout;
 mod flatten;
+mod layer_norm;
 
 pub use activation::Activation;
 pub use batch_norm::BatchNormalization;
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use flatten::Flatten;
+pub use layer_norm::LayerNormalization;
 
 use crate::backend::Backend;
 

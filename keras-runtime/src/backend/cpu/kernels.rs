@@ -906,6 +906,68 @@ pub fn batch_norm_backward(
     }
 }
 
+/// Layer normalization (see `Backend::layer_norm`).
+#[allow(clippy::too_many_arguments)]
+pub fn layer_norm(x: &[f32], cols: usize, gamma: Option<&[f32]>, beta: Option<&[f32]>, epsilon: f32, y: &mut [f32], stats: &mut [f32]) {
+    let n = cols as f32;
+    for ((xr, yr), st) in x.chunks_exact(cols).zip(y.chunks_exact_mut(cols)).zip(stats.chunks_exact_mut(2)) {
+        let mean = xr.iter().sum::<f32>() / n;
+        let var = xr.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+        let inv = 1.0 / (var + epsilon).sqrt();
+        for c in 0..cols {
+            let scale = inv * gamma.map_or(1.0, |g| g[c]);
+            yr[c] = xr[c] * scale + (-mean * scale + beta.map_or(0.0, |b| b[c]));
+        }
+        st[0] = mean;
+        st[1] = inv;
+    }
+}
+
+/// The backward pass of layer normalization (see `Backend::layer_norm_backward`).
+#[allow(clippy::too_many_arguments)]
+pub fn layer_norm_backward(
+    x: &[f32],
+    dy: &[f32],
+    cols: usize,
+    stats: &[f32],
+    gamma: Option<&[f32]>,
+    mut dgamma: Option<&mut [f32]>,
+    mut dbeta: Option<&mut [f32]>,
+    mut dx: Option<&mut [f32]>,
+) {
+    let n = cols as f32;
+    if let Some(dg) = dgamma.as_deref_mut() {
+        dg[..cols].fill(0.0);
+    }
+    if let Some(db) = dbeta.as_deref_mut() {
+        db[..cols].fill(0.0);
+    }
+    for (r, ((xr, gr), st)) in x.chunks_exact(cols).zip(dy.chunks_exact(cols)).zip(stats.chunks_exact(2)).enumerate() {
+        let (mean, inv) = (st[0], st[1]);
+        let (mut sum_g, mut sum_g_xhat) = (0.0f32, 0.0f32);
+        for c in 0..cols {
+            let xhat = (xr[c] - mean) * inv;
+            let g = gr[c] * gamma.map_or(1.0, |g| g[c]);
+            sum_g += g;
+            sum_g_xhat += g * xhat;
+            if let Some(dg) = dgamma.as_deref_mut() {
+                dg[c] += gr[c] * xhat;
+            }
+            if let Some(db) = dbeta.as_deref_mut() {
+                db[c] += gr[c];
+            }
+        }
+        if let Some(dx) = dx.as_deref_mut() {
+            let dr = &mut dx[r * cols..(r + 1) * cols];
+            for c in 0..cols {
+                let xhat = (xr[c] - mean) * inv;
+                let g = gr[c] * gamma.map_or(1.0, |g| g[c]);
+                dr[c] = inv / n * (n * g - sum_g - xhat * sum_g_xhat);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -210,6 +210,35 @@ impl Backend for Cpu {
         kernels::batch_norm_backward(&x[..rows * cols], &dy[..rows * cols], cols, mean, inv, gamma, dgamma, dbeta, dx);
     }
 
+    fn layer_norm(
+        &self,
+        x: &[f32],
+        rows: usize,
+        cols: usize,
+        gamma: Option<&[f32]>,
+        beta: Option<&[f32]>,
+        epsilon: f32,
+        y: &mut [f32],
+        stats: &mut [f32],
+    ) {
+        kernels::layer_norm(&x[..rows * cols], cols, gamma, beta, epsilon, &mut y[..rows * cols], &mut stats[..2 * rows]);
+    }
+
+    fn layer_norm_backward(
+        &self,
+        x: &[f32],
+        dy: &[f32],
+        rows: usize,
+        cols: usize,
+        stats: &[f32],
+        gamma: Option<&[f32]>,
+        dgamma: Option<&mut [f32]>,
+        dbeta: Option<&mut [f32]>,
+        dx: Option<&mut [f32]>,
+    ) {
+        kernels::layer_norm_backward(&x[..rows * cols], &dy[..rows * cols], cols, &stats[..2 * rows], gamma, dgamma, dbeta, dx);
+    }
+
     fn dropout(&self, x: &[f32], y: &mut [f32], mask: &mut [f32], rate: f32, seed: u64, stream: u64) {
         kernels::dropout(x, y, mask, rate, seed, stream);
     }
