@@ -221,3 +221,16 @@ fn callbacks_see_epochs_and_can_stop_training() {
     assert_eq!(h.loss().len(), 3);
     assert_eq!(cb.1, h.loss());
 }
+
+sequential! { struct Reshaped = Input(6) => Reshape((-1, 3)) => Dense(1, use_bias = false); }
+
+/// Reshape is row-major, as Keras's: six values become two rows of three, and the Dense after it
+/// maps each row.
+#[test]
+fn reshape_keeps_row_major_order() {
+    assert_eq!(Reshaped::OUTPUT_SHAPE, [2, 1]);
+    let mut model = Reshaped::new(&Cpu::default());
+    model.set_weights(&[keras::ndarray::ArrayD::from_shape_vec(keras::ndarray::IxDyn(&[3, 1]), vec![1.0, 10.0, 100.0]).unwrap()]).unwrap();
+    let y = model.predict(&keras::ndarray::array![[1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]]).unwrap();
+    assert_eq!(y.as_slice().unwrap(), [321.0, 654.0]);
+}

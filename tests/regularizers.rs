@@ -19,6 +19,10 @@ sequential! {
         => Dense(3, softmax, bias_regularizer = l2(0.05));
 }
 sequential! {
+    struct ActivityLayer = Dense(5, in = 4, tanh) => ActivityRegularization(l1 = 0.01, l2 = 0.02) => Reshape((5, 1)) => Flatten()
+        => Dense(3, softmax);
+}
+sequential! {
     struct Activity = Dense(5, in = 4, relu, activity_regularizer = l2(0.05))
         => Dense(3, softmax, activity_regularizer = l1_l2(l1 = 0.02, l2 = 0.01), kernel_regularizer = l2(0.01));
 }
@@ -62,7 +66,8 @@ fn regularized_and_constrained_training_matches_keras() {
     let cases = f["cases"].as_array().unwrap();
     run::<Constrained>(&cases[0]);
     run::<MinMax>(&cases[1]);
-    run::<Activity>(&cases[2]);
+    run::<ActivityLayer>(&cases[2]);
+    run::<Activity>(&cases[3]);
 }
 
 /// The penalty's gradient agrees with finite differences of the regularized loss.

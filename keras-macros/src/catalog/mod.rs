@@ -10,6 +10,7 @@ pub mod input;
 pub mod layer_norm;
 pub mod names;
 pub mod penalties;
+pub mod reshape;
 
 use crate::diag::Diag;
 use crate::parse::{Arg, Call};
@@ -21,7 +22,17 @@ use syn::{Expr, ExprLit, ExprUnary, Lit, UnOp};
 pub type Shape = Vec<usize>;
 
 /// The layer classes the DSL accepts, as Keras spells them.
-pub const CLASSES: &[&str] = &["Input", "Dense", "Activation", "Dropout", "Flatten", "BatchNormalization", "LayerNormalization"];
+pub const CLASSES: &[&str] = &[
+    "Input",
+    "Dense",
+    "Activation",
+    "Dropout",
+    "Flatten",
+    "BatchNormalization",
+    "LayerNormalization",
+    "Reshape",
+    "ActivityRegularization",
+];
 
 /// A parsed and validated layer.
 pub enum Layer {
@@ -31,6 +42,8 @@ pub enum Layer {
     Flatten(flatten::Flatten),
     BatchNormalization(batch_norm::BatchNormalization),
     LayerNormalization(layer_norm::LayerNormalization),
+    Reshape(reshape::Reshape),
+    ActivityRegularization(reshape::ActivityRegularization),
 }
 
 /// One weight tensor of a layer.
@@ -70,6 +83,8 @@ impl Layer {
             "Flatten" => Some(Layer::Flatten(flatten::Flatten)),
             "BatchNormalization" => batch_norm::BatchNormalization::build(call, args, diag).map(Layer::BatchNormalization),
             "LayerNormalization" => layer_norm::LayerNormalization::build(call, args, diag).map(Layer::LayerNormalization),
+            "Reshape" => reshape::Reshape::build(call, args, diag).map(Layer::Reshape),
+            "ActivityRegularization" => reshape::ActivityRegularization::build(args, diag).map(Layer::ActivityRegularization),
             _ => None,
         }
     }
@@ -83,6 +98,8 @@ impl Layer {
             "Flatten" => flatten::SIGNATURE,
             "BatchNormalization" => batch_norm::SIGNATURE,
             "LayerNormalization" => layer_norm::SIGNATURE,
+            "Reshape" => reshape::SIGNATURE,
+            "ActivityRegularization" => reshape::ACTIVITY_SIGNATURE,
             "Input" => input::SIGNATURE,
             _ => (&[], 0),
         }
@@ -97,6 +114,8 @@ impl Layer {
             Layer::Flatten(_) => "Flatten",
             Layer::BatchNormalization(_) => "BatchNormalization",
             Layer::LayerNormalization(_) => "LayerNormalization",
+            Layer::Reshape(_) => "Reshape",
+            Layer::ActivityRegularization(_) => "ActivityRegularization",
         }
     }
 
@@ -109,6 +128,8 @@ impl Layer {
             "Flatten" => "flatten",
             "BatchNormalization" => "batch_normalization",
             "LayerNormalization" => "layer_normalization",
+            "Reshape" => "reshape",
+            "ActivityRegularization" => "activity_regularization",
             _ => "layer",
         }
     }
@@ -121,6 +142,8 @@ impl Layer {
             Layer::Flatten(_) => flatten::Flatten::output_shape(input),
             Layer::BatchNormalization(l) => l.output_shape(input),
             Layer::LayerNormalization(l) => l.output_shape(input),
+            Layer::Reshape(l) => l.output_shape(input),
+            Layer::ActivityRegularization(_) => Ok(input.to_vec()),
         }
     }
 
@@ -130,7 +153,9 @@ impl Layer {
             Layer::Dense(l) => l.weights(input),
             Layer::BatchNormalization(l) => l.weights(input),
             Layer::LayerNormalization(l) => l.weights(input),
-            Layer::Activation(_) | Layer::Dropout(_) | Layer::Flatten(_) => Vec::new(),
+            Layer::Activation(_) | Layer::Dropout(_) | Layer::Flatten(_) | Layer::Reshape(_) | Layer::ActivityRegularization(_) => {
+                Vec::new()
+            }
         }
     }
 
@@ -138,9 +163,13 @@ impl Layer {
     pub fn activity_regularizer(&self) -> Option<TokenStream> {
         match self {
             Layer::Dense(l) => l.activity_regularizer.clone(),
-            Layer::Activation(_) | Layer::Dropout(_) | Layer::Flatten(_) | Layer::BatchNormalization(_) | Layer::LayerNormalization(_) => {
-                None
-            }
+            Layer::ActivityRegularization(l) => Some(l.regularizer.clone()),
+            Layer::Activation(_)
+            | Layer::Dropout(_)
+            | Layer::Flatten(_)
+            | Layer::BatchNormalization(_)
+            | Layer::LayerNormalization(_)
+            | Layer::Reshape(_) => None,
         }
     }
 
@@ -162,7 +191,7 @@ impl Layer {
                 let rate = l.rate;
                 vec![quote::quote!(("rate", ::keras::model::ConfigValue::Float(#rate)))]
             }
-            Layer::Flatten(_) => Vec::new(),
+            Layer::Flatten(_) | Layer::Reshape(_) | Layer::ActivityRegularization(_) => Vec::new(),
             Layer::BatchNormalization(l) => {
                 let (momentum, epsilon, center, scale) = (l.momentum, l.epsilon, l.center, l.scale);
                 vec![
@@ -192,6 +221,8 @@ impl Layer {
             Layer::Flatten(_) => flatten::Flatten::runtime(input),
             Layer::BatchNormalization(l) => l.runtime(input),
             Layer::LayerNormalization(l) => l.runtime(input),
+            Layer::Reshape(_) => reshape::Reshape::runtime(input),
+            Layer::ActivityRegularization(_) => reshape::ActivityRegularization::runtime(input),
         }
     }
 }

@@ -4,6 +4,10 @@ use super::{Rows, RowsMut};
 use crate::backend::Backend;
 use crate::model::Ctx;
 
+/// A layer that keeps each sample's `N` values as they are (row-major) and only changes the shape
+/// the macro sees: `Reshape` and `ActivityRegularization` are this layer too.
+pub type Reshape<const N: usize> = Flatten<N>;
+
 /// Flattens samples of `N` values each; a copy forward, a copy back.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Flatten<const N: usize>;

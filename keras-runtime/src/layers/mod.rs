@@ -18,7 +18,7 @@ pub use activation::Activation;
 pub use batch_norm::BatchNormalization;
 pub use dense::Dense;
 pub use dropout::Dropout;
-pub use flatten::Flatten;
+pub use flatten::{Flatten, Reshape};
 pub use layer_norm::LayerNormalization;
 
 use crate::backend::Backend;
