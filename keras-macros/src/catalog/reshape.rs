@@ -57,7 +57,7 @@ impl Reshape {
             format!("(None, {})", dims.join(", "))
         };
         let missing = if self.target.contains(&None) {
-            if known == 0 || n % known != 0 {
+            if known == 0 || !n.is_multiple_of(known) {
                 return Err(format!(
                     "Reshape cannot turn {} ({n} values per sample) into {}: {n} is not a multiple of {known}",
                     super::fmt_shape(input),
