@@ -2,12 +2,14 @@
 //! Adding a layer means one file here and one in `keras-runtime/src/layers/`.
 
 pub mod activation;
+pub mod conv2d;
 pub mod dense;
 pub mod dropout;
 pub mod flatten;
 pub mod input;
 pub mod names;
 pub mod penalties;
+pub mod pool2d;
 
 use crate::diag::Diag;
 use crate::parse::{Arg, Call};
@@ -19,7 +21,18 @@ use syn::{Expr, ExprLit, ExprUnary, Lit, UnOp};
 pub type Shape = Vec<usize>;
 
 /// The layer classes the DSL accepts, as Keras spells them.
-pub const CLASSES: &[&str] = &["Input", "Dense", "Activation", "Dropout", "Flatten"];
+pub const CLASSES: &[&str] = &[
+    "Input",
+    "Dense",
+    "Activation",
+    "Dropout",
+    "Flatten",
+    "Conv2D",
+    "MaxPooling2D",
+    "AveragePooling2D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D",
+];
 
 /// A parsed and validated layer.
 pub enum Layer {
@@ -27,6 +40,8 @@ pub enum Layer {
     Activation(activation::Activation),
     Dropout(dropout::Dropout),
     Flatten(flatten::Flatten),
+    Conv2D(Box<conv2d::Conv2D>),
+    Pool2D(pool2d::Pool2D),
 }
 
 /// One weight tensor of a layer.
@@ -64,6 +79,11 @@ impl Layer {
             "Activation" => activation::Activation::build(call, args, diag).map(Layer::Activation),
             "Dropout" => dropout::Dropout::build(call, args, diag).map(Layer::Dropout),
             "Flatten" => Some(Layer::Flatten(flatten::Flatten)),
+            "Conv2D" => conv2d::Conv2D::build(call, args, diag).map(|c| Layer::Conv2D(Box::new(c))),
+            "MaxPooling2D" => pool2d::Pool2D::build("MaxPooling2D", true, args, diag).map(Layer::Pool2D),
+            "AveragePooling2D" => pool2d::Pool2D::build("AveragePooling2D", false, args, diag).map(Layer::Pool2D),
+            "GlobalAveragePooling2D" => Some(Layer::Pool2D(pool2d::Pool2D::global("GlobalAveragePooling2D", false))),
+            "GlobalMaxPooling2D" => Some(Layer::Pool2D(pool2d::Pool2D::global("GlobalMaxPooling2D", true))),
             _ => None,
         }
     }
@@ -76,6 +96,9 @@ impl Layer {
             "Dropout" => dropout::SIGNATURE,
             "Flatten" => flatten::SIGNATURE,
             "Input" => input::SIGNATURE,
+            "Conv2D" => conv2d::SIGNATURE,
+            "MaxPooling2D" | "AveragePooling2D" => pool2d::SIGNATURE,
+            "GlobalAveragePooling2D" | "GlobalMaxPooling2D" => pool2d::GLOBAL_SIGNATURE,
             _ => (&[], 0),
         }
     }
@@ -87,6 +110,8 @@ impl Layer {
             Layer::Activation(_) => "Activation",
             Layer::Dropout(_) => "Dropout",
             Layer::Flatten(_) => "Flatten",
+            Layer::Conv2D(_) => "Conv2D",
+            Layer::Pool2D(p) => p.class(),
         }
     }
 
@@ -97,6 +122,11 @@ impl Layer {
             "Activation" => "activation",
             "Dropout" => "dropout",
             "Flatten" => "flatten",
+            "Conv2D" => "conv2d",
+            "MaxPooling2D" => "max_pooling2d",
+            "AveragePooling2D" => "average_pooling2d",
+            "GlobalAveragePooling2D" => "global_average_pooling2d",
+            "GlobalMaxPooling2D" => "global_max_pooling2d",
             _ => "layer",
         }
     }
@@ -107,6 +137,8 @@ impl Layer {
             Layer::Dense(l) => l.output_shape(input),
             Layer::Activation(_) | Layer::Dropout(_) => Ok(input.to_vec()),
             Layer::Flatten(_) => flatten::Flatten::output_shape(input),
+            Layer::Conv2D(l) => l.output_shape(input),
+            Layer::Pool2D(l) => l.output_shape(input),
         }
     }
 
@@ -114,7 +146,8 @@ impl Layer {
     pub fn weights(&self, input: &[usize]) -> Vec<Weight> {
         match self {
             Layer::Dense(l) => l.weights(input),
-            Layer::Activation(_) | Layer::Dropout(_) | Layer::Flatten(_) => Vec::new(),
+            Layer::Conv2D(l) => l.weights(input),
+            Layer::Activation(_) | Layer::Dropout(_) | Layer::Flatten(_) | Layer::Pool2D(_) => Vec::new(),
         }
     }
 
@@ -122,7 +155,7 @@ impl Layer {
     pub fn activity_regularizer(&self) -> Option<TokenStream> {
         match self {
             Layer::Dense(l) => l.activity_regularizer.clone(),
-            Layer::Activation(_) | Layer::Dropout(_) | Layer::Flatten(_) => None,
+            Layer::Activation(_) | Layer::Dropout(_) | Layer::Flatten(_) | Layer::Conv2D(_) | Layer::Pool2D(_) => None,
         }
     }
 
@@ -133,6 +166,8 @@ impl Layer {
             Layer::Activation(l) => l.runtime(input),
             Layer::Dropout(l) => l.runtime(input, index),
             Layer::Flatten(_) => flatten::Flatten::runtime(input),
+            Layer::Conv2D(l) => l.runtime(input, output),
+            Layer::Pool2D(l) => l.runtime(input),
         }
     }
 }
