@@ -118,15 +118,29 @@ pub fn pool2d_backward(g: &Window2d, kind: PoolKind, batch: usize, x: &[f32], y:
         out.fill(0.0);
         match kind {
             PoolKind::Max => {
+                // Channels in groups of 64, one bit each: whether its gradient has found its
+                // window's first maximum yet.
                 for oy in 0..g.oh {
                     for ox in 0..g.ow {
                         let o = (oy * g.ow + ox) * c;
-                        for ch in 0..c {
-                            let taps = (0..g.kh).filter_map(|i| Window2d::tap(oy, i, g.sh, g.dh, g.pt, g.h)).flat_map(|iy| {
-                                (0..g.kw).filter_map(move |j| Window2d::tap(ox, j, g.sw, g.dw, g.pl, g.w).map(|ix| iy * g.w + ix))
-                            });
-                            if let Some(src) = taps.map(|pix| pix * c + ch).find(|&src| xs[src] == ys[o + ch]) {
-                                out[src] += gs[o + ch];
+                        for c0 in (0..c).step_by(64) {
+                            let c1 = (c0 + 64).min(c);
+                            let mut routed = 0u64;
+                            for i in 0..g.kh {
+                                let Some(iy) = Window2d::tap(oy, i, g.sh, g.dh, g.pt, g.h) else { continue };
+                                for j in 0..g.kw {
+                                    let Some(ix) = Window2d::tap(ox, j, g.sw, g.dw, g.pl, g.w) else { continue };
+                                    let src = (iy * g.w + ix) * c;
+                                    let (xw, yw, gw) = (&xs[src + c0..src + c1], &ys[o + c0..o + c1], &gs[o + c0..o + c1]);
+                                    // Branch-free: which input holds a window's maximum is data, not a pattern.
+                                    for (k, (d, ((x, y), g))) in
+                                        out[src + c0..src + c1].iter_mut().zip(xw.iter().zip(yw).zip(gw)).enumerate()
+                                    {
+                                        let hit = (routed >> k) & 1 == 0 && x == y;
+                                        *d += if hit { *g } else { 0.0 };
+                                        routed |= (hit as u64) << k;
+                                    }
+                                }
                             }
                         }
                     }
