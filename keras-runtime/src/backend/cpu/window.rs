@@ -118,27 +118,28 @@ pub fn pool2d_backward(g: &Window2d, kind: PoolKind, batch: usize, x: &[f32], y:
         out.fill(0.0);
         match kind {
             PoolKind::Max => {
-                // Channels in groups of 64, one bit each: whether its gradient has found its
-                // window's first maximum yet.
+                // Channels in groups of 64: `left` holds the gradient a window has not yet handed
+                // to an input equal to its maximum, so the first such input takes it all. Selects,
+                // not branches: which input holds the maximum is data, not a pattern.
+                let mut left = [0f32; 64];
                 for oy in 0..g.oh {
                     for ox in 0..g.ow {
                         let o = (oy * g.ow + ox) * c;
                         for c0 in (0..c).step_by(64) {
                             let c1 = (c0 + 64).min(c);
-                            let mut routed = 0u64;
+                            let left = &mut left[..c1 - c0];
+                            left.copy_from_slice(&gs[o + c0..o + c1]);
+                            let yw = &ys[o + c0..o + c1];
                             for i in 0..g.kh {
                                 let Some(iy) = Window2d::tap(oy, i, g.sh, g.dh, g.pt, g.h) else { continue };
                                 for j in 0..g.kw {
                                     let Some(ix) = Window2d::tap(ox, j, g.sw, g.dw, g.pl, g.w) else { continue };
                                     let src = (iy * g.w + ix) * c;
-                                    let (xw, yw, gw) = (&xs[src + c0..src + c1], &ys[o + c0..o + c1], &gs[o + c0..o + c1]);
-                                    // Branch-free: which input holds a window's maximum is data, not a pattern.
-                                    for (k, (d, ((x, y), g))) in
-                                        out[src + c0..src + c1].iter_mut().zip(xw.iter().zip(yw).zip(gw)).enumerate()
-                                    {
-                                        let hit = (routed >> k) & 1 == 0 && x == y;
-                                        *d += if hit { *g } else { 0.0 };
-                                        routed |= (hit as u64) << k;
+                                    let (xw, dw) = (&xs[src + c0..src + c1], &mut out[src + c0..src + c1]);
+                                    for (((d, l), x), y) in dw.iter_mut().zip(left.iter_mut()).zip(xw).zip(yw) {
+                                        let hit = x == y;
+                                        *d += if hit { *l } else { 0.0 };
+                                        *l = if hit { 0.0 } else { *l };
                                     }
                                 }
                             }
