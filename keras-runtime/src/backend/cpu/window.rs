@@ -7,14 +7,14 @@ use crate::backend::{PoolKind, Window2d};
 /// Work below this many floats per call stays on the calling thread.
 const PARALLEL_MIN: usize = 1 << 16;
 
-/// Runs `f(sample, input, output)` for each of `batch` samples, where sample `n` reads
-/// `x[n * in_len..][..in_len]` and writes `out[n * out_len..][..out_len]` only.
-fn per_sample(batch: usize, x: &[f32], in_len: usize, out: &mut [f32], out_len: usize, f: &(dyn Fn(&[f32], &mut [f32]) + Sync)) {
+/// Runs `f(n, input, output)` for each sample `n` of `batch`, with its input
+/// `x[n * in_len..][..in_len]` and its output `out[n * out_len..][..out_len]`, the only part it writes.
+fn per_sample(batch: usize, x: &[f32], in_len: usize, out: &mut [f32], out_len: usize, f: &(dyn Fn(usize, &[f32], &mut [f32]) + Sync)) {
     let (x, out) = (&x[..batch * in_len], &mut out[..batch * out_len]);
     let pool = pool::global();
     if batch < 2 || batch * (in_len + out_len) < PARALLEL_MIN || pool.threads() < 2 {
-        for (xs, os) in x.chunks_exact(in_len.max(1)).zip(out.chunks_exact_mut(out_len.max(1))) {
-            f(xs, os);
+        for (n, (xs, os)) in x.chunks_exact(in_len.max(1)).zip(out.chunks_exact_mut(out_len.max(1))).enumerate() {
+            f(n, xs, os);
         }
         return;
     }
@@ -26,7 +26,7 @@ fn per_sample(batch: usize, x: &[f32], in_len: usize, out: &mut [f32], out_len: 
         for n in (t * per)..((t + 1) * per).min(batch) {
             // SAFETY: each sample's output range is disjoint, and each sample belongs to one task.
             let os = unsafe { std::slice::from_raw_parts_mut(base.0.add(n * out_len), out_len) };
-            f(&x[n * in_len..(n + 1) * in_len], os);
+            f(n, &x[n * in_len..(n + 1) * in_len], os);
         }
     });
 }
@@ -55,7 +55,7 @@ fn for_each_tap(g: &Window2d, mut f: impl FnMut(usize, usize, usize)) {
 
 pub fn im2col(g: &Window2d, batch: usize, x: &[f32], cols: &mut [f32]) {
     let (k, c) = (g.patch_len(), g.c);
-    per_sample(batch, x, g.in_len(), cols, g.out_pixels() * k, &|xs, out| {
+    per_sample(batch, x, g.in_len(), cols, g.out_pixels() * k, &|_, xs, out| {
         out.fill(0.0);
         for_each_tap(g, |p, t, src| out[p * k + t * c..][..c].copy_from_slice(&xs[src..src + c]));
     });
@@ -63,7 +63,7 @@ pub fn im2col(g: &Window2d, batch: usize, x: &[f32], cols: &mut [f32]) {
 
 pub fn col2im(g: &Window2d, batch: usize, cols: &[f32], dx: &mut [f32]) {
     let (k, c) = (g.patch_len(), g.c);
-    per_sample(batch, cols, g.out_pixels() * k, dx, g.in_len(), &|cs, out| {
+    per_sample(batch, cols, g.out_pixels() * k, dx, g.in_len(), &|_, cs, out| {
         out.fill(0.0);
         for_each_tap(g, |p, t, dst| {
             for (d, s) in out[dst..dst + c].iter_mut().zip(&cs[p * k + t * c..][..c]) {
@@ -83,7 +83,7 @@ fn counts(g: &Window2d, p: usize) -> f32 {
 
 pub fn pool2d(g: &Window2d, kind: PoolKind, batch: usize, x: &[f32], y: &mut [f32]) {
     let c = g.c;
-    per_sample(batch, x, g.in_len(), y, g.out_pixels() * c, &|xs, out| match kind {
+    per_sample(batch, x, g.in_len(), y, g.out_pixels() * c, &|_, xs, out| match kind {
         PoolKind::Max => {
             out.fill(f32::NEG_INFINITY);
             for_each_tap(g, |p, _, src| {
@@ -109,11 +109,8 @@ pub fn pool2d(g: &Window2d, kind: PoolKind, batch: usize, x: &[f32], y: &mut [f3
 
 pub fn pool2d_backward(g: &Window2d, kind: PoolKind, batch: usize, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
     let (c, in_len, out_len) = (g.c, g.in_len(), g.out_pixels() * g.c);
-    // Each sample reads its own slices of `x`, `y` and `dy`; `per_sample` hands it `x`'s.
     let (y, dy) = (&y[..batch * out_len], &dy[..batch * out_len]);
-    let index = |xs: &[f32]| (xs.as_ptr() as usize - x.as_ptr() as usize) / size_of::<f32>() / in_len.max(1);
-    per_sample(batch, x, in_len, dx, in_len, &|xs, out| {
-        let n = if in_len == 0 { 0 } else { index(xs) };
+    per_sample(batch, x, in_len, dx, in_len, &|n, xs, out| {
         let (ys, gs) = (&y[n * out_len..][..out_len], &dy[n * out_len..][..out_len]);
         out.fill(0.0);
         match kind {
