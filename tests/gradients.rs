@@ -198,7 +198,7 @@ fn grad_sample_weights() {
 }
 
 sequential! { struct ConvValid = Input((6, 5, 2)) => Dense(3, tanh) => Conv2D(4, (3, 2), sigmoid) => Flatten() => Dense(2); }
-sequential! { struct ConvSame = Input((7, 6, 2)) => Dense(3, tanh) => Conv2D(2, 3, strides = (2, 1), padding = "same", use_bias = false) => Flatten() => Dense(2); }
+sequential! { struct ConvSame = Input((7, 6, 2)) => Dense(3, tanh) => Conv2D(2, 3, gelu, strides = (2, 1), padding = "same", use_bias = false) => Flatten() => Dense(2); }
 sequential! { struct ConvDilated = Input((7, 7, 1)) => Dense(2, tanh) => Conv2D(3, 3, tanh, dilation_rate = 2, padding = "same") => Flatten() => Dense(2); }
 sequential! { struct MaxPool = Input((6, 6, 2)) => Dense(3, tanh) => MaxPooling2D(3, 2, "same") => Flatten() => Dense(2); }
 sequential! { struct AvgPool = Input((7, 7, 2)) => Dense(3, tanh) => AveragePooling2D((3, 2), padding = "same") => Flatten() => Dense(2); }
