@@ -99,10 +99,7 @@ pub fn read_npz(path: impl AsRef<Path>) -> Result<Vec<(String, ArrayD<f32>)>> {
                     Err(_) => match npz.by_name::<ndarray::OwnedRepr<u8>, ndarray::IxDyn>(&name) {
                         Ok(a) => a.mapv(f32::from),
                         Err(e) => {
-                            return Err(format_error(
-                                path,
-                                format!("array `{key}`: expected float32, float64, int64 or uint8 values: {e}"),
-                            ));
+                            return Err(format_error(path, format!("array `{key}`: expected float32, float64, int64 or uint8 values: {e}")));
                         }
                     },
                 },
