@@ -19,6 +19,9 @@ use std::time::Instant;
 sequential! { struct XorNet = Dense(4, in = 3, sigmoid) => Dense(1, sigmoid); }
 sequential! { struct IrisNet = Dense(8, in = 4, relu) => Dense(3, softmax); }
 sequential! { struct FmnistNet = Dense(128, in = 784, relu) => Dense(10, softmax); }
+sequential! {
+    struct CnnNet = Input((28, 28, 1)) => Conv2D(32, (3, 3), relu) => MaxPooling2D((2, 2)) => Flatten() => Dense(10, softmax);
+}
 sequential! { struct WideNet = Dense(1024, in = 784, relu) => Dense(1024, relu) => Dense(10, softmax); }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -111,7 +114,7 @@ fn main() -> keras::Result<()> {
         });
     }
 
-    let fm = if ["W-fmnist", "W-wide", "W-infer1", "W-inferB"].iter().any(|id| wanted(id)) { fmnist() } else { None };
+    let fm = if ["W-fmnist", "W-wide", "W-infer1", "W-inferB", "W-cnn"].iter().any(|id| wanted(id)) { fmnist() } else { None };
     if let Some((xt, yt, xv, yv)) = &fm {
         if wanted("W-fmnist") {
             let t = timed(3, || {
@@ -131,6 +134,19 @@ fn main() -> keras::Result<()> {
                 note += &format!("; test accuracy after 5 epochs {:.4}", m.evaluate(xv, yv)?["accuracy"]);
             }
             rows.push(Row { id: "W-fmnist", value: format!("{t:.3} s/epoch"), note, raw: t });
+        }
+        if wanted("W-cnn") {
+            let images = xt.view().into_shape_with_order((xt.nrows(), 28, 28, 1)).expect("28x28 images");
+            let t = timed(3, || {
+                keras::utils::set_random_seed(1);
+                let mut m = CnnNet::new(&Cpu::default())
+                    .compile(Adam::default(), "sparse_categorical_crossentropy", ["accuracy"])
+                    .expect("compile");
+                let t0 = Instant::now();
+                m.fit(&images, yt, FitArgs::default().epochs(1).batch_size(128).verbose(0)).expect("fit");
+                t0.elapsed().as_secs_f64()
+            });
+            rows.push(Row { id: "W-cnn", value: format!("{t:.3} s/epoch"), note: "1 epoch, batch 128, Adam".to_string(), raw: t });
         }
         if wanted("W-wide") {
             let t = timed(3, || {

@@ -34,9 +34,15 @@ sequential! {
     struct Net = Input(784) => Dense(256, relu) => Dropout(0.2) => Dense(128, gelu) => Dense(10, softmax);
 }
 
+sequential! {
+    struct ConvNet = Input((28, 28, 1)) => Conv2D(8, (3, 3), relu) => MaxPooling2D(2) => Conv2D(8, 3, tanh, padding = "same")
+        => AveragePooling2D(2) => Flatten() => Dense(10, softmax);
+}
+
 #[test]
 fn steady_state_steps_and_predict_one_allocate_nothing() {
     train_on_batch_allocates_nothing();
+    conv_train_on_batch_allocates_nothing();
     predict_one_allocates_nothing();
 }
 
@@ -88,6 +94,25 @@ fn steady_steps_allocate_nothing(batch: usize, optimizer: impl keras::optimizers
     let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
     assert!(loss.is_finite());
     assert_eq!(allocations, 0, "{allocations} allocations in 20 weighted steps of batch {batch} ({what})");
+}
+
+fn conv_train_on_batch_allocates_nothing() {
+    // Batch 64 spreads the im2col and pooling kernels over the thread pool.
+    let batch = 64;
+    let x = keras::ndarray::Array4::from_shape_fn((batch, 28, 28, 1), |(i, h, w, _)| ((i * 31 + h * 7 + w) % 17) as f32 / 17.0);
+    let y = Array1::from_shape_fn(batch, |i| (i % 10) as f32);
+    let mut model = ConvNet::new(&Cpu::default()).compile("adam", "sparse_categorical_crossentropy", ["accuracy"]).unwrap();
+    for _ in 0..3 {
+        model.train_on_batch(&x, &y).unwrap();
+    }
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let mut loss = 0.0;
+    for _ in 0..10 {
+        loss = model.train_on_batch(&x, &y).unwrap().loss();
+    }
+    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    assert!(loss.is_finite());
+    assert_eq!(allocations, 0, "{allocations} allocations in 10 steady conv steps");
 }
 
 fn predict_one_allocates_nothing() {

@@ -1,5 +1,6 @@
 //! Backward passes checked against central finite differences of the training loss, for every
-//! activation, every loss and loss option, Dropout (same mask), the Activation layer and Dense on 3-D input.
+//! activation, every loss and loss option, Dropout (same mask), the Activation layer, Dense on 3-D input,
+//! and the convolution and pooling layers (a Dense in front of each checks its input gradient).
 
 mod common;
 
@@ -213,4 +214,28 @@ fn grad_sample_weights() {
         let per_sample = rows / weights.len();
         assert!(analytic[per_sample * cols..2 * per_sample * cols].iter().all(|&g| g == 0.0), "a zero weight gives a zero gradient");
     }
+}
+
+sequential! { struct ConvValid = Input((6, 5, 2)) => Dense(3, tanh) => Conv2D(4, (3, 2), sigmoid) => Flatten() => Dense(2); }
+sequential! { struct ConvSame = Input((7, 6, 2)) => Dense(3, tanh) => Conv2D(2, 3, gelu, strides = (2, 1), padding = "same", use_bias = false) => Flatten() => Dense(2); }
+sequential! { struct ConvDilated = Input((7, 7, 1)) => Dense(2, tanh) => Conv2D(3, 3, tanh, dilation_rate = 2, padding = "same") => Flatten() => Dense(2); }
+sequential! { struct MaxPool = Input((6, 6, 2)) => Dense(3, tanh) => MaxPooling2D(3, 2, "same") => Flatten() => Dense(2); }
+sequential! { struct AvgPool = Input((7, 7, 2)) => Dense(3, tanh) => AveragePooling2D((3, 2), padding = "same") => Flatten() => Dense(2); }
+sequential! { struct GlobalMax = Input((4, 5, 2)) => Dense(3, tanh) => GlobalMaxPooling2D() => Dense(2); }
+
+#[test]
+fn convolution_and_pooling_gradients() {
+    let mut rng = Rng::new(9);
+    let mut run = |what: &str, x: &[usize], check_model: &dyn Fn(&ArrayD<f32>, &ArrayD<f32>)| {
+        let xs = random(x, &mut rng, 1.0);
+        let ys = random(&[x[0], 2], &mut rng, 1.0);
+        eprintln!("{what}");
+        check_model(&xs, &ys);
+    };
+    run("conv2d valid", &[3, 6, 5, 2], &|x, y| check::<ConvValid>("conv2d valid", "mse", x, y));
+    run("conv2d same strided", &[3, 7, 6, 2], &|x, y| check::<ConvSame>("conv2d same strided", "mse", x, y));
+    run("conv2d dilated", &[3, 7, 7, 1], &|x, y| check::<ConvDilated>("conv2d dilated", "mse", x, y));
+    run("max pooling", &[3, 6, 6, 2], &|x, y| check::<MaxPool>("max pooling", "mse", x, y));
+    run("average pooling", &[3, 7, 7, 2], &|x, y| check::<AvgPool>("average pooling", "mse", x, y));
+    run("global max pooling", &[3, 4, 5, 2], &|x, y| check::<GlobalMax>("global max pooling", "mse", x, y));
 }

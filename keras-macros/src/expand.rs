@@ -234,15 +234,16 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
                     #b::view(state, #s0..#s1),
                     ::keras::layers::Rows::<B, #iw>::new(#x_view, batch * #r),
                     ::keras::layers::Rows::<B, #ow>::new(::keras::model::all::<B>(#out), batch * #r),
-                    ::keras::model::all::<B>(#scratch),
+                    ::keras::model::all_mut::<B>(#scratch),
                     ::keras::layers::RowsMut::<B, #ow>::new(::keras::model::all_mut::<B>(#grad), batch * #r),
                     #dx,
                 );
             }
         });
-        // One sample on the CPU: activations in stack arrays, no scratch (inference keeps none).
+        // One sample on the CPU: activations and scratch (a convolution's patches) in stack arrays.
         let a = format_ident!("a{}", i);
-        infer_buffers.push(quote!(let mut #a = [0f32; #out_len];));
+        let sc = format_ident!("scratch{}", i);
+        infer_buffers.push(quote!(let mut #a = [0f32; #out_len]; let mut #sc = [0f32; <#ty>::SCRATCH * #r];));
         let x_in = if i == 0 {
             quote!(&x[..])
         } else {
@@ -258,7 +259,7 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
                     &mut state[#s0..#s1],
                     ::keras::layers::Rows::<#cpu, #iw>::new(#x_in, #r),
                     ::keras::layers::RowsMut::<#cpu, #ow>::new(&mut #a[..], #r),
-                    &mut [],
+                    &mut #sc[..],
                     false,
                 );
             }

@@ -94,3 +94,28 @@ fn run(src: &str) {
     let out = std::panic::catch_unwind(|| expand::sequential(tokens).to_string());
     assert!(out.is_ok(), "the macro panicked on: {src}");
 }
+
+#[test]
+fn windows_are_placed_as_keras_places_them() {
+    use crate::catalog::conv2d::Window;
+    let place = |n: usize, k: usize, s: usize, d: usize, same: bool| {
+        let w = Window { size: (k, k), strides: (s, s), dilation: (d, d), same };
+        w.place("Conv2D", "kernel", &[n, n, 1]).map(|p| (p.out.0, p.pad.0))
+    };
+    assert_eq!(place(28, 3, 1, 1, false), Ok((26, 0)));
+    assert_eq!(place(6, 3, 2, 1, false), Ok((2, 0)));
+    assert_eq!(place(9, 3, 1, 2, false), Ok((5, 0)));
+    // "same": ceil(n / s) outputs, the total padding split with the smaller half first.
+    assert_eq!(place(6, 3, 1, 1, true), Ok((6, 1)));
+    assert_eq!(place(6, 3, 2, 1, true), Ok((3, 0)));
+    assert_eq!(place(7, 3, 2, 1, true), Ok((4, 1)));
+    assert_eq!(place(7, 4, 1, 1, true), Ok((7, 1)));
+    assert_eq!(place(5, 3, 1, 3, true), Ok((5, 3)));
+    assert!(place(2, 3, 1, 1, false).is_err());
+    assert_eq!(
+        checked("struct C = Input((28, 28, 1)) => Conv2D(32, (3, 3), relu) => MaxPooling2D(2) => Flatten() => Dense(10);").0,
+        Some(320 + 5408 * 10 + 10)
+    );
+    let (_, m) = checked("struct C = Input(784) => GlobalAveragePooling2D();");
+    assert_eq!(m, ["GlobalAveragePooling2D expects a 3-D per-sample input (height, width, channels), found (None, 784)"]);
+}

@@ -3,6 +3,7 @@
 
 pub mod activation;
 pub mod batch_norm;
+pub mod conv2d;
 pub mod dense;
 pub mod dropout;
 pub mod flatten;
@@ -10,6 +11,7 @@ pub mod input;
 pub mod layer_norm;
 pub mod names;
 pub mod penalties;
+pub mod pool2d;
 pub mod reshape;
 
 use crate::diag::Diag;
@@ -32,6 +34,11 @@ pub const CLASSES: &[&str] = &[
     "LayerNormalization",
     "Reshape",
     "ActivityRegularization",
+    "Conv2D",
+    "MaxPooling2D",
+    "AveragePooling2D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D",
 ];
 
 /// A parsed and validated layer.
@@ -44,6 +51,8 @@ pub enum Layer {
     LayerNormalization(layer_norm::LayerNormalization),
     Reshape(reshape::Reshape),
     ActivityRegularization(reshape::ActivityRegularization),
+    Conv2D(Box<conv2d::Conv2D>),
+    Pool2D(pool2d::Pool2D),
 }
 
 /// One weight tensor of a layer.
@@ -85,6 +94,11 @@ impl Layer {
             "LayerNormalization" => layer_norm::LayerNormalization::build(call, args, diag).map(Layer::LayerNormalization),
             "Reshape" => reshape::Reshape::build(call, args, diag).map(Layer::Reshape),
             "ActivityRegularization" => reshape::ActivityRegularization::build(args, diag).map(Layer::ActivityRegularization),
+            "Conv2D" => conv2d::Conv2D::build(call, args, diag).map(|c| Layer::Conv2D(Box::new(c))),
+            "MaxPooling2D" => pool2d::Pool2D::build("MaxPooling2D", true, args, diag).map(Layer::Pool2D),
+            "AveragePooling2D" => pool2d::Pool2D::build("AveragePooling2D", false, args, diag).map(Layer::Pool2D),
+            "GlobalAveragePooling2D" => Some(Layer::Pool2D(pool2d::Pool2D::global("GlobalAveragePooling2D", false))),
+            "GlobalMaxPooling2D" => Some(Layer::Pool2D(pool2d::Pool2D::global("GlobalMaxPooling2D", true))),
             _ => None,
         }
     }
@@ -101,6 +115,9 @@ impl Layer {
             "Reshape" => reshape::SIGNATURE,
             "ActivityRegularization" => reshape::ACTIVITY_SIGNATURE,
             "Input" => input::SIGNATURE,
+            "Conv2D" => conv2d::SIGNATURE,
+            "MaxPooling2D" | "AveragePooling2D" => pool2d::SIGNATURE,
+            "GlobalAveragePooling2D" | "GlobalMaxPooling2D" => pool2d::GLOBAL_SIGNATURE,
             _ => (&[], 0),
         }
     }
@@ -116,6 +133,8 @@ impl Layer {
             Layer::LayerNormalization(_) => "LayerNormalization",
             Layer::Reshape(_) => "Reshape",
             Layer::ActivityRegularization(_) => "ActivityRegularization",
+            Layer::Conv2D(_) => "Conv2D",
+            Layer::Pool2D(p) => p.class(),
         }
     }
 
@@ -130,6 +149,11 @@ impl Layer {
             "LayerNormalization" => "layer_normalization",
             "Reshape" => "reshape",
             "ActivityRegularization" => "activity_regularization",
+            "Conv2D" => "conv2d",
+            "MaxPooling2D" => "max_pooling2d",
+            "AveragePooling2D" => "average_pooling2d",
+            "GlobalAveragePooling2D" => "global_average_pooling2d",
+            "GlobalMaxPooling2D" => "global_max_pooling2d",
             _ => "layer",
         }
     }
@@ -144,6 +168,8 @@ impl Layer {
             Layer::LayerNormalization(l) => l.output_shape(input),
             Layer::Reshape(l) => l.output_shape(input),
             Layer::ActivityRegularization(_) => Ok(input.to_vec()),
+            Layer::Conv2D(l) => l.output_shape(input),
+            Layer::Pool2D(l) => l.output_shape(input),
         }
     }
 
@@ -153,9 +179,13 @@ impl Layer {
             Layer::Dense(l) => l.weights(input),
             Layer::BatchNormalization(l) => l.weights(input),
             Layer::LayerNormalization(l) => l.weights(input),
-            Layer::Activation(_) | Layer::Dropout(_) | Layer::Flatten(_) | Layer::Reshape(_) | Layer::ActivityRegularization(_) => {
-                Vec::new()
-            }
+            Layer::Conv2D(l) => l.weights(input),
+            Layer::Activation(_)
+            | Layer::Dropout(_)
+            | Layer::Flatten(_)
+            | Layer::Reshape(_)
+            | Layer::ActivityRegularization(_)
+            | Layer::Pool2D(_) => Vec::new(),
         }
     }
 
@@ -169,7 +199,9 @@ impl Layer {
             | Layer::Flatten(_)
             | Layer::BatchNormalization(_)
             | Layer::LayerNormalization(_)
-            | Layer::Reshape(_) => None,
+            | Layer::Reshape(_)
+            | Layer::Conv2D(_)
+            | Layer::Pool2D(_) => None,
         }
     }
 
@@ -191,7 +223,8 @@ impl Layer {
                 let rate = l.rate;
                 vec![quote::quote!(("rate", ::keras::model::ConfigValue::Float(#rate)))]
             }
-            Layer::Flatten(_) | Layer::Reshape(_) | Layer::ActivityRegularization(_) => Vec::new(),
+            Layer::Conv2D(l) => l.config(),
+            Layer::Flatten(_) | Layer::Reshape(_) | Layer::ActivityRegularization(_) | Layer::Pool2D(_) => Vec::new(),
             Layer::BatchNormalization(l) => {
                 let (momentum, epsilon, center, scale) = (l.momentum, l.epsilon, l.center, l.scale);
                 vec![
@@ -223,6 +256,8 @@ impl Layer {
             Layer::LayerNormalization(l) => l.runtime(input),
             Layer::Reshape(_) => reshape::Reshape::runtime(input),
             Layer::ActivityRegularization(_) => reshape::ActivityRegularization::runtime(input),
+            Layer::Conv2D(l) => l.runtime(input, output),
+            Layer::Pool2D(l) => l.runtime(input),
         }
     }
 }

@@ -28,6 +28,71 @@ pub enum Transpose {
     Yes,
 }
 
+/// The geometry of a 2-D sliding window over NHWC samples: a convolution's receptive field or a
+/// pooling window. Window tap `(i, j)` of output pixel `(oy, ox)` reads input pixel
+/// `(oy * sh + i * dh - pt, ox * sw + j * dw - pl)`; taps outside the input read padding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window2d {
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Channels.
+    pub c: usize,
+    /// Output height.
+    pub oh: usize,
+    /// Output width.
+    pub ow: usize,
+    /// Window height.
+    pub kh: usize,
+    /// Window width.
+    pub kw: usize,
+    /// Vertical stride.
+    pub sh: usize,
+    /// Horizontal stride.
+    pub sw: usize,
+    /// Vertical dilation.
+    pub dh: usize,
+    /// Horizontal dilation.
+    pub dw: usize,
+    /// Padding rows above the input.
+    pub pt: usize,
+    /// Padding columns left of the input.
+    pub pl: usize,
+}
+
+impl Window2d {
+    /// The input row (or column) that tap `k` of output `o` reads, if inside the input of size `n`.
+    #[inline]
+    pub fn tap(o: usize, k: usize, stride: usize, dilation: usize, pad: usize, n: usize) -> Option<usize> {
+        (o * stride + k * dilation).checked_sub(pad).filter(|&i| i < n)
+    }
+
+    /// Floats per input sample.
+    pub const fn in_len(&self) -> usize {
+        self.h * self.w * self.c
+    }
+
+    /// Values in one patch row of [`Backend::im2col`]: `kh * kw * c`.
+    pub const fn patch_len(&self) -> usize {
+        self.kh * self.kw * self.c
+    }
+
+    /// Output pixels per sample.
+    pub const fn out_pixels(&self) -> usize {
+        self.oh * self.ow
+    }
+}
+
+/// How a pooling window reduces its values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolKind {
+    /// The largest value (padding never wins).
+    Max,
+    /// The mean over the taps inside the input (padding is not counted, as in Keras).
+    Average,
+}
+
 /// A device that holds buffers and runs the keras-rs kernels.
 ///
 /// Matrices are row-major; `rows x cols` arguments give their logical shape.
@@ -204,6 +269,31 @@ pub trait Backend: Clone + Send + Sync + fmt::Debug + 'static {
         dgamma: Option<Self::ViewMut<'_>>,
         dbeta: Option<Self::ViewMut<'_>>,
         dx: Option<Self::ViewMut<'_>>,
+    );
+
+    /// Unfolds `batch` NHWC samples into patch rows: `cols` gets `batch * oh * ow` rows of
+    /// `kh * kw * c` values in kernel order `(i, j, channel)`, zero where a tap reads padding.
+    fn im2col(&self, g: &Window2d, batch: usize, x: Self::View<'_>, cols: Self::ViewMut<'_>);
+
+    /// The adjoint of [`Backend::im2col`]: `dx` (overwritten) gets, for every input value, the
+    /// sum of the patch entries that copied it.
+    fn col2im(&self, g: &Window2d, batch: usize, cols: Self::View<'_>, dx: Self::ViewMut<'_>);
+
+    /// Pools `batch` NHWC samples `x` over the windows of `g` (per channel) into `y`.
+    fn pool2d(&self, g: &Window2d, kind: PoolKind, batch: usize, x: Self::View<'_>, y: Self::ViewMut<'_>);
+
+    /// The backward pass of [`Backend::pool2d`]: `dx` (overwritten) from the output gradient `dy`;
+    /// a max window sends its gradient to its first input equal to the output.
+    #[allow(clippy::too_many_arguments)]
+    fn pool2d_backward(
+        &self,
+        g: &Window2d,
+        kind: PoolKind,
+        batch: usize,
+        x: Self::View<'_>,
+        y: Self::View<'_>,
+        dy: Self::View<'_>,
+        dx: Self::ViewMut<'_>,
     );
 
     /// Inverted dropout: `mask` gets 1 where an element is kept (probability `1 - rate`), 0

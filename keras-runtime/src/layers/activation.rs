@@ -49,7 +49,7 @@ impl<const W: usize, A: ActivationFn> Activation<W, A> {
         _state: B::View<'_>,
         x: Rows<'_, B, W>,
         y: Rows<'_, B, W>,
-        scratch: B::View<'_>,
+        scratch: B::ViewMut<'_>,
         dy: RowsMut<'_, B, W>,
         dx: Option<RowsMut<'_, B, W>>,
     ) {
@@ -57,7 +57,7 @@ impl<const W: usize, A: ActivationFn> Activation<W, A> {
         let dev = ctx.device;
         let rows = x.rows;
         dev.copy(B::freeze(&dy.view), B::reborrow(&mut dx.view));
-        let pre = A::KIND.needs_input().then(|| B::sub(scratch, 0..rows * W));
+        let pre = A::KIND.needs_input().then(|| B::sub(B::freeze(&scratch), 0..rows * W));
         dev.act_backward(dx.view, y.view, pre, rows, W, A::KIND, None);
     }
 }

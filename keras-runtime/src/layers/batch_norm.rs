@@ -84,11 +84,12 @@ impl<const W: usize, const CENTER: bool, const SCALE: bool> BatchNormalization<W
         _state: B::View<'_>,
         x: Rows<'_, B, W>,
         _y: Rows<'_, B, W>,
-        scratch: B::View<'_>,
+        scratch: B::ViewMut<'_>,
         dy: RowsMut<'_, B, W>,
         dx: Option<RowsMut<'_, B, W>>,
     ) {
         let (gamma, _) = Self::gamma_beta::<B>(params);
+        let scratch = B::freeze(&scratch);
         let (mean, inv) = (B::sub(scratch, 0..W), B::sub(scratch, W..2 * W));
         let (dgamma, rest) = if SCALE {
             let (a, b) = B::split_mut(grads, W);

@@ -53,14 +53,14 @@ impl<const IN: usize, const OUT: usize, A: ActivationFn, const BIAS: bool> Dense
         _state: B::View<'_>,
         x: Rows<'_, B, IN>,
         y: Rows<'_, B, OUT>,
-        scratch: B::View<'_>,
+        scratch: B::ViewMut<'_>,
         mut dy: RowsMut<'_, B, OUT>,
         dx: Option<RowsMut<'_, B, IN>>,
     ) {
         let dev = ctx.device;
         let rows = x.rows;
         let (dkernel, dbias) = B::split_mut(grads, Self::KERNEL);
-        let pre = A::KIND.needs_input().then(|| B::sub(scratch, 0..rows * OUT));
+        let pre = A::KIND.needs_input().then(|| B::sub(B::freeze(&scratch), 0..rows * OUT));
         dev.act_backward(B::reborrow(&mut dy.view), y.view, pre, rows, OUT, A::KIND, BIAS.then_some(dbias));
         let dz = B::freeze(&dy.view);
         dev.matmul(IN, OUT, rows, x.view, Transpose::Yes, dz, Transpose::No, dkernel, false);

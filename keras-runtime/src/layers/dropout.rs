@@ -66,14 +66,14 @@ impl<const W: usize> Dropout<W> {
         _state: B::View<'_>,
         x: Rows<'_, B, W>,
         _y: Rows<'_, B, W>,
-        scratch: B::View<'_>,
+        scratch: B::ViewMut<'_>,
         dy: RowsMut<'_, B, W>,
         dx: Option<RowsMut<'_, B, W>>,
     ) {
         let Some(dx) = dx else { return };
         let dev = ctx.device;
         if self.rate > 0.0 {
-            dev.dropout_backward(B::freeze(&dy.view), B::sub(scratch, 0..x.rows * W), dx.view, self.rate);
+            dev.dropout_backward(B::freeze(&dy.view), B::sub(B::freeze(&scratch), 0..x.rows * W), dx.view, self.rate);
         } else {
             dev.copy(B::freeze(&dy.view), dx.view);
         }

@@ -48,7 +48,7 @@ impl<const N: usize> Flatten<N> {
         _state: B::View<'_>,
         _x: Rows<'_, B, N>,
         _y: Rows<'_, B, N>,
-        _scratch: B::View<'_>,
+        _scratch: B::ViewMut<'_>,
         dy: RowsMut<'_, B, N>,
         dx: Option<RowsMut<'_, B, N>>,
     ) {

@@ -56,10 +56,11 @@ impl<const W: usize, const CENTER: bool, const SCALE: bool> LayerNormalization<W
         _state: B::View<'_>,
         x: Rows<'_, B, W>,
         _y: Rows<'_, B, W>,
-        scratch: B::View<'_>,
+        scratch: B::ViewMut<'_>,
         dy: RowsMut<'_, B, W>,
         dx: Option<RowsMut<'_, B, W>>,
     ) {
+        let scratch = B::freeze(&scratch);
         let (gamma, _) = Self::gamma_beta::<B>(params);
         let (dgamma, rest) = if SCALE {
             let (a, b) = B::split_mut(grads, W);

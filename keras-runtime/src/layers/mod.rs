@@ -3,23 +3,28 @@
 //! layer's input view must have the width its type names.
 //!
 //! Every layer has the same two methods, `forward(ctx, params, state, x, y, scratch, training)`
-//! and `backward(ctx, params, grads, state, x, y, scratch, dy, dx)`, over views whose widths are
+//! and `backward(ctx, params, grads, state, x, y, scratch, dy, dx)`
+//! (the scratch is the layer's own: backward may overwrite what forward left there), over views whose widths are
 //! the layer's `IN` and `OUT`; `rows` counts samples times the positions the layer maps over
 //! (Dense on `(None, 10, 32)` sees `10 * batch` rows of 32).
 
 mod activation;
 mod batch_norm;
+mod conv2d;
 mod dense;
 mod dropout;
 mod flatten;
 mod layer_norm;
+mod pool2d;
 
 pub use activation::Activation;
 pub use batch_norm::BatchNormalization;
+pub use conv2d::Conv2D;
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use flatten::{Flatten, Reshape};
 pub use layer_norm::LayerNormalization;
+pub use pool2d::Pool2D;
 
 use crate::backend::Backend;
 

@@ -6,8 +6,9 @@ pub mod gemm;
 pub mod kernels;
 pub mod pool;
 pub(crate) mod simd;
+mod window;
 
-use super::{Backend, Transpose};
+use super::{Backend, PoolKind, Transpose, Window2d};
 use crate::Result;
 use crate::activations::Activation;
 use crate::constraints::Constraint;
@@ -237,6 +238,22 @@ impl Backend for Cpu {
         dx: Option<&mut [f32]>,
     ) {
         kernels::layer_norm_backward(&x[..rows * cols], &dy[..rows * cols], cols, &stats[..2 * rows], gamma, dgamma, dbeta, dx);
+    }
+
+    fn im2col(&self, g: &Window2d, batch: usize, x: &[f32], cols: &mut [f32]) {
+        window::im2col(g, batch, x, cols);
+    }
+
+    fn col2im(&self, g: &Window2d, batch: usize, cols: &[f32], dx: &mut [f32]) {
+        window::col2im(g, batch, cols, dx);
+    }
+
+    fn pool2d(&self, g: &Window2d, kind: PoolKind, batch: usize, x: &[f32], y: &mut [f32]) {
+        window::pool2d(g, kind, batch, x, y);
+    }
+
+    fn pool2d_backward(&self, g: &Window2d, kind: PoolKind, batch: usize, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
+        window::pool2d_backward(g, kind, batch, x, y, dy, dx);
     }
 
     fn dropout(&self, x: &[f32], y: &mut [f32], mask: &mut [f32], rate: f32, seed: u64, stream: u64) {

@@ -1,0 +1,160 @@
+//! Sliding-window kernels over NHWC samples: im2col / col2im for convolutions, and pooling.
+//! Samples are independent, so large batches are split over the thread pool.
+
+use super::pool;
+use crate::backend::{PoolKind, Window2d};
+
+/// Work below this many floats per call stays on the calling thread.
+const PARALLEL_MIN: usize = 1 << 16;
+
+/// The work on one sample: `(n, input, output)`.
+type SampleFn<'a> = dyn Fn(usize, &[f32], &mut [f32]) + Sync + 'a;
+
+/// Runs `f(n, input, output)` for each sample `n` of `batch`, with its input
+/// `x[n * in_len..][..in_len]` and its output `out[n * out_len..][..out_len]`, the only part it writes.
+fn per_sample(batch: usize, x: &[f32], in_len: usize, out: &mut [f32], out_len: usize, f: &SampleFn<'_>) {
+    let (x, out) = (&x[..batch * in_len], &mut out[..batch * out_len]);
+    let pool = pool::global();
+    if batch < 2 || batch * (in_len + out_len) < PARALLEL_MIN || pool.threads() < 2 {
+        for (n, (xs, os)) in x.chunks_exact(in_len.max(1)).zip(out.chunks_exact_mut(out_len.max(1))).enumerate() {
+            f(n, xs, os);
+        }
+        return;
+    }
+    let tasks = pool.threads().min(batch);
+    let per = batch.div_ceil(tasks);
+    let base = SendPtr(out.as_mut_ptr());
+    pool.run(tasks, &|t| {
+        let base = &base;
+        for n in (t * per)..((t + 1) * per).min(batch) {
+            // SAFETY: each sample's output range is disjoint, and each sample belongs to one task.
+            let os = unsafe { std::slice::from_raw_parts_mut(base.0.add(n * out_len), out_len) };
+            f(n, &x[n * in_len..(n + 1) * in_len], os);
+        }
+    });
+}
+
+struct SendPtr(*mut f32);
+// SAFETY: the pointer is only used to hand out disjoint ranges (see `per_sample`).
+unsafe impl Sync for SendPtr {}
+unsafe impl Send for SendPtr {}
+
+/// Calls `f(oy * ow + ox, tap, offset)` for every output pixel and every window tap `tap = i * kw + j`
+/// that reads the input pixel at float `offset` (taps reading padding are skipped).
+#[inline]
+fn for_each_tap(g: &Window2d, mut f: impl FnMut(usize, usize, usize)) {
+    for oy in 0..g.oh {
+        for ox in 0..g.ow {
+            for i in 0..g.kh {
+                let Some(iy) = Window2d::tap(oy, i, g.sh, g.dh, g.pt, g.h) else { continue };
+                for j in 0..g.kw {
+                    let Some(ix) = Window2d::tap(ox, j, g.sw, g.dw, g.pl, g.w) else { continue };
+                    f(oy * g.ow + ox, i * g.kw + j, (iy * g.w + ix) * g.c);
+                }
+            }
+        }
+    }
+}
+
+pub fn im2col(g: &Window2d, batch: usize, x: &[f32], cols: &mut [f32]) {
+    let (k, c) = (g.patch_len(), g.c);
+    per_sample(batch, x, g.in_len(), cols, g.out_pixels() * k, &|_, xs, out| {
+        out.fill(0.0);
+        for_each_tap(g, |p, t, src| out[p * k + t * c..][..c].copy_from_slice(&xs[src..src + c]));
+    });
+}
+
+pub fn col2im(g: &Window2d, batch: usize, cols: &[f32], dx: &mut [f32]) {
+    let (k, c) = (g.patch_len(), g.c);
+    per_sample(batch, cols, g.out_pixels() * k, dx, g.in_len(), &|_, cs, out| {
+        out.fill(0.0);
+        for_each_tap(g, |p, t, dst| {
+            for (d, s) in out[dst..dst + c].iter_mut().zip(&cs[p * k + t * c..][..c]) {
+                *d += s;
+            }
+        });
+    });
+}
+
+/// Taps of each output pixel that read the input (the divisor of an average).
+fn counts(g: &Window2d, p: usize) -> f32 {
+    let (oy, ox) = (p / g.ow, p % g.ow);
+    let rows = (0..g.kh).filter(|&i| Window2d::tap(oy, i, g.sh, g.dh, g.pt, g.h).is_some()).count();
+    let cols = (0..g.kw).filter(|&j| Window2d::tap(ox, j, g.sw, g.dw, g.pl, g.w).is_some()).count();
+    (rows * cols) as f32
+}
+
+pub fn pool2d(g: &Window2d, kind: PoolKind, batch: usize, x: &[f32], y: &mut [f32]) {
+    let c = g.c;
+    per_sample(batch, x, g.in_len(), y, g.out_pixels() * c, &|_, xs, out| match kind {
+        PoolKind::Max => {
+            out.fill(f32::NEG_INFINITY);
+            for_each_tap(g, |p, _, src| {
+                for (o, v) in out[p * c..][..c].iter_mut().zip(&xs[src..src + c]) {
+                    *o = o.max(*v);
+                }
+            });
+        }
+        PoolKind::Average => {
+            out.fill(0.0);
+            for_each_tap(g, |p, _, src| {
+                for (o, v) in out[p * c..][..c].iter_mut().zip(&xs[src..src + c]) {
+                    *o += v;
+                }
+            });
+            for (p, o) in out.chunks_exact_mut(c).enumerate() {
+                let inv = 1.0 / counts(g, p);
+                o.iter_mut().for_each(|v| *v *= inv);
+            }
+        }
+    });
+}
+
+pub fn pool2d_backward(g: &Window2d, kind: PoolKind, batch: usize, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
+    let (c, in_len, out_len) = (g.c, g.in_len(), g.out_pixels() * g.c);
+    let (y, dy) = (&y[..batch * out_len], &dy[..batch * out_len]);
+    per_sample(batch, x, in_len, dx, in_len, &|n, xs, out| {
+        let (ys, gs) = (&y[n * out_len..][..out_len], &dy[n * out_len..][..out_len]);
+        out.fill(0.0);
+        match kind {
+            PoolKind::Max => {
+                // Channels in groups of 64: `left` holds the gradient a window has not yet handed
+                // to an input equal to its maximum, so the first such input takes it all. Selects,
+                // not branches: which input holds the maximum is data, not a pattern.
+                let mut left = [0f32; 64];
+                for oy in 0..g.oh {
+                    for ox in 0..g.ow {
+                        let o = (oy * g.ow + ox) * c;
+                        for c0 in (0..c).step_by(64) {
+                            let c1 = (c0 + 64).min(c);
+                            let left = &mut left[..c1 - c0];
+                            left.copy_from_slice(&gs[o + c0..o + c1]);
+                            let yw = &ys[o + c0..o + c1];
+                            for i in 0..g.kh {
+                                let Some(iy) = Window2d::tap(oy, i, g.sh, g.dh, g.pt, g.h) else { continue };
+                                for j in 0..g.kw {
+                                    let Some(ix) = Window2d::tap(ox, j, g.sw, g.dw, g.pl, g.w) else { continue };
+                                    let src = (iy * g.w + ix) * c;
+                                    let (xw, dw) = (&xs[src + c0..src + c1], &mut out[src + c0..src + c1]);
+                                    for (((d, l), x), y) in dw.iter_mut().zip(left.iter_mut()).zip(xw).zip(yw) {
+                                        let hit = x == y;
+                                        *d += if hit { *l } else { 0.0 };
+                                        *l = if hit { 0.0 } else { *l };
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            PoolKind::Average => {
+                for_each_tap(g, |p, _, src| {
+                    let inv = 1.0 / counts(g, p);
+                    for (d, s) in out[src..src + c].iter_mut().zip(&gs[p * c..][..c]) {
+                        *d += s * inv;
+                    }
+                });
+            }
+        }
+    });
+}

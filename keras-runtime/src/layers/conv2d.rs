@@ -1,0 +1,95 @@
+//! `Conv2D`: a 2-D convolution over NHWC samples, as im2col + one matrix product for the batch.
+
+use super::{Rows, RowsMut};
+use crate::activations::ActivationFn;
+use crate::backend::{Backend, Transpose, Window2d};
+use crate::model::Ctx;
+use std::marker::PhantomData;
+
+/// A 2-D convolution from `IN = h * w * c` to `OUT = oh * ow * FILTERS` floats per sample, with
+/// activation `A` and a bias when `BIAS`; `KERNEL = kh * kw * c * FILTERS`, and `COLS = oh * ow *
+/// kh * kw * c` is the size of a sample's patch matrix. The geometry is in the value. Parameters:
+/// kernel `(kh, kw, c, FILTERS)` row-major (Keras's layout), then bias `(FILTERS,)`.
+pub struct Conv2D<
+    const IN: usize,
+    const OUT: usize,
+    const KERNEL: usize,
+    const FILTERS: usize,
+    const COLS: usize,
+    A: ActivationFn,
+    const BIAS: bool,
+> {
+    window: Window2d,
+    _act: PhantomData<A>,
+}
+
+impl<const IN: usize, const OUT: usize, const KERNEL: usize, const FILTERS: usize, const COLS: usize, A: ActivationFn, const BIAS: bool>
+    Conv2D<IN, OUT, KERNEL, FILTERS, COLS, A, BIAS>
+{
+    /// Trainable floats.
+    pub const PARAMS: usize = KERNEL + if BIAS { FILTERS } else { 0 };
+    /// Per-sample scratch: the patch matrix (reused for its gradient in backward), then the
+    /// activation's input when its derivative needs it.
+    pub const SCRATCH: usize = COLS + if A::KIND.needs_input() { OUT } else { 0 };
+
+    /// The layer over `window` (whose sizes must agree with the const parameters).
+    pub const fn new(window: Window2d) -> Self {
+        assert!(window.h * window.w * window.c == IN && window.oh * window.ow * FILTERS == OUT);
+        assert!(window.kh * window.kw * window.c * FILTERS == KERNEL && window.oh * window.ow * window.kh * window.kw * window.c == COLS);
+        Conv2D { window, _act: PhantomData }
+    }
+
+    /// `y = act(conv(x, kernel) + bias)`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward<B: Backend>(
+        &self,
+        ctx: &Ctx<'_, B>,
+        params: B::View<'_>,
+        _state: B::ViewMut<'_>,
+        x: Rows<'_, B, IN>,
+        y: RowsMut<'_, B, OUT>,
+        scratch: B::ViewMut<'_>,
+        training: bool,
+    ) {
+        let dev = ctx.device;
+        let (batch, g) = (x.rows, &self.window);
+        let (mut cols, rest) = B::split_mut(scratch, batch * COLS);
+        dev.im2col(g, batch, x.view, B::reborrow(&mut cols));
+        let kernel = B::sub(params, 0..KERNEL);
+        let bias = BIAS.then(|| B::sub(params, KERNEL..Self::PARAMS));
+        let pre = (training && A::KIND.needs_input()).then(|| B::split_mut(rest, batch * OUT).0);
+        dev.linear(batch * g.out_pixels(), g.patch_len(), FILTERS, B::freeze(&cols), kernel, bias, A::KIND, y.view, pre);
+    }
+
+    /// Gradients of kernel and bias into `grads`; `dx` (when wanted) gets the input gradient.
+    /// `dy` is overwritten with the gradient before the activation, the scratch's patch matrix
+    /// with its own gradient.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward<B: Backend>(
+        &self,
+        ctx: &Ctx<'_, B>,
+        params: B::View<'_>,
+        grads: B::ViewMut<'_>,
+        _state: B::View<'_>,
+        x: Rows<'_, B, IN>,
+        y: Rows<'_, B, OUT>,
+        scratch: B::ViewMut<'_>,
+        mut dy: RowsMut<'_, B, OUT>,
+        dx: Option<RowsMut<'_, B, IN>>,
+    ) {
+        let dev = ctx.device;
+        let (batch, g) = (x.rows, &self.window);
+        let (pixels, patch) = (batch * g.out_pixels(), g.patch_len());
+        let (dkernel, dbias) = B::split_mut(grads, KERNEL);
+        let (mut cols, rest) = B::split_mut(scratch, batch * COLS);
+        let pre = A::KIND.needs_input().then(|| B::sub(B::freeze(&rest), 0..batch * OUT));
+        dev.act_backward(B::reborrow(&mut dy.view), y.view, pre, pixels, FILTERS, A::KIND, BIAS.then_some(dbias));
+        let dz = B::freeze(&dy.view);
+        dev.matmul(patch, FILTERS, pixels, B::freeze(&cols), Transpose::Yes, dz, Transpose::No, dkernel, false);
+        if let Some(dx) = dx {
+            let kernel = B::sub(params, 0..KERNEL);
+            dev.matmul(pixels, patch, FILTERS, dz, Transpose::No, kernel, Transpose::Yes, B::reborrow(&mut cols), false);
+            dev.col2im(g, batch, B::freeze(&cols), dx.view);
+        }
+    }
+}

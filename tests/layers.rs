@@ -1,0 +1,90 @@
+//! Convolution and pooling layers against Keras: forward, first-batch loss and gradients, two
+//! epochs of SGD, within 1e-5 relative; and their shapes and parameter counts.
+
+mod common;
+
+use common::run_fixture;
+use keras::prelude::*;
+
+const RTOL: f64 = 1e-5;
+
+sequential! { struct ConvValidS1 = Input((6, 6, 2)) => Conv2D(3, (3, 3), relu) => Flatten() => Dense(3, softmax); }
+sequential! { struct ConvValidS2 = Input((6, 6, 2)) => Conv2D(3, 3, relu, strides = (2, 2)) => Flatten() => Dense(3, softmax); }
+sequential! { struct ConvSameS1 = Input((6, 6, 2)) => Conv2D(3, (3, 3), relu, padding = "same") => Flatten() => Dense(3, softmax); }
+sequential! { struct ConvSameS2 = Input((6, 6, 2)) => Conv2D(3, (3, 3), relu, strides = 2, padding = "same") => Flatten() => Dense(3, softmax); }
+sequential! { struct MaxP2 = Input((6, 6, 2)) => MaxPooling2D(2) => Flatten() => Dense(3, softmax); }
+sequential! { struct MaxP3S2Same = Input((6, 6, 2)) => MaxPooling2D((3, 3), strides = (2, 2), padding = "same") => Flatten() => Dense(3, softmax); }
+sequential! { struct AvgP2 = Input((6, 6, 2)) => AveragePooling2D((2, 2)) => Flatten() => Dense(3, softmax); }
+sequential! { struct AvgP3S2Same = Input((6, 6, 2)) => AveragePooling2D(3, 2, "same") => Flatten() => Dense(3, softmax); }
+sequential! { struct Gap = Input((6, 6, 2)) => Conv2D(4, (3, 3), relu) => GlobalAveragePooling2D() => Dense(3, softmax); }
+
+#[test]
+fn conv2d_valid_stride1_matches_keras() {
+    run_fixture::<ConvValidS1>("D_layer_conv2d_valid_s1", RTOL);
+}
+
+#[test]
+fn conv2d_valid_stride2_matches_keras() {
+    run_fixture::<ConvValidS2>("D_layer_conv2d_valid_s2", RTOL);
+}
+
+#[test]
+fn conv2d_same_stride1_matches_keras() {
+    run_fixture::<ConvSameS1>("D_layer_conv2d_same_s1", RTOL);
+}
+
+#[test]
+fn conv2d_same_stride2_matches_keras() {
+    run_fixture::<ConvSameS2>("D_layer_conv2d_same_s2", RTOL);
+}
+
+#[test]
+fn max_pooling2d_matches_keras() {
+    run_fixture::<MaxP2>("D_layer_maxpooling2d_p2", RTOL);
+}
+
+#[test]
+fn max_pooling2d_same_strided_matches_keras() {
+    run_fixture::<MaxP3S2Same>("D_layer_maxpooling2d_p3_s2_same", RTOL);
+}
+
+#[test]
+fn average_pooling2d_matches_keras() {
+    run_fixture::<AvgP2>("D_layer_averagepooling2d_p2", RTOL);
+}
+
+#[test]
+fn average_pooling2d_same_strided_matches_keras() {
+    run_fixture::<AvgP3S2Same>("D_layer_averagepooling2d_p3_s2_same", RTOL);
+}
+
+#[test]
+fn global_average_pooling2d_matches_keras() {
+    run_fixture::<Gap>("D_layer_globalaveragepooling2d", RTOL);
+}
+
+sequential! {
+    /// The Keras MNIST convnet's front.
+    struct Mnist = Input((28, 28, 1)) => Conv2D(32, (3, 3), relu) => MaxPooling2D((2, 2)) => Flatten() => Dense(10, softmax);
+}
+sequential! { struct Dilated = Input((9, 9, 2)) => Conv2D(4, 3, dilation_rate = 2, padding = "same", use_bias = false) => GlobalMaxPooling2D(); }
+
+#[test]
+fn shapes_and_parameter_counts_follow_keras() {
+    assert_eq!(Mnist::PARAMS, 3 * 3 * 32 + 32 + 13 * 13 * 32 * 10 + 10);
+    let summary = Mnist::create(&Cpu::default()).unwrap().summary().to_string();
+    assert!(summary.contains("(None, 26, 26, 32)"), "{summary}");
+    assert!(summary.contains("(None, 13, 13, 32)"), "{summary}");
+    assert!(summary.contains("max_pooling2d"), "{summary}");
+    assert_eq!(Dilated::OUTPUT_SHAPE, &[4]);
+    assert_eq!(Dilated::PARAMS, 3 * 3 * 2 * 4);
+}
+
+#[test]
+fn predict_one_agrees_with_predict() {
+    let mut model = Mnist::create(&Cpu::default()).unwrap();
+    let x: Vec<f32> = (0..784).map(|i| ((i * 37) % 101) as f32 / 101.0).collect();
+    let one = model.predict_one(&x.clone().try_into().unwrap());
+    let batch = model.predict(&keras::ndarray::ArrayD::from_shape_vec(vec![1, 28, 28, 1], x).unwrap()).unwrap();
+    common::assert_close("predict_one", &one, batch.as_slice().unwrap(), 1e-5);
+}
