@@ -10,7 +10,7 @@ ANCHORS=${ANCHORS:-../shared/anchors/py}
 mkdir -p "$OUT"
 cargo build --release --example bench
 ./target/release/examples/bench --json "$OUT/keras-rs.json" | tee "$OUT/keras-rs.md"
-for w in W-xor W-iris W-fmnist W-wide W-infer1 W-inferB; do
+for w in W-xor W-iris W-fmnist W-wide W-infer1 W-inferB W-cnn; do
   KERAS_BACKEND=jax ANCHOR_RESULTS="$OUT" "$PY" "$ANCHORS/bench_keras.py" "$w" > /dev/null
   ANCHOR_RESULTS="$OUT" "$PY" "$ANCHORS/bench_torch.py" "$w" > /dev/null
 done
@@ -27,6 +27,7 @@ spec = {
     "W-infer1": ("us per call", True, {"keras-jax": ("call_backend_tensor_input", "median_us", "median"),
                                        "torch-eager": ("call_inference_mode", "median_us", "median")}),
     "W-inferB": ("samples/s", False, {"keras-jax": ("samples_per_s_median",), "torch-eager": ("samples_per_s_median",)}),
+    "W-cnn": ("s per epoch", True, {"keras-jax": ("epoch_s", "median"), "torch-eager": ("epoch_s", "median")}),
 }
 def ref(fw, w):
     p = os.path.join(out, f"{fw}__{w}.json")
