@@ -228,6 +228,8 @@ sequential! { struct Reshaped = Input(6) => Reshape((-1, 3)) => Dense(1, use_bia
 /// maps each row.
 #[test]
 fn reshape_keeps_row_major_order() {
+    // Creating a model draws from the global seed that other tests here reset.
+    let _seed = seeded();
     assert_eq!(Reshaped::OUTPUT_SHAPE, [2, 1]);
     let mut model = Reshaped::new(&Cpu::default());
     model.set_weights(&[keras::ndarray::ArrayD::from_shape_vec(keras::ndarray::IxDyn(&[3, 1]), vec![1.0, 10.0, 100.0]).unwrap()]).unwrap();
