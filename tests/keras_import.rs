@@ -206,3 +206,25 @@ fn save_keras_round_trips_and_python_keras_loads_it() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+sequential! {
+    struct SmallCnn = Input((6, 6, 2)) => Conv2D(3, (3, 3), relu) => MaxPooling2D((2, 2)) => Flatten() => Dense(3, softmax);
+}
+
+/// The Conv2D fixture files load into the matching macro model and predict what Keras predicted.
+#[test]
+fn conv2d_files_load_and_predict_what_keras_predicted() {
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(fixture("G_files_conv2d.json")).unwrap()).unwrap();
+    let x = array(&r["x"]);
+    let expected = array(&r["forward_before"]);
+    let init: Vec<ArrayD<f32>> = r["weights_init"].as_array().unwrap().iter().map(array).collect();
+    for file in ["G_files_conv2d.keras", "G_files_conv2d.h5", "G_files_conv2d.weights.h5"] {
+        let mut model = SmallCnn::new(&Cpu::default());
+        model.load_keras(fixture(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(model.get_weights().unwrap(), init, "{file}: the weights Keras saved");
+        let y = model.predict(&x).unwrap();
+        for (a, b) in y.iter().zip(&expected) {
+            assert!((a - b).abs() <= 1e-5 * b.abs().max(1e-3), "{file}: predicted {a}, Keras {b}");
+        }
+    }
+}
