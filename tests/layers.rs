@@ -16,6 +16,16 @@ sequential! { struct MaxP2 = Input((6, 6, 2)) => MaxPooling2D(2) => Flatten() =>
 sequential! { struct MaxP3S2Same = Input((6, 6, 2)) => MaxPooling2D((3, 3), strides = (2, 2), padding = "same") => Flatten() => Dense(3, softmax); }
 sequential! { struct AvgP2 = Input((6, 6, 2)) => AveragePooling2D((2, 2)) => Flatten() => Dense(3, softmax); }
 sequential! { struct AvgP3S2Same = Input((6, 6, 2)) => AveragePooling2D(3, 2, "same") => Flatten() => Dense(3, softmax); }
+sequential! { struct Conv1Valid = Input((8, 3)) => Conv1D(3, 3, relu) => Flatten() => Dense(3, softmax); }
+sequential! { struct Conv1SameS2 = Input((8, 3)) => Conv1D(3, 3, relu, strides = 2, padding = "same") => Flatten() => Dense(3, softmax); }
+sequential! { struct ReshapeConv1 = Input(12) => Reshape((4, 3)) => Conv1D(2, 2, tanh) => Flatten() => Dense(3, softmax); }
+sequential! { struct Conv1Causal = Input((8, 2)) => Conv1D(3, 3, tanh, padding = "causal", dilation_rate = 2) => Flatten() => Dense(3, softmax); }
+sequential! { struct MaxP1 = Input((9, 2)) => Conv1D(3, 2, relu) => MaxPooling1D(2) => Flatten() => Dense(3, softmax); }
+sequential! { struct MaxP1Same = Input((7, 3)) => MaxPooling1D(3, strides = 2, padding = "same") => Flatten() => Dense(3, softmax); }
+sequential! { struct AvgP1 = Input((9, 2)) => Conv1D(3, 2, tanh) => AveragePooling1D(2) => Flatten() => Dense(3, softmax); }
+sequential! { struct AvgP1Same = Input((8, 3)) => AveragePooling1D(3, 2, "same") => Flatten() => Dense(3, softmax); }
+sequential! { struct Gap1 = Input((8, 2)) => Conv1D(4, 3, relu) => GlobalAveragePooling1D() => Dense(3, softmax); }
+sequential! { struct Gmp1 = Input((8, 2)) => Conv1D(4, 3, tanh) => GlobalMaxPooling1D() => Dense(3, softmax); }
 sequential! { struct Gap = Input((6, 6, 2)) => Conv2D(4, (3, 3), relu) => GlobalAveragePooling2D() => Dense(3, softmax); }
 
 #[test]
@@ -36,6 +46,56 @@ fn conv2d_same_stride1_matches_keras() {
 #[test]
 fn conv2d_same_stride2_matches_keras() {
     run_fixture::<ConvSameS2>("D_layer_conv2d_same_s2", RTOL);
+}
+
+#[test]
+fn conv1d_valid_matches_keras() {
+    run_fixture::<Conv1Valid>("D_layer_conv1d", RTOL);
+}
+
+#[test]
+fn conv1d_same_stride2_matches_keras() {
+    run_fixture::<Conv1SameS2>("D_layer_conv1d_same_s2", RTOL);
+}
+
+#[test]
+fn reshape_then_conv1d_matches_keras() {
+    run_fixture::<ReshapeConv1>("D_layer_reshape", RTOL);
+}
+
+#[test]
+fn conv1d_causal_dilated_matches_keras() {
+    run_fixture::<Conv1Causal>("D_layer_conv1d_causal_dilated", RTOL);
+}
+
+#[test]
+fn max_pooling1d_matches_keras() {
+    run_fixture::<MaxP1>("D_layer_maxpooling1d_p2", RTOL);
+}
+
+#[test]
+fn max_pooling1d_same_strided_matches_keras() {
+    run_fixture::<MaxP1Same>("D_layer_maxpooling1d_p3_s2_same", RTOL);
+}
+
+#[test]
+fn average_pooling1d_matches_keras() {
+    run_fixture::<AvgP1>("D_layer_averagepooling1d_p2", RTOL);
+}
+
+#[test]
+fn average_pooling1d_same_strided_matches_keras() {
+    run_fixture::<AvgP1Same>("D_layer_averagepooling1d_p3_s2_same", RTOL);
+}
+
+#[test]
+fn global_average_pooling1d_matches_keras() {
+    run_fixture::<Gap1>("D_layer_globalaveragepooling1d", RTOL);
+}
+
+#[test]
+fn global_max_pooling1d_matches_keras() {
+    run_fixture::<Gmp1>("D_layer_globalmaxpooling1d", RTOL);
 }
 
 #[test]
@@ -67,6 +127,7 @@ sequential! {
     /// The Keras MNIST convnet's front.
     struct Mnist = Input((28, 28, 1)) => Conv2D(32, (3, 3), relu) => MaxPooling2D((2, 2)) => Flatten() => Dense(10, softmax);
 }
+sequential! { struct Signal = Input((100, 4)) => Conv1D(8, 5, relu, strides = 2) => MaxPooling1D(2) => Conv1D(16, 3, padding = "causal") => GlobalMaxPooling1D() => Dense(2); }
 sequential! { struct Dilated = Input((9, 9, 2)) => Conv2D(4, 3, dilation_rate = 2, padding = "same", use_bias = false) => GlobalMaxPooling2D(); }
 
 #[test]
@@ -77,6 +138,13 @@ fn shapes_and_parameter_counts_follow_keras() {
     assert!(summary.contains("(None, 13, 13, 32)"), "{summary}");
     assert!(summary.contains("max_pooling2d"), "{summary}");
     assert_eq!(Dilated::OUTPUT_SHAPE, &[4]);
+    // Keras: conv1d (None, 48, 8) 168, max_pooling1d (None, 24, 8), conv1d_1 (None, 24, 16) 400,
+    // global_max_pooling1d (None, 16), dense (None, 2) 34.
+    assert_eq!(Signal::PARAMS, 168 + 400 + 34);
+    let summary = Signal::create(&Cpu::default()).unwrap().summary().to_string();
+    for shown in ["(None, 48, 8)", "(None, 24, 8)", "(None, 24, 16)", "(None, 16)", "conv1d_1", "max_pooling1d", "global_max_pooling1d"] {
+        assert!(summary.contains(shown), "{shown} missing from\n{summary}");
+    }
     assert_eq!(Dilated::PARAMS, 3 * 3 * 2 * 4);
 }
 
