@@ -246,6 +246,31 @@ fn one_dimensional_convolution_and_pooling_gradients() {
     check::<GlobalMax1>("global max pooling 1d", "mse", &x, &y);
 }
 
+sequential! { struct Depthwise = Input((6, 5, 2)) => Dense(3, tanh) => DepthwiseConv2D((3, 2), sigmoid) => Flatten() => Dense(2); }
+sequential! { struct DepthwiseMultiplier = Input((7, 6, 2)) => Dense(2, tanh) => DepthwiseConv2D(3, gelu, strides = 2, padding = "same", depth_multiplier = 3, use_bias = false) => Flatten() => Dense(2); }
+sequential! { struct DepthwiseDilated = Input((7, 7, 1)) => Dense(2, tanh) => DepthwiseConv2D(2, tanh, strides = 2, dilation_rate = 2, depth_multiplier = 2) => Flatten() => Dense(2); }
+sequential! { struct Separable = Input((6, 5, 2)) => Dense(3, tanh) => SeparableConv2D(2, (3, 2), sigmoid) => Flatten() => Dense(2); }
+sequential! { struct SeparableMultiplier = Input((7, 6, 2)) => Dense(2, tanh) => SeparableConv2D(3, 3, gelu, strides = 2, padding = "same", depth_multiplier = 2, use_bias = false) => Flatten() => Dense(2); }
+sequential! { struct Transposed = Input((3, 4, 2)) => Dense(3, tanh) => Conv2DTranspose(2, (3, 2), sigmoid) => Flatten() => Dense(2); }
+sequential! { struct TransposedSame = Input((3, 3, 2)) => Dense(3, tanh) => Conv2DTranspose(2, 3, gelu, strides = (2, 3), padding = "same", use_bias = false) => Flatten() => Dense(2); }
+sequential! { struct TransposedDilated = Input((3, 4, 1)) => Dense(2, tanh) => Conv2DTranspose(3, 2, tanh, strides = 3, padding = "valid") => Conv2DTranspose(1, 3, dilation_rate = 2, padding = "same") => Flatten() => Dense(2); }
+
+#[test]
+fn depthwise_separable_and_transposed_convolution_gradients() {
+    let mut rng = Rng::new(13);
+    let y = random(&[3, 2], &mut rng, 1.0);
+    let x = random(&[3, 6, 5, 2], &mut rng, 1.0);
+    check::<Depthwise>("depthwise", "mse", &x, &y);
+    check::<Separable>("separable", "mse", &x, &y);
+    let x = random(&[3, 7, 6, 2], &mut rng, 1.0);
+    check::<DepthwiseMultiplier>("depthwise same strided multiplier", "mse", &x, &y);
+    check::<SeparableMultiplier>("separable same strided multiplier", "mse", &x, &y);
+    check::<DepthwiseDilated>("depthwise strided dilated", "mse", &random(&[3, 7, 7, 1], &mut rng, 1.0), &y);
+    check::<Transposed>("transposed valid", "mse", &random(&[3, 3, 4, 2], &mut rng, 1.0), &y);
+    check::<TransposedSame>("transposed same strided", "mse", &random(&[3, 3, 3, 2], &mut rng, 1.0), &y);
+    check::<TransposedDilated>("transposed stride over kernel, then dilated", "mse", &random(&[3, 3, 4, 1], &mut rng, 1.0), &y);
+}
+
 #[test]
 fn convolution_and_pooling_gradients() {
     let mut rng = Rng::new(9);

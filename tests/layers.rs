@@ -1,4 +1,4 @@
-//! Convolution and pooling layers against Keras: forward, first-batch loss and gradients, two
+//! Convolution (1-D, 2-D, depthwise, separable, transposed) and pooling layers against Keras: forward, first-batch loss and gradients, two
 //! epochs of SGD, within 1e-5 relative; and their shapes and parameter counts.
 
 mod common;
@@ -26,6 +26,17 @@ sequential! { struct AvgP1 = Input((9, 2)) => Conv1D(3, 2, tanh) => AveragePooli
 sequential! { struct AvgP1Same = Input((8, 3)) => AveragePooling1D(3, 2, "same") => Flatten() => Dense(3, softmax); }
 sequential! { struct Gap1 = Input((8, 2)) => Conv1D(4, 3, relu) => GlobalAveragePooling1D() => Dense(3, softmax); }
 sequential! { struct Gmp1 = Input((8, 2)) => Conv1D(4, 3, tanh) => GlobalMaxPooling1D() => Dense(3, softmax); }
+sequential! { struct Dw = Input((6, 6, 2)) => DepthwiseConv2D(3, relu) => Flatten() => Dense(3, softmax); }
+sequential! { struct DwSameS2 = Input((7, 6, 2)) => DepthwiseConv2D((3, 2), tanh, strides = 2, padding = "same", depth_multiplier = 2) => Flatten() => Dense(3, softmax); }
+sequential! { struct DwDilated = Input((7, 7, 2)) => DepthwiseConv2D(3, dilation_rate = 2, padding = "same", depth_multiplier = 3, use_bias = false) => GlobalAveragePooling2D() => Dense(3, softmax); }
+sequential! { struct DwS2D2 = Input((8, 8, 1)) => DepthwiseConv2D(3, relu, strides = 2, dilation_rate = 2) => Flatten() => Dense(3, softmax); }
+sequential! { struct Sep = Input((6, 6, 2)) => SeparableConv2D(4, 3, relu) => Flatten() => Dense(3, softmax); }
+sequential! { struct SepSameS2 = Input((7, 6, 3)) => SeparableConv2D(3, 3, tanh, strides = 2, padding = "same", depth_multiplier = 2) => Flatten() => Dense(3, softmax); }
+sequential! { struct Tr = Input((4, 4, 2)) => Conv2DTranspose(3, 3, relu) => Flatten() => Dense(3, softmax); }
+sequential! { struct TrSameS2 = Input((3, 4, 3)) => Conv2DTranspose(2, 3, tanh, strides = 2, padding = "same") => Flatten() => Dense(3, softmax); }
+sequential! { struct TrValidS3 = Input((3, 3, 2)) => Conv2DTranspose(2, (2, 3), strides = (3, 2)) => Flatten() => Dense(3, softmax); }
+sequential! { struct TrSameK4 = Input((3, 3, 2)) => Conv2DTranspose(2, 4, sigmoid, strides = 2, padding = "same", use_bias = false) => GlobalMaxPooling2D() => Dense(3, softmax); }
+sequential! { struct TrDilated = Input((4, 5, 2)) => Conv2DTranspose(2, 3, relu, dilation_rate = 2, padding = "same") => Flatten() => Dense(3, softmax); }
 sequential! { struct Gap = Input((6, 6, 2)) => Conv2D(4, (3, 3), relu) => GlobalAveragePooling2D() => Dense(3, softmax); }
 
 #[test]
@@ -99,6 +110,61 @@ fn global_max_pooling1d_matches_keras() {
 }
 
 #[test]
+fn depthwise_conv2d_matches_keras() {
+    run_fixture::<Dw>("D_layer_depthwiseconv2d_valid", RTOL);
+}
+
+#[test]
+fn depthwise_conv2d_same_strided_multiplier_matches_keras() {
+    run_fixture::<DwSameS2>("D_layer_depthwiseconv2d_same_s2_dm2", RTOL);
+}
+
+#[test]
+fn depthwise_conv2d_dilated_without_bias_matches_keras() {
+    run_fixture::<DwDilated>("D_layer_depthwiseconv2d_dilated_nobias", RTOL);
+}
+
+#[test]
+fn depthwise_conv2d_strided_and_dilated_matches_keras() {
+    run_fixture::<DwS2D2>("D_layer_depthwiseconv2d_s2_d2", RTOL);
+}
+
+#[test]
+fn separable_conv2d_matches_keras() {
+    run_fixture::<Sep>("D_layer_separableconv2d_valid", RTOL);
+}
+
+#[test]
+fn separable_conv2d_same_strided_multiplier_matches_keras() {
+    run_fixture::<SepSameS2>("D_layer_separableconv2d_same_s2_dm2", RTOL);
+}
+
+#[test]
+fn conv2d_transpose_matches_keras() {
+    run_fixture::<Tr>("D_layer_conv2dtranspose_valid", RTOL);
+}
+
+#[test]
+fn conv2d_transpose_same_stride2_matches_keras() {
+    run_fixture::<TrSameS2>("D_layer_conv2dtranspose_same_s2", RTOL);
+}
+
+#[test]
+fn conv2d_transpose_valid_stride_over_kernel_matches_keras() {
+    run_fixture::<TrValidS3>("D_layer_conv2dtranspose_valid_s3_k2", RTOL);
+}
+
+#[test]
+fn conv2d_transpose_same_kernel4_without_bias_matches_keras() {
+    run_fixture::<TrSameK4>("D_layer_conv2dtranspose_same_s2_k4_nobias", RTOL);
+}
+
+#[test]
+fn conv2d_transpose_dilated_matches_keras() {
+    run_fixture::<TrDilated>("D_layer_conv2dtranspose_dilated_same", RTOL);
+}
+
+#[test]
 fn max_pooling2d_matches_keras() {
     run_fixture::<MaxP2>("D_layer_maxpooling2d_p2", RTOL);
 }
@@ -128,6 +194,12 @@ sequential! {
     struct Mnist = Input((28, 28, 1)) => Conv2D(32, (3, 3), relu) => MaxPooling2D((2, 2)) => Flatten() => Dense(10, softmax);
 }
 sequential! { struct Signal = Input((100, 4)) => Conv1D(8, 5, relu, strides = 2) => MaxPooling1D(2) => Conv1D(16, 3, padding = "causal") => GlobalMaxPooling1D() => Dense(2); }
+sequential! {
+    struct Mobile = Input((28, 28, 1))
+        => DepthwiseConv2D(3, relu, depth_multiplier = 2)
+        => SeparableConv2D(16, 3, relu, strides = 2, use_bias = false)
+        => Conv2DTranspose(4, 3, strides = 2, padding = "same");
+}
 sequential! { struct Dilated = Input((9, 9, 2)) => Conv2D(4, 3, dilation_rate = 2, padding = "same", use_bias = false) => GlobalMaxPooling2D(); }
 
 #[test]
@@ -141,6 +213,15 @@ fn shapes_and_parameter_counts_follow_keras() {
     // Keras: conv1d (None, 48, 8) 168, max_pooling1d (None, 24, 8), conv1d_1 (None, 24, 16) 400,
     // global_max_pooling1d (None, 16), dense (None, 2) 34.
     assert_eq!(Signal::PARAMS, 168 + 400 + 34);
+    // Keras: depthwise_conv2d (None, 26, 26, 2) 20, separable_conv2d (None, 12, 12, 16) 50,
+    // conv2d_transpose (None, 24, 24, 4) 580.
+    assert_eq!(Mobile::PARAMS, 20 + 50 + 580);
+    let summary = Mobile::create(&Cpu::default()).unwrap().summary().to_string();
+    for shown in
+        ["(None, 26, 26, 2)", "(None, 12, 12, 16)", "(None, 24, 24, 4)", "depthwise_conv2d", "separable_conv2d", "conv2d_transpose"]
+    {
+        assert!(summary.contains(shown), "{shown} missing from\n{summary}");
+    }
     let summary = Signal::create(&Cpu::default()).unwrap().summary().to_string();
     for shown in ["(None, 48, 8)", "(None, 24, 8)", "(None, 24, 16)", "(None, 16)", "conv1d_1", "max_pooling1d", "global_max_pooling1d"] {
         assert!(summary.contains(shown), "{shown} missing from\n{summary}");

@@ -162,12 +162,13 @@ pub fn padding(class: &str, arg: Option<&Arg>, causal: bool, diag: &mut Diag) ->
     }
 }
 
-/// A positive count argument (`filters`, `depth_multiplier`); `noun` names one of it in errors.
-pub fn count(class: &str, key: &str, noun: &str, arg: &Arg, diag: &mut Diag) -> Option<usize> {
+/// A positive count argument (`filters`, `depth_multiplier`); `need` says what is needed in errors
+/// (`at least 1 filter`).
+pub fn count(class: &str, key: &str, need: &str, arg: &Arg, diag: &mut Diag) -> Option<usize> {
     match int(&arg.value) {
         Some(f) if f >= 1 && f <= u32::MAX as i128 => Some(f as usize),
         Some(f) => {
-            diag.error(arg, format!("{class} needs at least 1 {noun}, found {f}"));
+            diag.error(arg, format!("{class} needs {need}, found {f}"));
             None
         }
         None => {
@@ -200,7 +201,11 @@ pub fn conv_window(
     };
     let strides = args.get("strides", sig).map_or(Some((1, 1)), |a| dims(class, "strides", rank, a, diag));
     let dilation = args.get("dilation_rate", sig).map_or(Some((1, 1)), |a| dims(class, "dilation_rate", rank, a, diag));
+    // Keras refuses the combination for the plain and transposed convolutions, not for the
+    // depthwise ones.
+    let refused = matches!(class, "Conv1D" | "Conv2D" | "Conv2DTranspose");
     if let (Some(s), Some(d), Some(a)) = (strides, dilation, args.get("dilation_rate", sig))
+        && refused
         && s != (1, 1)
         && d != (1, 1)
     {
@@ -296,7 +301,7 @@ impl Conv {
                 diag.error(call, format!("{class} needs `filters` and `kernel_size`: `{example}`"));
                 None
             }
-            Some(a) => count(class, "filters", "filter", a, diag),
+            Some(a) => count(class, "filters", "at least 1 filter", a, diag),
         };
         let window = conv_window(class, rank, &example, call, args, sig, filters.is_some(), diag);
         let activation = activation(args, sig, diag);

@@ -4,6 +4,8 @@
 pub mod activation;
 pub mod batch_norm;
 pub mod conv2d;
+pub mod conv2d_transpose;
+pub mod depthwise_conv2d;
 pub mod dense;
 pub mod dropout;
 pub mod flatten;
@@ -13,6 +15,7 @@ pub mod names;
 pub mod penalties;
 pub mod pool2d;
 pub mod reshape;
+pub mod separable_conv2d;
 
 use crate::diag::Diag;
 use crate::parse::{Arg, Call};
@@ -44,6 +47,9 @@ pub const CLASSES: &[&str] = &[
     "AveragePooling1D",
     "GlobalAveragePooling1D",
     "GlobalMaxPooling1D",
+    "DepthwiseConv2D",
+    "SeparableConv2D",
+    "Conv2DTranspose",
 ];
 
 /// A parsed and validated layer.
@@ -57,6 +63,9 @@ pub enum Layer {
     Reshape(reshape::Reshape),
     ActivityRegularization(reshape::ActivityRegularization),
     Conv(Box<conv2d::Conv>),
+    DepthwiseConv2D(Box<depthwise_conv2d::DepthwiseConv2D>),
+    SeparableConv2D(Box<separable_conv2d::SeparableConv2D>),
+    Conv2DTranspose(Box<conv2d_transpose::Conv2DTranspose>),
     Pool2D(pool2d::Pool2D),
 }
 
@@ -109,6 +118,9 @@ impl Layer {
             "AveragePooling1D" => pool2d::Pool2D::build("AveragePooling1D", false, 1, args, diag).map(Layer::Pool2D),
             "GlobalAveragePooling1D" => Some(Layer::Pool2D(pool2d::Pool2D::global("GlobalAveragePooling1D", false, 1))),
             "GlobalMaxPooling1D" => Some(Layer::Pool2D(pool2d::Pool2D::global("GlobalMaxPooling1D", true, 1))),
+            "DepthwiseConv2D" => depthwise_conv2d::DepthwiseConv2D::build(call, args, diag).map(|c| Layer::DepthwiseConv2D(Box::new(c))),
+            "SeparableConv2D" => separable_conv2d::SeparableConv2D::build(call, args, diag).map(|c| Layer::SeparableConv2D(Box::new(c))),
+            "Conv2DTranspose" => conv2d_transpose::Conv2DTranspose::build(call, args, diag).map(|c| Layer::Conv2DTranspose(Box::new(c))),
             _ => None,
         }
     }
@@ -128,6 +140,9 @@ impl Layer {
             "Conv2D" | "Conv1D" => conv2d::SIGNATURE,
             "MaxPooling2D" | "AveragePooling2D" | "MaxPooling1D" | "AveragePooling1D" => pool2d::SIGNATURE,
             "GlobalAveragePooling2D" | "GlobalMaxPooling2D" | "GlobalAveragePooling1D" | "GlobalMaxPooling1D" => pool2d::GLOBAL_SIGNATURE,
+            "DepthwiseConv2D" => depthwise_conv2d::SIGNATURE,
+            "SeparableConv2D" => separable_conv2d::SIGNATURE,
+            "Conv2DTranspose" => conv2d_transpose::SIGNATURE,
             _ => (&[], 0),
         }
     }
@@ -144,6 +159,9 @@ impl Layer {
             Layer::Reshape(_) => "Reshape",
             Layer::ActivityRegularization(_) => "ActivityRegularization",
             Layer::Conv(c) => c.class(),
+            Layer::DepthwiseConv2D(_) => "DepthwiseConv2D",
+            Layer::SeparableConv2D(_) => "SeparableConv2D",
+            Layer::Conv2DTranspose(_) => "Conv2DTranspose",
             Layer::Pool2D(p) => p.class(),
         }
     }
@@ -169,6 +187,9 @@ impl Layer {
             "AveragePooling1D" => "average_pooling1d",
             "GlobalAveragePooling1D" => "global_average_pooling1d",
             "GlobalMaxPooling1D" => "global_max_pooling1d",
+            "DepthwiseConv2D" => "depthwise_conv2d",
+            "SeparableConv2D" => "separable_conv2d",
+            "Conv2DTranspose" => "conv2d_transpose",
             _ => "layer",
         }
     }
@@ -184,6 +205,9 @@ impl Layer {
             Layer::Reshape(l) => l.output_shape(input),
             Layer::ActivityRegularization(_) => Ok(input.to_vec()),
             Layer::Conv(l) => l.output_shape(input),
+            Layer::DepthwiseConv2D(l) => l.output_shape(input),
+            Layer::SeparableConv2D(l) => l.output_shape(input),
+            Layer::Conv2DTranspose(l) => l.output_shape(input),
             Layer::Pool2D(l) => l.output_shape(input),
         }
     }
@@ -195,6 +219,9 @@ impl Layer {
             Layer::BatchNormalization(l) => l.weights(input),
             Layer::LayerNormalization(l) => l.weights(input),
             Layer::Conv(l) => l.weights(input),
+            Layer::DepthwiseConv2D(l) => l.weights(input),
+            Layer::SeparableConv2D(l) => l.weights(input),
+            Layer::Conv2DTranspose(l) => l.weights(input),
             Layer::Activation(_)
             | Layer::Dropout(_)
             | Layer::Flatten(_)
@@ -216,6 +243,9 @@ impl Layer {
             | Layer::LayerNormalization(_)
             | Layer::Reshape(_)
             | Layer::Conv(_)
+            | Layer::DepthwiseConv2D(_)
+            | Layer::SeparableConv2D(_)
+            | Layer::Conv2DTranspose(_)
             | Layer::Pool2D(_) => None,
         }
     }
@@ -239,6 +269,9 @@ impl Layer {
                 vec![quote::quote!(("rate", ::keras::model::ConfigValue::Float(#rate)))]
             }
             Layer::Conv(l) => l.config(),
+            Layer::DepthwiseConv2D(l) => l.config(),
+            Layer::SeparableConv2D(l) => l.config(),
+            Layer::Conv2DTranspose(l) => l.config(),
             Layer::Flatten(_) | Layer::Reshape(_) | Layer::ActivityRegularization(_) | Layer::Pool2D(_) => Vec::new(),
             Layer::BatchNormalization(l) => {
                 let (momentum, epsilon, center, scale) = (l.momentum, l.epsilon, l.center, l.scale);
@@ -272,6 +305,9 @@ impl Layer {
             Layer::Reshape(_) => reshape::Reshape::runtime(input),
             Layer::ActivityRegularization(_) => reshape::ActivityRegularization::runtime(input),
             Layer::Conv(l) => l.runtime(input, output),
+            Layer::DepthwiseConv2D(l) => l.runtime(input),
+            Layer::SeparableConv2D(l) => l.runtime(input),
+            Layer::Conv2DTranspose(l) => l.runtime(input),
             Layer::Pool2D(l) => l.runtime(input),
         }
     }

@@ -11,6 +11,8 @@
 mod activation;
 mod batch_norm;
 mod conv2d;
+mod conv2d_transpose;
+mod depthwise_conv2d;
 mod dense;
 mod dropout;
 mod flatten;
@@ -20,6 +22,8 @@ mod pool2d;
 pub use activation::Activation;
 pub use batch_norm::BatchNormalization;
 pub use conv2d::Conv2D;
+pub use conv2d_transpose::Conv2DTranspose;
+pub use depthwise_conv2d::{DepthwiseConv2D, SeparableConv2D};
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use flatten::{Flatten, Reshape};
