@@ -228,3 +228,50 @@ fn conv2d_files_load_and_predict_what_keras_predicted() {
         }
     }
 }
+
+sequential! {
+    struct ConvFamily = Input((6, 6, 2))
+        => DepthwiseConv2D(3, relu, depth_multiplier = 2)
+        => SeparableConv2D(3, 2, tanh)
+        => Conv2DTranspose(2, 2, strides = 2)
+        => Reshape((36, 2))
+        => Conv1D(3, 3, relu, padding = "causal")
+        => MaxPooling1D(2)
+        => AveragePooling1D(3, padding = "same")
+        => GlobalMaxPooling1D()
+        => Dense(3, softmax);
+}
+sequential! {
+    struct ConvFamilyOtherMultiplier = Input((6, 6, 2))
+        => DepthwiseConv2D(3, relu, depth_multiplier = 1)
+        => SeparableConv2D(3, 2, tanh)
+        => Conv2DTranspose(2, 2, strides = 2)
+        => Reshape((36, 2))
+        => Conv1D(3, 3, relu, padding = "causal")
+        => MaxPooling1D(2)
+        => AveragePooling1D(3, padding = "same")
+        => GlobalMaxPooling1D()
+        => Dense(3, softmax);
+}
+
+/// Files with DepthwiseConv2D, SeparableConv2D, Conv2DTranspose, Conv1D and the 1-D poolings load
+/// into the matching macro model (Keras's weight names and layouts) and predict what Keras
+/// predicted; a different depth multiplier is refused at its layer.
+#[test]
+fn convolution_family_files_load_and_predict_what_keras_predicted() {
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(fixture("G_files_convfam.json")).unwrap()).unwrap();
+    let x = array(&r["x"]);
+    let expected = array(&r["forward_before"]);
+    let init: Vec<ArrayD<f32>> = r["weights_init"].as_array().unwrap().iter().map(array).collect();
+    for file in ["G_files_convfam.keras", "G_files_convfam.h5", "G_files_convfam.weights.h5"] {
+        let mut model = ConvFamily::new(&Cpu::default());
+        model.load_keras(fixture(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(model.get_weights().unwrap(), init, "{file}: the weights Keras saved");
+        let y = model.predict(&x).unwrap();
+        for (a, b) in y.iter().zip(&expected) {
+            assert!((a - b).abs() <= 1e-5 * b.abs().max(1e-3), "{file}: predicted {a}, Keras {b}");
+        }
+    }
+    let e = error(ConvFamilyOtherMultiplier::new(&Cpu::default()), "G_files_convfam.keras");
+    assert!(e.contains("layer 1 (depthwise_conv2d): the file has DepthwiseConv2D("), "{e}");
+}

@@ -237,3 +237,45 @@ fn predict_one_agrees_with_predict() {
     let batch = model.predict(&keras::ndarray::ArrayD::from_shape_vec(vec![1, 28, 28, 1], x).unwrap()).unwrap();
     common::assert_close("predict_one", &one, batch.as_slice().unwrap(), 1e-5);
 }
+
+sequential! {
+    /// Large enough that the depthwise kernels split a batch of 32 over the thread pool.
+    struct WideDepthwise = Input((28, 28, 4))
+        => DepthwiseConv2D(3, tanh, padding = "same", depth_multiplier = 2)
+        => SeparableConv2D(4, 3, tanh, strides = 2)
+        => Conv2DTranspose(2, 3, strides = 2)
+        => GlobalAveragePooling2D()
+        => Dense(2);
+}
+
+/// The batch kernels (split over threads when large) agree with the same model run one sample at
+/// a time (each call small enough to stay on one thread): forward, and the gradient of a batch
+/// against the mean of the per-sample gradients.
+#[test]
+fn depthwise_separable_transposed_batches_agree_with_single_samples() {
+    use keras::ndarray::{Axis, Slice};
+    keras::utils::set_random_seed(3);
+    let n = 32;
+    let x: Vec<f32> = (0..n * 28 * 28 * 4).map(|i| ((i * 7919) % 1009) as f32 / 1009.0 - 0.5).collect();
+    let x = keras::ndarray::ArrayD::from_shape_vec(vec![n, 28, 28, 4], x).unwrap();
+    let y = keras::ndarray::ArrayD::from_shape_fn(vec![n, 2], |i| ((i[0] + i[1]) % 3) as f32 - 1.0);
+    let model = WideDepthwise::create(&Cpu::default()).unwrap();
+    let no_metrics: [Metric; 0] = [];
+    let mut model = model.compile(Sgd::default(), "mse", no_metrics).unwrap();
+    let batch = model.predict(&x).unwrap();
+    let (_, grads) = model.gradients(&x, &y).unwrap();
+    let mut mean: Vec<Vec<f32>> = grads.iter().map(|g| vec![0.0; g.len()]).collect();
+    for i in 0..n {
+        let xi = x.slice_axis(Axis(0), Slice::from(i..i + 1)).to_owned();
+        let yi = y.slice_axis(Axis(0), Slice::from(i..i + 1)).to_owned();
+        let one = model.predict(&xi).unwrap();
+        common::assert_close("forward", one.as_slice().unwrap(), &batch.as_slice().unwrap()[i * 2..i * 2 + 2], 1e-5);
+        let (_, g) = model.gradients(&xi, &yi).unwrap();
+        for (m, g) in mean.iter_mut().zip(&g) {
+            m.iter_mut().zip(g.iter()).for_each(|(m, g)| *m += g / n as f32);
+        }
+    }
+    for (i, (g, m)) in grads.iter().zip(&mean).enumerate() {
+        common::assert_close(&format!("gradient {i}"), g.as_slice().unwrap(), m, 1e-4);
+    }
+}

@@ -143,7 +143,7 @@ fn matches(ours: &ConfigValue, file: &Value) -> bool {
 }
 
 /// The keys a description shows, for a class this model does not have.
-const SHOWN_KEYS: &[&str] = &["units", "filters", "kernel_size", "activation", "use_bias", "rate"];
+const SHOWN_KEYS: &[&str] = &["units", "filters", "kernel_size", "depth_multiplier", "activation", "use_bias", "rate"];
 
 fn describe_spec(layer: &LayerSpec) -> String {
     let args = layer.config.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
