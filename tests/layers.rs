@@ -37,6 +37,14 @@ sequential! { struct TrSameS2 = Input((3, 4, 3)) => Conv2DTranspose(2, 3, tanh, 
 sequential! { struct TrValidS3 = Input((3, 3, 2)) => Conv2DTranspose(2, (2, 3), strides = (3, 2)) => Flatten() => Dense(3, softmax); }
 sequential! { struct TrSameK4 = Input((3, 3, 2)) => Conv2DTranspose(2, 4, sigmoid, strides = 2, padding = "same", use_bias = false) => GlobalMaxPooling2D() => Dense(3, softmax); }
 sequential! { struct TrDilated = Input((4, 5, 2)) => Conv2DTranspose(2, 3, relu, dilation_rate = 2, padding = "same") => Flatten() => Dense(3, softmax); }
+sequential! {
+    struct Regularized = Input((6, 6, 2))
+        => DepthwiseConv2D(3, tanh, depthwise_regularizer = l2(0.05), bias_regularizer = l1(0.02), depthwise_constraint = max_norm(0.6))
+        => SeparableConv2D(3, 2, relu, depthwise_regularizer = l1(0.03), pointwise_regularizer = l2(0.04), pointwise_constraint = unit_norm(), bias_constraint = non_neg())
+        => Conv2DTranspose(2, 2, strides = 2, kernel_regularizer = l1_l2(l1 = 0.01, l2 = 0.02), kernel_constraint = max_norm(0.8))
+        => Flatten()
+        => Dense(3, softmax);
+}
 sequential! { struct Gap = Input((6, 6, 2)) => Conv2D(4, (3, 3), relu) => GlobalAveragePooling2D() => Dense(3, softmax); }
 
 #[test]
@@ -162,6 +170,11 @@ fn conv2d_transpose_same_kernel4_without_bias_matches_keras() {
 #[test]
 fn conv2d_transpose_dilated_matches_keras() {
     run_fixture::<TrDilated>("D_layer_conv2dtranspose_dilated_same", RTOL);
+}
+
+#[test]
+fn convolution_family_regularizers_and_constraints_match_keras() {
+    run_fixture::<Regularized>("D_layer_convfam_regularized", RTOL);
 }
 
 #[test]
