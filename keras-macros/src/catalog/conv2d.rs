@@ -178,21 +178,19 @@ pub fn count(class: &str, key: &str, need: &str, arg: &Arg, diag: &mut Diag) -> 
     }
 }
 
-/// The window of a convolution: `kernel_size`, `strides`, `dilation_rate`, `padding`; `example`
-/// is the call shown when `kernel_size` is missing, `missing` whether to report that.
+/// The window of a convolution: `kernel_size`, `strides`, `dilation_rate`, `padding`. A missing
+/// `kernel_size` is reported at `missing` (the call, and the example call to show) when given.
 pub fn conv_window(
     class: &str,
     rank: usize,
-    example: &str,
-    call: &Call,
     args: &Args<'_>,
     sig: &[&str],
-    missing: bool,
+    missing: Option<(&Call, &str)>,
     diag: &mut Diag,
 ) -> Option<Window> {
     let size = match args.get("kernel_size", sig) {
         None => {
-            if missing {
+            if let Some((call, example)) = missing {
                 diag.error(call, format!("{class} needs a `kernel_size`: `{example}`"));
             }
             None
@@ -303,7 +301,7 @@ impl Conv {
             }
             Some(a) => count(class, "filters", "at least 1 filter", a, diag),
         };
-        let window = conv_window(class, rank, &example, call, args, sig, filters.is_some(), diag);
+        let window = conv_window(class, rank, args, sig, filters.and(Some((call, example.as_str()))), diag);
         let activation = activation(args, sig, diag);
         let use_bias = use_bias(class, args, sig, diag);
         let kernel = WeightArgs::parse("kernel", args, sig, diag);

@@ -3,7 +3,7 @@
 //! kernel_regularizer = .., bias_regularizer = .., kernel_constraint = .., bias_constraint = ..)`:
 //! the adjoint of a `Conv2D`, growing its input.
 
-use super::conv2d::{Padding, WeightArgs, Window, activation, config, conv_window, count, use_bias};
+use super::conv2d::{Padding, Placed, WeightArgs, Window, activation, config, conv_window, count, use_bias};
 use super::{Args, Runtime, Shape, Weight};
 use crate::diag::Diag;
 use crate::parse::Call;
@@ -45,7 +45,7 @@ impl Conv2DTranspose {
             }
             Some(a) => count("Conv2DTranspose", "filters", "at least 1 filter", a, diag),
         };
-        let window = conv_window("Conv2DTranspose", 2, example, call, args, sig, filters.is_some(), diag);
+        let window = conv_window("Conv2DTranspose", 2, args, sig, filters.and(Some((call, example))), diag);
         let activation = activation(args, sig, diag);
         let use_bias = use_bias("Conv2DTranspose", args, sig, diag);
         let kernel = WeightArgs::parse("kernel", args, sig, diag);
@@ -68,8 +68,8 @@ impl Conv2DTranspose {
         config(Some(self.filters), &self.activation, self.use_bias)
     }
 
-    /// Output size and padding before, per axis.
-    fn place(&self, input: &[usize]) -> Result<((usize, usize), (usize, usize)), String> {
+    /// Output size and padding before (of the adjoint convolution), per axis.
+    fn place(&self, input: &[usize]) -> Result<Placed, String> {
         let (h, w) = Window::spatial(2, "Conv2DTranspose", input)?;
         let (k, s, d, p) = (self.window.size, self.window.strides, self.window.dilation, self.window.padding);
         let (oh, pt) = axis(h, k.0, s.0, d.0, p);
@@ -77,12 +77,12 @@ impl Conv2DTranspose {
         if oh.checked_mul(ow).and_then(|n| n.checked_mul(self.filters)).is_none_or(|n| n > u32::MAX as usize) {
             return Err(format!("Conv2DTranspose's output ({oh}, {ow}, {}) is too large", self.filters));
         }
-        Ok(((oh, ow), (pt, pl)))
+        Ok(Placed { out: (oh, ow), pad: (pt, pl) })
     }
 
     pub fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
-        let ((oh, ow), _) = self.place(input)?;
-        Ok(vec![oh, ow, self.filters])
+        let p = self.place(input)?;
+        Ok(vec![p.out.0, p.out.1, self.filters])
     }
 
     pub fn weights(&self, input: &[usize]) -> Vec<Weight> {
@@ -95,7 +95,7 @@ impl Conv2DTranspose {
     }
 
     pub fn runtime(&self, input: &[usize]) -> Runtime {
-        let ((oh, ow), (pt, pl)) = self.place(input).expect("checked by output_shape");
+        let Placed { out: (oh, ow), pad: (pt, pl) } = self.place(input).expect("checked by output_shape");
         let (h, w, cin, f) = (input[0], input[1], input[2], self.filters);
         let ((kh, kw), (sh, sw), (dh, dw)) = (self.window.size, self.window.strides, self.window.dilation);
         // The geometry of the convolution this layer is the adjoint of: from the output to the input.

@@ -49,7 +49,7 @@ impl DepthwiseConv2D {
     pub fn build(call: &Call, args: &Args<'_>, diag: &mut Diag) -> Option<DepthwiseConv2D> {
         let (sig, _) = SIGNATURE;
         let errors = diag.len();
-        let window = conv_window("DepthwiseConv2D", 2, "DepthwiseConv2D((3, 3))", call, args, sig, true, diag);
+        let window = conv_window("DepthwiseConv2D", 2, args, sig, Some((call, "DepthwiseConv2D((3, 3))")), diag);
         let depth_multiplier = depth_multiplier("DepthwiseConv2D", args, sig, diag);
         let activation = activation(args, sig, diag);
         let use_bias = use_bias("DepthwiseConv2D", args, sig, diag);

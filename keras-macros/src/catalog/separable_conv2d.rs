@@ -60,7 +60,7 @@ impl SeparableConv2D {
             }
             Some(a) => count("SeparableConv2D", "filters", "at least 1 filter", a, diag),
         };
-        let window = conv_window("SeparableConv2D", 2, example, call, args, sig, filters.is_some(), diag);
+        let window = conv_window("SeparableConv2D", 2, args, sig, filters.and(Some((call, example))), diag);
         let depth_multiplier = depth_multiplier("SeparableConv2D", args, sig, diag);
         let activation = activation(args, sig, diag);
         let use_bias = use_bias("SeparableConv2D", args, sig, diag);

@@ -38,7 +38,7 @@ impl<const IN: usize, const OUT: usize, const KERNEL: usize, const FILTERS: usiz
     /// The layer over `window` (whose sizes must agree with the const parameters).
     pub const fn new(window: Window2d) -> Self {
         assert!(window.c == FILTERS && window.h * window.w * FILTERS == OUT);
-        assert!(window.out_pixels() > 0 && IN % window.out_pixels() == 0);
+        assert!(window.out_pixels() > 0 && IN.is_multiple_of(window.out_pixels()));
         assert!(window.kh * window.kw * FILTERS * (IN / window.out_pixels()) == KERNEL);
         assert!(window.out_pixels() * window.kh * window.kw * FILTERS == COLS);
         Conv2DTranspose { window, _act: PhantomData }

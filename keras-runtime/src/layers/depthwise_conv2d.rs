@@ -38,7 +38,7 @@ impl<const IN: usize, const OUT: usize, const KERNEL: usize, const CHANNELS: usi
     /// The layer over `window` (whose sizes must agree with the const parameters).
     pub const fn new(window: Window2d) -> Self {
         assert!(window.h * window.w * window.c == IN && window.oh * window.ow * CHANNELS == OUT);
-        assert!(CHANNELS % window.c == 0 && window.kh * window.kw * CHANNELS == KERNEL);
+        assert!(CHANNELS.is_multiple_of(window.c) && window.kh * window.kw * CHANNELS == KERNEL);
         assert!(window.oh * window.ow * window.kh * window.kw * window.c == COLS);
         DepthwiseConv2D { window, _act: PhantomData }
     }
@@ -141,7 +141,7 @@ impl<
     /// The layer over `window` (whose sizes must agree with the const parameters).
     pub const fn new(window: Window2d) -> Self {
         assert!(window.h * window.w * window.c == IN && window.oh * window.ow * FILTERS == OUT);
-        assert!(INNER % window.c == 0 && window.kh * window.kw * INNER == DEPTHWISE);
+        assert!(INNER.is_multiple_of(window.c) && window.kh * window.kw * INNER == DEPTHWISE);
         assert!(window.oh * window.ow * window.kh * window.kw * window.c == COLS);
         SeparableConv2D { window, _act: PhantomData }
     }
