@@ -52,6 +52,8 @@ fn never_panics() {
     let sources = [
         "#[params(49)] pub struct Net = Input((3, 4)) => Dense(8, relu, in = (3, 4), name = \"a\", kernel_initializer = random_normal(mean = 0.0, stddev = 0.1)) => Dropout(0.5, seed = 3) => Flatten() => Activation(softmax) => Dense(1, params = 9);",
         "Input(4) => Dense(3, softmax)",
+        "struct C = Input((8, 8, 4)) => DepthwiseConv2D(3, relu, depth_multiplier = 4, strides = 3) => SeparableConv2D(8, 3, padding = \"same\") => Conv2DTranspose(4, 3, strides = 3, name = \"a\") => Reshape((-1, 4)) => Conv1D(8, 3, padding = \"causal\", dilation_rate = 4) => MaxPooling1D(3) => AveragePooling1D(4, padding = \"same\") => GlobalMaxPooling1D() => Dense(3);",
+        "struct T = Input((3, 4)) => Conv2DTranspose(8, (3, 4), dilation_rate = 3) => GlobalAveragePooling1D()",
     ];
     let values = [
         "0",

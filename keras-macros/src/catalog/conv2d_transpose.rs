@@ -28,8 +28,9 @@ pub struct Conv2DTranspose {
 pub fn axis(n: usize, k: usize, s: usize, d: usize, padding: Padding) -> (usize, usize) {
     let span = d * (k - 1) + 1;
     match padding {
-        Padding::Same => (n * s, span.saturating_sub(s) / 2),
-        _ => ((n - 1) * s + span.max(s), 0),
+        // Saturating: an absurd size is reported as too large, not wrapped.
+        Padding::Same => (n.saturating_mul(s), span.saturating_sub(s) / 2),
+        _ => ((n - 1).saturating_mul(s).saturating_add(span.max(s)), 0),
     }
 }
 
