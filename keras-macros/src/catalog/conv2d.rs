@@ -110,6 +110,28 @@ impl Window {
         }
     }
 
+    /// Keras configuration entries: the window's size under `size_key` (`kernel_size`,
+    /// `pool_size`), `strides`, `padding`, and `dilation_rate` when `dilated`, one value per
+    /// spatial axis as Keras lists them.
+    pub fn config(&self, size_key: &str, dilated: bool) -> Vec<TokenStream> {
+        let axes = |(h, w): (usize, usize)| if self.rank == 1 { quote!(&[#w]) } else { quote!(&[#h, #w]) };
+        let (size, strides, dilation) = (axes(self.size), axes(self.strides), axes(self.dilation));
+        let padding = match self.padding {
+            Padding::Valid => "valid",
+            Padding::Same => "same",
+            Padding::Causal => "causal",
+        };
+        let mut out = vec![
+            quote!((#size_key, ::keras::model::ConfigValue::Ints(#size))),
+            quote!(("strides", ::keras::model::ConfigValue::Ints(#strides))),
+            quote!(("padding", ::keras::model::ConfigValue::Str(#padding))),
+        ];
+        if dilated {
+            out.push(quote!(("dilation_rate", ::keras::model::ConfigValue::Ints(#dilation))));
+        }
+        out
+    }
+
     /// The runtime geometry for an input (`(h, w, c)`, or `(steps, c)` for rank 1).
     pub fn runtime(&self, input: &[usize], placed: &Placed) -> TokenStream {
         let c = input[input.len() - 1];
@@ -283,10 +305,12 @@ pub struct Conv {
 }
 
 impl Conv {
-    /// Keras configuration entries compared with a file's architecture: filters, activation,
-    /// use_bias.
+    /// Keras configuration entries compared with a file's architecture: filters, the window,
+    /// activation, use_bias.
     pub fn config(&self) -> Vec<TokenStream> {
-        config(Some(self.filters), &self.activation, self.use_bias)
+        let mut out = config(Some(self.filters), &self.activation, self.use_bias);
+        out.extend(self.window.config("kernel_size", true));
+        out
     }
 
     /// A `Conv1D` (`rank` 1) or `Conv2D` (`rank` 2).

@@ -66,7 +66,9 @@ impl Conv2DTranspose {
 
     /// Keras configuration entries compared with a file's architecture.
     pub fn config(&self) -> Vec<TokenStream> {
-        config(Some(self.filters), &self.activation, self.use_bias)
+        let mut out = config(Some(self.filters), &self.activation, self.use_bias);
+        out.extend(self.window.config("kernel_size", true));
+        out
     }
 
     /// Output size and padding before (of the adjoint convolution), per axis.

@@ -73,6 +73,7 @@ impl DepthwiseConv2D {
         let dm = self.depth_multiplier;
         let mut out = vec![quote!(("depth_multiplier", ::keras::model::ConfigValue::Int(#dm)))];
         out.extend(config(None, &self.activation, self.use_bias));
+        out.extend(self.window.config("kernel_size", true));
         out
     }
 

@@ -272,7 +272,8 @@ impl Layer {
             Layer::DepthwiseConv2D(l) => l.config(),
             Layer::SeparableConv2D(l) => l.config(),
             Layer::Conv2DTranspose(l) => l.config(),
-            Layer::Flatten(_) | Layer::Reshape(_) | Layer::ActivityRegularization(_) | Layer::Pool2D(_) => Vec::new(),
+            Layer::Pool2D(l) => l.config(),
+            Layer::Flatten(_) | Layer::Reshape(_) | Layer::ActivityRegularization(_) => Vec::new(),
             Layer::BatchNormalization(l) => {
                 let (momentum, epsilon, center, scale) = (l.momentum, l.epsilon, l.center, l.scale);
                 vec![

@@ -50,6 +50,12 @@ impl Pool2D {
         self.class
     }
 
+    /// Keras configuration entries compared with a file's architecture: the window of a windowed
+    /// pooling (`pool_size`, `strides`, `padding`); none for the global ones.
+    pub fn config(&self) -> Vec<proc_macro2::TokenStream> {
+        self.window.map_or_else(Vec::new, |w| w.config("pool_size", false))
+    }
+
     fn place(&self, input: &[usize]) -> Result<(Window, Placed), String> {
         match self.window {
             Some(w) => w.place(self.class, "pool window", input).map(|p| (w, p)),

@@ -87,6 +87,7 @@ impl SeparableConv2D {
         let dm = self.depth_multiplier;
         let mut out = config(Some(self.filters), &self.activation, self.use_bias);
         out.push(quote!(("depth_multiplier", ::keras::model::ConfigValue::Int(#dm))));
+        out.extend(self.window.config("kernel_size", true));
         out
     }
 
