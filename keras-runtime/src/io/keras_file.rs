@@ -4,9 +4,9 @@
 //! The file's architecture (layer classes, `units`, `filters`, convolution and pooling windows,
 //! `activation`, `use_bias`, the input shape) is compared with the model's definition first, and
 //! a mismatch is refused with an error naming the first difference; then every weight's shape is
-//! checked, and only then are all weights written at once. Every size a file declares is checked against the bytes that are there and against
-//! the model's own shapes before anything is allocated, so a damaged or hostile file gives an
-//! `Err`, never a panic or a huge allocation.
+//! checked, and only then are all weights written at once. Every size a file declares is checked
+//! against the bytes that are there and against the model's own shapes before anything is
+//! allocated, so a damaged or hostile file gives an `Err`, never a panic or a huge allocation.
 
 use crate::error::{batch_shape, tuple_shape};
 use crate::model::{ConfigValue, LayerSpec, Model, WeightSpec};
