@@ -39,10 +39,17 @@ sequential! {
         => AveragePooling2D(2) => Flatten() => Dense(10, softmax);
 }
 
+sequential! {
+    struct ConvFamily = Input((28, 28, 2)) => DepthwiseConv2D(3, relu, depth_multiplier = 2) => SeparableConv2D(8, 3, gelu, strides = 2)
+        => Conv2DTranspose(4, 3, tanh, strides = 2, padding = "same") => Reshape((576, 4)) => Conv1D(4, 3, padding = "causal")
+        => MaxPooling1D(4) => AveragePooling1D(2) => GlobalAveragePooling1D() => Dense(10, softmax);
+}
+
 #[test]
 fn steady_state_steps_and_predict_one_allocate_nothing() {
     train_on_batch_allocates_nothing();
     conv_train_on_batch_allocates_nothing();
+    conv_family_train_on_batch_allocates_nothing();
     predict_one_allocates_nothing();
 }
 
@@ -113,6 +120,24 @@ fn conv_train_on_batch_allocates_nothing() {
     let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
     assert!(loss.is_finite());
     assert_eq!(allocations, 0, "{allocations} allocations in 10 steady conv steps");
+}
+
+fn conv_family_train_on_batch_allocates_nothing() {
+    let batch = 32;
+    let x = keras::ndarray::Array4::from_shape_fn((batch, 28, 28, 2), |(i, h, w, c)| ((i * 31 + h * 7 + w + c) % 17) as f32 / 17.0);
+    let y = Array1::from_shape_fn(batch, |i| (i % 10) as f32);
+    let mut model = ConvFamily::new(&Cpu::default()).compile("adam", "sparse_categorical_crossentropy", ["accuracy"]).unwrap();
+    for _ in 0..3 {
+        model.train_on_batch(&x, &y).unwrap();
+    }
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let mut loss = 0.0;
+    for _ in 0..10 {
+        loss = model.train_on_batch(&x, &y).unwrap().loss();
+    }
+    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    assert!(loss.is_finite());
+    assert_eq!(allocations, 0, "{allocations} allocations in 10 steady steps of the convolution family");
 }
 
 fn predict_one_allocates_nothing() {

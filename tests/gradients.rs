@@ -1,6 +1,6 @@
 //! Backward passes checked against central finite differences of the training loss, for every
 //! activation, every loss and loss option, Dropout (same mask), the Activation layer, Dense on 3-D input,
-//! and the convolution and pooling layers (a Dense in front of each checks its input gradient).
+//! and the convolution and pooling layers, 1-D and 2-D (a Dense in front of each checks its input gradient).
 
 mod common;
 
@@ -222,6 +222,54 @@ sequential! { struct ConvDilated = Input((7, 7, 1)) => Dense(2, tanh) => Conv2D(
 sequential! { struct MaxPool = Input((6, 6, 2)) => Dense(3, tanh) => MaxPooling2D(3, 2, "same") => Flatten() => Dense(2); }
 sequential! { struct AvgPool = Input((7, 7, 2)) => Dense(3, tanh) => AveragePooling2D((3, 2), padding = "same") => Flatten() => Dense(2); }
 sequential! { struct GlobalMax = Input((4, 5, 2)) => Dense(3, tanh) => GlobalMaxPooling2D() => Dense(2); }
+
+sequential! { struct Conv1Valid = Input((7, 2)) => Dense(3, tanh) => Conv1D(4, 3, sigmoid) => Flatten() => Dense(2); }
+sequential! { struct Conv1Same = Input((7, 2)) => Dense(3, tanh) => Conv1D(2, 3, gelu, strides = 2, padding = "same", use_bias = false) => Flatten() => Dense(2); }
+sequential! { struct Conv1Causal = Input((7, 2)) => Dense(3, tanh) => Conv1D(3, 2, tanh, padding = "causal", dilation_rate = 3) => Flatten() => Dense(2); }
+sequential! { struct MaxPool1 = Input((7, 2)) => Dense(3, tanh) => MaxPooling1D(3, 2, "same") => Flatten() => Dense(2); }
+sequential! { struct AvgPool1 = Input((7, 2)) => Dense(3, tanh) => AveragePooling1D(2, padding = "same") => Flatten() => Dense(2); }
+sequential! { struct GlobalAvg1 = Input((5, 2)) => Dense(3, tanh) => GlobalAveragePooling1D() => Dense(2); }
+sequential! { struct GlobalMax1 = Input((5, 2)) => Dense(3, tanh) => GlobalMaxPooling1D() => Dense(2); }
+
+#[test]
+fn one_dimensional_convolution_and_pooling_gradients() {
+    let mut rng = Rng::new(10);
+    let x = random(&[3, 7, 2], &mut rng, 1.0);
+    let y = random(&[3, 2], &mut rng, 1.0);
+    check::<Conv1Valid>("conv1d valid", "mse", &x, &y);
+    check::<Conv1Same>("conv1d same strided", "mse", &x, &y);
+    check::<Conv1Causal>("conv1d causal dilated", "mse", &x, &y);
+    check::<MaxPool1>("max pooling 1d", "mse", &x, &y);
+    check::<AvgPool1>("average pooling 1d", "mse", &x, &y);
+    let x = random(&[3, 5, 2], &mut rng, 1.0);
+    check::<GlobalAvg1>("global average pooling 1d", "mse", &x, &y);
+    check::<GlobalMax1>("global max pooling 1d", "mse", &x, &y);
+}
+
+sequential! { struct Depthwise = Input((6, 5, 2)) => Dense(3, tanh) => DepthwiseConv2D((3, 2), sigmoid) => Flatten() => Dense(2); }
+sequential! { struct DepthwiseMultiplier = Input((7, 6, 2)) => Dense(2, tanh) => DepthwiseConv2D(3, gelu, strides = 2, padding = "same", depth_multiplier = 3, use_bias = false) => Flatten() => Dense(2); }
+sequential! { struct DepthwiseDilated = Input((7, 7, 1)) => Dense(2, tanh) => DepthwiseConv2D(2, tanh, strides = 2, dilation_rate = 2, depth_multiplier = 2) => Flatten() => Dense(2); }
+sequential! { struct Separable = Input((6, 5, 2)) => Dense(3, tanh) => SeparableConv2D(2, (3, 2), sigmoid) => Flatten() => Dense(2); }
+sequential! { struct SeparableMultiplier = Input((7, 6, 2)) => Dense(2, tanh) => SeparableConv2D(3, 3, gelu, strides = 2, padding = "same", depth_multiplier = 2, use_bias = false) => Flatten() => Dense(2); }
+sequential! { struct Transposed = Input((3, 4, 2)) => Dense(3, tanh) => Conv2DTranspose(2, (3, 2), sigmoid) => Flatten() => Dense(2); }
+sequential! { struct TransposedSame = Input((3, 3, 2)) => Dense(3, tanh) => Conv2DTranspose(2, 3, gelu, strides = (2, 3), padding = "same", use_bias = false) => Flatten() => Dense(2); }
+sequential! { struct TransposedDilated = Input((3, 4, 1)) => Dense(2, tanh) => Conv2DTranspose(3, 2, tanh, strides = 3, padding = "valid") => Conv2DTranspose(1, 3, dilation_rate = 2, padding = "same") => Flatten() => Dense(2); }
+
+#[test]
+fn depthwise_separable_and_transposed_convolution_gradients() {
+    let mut rng = Rng::new(13);
+    let y = random(&[3, 2], &mut rng, 1.0);
+    let x = random(&[3, 6, 5, 2], &mut rng, 1.0);
+    check::<Depthwise>("depthwise", "mse", &x, &y);
+    check::<Separable>("separable", "mse", &x, &y);
+    let x = random(&[3, 7, 6, 2], &mut rng, 1.0);
+    check::<DepthwiseMultiplier>("depthwise same strided multiplier", "mse", &x, &y);
+    check::<SeparableMultiplier>("separable same strided multiplier", "mse", &x, &y);
+    check::<DepthwiseDilated>("depthwise strided dilated", "mse", &random(&[3, 7, 7, 1], &mut rng, 1.0), &y);
+    check::<Transposed>("transposed valid", "mse", &random(&[3, 3, 4, 2], &mut rng, 1.0), &y);
+    check::<TransposedSame>("transposed same strided", "mse", &random(&[3, 3, 3, 2], &mut rng, 1.0), &y);
+    check::<TransposedDilated>("transposed stride over kernel, then dilated", "mse", &random(&[3, 3, 4, 1], &mut rng, 1.0), &y);
+}
 
 #[test]
 fn convolution_and_pooling_gradients() {

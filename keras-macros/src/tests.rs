@@ -52,6 +52,8 @@ fn never_panics() {
     let sources = [
         "#[params(49)] pub struct Net = Input((3, 4)) => Dense(8, relu, in = (3, 4), name = \"a\", kernel_initializer = random_normal(mean = 0.0, stddev = 0.1)) => Dropout(0.5, seed = 3) => Flatten() => Activation(softmax) => Dense(1, params = 9);",
         "Input(4) => Dense(3, softmax)",
+        "struct C = Input((8, 8, 4)) => DepthwiseConv2D(3, relu, depth_multiplier = 4, strides = 3) => SeparableConv2D(8, 3, padding = \"same\") => Conv2DTranspose(4, 3, strides = 3, name = \"a\") => Reshape((-1, 4)) => Conv1D(8, 3, padding = \"causal\", dilation_rate = 4) => MaxPooling1D(3) => AveragePooling1D(4, padding = \"same\") => GlobalMaxPooling1D() => Dense(3);",
+        "struct T = Input((3, 4)) => Conv2DTranspose(8, (3, 4), dilation_rate = 3) => GlobalAveragePooling1D()",
     ];
     let values = [
         "0",
@@ -97,9 +99,10 @@ fn run(src: &str) {
 
 #[test]
 fn windows_are_placed_as_keras_places_them() {
-    use crate::catalog::conv2d::Window;
+    use crate::catalog::conv2d::{Padding, Window};
     let place = |n: usize, k: usize, s: usize, d: usize, same: bool| {
-        let w = Window { size: (k, k), strides: (s, s), dilation: (d, d), same };
+        let padding = if same { Padding::Same } else { Padding::Valid };
+        let w = Window { rank: 2, size: (k, k), strides: (s, s), dilation: (d, d), padding };
         w.place("Conv2D", "kernel", &[n, n, 1]).map(|p| (p.out.0, p.pad.0))
     };
     assert_eq!(place(28, 3, 1, 1, false), Ok((26, 0)));
@@ -112,6 +115,14 @@ fn windows_are_placed_as_keras_places_them() {
     assert_eq!(place(7, 4, 1, 1, true), Ok((7, 1)));
     assert_eq!(place(5, 3, 1, 3, true), Ok((5, 3)));
     assert!(place(2, 3, 1, 1, false).is_err());
+    // "causal" (Conv1D): all the padding before, ceil(n / s) outputs.
+    let causal = |n: usize, k: usize, s: usize, d: usize| {
+        let w = Window { rank: 1, size: (1, k), strides: (1, s), dilation: (1, d), padding: Padding::Causal };
+        w.place("Conv1D", "kernel", &[n, 1]).map(|p| (p.out.1, p.pad.1))
+    };
+    assert_eq!(causal(8, 3, 1, 1), Ok((8, 2)));
+    assert_eq!(causal(8, 3, 2, 1), Ok((4, 2)));
+    assert_eq!(causal(8, 3, 1, 2), Ok((8, 4)));
     assert_eq!(
         checked("struct C = Input((28, 28, 1)) => Conv2D(32, (3, 3), relu) => MaxPooling2D(2) => Flatten() => Dense(10);").0,
         Some(320 + 5408 * 10 + 10)

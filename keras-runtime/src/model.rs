@@ -89,6 +89,10 @@ pub enum ConfigValue {
     Bool(bool),
     /// An activation function.
     Activation(crate::activations::Activation),
+    /// A tuple of counts (`kernel_size`, `strides`, `pool_size`).
+    Ints(&'static [usize]),
+    /// A word (`padding`).
+    Str(&'static str),
 }
 
 impl std::fmt::Display for ConfigValue {
@@ -98,6 +102,9 @@ impl std::fmt::Display for ConfigValue {
             ConfigValue::Float(v) => write!(f, "{v}"),
             ConfigValue::Bool(v) => write!(f, "{v}"),
             ConfigValue::Activation(a) => f.write_str(a.name()),
+            ConfigValue::Ints([v]) => write!(f, "({v},)"),
+            ConfigValue::Ints(v) => write!(f, "({})", v.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+            ConfigValue::Str(s) => f.write_str(s),
         }
     }
 }

@@ -4,7 +4,9 @@
 pub mod activation;
 pub mod batch_norm;
 pub mod conv2d;
+pub mod conv2d_transpose;
 pub mod dense;
+pub mod depthwise_conv2d;
 pub mod dropout;
 pub mod flatten;
 pub mod input;
@@ -13,6 +15,7 @@ pub mod names;
 pub mod penalties;
 pub mod pool2d;
 pub mod reshape;
+pub mod separable_conv2d;
 
 use crate::diag::Diag;
 use crate::parse::{Arg, Call};
@@ -39,6 +42,14 @@ pub const CLASSES: &[&str] = &[
     "AveragePooling2D",
     "GlobalAveragePooling2D",
     "GlobalMaxPooling2D",
+    "Conv1D",
+    "MaxPooling1D",
+    "AveragePooling1D",
+    "GlobalAveragePooling1D",
+    "GlobalMaxPooling1D",
+    "DepthwiseConv2D",
+    "SeparableConv2D",
+    "Conv2DTranspose",
 ];
 
 /// A parsed and validated layer.
@@ -51,7 +62,10 @@ pub enum Layer {
     LayerNormalization(layer_norm::LayerNormalization),
     Reshape(reshape::Reshape),
     ActivityRegularization(reshape::ActivityRegularization),
-    Conv2D(Box<conv2d::Conv2D>),
+    Conv(Box<conv2d::Conv>),
+    DepthwiseConv2D(Box<depthwise_conv2d::DepthwiseConv2D>),
+    SeparableConv2D(Box<separable_conv2d::SeparableConv2D>),
+    Conv2DTranspose(Box<conv2d_transpose::Conv2DTranspose>),
     Pool2D(pool2d::Pool2D),
 }
 
@@ -94,11 +108,19 @@ impl Layer {
             "LayerNormalization" => layer_norm::LayerNormalization::build(call, args, diag).map(Layer::LayerNormalization),
             "Reshape" => reshape::Reshape::build(call, args, diag).map(Layer::Reshape),
             "ActivityRegularization" => reshape::ActivityRegularization::build(args, diag).map(Layer::ActivityRegularization),
-            "Conv2D" => conv2d::Conv2D::build(call, args, diag).map(|c| Layer::Conv2D(Box::new(c))),
-            "MaxPooling2D" => pool2d::Pool2D::build("MaxPooling2D", true, args, diag).map(Layer::Pool2D),
-            "AveragePooling2D" => pool2d::Pool2D::build("AveragePooling2D", false, args, diag).map(Layer::Pool2D),
-            "GlobalAveragePooling2D" => Some(Layer::Pool2D(pool2d::Pool2D::global("GlobalAveragePooling2D", false))),
-            "GlobalMaxPooling2D" => Some(Layer::Pool2D(pool2d::Pool2D::global("GlobalMaxPooling2D", true))),
+            "Conv2D" => conv2d::Conv::build("Conv2D", 2, call, args, diag).map(|c| Layer::Conv(Box::new(c))),
+            "Conv1D" => conv2d::Conv::build("Conv1D", 1, call, args, diag).map(|c| Layer::Conv(Box::new(c))),
+            "MaxPooling2D" => pool2d::Pool2D::build("MaxPooling2D", true, 2, args, diag).map(Layer::Pool2D),
+            "AveragePooling2D" => pool2d::Pool2D::build("AveragePooling2D", false, 2, args, diag).map(Layer::Pool2D),
+            "GlobalAveragePooling2D" => Some(Layer::Pool2D(pool2d::Pool2D::global("GlobalAveragePooling2D", false, 2))),
+            "GlobalMaxPooling2D" => Some(Layer::Pool2D(pool2d::Pool2D::global("GlobalMaxPooling2D", true, 2))),
+            "MaxPooling1D" => pool2d::Pool2D::build("MaxPooling1D", true, 1, args, diag).map(Layer::Pool2D),
+            "AveragePooling1D" => pool2d::Pool2D::build("AveragePooling1D", false, 1, args, diag).map(Layer::Pool2D),
+            "GlobalAveragePooling1D" => Some(Layer::Pool2D(pool2d::Pool2D::global("GlobalAveragePooling1D", false, 1))),
+            "GlobalMaxPooling1D" => Some(Layer::Pool2D(pool2d::Pool2D::global("GlobalMaxPooling1D", true, 1))),
+            "DepthwiseConv2D" => depthwise_conv2d::DepthwiseConv2D::build(call, args, diag).map(|c| Layer::DepthwiseConv2D(Box::new(c))),
+            "SeparableConv2D" => separable_conv2d::SeparableConv2D::build(call, args, diag).map(|c| Layer::SeparableConv2D(Box::new(c))),
+            "Conv2DTranspose" => conv2d_transpose::Conv2DTranspose::build(call, args, diag).map(|c| Layer::Conv2DTranspose(Box::new(c))),
             _ => None,
         }
     }
@@ -115,9 +137,12 @@ impl Layer {
             "Reshape" => reshape::SIGNATURE,
             "ActivityRegularization" => reshape::ACTIVITY_SIGNATURE,
             "Input" => input::SIGNATURE,
-            "Conv2D" => conv2d::SIGNATURE,
-            "MaxPooling2D" | "AveragePooling2D" => pool2d::SIGNATURE,
-            "GlobalAveragePooling2D" | "GlobalMaxPooling2D" => pool2d::GLOBAL_SIGNATURE,
+            "Conv2D" | "Conv1D" => conv2d::SIGNATURE,
+            "MaxPooling2D" | "AveragePooling2D" | "MaxPooling1D" | "AveragePooling1D" => pool2d::SIGNATURE,
+            "GlobalAveragePooling2D" | "GlobalMaxPooling2D" | "GlobalAveragePooling1D" | "GlobalMaxPooling1D" => pool2d::GLOBAL_SIGNATURE,
+            "DepthwiseConv2D" => depthwise_conv2d::SIGNATURE,
+            "SeparableConv2D" => separable_conv2d::SIGNATURE,
+            "Conv2DTranspose" => conv2d_transpose::SIGNATURE,
             _ => (&[], 0),
         }
     }
@@ -133,7 +158,10 @@ impl Layer {
             Layer::LayerNormalization(_) => "LayerNormalization",
             Layer::Reshape(_) => "Reshape",
             Layer::ActivityRegularization(_) => "ActivityRegularization",
-            Layer::Conv2D(_) => "Conv2D",
+            Layer::Conv(c) => c.class(),
+            Layer::DepthwiseConv2D(_) => "DepthwiseConv2D",
+            Layer::SeparableConv2D(_) => "SeparableConv2D",
+            Layer::Conv2DTranspose(_) => "Conv2DTranspose",
             Layer::Pool2D(p) => p.class(),
         }
     }
@@ -154,6 +182,14 @@ impl Layer {
             "AveragePooling2D" => "average_pooling2d",
             "GlobalAveragePooling2D" => "global_average_pooling2d",
             "GlobalMaxPooling2D" => "global_max_pooling2d",
+            "Conv1D" => "conv1d",
+            "MaxPooling1D" => "max_pooling1d",
+            "AveragePooling1D" => "average_pooling1d",
+            "GlobalAveragePooling1D" => "global_average_pooling1d",
+            "GlobalMaxPooling1D" => "global_max_pooling1d",
+            "DepthwiseConv2D" => "depthwise_conv2d",
+            "SeparableConv2D" => "separable_conv2d",
+            "Conv2DTranspose" => "conv2d_transpose",
             _ => "layer",
         }
     }
@@ -168,7 +204,10 @@ impl Layer {
             Layer::LayerNormalization(l) => l.output_shape(input),
             Layer::Reshape(l) => l.output_shape(input),
             Layer::ActivityRegularization(_) => Ok(input.to_vec()),
-            Layer::Conv2D(l) => l.output_shape(input),
+            Layer::Conv(l) => l.output_shape(input),
+            Layer::DepthwiseConv2D(l) => l.output_shape(input),
+            Layer::SeparableConv2D(l) => l.output_shape(input),
+            Layer::Conv2DTranspose(l) => l.output_shape(input),
             Layer::Pool2D(l) => l.output_shape(input),
         }
     }
@@ -179,7 +218,10 @@ impl Layer {
             Layer::Dense(l) => l.weights(input),
             Layer::BatchNormalization(l) => l.weights(input),
             Layer::LayerNormalization(l) => l.weights(input),
-            Layer::Conv2D(l) => l.weights(input),
+            Layer::Conv(l) => l.weights(input),
+            Layer::DepthwiseConv2D(l) => l.weights(input),
+            Layer::SeparableConv2D(l) => l.weights(input),
+            Layer::Conv2DTranspose(l) => l.weights(input),
             Layer::Activation(_)
             | Layer::Dropout(_)
             | Layer::Flatten(_)
@@ -200,7 +242,10 @@ impl Layer {
             | Layer::BatchNormalization(_)
             | Layer::LayerNormalization(_)
             | Layer::Reshape(_)
-            | Layer::Conv2D(_)
+            | Layer::Conv(_)
+            | Layer::DepthwiseConv2D(_)
+            | Layer::SeparableConv2D(_)
+            | Layer::Conv2DTranspose(_)
             | Layer::Pool2D(_) => None,
         }
     }
@@ -223,8 +268,12 @@ impl Layer {
                 let rate = l.rate;
                 vec![quote::quote!(("rate", ::keras::model::ConfigValue::Float(#rate)))]
             }
-            Layer::Conv2D(l) => l.config(),
-            Layer::Flatten(_) | Layer::Reshape(_) | Layer::ActivityRegularization(_) | Layer::Pool2D(_) => Vec::new(),
+            Layer::Conv(l) => l.config(),
+            Layer::DepthwiseConv2D(l) => l.config(),
+            Layer::SeparableConv2D(l) => l.config(),
+            Layer::Conv2DTranspose(l) => l.config(),
+            Layer::Pool2D(l) => l.config(),
+            Layer::Flatten(_) | Layer::Reshape(_) | Layer::ActivityRegularization(_) => Vec::new(),
             Layer::BatchNormalization(l) => {
                 let (momentum, epsilon, center, scale) = (l.momentum, l.epsilon, l.center, l.scale);
                 vec![
@@ -256,7 +305,10 @@ impl Layer {
             Layer::LayerNormalization(l) => l.runtime(input),
             Layer::Reshape(_) => reshape::Reshape::runtime(input),
             Layer::ActivityRegularization(_) => reshape::ActivityRegularization::runtime(input),
-            Layer::Conv2D(l) => l.runtime(input, output),
+            Layer::Conv(l) => l.runtime(input, output),
+            Layer::DepthwiseConv2D(l) => l.runtime(input),
+            Layer::SeparableConv2D(l) => l.runtime(input),
+            Layer::Conv2DTranspose(l) => l.runtime(input),
             Layer::Pool2D(l) => l.runtime(input),
         }
     }

@@ -279,6 +279,41 @@ pub trait Backend: Clone + Send + Sync + fmt::Debug + 'static {
     /// sum of the patch entries that copied it.
     fn col2im(&self, g: &Window2d, batch: usize, cols: Self::View<'_>, dx: Self::ViewMut<'_>);
 
+    /// A depthwise convolution over patch rows (as [`Backend::im2col`] lays them out): for each of
+    /// `rows` rows of `taps * c` values, `y[r, ch * dm + m] = Σ_t cols[r, t * c + ch] ·
+    /// kernel[t, ch * dm + m]`; `kernel` is `(taps, c, dm)` row-major (Keras's `(kh, kw, c, dm)`)
+    /// and `y` (overwritten) has `rows` rows of `c * dm`.
+    #[allow(clippy::too_many_arguments)]
+    fn depthwise(&self, rows: usize, taps: usize, c: usize, dm: usize, cols: Self::View<'_>, kernel: Self::View<'_>, y: Self::ViewMut<'_>);
+
+    /// The kernel gradient of [`Backend::depthwise`]: `dkernel[t, ch * dm + m]` (overwritten)
+    /// `= Σ_r cols[r, t * c + ch] · dy[r, ch * dm + m]`.
+    #[allow(clippy::too_many_arguments)]
+    fn depthwise_kernel_grad(
+        &self,
+        rows: usize,
+        taps: usize,
+        c: usize,
+        dm: usize,
+        cols: Self::View<'_>,
+        dy: Self::View<'_>,
+        dkernel: Self::ViewMut<'_>,
+    );
+
+    /// The patch gradient of [`Backend::depthwise`]: `dcols[r, t * c + ch]` (overwritten)
+    /// `= Σ_m dy[r, ch * dm + m] · kernel[t, ch * dm + m]`.
+    #[allow(clippy::too_many_arguments)]
+    fn depthwise_input_grad(
+        &self,
+        rows: usize,
+        taps: usize,
+        c: usize,
+        dm: usize,
+        kernel: Self::View<'_>,
+        dy: Self::View<'_>,
+        dcols: Self::ViewMut<'_>,
+    );
+
     /// Pools `batch` NHWC samples `x` over the windows of `g` (per channel) into `y`.
     fn pool2d(&self, g: &Window2d, kind: PoolKind, batch: usize, x: Self::View<'_>, y: Self::ViewMut<'_>);
 

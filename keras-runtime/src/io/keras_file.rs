@@ -1,12 +1,12 @@
 //! Import of models saved by Python Keras: a Keras 3 `.keras` archive, a legacy `.h5` full-model
 //! file, or a `.weights.h5` weights file.
 //!
-//! The file's architecture (layer classes, `units`, `activation`, `use_bias`, the input shape) is
-//! compared with the model's definition first, and a mismatch is refused with an error naming the
-//! first difference; then every weight's shape is checked, and only then are all weights written
-//! at once. Every size a file declares is checked against the bytes that are there and against
-//! the model's own shapes before anything is allocated, so a damaged or hostile file gives an
-//! `Err`, never a panic or a huge allocation.
+//! The file's architecture (layer classes, `units`, `filters`, convolution and pooling windows,
+//! `activation`, `use_bias`, the input shape) is compared with the model's definition first, and
+//! a mismatch is refused with an error naming the first difference; then every weight's shape is
+//! checked, and only then are all weights written at once. Every size a file declares is checked
+//! against the bytes that are there and against the model's own shapes before anything is
+//! allocated, so a damaged or hostile file gives an `Err`, never a panic or a huge allocation.
 
 use crate::error::{batch_shape, tuple_shape};
 use crate::model::{ConfigValue, LayerSpec, Model, WeightSpec};
@@ -139,11 +139,27 @@ fn matches(ours: &ConfigValue, file: &Value) -> bool {
         ConfigValue::Float(x) => file.as_f64().is_some_and(|f| (f - x).abs() <= 1e-9 * x.abs().max(1.0)),
         ConfigValue::Bool(b) => file.as_bool() == Some(b),
         ConfigValue::Activation(a) => file.as_str().and_then(crate::activations::Activation::from_name) == Some(a),
+        ConfigValue::Ints(v) => {
+            file.as_array().is_some_and(|f| f.len() == v.len() && f.iter().zip(v).all(|(f, &v)| f.as_u64() == Some(v as u64)))
+        }
+        ConfigValue::Str(s) => file.as_str() == Some(s),
     }
 }
 
 /// The keys a description shows, for a class this model does not have.
-const SHOWN_KEYS: &[&str] = &["units", "filters", "kernel_size", "activation", "use_bias", "rate"];
+const SHOWN_KEYS: &[&str] = &[
+    "units",
+    "filters",
+    "kernel_size",
+    "pool_size",
+    "strides",
+    "padding",
+    "dilation_rate",
+    "depth_multiplier",
+    "activation",
+    "use_bias",
+    "rate",
+];
 
 fn describe_spec(layer: &LayerSpec) -> String {
     let args = layer.config.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
@@ -156,6 +172,7 @@ fn describe_file(class: &str, cfg: &Value) -> String {
         .filter_map(|k| {
             cfg.get(*k).map(|v| match v {
                 Value::String(s) => format!("{k}={s}"),
+                Value::Array(a) if a.len() == 1 => format!("{k}=({},)", a[0]),
                 Value::Array(a) => format!("{k}=({})", a.iter().map(Value::to_string).collect::<Vec<_>>().join(", ")),
                 v => format!("{k}={v}"),
             })
@@ -374,6 +391,8 @@ fn model_config<M: Model>() -> Value {
                 ConfigValue::Float(x) => Value::from(x),
                 ConfigValue::Bool(b) => Value::from(b),
                 ConfigValue::Activation(a) => Value::from(a.name()),
+                ConfigValue::Ints(v) => Value::from(v.to_vec()),
+                ConfigValue::Str(s) => Value::from(s),
             };
             cfg.insert((*key).into(), value);
         }

@@ -248,6 +248,18 @@ impl Backend for Cpu {
         window::col2im(g, batch, cols, dx);
     }
 
+    fn depthwise(&self, rows: usize, taps: usize, c: usize, dm: usize, cols: &[f32], kernel: &[f32], y: &mut [f32]) {
+        window::depthwise(rows, taps, c, dm, cols, kernel, y);
+    }
+
+    fn depthwise_kernel_grad(&self, rows: usize, taps: usize, c: usize, dm: usize, cols: &[f32], dy: &[f32], dkernel: &mut [f32]) {
+        window::depthwise_kernel_grad(rows, taps, c, dm, cols, dy, dkernel);
+    }
+
+    fn depthwise_input_grad(&self, rows: usize, taps: usize, c: usize, dm: usize, kernel: &[f32], dy: &[f32], dcols: &mut [f32]) {
+        window::depthwise_input_grad(rows, taps, c, dm, kernel, dy, dcols);
+    }
+
     fn pool2d(&self, g: &Window2d, kind: PoolKind, batch: usize, x: &[f32], y: &mut [f32]) {
         window::pool2d(g, kind, batch, x, y);
     }
