@@ -10,9 +10,15 @@ pub mod flatten;
 pub mod input;
 pub mod layer_norm;
 pub mod names;
+pub mod noise;
+pub mod padding;
 pub mod penalties;
+pub mod permute;
 pub mod pool2d;
+pub mod repeat_vector;
 pub mod reshape;
+pub mod time_distributed;
+pub mod upsampling2d;
 
 use crate::diag::Diag;
 use crate::parse::{Arg, Call};
@@ -39,6 +45,15 @@ pub const CLASSES: &[&str] = &[
     "AveragePooling2D",
     "GlobalAveragePooling2D",
     "GlobalMaxPooling2D",
+    "Permute",
+    "RepeatVector",
+    "UpSampling2D",
+    "ZeroPadding2D",
+    "Cropping2D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "SpatialDropout2D",
+    "TimeDistributed",
 ];
 
 /// A parsed and validated layer.
@@ -53,6 +68,14 @@ pub enum Layer {
     ActivityRegularization(reshape::ActivityRegularization),
     Conv2D(Box<conv2d::Conv2D>),
     Pool2D(pool2d::Pool2D),
+    Permute(permute::Permute),
+    RepeatVector(repeat_vector::RepeatVector),
+    UpSampling2D(upsampling2d::UpSampling2D),
+    /// `ZeroPadding2D` and `Cropping2D`.
+    Border(padding::Border),
+    /// `GaussianNoise`, `GaussianDropout`, `SpatialDropout2D`.
+    Noise(noise::Noise),
+    TimeDistributed(time_distributed::TimeDistributed),
 }
 
 /// One weight tensor of a layer.
@@ -99,6 +122,15 @@ impl Layer {
             "AveragePooling2D" => pool2d::Pool2D::build("AveragePooling2D", false, args, diag).map(Layer::Pool2D),
             "GlobalAveragePooling2D" => Some(Layer::Pool2D(pool2d::Pool2D::global("GlobalAveragePooling2D", false))),
             "GlobalMaxPooling2D" => Some(Layer::Pool2D(pool2d::Pool2D::global("GlobalMaxPooling2D", true))),
+            "Permute" => permute::Permute::build(call, args, diag).map(Layer::Permute),
+            "RepeatVector" => repeat_vector::RepeatVector::build(call, args, diag).map(Layer::RepeatVector),
+            "UpSampling2D" => upsampling2d::UpSampling2D::build(args, diag).map(Layer::UpSampling2D),
+            "ZeroPadding2D" => padding::Border::padding(args, diag).map(Layer::Border),
+            "Cropping2D" => padding::Border::cropping(args, diag).map(Layer::Border),
+            "GaussianNoise" => noise::Noise::build("GaussianNoise", call, args, diag).map(Layer::Noise),
+            "GaussianDropout" => noise::Noise::build("GaussianDropout", call, args, diag).map(Layer::Noise),
+            "SpatialDropout2D" => noise::Noise::build("SpatialDropout2D", call, args, diag).map(Layer::Noise),
+            "TimeDistributed" => time_distributed::TimeDistributed::build(call, args, diag).map(Layer::TimeDistributed),
             _ => None,
         }
     }
@@ -118,6 +150,14 @@ impl Layer {
             "Conv2D" => conv2d::SIGNATURE,
             "MaxPooling2D" | "AveragePooling2D" => pool2d::SIGNATURE,
             "GlobalAveragePooling2D" | "GlobalMaxPooling2D" => pool2d::GLOBAL_SIGNATURE,
+            "Permute" => permute::SIGNATURE,
+            "RepeatVector" => repeat_vector::SIGNATURE,
+            "UpSampling2D" => upsampling2d::SIGNATURE,
+            "ZeroPadding2D" => padding::PADDING_SIGNATURE,
+            "Cropping2D" => padding::CROPPING_SIGNATURE,
+            "GaussianNoise" => noise::GAUSSIAN_NOISE_SIGNATURE,
+            "GaussianDropout" | "SpatialDropout2D" => noise::RATE_SIGNATURE,
+            "TimeDistributed" => time_distributed::SIGNATURE,
             _ => (&[], 0),
         }
     }
@@ -135,6 +175,12 @@ impl Layer {
             Layer::ActivityRegularization(_) => "ActivityRegularization",
             Layer::Conv2D(_) => "Conv2D",
             Layer::Pool2D(p) => p.class(),
+            Layer::Permute(_) => "Permute",
+            Layer::RepeatVector(_) => "RepeatVector",
+            Layer::UpSampling2D(_) => "UpSampling2D",
+            Layer::Border(b) => b.class(),
+            Layer::Noise(n) => n.class(),
+            Layer::TimeDistributed(_) => "TimeDistributed",
         }
     }
 
@@ -154,6 +200,15 @@ impl Layer {
             "AveragePooling2D" => "average_pooling2d",
             "GlobalAveragePooling2D" => "global_average_pooling2d",
             "GlobalMaxPooling2D" => "global_max_pooling2d",
+            "Permute" => "permute",
+            "RepeatVector" => "repeat_vector",
+            "UpSampling2D" => "up_sampling2d",
+            "ZeroPadding2D" => "zero_padding2d",
+            "Cropping2D" => "cropping2d",
+            "GaussianNoise" => "gaussian_noise",
+            "GaussianDropout" => "gaussian_dropout",
+            "SpatialDropout2D" => "spatial_dropout2d",
+            "TimeDistributed" => "time_distributed",
             _ => "layer",
         }
     }
@@ -170,6 +225,12 @@ impl Layer {
             Layer::ActivityRegularization(_) => Ok(input.to_vec()),
             Layer::Conv2D(l) => l.output_shape(input),
             Layer::Pool2D(l) => l.output_shape(input),
+            Layer::Permute(l) => l.output_shape(input),
+            Layer::RepeatVector(l) => l.output_shape(input),
+            Layer::UpSampling2D(l) => l.output_shape(input),
+            Layer::Border(l) => l.output_shape(input),
+            Layer::Noise(l) => l.output_shape(input),
+            Layer::TimeDistributed(l) => l.output_shape(input),
         }
     }
 
@@ -180,7 +241,13 @@ impl Layer {
             Layer::BatchNormalization(l) => l.weights(input),
             Layer::LayerNormalization(l) => l.weights(input),
             Layer::Conv2D(l) => l.weights(input),
-            Layer::Activation(_)
+            Layer::TimeDistributed(l) => l.weights(input),
+            Layer::Permute(_)
+            | Layer::RepeatVector(_)
+            | Layer::UpSampling2D(_)
+            | Layer::Border(_)
+            | Layer::Noise(_)
+            | Layer::Activation(_)
             | Layer::Dropout(_)
             | Layer::Flatten(_)
             | Layer::Reshape(_)
@@ -201,7 +268,15 @@ impl Layer {
             | Layer::LayerNormalization(_)
             | Layer::Reshape(_)
             | Layer::Conv2D(_)
-            | Layer::Pool2D(_) => None,
+            | Layer::Pool2D(_)
+            | Layer::Permute(_)
+            | Layer::RepeatVector(_)
+            | Layer::UpSampling2D(_)
+            | Layer::Border(_)
+            | Layer::Noise(_) => None,
+            // Keras's TimeDistributed runs the wrapped layer's `call`, which skips its activity
+            // regularizer.
+            Layer::TimeDistributed(_) => None,
         }
     }
 
@@ -225,6 +300,15 @@ impl Layer {
             }
             Layer::Conv2D(l) => l.config(),
             Layer::Flatten(_) | Layer::Reshape(_) | Layer::ActivityRegularization(_) | Layer::Pool2D(_) => Vec::new(),
+            Layer::Noise(l) => {
+                let (key, amount) = (l.key(), l.amount);
+                vec![quote::quote!((#key, ::keras::model::ConfigValue::Float(#amount)))]
+            }
+            Layer::RepeatVector(l) => {
+                let n = l.n;
+                vec![quote::quote!(("n", ::keras::model::ConfigValue::Int(#n)))]
+            }
+            Layer::Permute(_) | Layer::UpSampling2D(_) | Layer::Border(_) | Layer::TimeDistributed(_) => Vec::new(),
             Layer::BatchNormalization(l) => {
                 let (momentum, epsilon, center, scale) = (l.momentum, l.epsilon, l.center, l.scale);
                 vec![
@@ -258,6 +342,12 @@ impl Layer {
             Layer::ActivityRegularization(_) => reshape::ActivityRegularization::runtime(input),
             Layer::Conv2D(l) => l.runtime(input, output),
             Layer::Pool2D(l) => l.runtime(input),
+            Layer::Permute(l) => l.runtime(input),
+            Layer::RepeatVector(l) => l.runtime(input),
+            Layer::UpSampling2D(l) => l.runtime(input, output),
+            Layer::Border(l) => l.runtime(input, output),
+            Layer::Noise(l) => l.runtime(input, index),
+            Layer::TimeDistributed(l) => l.runtime(input, output, index),
         }
     }
 }
