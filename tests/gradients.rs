@@ -1,6 +1,7 @@
 //! Backward passes checked against central finite differences of the training loss, for every
 //! activation, every loss and loss option, Dropout (same mask), the Activation layer, Dense on 3-D input,
-//! and the convolution and pooling layers (a Dense in front of each checks its input gradient).
+//! the convolution and pooling layers, and the reshaping, noise and wrapper layers (a Dense in front
+//! of each checks its input gradient).
 
 mod common;
 
@@ -238,4 +239,51 @@ fn convolution_and_pooling_gradients() {
     run("max pooling", &[3, 6, 6, 2], &|x, y| check::<MaxPool>("max pooling", "mse", x, y));
     run("average pooling", &[3, 7, 7, 2], &|x, y| check::<AvgPool>("average pooling", "mse", x, y));
     run("global max pooling", &[3, 4, 5, 2], &|x, y| check::<GlobalMax>("global max pooling", "mse", x, y));
+}
+
+sequential! { struct GradPermute = Input((3, 4, 2)) => Dense(3, tanh) => Permute((3, 1, 2)) => Flatten() => Dense(2); }
+sequential! { struct GradRepeat = Dense(3, in = 4, tanh) => RepeatVector(3) => Dense(2, tanh) => Flatten() => Dense(2); }
+sequential! { struct GradUpNearest = Input((3, 2, 2)) => Dense(2, tanh) => UpSampling2D((2, 3)) => Flatten() => Dense(2); }
+sequential! {
+    struct GradUpBilinear = Input((3, 4, 2)) => Dense(2, tanh) => UpSampling2D((3, 2), interpolation = "bilinear") => Flatten() => Dense(2);
+}
+sequential! {
+    struct GradPad = Input((3, 3, 2)) => Dense(2, tanh) => ZeroPadding2D(((1, 0), (2, 1))) => Conv2D(2, 2, tanh) => ZeroPadding2D((1, 2))
+        => ZeroPadding2D(1) => Flatten() => Dense(2);
+}
+sequential! {
+    struct GradCrop = Input((8, 9, 2)) => Dense(2, tanh) => Cropping2D(((1, 2), (0, 3))) => Cropping2D((1, 0)) => Cropping2D(1) => Flatten() => Dense(2);
+}
+sequential! { struct GradGaussianNoise = Dense(6, in = 4, tanh) => GaussianNoise(0.5) => Dense(2); }
+sequential! { struct GradGaussianDropout = Dense(6, in = 4, tanh) => GaussianDropout(0.3) => Dense(2); }
+sequential! { struct GradSpatialDropout = Input((2, 3, 4)) => Dense(4, tanh) => SpatialDropout2D(0.5) => Flatten() => Dense(2); }
+sequential! { struct GradTdDense = Input((3, 4)) => TimeDistributed(Dense(3, tanh)) => Flatten() => Dense(2); }
+sequential! { struct GradTdConv = Input((2, 4, 4, 2)) => Dense(2, tanh) => TimeDistributed(Conv2D(2, 3, tanh)) => Flatten() => Dense(2); }
+sequential! {
+    struct GradTdDropout = Input((3, 4)) => Dense(5, tanh) => TimeDistributed(Dropout(0.5)) => TimeDistributed(Dense(2, use_bias = false)) => Flatten() => Dense(2);
+}
+
+/// The reshaping, noise and wrapper layers, a Dense in front of each to check its input
+/// gradient; the noise layers in training mode, with the noise of the forward pass (the same in
+/// every probe: `gradients` does not advance the step).
+#[test]
+fn reshaping_noise_and_wrapper_gradients() {
+    let mut rng = Rng::new(13);
+    let mut run = |what: &str, x: &[usize], check_model: &dyn Fn(&str, &ArrayD<f32>, &ArrayD<f32>)| {
+        let xs = random(x, &mut rng, 1.0);
+        let ys = random(&[x[0], 2], &mut rng, 1.0);
+        check_model(what, &xs, &ys);
+    };
+    run("permute", &[3, 3, 4, 2], &|w, x, y| check::<GradPermute>(w, "mse", x, y));
+    run("repeat vector", &[4, 4], &|w, x, y| check::<GradRepeat>(w, "mse", x, y));
+    run("upsampling nearest", &[3, 3, 2, 2], &|w, x, y| check::<GradUpNearest>(w, "mse", x, y));
+    run("upsampling bilinear", &[3, 3, 4, 2], &|w, x, y| check::<GradUpBilinear>(w, "mse", x, y));
+    run("zero padding", &[3, 3, 3, 2], &|w, x, y| check::<GradPad>(w, "mse", x, y));
+    run("cropping", &[3, 8, 9, 2], &|w, x, y| check::<GradCrop>(w, "mse", x, y));
+    run("gaussian noise", &[5, 4], &|w, x, y| check::<GradGaussianNoise>(w, "mse", x, y));
+    run("gaussian dropout", &[5, 4], &|w, x, y| check::<GradGaussianDropout>(w, "mse", x, y));
+    run("spatial dropout", &[4, 2, 3, 4], &|w, x, y| check::<GradSpatialDropout>(w, "mse", x, y));
+    run("time distributed dense", &[3, 3, 4], &|w, x, y| check::<GradTdDense>(w, "mse", x, y));
+    run("time distributed conv2d", &[3, 2, 4, 4, 2], &|w, x, y| check::<GradTdConv>(w, "mse", x, y));
+    run("time distributed dropout", &[3, 3, 4], &|w, x, y| check::<GradTdDropout>(w, "mse", x, y));
 }
