@@ -52,6 +52,7 @@ fn never_panics() {
     let sources = [
         "#[params(49)] pub struct Net = Input((3, 4)) => Dense(8, relu, in = (3, 4), name = \"a\", kernel_initializer = random_normal(mean = 0.0, stddev = 0.1)) => Dropout(0.5, seed = 3) => Flatten() => Activation(softmax) => Dense(1, params = 9);",
         "Input(4) => Dense(3, softmax)",
+        "struct R = Input((4, 6, 2)) => Permute((2, 1, 3)) => UpSampling2D((1, 2), interpolation = \"bilinear\") => ZeroPadding2D(((1, 0), (2, 1))) => Cropping2D(1) => SpatialDropout2D(0.5, seed = 3) => GaussianNoise(0.5) => GaussianDropout(0.5) => TimeDistributed(Dense(8, name = \"a\", relu)) => Flatten() => RepeatVector(4) => TimeDistributed(Conv2D(3, 1, in = 4));",
     ];
     let values = [
         "0",
@@ -144,4 +145,37 @@ fn a_layer_argument_is_parsed_as_a_call() {
     let arg = &items[0].chain.calls[0].args[2];
     assert!(matches!(arg.value, syn::Expr::Call(_)));
     assert_eq!(arg.layer.as_ref().map(|c| c.kind.to_string()).as_deref(), Some("random_normal"));
+}
+
+#[test]
+fn reshaping_layers_follow_keras_shapes() {
+    let shape = |src: &str| {
+        let Input::Items(items) = parse(TokenStream::from_str(src).unwrap()).unwrap() else { panic!("items expected") };
+        let mut diag = Diag::default();
+        let m = check(&items[0].chain, None, "Net", &mut diag).unwrap_or_else(|| panic!("{:?}", diag.messages()));
+        m.layers.iter().map(|l| (l.name.clone(), l.output.clone(), l.params)).collect::<Vec<_>>()
+    };
+    let got = shape(
+        "struct N = Input((4, 6, 2)) => Permute((2, 1, 3)) => UpSampling2D((1, 2)) => ZeroPadding2D(((1, 0), (2, 1))) => Cropping2D(1) \
+         => ZeroPadding2D((0, 1)) => Cropping2D((1, 2)) => TimeDistributed(Dense(3)) => Flatten() => RepeatVector(2) => Dense(4);",
+    );
+    let want: Vec<(&str, Vec<usize>, usize)> = vec![
+        ("permute", vec![6, 4, 2], 0),
+        ("up_sampling2d", vec![6, 8, 2], 0),
+        ("zero_padding2d", vec![7, 11, 2], 0),
+        ("cropping2d", vec![5, 9, 2], 0),
+        ("zero_padding2d_1", vec![5, 11, 2], 0),
+        ("cropping2d_1", vec![3, 7, 2], 0),
+        ("time_distributed", vec![3, 7, 3], 9),
+        ("flatten", vec![63], 0),
+        ("repeat_vector", vec![2, 63], 0),
+        // The wrapped Dense took `dense`.
+        ("dense_1", vec![2, 4], 256),
+    ];
+    let want: Vec<(String, Vec<usize>, usize)> = want.into_iter().map(|(n, s, p)| (n.to_string(), s, p)).collect();
+    assert_eq!(got, want);
+    let (_, m) = checked("struct P = Input((2, 3, 4)) => Permute((1, 1, 2));");
+    assert_eq!(m, ["Permute's `dims` must be a permutation of (1, 2, 3), the axes of its input (None, 2, 3, 4), found dims=(1, 1, 2)"]);
+    let (_, m) = checked("struct T = Input((5, 4)) => TimeDistributed(BatchNormalization());");
+    assert_eq!(m, ["TimeDistributed(BatchNormalization) is not supported: Keras normalizes each step separately"]);
 }

@@ -62,7 +62,10 @@ impl TimeDistributed {
                 fmt_shape(input)
             ));
         }
-        let step = self.inner.output_shape(&input[1..])?;
+        let step = self
+            .inner
+            .output_shape(&input[1..])
+            .map_err(|e| format!("TimeDistributed applies its layer to each step of {}, shaped {}: {e}", fmt_shape(input), fmt_shape(&input[1..])))?;
         Ok(std::iter::once(input[0]).chain(step).collect())
     }
 
