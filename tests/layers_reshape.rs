@@ -205,3 +205,29 @@ fn summary_is_keras_summary() {
     assert_eq!(Everything::PARAMS, 2 * 3 + 3 + 135 * 2 + 2);
     assert_eq!(Everything::OUTPUT_SHAPE, &[2, 2]);
 }
+
+/// The `Everything` model saved by Keras as `.keras`, legacy `.h5` and `.weights.h5` loads (the
+/// wrapped layers' weights included: `layers/time_distributed/layer/vars` in Keras 3 files) and
+/// predicts what Keras predicted; saved again by keras-rs, it loads back the same.
+#[test]
+fn keras_files_load_and_predict_as_keras() {
+    let f = Fixture::load("reshapefam_files");
+    let (x, want, weights) = (f.tensor("x"), f.tensor("forward"), f.weights("weights"));
+    for file in ["reshapefam_files.keras", "reshapefam_files.h5", "reshapefam_files.weights.h5"] {
+        let mut model = Everything::create(&Cpu::default()).unwrap();
+        model.load_keras(format!("{}/tests/fixtures/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(model.get_weights().unwrap(), weights, "{file}: the weights Keras saved");
+        let got = model.predict(&x).unwrap();
+        assert_close(file, got.as_slice().unwrap(), want.as_slice().unwrap(), RTOL);
+    }
+    let dir = std::env::temp_dir().join(format!("keras-rs-reshapefam-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("everything.keras");
+    let mut model = Everything::create(&Cpu::default()).unwrap();
+    model.set_weights(&weights).unwrap();
+    model.save_keras(&path).unwrap();
+    let mut back = Everything::create(&Cpu::default()).unwrap();
+    back.load_keras(&path).unwrap();
+    assert_eq!(back.get_weights().unwrap(), weights);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -174,12 +174,18 @@ fn weights_by_layer<M: Model>() -> Vec<(usize, Vec<&'static WeightSpec>)> {
         .collect()
 }
 
+/// Where Keras 3 keeps a layer's weights: `layers/<name>/vars`, or a level down for a wrapper
+/// (`layers/time_distributed/layer/vars`).
+fn vars_path(layer: &LayerSpec, name: &str) -> String {
+    if layer.class == "TimeDistributed" { format!("layers/{name}/layer/vars") } else { format!("layers/{name}/vars") }
+}
+
 /// Keras 3 layout (`.keras` and `.weights.h5`): `layers/<name>/vars/0..`.
 fn read_vars<M: Model>(h5: &hdf5_pure::File, file_names: &[String]) -> std::result::Result<Vec<ArrayD<f32>>, String> {
     let mut out = Vec::with_capacity(M::WEIGHTS.len());
     for (i, specs) in weights_by_layer::<M>() {
         let name = &file_names[i];
-        let vars = format!("layers/{name}/vars");
+        let vars = vars_path(&M::LAYERS[i], name);
         let group = h5.group(&vars).map_err(|_| format!("layer {} ({name}): the file has no weights for it (no group {vars})", i + 1))?;
         let found = group.datasets().map_err(|e| format!("{vars}: {e}"))?.len();
         if found != specs.len() {
@@ -219,7 +225,9 @@ fn read_legacy<M: Model>(h5: &hdf5_pure::File, file_names: &[String]) -> std::re
 fn check_no_extra_layers<M: Model>(h5: &hdf5_pure::File) -> std::result::Result<(), String> {
     let group = h5.group("layers").map_err(|_| "the file has no `layers` group: not a Keras 3 weights file".to_string())?;
     for name in group.groups().map_err(|e| format!("layers: {e}"))? {
-        let has_weights = h5.group(&format!("layers/{name}/vars")).and_then(|g| g.datasets()).is_ok_and(|d| !d.is_empty());
+        let has_weights = ["vars", "layer/vars"]
+            .iter()
+            .any(|vars| h5.group(&format!("layers/{name}/{vars}")).and_then(|g| g.datasets()).is_ok_and(|d| !d.is_empty()));
         if has_weights && !M::LAYERS.iter().any(|l| l.name == name) {
             return Err(format!("the file has weights for a layer `{name}`, which this model does not have"));
         }
@@ -386,7 +394,8 @@ fn model_config<M: Model>() -> Value {
     })
 }
 
-/// Keras 3's weights layout: `layers/<name>/vars/0..` (every layer has its `vars` group).
+/// Keras 3's weights layout: `layers/<name>/vars/0..` (every layer has its `vars` group; a
+/// wrapper's layer holds the weights, in `layers/<name>/layer/vars`).
 fn weights_h5<M: Model>(weights: &[ArrayD<f32>]) -> std::result::Result<Vec<u8>, String> {
     let mut builder = hdf5_pure::FileBuilder::new();
     let mut root_layers = builder.create_group("layers");
@@ -395,12 +404,19 @@ fn weights_h5<M: Model>(weights: &[ArrayD<f32>]) -> std::result::Result<Vec<u8>,
         let mut group = root_layers.create_group(layer.name);
         let mut vars = group.create_group("vars");
         vars.set_attr("name", AttrValue::String(layer.name.into()));
+        let wrapper = layer.class == "TimeDistributed";
+        let mut inner = wrapper.then(|| group.create_group("layer"));
+        let mut inner_vars = inner.as_mut().map(|g| g.create_group("vars"));
         for (j, (w, _)) in next.by_ref().take(M::WEIGHTS.iter().filter(|s| s.layer == layer.name).count()).enumerate() {
             let data = w.iter().copied().collect::<Vec<f32>>();
             let shape = w.shape().iter().map(|&d| d as u64).collect::<Vec<_>>();
-            vars.create_dataset(&j.to_string()).with_f32_data(&data).with_shape(&shape);
+            inner_vars.as_mut().unwrap_or(&mut vars).create_dataset(&j.to_string()).with_f32_data(&data).with_shape(&shape);
         }
         group.add_group(vars.finish());
+        if let (Some(mut inner), Some(inner_vars)) = (inner, inner_vars) {
+            inner.add_group(inner_vars.finish());
+            group.add_group(inner.finish());
+        }
         root_layers.add_group(group.finish());
     }
     builder.add_group(root_layers.finish());
