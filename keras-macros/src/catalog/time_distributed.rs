@@ -43,6 +43,10 @@ impl TimeDistributed {
         if let Some(a) = inner_args.params {
             diag.error(a, "put `params` on TimeDistributed, not on the layer it wraps");
         }
+        if class == "TimeDistributed" {
+            diag.error(&inner.kind, "TimeDistributed cannot wrap another TimeDistributed: reshape the steps into one axis first");
+            return None;
+        }
         if class == "BatchNormalization" {
             // Keras normalizes each step over the batch alone (its statistics, and T updates of the
             // moving ones per batch); folding the steps into the batch would not match it.
