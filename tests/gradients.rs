@@ -269,21 +269,21 @@ sequential! {
 #[test]
 fn reshaping_noise_and_wrapper_gradients() {
     let mut rng = Rng::new(13);
-    let mut run = |what: &str, x: &[usize], check_model: &dyn Fn(&str, &ArrayD<f32>, &ArrayD<f32>)| {
-        let xs = random(x, &mut rng, 1.0);
-        let ys = random(&[x[0], 2], &mut rng, 1.0);
-        check_model(what, &xs, &ys);
-    };
-    run("permute", &[3, 3, 4, 2], &|w, x, y| check::<GradPermute>(w, "mse", x, y));
-    run("repeat vector", &[4, 4], &|w, x, y| check::<GradRepeat>(w, "mse", x, y));
-    run("upsampling nearest", &[3, 3, 2, 2], &|w, x, y| check::<GradUpNearest>(w, "mse", x, y));
-    run("upsampling bilinear", &[3, 3, 4, 2], &|w, x, y| check::<GradUpBilinear>(w, "mse", x, y));
-    run("zero padding", &[3, 3, 3, 2], &|w, x, y| check::<GradPad>(w, "mse", x, y));
-    run("cropping", &[3, 8, 9, 2], &|w, x, y| check::<GradCrop>(w, "mse", x, y));
-    run("gaussian noise", &[5, 4], &|w, x, y| check::<GradGaussianNoise>(w, "mse", x, y));
-    run("gaussian dropout", &[5, 4], &|w, x, y| check::<GradGaussianDropout>(w, "mse", x, y));
-    run("spatial dropout", &[4, 2, 3, 4], &|w, x, y| check::<GradSpatialDropout>(w, "mse", x, y));
-    run("time distributed dense", &[3, 3, 4], &|w, x, y| check::<GradTdDense>(w, "mse", x, y));
-    run("time distributed conv2d", &[3, 2, 4, 4, 2], &|w, x, y| check::<GradTdConv>(w, "mse", x, y));
-    run("time distributed dropout", &[3, 3, 4], &|w, x, y| check::<GradTdDropout>(w, "mse", x, y));
+    /// `M` on random inputs of `shape` against random targets of two values per sample.
+    fn mse<M: Model<Backend = Cpu>>(what: &str, shape: &[usize], rng: &mut Rng) {
+        let (x, y) = (random(shape, rng, 1.0), random(&[shape[0], 2], rng, 1.0));
+        check::<M>(what, "mse", &x, &y);
+    }
+    mse::<GradPermute>("permute", &[3, 3, 4, 2], &mut rng);
+    mse::<GradRepeat>("repeat vector", &[4, 4], &mut rng);
+    mse::<GradUpNearest>("upsampling nearest", &[3, 3, 2, 2], &mut rng);
+    mse::<GradUpBilinear>("upsampling bilinear", &[3, 3, 4, 2], &mut rng);
+    mse::<GradPad>("zero padding", &[3, 3, 3, 2], &mut rng);
+    mse::<GradCrop>("cropping", &[3, 8, 9, 2], &mut rng);
+    mse::<GradGaussianNoise>("gaussian noise", &[5, 4], &mut rng);
+    mse::<GradGaussianDropout>("gaussian dropout", &[5, 4], &mut rng);
+    mse::<GradSpatialDropout>("spatial dropout", &[4, 2, 3, 4], &mut rng);
+    mse::<GradTdDense>("time distributed dense", &[3, 3, 4], &mut rng);
+    mse::<GradTdConv>("time distributed conv2d", &[3, 2, 4, 4, 2], &mut rng);
+    mse::<GradTdDropout>("time distributed dropout", &[3, 3, 4], &mut rng);
 }

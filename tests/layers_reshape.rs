@@ -78,8 +78,13 @@ fn time_distributed_conv2d_matches_keras() {
 #[test]
 fn time_distributed_weights_have_keras_names() {
     let f = Fixture::load("D_layer_timedistributed_dense");
-    let want: Vec<String> =
-        f.value("weights_init").as_array().unwrap().iter().map(|w| w["path"].as_str().unwrap().trim_start_matches("sequential/").to_string()).collect();
+    let want: Vec<String> = f
+        .value("weights_init")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["path"].as_str().unwrap().trim_start_matches("sequential/").to_string())
+        .collect();
     let got: Vec<String> = <TdDense as Model>::WEIGHTS.iter().map(|w| w.path()).collect();
     assert_eq!(got, want);
     assert_eq!(TdDense::LAYER_NAMES, &["time_distributed", "flatten", "dense_1"]);

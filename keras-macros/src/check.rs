@@ -189,7 +189,17 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
             Layer::TimeDistributed(td) => Some(td.name.clone()),
             _ => None,
         };
-        layers.push(CheckedLayer { name, class: layer.class(), output, weights, params, runtime, activity_regularizer, config, weight_prefix });
+        layers.push(CheckedLayer {
+            name,
+            class: layer.class(),
+            output,
+            weights,
+            params,
+            runtime,
+            activity_regularizer,
+            config,
+            weight_prefix,
+        });
     }
 
     if real_layers == 0 {

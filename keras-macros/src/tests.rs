@@ -124,7 +124,8 @@ fn windows_are_placed_as_keras_places_them() {
 #[test]
 fn a_layer_argument_is_parsed_as_a_call() {
     let Input::Items(items) =
-        parse(TokenStream::from_str("struct N = Input((5, 4)) => TimeDistributed(Dense(8, in = 4, relu), name = \"td\");").unwrap()).unwrap()
+        parse(TokenStream::from_str("struct N = Input((5, 4)) => TimeDistributed(Dense(8, in = 4, relu), name = \"td\");").unwrap())
+            .unwrap()
     else {
         panic!("items expected")
     };

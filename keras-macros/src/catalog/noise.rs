@@ -1,7 +1,7 @@
 //! The noise layers: `GaussianNoise(stddev, seed = N)`, `GaussianDropout(rate, seed = N)`,
 //! `SpatialDropout2D(rate, seed = N)`; active in training only.
 
-use super::{Args, Runtime, Shape, fmt_shape, float, int};
+use super::{Args, Runtime, Shape, float, fmt_shape, int};
 use crate::diag::Diag;
 use crate::parse::Call;
 use quote::{ToTokens, quote};
@@ -33,7 +33,10 @@ impl Noise {
             Some(a) => match float(&a.value) {
                 Some(v) if v >= 0.0 && v < limit => Some(v),
                 Some(v) => {
-                    diag.error(a, format!("{class}'s {key} must be {}, found {v:?}", if limit.is_finite() { "in [0, 1)" } else { "at least 0" }));
+                    diag.error(
+                        a,
+                        format!("{class}'s {key} must be {}, found {v:?}", if limit.is_finite() { "in [0, 1)" } else { "at least 0" }),
+                    );
                     None
                 }
                 None => {

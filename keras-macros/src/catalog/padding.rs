@@ -60,7 +60,10 @@ impl Border {
         match sides(&a.value) {
             Some(sides) => Some(Border { class, sides, crop }),
             None if elems(&a.value).iter().any(|e| int(e).is_some_and(|v| v < 0)) => {
-                diag.error(a, format!("{class}'s `{key}` must be at least 0, found `{}`", a.value.to_token_stream().to_string().replace("- ", "-")));
+                diag.error(
+                    a,
+                    format!("{class}'s `{key}` must be at least 0, found `{}`", a.value.to_token_stream().to_string().replace("- ", "-")),
+                );
                 None
             }
             None => {

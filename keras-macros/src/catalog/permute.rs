@@ -36,7 +36,10 @@ impl Permute {
                 _ => {
                     diag.error(
                         d,
-                        format!("Permute's `dims` are axis numbers from 1 to {MAX_RANK} (the batch axis is not counted), found `{}`", d.to_token_stream()),
+                        format!(
+                            "Permute's `dims` are axis numbers from 1 to {MAX_RANK} (the batch axis is not counted), found `{}`",
+                            d.to_token_stream()
+                        ),
                     );
                     return None;
                 }

@@ -26,13 +26,19 @@ impl TimeDistributed {
             return None;
         };
         let Some(inner) = a.layer.as_deref() else {
-            diag.error(a, format!("TimeDistributed expects a layer, as in `TimeDistributed(Dense(8))`, found `{}`", a.value.to_token_stream()));
+            diag.error(
+                a,
+                format!("TimeDistributed expects a layer, as in `TimeDistributed(Dense(8))`, found `{}`", a.value.to_token_stream()),
+            );
             return None;
         };
         let class_name = inner.kind.to_string();
         let Some(&class) = CLASSES.iter().find(|c| **c == class_name && **c != "Input") else {
             let hint = names::suggest(&class_name, CLASSES).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
-            diag.error(&inner.kind, format!("unknown layer `{class_name}`; {hint}the layers keras-rs knows are {}", CLASSES[1..].join(", ")));
+            diag.error(
+                &inner.kind,
+                format!("unknown layer `{class_name}`; {hint}the layers keras-rs knows are {}", CLASSES[1..].join(", ")),
+            );
             return None;
         };
         let (signature, positional) = Layer::signature(class);
@@ -66,10 +72,9 @@ impl TimeDistributed {
                 fmt_shape(input)
             ));
         }
-        let step = self
-            .inner
-            .output_shape(&input[1..])
-            .map_err(|e| format!("TimeDistributed applies its layer to each step of {}, shaped {}: {e}", fmt_shape(input), fmt_shape(&input[1..])))?;
+        let step = self.inner.output_shape(&input[1..]).map_err(|e| {
+            format!("TimeDistributed applies its layer to each step of {}, shaped {}: {e}", fmt_shape(input), fmt_shape(&input[1..]))
+        })?;
         Ok(std::iter::once(input[0]).chain(step).collect())
     }
 

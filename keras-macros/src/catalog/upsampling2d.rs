@@ -25,7 +25,10 @@ impl UpSampling2D {
                 _ => {
                     diag.error(
                         a,
-                        format!("UpSampling2D's `interpolation` expects \"nearest\" or \"bilinear\", found `{}`", a.value.to_token_stream()),
+                        format!(
+                            "UpSampling2D's `interpolation` expects \"nearest\" or \"bilinear\", found `{}`",
+                            a.value.to_token_stream()
+                        ),
                     );
                     None
                 }

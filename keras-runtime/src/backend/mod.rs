@@ -428,12 +428,28 @@ pub trait Backend: Clone + Send + Sync + fmt::Debug + 'static {
 
     /// The backward pass of [`Backend::spatial_dropout`]: `dx = mask ? g / (1 - rate) : 0`, the
     /// mask of each (sample, channel) over its positions.
-    fn spatial_dropout_backward(&self, g: Self::View<'_>, mask: Self::View<'_>, dx: Self::ViewMut<'_>, rows: usize, channels: usize, rate: f32);
+    fn spatial_dropout_backward(
+        &self,
+        g: Self::View<'_>,
+        mask: Self::View<'_>,
+        dx: Self::ViewMut<'_>,
+        rows: usize,
+        channels: usize,
+        rate: f32,
+    );
 
     /// Gaussian noise from a counter-based generator keyed by `seed` and `stream`: with `noise`,
     /// `noise = 1 + stddev * n` and `y = x * noise` (`GaussianDropout`), else `y = x + stddev * n`
     /// (`GaussianNoise`), `n` standard normal and drawn afresh for every element.
-    fn gaussian_noise(&self, x: Self::View<'_>, y: Self::ViewMut<'_>, noise: Option<Self::ViewMut<'_>>, stddev: f32, seed: u64, stream: u64);
+    fn gaussian_noise(
+        &self,
+        x: Self::View<'_>,
+        y: Self::ViewMut<'_>,
+        noise: Option<Self::ViewMut<'_>>,
+        stddev: f32,
+        seed: u64,
+        stream: u64,
+    );
 
     /// Elementwise `out = a * b`.
     fn multiply(&self, a: Self::View<'_>, b: Self::View<'_>, out: Self::ViewMut<'_>);

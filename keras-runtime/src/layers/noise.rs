@@ -176,13 +176,13 @@ impl<const N: usize, const C: usize> SpatialDropout2D<N, C> {
 
     /// A layer whose masks derive from the model's seed and the layer's position.
     pub const fn new(rate: f32, index: u64) -> Self {
-        assert!(N % C == 0);
+        assert!(N.is_multiple_of(C));
         SpatialDropout2D { rate, key: Key::at(index) }
     }
 
     /// A layer whose masks derive from its own seed alone (Keras's `seed=`).
     pub const fn seeded(rate: f32, seed: u64) -> Self {
-        assert!(N % C == 0);
+        assert!(N.is_multiple_of(C));
         SpatialDropout2D { rate, key: Key::seeded(seed) }
     }
 

@@ -17,7 +17,7 @@ impl<const IN: usize, const OUT: usize> RepeatVector<IN, OUT> {
 
     /// The layer (`OUT` must be a multiple of `IN`).
     pub const fn new() -> Self {
-        assert!(IN > 0 && OUT % IN == 0);
+        assert!(IN > 0 && OUT.is_multiple_of(IN));
         RepeatVector
     }
 

@@ -4,10 +4,10 @@
 
 pub mod gemm;
 pub mod kernels;
-pub mod pool;
 mod noise;
-pub(crate) mod simd;
+pub mod pool;
 mod shuffle;
+pub(crate) mod simd;
 mod window;
 
 use super::{Backend, Border2d, Permutation, PoolKind, Transpose, Upsample2d, Window2d};
