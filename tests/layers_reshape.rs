@@ -236,3 +236,18 @@ fn keras_files_load_and_predict_as_keras() {
     assert_eq!(back.get_weights().unwrap(), weights);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `predict_one` (stack buffers, one sample) agrees with `predict` through every layer of this file.
+#[test]
+fn predict_one_agrees_with_predict() {
+    let f = Fixture::load("reshapefam_files");
+    let mut model = Everything::create(&Cpu::default()).unwrap();
+    model.set_weights(&f.weights("weights")).unwrap();
+    let x = f.tensor("x");
+    let batch = model.predict(&x).unwrap();
+    let per = Everything::OUTPUT_SHAPE.iter().product::<usize>();
+    for (i, sample) in x.as_slice().unwrap().chunks(4 * 6 * 2).enumerate() {
+        let one = model.predict_one(sample.try_into().unwrap());
+        assert_close("predict_one", &one, &batch.as_slice().unwrap()[i * per..(i + 1) * per], 1e-6);
+    }
+}
