@@ -26,8 +26,8 @@ impl Noise {
         let range = if limit.is_finite() { "a number in [0, 1)" } else { "a non-negative number" };
         let amount = match args.get(key, sig) {
             None => {
-                let example = if key == "rate" { "the fraction of inputs to drop, as in `(0.2)`" } else { "as in `(0.1)`" };
-                diag.error(call, format!("{class} needs a `{key}`, {example}"));
+                let what = if key == "rate" { ", the fraction of inputs to drop" } else { "" };
+                diag.error(call, format!("{class} needs a `{key}`{what}, as in `{class}(0.1)`"));
                 None
             }
             Some(a) => match float(&a.value) {

@@ -1,7 +1,7 @@
 //! `Permute`: reorders the axes of each sample.
 
 use super::{Rows, RowsMut};
-use crate::backend::{Backend, Permutation};
+use crate::backend::{Backend, MAX_RANK, Permutation};
 use crate::model::Ctx;
 
 /// Permutes the axes of samples of `N` floats; backward applies the inverse permutation.
@@ -17,9 +17,16 @@ impl<const N: usize> Permute<N> {
     /// Per-sample scratch kept for backward.
     pub const SCRATCH: usize = 0;
 
-    /// The layer for `p` (whose sample size must be `N`).
+    /// The layer for `p` (whose sample size must be `N`, and `perm` a permutation of `0..rank`).
     pub const fn new(p: Permutation) -> Self {
-        assert!(p.len() == N);
+        assert!(p.rank >= 1 && p.rank <= MAX_RANK && p.len() == N);
+        let mut seen = [false; MAX_RANK];
+        let mut i = 0;
+        while i < p.rank {
+            assert!(p.perm[i] < p.rank && !seen[p.perm[i]], "not a permutation");
+            seen[p.perm[i]] = true;
+            i += 1;
+        }
         Permute { forward: p, backward: p.inverse() }
     }
 
