@@ -182,7 +182,10 @@ fn reshaping_layers_follow_keras_shapes() {
     let (_, m) = checked("struct G = Input(4) => GaussianNoise() => SpatialDropout2D(rate = 0.5, seed = -1);");
     assert_eq!(
         m,
-        ["GaussianNoise needs a `stddev`, as in `GaussianNoise(0.1)`", "SpatialDropout2D's `seed` expects a non-negative integer, found `- 1`"]
+        [
+            "GaussianNoise needs a `stddev`, as in `GaussianNoise(0.1)`",
+            "SpatialDropout2D's `seed` expects a non-negative integer, found `- 1`"
+        ]
     );
     let (_, m) = checked("struct T = Input((5, 4, 3)) => TimeDistributed(TimeDistributed(Dense(2)));");
     assert_eq!(m, ["TimeDistributed cannot wrap another TimeDistributed: reshape the steps into one axis first"]);
