@@ -251,3 +251,26 @@ fn predict_one_agrees_with_predict() {
         assert_close("predict_one", &one, &batch.as_slice().unwrap()[i * per..(i + 1) * per], 1e-6);
     }
 }
+
+sequential! {
+    /// `Everything` with another activation in the first wrapped layer.
+    struct WrappedRelu = Input((4, 6, 2)) => Permute((2, 1, 3)) => UpSampling2D((1, 2)) => ZeroPadding2D(((1, 0), (2, 1)))
+        => Cropping2D(1) => SpatialDropout2D(0.2) => GaussianNoise(0.1) => GaussianDropout(0.1)
+        => TimeDistributed(Dense(3, relu)) => Flatten() => RepeatVector(2) => TimeDistributed(Dense(2));
+}
+
+/// The wrapped layer's configuration is part of the architecture a file is checked against.
+#[test]
+fn a_file_with_another_wrapped_layer_is_refused() {
+    for file in ["reshapefam_files.keras", "reshapefam_files.h5"] {
+        let mut model = WrappedRelu::create(&Cpu::default()).unwrap();
+        let e = model.load_keras(format!("{}/tests/fixtures/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap_err().to_string();
+        assert!(
+            e.ends_with(
+                "layer 8 (time_distributed): the file has TimeDistributed(layer=Dense(units=3, activation=linear, use_bias=true)), \
+                 this model has TimeDistributed(layer=Dense(units=3, activation=relu, use_bias=true))"
+            ),
+            "{file}: {e}"
+        );
+    }
+}

@@ -89,6 +89,8 @@ pub enum ConfigValue {
     Bool(bool),
     /// An activation function.
     Activation(crate::activations::Activation),
+    /// A wrapped layer (`TimeDistributed`'s `layer`): its class and configuration.
+    Layer(&'static str, &'static [(&'static str, ConfigValue)]),
 }
 
 impl std::fmt::Display for ConfigValue {
@@ -98,6 +100,10 @@ impl std::fmt::Display for ConfigValue {
             ConfigValue::Float(v) => write!(f, "{v}"),
             ConfigValue::Bool(v) => write!(f, "{v}"),
             ConfigValue::Activation(a) => f.write_str(a.name()),
+            ConfigValue::Layer(class, config) => {
+                let args = config.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
+                write!(f, "{class}({})", args.join(", "))
+            }
         }
     }
 }

@@ -308,7 +308,11 @@ impl Layer {
                 let n = l.n;
                 vec![quote::quote!(("n", ::keras::model::ConfigValue::Int(#n)))]
             }
-            Layer::Permute(_) | Layer::UpSampling2D(_) | Layer::Border(_) | Layer::TimeDistributed(_) => Vec::new(),
+            Layer::TimeDistributed(l) => {
+                let (class, inner) = (l.inner.class(), l.inner.config());
+                vec![quote::quote!(("layer", ::keras::model::ConfigValue::Layer(#class, &[#(#inner),*])))]
+            }
+            Layer::Permute(_) | Layer::UpSampling2D(_) | Layer::Border(_) => Vec::new(),
             Layer::BatchNormalization(l) => {
                 let (momentum, epsilon, center, scale) = (l.momentum, l.epsilon, l.center, l.scale);
                 vec![

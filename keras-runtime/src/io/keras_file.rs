@@ -139,6 +139,10 @@ fn matches(ours: &ConfigValue, file: &Value) -> bool {
         ConfigValue::Float(x) => file.as_f64().is_some_and(|f| (f - x).abs() <= 1e-9 * x.abs().max(1.0)),
         ConfigValue::Bool(b) => file.as_bool() == Some(b),
         ConfigValue::Activation(a) => file.as_str().and_then(crate::activations::Activation::from_name) == Some(a),
+        ConfigValue::Layer(class, config) => {
+            file.get("class_name").and_then(Value::as_str) == Some(class)
+                && config.iter().all(|(key, value)| file.pointer(&format!("/config/{key}")).is_some_and(|v| matches(value, v)))
+        }
     }
 }
 
@@ -151,6 +155,10 @@ fn describe_spec(layer: &LayerSpec) -> String {
 }
 
 fn describe_file(class: &str, cfg: &Value) -> String {
+    let wrapped = cfg.get("layer").map(|l| {
+        let class = l.get("class_name").and_then(Value::as_str).unwrap_or("?");
+        format!("layer={}", describe_file(class, l.get("config").unwrap_or(&Value::Null)))
+    });
     let args = SHOWN_KEYS
         .iter()
         .filter_map(|k| {
@@ -160,6 +168,7 @@ fn describe_file(class: &str, cfg: &Value) -> String {
                 v => format!("{k}={v}"),
             })
         })
+        .chain(wrapped)
         .collect::<Vec<_>>();
     format!("{class}({})", args.join(", "))
 }
@@ -377,13 +386,7 @@ fn model_config<M: Model>() -> Value {
         cfg.insert("trainable".into(), true.into());
         cfg.insert("dtype".into(), "float32".into());
         for (key, value) in layer.config {
-            let value = match *value {
-                ConfigValue::Int(n) => Value::from(n),
-                ConfigValue::Float(x) => Value::from(x),
-                ConfigValue::Bool(b) => Value::from(b),
-                ConfigValue::Activation(a) => Value::from(a.name()),
-            };
-            cfg.insert((*key).into(), value);
+            cfg.insert((*key).into(), config_json(value));
         }
         layers.push(serde_json::json!({ "module": "keras.layers", "class_name": layer.class, "registered_name": null, "config": cfg }));
     }
@@ -392,6 +395,25 @@ fn model_config<M: Model>() -> Value {
         "config": { "name": M::NAME, "trainable": true, "dtype": "float32", "layers": layers },
         "build_config": { "input_shape": input },
     })
+}
+
+/// A configuration value as Keras writes it.
+fn config_json(value: &ConfigValue) -> Value {
+    match *value {
+        ConfigValue::Int(n) => Value::from(n),
+        ConfigValue::Float(x) => Value::from(x),
+        ConfigValue::Bool(b) => Value::from(b),
+        ConfigValue::Activation(a) => Value::from(a.name()),
+        ConfigValue::Layer(class, config) => {
+            let mut cfg = serde_json::Map::new();
+            cfg.insert("trainable".into(), true.into());
+            cfg.insert("dtype".into(), "float32".into());
+            for (key, value) in config {
+                cfg.insert((*key).into(), config_json(value));
+            }
+            serde_json::json!({ "module": "keras.layers", "class_name": class, "registered_name": null, "config": cfg })
+        }
+    }
 }
 
 /// Keras 3's weights layout: `layers/<name>/vars/0..` (every layer has its `vars` group; a
