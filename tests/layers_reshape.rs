@@ -274,3 +274,38 @@ fn a_file_with_another_wrapped_layer_is_refused() {
         );
     }
 }
+
+sequential! {
+    /// `Everything` with bilinear upsampling and another padding: the same shapes and weights.
+    struct Bilinear = Input((4, 6, 2)) => Permute((2, 1, 3)) => UpSampling2D((1, 2), interpolation = "bilinear")
+        => ZeroPadding2D(((1, 0), (2, 1))) => Cropping2D(1) => SpatialDropout2D(0.2) => GaussianNoise(0.1) => GaussianDropout(0.1)
+        => TimeDistributed(Dense(3)) => Flatten() => RepeatVector(2) => TimeDistributed(Dense(2));
+}
+sequential! {
+    struct OtherPadding = Input((4, 6, 2)) => Permute((2, 1, 3)) => UpSampling2D((1, 2)) => ZeroPadding2D(((0, 1), (2, 1)))
+        => Cropping2D(1) => SpatialDropout2D(0.2) => GaussianNoise(0.1) => GaussianDropout(0.1)
+        => TimeDistributed(Dense(3)) => Flatten() => RepeatVector(2) => TimeDistributed(Dense(2));
+}
+
+/// The reshaping layers' arguments are part of the architecture too: a file whose layers move
+/// values elsewhere is refused, though every weight would fit.
+#[test]
+fn a_file_with_other_reshaping_arguments_is_refused() {
+    let path = format!("{}/tests/fixtures/reshapefam_files.keras", env!("CARGO_MANIFEST_DIR"));
+    let e = Bilinear::create(&Cpu::default()).unwrap().load_keras(&path).unwrap_err().to_string();
+    assert!(
+        e.ends_with(
+            "layer 2 (up_sampling2d): the file has UpSampling2D(size=(1, 2), interpolation=nearest), \
+             this model has UpSampling2D(size=(1, 2), interpolation=bilinear)"
+        ),
+        "{e}"
+    );
+    let e = OtherPadding::create(&Cpu::default()).unwrap().load_keras(&path).unwrap_err().to_string();
+    assert!(
+        e.ends_with(
+            "layer 3 (zero_padding2d): the file has ZeroPadding2D(padding=((1, 0), (2, 1))), \
+             this model has ZeroPadding2D(padding=((0, 1), (2, 1)))"
+        ),
+        "{e}"
+    );
+}

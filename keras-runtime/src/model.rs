@@ -89,6 +89,10 @@ pub enum ConfigValue {
     Bool(bool),
     /// An activation function.
     Activation(crate::activations::Activation),
+    /// A word (`interpolation`).
+    Str(&'static str),
+    /// A tuple (`dims`, `size`, `padding`'s `((top, bottom), (left, right))`).
+    List(&'static [ConfigValue]),
     /// A wrapped layer (`TimeDistributed`'s `layer`): its class and configuration.
     Layer(&'static str, &'static [(&'static str, ConfigValue)]),
 }
@@ -100,6 +104,8 @@ impl std::fmt::Display for ConfigValue {
             ConfigValue::Float(v) => write!(f, "{v}"),
             ConfigValue::Bool(v) => write!(f, "{v}"),
             ConfigValue::Activation(a) => f.write_str(a.name()),
+            ConfigValue::Str(s) => f.write_str(s),
+            ConfigValue::List(items) => write!(f, "({})", items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
             ConfigValue::Layer(class, config) => {
                 let args = config.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
                 write!(f, "{class}({})", args.join(", "))

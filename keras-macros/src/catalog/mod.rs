@@ -312,7 +312,9 @@ impl Layer {
                 let (class, inner) = (l.inner.class(), l.inner.config());
                 vec![quote::quote!(("layer", ::keras::model::ConfigValue::Layer(#class, &[#(#inner),*])))]
             }
-            Layer::Permute(_) | Layer::UpSampling2D(_) | Layer::Border(_) => Vec::new(),
+            Layer::Permute(l) => l.config(),
+            Layer::UpSampling2D(l) => l.config(),
+            Layer::Border(l) => l.config(),
             Layer::BatchNormalization(l) => {
                 let (momentum, epsilon, center, scale) = (l.momentum, l.epsilon, l.center, l.scale);
                 vec![
@@ -525,6 +527,11 @@ pub fn shape(e: &Expr, what: &str, diag: &mut Diag) -> Option<Shape> {
         return None;
     }
     Some(out)
+}
+
+/// A `ConfigValue::List` of integers (a Keras tuple such as `dims` or `size`).
+pub fn int_list(values: &[usize]) -> TokenStream {
+    quote::quote!(::keras::model::ConfigValue::List(&[#(::keras::model::ConfigValue::Int(#values)),*]))
 }
 
 /// `(None, 28, 28)`.

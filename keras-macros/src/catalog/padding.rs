@@ -116,6 +116,14 @@ impl Border {
         }
     }
 
+    /// `padding` or `cropping` as `((top, bottom), (left, right))`, compared with a Keras file's.
+    pub fn config(&self) -> Vec<TokenStream> {
+        let ((t, b), (l, r)) = self.sides;
+        let (rows, cols) = (super::int_list(&[t, b]), super::int_list(&[l, r]));
+        let key = if self.crop { "cropping" } else { "padding" };
+        vec![quote!((#key, ::keras::model::ConfigValue::List(&[#rows, #cols])))]
+    }
+
     pub fn runtime(&self, input: &[usize], output: &[usize]) -> Runtime {
         let ((top, bottom), (left, right)) = self.sides;
         let small = if self.crop { output } else { input };

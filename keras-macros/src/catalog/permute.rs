@@ -70,6 +70,12 @@ impl Permute {
         Ok(self.dims.iter().map(|&d| input[d - 1]).collect())
     }
 
+    /// `dims`, compared with a Keras file's.
+    pub fn config(&self) -> Vec<proc_macro2::TokenStream> {
+        let dims = super::int_list(&self.dims);
+        vec![quote!(("dims", #dims))]
+    }
+
     pub fn runtime(&self, input: &[usize]) -> Runtime {
         let n: usize = input.iter().product();
         let rank = input.len();

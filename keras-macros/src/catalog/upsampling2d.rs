@@ -48,6 +48,13 @@ impl UpSampling2D {
         }
     }
 
+    /// `size` and `interpolation`, compared with a Keras file's.
+    pub fn config(&self) -> Vec<proc_macro2::TokenStream> {
+        let size = super::int_list(&[self.size.0, self.size.1]);
+        let interpolation = if self.bilinear { "bilinear" } else { "nearest" };
+        vec![quote!(("size", #size)), quote!(("interpolation", ::keras::model::ConfigValue::Str(#interpolation)))]
+    }
+
     pub fn runtime(&self, input: &[usize], output: &[usize]) -> Runtime {
         let (h, w, c) = (input[0], input[1], input[2]);
         let ((sh, sw), bilinear) = (self.size, self.bilinear);

@@ -139,6 +139,10 @@ fn matches(ours: &ConfigValue, file: &Value) -> bool {
         ConfigValue::Float(x) => file.as_f64().is_some_and(|f| (f - x).abs() <= 1e-9 * x.abs().max(1.0)),
         ConfigValue::Bool(b) => file.as_bool() == Some(b),
         ConfigValue::Activation(a) => file.as_str().and_then(crate::activations::Activation::from_name) == Some(a),
+        ConfigValue::Str(w) => file.as_str() == Some(w),
+        ConfigValue::List(items) => {
+            file.as_array().is_some_and(|a| a.len() == items.len() && items.iter().zip(a).all(|(ours, theirs)| matches(ours, theirs)))
+        }
         ConfigValue::Layer(class, config) => {
             file.get("class_name").and_then(Value::as_str) == Some(class)
                 && config.iter().all(|(key, value)| file.pointer(&format!("/config/{key}")).is_some_and(|v| matches(value, v)))
@@ -147,11 +151,31 @@ fn matches(ours: &ConfigValue, file: &Value) -> bool {
 }
 
 /// The keys a description shows, for a class this model does not have.
-const SHOWN_KEYS: &[&str] = &["units", "filters", "kernel_size", "activation", "use_bias", "rate"];
+const SHOWN_KEYS: &[&str] = &[
+    "units",
+    "filters",
+    "kernel_size",
+    "activation",
+    "use_bias",
+    "rate",
+    "stddev",
+    "n",
+    "dims",
+    "size",
+    "interpolation",
+    "padding",
+    "cropping",
+];
 
 fn describe_spec(layer: &LayerSpec) -> String {
     let args = layer.config.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
     format!("{}({})", layer.class, args.join(", "))
+}
+
+/// A JSON array as a Python tuple: `(1, 2)`, `((1, 0), (2, 1))`.
+fn tuple(items: &[Value]) -> String {
+    let shown = items.iter().map(|v| v.as_array().map_or_else(|| v.to_string(), |a| tuple(a))).collect::<Vec<_>>();
+    format!("({})", shown.join(", "))
 }
 
 fn describe_file(class: &str, cfg: &Value) -> String {
@@ -164,7 +188,7 @@ fn describe_file(class: &str, cfg: &Value) -> String {
         .filter_map(|k| {
             cfg.get(*k).map(|v| match v {
                 Value::String(s) => format!("{k}={s}"),
-                Value::Array(a) => format!("{k}=({})", a.iter().map(Value::to_string).collect::<Vec<_>>().join(", ")),
+                Value::Array(a) => format!("{k}={}", tuple(a)),
                 v => format!("{k}={v}"),
             })
         })
@@ -383,7 +407,10 @@ fn model_config<M: Model>() -> Value {
     for layer in M::LAYERS {
         let mut cfg = serde_json::Map::new();
         cfg.insert("name".into(), layer.name.into());
-        cfg.insert("trainable".into(), true.into());
+        // Keras's SpatialDropout2D takes no `trainable` argument (its own config leaves it out).
+        if layer.class != "SpatialDropout2D" {
+            cfg.insert("trainable".into(), true.into());
+        }
         cfg.insert("dtype".into(), "float32".into());
         for (key, value) in layer.config {
             cfg.insert((*key).into(), config_json(value));
@@ -404,6 +431,8 @@ fn config_json(value: &ConfigValue) -> Value {
         ConfigValue::Float(x) => Value::from(x),
         ConfigValue::Bool(b) => Value::from(b),
         ConfigValue::Activation(a) => Value::from(a.name()),
+        ConfigValue::Str(w) => Value::from(w),
+        ConfigValue::List(items) => Value::Array(items.iter().map(config_json).collect()),
         ConfigValue::Layer(class, config) => {
             let mut cfg = serde_json::Map::new();
             cfg.insert("trainable".into(), true.into());
