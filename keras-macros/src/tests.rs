@@ -175,6 +175,12 @@ fn reshaping_layers_follow_keras_shapes() {
     ];
     let want: Vec<(String, Vec<usize>, usize)> = want.into_iter().map(|(n, s, p)| (n.to_string(), s, p)).collect();
     assert_eq!(got, want);
+    // Keras's defaults: pad 1, upsample 2, crop nothing; the wrapper takes `in`.
+    let got = shape(
+        "struct D = TimeDistributed(Flatten(), in = (3, 2, 2, 1)) => Reshape((3, 2, 2)) => ZeroPadding2D() => UpSampling2D() => Cropping2D();",
+    );
+    let outputs: Vec<Vec<usize>> = got.into_iter().map(|(_, s, _)| s).collect();
+    assert_eq!(outputs, [vec![3, 4], vec![3, 2, 2], vec![5, 4, 2], vec![10, 8, 2], vec![10, 8, 2]]);
     let (_, m) = checked("struct P = Input((2, 3, 4)) => Permute((1, 1, 2));");
     assert_eq!(m, ["Permute's `dims` must be a permutation of (1, 2, 3), the axes of its input (None, 2, 3, 4), found dims=(1, 1, 2)"]);
     let (_, m) = checked("struct T = Input((5, 4)) => TimeDistributed(BatchNormalization());");
