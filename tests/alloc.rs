@@ -45,11 +45,18 @@ sequential! {
         => MaxPooling1D(4) => AveragePooling1D(2) => GlobalAveragePooling1D() => Dense(10, softmax);
 }
 
+sequential! {
+    struct ReshapeNet = Input((6, 6, 2)) => ZeroPadding2D(1) => Cropping2D(((1, 0), (0, 1))) => UpSampling2D(2, interpolation = "bilinear")
+        => SpatialDropout2D(0.2) => GaussianNoise(0.1) => GaussianDropout(0.1) => Permute((2, 1, 3)) => TimeDistributed(Dense(4, relu))
+        => Flatten() => RepeatVector(2) => TimeDistributed(Dense(3)) => Flatten() => Dense(10, softmax);
+}
+
 #[test]
 fn steady_state_steps_and_predict_one_allocate_nothing() {
     train_on_batch_allocates_nothing();
     conv_train_on_batch_allocates_nothing();
     conv_family_train_on_batch_allocates_nothing();
+    reshaping_train_on_batch_allocates_nothing();
     predict_one_allocates_nothing();
 }
 
@@ -139,6 +146,26 @@ fn conv_family_train_on_batch_allocates_nothing() {
     assert!(loss.is_finite());
     assert_eq!(allocations, 0, "{allocations} allocations in 10 steady steps of the convolution family");
 }
+
+fn reshaping_train_on_batch_allocates_nothing() {
+    // Batch 64 spreads the padding, upsampling and noise kernels over the thread pool.
+    let batch = 64;
+    let x = keras::ndarray::Array4::from_shape_fn((batch, 6, 6, 2), |(i, h, w, c)| ((i * 31 + h * 7 + w * 3 + c) % 17) as f32 / 17.0);
+    let y = Array1::from_shape_fn(batch, |i| (i % 10) as f32);
+    let mut model = ReshapeNet::new(&Cpu::default()).compile("adam", "sparse_categorical_crossentropy", ["accuracy"]).unwrap();
+    for _ in 0..3 {
+        model.train_on_batch(&x, &y).unwrap();
+    }
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let mut loss = 0.0;
+    for _ in 0..10 {
+        loss = model.train_on_batch(&x, &y).unwrap().loss();
+    }
+    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    assert!(loss.is_finite());
+    assert_eq!(allocations, 0, "{allocations} allocations in 10 steady steps of the reshaping layers");
+}
+
 
 fn predict_one_allocates_nothing() {
     let model = Net::new(&Cpu::default());

@@ -1,6 +1,7 @@
 //! Backward passes checked against central finite differences of the training loss, for every
 //! activation, every loss and loss option, Dropout (same mask), the Activation layer, Dense on 3-D input,
-//! and the convolution and pooling layers, 1-D and 2-D (a Dense in front of each checks its input gradient).
+//! the convolution and pooling layers, 1-D and 2-D, and the reshaping, noise and wrapper layers (a Dense
+//! in front of each checks its input gradient).
 
 mod common;
 
@@ -286,4 +287,51 @@ fn convolution_and_pooling_gradients() {
     run("max pooling", &[3, 6, 6, 2], &|x, y| check::<MaxPool>("max pooling", "mse", x, y));
     run("average pooling", &[3, 7, 7, 2], &|x, y| check::<AvgPool>("average pooling", "mse", x, y));
     run("global max pooling", &[3, 4, 5, 2], &|x, y| check::<GlobalMax>("global max pooling", "mse", x, y));
+}
+
+sequential! { struct GradPermute = Input((3, 4, 2)) => Dense(3, tanh) => Permute((3, 1, 2)) => Flatten() => Dense(2); }
+sequential! { struct GradRepeat = Dense(3, in = 4, tanh) => RepeatVector(3) => Dense(2, tanh) => Flatten() => Dense(2); }
+sequential! { struct GradUpNearest = Input((3, 2, 2)) => Dense(2, tanh) => UpSampling2D((2, 3)) => Flatten() => Dense(2); }
+sequential! {
+    struct GradUpBilinear = Input((3, 4, 2)) => Dense(2, tanh) => UpSampling2D((3, 2), interpolation = "bilinear") => Flatten() => Dense(2);
+}
+sequential! {
+    struct GradPad = Input((3, 3, 2)) => Dense(2, tanh) => ZeroPadding2D(((1, 0), (2, 1))) => Conv2D(2, 2, tanh) => ZeroPadding2D((1, 2))
+        => ZeroPadding2D(1) => Flatten() => Dense(2);
+}
+sequential! {
+    struct GradCrop = Input((8, 9, 2)) => Dense(2, tanh) => Cropping2D(((1, 2), (0, 3))) => Cropping2D((1, 0)) => Cropping2D(1) => Flatten() => Dense(2);
+}
+sequential! { struct GradGaussianNoise = Dense(6, in = 4, tanh) => GaussianNoise(0.5) => Dense(2); }
+sequential! { struct GradGaussianDropout = Dense(6, in = 4, tanh) => GaussianDropout(0.3) => Dense(2); }
+sequential! { struct GradSpatialDropout = Input((2, 3, 4)) => Dense(4, tanh) => SpatialDropout2D(0.5) => Flatten() => Dense(2); }
+sequential! { struct GradTdDense = Input((3, 4)) => TimeDistributed(Dense(3, tanh)) => Flatten() => Dense(2); }
+sequential! { struct GradTdConv = Input((2, 4, 4, 2)) => Dense(2, tanh) => TimeDistributed(Conv2D(2, 3, tanh)) => Flatten() => Dense(2); }
+sequential! {
+    struct GradTdDropout = Input((3, 4)) => Dense(5, tanh) => TimeDistributed(Dropout(0.5)) => TimeDistributed(Dense(2, use_bias = false)) => Flatten() => Dense(2);
+}
+
+/// The reshaping, noise and wrapper layers, a Dense in front of each to check its input
+/// gradient; the noise layers in training mode, with the noise of the forward pass (the same in
+/// every probe: `gradients` does not advance the step).
+#[test]
+fn reshaping_noise_and_wrapper_gradients() {
+    let mut rng = Rng::new(13);
+    /// `M` on random inputs of `shape` against random targets of two values per sample.
+    fn mse<M: Model<Backend = Cpu>>(what: &str, shape: &[usize], rng: &mut Rng) {
+        let (x, y) = (random(shape, rng, 1.0), random(&[shape[0], 2], rng, 1.0));
+        check::<M>(what, "mse", &x, &y);
+    }
+    mse::<GradPermute>("permute", &[3, 3, 4, 2], &mut rng);
+    mse::<GradRepeat>("repeat vector", &[4, 4], &mut rng);
+    mse::<GradUpNearest>("upsampling nearest", &[3, 3, 2, 2], &mut rng);
+    mse::<GradUpBilinear>("upsampling bilinear", &[3, 3, 4, 2], &mut rng);
+    mse::<GradPad>("zero padding", &[3, 3, 3, 2], &mut rng);
+    mse::<GradCrop>("cropping", &[3, 8, 9, 2], &mut rng);
+    mse::<GradGaussianNoise>("gaussian noise", &[5, 4], &mut rng);
+    mse::<GradGaussianDropout>("gaussian dropout", &[5, 4], &mut rng);
+    mse::<GradSpatialDropout>("spatial dropout", &[4, 2, 3, 4], &mut rng);
+    mse::<GradTdDense>("time distributed dense", &[3, 3, 4], &mut rng);
+    mse::<GradTdConv>("time distributed conv2d", &[3, 2, 4, 4, 2], &mut rng);
+    mse::<GradTdDropout>("time distributed dropout", &[3, 3, 4], &mut rng);
 }

@@ -29,6 +29,9 @@ pub struct CheckedLayer {
     pub activity_regularizer: Option<TokenStream>,
     /// The `LayerSpec::config` entries.
     pub config: Vec<TokenStream>,
+    /// What the weights' names start with inside the layer: a wrapper's layer
+    /// (`time_distributed/dense/kernel`).
+    pub weight_prefix: Option<String>,
 }
 
 impl Checked {
@@ -91,7 +94,12 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
         }
         real_layers += 1;
         let args = bind(class, call, signature, positional, true, diag);
-        let layer = Layer::build(class, call, &args, diag);
+        let mut layer = Layer::build(class, call, &args, diag);
+        // A wrapped layer is made, and named, before its wrapper, as in Keras.
+        if let Some(Layer::TimeDistributed(td)) = &mut layer {
+            let given = td.inner_name.as_ref().map(|(value, at)| (value, at.clone()));
+            td.name = name_from(given, td.inner.class(), &mut counters, diag).unwrap_or_default();
+        }
 
         if let Some(a) = args.input
             && let Some(s) = catalog::shape(&a.value, "`in`", diag)
@@ -177,7 +185,21 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
         shape = Some(output.clone());
         let activity_regularizer = layer.activity_regularizer();
         let config = layer.config();
-        layers.push(CheckedLayer { name, class: layer.class(), output, weights, params, runtime, activity_regularizer, config });
+        let weight_prefix = match &layer {
+            Layer::TimeDistributed(td) => Some(td.name.clone()),
+            _ => None,
+        };
+        layers.push(CheckedLayer {
+            name,
+            class: layer.class(),
+            output,
+            weights,
+            params,
+            runtime,
+            activity_regularizer,
+            config,
+            weight_prefix,
+        });
     }
 
     if real_layers == 0 {
@@ -211,7 +233,17 @@ fn layer_name(
     counters: &mut HashMap<&'static str, usize>,
     diag: &mut Diag,
 ) -> Option<String> {
-    match args.name {
+    name_from(args.name.map(|a| (&a.value, a.to_token_stream())), class, counters, diag)
+}
+
+/// A name given as `value` (the tokens `at` for messages), else the class's next default name.
+fn name_from(
+    given: Option<(&Expr, TokenStream)>,
+    class: &'static str,
+    counters: &mut HashMap<&'static str, usize>,
+    diag: &mut Diag,
+) -> Option<String> {
+    match given {
         None => {
             let snake = Layer::snake(class);
             let n = counters.entry(snake).or_insert(0);
@@ -219,7 +251,7 @@ fn layer_name(
             *n += 1;
             Some(name)
         }
-        Some(a) => match &a.value {
+        Some((value, a)) => match value {
             Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => {
                 let v = s.value();
                 if v.is_empty() || v.contains('/') || v.chars().any(char::is_whitespace) {

@@ -123,7 +123,11 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
                 s_off += len;
                 (quote!(NonTrainable), s_off - len)
             };
-            let (lname, wname, shape, init) = (&l.name, w.name, usizes(&w.shape), &w.init);
+            let wname = match &l.weight_prefix {
+                Some(prefix) => format!("{prefix}/{}", w.name),
+                None => w.name.to_string(),
+            };
+            let (lname, shape, init) = (&l.name, usizes(&w.shape), &w.init);
             let option = |t: &Option<TokenStream>| match t {
                 Some(t) => quote!(::core::option::Option::Some(#t)),
                 None => quote!(::core::option::Option::None),

@@ -54,6 +54,7 @@ fn never_panics() {
         "Input(4) => Dense(3, softmax)",
         "struct C = Input((8, 8, 4)) => DepthwiseConv2D(3, relu, depth_multiplier = 4, strides = 3) => SeparableConv2D(8, 3, padding = \"same\") => Conv2DTranspose(4, 3, strides = 3, name = \"a\") => Reshape((-1, 4)) => Conv1D(8, 3, padding = \"causal\", dilation_rate = 4) => MaxPooling1D(3) => AveragePooling1D(4, padding = \"same\") => GlobalMaxPooling1D() => Dense(3);",
         "struct T = Input((3, 4)) => Conv2DTranspose(8, (3, 4), dilation_rate = 3) => GlobalAveragePooling1D()",
+        "struct R = Input((4, 6, 2)) => Permute((2, 1, 3)) => UpSampling2D((1, 2), interpolation = \"bilinear\") => ZeroPadding2D(((1, 0), (2, 1))) => Cropping2D(1) => SpatialDropout2D(0.5, seed = 3) => GaussianNoise(0.5) => GaussianDropout(0.5) => TimeDistributed(Dense(8, name = \"a\", relu)) => Flatten() => RepeatVector(4) => TimeDistributed(Conv2D(3, 1, in = 4));",
     ];
     let values = [
         "0",
@@ -129,4 +130,80 @@ fn windows_are_placed_as_keras_places_them() {
     );
     let (_, m) = checked("struct C = Input(784) => GlobalAveragePooling2D();");
     assert_eq!(m, ["GlobalAveragePooling2D expects a 3-D per-sample input (height, width, channels), found (None, 784)"]);
+}
+
+#[test]
+fn a_layer_argument_is_parsed_as_a_call() {
+    let Input::Items(items) =
+        parse(TokenStream::from_str("struct N = Input((5, 4)) => TimeDistributed(Dense(8, in = 4, relu), name = \"td\");").unwrap())
+            .unwrap()
+    else {
+        panic!("items expected")
+    };
+    let wrapper = &items[0].chain.calls[1];
+    let inner = wrapper.args[0].layer.as_ref().expect("the argument is a layer call");
+    assert_eq!(inner.kind.to_string(), "Dense");
+    assert_eq!(inner.args.len(), 3);
+    assert_eq!(inner.args[1].key().map(ToString::to_string).as_deref(), Some("in"));
+    // Not a Rust expression (`in = 4`): kept verbatim, so messages can still quote it.
+    assert!(matches!(wrapper.args[0].value, syn::Expr::Verbatim(_)));
+    assert!(wrapper.args[1].layer.is_none());
+    // A call that is an expression stays one, for initializers and regularizers.
+    let Input::Items(items) =
+        parse(TokenStream::from_str("struct N = Dense(8, in = 4, kernel_initializer = random_normal(stddev = 0.1));").unwrap()).unwrap()
+    else {
+        panic!("items expected")
+    };
+    let arg = &items[0].chain.calls[0].args[2];
+    assert!(matches!(arg.value, syn::Expr::Call(_)));
+    assert_eq!(arg.layer.as_ref().map(|c| c.kind.to_string()).as_deref(), Some("random_normal"));
+}
+
+#[test]
+fn reshaping_layers_follow_keras_shapes() {
+    let shape = |src: &str| {
+        let Input::Items(items) = parse(TokenStream::from_str(src).unwrap()).unwrap() else { panic!("items expected") };
+        let mut diag = Diag::default();
+        let m = check(&items[0].chain, None, "Net", &mut diag).unwrap_or_else(|| panic!("{:?}", diag.messages()));
+        m.layers.iter().map(|l| (l.name.clone(), l.output.clone(), l.params)).collect::<Vec<_>>()
+    };
+    let got = shape(
+        "struct N = Input((4, 6, 2)) => Permute((2, 1, 3)) => UpSampling2D((1, 2)) => ZeroPadding2D(((1, 0), (2, 1))) => Cropping2D(1) \
+         => ZeroPadding2D((0, 1)) => Cropping2D((1, 2)) => TimeDistributed(Dense(3)) => Flatten() => RepeatVector(2) => Dense(4);",
+    );
+    let want: Vec<(&str, Vec<usize>, usize)> = vec![
+        ("permute", vec![6, 4, 2], 0),
+        ("up_sampling2d", vec![6, 8, 2], 0),
+        ("zero_padding2d", vec![7, 11, 2], 0),
+        ("cropping2d", vec![5, 9, 2], 0),
+        ("zero_padding2d_1", vec![5, 11, 2], 0),
+        ("cropping2d_1", vec![3, 7, 2], 0),
+        ("time_distributed", vec![3, 7, 3], 9),
+        ("flatten", vec![63], 0),
+        ("repeat_vector", vec![2, 63], 0),
+        // The wrapped Dense took `dense`.
+        ("dense_1", vec![2, 4], 256),
+    ];
+    let want: Vec<(String, Vec<usize>, usize)> = want.into_iter().map(|(n, s, p)| (n.to_string(), s, p)).collect();
+    assert_eq!(got, want);
+    // Keras's defaults: pad 1, upsample 2, crop nothing; the wrapper takes `in`.
+    let got = shape(
+        "struct D = TimeDistributed(Flatten(), in = (3, 2, 2, 1)) => Reshape((3, 2, 2)) => ZeroPadding2D() => UpSampling2D() => Cropping2D();",
+    );
+    let outputs: Vec<Vec<usize>> = got.into_iter().map(|(_, s, _)| s).collect();
+    assert_eq!(outputs, [vec![3, 4], vec![3, 2, 2], vec![5, 4, 2], vec![10, 8, 2], vec![10, 8, 2]]);
+    let (_, m) = checked("struct P = Input((2, 3, 4)) => Permute((1, 1, 2));");
+    assert_eq!(m, ["Permute's `dims` must be a permutation of (1, 2, 3), the axes of its input (None, 2, 3, 4), found dims=(1, 1, 2)"]);
+    let (_, m) = checked("struct T = Input((5, 4)) => TimeDistributed(BatchNormalization());");
+    assert_eq!(m, ["TimeDistributed(BatchNormalization) is not supported: Keras normalizes each step separately"]);
+    let (_, m) = checked("struct G = Input(4) => GaussianNoise() => SpatialDropout2D(rate = 0.5, seed = -1);");
+    assert_eq!(
+        m,
+        [
+            "GaussianNoise needs a `stddev`, as in `GaussianNoise(0.1)`",
+            "SpatialDropout2D's `seed` expects a non-negative integer, found `- 1`"
+        ]
+    );
+    let (_, m) = checked("struct T = Input((5, 4, 3)) => TimeDistributed(TimeDistributed(Dense(2)));");
+    assert_eq!(m, ["TimeDistributed cannot wrap another TimeDistributed: reshape the steps into one axis first"]);
 }

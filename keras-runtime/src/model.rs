@@ -93,6 +93,10 @@ pub enum ConfigValue {
     Ints(&'static [usize]),
     /// A word (`padding`).
     Str(&'static str),
+    /// A tuple (`dims`, `size`, `padding`'s `((top, bottom), (left, right))`).
+    List(&'static [ConfigValue]),
+    /// A wrapped layer (`TimeDistributed`'s `layer`): its class and configuration.
+    Layer(&'static str, &'static [(&'static str, ConfigValue)]),
 }
 
 impl std::fmt::Display for ConfigValue {
@@ -105,6 +109,11 @@ impl std::fmt::Display for ConfigValue {
             ConfigValue::Ints([v]) => write!(f, "({v},)"),
             ConfigValue::Ints(v) => write!(f, "({})", v.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
             ConfigValue::Str(s) => f.write_str(s),
+            ConfigValue::List(items) => write!(f, "({})", items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
+            ConfigValue::Layer(class, config) => {
+                let args = config.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
+                write!(f, "{class}({})", args.join(", "))
+            }
         }
     }
 }

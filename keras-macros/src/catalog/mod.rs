@@ -12,10 +12,16 @@ pub mod flatten;
 pub mod input;
 pub mod layer_norm;
 pub mod names;
+pub mod noise;
+pub mod padding;
 pub mod penalties;
+pub mod permute;
 pub mod pool2d;
+pub mod repeat_vector;
 pub mod reshape;
 pub mod separable_conv2d;
+pub mod time_distributed;
+pub mod upsampling2d;
 
 use crate::diag::Diag;
 use crate::parse::{Arg, Call};
@@ -50,6 +56,15 @@ pub const CLASSES: &[&str] = &[
     "DepthwiseConv2D",
     "SeparableConv2D",
     "Conv2DTranspose",
+    "Permute",
+    "RepeatVector",
+    "UpSampling2D",
+    "ZeroPadding2D",
+    "Cropping2D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "SpatialDropout2D",
+    "TimeDistributed",
 ];
 
 /// A parsed and validated layer.
@@ -67,6 +82,14 @@ pub enum Layer {
     SeparableConv2D(Box<separable_conv2d::SeparableConv2D>),
     Conv2DTranspose(Box<conv2d_transpose::Conv2DTranspose>),
     Pool2D(pool2d::Pool2D),
+    Permute(permute::Permute),
+    RepeatVector(repeat_vector::RepeatVector),
+    UpSampling2D(upsampling2d::UpSampling2D),
+    /// `ZeroPadding2D` and `Cropping2D`.
+    Border(padding::Border),
+    /// `GaussianNoise`, `GaussianDropout`, `SpatialDropout2D`.
+    Noise(noise::Noise),
+    TimeDistributed(time_distributed::TimeDistributed),
 }
 
 /// One weight tensor of a layer.
@@ -121,6 +144,15 @@ impl Layer {
             "DepthwiseConv2D" => depthwise_conv2d::DepthwiseConv2D::build(call, args, diag).map(|c| Layer::DepthwiseConv2D(Box::new(c))),
             "SeparableConv2D" => separable_conv2d::SeparableConv2D::build(call, args, diag).map(|c| Layer::SeparableConv2D(Box::new(c))),
             "Conv2DTranspose" => conv2d_transpose::Conv2DTranspose::build(call, args, diag).map(|c| Layer::Conv2DTranspose(Box::new(c))),
+            "Permute" => permute::Permute::build(call, args, diag).map(Layer::Permute),
+            "RepeatVector" => repeat_vector::RepeatVector::build(call, args, diag).map(Layer::RepeatVector),
+            "UpSampling2D" => upsampling2d::UpSampling2D::build(args, diag).map(Layer::UpSampling2D),
+            "ZeroPadding2D" => padding::Border::padding(args, diag).map(Layer::Border),
+            "Cropping2D" => padding::Border::cropping(args, diag).map(Layer::Border),
+            "GaussianNoise" => noise::Noise::build("GaussianNoise", call, args, diag).map(Layer::Noise),
+            "GaussianDropout" => noise::Noise::build("GaussianDropout", call, args, diag).map(Layer::Noise),
+            "SpatialDropout2D" => noise::Noise::build("SpatialDropout2D", call, args, diag).map(Layer::Noise),
+            "TimeDistributed" => time_distributed::TimeDistributed::build(call, args, diag).map(Layer::TimeDistributed),
             _ => None,
         }
     }
@@ -143,6 +175,14 @@ impl Layer {
             "DepthwiseConv2D" => depthwise_conv2d::SIGNATURE,
             "SeparableConv2D" => separable_conv2d::SIGNATURE,
             "Conv2DTranspose" => conv2d_transpose::SIGNATURE,
+            "Permute" => permute::SIGNATURE,
+            "RepeatVector" => repeat_vector::SIGNATURE,
+            "UpSampling2D" => upsampling2d::SIGNATURE,
+            "ZeroPadding2D" => padding::PADDING_SIGNATURE,
+            "Cropping2D" => padding::CROPPING_SIGNATURE,
+            "GaussianNoise" => noise::GAUSSIAN_NOISE_SIGNATURE,
+            "GaussianDropout" | "SpatialDropout2D" => noise::RATE_SIGNATURE,
+            "TimeDistributed" => time_distributed::SIGNATURE,
             _ => (&[], 0),
         }
     }
@@ -163,6 +203,12 @@ impl Layer {
             Layer::SeparableConv2D(_) => "SeparableConv2D",
             Layer::Conv2DTranspose(_) => "Conv2DTranspose",
             Layer::Pool2D(p) => p.class(),
+            Layer::Permute(_) => "Permute",
+            Layer::RepeatVector(_) => "RepeatVector",
+            Layer::UpSampling2D(_) => "UpSampling2D",
+            Layer::Border(b) => b.class(),
+            Layer::Noise(n) => n.class(),
+            Layer::TimeDistributed(_) => "TimeDistributed",
         }
     }
 
@@ -190,6 +236,15 @@ impl Layer {
             "DepthwiseConv2D" => "depthwise_conv2d",
             "SeparableConv2D" => "separable_conv2d",
             "Conv2DTranspose" => "conv2d_transpose",
+            "Permute" => "permute",
+            "RepeatVector" => "repeat_vector",
+            "UpSampling2D" => "up_sampling2d",
+            "ZeroPadding2D" => "zero_padding2d",
+            "Cropping2D" => "cropping2d",
+            "GaussianNoise" => "gaussian_noise",
+            "GaussianDropout" => "gaussian_dropout",
+            "SpatialDropout2D" => "spatial_dropout2d",
+            "TimeDistributed" => "time_distributed",
             _ => "layer",
         }
     }
@@ -209,6 +264,12 @@ impl Layer {
             Layer::SeparableConv2D(l) => l.output_shape(input),
             Layer::Conv2DTranspose(l) => l.output_shape(input),
             Layer::Pool2D(l) => l.output_shape(input),
+            Layer::Permute(l) => l.output_shape(input),
+            Layer::RepeatVector(l) => l.output_shape(input),
+            Layer::UpSampling2D(l) => l.output_shape(input),
+            Layer::Border(l) => l.output_shape(input),
+            Layer::Noise(l) => l.output_shape(input),
+            Layer::TimeDistributed(l) => l.output_shape(input),
         }
     }
 
@@ -222,7 +283,13 @@ impl Layer {
             Layer::DepthwiseConv2D(l) => l.weights(input),
             Layer::SeparableConv2D(l) => l.weights(input),
             Layer::Conv2DTranspose(l) => l.weights(input),
-            Layer::Activation(_)
+            Layer::TimeDistributed(l) => l.weights(input),
+            Layer::Permute(_)
+            | Layer::RepeatVector(_)
+            | Layer::UpSampling2D(_)
+            | Layer::Border(_)
+            | Layer::Noise(_)
+            | Layer::Activation(_)
             | Layer::Dropout(_)
             | Layer::Flatten(_)
             | Layer::Reshape(_)
@@ -246,7 +313,15 @@ impl Layer {
             | Layer::DepthwiseConv2D(_)
             | Layer::SeparableConv2D(_)
             | Layer::Conv2DTranspose(_)
-            | Layer::Pool2D(_) => None,
+            | Layer::Pool2D(_)
+            | Layer::Permute(_)
+            | Layer::RepeatVector(_)
+            | Layer::UpSampling2D(_)
+            | Layer::Border(_)
+            | Layer::Noise(_) => None,
+            // Keras's TimeDistributed runs the wrapped layer's `call`, which skips its activity
+            // regularizer.
+            Layer::TimeDistributed(_) => None,
         }
     }
 
@@ -274,6 +349,21 @@ impl Layer {
             Layer::Conv2DTranspose(l) => l.config(),
             Layer::Pool2D(l) => l.config(),
             Layer::Flatten(_) | Layer::Reshape(_) | Layer::ActivityRegularization(_) => Vec::new(),
+            Layer::Noise(l) => {
+                let (key, amount) = (l.key(), l.amount);
+                vec![quote::quote!((#key, ::keras::model::ConfigValue::Float(#amount)))]
+            }
+            Layer::RepeatVector(l) => {
+                let n = l.n;
+                vec![quote::quote!(("n", ::keras::model::ConfigValue::Int(#n)))]
+            }
+            Layer::TimeDistributed(l) => {
+                let (class, inner) = (l.inner.class(), l.inner.config());
+                vec![quote::quote!(("layer", ::keras::model::ConfigValue::Layer(#class, &[#(#inner),*])))]
+            }
+            Layer::Permute(l) => l.config(),
+            Layer::UpSampling2D(l) => l.config(),
+            Layer::Border(l) => l.config(),
             Layer::BatchNormalization(l) => {
                 let (momentum, epsilon, center, scale) = (l.momentum, l.epsilon, l.center, l.scale);
                 vec![
@@ -310,6 +400,12 @@ impl Layer {
             Layer::SeparableConv2D(l) => l.runtime(input),
             Layer::Conv2DTranspose(l) => l.runtime(input),
             Layer::Pool2D(l) => l.runtime(input),
+            Layer::Permute(l) => l.runtime(input),
+            Layer::RepeatVector(l) => l.runtime(input),
+            Layer::UpSampling2D(l) => l.runtime(input, output),
+            Layer::Border(l) => l.runtime(input, output),
+            Layer::Noise(l) => l.runtime(input, index),
+            Layer::TimeDistributed(l) => l.runtime(input, output, index),
         }
     }
 }
@@ -483,6 +579,11 @@ pub fn shape(e: &Expr, what: &str, diag: &mut Diag) -> Option<Shape> {
         return None;
     }
     Some(out)
+}
+
+/// A `ConfigValue::List` of integers (a Keras tuple such as `dims` or `size`).
+pub fn int_list(values: &[usize]) -> TokenStream {
+    quote::quote!(::keras::model::ConfigValue::List(&[#(::keras::model::ConfigValue::Int(#values)),*]))
 }
 
 /// `(None, 28, 28)`.

@@ -93,6 +93,112 @@ pub enum PoolKind {
     Average,
 }
 
+/// The most axes a sample may have for [`Backend::permute`].
+pub const MAX_RANK: usize = 8;
+
+/// A permutation of the axes of a sample (`Permute`): output axis `i` is input axis `perm[i]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Permutation {
+    /// Number of axes.
+    pub rank: usize,
+    /// The input sample's shape (the first `rank` entries).
+    pub shape: [usize; MAX_RANK],
+    /// Which input axis each output axis is (the first `rank` entries).
+    pub perm: [usize; MAX_RANK],
+}
+
+impl Permutation {
+    /// Floats per sample.
+    pub const fn len(&self) -> usize {
+        let mut n = 1;
+        let mut i = 0;
+        while i < self.rank {
+            n *= self.shape[i];
+            i += 1;
+        }
+        n
+    }
+
+    /// Whether a sample is empty.
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The permutation that undoes this one (over the output shape): the backward pass.
+    pub const fn inverse(&self) -> Permutation {
+        let mut inv = Permutation { rank: self.rank, shape: [0; MAX_RANK], perm: [0; MAX_RANK] };
+        let mut i = 0;
+        while i < self.rank {
+            inv.shape[i] = self.shape[self.perm[i]];
+            inv.perm[self.perm[i]] = i;
+            i += 1;
+        }
+        inv
+    }
+}
+
+/// A smaller NHWC image inside a larger one: `ZeroPadding2D` writes the small into the large with
+/// zeros around it, `Cropping2D` reads the small out of the large.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Border2d {
+    /// Height of the small image.
+    pub h: usize,
+    /// Width of the small image.
+    pub w: usize,
+    /// Channels.
+    pub c: usize,
+    /// Rows of the large image above the small one.
+    pub top: usize,
+    /// Rows below.
+    pub bottom: usize,
+    /// Columns left of it.
+    pub left: usize,
+    /// Columns right of it.
+    pub right: usize,
+}
+
+impl Border2d {
+    /// Floats per small sample.
+    pub const fn small_len(&self) -> usize {
+        self.h * self.w * self.c
+    }
+
+    /// Floats per large sample.
+    pub const fn large_len(&self) -> usize {
+        (self.h + self.top + self.bottom) * (self.w + self.left + self.right) * self.c
+    }
+}
+
+/// `UpSampling2D`'s geometry: NHWC samples of `h x w x c` scaled by `(sh, sw)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Upsample2d {
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Channels.
+    pub c: usize,
+    /// Vertical factor.
+    pub sh: usize,
+    /// Horizontal factor.
+    pub sw: usize,
+    /// Bilinear interpolation (half-pixel centres, edges clamped, as `jax.image.resize`) instead
+    /// of repeating the nearest pixel.
+    pub bilinear: bool,
+}
+
+impl Upsample2d {
+    /// Floats per input sample.
+    pub const fn in_len(&self) -> usize {
+        self.h * self.w * self.c
+    }
+
+    /// Floats per output sample.
+    pub const fn out_len(&self) -> usize {
+        self.in_len() * self.sh * self.sw
+    }
+}
+
 /// A device that holds buffers and runs the keras-rs kernels.
 ///
 /// Matrices are row-major; `rows x cols` arguments give their logical shape.
@@ -337,6 +443,73 @@ pub trait Backend: Clone + Send + Sync + fmt::Debug + 'static {
 
     /// The backward pass of [`Backend::dropout`]: `dx = mask ? g / (1 - rate) : 0`.
     fn dropout_backward(&self, g: Self::View<'_>, mask: Self::View<'_>, dx: Self::ViewMut<'_>, rate: f32);
+
+    /// Zeroes each of the `channels` channels of each of `rows` samples (of `positions x
+    /// channels` values) with probability `rate`, the same counter-based draw as
+    /// [`Backend::dropout`] over the `rows * channels` (sample, channel) pairs: `mask` (`rows *
+    /// channels`) gets 1 for a kept channel, `y = mask ? x / (1 - rate) : 0` (`SpatialDropout2D`).
+    #[allow(clippy::too_many_arguments)]
+    fn spatial_dropout(
+        &self,
+        x: Self::View<'_>,
+        y: Self::ViewMut<'_>,
+        mask: Self::ViewMut<'_>,
+        rows: usize,
+        channels: usize,
+        rate: f32,
+        seed: u64,
+        stream: u64,
+    );
+
+    /// The backward pass of [`Backend::spatial_dropout`]: `dx = mask ? g / (1 - rate) : 0`, the
+    /// mask of each (sample, channel) over its positions.
+    fn spatial_dropout_backward(
+        &self,
+        g: Self::View<'_>,
+        mask: Self::View<'_>,
+        dx: Self::ViewMut<'_>,
+        rows: usize,
+        channels: usize,
+        rate: f32,
+    );
+
+    /// Gaussian noise from a counter-based generator keyed by `seed` and `stream`: with `noise`,
+    /// `noise = 1 + stddev * n` and `y = x * noise` (`GaussianDropout`), else `y = x + stddev * n`
+    /// (`GaussianNoise`), `n` standard normal and drawn afresh for every element.
+    fn gaussian_noise(
+        &self,
+        x: Self::View<'_>,
+        y: Self::ViewMut<'_>,
+        noise: Option<Self::ViewMut<'_>>,
+        stddev: f32,
+        seed: u64,
+        stream: u64,
+    );
+
+    /// Elementwise `out = a * b`.
+    fn multiply(&self, a: Self::View<'_>, b: Self::View<'_>, out: Self::ViewMut<'_>);
+
+    /// Permutes the axes of each of `batch` samples `x` into `y`.
+    fn permute(&self, p: &Permutation, batch: usize, x: Self::View<'_>, y: Self::ViewMut<'_>);
+
+    /// `y[b, t, :] = x[b, :]` for `t < times`: each sample's row of `width` repeated (`RepeatVector`).
+    fn repeat(&self, batch: usize, times: usize, width: usize, x: Self::View<'_>, y: Self::ViewMut<'_>);
+
+    /// The backward pass of [`Backend::repeat`]: `dx[b, :] = Σ_t dy[b, t, :]`.
+    fn repeat_backward(&self, batch: usize, times: usize, width: usize, dy: Self::View<'_>, dx: Self::ViewMut<'_>);
+
+    /// Each of `batch` small samples into the middle of a large one, zeros around it.
+    fn pad2d(&self, g: &Border2d, batch: usize, small: Self::View<'_>, large: Self::ViewMut<'_>);
+
+    /// The middle of each of `batch` large samples into a small one.
+    fn crop2d(&self, g: &Border2d, batch: usize, large: Self::View<'_>, small: Self::ViewMut<'_>);
+
+    /// Upsamples `batch` NHWC samples `x` into `y` (see [`Upsample2d`]).
+    fn upsample2d(&self, g: &Upsample2d, batch: usize, x: Self::View<'_>, y: Self::ViewMut<'_>);
+
+    /// The backward pass of [`Backend::upsample2d`]: `dx` (overwritten) gets each input's share of
+    /// the output gradient `dy`.
+    fn upsample2d_backward(&self, g: &Upsample2d, batch: usize, dy: Self::View<'_>, dx: Self::ViewMut<'_>);
 
     /// The loss of a batch of `rows` samples whose outputs have `cols` values each; `target` has
     /// `cols` values per sample (one class index for sparse losses). With `weights` (one per

@@ -143,6 +143,13 @@ fn matches(ours: &ConfigValue, file: &Value) -> bool {
             file.as_array().is_some_and(|f| f.len() == v.len() && f.iter().zip(v).all(|(f, &v)| f.as_u64() == Some(v as u64)))
         }
         ConfigValue::Str(s) => file.as_str() == Some(s),
+        ConfigValue::List(items) => {
+            file.as_array().is_some_and(|a| a.len() == items.len() && items.iter().zip(a).all(|(ours, theirs)| matches(ours, theirs)))
+        }
+        ConfigValue::Layer(class, config) => {
+            file.get("class_name").and_then(Value::as_str) == Some(class)
+                && config.iter().all(|(key, value)| file.pointer(&format!("/config/{key}")).is_some_and(|v| matches(value, v)))
+        }
     }
 }
 
@@ -159,6 +166,12 @@ const SHOWN_KEYS: &[&str] = &[
     "activation",
     "use_bias",
     "rate",
+    "stddev",
+    "n",
+    "dims",
+    "size",
+    "interpolation",
+    "cropping",
 ];
 
 fn describe_spec(layer: &LayerSpec) -> String {
@@ -166,17 +179,30 @@ fn describe_spec(layer: &LayerSpec) -> String {
     format!("{}({})", layer.class, args.join(", "))
 }
 
+/// A JSON array as a Python tuple: `(1, 2)`, `((1, 0), (2, 1))`.
+fn tuple(items: &[Value]) -> String {
+    let shown = items.iter().map(|v| v.as_array().map_or_else(|| v.to_string(), |a| tuple(a))).collect::<Vec<_>>();
+    match shown.as_slice() {
+        [one] => format!("({one},)"),
+        _ => format!("({})", shown.join(", ")),
+    }
+}
+
 fn describe_file(class: &str, cfg: &Value) -> String {
+    let wrapped = cfg.get("layer").map(|l| {
+        let class = l.get("class_name").and_then(Value::as_str).unwrap_or("?");
+        format!("layer={}", describe_file(class, l.get("config").unwrap_or(&Value::Null)))
+    });
     let args = SHOWN_KEYS
         .iter()
         .filter_map(|k| {
             cfg.get(*k).map(|v| match v {
                 Value::String(s) => format!("{k}={s}"),
-                Value::Array(a) if a.len() == 1 => format!("{k}=({},)", a[0]),
-                Value::Array(a) => format!("{k}=({})", a.iter().map(Value::to_string).collect::<Vec<_>>().join(", ")),
+                Value::Array(a) => format!("{k}={}", tuple(a)),
                 v => format!("{k}={v}"),
             })
         })
+        .chain(wrapped)
         .collect::<Vec<_>>();
     format!("{class}({})", args.join(", "))
 }
@@ -191,12 +217,18 @@ fn weights_by_layer<M: Model>() -> Vec<(usize, Vec<&'static WeightSpec>)> {
         .collect()
 }
 
+/// Where Keras 3 keeps a layer's weights: `layers/<name>/vars`, or a level down for a wrapper
+/// (`layers/time_distributed/layer/vars`).
+fn vars_path(layer: &LayerSpec, name: &str) -> String {
+    if layer.class == "TimeDistributed" { format!("layers/{name}/layer/vars") } else { format!("layers/{name}/vars") }
+}
+
 /// Keras 3 layout (`.keras` and `.weights.h5`): `layers/<name>/vars/0..`.
 fn read_vars<M: Model>(h5: &hdf5_pure::File, file_names: &[String]) -> std::result::Result<Vec<ArrayD<f32>>, String> {
     let mut out = Vec::with_capacity(M::WEIGHTS.len());
     for (i, specs) in weights_by_layer::<M>() {
         let name = &file_names[i];
-        let vars = format!("layers/{name}/vars");
+        let vars = vars_path(&M::LAYERS[i], name);
         let group = h5.group(&vars).map_err(|_| format!("layer {} ({name}): the file has no weights for it (no group {vars})", i + 1))?;
         let found = group.datasets().map_err(|e| format!("{vars}: {e}"))?.len();
         if found != specs.len() {
@@ -236,7 +268,9 @@ fn read_legacy<M: Model>(h5: &hdf5_pure::File, file_names: &[String]) -> std::re
 fn check_no_extra_layers<M: Model>(h5: &hdf5_pure::File) -> std::result::Result<(), String> {
     let group = h5.group("layers").map_err(|_| "the file has no `layers` group: not a Keras 3 weights file".to_string())?;
     for name in group.groups().map_err(|e| format!("layers: {e}"))? {
-        let has_weights = h5.group(&format!("layers/{name}/vars")).and_then(|g| g.datasets()).is_ok_and(|d| !d.is_empty());
+        let has_weights = ["vars", "layer/vars"]
+            .iter()
+            .any(|vars| h5.group(&format!("layers/{name}/{vars}")).and_then(|g| g.datasets()).is_ok_and(|d| !d.is_empty()));
         if has_weights && !M::LAYERS.iter().any(|l| l.name == name) {
             return Err(format!("the file has weights for a layer `{name}`, which this model does not have"));
         }
@@ -383,18 +417,13 @@ fn model_config<M: Model>() -> Value {
     for layer in M::LAYERS {
         let mut cfg = serde_json::Map::new();
         cfg.insert("name".into(), layer.name.into());
-        cfg.insert("trainable".into(), true.into());
+        // Keras's SpatialDropout2D takes no `trainable` argument (its own config leaves it out).
+        if layer.class != "SpatialDropout2D" {
+            cfg.insert("trainable".into(), true.into());
+        }
         cfg.insert("dtype".into(), "float32".into());
         for (key, value) in layer.config {
-            let value = match *value {
-                ConfigValue::Int(n) => Value::from(n),
-                ConfigValue::Float(x) => Value::from(x),
-                ConfigValue::Bool(b) => Value::from(b),
-                ConfigValue::Activation(a) => Value::from(a.name()),
-                ConfigValue::Ints(v) => Value::from(v.to_vec()),
-                ConfigValue::Str(s) => Value::from(s),
-            };
-            cfg.insert((*key).into(), value);
+            cfg.insert((*key).into(), config_json(value));
         }
         layers.push(serde_json::json!({ "module": "keras.layers", "class_name": layer.class, "registered_name": null, "config": cfg }));
     }
@@ -405,7 +434,30 @@ fn model_config<M: Model>() -> Value {
     })
 }
 
-/// Keras 3's weights layout: `layers/<name>/vars/0..` (every layer has its `vars` group).
+/// A configuration value as Keras writes it.
+fn config_json(value: &ConfigValue) -> Value {
+    match *value {
+        ConfigValue::Int(n) => Value::from(n),
+        ConfigValue::Float(x) => Value::from(x),
+        ConfigValue::Bool(b) => Value::from(b),
+        ConfigValue::Activation(a) => Value::from(a.name()),
+        ConfigValue::Str(w) => Value::from(w),
+        ConfigValue::Ints(v) => Value::from(v.to_vec()),
+        ConfigValue::List(items) => Value::Array(items.iter().map(config_json).collect()),
+        ConfigValue::Layer(class, config) => {
+            let mut cfg = serde_json::Map::new();
+            cfg.insert("trainable".into(), true.into());
+            cfg.insert("dtype".into(), "float32".into());
+            for (key, value) in config {
+                cfg.insert((*key).into(), config_json(value));
+            }
+            serde_json::json!({ "module": "keras.layers", "class_name": class, "registered_name": null, "config": cfg })
+        }
+    }
+}
+
+/// Keras 3's weights layout: `layers/<name>/vars/0..` (every layer has its `vars` group; a
+/// wrapper's layer holds the weights, in `layers/<name>/layer/vars`).
 fn weights_h5<M: Model>(weights: &[ArrayD<f32>]) -> std::result::Result<Vec<u8>, String> {
     let mut builder = hdf5_pure::FileBuilder::new();
     let mut root_layers = builder.create_group("layers");
@@ -414,12 +466,19 @@ fn weights_h5<M: Model>(weights: &[ArrayD<f32>]) -> std::result::Result<Vec<u8>,
         let mut group = root_layers.create_group(layer.name);
         let mut vars = group.create_group("vars");
         vars.set_attr("name", AttrValue::String(layer.name.into()));
+        let wrapper = layer.class == "TimeDistributed";
+        let mut inner = wrapper.then(|| group.create_group("layer"));
+        let mut inner_vars = inner.as_mut().map(|g| g.create_group("vars"));
         for (j, (w, _)) in next.by_ref().take(M::WEIGHTS.iter().filter(|s| s.layer == layer.name).count()).enumerate() {
             let data = w.iter().copied().collect::<Vec<f32>>();
             let shape = w.shape().iter().map(|&d| d as u64).collect::<Vec<_>>();
-            vars.create_dataset(&j.to_string()).with_f32_data(&data).with_shape(&shape);
+            inner_vars.as_mut().unwrap_or(&mut vars).create_dataset(&j.to_string()).with_f32_data(&data).with_shape(&shape);
         }
         group.add_group(vars.finish());
+        if let (Some(mut inner), Some(inner_vars)) = (inner, inner_vars) {
+            inner.add_group(inner_vars.finish());
+            group.add_group(inner.finish());
+        }
         root_layers.add_group(group.finish());
     }
     builder.add_group(root_layers.finish());

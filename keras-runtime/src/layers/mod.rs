@@ -17,7 +17,12 @@ mod depthwise_conv2d;
 mod dropout;
 mod flatten;
 mod layer_norm;
+mod noise;
+mod padding;
+mod permute;
 mod pool2d;
+mod repeat_vector;
+mod upsampling2d;
 
 pub use activation::Activation;
 pub use batch_norm::BatchNormalization;
@@ -28,7 +33,12 @@ pub use depthwise_conv2d::{DepthwiseConv2D, SeparableConv2D};
 pub use dropout::Dropout;
 pub use flatten::{Flatten, Reshape};
 pub use layer_norm::LayerNormalization;
+pub use noise::{GaussianDropout, GaussianNoise, SpatialDropout2D};
+pub use padding::{Cropping2D, ZeroPadding2D};
+pub use permute::Permute;
 pub use pool2d::Pool2D;
+pub use repeat_vector::RepeatVector;
+pub use upsampling2d::UpSampling2D;
 
 use crate::backend::Backend;
 

@@ -4,11 +4,13 @@
 
 pub mod gemm;
 pub mod kernels;
+mod noise;
 pub mod pool;
+mod shuffle;
 pub(crate) mod simd;
 mod window;
 
-use super::{Backend, PoolKind, Transpose, Window2d};
+use super::{Backend, Border2d, Permutation, PoolKind, Transpose, Upsample2d, Window2d};
 use crate::Result;
 use crate::activations::Activation;
 use crate::constraints::Constraint;
@@ -274,6 +276,50 @@ impl Backend for Cpu {
 
     fn dropout_backward(&self, g: &[f32], mask: &[f32], dx: &mut [f32], rate: f32) {
         kernels::dropout_backward(g, mask, dx, rate);
+    }
+
+    fn spatial_dropout(&self, x: &[f32], y: &mut [f32], mask: &mut [f32], rows: usize, channels: usize, rate: f32, seed: u64, stream: u64) {
+        noise::spatial_dropout(x, y, mask, rows, channels, rate, seed, stream);
+    }
+
+    fn spatial_dropout_backward(&self, g: &[f32], mask: &[f32], dx: &mut [f32], rows: usize, channels: usize, rate: f32) {
+        noise::spatial_dropout_backward(g, mask, dx, rows, channels, rate);
+    }
+
+    fn gaussian_noise(&self, x: &[f32], y: &mut [f32], noise: Option<&mut [f32]>, stddev: f32, seed: u64, stream: u64) {
+        noise::gaussian_noise(x, y, noise, stddev, seed, stream);
+    }
+
+    fn multiply(&self, a: &[f32], b: &[f32], out: &mut [f32]) {
+        noise::multiply(a, b, out);
+    }
+
+    fn permute(&self, p: &Permutation, batch: usize, x: &[f32], y: &mut [f32]) {
+        shuffle::permute(p, batch, x, y);
+    }
+
+    fn repeat(&self, batch: usize, times: usize, width: usize, x: &[f32], y: &mut [f32]) {
+        shuffle::repeat(batch, times, width, x, y);
+    }
+
+    fn repeat_backward(&self, batch: usize, times: usize, width: usize, dy: &[f32], dx: &mut [f32]) {
+        shuffle::repeat_backward(batch, times, width, dy, dx);
+    }
+
+    fn pad2d(&self, g: &Border2d, batch: usize, small: &[f32], large: &mut [f32]) {
+        shuffle::pad2d(g, batch, small, large);
+    }
+
+    fn crop2d(&self, g: &Border2d, batch: usize, large: &[f32], small: &mut [f32]) {
+        shuffle::crop2d(g, batch, large, small);
+    }
+
+    fn upsample2d(&self, g: &Upsample2d, batch: usize, x: &[f32], y: &mut [f32]) {
+        shuffle::upsample2d(g, batch, x, y);
+    }
+
+    fn upsample2d_backward(&self, g: &Upsample2d, batch: usize, dy: &[f32], dx: &mut [f32]) {
+        shuffle::upsample2d_backward(g, batch, dy, dx);
     }
 
     fn loss(

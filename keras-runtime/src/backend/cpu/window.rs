@@ -13,7 +13,7 @@ type SampleFn<'a> = dyn Fn(usize, &[f32], &mut [f32]) + Sync + 'a;
 
 /// Runs `f(n, input, output)` for each sample `n` of `batch`, with its input
 /// `x[n * in_len..][..in_len]` and its output `out[n * out_len..][..out_len]`, the only part it writes.
-fn per_sample(batch: usize, x: &[f32], in_len: usize, out: &mut [f32], out_len: usize, f: &SampleFn<'_>) {
+pub(super) fn per_sample(batch: usize, x: &[f32], in_len: usize, out: &mut [f32], out_len: usize, f: &SampleFn<'_>) {
     let (x, out) = (&x[..batch * in_len], &mut out[..batch * out_len]);
     let pool = pool::global();
     if batch < 2 || batch * (in_len + out_len) < PARALLEL_MIN || pool.threads() < 2 {
