@@ -299,6 +299,8 @@ sequential! {
 }
 sequential! {
     struct Signals = Input((12, 3))
+        => Reshape((-1, 6))
+        => Reshape((12, 3))
         => Conv1D(4, 3, relu, padding = "causal", dilation_rate = 2)
         => MaxPooling1D(2)
         => AveragePooling1D(3, strides = 1, padding = "same")

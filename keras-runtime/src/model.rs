@@ -91,6 +91,8 @@ pub enum ConfigValue {
     Activation(crate::activations::Activation),
     /// A tuple of counts (`kernel_size`, `strides`, `pool_size`).
     Ints(&'static [usize]),
+    /// A target shape as written, `-1` for the inferred dimension (`Reshape`'s `target_shape`).
+    Shape(&'static [i64]),
     /// A word (`padding`).
     Str(&'static str),
     /// A tuple (`dims`, `size`, `padding`'s `((top, bottom), (left, right))`).
@@ -108,6 +110,8 @@ impl std::fmt::Display for ConfigValue {
             ConfigValue::Activation(a) => f.write_str(a.name()),
             ConfigValue::Ints([v]) => write!(f, "({v},)"),
             ConfigValue::Ints(v) => write!(f, "({})", v.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+            ConfigValue::Shape([v]) => write!(f, "({v},)"),
+            ConfigValue::Shape(v) => write!(f, "({})", v.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
             ConfigValue::Str(s) => f.write_str(s),
             ConfigValue::List(items) => write!(f, "({})", items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
             ConfigValue::Layer(class, config) => {

@@ -348,7 +348,8 @@ impl Layer {
             Layer::SeparableConv2D(l) => l.config(),
             Layer::Conv2DTranspose(l) => l.config(),
             Layer::Pool2D(l) => l.config(),
-            Layer::Flatten(_) | Layer::Reshape(_) | Layer::ActivityRegularization(_) => Vec::new(),
+            Layer::Reshape(l) => l.config(),
+            Layer::Flatten(_) | Layer::ActivityRegularization(_) => Vec::new(),
             Layer::Noise(l) => {
                 let (key, amount) = (l.key(), l.amount);
                 vec![quote::quote!((#key, ::keras::model::ConfigValue::Float(#amount)))]

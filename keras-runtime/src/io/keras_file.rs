@@ -139,6 +139,9 @@ fn matches(ours: &ConfigValue, file: &Value) -> bool {
         ConfigValue::Float(x) => file.as_f64().is_some_and(|f| (f - x).abs() <= 1e-9 * x.abs().max(1.0)),
         ConfigValue::Bool(b) => file.as_bool() == Some(b),
         ConfigValue::Activation(a) => file.as_str().and_then(crate::activations::Activation::from_name) == Some(a),
+        ConfigValue::Shape(v) => {
+            file.as_array().is_some_and(|f| f.len() == v.len() && f.iter().zip(v).all(|(f, &v)| f.as_i64() == Some(v)))
+        }
         ConfigValue::Ints(v) => {
             file.as_array().is_some_and(|f| f.len() == v.len() && f.iter().zip(v).all(|(f, &v)| f.as_u64() == Some(v as u64)))
         }
@@ -172,6 +175,7 @@ const SHOWN_KEYS: &[&str] = &[
     "size",
     "interpolation",
     "cropping",
+    "target_shape",
 ];
 
 fn describe_spec(layer: &LayerSpec) -> String {
@@ -443,6 +447,7 @@ fn config_json(value: &ConfigValue) -> Value {
         ConfigValue::Activation(a) => Value::from(a.name()),
         ConfigValue::Str(w) => Value::from(w),
         ConfigValue::Ints(v) => Value::from(v.to_vec()),
+        ConfigValue::Shape(v) => Value::from(v.to_vec()),
         ConfigValue::List(items) => Value::Array(items.iter().map(config_json).collect()),
         ConfigValue::Layer(class, config) => {
             let mut cfg = serde_json::Map::new();
