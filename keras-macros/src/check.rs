@@ -16,6 +16,8 @@ pub struct Checked {
     pub layers: Vec<CheckedLayer>,
     pub trainable: usize,
     pub non_trainable: usize,
+    /// When the first layer is an Embedding: its `input_dim` (the input holds ids).
+    pub input_indices: Option<usize>,
 }
 
 pub struct CheckedLayer {
@@ -56,6 +58,7 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
     let mut counters: HashMap<&'static str, usize> = HashMap::new();
     let mut input_shape: Option<Shape> = None;
     let mut real_layers = 0;
+    let mut input_indices = None;
 
     for (i, call) in chain.calls.iter().enumerate() {
         let class_name = call.kind.to_string();
@@ -89,9 +92,24 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
             }
             continue;
         }
+        if class == "Embedding" && real_layers > 0 {
+            let after = match &source {
+                Source::Layer(n) => format!(" `{n}`"),
+                Source::Input => String::new(),
+            };
+            diag.error(
+                &call.kind,
+                format!("Embedding must be the model's first layer: it reads integer ids, and the layer{after} before it outputs floats"),
+            );
+        }
         real_layers += 1;
         let args = bind(class, call, signature, positional, true, diag);
         let layer = Layer::build(class, call, &args, diag);
+        if let Some(Layer::Embedding(e)) = &layer
+            && real_layers == 1
+        {
+            input_indices = Some(e.input_dim);
+        }
 
         if let Some(a) = args.input
             && let Some(s) = catalog::shape(&a.value, "`in`", diag)
@@ -191,7 +209,7 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
     }
     let trainable = layers.iter().flat_map(|l| &l.weights).filter(|w| w.trainable).map(|w| w.shape.iter().product::<usize>()).sum();
     let non_trainable = layers.iter().flat_map(|l| &l.weights).filter(|w| !w.trainable).map(|w| w.shape.iter().product::<usize>()).sum();
-    let checked = Checked { input: input_shape?, layers, trainable, non_trainable };
+    let checked = Checked { input: input_shape?, layers, trainable, non_trainable, input_indices };
     if let Some((expected, attr)) = params_attr
         && *expected != checked.params() as u128
     {

@@ -6,12 +6,14 @@ pub mod batch_norm;
 pub mod conv2d;
 pub mod dense;
 pub mod dropout;
+pub mod embedding;
 pub mod flatten;
 pub mod input;
 pub mod layer_norm;
 pub mod names;
 pub mod penalties;
 pub mod pool2d;
+pub mod recurrent;
 pub mod reshape;
 
 use crate::diag::Diag;
@@ -39,6 +41,10 @@ pub const CLASSES: &[&str] = &[
     "AveragePooling2D",
     "GlobalAveragePooling2D",
     "GlobalMaxPooling2D",
+    "Embedding",
+    "SimpleRNN",
+    "LSTM",
+    "GRU",
 ];
 
 /// A parsed and validated layer.
@@ -53,6 +59,8 @@ pub enum Layer {
     ActivityRegularization(reshape::ActivityRegularization),
     Conv2D(Box<conv2d::Conv2D>),
     Pool2D(pool2d::Pool2D),
+    Embedding(embedding::Embedding),
+    Recurrent(Box<recurrent::Recurrent>),
 }
 
 /// One weight tensor of a layer.
@@ -99,6 +107,10 @@ impl Layer {
             "AveragePooling2D" => pool2d::Pool2D::build("AveragePooling2D", false, args, diag).map(Layer::Pool2D),
             "GlobalAveragePooling2D" => Some(Layer::Pool2D(pool2d::Pool2D::global("GlobalAveragePooling2D", false))),
             "GlobalMaxPooling2D" => Some(Layer::Pool2D(pool2d::Pool2D::global("GlobalMaxPooling2D", true))),
+            "Embedding" => embedding::Embedding::build(call, args, diag).map(Layer::Embedding),
+            "SimpleRNN" => recurrent::Recurrent::build(recurrent::Kind::Simple, call, args, diag).map(|r| Layer::Recurrent(Box::new(r))),
+            "LSTM" => recurrent::Recurrent::build(recurrent::Kind::Lstm, call, args, diag).map(|r| Layer::Recurrent(Box::new(r))),
+            "GRU" => recurrent::Recurrent::build(recurrent::Kind::Gru, call, args, diag).map(|r| Layer::Recurrent(Box::new(r))),
             _ => None,
         }
     }
@@ -118,6 +130,10 @@ impl Layer {
             "Conv2D" => conv2d::SIGNATURE,
             "MaxPooling2D" | "AveragePooling2D" => pool2d::SIGNATURE,
             "GlobalAveragePooling2D" | "GlobalMaxPooling2D" => pool2d::GLOBAL_SIGNATURE,
+            "Embedding" => embedding::SIGNATURE,
+            "SimpleRNN" => recurrent::SIMPLE_SIGNATURE,
+            "LSTM" => recurrent::LSTM_SIGNATURE,
+            "GRU" => recurrent::GRU_SIGNATURE,
             _ => (&[], 0),
         }
     }
@@ -135,6 +151,8 @@ impl Layer {
             Layer::ActivityRegularization(_) => "ActivityRegularization",
             Layer::Conv2D(_) => "Conv2D",
             Layer::Pool2D(p) => p.class(),
+            Layer::Embedding(_) => "Embedding",
+            Layer::Recurrent(r) => r.kind.class(),
         }
     }
 
@@ -154,6 +172,10 @@ impl Layer {
             "AveragePooling2D" => "average_pooling2d",
             "GlobalAveragePooling2D" => "global_average_pooling2d",
             "GlobalMaxPooling2D" => "global_max_pooling2d",
+            "Embedding" => "embedding",
+            "SimpleRNN" => "simple_rnn",
+            "LSTM" => "lstm",
+            "GRU" => "gru",
             _ => "layer",
         }
     }
@@ -170,6 +192,8 @@ impl Layer {
             Layer::ActivityRegularization(_) => Ok(input.to_vec()),
             Layer::Conv2D(l) => l.output_shape(input),
             Layer::Pool2D(l) => l.output_shape(input),
+            Layer::Embedding(l) => l.output_shape(input),
+            Layer::Recurrent(l) => l.output_shape(input),
         }
     }
 
@@ -180,6 +204,8 @@ impl Layer {
             Layer::BatchNormalization(l) => l.weights(input),
             Layer::LayerNormalization(l) => l.weights(input),
             Layer::Conv2D(l) => l.weights(input),
+            Layer::Embedding(l) => l.weights(),
+            Layer::Recurrent(l) => l.weights(input),
             Layer::Activation(_)
             | Layer::Dropout(_)
             | Layer::Flatten(_)
@@ -201,7 +227,9 @@ impl Layer {
             | Layer::LayerNormalization(_)
             | Layer::Reshape(_)
             | Layer::Conv2D(_)
-            | Layer::Pool2D(_) => None,
+            | Layer::Pool2D(_)
+            | Layer::Embedding(_)
+            | Layer::Recurrent(_) => None,
         }
     }
 
@@ -224,6 +252,8 @@ impl Layer {
                 vec![quote::quote!(("rate", ::keras::model::ConfigValue::Float(#rate)))]
             }
             Layer::Conv2D(l) => l.config(),
+            Layer::Embedding(l) => l.config(),
+            Layer::Recurrent(l) => l.config(),
             Layer::Flatten(_) | Layer::Reshape(_) | Layer::ActivityRegularization(_) | Layer::Pool2D(_) => Vec::new(),
             Layer::BatchNormalization(l) => {
                 let (momentum, epsilon, center, scale) = (l.momentum, l.epsilon, l.center, l.scale);
@@ -258,6 +288,8 @@ impl Layer {
             Layer::ActivityRegularization(_) => reshape::ActivityRegularization::runtime(input),
             Layer::Conv2D(l) => l.runtime(input, output),
             Layer::Pool2D(l) => l.runtime(input),
+            Layer::Embedding(l) => l.runtime(input),
+            Layer::Recurrent(l) => l.runtime(input, output),
         }
     }
 }

@@ -13,18 +13,22 @@ mod batch_norm;
 mod conv2d;
 mod dense;
 mod dropout;
+mod embedding;
 mod flatten;
 mod layer_norm;
 mod pool2d;
+mod recurrent;
 
 pub use activation::Activation;
 pub use batch_norm::BatchNormalization;
 pub use conv2d::Conv2D;
 pub use dense::Dense;
 pub use dropout::Dropout;
+pub use embedding::Embedding;
 pub use flatten::{Flatten, Reshape};
 pub use layer_norm::LayerNormalization;
 pub use pool2d::Pool2D;
+pub use recurrent::Recurrent;
 
 use crate::backend::Backend;
 

@@ -5,10 +5,11 @@
 pub mod gemm;
 pub mod kernels;
 pub mod pool;
+pub mod recurrent;
 pub(crate) mod simd;
 mod window;
 
-use super::{Backend, PoolKind, Transpose, Window2d};
+use super::{Backend, PoolKind, RnnCell, Transpose, Window2d};
 use crate::Result;
 use crate::activations::Activation;
 use crate::constraints::Constraint;
@@ -254,6 +255,50 @@ impl Backend for Cpu {
 
     fn pool2d_backward(&self, g: &Window2d, kind: PoolKind, batch: usize, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
         window::pool2d_backward(g, kind, batch, x, y, dy, dx);
+    }
+
+    fn embedding(&self, ids: &[f32], dim: usize, table: &[f32], y: &mut [f32]) {
+        recurrent::embedding(ids, dim, table, y);
+    }
+
+    fn embedding_backward(&self, ids: &[f32], dim: usize, dy: &[f32], dtable: &mut [f32]) {
+        recurrent::embedding_backward(ids, dim, dy, dtable);
+    }
+
+    fn rnn_step(
+        &self,
+        cell: &RnnCell,
+        s: usize,
+        batch: usize,
+        xw: &[f32],
+        hu: Option<&[f32]>,
+        rbias: Option<&[f32]>,
+        prev: Option<(&[f32], &[f32])>,
+        pre: &mut [f32],
+        post: &mut [f32],
+        h: &mut [f32],
+        y: &mut [f32],
+    ) {
+        recurrent::rnn_step(cell, s, batch, xw, hu, rbias, prev, pre, post, h, y);
+    }
+
+    fn rnn_step_backward(
+        &self,
+        cell: &RnnCell,
+        s: usize,
+        batch: usize,
+        dy: &[f32],
+        pre: &[f32],
+        post: &[f32],
+        prev: Option<(&[f32], &[f32])>,
+        dh: &mut [f32],
+        dc: &mut [f32],
+        dxw: &mut [f32],
+        dhu: &mut [f32],
+        dbias: Option<&mut [f32]>,
+        drbias: Option<&mut [f32]>,
+    ) {
+        recurrent::rnn_step_backward(cell, s, batch, dy, pre, post, prev, dh, dc, dxw, dhu, dbias, drbias);
     }
 
     fn dropout(&self, x: &[f32], y: &mut [f32], mask: &mut [f32], rate: f32, seed: u64, stream: u64) {

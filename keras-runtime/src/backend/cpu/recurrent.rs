@@ -1,0 +1,189 @@
+//! Embedding lookups and the step kernels of the recurrent layers on the CPU. The matrix products
+//! of a recurrent layer (all time steps' `x K` at once, `h R` per step) run through the GEMM;
+//! these kernels do the gate arithmetic of one step in place, touching each value once.
+
+use crate::activations::Activation;
+use crate::backend::{CellKind, RnnCell};
+
+/// Row `i` of `y` is row `ids[i]` of `table`.
+pub fn embedding(ids: &[f32], dim: usize, table: &[f32], y: &mut [f32]) {
+    for (row, &id) in y.chunks_exact_mut(dim).zip(ids) {
+        let id = id as usize;
+        row.copy_from_slice(&table[id * dim..(id + 1) * dim]);
+    }
+}
+
+/// `dtable` (overwritten) gets row `i` of `dy` added into row `ids[i]`, in order.
+pub fn embedding_backward(ids: &[f32], dim: usize, dy: &[f32], dtable: &mut [f32]) {
+    dtable.fill(0.0);
+    for (row, &id) in dy.chunks_exact(dim).zip(ids) {
+        let id = id as usize;
+        for (d, g) in dtable[id * dim..(id + 1) * dim].iter_mut().zip(row) {
+            *d += g;
+        }
+    }
+}
+
+/// See [`crate::backend::Backend::rnn_step`].
+#[allow(clippy::too_many_arguments)]
+pub fn rnn_step(
+    cell: &RnnCell,
+    s: usize,
+    batch: usize,
+    xw: &[f32],
+    hu: Option<&[f32]>,
+    rbias: Option<&[f32]>,
+    prev: Option<(&[f32], &[f32])>,
+    pre: &mut [f32],
+    post: &mut [f32],
+    h: &mut [f32],
+    y: &mut [f32],
+) {
+    let (u, steps, t) = (cell.units, cell.timesteps, cell.time(s));
+    let (gu, st) = (cell.gates() * u, cell.stored());
+    let (act, ract) = (cell.activation, cell.recurrent_activation);
+    for n in 0..batch {
+        let x = &xw[(n * steps + t) * gu..][..gu];
+        let hu = hu.map(|h| &h[n * gu..][..gu]);
+        let rec = |k: usize| hu.map_or(0.0, |h| h[k]) + rbias.map_or(0.0, |b| b[k]);
+        let (pre, post) = (&mut pre[n * st..][..st], &mut post[n * st..][..st]);
+        let h = &mut h[n * u..][..u];
+        match cell.kind {
+            CellKind::Simple => {
+                for j in 0..u {
+                    let a = x[j] + rec(j);
+                    pre[j] = a;
+                    post[j] = act.apply(a);
+                    h[j] = post[j];
+                }
+            }
+            CellKind::Lstm => {
+                for j in 0..u {
+                    let zs = [x[j] + rec(j), x[u + j] + rec(u + j), x[2 * u + j] + rec(2 * u + j), x[3 * u + j] + rec(3 * u + j)];
+                    let (i, f, cc, o) = (ract.apply(zs[0]), ract.apply(zs[1]), act.apply(zs[2]), ract.apply(zs[3]));
+                    let c_prev = prev.map_or(0.0, |(_, p)| p[n * st + 4 * u + j]);
+                    let c = f * c_prev + i * cc;
+                    let ac = act.apply(c);
+                    for (k, (z, a)) in zs.into_iter().zip([i, f, cc, o]).enumerate() {
+                        pre[k * u + j] = z;
+                        post[k * u + j] = a;
+                    }
+                    pre[4 * u + j] = c;
+                    post[4 * u + j] = ac;
+                    h[j] = o * ac;
+                }
+            }
+            CellKind::Gru => {
+                for j in 0..u {
+                    let zz = x[j] + rec(j);
+                    let zr = x[u + j] + rec(u + j);
+                    let hrec = rec(2 * u + j);
+                    let (z, r) = (ract.apply(zz), ract.apply(zr));
+                    let zh = x[2 * u + j] + r * hrec;
+                    let hh = act.apply(zh);
+                    let hp = prev.map_or(0.0, |(p, _)| p[n * u + j]);
+                    pre[j] = zz;
+                    pre[u + j] = zr;
+                    pre[2 * u + j] = zh;
+                    pre[3 * u + j] = hrec;
+                    post[j] = z;
+                    post[u + j] = r;
+                    post[2 * u + j] = hh;
+                    post[3 * u + j] = 0.0;
+                    h[j] = z * hp + (1.0 - z) * hh;
+                }
+            }
+        }
+        if cell.return_sequences {
+            y[(n * steps + s) * u..][..u].copy_from_slice(h);
+        } else if s + 1 == steps {
+            y[n * u..][..u].copy_from_slice(h);
+        }
+    }
+}
+
+/// See [`crate::backend::Backend::rnn_step_backward`].
+#[allow(clippy::too_many_arguments)]
+pub fn rnn_step_backward(
+    cell: &RnnCell,
+    s: usize,
+    batch: usize,
+    dy: &[f32],
+    pre: &[f32],
+    post: &[f32],
+    prev: Option<(&[f32], &[f32])>,
+    dh: &mut [f32],
+    dc: &mut [f32],
+    dxw: &mut [f32],
+    dhu: &mut [f32],
+    mut dbias: Option<&mut [f32]>,
+    mut drbias: Option<&mut [f32]>,
+) {
+    let (u, steps, t) = (cell.units, cell.timesteps, cell.time(s));
+    let (gu, st) = (cell.gates() * u, cell.stored());
+    let (act, ract) = (cell.activation, cell.recurrent_activation);
+    let d = |a: Activation, x: f32, y: f32| a.derivative(x, y);
+    for n in 0..batch {
+        let dh = &mut dh[n * u..][..u];
+        if cell.return_sequences {
+            dh.iter_mut().zip(&dy[(n * steps + s) * u..][..u]).for_each(|(a, b)| *a += b);
+        } else if s + 1 == steps {
+            dh.iter_mut().zip(&dy[n * u..][..u]).for_each(|(a, b)| *a += b);
+        }
+        let (pre, post) = (&pre[n * st..][..st], &post[n * st..][..st]);
+        let dx = &mut dxw[(n * steps + t) * gu..][..gu];
+        let dr = &mut dhu[n * gu..][..gu];
+        match cell.kind {
+            CellKind::Simple => {
+                for j in 0..u {
+                    let da = dh[j] * d(act, pre[j], post[j]);
+                    dx[j] = da;
+                    dr[j] = da;
+                    dh[j] = 0.0;
+                }
+            }
+            CellKind::Lstm => {
+                let dc = &mut dc[n * u..][..u];
+                for j in 0..u {
+                    let (i, f, cc, o, ac) = (post[j], post[u + j], post[2 * u + j], post[3 * u + j], post[4 * u + j]);
+                    let c_prev = prev.map_or(0.0, |(_, p)| p[n * st + 4 * u + j]);
+                    let dct = dc[j] + dh[j] * o * d(act, pre[4 * u + j], ac);
+                    let grads = [
+                        dct * cc * d(ract, pre[j], i),
+                        dct * c_prev * d(ract, pre[u + j], f),
+                        dct * i * d(act, pre[2 * u + j], cc),
+                        dh[j] * ac * d(ract, pre[3 * u + j], o),
+                    ];
+                    for (k, g) in grads.into_iter().enumerate() {
+                        dx[k * u + j] = g;
+                        dr[k * u + j] = g;
+                    }
+                    dc[j] = dct * f;
+                    dh[j] = 0.0;
+                }
+            }
+            CellKind::Gru => {
+                for j in 0..u {
+                    let (z, r, hh) = (post[j], post[u + j], post[2 * u + j]);
+                    let hp = prev.map_or(0.0, |(p, _)| p[n * u + j]);
+                    let dzh = dh[j] * (1.0 - z) * d(act, pre[2 * u + j], hh);
+                    let dzz = dh[j] * (hp - hh) * d(ract, pre[j], z);
+                    let dzr = dzh * pre[3 * u + j] * d(ract, pre[u + j], r);
+                    dx[j] = dzz;
+                    dx[u + j] = dzr;
+                    dx[2 * u + j] = dzh;
+                    dr[j] = dzz;
+                    dr[u + j] = dzr;
+                    dr[2 * u + j] = dzh * r;
+                    dh[j] *= z;
+                }
+            }
+        }
+        if let Some(b) = dbias.as_deref_mut() {
+            b.iter_mut().zip(dx.iter()).for_each(|(a, g)| *a += g);
+        }
+        if let Some(b) = drbias.as_deref_mut() {
+            b.iter_mut().zip(dr.iter()).for_each(|(a, g)| *a += g);
+        }
+    }
+}

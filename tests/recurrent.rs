@@ -1,0 +1,155 @@
+//! Embedding and the recurrent layers (SimpleRNN, LSTM, GRU) against Keras: forward, first-batch
+//! loss and gradients, three epochs of SGD, within 1e-5 relative; their shapes, parameter counts
+//! and summaries; and the checks on integer ids.
+
+mod common;
+
+use common::run_fixture;
+use keras::ndarray::{Array2, Array3, ArrayD, IxDyn};
+use keras::prelude::*;
+
+const RTOL: f64 = 1e-5;
+
+sequential! { struct EmbedNet = Input(5) => Embedding(10, 4) => Flatten() => Dense(3, softmax); }
+sequential! { struct RnnLast = Input((4, 3)) => SimpleRNN(5) => Dense(3, softmax); }
+sequential! { struct RnnSeq = Input((4, 3)) => SimpleRNN(5, return_sequences = true) => Flatten() => Dense(3, softmax); }
+sequential! { struct LstmLast = Input((4, 3)) => LSTM(5) => Dense(3, softmax); }
+sequential! { struct LstmSeq = Input((4, 3)) => LSTM(5, return_sequences = true) => Flatten() => Dense(3, softmax); }
+sequential! { struct GruLast = Input((4, 3)) => GRU(5) => Dense(3, softmax); }
+sequential! { struct GruSeq = Input((4, 3)) => GRU(5, return_sequences = true) => Flatten() => Dense(3, softmax); }
+
+#[test]
+fn embedding_matches_keras() {
+    run_fixture::<EmbedNet>("D_layer_embedding", RTOL);
+}
+
+#[test]
+fn simple_rnn_last_matches_keras() {
+    run_fixture::<RnnLast>("D_layer_simplernn_last", RTOL);
+}
+
+#[test]
+fn simple_rnn_sequences_match_keras() {
+    run_fixture::<RnnSeq>("D_layer_simplernn_seq", RTOL);
+}
+
+#[test]
+fn lstm_last_matches_keras() {
+    run_fixture::<LstmLast>("D_layer_lstm_last", RTOL);
+}
+
+#[test]
+fn lstm_sequences_match_keras() {
+    run_fixture::<LstmSeq>("D_layer_lstm_seq", RTOL);
+}
+
+#[test]
+fn gru_last_matches_keras() {
+    run_fixture::<GruLast>("D_layer_gru_last", RTOL);
+}
+
+#[test]
+fn gru_sequences_match_keras() {
+    run_fixture::<GruSeq>("D_layer_gru_seq", RTOL);
+}
+
+sequential! {
+    /// The model of issue 4.
+    struct Words = Input(20) => Embedding(1000, 16) => LSTM(32) => Dense(1, sigmoid);
+}
+
+#[test]
+fn shapes_parameter_counts_and_summary_follow_keras() {
+    assert_eq!(Words::PARAMS, 1000 * 16 + (16 * 128 + 32 * 128 + 128) + 33);
+    assert_eq!(<Words as Model>::INPUT_INDICES, Some(1000));
+    assert_eq!(<RnnLast as Model>::INPUT_INDICES, None);
+    assert_eq!(RnnSeq::PARAMS, 3 * 5 + 5 * 5 + 5 + 20 * 3 + 3);
+    assert_eq!(GruLast::PARAMS, 3 * 15 + 5 * 15 + 2 * 15 + 5 * 3 + 3);
+    let summary = Words::create(&Cpu::default()).unwrap().summary().to_string();
+    for part in ["embedding (Embedding)", "(None, 20, 16)", "16,000", "lstm (LSTM)", "(None, 32)", "6,272", "Total params: 22,305"] {
+        assert!(summary.contains(part), "{part} missing from\n{summary}");
+    }
+    let summary = GruSeq::create(&Cpu::default()).unwrap().summary().to_string();
+    assert!(summary.contains("gru (GRU)") && summary.contains("(None, 4, 5)"), "{summary}");
+    let summary = RnnLast::create(&Cpu::default()).unwrap().summary().to_string();
+    assert!(summary.contains("simple_rnn (SimpleRNN)"), "{summary}");
+}
+
+#[test]
+fn new_recurrent_kernels_are_orthogonal_and_forget_biases_one() {
+    keras::utils::set_random_seed(3);
+    let w = LstmLast::create(&Cpu::default()).unwrap().get_weights().unwrap();
+    let r = &w[1];
+    assert_eq!(r.shape(), &[5, 20]);
+    for a in 0..5 {
+        for b in 0..5 {
+            let dot: f32 = (0..20).map(|k| r[[a, k]] * r[[b, k]]).sum();
+            assert!((dot - (a == b) as u8 as f32).abs() < 1e-5, "rows {a}, {b}: {dot}");
+        }
+    }
+    let bias: Vec<f32> = w[2].iter().copied().collect();
+    assert!(bias[..5].iter().chain(&bias[10..]).all(|&v| v == 0.0) && bias[5..10].iter().all(|&v| v == 1.0), "{bias:?}");
+}
+
+#[test]
+fn ids_are_checked_before_any_step() {
+    keras::utils::set_random_seed(5);
+    let model = Words::create(&Cpu::default()).unwrap();
+    let before = model.get_weights().unwrap();
+    let mut model = model.compile(Adam::default(), "binary_crossentropy", [Metric::Accuracy]).unwrap();
+    let mut x = Array2::<i32>::from_shape_fn((4, 20), |(i, j)| ((i * 31 + j * 7) % 1000) as i32);
+    let y = keras::ndarray::Array1::<f32>::from(vec![0.0, 1.0, 1.0, 0.0]);
+    x[[2, 13]] = 1000;
+    let err = model.fit(&x, &y, FitArgs::default().epochs(1).verbose(0)).unwrap_err().to_string();
+    assert_eq!(err, "x (token id of sample 2, position 13): expected an integer in [0, 1000) (the Embedding's input_dim is 1000), found 1000");
+    x[[2, 13]] = -3;
+    assert!(model.predict(&x).unwrap_err().to_string().ends_with("found -3"));
+    let xf = x.mapv(|v| v.max(0) as f32 + if v < 0 { 0.5 } else { 0.0 });
+    assert!(model.evaluate(&xf, &y).unwrap_err().to_string().ends_with("found 0.5"));
+    assert_eq!(model.get_weights().unwrap(), before, "no step ran");
+    x[[2, 13]] = 999;
+    model.fit(&x, &y, FitArgs::default().epochs(2).batch_size(2).verbose(0)).unwrap();
+    let ids: [i32; 20] = std::array::from_fn(|j| x[[1, j]]);
+    let one = model.model().predict_one(&ids).unwrap();
+    let batch = model.predict(&x).unwrap();
+    common::assert_close("predict_one", &one, &[batch[[1, 0]]], 1e-6);
+    let mut bad = ids;
+    bad[7] = 1000;
+    assert_eq!(
+        model.model().predict_one(&bad).unwrap_err().to_string(),
+        "token id at position 7: expected an integer in [0, 1000) (the Embedding's input_dim is 1000), found 1000"
+    );
+}
+
+#[test]
+fn the_embedding_lstm_model_of_the_issue_learns() {
+    // Label: whether id 7 occurs in the sequence; ids drawn from [0, 50).
+    keras::utils::set_random_seed(7);
+    let mut rng = keras::utils::Rng::new(9);
+    let n = 256;
+    let x = Array2::<i32>::from_shape_fn((n, 20), |(i, _)| {
+        let v = (rng.uniform() * 50.0) as i32;
+        if i % 2 == 0 && v == 7 { 8 } else { v }
+    });
+    let mut x = x;
+    for i in (1..n).step_by(2) {
+        let at = (rng.uniform() * 20.0) as usize;
+        x[[i, at.min(19)]] = 7;
+    }
+    let y = ArrayD::from_shape_fn(IxDyn(&[n, 1]), |i| (i[0] % 2) as f32);
+    let mut model = Words::create(&Cpu::default()).unwrap().compile(Adam::new(0.01), "binary_crossentropy", [Metric::Accuracy]).unwrap();
+    let history = model.fit(&x, &y, FitArgs::default().epochs(8).batch_size(32).verbose(0)).unwrap();
+    let acc = &history["accuracy"];
+    assert!(*acc.last().unwrap() > 0.9, "accuracy {acc:?}");
+}
+
+#[test]
+fn predict_one_agrees_with_predict_for_sequences() {
+    keras::utils::set_random_seed(2);
+    let mut model = LstmSeq::create(&Cpu::default()).unwrap();
+    let x = Array3::<f32>::from_shape_fn((1, 4, 3), |(_, t, f)| (t as f32 - 1.5) * 0.3 + f as f32 * 0.1);
+    let xs: [f32; 12] = x.as_slice().unwrap().try_into().unwrap();
+    let one = model.predict_one(&xs);
+    let batch = model.predict(&x).unwrap();
+    common::assert_close("predict_one", &one, batch.as_slice().unwrap(), 1e-6);
+}
