@@ -153,3 +153,37 @@ fn predict_one_agrees_with_predict_for_sequences() {
     let batch = model.predict(&x).unwrap();
     common::assert_close("predict_one", &one, batch.as_slice().unwrap(), 1e-6);
 }
+
+// Options, against fixtures made by `tests/fixtures/gen_recurrent.py`.
+sequential! { struct LstmBackSeq = Input((4, 3)) => LSTM(5, return_sequences = true, go_backwards = true) => Flatten() => Dense(3, softmax); }
+sequential! { struct GruBack = Input((4, 3)) => GRU(5, go_backwards = true) => Dense(3, softmax); }
+sequential! { struct RnnReluNoBias = Input((4, 3)) => SimpleRNN(5, relu, use_bias = false, go_backwards = true) => Dense(3, softmax); }
+sequential! {
+    struct LstmOptions = Input((4, 3)) => LSTM(5, softsign, recurrent_activation = hard_sigmoid, use_bias = false) => Dense(3, softmax);
+}
+sequential! { struct EmbedLstm = Input(6) => Embedding(12, 4) => LSTM(6) => Dense(3, softmax); }
+
+#[test]
+fn lstm_go_backwards_sequences_match_keras() {
+    run_fixture::<LstmBackSeq>("D_layer_lstm_backwards_seq", RTOL);
+}
+
+#[test]
+fn gru_go_backwards_matches_keras() {
+    run_fixture::<GruBack>("D_layer_gru_backwards_last", RTOL);
+}
+
+#[test]
+fn simple_rnn_relu_without_bias_backwards_matches_keras() {
+    run_fixture::<RnnReluNoBias>("D_layer_simplernn_relu_nobias_backwards", RTOL);
+}
+
+#[test]
+fn lstm_activations_without_bias_match_keras() {
+    run_fixture::<LstmOptions>("D_layer_lstm_options", RTOL);
+}
+
+#[test]
+fn embedding_into_lstm_matches_keras() {
+    run_fixture::<EmbedLstm>("D_layer_embedding_lstm", RTOL);
+}
