@@ -146,6 +146,10 @@ impl Recurrent {
             },
         };
         let mut act = |key: &str, default: &str| match args.get(key, sig) {
+            Some(a) if super::word(&a.value).as_deref() == Some("softmax") => {
+                diag.error(a, format!("{class}'s `{key}` cannot be softmax: a cell's activations act on each unit alone"));
+                None
+            }
             Some(a) => names::activation(&a.value, diag),
             None => {
                 let ty = format_ident!("{}", default);
