@@ -260,6 +260,8 @@ sequential! {
 sequential! { struct GruGrad = Input((5, 3)) => Dense(4, tanh) => GRU(4) => Dense(2); }
 sequential! { struct GruGradSeq = Input((5, 3)) => Dense(4, tanh) => GRU(3, return_sequences = true, go_backwards = true, bias_regularizer = l2(0.1)) => Flatten() => Dense(2); }
 sequential! { struct GruGradOptions = Input((4, 3)) => Dense(4, tanh) => GRU(3, softsign, recurrent_activation = tanh, use_bias = false) => Dense(2); }
+sequential! { struct GruGradResetBefore = Input((5, 3)) => Dense(4, tanh) => GRU(3, reset_after = false, return_sequences = true) => Flatten() => Dense(2); }
+sequential! { struct GruGradResetBeforeOptions = Input((4, 3)) => Dense(4, tanh) => GRU(3, reset_after = false, go_backwards = true, use_bias = false, recurrent_activation = hard_sigmoid) => Dense(2); }
 sequential! { struct StackedGrad = Input((4, 2)) => LSTM(3, return_sequences = true) => GRU(3, return_sequences = true) => SimpleRNN(2); }
 
 #[test]
@@ -290,5 +292,7 @@ fn recurrent_gradients() {
     run("gru", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<GruGrad>(w, "mse", x, y, 1e-2));
     run("gru sequences backwards", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<GruGradSeq>(w, "mse", x, y, 1e-2));
     run("gru options", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<GruGradOptions>(w, "mse", x, y, 1e-2));
+ run("gru reset_after = false", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<GruGradResetBefore>(w, "mse", x, y, 1e-2));
+    run("gru reset_after = false options", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<GruGradResetBeforeOptions>(w, "mse", x, y, 1e-2));
     run("stacked", &[3, 4, 2], &[3, 2], &|w, x, y| check_step::<StackedGrad>(w, "mse", x, y, 1e-2));
 }

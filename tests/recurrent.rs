@@ -187,3 +187,11 @@ fn lstm_activations_without_bias_match_keras() {
 fn embedding_into_lstm_matches_keras() {
     run_fixture::<EmbedLstm>("D_layer_embedding_lstm", RTOL);
 }
+
+sequential! { struct GruResetBefore = Input((4, 3)) => GRU(5, reset_after = false, return_sequences = true) => Flatten() => Dense(3, softmax); }
+
+#[test]
+fn gru_reset_before_matches_keras() {
+    assert_eq!(GruResetBefore::PARAMS, 3 * 15 + 5 * 15 + 15 + 20 * 3 + 3);
+    run_fixture::<GruResetBefore>("D_layer_gru_reset_before", RTOL);
+}

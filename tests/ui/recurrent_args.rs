@@ -17,7 +17,7 @@ sequential! {
 }
 
 sequential! {
-    struct OldGru = Input((5, 3)) => GRU(4, reset_after = false);
+    struct OldGru = Input((5, 3)) => GRU(4, reset_after = "false");
 }
 
 sequential! {

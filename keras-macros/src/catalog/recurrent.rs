@@ -118,6 +118,7 @@ pub struct Recurrent {
     return_sequences: bool,
     go_backwards: bool,
     unit_forget_bias: bool,
+    reset_after: bool,
     inits: [TokenStream; 3],
     regularizers: [Option<TokenStream>; 3],
     constraints: [Option<TokenStream>; 3],
@@ -170,11 +171,6 @@ impl Recurrent {
         let go_backwards = flag("go_backwards", false);
         let unit_forget_bias = flag("unit_forget_bias", true);
         let reset_after = flag("reset_after", true);
-        if reset_after == Some(false)
-            && let Some(a) = args.get("reset_after", sig)
-        {
-            diag.error(a, "GRU with `reset_after = false` (the Keras 2 layout) is not supported yet; use the default `reset_after = true`");
-        }
         let mut init = |key: &str, default: TokenStream| match args.get(key, sig) {
             Some(a) => names::initializer(&a.value, diag),
             None => Some(default),
@@ -211,6 +207,7 @@ impl Recurrent {
             return_sequences: return_sequences?,
             go_backwards: go_backwards?,
             unit_forget_bias: unit_forget_bias?,
+            reset_after: reset_after?,
             inits: [kernel_init?, recurrent_init?, bias_init?],
             regularizers: [r0?, r1?, r2?],
             constraints: [c0?, c1?, c2?],
@@ -249,7 +246,8 @@ impl Recurrent {
                     weight(2, "bias", vec![gu], quote!(::keras::initializers::Initializer::UnitForgetBias(&#inner)))
                 }
                 Kind::Lstm => weight(2, "bias", vec![gu], inner.clone()),
-                Kind::Gru => weight(2, "bias", vec![2, gu], inner.clone()),
+                Kind::Gru if self.reset_after => weight(2, "bias", vec![2, gu], inner.clone()),
+                Kind::Gru => weight(2, "bias", vec![gu], inner.clone()),
             });
         }
         w
@@ -270,7 +268,7 @@ impl Recurrent {
         let (t, f, u, g) = (input[0], input[1], self.units, self.kind.gates());
         let bias = if !self.use_bias {
             0
-        } else if self.kind == Kind::Gru {
+        } else if self.kind == Kind::Gru && self.reset_after {
             2 * g * u
         } else {
             g * u
@@ -280,7 +278,8 @@ impl Recurrent {
         let kind = format_ident!("{}", match self.kind {
             Kind::Simple => "Simple",
             Kind::Lstm => "Lstm",
-            Kind::Gru => "Gru",
+            Kind::Gru if self.reset_after => "Gru",
+            Kind::Gru => "GruResetBefore",
         });
         let (act, ract, seq, back) = (&self.activation, &self.recurrent_activation, self.return_sequences, self.go_backwards);
         let ctor = quote!(<#ty>::new(<#ty>::cell(

@@ -103,6 +103,9 @@ pub enum CellKind {
     /// `GRU` with `reset_after = true`, gate blocks `z, r, h`, bias `(2, 3u)` (input bias, then
     /// recurrent bias): `h̃ = act(x K_h + b_h + r (h R_h + b'_h))`, `h = z h + (1 - z) h̃`.
     Gru,
+    /// `GRU` with `reset_after = false` (Keras 2's layout), bias `(3u,)`: the reset gate scales
+    /// the state before the recurrent kernel, `h̃ = act(x K_h + b_h + (r h) R_h)`.
+    GruResetBefore,
 }
 
 /// The geometry of a recurrent layer over samples of `timesteps x features`, for the step
@@ -135,7 +138,7 @@ impl RnnCell {
         match self.kind {
             CellKind::Simple => 1,
             CellKind::Lstm => 4,
-            CellKind::Gru => 3,
+            CellKind::Gru | CellKind::GruResetBefore => 3,
         }
     }
 
@@ -145,7 +148,7 @@ impl RnnCell {
             * match self.kind {
                 CellKind::Simple => 1,
                 CellKind::Lstm => 5,
-                CellKind::Gru => 4,
+                CellKind::Gru | CellKind::GruResetBefore => 4,
             }
     }
 
@@ -369,7 +372,8 @@ pub trait Backend: Clone + Send + Sync + fmt::Debug + 'static {
     /// Step `s` of a recurrent layer over `batch` samples. Reads the input projection of time
     /// `cell.time(s)` (rows `n * timesteps + t` of `xw`, `batch * timesteps x gates * units`,
     /// input bias included), adds `hu` (`h R` of the previous state, `batch x gates * units`;
-    /// `None` at the first step, where the state is zero) and the GRU's recurrent bias `rbias`,
+    /// `None` at the first step, where the state is zero; for [`CellKind::GruResetBefore`] `h R`
+    /// then `(r h) R`, `2 x batch x gates * units`) and the GRU's recurrent bias `rbias`,
     /// and writes the step's pre-activations and activations into `pre` and `post` (`batch x
     /// cell.stored()`), the new state into `h` (`batch x units`) and the layer's output `y`
     /// (`batch x timesteps x units` with `return_sequences`, else `batch x units`, written at the
@@ -391,13 +395,50 @@ pub trait Backend: Clone + Send + Sync + fmt::Debug + 'static {
         y: Self::ViewMut<'_>,
     );
 
+    /// The reset gate's product for [`CellKind::GruResetBefore`] at step `s`: `rh = r h` with
+    /// `r = σ(x K_r + b_r + h R_r)`, from the input projection `xw`, `hu = h R` and the previous
+    /// state `h` (each `batch` rows), the input of the step's second recurrent product.
+    #[allow(clippy::too_many_arguments)]
+    fn rnn_reset_state(
+        &self,
+        cell: &RnnCell,
+        s: usize,
+        batch: usize,
+        xw: Self::View<'_>,
+        hu: Self::View<'_>,
+        h: Self::View<'_>,
+        rh: Self::ViewMut<'_>,
+    );
+
+    /// The second half of [`Backend::rnn_step_backward`] for [`CellKind::GruResetBefore`]: from
+    /// `drh`, the gradient of `r h` (`None` at the first step), the reset gate's gradient into its
+    /// blocks of `dxw` and `dhu` (the first of the two `batch x gates * units` matrices), `r drh`
+    /// added to `dh`, and the input projection's row sums into `dbias`.
+    #[allow(clippy::too_many_arguments)]
+    fn rnn_reset_state_backward(
+        &self,
+        cell: &RnnCell,
+        s: usize,
+        batch: usize,
+        drh: Option<Self::View<'_>>,
+        pre: Self::View<'_>,
+        post: Self::View<'_>,
+        h: Option<Self::View<'_>>,
+        dh: Self::ViewMut<'_>,
+        dxw: Self::ViewMut<'_>,
+        dhu: Self::ViewMut<'_>,
+        dbias: Option<Self::ViewMut<'_>>,
+    );
+
     /// The backward pass of step `s` of [`Backend::rnn_step`]. `dh` holds the gradient of the
     /// step's state from later steps; the kernel adds the output gradient `dy` of step `s`,
     /// and leaves in `dh` the part of the previous state's gradient that does not pass through
     /// the recurrent kernel (`z dh` for the GRU, zero otherwise); likewise `dc` for the LSTM's cell
     /// state. It writes the gradient of the input projection into rows `n * timesteps + t` of
     /// `dxw`, that of `h R` (plus recurrent bias) into `dhu`, and adds their column sums into
-    /// `dbias` and `drbias` when given.
+    /// `dbias` and `drbias` when given. For [`CellKind::GruResetBefore`] `dhu` holds the
+    /// gradients of `h R` and of `(r h) R`, and the reset gate's part is left to
+    /// [`Backend::rnn_reset_state_backward`] (which also sums `dbias`).
     #[allow(clippy::too_many_arguments)]
     fn rnn_step_backward(
         &self,

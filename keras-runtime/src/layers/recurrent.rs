@@ -35,17 +35,22 @@ impl<const T: usize, const F: usize, const U: usize, const GATES: usize, const B
     const RECURRENT: usize = U * GATES * U;
     /// Floats per step and sample of the kept pre-activations (and activations).
     const STORED: usize = if GATES == 1 { U } else { (GATES + 1) * U };
+    /// Recurrent products per step: two for the GRU (`reset_after = false` needs `(r h) R`).
+    const PRODUCTS: usize = if GATES == 3 { 2 } else { 1 };
     /// Trainable floats.
     pub const PARAMS: usize = Self::KERNEL + Self::RECURRENT + BIAS;
     /// Per-sample scratch: the input projections (their gradients in backward), `h R` (its
-    /// gradient), every step's pre-activations, activations and state, and the state gradients.
-    pub const SCRATCH: usize = T * Self::GU + Self::GU + 2 * T * Self::STORED + T * U + 2 * U;
+    /// gradient), every step's pre-activations, activations and state, and the state gradients;
+    /// for the GRU also every step's `r h` and its gradient.
+    pub const SCRATCH: usize =
+        T * Self::GU + Self::PRODUCTS * Self::GU + 2 * T * Self::STORED + T * U + 2 * U + if GATES == 3 { T * U + U } else { 0 };
 
     /// The layer with `cell` (whose sizes must agree with the const parameters).
     pub const fn new(cell: RnnCell) -> Self {
         assert!(cell.timesteps == T && cell.units == U && cell.gates() == GATES && cell.stored() == Self::STORED);
         assert!(IN == T * F && OUT == if cell.return_sequences { T * U } else { U });
         let gru = matches!(cell.kind, CellKind::Gru);
+        assert!(!matches!(cell.kind, CellKind::GruResetBefore) || GATES == 3);
         assert!(BIAS == 0 || BIAS == if gru { 2 * GATES * U } else { GATES * U });
         Recurrent { cell }
     }
@@ -81,10 +86,12 @@ impl<const T: usize, const F: usize, const U: usize, const GATES: usize, const B
         let (gu, st) = (Self::GU, Self::STORED);
         let (kernel, recurrent, bias, rbias) = self.weights::<B>(params);
         let (mut xw, rest) = B::split_mut(scratch, n * T * gu);
-        let (mut hu, rest) = B::split_mut(rest, n * gu);
+        let (mut hu, rest) = B::split_mut(rest, Self::PRODUCTS * n * gu);
         let (mut pre, rest) = B::split_mut(rest, T * n * st);
         let (mut post, rest) = B::split_mut(rest, T * n * st);
-        let mut h = B::split_mut(rest, T * n * U).0;
+        let (mut h, rest) = B::split_mut(rest, T * n * U);
+        let reset_before = self.cell.kind == CellKind::GruResetBefore;
+        let mut rh = B::split_mut(B::split_mut(rest, 2 * n * U).1, if reset_before { T * n * U } else { 0 }).0;
         dev.linear(n * T, F, gu, x.view, kernel, bias, Activation::Linear, B::reborrow(&mut xw), None);
         for s in 0..T {
             let (pre_before, pre_now) = B::split_mut(B::reborrow(&mut pre), s * n * st);
@@ -92,7 +99,13 @@ impl<const T: usize, const F: usize, const U: usize, const GATES: usize, const B
             let (pre_before, h_before) = (B::freeze(&pre_before), B::freeze(&h_before));
             let prev = (s > 0).then(|| (B::sub(h_before, (s - 1) * n * U..s * n * U), B::sub(pre_before, (s - 1) * n * st..s * n * st)));
             if let Some((h_prev, _)) = prev {
-                dev.matmul(n, gu, U, h_prev, Transpose::No, recurrent, Transpose::No, B::reborrow(&mut hu), false);
+                let (mut first, second) = B::split_mut(B::reborrow(&mut hu), n * gu);
+                dev.matmul(n, gu, U, h_prev, Transpose::No, recurrent, Transpose::No, B::reborrow(&mut first), false);
+                if reset_before {
+                    let mut rh_now = B::split_mut(B::split_mut(B::reborrow(&mut rh), s * n * U).1, n * U).0;
+                    dev.rnn_reset_state(&self.cell, s, n, B::freeze(&xw), B::freeze(&first), h_prev, B::reborrow(&mut rh_now));
+                    dev.matmul(n, gu, U, B::freeze(&rh_now), Transpose::No, recurrent, Transpose::No, second, false);
+                }
             }
             let post_now = B::split_mut(B::split_mut(B::reborrow(&mut post), s * n * st).1, n * st).0;
             dev.rnn_step(
@@ -100,7 +113,7 @@ impl<const T: usize, const F: usize, const U: usize, const GATES: usize, const B
                 s,
                 n,
                 B::freeze(&xw),
-                (s > 0).then(|| B::sub(B::freeze(&hu), 0..n * gu)),
+                (s > 0).then(|| B::sub(B::freeze(&hu), 0..Self::PRODUCTS * n * gu)),
                 rbias,
                 prev,
                 B::split_mut(pre_now, n * st).0,
@@ -130,13 +143,16 @@ impl<const T: usize, const F: usize, const U: usize, const GATES: usize, const B
         let (gu, st) = (Self::GU, Self::STORED);
         let (kernel, recurrent, _, _) = self.weights::<B>(params);
         let (mut dxw, rest) = B::split_mut(scratch, n * T * gu);
-        let (mut dhu, rest) = B::split_mut(rest, n * gu);
+        let (mut dhu, rest) = B::split_mut(rest, Self::PRODUCTS * n * gu);
         let (pre, rest) = B::split_mut(rest, T * n * st);
         let (post, rest) = B::split_mut(rest, T * n * st);
         let (h, rest) = B::split_mut(rest, T * n * U);
         let (mut dh, rest) = B::split_mut(rest, n * U);
-        let mut dc = B::split_mut(rest, n * U).0;
-        let (pre, post, h) = (B::freeze(&pre), B::freeze(&post), B::freeze(&h));
+        let (mut dc, rest) = B::split_mut(rest, n * U);
+        let reset_before = self.cell.kind == CellKind::GruResetBefore;
+        let (rh, rest) = B::split_mut(rest, if reset_before { T * n * U } else { 0 });
+        let mut drh = B::split_mut(rest, if reset_before { n * U } else { 0 }).0;
+        let (pre, post, h, rh) = (B::freeze(&pre), B::freeze(&post), B::freeze(&h), B::freeze(&rh));
         let (dkernel, rest) = B::split_mut(grads, Self::KERNEL);
         let (mut drecurrent, dbias_all) = B::split_mut(rest, Self::RECURRENT);
         let (mut dbias, mut drbias) = if BIAS > Self::GU {
@@ -154,10 +170,11 @@ impl<const T: usize, const F: usize, const U: usize, const GATES: usize, const B
             dev.fill(B::reborrow(b), 0.0);
         }
         let dy = B::freeze(&dy.view);
+        /// Step `i`'s rows of a time-major store of `len` floats per sample.
+        fn step<B: Backend>(v: B::View<'_>, n: usize, len: usize, i: usize) -> B::View<'_> {
+            B::sub(v, i * n * len..(i + 1) * n * len)
+        }
         for s in (0..T).rev() {
-            fn step<B: Backend>(v: B::View<'_>, n: usize, len: usize, i: usize) -> B::View<'_> {
-                B::sub(v, i * n * len..(i + 1) * n * len)
-            }
             let prev = (s > 0).then(|| (step::<B>(h, n, U, s - 1), step::<B>(pre, n, st, s - 1)));
             dev.rnn_step_backward(
                 &self.cell,
@@ -171,11 +188,33 @@ impl<const T: usize, const F: usize, const U: usize, const GATES: usize, const B
                 B::reborrow(&mut dc),
                 B::reborrow(&mut dxw),
                 B::reborrow(&mut dhu),
-                dbias.as_mut().map(|b| B::reborrow(b)),
+                if reset_before { None } else { dbias.as_mut().map(|b| B::reborrow(b)) },
                 drbias.as_mut().map(|b| B::reborrow(b)),
             );
+            if reset_before {
+                let (mut first, second) = B::split_mut(B::reborrow(&mut dhu), n * gu);
+                let second = B::freeze(&second);
+                if s > 0 {
+                    dev.matmul(n, U, gu, second, Transpose::No, recurrent, Transpose::Yes, B::reborrow(&mut drh), false);
+                    let rh_now = step::<B>(rh, n, U, s);
+                    dev.matmul(U, gu, n, rh_now, Transpose::Yes, second, Transpose::No, B::reborrow(&mut drecurrent), true);
+                }
+                dev.rnn_reset_state_backward(
+                    &self.cell,
+                    s,
+                    n,
+                    (s > 0).then(|| B::freeze(&drh)),
+                    step::<B>(pre, n, st, s),
+                    step::<B>(post, n, st, s),
+                    prev.map(|(h_prev, _)| h_prev),
+                    B::reborrow(&mut dh),
+                    B::reborrow(&mut dxw),
+                    B::reborrow(&mut first),
+                    dbias.as_mut().map(|b| B::reborrow(b)),
+                );
+            }
             if let Some((h_prev, _)) = prev {
-                let dz = B::freeze(&dhu);
+                let dz = B::sub(B::freeze(&dhu), 0..n * gu);
                 dev.matmul(n, U, gu, dz, Transpose::No, recurrent, Transpose::Yes, B::reborrow(&mut dh), true);
                 dev.matmul(U, gu, n, h_prev, Transpose::Yes, dz, Transpose::No, B::reborrow(&mut drecurrent), true);
             }

@@ -282,6 +282,27 @@ impl Backend for Cpu {
         recurrent::rnn_step(cell, s, batch, xw, hu, rbias, prev, pre, post, h, y);
     }
 
+    fn rnn_reset_state(&self, cell: &RnnCell, s: usize, batch: usize, xw: &[f32], hu: &[f32], h: &[f32], rh: &mut [f32]) {
+        recurrent::rnn_reset_state(cell, s, batch, xw, hu, h, rh);
+    }
+
+    fn rnn_reset_state_backward(
+        &self,
+        cell: &RnnCell,
+        s: usize,
+        batch: usize,
+        drh: Option<&[f32]>,
+        pre: &[f32],
+        post: &[f32],
+        h: Option<&[f32]>,
+        dh: &mut [f32],
+        dxw: &mut [f32],
+        dhu: &mut [f32],
+        dbias: Option<&mut [f32]>,
+    ) {
+        recurrent::rnn_reset_state_backward(cell, s, batch, drh, pre, post, h, dh, dxw, dhu, dbias);
+    }
+
     fn rnn_step_backward(
         &self,
         cell: &RnnCell,

@@ -42,6 +42,7 @@ pub fn rnn_step(
     let (u, steps, t) = (cell.units, cell.timesteps, cell.time(s));
     let (gu, st) = (cell.gates() * u, cell.stored());
     let (act, ract) = (cell.activation, cell.recurrent_activation);
+    let hu_all = hu;
     for n in 0..batch {
         let x = &xw[(n * steps + t) * gu..][..gu];
         let hu = hu.map(|h| &h[n * gu..][..gu]);
@@ -71,6 +72,27 @@ pub fn rnn_step(
                     pre[4 * u + j] = c;
                     post[4 * u + j] = ac;
                     h[j] = o * ac;
+                }
+            }
+            CellKind::GruResetBefore => {
+                // `hu` holds h R, then (r h) R.
+                let hu2 = hu.map(|_| &hu_all.expect("hu given")[(batch + n) * gu..][..gu]);
+                for j in 0..u {
+                    let zz = x[j] + rec(j);
+                    let zr = x[u + j] + rec(u + j);
+                    let (z, r) = (ract.apply(zz), ract.apply(zr));
+                    let zh = x[2 * u + j] + hu2.map_or(0.0, |h| h[2 * u + j]);
+                    let hh = act.apply(zh);
+                    let hp = prev.map_or(0.0, |(p, _)| p[n * u + j]);
+                    pre[j] = zz;
+                    pre[u + j] = zr;
+                    pre[2 * u + j] = zh;
+                    pre[3 * u + j] = 0.0;
+                    post[j] = z;
+                    post[u + j] = r;
+                    post[2 * u + j] = hh;
+                    post[3 * u + j] = 0.0;
+                    h[j] = z * hp + (1.0 - z) * hh;
                 }
             }
             CellKind::Gru => {
@@ -123,6 +145,7 @@ pub fn rnn_step_backward(
     let (gu, st) = (cell.gates() * u, cell.stored());
     let (act, ract) = (cell.activation, cell.recurrent_activation);
     let d = |a: Activation, x: f32, y: f32| a.derivative(x, y);
+    let (dhu, dhu_second) = if cell.kind == CellKind::GruResetBefore { dhu.split_at_mut(batch * gu) } else { (dhu, &mut [][..]) };
     for n in 0..batch {
         let dh = &mut dh[n * u..][..u];
         if cell.return_sequences {
@@ -162,6 +185,25 @@ pub fn rnn_step_backward(
                     dh[j] = 0.0;
                 }
             }
+            CellKind::GruResetBefore => {
+                // `dhu` holds the gradients of h R (the reset gate's block is filled in by
+                // `rnn_reset_state_backward`) and of (r h) R.
+                for j in 0..u {
+                    let (z, hh) = (post[j], post[2 * u + j]);
+                    let hp = prev.map_or(0.0, |(p, _)| p[n * u + j]);
+                    let dzh = dh[j] * (1.0 - z) * d(act, pre[2 * u + j], hh);
+                    let dzz = dh[j] * (hp - hh) * d(ract, pre[j], z);
+                    dx[j] = dzz;
+                    dx[2 * u + j] = dzh;
+                    dr[j] = dzz;
+                    dr[2 * u + j] = 0.0;
+                    dh[j] *= z;
+                }
+                let dr2 = &mut dhu_second[n * gu..][..gu];
+                dr2[..2 * u].fill(0.0);
+                dr2[2 * u..].copy_from_slice(&dx[2 * u..]);
+                continue;
+            }
             CellKind::Gru => {
                 for j in 0..u {
                     let (z, r, hh) = (post[j], post[u + j], post[2 * u + j]);
@@ -184,6 +226,56 @@ pub fn rnn_step_backward(
         }
         if let Some(b) = drbias.as_deref_mut() {
             b.iter_mut().zip(dr.iter()).for_each(|(a, g)| *a += g);
+        }
+    }
+}
+
+/// See [`crate::backend::Backend::rnn_reset_state`].
+pub fn rnn_reset_state(cell: &RnnCell, s: usize, batch: usize, xw: &[f32], hu: &[f32], h: &[f32], rh: &mut [f32]) {
+    let (u, steps, t) = (cell.units, cell.timesteps, cell.time(s));
+    let gu = cell.gates() * u;
+    for n in 0..batch {
+        let x = &xw[(n * steps + t) * gu..][..gu];
+        let hu = &hu[n * gu..][..gu];
+        for j in 0..u {
+            let r = cell.recurrent_activation.apply(x[u + j] + hu[u + j]);
+            rh[n * u + j] = r * h[n * u + j];
+        }
+    }
+}
+
+/// See [`crate::backend::Backend::rnn_reset_state_backward`].
+#[allow(clippy::too_many_arguments)]
+pub fn rnn_reset_state_backward(
+    cell: &RnnCell,
+    s: usize,
+    batch: usize,
+    drh: Option<&[f32]>,
+    pre: &[f32],
+    post: &[f32],
+    h: Option<&[f32]>,
+    dh: &mut [f32],
+    dxw: &mut [f32],
+    dhu: &mut [f32],
+    mut dbias: Option<&mut [f32]>,
+) {
+    let (u, steps, t) = (cell.units, cell.timesteps, cell.time(s));
+    let (gu, st) = (cell.gates() * u, cell.stored());
+    for n in 0..batch {
+        let dx = &mut dxw[(n * steps + t) * gu..][..gu];
+        for j in 0..u {
+            let (drh, hp) = match (drh, h) {
+                (Some(d), Some(h)) => (d[n * u + j], h[n * u + j]),
+                _ => (0.0, 0.0),
+            };
+            let r = post[n * st + u + j];
+            let dzr = drh * hp * cell.recurrent_activation.derivative(pre[n * st + u + j], r);
+            dx[u + j] = dzr;
+            dhu[n * gu + u + j] = dzr;
+            dh[n * u + j] += drh * r;
+        }
+        if let Some(b) = dbias.as_deref_mut() {
+            b.iter_mut().zip(dx.iter()).for_each(|(a, g)| *a += g);
         }
     }
 }
