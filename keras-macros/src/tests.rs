@@ -119,3 +119,29 @@ fn windows_are_placed_as_keras_places_them() {
     let (_, m) = checked("struct C = Input(784) => GlobalAveragePooling2D();");
     assert_eq!(m, ["GlobalAveragePooling2D expects a 3-D per-sample input (height, width, channels), found (None, 784)"]);
 }
+
+#[test]
+fn a_layer_argument_is_parsed_as_a_call() {
+    let Input::Items(items) =
+        parse(TokenStream::from_str("struct N = Input((5, 4)) => TimeDistributed(Dense(8, in = 4, relu), name = \"td\");").unwrap()).unwrap()
+    else {
+        panic!("items expected")
+    };
+    let wrapper = &items[0].chain.calls[1];
+    let inner = wrapper.args[0].layer.as_ref().expect("the argument is a layer call");
+    assert_eq!(inner.kind.to_string(), "Dense");
+    assert_eq!(inner.args.len(), 3);
+    assert_eq!(inner.args[1].key().map(ToString::to_string).as_deref(), Some("in"));
+    // Not a Rust expression (`in = 4`): kept verbatim, so messages can still quote it.
+    assert!(matches!(wrapper.args[0].value, syn::Expr::Verbatim(_)));
+    assert!(wrapper.args[1].layer.is_none());
+    // A call that is an expression stays one, for initializers and regularizers.
+    let Input::Items(items) =
+        parse(TokenStream::from_str("struct N = Dense(8, in = 4, kernel_initializer = random_normal(stddev = 0.1));").unwrap()).unwrap()
+    else {
+        panic!("items expected")
+    };
+    let arg = &items[0].chain.calls[0].args[2];
+    assert!(matches!(arg.value, syn::Expr::Call(_)));
+    assert_eq!(arg.layer.as_ref().map(|c| c.kind.to_string()).as_deref(), Some("random_normal"));
+}
