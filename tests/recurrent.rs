@@ -195,3 +195,45 @@ fn gru_reset_before_matches_keras() {
     assert_eq!(GruResetBefore::PARAMS, 3 * 15 + 5 * 15 + 15 + 20 * 3 + 3);
     run_fixture::<GruResetBefore>("D_layer_gru_reset_before", RTOL);
 }
+
+sequential! { struct BiLstmSeq = Input((4, 3)) => Bidirectional(LSTM(4, return_sequences = true)) => Flatten() => Dense(3, softmax); }
+sequential! { struct BiGruSum = Input((4, 3)) => Bidirectional(GRU(4), merge_mode = "sum") => Dense(3, softmax); }
+sequential! { struct BiRnnMulSeq = Input((4, 3)) => Bidirectional(SimpleRNN(4, return_sequences = true), "mul") => Flatten() => Dense(3, softmax); }
+sequential! { struct BiLstmAve = Input((4, 3)) => Bidirectional(LSTM(4), merge_mode = ave) => Dense(3, softmax); }
+
+#[test]
+fn bidirectional_lstm_concat_matches_keras() {
+    run_fixture::<BiLstmSeq>("D_layer_bidirectional_lstm_concat_seq", RTOL);
+}
+
+#[test]
+fn bidirectional_gru_sum_matches_keras() {
+    run_fixture::<BiGruSum>("D_layer_bidirectional_gru_sum", RTOL);
+}
+
+#[test]
+fn bidirectional_simple_rnn_mul_matches_keras() {
+    run_fixture::<BiRnnMulSeq>("D_layer_bidirectional_simplernn_mul_seq", RTOL);
+}
+
+#[test]
+fn bidirectional_lstm_ave_matches_keras() {
+    run_fixture::<BiLstmAve>("D_layer_bidirectional_lstm_ave", RTOL);
+}
+
+#[test]
+fn bidirectional_shapes_names_and_summary_follow_keras() {
+    assert_eq!(BiLstmSeq::OUTPUT_SHAPE, &[3]);
+    assert_eq!(BiLstmSeq::PARAMS, 2 * (3 * 16 + 4 * 16 + 16) + 32 * 3 + 3);
+    let paths: Vec<String> = <BiGruSum as Model>::WEIGHTS.iter().map(|w| w.path()).collect();
+    assert_eq!(&paths[..6], [
+        "bidirectional/forward_gru/kernel",
+        "bidirectional/forward_gru/recurrent_kernel",
+        "bidirectional/forward_gru/bias",
+        "bidirectional/backward_gru/kernel",
+        "bidirectional/backward_gru/recurrent_kernel",
+        "bidirectional/backward_gru/bias",
+    ]);
+    let summary = BiLstmSeq::create(&Cpu::default()).unwrap().summary().to_string();
+    assert!(summary.contains("bidirectional (Bidirectional)") && summary.contains("(None, 4, 8)") && summary.contains("256"), "{summary}");
+}

@@ -3,6 +3,7 @@
 
 pub mod activation;
 pub mod batch_norm;
+pub mod bidirectional;
 pub mod conv2d;
 pub mod dense;
 pub mod dropout;
@@ -45,6 +46,7 @@ pub const CLASSES: &[&str] = &[
     "SimpleRNN",
     "LSTM",
     "GRU",
+    "Bidirectional",
 ];
 
 /// A parsed and validated layer.
@@ -61,6 +63,7 @@ pub enum Layer {
     Pool2D(pool2d::Pool2D),
     Embedding(embedding::Embedding),
     Recurrent(Box<recurrent::Recurrent>),
+    Bidirectional(bidirectional::Bidirectional),
 }
 
 /// One weight tensor of a layer.
@@ -111,6 +114,7 @@ impl Layer {
             "SimpleRNN" => recurrent::Recurrent::build(recurrent::Kind::Simple, call, args, diag).map(|r| Layer::Recurrent(Box::new(r))),
             "LSTM" => recurrent::Recurrent::build(recurrent::Kind::Lstm, call, args, diag).map(|r| Layer::Recurrent(Box::new(r))),
             "GRU" => recurrent::Recurrent::build(recurrent::Kind::Gru, call, args, diag).map(|r| Layer::Recurrent(Box::new(r))),
+            "Bidirectional" => bidirectional::Bidirectional::build(call, args, diag).map(Layer::Bidirectional),
             _ => None,
         }
     }
@@ -134,6 +138,7 @@ impl Layer {
             "SimpleRNN" => recurrent::SIMPLE_SIGNATURE,
             "LSTM" => recurrent::LSTM_SIGNATURE,
             "GRU" => recurrent::GRU_SIGNATURE,
+            "Bidirectional" => bidirectional::SIGNATURE,
             _ => (&[], 0),
         }
     }
@@ -153,6 +158,7 @@ impl Layer {
             Layer::Pool2D(p) => p.class(),
             Layer::Embedding(_) => "Embedding",
             Layer::Recurrent(r) => r.kind.class(),
+            Layer::Bidirectional(_) => "Bidirectional",
         }
     }
 
@@ -176,6 +182,7 @@ impl Layer {
             "SimpleRNN" => "simple_rnn",
             "LSTM" => "lstm",
             "GRU" => "gru",
+            "Bidirectional" => "bidirectional",
             _ => "layer",
         }
     }
@@ -194,6 +201,7 @@ impl Layer {
             Layer::Pool2D(l) => l.output_shape(input),
             Layer::Embedding(l) => l.output_shape(input),
             Layer::Recurrent(l) => l.output_shape(input),
+            Layer::Bidirectional(l) => l.output_shape(input),
         }
     }
 
@@ -206,6 +214,7 @@ impl Layer {
             Layer::Conv2D(l) => l.weights(input),
             Layer::Embedding(l) => l.weights(),
             Layer::Recurrent(l) => l.weights(input),
+            Layer::Bidirectional(l) => l.weights(input),
             Layer::Activation(_)
             | Layer::Dropout(_)
             | Layer::Flatten(_)
@@ -229,7 +238,8 @@ impl Layer {
             | Layer::Conv2D(_)
             | Layer::Pool2D(_)
             | Layer::Embedding(_)
-            | Layer::Recurrent(_) => None,
+            | Layer::Recurrent(_)
+            | Layer::Bidirectional(_) => None,
         }
     }
 
@@ -254,6 +264,7 @@ impl Layer {
             Layer::Conv2D(l) => l.config(),
             Layer::Embedding(l) => l.config(),
             Layer::Recurrent(l) => l.config(),
+            Layer::Bidirectional(_) => Vec::new(),
             Layer::Flatten(_) | Layer::Reshape(_) | Layer::ActivityRegularization(_) | Layer::Pool2D(_) => Vec::new(),
             Layer::BatchNormalization(l) => {
                 let (momentum, epsilon, center, scale) = (l.momentum, l.epsilon, l.center, l.scale);
@@ -290,6 +301,7 @@ impl Layer {
             Layer::Pool2D(l) => l.runtime(input),
             Layer::Embedding(l) => l.runtime(input),
             Layer::Recurrent(l) => l.runtime(input, output),
+            Layer::Bidirectional(l) => l.runtime(input, output),
         }
     }
 }

@@ -116,7 +116,7 @@ pub struct Recurrent {
     recurrent_activation: TokenStream,
     use_bias: bool,
     return_sequences: bool,
-    go_backwards: bool,
+    pub go_backwards: bool,
     unit_forget_bias: bool,
     reset_after: bool,
     inits: [TokenStream; 3],
@@ -264,7 +264,8 @@ impl Recurrent {
         ]
     }
 
-    pub fn runtime(&self, input: &[usize], output: &[usize]) -> Runtime {
+    /// The runtime type's sizes for `input`: steps, features, units, gate blocks, bias floats.
+    pub fn dims(&self, input: &[usize]) -> (usize, usize, usize, usize, usize) {
         let (t, f, u, g) = (input[0], input[1], self.units, self.kind.gates());
         let bias = if !self.use_bias {
             0
@@ -273,6 +274,16 @@ impl Recurrent {
         } else {
             g * u
         };
+        (t, f, u, g, bias)
+    }
+
+    pub fn runtime(&self, input: &[usize], output: &[usize]) -> Runtime {
+        self.runtime_going(input, output, self.go_backwards)
+    }
+
+    /// The runtime with `go_backwards` as given (Bidirectional's backward copy flips it).
+    pub fn runtime_going(&self, input: &[usize], output: &[usize], go_backwards: bool) -> Runtime {
+        let (t, f, u, g, bias) = self.dims(input);
         let (in_width, out_width): (usize, usize) = (t * f, output.iter().product());
         let ty = quote!(::keras::layers::Recurrent<#t, #f, #u, #g, #bias, #in_width, #out_width>);
         let kind = format_ident!("{}", match self.kind {
@@ -281,7 +292,7 @@ impl Recurrent {
             Kind::Gru if self.reset_after => "Gru",
             Kind::Gru => "GruResetBefore",
         });
-        let (act, ract, seq, back) = (&self.activation, &self.recurrent_activation, self.return_sequences, self.go_backwards);
+        let (act, ract, seq, back) = (&self.activation, &self.recurrent_activation, self.return_sequences, go_backwards);
         let ctor = quote!(<#ty>::new(<#ty>::cell(
             ::keras::backend::CellKind::#kind,
             <#act as ::keras::activations::ActivationFn>::KIND,

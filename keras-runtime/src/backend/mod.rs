@@ -158,6 +158,19 @@ impl RnnCell {
     }
 }
 
+/// How `Bidirectional` combines its forward and backward outputs (Keras's `merge_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeMode {
+    /// Forward then backward values, side by side (Keras's default).
+    Concat,
+    /// Their sum.
+    Sum,
+    /// Their product.
+    Mul,
+    /// Their mean.
+    Ave,
+}
+
 /// A device that holds buffers and runs the keras-rs kernels.
 ///
 /// Matrices are row-major; `rows x cols` arguments give their logical shape.
@@ -456,6 +469,41 @@ pub trait Backend: Clone + Send + Sync + fmt::Debug + 'static {
         dbias: Option<Self::ViewMut<'_>>,
         drbias: Option<Self::ViewMut<'_>>,
     );
+
+    /// `Bidirectional`'s merge of `fwd` and `bwd`, each `batch x steps x units` (`steps` is 1
+    /// without `return_sequences`). The backward output is read reversed in time (its step `s`
+    /// saw input step `steps - 1 - s`), so `y`'s step `t` combines both directions at input step
+    /// `t`: `2 * units` values side by side for [`MergeMode::Concat`], else `units`.
+    #[allow(clippy::too_many_arguments)]
+    fn merge_directions(
+        &self,
+        mode: MergeMode,
+        batch: usize,
+        steps: usize,
+        units: usize,
+        fwd: Self::View<'_>,
+        bwd: Self::View<'_>,
+        y: Self::ViewMut<'_>,
+    );
+
+    /// The backward pass of [`Backend::merge_directions`]: `dfwd` and `dbwd` (overwritten) from
+    /// `dy`.
+    #[allow(clippy::too_many_arguments)]
+    fn merge_directions_backward(
+        &self,
+        mode: MergeMode,
+        batch: usize,
+        steps: usize,
+        units: usize,
+        dy: Self::View<'_>,
+        fwd: Self::View<'_>,
+        bwd: Self::View<'_>,
+        dfwd: Self::ViewMut<'_>,
+        dbwd: Self::ViewMut<'_>,
+    );
+
+    /// In place: `dst += src`, elementwise.
+    fn add(&self, src: Self::View<'_>, dst: Self::ViewMut<'_>);
 
     /// Inverted dropout: `mask` gets 1 where an element is kept (probability `1 - rate`), 0
     /// elsewhere, from a counter-based generator keyed by `seed` and `stream`; `y = mask ? x / (1 - rate) : 0`.

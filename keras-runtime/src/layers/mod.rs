@@ -10,6 +10,7 @@
 
 mod activation;
 mod batch_norm;
+mod bidirectional;
 mod conv2d;
 mod dense;
 mod dropout;
@@ -21,6 +22,7 @@ mod recurrent;
 
 pub use activation::Activation;
 pub use batch_norm::BatchNormalization;
+pub use bidirectional::Bidirectional;
 pub use conv2d::Conv2D;
 pub use dense::Dense;
 pub use dropout::Dropout;

@@ -9,7 +9,7 @@ pub mod recurrent;
 pub(crate) mod simd;
 mod window;
 
-use super::{Backend, PoolKind, RnnCell, Transpose, Window2d};
+use super::{Backend, MergeMode, PoolKind, RnnCell, Transpose, Window2d};
 use crate::Result;
 use crate::activations::Activation;
 use crate::constraints::Constraint;
@@ -280,6 +280,29 @@ impl Backend for Cpu {
         y: &mut [f32],
     ) {
         recurrent::rnn_step(cell, s, batch, xw, hu, rbias, prev, pre, post, h, y);
+    }
+
+    fn merge_directions(&self, mode: MergeMode, batch: usize, steps: usize, units: usize, fwd: &[f32], bwd: &[f32], y: &mut [f32]) {
+        recurrent::merge_directions(mode, batch, steps, units, fwd, bwd, y);
+    }
+
+    fn merge_directions_backward(
+        &self,
+        mode: MergeMode,
+        batch: usize,
+        steps: usize,
+        units: usize,
+        dy: &[f32],
+        fwd: &[f32],
+        bwd: &[f32],
+        dfwd: &mut [f32],
+        dbwd: &mut [f32],
+    ) {
+        recurrent::merge_directions_backward(mode, batch, steps, units, dy, fwd, bwd, dfwd, dbwd);
+    }
+
+    fn add(&self, src: &[f32], dst: &mut [f32]) {
+        dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
     }
 
     fn rnn_reset_state(&self, cell: &RnnCell, s: usize, batch: usize, xw: &[f32], hu: &[f32], h: &[f32], rh: &mut [f32]) {

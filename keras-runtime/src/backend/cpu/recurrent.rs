@@ -3,7 +3,7 @@
 //! these kernels do the gate arithmetic of one step in place, touching each value once.
 
 use crate::activations::Activation;
-use crate::backend::{CellKind, RnnCell};
+use crate::backend::{CellKind, MergeMode, RnnCell};
 
 /// Row `i` of `y` is row `ids[i]` of `table`.
 pub fn embedding(ids: &[f32], dim: usize, table: &[f32], y: &mut [f32]) {
@@ -276,6 +276,59 @@ pub fn rnn_reset_state_backward(
         }
         if let Some(b) = dbias.as_deref_mut() {
             b.iter_mut().zip(dx.iter()).for_each(|(a, g)| *a += g);
+        }
+    }
+}
+
+/// See [`crate::backend::Backend::merge_directions`].
+pub fn merge_directions(mode: MergeMode, batch: usize, steps: usize, units: usize, fwd: &[f32], bwd: &[f32], y: &mut [f32]) {
+    let width = if mode == MergeMode::Concat { 2 * units } else { units };
+    for n in 0..batch {
+        for t in 0..steps {
+            let f = &fwd[(n * steps + t) * units..][..units];
+            let b = &bwd[(n * steps + steps - 1 - t) * units..][..units];
+            let y = &mut y[(n * steps + t) * width..][..width];
+            match mode {
+                MergeMode::Concat => {
+                    y[..units].copy_from_slice(f);
+                    y[units..].copy_from_slice(b);
+                }
+                MergeMode::Sum => y.iter_mut().zip(f.iter().zip(b)).for_each(|(y, (f, b))| *y = f + b),
+                MergeMode::Mul => y.iter_mut().zip(f.iter().zip(b)).for_each(|(y, (f, b))| *y = f * b),
+                MergeMode::Ave => y.iter_mut().zip(f.iter().zip(b)).for_each(|(y, (f, b))| *y = (f + b) / 2.0),
+            }
+        }
+    }
+}
+
+/// See [`crate::backend::Backend::merge_directions_backward`].
+#[allow(clippy::too_many_arguments)]
+pub fn merge_directions_backward(
+    mode: MergeMode,
+    batch: usize,
+    steps: usize,
+    units: usize,
+    dy: &[f32],
+    fwd: &[f32],
+    bwd: &[f32],
+    dfwd: &mut [f32],
+    dbwd: &mut [f32],
+) {
+    let width = if mode == MergeMode::Concat { 2 * units } else { units };
+    for n in 0..batch {
+        for t in 0..steps {
+            let (fi, bi) = ((n * steps + t) * units, (n * steps + steps - 1 - t) * units);
+            let dy = &dy[(n * steps + t) * width..][..width];
+            for j in 0..units {
+                let (df, db) = match mode {
+                    MergeMode::Concat => (dy[j], dy[units + j]),
+                    MergeMode::Sum => (dy[j], dy[j]),
+                    MergeMode::Mul => (dy[j] * bwd[bi + j], dy[j] * fwd[fi + j]),
+                    MergeMode::Ave => (dy[j] / 2.0, dy[j] / 2.0),
+                };
+                dfwd[fi + j] = df;
+                dbwd[bi + j] = db;
+            }
         }
     }
 }
