@@ -43,7 +43,7 @@ sequential! {
     struct Words = Input(20) => Embedding(1000, 16) => LSTM(32, return_sequences = true) => GRU(16) => Dense(8, relu) => Dense(1, sigmoid);
 }
 
-sequential! { struct Rnn = Input((12, 5)) => SimpleRNN(8, go_backwards = true) => Dense(1); }
+sequential! { struct Rnn = Input((12, 5)) => SimpleRNN(8, go_backwards = true, return_sequences = true) => Bidirectional(GRU(4, reset_after = false), "mul") => Dense(1); }
 
 #[test]
 fn steady_state_steps_and_predict_one_allocate_nothing() {

@@ -1,6 +1,6 @@
 //! Backward passes checked against central finite differences of the training loss, for every
 //! activation, every loss and loss option, Dropout (same mask), the Activation layer, Dense on 3-D input,
-//! the convolution and pooling layers, Embedding and the recurrent layers with their options (a Dense in
+//! the convolution and pooling layers, Embedding, the recurrent layers with their options and Bidirectional (a Dense in
 //! front of each checks its input gradient).
 
 mod common;
@@ -262,6 +262,10 @@ sequential! { struct GruGradSeq = Input((5, 3)) => Dense(4, tanh) => GRU(3, retu
 sequential! { struct GruGradOptions = Input((4, 3)) => Dense(4, tanh) => GRU(3, softsign, recurrent_activation = tanh, use_bias = false) => Dense(2); }
 sequential! { struct GruGradResetBefore = Input((5, 3)) => Dense(4, tanh) => GRU(3, reset_after = false, return_sequences = true) => Flatten() => Dense(2); }
 sequential! { struct GruGradResetBeforeOptions = Input((4, 3)) => Dense(4, tanh) => GRU(3, reset_after = false, go_backwards = true, use_bias = false, recurrent_activation = hard_sigmoid) => Dense(2); }
+sequential! { struct BiGradConcat = Input((4, 3)) => Dense(3, tanh) => Bidirectional(LSTM(3, return_sequences = true)) => Flatten() => Dense(2); }
+sequential! { struct BiGradSum = Input((4, 3)) => Dense(3, tanh) => Bidirectional(GRU(3), "sum") => Dense(2); }
+sequential! { struct BiGradMul = Input((4, 3)) => Dense(3, tanh) => Bidirectional(SimpleRNN(3, return_sequences = true), merge_mode = "mul") => Flatten() => Dense(2); }
+sequential! { struct BiGradAve = Input((4, 3)) => Dense(3, tanh) => Bidirectional(GRU(3, reset_after = false, return_sequences = true), "ave") => Flatten() => Dense(2); }
 sequential! { struct StackedGrad = Input((4, 2)) => LSTM(3, return_sequences = true) => GRU(3, return_sequences = true) => SimpleRNN(2); }
 
 #[test]
@@ -294,5 +298,9 @@ fn recurrent_gradients() {
     run("gru options", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<GruGradOptions>(w, "mse", x, y, 1e-2));
  run("gru reset_after = false", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<GruGradResetBefore>(w, "mse", x, y, 1e-2));
     run("gru reset_after = false options", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<GruGradResetBeforeOptions>(w, "mse", x, y, 1e-2));
+    run("bidirectional concat", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<BiGradConcat>(w, "mse", x, y, 1e-2));
+    run("bidirectional sum", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<BiGradSum>(w, "mse", x, y, 1e-2));
+    run("bidirectional mul", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<BiGradMul>(w, "mse", x, y, 1e-2));
+    run("bidirectional ave", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<BiGradAve>(w, "mse", x, y, 1e-2));
     run("stacked", &[3, 4, 2], &[3, 2], &|w, x, y| check_step::<StackedGrad>(w, "mse", x, y, 1e-2));
 }
