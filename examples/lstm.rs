@@ -34,7 +34,13 @@ fn make(n: usize, rng: &mut Rng) -> (Array2<i32>, Array3<f32>, Array2<f32>) {
             let mut sum = 0i32;
             for t in 0..STEPS {
                 let u = rng.uniform();
-                let (token, step) = if u < 0.4 { (1, 1) } else if u < 0.8 { (0, -1) } else { (2, 0) };
+                let (token, step) = if u < 0.4 {
+                    (1, 1)
+                } else if u < 0.8 {
+                    (0, -1)
+                } else {
+                    (2, 0)
+                };
                 tokens[[i, t]] = token;
                 values[[i, t, 0]] = step as f32 + 0.3 * rng.normal() as f32;
                 sum += step;
@@ -72,7 +78,12 @@ fn main() -> keras::Result<()> {
     let mut tokens = TokenSum::new(&Cpu::default()).compile(Adam::new(0.01), "binary_crossentropy", ["accuracy"])?;
     tokens.fit(&train_tokens, &train_y, FitArgs::default().epochs(12).batch_size(64).verbose(0))?;
     let logs = tokens.evaluate(&test_tokens, &test_y)?;
-    println!("Embedding => GRU on tokens: test accuracy {:.4} (loss {:.4}), {:.1} s", logs["accuracy"], logs.loss(), start.elapsed().as_secs_f32());
+    println!(
+        "Embedding => GRU on tokens: test accuracy {:.4} (loss {:.4}), {:.1} s",
+        logs["accuracy"],
+        logs.loss(),
+        start.elapsed().as_secs_f32()
+    );
     let first: [i32; STEPS] = std::array::from_fn(|t| test_tokens[[0, t]]);
     println!("first test sequence {first:?}: P(sum > 0) = {:.3}, label {}", tokens.model().predict_one(&first)?[0], test_y[[0, 0]]);
     Ok(())

@@ -272,17 +272,23 @@ sequential! { struct StackedGrad = Input((4, 2)) => LSTM(3, return_sequences = t
 fn embedding_gradients() {
     let mut rng = Rng::new(21);
     // Repeated ids: their rows' gradients add up.
-    let ids = ArrayD::from_shape_vec(IxDyn(&[4, 5]), vec![0.0f32, 3.0, 3.0, 6.0, 1.0, 2.0, 2.0, 2.0, 5.0, 0.0, 6.0, 4.0, 1.0, 1.0, 3.0, 0.0, 0.0, 5.0, 4.0, 2.0])
-        .unwrap();
+    let ids = ArrayD::from_shape_vec(
+        IxDyn(&[4, 5]),
+        vec![0.0f32, 3.0, 3.0, 6.0, 1.0, 2.0, 2.0, 2.0, 5.0, 0.0, 6.0, 4.0, 1.0, 1.0, 3.0, 0.0, 0.0, 5.0, 4.0, 2.0],
+    )
+    .unwrap();
     check::<EmbedGrad>("embedding", "mse", &ids, &random(&[4, 2], &mut rng, 1.0));
     let ids = ids.slice(keras::ndarray::s![.., 0..4]).to_owned().into_dyn();
     check_step::<EmbedRnn>("embedding into a simple rnn", "mse", &ids, &random(&[4, 2], &mut rng, 1.0), 1e-2);
 }
 
+/// A gradient check of one model, given its name, inputs and targets.
+type NamedCheck = dyn Fn(&str, &ArrayD<f32>, &ArrayD<f32>);
+
 #[test]
 fn recurrent_gradients() {
     let mut rng = Rng::new(22);
-    let mut run = |what: &str, x: &[usize], y: &[usize], check_model: &dyn Fn(&str, &ArrayD<f32>, &ArrayD<f32>)| {
+    let mut run = |what: &str, x: &[usize], y: &[usize], check_model: &NamedCheck| {
         let xs = random(x, &mut rng, 1.0);
         let ys = random(y, &mut rng, 1.0);
         eprintln!("{what}");
@@ -296,7 +302,7 @@ fn recurrent_gradients() {
     run("gru", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<GruGrad>(w, "mse", x, y, 1e-2));
     run("gru sequences backwards", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<GruGradSeq>(w, "mse", x, y, 1e-2));
     run("gru options", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<GruGradOptions>(w, "mse", x, y, 1e-2));
- run("gru reset_after = false", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<GruGradResetBefore>(w, "mse", x, y, 1e-2));
+    run("gru reset_after = false", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<GruGradResetBefore>(w, "mse", x, y, 1e-2));
     run("gru reset_after = false options", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<GruGradResetBeforeOptions>(w, "mse", x, y, 1e-2));
     run("bidirectional concat", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<BiGradConcat>(w, "mse", x, y, 1e-2));
     run("bidirectional sum", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<BiGradSum>(w, "mse", x, y, 1e-2));

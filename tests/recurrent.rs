@@ -101,7 +101,10 @@ fn ids_are_checked_before_any_step() {
     let y = keras::ndarray::Array1::<f32>::from(vec![0.0, 1.0, 1.0, 0.0]);
     x[[2, 13]] = 1000;
     let err = model.fit(&x, &y, FitArgs::default().epochs(1).verbose(0)).unwrap_err().to_string();
-    assert_eq!(err, "x (token id of sample 2, position 13): expected an integer in [0, 1000) (the Embedding's input_dim is 1000), found 1000");
+    assert_eq!(
+        err,
+        "x (token id of sample 2, position 13): expected an integer in [0, 1000) (the Embedding's input_dim is 1000), found 1000"
+    );
     x[[2, 13]] = -3;
     assert!(model.predict(&x).unwrap_err().to_string().ends_with("found -3"));
     let xf = x.mapv(|v| v.max(0) as f32 + if v < 0 { 0.5 } else { 0.0 });
@@ -226,14 +229,17 @@ fn bidirectional_shapes_names_and_summary_follow_keras() {
     assert_eq!(BiLstmSeq::OUTPUT_SHAPE, &[3]);
     assert_eq!(BiLstmSeq::PARAMS, 2 * (3 * 16 + 4 * 16 + 16) + 32 * 3 + 3);
     let paths: Vec<String> = <BiGruSum as Model>::WEIGHTS.iter().map(|w| w.path()).collect();
-    assert_eq!(&paths[..6], [
-        "bidirectional/forward_gru/kernel",
-        "bidirectional/forward_gru/recurrent_kernel",
-        "bidirectional/forward_gru/bias",
-        "bidirectional/backward_gru/kernel",
-        "bidirectional/backward_gru/recurrent_kernel",
-        "bidirectional/backward_gru/bias",
-    ]);
+    assert_eq!(
+        &paths[..6],
+        [
+            "bidirectional/forward_gru/kernel",
+            "bidirectional/forward_gru/recurrent_kernel",
+            "bidirectional/forward_gru/bias",
+            "bidirectional/backward_gru/kernel",
+            "bidirectional/backward_gru/recurrent_kernel",
+            "bidirectional/backward_gru/bias",
+        ]
+    );
     let summary = BiLstmSeq::create(&Cpu::default()).unwrap().summary().to_string();
     assert!(summary.contains("bidirectional (Bidirectional)") && summary.contains("(None, 4, 8)") && summary.contains("256"), "{summary}");
 }

@@ -43,7 +43,10 @@ impl Bidirectional {
             return None;
         };
         let Some(inner) = a.layer.as_deref() else {
-            diag.error(a, format!("Bidirectional expects a recurrent layer, as in `Bidirectional(LSTM(32))`, found `{}`", a.value.to_token_stream()));
+            diag.error(
+                a,
+                format!("Bidirectional expects a recurrent layer, as in `Bidirectional(LSTM(32))`, found `{}`", a.value.to_token_stream()),
+            );
             return None;
         };
         let class_name = inner.kind.to_string();
@@ -53,7 +56,11 @@ impl Bidirectional {
             "GRU" => recurrent::Kind::Gru,
             other => {
                 let known = CLASSES.contains(&other);
-                let hint = if known { String::new() } else { names::suggest(other, &["LSTM", "GRU", "SimpleRNN"]).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default() };
+                let hint = if known {
+                    String::new()
+                } else {
+                    names::suggest(other, &["LSTM", "GRU", "SimpleRNN"]).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default()
+                };
                 diag.error(&inner.kind, format!("Bidirectional wraps a recurrent layer (LSTM, GRU or SimpleRNN), found `{other}`{hint}"));
                 return None;
             }
@@ -69,7 +76,9 @@ impl Bidirectional {
         let inner_name = match inner_args.name {
             None => Some(Layer::snake(&class_name).to_string()),
             Some(a) => match &a.value {
-                syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) if !s.value().is_empty() && !s.value().contains('/') => Some(s.value()),
+                syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) if !s.value().is_empty() && !s.value().contains('/') => {
+                    Some(s.value())
+                }
                 other => {
                     diag.error(a, format!("`name` expects a non-empty string without `/`, found `{}`", other.to_token_stream()));
                     None
@@ -114,19 +123,16 @@ impl Bidirectional {
         let (t, f, u, g, bias) = self.inner.dims(input);
         let (in_width, half_width, out_width): (usize, usize, usize) = (t * f, half.iter().product(), output.iter().product());
         let ty = quote!(::keras::layers::Bidirectional<#t, #f, #u, #g, #bias, #in_width, #half_width, #out_width>);
-        let mode = format_ident!("{}", match self.merge {
-            "concat" => "Concat",
-            "sum" => "Sum",
-            "mul" => "Mul",
-            _ => "Ave",
-        });
+        let mode = format_ident!(
+            "{}",
+            match self.merge {
+                "concat" => "Concat",
+                "sum" => "Sum",
+                "mul" => "Mul",
+                _ => "Ave",
+            }
+        );
         let (fc, bc) = (fwd.ctor, bwd.ctor);
-        Runtime {
-            ctor: quote!(<#ty>::new(#fc, #bc, ::keras::backend::MergeMode::#mode)),
-            ty,
-            in_width,
-            out_width,
-            rows_per_sample: 1,
-        }
+        Runtime { ctor: quote!(<#ty>::new(#fc, #bc, ::keras::backend::MergeMode::#mode)), ty, in_width, out_width, rows_per_sample: 1 }
     }
 }

@@ -236,8 +236,10 @@ impl Recurrent {
             regularizer: self.regularizers[i].clone(),
             constraint: self.constraints[i].clone(),
         };
-        let mut w =
-            vec![weight(0, "kernel", vec![f, gu], self.inits[0].clone()), weight(1, "recurrent_kernel", vec![self.units, gu], self.inits[1].clone())];
+        let mut w = vec![
+            weight(0, "kernel", vec![f, gu], self.inits[0].clone()),
+            weight(1, "recurrent_kernel", vec![self.units, gu], self.inits[1].clone()),
+        ];
         if self.use_bias {
             let inner = &self.inits[2];
             w.push(match self.kind {
@@ -286,12 +288,15 @@ impl Recurrent {
         let (t, f, u, g, bias) = self.dims(input);
         let (in_width, out_width): (usize, usize) = (t * f, output.iter().product());
         let ty = quote!(::keras::layers::Recurrent<#t, #f, #u, #g, #bias, #in_width, #out_width>);
-        let kind = format_ident!("{}", match self.kind {
-            Kind::Simple => "Simple",
-            Kind::Lstm => "Lstm",
-            Kind::Gru if self.reset_after => "Gru",
-            Kind::Gru => "GruResetBefore",
-        });
+        let kind = format_ident!(
+            "{}",
+            match self.kind {
+                Kind::Simple => "Simple",
+                Kind::Lstm => "Lstm",
+                Kind::Gru if self.reset_after => "Gru",
+                Kind::Gru => "GruResetBefore",
+            }
+        );
         let (act, ract, seq, back) = (&self.activation, &self.recurrent_activation, self.return_sequences, go_backwards);
         let ctor = quote!(<#ty>::new(<#ty>::cell(
             ::keras::backend::CellKind::#kind,

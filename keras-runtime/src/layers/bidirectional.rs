@@ -120,7 +120,17 @@ impl<
             B::reborrow(&mut dyb),
         );
         let mut dx = dx;
-        self.forward.backward(ctx, pf, gf, state, x, yf, B::reborrow(&mut sf), RowsMut::new(B::reborrow(&mut dyf), n), dx.as_mut().map(|d| d.reborrow()));
+        self.forward.backward(
+            ctx,
+            pf,
+            gf,
+            state,
+            x,
+            yf,
+            B::reborrow(&mut sf),
+            RowsMut::new(B::reborrow(&mut dyf), n),
+            dx.as_mut().map(|d| d.reborrow()),
+        );
         let dxb_rows = dx.is_some().then(|| RowsMut::<B, IN>::new(B::reborrow(&mut dxb), n));
         self.backward.backward(ctx, pb, gb, state, x, yb, B::reborrow(&mut sb), RowsMut::new(B::reborrow(&mut dyb), n), dxb_rows);
         if let Some(dx) = dx {

@@ -56,7 +56,13 @@ impl<const T: usize, const F: usize, const U: usize, const GATES: usize, const B
     }
 
     /// A `SimpleRNN`, `LSTM` or `GRU` cell for these sizes.
-    pub const fn cell(kind: CellKind, activation: Activation, recurrent_activation: Activation, return_sequences: bool, go_backwards: bool) -> RnnCell {
+    pub const fn cell(
+        kind: CellKind,
+        activation: Activation,
+        recurrent_activation: Activation,
+        return_sequences: bool,
+        go_backwards: bool,
+    ) -> RnnCell {
         RnnCell { kind, timesteps: T, units: U, activation, recurrent_activation, return_sequences, go_backwards }
     }
 
