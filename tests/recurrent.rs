@@ -271,3 +271,61 @@ fn weights_of_recurrent_models_round_trip() {
     assert_eq!(a.predict(&x).unwrap(), b.predict(&x).unwrap());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+sequential! {
+    struct FileNet = Input(6) => Embedding(12, 4) => Bidirectional(GRU(3, return_sequences = true)) => LSTM(5, return_sequences = true)
+        => SimpleRNN(2) => Dense(3, softmax);
+}
+
+sequential! {
+    struct FileNetSum = Input(6) => Embedding(12, 4) => Bidirectional(GRU(3, return_sequences = true), "sum") => LSTM(5, return_sequences = true)
+        => SimpleRNN(2) => Dense(3, softmax);
+}
+sequential! {
+    struct FileNetOldGru = Input(6) => Embedding(12, 4) => Bidirectional(GRU(3, return_sequences = true, reset_after = false))
+        => LSTM(5, return_sequences = true) => SimpleRNN(2) => Dense(3, softmax);
+}
+sequential! {
+    struct FileNetHardLstm = Input(6) => Embedding(12, 4) => Bidirectional(GRU(3, return_sequences = true))
+        => LSTM(5, return_sequences = true, recurrent_activation = hard_sigmoid) => SimpleRNN(2) => Dense(3, softmax);
+}
+
+#[test]
+fn a_keras_file_with_other_recurrent_options_is_refused() {
+    let path = format!("{}/tests/fixtures/G_files_recurrent.keras", env!("CARGO_MANIFEST_DIR"));
+    let err = FileNetSum::create(&Cpu::default()).unwrap().load_keras(&path).unwrap_err().to_string();
+    assert!(err.contains("layer 2 (bidirectional)") && err.contains("merge_mode=sum"), "{err}");
+    let err = FileNetOldGru::create(&Cpu::default()).unwrap().load_keras(&path).unwrap_err().to_string();
+    assert!(err.contains("layer 2 (bidirectional)") && err.contains("layer.reset_after=false"), "{err}");
+    let err = FileNetHardLstm::create(&Cpu::default()).unwrap().load_keras(&path).unwrap_err().to_string();
+    assert!(err.contains("layer 3 (lstm)") && err.contains("recurrent_activation=hard_sigmoid"), "{err}");
+}
+
+/// Files saved by Keras (`tests/fixtures/gen_recurrent_files.py`): a recurrent layer's weights
+/// are its cell's (`layers/lstm/cell/vars`), Bidirectional's each direction's.
+#[test]
+fn keras_files_with_recurrent_layers_load_and_predict_what_keras_predicted() {
+    let f = common::Fixture::load("G_files_recurrent");
+    let x = f.tensor("x").mapv(|v| v as i32);
+    let expected = f.tensor("forward_before");
+    let init = f.weights("weights_init");
+    for file in ["G_files_recurrent.keras", "G_files_recurrent.weights.h5", "G_files_recurrent.h5"] {
+        let mut model = FileNet::create(&Cpu::default()).unwrap();
+        model.load_keras(format!("{}/tests/fixtures/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(model.get_weights().unwrap(), init, "{file}: the weights Keras saved");
+        let y = model.predict(&x).unwrap();
+        common::assert_close(file, y.as_slice().unwrap(), expected.as_slice().unwrap(), 1e-5);
+    }
+    // What keras-rs writes reads back the same.
+    let _seed = seeded(4);
+    let dir = std::env::temp_dir().join(format!("keras-recurrent-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trained = FileNet::create(&Cpu::default()).unwrap();
+    for file in ["net.keras", "net.weights.h5"] {
+        trained.save_keras(dir.join(file)).unwrap();
+        let mut back = FileNet::create(&Cpu::default()).unwrap();
+        back.load_keras(dir.join(file)).unwrap();
+        assert_eq!(back.get_weights().unwrap(), trained.get_weights().unwrap(), "{file}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -74,7 +74,8 @@ pub struct LayerSpec {
     /// A penalty on the layer's output (Keras's `activity_regularizer`), divided by the batch size.
     pub activity_regularizer: Option<crate::regularizers::Regularizer>,
     /// The architecture-defining entries of the layer's Keras `get_config()` (`units`,
-    /// `activation`, `use_bias`), compared with a file's on import.
+    /// `activation`, `use_bias`), compared with a file's on import. A key `outer.key` names an
+    /// entry of a wrapped layer (Bidirectional's `layer.units`; `layer.class_name` its class).
     pub config: &'static [(&'static str, ConfigValue)],
 }
 
@@ -89,6 +90,8 @@ pub enum ConfigValue {
     Bool(bool),
     /// An activation function.
     Activation(crate::activations::Activation),
+    /// A word (`merge_mode`, a wrapped layer's class).
+    Str(&'static str),
 }
 
 impl std::fmt::Display for ConfigValue {
@@ -98,6 +101,7 @@ impl std::fmt::Display for ConfigValue {
             ConfigValue::Float(v) => write!(f, "{v}"),
             ConfigValue::Bool(v) => write!(f, "{v}"),
             ConfigValue::Activation(a) => f.write_str(a.name()),
+            ConfigValue::Str(s) => f.write_str(s),
         }
     }
 }

@@ -5,6 +5,7 @@
 use super::{Args, CLASSES, Layer, Runtime, Shape, Weight, bind, names, recurrent, word};
 use crate::diag::Diag;
 use crate::parse::Call;
+use proc_macro2::TokenStream;
 use quote::{ToTokens, format_ident, quote};
 
 /// Parameters besides `in`, `name`, `params`; both may be positional, as in Keras.
@@ -114,6 +115,20 @@ impl Bidirectional {
             constraint: w.constraint.clone(),
         };
         inner.iter().map(|w| named("forward", w)).chain(inner.iter().map(|w| named("backward", w))).collect()
+    }
+
+    /// `merge_mode`, and the wrapped layer's class and entries as `layer.class_name`, `layer.units`, ..
+    pub fn config(&self) -> Vec<TokenStream> {
+        let (merge, class) = (self.merge, self.inner.kind.class());
+        let mut out = vec![
+            quote!(("merge_mode", ::keras::model::ConfigValue::Str(#merge))),
+            quote!(("layer.class_name", ::keras::model::ConfigValue::Str(#class))),
+        ];
+        out.extend(self.inner.config_entries().into_iter().map(|(key, value)| {
+            let key = format!("layer.{key}");
+            quote!((#key, #value))
+        }));
+        out
     }
 
     pub fn runtime(&self, input: &[usize], output: &[usize]) -> Runtime {

@@ -264,7 +264,7 @@ impl Layer {
             Layer::Conv2D(l) => l.config(),
             Layer::Embedding(l) => l.config(),
             Layer::Recurrent(l) => l.config(),
-            Layer::Bidirectional(_) => Vec::new(),
+            Layer::Bidirectional(l) => l.config(),
             Layer::Flatten(_) | Layer::Reshape(_) | Layer::ActivityRegularization(_) | Layer::Pool2D(_) => Vec::new(),
             Layer::BatchNormalization(l) => {
                 let (momentum, epsilon, center, scale) = (l.momentum, l.epsilon, l.center, l.scale);

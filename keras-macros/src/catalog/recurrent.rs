@@ -256,14 +256,29 @@ impl Recurrent {
     }
 
     pub fn config(&self) -> Vec<TokenStream> {
+        self.config_entries().into_iter().map(|(key, value)| quote!((#key, #value))).collect()
+    }
+
+    /// The Keras configuration entries compared with a file's: key and `ConfigValue`.
+    pub fn config_entries(&self) -> Vec<(&'static str, TokenStream)> {
         let (units, use_bias, seq, back, act) = (self.units, self.use_bias, self.return_sequences, self.go_backwards, &self.activation);
-        vec![
-            quote!(("units", ::keras::model::ConfigValue::Int(#units))),
-            quote!(("activation", ::keras::model::ConfigValue::Activation(<#act as ::keras::activations::ActivationFn>::KIND))),
-            quote!(("use_bias", ::keras::model::ConfigValue::Bool(#use_bias))),
-            quote!(("return_sequences", ::keras::model::ConfigValue::Bool(#seq))),
-            quote!(("go_backwards", ::keras::model::ConfigValue::Bool(#back))),
-        ]
+        let v = quote!(::keras::model::ConfigValue);
+        let mut out = vec![
+            ("units", quote!(#v::Int(#units))),
+            ("activation", quote!(#v::Activation(<#act as ::keras::activations::ActivationFn>::KIND))),
+            ("use_bias", quote!(#v::Bool(#use_bias))),
+            ("return_sequences", quote!(#v::Bool(#seq))),
+            ("go_backwards", quote!(#v::Bool(#back))),
+        ];
+        if self.kind != Kind::Simple {
+            let ract = &self.recurrent_activation;
+            out.push(("recurrent_activation", quote!(#v::Activation(<#ract as ::keras::activations::ActivationFn>::KIND))));
+        }
+        if self.kind == Kind::Gru {
+            let reset_after = self.reset_after;
+            out.push(("reset_after", quote!(#v::Bool(#reset_after))));
+        }
+        out
     }
 
     /// The runtime type's sizes for `input`: steps, features, units, gate blocks, bias floats.

@@ -106,7 +106,7 @@ fn architecture<M: Model>(config: &Value) -> std::result::Result<Vec<String>, St
             ));
         };
         let name = cfg.get("name").and_then(Value::as_str).unwrap_or(ours.name);
-        let same = class == ours.class && ours.config.iter().all(|(key, value)| cfg.get(*key).is_some_and(|v| matches(value, v)));
+        let same = class == ours.class && ours.config.iter().all(|(key, value)| lookup(cfg, key).is_some_and(|v| matches(value, v)));
         if !same {
             return Err(format!(
                 "layer {} ({name}): the file has {}, this model has {}",
@@ -133,12 +133,23 @@ fn architecture<M: Model>(config: &Value) -> std::result::Result<Vec<String>, St
         .collect())
 }
 
+/// A layer's config entry; `outer.key` reads the config of the layer under `outer` (a wrapper's
+/// `layer`), `outer.class_name` its class.
+fn lookup<'a>(cfg: &'a Value, key: &str) -> Option<&'a Value> {
+    match key.split_once('.') {
+        None => cfg.get(key),
+        Some((outer, "class_name")) => cfg.get(outer)?.get("class_name"),
+        Some((outer, rest)) => lookup(cfg.get(outer)?.get("config")?, rest),
+    }
+}
+
 fn matches(ours: &ConfigValue, file: &Value) -> bool {
     match *ours {
         ConfigValue::Int(n) => file.as_u64() == Some(n as u64),
         ConfigValue::Float(x) => file.as_f64().is_some_and(|f| (f - x).abs() <= 1e-9 * x.abs().max(1.0)),
         ConfigValue::Bool(b) => file.as_bool() == Some(b),
         ConfigValue::Activation(a) => file.as_str().and_then(crate::activations::Activation::from_name) == Some(a),
+        ConfigValue::Str(s) => file.as_str() == Some(s),
     }
 }
 
@@ -174,19 +185,33 @@ fn weights_by_layer<M: Model>() -> Vec<(usize, Vec<&'static WeightSpec>)> {
         .collect()
 }
 
-/// Keras 3 layout (`.keras` and `.weights.h5`): `layers/<name>/vars/0..`.
+/// Where Keras 3 keeps a layer's weights, in order: `layers/<name>/vars`, or the cell's group for
+/// a recurrent layer (`layers/lstm/cell/vars`), each direction's for `Bidirectional`.
+fn var_groups(class: &str, name: &str) -> Vec<String> {
+    match class {
+        "SimpleRNN" | "LSTM" | "GRU" => vec![format!("layers/{name}/cell/vars")],
+        "Bidirectional" => vec![format!("layers/{name}/forward_layer/cell/vars"), format!("layers/{name}/backward_layer/cell/vars")],
+        _ => vec![format!("layers/{name}/vars")],
+    }
+}
+
+/// Keras 3 layout (`.keras` and `.weights.h5`): `layers/<name>/vars/0..` (see [`var_groups`]).
 fn read_vars<M: Model>(h5: &hdf5_pure::File, file_names: &[String]) -> std::result::Result<Vec<ArrayD<f32>>, String> {
     let mut out = Vec::with_capacity(M::WEIGHTS.len());
     for (i, specs) in weights_by_layer::<M>() {
         let name = &file_names[i];
-        let vars = format!("layers/{name}/vars");
-        let group = h5.group(&vars).map_err(|_| format!("layer {} ({name}): the file has no weights for it (no group {vars})", i + 1))?;
-        let found = group.datasets().map_err(|e| format!("{vars}: {e}"))?.len();
-        if found != specs.len() {
-            return Err(format!("layer {} ({name}): the file has {found} weights, this model has {}", i + 1, specs.len()));
+        let mut datasets = Vec::new();
+        for vars in var_groups(M::LAYERS[i].class, name) {
+            let group =
+                h5.group(&vars).map_err(|_| format!("layer {} ({name}): the file has no weights for it (no group {vars})", i + 1))?;
+            let found = group.datasets().map_err(|e| format!("{vars}: {e}"))?.len();
+            datasets.extend((0..found).map(|j| format!("{vars}/{j}")));
         }
-        for (j, spec) in specs.iter().enumerate() {
-            out.push(read_dataset(h5, &format!("{vars}/{j}"), spec, i, name)?);
+        if datasets.len() != specs.len() {
+            return Err(format!("layer {} ({name}): the file has {} weights, this model has {}", i + 1, datasets.len(), specs.len()));
+        }
+        for (path, spec) in datasets.iter().zip(&specs) {
+            out.push(read_dataset(h5, path, spec, i, name)?);
         }
     }
     Ok(out)
@@ -219,7 +244,9 @@ fn read_legacy<M: Model>(h5: &hdf5_pure::File, file_names: &[String]) -> std::re
 fn check_no_extra_layers<M: Model>(h5: &hdf5_pure::File) -> std::result::Result<(), String> {
     let group = h5.group("layers").map_err(|_| "the file has no `layers` group: not a Keras 3 weights file".to_string())?;
     for name in group.groups().map_err(|e| format!("layers: {e}"))? {
-        let has_weights = h5.group(&format!("layers/{name}/vars")).and_then(|g| g.datasets()).is_ok_and(|d| !d.is_empty());
+        let has_weights = ["vars", "cell/vars", "forward_layer/cell/vars"]
+            .iter()
+            .any(|g| h5.group(&format!("layers/{name}/{g}")).and_then(|g| g.datasets()).is_ok_and(|d| !d.is_empty()));
         if has_weights && !M::LAYERS.iter().any(|l| l.name == name) {
             return Err(format!("the file has weights for a layer `{name}`, which this model does not have"));
         }
@@ -361,7 +388,7 @@ fn model_config<M: Model>() -> Value {
     input.extend(M::INPUT_SHAPE.iter().map(|&d| Value::from(d)));
     let mut layers = vec![serde_json::json!({
         "module": "keras.layers", "class_name": "InputLayer", "registered_name": null,
-        "config": { "batch_shape": input, "dtype": "float32", "sparse": false, "name": "input_layer" },
+        "config": { "batch_shape": input, "dtype": if M::INPUT_INDICES.is_some() { "int32" } else { "float32" }, "sparse": false, "name": "input_layer" },
     })];
     for layer in M::LAYERS {
         let mut cfg = serde_json::Map::new();
@@ -374,8 +401,22 @@ fn model_config<M: Model>() -> Value {
                 ConfigValue::Float(x) => Value::from(x),
                 ConfigValue::Bool(b) => Value::from(b),
                 ConfigValue::Activation(a) => Value::from(a.name()),
+                ConfigValue::Str(s) => Value::from(s),
             };
-            cfg.insert((*key).into(), value);
+            match key.split_once('.') {
+                None => {
+                    cfg.insert((*key).into(), value);
+                }
+                // A wrapped layer: `{"module", "class_name", "config"}` under `outer`.
+                Some((outer, inner)) => {
+                    let wrapped = cfg.entry(outer).or_insert_with(|| serde_json::json!({ "module": "keras.layers", "config": {} }));
+                    if inner == "class_name" {
+                        wrapped["class_name"] = value;
+                    } else {
+                        wrapped["config"][inner] = value;
+                    }
+                }
+            }
         }
         layers.push(serde_json::json!({ "module": "keras.layers", "class_name": layer.class, "registered_name": null, "config": cfg }));
     }
@@ -386,22 +427,52 @@ fn model_config<M: Model>() -> Value {
     })
 }
 
-/// Keras 3's weights layout: `layers/<name>/vars/0..` (every layer has its `vars` group).
+/// Keras 3's weights layout: `layers/<name>/vars/0..` (every layer has its `vars` group; a
+/// recurrent layer's weights are its cell's, `layers/<name>/cell/vars`, and `Bidirectional` holds
+/// one such layer per direction, `forward_layer` and `backward_layer`).
 fn weights_h5<M: Model>(weights: &[ArrayD<f32>]) -> std::result::Result<Vec<u8>, String> {
-    let mut builder = hdf5_pure::FileBuilder::new();
-    let mut root_layers = builder.create_group("layers");
-    let mut next = weights.iter().zip(M::WEIGHTS);
-    for layer in M::LAYERS {
-        let mut group = root_layers.create_group(layer.name);
-        let mut vars = group.create_group("vars");
-        vars.set_attr("name", AttrValue::String(layer.name.into()));
-        for (j, (w, _)) in next.by_ref().take(M::WEIGHTS.iter().filter(|s| s.layer == layer.name).count()).enumerate() {
+    /// A `vars` group holding `weights`.
+    fn vars_group(parent: &mut hdf5_pure::GroupBuilder, name: &str, weights: &[&ArrayD<f32>]) {
+        let mut vars = parent.create_group("vars");
+        vars.set_attr("name", AttrValue::String(name.into()));
+        for (j, w) in weights.iter().enumerate() {
             let data = w.iter().copied().collect::<Vec<f32>>();
             let shape = w.shape().iter().map(|&d| d as u64).collect::<Vec<_>>();
             vars.create_dataset(&j.to_string()).with_f32_data(&data).with_shape(&shape);
         }
-        group.add_group(vars.finish());
-        root_layers.add_group(group.finish());
+        parent.add_group(vars.finish());
+    }
+    /// A recurrent layer's group: empty `vars`, its weights in `cell/vars`.
+    fn recurrent_group(parent: &mut hdf5_pure::GroupBuilder, group_name: &str, name: &str, weights: &[&ArrayD<f32>]) {
+        let mut group = parent.create_group(group_name);
+        vars_group(&mut group, name, &[]);
+        let mut cell = group.create_group("cell");
+        vars_group(&mut cell, name, weights);
+        group.add_group(cell.finish());
+        parent.add_group(group.finish());
+    }
+    let mut builder = hdf5_pure::FileBuilder::new();
+    let mut root_layers = builder.create_group("layers");
+    let mut next = weights.iter().zip(M::WEIGHTS);
+    for layer in M::LAYERS {
+        let count = M::WEIGHTS.iter().filter(|s| s.layer == layer.name).count();
+        let own: Vec<&ArrayD<f32>> = next.by_ref().take(count).map(|(w, _)| w).collect();
+        match layer.class {
+            "SimpleRNN" | "LSTM" | "GRU" => recurrent_group(&mut root_layers, layer.name, layer.name, &own),
+            "Bidirectional" => {
+                let mut group = root_layers.create_group(layer.name);
+                vars_group(&mut group, layer.name, &[]);
+                let (forward, backward) = own.split_at(own.len() / 2);
+                recurrent_group(&mut group, "forward_layer", layer.name, forward);
+                recurrent_group(&mut group, "backward_layer", layer.name, backward);
+                root_layers.add_group(group.finish());
+            }
+            _ => {
+                let mut group = root_layers.create_group(layer.name);
+                vars_group(&mut group, layer.name, &own);
+                root_layers.add_group(group.finish());
+            }
+        }
     }
     builder.add_group(root_layers.finish());
     let mut vars = builder.create_group("vars");
