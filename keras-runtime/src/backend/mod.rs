@@ -112,7 +112,7 @@ pub enum CellKind {
 /// kernels. Step `s` reads time `t = s` (or `timesteps - 1 - s` with `go_backwards`).
 ///
 /// The kernels keep per step and sample `stored()` pre-activations and as many activations
-/// (rows of the step's `pre` and `post`): SimpleRNN `[a]`; LSTM `[i, f, c̃, o, c]` (the cell
+/// (the step's `pre` and `post`, block-major: block `k` holds `batch x units` values): SimpleRNN `[a]`; LSTM `[i, f, c̃, o, c]` (the cell
 /// state's activation in the last `post` block); GRU `[z, r, h̃, h R_h + b'_h]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RnnCell {
@@ -449,7 +449,7 @@ pub trait Backend: Clone + Send + Sync + fmt::Debug + 'static {
     /// the recurrent kernel (`z dh` for the GRU, zero otherwise); likewise `dc` for the LSTM's cell
     /// state. It writes the gradient of the input projection into rows `n * timesteps + t` of
     /// `dxw`, that of `h R` (plus recurrent bias) into `dhu`, and adds their column sums into
-    /// `dbias` and `drbias` when given. For [`CellKind::GruResetBefore`] `dhu` holds the
+    /// `dbias` and `drbias` when given; `tmp` (`batch x gates * units`) is its working space. For [`CellKind::GruResetBefore`] `dhu` holds the
     /// gradients of `h R` and of `(r h) R`, and the reset gate's part is left to
     /// [`Backend::rnn_reset_state_backward`] (which also sums `dbias`).
     #[allow(clippy::too_many_arguments)]
@@ -466,6 +466,7 @@ pub trait Backend: Clone + Send + Sync + fmt::Debug + 'static {
         dc: Self::ViewMut<'_>,
         dxw: Self::ViewMut<'_>,
         dhu: Self::ViewMut<'_>,
+        tmp: Self::ViewMut<'_>,
         dbias: Option<Self::ViewMut<'_>>,
         drbias: Option<Self::ViewMut<'_>>,
     );

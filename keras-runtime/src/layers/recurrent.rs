@@ -41,9 +41,9 @@ impl<const T: usize, const F: usize, const U: usize, const GATES: usize, const B
     pub const PARAMS: usize = Self::KERNEL + Self::RECURRENT + BIAS;
     /// Per-sample scratch: the input projections (their gradients in backward), `h R` (its
     /// gradient), every step's pre-activations, activations and state, and the state gradients;
-    /// for the GRU also every step's `r h` and its gradient.
+    /// for the GRU also every step's `r h` and its gradient; and the step kernels' working space.
     pub const SCRATCH: usize =
-        T * Self::GU + Self::PRODUCTS * Self::GU + 2 * T * Self::STORED + T * U + 2 * U + if GATES == 3 { T * U + U } else { 0 };
+        T * Self::GU + Self::PRODUCTS * Self::GU + 2 * T * Self::STORED + T * U + 2 * U + if GATES == 3 { T * U + U } else { 0 } + Self::GU;
 
     /// The layer with `cell` (whose sizes must agree with the const parameters).
     pub const fn new(cell: RnnCell) -> Self {
@@ -157,7 +157,8 @@ impl<const T: usize, const F: usize, const U: usize, const GATES: usize, const B
         let (mut dc, rest) = B::split_mut(rest, n * U);
         let reset_before = self.cell.kind == CellKind::GruResetBefore;
         let (rh, rest) = B::split_mut(rest, if reset_before { T * n * U } else { 0 });
-        let mut drh = B::split_mut(rest, if reset_before { n * U } else { 0 }).0;
+        let (mut drh, rest) = B::split_mut(rest, if reset_before { n * U } else { 0 });
+        let mut tmp = B::split_mut(rest, n * gu).0;
         let (pre, post, h, rh) = (B::freeze(&pre), B::freeze(&post), B::freeze(&h), B::freeze(&rh));
         let (dkernel, rest) = B::split_mut(grads, Self::KERNEL);
         let (mut drecurrent, dbias_all) = B::split_mut(rest, Self::RECURRENT);
@@ -194,6 +195,7 @@ impl<const T: usize, const F: usize, const U: usize, const GATES: usize, const B
                 B::reborrow(&mut dc),
                 B::reborrow(&mut dxw),
                 B::reborrow(&mut dhu),
+                B::reborrow(&mut tmp),
                 if reset_before { None } else { dbias.as_mut().map(|b| B::reborrow(b)) },
                 drbias.as_mut().map(|b| B::reborrow(b)),
             );

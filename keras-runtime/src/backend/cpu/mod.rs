@@ -339,10 +339,11 @@ impl Backend for Cpu {
         dc: &mut [f32],
         dxw: &mut [f32],
         dhu: &mut [f32],
+        tmp: &mut [f32],
         dbias: Option<&mut [f32]>,
         drbias: Option<&mut [f32]>,
     ) {
-        recurrent::rnn_step_backward(cell, s, batch, dy, pre, post, prev, dh, dc, dxw, dhu, dbias, drbias);
+        recurrent::rnn_step_backward(cell, s, batch, dy, pre, post, prev, dh, dc, dxw, dhu, tmp, dbias, drbias);
     }
 
     fn dropout(&self, x: &[f32], y: &mut [f32], mask: &mut [f32], rate: f32, seed: u64, stream: u64) {

@@ -2,6 +2,7 @@
 //! of a recurrent layer (all time steps' `x K` at once, `h R` per step) run through the GEMM;
 //! these kernels do the gate arithmetic of one step in place, touching each value once.
 
+use super::kernels;
 use crate::activations::Activation;
 use crate::backend::{CellKind, MergeMode, RnnCell};
 
@@ -24,7 +25,19 @@ pub fn embedding_backward(ids: &[f32], dim: usize, dy: &[f32], dtable: &mut [f32
     }
 }
 
-/// See [`crate::backend::Backend::rnn_step`].
+/// `y = act(y)` in place over whole rows, with the SIMD kernels of the dense layers.
+fn activate(y: &mut [f32], act: Activation) {
+    kernels::bias_act(y, None, None, 1, y.len(), act);
+}
+
+/// `g *= act'(x)` in place, given the activation's input `x` and output `y`.
+fn activate_backward(g: &mut [f32], x: &[f32], y: &[f32], act: Activation) {
+    kernels::act_backward(g, y, Some(x), 1, g.len(), act, None);
+}
+
+/// See [`crate::backend::Backend::rnn_step`]. The step's `pre` and `post` are block-major:
+/// block `k` (a gate) holds `batch x units` values, so that each activation runs over one
+/// contiguous block.
 #[allow(clippy::too_many_arguments)]
 pub fn rnn_step(
     cell: &RnnCell,
@@ -40,82 +53,78 @@ pub fn rnn_step(
     y: &mut [f32],
 ) {
     let (u, steps, t) = (cell.units, cell.timesteps, cell.time(s));
-    let (gu, st) = (cell.gates() * u, cell.stored());
+    let (gates, gu, nu) = (cell.gates(), cell.gates() * u, batch * u);
     let (act, ract) = (cell.activation, cell.recurrent_activation);
-    let hu_all = hu;
+    let (pre, post, h) = (&mut pre[..cell.stored() * batch], &mut post[..cell.stored() * batch], &mut h[..nu]);
+    let reset_before = cell.kind == CellKind::GruResetBefore;
+    // The recurrent term of gate column `k` of sample `n` (zero at the first step).
+    let rec = |n: usize, k: usize| hu.map_or(0.0, |h| h[n * gu + k]) + rbias.map_or(0.0, |b| b[k]);
+    // Pre-activations of the gates whose input is `x K + h R (+ b)` alone: all but the GRU's candidate.
+    let plain = match cell.kind {
+        CellKind::Simple | CellKind::Lstm => gates,
+        CellKind::Gru | CellKind::GruResetBefore => 2,
+    };
     for n in 0..batch {
         let x = &xw[(n * steps + t) * gu..][..gu];
-        let hu = hu.map(|h| &h[n * gu..][..gu]);
-        let rec = |k: usize| hu.map_or(0.0, |h| h[k]) + rbias.map_or(0.0, |b| b[k]);
-        let (pre, post) = (&mut pre[n * st..][..st], &mut post[n * st..][..st]);
-        let h = &mut h[n * u..][..u];
-        match cell.kind {
-            CellKind::Simple => {
-                for j in 0..u {
-                    let a = x[j] + rec(j);
-                    pre[j] = a;
-                    post[j] = act.apply(a);
-                    h[j] = post[j];
-                }
-            }
-            CellKind::Lstm => {
-                for j in 0..u {
-                    let zs = [x[j] + rec(j), x[u + j] + rec(u + j), x[2 * u + j] + rec(2 * u + j), x[3 * u + j] + rec(3 * u + j)];
-                    let (i, f, cc, o) = (ract.apply(zs[0]), ract.apply(zs[1]), act.apply(zs[2]), ract.apply(zs[3]));
-                    let c_prev = prev.map_or(0.0, |(_, p)| p[n * st + 4 * u + j]);
-                    let c = f * c_prev + i * cc;
-                    let ac = act.apply(c);
-                    for (k, (z, a)) in zs.into_iter().zip([i, f, cc, o]).enumerate() {
-                        pre[k * u + j] = z;
-                        post[k * u + j] = a;
-                    }
-                    pre[4 * u + j] = c;
-                    post[4 * u + j] = ac;
-                    h[j] = o * ac;
-                }
-            }
-            CellKind::GruResetBefore => {
-                // `hu` holds h R, then (r h) R.
-                let hu2 = hu.map(|_| &hu_all.expect("hu given")[(batch + n) * gu..][..gu]);
-                for j in 0..u {
-                    let zz = x[j] + rec(j);
-                    let zr = x[u + j] + rec(u + j);
-                    let (z, r) = (ract.apply(zz), ract.apply(zr));
-                    let zh = x[2 * u + j] + hu2.map_or(0.0, |h| h[2 * u + j]);
-                    let hh = act.apply(zh);
-                    let hp = prev.map_or(0.0, |(p, _)| p[n * u + j]);
-                    pre[j] = zz;
-                    pre[u + j] = zr;
-                    pre[2 * u + j] = zh;
-                    pre[3 * u + j] = 0.0;
-                    post[j] = z;
-                    post[u + j] = r;
-                    post[2 * u + j] = hh;
-                    post[3 * u + j] = 0.0;
-                    h[j] = z * hp + (1.0 - z) * hh;
-                }
-            }
-            CellKind::Gru => {
-                for j in 0..u {
-                    let zz = x[j] + rec(j);
-                    let zr = x[u + j] + rec(u + j);
-                    let hrec = rec(2 * u + j);
-                    let (z, r) = (ract.apply(zz), ract.apply(zr));
-                    let zh = x[2 * u + j] + r * hrec;
-                    let hh = act.apply(zh);
-                    let hp = prev.map_or(0.0, |(p, _)| p[n * u + j]);
-                    pre[j] = zz;
-                    pre[u + j] = zr;
-                    pre[2 * u + j] = zh;
-                    pre[3 * u + j] = hrec;
-                    post[j] = z;
-                    post[u + j] = r;
-                    post[2 * u + j] = hh;
-                    post[3 * u + j] = 0.0;
-                    h[j] = z * hp + (1.0 - z) * hh;
-                }
+        for g in 0..plain {
+            for i in 0..u {
+                pre[g * nu + n * u + i] = x[g * u + i] + rec(n, g * u + i);
             }
         }
+    }
+    post[..plain * nu].copy_from_slice(&pre[..plain * nu]);
+    let h_prev = |idx: usize| prev.map_or(0.0, |(p, _)| p[idx]);
+    match cell.kind {
+        CellKind::Simple => {
+            activate(&mut post[..nu], act);
+            h.copy_from_slice(&post[..nu]);
+        }
+        CellKind::Lstm => {
+            activate(&mut post[..2 * nu], ract);
+            activate(&mut post[2 * nu..3 * nu], act);
+            activate(&mut post[3 * nu..4 * nu], ract);
+            for idx in 0..nu {
+                let c_prev = prev.map_or(0.0, |(_, p)| p[4 * nu + idx]);
+                let c = post[nu + idx] * c_prev + post[idx] * post[2 * nu + idx];
+                pre[4 * nu + idx] = c;
+                post[4 * nu + idx] = c;
+            }
+            activate(&mut post[4 * nu..5 * nu], act);
+            for idx in 0..nu {
+                h[idx] = post[3 * nu + idx] * post[4 * nu + idx];
+            }
+        }
+        CellKind::Gru | CellKind::GruResetBefore => {
+            activate(&mut post[..2 * nu], ract);
+            for n in 0..batch {
+                let x = &xw[(n * steps + t) * gu..][..gu];
+                for i in 0..u {
+                    let idx = n * u + i;
+                    let zh = if reset_before {
+                        // `hu` holds h R, then (r h) R.
+                        x[2 * u + i] + hu.map_or(0.0, |h| h[(batch + n) * gu + 2 * u + i])
+                    } else {
+                        let hrec = rec(n, 2 * u + i);
+                        pre[3 * nu + idx] = hrec;
+                        x[2 * u + i] + post[nu + idx] * hrec
+                    };
+                    pre[2 * nu + idx] = zh;
+                    post[2 * nu + idx] = zh;
+                }
+            }
+            if reset_before {
+                pre[3 * nu..].fill(0.0);
+            }
+            post[3 * nu..].fill(0.0);
+            activate(&mut post[2 * nu..3 * nu], act);
+            for idx in 0..nu {
+                let z = post[idx];
+                h[idx] = z * h_prev(idx) + (1.0 - z) * post[2 * nu + idx];
+            }
+        }
+    }
+    for n in 0..batch {
+        let h = &h[n * u..][..u];
         if cell.return_sequences {
             y[(n * steps + s) * u..][..u].copy_from_slice(h);
         } else if s + 1 == steps {
@@ -124,7 +133,8 @@ pub fn rnn_step(
     }
 }
 
-/// See [`crate::backend::Backend::rnn_step_backward`].
+/// See [`crate::backend::Backend::rnn_step_backward`]; `tmp` holds `batch x gates * units`
+/// floats, the gates' gradients block-major before they are laid out as `dxw` and `dhu` rows.
 #[allow(clippy::too_many_arguments)]
 pub fn rnn_step_backward(
     cell: &RnnCell,
@@ -138,14 +148,14 @@ pub fn rnn_step_backward(
     dc: &mut [f32],
     dxw: &mut [f32],
     dhu: &mut [f32],
-    mut dbias: Option<&mut [f32]>,
-    mut drbias: Option<&mut [f32]>,
+    tmp: &mut [f32],
+    dbias: Option<&mut [f32]>,
+    drbias: Option<&mut [f32]>,
 ) {
     let (u, steps, t) = (cell.units, cell.timesteps, cell.time(s));
-    let (gu, st) = (cell.gates() * u, cell.stored());
+    let (gates, gu, nu) = (cell.gates(), cell.gates() * u, batch * u);
     let (act, ract) = (cell.activation, cell.recurrent_activation);
-    let d = |a: Activation, x: f32, y: f32| a.derivative(x, y);
-    let (dhu, dhu_second) = if cell.kind == CellKind::GruResetBefore { dhu.split_at_mut(batch * gu) } else { (dhu, &mut [][..]) };
+    let dh = &mut dh[..nu];
     for n in 0..batch {
         let dh = &mut dh[n * u..][..u];
         if cell.return_sequences {
@@ -153,79 +163,94 @@ pub fn rnn_step_backward(
         } else if s + 1 == steps {
             dh.iter_mut().zip(&dy[n * u..][..u]).for_each(|(a, b)| *a += b);
         }
-        let (pre, post) = (&pre[n * st..][..st], &post[n * st..][..st]);
+    }
+    let tmp = &mut tmp[..gates * nu];
+    let block = |k: usize| k * nu..(k + 1) * nu;
+    let h_prev = |idx: usize| prev.map_or(0.0, |(p, _)| p[idx]);
+    let reset_before = cell.kind == CellKind::GruResetBefore;
+    match cell.kind {
+        CellKind::Simple => {
+            tmp.copy_from_slice(dh);
+            activate_backward(tmp, &pre[block(0)], &post[block(0)], act);
+            dh.fill(0.0);
+        }
+        CellKind::Lstm => {
+            let dc = &mut dc[..nu];
+            for idx in 0..nu {
+                tmp[3 * nu + idx] = dh[idx] * post[4 * nu + idx];
+                tmp[2 * nu + idx] = dh[idx] * post[3 * nu + idx];
+            }
+            activate_backward(&mut tmp[block(2)], &pre[block(4)], &post[block(4)], act);
+            for idx in 0..nu {
+                let dct = dc[idx] + tmp[2 * nu + idx];
+                let c_prev = prev.map_or(0.0, |(_, p)| p[4 * nu + idx]);
+                tmp[idx] = dct * post[2 * nu + idx];
+                tmp[nu + idx] = dct * c_prev;
+                tmp[2 * nu + idx] = dct * post[idx];
+                dc[idx] = dct * post[nu + idx];
+            }
+            activate_backward(&mut tmp[..2 * nu], &pre[..2 * nu], &post[..2 * nu], ract);
+            activate_backward(&mut tmp[block(2)], &pre[block(2)], &post[block(2)], act);
+            activate_backward(&mut tmp[block(3)], &pre[block(3)], &post[block(3)], ract);
+            dh.fill(0.0);
+        }
+        CellKind::Gru | CellKind::GruResetBefore => {
+            for idx in 0..nu {
+                let (z, hh) = (post[idx], post[2 * nu + idx]);
+                tmp[2 * nu + idx] = dh[idx] * (1.0 - z);
+                tmp[idx] = dh[idx] * (h_prev(idx) - hh);
+                dh[idx] *= z;
+            }
+            activate_backward(&mut tmp[block(2)], &pre[block(2)], &post[block(2)], act);
+            activate_backward(&mut tmp[block(0)], &pre[block(0)], &post[block(0)], ract);
+            if reset_before {
+                // The reset gate's part is `rnn_reset_state_backward`'s.
+                tmp[block(1)].fill(0.0);
+            } else {
+                for idx in 0..nu {
+                    tmp[nu + idx] = tmp[2 * nu + idx] * pre[3 * nu + idx];
+                }
+                activate_backward(&mut tmp[block(1)], &pre[block(1)], &post[block(1)], ract);
+            }
+        }
+    }
+    // Lay the gates' gradients out as rows: `dxw` at time t, `dhu` per sample.
+    let (dhu, dhu_second) = if reset_before { dhu.split_at_mut(batch * gu) } else { (dhu, &mut [][..]) };
+    for n in 0..batch {
         let dx = &mut dxw[(n * steps + t) * gu..][..gu];
         let dr = &mut dhu[n * gu..][..gu];
+        for g in 0..gates {
+            dx[g * u..(g + 1) * u].copy_from_slice(&tmp[g * nu + n * u..][..u]);
+            dr[g * u..(g + 1) * u].copy_from_slice(&tmp[g * nu + n * u..][..u]);
+        }
         match cell.kind {
-            CellKind::Simple => {
-                for j in 0..u {
-                    let da = dh[j] * d(act, pre[j], post[j]);
-                    dx[j] = da;
-                    dr[j] = da;
-                    dh[j] = 0.0;
-                }
-            }
-            CellKind::Lstm => {
-                let dc = &mut dc[n * u..][..u];
-                for j in 0..u {
-                    let (i, f, cc, o, ac) = (post[j], post[u + j], post[2 * u + j], post[3 * u + j], post[4 * u + j]);
-                    let c_prev = prev.map_or(0.0, |(_, p)| p[n * st + 4 * u + j]);
-                    let dct = dc[j] + dh[j] * o * d(act, pre[4 * u + j], ac);
-                    let grads = [
-                        dct * cc * d(ract, pre[j], i),
-                        dct * c_prev * d(ract, pre[u + j], f),
-                        dct * i * d(act, pre[2 * u + j], cc),
-                        dh[j] * ac * d(ract, pre[3 * u + j], o),
-                    ];
-                    for (k, g) in grads.into_iter().enumerate() {
-                        dx[k * u + j] = g;
-                        dr[k * u + j] = g;
-                    }
-                    dc[j] = dct * f;
-                    dh[j] = 0.0;
+            // The candidate's recurrent term is scaled by the reset gate.
+            CellKind::Gru => {
+                for i in 0..u {
+                    dr[2 * u + i] *= post[nu + n * u + i];
                 }
             }
             CellKind::GruResetBefore => {
-                // `dhu` holds the gradients of h R (the reset gate's block is filled in by
-                // `rnn_reset_state_backward`) and of (r h) R.
-                for j in 0..u {
-                    let (z, hh) = (post[j], post[2 * u + j]);
-                    let hp = prev.map_or(0.0, |(p, _)| p[n * u + j]);
-                    let dzh = dh[j] * (1.0 - z) * d(act, pre[2 * u + j], hh);
-                    let dzz = dh[j] * (hp - hh) * d(ract, pre[j], z);
-                    dx[j] = dzz;
-                    dx[2 * u + j] = dzh;
-                    dr[j] = dzz;
-                    dr[2 * u + j] = 0.0;
-                    dh[j] *= z;
-                }
+                dr[2 * u..].fill(0.0);
                 let dr2 = &mut dhu_second[n * gu..][..gu];
                 dr2[..2 * u].fill(0.0);
                 dr2[2 * u..].copy_from_slice(&dx[2 * u..]);
-                continue;
             }
-            CellKind::Gru => {
-                for j in 0..u {
-                    let (z, r, hh) = (post[j], post[u + j], post[2 * u + j]);
-                    let hp = prev.map_or(0.0, |(p, _)| p[n * u + j]);
-                    let dzh = dh[j] * (1.0 - z) * d(act, pre[2 * u + j], hh);
-                    let dzz = dh[j] * (hp - hh) * d(ract, pre[j], z);
-                    let dzr = dzh * pre[3 * u + j] * d(ract, pre[u + j], r);
-                    dx[j] = dzz;
-                    dx[u + j] = dzr;
-                    dx[2 * u + j] = dzh;
-                    dr[j] = dzz;
-                    dr[u + j] = dzr;
-                    dr[2 * u + j] = dzh * r;
-                    dh[j] *= z;
-                }
-            }
+            CellKind::Simple | CellKind::Lstm => {}
         }
-        if let Some(b) = dbias.as_deref_mut() {
-            b.iter_mut().zip(dx.iter()).for_each(|(a, g)| *a += g);
-        }
-        if let Some(b) = drbias.as_deref_mut() {
-            b.iter_mut().zip(dr.iter()).for_each(|(a, g)| *a += g);
+    }
+    // Bias gradients: sums over the batch, in sample order.
+    if !reset_before {
+        add_rows(dbias, dxw, batch, |n| (n * steps + t) * gu, gu);
+    }
+    add_rows(drbias, dhu, batch, |n| n * gu, gu);
+}
+
+/// `sum[k] += Σ_n m[at(n) + k]`, samples in order.
+fn add_rows(sum: Option<&mut [f32]>, m: &[f32], batch: usize, at: impl Fn(usize) -> usize, width: usize) {
+    if let Some(sum) = sum {
+        for n in 0..batch {
+            sum.iter_mut().zip(&m[at(n)..at(n) + width]).for_each(|(a, g)| *a += g);
         }
     }
 }
@@ -237,10 +262,13 @@ pub fn rnn_reset_state(cell: &RnnCell, s: usize, batch: usize, xw: &[f32], hu: &
     for n in 0..batch {
         let x = &xw[(n * steps + t) * gu..][..gu];
         let hu = &hu[n * gu..][..gu];
-        for j in 0..u {
-            let r = cell.recurrent_activation.apply(x[u + j] + hu[u + j]);
-            rh[n * u + j] = r * h[n * u + j];
+        for i in 0..u {
+            rh[n * u + i] = x[u + i] + hu[u + i];
         }
+    }
+    activate(&mut rh[..batch * u], cell.recurrent_activation);
+    for (r, h) in rh[..batch * u].iter_mut().zip(h) {
+        *r *= h;
     }
 }
 
@@ -257,27 +285,26 @@ pub fn rnn_reset_state_backward(
     dh: &mut [f32],
     dxw: &mut [f32],
     dhu: &mut [f32],
-    mut dbias: Option<&mut [f32]>,
+    dbias: Option<&mut [f32]>,
 ) {
     let (u, steps, t) = (cell.units, cell.timesteps, cell.time(s));
-    let (gu, st) = (cell.gates() * u, cell.stored());
+    let (gu, nu) = (cell.gates() * u, batch * u);
     for n in 0..batch {
         let dx = &mut dxw[(n * steps + t) * gu..][..gu];
-        for j in 0..u {
+        for i in 0..u {
+            let idx = n * u + i;
             let (drh, hp) = match (drh, h) {
-                (Some(d), Some(h)) => (d[n * u + j], h[n * u + j]),
+                (Some(d), Some(h)) => (d[idx], h[idx]),
                 _ => (0.0, 0.0),
             };
-            let r = post[n * st + u + j];
-            let dzr = drh * hp * cell.recurrent_activation.derivative(pre[n * st + u + j], r);
-            dx[u + j] = dzr;
-            dhu[n * gu + u + j] = dzr;
-            dh[n * u + j] += drh * r;
-        }
-        if let Some(b) = dbias.as_deref_mut() {
-            b.iter_mut().zip(dx.iter()).for_each(|(a, g)| *a += g);
+            let r = post[nu + idx];
+            let dzr = drh * hp * cell.recurrent_activation.derivative(pre[nu + idx], r);
+            dx[u + i] = dzr;
+            dhu[n * gu + u + i] = dzr;
+            dh[idx] += drh * r;
         }
     }
+    add_rows(dbias, dxw, batch, |n| (n * steps + t) * gu, gu);
 }
 
 /// See [`crate::backend::Backend::merge_directions`].
