@@ -25,14 +25,15 @@ pub fn embedding_backward(ids: &[f32], dim: usize, dy: &[f32], dtable: &mut [f32
     }
 }
 
-/// `y = act(y)` in place over whole rows, with the SIMD kernels of the dense layers.
-fn activate(y: &mut [f32], act: Activation) {
-    kernels::bias_act(y, None, None, 1, y.len(), act);
+/// `y = act(y)` in place over rows of `units`, with the SIMD kernels of the dense layers (which
+/// spread large blocks over the thread pool).
+fn activate(y: &mut [f32], units: usize, act: Activation) {
+    kernels::bias_act(y, None, None, y.len() / units, units, act);
 }
 
-/// `g *= act'(x)` in place, given the activation's input `x` and output `y`.
-fn activate_backward(g: &mut [f32], x: &[f32], y: &[f32], act: Activation) {
-    kernels::act_backward(g, y, Some(x), 1, g.len(), act, None);
+/// `g *= act'(x)` in place over rows of `units`, given the activation's input `x` and output `y`.
+fn activate_backward(g: &mut [f32], x: &[f32], y: &[f32], units: usize, act: Activation) {
+    kernels::act_backward(g, y, Some(x), g.len() / units, units, act, None);
 }
 
 /// See [`crate::backend::Backend::rnn_step`]. The step's `pre` and `post` are block-major:
@@ -76,26 +77,26 @@ pub fn rnn_step(
     let h_prev = |idx: usize| prev.map_or(0.0, |(p, _)| p[idx]);
     match cell.kind {
         CellKind::Simple => {
-            activate(&mut post[..nu], act);
+            activate(&mut post[..nu], u, act);
             h.copy_from_slice(&post[..nu]);
         }
         CellKind::Lstm => {
-            activate(&mut post[..2 * nu], ract);
-            activate(&mut post[2 * nu..3 * nu], act);
-            activate(&mut post[3 * nu..4 * nu], ract);
+            activate(&mut post[..2 * nu], u, ract);
+            activate(&mut post[2 * nu..3 * nu], u, act);
+            activate(&mut post[3 * nu..4 * nu], u, ract);
             for idx in 0..nu {
                 let c_prev = prev.map_or(0.0, |(_, p)| p[4 * nu + idx]);
                 let c = post[nu + idx] * c_prev + post[idx] * post[2 * nu + idx];
                 pre[4 * nu + idx] = c;
                 post[4 * nu + idx] = c;
             }
-            activate(&mut post[4 * nu..5 * nu], act);
+            activate(&mut post[4 * nu..5 * nu], u, act);
             for idx in 0..nu {
                 h[idx] = post[3 * nu + idx] * post[4 * nu + idx];
             }
         }
         CellKind::Gru | CellKind::GruResetBefore => {
-            activate(&mut post[..2 * nu], ract);
+            activate(&mut post[..2 * nu], u, ract);
             for n in 0..batch {
                 let x = &xw[(n * steps + t) * gu..][..gu];
                 for i in 0..u {
@@ -116,7 +117,7 @@ pub fn rnn_step(
                 pre[3 * nu..].fill(0.0);
             }
             post[3 * nu..].fill(0.0);
-            activate(&mut post[2 * nu..3 * nu], act);
+            activate(&mut post[2 * nu..3 * nu], u, act);
             for idx in 0..nu {
                 let z = post[idx];
                 h[idx] = z * h_prev(idx) + (1.0 - z) * post[2 * nu + idx];
@@ -171,7 +172,7 @@ pub fn rnn_step_backward(
     match cell.kind {
         CellKind::Simple => {
             tmp.copy_from_slice(dh);
-            activate_backward(tmp, &pre[block(0)], &post[block(0)], act);
+            activate_backward(tmp, &pre[block(0)], &post[block(0)], u, act);
             dh.fill(0.0);
         }
         CellKind::Lstm => {
@@ -180,7 +181,7 @@ pub fn rnn_step_backward(
                 tmp[3 * nu + idx] = dh[idx] * post[4 * nu + idx];
                 tmp[2 * nu + idx] = dh[idx] * post[3 * nu + idx];
             }
-            activate_backward(&mut tmp[block(2)], &pre[block(4)], &post[block(4)], act);
+            activate_backward(&mut tmp[block(2)], &pre[block(4)], &post[block(4)], u, act);
             for idx in 0..nu {
                 let dct = dc[idx] + tmp[2 * nu + idx];
                 let c_prev = prev.map_or(0.0, |(_, p)| p[4 * nu + idx]);
@@ -189,9 +190,9 @@ pub fn rnn_step_backward(
                 tmp[2 * nu + idx] = dct * post[idx];
                 dc[idx] = dct * post[nu + idx];
             }
-            activate_backward(&mut tmp[..2 * nu], &pre[..2 * nu], &post[..2 * nu], ract);
-            activate_backward(&mut tmp[block(2)], &pre[block(2)], &post[block(2)], act);
-            activate_backward(&mut tmp[block(3)], &pre[block(3)], &post[block(3)], ract);
+            activate_backward(&mut tmp[..2 * nu], &pre[..2 * nu], &post[..2 * nu], u, ract);
+            activate_backward(&mut tmp[block(2)], &pre[block(2)], &post[block(2)], u, act);
+            activate_backward(&mut tmp[block(3)], &pre[block(3)], &post[block(3)], u, ract);
             dh.fill(0.0);
         }
         CellKind::Gru | CellKind::GruResetBefore => {
@@ -201,8 +202,8 @@ pub fn rnn_step_backward(
                 tmp[idx] = dh[idx] * (h_prev(idx) - hh);
                 dh[idx] *= z;
             }
-            activate_backward(&mut tmp[block(2)], &pre[block(2)], &post[block(2)], act);
-            activate_backward(&mut tmp[block(0)], &pre[block(0)], &post[block(0)], ract);
+            activate_backward(&mut tmp[block(2)], &pre[block(2)], &post[block(2)], u, act);
+            activate_backward(&mut tmp[block(0)], &pre[block(0)], &post[block(0)], u, ract);
             if reset_before {
                 // The reset gate's part is `rnn_reset_state_backward`'s.
                 tmp[block(1)].fill(0.0);
@@ -210,7 +211,7 @@ pub fn rnn_step_backward(
                 for idx in 0..nu {
                     tmp[nu + idx] = tmp[2 * nu + idx] * pre[3 * nu + idx];
                 }
-                activate_backward(&mut tmp[block(1)], &pre[block(1)], &post[block(1)], ract);
+                activate_backward(&mut tmp[block(1)], &pre[block(1)], &post[block(1)], u, ract);
             }
         }
     }
@@ -266,7 +267,7 @@ pub fn rnn_reset_state(cell: &RnnCell, s: usize, batch: usize, xw: &[f32], hu: &
             rh[n * u + i] = x[u + i] + hu[u + i];
         }
     }
-    activate(&mut rh[..batch * u], cell.recurrent_activation);
+    activate(&mut rh[..batch * u], u, cell.recurrent_activation);
     for (r, h) in rh[..batch * u].iter_mut().zip(h) {
         *r *= h;
     }
