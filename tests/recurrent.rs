@@ -329,3 +329,22 @@ fn keras_files_with_recurrent_layers_load_and_predict_what_keras_predicted() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+sequential! { struct GridIds = Embedding(9, 2, in = (3, 4)) => Reshape((3, 8)) => GRU(3) => Dense(1); }
+
+#[test]
+fn training_is_deterministic_and_embedding_takes_any_id_shape() {
+    assert_eq!(GridIds::OUTPUT_SHAPE, &[1]);
+    assert_eq!(<GridIds as Model>::LAYERS[0].output_shape, &[3, 4, 2]);
+    let x = keras::ndarray::Array3::<u8>::from_shape_fn((16, 3, 4), |(i, r, c)| ((i + 2 * r + 3 * c) % 9) as u8);
+    let y = keras::ndarray::Array1::<f32>::from_shape_fn(16, |i| (i % 3) as f32 - 1.0);
+    let run = || {
+        let _seed = seeded(13);
+        let mut m = GridIds::create(&Cpu::default()).unwrap().compile(Adam::new(0.01), "mse", [Metric::Accuracy; 0]).unwrap();
+        let h = m.fit(&x, &y, FitArgs::default().epochs(5).batch_size(4).verbose(0)).unwrap();
+        (h.loss().to_vec(), m.get_weights().unwrap())
+    };
+    let (first, second) = (run(), run());
+    assert!(first.0.last() < first.0.first(), "the loss falls: {:?}", first.0);
+    assert_eq!(first, second, "same seed, same thread count: the same training");
+}
