@@ -97,6 +97,7 @@ impl<const T: usize, const F: usize, const U: usize, const GATES: usize, const B
         let (mut post, rest) = B::split_mut(rest, T * n * st);
         let (mut h, rest) = B::split_mut(rest, T * n * U);
         let reset_before = self.cell.kind == CellKind::GruResetBefore;
+        // Past backward's state gradients: every step's `r h` (GRU with `reset_after = false`).
         let mut rh = B::split_mut(B::split_mut(rest, 2 * n * U).1, if reset_before { T * n * U } else { 0 }).0;
         dev.linear(n * T, F, gu, x.view, kernel, bias, Activation::Linear, B::reborrow(&mut xw), None);
         for s in 0..T {
