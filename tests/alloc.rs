@@ -1,7 +1,7 @@
 //! After the first step of a given batch size, `train_on_batch` (weighted or not) allocates nothing: the parameter
 //! arena, the workspace, the optimizer state (of every optimizer, with clipping and schedules)
 //! and the GEMM packing buffers are all reused.
-//! `predict_one` allocates nothing at all. (A counting global allocator; one test in this binary,
+//! `predict_one` allocates nothing at all. Recurrent layers and Embedding included. (A counting global allocator; one test in this binary,
 //! so that nothing else allocates meanwhile.)
 
 use keras::ndarray::{Array1, Array2};
@@ -51,12 +51,19 @@ sequential! {
         => Flatten() => RepeatVector(2) => TimeDistributed(Dense(3)) => Flatten() => Dense(10, softmax);
 }
 
+sequential! {
+    struct Words = Input(20) => Embedding(1000, 16) => LSTM(32, return_sequences = true) => GRU(16) => Dense(8, relu) => Dense(1, sigmoid);
+}
+
+sequential! { struct Rnn = Input((12, 5)) => SimpleRNN(8, go_backwards = true, return_sequences = true) => Bidirectional(GRU(4, reset_after = false), "mul") => Dense(1); }
+
 #[test]
 fn steady_state_steps_and_predict_one_allocate_nothing() {
     train_on_batch_allocates_nothing();
     conv_train_on_batch_allocates_nothing();
     conv_family_train_on_batch_allocates_nothing();
     reshaping_train_on_batch_allocates_nothing();
+    recurrent_train_on_batch_allocates_nothing();
     predict_one_allocates_nothing();
 }
 
@@ -164,6 +171,36 @@ fn reshaping_train_on_batch_allocates_nothing() {
     let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
     assert!(loss.is_finite());
     assert_eq!(allocations, 0, "{allocations} allocations in 10 steady steps of the reshaping layers");
+}
+
+
+fn recurrent_train_on_batch_allocates_nothing() {
+    // Ids as f32 are read in place (integer arrays are converted to f32 once per call).
+    let batch = 32;
+    let x = Array2::from_shape_fn((batch, 20), |(i, j)| ((i * 31 + j * 7) % 1000) as f32);
+    let y = Array1::from_shape_fn(batch, |i| (i % 2) as f32);
+    let mut model = Words::new(&Cpu::default()).compile("adam", "binary_crossentropy", ["accuracy"]).unwrap();
+    let xs = keras::ndarray::Array3::from_shape_fn((batch, 12, 5), |(i, t, f)| ((i + t * 3 + f) % 7) as f32 / 7.0);
+    let mut rnn = Rnn::new(&Cpu::default()).compile("rmsprop", "mse", ["mae"]).unwrap();
+    for _ in 0..3 {
+        model.train_on_batch(&x, &y).unwrap();
+        rnn.train_on_batch(&xs, &y).unwrap();
+    }
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let mut loss = 0.0;
+    for _ in 0..10 {
+        loss = model.train_on_batch(&x, &y).unwrap().loss() + rnn.train_on_batch(&xs, &y).unwrap().loss();
+    }
+    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    assert!(loss.is_finite());
+    assert_eq!(allocations, 0, "{allocations} allocations in 10 steady recurrent steps");
+    let ids: [i32; 20] = std::array::from_fn(|j| (j * 37 % 1000) as i32);
+    let first = model.model().predict_one(&ids).unwrap();
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    for _ in 0..10 {
+        assert_eq!(model.model().predict_one(&ids).unwrap(), first);
+    }
+    assert_eq!(ALLOCATIONS.load(Ordering::SeqCst) - before, 0, "predict_one over ids allocated");
 }
 
 

@@ -1,7 +1,8 @@
 //! Backward passes checked against central finite differences of the training loss, for every
 //! activation, every loss and loss option, Dropout (same mask), the Activation layer, Dense on 3-D input,
-//! the convolution and pooling layers, 1-D and 2-D, and the reshaping, noise and wrapper layers (a Dense
-//! in front of each checks its input gradient).
+//! the convolution and pooling layers, 1-D and 2-D, the reshaping, noise and wrapper layers, Embedding,
+//! the recurrent layers with their options and Bidirectional (a Dense in front of each checks its
+//! input gradient).
 
 mod common;
 
@@ -18,13 +19,18 @@ fn random(shape: &[usize], rng: &mut Rng, scale: f64) -> ArrayD<f32> {
 /// Compares `gradients()` with central differences of the same loss, tensor by tensor
 /// (relative error at the tensor's scale).
 fn check<M: Model<Backend = Cpu>>(what: &str, loss: impl IntoLoss, x: &ArrayD<f32>, y: &ArrayD<f32>) {
+    check_step::<M>(what, loss, x, y, 1e-3);
+}
+
+/// [`check`] with difference step `h`: the recurrent layers' small gradients (a long chain of
+/// products) need a larger step than 1e-3 to rise above the f32 loss's rounding.
+fn check_step<M: Model<Backend = Cpu>>(what: &str, loss: impl IntoLoss, x: &ArrayD<f32>, y: &ArrayD<f32>, h: f32) {
     keras::utils::set_random_seed(11);
     let model = M::create(&Cpu::default()).unwrap();
     let no_metrics: [Metric; 0] = [];
     let mut m = model.compile(Sgd::default(), loss, no_metrics).unwrap();
     let (_, analytic) = m.gradients(x, y).unwrap();
     let weights = m.get_weights().unwrap();
-    let h = 1e-3f32;
     for (t, w) in weights.iter().enumerate() {
         let mut numeric = vec![0.0f32; w.len()];
         for (i, slot) in numeric.iter_mut().enumerate() {
@@ -334,4 +340,69 @@ fn reshaping_noise_and_wrapper_gradients() {
     mse::<GradTdDense>("time distributed dense", &[3, 3, 4], &mut rng);
     mse::<GradTdConv>("time distributed conv2d", &[3, 2, 4, 4, 2], &mut rng);
     mse::<GradTdDropout>("time distributed dropout", &[3, 3, 4], &mut rng);
+}
+
+sequential! { struct EmbedGrad = Input(5) => Embedding(7, 3) => Flatten() => Dense(2); }
+sequential! { struct EmbedRnn = Input(4) => Embedding(7, 3, embeddings_regularizer = l2(0.01)) => SimpleRNN(4, return_sequences = true) => Flatten() => Dense(2); }
+// A Dense in front of each recurrent layer checks the recurrent layer's input gradient.
+sequential! { struct RnnGrad = Input((5, 3)) => Dense(4, tanh) => SimpleRNN(4) => Dense(2); }
+sequential! { struct RnnGradOptions = Input((5, 3)) => Dense(4, tanh) => SimpleRNN(3, swish, use_bias = false, go_backwards = true, return_sequences = true) => Flatten() => Dense(2); }
+sequential! { struct LstmGrad = Input((5, 3)) => Dense(4, tanh) => LSTM(4) => Dense(2); }
+sequential! { struct LstmGradSeq = Input((5, 3)) => Dense(4, tanh) => LSTM(3, return_sequences = true, go_backwards = true) => Flatten() => Dense(2); }
+sequential! {
+    struct LstmGradOptions = Input((4, 3)) => Dense(4, tanh) => LSTM(3, gelu, recurrent_activation = hard_sigmoid, use_bias = false,
+        kernel_regularizer = l2(0.01), recurrent_regularizer = l2(0.05)) => Dense(2);
+}
+sequential! { struct GruGrad = Input((5, 3)) => Dense(4, tanh) => GRU(4) => Dense(2); }
+sequential! { struct GruGradSeq = Input((5, 3)) => Dense(4, tanh) => GRU(3, return_sequences = true, go_backwards = true, bias_regularizer = l2(0.1)) => Flatten() => Dense(2); }
+sequential! { struct GruGradOptions = Input((4, 3)) => Dense(4, tanh) => GRU(3, softsign, recurrent_activation = tanh, use_bias = false) => Dense(2); }
+sequential! { struct GruGradResetBefore = Input((5, 3)) => Dense(4, tanh) => GRU(3, reset_after = false, return_sequences = true) => Flatten() => Dense(2); }
+sequential! { struct GruGradResetBeforeOptions = Input((4, 3)) => Dense(4, tanh) => GRU(3, reset_after = false, go_backwards = true, use_bias = false, recurrent_activation = hard_sigmoid) => Dense(2); }
+sequential! { struct BiGradConcat = Input((4, 3)) => Dense(3, tanh) => Bidirectional(LSTM(3, return_sequences = true)) => Flatten() => Dense(2); }
+sequential! { struct BiGradSum = Input((4, 3)) => Dense(3, tanh) => Bidirectional(GRU(3), "sum") => Dense(2); }
+sequential! { struct BiGradMul = Input((4, 3)) => Dense(3, tanh) => Bidirectional(SimpleRNN(3, return_sequences = true), merge_mode = "mul") => Flatten() => Dense(2); }
+sequential! { struct BiGradAve = Input((4, 3)) => Dense(3, tanh) => Bidirectional(GRU(3, reset_after = false, return_sequences = true), "ave") => Flatten() => Dense(2); }
+sequential! { struct StackedGrad = Input((4, 2)) => LSTM(3, return_sequences = true) => GRU(3, return_sequences = true) => SimpleRNN(2); }
+
+#[test]
+fn embedding_gradients() {
+    let mut rng = Rng::new(21);
+    // Repeated ids: their rows' gradients add up.
+    let ids = ArrayD::from_shape_vec(
+        IxDyn(&[4, 5]),
+        vec![0.0f32, 3.0, 3.0, 6.0, 1.0, 2.0, 2.0, 2.0, 5.0, 0.0, 6.0, 4.0, 1.0, 1.0, 3.0, 0.0, 0.0, 5.0, 4.0, 2.0],
+    )
+    .unwrap();
+    check::<EmbedGrad>("embedding", "mse", &ids, &random(&[4, 2], &mut rng, 1.0));
+    let ids = ids.slice(keras::ndarray::s![.., 0..4]).to_owned().into_dyn();
+    check_step::<EmbedRnn>("embedding into a simple rnn", "mse", &ids, &random(&[4, 2], &mut rng, 1.0), 1e-2);
+}
+
+/// A gradient check of one model, given its name, inputs and targets.
+type NamedCheck = dyn Fn(&str, &ArrayD<f32>, &ArrayD<f32>);
+
+#[test]
+fn recurrent_gradients() {
+    let mut rng = Rng::new(22);
+    let mut run = |what: &str, x: &[usize], y: &[usize], check_model: &NamedCheck| {
+        let xs = random(x, &mut rng, 1.0);
+        let ys = random(y, &mut rng, 1.0);
+        eprintln!("{what}");
+        check_model(what, &xs, &ys);
+    };
+    run("simple rnn", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<RnnGrad>(w, "mse", x, y, 1e-2));
+    run("simple rnn options", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<RnnGradOptions>(w, "mse", x, y, 1e-2));
+    run("lstm", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<LstmGrad>(w, "mse", x, y, 1e-2));
+    run("lstm sequences backwards", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<LstmGradSeq>(w, "mse", x, y, 1e-2));
+    run("lstm options", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<LstmGradOptions>(w, "mse", x, y, 1e-2));
+    run("gru", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<GruGrad>(w, "mse", x, y, 1e-2));
+    run("gru sequences backwards", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<GruGradSeq>(w, "mse", x, y, 1e-2));
+    run("gru options", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<GruGradOptions>(w, "mse", x, y, 1e-2));
+    run("gru reset_after = false", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<GruGradResetBefore>(w, "mse", x, y, 1e-2));
+    run("gru reset_after = false options", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<GruGradResetBeforeOptions>(w, "mse", x, y, 1e-2));
+    run("bidirectional concat", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<BiGradConcat>(w, "mse", x, y, 1e-2));
+    run("bidirectional sum", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<BiGradSum>(w, "mse", x, y, 1e-2));
+    run("bidirectional mul", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<BiGradMul>(w, "mse", x, y, 1e-2));
+    run("bidirectional ave", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<BiGradAve>(w, "mse", x, y, 1e-2));
+    run("stacked", &[3, 4, 2], &[3, 2], &|w, x, y| check_step::<StackedGrad>(w, "mse", x, y, 1e-2));
 }

@@ -16,6 +16,8 @@ pub struct Checked {
     pub layers: Vec<CheckedLayer>,
     pub trainable: usize,
     pub non_trainable: usize,
+    /// When the first layer is an Embedding: its `input_dim` (the input holds ids).
+    pub input_indices: Option<usize>,
 }
 
 pub struct CheckedLayer {
@@ -59,6 +61,7 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
     let mut counters: HashMap<&'static str, usize> = HashMap::new();
     let mut input_shape: Option<Shape> = None;
     let mut real_layers = 0;
+    let mut input_indices = None;
 
     for (i, call) in chain.calls.iter().enumerate() {
         let class_name = call.kind.to_string();
@@ -92,6 +95,16 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
             }
             continue;
         }
+        if class == "Embedding" && real_layers > 0 {
+            let after = match &source {
+                Source::Layer(n) => format!(" `{n}`"),
+                Source::Input => String::new(),
+            };
+            diag.error(
+                &call.kind,
+                format!("Embedding must be the model's first layer: it reads integer ids, and the layer{after} before it outputs floats"),
+            );
+        }
         real_layers += 1;
         let args = bind(class, call, signature, positional, true, diag);
         let mut layer = Layer::build(class, call, &args, diag);
@@ -99,6 +112,11 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
         if let Some(Layer::TimeDistributed(td)) = &mut layer {
             let given = td.inner_name.as_ref().map(|(value, at)| (value, at.clone()));
             td.name = name_from(given, td.inner.class(), &mut counters, diag).unwrap_or_default();
+        }
+        if let Some(Layer::Embedding(e)) = &layer
+            && real_layers == 1
+        {
+            input_indices = Some(e.input_dim);
         }
 
         if let Some(a) = args.input
@@ -213,7 +231,7 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
     }
     let trainable = layers.iter().flat_map(|l| &l.weights).filter(|w| w.trainable).map(|w| w.shape.iter().product::<usize>()).sum();
     let non_trainable = layers.iter().flat_map(|l| &l.weights).filter(|w| !w.trainable).map(|w| w.shape.iter().product::<usize>()).sum();
-    let checked = Checked { input: input_shape?, layers, trainable, non_trainable };
+    let checked = Checked { input: input_shape?, layers, trainable, non_trainable, input_indices };
     if let Some((expected, attr)) = params_attr
         && *expected != checked.params() as u128
     {

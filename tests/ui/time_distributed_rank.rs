@@ -16,4 +16,12 @@ sequential! {
     struct InnerRank = Input((5, 8)) => TimeDistributed(Conv2D(2, 3));
 }
 
+sequential! {
+    struct WrappedIds = Input((5, 8)) => TimeDistributed(Embedding(10, 4));
+}
+
+sequential! {
+    struct WrappedRnn = Input((5, 8, 3)) => TimeDistributed(LSTM(4));
+}
+
 fn main() {}

@@ -3,11 +3,13 @@
 
 pub mod activation;
 pub mod batch_norm;
+pub mod bidirectional;
 pub mod conv2d;
 pub mod conv2d_transpose;
 pub mod dense;
 pub mod depthwise_conv2d;
 pub mod dropout;
+pub mod embedding;
 pub mod flatten;
 pub mod input;
 pub mod layer_norm;
@@ -18,6 +20,7 @@ pub mod penalties;
 pub mod permute;
 pub mod pool2d;
 pub mod repeat_vector;
+pub mod recurrent;
 pub mod reshape;
 pub mod separable_conv2d;
 pub mod time_distributed;
@@ -65,6 +68,11 @@ pub const CLASSES: &[&str] = &[
     "GaussianDropout",
     "SpatialDropout2D",
     "TimeDistributed",
+    "Embedding",
+    "SimpleRNN",
+    "LSTM",
+    "GRU",
+    "Bidirectional",
 ];
 
 /// A parsed and validated layer.
@@ -90,6 +98,9 @@ pub enum Layer {
     /// `GaussianNoise`, `GaussianDropout`, `SpatialDropout2D`.
     Noise(noise::Noise),
     TimeDistributed(time_distributed::TimeDistributed),
+    Embedding(embedding::Embedding),
+    Recurrent(Box<recurrent::Recurrent>),
+    Bidirectional(bidirectional::Bidirectional),
 }
 
 /// One weight tensor of a layer.
@@ -153,6 +164,11 @@ impl Layer {
             "GaussianDropout" => noise::Noise::build("GaussianDropout", call, args, diag).map(Layer::Noise),
             "SpatialDropout2D" => noise::Noise::build("SpatialDropout2D", call, args, diag).map(Layer::Noise),
             "TimeDistributed" => time_distributed::TimeDistributed::build(call, args, diag).map(Layer::TimeDistributed),
+            "Embedding" => embedding::Embedding::build(call, args, diag).map(Layer::Embedding),
+            "SimpleRNN" => recurrent::Recurrent::build(recurrent::Kind::Simple, call, args, diag).map(|r| Layer::Recurrent(Box::new(r))),
+            "LSTM" => recurrent::Recurrent::build(recurrent::Kind::Lstm, call, args, diag).map(|r| Layer::Recurrent(Box::new(r))),
+            "GRU" => recurrent::Recurrent::build(recurrent::Kind::Gru, call, args, diag).map(|r| Layer::Recurrent(Box::new(r))),
+            "Bidirectional" => bidirectional::Bidirectional::build(call, args, diag).map(Layer::Bidirectional),
             _ => None,
         }
     }
@@ -183,6 +199,11 @@ impl Layer {
             "GaussianNoise" => noise::GAUSSIAN_NOISE_SIGNATURE,
             "GaussianDropout" | "SpatialDropout2D" => noise::RATE_SIGNATURE,
             "TimeDistributed" => time_distributed::SIGNATURE,
+            "Embedding" => embedding::SIGNATURE,
+            "SimpleRNN" => recurrent::SIMPLE_SIGNATURE,
+            "LSTM" => recurrent::LSTM_SIGNATURE,
+            "GRU" => recurrent::GRU_SIGNATURE,
+            "Bidirectional" => bidirectional::SIGNATURE,
             _ => (&[], 0),
         }
     }
@@ -209,6 +230,9 @@ impl Layer {
             Layer::Border(b) => b.class(),
             Layer::Noise(n) => n.class(),
             Layer::TimeDistributed(_) => "TimeDistributed",
+            Layer::Embedding(_) => "Embedding",
+            Layer::Recurrent(r) => r.kind.class(),
+            Layer::Bidirectional(_) => "Bidirectional",
         }
     }
 
@@ -245,6 +269,11 @@ impl Layer {
             "GaussianDropout" => "gaussian_dropout",
             "SpatialDropout2D" => "spatial_dropout2d",
             "TimeDistributed" => "time_distributed",
+            "Embedding" => "embedding",
+            "SimpleRNN" => "simple_rnn",
+            "LSTM" => "lstm",
+            "GRU" => "gru",
+            "Bidirectional" => "bidirectional",
             _ => "layer",
         }
     }
@@ -270,6 +299,9 @@ impl Layer {
             Layer::Border(l) => l.output_shape(input),
             Layer::Noise(l) => l.output_shape(input),
             Layer::TimeDistributed(l) => l.output_shape(input),
+            Layer::Embedding(l) => l.output_shape(input),
+            Layer::Recurrent(l) => l.output_shape(input),
+            Layer::Bidirectional(l) => l.output_shape(input),
         }
     }
 
@@ -284,6 +316,9 @@ impl Layer {
             Layer::SeparableConv2D(l) => l.weights(input),
             Layer::Conv2DTranspose(l) => l.weights(input),
             Layer::TimeDistributed(l) => l.weights(input),
+            Layer::Embedding(l) => l.weights(),
+            Layer::Recurrent(l) => l.weights(input),
+            Layer::Bidirectional(l) => l.weights(input),
             Layer::Permute(_)
             | Layer::RepeatVector(_)
             | Layer::UpSampling2D(_)
@@ -318,7 +353,10 @@ impl Layer {
             | Layer::RepeatVector(_)
             | Layer::UpSampling2D(_)
             | Layer::Border(_)
-            | Layer::Noise(_) => None,
+            | Layer::Noise(_)
+            | Layer::Embedding(_)
+            | Layer::Recurrent(_)
+            | Layer::Bidirectional(_) => None,
             // Keras's TimeDistributed runs the wrapped layer's `call`, which skips its activity
             // regularizer.
             Layer::TimeDistributed(_) => None,
@@ -365,6 +403,9 @@ impl Layer {
             Layer::Permute(l) => l.config(),
             Layer::UpSampling2D(l) => l.config(),
             Layer::Border(l) => l.config(),
+            Layer::Embedding(l) => l.config(),
+            Layer::Recurrent(l) => l.config(),
+            Layer::Bidirectional(l) => l.config(),
             Layer::BatchNormalization(l) => {
                 let (momentum, epsilon, center, scale) = (l.momentum, l.epsilon, l.center, l.scale);
                 vec![
@@ -407,6 +448,9 @@ impl Layer {
             Layer::Border(l) => l.runtime(input, output),
             Layer::Noise(l) => l.runtime(input, index),
             Layer::TimeDistributed(l) => l.runtime(input, output, index),
+            Layer::Embedding(l) => l.runtime(input),
+            Layer::Recurrent(l) => l.runtime(input, output),
+            Layer::Bidirectional(l) => l.runtime(input, output),
         }
     }
 }

@@ -59,6 +59,17 @@ impl TimeDistributed {
             diag.error(&inner.kind, "TimeDistributed(BatchNormalization) is not supported: Keras normalizes each step separately");
             return None;
         }
+        if matches!(class, "Embedding" | "SimpleRNN" | "LSTM" | "GRU" | "Bidirectional") {
+            // Embedding reads ids only as a model's first layer (where they are checked), and a
+            // recurrent layer's weights live in nested groups a wrapper does not model.
+            let why = if class == "Embedding" {
+                "Embedding must be the model's first layer, where its ids are checked; on its own it already embeds every position"
+            } else {
+                "keras-rs does not wrap recurrent layers"
+            };
+            diag.error(&inner.kind, format!("TimeDistributed({class}) is not supported: {why}"));
+            return None;
+        }
         let layer = Layer::build(class, inner, &inner_args, diag)?;
         let inner_name = inner_args.name.map(|a| (a.value.clone(), a.to_token_stream()));
         Some(TimeDistributed { inner: Box::new(layer), inner_name, name: String::new() })

@@ -199,6 +199,84 @@ impl Upsample2d {
     }
 }
 
+/// The cell of a recurrent layer, with Keras 3's gate layouts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CellKind {
+    /// `SimpleRNN`: `h = act(x K + h R + b)`.
+    Simple,
+    /// `LSTM`, gate blocks `i, f, c, o`: `c = σ(f) c + σ(i) act(c̃)`, `h = σ(o) act(c)`.
+    Lstm,
+    /// `GRU` with `reset_after = true`, gate blocks `z, r, h`, bias `(2, 3u)` (input bias, then
+    /// recurrent bias): `h̃ = act(x K_h + b_h + r (h R_h + b'_h))`, `h = z h + (1 - z) h̃`.
+    Gru,
+    /// `GRU` with `reset_after = false` (Keras 2's layout), bias `(3u,)`: the reset gate scales
+    /// the state before the recurrent kernel, `h̃ = act(x K_h + b_h + (r h) R_h)`.
+    GruResetBefore,
+}
+
+/// The geometry of a recurrent layer over samples of `timesteps x features`, for the step
+/// kernels. Step `s` reads time `t = s` (or `timesteps - 1 - s` with `go_backwards`).
+///
+/// The kernels keep per step and sample `stored()` pre-activations and as many activations
+/// (the step's `pre` and `post`, block-major: block `k` holds `batch x units` values): SimpleRNN `[a]`; LSTM `[i, f, c̃, o, c]` (the cell
+/// state's activation in the last `post` block); GRU `[z, r, h̃, h R_h + b'_h]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RnnCell {
+    /// The cell.
+    pub kind: CellKind,
+    /// Steps per sample.
+    pub timesteps: usize,
+    /// Units (the state's width).
+    pub units: usize,
+    /// The activation (`tanh` by default).
+    pub activation: Activation,
+    /// The gates' activation (`sigmoid` by default; unused by SimpleRNN).
+    pub recurrent_activation: Activation,
+    /// Whether the output holds every step's state (else the last one).
+    pub return_sequences: bool,
+    /// Whether the sequence is processed from its end.
+    pub go_backwards: bool,
+}
+
+impl RnnCell {
+    /// Gate blocks in the kernels: 1, 4 or 3.
+    pub const fn gates(&self) -> usize {
+        match self.kind {
+            CellKind::Simple => 1,
+            CellKind::Lstm => 4,
+            CellKind::Gru | CellKind::GruResetBefore => 3,
+        }
+    }
+
+    /// Floats per step and sample in `pre` (and in `post`).
+    pub const fn stored(&self) -> usize {
+        self.units
+            * match self.kind {
+                CellKind::Simple => 1,
+                CellKind::Lstm => 5,
+                CellKind::Gru | CellKind::GruResetBefore => 4,
+            }
+    }
+
+    /// The input time step read at step `s`.
+    pub const fn time(&self, s: usize) -> usize {
+        if self.go_backwards { self.timesteps - 1 - s } else { s }
+    }
+}
+
+/// How `Bidirectional` combines its forward and backward outputs (Keras's `merge_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeMode {
+    /// Forward then backward values, side by side (Keras's default).
+    Concat,
+    /// Their sum.
+    Sum,
+    /// Their product.
+    Mul,
+    /// Their mean.
+    Ave,
+}
+
 /// A device that holds buffers and runs the keras-rs kernels.
 ///
 /// Matrices are row-major; `rows x cols` arguments give their logical shape.
@@ -436,6 +514,138 @@ pub trait Backend: Clone + Send + Sync + fmt::Debug + 'static {
         dy: Self::View<'_>,
         dx: Self::ViewMut<'_>,
     );
+
+    /// Embedding lookup: row `i` of `y` (rows of `dim`) is row `ids[i]` of `table`; the ids are
+    /// integers (as f32) already checked to lie within the table.
+    fn embedding(&self, ids: Self::View<'_>, dim: usize, table: Self::View<'_>, y: Self::ViewMut<'_>);
+
+    /// The backward pass of [`Backend::embedding`]: `dtable` (overwritten) gets, per row, the
+    /// sum of the rows of `dy` that looked it up, added in order.
+    fn embedding_backward(&self, ids: Self::View<'_>, dim: usize, dy: Self::View<'_>, dtable: Self::ViewMut<'_>);
+
+    /// Step `s` of a recurrent layer over `batch` samples. Reads the input projection of time
+    /// `cell.time(s)` (rows `n * timesteps + t` of `xw`, `batch * timesteps x gates * units`,
+    /// input bias included), adds `hu` (`h R` of the previous state, `batch x gates * units`;
+    /// `None` at the first step, where the state is zero; for [`CellKind::GruResetBefore`] `h R`
+    /// then `(r h) R`, `2 x batch x gates * units`) and the GRU's recurrent bias `rbias`,
+    /// and writes the step's pre-activations and activations into `pre` and `post` (`batch x
+    /// cell.stored()`), the new state into `h` (`batch x units`) and the layer's output `y`
+    /// (`batch x timesteps x units` with `return_sequences`, else `batch x units`, written at the
+    /// last step). `prev` is the previous step's state and `pre` (for the GRU's state and the
+    /// LSTM's cell state).
+    #[allow(clippy::too_many_arguments)]
+    fn rnn_step(
+        &self,
+        cell: &RnnCell,
+        s: usize,
+        batch: usize,
+        xw: Self::View<'_>,
+        hu: Option<Self::View<'_>>,
+        rbias: Option<Self::View<'_>>,
+        prev: Option<(Self::View<'_>, Self::View<'_>)>,
+        pre: Self::ViewMut<'_>,
+        post: Self::ViewMut<'_>,
+        h: Self::ViewMut<'_>,
+        y: Self::ViewMut<'_>,
+    );
+
+    /// The reset gate's product for [`CellKind::GruResetBefore`] at step `s`: `rh = r h` with
+    /// `r = σ(x K_r + b_r + h R_r)`, from the input projection `xw`, `hu = h R` and the previous
+    /// state `h` (each `batch` rows), the input of the step's second recurrent product.
+    #[allow(clippy::too_many_arguments)]
+    fn rnn_reset_state(
+        &self,
+        cell: &RnnCell,
+        s: usize,
+        batch: usize,
+        xw: Self::View<'_>,
+        hu: Self::View<'_>,
+        h: Self::View<'_>,
+        rh: Self::ViewMut<'_>,
+    );
+
+    /// The second half of [`Backend::rnn_step_backward`] for [`CellKind::GruResetBefore`]: from
+    /// `drh`, the gradient of `r h` (`None` at the first step), the reset gate's gradient into its
+    /// blocks of `dxw` and `dhu` (the first of the two `batch x gates * units` matrices), `r drh`
+    /// added to `dh`, and the input projection's row sums into `dbias`.
+    #[allow(clippy::too_many_arguments)]
+    fn rnn_reset_state_backward(
+        &self,
+        cell: &RnnCell,
+        s: usize,
+        batch: usize,
+        drh: Option<Self::View<'_>>,
+        pre: Self::View<'_>,
+        post: Self::View<'_>,
+        h: Option<Self::View<'_>>,
+        dh: Self::ViewMut<'_>,
+        dxw: Self::ViewMut<'_>,
+        dhu: Self::ViewMut<'_>,
+        dbias: Option<Self::ViewMut<'_>>,
+    );
+
+    /// The backward pass of step `s` of [`Backend::rnn_step`]. `dh` holds the gradient of the
+    /// step's state from later steps; the kernel adds the output gradient `dy` of step `s`,
+    /// and leaves in `dh` the part of the previous state's gradient that does not pass through
+    /// the recurrent kernel (`z dh` for the GRU, zero otherwise); likewise `dc` for the LSTM's cell
+    /// state. It writes the gradient of the input projection into rows `n * timesteps + t` of
+    /// `dxw`, that of `h R` (plus recurrent bias) into `dhu`, and adds their column sums into
+    /// `dbias` and `drbias` when given; `tmp` (`batch x gates * units`) is its working space. For [`CellKind::GruResetBefore`] `dhu` holds the
+    /// gradients of `h R` and of `(r h) R`, and the reset gate's part is left to
+    /// [`Backend::rnn_reset_state_backward`] (which also sums `dbias`).
+    #[allow(clippy::too_many_arguments)]
+    fn rnn_step_backward(
+        &self,
+        cell: &RnnCell,
+        s: usize,
+        batch: usize,
+        dy: Self::View<'_>,
+        pre: Self::View<'_>,
+        post: Self::View<'_>,
+        prev: Option<(Self::View<'_>, Self::View<'_>)>,
+        dh: Self::ViewMut<'_>,
+        dc: Self::ViewMut<'_>,
+        dxw: Self::ViewMut<'_>,
+        dhu: Self::ViewMut<'_>,
+        tmp: Self::ViewMut<'_>,
+        dbias: Option<Self::ViewMut<'_>>,
+        drbias: Option<Self::ViewMut<'_>>,
+    );
+
+    /// `Bidirectional`'s merge of `fwd` and `bwd`, each `batch x steps x units` (`steps` is 1
+    /// without `return_sequences`). The backward output is read reversed in time (its step `s`
+    /// saw input step `steps - 1 - s`), so `y`'s step `t` combines both directions at input step
+    /// `t`: `2 * units` values side by side for [`MergeMode::Concat`], else `units`.
+    #[allow(clippy::too_many_arguments)]
+    fn merge_directions(
+        &self,
+        mode: MergeMode,
+        batch: usize,
+        steps: usize,
+        units: usize,
+        fwd: Self::View<'_>,
+        bwd: Self::View<'_>,
+        y: Self::ViewMut<'_>,
+    );
+
+    /// The backward pass of [`Backend::merge_directions`]: `dfwd` and `dbwd` (overwritten) from
+    /// `dy`.
+    #[allow(clippy::too_many_arguments)]
+    fn merge_directions_backward(
+        &self,
+        mode: MergeMode,
+        batch: usize,
+        steps: usize,
+        units: usize,
+        dy: Self::View<'_>,
+        fwd: Self::View<'_>,
+        bwd: Self::View<'_>,
+        dfwd: Self::ViewMut<'_>,
+        dbwd: Self::ViewMut<'_>,
+    );
+
+    /// In place: `dst += src`, elementwise.
+    fn add(&self, src: Self::View<'_>, dst: Self::ViewMut<'_>);
 
     /// Inverted dropout: `mask` gets 1 where an element is kept (probability `1 - rate`), 0
     /// elsewhere, from a counter-based generator keyed by `seed` and `stream`; `y = mask ? x / (1 - rate) : 0`.

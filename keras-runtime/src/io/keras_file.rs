@@ -106,7 +106,7 @@ fn architecture<M: Model>(config: &Value) -> std::result::Result<Vec<String>, St
             ));
         };
         let name = cfg.get("name").and_then(Value::as_str).unwrap_or(ours.name);
-        let same = class == ours.class && ours.config.iter().all(|(key, value)| cfg.get(*key).is_some_and(|v| matches(value, v)));
+        let same = class == ours.class && ours.config.iter().all(|(key, value)| lookup(cfg, key).is_some_and(|v| matches(value, v)));
         if !same {
             return Err(format!(
                 "layer {} ({name}): the file has {}, this model has {}",
@@ -131,6 +131,16 @@ fn architecture<M: Model>(config: &Value) -> std::result::Result<Vec<String>, St
         .zip(M::LAYERS)
         .map(|((_, cfg), ours)| cfg.get("name").and_then(Value::as_str).unwrap_or(ours.name).to_string())
         .collect())
+}
+
+/// A layer's config entry; `outer.key` reads the config of the layer under `outer` (a wrapper's
+/// `layer`), `outer.class_name` its class.
+fn lookup<'a>(cfg: &'a Value, key: &str) -> Option<&'a Value> {
+    match key.split_once('.') {
+        None => cfg.get(key),
+        Some((outer, "class_name")) => cfg.get(outer)?.get("class_name"),
+        Some((outer, rest)) => lookup(cfg.get(outer)?.get("config")?, rest),
+    }
 }
 
 fn matches(ours: &ConfigValue, file: &Value) -> bool {
@@ -221,25 +231,35 @@ fn weights_by_layer<M: Model>() -> Vec<(usize, Vec<&'static WeightSpec>)> {
         .collect()
 }
 
-/// Where Keras 3 keeps a layer's weights: `layers/<name>/vars`, or a level down for a wrapper
-/// (`layers/time_distributed/layer/vars`).
-fn vars_path(layer: &LayerSpec, name: &str) -> String {
-    if layer.class == "TimeDistributed" { format!("layers/{name}/layer/vars") } else { format!("layers/{name}/vars") }
+/// Where Keras 3 keeps a layer's weights, in order: `layers/<name>/vars`, a level down for a
+/// wrapper (`layers/time_distributed/layer/vars`), the cell's group for a recurrent layer
+/// (`layers/lstm/cell/vars`), each direction's for `Bidirectional`.
+fn var_groups(class: &str, name: &str) -> Vec<String> {
+    match class {
+        "TimeDistributed" => vec![format!("layers/{name}/layer/vars")],
+        "SimpleRNN" | "LSTM" | "GRU" => vec![format!("layers/{name}/cell/vars")],
+        "Bidirectional" => vec![format!("layers/{name}/forward_layer/cell/vars"), format!("layers/{name}/backward_layer/cell/vars")],
+        _ => vec![format!("layers/{name}/vars")],
+    }
 }
 
-/// Keras 3 layout (`.keras` and `.weights.h5`): `layers/<name>/vars/0..`.
+/// Keras 3 layout (`.keras` and `.weights.h5`): `layers/<name>/vars/0..` (see [`var_groups`]).
 fn read_vars<M: Model>(h5: &hdf5_pure::File, file_names: &[String]) -> std::result::Result<Vec<ArrayD<f32>>, String> {
     let mut out = Vec::with_capacity(M::WEIGHTS.len());
     for (i, specs) in weights_by_layer::<M>() {
         let name = &file_names[i];
-        let vars = vars_path(&M::LAYERS[i], name);
-        let group = h5.group(&vars).map_err(|_| format!("layer {} ({name}): the file has no weights for it (no group {vars})", i + 1))?;
-        let found = group.datasets().map_err(|e| format!("{vars}: {e}"))?.len();
-        if found != specs.len() {
-            return Err(format!("layer {} ({name}): the file has {found} weights, this model has {}", i + 1, specs.len()));
+        let mut datasets = Vec::new();
+        for vars in var_groups(M::LAYERS[i].class, name) {
+            let group =
+                h5.group(&vars).map_err(|_| format!("layer {} ({name}): the file has no weights for it (no group {vars})", i + 1))?;
+            let found = group.datasets().map_err(|e| format!("{vars}: {e}"))?.len();
+            datasets.extend((0..found).map(|j| format!("{vars}/{j}")));
         }
-        for (j, spec) in specs.iter().enumerate() {
-            out.push(read_dataset(h5, &format!("{vars}/{j}"), spec, i, name)?);
+        if datasets.len() != specs.len() {
+            return Err(format!("layer {} ({name}): the file has {} weights, this model has {}", i + 1, datasets.len(), specs.len()));
+        }
+        for (path, spec) in datasets.iter().zip(&specs) {
+            out.push(read_dataset(h5, path, spec, i, name)?);
         }
     }
     Ok(out)
@@ -272,7 +292,7 @@ fn read_legacy<M: Model>(h5: &hdf5_pure::File, file_names: &[String]) -> std::re
 fn check_no_extra_layers<M: Model>(h5: &hdf5_pure::File) -> std::result::Result<(), String> {
     let group = h5.group("layers").map_err(|_| "the file has no `layers` group: not a Keras 3 weights file".to_string())?;
     for name in group.groups().map_err(|e| format!("layers: {e}"))? {
-        let has_weights = ["vars", "layer/vars"]
+        let has_weights = ["vars", "layer/vars", "cell/vars", "forward_layer/cell/vars"]
             .iter()
             .any(|vars| h5.group(&format!("layers/{name}/{vars}")).and_then(|g| g.datasets()).is_ok_and(|d| !d.is_empty()));
         if has_weights && !M::LAYERS.iter().any(|l| l.name == name) {
@@ -416,7 +436,7 @@ fn model_config<M: Model>() -> Value {
     input.extend(M::INPUT_SHAPE.iter().map(|&d| Value::from(d)));
     let mut layers = vec![serde_json::json!({
         "module": "keras.layers", "class_name": "InputLayer", "registered_name": null,
-        "config": { "batch_shape": input, "dtype": "float32", "sparse": false, "name": "input_layer" },
+        "config": { "batch_shape": input, "dtype": if M::INPUT_INDICES.is_some() { "int32" } else { "float32" }, "sparse": false, "name": "input_layer" },
     })];
     for layer in M::LAYERS {
         let mut cfg = serde_json::Map::new();
@@ -427,7 +447,21 @@ fn model_config<M: Model>() -> Value {
         }
         cfg.insert("dtype".into(), "float32".into());
         for (key, value) in layer.config {
-            cfg.insert((*key).into(), config_json(value));
+            let value = config_json(value);
+            match key.split_once('.') {
+                None => {
+                    cfg.insert((*key).into(), value);
+                }
+                // A wrapped layer: `{"module", "class_name", "config"}` under `outer`.
+                Some((outer, inner)) => {
+                    let wrapped = cfg.entry(outer).or_insert_with(|| serde_json::json!({ "module": "keras.layers", "config": {} }));
+                    if inner == "class_name" {
+                        wrapped["class_name"] = value;
+                    } else {
+                        wrapped["config"][inner] = value;
+                    }
+                }
+            }
         }
         layers.push(serde_json::json!({ "module": "keras.layers", "class_name": layer.class, "registered_name": null, "config": cfg }));
     }
@@ -462,29 +496,53 @@ fn config_json(value: &ConfigValue) -> Value {
 }
 
 /// Keras 3's weights layout: `layers/<name>/vars/0..` (every layer has its `vars` group; a
-/// wrapper's layer holds the weights, in `layers/<name>/layer/vars`).
+/// wrapper's layer holds the weights, in `layers/<name>/layer/vars`; a recurrent layer's weights
+/// are its cell's, `layers/<name>/cell/vars`, and `Bidirectional` holds one such layer per
+/// direction, `forward_layer` and `backward_layer`).
 fn weights_h5<M: Model>(weights: &[ArrayD<f32>]) -> std::result::Result<Vec<u8>, String> {
+    /// A `vars` group holding `weights`.
+    fn vars_group(parent: &mut hdf5_pure::GroupBuilder, name: &str, weights: &[&ArrayD<f32>]) {
+        let mut vars = parent.create_group("vars");
+        vars.set_attr("name", AttrValue::String(name.into()));
+        for (j, w) in weights.iter().enumerate() {
+            let data = w.iter().copied().collect::<Vec<f32>>();
+            let shape = w.shape().iter().map(|&d| d as u64).collect::<Vec<_>>();
+            vars.create_dataset(&j.to_string()).with_f32_data(&data).with_shape(&shape);
+        }
+        parent.add_group(vars.finish());
+    }
+    /// A layer's group with an empty `vars` and the weights in `<inner>/vars`.
+    fn nested_group(parent: &mut hdf5_pure::GroupBuilder, group_name: &str, inner: &str, name: &str, weights: &[&ArrayD<f32>]) {
+        let mut group = parent.create_group(group_name);
+        vars_group(&mut group, name, &[]);
+        let mut nested = group.create_group(inner);
+        vars_group(&mut nested, name, weights);
+        group.add_group(nested.finish());
+        parent.add_group(group.finish());
+    }
     let mut builder = hdf5_pure::FileBuilder::new();
     let mut root_layers = builder.create_group("layers");
     let mut next = weights.iter().zip(M::WEIGHTS);
     for layer in M::LAYERS {
-        let mut group = root_layers.create_group(layer.name);
-        let mut vars = group.create_group("vars");
-        vars.set_attr("name", AttrValue::String(layer.name.into()));
-        let wrapper = layer.class == "TimeDistributed";
-        let mut inner = wrapper.then(|| group.create_group("layer"));
-        let mut inner_vars = inner.as_mut().map(|g| g.create_group("vars"));
-        for (j, (w, _)) in next.by_ref().take(M::WEIGHTS.iter().filter(|s| s.layer == layer.name).count()).enumerate() {
-            let data = w.iter().copied().collect::<Vec<f32>>();
-            let shape = w.shape().iter().map(|&d| d as u64).collect::<Vec<_>>();
-            inner_vars.as_mut().unwrap_or(&mut vars).create_dataset(&j.to_string()).with_f32_data(&data).with_shape(&shape);
+        let count = M::WEIGHTS.iter().filter(|s| s.layer == layer.name).count();
+        let own: Vec<&ArrayD<f32>> = next.by_ref().take(count).map(|(w, _)| w).collect();
+        match layer.class {
+            "TimeDistributed" => nested_group(&mut root_layers, layer.name, "layer", layer.name, &own),
+            "SimpleRNN" | "LSTM" | "GRU" => nested_group(&mut root_layers, layer.name, "cell", layer.name, &own),
+            "Bidirectional" => {
+                let mut group = root_layers.create_group(layer.name);
+                vars_group(&mut group, layer.name, &[]);
+                let (forward, backward) = own.split_at(own.len() / 2);
+                nested_group(&mut group, "forward_layer", "cell", layer.name, forward);
+                nested_group(&mut group, "backward_layer", "cell", layer.name, backward);
+                root_layers.add_group(group.finish());
+            }
+            _ => {
+                let mut group = root_layers.create_group(layer.name);
+                vars_group(&mut group, layer.name, &own);
+                root_layers.add_group(group.finish());
+            }
         }
-        group.add_group(vars.finish());
-        if let (Some(mut inner), Some(inner_vars)) = (inner, inner_vars) {
-            inner.add_group(inner_vars.finish());
-            group.add_group(inner.finish());
-        }
-        root_layers.add_group(group.finish());
     }
     builder.add_group(root_layers.finish());
     let mut vars = builder.create_group("vars");

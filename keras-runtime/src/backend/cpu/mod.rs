@@ -6,11 +6,12 @@ pub mod gemm;
 pub mod kernels;
 mod noise;
 pub mod pool;
+pub mod recurrent;
 mod shuffle;
 pub(crate) mod simd;
 mod window;
 
-use super::{Backend, Border2d, Permutation, PoolKind, Transpose, Upsample2d, Window2d};
+use super::{Backend, Border2d, MergeMode, Permutation, PoolKind, RnnCell, Transpose, Upsample2d, Window2d};
 use crate::Result;
 use crate::activations::Activation;
 use crate::constraints::Constraint;
@@ -268,6 +269,95 @@ impl Backend for Cpu {
 
     fn pool2d_backward(&self, g: &Window2d, kind: PoolKind, batch: usize, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
         window::pool2d_backward(g, kind, batch, x, y, dy, dx);
+    }
+
+    fn embedding(&self, ids: &[f32], dim: usize, table: &[f32], y: &mut [f32]) {
+        recurrent::embedding(ids, dim, table, y);
+    }
+
+    fn embedding_backward(&self, ids: &[f32], dim: usize, dy: &[f32], dtable: &mut [f32]) {
+        recurrent::embedding_backward(ids, dim, dy, dtable);
+    }
+
+    fn rnn_step(
+        &self,
+        cell: &RnnCell,
+        s: usize,
+        batch: usize,
+        xw: &[f32],
+        hu: Option<&[f32]>,
+        rbias: Option<&[f32]>,
+        prev: Option<(&[f32], &[f32])>,
+        pre: &mut [f32],
+        post: &mut [f32],
+        h: &mut [f32],
+        y: &mut [f32],
+    ) {
+        recurrent::rnn_step(cell, s, batch, xw, hu, rbias, prev, pre, post, h, y);
+    }
+
+    fn merge_directions(&self, mode: MergeMode, batch: usize, steps: usize, units: usize, fwd: &[f32], bwd: &[f32], y: &mut [f32]) {
+        recurrent::merge_directions(mode, batch, steps, units, fwd, bwd, y);
+    }
+
+    fn merge_directions_backward(
+        &self,
+        mode: MergeMode,
+        batch: usize,
+        steps: usize,
+        units: usize,
+        dy: &[f32],
+        fwd: &[f32],
+        bwd: &[f32],
+        dfwd: &mut [f32],
+        dbwd: &mut [f32],
+    ) {
+        recurrent::merge_directions_backward(mode, batch, steps, units, dy, fwd, bwd, dfwd, dbwd);
+    }
+
+    fn add(&self, src: &[f32], dst: &mut [f32]) {
+        dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+    }
+
+    fn rnn_reset_state(&self, cell: &RnnCell, s: usize, batch: usize, xw: &[f32], hu: &[f32], h: &[f32], rh: &mut [f32]) {
+        recurrent::rnn_reset_state(cell, s, batch, xw, hu, h, rh);
+    }
+
+    fn rnn_reset_state_backward(
+        &self,
+        cell: &RnnCell,
+        s: usize,
+        batch: usize,
+        drh: Option<&[f32]>,
+        pre: &[f32],
+        post: &[f32],
+        h: Option<&[f32]>,
+        dh: &mut [f32],
+        dxw: &mut [f32],
+        dhu: &mut [f32],
+        dbias: Option<&mut [f32]>,
+    ) {
+        recurrent::rnn_reset_state_backward(cell, s, batch, drh, pre, post, h, dh, dxw, dhu, dbias);
+    }
+
+    fn rnn_step_backward(
+        &self,
+        cell: &RnnCell,
+        s: usize,
+        batch: usize,
+        dy: &[f32],
+        pre: &[f32],
+        post: &[f32],
+        prev: Option<(&[f32], &[f32])>,
+        dh: &mut [f32],
+        dc: &mut [f32],
+        dxw: &mut [f32],
+        dhu: &mut [f32],
+        tmp: &mut [f32],
+        dbias: Option<&mut [f32]>,
+        drbias: Option<&mut [f32]>,
+    ) {
+        recurrent::rnn_step_backward(cell, s, batch, dy, pre, post, prev, dh, dc, dxw, dhu, tmp, dbias, drbias);
     }
 
     fn dropout(&self, x: &[f32], y: &mut [f32], mask: &mut [f32], rate: f32, seed: u64, stream: u64) {
