@@ -1,7 +1,7 @@
 //! After the first step of a given batch size, `train_on_batch` (weighted or not) allocates nothing: the parameter
 //! arena, the workspace, the optimizer state (of every optimizer, with clipping and schedules)
 //! and the GEMM packing buffers are all reused.
-//! `predict_one` allocates nothing at all. Recurrent layers and Embedding included. (A counting global allocator; one test in this binary,
+//! `predict_one` allocates nothing after its first call on a thread (recurrent layers and Embedding included). (A counting global allocator; one test in this binary,
 //! so that nothing else allocates meanwhile.)
 
 use keras::ndarray::{Array1, Array2};

@@ -236,3 +236,45 @@ fn reshape_keeps_row_major_order() {
     let y = model.predict(&keras::ndarray::array![[1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]]).unwrap();
     assert_eq!(y.as_slice().unwrap(), [321.0, 654.0]);
 }
+
+sequential! {
+    /// Activations of about 1 MiB per sample and im2col patches of about 4 MiB: more than a
+    /// spawned thread's stack.
+    struct BigConv = Input((128, 128, 3)) => Conv2D(32, 3, relu) => Conv2D(32, 3, relu) => GlobalAveragePooling2D() => Dense(2);
+}
+
+sequential! {
+    struct LongSequence = Input(2000) => Embedding(50, 64) => LSTM(64, return_sequences = true) => GRU(8) => Dense(1);
+}
+
+/// `predict_one` keeps a large model's activations off the stack: it runs on a thread with a
+/// 256 KiB stack and agrees with `predict`.
+#[test]
+fn predict_one_runs_large_models_on_a_small_stack() {
+    let _seed = seeded();
+    let conv = BigConv::new(&Cpu::default());
+    let image: Vec<f32> = (0..128 * 128 * 3).map(|i| (i % 17) as f32 / 17.0).collect();
+    let sequence: Vec<i32> = (0..2000).map(|i| (i * 7 % 50) as i32).collect();
+    let mut rnn = LongSequence::new(&Cpu::default());
+    let (one_conv, one_rnn) = std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn_scoped(s, || {
+                let image: &[f32; 128 * 128 * 3] = image.as_slice().try_into().unwrap();
+                let ids: &[i32; 2000] = sequence.as_slice().try_into().unwrap();
+                (conv.predict_one(image), rnn.predict_one(ids).unwrap())
+            })
+            .unwrap()
+            .join()
+            .unwrap()
+    });
+    let mut conv = conv;
+    let batch = conv.predict(&Array2::from_shape_vec((1, 128 * 128 * 3), image).unwrap().into_shape_with_order((1, 128, 128, 3)).unwrap()).unwrap();
+    for (a, b) in one_conv.iter().zip(batch.iter()) {
+        assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "conv: predict_one {a}, predict {b}");
+    }
+    let batch = rnn.predict(&Array2::from_shape_vec((1, 2000), sequence).unwrap()).unwrap();
+    for (a, b) in one_rnn.iter().zip(batch.iter()) {
+        assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "rnn: predict_one {a}, predict {b}");
+    }
+}

@@ -177,6 +177,7 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
     let mut backward = Vec::new();
     let mut infer = Vec::new();
     let mut infer_buffers = Vec::new();
+    let mut infer_sizes = Vec::new();
     let mut checks = Vec::new();
     for (i, l) in m.layers.iter().enumerate() {
         let rt = &l.runtime;
@@ -244,10 +245,15 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
                 );
             }
         });
-        // One sample on the CPU: activations and scratch (a convolution's patches) in stack arrays.
+        // One sample on the CPU: activations and scratch (a convolution's patches) carved out of
+        // one per-thread buffer (a convnet's or a long sequence's would overflow the stack).
         let a = format_ident!("a{}", i);
         let sc = format_ident!("scratch{}", i);
-        infer_buffers.push(quote!(let mut #a = [0f32; #out_len]; let mut #sc = [0f32; <#ty>::SCRATCH * #r];));
+        infer_sizes.push(quote!(#out_len + <#ty>::SCRATCH * #r));
+        infer_buffers.push(quote! {
+            let (#a, buf) = buf.split_at_mut(#out_len);
+            let (#sc, buf) = buf.split_at_mut(<#ty>::SCRATCH * #r);
+        });
         let x_in = if i == 0 {
             quote!(&x[..])
         } else {
@@ -272,25 +278,32 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
     let last = format_ident!("a{}", n - 1);
     backward.reverse();
 
+    // Evaluates to the output array.
     let body = quote! {
         let cpu = ::keras::Cpu::new();
         let ctx = ::keras::model::Ctx { device: &cpu, seed: 0, step: 0 };
         let params: &[f32] = self.core.params();
-        let mut state = [0f32; #non_trainable];
-        state.copy_from_slice(self.core.state());
-        #(#infer_buffers)*
-        #(#infer)*
+        ::keras::model::with_infer_buffer(#non_trainable #(+ #infer_sizes)*, |buf| {
+            let (state, buf) = buf.split_at_mut(#non_trainable);
+            state.copy_from_slice(self.core.state());
+            #(#infer_buffers)*
+            let _ = buf;
+            #(#infer)*
+            let mut out = [0f32; #out_size];
+            out.copy_from_slice(&#last[..#out_size]);
+            out
+        })
     };
     let (input_element, input_indices, predict_one) = match m.input_indices {
         None => (
             quote!(f32),
             quote!(::core::option::Option::None),
             quote! {
-                /// Runs one sample through the model on the CPU (inference mode), without allocating:
-                /// activations live on the stack.
+                /// Runs one sample through the model on the CPU (inference mode), without allocating
+                /// after the first call on a thread: activations live in a per-thread buffer that is
+                /// reused.
                 pub fn predict_one(&self, x: &[f32; #in_size]) -> [f32; #out_size] {
                     #body
-                    #last
                 }
             },
         ),
@@ -299,7 +312,8 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
             quote!(::core::option::Option::Some(#vocab)),
             quote! {
                 /// Runs one sample of ids through the model on the CPU (inference mode), without
-                /// allocating: activations live on the stack. An id outside `[0, input_dim)` of the
+                /// allocating after the first call on a thread (activations live in a per-thread
+                /// buffer that is reused). An id outside `[0, input_dim)` of the
                 /// Embedding is an error naming its position.
                 pub fn predict_one(&self, ids: &[i32; #in_size]) -> ::keras::Result<[f32; #out_size]> {
                     let mut x = [0f32; #in_size];
@@ -313,8 +327,7 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
                         }
                         *v = id as f32;
                     }
-                    #body
-                    ::core::result::Result::Ok(#last)
+                    ::core::result::Result::Ok({ #body })
                 }
             },
         ),

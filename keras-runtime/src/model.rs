@@ -417,3 +417,24 @@ pub fn all_mut<B: Backend>(buf: &mut B::Buffer) -> B::ViewMut<'_> {
     let n = B::len(buf);
     B::view_mut(buf, 0..n)
 }
+
+/// Runs `f` on a zeroed buffer of `len` floats that belongs to the calling thread: the one-sample
+/// inference path (`predict_one`) keeps its activations there rather than on the stack, where a
+/// convnet's or a long sequence's would not fit. The buffer grows on first need and is then reused,
+/// so later calls allocate nothing; a nested call gets a fresh buffer.
+pub fn with_infer_buffer<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    thread_local! {
+        static BUFFER: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+            let slice = &mut buf[..len];
+            slice.fill(0.0);
+            f(slice)
+        }
+        Err(_) => f(&mut vec![0.0; len]),
+    })
+}
