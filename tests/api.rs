@@ -254,7 +254,7 @@ fn predict_one_runs_large_models_on_a_small_stack() {
     let _seed = seeded();
     let conv = BigConv::new(&Cpu::default());
     let image: Vec<f32> = (0..128 * 128 * 3).map(|i| (i % 17) as f32 / 17.0).collect();
-    let sequence: Vec<i32> = (0..2000).map(|i| (i * 7 % 50) as i32).collect();
+    let sequence: Vec<i32> = (0..2000).map(|i| i * 7 % 50).collect();
     let mut rnn = LongSequence::new(&Cpu::default());
     let (one_conv, one_rnn) = std::thread::scope(|s| {
         std::thread::Builder::new()
