@@ -101,3 +101,35 @@ fn regularizer_gradients_match_finite_differences() {
         }
     }
 }
+
+sequential! {
+    struct ActivityPositional = Dense(5, in = 4, tanh) => ActivityRegularization(0.01, 0.02) => Reshape((5, 1)) => Flatten()
+        => Dense(3, softmax);
+}
+
+sequential! {
+    struct NoActivity = Dense(5, in = 4, tanh) => Reshape((5, 1)) => Flatten() => Dense(3, softmax);
+}
+
+/// `ActivityRegularization(l1, l2)` positionally, as Keras allows, is the keyword form (and
+/// its penalty is in the loss).
+#[test]
+fn activity_regularization_takes_l1_and_l2_positionally() {
+    let x = Array2::from_shape_fn((6, 4), |(i, j)| ((i * 3 + j) % 5) as f32 / 5.0 - 0.4);
+    let y = Array2::from_shape_fn((6, 3), |(i, j)| (i % 3 == j) as u8 as f32);
+    let keyword = ActivityLayer::new(&Cpu::default());
+    let weights = keyword.get_weights().unwrap();
+    let mut positional = ActivityPositional::new(&Cpu::default());
+    positional.set_weights(&weights).unwrap();
+    let mut plain = NoActivity::new(&Cpu::default());
+    plain.set_weights(&weights).unwrap();
+    let loss_and_grads = |m: &mut dyn FnMut(&Array2<f32>, &Array2<f32>) -> (f32, Vec<ArrayD<f32>>)| m(&x, &y);
+    let mut keyword = keyword.compile("sgd", "categorical_crossentropy", ["accuracy"]).unwrap();
+    let mut positional = positional.compile("sgd", "categorical_crossentropy", ["accuracy"]).unwrap();
+    let mut plain = plain.compile("sgd", "categorical_crossentropy", ["accuracy"]).unwrap();
+    let a = loss_and_grads(&mut |x, y| keyword.gradients(x, y).unwrap());
+    let b = loss_and_grads(&mut |x, y| positional.gradients(x, y).unwrap());
+    let c = loss_and_grads(&mut |x, y| plain.gradients(x, y).unwrap());
+    assert_eq!(a, b);
+    assert!(a.0 > c.0 + 1e-4, "the penalty is in the loss: {} vs {} without it", a.0, c.0);
+}

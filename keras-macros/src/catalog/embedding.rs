@@ -39,6 +39,14 @@ impl Embedding {
         };
         let input_dim = dim("input_dim", "the number of ids");
         let output_dim = if input_dim.is_some() { dim("output_dim", "the vector size") } else { None };
+        // Ids travel with the data as f32, exact up to 2^24.
+        let input_dim = match (input_dim, args.get("input_dim", sig)) {
+            (Some(n), Some(a)) if n > 1 << 24 => {
+                diag.error(a, format!("Embedding's `input_dim` can be at most 16777216 (2^24: ids are carried as f32), found {n}"));
+                None
+            }
+            (n, _) => n,
+        };
         let init = match args.get("embeddings_initializer", sig) {
             Some(a) => names::initializer(&a.value, diag),
             None => Some(quote!(::keras::initializers::Initializer::RandomUniform { minval: -0.05, maxval: 0.05 })),

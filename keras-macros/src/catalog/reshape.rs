@@ -96,7 +96,7 @@ fn copy_runtime(input: &[usize]) -> Runtime {
     Runtime { ctor: quote!(<#ty>::new()), ty, in_width: n, out_width: n, rows_per_sample: 1 }
 }
 
-pub const ACTIVITY_SIGNATURE: (&[&str], usize) = (&["l1", "l2"], 0);
+pub const ACTIVITY_SIGNATURE: (&[&str], usize) = (&["l1", "l2"], 2);
 
 /// `ActivityRegularization(l1, l2)`: the identity, with a penalty on its output.
 pub struct ActivityRegularization {
