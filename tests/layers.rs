@@ -26,6 +26,9 @@ sequential! { struct AvgP1 = Input((9, 2)) => Conv1D(3, 2, tanh) => AveragePooli
 sequential! { struct AvgP1Same = Input((8, 3)) => AveragePooling1D(3, 2, "same") => Flatten() => Dense(3, softmax); }
 sequential! { struct Gap1 = Input((8, 2)) => Conv1D(4, 3, relu) => GlobalAveragePooling1D() => Dense(3, softmax); }
 sequential! { struct Gmp1 = Input((8, 2)) => Conv1D(4, 3, tanh) => GlobalMaxPooling1D() => Dense(3, softmax); }
+sequential! {
+    struct BnConv = Input((6, 5, 2)) => Conv2D(3, 3) => BatchNormalization(momentum = 0.8) => Activation(relu) => Flatten() => Dense(3, softmax);
+}
 sequential! { struct Gmp2 = Input((6, 5, 2)) => Conv2D(3, 3, tanh) => GlobalMaxPooling2D() => Dense(3, softmax); }
 sequential! { struct Dw = Input((6, 6, 2)) => DepthwiseConv2D(3, relu) => Flatten() => Dense(3, softmax); }
 sequential! { struct DwSameS2 = Input((7, 6, 2)) => DepthwiseConv2D((3, 2), tanh, strides = 2, padding = "same", depth_multiplier = 2) => Flatten() => Dense(3, softmax); }
@@ -116,6 +119,13 @@ fn global_average_pooling1d_matches_keras() {
 #[test]
 fn global_max_pooling1d_matches_keras() {
     run_fixture::<Gmp1>("D_layer_globalmaxpooling1d", RTOL);
+}
+
+/// BatchNormalization after a convolution: statistics over batch, height and width per channel,
+/// the moving ones (non-trainable weights) compared after training.
+#[test]
+fn batch_normalization_over_feature_maps_matches_keras() {
+    run_fixture::<BnConv>("D_layer_batchnorm_conv2d", RTOL);
 }
 
 #[test]
