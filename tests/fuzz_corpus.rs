@@ -1,0 +1,125 @@
+//! The fuzz corpora (`fuzz/corpus/<target>/`) and the crash inputs fixed since
+//! (`fuzz/regressions/<target>/`), replayed through their loaders on stable Rust: every file
+//! must give `Ok` or `Err`, never a panic. The models are those of `fuzz/src/lib.rs`.
+
+use keras::ndarray::Array2;
+use keras::prelude::*;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+sequential! { struct Normalized = Dense(8, in = 2, use_bias = false) => BatchNormalization() => Dense(1); }
+sequential! { struct Net = Input(4) => Dense(5, relu) => Dense(3, softmax); }
+sequential! {
+    struct SmallCnn = Input((6, 6, 2)) => Conv2D(3, (3, 3), relu) => MaxPooling2D((2, 2)) => Flatten() => Dense(3, softmax);
+}
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
+}
+
+/// The corpus files and fixed crash inputs of `target`, sorted.
+fn inputs(target: &str) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for dir in ["corpus", "regressions"] {
+        if let Ok(entries) = std::fs::read_dir(fuzz_dir().join(dir).join(target)) {
+            files.extend(entries.map(|e| e.unwrap().path()).filter(|p| p.is_file()));
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Runs every input of `target` through `load` (true for `Ok`), and fails naming each input
+/// that panicked. Also checks that the corpus holds inputs that load and inputs that do not, so
+/// that both paths of the loader are replayed.
+fn replay(target: &str, load: impl Fn(&[u8]) -> bool) {
+    let files = inputs(target);
+    assert!(files.len() >= 2, "fuzz/corpus/{target}/ holds {} files: expected the minimized corpus", files.len());
+    let mut panicked = Vec::new();
+    let (mut ok, mut err) = (0, 0);
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap();
+        match catch_unwind(AssertUnwindSafe(|| load(&bytes))) {
+            Ok(true) => ok += 1,
+            Ok(false) => err += 1,
+            Err(_) => panicked.push(file.display().to_string()),
+        }
+    }
+    assert!(panicked.is_empty(), "{target}: these inputs panic instead of giving an Err: {panicked:#?}");
+    assert!(ok > 0 && err > 0, "{target}: {ok} inputs load and {err} do not: expected some of each in the corpus");
+}
+
+fn keras_file(bytes: &[u8]) -> bool {
+    let net = keras::io::keras_file::weights_from_bytes::<Net>(bytes.to_vec()).is_ok();
+    let cnn = keras::io::keras_file::weights_from_bytes::<SmallCnn>(bytes.to_vec()).is_ok();
+    net || cnn
+}
+
+#[test]
+fn safetensors_weights_corpus() {
+    replay("weights", |b| {
+        let mut model = Normalized::new(&Cpu::default());
+        keras::io::weights::load_weights_from_bytes(&mut model, b, "corpus.safetensors".as_ref()).is_ok()
+    });
+}
+
+#[test]
+fn training_state_corpus() {
+    let path = std::env::temp_dir().join(format!("keras-fuzz-corpus-state-{}.safetensors", std::process::id()));
+    replay("state", |b| {
+        let mut model = Normalized::new(&Cpu::default()).compile(Adam::default(), "mse", [Metric::Accuracy; 0]).unwrap();
+        std::fs::write(&path, b).unwrap();
+        model.load_state(&path).is_ok()
+    });
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn keras_archive_corpus() {
+    replay("keras_zip", keras_file);
+}
+
+#[test]
+fn hdf5_corpus() {
+    replay("h5", keras_file);
+}
+
+#[test]
+fn idx_corpus() {
+    replay("idx", |b| b.split_first().is_some_and(|(&flag, rest)| keras::datasets::idx::from_reader(rest, flag & 1 == 1).is_ok()));
+}
+
+#[test]
+fn csv_corpus() {
+    replay("csv", |b| b.split_first().is_some_and(|(&flag, rest)| keras::datasets::from_csv_reader(rest, flag & 1 == 1).is_ok()));
+}
+
+#[test]
+fn npy_corpus() {
+    replay("npy", |b| keras::datasets::read_npy_bytes(b).is_ok());
+}
+
+#[test]
+fn npz_corpus() {
+    replay("npz", |b| keras::datasets::read_npz_bytes(b.to_vec()).is_ok());
+}
+
+/// Writes the seeds of the weights, state and keras_zip targets, saved by the library itself
+/// (`cargo test --release --test fuzz_corpus -- --ignored write_seeds`); the other seeds come
+/// from `fuzz/make_seeds.py`.
+#[test]
+#[ignore = "writes the fuzz seeds into fuzz/corpus/"]
+fn write_seeds() {
+    keras::utils::set_random_seed(5);
+    let corpus = fuzz_dir().join("corpus");
+    let x = Array2::from_shape_fn((16, 2), |(i, j)| ((i * 7 + j * 3) % 5) as f32 / 2.0 - 1.0);
+    let y = Array2::from_shape_fn((16, 1), |(i, _)| x[[i, 0]] - x[[i, 1]]);
+    let mut model = Normalized::new(&Cpu::default()).compile(Adam::default(), "mse", [Metric::Accuracy; 0]).unwrap();
+    model.save_weights(corpus.join("weights/untrained.safetensors")).unwrap();
+    model.save_state(corpus.join("state/untrained.safetensors"), 0).unwrap();
+    model.fit(&x, &y, FitArgs::default().epochs(2).batch_size(8).shuffle(true).verbose(0)).unwrap();
+    model.save_weights(corpus.join("weights/trained.safetensors")).unwrap();
+    model.save_state(corpus.join("state/trained.safetensors"), 2).unwrap();
+    Net::new(&Cpu::default()).save_keras(corpus.join("keras_zip/saved_by_keras_rs.keras")).unwrap();
+    SmallCnn::new(&Cpu::default()).save_keras(corpus.join("keras_zip/cnn_saved_by_keras_rs.keras")).unwrap();
+}
