@@ -90,7 +90,8 @@ fn csv_from(reader: impl Read, header: bool, shown: &str) -> Result<Csv> {
     if rows == 0 {
         return Err(Error::Empty { what: shown.to_string() });
     }
-    Array2::from_shape_vec((rows, columns.len()), values).map_err(|e| err(format!("cannot shape the values: {e}")))
+    Array2::from_shape_vec((rows, columns.len()), values)
+        .map_err(|e| err(format!("cannot shape the values: {e}")))
         .map(|data| Csv { columns, data })
 }
 
@@ -147,7 +148,11 @@ fn npy_header(bytes: &[u8]) -> std::result::Result<(String, usize), String> {
         Some(v) => return Err(format!("unsupported .npy format version {v}: expected 1, 2 or 3")),
         None => return Err(truncated("version")),
     };
-    let end = len.ok_or_else(|| truncated("header length"))?.checked_add(start).filter(|&e| e <= bytes.len()).ok_or_else(|| truncated("header"))?;
+    let end = len
+        .ok_or_else(|| truncated("header length"))?
+        .checked_add(start)
+        .filter(|&e| e <= bytes.len())
+        .ok_or_else(|| truncated("header"))?;
     let header = ndarray_npy::npy::header::Header::from_reader(&mut &bytes[..end]).map_err(|e| format!("unreadable .npy header: {e}"))?;
     let descr = header.type_descriptor.to_string().trim_matches(|c| c == '\'' || c == '"').to_string();
     let item: usize = descr

@@ -56,9 +56,9 @@ pub(crate) fn read(path: &Path) -> Result<(Vec<Tensor>, HashMap<String, String>)
 /// Every tensor and the metadata of a safetensors file's `bytes`; `path` names it in errors.
 pub(crate) fn parse(bytes: &[u8], path: &Path) -> Result<(Vec<Tensor>, HashMap<String, String>)> {
     let display = || path.display().to_string();
-    let file = SafeTensors::deserialize(&bytes)
+    let file = SafeTensors::deserialize(bytes)
         .map_err(|e| Error::Format { path: display(), message: format!("not a valid safetensors file ({e})") })?;
-    let (_, meta) = SafeTensors::read_metadata(&bytes)
+    let (_, meta) = SafeTensors::read_metadata(bytes)
         .map_err(|e| Error::Format { path: display(), message: format!("not a valid safetensors file ({e})") })?;
     let tensors = file
         .iter()
