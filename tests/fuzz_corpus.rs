@@ -1,11 +1,59 @@
 //! The fuzz corpora (`fuzz/corpus/<target>/`) and the crash inputs fixed since
 //! (`fuzz/regressions/<target>/`), replayed through their loaders on stable Rust: every file
-//! must give `Ok` or `Err`, never a panic. The models are those of `fuzz/src/lib.rs`.
+//! must give `Ok` or `Err`, never a panic, and never an allocation of what the file declares
+//! (a counting allocator checks that no single allocation exceeds [`LIMIT`]). The models are
+//! those of `fuzz/src/lib.rs`.
 
 use keras::ndarray::Array2;
 use keras::prelude::*;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+
+/// The largest single allocation a loader may make for one of these (small) inputs.
+const LIMIT: usize = 64 << 20;
+
+thread_local! {
+    /// The largest allocation this thread has made since [`largest_since`] last reset it.
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The system allocator, recording the largest allocation of each thread.
+struct Recording;
+
+fn record(size: usize) {
+    let _ = LARGEST.try_with(|l| l.set(l.get().max(size)));
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged.
+unsafe impl GlobalAlloc for Recording {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        record(layout.size());
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        record(layout.size());
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        record(new_size);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Recording = Recording;
+
+/// The largest allocation `f` makes on this thread.
+fn largest_in<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    LARGEST.with(|l| l.set(0));
+    let out = f();
+    (out, LARGEST.with(Cell::get))
+}
 
 sequential! { struct Normalized = Dense(8, in = 2, use_bias = false) => BatchNormalization() => Dense(1); }
 sequential! { struct Net = Input(4) => Dense(5, relu) => Dense(3, softmax); }
@@ -30,22 +78,27 @@ fn inputs(target: &str) -> Vec<PathBuf> {
 }
 
 /// Runs every input of `target` through `load` (true for `Ok`), and fails naming each input
-/// that panicked. Also checks that the corpus holds inputs that load and inputs that do not, so
+/// that panicked or allocated more than [`LIMIT`] at once. Also checks that the corpus holds inputs that load and inputs that do not, so
 /// that both paths of the loader are replayed.
 fn replay(target: &str, load: impl Fn(&[u8]) -> bool) {
     let files = inputs(target);
     assert!(files.len() >= 2, "fuzz/corpus/{target}/ holds {} files: expected the minimized corpus", files.len());
-    let mut panicked = Vec::new();
+    let (mut panicked, mut greedy) = (Vec::new(), Vec::new());
     let (mut ok, mut err) = (0, 0);
     for file in &files {
         let bytes = std::fs::read(file).unwrap();
-        match catch_unwind(AssertUnwindSafe(|| load(&bytes))) {
+        let (outcome, largest) = largest_in(|| catch_unwind(AssertUnwindSafe(|| load(&bytes))));
+        match outcome {
             Ok(true) => ok += 1,
             Ok(false) => err += 1,
             Err(_) => panicked.push(file.display().to_string()),
         }
+        if largest > LIMIT {
+            greedy.push(format!("{} ({largest} bytes at once)", file.display()));
+        }
     }
     assert!(panicked.is_empty(), "{target}: these inputs panic instead of giving an Err: {panicked:#?}");
+    assert!(greedy.is_empty(), "{target}: these inputs make allocations over {LIMIT} bytes: {greedy:#?}");
     assert!(ok > 0 && err > 0, "{target}: {ok} inputs load and {err} do not: expected some of each in the corpus");
 }
 
