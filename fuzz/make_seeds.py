@@ -1,7 +1,7 @@
 """Writes the seed inputs of the idx, csv, npy and npz targets into corpus/<target>/ and copies
-the Keras fixtures into corpus/keras_zip/ and corpus/h5/. Needs NumPy. The safetensors seeds
-(weights, state) are written by the library itself: `cargo test --release --test fuzz_corpus --
---ignored write_seeds`."""
+the Keras fixtures into corpus/keras_zip/, corpus/h5/ and (as their members)
+corpus/keras_members/. Needs NumPy. The safetensors seeds (weights, state) are written by the
+library itself: `cargo test --release --test fuzz_corpus -- --ignored write_seeds`."""
 import gzip, io, os, shutil, struct
 import numpy as np
 
@@ -10,6 +10,7 @@ fixtures = os.path.join(here, "..", "tests", "fixtures")
 corpus = lambda t: os.path.join(here, "corpus", t)
 
 def put(target, name, data):
+    os.makedirs(corpus(target), exist_ok=True)
     with open(os.path.join(corpus(target), name), "wb") as f:
         f.write(data)
 
@@ -60,3 +61,11 @@ arrays = dict(x=np.arange(6, dtype=np.float32).reshape(2, 3), d=np.arange(2.0), 
 put("npz", "savez", npz(np.savez, **arrays))
 put("npz", "savez_compressed", npz(np.savez_compressed, **arrays))
 put("npz", "one", npz(np.savez, y=np.float32(1.0)))
+
+# keras_members: a little-endian u16 length of config.json, config.json, model.weights.h5.
+import struct, zipfile
+for name in os.listdir(fixtures):
+    if name.startswith("G_files_") and name.endswith(".keras"):
+        z = zipfile.ZipFile(os.path.join(fixtures, name))
+        config, weights = z.read("config.json"), z.read("model.weights.h5")
+        put("keras_members", name, struct.pack("<H", len(config)) + config + weights)

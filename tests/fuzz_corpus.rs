@@ -11,6 +11,9 @@ use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
+#[path = "../fuzz/src/pack.rs"]
+mod pack;
+
 /// The largest single allocation a loader may make for one of these (small) inputs.
 const LIMIT: usize = 64 << 20;
 
@@ -130,6 +133,15 @@ fn training_state_corpus() {
 #[test]
 fn keras_archive_corpus() {
     replay("keras_zip", keras_file);
+}
+
+#[test]
+fn keras_members_corpus() {
+    replay("keras_members", |b| {
+        let Some((n, rest)) = b.split_first_chunk::<2>() else { return false };
+        let split = usize::from(u16::from_le_bytes(*n)).min(rest.len());
+        keras_file(&pack::keras_archive(&rest[..split], &rest[split..]))
+    });
 }
 
 #[test]

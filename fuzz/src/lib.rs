@@ -3,6 +3,9 @@
 
 use keras::prelude::*;
 
+mod pack;
+pub use pack::keras_archive;
+
 sequential! {
     /// A model with trainable and non-trainable weights (BatchNormalization's moving statistics),
     /// for the safetensors weights and training-state targets.
