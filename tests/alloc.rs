@@ -1,7 +1,7 @@
 //! After the first step of a given batch size, `train_on_batch` (weighted or not) allocates nothing: the parameter
 //! arena, the workspace, the optimizer state (of every optimizer, with clipping and schedules)
 //! and the GEMM packing buffers are all reused.
-//! `predict_one` allocates nothing at all. (A counting global allocator; one test in this binary,
+//! `predict_one` allocates nothing at all. Recurrent layers and Embedding included. (A counting global allocator; one test in this binary,
 //! so that nothing else allocates meanwhile.)
 
 use keras::ndarray::{Array1, Array2};
@@ -39,10 +39,31 @@ sequential! {
         => AveragePooling2D(2) => Flatten() => Dense(10, softmax);
 }
 
+sequential! {
+    struct ConvFamily = Input((28, 28, 2)) => DepthwiseConv2D(3, relu, depth_multiplier = 2) => SeparableConv2D(8, 3, gelu, strides = 2)
+        => Conv2DTranspose(4, 3, tanh, strides = 2, padding = "same") => Reshape((576, 4)) => Conv1D(4, 3, padding = "causal")
+        => MaxPooling1D(4) => AveragePooling1D(2) => GlobalAveragePooling1D() => Dense(10, softmax);
+}
+
+sequential! {
+    struct ReshapeNet = Input((6, 6, 2)) => ZeroPadding2D(1) => Cropping2D(((1, 0), (0, 1))) => UpSampling2D(2, interpolation = "bilinear")
+        => SpatialDropout2D(0.2) => GaussianNoise(0.1) => GaussianDropout(0.1) => Permute((2, 1, 3)) => TimeDistributed(Dense(4, relu))
+        => Flatten() => RepeatVector(2) => TimeDistributed(Dense(3)) => Flatten() => Dense(10, softmax);
+}
+
+sequential! {
+    struct Words = Input(20) => Embedding(1000, 16) => LSTM(32, return_sequences = true) => GRU(16) => Dense(8, relu) => Dense(1, sigmoid);
+}
+
+sequential! { struct Rnn = Input((12, 5)) => SimpleRNN(8, go_backwards = true, return_sequences = true) => Bidirectional(GRU(4, reset_after = false), "mul") => Dense(1); }
+
 #[test]
 fn steady_state_steps_and_predict_one_allocate_nothing() {
     train_on_batch_allocates_nothing();
     conv_train_on_batch_allocates_nothing();
+    conv_family_train_on_batch_allocates_nothing();
+    reshaping_train_on_batch_allocates_nothing();
+    recurrent_train_on_batch_allocates_nothing();
     predict_one_allocates_nothing();
 }
 
@@ -114,6 +135,74 @@ fn conv_train_on_batch_allocates_nothing() {
     assert!(loss.is_finite());
     assert_eq!(allocations, 0, "{allocations} allocations in 10 steady conv steps");
 }
+
+fn conv_family_train_on_batch_allocates_nothing() {
+    let batch = 32;
+    let x = keras::ndarray::Array4::from_shape_fn((batch, 28, 28, 2), |(i, h, w, c)| ((i * 31 + h * 7 + w + c) % 17) as f32 / 17.0);
+    let y = Array1::from_shape_fn(batch, |i| (i % 10) as f32);
+    let mut model = ConvFamily::new(&Cpu::default()).compile("adam", "sparse_categorical_crossentropy", ["accuracy"]).unwrap();
+    for _ in 0..3 {
+        model.train_on_batch(&x, &y).unwrap();
+    }
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let mut loss = 0.0;
+    for _ in 0..10 {
+        loss = model.train_on_batch(&x, &y).unwrap().loss();
+    }
+    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    assert!(loss.is_finite());
+    assert_eq!(allocations, 0, "{allocations} allocations in 10 steady steps of the convolution family");
+}
+
+fn reshaping_train_on_batch_allocates_nothing() {
+    // Batch 64 spreads the padding, upsampling and noise kernels over the thread pool.
+    let batch = 64;
+    let x = keras::ndarray::Array4::from_shape_fn((batch, 6, 6, 2), |(i, h, w, c)| ((i * 31 + h * 7 + w * 3 + c) % 17) as f32 / 17.0);
+    let y = Array1::from_shape_fn(batch, |i| (i % 10) as f32);
+    let mut model = ReshapeNet::new(&Cpu::default()).compile("adam", "sparse_categorical_crossentropy", ["accuracy"]).unwrap();
+    for _ in 0..3 {
+        model.train_on_batch(&x, &y).unwrap();
+    }
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let mut loss = 0.0;
+    for _ in 0..10 {
+        loss = model.train_on_batch(&x, &y).unwrap().loss();
+    }
+    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    assert!(loss.is_finite());
+    assert_eq!(allocations, 0, "{allocations} allocations in 10 steady steps of the reshaping layers");
+}
+
+
+fn recurrent_train_on_batch_allocates_nothing() {
+    // Ids as f32 are read in place (integer arrays are converted to f32 once per call).
+    let batch = 32;
+    let x = Array2::from_shape_fn((batch, 20), |(i, j)| ((i * 31 + j * 7) % 1000) as f32);
+    let y = Array1::from_shape_fn(batch, |i| (i % 2) as f32);
+    let mut model = Words::new(&Cpu::default()).compile("adam", "binary_crossentropy", ["accuracy"]).unwrap();
+    let xs = keras::ndarray::Array3::from_shape_fn((batch, 12, 5), |(i, t, f)| ((i + t * 3 + f) % 7) as f32 / 7.0);
+    let mut rnn = Rnn::new(&Cpu::default()).compile("rmsprop", "mse", ["mae"]).unwrap();
+    for _ in 0..3 {
+        model.train_on_batch(&x, &y).unwrap();
+        rnn.train_on_batch(&xs, &y).unwrap();
+    }
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let mut loss = 0.0;
+    for _ in 0..10 {
+        loss = model.train_on_batch(&x, &y).unwrap().loss() + rnn.train_on_batch(&xs, &y).unwrap().loss();
+    }
+    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    assert!(loss.is_finite());
+    assert_eq!(allocations, 0, "{allocations} allocations in 10 steady recurrent steps");
+    let ids: [i32; 20] = std::array::from_fn(|j| (j * 37 % 1000) as i32);
+    let first = model.model().predict_one(&ids).unwrap();
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    for _ in 0..10 {
+        assert_eq!(model.model().predict_one(&ids).unwrap(), first);
+    }
+    assert_eq!(ALLOCATIONS.load(Ordering::SeqCst) - before, 0, "predict_one over ids allocated");
+}
+
 
 fn predict_one_allocates_nothing() {
     let model = Net::new(&Cpu::default());

@@ -1,6 +1,8 @@
 //! Backward passes checked against central finite differences of the training loss, for every
 //! activation, every loss and loss option, Dropout (same mask), the Activation layer, Dense on 3-D input,
-//! and the convolution and pooling layers (a Dense in front of each checks its input gradient).
+//! the convolution and pooling layers, 1-D and 2-D, the reshaping, noise and wrapper layers, Embedding,
+//! the recurrent layers with their options and Bidirectional (a Dense in front of each checks its
+//! input gradient).
 
 mod common;
 
@@ -17,13 +19,18 @@ fn random(shape: &[usize], rng: &mut Rng, scale: f64) -> ArrayD<f32> {
 /// Compares `gradients()` with central differences of the same loss, tensor by tensor
 /// (relative error at the tensor's scale).
 fn check<M: Model<Backend = Cpu>>(what: &str, loss: impl IntoLoss, x: &ArrayD<f32>, y: &ArrayD<f32>) {
+    check_step::<M>(what, loss, x, y, 1e-3);
+}
+
+/// [`check`] with difference step `h`: the recurrent layers' small gradients (a long chain of
+/// products) need a larger step than 1e-3 to rise above the f32 loss's rounding.
+fn check_step<M: Model<Backend = Cpu>>(what: &str, loss: impl IntoLoss, x: &ArrayD<f32>, y: &ArrayD<f32>, h: f32) {
     keras::utils::set_random_seed(11);
     let model = M::create(&Cpu::default()).unwrap();
     let no_metrics: [Metric; 0] = [];
     let mut m = model.compile(Sgd::default(), loss, no_metrics).unwrap();
     let (_, analytic) = m.gradients(x, y).unwrap();
     let weights = m.get_weights().unwrap();
-    let h = 1e-3f32;
     for (t, w) in weights.iter().enumerate() {
         let mut numeric = vec![0.0f32; w.len()];
         for (i, slot) in numeric.iter_mut().enumerate() {
@@ -223,6 +230,54 @@ sequential! { struct MaxPool = Input((6, 6, 2)) => Dense(3, tanh) => MaxPooling2
 sequential! { struct AvgPool = Input((7, 7, 2)) => Dense(3, tanh) => AveragePooling2D((3, 2), padding = "same") => Flatten() => Dense(2); }
 sequential! { struct GlobalMax = Input((4, 5, 2)) => Dense(3, tanh) => GlobalMaxPooling2D() => Dense(2); }
 
+sequential! { struct Conv1Valid = Input((7, 2)) => Dense(3, tanh) => Conv1D(4, 3, sigmoid) => Flatten() => Dense(2); }
+sequential! { struct Conv1Same = Input((7, 2)) => Dense(3, tanh) => Conv1D(2, 3, gelu, strides = 2, padding = "same", use_bias = false) => Flatten() => Dense(2); }
+sequential! { struct Conv1Causal = Input((7, 2)) => Dense(3, tanh) => Conv1D(3, 2, tanh, padding = "causal", dilation_rate = 3) => Flatten() => Dense(2); }
+sequential! { struct MaxPool1 = Input((7, 2)) => Dense(3, tanh) => MaxPooling1D(3, 2, "same") => Flatten() => Dense(2); }
+sequential! { struct AvgPool1 = Input((7, 2)) => Dense(3, tanh) => AveragePooling1D(2, padding = "same") => Flatten() => Dense(2); }
+sequential! { struct GlobalAvg1 = Input((5, 2)) => Dense(3, tanh) => GlobalAveragePooling1D() => Dense(2); }
+sequential! { struct GlobalMax1 = Input((5, 2)) => Dense(3, tanh) => GlobalMaxPooling1D() => Dense(2); }
+
+#[test]
+fn one_dimensional_convolution_and_pooling_gradients() {
+    let mut rng = Rng::new(10);
+    let x = random(&[3, 7, 2], &mut rng, 1.0);
+    let y = random(&[3, 2], &mut rng, 1.0);
+    check::<Conv1Valid>("conv1d valid", "mse", &x, &y);
+    check::<Conv1Same>("conv1d same strided", "mse", &x, &y);
+    check::<Conv1Causal>("conv1d causal dilated", "mse", &x, &y);
+    check::<MaxPool1>("max pooling 1d", "mse", &x, &y);
+    check::<AvgPool1>("average pooling 1d", "mse", &x, &y);
+    let x = random(&[3, 5, 2], &mut rng, 1.0);
+    check::<GlobalAvg1>("global average pooling 1d", "mse", &x, &y);
+    check::<GlobalMax1>("global max pooling 1d", "mse", &x, &y);
+}
+
+sequential! { struct Depthwise = Input((6, 5, 2)) => Dense(3, tanh) => DepthwiseConv2D((3, 2), sigmoid) => Flatten() => Dense(2); }
+sequential! { struct DepthwiseMultiplier = Input((7, 6, 2)) => Dense(2, tanh) => DepthwiseConv2D(3, gelu, strides = 2, padding = "same", depth_multiplier = 3, use_bias = false) => Flatten() => Dense(2); }
+sequential! { struct DepthwiseDilated = Input((7, 7, 1)) => Dense(2, tanh) => DepthwiseConv2D(2, tanh, strides = 2, dilation_rate = 2, depth_multiplier = 2) => Flatten() => Dense(2); }
+sequential! { struct Separable = Input((6, 5, 2)) => Dense(3, tanh) => SeparableConv2D(2, (3, 2), sigmoid) => Flatten() => Dense(2); }
+sequential! { struct SeparableMultiplier = Input((7, 6, 2)) => Dense(2, tanh) => SeparableConv2D(3, 3, gelu, strides = 2, padding = "same", depth_multiplier = 2, use_bias = false) => Flatten() => Dense(2); }
+sequential! { struct Transposed = Input((3, 4, 2)) => Dense(3, tanh) => Conv2DTranspose(2, (3, 2), sigmoid) => Flatten() => Dense(2); }
+sequential! { struct TransposedSame = Input((3, 3, 2)) => Dense(3, tanh) => Conv2DTranspose(2, 3, gelu, strides = (2, 3), padding = "same", use_bias = false) => Flatten() => Dense(2); }
+sequential! { struct TransposedDilated = Input((3, 4, 1)) => Dense(2, tanh) => Conv2DTranspose(3, 2, tanh, strides = 3, padding = "valid") => Conv2DTranspose(1, 3, dilation_rate = 2, padding = "same") => Flatten() => Dense(2); }
+
+#[test]
+fn depthwise_separable_and_transposed_convolution_gradients() {
+    let mut rng = Rng::new(13);
+    let y = random(&[3, 2], &mut rng, 1.0);
+    let x = random(&[3, 6, 5, 2], &mut rng, 1.0);
+    check::<Depthwise>("depthwise", "mse", &x, &y);
+    check::<Separable>("separable", "mse", &x, &y);
+    let x = random(&[3, 7, 6, 2], &mut rng, 1.0);
+    check::<DepthwiseMultiplier>("depthwise same strided multiplier", "mse", &x, &y);
+    check::<SeparableMultiplier>("separable same strided multiplier", "mse", &x, &y);
+    check::<DepthwiseDilated>("depthwise strided dilated", "mse", &random(&[3, 7, 7, 1], &mut rng, 1.0), &y);
+    check::<Transposed>("transposed valid", "mse", &random(&[3, 3, 4, 2], &mut rng, 1.0), &y);
+    check::<TransposedSame>("transposed same strided", "mse", &random(&[3, 3, 3, 2], &mut rng, 1.0), &y);
+    check::<TransposedDilated>("transposed stride over kernel, then dilated", "mse", &random(&[3, 3, 4, 1], &mut rng, 1.0), &y);
+}
+
 #[test]
 fn convolution_and_pooling_gradients() {
     let mut rng = Rng::new(9);
@@ -238,4 +293,116 @@ fn convolution_and_pooling_gradients() {
     run("max pooling", &[3, 6, 6, 2], &|x, y| check::<MaxPool>("max pooling", "mse", x, y));
     run("average pooling", &[3, 7, 7, 2], &|x, y| check::<AvgPool>("average pooling", "mse", x, y));
     run("global max pooling", &[3, 4, 5, 2], &|x, y| check::<GlobalMax>("global max pooling", "mse", x, y));
+}
+
+sequential! { struct GradPermute = Input((3, 4, 2)) => Dense(3, tanh) => Permute((3, 1, 2)) => Flatten() => Dense(2); }
+sequential! { struct GradRepeat = Dense(3, in = 4, tanh) => RepeatVector(3) => Dense(2, tanh) => Flatten() => Dense(2); }
+sequential! { struct GradUpNearest = Input((3, 2, 2)) => Dense(2, tanh) => UpSampling2D((2, 3)) => Flatten() => Dense(2); }
+sequential! {
+    struct GradUpBilinear = Input((3, 4, 2)) => Dense(2, tanh) => UpSampling2D((3, 2), interpolation = "bilinear") => Flatten() => Dense(2);
+}
+sequential! {
+    struct GradPad = Input((3, 3, 2)) => Dense(2, tanh) => ZeroPadding2D(((1, 0), (2, 1))) => Conv2D(2, 2, tanh) => ZeroPadding2D((1, 2))
+        => ZeroPadding2D(1) => Flatten() => Dense(2);
+}
+sequential! {
+    struct GradCrop = Input((8, 9, 2)) => Dense(2, tanh) => Cropping2D(((1, 2), (0, 3))) => Cropping2D((1, 0)) => Cropping2D(1) => Flatten() => Dense(2);
+}
+sequential! { struct GradGaussianNoise = Dense(6, in = 4, tanh) => GaussianNoise(0.5) => Dense(2); }
+sequential! { struct GradGaussianDropout = Dense(6, in = 4, tanh) => GaussianDropout(0.3) => Dense(2); }
+sequential! { struct GradSpatialDropout = Input((2, 3, 4)) => Dense(4, tanh) => SpatialDropout2D(0.5) => Flatten() => Dense(2); }
+sequential! { struct GradTdDense = Input((3, 4)) => TimeDistributed(Dense(3, tanh)) => Flatten() => Dense(2); }
+sequential! { struct GradTdConv = Input((2, 4, 4, 2)) => Dense(2, tanh) => TimeDistributed(Conv2D(2, 3, tanh)) => Flatten() => Dense(2); }
+sequential! {
+    struct GradTdDropout = Input((3, 4)) => Dense(5, tanh) => TimeDistributed(Dropout(0.5)) => TimeDistributed(Dense(2, use_bias = false)) => Flatten() => Dense(2);
+}
+
+/// The reshaping, noise and wrapper layers, a Dense in front of each to check its input
+/// gradient; the noise layers in training mode, with the noise of the forward pass (the same in
+/// every probe: `gradients` does not advance the step).
+#[test]
+fn reshaping_noise_and_wrapper_gradients() {
+    let mut rng = Rng::new(13);
+    /// `M` on random inputs of `shape` against random targets of two values per sample.
+    fn mse<M: Model<Backend = Cpu>>(what: &str, shape: &[usize], rng: &mut Rng) {
+        let (x, y) = (random(shape, rng, 1.0), random(&[shape[0], 2], rng, 1.0));
+        check::<M>(what, "mse", &x, &y);
+    }
+    mse::<GradPermute>("permute", &[3, 3, 4, 2], &mut rng);
+    mse::<GradRepeat>("repeat vector", &[4, 4], &mut rng);
+    mse::<GradUpNearest>("upsampling nearest", &[3, 3, 2, 2], &mut rng);
+    mse::<GradUpBilinear>("upsampling bilinear", &[3, 3, 4, 2], &mut rng);
+    mse::<GradPad>("zero padding", &[3, 3, 3, 2], &mut rng);
+    mse::<GradCrop>("cropping", &[3, 8, 9, 2], &mut rng);
+    mse::<GradGaussianNoise>("gaussian noise", &[5, 4], &mut rng);
+    mse::<GradGaussianDropout>("gaussian dropout", &[5, 4], &mut rng);
+    mse::<GradSpatialDropout>("spatial dropout", &[4, 2, 3, 4], &mut rng);
+    mse::<GradTdDense>("time distributed dense", &[3, 3, 4], &mut rng);
+    mse::<GradTdConv>("time distributed conv2d", &[3, 2, 4, 4, 2], &mut rng);
+    mse::<GradTdDropout>("time distributed dropout", &[3, 3, 4], &mut rng);
+}
+
+sequential! { struct EmbedGrad = Input(5) => Embedding(7, 3) => Flatten() => Dense(2); }
+sequential! { struct EmbedRnn = Input(4) => Embedding(7, 3, embeddings_regularizer = l2(0.01)) => SimpleRNN(4, return_sequences = true) => Flatten() => Dense(2); }
+// A Dense in front of each recurrent layer checks the recurrent layer's input gradient.
+sequential! { struct RnnGrad = Input((5, 3)) => Dense(4, tanh) => SimpleRNN(4) => Dense(2); }
+sequential! { struct RnnGradOptions = Input((5, 3)) => Dense(4, tanh) => SimpleRNN(3, swish, use_bias = false, go_backwards = true, return_sequences = true) => Flatten() => Dense(2); }
+sequential! { struct LstmGrad = Input((5, 3)) => Dense(4, tanh) => LSTM(4) => Dense(2); }
+sequential! { struct LstmGradSeq = Input((5, 3)) => Dense(4, tanh) => LSTM(3, return_sequences = true, go_backwards = true) => Flatten() => Dense(2); }
+sequential! {
+    struct LstmGradOptions = Input((4, 3)) => Dense(4, tanh) => LSTM(3, gelu, recurrent_activation = hard_sigmoid, use_bias = false,
+        kernel_regularizer = l2(0.01), recurrent_regularizer = l2(0.05)) => Dense(2);
+}
+sequential! { struct GruGrad = Input((5, 3)) => Dense(4, tanh) => GRU(4) => Dense(2); }
+sequential! { struct GruGradSeq = Input((5, 3)) => Dense(4, tanh) => GRU(3, return_sequences = true, go_backwards = true, bias_regularizer = l2(0.1)) => Flatten() => Dense(2); }
+sequential! { struct GruGradOptions = Input((4, 3)) => Dense(4, tanh) => GRU(3, softsign, recurrent_activation = tanh, use_bias = false) => Dense(2); }
+sequential! { struct GruGradResetBefore = Input((5, 3)) => Dense(4, tanh) => GRU(3, reset_after = false, return_sequences = true) => Flatten() => Dense(2); }
+sequential! { struct GruGradResetBeforeOptions = Input((4, 3)) => Dense(4, tanh) => GRU(3, reset_after = false, go_backwards = true, use_bias = false, recurrent_activation = hard_sigmoid) => Dense(2); }
+sequential! { struct BiGradConcat = Input((4, 3)) => Dense(3, tanh) => Bidirectional(LSTM(3, return_sequences = true)) => Flatten() => Dense(2); }
+sequential! { struct BiGradSum = Input((4, 3)) => Dense(3, tanh) => Bidirectional(GRU(3), "sum") => Dense(2); }
+sequential! { struct BiGradMul = Input((4, 3)) => Dense(3, tanh) => Bidirectional(SimpleRNN(3, return_sequences = true), merge_mode = "mul") => Flatten() => Dense(2); }
+sequential! { struct BiGradAve = Input((4, 3)) => Dense(3, tanh) => Bidirectional(GRU(3, reset_after = false, return_sequences = true), "ave") => Flatten() => Dense(2); }
+sequential! { struct StackedGrad = Input((4, 2)) => LSTM(3, return_sequences = true) => GRU(3, return_sequences = true) => SimpleRNN(2); }
+
+#[test]
+fn embedding_gradients() {
+    let mut rng = Rng::new(21);
+    // Repeated ids: their rows' gradients add up.
+    let ids = ArrayD::from_shape_vec(
+        IxDyn(&[4, 5]),
+        vec![0.0f32, 3.0, 3.0, 6.0, 1.0, 2.0, 2.0, 2.0, 5.0, 0.0, 6.0, 4.0, 1.0, 1.0, 3.0, 0.0, 0.0, 5.0, 4.0, 2.0],
+    )
+    .unwrap();
+    check::<EmbedGrad>("embedding", "mse", &ids, &random(&[4, 2], &mut rng, 1.0));
+    let ids = ids.slice(keras::ndarray::s![.., 0..4]).to_owned().into_dyn();
+    check_step::<EmbedRnn>("embedding into a simple rnn", "mse", &ids, &random(&[4, 2], &mut rng, 1.0), 1e-2);
+}
+
+/// A gradient check of one model, given its name, inputs and targets.
+type NamedCheck = dyn Fn(&str, &ArrayD<f32>, &ArrayD<f32>);
+
+#[test]
+fn recurrent_gradients() {
+    let mut rng = Rng::new(22);
+    let mut run = |what: &str, x: &[usize], y: &[usize], check_model: &NamedCheck| {
+        let xs = random(x, &mut rng, 1.0);
+        let ys = random(y, &mut rng, 1.0);
+        eprintln!("{what}");
+        check_model(what, &xs, &ys);
+    };
+    run("simple rnn", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<RnnGrad>(w, "mse", x, y, 1e-2));
+    run("simple rnn options", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<RnnGradOptions>(w, "mse", x, y, 1e-2));
+    run("lstm", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<LstmGrad>(w, "mse", x, y, 1e-2));
+    run("lstm sequences backwards", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<LstmGradSeq>(w, "mse", x, y, 1e-2));
+    run("lstm options", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<LstmGradOptions>(w, "mse", x, y, 1e-2));
+    run("gru", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<GruGrad>(w, "mse", x, y, 1e-2));
+    run("gru sequences backwards", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<GruGradSeq>(w, "mse", x, y, 1e-2));
+    run("gru options", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<GruGradOptions>(w, "mse", x, y, 1e-2));
+    run("gru reset_after = false", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<GruGradResetBefore>(w, "mse", x, y, 1e-2));
+    run("gru reset_after = false options", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<GruGradResetBeforeOptions>(w, "mse", x, y, 1e-2));
+    run("bidirectional concat", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<BiGradConcat>(w, "mse", x, y, 1e-2));
+    run("bidirectional sum", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<BiGradSum>(w, "mse", x, y, 1e-2));
+    run("bidirectional mul", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<BiGradMul>(w, "mse", x, y, 1e-2));
+    run("bidirectional ave", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<BiGradAve>(w, "mse", x, y, 1e-2));
+    run("stacked", &[3, 4, 2], &[3, 2], &|w, x, y| check_step::<StackedGrad>(w, "mse", x, y, 1e-2));
 }

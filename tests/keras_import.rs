@@ -228,3 +228,140 @@ fn conv2d_files_load_and_predict_what_keras_predicted() {
         }
     }
 }
+
+sequential! {
+    struct ConvFamily = Input((6, 6, 2))
+        => DepthwiseConv2D(3, relu, depth_multiplier = 2)
+        => SeparableConv2D(3, 2, tanh)
+        => Conv2DTranspose(2, 2, strides = 2)
+        => Reshape((36, 2))
+        => Conv1D(3, 3, relu, padding = "causal")
+        => MaxPooling1D(2)
+        => AveragePooling1D(3, padding = "same")
+        => GlobalMaxPooling1D()
+        => Dense(3, softmax);
+}
+sequential! {
+    struct ConvFamilyOtherMultiplier = Input((6, 6, 2))
+        => DepthwiseConv2D(3, relu, depth_multiplier = 1)
+        => SeparableConv2D(3, 2, tanh)
+        => Conv2DTranspose(2, 2, strides = 2)
+        => Reshape((36, 2))
+        => Conv1D(3, 3, relu, padding = "causal")
+        => MaxPooling1D(2)
+        => AveragePooling1D(3, padding = "same")
+        => GlobalMaxPooling1D()
+        => Dense(3, softmax);
+}
+
+/// Files with DepthwiseConv2D, SeparableConv2D, Conv2DTranspose, Conv1D and the 1-D poolings load
+/// into the matching macro model (Keras's weight names and layouts) and predict what Keras
+/// predicted; a different depth multiplier is refused at its layer.
+#[test]
+fn convolution_family_files_load_and_predict_what_keras_predicted() {
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(fixture("G_files_convfam.json")).unwrap()).unwrap();
+    let x = array(&r["x"]);
+    let expected = array(&r["forward_before"]);
+    let init: Vec<ArrayD<f32>> = r["weights_init"].as_array().unwrap().iter().map(array).collect();
+    for file in ["G_files_convfam.keras", "G_files_convfam.h5", "G_files_convfam.weights.h5"] {
+        let mut model = ConvFamily::new(&Cpu::default());
+        model.load_keras(fixture(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(model.get_weights().unwrap(), init, "{file}: the weights Keras saved");
+        let y = model.predict(&x).unwrap();
+        for (a, b) in y.iter().zip(&expected) {
+            assert!((a - b).abs() <= 1e-5 * b.abs().max(1e-3), "{file}: predicted {a}, Keras {b}");
+        }
+    }
+    let e = error(ConvFamilyOtherMultiplier::new(&Cpu::default()), "G_files_convfam.keras");
+    assert!(e.contains("layer 1 (depthwise_conv2d): the file has DepthwiseConv2D("), "{e}");
+}
+
+sequential! {
+    struct ConvFamilyOtherPadding = Input((6, 6, 2))
+        => DepthwiseConv2D(3, relu, depth_multiplier = 2)
+        => SeparableConv2D(3, 2, tanh)
+        => Conv2DTranspose(2, 2, strides = 2)
+        => Reshape((36, 2))
+        => Conv1D(3, 3, relu)
+        => MaxPooling1D(2)
+        => AveragePooling1D(3, padding = "same")
+        => GlobalMaxPooling1D()
+        => Dense(3, softmax);
+}
+sequential! {
+    struct Images = Input((6, 6, 2))
+        => DepthwiseConv2D(3, relu, depth_multiplier = 2, padding = "same")
+        => SeparableConv2D(3, 2, tanh, strides = 2)
+        => Conv2DTranspose(2, 3, strides = 2, padding = "same")
+        => MaxPooling2D(2, strides = 1)
+        => GlobalAveragePooling2D()
+        => Dense(3, softmax);
+}
+sequential! {
+    struct Signals = Input((12, 3))
+        => Reshape((-1, 6))
+        => Reshape((12, 3))
+        => Conv1D(4, 3, relu, padding = "causal", dilation_rate = 2)
+        => MaxPooling1D(2)
+        => AveragePooling1D(3, strides = 1, padding = "same")
+        => GlobalMaxPooling1D()
+        => Dense(2);
+}
+
+/// The window arguments (`kernel_size`, `strides`, `padding`, `dilation_rate`, `pool_size`) are
+/// part of the architecture check: a file whose Conv1D pads causally does not load into a model
+/// whose Conv1D does not.
+#[test]
+fn a_different_window_is_refused() {
+    let e = error(ConvFamilyOtherPadding::new(&Cpu::default()), "G_files_convfam.keras");
+    assert!(e.contains("layer 5 (conv1d): the file has Conv1D(filters=3, kernel_size=(3,), strides=(1,), padding=causal"), "{e}");
+    assert!(
+        e.contains("this model has Conv1D(filters=3, activation=relu, use_bias=true, kernel_size=(3,), strides=(1,), padding=valid"),
+        "{e}"
+    );
+}
+
+/// The convolution family through `save_keras`: back through `load_keras`, and (where Python
+/// Keras is at hand, as above) into Keras, which predicts what keras-rs predicts.
+#[test]
+fn convolution_family_save_keras_round_trips_into_python_keras() {
+    fn round_trip<M: Model<Backend = Cpu>>(name: &str, x: ArrayD<f32>) {
+        keras::utils::set_random_seed(5);
+        let dir = std::env::temp_dir().join(format!("keras_rs_convfam_{}_{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.keras"));
+        let mut model = M::create(&Cpu::default()).unwrap();
+        model.save_keras(&path).unwrap();
+        let mut back = M::create(&Cpu::default()).unwrap();
+        back.load_keras(&path).unwrap();
+        assert_eq!(back.get_weights().unwrap(), model.get_weights().unwrap(), "{name}");
+        let y = model.predict(&x).unwrap();
+        let python = std::env::var("KERAS_PYTHON").unwrap_or_else(|_| "/tmp/refenv/bin/python".into());
+        let script = format!(
+            "import numpy as np, keras\nm = keras.models.load_model({:?})\nx = np.array({:?}, dtype='float32').reshape({:?})\n\
+             print(' '.join(repr(float(v)) for v in m.predict(x, verbose=0).ravel()))",
+            path.display().to_string(),
+            x.iter().copied().collect::<Vec<f32>>(),
+            x.shape()
+        );
+        let run = |script: &str| std::process::Command::new(&python).env("KERAS_BACKEND", "jax").args(["-c", script]).output();
+        match run("import keras") {
+            Ok(out) if out.status.success() => {
+                let out = run(&script).unwrap();
+                assert!(out.status.success(), "{name}: Keras could not load the archive: {}", String::from_utf8_lossy(&out.stderr));
+                let text = String::from_utf8(out.stdout).unwrap();
+                let keras: Vec<f32> = text.split_whitespace().map(|v| v.parse().unwrap()).collect();
+                assert_eq!(keras.len(), y.len(), "{name}: {text}");
+                for (a, b) in y.iter().zip(&keras) {
+                    assert!((a - b).abs() <= 1e-5 * b.abs().max(1e-3), "{name}: keras-rs {a}, Keras {b}");
+                }
+            }
+            _ => println!("skipped the Python Keras check: no Keras at {python} (set KERAS_PYTHON)"),
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    let images = ArrayD::from_shape_fn(IxDyn(&[3, 6, 6, 2]), |i| ((i[0] * 7 + i[1] * 5 + i[2] * 3 + i[3]) % 11) as f32 / 11.0 - 0.5);
+    round_trip::<Images>("images", images);
+    let signals = ArrayD::from_shape_fn(IxDyn(&[2, 12, 3]), |i| ((i[0] * 5 + i[1] * 3 + i[2]) % 7) as f32 / 7.0 - 0.5);
+    round_trip::<Signals>("signals", signals);
+}

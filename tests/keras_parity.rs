@@ -97,3 +97,29 @@ fn probe(case: &str) {
     Cpu::default().act_backward(&mut g, &y, Some(&pre), rows, cols, act, None);
     assert_close(&format!("{case} probe dy"), &g, want.as_slice().unwrap(), RTOL);
 }
+
+sequential! { struct DropoutNet = Dense(5, in = 4, relu) => Dropout(0.5) => Dense(3, softmax); }
+
+/// Dropout is the identity in inference: `predict` gives what Keras's `predict` gave.
+#[test]
+fn dropout_is_the_identity_in_predict_as_in_keras() {
+    let f = Fixture::load("D_layer_dropout");
+    let mut model = DropoutNet::new(&Cpu::default());
+    model.set_weights(&f.weights("weights_init")).unwrap();
+    let pred = model.predict(&f.tensor("x")).unwrap();
+    assert_close("D_layer_dropout forward_before", pred.as_slice().unwrap(), f.tensor("forward_before").as_slice().unwrap(), RTOL);
+}
+
+sequential! { struct FlattenNet = Input((3, 4)) => Flatten() => Dense(3, softmax); }
+
+#[test]
+fn flatten_matches_keras() {
+    run_fixture::<FlattenNet>("D_layer_flatten", RTOL);
+}
+
+/// Ten samples in batches of four: the last batch has two, and the epoch's loss weighs each
+/// batch's mean by its size, as Keras 3's loss tracker does.
+#[test]
+fn partial_last_batch_matches_keras() {
+    run_fixture::<Softmax3>("D_misc_partial_last_batch", RTOL);
+}

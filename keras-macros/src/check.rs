@@ -16,6 +16,8 @@ pub struct Checked {
     pub layers: Vec<CheckedLayer>,
     pub trainable: usize,
     pub non_trainable: usize,
+    /// When the first layer is an Embedding: its `input_dim` (the input holds ids).
+    pub input_indices: Option<usize>,
 }
 
 pub struct CheckedLayer {
@@ -29,6 +31,9 @@ pub struct CheckedLayer {
     pub activity_regularizer: Option<TokenStream>,
     /// The `LayerSpec::config` entries.
     pub config: Vec<TokenStream>,
+    /// What the weights' names start with inside the layer: a wrapper's layer
+    /// (`time_distributed/dense/kernel`).
+    pub weight_prefix: Option<String>,
 }
 
 impl Checked {
@@ -56,6 +61,7 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
     let mut counters: HashMap<&'static str, usize> = HashMap::new();
     let mut input_shape: Option<Shape> = None;
     let mut real_layers = 0;
+    let mut input_indices = None;
 
     for (i, call) in chain.calls.iter().enumerate() {
         let class_name = call.kind.to_string();
@@ -89,9 +95,29 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
             }
             continue;
         }
+        if class == "Embedding" && real_layers > 0 {
+            let after = match &source {
+                Source::Layer(n) => format!(" `{n}`"),
+                Source::Input => String::new(),
+            };
+            diag.error(
+                &call.kind,
+                format!("Embedding must be the model's first layer: it reads integer ids, and the layer{after} before it outputs floats"),
+            );
+        }
         real_layers += 1;
         let args = bind(class, call, signature, positional, true, diag);
-        let layer = Layer::build(class, call, &args, diag);
+        let mut layer = Layer::build(class, call, &args, diag);
+        // A wrapped layer is made, and named, before its wrapper, as in Keras.
+        if let Some(Layer::TimeDistributed(td)) = &mut layer {
+            let given = td.inner_name.as_ref().map(|(value, at)| (value, at.clone()));
+            td.name = name_from(given, td.inner.class(), &mut counters, diag).unwrap_or_default();
+        }
+        if let Some(Layer::Embedding(e)) = &layer
+            && real_layers == 1
+        {
+            input_indices = Some(e.input_dim);
+        }
 
         if let Some(a) = args.input
             && let Some(s) = catalog::shape(&a.value, "`in`", diag)
@@ -177,7 +203,21 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
         shape = Some(output.clone());
         let activity_regularizer = layer.activity_regularizer();
         let config = layer.config();
-        layers.push(CheckedLayer { name, class: layer.class(), output, weights, params, runtime, activity_regularizer, config });
+        let weight_prefix = match &layer {
+            Layer::TimeDistributed(td) => Some(td.name.clone()),
+            _ => None,
+        };
+        layers.push(CheckedLayer {
+            name,
+            class: layer.class(),
+            output,
+            weights,
+            params,
+            runtime,
+            activity_regularizer,
+            config,
+            weight_prefix,
+        });
     }
 
     if real_layers == 0 {
@@ -191,7 +231,7 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
     }
     let trainable = layers.iter().flat_map(|l| &l.weights).filter(|w| w.trainable).map(|w| w.shape.iter().product::<usize>()).sum();
     let non_trainable = layers.iter().flat_map(|l| &l.weights).filter(|w| !w.trainable).map(|w| w.shape.iter().product::<usize>()).sum();
-    let checked = Checked { input: input_shape?, layers, trainable, non_trainable };
+    let checked = Checked { input: input_shape?, layers, trainable, non_trainable, input_indices };
     if let Some((expected, attr)) = params_attr
         && *expected != checked.params() as u128
     {
@@ -211,7 +251,17 @@ fn layer_name(
     counters: &mut HashMap<&'static str, usize>,
     diag: &mut Diag,
 ) -> Option<String> {
-    match args.name {
+    name_from(args.name.map(|a| (&a.value, a.to_token_stream())), class, counters, diag)
+}
+
+/// A name given as `value` (the tokens `at` for messages), else the class's next default name.
+fn name_from(
+    given: Option<(&Expr, TokenStream)>,
+    class: &'static str,
+    counters: &mut HashMap<&'static str, usize>,
+    diag: &mut Diag,
+) -> Option<String> {
+    match given {
         None => {
             let snake = Layer::snake(class);
             let n = counters.entry(snake).or_insert(0);
@@ -219,7 +269,7 @@ fn layer_name(
             *n += 1;
             Some(name)
         }
-        Some(a) => match &a.value {
+        Some((value, a)) => match value {
             Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => {
                 let v = s.value();
                 if v.is_empty() || v.contains('/') || v.chars().any(char::is_whitespace) {

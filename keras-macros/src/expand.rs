@@ -123,7 +123,11 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
                 s_off += len;
                 (quote!(NonTrainable), s_off - len)
             };
-            let (lname, wname, shape, init) = (&l.name, w.name, usizes(&w.shape), &w.init);
+            let wname = match &l.weight_prefix {
+                Some(prefix) => format!("{prefix}/{}", w.name),
+                None => w.name.to_string(),
+            };
+            let (lname, shape, init) = (&l.name, usizes(&w.shape), &w.init);
             let option = |t: &Option<TokenStream>| match t {
                 Some(t) => quote!(::core::option::Option::Some(#t)),
                 None => quote!(::core::option::Option::None),
@@ -268,6 +272,54 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
     let last = format_ident!("a{}", n - 1);
     backward.reverse();
 
+    let body = quote! {
+        let cpu = ::keras::Cpu::new();
+        let ctx = ::keras::model::Ctx { device: &cpu, seed: 0, step: 0 };
+        let params: &[f32] = self.core.params();
+        let mut state = [0f32; #non_trainable];
+        state.copy_from_slice(self.core.state());
+        #(#infer_buffers)*
+        #(#infer)*
+    };
+    let (input_element, input_indices, predict_one) = match m.input_indices {
+        None => (
+            quote!(f32),
+            quote!(::core::option::Option::None),
+            quote! {
+                /// Runs one sample through the model on the CPU (inference mode), without allocating:
+                /// activations live on the stack.
+                pub fn predict_one(&self, x: &[f32; #in_size]) -> [f32; #out_size] {
+                    #body
+                    #last
+                }
+            },
+        ),
+        Some(vocab) => (
+            quote!(i32),
+            quote!(::core::option::Option::Some(#vocab)),
+            quote! {
+                /// Runs one sample of ids through the model on the CPU (inference mode), without
+                /// allocating: activations live on the stack. An id outside `[0, input_dim)` of the
+                /// Embedding is an error naming its position.
+                pub fn predict_one(&self, ids: &[i32; #in_size]) -> ::keras::Result<[f32; #out_size]> {
+                    let mut x = [0f32; #in_size];
+                    for (i, (&id, v)) in ids.iter().zip(x.iter_mut()).enumerate() {
+                        if id < 0 || id as usize >= #vocab {
+                            return ::core::result::Result::Err(::keras::Error::value(
+                                ::std::format!("token id at position {}", i),
+                                ::std::format!("an integer in [0, {}) (the Embedding's input_dim is {})", #vocab, #vocab),
+                                id,
+                            ));
+                        }
+                        *v = id as f32;
+                    }
+                    #body
+                    ::core::result::Result::Ok(#last)
+                }
+            },
+        ),
+    };
+
     quote! {
         #(#attrs)*
         #vis struct #ident<B: ::keras::Backend = #cpu> {
@@ -296,18 +348,7 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
             /// The layers' names, in order.
             pub const LAYER_NAMES: &'static [&'static str] = &[#(#layer_names),*];
 
-            /// Runs one sample through the model on the CPU (inference mode), without allocating:
-            /// activations live on the stack.
-            pub fn predict_one(&self, x: &[f32; #in_size]) -> [f32; #out_size] {
-                let cpu = ::keras::Cpu::new();
-                let ctx = ::keras::model::Ctx { device: &cpu, seed: 0, step: 0 };
-                let params: &[f32] = self.core.params();
-                let mut state = [0f32; #non_trainable];
-                state.copy_from_slice(self.core.state());
-                #(#infer_buffers)*
-                #(#infer)*
-                #last
-            }
+            #predict_one
         }
 
         impl<B: ::keras::Backend> #ident<B> {
@@ -332,10 +373,12 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
         impl<B: ::keras::Backend> ::keras::model::Model for #ident<B> {
             type Backend = B;
             type OutputDim = #out_dim;
+            type InputElement = #input_element;
             const NAME: &'static str = #name;
             const INPUT_SHAPE: &'static [usize] = #input;
             const OUTPUT_SHAPE: &'static [usize] = #output;
             const INPUT_SIZE: usize = #in_size;
+            const INPUT_INDICES: ::core::option::Option<usize> = #input_indices;
             const OUTPUT_SIZE: usize = #out_size;
             const PARAMS: usize = #params;
             const TRAINABLE_PARAMS: usize = #trainable;
@@ -414,6 +457,7 @@ pub fn stub(decl: &Decl<'_>) -> TokenStream {
         impl<B: ::keras::Backend> ::keras::model::Model for #ident<B> {
             type Backend = B;
             type OutputDim = ::keras::ndarray::IxDyn;
+            type InputElement = f32;
             const NAME: &'static str = #name;
             const INPUT_SHAPE: &'static [usize] = &[];
             const OUTPUT_SHAPE: &'static [usize] = &[];

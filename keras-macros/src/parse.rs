@@ -5,11 +5,13 @@
 //! item     := attribute* visibility 'struct' Ident '=' chain ';'
 //! chain    := call ('=>' call)*
 //! call     := Ident '(' (arg (',' arg)* ','?)? ')'
-//! arg      := (Ident | 'in') '=' Expr | Expr
+//! arg      := (Ident | 'in') '=' value | value
+//! value    := call | Expr        (a call is kept as one too: `TimeDistributed(Dense(8, in = 4))`)
 //! ```
 
 use proc_macro2::{Group, TokenStream};
 use quote::ToTokens;
+use syn::parse::discouraged::Speculative;
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::{Attribute, Expr, Ident, Token, Visibility};
 
@@ -49,7 +51,12 @@ pub struct Call {
 /// One argument: positional (`key` is None) or keyword. Its tokens span `key = value`.
 pub struct Arg {
     pub key: Option<(Ident, Token![=])>,
+    /// The value as an expression; a layer call that is no Rust expression (`Dense(8, in = 4)`)
+    /// is kept verbatim, so that messages about the value still quote it.
     pub value: Expr,
+    /// The value read as a layer call, when it has that form: the layer a wrapper such as
+    /// `TimeDistributed(Dense(8))` wraps.
+    pub layer: Option<Box<Call>>,
 }
 
 impl Arg {
@@ -186,12 +193,34 @@ impl Parse for Arg {
                 input.parse::<Ident>()?
             };
             let eq: Token![=] = input.parse()?;
-            let value: Expr = input.parse()?;
-            Ok(Arg { key: Some((key, eq)), value })
+            let (value, layer) = parse_value(input)?;
+            Ok(Arg { key: Some((key, eq)), value, layer })
         } else {
-            Ok(Arg { key: None, value: input.parse()? })
+            let (value, layer) = parse_value(input)?;
+            Ok(Arg { key: None, value, layer })
         }
     }
+}
+
+/// An argument's value: an expression, and also a [`Call`] when the whole value is one
+/// (`Dense(8, relu)`, `l2(0.01)`); a call whose arguments are no Rust expression
+/// (`Dense(8, in = 4)`) is kept as verbatim tokens.
+fn parse_value(input: ParseStream) -> syn::Result<(Expr, Option<Box<Call>>)> {
+    if input.peek(Ident) && input.peek2(syn::token::Paren) {
+        let call_fork = input.fork();
+        if let Ok(call) = call_fork.parse::<Call>()
+            && (call_fork.is_empty() || call_fork.peek(Token![,]))
+        {
+            let expr_fork = input.fork();
+            let value = match expr_fork.parse::<Expr>() {
+                Ok(e) if expr_fork.cursor() == call_fork.cursor() => e,
+                _ => Expr::Verbatim(call.to_token_stream()),
+            };
+            input.advance_to(&call_fork);
+            return Ok((value, Some(Box::new(call))));
+        }
+    }
+    Ok((input.parse()?, None))
 }
 
 /// Parses the macro input.

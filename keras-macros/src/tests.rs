@@ -52,6 +52,9 @@ fn never_panics() {
     let sources = [
         "#[params(49)] pub struct Net = Input((3, 4)) => Dense(8, relu, in = (3, 4), name = \"a\", kernel_initializer = random_normal(mean = 0.0, stddev = 0.1)) => Dropout(0.5, seed = 3) => Flatten() => Activation(softmax) => Dense(1, params = 9);",
         "Input(4) => Dense(3, softmax)",
+        "struct C = Input((8, 8, 4)) => DepthwiseConv2D(3, relu, depth_multiplier = 4, strides = 3) => SeparableConv2D(8, 3, padding = \"same\") => Conv2DTranspose(4, 3, strides = 3, name = \"a\") => Reshape((-1, 4)) => Conv1D(8, 3, padding = \"causal\", dilation_rate = 4) => MaxPooling1D(3) => AveragePooling1D(4, padding = \"same\") => GlobalMaxPooling1D() => Dense(3);",
+        "struct T = Input((3, 4)) => Conv2DTranspose(8, (3, 4), dilation_rate = 3) => GlobalAveragePooling1D()",
+        "struct R = Input((4, 6, 2)) => Permute((2, 1, 3)) => UpSampling2D((1, 2), interpolation = \"bilinear\") => ZeroPadding2D(((1, 0), (2, 1))) => Cropping2D(1) => SpatialDropout2D(0.5, seed = 3) => GaussianNoise(0.5) => GaussianDropout(0.5) => TimeDistributed(Dense(8, name = \"a\", relu)) => Flatten() => RepeatVector(4) => TimeDistributed(Conv2D(3, 1, in = 4));",
     ];
     let values = [
         "0",
@@ -97,9 +100,10 @@ fn run(src: &str) {
 
 #[test]
 fn windows_are_placed_as_keras_places_them() {
-    use crate::catalog::conv2d::Window;
+    use crate::catalog::conv2d::{Padding, Window};
     let place = |n: usize, k: usize, s: usize, d: usize, same: bool| {
-        let w = Window { size: (k, k), strides: (s, s), dilation: (d, d), same };
+        let padding = if same { Padding::Same } else { Padding::Valid };
+        let w = Window { rank: 2, size: (k, k), strides: (s, s), dilation: (d, d), padding };
         w.place("Conv2D", "kernel", &[n, n, 1]).map(|p| (p.out.0, p.pad.0))
     };
     assert_eq!(place(28, 3, 1, 1, false), Ok((26, 0)));
@@ -112,10 +116,94 @@ fn windows_are_placed_as_keras_places_them() {
     assert_eq!(place(7, 4, 1, 1, true), Ok((7, 1)));
     assert_eq!(place(5, 3, 1, 3, true), Ok((5, 3)));
     assert!(place(2, 3, 1, 1, false).is_err());
+    // "causal" (Conv1D): all the padding before, ceil(n / s) outputs.
+    let causal = |n: usize, k: usize, s: usize, d: usize| {
+        let w = Window { rank: 1, size: (1, k), strides: (1, s), dilation: (1, d), padding: Padding::Causal };
+        w.place("Conv1D", "kernel", &[n, 1]).map(|p| (p.out.1, p.pad.1))
+    };
+    assert_eq!(causal(8, 3, 1, 1), Ok((8, 2)));
+    assert_eq!(causal(8, 3, 2, 1), Ok((4, 2)));
+    assert_eq!(causal(8, 3, 1, 2), Ok((8, 4)));
     assert_eq!(
         checked("struct C = Input((28, 28, 1)) => Conv2D(32, (3, 3), relu) => MaxPooling2D(2) => Flatten() => Dense(10);").0,
         Some(320 + 5408 * 10 + 10)
     );
     let (_, m) = checked("struct C = Input(784) => GlobalAveragePooling2D();");
     assert_eq!(m, ["GlobalAveragePooling2D expects a 3-D per-sample input (height, width, channels), found (None, 784)"]);
+}
+
+#[test]
+fn a_layer_argument_is_parsed_as_a_call() {
+    let Input::Items(items) =
+        parse(TokenStream::from_str("struct N = Input((5, 4)) => TimeDistributed(Dense(8, in = 4, relu), name = \"td\");").unwrap())
+            .unwrap()
+    else {
+        panic!("items expected")
+    };
+    let wrapper = &items[0].chain.calls[1];
+    let inner = wrapper.args[0].layer.as_ref().expect("the argument is a layer call");
+    assert_eq!(inner.kind.to_string(), "Dense");
+    assert_eq!(inner.args.len(), 3);
+    assert_eq!(inner.args[1].key().map(ToString::to_string).as_deref(), Some("in"));
+    // Not a Rust expression (`in = 4`): kept verbatim, so messages can still quote it.
+    assert!(matches!(wrapper.args[0].value, syn::Expr::Verbatim(_)));
+    assert!(wrapper.args[1].layer.is_none());
+    // A call that is an expression stays one, for initializers and regularizers.
+    let Input::Items(items) =
+        parse(TokenStream::from_str("struct N = Dense(8, in = 4, kernel_initializer = random_normal(stddev = 0.1));").unwrap()).unwrap()
+    else {
+        panic!("items expected")
+    };
+    let arg = &items[0].chain.calls[0].args[2];
+    assert!(matches!(arg.value, syn::Expr::Call(_)));
+    assert_eq!(arg.layer.as_ref().map(|c| c.kind.to_string()).as_deref(), Some("random_normal"));
+}
+
+#[test]
+fn reshaping_layers_follow_keras_shapes() {
+    let shape = |src: &str| {
+        let Input::Items(items) = parse(TokenStream::from_str(src).unwrap()).unwrap() else { panic!("items expected") };
+        let mut diag = Diag::default();
+        let m = check(&items[0].chain, None, "Net", &mut diag).unwrap_or_else(|| panic!("{:?}", diag.messages()));
+        m.layers.iter().map(|l| (l.name.clone(), l.output.clone(), l.params)).collect::<Vec<_>>()
+    };
+    let got = shape(
+        "struct N = Input((4, 6, 2)) => Permute((2, 1, 3)) => UpSampling2D((1, 2)) => ZeroPadding2D(((1, 0), (2, 1))) => Cropping2D(1) \
+         => ZeroPadding2D((0, 1)) => Cropping2D((1, 2)) => TimeDistributed(Dense(3)) => Flatten() => RepeatVector(2) => Dense(4);",
+    );
+    let want: Vec<(&str, Vec<usize>, usize)> = vec![
+        ("permute", vec![6, 4, 2], 0),
+        ("up_sampling2d", vec![6, 8, 2], 0),
+        ("zero_padding2d", vec![7, 11, 2], 0),
+        ("cropping2d", vec![5, 9, 2], 0),
+        ("zero_padding2d_1", vec![5, 11, 2], 0),
+        ("cropping2d_1", vec![3, 7, 2], 0),
+        ("time_distributed", vec![3, 7, 3], 9),
+        ("flatten", vec![63], 0),
+        ("repeat_vector", vec![2, 63], 0),
+        // The wrapped Dense took `dense`.
+        ("dense_1", vec![2, 4], 256),
+    ];
+    let want: Vec<(String, Vec<usize>, usize)> = want.into_iter().map(|(n, s, p)| (n.to_string(), s, p)).collect();
+    assert_eq!(got, want);
+    // Keras's defaults: pad 1, upsample 2, crop nothing; the wrapper takes `in`.
+    let got = shape(
+        "struct D = TimeDistributed(Flatten(), in = (3, 2, 2, 1)) => Reshape((3, 2, 2)) => ZeroPadding2D() => UpSampling2D() => Cropping2D();",
+    );
+    let outputs: Vec<Vec<usize>> = got.into_iter().map(|(_, s, _)| s).collect();
+    assert_eq!(outputs, [vec![3, 4], vec![3, 2, 2], vec![5, 4, 2], vec![10, 8, 2], vec![10, 8, 2]]);
+    let (_, m) = checked("struct P = Input((2, 3, 4)) => Permute((1, 1, 2));");
+    assert_eq!(m, ["Permute's `dims` must be a permutation of (1, 2, 3), the axes of its input (None, 2, 3, 4), found dims=(1, 1, 2)"]);
+    let (_, m) = checked("struct T = Input((5, 4)) => TimeDistributed(BatchNormalization());");
+    assert_eq!(m, ["TimeDistributed(BatchNormalization) is not supported: Keras normalizes each step separately"]);
+    let (_, m) = checked("struct G = Input(4) => GaussianNoise() => SpatialDropout2D(rate = 0.5, seed = -1);");
+    assert_eq!(
+        m,
+        [
+            "GaussianNoise needs a `stddev`, as in `GaussianNoise(0.1)`",
+            "SpatialDropout2D's `seed` expects a non-negative integer, found `- 1`"
+        ]
+    );
+    let (_, m) = checked("struct T = Input((5, 4, 3)) => TimeDistributed(TimeDistributed(Dense(2)));");
+    assert_eq!(m, ["TimeDistributed cannot wrap another TimeDistributed: reshape the steps into one axis first"]);
 }

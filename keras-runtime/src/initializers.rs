@@ -47,6 +47,16 @@ pub enum Initializer {
     LecunNormal,
     /// Uniform in `±sqrt(3 / fan_in)`.
     LecunUniform,
+    /// A random orthogonal matrix times `gain` (Keras's recurrent-kernel default, gain 1): the
+    /// weight seen as `(prod(shape[..-1]), shape[-1])` has orthonormal rows or columns, whichever
+    /// are fewer.
+    Orthogonal {
+        /// The factor on the orthogonal matrix.
+        gain: f32,
+    },
+    /// An LSTM bias with `unit_forget_bias`: the forget gate's block (the second of four) all
+    /// ones, the other blocks from the inner initializer, as Keras builds it.
+    UnitForgetBias(&'static Initializer),
 }
 
 /// The standard deviation of a unit normal truncated at ±2, which Keras divides by so that the
@@ -67,6 +77,7 @@ impl Initializer {
         ("random_uniform", Initializer::RandomUniform { minval: -0.05, maxval: 0.05 }),
         ("random_normal", Initializer::RandomNormal { mean: 0.0, stddev: 0.05 }),
         ("truncated_normal", Initializer::TruncatedNormal { mean: 0.0, stddev: 0.05 }),
+        ("orthogonal", Initializer::Orthogonal { gain: 1.0 }),
     ];
 
     /// Fills `out` (a weight of `shape`) from `rng`.
@@ -96,6 +107,42 @@ impl Initializer {
                 let limit = (3.0 / fan_in).sqrt();
                 uniform(rng, out, -limit, limit)
             }
+            Initializer::Orthogonal { gain } => orthogonal(shape, rng, out, gain as f64),
+            Initializer::UnitForgetBias(inner) => {
+                let u = out.len() / 4;
+                inner.fill(&[u], rng, &mut out[..u]);
+                out[u..2 * u].fill(1.0);
+                inner.fill(&[2 * u], rng, &mut out[2 * u..]);
+            }
+        }
+    }
+}
+
+/// Keras's `Orthogonal`: the Q of a normal matrix's QR decomposition (signs fixed so that R's
+/// diagonal is positive, which Gram-Schmidt gives), transposed when the weight is wide.
+fn orthogonal(shape: &[usize], rng: &mut Rng, out: &mut [f32], gain: f64) {
+    let cols = shape.last().copied().unwrap_or(1).max(1);
+    let rows = out.len() / cols;
+    let (m, k) = (rows.max(cols), rows.min(cols));
+    // k columns of length m, column-major.
+    let mut q: Vec<f64> = (0..m * k).map(|_| rng.normal()).collect();
+    for j in 0..k {
+        for i in 0..j {
+            let dot: f64 = (0..m).map(|r| q[i * m + r] * q[j * m + r]).sum();
+            for r in 0..m {
+                q[j * m + r] -= dot * q[i * m + r];
+            }
+        }
+        let norm = (0..m).map(|r| q[j * m + r] * q[j * m + r]).sum::<f64>().sqrt().max(f64::MIN_POSITIVE);
+        for r in 0..m {
+            q[j * m + r] /= norm;
+        }
+    }
+    for r in 0..rows {
+        for c in 0..cols {
+            // Tall weight: element (r, c) is row r of column c; wide: row c of column r.
+            let v = if rows >= cols { q[c * m + r] } else { q[r * m + c] };
+            out[r * cols + c] = (gain * v) as f32;
         }
     }
 }
@@ -155,5 +202,23 @@ mod tests {
         let (mean, _, _) = stats(Initializer::Constant(0.25), &[3]);
         assert_eq!(mean, 0.25);
         assert_eq!(fans(&[3, 3, 8, 16]), (72.0, 144.0));
+    }
+
+    #[test]
+    fn orthogonal_rows_or_columns_are_orthonormal() {
+        for (r, c) in [(5, 20), (20, 5), (6, 6)] {
+            let mut w = vec![0.0f32; r * c];
+            Initializer::Orthogonal { gain: 1.0 }.fill(&[r, c], &mut Rng::new(4), &mut w);
+            let (outer, inner, stride_o, stride_i) = if r <= c { (r, c, c, 1) } else { (c, r, 1, c) };
+            for a in 0..outer {
+                for b in 0..outer {
+                    let dot: f32 = (0..inner).map(|k| w[a * stride_o + k * stride_i] * w[b * stride_o + k * stride_i]).sum();
+                    assert!((dot - (a == b) as u8 as f32).abs() < 1e-5, "{r}x{c}: ({a}, {b}) = {dot}");
+                }
+            }
+        }
+        let mut b = vec![0.0f32; 8];
+        Initializer::UnitForgetBias(&Initializer::Zeros).fill(&[8], &mut Rng::new(1), &mut b);
+        assert_eq!(b, [0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]);
     }
 }

@@ -74,7 +74,8 @@ pub struct LayerSpec {
     /// A penalty on the layer's output (Keras's `activity_regularizer`), divided by the batch size.
     pub activity_regularizer: Option<crate::regularizers::Regularizer>,
     /// The architecture-defining entries of the layer's Keras `get_config()` (`units`,
-    /// `activation`, `use_bias`), compared with a file's on import.
+    /// `activation`, `use_bias`), compared with a file's on import. A key `outer.key` names an
+    /// entry of a wrapped layer (Bidirectional's `layer.units`; `layer.class_name` its class).
     pub config: &'static [(&'static str, ConfigValue)],
 }
 
@@ -89,6 +90,16 @@ pub enum ConfigValue {
     Bool(bool),
     /// An activation function.
     Activation(crate::activations::Activation),
+    /// A tuple of counts (`kernel_size`, `strides`, `pool_size`).
+    Ints(&'static [usize]),
+    /// A target shape as written, `-1` for the inferred dimension (`Reshape`'s `target_shape`).
+    Shape(&'static [i64]),
+    /// A word (`padding`).
+    Str(&'static str),
+    /// A tuple (`dims`, `size`, `padding`'s `((top, bottom), (left, right))`).
+    List(&'static [ConfigValue]),
+    /// A wrapped layer (`TimeDistributed`'s `layer`): its class and configuration.
+    Layer(&'static str, &'static [(&'static str, ConfigValue)]),
 }
 
 impl std::fmt::Display for ConfigValue {
@@ -98,6 +109,16 @@ impl std::fmt::Display for ConfigValue {
             ConfigValue::Float(v) => write!(f, "{v}"),
             ConfigValue::Bool(v) => write!(f, "{v}"),
             ConfigValue::Activation(a) => f.write_str(a.name()),
+            ConfigValue::Ints([v]) => write!(f, "({v},)"),
+            ConfigValue::Ints(v) => write!(f, "({})", v.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+            ConfigValue::Shape([v]) => write!(f, "({v},)"),
+            ConfigValue::Shape(v) => write!(f, "({})", v.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+            ConfigValue::Str(s) => f.write_str(s),
+            ConfigValue::List(items) => write!(f, "({})", items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
+            ConfigValue::Layer(class, config) => {
+                let args = config.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
+                write!(f, "{class}({})", args.join(", "))
+            }
         }
     }
 }
@@ -109,6 +130,9 @@ pub trait Model: Sized + Send + 'static {
     type Backend: Backend;
     /// The dimensionality of `predict`'s result (batch axis included).
     type OutputDim: ndarray::Dimension;
+    /// The element type of one input value in the allocation-free `predict_one`: `f32`, or `i32`
+    /// (ids) for a model whose first layer is an `Embedding`.
+    type InputElement: Copy + Send + Sync + 'static;
     /// The model's name (`summary()` title, file metadata): the struct name in snake case.
     const NAME: &'static str;
     /// The per-sample input shape.
@@ -117,6 +141,9 @@ pub trait Model: Sized + Send + 'static {
     const OUTPUT_SHAPE: &'static [usize];
     /// Floats per input sample.
     const INPUT_SIZE: usize;
+    /// When the first layer is an `Embedding`: its `input_dim`. Every input value must then be
+    /// an integer id in `[0, input_dim)`, which `fit`, `evaluate` and `predict` check.
+    const INPUT_INDICES: Option<usize> = None;
     /// Floats per output sample.
     const OUTPUT_SIZE: usize;
     /// All parameters, trainable and not.

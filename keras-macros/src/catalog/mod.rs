@@ -3,16 +3,28 @@
 
 pub mod activation;
 pub mod batch_norm;
+pub mod bidirectional;
 pub mod conv2d;
+pub mod conv2d_transpose;
 pub mod dense;
+pub mod depthwise_conv2d;
 pub mod dropout;
+pub mod embedding;
 pub mod flatten;
 pub mod input;
 pub mod layer_norm;
 pub mod names;
+pub mod noise;
+pub mod padding;
 pub mod penalties;
+pub mod permute;
 pub mod pool2d;
+pub mod repeat_vector;
+pub mod recurrent;
 pub mod reshape;
+pub mod separable_conv2d;
+pub mod time_distributed;
+pub mod upsampling2d;
 
 use crate::diag::Diag;
 use crate::parse::{Arg, Call};
@@ -39,6 +51,28 @@ pub const CLASSES: &[&str] = &[
     "AveragePooling2D",
     "GlobalAveragePooling2D",
     "GlobalMaxPooling2D",
+    "Conv1D",
+    "MaxPooling1D",
+    "AveragePooling1D",
+    "GlobalAveragePooling1D",
+    "GlobalMaxPooling1D",
+    "DepthwiseConv2D",
+    "SeparableConv2D",
+    "Conv2DTranspose",
+    "Permute",
+    "RepeatVector",
+    "UpSampling2D",
+    "ZeroPadding2D",
+    "Cropping2D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "SpatialDropout2D",
+    "TimeDistributed",
+    "Embedding",
+    "SimpleRNN",
+    "LSTM",
+    "GRU",
+    "Bidirectional",
 ];
 
 /// A parsed and validated layer.
@@ -51,8 +85,22 @@ pub enum Layer {
     LayerNormalization(layer_norm::LayerNormalization),
     Reshape(reshape::Reshape),
     ActivityRegularization(reshape::ActivityRegularization),
-    Conv2D(Box<conv2d::Conv2D>),
+    Conv(Box<conv2d::Conv>),
+    DepthwiseConv2D(Box<depthwise_conv2d::DepthwiseConv2D>),
+    SeparableConv2D(Box<separable_conv2d::SeparableConv2D>),
+    Conv2DTranspose(Box<conv2d_transpose::Conv2DTranspose>),
     Pool2D(pool2d::Pool2D),
+    Permute(permute::Permute),
+    RepeatVector(repeat_vector::RepeatVector),
+    UpSampling2D(upsampling2d::UpSampling2D),
+    /// `ZeroPadding2D` and `Cropping2D`.
+    Border(padding::Border),
+    /// `GaussianNoise`, `GaussianDropout`, `SpatialDropout2D`.
+    Noise(noise::Noise),
+    TimeDistributed(time_distributed::TimeDistributed),
+    Embedding(embedding::Embedding),
+    Recurrent(Box<recurrent::Recurrent>),
+    Bidirectional(bidirectional::Bidirectional),
 }
 
 /// One weight tensor of a layer.
@@ -94,11 +142,33 @@ impl Layer {
             "LayerNormalization" => layer_norm::LayerNormalization::build(call, args, diag).map(Layer::LayerNormalization),
             "Reshape" => reshape::Reshape::build(call, args, diag).map(Layer::Reshape),
             "ActivityRegularization" => reshape::ActivityRegularization::build(args, diag).map(Layer::ActivityRegularization),
-            "Conv2D" => conv2d::Conv2D::build(call, args, diag).map(|c| Layer::Conv2D(Box::new(c))),
-            "MaxPooling2D" => pool2d::Pool2D::build("MaxPooling2D", true, args, diag).map(Layer::Pool2D),
-            "AveragePooling2D" => pool2d::Pool2D::build("AveragePooling2D", false, args, diag).map(Layer::Pool2D),
-            "GlobalAveragePooling2D" => Some(Layer::Pool2D(pool2d::Pool2D::global("GlobalAveragePooling2D", false))),
-            "GlobalMaxPooling2D" => Some(Layer::Pool2D(pool2d::Pool2D::global("GlobalMaxPooling2D", true))),
+            "Conv2D" => conv2d::Conv::build("Conv2D", 2, call, args, diag).map(|c| Layer::Conv(Box::new(c))),
+            "Conv1D" => conv2d::Conv::build("Conv1D", 1, call, args, diag).map(|c| Layer::Conv(Box::new(c))),
+            "MaxPooling2D" => pool2d::Pool2D::build("MaxPooling2D", true, 2, args, diag).map(Layer::Pool2D),
+            "AveragePooling2D" => pool2d::Pool2D::build("AveragePooling2D", false, 2, args, diag).map(Layer::Pool2D),
+            "GlobalAveragePooling2D" => Some(Layer::Pool2D(pool2d::Pool2D::global("GlobalAveragePooling2D", false, 2))),
+            "GlobalMaxPooling2D" => Some(Layer::Pool2D(pool2d::Pool2D::global("GlobalMaxPooling2D", true, 2))),
+            "MaxPooling1D" => pool2d::Pool2D::build("MaxPooling1D", true, 1, args, diag).map(Layer::Pool2D),
+            "AveragePooling1D" => pool2d::Pool2D::build("AveragePooling1D", false, 1, args, diag).map(Layer::Pool2D),
+            "GlobalAveragePooling1D" => Some(Layer::Pool2D(pool2d::Pool2D::global("GlobalAveragePooling1D", false, 1))),
+            "GlobalMaxPooling1D" => Some(Layer::Pool2D(pool2d::Pool2D::global("GlobalMaxPooling1D", true, 1))),
+            "DepthwiseConv2D" => depthwise_conv2d::DepthwiseConv2D::build(call, args, diag).map(|c| Layer::DepthwiseConv2D(Box::new(c))),
+            "SeparableConv2D" => separable_conv2d::SeparableConv2D::build(call, args, diag).map(|c| Layer::SeparableConv2D(Box::new(c))),
+            "Conv2DTranspose" => conv2d_transpose::Conv2DTranspose::build(call, args, diag).map(|c| Layer::Conv2DTranspose(Box::new(c))),
+            "Permute" => permute::Permute::build(call, args, diag).map(Layer::Permute),
+            "RepeatVector" => repeat_vector::RepeatVector::build(call, args, diag).map(Layer::RepeatVector),
+            "UpSampling2D" => upsampling2d::UpSampling2D::build(args, diag).map(Layer::UpSampling2D),
+            "ZeroPadding2D" => padding::Border::padding(args, diag).map(Layer::Border),
+            "Cropping2D" => padding::Border::cropping(args, diag).map(Layer::Border),
+            "GaussianNoise" => noise::Noise::build("GaussianNoise", call, args, diag).map(Layer::Noise),
+            "GaussianDropout" => noise::Noise::build("GaussianDropout", call, args, diag).map(Layer::Noise),
+            "SpatialDropout2D" => noise::Noise::build("SpatialDropout2D", call, args, diag).map(Layer::Noise),
+            "TimeDistributed" => time_distributed::TimeDistributed::build(call, args, diag).map(Layer::TimeDistributed),
+            "Embedding" => embedding::Embedding::build(call, args, diag).map(Layer::Embedding),
+            "SimpleRNN" => recurrent::Recurrent::build(recurrent::Kind::Simple, call, args, diag).map(|r| Layer::Recurrent(Box::new(r))),
+            "LSTM" => recurrent::Recurrent::build(recurrent::Kind::Lstm, call, args, diag).map(|r| Layer::Recurrent(Box::new(r))),
+            "GRU" => recurrent::Recurrent::build(recurrent::Kind::Gru, call, args, diag).map(|r| Layer::Recurrent(Box::new(r))),
+            "Bidirectional" => bidirectional::Bidirectional::build(call, args, diag).map(Layer::Bidirectional),
             _ => None,
         }
     }
@@ -115,9 +185,25 @@ impl Layer {
             "Reshape" => reshape::SIGNATURE,
             "ActivityRegularization" => reshape::ACTIVITY_SIGNATURE,
             "Input" => input::SIGNATURE,
-            "Conv2D" => conv2d::SIGNATURE,
-            "MaxPooling2D" | "AveragePooling2D" => pool2d::SIGNATURE,
-            "GlobalAveragePooling2D" | "GlobalMaxPooling2D" => pool2d::GLOBAL_SIGNATURE,
+            "Conv2D" | "Conv1D" => conv2d::SIGNATURE,
+            "MaxPooling2D" | "AveragePooling2D" | "MaxPooling1D" | "AveragePooling1D" => pool2d::SIGNATURE,
+            "GlobalAveragePooling2D" | "GlobalMaxPooling2D" | "GlobalAveragePooling1D" | "GlobalMaxPooling1D" => pool2d::GLOBAL_SIGNATURE,
+            "DepthwiseConv2D" => depthwise_conv2d::SIGNATURE,
+            "SeparableConv2D" => separable_conv2d::SIGNATURE,
+            "Conv2DTranspose" => conv2d_transpose::SIGNATURE,
+            "Permute" => permute::SIGNATURE,
+            "RepeatVector" => repeat_vector::SIGNATURE,
+            "UpSampling2D" => upsampling2d::SIGNATURE,
+            "ZeroPadding2D" => padding::PADDING_SIGNATURE,
+            "Cropping2D" => padding::CROPPING_SIGNATURE,
+            "GaussianNoise" => noise::GAUSSIAN_NOISE_SIGNATURE,
+            "GaussianDropout" | "SpatialDropout2D" => noise::RATE_SIGNATURE,
+            "TimeDistributed" => time_distributed::SIGNATURE,
+            "Embedding" => embedding::SIGNATURE,
+            "SimpleRNN" => recurrent::SIMPLE_SIGNATURE,
+            "LSTM" => recurrent::LSTM_SIGNATURE,
+            "GRU" => recurrent::GRU_SIGNATURE,
+            "Bidirectional" => bidirectional::SIGNATURE,
             _ => (&[], 0),
         }
     }
@@ -133,8 +219,20 @@ impl Layer {
             Layer::LayerNormalization(_) => "LayerNormalization",
             Layer::Reshape(_) => "Reshape",
             Layer::ActivityRegularization(_) => "ActivityRegularization",
-            Layer::Conv2D(_) => "Conv2D",
+            Layer::Conv(c) => c.class(),
+            Layer::DepthwiseConv2D(_) => "DepthwiseConv2D",
+            Layer::SeparableConv2D(_) => "SeparableConv2D",
+            Layer::Conv2DTranspose(_) => "Conv2DTranspose",
             Layer::Pool2D(p) => p.class(),
+            Layer::Permute(_) => "Permute",
+            Layer::RepeatVector(_) => "RepeatVector",
+            Layer::UpSampling2D(_) => "UpSampling2D",
+            Layer::Border(b) => b.class(),
+            Layer::Noise(n) => n.class(),
+            Layer::TimeDistributed(_) => "TimeDistributed",
+            Layer::Embedding(_) => "Embedding",
+            Layer::Recurrent(r) => r.kind.class(),
+            Layer::Bidirectional(_) => "Bidirectional",
         }
     }
 
@@ -154,6 +252,28 @@ impl Layer {
             "AveragePooling2D" => "average_pooling2d",
             "GlobalAveragePooling2D" => "global_average_pooling2d",
             "GlobalMaxPooling2D" => "global_max_pooling2d",
+            "Conv1D" => "conv1d",
+            "MaxPooling1D" => "max_pooling1d",
+            "AveragePooling1D" => "average_pooling1d",
+            "GlobalAveragePooling1D" => "global_average_pooling1d",
+            "GlobalMaxPooling1D" => "global_max_pooling1d",
+            "DepthwiseConv2D" => "depthwise_conv2d",
+            "SeparableConv2D" => "separable_conv2d",
+            "Conv2DTranspose" => "conv2d_transpose",
+            "Permute" => "permute",
+            "RepeatVector" => "repeat_vector",
+            "UpSampling2D" => "up_sampling2d",
+            "ZeroPadding2D" => "zero_padding2d",
+            "Cropping2D" => "cropping2d",
+            "GaussianNoise" => "gaussian_noise",
+            "GaussianDropout" => "gaussian_dropout",
+            "SpatialDropout2D" => "spatial_dropout2d",
+            "TimeDistributed" => "time_distributed",
+            "Embedding" => "embedding",
+            "SimpleRNN" => "simple_rnn",
+            "LSTM" => "lstm",
+            "GRU" => "gru",
+            "Bidirectional" => "bidirectional",
             _ => "layer",
         }
     }
@@ -168,8 +288,20 @@ impl Layer {
             Layer::LayerNormalization(l) => l.output_shape(input),
             Layer::Reshape(l) => l.output_shape(input),
             Layer::ActivityRegularization(_) => Ok(input.to_vec()),
-            Layer::Conv2D(l) => l.output_shape(input),
+            Layer::Conv(l) => l.output_shape(input),
+            Layer::DepthwiseConv2D(l) => l.output_shape(input),
+            Layer::SeparableConv2D(l) => l.output_shape(input),
+            Layer::Conv2DTranspose(l) => l.output_shape(input),
             Layer::Pool2D(l) => l.output_shape(input),
+            Layer::Permute(l) => l.output_shape(input),
+            Layer::RepeatVector(l) => l.output_shape(input),
+            Layer::UpSampling2D(l) => l.output_shape(input),
+            Layer::Border(l) => l.output_shape(input),
+            Layer::Noise(l) => l.output_shape(input),
+            Layer::TimeDistributed(l) => l.output_shape(input),
+            Layer::Embedding(l) => l.output_shape(input),
+            Layer::Recurrent(l) => l.output_shape(input),
+            Layer::Bidirectional(l) => l.output_shape(input),
         }
     }
 
@@ -179,8 +311,20 @@ impl Layer {
             Layer::Dense(l) => l.weights(input),
             Layer::BatchNormalization(l) => l.weights(input),
             Layer::LayerNormalization(l) => l.weights(input),
-            Layer::Conv2D(l) => l.weights(input),
-            Layer::Activation(_)
+            Layer::Conv(l) => l.weights(input),
+            Layer::DepthwiseConv2D(l) => l.weights(input),
+            Layer::SeparableConv2D(l) => l.weights(input),
+            Layer::Conv2DTranspose(l) => l.weights(input),
+            Layer::TimeDistributed(l) => l.weights(input),
+            Layer::Embedding(l) => l.weights(),
+            Layer::Recurrent(l) => l.weights(input),
+            Layer::Bidirectional(l) => l.weights(input),
+            Layer::Permute(_)
+            | Layer::RepeatVector(_)
+            | Layer::UpSampling2D(_)
+            | Layer::Border(_)
+            | Layer::Noise(_)
+            | Layer::Activation(_)
             | Layer::Dropout(_)
             | Layer::Flatten(_)
             | Layer::Reshape(_)
@@ -200,8 +344,22 @@ impl Layer {
             | Layer::BatchNormalization(_)
             | Layer::LayerNormalization(_)
             | Layer::Reshape(_)
-            | Layer::Conv2D(_)
-            | Layer::Pool2D(_) => None,
+            | Layer::Conv(_)
+            | Layer::DepthwiseConv2D(_)
+            | Layer::SeparableConv2D(_)
+            | Layer::Conv2DTranspose(_)
+            | Layer::Pool2D(_)
+            | Layer::Permute(_)
+            | Layer::RepeatVector(_)
+            | Layer::UpSampling2D(_)
+            | Layer::Border(_)
+            | Layer::Noise(_)
+            | Layer::Embedding(_)
+            | Layer::Recurrent(_)
+            | Layer::Bidirectional(_) => None,
+            // Keras's TimeDistributed runs the wrapped layer's `call`, which skips its activity
+            // regularizer.
+            Layer::TimeDistributed(_) => None,
         }
     }
 
@@ -223,8 +381,31 @@ impl Layer {
                 let rate = l.rate;
                 vec![quote::quote!(("rate", ::keras::model::ConfigValue::Float(#rate)))]
             }
-            Layer::Conv2D(l) => l.config(),
-            Layer::Flatten(_) | Layer::Reshape(_) | Layer::ActivityRegularization(_) | Layer::Pool2D(_) => Vec::new(),
+            Layer::Conv(l) => l.config(),
+            Layer::DepthwiseConv2D(l) => l.config(),
+            Layer::SeparableConv2D(l) => l.config(),
+            Layer::Conv2DTranspose(l) => l.config(),
+            Layer::Pool2D(l) => l.config(),
+            Layer::Reshape(l) => l.config(),
+            Layer::Flatten(_) | Layer::ActivityRegularization(_) => Vec::new(),
+            Layer::Noise(l) => {
+                let (key, amount) = (l.key(), l.amount);
+                vec![quote::quote!((#key, ::keras::model::ConfigValue::Float(#amount)))]
+            }
+            Layer::RepeatVector(l) => {
+                let n = l.n;
+                vec![quote::quote!(("n", ::keras::model::ConfigValue::Int(#n)))]
+            }
+            Layer::TimeDistributed(l) => {
+                let (class, inner) = (l.inner.class(), l.inner.config());
+                vec![quote::quote!(("layer", ::keras::model::ConfigValue::Layer(#class, &[#(#inner),*])))]
+            }
+            Layer::Permute(l) => l.config(),
+            Layer::UpSampling2D(l) => l.config(),
+            Layer::Border(l) => l.config(),
+            Layer::Embedding(l) => l.config(),
+            Layer::Recurrent(l) => l.config(),
+            Layer::Bidirectional(l) => l.config(),
             Layer::BatchNormalization(l) => {
                 let (momentum, epsilon, center, scale) = (l.momentum, l.epsilon, l.center, l.scale);
                 vec![
@@ -256,8 +437,20 @@ impl Layer {
             Layer::LayerNormalization(l) => l.runtime(input),
             Layer::Reshape(_) => reshape::Reshape::runtime(input),
             Layer::ActivityRegularization(_) => reshape::ActivityRegularization::runtime(input),
-            Layer::Conv2D(l) => l.runtime(input, output),
+            Layer::Conv(l) => l.runtime(input, output),
+            Layer::DepthwiseConv2D(l) => l.runtime(input),
+            Layer::SeparableConv2D(l) => l.runtime(input),
+            Layer::Conv2DTranspose(l) => l.runtime(input),
             Layer::Pool2D(l) => l.runtime(input),
+            Layer::Permute(l) => l.runtime(input),
+            Layer::RepeatVector(l) => l.runtime(input),
+            Layer::UpSampling2D(l) => l.runtime(input, output),
+            Layer::Border(l) => l.runtime(input, output),
+            Layer::Noise(l) => l.runtime(input, index),
+            Layer::TimeDistributed(l) => l.runtime(input, output, index),
+            Layer::Embedding(l) => l.runtime(input),
+            Layer::Recurrent(l) => l.runtime(input, output),
+            Layer::Bidirectional(l) => l.runtime(input, output),
         }
     }
 }
@@ -431,6 +624,11 @@ pub fn shape(e: &Expr, what: &str, diag: &mut Diag) -> Option<Shape> {
         return None;
     }
     Some(out)
+}
+
+/// A `ConfigValue::List` of integers (a Keras tuple such as `dims` or `size`).
+pub fn int_list(values: &[usize]) -> TokenStream {
+    quote::quote!(::keras::model::ConfigValue::List(&[#(::keras::model::ConfigValue::Int(#values)),*]))
 }
 
 /// `(None, 28, 28)`.

@@ -66,6 +66,7 @@ const INITIALIZERS: &[&str] = &[
     "random_uniform",
     "random_normal",
     "truncated_normal",
+    "orthogonal",
     "constant",
 ];
 
@@ -91,6 +92,11 @@ pub fn initializer(e: &Expr, diag: &mut Diag) -> Option<TokenStream> {
         "lecun_uniform" if call_args.is_empty() => quote!(#init::LecunUniform),
         "zeros" if call_args.is_empty() => quote!(#init::Zeros),
         "ones" if call_args.is_empty() => quote!(#init::Ones),
+        "orthogonal" => {
+            let p = params(&["gain"], &[1.0])?;
+            let g = f(p[0]);
+            quote!(#init::Orthogonal { gain: #g })
+        }
         "constant" => {
             let p = params(&["value"], &[0.0])?;
             let v = f(p[0]);

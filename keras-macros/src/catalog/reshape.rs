@@ -48,6 +48,12 @@ impl Reshape {
         Some(Reshape { target })
     }
 
+    /// Keras's configuration: `target_shape` as written (`-1` kept).
+    pub fn config(&self) -> Vec<TokenStream> {
+        let dims = self.target.iter().map(|d| d.map_or(-1, |d| d as i64));
+        vec![quote!(("target_shape", ::keras::model::ConfigValue::Shape(&[#(#dims),*])))]
+    }
+
     /// The target shape, with `-1` inferred; an error when the sizes do not multiply out.
     pub fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
         let n: usize = input.iter().product();

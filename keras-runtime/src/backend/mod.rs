@@ -93,6 +93,190 @@ pub enum PoolKind {
     Average,
 }
 
+/// The most axes a sample may have for [`Backend::permute`].
+pub const MAX_RANK: usize = 8;
+
+/// A permutation of the axes of a sample (`Permute`): output axis `i` is input axis `perm[i]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Permutation {
+    /// Number of axes.
+    pub rank: usize,
+    /// The input sample's shape (the first `rank` entries).
+    pub shape: [usize; MAX_RANK],
+    /// Which input axis each output axis is (the first `rank` entries).
+    pub perm: [usize; MAX_RANK],
+}
+
+impl Permutation {
+    /// Floats per sample.
+    pub const fn len(&self) -> usize {
+        let mut n = 1;
+        let mut i = 0;
+        while i < self.rank {
+            n *= self.shape[i];
+            i += 1;
+        }
+        n
+    }
+
+    /// Whether a sample is empty.
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The permutation that undoes this one (over the output shape): the backward pass.
+    pub const fn inverse(&self) -> Permutation {
+        let mut inv = Permutation { rank: self.rank, shape: [0; MAX_RANK], perm: [0; MAX_RANK] };
+        let mut i = 0;
+        while i < self.rank {
+            inv.shape[i] = self.shape[self.perm[i]];
+            inv.perm[self.perm[i]] = i;
+            i += 1;
+        }
+        inv
+    }
+}
+
+/// A smaller NHWC image inside a larger one: `ZeroPadding2D` writes the small into the large with
+/// zeros around it, `Cropping2D` reads the small out of the large.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Border2d {
+    /// Height of the small image.
+    pub h: usize,
+    /// Width of the small image.
+    pub w: usize,
+    /// Channels.
+    pub c: usize,
+    /// Rows of the large image above the small one.
+    pub top: usize,
+    /// Rows below.
+    pub bottom: usize,
+    /// Columns left of it.
+    pub left: usize,
+    /// Columns right of it.
+    pub right: usize,
+}
+
+impl Border2d {
+    /// Floats per small sample.
+    pub const fn small_len(&self) -> usize {
+        self.h * self.w * self.c
+    }
+
+    /// Floats per large sample.
+    pub const fn large_len(&self) -> usize {
+        (self.h + self.top + self.bottom) * (self.w + self.left + self.right) * self.c
+    }
+}
+
+/// `UpSampling2D`'s geometry: NHWC samples of `h x w x c` scaled by `(sh, sw)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Upsample2d {
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Channels.
+    pub c: usize,
+    /// Vertical factor.
+    pub sh: usize,
+    /// Horizontal factor.
+    pub sw: usize,
+    /// Bilinear interpolation (half-pixel centres, edges clamped, as `jax.image.resize`) instead
+    /// of repeating the nearest pixel.
+    pub bilinear: bool,
+}
+
+impl Upsample2d {
+    /// Floats per input sample.
+    pub const fn in_len(&self) -> usize {
+        self.h * self.w * self.c
+    }
+
+    /// Floats per output sample.
+    pub const fn out_len(&self) -> usize {
+        self.in_len() * self.sh * self.sw
+    }
+}
+
+/// The cell of a recurrent layer, with Keras 3's gate layouts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CellKind {
+    /// `SimpleRNN`: `h = act(x K + h R + b)`.
+    Simple,
+    /// `LSTM`, gate blocks `i, f, c, o`: `c = σ(f) c + σ(i) act(c̃)`, `h = σ(o) act(c)`.
+    Lstm,
+    /// `GRU` with `reset_after = true`, gate blocks `z, r, h`, bias `(2, 3u)` (input bias, then
+    /// recurrent bias): `h̃ = act(x K_h + b_h + r (h R_h + b'_h))`, `h = z h + (1 - z) h̃`.
+    Gru,
+    /// `GRU` with `reset_after = false` (Keras 2's layout), bias `(3u,)`: the reset gate scales
+    /// the state before the recurrent kernel, `h̃ = act(x K_h + b_h + (r h) R_h)`.
+    GruResetBefore,
+}
+
+/// The geometry of a recurrent layer over samples of `timesteps x features`, for the step
+/// kernels. Step `s` reads time `t = s` (or `timesteps - 1 - s` with `go_backwards`).
+///
+/// The kernels keep per step and sample `stored()` pre-activations and as many activations
+/// (the step's `pre` and `post`, block-major: block `k` holds `batch x units` values): SimpleRNN `[a]`; LSTM `[i, f, c̃, o, c]` (the cell
+/// state's activation in the last `post` block); GRU `[z, r, h̃, h R_h + b'_h]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RnnCell {
+    /// The cell.
+    pub kind: CellKind,
+    /// Steps per sample.
+    pub timesteps: usize,
+    /// Units (the state's width).
+    pub units: usize,
+    /// The activation (`tanh` by default).
+    pub activation: Activation,
+    /// The gates' activation (`sigmoid` by default; unused by SimpleRNN).
+    pub recurrent_activation: Activation,
+    /// Whether the output holds every step's state (else the last one).
+    pub return_sequences: bool,
+    /// Whether the sequence is processed from its end.
+    pub go_backwards: bool,
+}
+
+impl RnnCell {
+    /// Gate blocks in the kernels: 1, 4 or 3.
+    pub const fn gates(&self) -> usize {
+        match self.kind {
+            CellKind::Simple => 1,
+            CellKind::Lstm => 4,
+            CellKind::Gru | CellKind::GruResetBefore => 3,
+        }
+    }
+
+    /// Floats per step and sample in `pre` (and in `post`).
+    pub const fn stored(&self) -> usize {
+        self.units
+            * match self.kind {
+                CellKind::Simple => 1,
+                CellKind::Lstm => 5,
+                CellKind::Gru | CellKind::GruResetBefore => 4,
+            }
+    }
+
+    /// The input time step read at step `s`.
+    pub const fn time(&self, s: usize) -> usize {
+        if self.go_backwards { self.timesteps - 1 - s } else { s }
+    }
+}
+
+/// How `Bidirectional` combines its forward and backward outputs (Keras's `merge_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeMode {
+    /// Forward then backward values, side by side (Keras's default).
+    Concat,
+    /// Their sum.
+    Sum,
+    /// Their product.
+    Mul,
+    /// Their mean.
+    Ave,
+}
+
 /// A device that holds buffers and runs the keras-rs kernels.
 ///
 /// Matrices are row-major; `rows x cols` arguments give their logical shape.
@@ -279,6 +463,41 @@ pub trait Backend: Clone + Send + Sync + fmt::Debug + 'static {
     /// sum of the patch entries that copied it.
     fn col2im(&self, g: &Window2d, batch: usize, cols: Self::View<'_>, dx: Self::ViewMut<'_>);
 
+    /// A depthwise convolution over patch rows (as [`Backend::im2col`] lays them out): for each of
+    /// `rows` rows of `taps * c` values, `y[r, ch * dm + m] = Σ_t cols[r, t * c + ch] ·
+    /// kernel[t, ch * dm + m]`; `kernel` is `(taps, c, dm)` row-major (Keras's `(kh, kw, c, dm)`)
+    /// and `y` (overwritten) has `rows` rows of `c * dm`.
+    #[allow(clippy::too_many_arguments)]
+    fn depthwise(&self, rows: usize, taps: usize, c: usize, dm: usize, cols: Self::View<'_>, kernel: Self::View<'_>, y: Self::ViewMut<'_>);
+
+    /// The kernel gradient of [`Backend::depthwise`]: `dkernel[t, ch * dm + m]` (overwritten)
+    /// `= Σ_r cols[r, t * c + ch] · dy[r, ch * dm + m]`.
+    #[allow(clippy::too_many_arguments)]
+    fn depthwise_kernel_grad(
+        &self,
+        rows: usize,
+        taps: usize,
+        c: usize,
+        dm: usize,
+        cols: Self::View<'_>,
+        dy: Self::View<'_>,
+        dkernel: Self::ViewMut<'_>,
+    );
+
+    /// The patch gradient of [`Backend::depthwise`]: `dcols[r, t * c + ch]` (overwritten)
+    /// `= Σ_m dy[r, ch * dm + m] · kernel[t, ch * dm + m]`.
+    #[allow(clippy::too_many_arguments)]
+    fn depthwise_input_grad(
+        &self,
+        rows: usize,
+        taps: usize,
+        c: usize,
+        dm: usize,
+        kernel: Self::View<'_>,
+        dy: Self::View<'_>,
+        dcols: Self::ViewMut<'_>,
+    );
+
     /// Pools `batch` NHWC samples `x` over the windows of `g` (per channel) into `y`.
     fn pool2d(&self, g: &Window2d, kind: PoolKind, batch: usize, x: Self::View<'_>, y: Self::ViewMut<'_>);
 
@@ -296,12 +515,211 @@ pub trait Backend: Clone + Send + Sync + fmt::Debug + 'static {
         dx: Self::ViewMut<'_>,
     );
 
+    /// Embedding lookup: row `i` of `y` (rows of `dim`) is row `ids[i]` of `table`; the ids are
+    /// integers (as f32) already checked to lie within the table.
+    fn embedding(&self, ids: Self::View<'_>, dim: usize, table: Self::View<'_>, y: Self::ViewMut<'_>);
+
+    /// The backward pass of [`Backend::embedding`]: `dtable` (overwritten) gets, per row, the
+    /// sum of the rows of `dy` that looked it up, added in order.
+    fn embedding_backward(&self, ids: Self::View<'_>, dim: usize, dy: Self::View<'_>, dtable: Self::ViewMut<'_>);
+
+    /// Step `s` of a recurrent layer over `batch` samples. Reads the input projection of time
+    /// `cell.time(s)` (rows `n * timesteps + t` of `xw`, `batch * timesteps x gates * units`,
+    /// input bias included), adds `hu` (`h R` of the previous state, `batch x gates * units`;
+    /// `None` at the first step, where the state is zero; for [`CellKind::GruResetBefore`] `h R`
+    /// then `(r h) R`, `2 x batch x gates * units`) and the GRU's recurrent bias `rbias`,
+    /// and writes the step's pre-activations and activations into `pre` and `post` (`batch x
+    /// cell.stored()`), the new state into `h` (`batch x units`) and the layer's output `y`
+    /// (`batch x timesteps x units` with `return_sequences`, else `batch x units`, written at the
+    /// last step). `prev` is the previous step's state and `pre` (for the GRU's state and the
+    /// LSTM's cell state).
+    #[allow(clippy::too_many_arguments)]
+    fn rnn_step(
+        &self,
+        cell: &RnnCell,
+        s: usize,
+        batch: usize,
+        xw: Self::View<'_>,
+        hu: Option<Self::View<'_>>,
+        rbias: Option<Self::View<'_>>,
+        prev: Option<(Self::View<'_>, Self::View<'_>)>,
+        pre: Self::ViewMut<'_>,
+        post: Self::ViewMut<'_>,
+        h: Self::ViewMut<'_>,
+        y: Self::ViewMut<'_>,
+    );
+
+    /// The reset gate's product for [`CellKind::GruResetBefore`] at step `s`: `rh = r h` with
+    /// `r = σ(x K_r + b_r + h R_r)`, from the input projection `xw`, `hu = h R` and the previous
+    /// state `h` (each `batch` rows), the input of the step's second recurrent product.
+    #[allow(clippy::too_many_arguments)]
+    fn rnn_reset_state(
+        &self,
+        cell: &RnnCell,
+        s: usize,
+        batch: usize,
+        xw: Self::View<'_>,
+        hu: Self::View<'_>,
+        h: Self::View<'_>,
+        rh: Self::ViewMut<'_>,
+    );
+
+    /// The second half of [`Backend::rnn_step_backward`] for [`CellKind::GruResetBefore`]: from
+    /// `drh`, the gradient of `r h` (`None` at the first step), the reset gate's gradient into its
+    /// blocks of `dxw` and `dhu` (the first of the two `batch x gates * units` matrices), `r drh`
+    /// added to `dh`, and the input projection's row sums into `dbias`.
+    #[allow(clippy::too_many_arguments)]
+    fn rnn_reset_state_backward(
+        &self,
+        cell: &RnnCell,
+        s: usize,
+        batch: usize,
+        drh: Option<Self::View<'_>>,
+        pre: Self::View<'_>,
+        post: Self::View<'_>,
+        h: Option<Self::View<'_>>,
+        dh: Self::ViewMut<'_>,
+        dxw: Self::ViewMut<'_>,
+        dhu: Self::ViewMut<'_>,
+        dbias: Option<Self::ViewMut<'_>>,
+    );
+
+    /// The backward pass of step `s` of [`Backend::rnn_step`]. `dh` holds the gradient of the
+    /// step's state from later steps; the kernel adds the output gradient `dy` of step `s`,
+    /// and leaves in `dh` the part of the previous state's gradient that does not pass through
+    /// the recurrent kernel (`z dh` for the GRU, zero otherwise); likewise `dc` for the LSTM's cell
+    /// state. It writes the gradient of the input projection into rows `n * timesteps + t` of
+    /// `dxw`, that of `h R` (plus recurrent bias) into `dhu`, and adds their column sums into
+    /// `dbias` and `drbias` when given; `tmp` (`batch x gates * units`) is its working space. For [`CellKind::GruResetBefore`] `dhu` holds the
+    /// gradients of `h R` and of `(r h) R`, and the reset gate's part is left to
+    /// [`Backend::rnn_reset_state_backward`] (which also sums `dbias`).
+    #[allow(clippy::too_many_arguments)]
+    fn rnn_step_backward(
+        &self,
+        cell: &RnnCell,
+        s: usize,
+        batch: usize,
+        dy: Self::View<'_>,
+        pre: Self::View<'_>,
+        post: Self::View<'_>,
+        prev: Option<(Self::View<'_>, Self::View<'_>)>,
+        dh: Self::ViewMut<'_>,
+        dc: Self::ViewMut<'_>,
+        dxw: Self::ViewMut<'_>,
+        dhu: Self::ViewMut<'_>,
+        tmp: Self::ViewMut<'_>,
+        dbias: Option<Self::ViewMut<'_>>,
+        drbias: Option<Self::ViewMut<'_>>,
+    );
+
+    /// `Bidirectional`'s merge of `fwd` and `bwd`, each `batch x steps x units` (`steps` is 1
+    /// without `return_sequences`). The backward output is read reversed in time (its step `s`
+    /// saw input step `steps - 1 - s`), so `y`'s step `t` combines both directions at input step
+    /// `t`: `2 * units` values side by side for [`MergeMode::Concat`], else `units`.
+    #[allow(clippy::too_many_arguments)]
+    fn merge_directions(
+        &self,
+        mode: MergeMode,
+        batch: usize,
+        steps: usize,
+        units: usize,
+        fwd: Self::View<'_>,
+        bwd: Self::View<'_>,
+        y: Self::ViewMut<'_>,
+    );
+
+    /// The backward pass of [`Backend::merge_directions`]: `dfwd` and `dbwd` (overwritten) from
+    /// `dy`.
+    #[allow(clippy::too_many_arguments)]
+    fn merge_directions_backward(
+        &self,
+        mode: MergeMode,
+        batch: usize,
+        steps: usize,
+        units: usize,
+        dy: Self::View<'_>,
+        fwd: Self::View<'_>,
+        bwd: Self::View<'_>,
+        dfwd: Self::ViewMut<'_>,
+        dbwd: Self::ViewMut<'_>,
+    );
+
+    /// In place: `dst += src`, elementwise.
+    fn add(&self, src: Self::View<'_>, dst: Self::ViewMut<'_>);
+
     /// Inverted dropout: `mask` gets 1 where an element is kept (probability `1 - rate`), 0
     /// elsewhere, from a counter-based generator keyed by `seed` and `stream`; `y = mask ? x / (1 - rate) : 0`.
     fn dropout(&self, x: Self::View<'_>, y: Self::ViewMut<'_>, mask: Self::ViewMut<'_>, rate: f32, seed: u64, stream: u64);
 
     /// The backward pass of [`Backend::dropout`]: `dx = mask ? g / (1 - rate) : 0`.
     fn dropout_backward(&self, g: Self::View<'_>, mask: Self::View<'_>, dx: Self::ViewMut<'_>, rate: f32);
+
+    /// Zeroes each of the `channels` channels of each of `rows` samples (of `positions x
+    /// channels` values) with probability `rate`, the same counter-based draw as
+    /// [`Backend::dropout`] over the `rows * channels` (sample, channel) pairs: `mask` (`rows *
+    /// channels`) gets 1 for a kept channel, `y = mask ? x / (1 - rate) : 0` (`SpatialDropout2D`).
+    #[allow(clippy::too_many_arguments)]
+    fn spatial_dropout(
+        &self,
+        x: Self::View<'_>,
+        y: Self::ViewMut<'_>,
+        mask: Self::ViewMut<'_>,
+        rows: usize,
+        channels: usize,
+        rate: f32,
+        seed: u64,
+        stream: u64,
+    );
+
+    /// The backward pass of [`Backend::spatial_dropout`]: `dx = mask ? g / (1 - rate) : 0`, the
+    /// mask of each (sample, channel) over its positions.
+    fn spatial_dropout_backward(
+        &self,
+        g: Self::View<'_>,
+        mask: Self::View<'_>,
+        dx: Self::ViewMut<'_>,
+        rows: usize,
+        channels: usize,
+        rate: f32,
+    );
+
+    /// Gaussian noise from a counter-based generator keyed by `seed` and `stream`: with `noise`,
+    /// `noise = 1 + stddev * n` and `y = x * noise` (`GaussianDropout`), else `y = x + stddev * n`
+    /// (`GaussianNoise`), `n` standard normal and drawn afresh for every element.
+    fn gaussian_noise(
+        &self,
+        x: Self::View<'_>,
+        y: Self::ViewMut<'_>,
+        noise: Option<Self::ViewMut<'_>>,
+        stddev: f32,
+        seed: u64,
+        stream: u64,
+    );
+
+    /// Elementwise `out = a * b`.
+    fn multiply(&self, a: Self::View<'_>, b: Self::View<'_>, out: Self::ViewMut<'_>);
+
+    /// Permutes the axes of each of `batch` samples `x` into `y`.
+    fn permute(&self, p: &Permutation, batch: usize, x: Self::View<'_>, y: Self::ViewMut<'_>);
+
+    /// `y[b, t, :] = x[b, :]` for `t < times`: each sample's row of `width` repeated (`RepeatVector`).
+    fn repeat(&self, batch: usize, times: usize, width: usize, x: Self::View<'_>, y: Self::ViewMut<'_>);
+
+    /// The backward pass of [`Backend::repeat`]: `dx[b, :] = Σ_t dy[b, t, :]`.
+    fn repeat_backward(&self, batch: usize, times: usize, width: usize, dy: Self::View<'_>, dx: Self::ViewMut<'_>);
+
+    /// Each of `batch` small samples into the middle of a large one, zeros around it.
+    fn pad2d(&self, g: &Border2d, batch: usize, small: Self::View<'_>, large: Self::ViewMut<'_>);
+
+    /// The middle of each of `batch` large samples into a small one.
+    fn crop2d(&self, g: &Border2d, batch: usize, large: Self::View<'_>, small: Self::ViewMut<'_>);
+
+    /// Upsamples `batch` NHWC samples `x` into `y` (see [`Upsample2d`]).
+    fn upsample2d(&self, g: &Upsample2d, batch: usize, x: Self::View<'_>, y: Self::ViewMut<'_>);
+
+    /// The backward pass of [`Backend::upsample2d`]: `dx` (overwritten) gets each input's share of
+    /// the output gradient `dy`.
+    fn upsample2d_backward(&self, g: &Upsample2d, batch: usize, dy: Self::View<'_>, dx: Self::ViewMut<'_>);
 
     /// The loss of a batch of `rows` samples whose outputs have `cols` values each; `target` has
     /// `cols` values per sample (one class index for sparse losses). With `weights` (one per

@@ -1,12 +1,12 @@
 //! Import of models saved by Python Keras: a Keras 3 `.keras` archive, a legacy `.h5` full-model
 //! file, or a `.weights.h5` weights file.
 //!
-//! The file's architecture (layer classes, `units`, `activation`, `use_bias`, the input shape) is
-//! compared with the model's definition first, and a mismatch is refused with an error naming the
-//! first difference; then every weight's shape is checked, and only then are all weights written
-//! at once. Every size a file declares is checked against the bytes that are there and against
-//! the model's own shapes before anything is allocated, so a damaged or hostile file gives an
-//! `Err`, never a panic or a huge allocation.
+//! The file's architecture (layer classes, `units`, `filters`, convolution and pooling windows,
+//! `activation`, `use_bias`, the input shape) is compared with the model's definition first, and
+//! a mismatch is refused with an error naming the first difference; then every weight's shape is
+//! checked, and only then are all weights written at once. Every size a file declares is checked
+//! against the bytes that are there and against the model's own shapes before anything is
+//! allocated, so a damaged or hostile file gives an `Err`, never a panic or a huge allocation.
 
 use crate::error::{batch_shape, tuple_shape};
 use crate::model::{ConfigValue, LayerSpec, Model, WeightSpec};
@@ -106,7 +106,7 @@ fn architecture<M: Model>(config: &Value) -> std::result::Result<Vec<String>, St
             ));
         };
         let name = cfg.get("name").and_then(Value::as_str).unwrap_or(ours.name);
-        let same = class == ours.class && ours.config.iter().all(|(key, value)| cfg.get(*key).is_some_and(|v| matches(value, v)));
+        let same = class == ours.class && ours.config.iter().all(|(key, value)| lookup(cfg, key).is_some_and(|v| matches(value, v)));
         if !same {
             return Err(format!(
                 "layer {} ({name}): the file has {}, this model has {}",
@@ -133,33 +133,90 @@ fn architecture<M: Model>(config: &Value) -> std::result::Result<Vec<String>, St
         .collect())
 }
 
+/// A layer's config entry; `outer.key` reads the config of the layer under `outer` (a wrapper's
+/// `layer`), `outer.class_name` its class.
+fn lookup<'a>(cfg: &'a Value, key: &str) -> Option<&'a Value> {
+    match key.split_once('.') {
+        None => cfg.get(key),
+        Some((outer, "class_name")) => cfg.get(outer)?.get("class_name"),
+        Some((outer, rest)) => lookup(cfg.get(outer)?.get("config")?, rest),
+    }
+}
+
 fn matches(ours: &ConfigValue, file: &Value) -> bool {
     match *ours {
         ConfigValue::Int(n) => file.as_u64() == Some(n as u64),
         ConfigValue::Float(x) => file.as_f64().is_some_and(|f| (f - x).abs() <= 1e-9 * x.abs().max(1.0)),
         ConfigValue::Bool(b) => file.as_bool() == Some(b),
         ConfigValue::Activation(a) => file.as_str().and_then(crate::activations::Activation::from_name) == Some(a),
+        ConfigValue::Shape(v) => {
+            file.as_array().is_some_and(|f| f.len() == v.len() && f.iter().zip(v).all(|(f, &v)| f.as_i64() == Some(v)))
+        }
+        ConfigValue::Ints(v) => {
+            file.as_array().is_some_and(|f| f.len() == v.len() && f.iter().zip(v).all(|(f, &v)| f.as_u64() == Some(v as u64)))
+        }
+        ConfigValue::Str(s) => file.as_str() == Some(s),
+        ConfigValue::List(items) => {
+            file.as_array().is_some_and(|a| a.len() == items.len() && items.iter().zip(a).all(|(ours, theirs)| matches(ours, theirs)))
+        }
+        ConfigValue::Layer(class, config) => {
+            file.get("class_name").and_then(Value::as_str) == Some(class)
+                && config.iter().all(|(key, value)| file.pointer(&format!("/config/{key}")).is_some_and(|v| matches(value, v)))
+        }
     }
 }
 
 /// The keys a description shows, for a class this model does not have.
-const SHOWN_KEYS: &[&str] = &["units", "filters", "kernel_size", "activation", "use_bias", "rate"];
+const SHOWN_KEYS: &[&str] = &[
+    "units",
+    "filters",
+    "kernel_size",
+    "pool_size",
+    "strides",
+    "padding",
+    "dilation_rate",
+    "depth_multiplier",
+    "activation",
+    "use_bias",
+    "rate",
+    "stddev",
+    "n",
+    "dims",
+    "size",
+    "interpolation",
+    "cropping",
+    "target_shape",
+];
 
 fn describe_spec(layer: &LayerSpec) -> String {
     let args = layer.config.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
     format!("{}({})", layer.class, args.join(", "))
 }
 
+/// A JSON array as a Python tuple: `(1, 2)`, `((1, 0), (2, 1))`.
+fn tuple(items: &[Value]) -> String {
+    let shown = items.iter().map(|v| v.as_array().map_or_else(|| v.to_string(), |a| tuple(a))).collect::<Vec<_>>();
+    match shown.as_slice() {
+        [one] => format!("({one},)"),
+        _ => format!("({})", shown.join(", ")),
+    }
+}
+
 fn describe_file(class: &str, cfg: &Value) -> String {
+    let wrapped = cfg.get("layer").map(|l| {
+        let class = l.get("class_name").and_then(Value::as_str).unwrap_or("?");
+        format!("layer={}", describe_file(class, l.get("config").unwrap_or(&Value::Null)))
+    });
     let args = SHOWN_KEYS
         .iter()
         .filter_map(|k| {
             cfg.get(*k).map(|v| match v {
                 Value::String(s) => format!("{k}={s}"),
-                Value::Array(a) => format!("{k}=({})", a.iter().map(Value::to_string).collect::<Vec<_>>().join(", ")),
+                Value::Array(a) => format!("{k}={}", tuple(a)),
                 v => format!("{k}={v}"),
             })
         })
+        .chain(wrapped)
         .collect::<Vec<_>>();
     format!("{class}({})", args.join(", "))
 }
@@ -174,19 +231,35 @@ fn weights_by_layer<M: Model>() -> Vec<(usize, Vec<&'static WeightSpec>)> {
         .collect()
 }
 
-/// Keras 3 layout (`.keras` and `.weights.h5`): `layers/<name>/vars/0..`.
+/// Where Keras 3 keeps a layer's weights, in order: `layers/<name>/vars`, a level down for a
+/// wrapper (`layers/time_distributed/layer/vars`), the cell's group for a recurrent layer
+/// (`layers/lstm/cell/vars`), each direction's for `Bidirectional`.
+fn var_groups(class: &str, name: &str) -> Vec<String> {
+    match class {
+        "TimeDistributed" => vec![format!("layers/{name}/layer/vars")],
+        "SimpleRNN" | "LSTM" | "GRU" => vec![format!("layers/{name}/cell/vars")],
+        "Bidirectional" => vec![format!("layers/{name}/forward_layer/cell/vars"), format!("layers/{name}/backward_layer/cell/vars")],
+        _ => vec![format!("layers/{name}/vars")],
+    }
+}
+
+/// Keras 3 layout (`.keras` and `.weights.h5`): `layers/<name>/vars/0..` (see [`var_groups`]).
 fn read_vars<M: Model>(h5: &hdf5_pure::File, file_names: &[String]) -> std::result::Result<Vec<ArrayD<f32>>, String> {
     let mut out = Vec::with_capacity(M::WEIGHTS.len());
     for (i, specs) in weights_by_layer::<M>() {
         let name = &file_names[i];
-        let vars = format!("layers/{name}/vars");
-        let group = h5.group(&vars).map_err(|_| format!("layer {} ({name}): the file has no weights for it (no group {vars})", i + 1))?;
-        let found = group.datasets().map_err(|e| format!("{vars}: {e}"))?.len();
-        if found != specs.len() {
-            return Err(format!("layer {} ({name}): the file has {found} weights, this model has {}", i + 1, specs.len()));
+        let mut datasets = Vec::new();
+        for vars in var_groups(M::LAYERS[i].class, name) {
+            let group =
+                h5.group(&vars).map_err(|_| format!("layer {} ({name}): the file has no weights for it (no group {vars})", i + 1))?;
+            let found = group.datasets().map_err(|e| format!("{vars}: {e}"))?.len();
+            datasets.extend((0..found).map(|j| format!("{vars}/{j}")));
         }
-        for (j, spec) in specs.iter().enumerate() {
-            out.push(read_dataset(h5, &format!("{vars}/{j}"), spec, i, name)?);
+        if datasets.len() != specs.len() {
+            return Err(format!("layer {} ({name}): the file has {} weights, this model has {}", i + 1, datasets.len(), specs.len()));
+        }
+        for (path, spec) in datasets.iter().zip(&specs) {
+            out.push(read_dataset(h5, path, spec, i, name)?);
         }
     }
     Ok(out)
@@ -219,7 +292,9 @@ fn read_legacy<M: Model>(h5: &hdf5_pure::File, file_names: &[String]) -> std::re
 fn check_no_extra_layers<M: Model>(h5: &hdf5_pure::File) -> std::result::Result<(), String> {
     let group = h5.group("layers").map_err(|_| "the file has no `layers` group: not a Keras 3 weights file".to_string())?;
     for name in group.groups().map_err(|e| format!("layers: {e}"))? {
-        let has_weights = h5.group(&format!("layers/{name}/vars")).and_then(|g| g.datasets()).is_ok_and(|d| !d.is_empty());
+        let has_weights = ["vars", "layer/vars", "cell/vars", "forward_layer/cell/vars"]
+            .iter()
+            .any(|vars| h5.group(&format!("layers/{name}/{vars}")).and_then(|g| g.datasets()).is_ok_and(|d| !d.is_empty()));
         if has_weights && !M::LAYERS.iter().any(|l| l.name == name) {
             return Err(format!("the file has weights for a layer `{name}`, which this model does not have"));
         }
@@ -361,21 +436,32 @@ fn model_config<M: Model>() -> Value {
     input.extend(M::INPUT_SHAPE.iter().map(|&d| Value::from(d)));
     let mut layers = vec![serde_json::json!({
         "module": "keras.layers", "class_name": "InputLayer", "registered_name": null,
-        "config": { "batch_shape": input, "dtype": "float32", "sparse": false, "name": "input_layer" },
+        "config": { "batch_shape": input, "dtype": if M::INPUT_INDICES.is_some() { "int32" } else { "float32" }, "sparse": false, "name": "input_layer" },
     })];
     for layer in M::LAYERS {
         let mut cfg = serde_json::Map::new();
         cfg.insert("name".into(), layer.name.into());
-        cfg.insert("trainable".into(), true.into());
+        // Keras's SpatialDropout2D takes no `trainable` argument (its own config leaves it out).
+        if layer.class != "SpatialDropout2D" {
+            cfg.insert("trainable".into(), true.into());
+        }
         cfg.insert("dtype".into(), "float32".into());
         for (key, value) in layer.config {
-            let value = match *value {
-                ConfigValue::Int(n) => Value::from(n),
-                ConfigValue::Float(x) => Value::from(x),
-                ConfigValue::Bool(b) => Value::from(b),
-                ConfigValue::Activation(a) => Value::from(a.name()),
-            };
-            cfg.insert((*key).into(), value);
+            let value = config_json(value);
+            match key.split_once('.') {
+                None => {
+                    cfg.insert((*key).into(), value);
+                }
+                // A wrapped layer: `{"module", "class_name", "config"}` under `outer`.
+                Some((outer, inner)) => {
+                    let wrapped = cfg.entry(outer).or_insert_with(|| serde_json::json!({ "module": "keras.layers", "config": {} }));
+                    if inner == "class_name" {
+                        wrapped["class_name"] = value;
+                    } else {
+                        wrapped["config"][inner] = value;
+                    }
+                }
+            }
         }
         layers.push(serde_json::json!({ "module": "keras.layers", "class_name": layer.class, "registered_name": null, "config": cfg }));
     }
@@ -386,22 +472,77 @@ fn model_config<M: Model>() -> Value {
     })
 }
 
-/// Keras 3's weights layout: `layers/<name>/vars/0..` (every layer has its `vars` group).
+/// A configuration value as Keras writes it.
+fn config_json(value: &ConfigValue) -> Value {
+    match *value {
+        ConfigValue::Int(n) => Value::from(n),
+        ConfigValue::Float(x) => Value::from(x),
+        ConfigValue::Bool(b) => Value::from(b),
+        ConfigValue::Activation(a) => Value::from(a.name()),
+        ConfigValue::Str(w) => Value::from(w),
+        ConfigValue::Ints(v) => Value::from(v.to_vec()),
+        ConfigValue::Shape(v) => Value::from(v.to_vec()),
+        ConfigValue::List(items) => Value::Array(items.iter().map(config_json).collect()),
+        ConfigValue::Layer(class, config) => {
+            let mut cfg = serde_json::Map::new();
+            cfg.insert("trainable".into(), true.into());
+            cfg.insert("dtype".into(), "float32".into());
+            for (key, value) in config {
+                cfg.insert((*key).into(), config_json(value));
+            }
+            serde_json::json!({ "module": "keras.layers", "class_name": class, "registered_name": null, "config": cfg })
+        }
+    }
+}
+
+/// Keras 3's weights layout: `layers/<name>/vars/0..` (every layer has its `vars` group; a
+/// wrapper's layer holds the weights, in `layers/<name>/layer/vars`; a recurrent layer's weights
+/// are its cell's, `layers/<name>/cell/vars`, and `Bidirectional` holds one such layer per
+/// direction, `forward_layer` and `backward_layer`).
 fn weights_h5<M: Model>(weights: &[ArrayD<f32>]) -> std::result::Result<Vec<u8>, String> {
-    let mut builder = hdf5_pure::FileBuilder::new();
-    let mut root_layers = builder.create_group("layers");
-    let mut next = weights.iter().zip(M::WEIGHTS);
-    for layer in M::LAYERS {
-        let mut group = root_layers.create_group(layer.name);
-        let mut vars = group.create_group("vars");
-        vars.set_attr("name", AttrValue::String(layer.name.into()));
-        for (j, (w, _)) in next.by_ref().take(M::WEIGHTS.iter().filter(|s| s.layer == layer.name).count()).enumerate() {
+    /// A `vars` group holding `weights`.
+    fn vars_group(parent: &mut hdf5_pure::GroupBuilder, name: &str, weights: &[&ArrayD<f32>]) {
+        let mut vars = parent.create_group("vars");
+        vars.set_attr("name", AttrValue::String(name.into()));
+        for (j, w) in weights.iter().enumerate() {
             let data = w.iter().copied().collect::<Vec<f32>>();
             let shape = w.shape().iter().map(|&d| d as u64).collect::<Vec<_>>();
             vars.create_dataset(&j.to_string()).with_f32_data(&data).with_shape(&shape);
         }
-        group.add_group(vars.finish());
-        root_layers.add_group(group.finish());
+        parent.add_group(vars.finish());
+    }
+    /// A layer's group with an empty `vars` and the weights in `<inner>/vars`.
+    fn nested_group(parent: &mut hdf5_pure::GroupBuilder, group_name: &str, inner: &str, name: &str, weights: &[&ArrayD<f32>]) {
+        let mut group = parent.create_group(group_name);
+        vars_group(&mut group, name, &[]);
+        let mut nested = group.create_group(inner);
+        vars_group(&mut nested, name, weights);
+        group.add_group(nested.finish());
+        parent.add_group(group.finish());
+    }
+    let mut builder = hdf5_pure::FileBuilder::new();
+    let mut root_layers = builder.create_group("layers");
+    let mut next = weights.iter().zip(M::WEIGHTS);
+    for layer in M::LAYERS {
+        let count = M::WEIGHTS.iter().filter(|s| s.layer == layer.name).count();
+        let own: Vec<&ArrayD<f32>> = next.by_ref().take(count).map(|(w, _)| w).collect();
+        match layer.class {
+            "TimeDistributed" => nested_group(&mut root_layers, layer.name, "layer", layer.name, &own),
+            "SimpleRNN" | "LSTM" | "GRU" => nested_group(&mut root_layers, layer.name, "cell", layer.name, &own),
+            "Bidirectional" => {
+                let mut group = root_layers.create_group(layer.name);
+                vars_group(&mut group, layer.name, &[]);
+                let (forward, backward) = own.split_at(own.len() / 2);
+                nested_group(&mut group, "forward_layer", "cell", layer.name, forward);
+                nested_group(&mut group, "backward_layer", "cell", layer.name, backward);
+                root_layers.add_group(group.finish());
+            }
+            _ => {
+                let mut group = root_layers.create_group(layer.name);
+                vars_group(&mut group, layer.name, &own);
+                root_layers.add_group(group.finish());
+            }
+        }
     }
     builder.add_group(root_layers.finish());
     let mut vars = builder.create_group("vars");

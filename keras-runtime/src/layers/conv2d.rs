@@ -1,4 +1,5 @@
-//! `Conv2D`: a 2-D convolution over NHWC samples, as im2col + one matrix product for the batch.
+//! `Conv2D` (and `Conv1D`, a `Conv2D` of height 1): a convolution over NHWC samples, as im2col +
+//! one matrix product for the batch.
 
 use super::{Rows, RowsMut};
 use crate::activations::ActivationFn;

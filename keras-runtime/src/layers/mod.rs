@@ -10,21 +10,41 @@
 
 mod activation;
 mod batch_norm;
+mod bidirectional;
 mod conv2d;
+mod conv2d_transpose;
 mod dense;
+mod depthwise_conv2d;
 mod dropout;
+mod embedding;
 mod flatten;
 mod layer_norm;
+mod noise;
+mod padding;
+mod permute;
 mod pool2d;
+mod repeat_vector;
+mod upsampling2d;
+mod recurrent;
 
 pub use activation::Activation;
 pub use batch_norm::BatchNormalization;
+pub use bidirectional::Bidirectional;
 pub use conv2d::Conv2D;
+pub use conv2d_transpose::Conv2DTranspose;
 pub use dense::Dense;
+pub use depthwise_conv2d::{DepthwiseConv2D, SeparableConv2D};
 pub use dropout::Dropout;
+pub use embedding::Embedding;
 pub use flatten::{Flatten, Reshape};
 pub use layer_norm::LayerNormalization;
+pub use noise::{GaussianDropout, GaussianNoise, SpatialDropout2D};
+pub use padding::{Cropping2D, ZeroPadding2D};
+pub use permute::Permute;
 pub use pool2d::Pool2D;
+pub use repeat_vector::RepeatVector;
+pub use upsampling2d::UpSampling2D;
+pub use recurrent::Recurrent;
 
 use crate::backend::Backend;
 

@@ -96,10 +96,21 @@ pub fn check_finite(v: &[f32], what: &str) -> Result<()> {
     Err(Error::NonFinite { what: what.to_string(), value, index })
 }
 
-/// Checks that `x` has the model's per-sample input shape.
-pub fn check_input(x: &Table<'_>, input_shape: &[usize]) -> Result<()> {
+/// Checks that `x` has the model's per-sample input shape and, for a model whose first layer is
+/// an `Embedding` of `indices` rows, that every value is an integer id in `[0, indices)`.
+pub fn check_input(x: &Table<'_>, input_shape: &[usize], indices: Option<usize>) -> Result<()> {
     if x.sample_shape() != input_shape {
         return Err(Error::shape("x", format!("{} (the model's input)", batch_shape(input_shape)), tuple_shape(x.shape)));
+    }
+    if let Some(n) = indices
+        && let Some((index, &value)) = x.data.iter().enumerate().find(|&(_, &v)| !(v >= 0.0 && v < n as f32 && v.fract() == 0.0))
+    {
+        let row_len = x.row_len();
+        return Err(Error::value(
+            format!("x (token id of sample {}, position {})", index / row_len, index % row_len),
+            format!("an integer in [0, {n}) (the Embedding's input_dim is {n})"),
+            value,
+        ));
     }
     Ok(())
 }
@@ -166,7 +177,17 @@ mod tests {
         assert!(table(&e, "x").unwrap_err().to_string().starts_with("x (shape (0, 3)) is empty"));
         let x = Array2::<f32>::zeros((5, 3));
         let tx = table(&x, "x").unwrap();
-        assert_eq!(check_input(&tx, &[4]).unwrap_err().to_string(), "x: expected shape (None, 4) (the model's input), found (5, 3)");
+        assert_eq!(check_input(&tx, &[4], None).unwrap_err().to_string(), "x: expected shape (None, 4) (the model's input), found (5, 3)");
+        let ids = array![[1i32, 2, 9], [0, 10, 3]];
+        let tids = table(&ids, "x").unwrap();
+        check_input(&tids, &[3], Some(11)).unwrap();
+        let err = check_input(&tids, &[3], Some(10)).unwrap_err().to_string();
+        assert_eq!(err, "x (token id of sample 1, position 1): expected an integer in [0, 10) (the Embedding's input_dim is 10), found 10");
+        let frac = array![[1.0f32, 2.5]];
+        let err = check_input(&table(&frac, "x").unwrap(), &[2], Some(10)).unwrap_err().to_string();
+        assert!(err.contains("position 1") && err.ends_with("found 2.5"), "{err}");
+        let neg = array![[-1i64]];
+        assert!(check_input(&table(&neg, "x").unwrap(), &[1], Some(10)).unwrap_err().to_string().ends_with("found -1"));
         let y = Array1::from(vec![0.0f32, 1.0, 2.0, 3.0, 1.0]);
         let ty = table(&y, "y").unwrap();
         let err = check_targets(&ty, 5, &[3], Loss::SparseCategoricalCrossentropy).unwrap_err().to_string();

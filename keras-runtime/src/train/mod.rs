@@ -799,7 +799,7 @@ impl<M: Model> Engine for Compiled<M> {
     }
 
     fn check_data(&self, x: &Table<'_>, y: &Table<'_>) -> Result<()> {
-        check_input(x, M::INPUT_SHAPE)?;
+        check_input(x, M::INPUT_SHAPE, M::INPUT_INDICES)?;
         check_targets(y, x.rows(), M::OUTPUT_SHAPE, self.loss.kind())
     }
 }
@@ -811,7 +811,7 @@ fn predict_batched<M: Model, A: Element, S: Data<Elem = A>, D: Dimension>(
     batch_size: usize,
 ) -> Result<Array<f32, M::OutputDim>> {
     let x = table(x, "x")?;
-    check_input(&x, M::INPUT_SHAPE)?;
+    check_input(&x, M::INPUT_SHAPE, M::INPUT_INDICES)?;
     let n = x.rows();
     let core = model.core_mut();
     let dev = core.device().clone();

@@ -15,7 +15,7 @@ const PARALLEL_MIN_ELEMS: usize = 1 << 15;
 
 /// A mutable slice handed to pool tasks, which take disjoint row ranges of it.
 #[derive(Clone, Copy)]
-struct Rows {
+pub(super) struct Rows {
     ptr: *mut f32,
     len: usize,
     cols: usize,
@@ -25,7 +25,7 @@ unsafe impl Send for Rows {}
 unsafe impl Sync for Rows {}
 
 impl Rows {
-    fn new(s: &mut [f32], cols: usize) -> Rows {
+    pub(super) fn new(s: &mut [f32], cols: usize) -> Rows {
         Rows { ptr: s.as_mut_ptr(), len: s.len(), cols }
     }
 
@@ -33,7 +33,7 @@ impl Rows {
     ///
     /// # Safety
     /// No two live slices from this `Rows` may overlap.
-    unsafe fn rows<'x>(&self, r: &Range<usize>) -> &'x mut [f32] {
+    pub(super) unsafe fn rows<'x>(&self, r: &Range<usize>) -> &'x mut [f32] {
         let (a, b) = (r.start * self.cols, r.end * self.cols);
         assert!(b <= self.len);
         unsafe { std::slice::from_raw_parts_mut(self.ptr.add(a), b - a) }
@@ -41,7 +41,7 @@ impl Rows {
 }
 
 /// Runs `f` over row ranges covering `0..rows`, in parallel when the matrix is large.
-fn for_rows(rows: usize, cols: usize, f: impl Fn(Range<usize>) + Sync) {
+pub(super) fn for_rows(rows: usize, cols: usize, f: impl Fn(Range<usize>) + Sync) {
     let pool = pool::global();
     if rows * cols < PARALLEL_MIN_ELEMS || rows < 2 || pool.threads() == 1 {
         f(0..rows);
@@ -357,7 +357,7 @@ fn any_non_finite_impl<S: Simd>(_s: S, v: &[f32]) -> bool {
 
 /// A 64-bit mix (SplitMix64's finaliser).
 #[inline(always)]
-fn mix(mut z: u64) -> u64 {
+pub(super) fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)

@@ -4,11 +4,14 @@
 
 pub mod gemm;
 pub mod kernels;
+mod noise;
 pub mod pool;
+pub mod recurrent;
+mod shuffle;
 pub(crate) mod simd;
 mod window;
 
-use super::{Backend, PoolKind, Transpose, Window2d};
+use super::{Backend, Border2d, MergeMode, Permutation, PoolKind, RnnCell, Transpose, Upsample2d, Window2d};
 use crate::Result;
 use crate::activations::Activation;
 use crate::constraints::Constraint;
@@ -248,6 +251,18 @@ impl Backend for Cpu {
         window::col2im(g, batch, cols, dx);
     }
 
+    fn depthwise(&self, rows: usize, taps: usize, c: usize, dm: usize, cols: &[f32], kernel: &[f32], y: &mut [f32]) {
+        window::depthwise(rows, taps, c, dm, cols, kernel, y);
+    }
+
+    fn depthwise_kernel_grad(&self, rows: usize, taps: usize, c: usize, dm: usize, cols: &[f32], dy: &[f32], dkernel: &mut [f32]) {
+        window::depthwise_kernel_grad(rows, taps, c, dm, cols, dy, dkernel);
+    }
+
+    fn depthwise_input_grad(&self, rows: usize, taps: usize, c: usize, dm: usize, kernel: &[f32], dy: &[f32], dcols: &mut [f32]) {
+        window::depthwise_input_grad(rows, taps, c, dm, kernel, dy, dcols);
+    }
+
     fn pool2d(&self, g: &Window2d, kind: PoolKind, batch: usize, x: &[f32], y: &mut [f32]) {
         window::pool2d(g, kind, batch, x, y);
     }
@@ -256,12 +271,145 @@ impl Backend for Cpu {
         window::pool2d_backward(g, kind, batch, x, y, dy, dx);
     }
 
+    fn embedding(&self, ids: &[f32], dim: usize, table: &[f32], y: &mut [f32]) {
+        recurrent::embedding(ids, dim, table, y);
+    }
+
+    fn embedding_backward(&self, ids: &[f32], dim: usize, dy: &[f32], dtable: &mut [f32]) {
+        recurrent::embedding_backward(ids, dim, dy, dtable);
+    }
+
+    fn rnn_step(
+        &self,
+        cell: &RnnCell,
+        s: usize,
+        batch: usize,
+        xw: &[f32],
+        hu: Option<&[f32]>,
+        rbias: Option<&[f32]>,
+        prev: Option<(&[f32], &[f32])>,
+        pre: &mut [f32],
+        post: &mut [f32],
+        h: &mut [f32],
+        y: &mut [f32],
+    ) {
+        recurrent::rnn_step(cell, s, batch, xw, hu, rbias, prev, pre, post, h, y);
+    }
+
+    fn merge_directions(&self, mode: MergeMode, batch: usize, steps: usize, units: usize, fwd: &[f32], bwd: &[f32], y: &mut [f32]) {
+        recurrent::merge_directions(mode, batch, steps, units, fwd, bwd, y);
+    }
+
+    fn merge_directions_backward(
+        &self,
+        mode: MergeMode,
+        batch: usize,
+        steps: usize,
+        units: usize,
+        dy: &[f32],
+        fwd: &[f32],
+        bwd: &[f32],
+        dfwd: &mut [f32],
+        dbwd: &mut [f32],
+    ) {
+        recurrent::merge_directions_backward(mode, batch, steps, units, dy, fwd, bwd, dfwd, dbwd);
+    }
+
+    fn add(&self, src: &[f32], dst: &mut [f32]) {
+        dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+    }
+
+    fn rnn_reset_state(&self, cell: &RnnCell, s: usize, batch: usize, xw: &[f32], hu: &[f32], h: &[f32], rh: &mut [f32]) {
+        recurrent::rnn_reset_state(cell, s, batch, xw, hu, h, rh);
+    }
+
+    fn rnn_reset_state_backward(
+        &self,
+        cell: &RnnCell,
+        s: usize,
+        batch: usize,
+        drh: Option<&[f32]>,
+        pre: &[f32],
+        post: &[f32],
+        h: Option<&[f32]>,
+        dh: &mut [f32],
+        dxw: &mut [f32],
+        dhu: &mut [f32],
+        dbias: Option<&mut [f32]>,
+    ) {
+        recurrent::rnn_reset_state_backward(cell, s, batch, drh, pre, post, h, dh, dxw, dhu, dbias);
+    }
+
+    fn rnn_step_backward(
+        &self,
+        cell: &RnnCell,
+        s: usize,
+        batch: usize,
+        dy: &[f32],
+        pre: &[f32],
+        post: &[f32],
+        prev: Option<(&[f32], &[f32])>,
+        dh: &mut [f32],
+        dc: &mut [f32],
+        dxw: &mut [f32],
+        dhu: &mut [f32],
+        tmp: &mut [f32],
+        dbias: Option<&mut [f32]>,
+        drbias: Option<&mut [f32]>,
+    ) {
+        recurrent::rnn_step_backward(cell, s, batch, dy, pre, post, prev, dh, dc, dxw, dhu, tmp, dbias, drbias);
+    }
+
     fn dropout(&self, x: &[f32], y: &mut [f32], mask: &mut [f32], rate: f32, seed: u64, stream: u64) {
         kernels::dropout(x, y, mask, rate, seed, stream);
     }
 
     fn dropout_backward(&self, g: &[f32], mask: &[f32], dx: &mut [f32], rate: f32) {
         kernels::dropout_backward(g, mask, dx, rate);
+    }
+
+    fn spatial_dropout(&self, x: &[f32], y: &mut [f32], mask: &mut [f32], rows: usize, channels: usize, rate: f32, seed: u64, stream: u64) {
+        noise::spatial_dropout(x, y, mask, rows, channels, rate, seed, stream);
+    }
+
+    fn spatial_dropout_backward(&self, g: &[f32], mask: &[f32], dx: &mut [f32], rows: usize, channels: usize, rate: f32) {
+        noise::spatial_dropout_backward(g, mask, dx, rows, channels, rate);
+    }
+
+    fn gaussian_noise(&self, x: &[f32], y: &mut [f32], noise: Option<&mut [f32]>, stddev: f32, seed: u64, stream: u64) {
+        noise::gaussian_noise(x, y, noise, stddev, seed, stream);
+    }
+
+    fn multiply(&self, a: &[f32], b: &[f32], out: &mut [f32]) {
+        noise::multiply(a, b, out);
+    }
+
+    fn permute(&self, p: &Permutation, batch: usize, x: &[f32], y: &mut [f32]) {
+        shuffle::permute(p, batch, x, y);
+    }
+
+    fn repeat(&self, batch: usize, times: usize, width: usize, x: &[f32], y: &mut [f32]) {
+        shuffle::repeat(batch, times, width, x, y);
+    }
+
+    fn repeat_backward(&self, batch: usize, times: usize, width: usize, dy: &[f32], dx: &mut [f32]) {
+        shuffle::repeat_backward(batch, times, width, dy, dx);
+    }
+
+    fn pad2d(&self, g: &Border2d, batch: usize, small: &[f32], large: &mut [f32]) {
+        shuffle::pad2d(g, batch, small, large);
+    }
+
+    fn crop2d(&self, g: &Border2d, batch: usize, large: &[f32], small: &mut [f32]) {
+        shuffle::crop2d(g, batch, large, small);
+    }
+
+    fn upsample2d(&self, g: &Upsample2d, batch: usize, x: &[f32], y: &mut [f32]) {
+        shuffle::upsample2d(g, batch, x, y);
+    }
+
+    fn upsample2d_backward(&self, g: &Upsample2d, batch: usize, dy: &[f32], dx: &mut [f32]) {
+        shuffle::upsample2d_backward(g, batch, dy, dx);
     }
 
     fn loss(

@@ -1,4 +1,5 @@
-//! Sliding-window kernels over NHWC samples: im2col / col2im for convolutions, and pooling.
+//! Sliding-window kernels over NHWC samples: im2col / col2im for convolutions, depthwise products
+//! over patch rows, and pooling.
 //! Samples are independent, so large batches are split over the thread pool.
 
 use super::pool;
@@ -12,7 +13,7 @@ type SampleFn<'a> = dyn Fn(usize, &[f32], &mut [f32]) + Sync + 'a;
 
 /// Runs `f(n, input, output)` for each sample `n` of `batch`, with its input
 /// `x[n * in_len..][..in_len]` and its output `out[n * out_len..][..out_len]`, the only part it writes.
-fn per_sample(batch: usize, x: &[f32], in_len: usize, out: &mut [f32], out_len: usize, f: &SampleFn<'_>) {
+pub(super) fn per_sample(batch: usize, x: &[f32], in_len: usize, out: &mut [f32], out_len: usize, f: &SampleFn<'_>) {
     let (x, out) = (&x[..batch * in_len], &mut out[..batch * out_len]);
     let pool = pool::global();
     if batch < 2 || batch * (in_len + out_len) < PARALLEL_MIN || pool.threads() < 2 {
@@ -73,6 +74,89 @@ pub fn col2im(g: &Window2d, batch: usize, cols: &[f32], dx: &mut [f32]) {
                 *d += s;
             }
         });
+    });
+}
+
+/// Runs `f(part, output)` for each of `parts` parts of `out` (`part_len` floats each), over the
+/// thread pool when `work` (floats touched in all) pays for it.
+fn per_part(parts: usize, out: &mut [f32], part_len: usize, work: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+    let out = &mut out[..parts * part_len];
+    let pool = pool::global();
+    if parts < 2 || work < PARALLEL_MIN || pool.threads() < 2 {
+        for (p, os) in out.chunks_exact_mut(part_len.max(1)).enumerate() {
+            f(p, os);
+        }
+        return;
+    }
+    let tasks = pool.threads().min(parts);
+    let per = parts.div_ceil(tasks);
+    let base = SendPtr(out.as_mut_ptr());
+    pool.run(tasks, &|t| {
+        let base = &base;
+        for p in (t * per)..((t + 1) * per).min(parts) {
+            // SAFETY: each part's output range is disjoint, and each part belongs to one task.
+            f(p, unsafe { std::slice::from_raw_parts_mut(base.0.add(p * part_len), part_len) });
+        }
+    });
+}
+
+pub fn depthwise(rows: usize, taps: usize, c: usize, dm: usize, cols: &[f32], kernel: &[f32], y: &mut [f32]) {
+    let (k, n) = (taps * c, c * dm);
+    per_sample(rows, cols, k, y, n, &|_, patch, out| {
+        out.fill(0.0);
+        for (xs, ks) in patch.chunks_exact(c).zip(kernel.chunks_exact(n)) {
+            if dm == 1 {
+                for ((o, x), w) in out.iter_mut().zip(xs).zip(ks) {
+                    *o += x * w;
+                }
+            } else {
+                for ((os, x), ws) in out.chunks_exact_mut(dm).zip(xs).zip(ks.chunks_exact(dm)) {
+                    for (o, w) in os.iter_mut().zip(ws) {
+                        *o += x * w;
+                    }
+                }
+            }
+        }
+    });
+}
+
+pub fn depthwise_kernel_grad(rows: usize, taps: usize, c: usize, dm: usize, cols: &[f32], dy: &[f32], dkernel: &mut [f32]) {
+    let (k, n) = (taps * c, c * dm);
+    let (cols, dy) = (&cols[..rows * k], &dy[..rows * n]);
+    // One part per tap: its slice of the kernel gradient sums over every row.
+    per_part(taps, dkernel, n, rows * (k + n), &|t, dk| {
+        dk.fill(0.0);
+        for (patch, g) in cols.chunks_exact(k).zip(dy.chunks_exact(n)) {
+            let xs = &patch[t * c..][..c];
+            if dm == 1 {
+                for ((d, x), g) in dk.iter_mut().zip(xs).zip(g) {
+                    *d += x * g;
+                }
+            } else {
+                for ((ds, x), gs) in dk.chunks_exact_mut(dm).zip(xs).zip(g.chunks_exact(dm)) {
+                    for (d, g) in ds.iter_mut().zip(gs) {
+                        *d += x * g;
+                    }
+                }
+            }
+        }
+    });
+}
+
+pub fn depthwise_input_grad(rows: usize, taps: usize, c: usize, dm: usize, kernel: &[f32], dy: &[f32], dcols: &mut [f32]) {
+    let (k, n) = (taps * c, c * dm);
+    per_sample(rows, dy, n, dcols, k, &|_, g, out| {
+        for (os, ks) in out.chunks_exact_mut(c).zip(kernel.chunks_exact(n)) {
+            if dm == 1 {
+                for ((o, g), w) in os.iter_mut().zip(g).zip(ks) {
+                    *o = g * w;
+                }
+            } else {
+                for ((o, gs), ws) in os.iter_mut().zip(g.chunks_exact(dm)).zip(ks.chunks_exact(dm)) {
+                    *o = gs.iter().zip(ws).map(|(g, w)| g * w).sum();
+                }
+            }
+        }
     });
 }
 

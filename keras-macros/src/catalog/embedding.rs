@@ -1,0 +1,88 @@
+//! `Embedding(input_dim, output_dim, embeddings_initializer = .., embeddings_regularizer = ..,
+//! embeddings_constraint = ..)`: integer ids to vectors; only as a model's first layer, whose input
+//! then holds ids.
+
+use super::{Args, Runtime, Shape, Weight, int, names, penalties};
+use crate::diag::Diag;
+use crate::parse::Call;
+use proc_macro2::TokenStream;
+use quote::{ToTokens, quote};
+
+/// Parameters besides `in`, `name`, `params`; `input_dim` and `output_dim` may be positional.
+pub const SIGNATURE: (&[&str], usize) =
+    (&["input_dim", "output_dim", "embeddings_initializer", "embeddings_regularizer", "embeddings_constraint"], 2);
+
+pub struct Embedding {
+    pub input_dim: usize,
+    pub output_dim: usize,
+    init: TokenStream,
+    regularizer: Option<TokenStream>,
+    constraint: Option<TokenStream>,
+}
+
+impl Embedding {
+    pub fn build(call: &Call, args: &Args<'_>, diag: &mut Diag) -> Option<Embedding> {
+        let (sig, _) = SIGNATURE;
+        let errors = diag.len();
+        let mut dim = |key: &str, what: &str| match args.get(key, sig) {
+            None => {
+                diag.error(call, format!("Embedding needs `input_dim` (the number of ids) and `output_dim` (the vector size): `Embedding(1000, 16)`; `{key}` ({what}) is missing"));
+                None
+            }
+            Some(a) => match int(&a.value) {
+                Some(v) if v >= 1 && v <= u32::MAX as i128 => Some(v as usize),
+                _ => {
+                    diag.error(a, format!("Embedding's `{key}` expects a positive integer, found `{}`", a.value.to_token_stream()));
+                    None
+                }
+            },
+        };
+        let input_dim = dim("input_dim", "the number of ids");
+        let output_dim = if input_dim.is_some() { dim("output_dim", "the vector size") } else { None };
+        let init = match args.get("embeddings_initializer", sig) {
+            Some(a) => names::initializer(&a.value, diag),
+            None => Some(quote!(::keras::initializers::Initializer::RandomUniform { minval: -0.05, maxval: 0.05 })),
+        };
+        let regularizer = match args.get("embeddings_regularizer", sig) {
+            Some(a) => penalties::regularizer(&a.value, diag).map(Some),
+            None => Some(None),
+        };
+        let constraint = match args.get("embeddings_constraint", sig) {
+            Some(a) => penalties::constraint(&a.value, diag).map(Some),
+            None => Some(None),
+        };
+        if diag.len() > errors {
+            return None;
+        }
+        Some(Embedding { input_dim: input_dim?, output_dim: output_dim?, init: init?, regularizer: regularizer?, constraint: constraint? })
+    }
+
+    /// `(.., ) -> (.., output_dim)`: one vector per id.
+    pub fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
+        let mut out = input.to_vec();
+        out.push(self.output_dim);
+        Ok(out)
+    }
+
+    pub fn weights(&self) -> Vec<Weight> {
+        vec![Weight {
+            name: "embeddings",
+            shape: vec![self.input_dim, self.output_dim],
+            trainable: true,
+            init: self.init.clone(),
+            regularizer: self.regularizer.clone(),
+            constraint: self.constraint.clone(),
+        }]
+    }
+
+    pub fn config(&self) -> Vec<TokenStream> {
+        let (i, o) = (self.input_dim, self.output_dim);
+        vec![quote!(("input_dim", ::keras::model::ConfigValue::Int(#i))), quote!(("output_dim", ::keras::model::ConfigValue::Int(#o)))]
+    }
+
+    pub fn runtime(&self, input: &[usize]) -> Runtime {
+        let (v, d) = (self.input_dim, self.output_dim);
+        let ty = quote!(::keras::layers::Embedding<#v, #d>);
+        Runtime { ctor: quote!(<#ty>::new()), ty, in_width: 1, out_width: d, rows_per_sample: input.iter().product() }
+    }
+}

@@ -1,0 +1,66 @@
+//! `Permute`: reorders the axes of each sample.
+
+use super::{Rows, RowsMut};
+use crate::backend::{Backend, MAX_RANK, Permutation};
+use crate::model::Ctx;
+
+/// Permutes the axes of samples of `N` floats; backward applies the inverse permutation.
+#[derive(Clone, Copy, Debug)]
+pub struct Permute<const N: usize> {
+    forward: Permutation,
+    backward: Permutation,
+}
+
+impl<const N: usize> Permute<N> {
+    /// Trainable floats.
+    pub const PARAMS: usize = 0;
+    /// Per-sample scratch kept for backward.
+    pub const SCRATCH: usize = 0;
+
+    /// The layer for `p` (whose sample size must be `N`, and `perm` a permutation of `0..rank`).
+    pub const fn new(p: Permutation) -> Self {
+        assert!(p.rank >= 1 && p.rank <= MAX_RANK && p.len() == N);
+        let mut seen = [false; MAX_RANK];
+        let mut i = 0;
+        while i < p.rank {
+            assert!(p.perm[i] < p.rank && !seen[p.perm[i]], "not a permutation");
+            seen[p.perm[i]] = true;
+            i += 1;
+        }
+        Permute { forward: p, backward: p.inverse() }
+    }
+
+    /// `y = transpose(x, perm)` per sample.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward<B: Backend>(
+        &self,
+        ctx: &Ctx<'_, B>,
+        _params: B::View<'_>,
+        _state: B::ViewMut<'_>,
+        x: Rows<'_, B, N>,
+        y: RowsMut<'_, B, N>,
+        _scratch: B::ViewMut<'_>,
+        _training: bool,
+    ) {
+        ctx.device.permute(&self.forward, x.rows, x.view, y.view);
+    }
+
+    /// `dx = transpose(dy, inverse(perm))`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward<B: Backend>(
+        &self,
+        ctx: &Ctx<'_, B>,
+        _params: B::View<'_>,
+        _grads: B::ViewMut<'_>,
+        _state: B::View<'_>,
+        x: Rows<'_, B, N>,
+        _y: Rows<'_, B, N>,
+        _scratch: B::ViewMut<'_>,
+        dy: RowsMut<'_, B, N>,
+        dx: Option<RowsMut<'_, B, N>>,
+    ) {
+        if let Some(dx) = dx {
+            ctx.device.permute(&self.backward, x.rows, B::freeze(&dy.view), dx.view);
+        }
+    }
+}
