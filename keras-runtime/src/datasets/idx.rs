@@ -3,6 +3,7 @@
 //!
 //! A hostile file cannot make the reader allocate more than the data it actually holds: the
 //! declared size is checked against the bytes read, which are themselves capped.
+//! [`read`] reads a file; [`from_reader`] and [`parse`] read data already at hand.
 
 use crate::{Error, Result};
 use flate2::read::GzDecoder;
@@ -15,7 +16,9 @@ const MAX_BYTES: u64 = 1 << 30;
 /// An unsigned-byte IDX tensor: its dimensions and values.
 #[derive(Debug)]
 pub struct Idx {
+    /// The dimensions, outermost first (`[60000, 28, 28]` for the MNIST training images).
     pub dims: Vec<usize>,
+    /// The values in row-major order; as many as the dimensions declare.
     pub data: Vec<u8>,
 }
 
@@ -23,16 +26,27 @@ pub struct Idx {
 pub fn read(path: &Path) -> Result<Idx> {
     let shown = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|e| Error::Io { path: shown.clone(), source: e })?;
+    from_reader(file, path.extension().is_some_and(|e| e == "gz")).map_err(|message| Error::Format { path: shown, message })
+}
+
+/// Reads IDX data from `reader`, gunzipping it first when `gzipped`; at most 1 GiB of
+/// (decompressed) data is read, whatever the header declares. The error is a message saying
+/// what was expected and what was found.
+///
+/// ```
+/// use keras_runtime::datasets::idx;
+/// let t = idx::from_reader(&[0u8, 0, 8, 1, 0, 0, 0, 2, 7, 9][..], false).unwrap();
+/// assert_eq!((t.dims, t.data), (vec![2], vec![7, 9]));
+/// assert!(idx::from_reader(&[0u8, 0, 8, 1, 0, 0, 0, 3, 7][..], false).is_err());
+/// ```
+pub fn from_reader(reader: impl Read, gzipped: bool) -> std::result::Result<Idx, String> {
     let mut bytes = Vec::new();
-    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") { Box::new(GzDecoder::new(file)) } else { Box::new(file) };
-    reader
-        .take(MAX_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::Format { path: shown.clone(), message: format!("cannot read: {e}") })?;
+    let reader: Box<dyn Read> = if gzipped { Box::new(GzDecoder::new(reader)) } else { Box::new(reader) };
+    reader.take(MAX_BYTES + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read: {e}"))?;
     if bytes.len() as u64 > MAX_BYTES {
-        return Err(Error::Format { path: shown, message: format!("larger than {MAX_BYTES} bytes: not an IDX dataset file") });
+        return Err(format!("larger than {MAX_BYTES} bytes: not an IDX dataset file"));
     }
-    parse(&bytes).map_err(|message| Error::Format { path: shown, message })
+    parse(&bytes)
 }
 
 /// Parses IDX bytes (already decompressed).

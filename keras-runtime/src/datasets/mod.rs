@@ -7,11 +7,11 @@
 pub mod digits;
 pub mod fashion_mnist;
 mod files;
-mod idx;
+pub mod idx;
 pub mod iris;
 pub mod mnist;
 
-pub use files::{Csv, from_csv, read_npy, read_npz};
+pub use files::{Csv, from_csv, from_csv_reader, read_npy, read_npy_bytes, read_npz, read_npz_bytes};
 
 use ndarray::{Array1, Array3};
 

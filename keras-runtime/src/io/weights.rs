@@ -49,11 +49,16 @@ pub(crate) fn write(path: &Path, tensors: &[Named<'_>], metadata: HashMap<String
 /// Reads every tensor and the metadata of the safetensors file at `path`. The declared sizes are
 /// checked against the file's length before anything they describe is used.
 pub(crate) fn read(path: &Path) -> Result<(Vec<Tensor>, HashMap<String, String>)> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+    parse(&bytes, path)
+}
+
+/// Every tensor and the metadata of a safetensors file's `bytes`; `path` names it in errors.
+pub(crate) fn parse(bytes: &[u8], path: &Path) -> Result<(Vec<Tensor>, HashMap<String, String>)> {
     let display = || path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: display(), source })?;
-    let file = SafeTensors::deserialize(&bytes)
+    let file = SafeTensors::deserialize(bytes)
         .map_err(|e| Error::Format { path: display(), message: format!("not a valid safetensors file ({e})") })?;
-    let (_, meta) = SafeTensors::read_metadata(&bytes)
+    let (_, meta) = SafeTensors::read_metadata(bytes)
         .map_err(|e| Error::Format { path: display(), message: format!("not a valid safetensors file ({e})") })?;
     let tensors = file
         .iter()
@@ -135,8 +140,15 @@ pub fn save_weights<M: Model>(model: &M, path: &Path) -> Result<()> {
 /// tensor of the file matches a weight of the model in name, shape and dtype, and every weight
 /// is there.
 pub fn load_weights<M: Model>(model: &mut M, path: &Path) -> Result<()> {
-    let (tensors, _) = read(path)?;
+    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+    load_weights_from_bytes(model, &bytes, path)
+}
+
+/// [`load_weights`] over the bytes of a safetensors file already in memory; `name` stands for
+/// the file in error messages. The same checks apply: nothing is written unless every tensor fits.
+pub fn load_weights_from_bytes<M: Model>(model: &mut M, bytes: &[u8], name: &Path) -> Result<()> {
+    let (tensors, _) = parse(bytes, name)?;
     let refs: Vec<&Tensor> = tensors.iter().collect();
-    let arrays = match_weights(path, M::WEIGHTS, &refs)?;
+    let arrays = match_weights(name, M::WEIGHTS, &refs)?;
     model.core_mut().set_weights(M::WEIGHTS, &arrays)
 }
