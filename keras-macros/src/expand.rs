@@ -88,7 +88,6 @@ fn usizes(v: &[usize]) -> TokenStream {
 
 /// The struct, its inherent consts and constructors, and its `Model` implementation.
 pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
-    let Decl { attrs, vis, ident, name } = decl;
     let cpu = quote!(::keras::Cpu);
     let n = m.layers.len();
     let input = usizes(&m.input);
@@ -97,7 +96,6 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
     let in_size: usize = m.input.iter().product();
     let out_size: usize = output_shape.iter().product();
     let (params, trainable, non_trainable) = (m.params(), m.trainable, m.non_trainable);
-    let layer_names = m.layers.iter().map(|l| &l.name);
     let out_dim = match output_shape.len() + 1 {
         r @ 2..=6 => {
             let ix = format_ident!("Ix{}", r);
@@ -333,6 +331,109 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
         ),
     };
 
+    let activity = m.layers.iter().enumerate().filter_map(|(i, l)| {
+        let reg = l.activity_regularizer.as_ref()?;
+        let (slot, len) = (2 * i, l.output.iter().product::<usize>());
+        Some(quote!(::keras::model::Activity { slot: #slot, len: #len, regularizer: #reg }))
+    });
+    let e = Emit {
+        params,
+        trainable,
+        non_trainable,
+        input,
+        output,
+        in_size,
+        out_size,
+        out_dim,
+        layer_names: m.layers.iter().map(|l| l.name.clone()).collect(),
+        input_element,
+        input_indices,
+        predict_one,
+        layer_specs: layer_specs.collect(),
+        weight_specs,
+        slot_sizes,
+        output_slot,
+        output_grad_slot,
+        checks,
+        n_slots,
+        slot_idents,
+        forward,
+        backward,
+        activity: activity.collect(),
+        grad_scratch: 0,
+        connections: None,
+        inputs: None,
+    };
+    emit(decl, &e)
+}
+
+/// Everything a model's expansion is made of; [`emit`] writes the struct and impls.
+pub struct Emit {
+    pub params: usize,
+    pub trainable: usize,
+    pub non_trainable: usize,
+    pub input: TokenStream,
+    pub output: TokenStream,
+    pub in_size: usize,
+    pub out_size: usize,
+    pub out_dim: TokenStream,
+    pub layer_names: Vec<String>,
+    pub input_element: TokenStream,
+    pub input_indices: TokenStream,
+    pub predict_one: TokenStream,
+    pub layer_specs: Vec<TokenStream>,
+    pub weight_specs: Vec<TokenStream>,
+    pub slot_sizes: Vec<TokenStream>,
+    pub output_slot: usize,
+    pub output_grad_slot: usize,
+    pub checks: Vec<TokenStream>,
+    pub n_slots: usize,
+    pub slot_idents: Vec<Ident>,
+    pub forward: Vec<TokenStream>,
+    pub backward: Vec<TokenStream>,
+    pub activity: Vec<TokenStream>,
+    pub grad_scratch: usize,
+    /// `Model::CONNECTIONS` entries (functional models).
+    pub connections: Option<Vec<TokenStream>>,
+    /// `Model::INPUTS` entries (functional models with several inputs).
+    pub inputs: Option<Vec<TokenStream>>,
+}
+
+/// The struct, its inherent consts and constructors, and its `Model` implementation.
+pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
+    let Decl { attrs, vis, ident, name } = decl;
+    let cpu = quote!(::keras::Cpu);
+    let b = quote!(<B as ::keras::Backend>);
+    let Emit {
+        params,
+        trainable,
+        non_trainable,
+        input,
+        output,
+        in_size,
+        out_size,
+        out_dim,
+        layer_names,
+        input_element,
+        input_indices,
+        predict_one,
+        layer_specs,
+        weight_specs,
+        slot_sizes,
+        output_slot,
+        output_grad_slot,
+        checks,
+        n_slots,
+        slot_idents,
+        forward,
+        backward,
+        activity,
+        grad_scratch,
+        connections,
+        inputs,
+    } = e;
+    let connections = connections.as_ref().map(|c| quote!(const CONNECTIONS: &'static [&'static [&'static str]] = &[#(#c),*];));
+    let inputs = inputs.as_ref().map(|c| quote!(const INPUTS: &'static [::keras::model::InputSpec] = &[#(#c),*];));
     quote! {
         #(#attrs)*
         #vis struct #ident<B: ::keras::Backend = #cpu> {
@@ -401,6 +502,10 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
             const SLOTS: &'static [usize] = &[#(#slot_sizes),*];
             const OUTPUT_SLOT: usize = #output_slot;
             const OUTPUT_GRAD_SLOT: usize = #output_grad_slot;
+            const ACTIVITY: &'static [::keras::model::Activity] = &[#(#activity),*];
+            const GRAD_SCRATCH: usize = #grad_scratch;
+            #connections
+            #inputs
 
             fn core(&self) -> &::keras::model::ModelCore<B> {
                 &self.core
@@ -421,7 +526,7 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
             }
 
             fn backward(core: &mut ::keras::model::ModelCore<B>, x: #b::View<'_>, batch: usize) {
-                let ::keras::model::Parts { ctx, params, grads, state, slots } = core.parts::<#n_slots>();
+                let ::keras::model::Parts { ctx, params, grads, state, slots, .. } = core.parts::<#n_slots>();
                 let [#(#slot_idents),*] = slots;
                 #(#backward)*
             }

@@ -162,6 +162,15 @@ pub trait Model: Sized + Send + 'static {
     const OUTPUT_SLOT: usize;
     /// The slot that `backward` reads the loss gradient from.
     const OUTPUT_GRAD_SLOT: usize;
+    /// Penalties on layer outputs (`activity_regularizer`): the slot each output lives in, its
+    /// floats per sample, and the penalty (divided by the batch size, as Keras scales it).
+    const ACTIVITY: &'static [Activity] = &[];
+    /// Floats of scratch for the gradient of a layer called more than once (a functional
+    /// model's shared layer): each call's gradient is computed there and added.
+    const GRAD_SCRATCH: usize = 0;
+    /// For a functional model, what feeds each entry of `LAYERS` (Keras's "Connected to":
+    /// `dense[0][0]`, one string per inbound tensor); empty for a Sequential model.
+    const CONNECTIONS: &'static [&'static [&'static str]] = &[];
 
     /// The model's buffers.
     fn core(&self) -> &ModelCore<Self::Backend>;
@@ -185,6 +194,17 @@ pub trait Model: Sized + Send + 'static {
     fn backward(core: &mut ModelCore<Self::Backend>, x: <Self::Backend as Backend>::View<'_>, batch: usize);
 }
 
+/// A penalty on a layer's output: see [`Model::ACTIVITY`].
+#[derive(Clone, Copy, Debug)]
+pub struct Activity {
+    /// The workspace slot holding the output.
+    pub slot: usize,
+    /// Floats per sample of the output.
+    pub len: usize,
+    /// The penalty.
+    pub regularizer: crate::regularizers::Regularizer,
+}
+
 /// What a layer's kernels need besides their tensors.
 #[derive(Debug)]
 pub struct Ctx<'a, B: Backend> {
@@ -202,6 +222,7 @@ pub struct ModelCore<B: Backend> {
     device: B,
     params: B::Buffer,
     grads: B::Buffer,
+    grad_scratch: B::Buffer,
     state: B::Buffer,
     slots: Vec<B::Buffer>,
     capacity: usize,
@@ -217,6 +238,8 @@ pub struct Parts<'a, B: Backend, const N: usize> {
     pub params: &'a B::Buffer,
     /// The gradient arena.
     pub grads: &'a mut B::Buffer,
+    /// Scratch for a shared layer's gradient ([`Model::GRAD_SCRATCH`] floats).
+    pub grad_scratch: &'a mut B::Buffer,
     /// The state arena.
     pub state: &'a mut B::Buffer,
     /// The workspace slots.
@@ -231,6 +254,7 @@ impl<B: Backend> ModelCore<B> {
             device: device.clone(),
             params: device.alloc(M::TRAINABLE_PARAMS)?,
             grads: device.alloc(M::TRAINABLE_PARAMS)?,
+            grad_scratch: device.alloc(M::GRAD_SCRATCH)?,
             state: device.alloc(M::NON_TRAINABLE_PARAMS)?,
             slots: Vec::new(),
             capacity: 0,
@@ -343,6 +367,7 @@ impl<B: Backend> ModelCore<B> {
             ctx: Ctx { device: &self.device, seed: self.seed, step: self.step },
             params: &self.params,
             grads: &mut self.grads,
+            grad_scratch: &mut self.grad_scratch,
             state: &mut self.state,
             slots,
         }

@@ -277,6 +277,23 @@ pub enum MergeMode {
     Ave,
 }
 
+/// How a merge layer of the functional API combines its inputs, elementwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeOp {
+    /// Their sum (`Add`).
+    Add,
+    /// The first minus the second (`Subtract`, two inputs).
+    Subtract,
+    /// Their product (`Multiply`).
+    Multiply,
+    /// Their mean (`Average`).
+    Average,
+    /// Their maximum (`Maximum`).
+    Maximum,
+    /// Their minimum (`Minimum`).
+    Minimum,
+}
+
 /// A device that holds buffers and runs the keras-rs kernels.
 ///
 /// Matrices are row-major; `rows x cols` arguments give their logical shape.
@@ -642,6 +659,31 @@ pub trait Backend: Clone + Send + Sync + fmt::Debug + 'static {
         bwd: Self::View<'_>,
         dfwd: Self::ViewMut<'_>,
         dbwd: Self::ViewMut<'_>,
+    );
+
+    /// A merge layer's forward pass: `y = op(xs[0], xs[1], ..)` elementwise, all of one length.
+    fn merge(&self, op: MergeOp, xs: &[Self::View<'_>], y: Self::ViewMut<'_>);
+
+    /// The backward pass of [`Backend::merge`] for input `i`: `dx` (overwritten) from `dy`. For
+    /// `Maximum` and `Minimum` the gradient goes to the inputs equal to `y`, split evenly
+    /// between ties.
+    #[allow(clippy::too_many_arguments)]
+    fn merge_backward(&self, op: MergeOp, i: usize, xs: &[Self::View<'_>], y: Self::View<'_>, dy: Self::View<'_>, dx: Self::ViewMut<'_>);
+
+    /// A strided block copy over `rows` rows: `dst[r * dst_width + dst_off + c] = src[r *
+    /// src_width + src_off + c]` for `c < width` (`Concatenate` and its backward; splitting a
+    /// batch into a model's inputs).
+    #[allow(clippy::too_many_arguments)]
+    fn copy_cols(
+        &self,
+        rows: usize,
+        width: usize,
+        src: Self::View<'_>,
+        src_width: usize,
+        src_off: usize,
+        dst: Self::ViewMut<'_>,
+        dst_width: usize,
+        dst_off: usize,
     );
 
     /// In place: `dst += src`, elementwise.

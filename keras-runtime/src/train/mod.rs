@@ -621,14 +621,10 @@ impl<M: Model> Compiled<M> {
                 dev.metric(m.kind, pred, yv, loss_rows, cols, <B<M> as Backend>::view_mut(stats, range));
             }
         }
-        // Penalties on layer outputs (layer i's output is workspace slot 2i; their gradients are
-        // added inside `backward`).
-        for (i, l) in M::LAYERS.iter().enumerate() {
-            if let Some(reg) = l.activity_regularizer {
-                let len = rows * l.output_shape.iter().product::<usize>();
-                let out = <B<M> as Backend>::view(core.slot(2 * i), 0..len);
-                dev.regularize(reg.scaled(1.0 / rows as f32), out, None, loss_rows, Some(<B<M> as Backend>::view_mut(stats, 0..2)));
-            }
+        // Penalties on layer outputs (their gradients are added inside `backward`).
+        for a in M::ACTIVITY {
+            let out = <B<M> as Backend>::view(core.slot(a.slot), 0..rows * a.len);
+            dev.regularize(a.regularizer.scaled(1.0 / rows as f32), out, None, loss_rows, Some(<B<M> as Backend>::view_mut(stats, 0..2)));
         }
         if training {
             M::backward(core, xv, rows);

@@ -4,6 +4,7 @@
 
 pub mod gemm;
 pub mod kernels;
+mod merge;
 mod noise;
 pub mod pool;
 pub mod recurrent;
@@ -11,7 +12,7 @@ mod shuffle;
 pub(crate) mod simd;
 mod window;
 
-use super::{Backend, Border2d, MergeMode, Permutation, PoolKind, RnnCell, Transpose, Upsample2d, Window2d};
+use super::{Backend, Border2d, MergeMode, MergeOp, Permutation, PoolKind, RnnCell, Transpose, Upsample2d, Window2d};
 use crate::Result;
 use crate::activations::Activation;
 use crate::constraints::Constraint;
@@ -313,6 +314,28 @@ impl Backend for Cpu {
         dbwd: &mut [f32],
     ) {
         recurrent::merge_directions_backward(mode, batch, steps, units, dy, fwd, bwd, dfwd, dbwd);
+    }
+
+    fn merge(&self, op: MergeOp, xs: &[&[f32]], y: &mut [f32]) {
+        merge::merge(op, xs, y);
+    }
+
+    fn merge_backward(&self, op: MergeOp, i: usize, xs: &[&[f32]], y: &[f32], dy: &[f32], dx: &mut [f32]) {
+        merge::merge_backward(op, i, xs, y, dy, dx);
+    }
+
+    fn copy_cols(
+        &self,
+        rows: usize,
+        width: usize,
+        src: &[f32],
+        src_width: usize,
+        src_off: usize,
+        dst: &mut [f32],
+        dst_width: usize,
+        dst_off: usize,
+    ) {
+        merge::copy_cols(rows, width, src, src_width, src_off, dst, dst_width, dst_off);
     }
 
     fn add(&self, src: &[f32], dst: &mut [f32]) {
