@@ -1,12 +1,12 @@
 #![warn(missing_docs)]
 #![doc = include_str!("../README.md")]
 
-pub use keras_macros::sequential;
+pub use keras_macros::{functional, sequential};
 pub use keras_runtime::*;
 
 /// Everything a model definition and its training need: `use keras::prelude::*;`.
 pub mod prelude {
-    pub use keras_macros::sequential;
+    pub use keras_macros::{functional, sequential};
     pub use keras_runtime::{
         Adadelta, Adagrad, Adam, AdamW, Adamax, Backend, Compile, CosineDecay, Cpu, ExponentialDecay, FitArgs, Ftrl, InverseTimeDecay,
         Lion, Loss, Metric, Model, Nadam, Network, PiecewiseConstantDecay, PolynomialDecay, RmsProp, Sgd,

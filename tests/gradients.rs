@@ -406,3 +406,69 @@ fn recurrent_gradients() {
     run("bidirectional ave", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<BiGradAve>(w, "mse", x, y, 1e-2));
     run("stacked", &[3, 4, 2], &[3, 2], &|w, x, y| check_step::<StackedGrad>(w, "mse", x, y, 1e-2));
 }
+
+// Functional graphs: a layer called three times (its weight gradients summed over the calls), a
+// tensor feeding several layers (its gradient summed over consumers, the same tensor twice into
+// one merge included), every merge layer, Concatenate along the last and an inner axis, a
+// penalty on a shared layer's outputs.
+functional! {
+    struct FunGradShared(x: [5]) -> out {
+        let h = Dense(5, tanh)(x);
+        let shared = Dense(5, tanh, name = "shared");
+        let a = shared(h);
+        let b = shared(a);
+        let c = shared(b);
+        let s = Add()(h, b, c);
+        let out = Dense(2)(s);
+    }
+}
+functional! {
+    struct FunGradMerges(x: [4]) -> out {
+        let h = Dense(4, tanh)(x);
+        let g = Dense(4, tanh)(x);
+        let sq = Multiply()(h, h);
+        let d = Subtract()(sq, g);
+        let m = Multiply()(d, g, h);
+        let av = Average()(m, h, g);
+        let mx = Maximum()(av, g);
+        let mn = Minimum()(mx, h, d);
+        let c = Concatenate()(mn, h, av);
+        let out = Dense(2)(c);
+    }
+}
+functional! {
+    struct FunGradInnerAxis(x: [3, 4]) -> out {
+        let a = Dense(2, tanh)(x);
+        let b = Dense(3, tanh)(x);
+        let c = Concatenate(axis = 1)(a, a);
+        let d = Concatenate(axis = -1)(b, a);
+        let f = Flatten()(c);
+        let g = Flatten()(d);
+        let j = Concatenate()(f, g);
+        let out = Dense(2)(j);
+    }
+}
+functional! {
+    struct FunGradActivity(x: [4]) -> out {
+        let h = Dense(4, tanh)(x);
+        let p = Dense(4, tanh, activity_regularizer = l2(0.1), name = "p");
+        let a = p(h);
+        let b = p(a);
+        let out = Dense(2)(b);
+    }
+}
+
+#[test]
+fn functional_gradients() {
+    let mut rng = Rng::new(31);
+    let mut run = |what: &str, x: &[usize], y: &[usize], check_model: &NamedCheck| {
+        let xs = random(x, &mut rng, 1.0);
+        let ys = random(y, &mut rng, 1.0);
+        eprintln!("{what}");
+        check_model(what, &xs, &ys);
+    };
+    run("shared layer called three times", &[4, 5], &[4, 2], &|w, x, y| check::<FunGradShared>(w, "mse", x, y));
+    run("every merge", &[4, 4], &[4, 2], &|w, x, y| check::<FunGradMerges>(w, "mse", x, y));
+    run("concatenate along an inner axis", &[4, 3, 4], &[4, 2], &|w, x, y| check::<FunGradInnerAxis>(w, "mse", x, y));
+    run("activity penalty on a shared layer", &[4, 4], &[4, 2], &|w, x, y| check::<FunGradActivity>(w, "mse", x, y));
+}

@@ -65,6 +65,15 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
 
     for (i, call) in chain.calls.iter().enumerate() {
         let class_name = call.kind.to_string();
+        if crate::functional::MERGES.contains(&class_name.as_str()) {
+            diag.error(
+                &call.kind,
+                format!("{class_name} merges several tensors, which a Sequential model cannot: use it in `functional!`"),
+            );
+            lost = true;
+            shape = None;
+            continue;
+        }
         let Some(&class) = CLASSES.iter().find(|c| **c == class_name) else {
             let hint = names::suggest(&class_name, CLASSES).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
             diag.error(&call.kind, format!("unknown layer `{class_name}`; {hint}the layers keras-rs knows are {}", CLASSES.join(", ")));
@@ -240,7 +249,7 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
     (diag.len() == errors_before).then_some(checked)
 }
 
-fn int(e: &Expr) -> Option<i128> {
+pub(crate) fn int(e: &Expr) -> Option<i128> {
     catalog::int(e)
 }
 
@@ -255,7 +264,7 @@ fn layer_name(
 }
 
 /// A name given as `value` (the tokens `at` for messages), else the class's next default name.
-fn name_from(
+pub(crate) fn name_from(
     given: Option<(&Expr, TokenStream)>,
     class: &'static str,
     counters: &mut HashMap<&'static str, usize>,

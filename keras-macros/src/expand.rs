@@ -526,7 +526,8 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
             }
 
             fn backward(core: &mut ::keras::model::ModelCore<B>, x: #b::View<'_>, batch: usize) {
-                let ::keras::model::Parts { ctx, params, grads, state, slots, .. } = core.parts::<#n_slots>();
+                let ::keras::model::Parts { ctx, params, grads, grad_scratch, state, slots } = core.parts::<#n_slots>();
+                let _ = &grad_scratch;
                 let [#(#slot_idents),*] = slots;
                 #(#backward)*
             }

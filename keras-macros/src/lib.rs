@@ -7,6 +7,7 @@ mod catalog;
 mod check;
 mod diag;
 mod expand;
+mod functional;
 mod parse;
 #[cfg(test)]
 mod tests;
@@ -16,4 +17,11 @@ mod tests;
 #[proc_macro]
 pub fn sequential(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
     expand::sequential(input.into()).into()
+}
+
+/// Defines a functional model: a graph of layer calls over named inputs, with shared layers and
+/// merge layers, its shapes and parameter counts checked at compile time. See the `keras` crate.
+#[proc_macro]
+pub fn functional(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    functional::functional(input.into()).into()
 }

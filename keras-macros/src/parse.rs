@@ -109,21 +109,7 @@ impl Parse for Input {
 
 impl Parse for Item {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let all_attrs = input.call(Attribute::parse_outer)?;
-        let mut attrs = Vec::new();
-        let mut params = None;
-        let mut bad_params = Vec::new();
-        for a in all_attrs {
-            if a.path().is_ident("params") {
-                match a.parse_args::<syn::LitInt>().and_then(|l| l.base10_parse::<u128>()) {
-                    Ok(v) => params = Some((v, a)),
-                    Err(_) => bad_params
-                        .push(syn::Error::new_spanned(&a, "expected `#[params(N)]` with N the model's total parameter count, an integer")),
-                }
-            } else {
-                attrs.push(a);
-            }
-        }
+        let (attrs, params, bad_params) = parse_attrs(input)?;
         let vis: Visibility = input.parse()?;
         input.parse::<Token![struct]>()?;
         let name: Ident = input.parse()?;
@@ -142,6 +128,28 @@ impl Parse for Item {
         input.parse::<Token![;]>().map_err(|e| syn::Error::new(e.span(), "expected `=>` and another layer, or `;` to end the model"))?;
         Ok(Item { attrs, params, bad_params, vis, name, chain })
     }
+}
+
+/// A model's attributes: `#[params(N)]` (the expected total parameter count, or an error for a
+/// malformed one) split from the others, which are passed through.
+#[allow(clippy::type_complexity)]
+pub fn parse_attrs(input: ParseStream) -> syn::Result<(Vec<Attribute>, Option<(u128, Attribute)>, Vec<syn::Error>)> {
+    let all_attrs = input.call(Attribute::parse_outer)?;
+    let mut attrs = Vec::new();
+    let mut params = None;
+    let mut bad_params = Vec::new();
+    for a in all_attrs {
+        if a.path().is_ident("params") {
+            match a.parse_args::<syn::LitInt>().and_then(|l| l.base10_parse::<u128>()) {
+                Ok(v) => params = Some((v, a)),
+                Err(_) => bad_params
+                    .push(syn::Error::new_spanned(&a, "expected `#[params(N)]` with N the model's total parameter count, an integer")),
+            }
+        } else {
+            attrs.push(a);
+        }
+    }
+    Ok((attrs, params, bad_params))
 }
 
 impl Parse for Chain {

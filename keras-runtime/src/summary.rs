@@ -8,6 +8,10 @@ use std::fmt;
 /// default 80-column console: 34/80/100 % of 76 characters, less rich's borders.
 const WIDTHS: [usize; 3] = [33, 24, 15];
 
+/// Column widths of Keras's summary of a functional model that is not a plain chain (it adds
+/// "Connected to"): 30/56/74/100 % of the same width.
+const FUNCTIONAL_WIDTHS: [usize; 4] = [21, 19, 12, 19];
+
 /// A model summary; `Display` renders Keras's table.
 #[derive(Clone, Debug)]
 pub struct Summary {
@@ -15,12 +19,19 @@ pub struct Summary {
     layers: &'static [LayerSpec],
     trainable: usize,
     non_trainable: usize,
+    connections: &'static [&'static [&'static str]],
 }
 
 impl Summary {
     /// The summary of model type `M`.
     pub fn of<M: Model>() -> Summary {
-        Summary { name: M::NAME, layers: M::LAYERS, trainable: M::TRAINABLE_PARAMS, non_trainable: M::NON_TRAINABLE_PARAMS }
+        Summary {
+            name: M::NAME,
+            layers: M::LAYERS,
+            trainable: M::TRAINABLE_PARAMS,
+            non_trainable: M::NON_TRAINABLE_PARAMS,
+            connections: M::CONNECTIONS,
+        }
     }
 }
 
@@ -71,23 +82,24 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
-fn border(f: &mut fmt::Formatter<'_>, left: char, fill: char, mid: char, right: char) -> fmt::Result {
+fn border(f: &mut fmt::Formatter<'_>, widths: &[usize], [left, fill, mid, right]: [char; 4]) -> fmt::Result {
     f.write_char(left)?;
-    for (i, w) in WIDTHS.iter().enumerate() {
+    for (i, w) in widths.iter().enumerate() {
         for _ in 0..*w {
             f.write_char(fill)?;
         }
-        f.write_char(if i + 1 < WIDTHS.len() { mid } else { right })?;
+        f.write_char(if i + 1 < widths.len() { mid } else { right })?;
     }
     f.write_char('\n')
 }
 
-fn row(f: &mut fmt::Formatter<'_>, sep: char, cells: [&str; 3]) -> fmt::Result {
-    let wrapped: Vec<Vec<String>> = cells.iter().zip(WIDTHS).map(|(c, w)| wrap(c, w - 2)).collect();
+/// One table row; the third column (`Param #`) is right-aligned.
+fn row(f: &mut fmt::Formatter<'_>, widths: &[usize], sep: char, cells: &[&str]) -> fmt::Result {
+    let wrapped: Vec<Vec<String>> = cells.iter().zip(widths).map(|(c, w)| wrap(c, w - 2)).collect();
     let height = wrapped.iter().map(Vec::len).max().unwrap_or(1);
     for line in 0..height {
         f.write_char(sep)?;
-        for (col, w) in WIDTHS.iter().enumerate() {
+        for (col, w) in widths.iter().enumerate() {
             let text = wrapped[col].get(line).map_or("", String::as_str);
             let inner = w - 2;
             if col == 2 {
@@ -107,16 +119,24 @@ use fmt::Write as _;
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "Model: \"{}\"", self.name)?;
-        border(f, '┏', '━', '┳', '┓')?;
-        row(f, '┃', ["Layer (type)", "Output Shape", "Param #"])?;
-        border(f, '┡', '━', '╇', '┩')?;
+        let functional = !self.connections.is_empty();
+        let widths: &[usize] = if functional { &FUNCTIONAL_WIDTHS } else { &WIDTHS };
+        let header: &[&str] = &["Layer (type)", "Output Shape", "Param #", "Connected to"];
+        border(f, widths, ['┏', '━', '┳', '┓'])?;
+        row(f, widths, '┃', &header[..widths.len()])?;
+        border(f, widths, ['┡', '━', '╇', '┩'])?;
         for (i, l) in self.layers.iter().enumerate() {
             if i > 0 {
-                border(f, '├', '─', '┼', '┤')?;
+                border(f, widths, ['├', '─', '┼', '┤'])?;
             }
-            row(f, '│', [&format!("{} ({})", l.name, l.class), &batch_shape(l.output_shape), &thousands(l.params)])?;
+            let (name, shape, params) = (format!("{} ({})", l.name, l.class), batch_shape(l.output_shape), thousands(l.params));
+            let inbound = match self.connections.get(i) {
+                Some(c) if !c.is_empty() => c.join(", "),
+                _ => "-".to_string(),
+            };
+            row(f, widths, '│', &[name.as_str(), &shape, &params, &inbound][..widths.len()])?;
         }
-        border(f, '└', '─', '┴', '┘')?;
+        border(f, widths, ['└', '─', '┴', '┘'])?;
         let total = self.trainable + self.non_trainable;
         writeln!(f, " Total params: {} ({})", thousands(total), memory(total))?;
         writeln!(f, " Trainable params: {} ({})", thousands(self.trainable), memory(self.trainable))?;

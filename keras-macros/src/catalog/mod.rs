@@ -274,6 +274,13 @@ impl Layer {
             "LSTM" => "lstm",
             "GRU" => "gru",
             "Bidirectional" => "bidirectional",
+            "Add" => "add",
+            "Subtract" => "subtract",
+            "Multiply" => "multiply",
+            "Average" => "average",
+            "Maximum" => "maximum",
+            "Minimum" => "minimum",
+            "Concatenate" => "concatenate",
             _ => "layer",
         }
     }
