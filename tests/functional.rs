@@ -1,0 +1,187 @@
+//! `functional!` models against Keras: the shared group E fixtures (a Dense shared by two inputs
+//! and an Add; two inputs joined by Concatenate) and own ones from `fixtures/gen_functional.py`
+//! (every merge layer, a layer called three times, three inputs at different depths,
+//! Concatenate along an inner axis): forward, first-batch loss and gradients, fit history, weights
+//! and forward after, within 1e-5 relative; `summary()` as Keras prints it; `predict_one` with
+//! one argument per input.
+
+mod common;
+
+use common::{Fixture, assert_all_close, assert_close, assert_grads_close, compile_as_fixture};
+use keras::ndarray::{ArrayD, Axis, Slice};
+use keras::prelude::*;
+
+functional! {
+    /// E_functional_shared_dense_add.
+    struct SharedDenseAdd(in_a: [6], in_b: [6]) -> out {
+        let shared = Dense(4, relu, name = "shared_dense");
+        let a = shared(in_a);
+        let b = shared(in_b);
+        let s = Add()(a, b);
+        let out = Dense(2, softmax, name = "dense_out")(s);
+    }
+
+    /// E_functional_two_input_concat.
+    struct TwoInputConcat(in_a: [6], in_b: [3]) -> out {
+        let a = Dense(4, relu, name = "dense_a")(in_a);
+        let b = Dense(4, relu, name = "dense_b")(in_b);
+        let joined = Concatenate(name = "concat")(a, b);
+        let out = Dense(2, softmax, name = "dense_out")(joined);
+    }
+
+    /// gen_functional.py `merges`.
+    struct Merges(in_a: [5], in_b: [5]) -> out {
+        let ha = Dense(4, tanh, name = "ha")(in_a);
+        let hb = Dense(4, tanh, name = "hb")(in_b);
+        let d = Subtract(name = "sub")(ha, hb);
+        let m = Multiply(name = "mul")(d, ha, hb);
+        let av = Average(name = "avg")(m, ha);
+        let mx = Maximum(name = "max")(av, hb);
+        let mn = Minimum(name = "min")(mx, ha, d);
+        let c = Concatenate(name = "cat")(mn, av);
+        let out = Dense(3, softmax, name = "out")(c);
+    }
+
+    /// gen_functional.py `shared_three`.
+    struct SharedThree(x: [6]) -> out {
+        let h = Dense(5, tanh, name = "h")(x);
+        let shared = Dense(5, tanh, name = "shared");
+        let a = shared(h);
+        let b = shared(a);
+        let c = shared(b);
+        let s = Add(name = "add")(h, b, c);
+        let out = Dense(3, softmax, name = "out")(s);
+    }
+
+    /// gen_functional.py `three_inputs`: `meta` is nearer the output than `a` and `b`, so Keras
+    /// lists the layers (and weights) by depth, not in the order they are written.
+    struct ThreeInputs(a: [6], b: [3], meta: [2]) -> out {
+        let enc = Dense(4, relu, name = "enc");
+        let x = enc(a);
+        let m = Dense(3, tanh, name = "m")(meta);
+        let y = Dense(4, relu, name = "by")(b);
+        let j = Concatenate(name = "j")(x, y, m);
+        let out = Dense(3, softmax, name = "out")(j);
+    }
+
+    /// gen_functional.py `inner_axis`.
+    struct InnerAxis(seq: [3, 4]) -> out {
+        let a = Dense(2, tanh, name = "a")(seq);
+        let b = Dense(3, tanh, name = "b")(seq);
+        let c = Concatenate(axis = 1, name = "rows")(a, a);
+        let d = Concatenate(axis = -1, name = "cols")(b, a);
+        let f1 = Flatten(name = "f1")(c);
+        let f2 = Flatten(name = "f2")(d);
+        let j = Concatenate(name = "j")(f1, f2);
+        let out = Dense(3, softmax, name = "out")(j);
+    }
+}
+
+const _: () = assert!(SharedDenseAdd::PARAMS == 38 && Merges::PARAMS == 75);
+
+/// The fixture's inputs, one array per model input.
+fn inputs(f: &Fixture) -> Vec<ArrayD<f32>> {
+    f.value("x").as_array().expect("x is a list").iter().map(Fixture::tensor_of).collect()
+}
+
+/// A whole fixture: forward, first-batch loss and gradients, fit, weights and forward after.
+fn run<M: Model<Backend = Cpu>>(name: &str) -> f64 {
+    let rtol = 1e-5;
+    let f = Fixture::load(name);
+    let mut model = M::create(&Cpu::default()).unwrap();
+    model.set_weights(&f.weights("weights_init")).unwrap();
+    let x = inputs(&f);
+    let y = f.tensor("y");
+    let pred = model.predict(&x).unwrap();
+    let mut worst =
+        assert_close(&format!("{name} forward_before"), pred.as_slice().unwrap(), f.tensor("forward_before").as_slice().unwrap(), rtol);
+    let mut model = compile_as_fixture(model, &f);
+    let batch = f.usize(&["fit", "batch_size"]);
+    let first = |a: &ArrayD<f32>| a.slice_axis(Axis(0), Slice::from(0..batch)).to_owned();
+    let x_first: Vec<ArrayD<f32>> = x.iter().map(first).collect();
+    let (loss, grads) = model.gradients(&x_first, &first(&y)).unwrap();
+    worst = worst.max(assert_close(&format!("{name} loss_first_batch"), &[loss], &[f.f32(&["loss_first_batch"])], rtol));
+    worst = worst.max(assert_grads_close(&format!("{name} grads_first_batch"), &grads, &f.weights("grads_first_batch"), rtol));
+    let epochs = f.usize(&["fit", "epochs"]);
+    let history = model.fit(&x, &y, FitArgs::default().epochs(epochs).batch_size(batch).shuffle(false).verbose(0)).unwrap();
+    worst = worst.max(assert_close(&format!("{name} history.loss"), history.loss(), &f.history_loss(), rtol));
+    worst = worst.max(assert_all_close(&format!("{name} weights_after"), &model.get_weights().unwrap(), &f.weights("weights_after"), rtol));
+    let pred = model.predict(&x).unwrap();
+    worst = worst.max(assert_close(
+        &format!("{name} forward_after"),
+        pred.as_slice().unwrap(),
+        f.tensor("forward_after").as_slice().unwrap(),
+        rtol,
+    ));
+    eprintln!("{name}: worst relative error {worst:.2e}");
+    worst
+}
+
+#[test]
+fn shared_dense_add_matches_keras() {
+    run::<SharedDenseAdd>("E_functional_shared_dense_add");
+}
+
+#[test]
+fn two_input_concat_matches_keras() {
+    run::<TwoInputConcat>("E_functional_two_input_concat");
+}
+
+#[test]
+fn every_merge_matches_keras() {
+    run::<Merges>("E_functional_merges");
+}
+
+#[test]
+fn a_layer_called_three_times_matches_keras() {
+    run::<SharedThree>("E_functional_shared_three");
+}
+
+#[test]
+fn three_inputs_at_different_depths_match_keras() {
+    assert_eq!(<ThreeInputs as Model>::LAYERS.iter().map(|l| l.name).collect::<Vec<_>>(), ["a", "b", "meta", "enc", "by", "m", "j", "out"]);
+    run::<ThreeInputs>("E_functional_three_inputs");
+}
+
+#[test]
+fn inner_axis_concatenation_matches_keras() {
+    run::<InnerAxis>("E_functional_inner_axis");
+}
+
+/// Section `name` of functional-summaries.md.
+fn keras_summary(name: &str) -> String {
+    let doc = include_str!("fixtures/functional-summaries.md");
+    let start = doc.find(&format!("## {name}\n")).expect("section");
+    let block = &doc[start..];
+    let a = block.find("```text\n").unwrap() + "```text\n".len();
+    let b = block[a..].find("```").unwrap();
+    block[a..a + b].trim_end().to_string()
+}
+
+#[test]
+fn summaries_are_keras_text() {
+    let cpu = Cpu::default();
+    let check = |got: String, name: &str, ours: &str| {
+        let want = keras_summary(name).replacen(&format!("Model: \"{name}\""), &format!("Model: \"{ours}\""), 1);
+        assert_eq!(got.trim_end(), want, "summary of {name}");
+    };
+    check(Merges::new(&cpu).summary().to_string(), "merges", "merges");
+    check(SharedThree::new(&cpu).summary().to_string(), "shared_three", "shared_three");
+    check(ThreeInputs::new(&cpu).summary().to_string(), "three_inputs", "three_inputs");
+    check(InnerAxis::new(&cpu).summary().to_string(), "inner_axis", "inner_axis");
+}
+
+#[test]
+fn predict_one_takes_one_argument_per_input() {
+    let f = Fixture::load("E_functional_three_inputs");
+    let mut model = ThreeInputs::new(&Cpu::default());
+    model.set_weights(&f.weights("weights_init")).unwrap();
+    let x = inputs(&f);
+    let batch = model.predict(&x).unwrap();
+    for i in 0..x[0].shape()[0] {
+        let row = |k: usize| x[k].index_axis(Axis(0), i).iter().copied().collect::<Vec<f32>>();
+        let (a, b, meta) = (row(0), row(1), row(2));
+        let one = model.predict_one(&a.try_into().unwrap(), &b.try_into().unwrap(), &meta.try_into().unwrap());
+        assert_close("predict_one", &one, batch.index_axis(Axis(0), i).as_slice().unwrap(), 1e-6);
+    }
+}

@@ -1,0 +1,7 @@
+use keras::prelude::*;
+
+sequential! {
+    struct Net = Input(4) => Dense(4) => Add();
+}
+
+fn main() {}
