@@ -84,7 +84,7 @@ fn a_different_architecture_names_the_first_difference() {
     let e = error(NoBias::new(&Cpu::default()), "G_files_dense.weights.h5");
     assert!(e.ends_with("layer 1 (dense): the file has 2 weights, this model has 1"), "{e}");
     let e = error(Shorter::new(&Cpu::default()), "G_files_dense.weights.h5");
-    assert!(e.contains("the file has weights for a layer `dense_1`, which this model does not have"), "{e}");
+    assert!(e.contains("the file has weights under `layers/dense_1`, a layer this model does not have"), "{e}");
 }
 
 #[test]
@@ -95,7 +95,7 @@ fn a_conv2d_model_is_refused_at_its_first_layer() {
         assert!(e.ends_with("this model has Dense(units=4, activation=relu, use_bias=true)"), "{e}");
     }
     let e = error(ImageDense::new(&Cpu::default()), "G_files_conv2d.weights.h5");
-    assert!(e.ends_with("the file has weights for a layer `conv2d`, which this model does not have"), "{e}");
+    assert!(e.ends_with("the file has weights under `layers/conv2d`, a layer this model does not have"), "{e}");
 }
 
 #[test]
@@ -364,4 +364,37 @@ fn convolution_family_save_keras_round_trips_into_python_keras() {
     round_trip::<Images>("images", images);
     let signals = ArrayD::from_shape_fn(IxDyn(&[2, 12, 3]), |i| ((i[0] * 5 + i[1] * 3 + i[2]) % 7) as f32 / 7.0 - 0.5);
     round_trip::<Signals>("signals", signals);
+}
+
+sequential! {
+    /// G_files_named: the second layer carries the first one's default name.
+    struct Named = Input(4) => Dense(3, tanh, name = "hidden") => Dense(2, name = "dense");
+}
+
+/// Keras 3 files place a layer's weights by class and position (`layers/dense`,
+/// `layers/dense_1`), whatever the layer is named: a model whose second layer is named `dense`
+/// loads from Keras's `.keras` and `.weights.h5` files and predicts what Keras predicted, and
+/// `save_keras` writes the same layout back.
+#[test]
+fn weights_are_placed_by_class_and_position_not_by_name() {
+    let f: Value = serde_json::from_str(&std::fs::read_to_string(fixture("G_files_named.json")).unwrap()).unwrap();
+    let rows = |v: &Value| {
+        v.as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32)).collect::<Vec<f32>>()
+    };
+    let x = Array2::from_shape_vec((5, 4), rows(&f["x"])).unwrap();
+    let want = rows(&f["predict"]);
+    for file in ["G_files_named.keras", "G_files_named.weights.h5"] {
+        let mut model = Named::new(&Cpu::default());
+        model.load_keras(fixture(file)).unwrap();
+        let got: Array2<f32> = model.predict(&x).unwrap();
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() <= 1e-5 * b.abs().max(1e-3), "{file}: keras-rs {a}, Keras {b}");
+        }
+        let path = std::env::temp_dir().join(format!("keras_rs_named_{}.keras", std::process::id()));
+        model.save_keras(&path).unwrap();
+        let mut back = Named::new(&Cpu::default());
+        back.load_keras(&path).unwrap();
+        assert_eq!(back.get_weights().unwrap(), model.get_weights().unwrap());
+        std::fs::remove_file(&path).unwrap();
+    }
 }

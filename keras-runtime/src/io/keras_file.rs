@@ -231,6 +231,47 @@ fn weights_by_layer<M: Model>() -> Vec<(usize, Vec<&'static WeightSpec>)> {
         .collect()
 }
 
+/// Keras's `naming.to_snake_case` of a class name: `Conv2DTranspose` -> `conv2d_transpose`,
+/// `SimpleRNN` -> `simple_rnn`.
+fn snake_case(class: &str) -> String {
+    let c: Vec<char> = class.chars().filter(|c| c.is_alphanumeric() || *c == '_').collect();
+    let mut out = String::new();
+    for (i, &ch) in c.iter().enumerate() {
+        if i > 0 && ch.is_ascii_uppercase() {
+            // `(.)([A-Z][a-z]+)` and `([a-z])([A-Z])`.
+            let next_lower = c.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+            if next_lower || c[i - 1].is_ascii_lowercase() {
+                out.push('_');
+            }
+        }
+        out.push(ch.to_ascii_lowercase());
+    }
+    out
+}
+
+/// Where Keras 3's weights files keep each of `M`'s layers: not under the layer's name but under
+/// its class's snake-case name, numbered in layer order (`layers/dense`, `layers/dense_1`), as
+/// `keras.src.saving.saving_lib` walks a model's layer list.
+fn layer_paths<M: Model>() -> Vec<String> {
+    let mut used: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    M::LAYERS
+        .iter()
+        .map(|l| {
+            let base = snake_case(l.class);
+            match used.get_mut(&base) {
+                Some(n) => {
+                    *n += 1;
+                    format!("{base}_{n}")
+                }
+                None => {
+                    used.insert(base.clone(), 0);
+                    base
+                }
+            }
+        })
+        .collect()
+}
+
 /// Where Keras 3 keeps a layer's weights, in order: `layers/<name>/vars`, a level down for a
 /// wrapper (`layers/time_distributed/layer/vars`), the cell's group for a recurrent layer
 /// (`layers/lstm/cell/vars`), each direction's for `Bidirectional`.
@@ -246,10 +287,11 @@ fn var_groups(class: &str, name: &str) -> Vec<String> {
 /// Keras 3 layout (`.keras` and `.weights.h5`): `layers/<name>/vars/0..` (see [`var_groups`]).
 fn read_vars<M: Model>(h5: &hdf5_pure::File, file_names: &[String]) -> std::result::Result<Vec<ArrayD<f32>>, String> {
     let mut out = Vec::with_capacity(M::WEIGHTS.len());
+    let paths = layer_paths::<M>();
     for (i, specs) in weights_by_layer::<M>() {
         let name = &file_names[i];
         let mut datasets = Vec::new();
-        for vars in var_groups(M::LAYERS[i].class, name) {
+        for vars in var_groups(M::LAYERS[i].class, &paths[i]) {
             let group =
                 h5.group(&vars).map_err(|_| format!("layer {} ({name}): the file has no weights for it (no group {vars})", i + 1))?;
             let found = group.datasets().map_err(|e| format!("{vars}: {e}"))?.len();
@@ -287,16 +329,17 @@ fn read_legacy<M: Model>(h5: &hdf5_pure::File, file_names: &[String]) -> std::re
     Ok(out)
 }
 
-/// A weights-only file names layers only by their names: refuses one whose weights name a layer
-/// this model does not have.
+/// A weights-only file places layers only by class and position: refuses one with weights for a
+/// layer this model does not have.
 fn check_no_extra_layers<M: Model>(h5: &hdf5_pure::File) -> std::result::Result<(), String> {
     let group = h5.group("layers").map_err(|_| "the file has no `layers` group: not a Keras 3 weights file".to_string())?;
+    let paths = layer_paths::<M>();
     for name in group.groups().map_err(|e| format!("layers: {e}"))? {
         let has_weights = ["vars", "layer/vars", "cell/vars", "forward_layer/cell/vars"]
             .iter()
             .any(|vars| h5.group(&format!("layers/{name}/{vars}")).and_then(|g| g.datasets()).is_ok_and(|d| !d.is_empty()));
-        if has_weights && !M::LAYERS.iter().any(|l| l.name == name) {
-            return Err(format!("the file has weights for a layer `{name}`, which this model does not have"));
+        if has_weights && !paths.contains(&name) {
+            return Err(format!("the file has weights under `layers/{name}`, a layer this model does not have"));
         }
     }
     Ok(())
@@ -523,14 +566,15 @@ fn weights_h5<M: Model>(weights: &[ArrayD<f32>]) -> std::result::Result<Vec<u8>,
     let mut builder = hdf5_pure::FileBuilder::new();
     let mut root_layers = builder.create_group("layers");
     let mut next = weights.iter().zip(M::WEIGHTS);
-    for layer in M::LAYERS {
+    for (layer, path) in M::LAYERS.iter().zip(layer_paths::<M>()) {
+        let path = path.as_str();
         let count = M::WEIGHTS.iter().filter(|s| s.layer == layer.name).count();
         let own: Vec<&ArrayD<f32>> = next.by_ref().take(count).map(|(w, _)| w).collect();
         match layer.class {
-            "TimeDistributed" => nested_group(&mut root_layers, layer.name, "layer", layer.name, &own),
-            "SimpleRNN" | "LSTM" | "GRU" => nested_group(&mut root_layers, layer.name, "cell", layer.name, &own),
+            "TimeDistributed" => nested_group(&mut root_layers, path, "layer", layer.name, &own),
+            "SimpleRNN" | "LSTM" | "GRU" => nested_group(&mut root_layers, path, "cell", layer.name, &own),
             "Bidirectional" => {
-                let mut group = root_layers.create_group(layer.name);
+                let mut group = root_layers.create_group(path);
                 vars_group(&mut group, layer.name, &[]);
                 let (forward, backward) = own.split_at(own.len() / 2);
                 nested_group(&mut group, "forward_layer", "cell", layer.name, forward);
@@ -538,7 +582,7 @@ fn weights_h5<M: Model>(weights: &[ArrayD<f32>]) -> std::result::Result<Vec<u8>,
                 root_layers.add_group(group.finish());
             }
             _ => {
-                let mut group = root_layers.create_group(layer.name);
+                let mut group = root_layers.create_group(path);
                 vars_group(&mut group, layer.name, &own);
                 root_layers.add_group(group.finish());
             }
