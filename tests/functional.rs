@@ -185,3 +185,135 @@ fn predict_one_takes_one_argument_per_input() {
         assert_close("predict_one", &one, batch.index_axis(Axis(0), i).as_slice().unwrap(), 1e-6);
     }
 }
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `.keras` files Keras saved after fitting load (architecture and calls checked, weights placed
+/// by Keras's layer order) and predict what Keras predicted; a file of another graph is refused
+/// with the first difference.
+#[test]
+fn keras_saved_functional_models_load() {
+    let f = Fixture::load("E_functional_three_inputs");
+    let mut model = ThreeInputs::new(&Cpu::default());
+    model.load_keras(fixture("E_functional_three_inputs.keras")).unwrap();
+    let pred = model.predict(&inputs(&f)).unwrap();
+    assert_close("three_inputs from .keras", pred.as_slice().unwrap(), f.tensor("forward_after").as_slice().unwrap(), 1e-5);
+
+    let f = Fixture::load("E_functional_shared_three");
+    let mut model = SharedThree::new(&Cpu::default());
+    model.load_keras(fixture("E_functional_shared_three.keras")).unwrap();
+    let pred = model.predict(&inputs(&f)).unwrap();
+    assert_close("shared_three from .keras", pred.as_slice().unwrap(), f.tensor("forward_after").as_slice().unwrap(), 1e-5);
+
+    let e = Merges::new(&Cpu::default()).load_keras(fixture("E_functional_three_inputs.keras")).unwrap_err().to_string();
+    assert!(e.ends_with("the file has 8 layers (inputs included), this model has 11"), "{e}");
+    let e = ThreeInputs::new(&Cpu::default()).load_keras(fixture("G_files_dense.keras")).unwrap_err().to_string();
+    assert!(e.ends_with("the file holds a Sequential model, this model is functional"), "{e}");
+}
+
+functional! {
+    /// SharedThree with the Add's last two tensors swapped: the same layers, other calls.
+    struct Rewired(x: [6]) -> out {
+        let h = Dense(5, tanh, name = "h")(x);
+        let shared = Dense(5, tanh, name = "shared");
+        let a = shared(h);
+        let b = shared(a);
+        let c = shared(b);
+        let s = Add(name = "add")(h, c, b);
+        let out = Dense(3, softmax, name = "out")(s);
+    }
+}
+
+#[test]
+fn a_file_with_other_calls_is_refused() {
+    let e = Rewired::new(&Cpu::default()).load_keras(fixture("E_functional_shared_three.keras")).unwrap_err().to_string();
+    assert!(
+        e.ends_with(
+            "layer 4 (add): the file calls it on (h[0][0], shared[1][0], shared[2][0]), this model on (h[0][0], shared[2][0], shared[1][0])"
+        ),
+        "{e}"
+    );
+}
+
+/// `save_keras` writes Keras's functional config: it loads back, and (where Python Keras is at
+/// hand: `KERAS_PYTHON`, else `/tmp/refenv/bin/python`) Keras opens it and predicts the same.
+#[test]
+fn save_keras_round_trips_and_python_keras_loads_it() {
+    let f = Fixture::load("E_functional_merges");
+    let mut model = Merges::new(&Cpu::default());
+    model.set_weights(&f.weights("weights_init")).unwrap();
+    let path = std::env::temp_dir().join(format!("keras_rs_functional_{}.keras", std::process::id()));
+    model.save_keras(&path).unwrap();
+    let mut back = Merges::new(&Cpu::default());
+    back.load_keras(&path).unwrap();
+    assert_eq!(back.get_weights().unwrap(), model.get_weights().unwrap());
+    let x = inputs(&f);
+    let ours = model.predict(&x).unwrap();
+    let python = std::env::var("KERAS_PYTHON").unwrap_or_else(|_| "/tmp/refenv/bin/python".into());
+    let arrays = x
+        .iter()
+        .map(|a| format!("np.array({:?}, dtype='float32').reshape({:?})", a.iter().copied().collect::<Vec<f32>>(), a.shape()))
+        .collect::<Vec<_>>();
+    let script = format!(
+        "import numpy as np, keras\nm = keras.models.load_model({:?})\nx = [{}]\nprint(' '.join(repr(float(v)) for v in m.predict(x, verbose=0).ravel()))",
+        path.display().to_string(),
+        arrays.join(", ")
+    );
+    let run = |script: &str| std::process::Command::new(&python).env("KERAS_BACKEND", "jax").args(["-c", script]).output();
+    match run("import keras") {
+        Ok(out) if out.status.success() => {
+            let out = run(&script).unwrap();
+            assert!(out.status.success(), "Keras could not load the archive: {}", String::from_utf8_lossy(&out.stderr));
+            let text = String::from_utf8(out.stdout).unwrap();
+            let keras: Vec<f32> = text.split_whitespace().map(|v| v.parse().unwrap()).collect();
+            assert_close("Keras's predictions of our .keras", ours.as_slice().unwrap(), &keras, 1e-5);
+        }
+        _ => println!("skipped the Python Keras check: no Keras at {python} (set KERAS_PYTHON)"),
+    }
+    std::fs::remove_file(&path).unwrap();
+}
+
+/// `x` for a model with several inputs: one array per input, each checked against its input,
+/// errors naming what was expected and found; lists, arrays, `Vec`s and tuples of arrays or views
+/// all work, for `fit` (validation data included), `evaluate` and `predict`.
+#[test]
+fn inputs_are_one_array_per_input_and_checked() {
+    let f = Fixture::load("E_functional_two_input_concat");
+    let x = inputs(&f);
+    let y = f.tensor("y");
+    let mut model = TwoInputConcat::new(&Cpu::default());
+    model.set_weights(&f.weights("weights_init")).unwrap();
+    let want = model.predict(&x).unwrap();
+    let (a, b) = (x[0].clone(), x[1].clone());
+    assert_eq!(model.predict(&[a.view(), b.view()]).unwrap(), want);
+    assert_eq!(model.predict(&(a.clone(), b.view())).unwrap(), want);
+    assert_eq!(model.predict(&(&a, &b.mapv(f64::from))).unwrap(), want);
+    assert_eq!(model.predict_on_batch(&x).unwrap(), want);
+
+    let err = |r: keras::Result<keras::ndarray::Array2<f32>>| r.unwrap_err().to_string();
+    assert_eq!(
+        err(model.predict(&a)),
+        "x: expected 2 arrays, one per input (in_a: (None, 6), in_b: (None, 3)), found one array of shape (8, 6)"
+    );
+    assert_eq!(err(model.predict(&[a.view()])), "x: expected 2 arrays, one per input (in_a: (None, 6), in_b: (None, 3)), found 1 arrays");
+    assert_eq!(err(model.predict(&[b.view(), a.view()])), "x[0] (input `in_a`): expected shape (None, 6), found (8, 3)");
+    let short = b.slice_axis(Axis(0), Slice::from(0..5)).to_owned();
+    assert_eq!(err(model.predict(&(a.view(), short.view()))), "x[1] (input `in_b`): expected 8 samples, as many as x[0], found 5 samples");
+    let mut nan = b.clone();
+    nan[[2, 1]] = f32::NAN;
+    assert!(err(model.predict(&(a.view(), nan.view()))).starts_with("x[1] contains a non-finite value (NaN) at flat index 7"));
+
+    let mut model = compile_as_fixture(model, &f);
+    let logs = model.evaluate(&x, &y).unwrap();
+    assert!(logs.loss().is_finite());
+    let e = model.fit(&a, &y, FitArgs::default().verbose(0)).unwrap_err().to_string();
+    assert!(e.starts_with("x: expected 2 arrays"), "{e}");
+    let e = model.fit(&x, &y, FitArgs::default().verbose(0).validation_data(&b, &y)).unwrap_err().to_string();
+    assert_eq!(e, "validation x: expected 2 arrays, one per input (in_a: (None, 6), in_b: (None, 3)), found one array of shape (8, 3)");
+    let history = model.fit(&x, &y, FitArgs::default().epochs(2).verbose(0).validation_data(&x, &y)).unwrap();
+    assert_eq!(history["val_loss"].len(), 2);
+    let history = model.fit(&x, &y, FitArgs::default().epochs(1).verbose(0).validation_split(0.25)).unwrap();
+    assert_eq!(history["val_loss"].len(), 1);
+}

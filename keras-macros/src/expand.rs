@@ -361,7 +361,7 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
         backward,
         activity: activity.collect(),
         grad_scratch: 0,
-        connections: None,
+        nodes: None,
         inputs: None,
     };
     emit(decl, &e)
@@ -393,8 +393,8 @@ pub struct Emit {
     pub backward: Vec<TokenStream>,
     pub activity: Vec<TokenStream>,
     pub grad_scratch: usize,
-    /// `Model::CONNECTIONS` entries (functional models).
-    pub connections: Option<Vec<TokenStream>>,
+    /// `Model::NODES` entries (functional models).
+    pub nodes: Option<Vec<TokenStream>>,
     /// `Model::INPUTS` entries (functional models with several inputs).
     pub inputs: Option<Vec<TokenStream>>,
 }
@@ -429,10 +429,10 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
         backward,
         activity,
         grad_scratch,
-        connections,
+        nodes,
         inputs,
     } = e;
-    let connections = connections.as_ref().map(|c| quote!(const CONNECTIONS: &'static [&'static [&'static str]] = &[#(#c),*];));
+    let nodes = nodes.as_ref().map(|c| quote!(const NODES: &'static [::keras::model::NodeSpec] = &[#(#c),*];));
     let inputs = inputs.as_ref().map(|c| quote!(const INPUTS: &'static [::keras::model::InputSpec] = &[#(#c),*];));
     quote! {
         #(#attrs)*
@@ -504,7 +504,7 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
             const OUTPUT_GRAD_SLOT: usize = #output_grad_slot;
             const ACTIVITY: &'static [::keras::model::Activity] = &[#(#activity),*];
             const GRAD_SCRATCH: usize = #grad_scratch;
-            #connections
+            #nodes
             #inputs
 
             fn core(&self) -> &::keras::model::ModelCore<B> {

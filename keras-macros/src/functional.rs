@@ -749,14 +749,6 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
     let mut weight_specs = Vec::new();
     let mut layer_specs = Vec::new();
     let mut layer_names = Vec::new();
-    let mut connections = Vec::new();
-    let tensor_name = |s: Src| match s {
-        Src::Input(k) => format!("{}[0][0]", m.inputs[k].0),
-        Src::Node(j) => {
-            let u = &m.uniques[m.nodes[j].unique];
-            format!("{}[{}][0]", u.name, u.calls.iter().position(|&c| c == j).expect("a node is a call of its layer"))
-        }
-    };
     for e in &m.order {
         match *e {
             Entry::Input(k) => {
@@ -765,7 +757,6 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
                     name: #name, class: "InputLayer", output_shape: #shape, params: 0, activity_regularizer: ::core::option::Option::None, config: &[],
                 }));
                 layer_names.push(name);
-                connections.push(quote!(&[]));
             }
             Entry::Unique(u) => {
                 let l = &m.uniques[u];
@@ -818,13 +809,32 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
                     name: #lname, class: #class, output_shape: #shape, params: #params, activity_regularizer: #activity, config: &[#(#config),*],
                 }));
                 layer_names.push(l.name.clone());
-                let inbound: Vec<String> = l.calls.iter().flat_map(|&j| m.nodes[j].inputs.iter().map(|&s| tensor_name(s))).collect();
-                connections.push(quote!(&[#(#inbound),*]));
             }
         }
     }
-    // Keras prints "Connected to" unless the graph is a plain chain.
-    let chain = n_in == 1 && m.nodes.iter().all(|n| n.inputs.len() == 1) && m.uniques.iter().all(|u| u.calls.len() == 1);
+    // The calls, as `Model::NODES`: layers by their index in `LAYERS`.
+    let index_of = |e: Entry| m.order.iter().position(|o| *o == e).expect("every input and layer is in the order");
+    let node_specs: Vec<TokenStream> = m
+        .nodes
+        .iter()
+        .map(|n| {
+            let layer = index_of(Entry::Unique(n.unique));
+            let inputs = n.inputs.iter().map(|s| {
+                let (l, call) = match *s {
+                    Src::Input(k) => (index_of(Entry::Input(k)), 0usize),
+                    Src::Node(j) => {
+                        let u = m.nodes[j].unique;
+                        (
+                            index_of(Entry::Unique(u)),
+                            m.uniques[u].calls.iter().position(|&c| c == j).expect("a node is a call of its layer"),
+                        )
+                    }
+                };
+                quote!((#l, #call))
+            });
+            quote!(::keras::model::NodeSpec { layer: #layer, inputs: &[#(#inputs),*] })
+        })
+        .collect();
 
     // Workspace slots: inputs split out of the batch (several inputs), each call's output and
     // scratch, then each call's output gradient and (when several calls consume it) a second
@@ -1191,7 +1201,7 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
         backward,
         activity: activity_specs,
         grad_scratch,
-        connections: (!chain).then_some(connections),
+        nodes: Some(node_specs),
         inputs,
     };
     emit(decl, &e)

@@ -139,8 +139,12 @@ pub trait Model: Sized + Send + 'static {
     const INPUT_SHAPE: &'static [usize];
     /// The per-sample output shape.
     const OUTPUT_SHAPE: &'static [usize];
-    /// Floats per input sample.
+    /// Floats per input sample (all inputs' together).
     const INPUT_SIZE: usize;
+    /// A model with several inputs (a functional model's): each input's name and per-sample
+    /// shape, in order; `x` is then one array per input, and `INPUT_SHAPE` is `[INPUT_SIZE]`
+    /// (a sample's inputs side by side). Empty for a model with one input.
+    const INPUTS: &'static [InputSpec] = &[];
     /// When the first layer is an `Embedding`: its `input_dim`. Every input value must then be
     /// an integer id in `[0, input_dim)`, which `fit`, `evaluate` and `predict` check.
     const INPUT_INDICES: Option<usize> = None;
@@ -168,9 +172,10 @@ pub trait Model: Sized + Send + 'static {
     /// Floats of scratch for the gradient of a layer called more than once (a functional
     /// model's shared layer): each call's gradient is computed there and added.
     const GRAD_SCRATCH: usize = 0;
-    /// For a functional model, what feeds each entry of `LAYERS` (Keras's "Connected to":
-    /// `dense[0][0]`, one string per inbound tensor); empty for a Sequential model.
-    const CONNECTIONS: &'static [&'static [&'static str]] = &[];
+    /// For a functional model, its layer calls in the order they run, the last one giving the
+    /// output; empty for a Sequential model. A functional model's `LAYERS` list its inputs too
+    /// (class `InputLayer`), as Keras's `model.layers` does.
+    const NODES: &'static [NodeSpec] = &[];
 
     /// The model's buffers.
     fn core(&self) -> &ModelCore<Self::Backend>;
@@ -192,6 +197,25 @@ pub trait Model: Sized + Send + 'static {
     /// The backward pass after a training `forward` on the same `x`: reads the loss gradient
     /// from slot `OUTPUT_GRAD_SLOT` and writes the gradients of every trainable parameter.
     fn backward(core: &mut ModelCore<Self::Backend>, x: <Self::Backend as Backend>::View<'_>, batch: usize);
+}
+
+/// One named input of a model with several: see [`Model::INPUTS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InputSpec {
+    /// The input's name (`left`).
+    pub name: &'static str,
+    /// Its per-sample shape.
+    pub shape: &'static [usize],
+}
+
+/// One call of a layer in a functional model: see [`Model::NODES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeSpec {
+    /// The layer called (an index into `Model::LAYERS`).
+    pub layer: usize,
+    /// The tensors it is called on: each the layer that made it (an index into `Model::LAYERS`)
+    /// and which call of that layer (0 for an input), Keras's `keras_history`.
+    pub inputs: &'static [(usize, usize)],
 }
 
 /// A penalty on a layer's output: see [`Model::ACTIVITY`].

@@ -1,7 +1,7 @@
 //! `summary()`: Keras 3's table, character for character as Keras prints it to a pipe.
 
 use crate::error::batch_shape;
-use crate::model::{LayerSpec, Model};
+use crate::model::{LayerSpec, Model, NodeSpec};
 use std::fmt;
 
 /// Column widths (between the borders, padding included) of Keras's Sequential summary at its
@@ -19,7 +19,8 @@ pub struct Summary {
     layers: &'static [LayerSpec],
     trainable: usize,
     non_trainable: usize,
-    connections: &'static [&'static [&'static str]],
+    /// What feeds each layer (Keras's "Connected to"), for a functional model that is not a plain chain.
+    connections: Option<Vec<String>>,
 }
 
 impl Summary {
@@ -30,9 +31,32 @@ impl Summary {
             layers: M::LAYERS,
             trainable: M::TRAINABLE_PARAMS,
             non_trainable: M::NON_TRAINABLE_PARAMS,
-            connections: M::CONNECTIONS,
+            connections: connections(M::LAYERS, M::NODES),
         }
     }
+}
+
+/// Keras's "Connected to" column, one cell per layer (`dense[0][0], dense[1][0]`; `-` for an
+/// input), unless the model is a plain chain (one input, every call on one tensor, no layer
+/// called twice), which Keras prints as it prints a Sequential model.
+fn connections(layers: &[LayerSpec], nodes: &[NodeSpec]) -> Option<Vec<String>> {
+    let inputs = layers.iter().filter(|l| l.class == "InputLayer").count();
+    let shared = (0..layers.len()).any(|i| nodes.iter().filter(|n| n.layer == i).count() > 1);
+    if nodes.is_empty() || (inputs == 1 && !shared && nodes.iter().all(|n| n.inputs.len() == 1)) {
+        return None;
+    }
+    Some(
+        (0..layers.len())
+            .map(|i| {
+                let inbound: Vec<String> = nodes
+                    .iter()
+                    .filter(|n| n.layer == i)
+                    .flat_map(|n| n.inputs.iter().map(|&(l, call)| format!("{}[{call}][0]", layers[l].name)))
+                    .collect();
+                if inbound.is_empty() { "-".to_string() } else { inbound.join(", ") }
+            })
+            .collect(),
+    )
 }
 
 /// `1,234,567`.
@@ -119,7 +143,7 @@ use fmt::Write as _;
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "Model: \"{}\"", self.name)?;
-        let functional = !self.connections.is_empty();
+        let functional = self.connections.is_some();
         let widths: &[usize] = if functional { &FUNCTIONAL_WIDTHS } else { &WIDTHS };
         let header: &[&str] = &["Layer (type)", "Output Shape", "Param #", "Connected to"];
         border(f, widths, ['┏', '━', '┳', '┓'])?;
@@ -130,11 +154,8 @@ impl fmt::Display for Summary {
                 border(f, widths, ['├', '─', '┼', '┤'])?;
             }
             let (name, shape, params) = (format!("{} ({})", l.name, l.class), batch_shape(l.output_shape), thousands(l.params));
-            let inbound = match self.connections.get(i) {
-                Some(c) if !c.is_empty() => c.join(", "),
-                _ => "-".to_string(),
-            };
-            row(f, widths, '│', &[name.as_str(), &shape, &params, &inbound][..widths.len()])?;
+            let inbound = self.connections.as_ref().map_or("", |c| c[i].as_str());
+            row(f, widths, '│', &[name.as_str(), &shape, &params, inbound][..widths.len()])?;
         }
         border(f, widths, ['└', '─', '┴', '┘'])?;
         let total = self.trainable + self.non_trainable;

@@ -63,11 +63,18 @@ fn json(bytes: &[u8], what: &str) -> std::result::Result<Value, String> {
 /// `M`, in order.
 fn architecture<M: Model>(config: &Value) -> std::result::Result<Vec<String>, String> {
     let class = config.get("class_name").and_then(Value::as_str).unwrap_or("");
-    if class != "Sequential" {
-        return Err(format!(
-            "the file holds a {} model, but keras-rs imports Sequential models",
-            if class.is_empty() { "non-Keras" } else { class }
-        ));
+    let functional = !M::NODES.is_empty();
+    match (class, functional) {
+        ("Sequential", false) => {}
+        ("Functional" | "Model", true) => return functional_architecture::<M>(config),
+        ("Sequential", true) => return Err("the file holds a Sequential model, this model is functional".into()),
+        ("Functional" | "Model", false) => return Err("the file holds a functional model, this model is Sequential".into()),
+        _ => {
+            return Err(format!(
+                "the file holds a {} model, but keras-rs imports Sequential and functional models",
+                if class.is_empty() { "non-Keras" } else { class }
+            ));
+        }
     }
     let layers = config.pointer("/config/layers").and_then(Value::as_array).ok_or("the model config has no layer list")?;
     let mut input: Option<Vec<Value>> = None;
@@ -229,6 +236,105 @@ fn weights_by_layer<M: Model>() -> Vec<(usize, Vec<&'static WeightSpec>)> {
         .map(|(i, l)| (i, M::WEIGHTS.iter().filter(|w| w.layer == l.name).collect::<Vec<_>>()))
         .filter(|(_, ws)| !ws.is_empty())
         .collect()
+}
+
+/// [`architecture`] of a functional model: the same layers in Keras's order (inputs included),
+/// each with the same configuration and called on the same tensors.
+fn functional_architecture<M: Model>(config: &Value) -> std::result::Result<Vec<String>, String> {
+    let layers = config.pointer("/config/layers").and_then(Value::as_array).ok_or("the model config has no layer list")?;
+    let mut names = Vec::new();
+    for layer in layers {
+        let name = layer
+            .get("name")
+            .or_else(|| layer.pointer("/config/name"))
+            .and_then(Value::as_str)
+            .ok_or("a layer of the model config has no name")?;
+        names.push(name.to_string());
+    }
+    if layers.len() != M::LAYERS.len() {
+        return Err(format!("the file has {} layers (inputs included), this model has {}", layers.len(), M::LAYERS.len()));
+    }
+    for (i, (layer, ours)) in layers.iter().zip(M::LAYERS).enumerate() {
+        let class = layer.get("class_name").and_then(Value::as_str).ok_or("a layer of the model config has no class_name")?;
+        let cfg = layer.get("config").cloned().unwrap_or(Value::Null);
+        let name = &names[i];
+        if ours.class == "InputLayer" {
+            let shape = cfg.get("batch_shape").or_else(|| cfg.get("batch_input_shape")).and_then(Value::as_array);
+            let dims =
+                shape.map(|s| s.iter().skip(1).map(|d| d.as_u64().map_or_else(|| d.to_string(), |d| d.to_string())).collect::<Vec<_>>());
+            let want = ours.output_shape.iter().map(|d| d.to_string()).collect::<Vec<_>>();
+            if class != "InputLayer" || dims.as_ref() != Some(&want) {
+                return Err(format!(
+                    "layer {} ({name}): the file has {}, this model has an input of shape {}",
+                    i + 1,
+                    match dims {
+                        Some(d) if class == "InputLayer" => format!("an input of shape (None, {})", d.join(", ")),
+                        _ => describe_file(class, &cfg),
+                    },
+                    batch_shape(ours.output_shape)
+                ));
+            }
+            continue;
+        }
+        let same = class == ours.class && ours.config.iter().all(|(key, value)| lookup(&cfg, key).is_some_and(|v| matches(value, v)));
+        if !same {
+            return Err(format!(
+                "layer {} ({name}): the file has {}, this model has {}",
+                i + 1,
+                describe_file(class, &cfg),
+                describe_spec(ours)
+            ));
+        }
+        // The calls: each a list of `keras_history` entries `[layer name, call, 0]`.
+        let mut file_calls: Vec<Vec<(usize, usize)>> = Vec::new();
+        for node in layer.get("inbound_nodes").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
+            let mut tensors = Vec::new();
+            collect_history(node.get("args").unwrap_or(&Value::Null), &mut tensors);
+            let call = tensors
+                .iter()
+                .map(|(n, c)| {
+                    names
+                        .iter()
+                        .position(|x| x == n)
+                        .map(|l| (l, *c))
+                        .ok_or_else(|| format!("layer {} ({name}) is called on `{n}`, which the file does not define", i + 1))
+                })
+                .collect::<std::result::Result<Vec<_>, String>>()?;
+            file_calls.push(call);
+        }
+        let ours_calls: Vec<Vec<(usize, usize)>> = M::NODES.iter().filter(|n| n.layer == i).map(|n| n.inputs.to_vec()).collect();
+        if file_calls != ours_calls {
+            let show = |calls: &[Vec<(usize, usize)>]| {
+                calls
+                    .iter()
+                    .map(|c| format!("({})", c.iter().map(|&(l, k)| format!("{}[{k}][0]", names[l])).collect::<Vec<_>>().join(", ")))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            };
+            return Err(format!(
+                "layer {} ({name}): the file calls it on {}, this model on {}",
+                i + 1,
+                show(&file_calls),
+                show(&ours_calls)
+            ));
+        }
+    }
+    Ok(names)
+}
+
+/// The `keras_history` (layer name, call) of every Keras tensor in a node's arguments, in order.
+fn collect_history(v: &Value, out: &mut Vec<(String, usize)>) {
+    match v {
+        Value::Array(items) => items.iter().for_each(|i| collect_history(i, out)),
+        Value::Object(o) if o.get("class_name").and_then(Value::as_str) == Some("__keras_tensor__") => {
+            if let Some(h) = v.pointer("/config/keras_history").and_then(Value::as_array)
+                && let (Some(name), Some(call)) = (h.first().and_then(Value::as_str), h.get(1).and_then(Value::as_u64))
+            {
+                out.push((name.to_string(), call as usize));
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Keras's `naming.to_snake_case` of a class name: `Conv2DTranspose` -> `conv2d_transpose`,
@@ -475,6 +581,9 @@ pub fn keras_archive<M: Model>(weights: &[ArrayD<f32>]) -> std::result::Result<V
 }
 
 fn model_config<M: Model>() -> Value {
+    if !M::NODES.is_empty() {
+        return functional_config::<M>();
+    }
     let mut input = vec![Value::Null];
     input.extend(M::INPUT_SHAPE.iter().map(|&d| Value::from(d)));
     let mut layers = vec![serde_json::json!({
@@ -482,36 +591,98 @@ fn model_config<M: Model>() -> Value {
         "config": { "batch_shape": input, "dtype": if M::INPUT_INDICES.is_some() { "int32" } else { "float32" }, "sparse": false, "name": "input_layer" },
     })];
     for layer in M::LAYERS {
-        let mut cfg = serde_json::Map::new();
-        cfg.insert("name".into(), layer.name.into());
-        // Keras's SpatialDropout2D takes no `trainable` argument (its own config leaves it out).
-        if layer.class != "SpatialDropout2D" {
-            cfg.insert("trainable".into(), true.into());
-        }
-        cfg.insert("dtype".into(), "float32".into());
-        for (key, value) in layer.config {
-            let value = config_json(value);
-            match key.split_once('.') {
-                None => {
-                    cfg.insert((*key).into(), value);
-                }
-                // A wrapped layer: `{"module", "class_name", "config"}` under `outer`.
-                Some((outer, inner)) => {
-                    let wrapped = cfg.entry(outer).or_insert_with(|| serde_json::json!({ "module": "keras.layers", "config": {} }));
-                    if inner == "class_name" {
-                        wrapped["class_name"] = value;
-                    } else {
-                        wrapped["config"][inner] = value;
-                    }
-                }
-            }
-        }
+        let cfg = layer_config(layer);
         layers.push(serde_json::json!({ "module": "keras.layers", "class_name": layer.class, "registered_name": null, "config": cfg }));
     }
     serde_json::json!({
         "module": "keras", "class_name": "Sequential", "registered_name": null,
         "config": { "name": M::NAME, "trainable": true, "dtype": "float32", "layers": layers },
         "build_config": { "input_shape": input },
+    })
+}
+
+/// A layer's Keras `config` (name, trainable, dtype and its architecture entries).
+fn layer_config(layer: &LayerSpec) -> serde_json::Map<String, Value> {
+    let mut cfg = serde_json::Map::new();
+    cfg.insert("name".into(), layer.name.into());
+    // Keras's SpatialDropout2D takes no `trainable` argument (its own config leaves it out).
+    if layer.class != "SpatialDropout2D" {
+        cfg.insert("trainable".into(), true.into());
+    }
+    cfg.insert("dtype".into(), "float32".into());
+    for (key, value) in layer.config {
+        let value = config_json(value);
+        match key.split_once('.') {
+            None => {
+                cfg.insert((*key).into(), value);
+            }
+            // A wrapped layer: `{"module", "class_name", "config"}` under `outer`.
+            Some((outer, inner)) => {
+                let wrapped = cfg.entry(outer).or_insert_with(|| serde_json::json!({ "module": "keras.layers", "config": {} }));
+                if inner == "class_name" {
+                    wrapped["class_name"] = value;
+                } else {
+                    wrapped["config"][inner] = value;
+                }
+            }
+        }
+    }
+    cfg
+}
+
+/// The `config.json` of a functional model: every layer with the calls that feed it
+/// (`inbound_nodes`), the inputs and the output.
+fn functional_config<M: Model>() -> Value {
+    const MERGES: [&str; 7] = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"];
+    let tensor = |&(l, call): &(usize, usize)| {
+        let source = &M::LAYERS[l];
+        let mut shape = vec![Value::Null];
+        shape.extend(source.output_shape.iter().map(|&d| Value::from(d)));
+        serde_json::json!({ "class_name": "__keras_tensor__", "config": { "shape": shape, "dtype": "float32", "keras_history": [source.name, call, 0] } })
+    };
+    let mut layers = Vec::new();
+    let mut inputs = Vec::new();
+    for (i, layer) in M::LAYERS.iter().enumerate() {
+        if layer.class == "InputLayer" {
+            let mut shape = vec![Value::Null];
+            shape.extend(layer.output_shape.iter().map(|&d| Value::from(d)));
+            layers.push(serde_json::json!({
+                "module": "keras.layers", "class_name": "InputLayer", "registered_name": null, "name": layer.name,
+                "config": { "batch_shape": shape, "dtype": "float32", "sparse": false, "ragged": false, "name": layer.name, "optional": false },
+                "inbound_nodes": [],
+            }));
+            inputs.push(layer.name);
+            continue;
+        }
+        let nodes: Vec<Value> = M::NODES
+            .iter()
+            .filter(|n| n.layer == i)
+            .map(|n| {
+                let args: Vec<Value> = n.inputs.iter().map(tensor).collect();
+                let arg = if MERGES.contains(&layer.class) || args.len() != 1 {
+                    Value::Array(args)
+                } else {
+                    args.into_iter().next().expect("one")
+                };
+                serde_json::json!({ "args": [arg], "kwargs": {} })
+            })
+            .collect();
+        layers.push(serde_json::json!({
+            "module": "keras.layers", "class_name": layer.class, "registered_name": null, "name": layer.name,
+            "config": layer_config(layer), "inbound_nodes": nodes,
+        }));
+    }
+    // The inputs in the model's own order (its `INPUTS`), which `model.layers` sorts by depth.
+    let order: Vec<&str> = if M::INPUTS.is_empty() { inputs } else { M::INPUTS.iter().map(|i| i.name).collect() };
+    let last = M::NODES.last().expect("a functional model has calls");
+    let call = M::NODES.iter().filter(|n| n.layer == last.layer).count() - 1;
+    serde_json::json!({
+        "module": "keras.src.models.functional", "class_name": "Functional", "registered_name": null,
+        "config": {
+            "name": M::NAME, "trainable": true, "layers": layers,
+            "input_layers": order.iter().map(|n| serde_json::json!([n, 0, 0])).collect::<Vec<_>>(),
+            "output_layers": [[M::LAYERS[last.layer].name, call, 0]],
+        },
     })
 }
 

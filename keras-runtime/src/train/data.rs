@@ -3,6 +3,7 @@
 
 use crate::error::{batch_shape, tuple_shape};
 use crate::losses::Loss;
+use crate::model::InputSpec;
 use crate::{Error, Result};
 use ndarray::{ArrayBase, Data, Dimension};
 use std::borrow::Cow;
@@ -44,7 +45,7 @@ pub struct Table<'a> {
     /// Row-major values, `rows * row_len`.
     pub data: Cow<'a, [f32]>,
     /// The full shape, batch axis first.
-    pub shape: &'a [usize],
+    pub shape: Cow<'a, [usize]>,
 }
 
 impl Table<'_> {
@@ -84,7 +85,164 @@ pub fn table<'a, A: Element, S: Data<Elem = A>, D: Dimension>(a: &'a ArrayBase<S
         None => Cow::Owned(a.iter().map(|v| v.to_f32()).collect()),
     };
     check_finite(&data, what)?;
-    Ok(Table { data, shape })
+    Ok(Table { data, shape: Cow::Borrowed(shape) })
+}
+
+/// What can be given as `x`: one array, or for a model with several inputs one array per input,
+/// in the model's order, as Keras's `model.fit([x_a, x_b], y)`: a slice, array or `Vec` of arrays
+/// or views (`&[xa.view(), xb.view()]`), or a tuple of arrays of different element types
+/// (`&(xa, xb)`).
+///
+/// ```ignore
+/// functional! {
+///     struct Two(a: [3], b: [2]) -> out {
+///         let j = Concatenate()(a, b);
+///         let out = Dense(1)(j);
+///     }
+/// }
+/// let mut model = Two::new(&Cpu::default());
+/// let (a, b) = (Array2::<f32>::ones((4, 3)), Array2::<u8>::zeros((4, 2)));
+/// model.predict(&(a.view(), b.view()))?; // or &[a.view(), b2.view()] for one element type
+/// assert!(model.predict(&a).is_err()); // two inputs, one array
+/// ```
+///
+/// (The `keras` crate's README runs this through `fit`.)
+pub trait Inputs {
+    /// Each array flattened to a table (batch axis first), checked for samples and finite values;
+    /// `what` names them in errors (`x`, `x[1]`).
+    fn tables(&self, what: &str) -> Result<Vec<Table<'_>>>;
+    /// Whether this is a list of arrays (one per input) rather than one array.
+    fn is_list(&self) -> bool;
+}
+
+impl<A: Element, S: Data<Elem = A>, D: Dimension> Inputs for ArrayBase<S, D> {
+    fn tables(&self, what: &str) -> Result<Vec<Table<'_>>> {
+        Ok(vec![table(self, what)?])
+    }
+    fn is_list(&self) -> bool {
+        false
+    }
+}
+
+impl<A: Element, S: Data<Elem = A>, D: Dimension> Inputs for [ArrayBase<S, D>] {
+    fn tables(&self, what: &str) -> Result<Vec<Table<'_>>> {
+        self.iter().enumerate().map(|(k, a)| table(a, &format!("{what}[{k}]"))).collect()
+    }
+    fn is_list(&self) -> bool {
+        true
+    }
+}
+
+impl<A: Element, S: Data<Elem = A>, D: Dimension, const N: usize> Inputs for [ArrayBase<S, D>; N] {
+    fn tables(&self, what: &str) -> Result<Vec<Table<'_>>> {
+        self[..].tables(what)
+    }
+    fn is_list(&self) -> bool {
+        true
+    }
+}
+
+impl<A: Element, S: Data<Elem = A>, D: Dimension> Inputs for Vec<ArrayBase<S, D>> {
+    fn tables(&self, what: &str) -> Result<Vec<Table<'_>>> {
+        self[..].tables(what)
+    }
+    fn is_list(&self) -> bool {
+        true
+    }
+}
+
+impl<T: Inputs + ?Sized> Inputs for &T {
+    fn tables(&self, what: &str) -> Result<Vec<Table<'_>>> {
+        (**self).tables(what)
+    }
+    fn is_list(&self) -> bool {
+        (**self).is_list()
+    }
+}
+
+macro_rules! tuple_inputs {
+    ($(($($t:ident $i:tt),+))*) => {$(
+        impl<$($t: AsInput),+> Inputs for ($($t,)+) {
+            fn tables(&self, what: &str) -> Result<Vec<Table<'_>>> {
+                Ok(vec![$(self.$i.table(&format!("{what}[{}]", $i))?),+])
+            }
+            fn is_list(&self) -> bool {
+                true
+            }
+        }
+    )*};
+}
+
+/// One array of a tuple of inputs: an array, a view, or a reference to one.
+pub trait AsInput {
+    /// The array as a table.
+    fn table(&self, what: &str) -> Result<Table<'_>>;
+}
+
+impl<A: Element, S: Data<Elem = A>, D: Dimension> AsInput for ArrayBase<S, D> {
+    fn table(&self, what: &str) -> Result<Table<'_>> {
+        table(self, what)
+    }
+}
+
+impl<T: AsInput + ?Sized> AsInput for &T {
+    fn table(&self, what: &str) -> Result<Table<'_>> {
+        (**self).table(what)
+    }
+}
+
+tuple_inputs! { (T0 0, T1 1) (T0 0, T1 1, T2 2) (T0 0, T1 1, T2 2, T3 3) (T0 0, T1 1, T2 2, T3 3, T4 4) }
+
+/// `x` as the one table the training loop batches from: for a model with several `inputs`, each
+/// array checked against its input and the arrays' rows joined, sample by sample, in input order.
+pub fn join_inputs<'a>(parts: Vec<Table<'a>>, list: bool, inputs: &[InputSpec], what: &str) -> Result<Table<'a>> {
+    let expected = || inputs.iter().map(|i| format!("{}: {}", i.name, batch_shape(i.shape))).collect::<Vec<_>>().join(", ");
+    if inputs.len() <= 1 {
+        if parts.len() != 1 {
+            return Err(Error::value(what, "one array (the model has one input)", format!("{} arrays", parts.len())));
+        }
+        return Ok(parts.into_iter().next().expect("one part"));
+    }
+    if !list {
+        return Err(Error::value(
+            what,
+            format!("{} arrays, one per input ({})", inputs.len(), expected()),
+            format!("one array of shape {}", tuple_shape(&parts[0].shape)),
+        ));
+    }
+    if parts.len() != inputs.len() {
+        return Err(Error::value(
+            what,
+            format!("{} arrays, one per input ({})", inputs.len(), expected()),
+            format!("{} arrays", parts.len()),
+        ));
+    }
+    let rows = parts[0].rows();
+    for (k, (t, spec)) in parts.iter().zip(inputs).enumerate() {
+        if t.sample_shape() != spec.shape {
+            return Err(Error::shape(format!("{what}[{k}] (input `{}`)", spec.name), batch_shape(spec.shape), tuple_shape(&t.shape)));
+        }
+        if t.rows() != rows {
+            return Err(Error::value(
+                format!("{what}[{k}] (input `{}`)", spec.name),
+                format!("{rows} samples, as many as {what}[0]"),
+                format!("{} samples", t.rows()),
+            ));
+        }
+    }
+    let width: usize = parts.iter().map(Table::row_len).sum();
+    let mut data = Vec::with_capacity(rows * width);
+    for r in 0..rows {
+        for t in &parts {
+            data.extend_from_slice(t.slice(r..r + 1));
+        }
+    }
+    Ok(Table { data: Cow::Owned(data), shape: Cow::Owned(vec![rows, width]) })
+}
+
+/// [`Inputs`] converted and joined for a model with `inputs`.
+pub fn input_table<'a, X: Inputs + ?Sized>(x: &'a X, inputs: &[InputSpec], what: &str) -> Result<Table<'a>> {
+    join_inputs(x.tables(what)?, x.is_list(), inputs, what)
 }
 
 /// An error naming the first NaN or infinity in `v`.
@@ -100,7 +258,7 @@ pub fn check_finite(v: &[f32], what: &str) -> Result<()> {
 /// an `Embedding` of `indices` rows, that every value is an integer id in `[0, indices)`.
 pub fn check_input(x: &Table<'_>, input_shape: &[usize], indices: Option<usize>) -> Result<()> {
     if x.sample_shape() != input_shape {
-        return Err(Error::shape("x", format!("{} (the model's input)", batch_shape(input_shape)), tuple_shape(x.shape)));
+        return Err(Error::shape("x", format!("{} (the model's input)", batch_shape(input_shape)), tuple_shape(&x.shape)));
     }
     if let Some(n) = indices
         && let Some((index, &value)) = x.data.iter().enumerate().find(|&(_, &v)| !(v >= 0.0 && v < n as f32 && v.fract() == 0.0))
@@ -123,7 +281,7 @@ pub fn check_targets(y: &Table<'_>, x_rows: usize, output_shape: &[usize], loss:
         return Err(Error::value(
             "y",
             format!("{x_rows} samples, as many as x"),
-            format!("{} samples (shape {})", y.rows(), tuple_shape(y.shape)),
+            format!("{} samples (shape {})", y.rows(), tuple_shape(&y.shape)),
         ));
     }
     let (outer, classes) = output_shape.split_at(output_shape.len() - 1);
@@ -131,7 +289,7 @@ pub fn check_targets(y: &Table<'_>, x_rows: usize, output_shape: &[usize], loss:
     if loss.sparse_targets() {
         let ok = found == outer || (found.len() == output_shape.len() && found[..outer.len()] == *outer && found[outer.len()] == 1);
         if !ok {
-            return Err(Error::shape("y (class indices for sparse_categorical_crossentropy)", batch_shape(outer), tuple_shape(y.shape)));
+            return Err(Error::shape("y (class indices for sparse_categorical_crossentropy)", batch_shape(outer), tuple_shape(&y.shape)));
         }
         let n = classes[0];
         if let Some((index, &value)) = y.data.iter().enumerate().find(|&(_, &v)| v < 0.0 || v >= n as f32 || v.fract() != 0.0) {
@@ -147,7 +305,7 @@ pub fn check_targets(y: &Table<'_>, x_rows: usize, output_shape: &[usize], loss:
             return Err(Error::shape(
                 format!("y (targets for {loss})"),
                 format!("{} (the model's output)", batch_shape(output_shape)),
-                tuple_shape(y.shape),
+                tuple_shape(&y.shape),
             ));
         }
     }

@@ -1,10 +1,11 @@
 //! The `fit` loop: epochs, shuffled batches, validation, progress, callbacks, history.
 
 use super::callbacks::Callback;
-use super::data::{Element, Table, table};
+use super::data::{Element, Inputs, Table, join_inputs, table};
 use super::logs::{History, Logs};
 use super::progress::Progbar;
 use super::{Batch, Engine};
+use crate::model::InputSpec;
 use crate::utils::Rng;
 use crate::{Error, Result};
 use ndarray::{ArrayBase, Data, Dimension};
@@ -18,6 +19,8 @@ pub struct FitArgs<'a> {
     verbose: u8,
     validation_split: f32,
     validation_data: Option<Result<(Table<'a>, Table<'a>)>>,
+    /// `validation_data` as given, its x not yet joined for the model's inputs.
+    validation_parts: Option<Result<(Vec<Table<'a>>, bool, Table<'a>)>>,
     callbacks: Vec<&'a mut dyn Callback>,
     initial_epoch: usize,
     sample_weight: Option<Result<Table<'a>>>,
@@ -34,6 +37,7 @@ impl Default for FitArgs<'_> {
             verbose: 1,
             validation_split: 0.0,
             validation_data: None,
+            validation_parts: None,
             callbacks: Vec::new(),
             initial_epoch: 0,
             sample_weight: None,
@@ -74,18 +78,24 @@ impl<'a> FitArgs<'a> {
         self
     }
 
-    /// Validates on this data at the end of each epoch (takes precedence over the split).
-    pub fn validation_data<A, S, D, A2, S2, D2>(mut self, x: &'a ArrayBase<S, D>, y: &'a ArrayBase<S2, D2>) -> Self
+    /// Validates on this data at the end of each epoch (takes precedence over the split); `x` as
+    /// in `fit` (one array per input for a model with several).
+    pub fn validation_data<X, A2, S2, D2>(mut self, x: &'a X, y: &'a ArrayBase<S2, D2>) -> Self
     where
-        A: Element,
-        S: Data<Elem = A>,
-        D: Dimension,
+        X: Inputs + ?Sized,
         A2: Element,
         S2: Data<Elem = A2>,
         D2: Dimension,
     {
-        self.validation_data = Some(table(x, "validation x").and_then(|x| Ok((x, table(y, "validation y")?))));
+        self.validation_parts = Some(x.tables("validation x").and_then(|parts| Ok((parts, x.is_list(), table(y, "validation y")?))));
         self
+    }
+
+    /// Joins `validation_data`'s arrays for a model with `inputs`.
+    pub(crate) fn join_validation(&mut self, inputs: &[InputSpec]) {
+        if let Some(parts) = self.validation_parts.take() {
+            self.validation_data = Some(parts.and_then(|(x, list, y)| Ok((join_inputs(x, list, inputs, "validation x")?, y))));
+        }
     }
 
     /// Adds a callback.
@@ -162,7 +172,7 @@ fn class_weights(
 /// Checks a `sample_weight` table: one finite, non-negative weight per sample.
 pub(crate) fn check_sample_weight(w: &Table<'_>, samples: usize) -> Result<()> {
     if w.row_len() != 1 || w.shape.len() > 2 {
-        return Err(Error::shape("sample_weight", format!("({samples},) (one weight per sample)"), crate::error::tuple_shape(w.shape)));
+        return Err(Error::shape("sample_weight", format!("({samples},) (one weight per sample)"), crate::error::tuple_shape(&w.shape)));
     }
     if w.rows() != samples {
         return Err(Error::value("sample_weight", format!("{samples} weights, one per sample"), format!("{} weights", w.rows())));
@@ -199,7 +209,7 @@ fn class_weights_to_sample_weights(class_weight: &[(usize, f32)], y: &Table<'_>,
         return Err(Error::shape(
             "y (with class_weight)",
             "one target per sample: (N,), (N, 1) or (N, classes)",
-            crate::error::tuple_shape(y.shape),
+            crate::error::tuple_shape(&y.shape),
         ));
     }
     let n = y.row_len();
@@ -229,7 +239,9 @@ pub(crate) fn fit(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes
     let sample_weight = args.sample_weight.take().transpose()?;
     let class_weights = class_weights(sample_weight.as_ref(), args.class_weight.as_deref(), y, classes)?;
     let weight_shape = [x.rows()];
-    let class_table = class_weights.as_deref().map(|w| Table { data: std::borrow::Cow::Borrowed(w), shape: &weight_shape });
+    let class_table = class_weights
+        .as_deref()
+        .map(|w| Table { data: std::borrow::Cow::Borrowed(w), shape: std::borrow::Cow::Borrowed(&weight_shape[..]) });
     let train_weights = class_table.as_ref().or(sample_weight.as_ref());
     if args.batch_size == 0 {
         return Err(Error::value("batch_size", "at least 1", 0));

@@ -12,7 +12,7 @@ mod logs;
 pub mod progress;
 
 pub use callbacks::{Callback, Control};
-pub use data::Element;
+pub use data::{AsInput, Element, Inputs};
 pub use fit::FitArgs;
 pub use logs::{History, Logs};
 
@@ -23,7 +23,7 @@ use crate::model::Model;
 use crate::optimizers::{IntoOptimizer, Optimizer};
 use crate::summary::Summary;
 use crate::{Error, Result};
-use data::{Table, check_input, check_targets, table};
+use data::{Table, check_input, check_targets, input_table, table};
 use ndarray::{Array, ArrayBase, ArrayD, Data, Dimension, IxDyn};
 use std::borrow::Cow;
 use std::path::Path;
@@ -110,20 +110,15 @@ pub trait Network: Sized {
     fn model_mut(&mut self) -> &mut Self::Model;
 
     /// Predictions for every sample of `x`, in batches of 32 (Keras's default), inference mode.
-    fn predict<A: Element, S: Data<Elem = A>, D: Dimension>(
-        &mut self,
-        x: &ArrayBase<S, D>,
-    ) -> Result<Array<f32, <Self::Model as Model>::OutputDim>> {
+    fn predict<X: Inputs + ?Sized>(&mut self, x: &X) -> Result<Array<f32, <Self::Model as Model>::OutputDim>> {
         predict_batched(self.model_mut(), x, 32)
     }
 
     /// Predictions for `x` computed as a single batch.
-    fn predict_on_batch<A: Element, S: Data<Elem = A>, D: Dimension>(
-        &mut self,
-        x: &ArrayBase<S, D>,
-    ) -> Result<Array<f32, <Self::Model as Model>::OutputDim>> {
-        let rows = x.shape().first().copied().unwrap_or(0).max(1);
-        predict_batched(self.model_mut(), x, rows)
+    fn predict_on_batch<X: Inputs + ?Sized>(&mut self, x: &X) -> Result<Array<f32, <Self::Model as Model>::OutputDim>> {
+        let x = input_table(x, <Self::Model as Model>::INPUTS, "x")?;
+        let rows = x.rows();
+        predict_table(self.model_mut(), &x, rows)
     }
 
     /// Keras's `summary()` table; `println!("{}", model.summary())`.
@@ -378,32 +373,30 @@ impl<M: Model> Compiled<M> {
 
     /// Trains the model on `x` and `y`: see [`FitArgs`] for epochs, batch size, validation and
     /// callbacks. Returns the per-epoch history of loss and metrics.
-    pub fn fit<A, S, D, A2, S2, D2>(&mut self, x: &ArrayBase<S, D>, y: &ArrayBase<S2, D2>, args: FitArgs<'_>) -> Result<History>
+    pub fn fit<X, A2, S2, D2>(&mut self, x: &X, y: &ArrayBase<S2, D2>, args: FitArgs<'_>) -> Result<History>
     where
-        A: Element,
-        S: Data<Elem = A>,
-        D: Dimension,
+        X: Inputs + ?Sized,
         A2: Element,
         S2: Data<Elem = A2>,
         D2: Dimension,
     {
-        let x = table(x, "x")?;
+        let x = input_table(x, M::INPUTS, "x")?;
         let y = table(y, "y")?;
         let classes = (M::OUTPUT_SHAPE.len() == 1).then(|| M::OUTPUT_SHAPE[0]);
+        let mut args = args;
+        args.join_validation(M::INPUTS);
         fit::fit(self, &x, &y, classes, args)
     }
 
     /// The loss and metrics on `x` and `y`, in batches of 32, inference mode.
-    pub fn evaluate<A, S, D, A2, S2, D2>(&mut self, x: &ArrayBase<S, D>, y: &ArrayBase<S2, D2>) -> Result<Logs>
+    pub fn evaluate<X, A2, S2, D2>(&mut self, x: &X, y: &ArrayBase<S2, D2>) -> Result<Logs>
     where
-        A: Element,
-        S: Data<Elem = A>,
-        D: Dimension,
+        X: Inputs + ?Sized,
         A2: Element,
         S2: Data<Elem = A2>,
         D2: Dimension,
     {
-        let x = table(x, "x")?;
+        let x = input_table(x, M::INPUTS, "x")?;
         let y = table(y, "y")?;
         self.check_data(&x, &y)?;
         let mut logs = Logs::new();
@@ -413,16 +406,14 @@ impl<M: Model> Compiled<M> {
 
     /// [`Compiled::evaluate`] with a weight per sample (shape `(N,)`) for the loss, as Keras's
     /// `evaluate(x, y, sample_weight=w)`; metrics stay unweighted.
-    pub fn evaluate_weighted<A, S, D, A2, S2, D2, W, SW, DW>(
+    pub fn evaluate_weighted<X, A2, S2, D2, W, SW, DW>(
         &mut self,
-        x: &ArrayBase<S, D>,
+        x: &X,
         y: &ArrayBase<S2, D2>,
         sample_weight: &ArrayBase<SW, DW>,
     ) -> Result<Logs>
     where
-        A: Element,
-        S: Data<Elem = A>,
-        D: Dimension,
+        X: Inputs + ?Sized,
         A2: Element,
         S2: Data<Elem = A2>,
         D2: Dimension,
@@ -430,7 +421,7 @@ impl<M: Model> Compiled<M> {
         SW: Data<Elem = W>,
         DW: Dimension,
     {
-        let x = table(x, "x")?;
+        let x = input_table(x, M::INPUTS, "x")?;
         let y = table(y, "y")?;
         let w = table(sample_weight, "sample_weight")?;
         self.check_data(&x, &y)?;
@@ -442,30 +433,26 @@ impl<M: Model> Compiled<M> {
 
     /// One training step on `x` and `y` as a single batch; returns that batch's loss and
     /// metrics. After the first call with a given batch size, a call allocates nothing.
-    pub fn train_on_batch<A, S, D, A2, S2, D2>(&mut self, x: &ArrayBase<S, D>, y: &ArrayBase<S2, D2>) -> Result<&Logs>
+    pub fn train_on_batch<X, A2, S2, D2>(&mut self, x: &X, y: &ArrayBase<S2, D2>) -> Result<&Logs>
     where
-        A: Element,
-        S: Data<Elem = A>,
-        D: Dimension,
+        X: Inputs + ?Sized,
         A2: Element,
         S2: Data<Elem = A2>,
         D2: Dimension,
     {
-        self.on_batch(&table(x, "x")?, &table(y, "y")?, None, Step::Train)
+        self.on_batch(&input_table(x, M::INPUTS, "x")?, &table(y, "y")?, None, Step::Train)
     }
 
     /// [`Compiled::train_on_batch`] with a weight per sample (shape `(N,)`): the loss is
     /// `sum(w_i * loss_i) / N`, as Keras's `train_on_batch(x, y, sample_weight=w)`.
-    pub fn train_on_batch_weighted<A, S, D, A2, S2, D2, W, SW, DW>(
+    pub fn train_on_batch_weighted<X, A2, S2, D2, W, SW, DW>(
         &mut self,
-        x: &ArrayBase<S, D>,
+        x: &X,
         y: &ArrayBase<S2, D2>,
         sample_weight: &ArrayBase<SW, DW>,
     ) -> Result<&Logs>
     where
-        A: Element,
-        S: Data<Elem = A>,
-        D: Dimension,
+        X: Inputs + ?Sized,
         A2: Element,
         S2: Data<Elem = A2>,
         D2: Dimension,
@@ -473,33 +460,29 @@ impl<M: Model> Compiled<M> {
         SW: Data<Elem = W>,
         DW: Dimension,
     {
-        self.on_batch(&table(x, "x")?, &table(y, "y")?, Some(&table(sample_weight, "sample_weight")?), Step::Train)
+        self.on_batch(&input_table(x, M::INPUTS, "x")?, &table(y, "y")?, Some(&table(sample_weight, "sample_weight")?), Step::Train)
     }
 
     /// The loss and metrics of `x` and `y` as a single batch, inference mode.
-    pub fn test_on_batch<A, S, D, A2, S2, D2>(&mut self, x: &ArrayBase<S, D>, y: &ArrayBase<S2, D2>) -> Result<&Logs>
+    pub fn test_on_batch<X, A2, S2, D2>(&mut self, x: &X, y: &ArrayBase<S2, D2>) -> Result<&Logs>
     where
-        A: Element,
-        S: Data<Elem = A>,
-        D: Dimension,
+        X: Inputs + ?Sized,
         A2: Element,
         S2: Data<Elem = A2>,
         D2: Dimension,
     {
-        self.on_batch(&table(x, "x")?, &table(y, "y")?, None, Step::Test)
+        self.on_batch(&input_table(x, M::INPUTS, "x")?, &table(y, "y")?, None, Step::Test)
     }
 
     /// [`Compiled::test_on_batch`] with a weight per sample (shape `(N,)`).
-    pub fn test_on_batch_weighted<A, S, D, A2, S2, D2, W, SW, DW>(
+    pub fn test_on_batch_weighted<X, A2, S2, D2, W, SW, DW>(
         &mut self,
-        x: &ArrayBase<S, D>,
+        x: &X,
         y: &ArrayBase<S2, D2>,
         sample_weight: &ArrayBase<SW, DW>,
     ) -> Result<&Logs>
     where
-        A: Element,
-        S: Data<Elem = A>,
-        D: Dimension,
+        X: Inputs + ?Sized,
         A2: Element,
         S2: Data<Elem = A2>,
         D2: Dimension,
@@ -507,7 +490,7 @@ impl<M: Model> Compiled<M> {
         SW: Data<Elem = W>,
         DW: Dimension,
     {
-        self.on_batch(&table(x, "x")?, &table(y, "y")?, Some(&table(sample_weight, "sample_weight")?), Step::Test)
+        self.on_batch(&input_table(x, M::INPUTS, "x")?, &table(y, "y")?, Some(&table(sample_weight, "sample_weight")?), Step::Test)
     }
 
     /// One batch of a train or test step, with the checks, and its logs.
@@ -526,29 +509,25 @@ impl<M: Model> Compiled<M> {
 
     /// The loss of `x`, `y` as one batch and its gradient with respect to every weight (Keras
     /// order; zeros for non-trainable weights), without updating anything.
-    pub fn gradients<A, S, D, A2, S2, D2>(&mut self, x: &ArrayBase<S, D>, y: &ArrayBase<S2, D2>) -> Result<(f32, Vec<ArrayD<f32>>)>
+    pub fn gradients<X, A2, S2, D2>(&mut self, x: &X, y: &ArrayBase<S2, D2>) -> Result<(f32, Vec<ArrayD<f32>>)>
     where
-        A: Element,
-        S: Data<Elem = A>,
-        D: Dimension,
+        X: Inputs + ?Sized,
         A2: Element,
         S2: Data<Elem = A2>,
         D2: Dimension,
     {
-        self.gradients_of(&table(x, "x")?, &table(y, "y")?, None)
+        self.gradients_of(&input_table(x, M::INPUTS, "x")?, &table(y, "y")?, None)
     }
 
     /// [`Compiled::gradients`] of the loss weighted by a weight per sample (shape `(N,)`).
-    pub fn gradients_weighted<A, S, D, A2, S2, D2, W, SW, DW>(
+    pub fn gradients_weighted<X, A2, S2, D2, W, SW, DW>(
         &mut self,
-        x: &ArrayBase<S, D>,
+        x: &X,
         y: &ArrayBase<S2, D2>,
         sample_weight: &ArrayBase<SW, DW>,
     ) -> Result<(f32, Vec<ArrayD<f32>>)>
     where
-        A: Element,
-        S: Data<Elem = A>,
-        D: Dimension,
+        X: Inputs + ?Sized,
         A2: Element,
         S2: Data<Elem = A2>,
         D2: Dimension,
@@ -556,7 +535,7 @@ impl<M: Model> Compiled<M> {
         SW: Data<Elem = W>,
         DW: Dimension,
     {
-        self.gradients_of(&table(x, "x")?, &table(y, "y")?, Some(&table(sample_weight, "sample_weight")?))
+        self.gradients_of(&input_table(x, M::INPUTS, "x")?, &table(y, "y")?, Some(&table(sample_weight, "sample_weight")?))
     }
 
     fn gradients_of(&mut self, x: &Table<'_>, y: &Table<'_>, w: Option<&Table<'_>>) -> Result<(f32, Vec<ArrayD<f32>>)> {
@@ -801,12 +780,14 @@ impl<M: Model> Engine for Compiled<M> {
 }
 
 /// Predictions for all of `x` in batches of `batch_size`.
-fn predict_batched<M: Model, A: Element, S: Data<Elem = A>, D: Dimension>(
-    model: &mut M,
-    x: &ArrayBase<S, D>,
-    batch_size: usize,
-) -> Result<Array<f32, M::OutputDim>> {
-    let x = table(x, "x")?;
+fn predict_batched<M: Model, X: Inputs + ?Sized>(model: &mut M, x: &X, batch_size: usize) -> Result<Array<f32, M::OutputDim>> {
+    let x = input_table(x, M::INPUTS, "x")?;
+    predict_table(model, &x, batch_size)
+}
+
+/// Predictions for all of table `x` in batches of `batch_size`.
+fn predict_table<M: Model>(model: &mut M, x: &Table<'_>, batch_size: usize) -> Result<Array<f32, M::OutputDim>> {
+    let x = x;
     check_input(&x, M::INPUT_SHAPE, M::INPUT_INDICES)?;
     let n = x.rows();
     let core = model.core_mut();
