@@ -2,7 +2,7 @@
 //! arena, the workspace, the optimizer state (of every optimizer, with clipping and schedules)
 //! and the GEMM packing buffers are all reused.
 //! `predict_one` allocates nothing after its first call on a thread (recurrent layers and Embedding included). (A counting global allocator; one test in this binary,
-//! so that nothing else allocates meanwhile.)
+//! so that nothing else allocates meanwhile.) Functional graphs (shared layers, merges) included.
 
 use keras::ndarray::{Array1, Array2};
 use keras::prelude::*;
@@ -64,7 +64,48 @@ fn steady_state_steps_and_predict_one_allocate_nothing() {
     conv_family_train_on_batch_allocates_nothing();
     reshaping_train_on_batch_allocates_nothing();
     recurrent_train_on_batch_allocates_nothing();
+    functional_train_on_batch_allocates_nothing();
     predict_one_allocates_nothing();
+}
+
+functional! {
+    /// A shared layer (its gradients summed through the scratch), a tensor with two consumers and
+    /// every kind of merge.
+    struct Graph(x: [64]) -> out {
+        let h = Dense(32, relu)(x);
+        let shared = Dense(32, tanh);
+        let a = shared(h);
+        let b = shared(a);
+        let s = Add()(h, b);
+        let m = Maximum()(s, a);
+        let c = Concatenate()(m, h);
+        let out = Dense(10, softmax)(c);
+    }
+}
+
+fn functional_train_on_batch_allocates_nothing() {
+    let batch = 64;
+    let x = Array2::from_shape_fn((batch, 64), |(i, j)| ((i * 31 + j * 7) % 17) as f32 / 17.0);
+    let y = Array1::from_shape_fn(batch, |i| (i % 10) as f32);
+    let mut model = Graph::new(&Cpu::default()).compile("adam", "sparse_categorical_crossentropy", ["accuracy"]).unwrap();
+    for _ in 0..3 {
+        model.train_on_batch(&x, &y).unwrap();
+    }
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let mut loss = 0.0;
+    for _ in 0..10 {
+        loss = model.train_on_batch(&x, &y).unwrap().loss();
+    }
+    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    assert!(loss.is_finite());
+    assert_eq!(allocations, 0, "{allocations} allocations in 10 steady steps of a functional graph");
+    let one = [0.5f32; 64];
+    model.model().predict_one(&one);
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    for _ in 0..10 {
+        std::hint::black_box(model.model().predict_one(&one));
+    }
+    assert_eq!(ALLOCATIONS.load(Ordering::SeqCst) - before, 0, "predict_one of a functional graph allocates");
 }
 
 fn train_on_batch_allocates_nothing() {

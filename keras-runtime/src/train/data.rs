@@ -113,6 +113,11 @@ pub trait Inputs {
     fn tables(&self, what: &str) -> Result<Vec<Table<'_>>>;
     /// Whether this is a list of arrays (one per input) rather than one array.
     fn is_list(&self) -> bool;
+    /// The one table the training loop batches from, for a model with `inputs` (see
+    /// [`join_inputs`]).
+    fn input_table(&self, inputs: &[InputSpec], what: &str) -> Result<Table<'_>> {
+        join_inputs(self.tables(what)?, self.is_list(), inputs, what)
+    }
 }
 
 impl<A: Element, S: Data<Elem = A>, D: Dimension> Inputs for ArrayBase<S, D> {
@@ -121,6 +126,13 @@ impl<A: Element, S: Data<Elem = A>, D: Dimension> Inputs for ArrayBase<S, D> {
     }
     fn is_list(&self) -> bool {
         false
+    }
+    // One array for a one-input model: no list to build (a training step allocates nothing).
+    fn input_table(&self, inputs: &[InputSpec], what: &str) -> Result<Table<'_>> {
+        if inputs.len() > 1 {
+            return join_inputs(self.tables(what)?, false, inputs, what);
+        }
+        table(self, what)
     }
 }
 
@@ -157,6 +169,9 @@ impl<T: Inputs + ?Sized> Inputs for &T {
     }
     fn is_list(&self) -> bool {
         (**self).is_list()
+    }
+    fn input_table(&self, inputs: &[InputSpec], what: &str) -> Result<Table<'_>> {
+        (**self).input_table(inputs, what)
     }
 }
 
@@ -242,7 +257,7 @@ pub fn join_inputs<'a>(parts: Vec<Table<'a>>, list: bool, inputs: &[InputSpec], 
 
 /// [`Inputs`] converted and joined for a model with `inputs`.
 pub fn input_table<'a, X: Inputs + ?Sized>(x: &'a X, inputs: &[InputSpec], what: &str) -> Result<Table<'a>> {
-    join_inputs(x.tables(what)?, x.is_list(), inputs, what)
+    x.input_table(inputs, what)
 }
 
 /// An error naming the first NaN or infinity in `v`.
