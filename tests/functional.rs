@@ -1,7 +1,7 @@
 //! `functional!` models against Keras: the shared group E fixtures (a Dense shared by two inputs
 //! and an Add; two inputs joined by Concatenate) and own ones from `fixtures/gen_functional.py`
 //! (every merge layer, a layer called three times, three inputs at different depths,
-//! Concatenate along an inner axis): forward, first-batch loss and gradients, fit history, weights
+//! Concatenate along an inner axis, a plain chain): forward, first-batch loss and gradients, fit history, weights
 //! and forward after, within 1e-5 relative; `summary()` as Keras prints it; `predict_one` with
 //! one argument per input.
 
@@ -62,6 +62,13 @@ functional! {
         let y = Dense(4, relu, name = "by")(b);
         let j = Concatenate(name = "j")(x, y, m);
         let out = Dense(3, softmax, name = "out")(j);
+    }
+
+    /// gen_functional.py `chain`: summarized as Keras summarizes a Sequential model.
+    struct Chain(x: [6]) -> out {
+        let h = Dense(4, relu, name = "h")(x);
+        let d = Dropout(0.0, name = "drop")(h);
+        let out = Dense(3, softmax, name = "out")(d);
     }
 
     /// gen_functional.py `inner_axis`.
@@ -144,6 +151,11 @@ fn three_inputs_at_different_depths_match_keras() {
 }
 
 #[test]
+fn a_chain_matches_keras() {
+    run::<Chain>("E_functional_chain");
+}
+
+#[test]
 fn inner_axis_concatenation_matches_keras() {
     run::<InnerAxis>("E_functional_inner_axis");
 }
@@ -169,6 +181,7 @@ fn summaries_are_keras_text() {
     check(SharedThree::new(&cpu).summary().to_string(), "shared_three", "shared_three");
     check(ThreeInputs::new(&cpu).summary().to_string(), "three_inputs", "three_inputs");
     check(InnerAxis::new(&cpu).summary().to_string(), "inner_axis", "inner_axis");
+    check(Chain::new(&cpu).summary().to_string(), "chain", "chain");
 }
 
 #[test]

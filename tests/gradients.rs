@@ -472,3 +472,58 @@ fn functional_gradients() {
     run("concatenate along an inner axis", &[4, 3, 4], &[4, 2], &|w, x, y| check::<FunGradInnerAxis>(w, "mse", x, y));
     run("activity penalty on a shared layer", &[4, 4], &[4, 2], &|w, x, y| check::<FunGradActivity>(w, "mse", x, y));
 }
+
+// Merges straight on the model's inputs (no gradient flows to an input), layers with state or
+// masks in a graph (Dropout, BatchNormalization), and recurrent layers on two sequence inputs.
+functional! {
+    struct FunGradOnInputs(a: [4], b: [4]) -> out {
+        let s = Multiply()(a, b);
+        let d = Dropout(0.3, seed = 5)(s);
+        let h = Dense(4, tanh)(d);
+        let n = BatchNormalization()(h);
+        let j = Concatenate()(n, a);
+        let out = Dense(2)(j);
+    }
+}
+functional! {
+    struct FunGradSequences(a: [4, 3], b: [5, 3]) -> out {
+        let enc = LSTM(3);
+        let x = enc(a);
+        let y = GRU(3)(b);
+        let j = Subtract()(x, y);
+        let out = Dense(2)(j);
+    }
+}
+
+#[test]
+fn functional_gradients_with_inputs_masks_and_sequences() {
+    // `check` reads one x: these models take two, so their gradients are checked here directly.
+    fn check2<M: Model<Backend = Cpu>>(what: &str, xa: &ArrayD<f32>, xb: &ArrayD<f32>, y: &ArrayD<f32>, h: f32) {
+        keras::utils::set_random_seed(11);
+        let no_metrics: [Metric; 0] = [];
+        let mut m = M::create(&Cpu::default()).unwrap().compile(Sgd::default(), "mse", no_metrics).unwrap();
+        let x = [xa.view(), xb.view()];
+        let (_, analytic) = m.gradients(&x, y).unwrap();
+        let weights = m.get_weights().unwrap();
+        for (t, w) in weights.iter().enumerate().filter(|(t, _)| M::WEIGHTS[*t].arena == keras::model::Arena::Trainable) {
+            let mut numeric = vec![0.0f32; w.len()];
+            for (i, slot) in numeric.iter_mut().enumerate() {
+                let mut probe = |delta: f32| {
+                    let mut ws = weights.clone();
+                    ws[t].as_slice_mut().unwrap()[i] += delta;
+                    m.set_weights(&ws).unwrap();
+                    m.gradients(&x, y).unwrap().0 as f64
+                };
+                *slot = ((probe(h) - probe(-h)) / (2.0 * h as f64)) as f32;
+            }
+            m.set_weights(&weights).unwrap();
+            let err = common::rel_err(analytic[t].as_slice().unwrap(), &numeric);
+            assert!(err < 5e-3, "{what}: weight {t}: relative error {err:.2e}");
+        }
+    }
+    let mut rng = Rng::new(41);
+    let (a, b, y) = (random(&[6, 4], &mut rng, 1.0), random(&[6, 4], &mut rng, 1.0), random(&[6, 2], &mut rng, 1.0));
+    check2::<FunGradOnInputs>("merge on inputs, dropout, batch norm", &a, &b, &y, 1e-3);
+    let (a, b, y) = (random(&[3, 4, 3], &mut rng, 1.0), random(&[3, 5, 3], &mut rng, 1.0), random(&[3, 2], &mut rng, 1.0));
+    check2::<FunGradSequences>("lstm and gru on two inputs", &a, &b, &y, 1e-2);
+}
