@@ -1,6 +1,7 @@
 //! Code generation: the model struct, its consts, and straight-line forward/backward passes over
 //! the runtime's layer types, every dimension and offset a literal.
 
+use crate::catalog::Weight;
 use crate::check::{Checked, check};
 use crate::diag::Diag;
 use crate::parse::{Input, parse};
@@ -82,7 +83,7 @@ pub fn snake_case(name: &str) -> String {
     out
 }
 
-fn usizes(v: &[usize]) -> TokenStream {
+pub fn usizes(v: &[usize]) -> TokenStream {
     quote!(&[#(#v),*])
 }
 
@@ -105,53 +106,17 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
     };
 
     // Arena offsets, in Keras weight order.
-    let mut p_off = 0usize;
-    let mut s_off = 0usize;
+    let mut arenas = Arenas::default();
     let mut weight_specs = Vec::new();
     let mut param_ranges = Vec::new();
     let mut state_ranges = Vec::new();
     for l in &m.layers {
-        let (p0, s0) = (p_off, s_off);
-        for w in &l.weights {
-            let len: usize = w.shape.iter().product();
-            let (arena, offset) = if w.trainable {
-                p_off += len;
-                (quote!(Trainable), p_off - len)
-            } else {
-                s_off += len;
-                (quote!(NonTrainable), s_off - len)
-            };
-            let wname = match &l.weight_prefix {
-                Some(prefix) => format!("{prefix}/{}", w.name),
-                None => w.name.to_string(),
-            };
-            let (lname, shape, init) = (&l.name, usizes(&w.shape), &w.init);
-            let option = |t: &Option<TokenStream>| match t {
-                Some(t) => quote!(::core::option::Option::Some(#t)),
-                None => quote!(::core::option::Option::None),
-            };
-            let (regularizer, constraint) = (option(&w.regularizer), option(&w.constraint));
-            weight_specs.push(quote! {
-                ::keras::model::WeightSpec {
-                    layer: #lname, name: #wname, shape: #shape, arena: ::keras::model::Arena::#arena, offset: #offset, init: #init,
-                    regularizer: #regularizer, constraint: #constraint,
-                }
-            });
-        }
-        param_ranges.push((p0, p_off));
-        state_ranges.push((s0, s_off));
+        let (p, s) = arenas.place(&l.name, l.weight_prefix.as_deref(), &l.weights, &mut weight_specs);
+        param_ranges.push(p);
+        state_ranges.push(s);
     }
-    let layer_specs = m.layers.iter().map(|l| {
-        let (lname, class, shape, p) = (&l.name, l.class, usizes(&l.output), l.params);
-        let activity = match &l.activity_regularizer {
-            Some(r) => quote!(::core::option::Option::Some(#r)),
-            None => quote!(::core::option::Option::None),
-        };
-        let config = &l.config;
-        quote!(::keras::model::LayerSpec {
-            name: #lname, class: #class, output_shape: #shape, params: #p, activity_regularizer: #activity, config: &[#(#config),*],
-        })
-    });
+    let layer_specs =
+        m.layers.iter().map(|l| layer_spec(&l.name, l.class, &l.output, l.params, l.activity_regularizer.as_ref(), &l.config));
 
     // Workspace slots: layer i's output is 2i, its scratch 2i + 1, the gradient of its output 2n + i.
     let slot = |i: usize| format_ident!("s{}", i);
@@ -365,6 +330,73 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
         inputs: None,
     };
     emit(decl, &e)
+}
+
+/// `Some(t)` or `None` as tokens.
+pub fn option(t: Option<&TokenStream>) -> TokenStream {
+    match t {
+        Some(t) => quote!(::core::option::Option::Some(#t)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+/// Where the next weight goes in the parameter (trainable) and state (non-trainable) arenas.
+#[derive(Default)]
+pub struct Arenas {
+    params: usize,
+    state: usize,
+}
+
+impl Arenas {
+    /// Places a layer's weights (names prefixed `prefix/` inside a wrapper), pushing their
+    /// `WeightSpec`s; returns the layer's parameter and state ranges.
+    pub fn place(
+        &mut self,
+        layer: &str,
+        prefix: Option<&str>,
+        weights: &[Weight],
+        specs: &mut Vec<TokenStream>,
+    ) -> ((usize, usize), (usize, usize)) {
+        let (p0, s0) = (self.params, self.state);
+        for w in weights {
+            let len: usize = w.shape.iter().product();
+            let (arena, offset) = if w.trainable {
+                self.params += len;
+                (quote!(Trainable), self.params - len)
+            } else {
+                self.state += len;
+                (quote!(NonTrainable), self.state - len)
+            };
+            let wname = match prefix {
+                Some(prefix) => format!("{prefix}/{}", w.name),
+                None => w.name.to_string(),
+            };
+            let (shape, init) = (usizes(&w.shape), &w.init);
+            let (regularizer, constraint) = (option(w.regularizer.as_ref()), option(w.constraint.as_ref()));
+            specs.push(quote! {
+                ::keras::model::WeightSpec {
+                    layer: #layer, name: #wname, shape: #shape, arena: ::keras::model::Arena::#arena, offset: #offset, init: #init,
+                    regularizer: #regularizer, constraint: #constraint,
+                }
+            });
+        }
+        ((p0, self.params), (s0, self.state))
+    }
+}
+
+/// A `LayerSpec`.
+pub fn layer_spec(
+    name: &str,
+    class: &str,
+    output: &[usize],
+    params: usize,
+    activity: Option<&TokenStream>,
+    config: &[TokenStream],
+) -> TokenStream {
+    let (shape, activity) = (usizes(output), option(activity));
+    quote!(::keras::model::LayerSpec {
+        name: #name, class: #class, output_shape: #shape, params: #params, activity_regularizer: #activity, config: &[#(#config),*],
+    })
 }
 
 /// Everything a model's expansion is made of; [`emit`] writes the struct and impls.

@@ -17,7 +17,7 @@
 use crate::catalog::{self, CLASSES, Layer, Runtime, Shape, Weight, bind, fmt_shape, names};
 use crate::check::{int, name_from, thousands};
 use crate::diag::Diag;
-use crate::expand::{Decl, Emit, emit, snake_case, stub};
+use crate::expand::{Arenas, Decl, Emit, emit, layer_spec, snake_case, stub, usizes};
 use crate::parse::{Call, parse_attrs};
 use proc_macro2::{Group, Ident, TokenStream};
 use quote::{ToTokens, format_ident, quote};
@@ -719,10 +719,6 @@ fn keras_order(n_inputs: usize, uniques: &[Unique], nodes: &[Node], output: usiz
     order
 }
 
-fn usizes(v: &[usize]) -> TokenStream {
-    quote!(&[#(#v),*])
-}
-
 /// The struct and its `Model` implementation for a checked graph.
 fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
     let cpu = quote!(::keras::Cpu);
@@ -744,7 +740,7 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
     let len = |j: usize| m.nodes[j].output.iter().product::<usize>();
 
     // Arena offsets, in Keras order.
-    let (mut p_off, mut s_off) = (0usize, 0usize);
+    let mut arenas = Arenas::default();
     let mut ranges: Vec<((usize, usize), (usize, usize))> = vec![((0, 0), (0, 0)); m.uniques.len()];
     let mut weight_specs = Vec::new();
     let mut layer_specs = Vec::new();
@@ -752,62 +748,24 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
     for e in &m.order {
         match *e {
             Entry::Input(k) => {
-                let (name, shape) = (m.inputs[k].0.to_string(), usizes(&m.inputs[k].1));
-                layer_specs.push(quote!(::keras::model::LayerSpec {
-                    name: #name, class: "InputLayer", output_shape: #shape, params: 0, activity_regularizer: ::core::option::Option::None, config: &[],
-                }));
+                let name = m.inputs[k].0.to_string();
+                layer_specs.push(layer_spec(&name, "InputLayer", &m.inputs[k].1, 0, None, &[]));
                 layer_names.push(name);
             }
             Entry::Unique(u) => {
                 let l = &m.uniques[u];
-                let (p0, s0) = (p_off, s_off);
-                for w in &l.weights {
-                    let n: usize = w.shape.iter().product();
-                    let (arena, offset) = if w.trainable {
-                        p_off += n;
-                        (quote!(Trainable), p_off - n)
-                    } else {
-                        s_off += n;
-                        (quote!(NonTrainable), s_off - n)
-                    };
-                    let prefix = match &l.op {
-                        Op::Layer(layer) => match &**layer {
-                            Layer::TimeDistributed(td) => Some(td.name.clone()),
+                let (activity, config, prefix) = match &l.op {
+                    Op::Layer(layer) => {
+                        let prefix = match &**layer {
+                            Layer::TimeDistributed(td) => Some(td.name.as_str()),
                             _ => None,
-                        },
-                        Op::Merge(_) => None,
-                    };
-                    let wname = match prefix {
-                        Some(p) => format!("{p}/{}", w.name),
-                        None => w.name.to_string(),
-                    };
-                    let (lname, shape, init) = (&l.name, usizes(&w.shape), &w.init);
-                    let option = |t: &Option<TokenStream>| match t {
-                        Some(t) => quote!(::core::option::Option::Some(#t)),
-                        None => quote!(::core::option::Option::None),
-                    };
-                    let (regularizer, constraint) = (option(&w.regularizer), option(&w.constraint));
-                    weight_specs.push(quote! {
-                        ::keras::model::WeightSpec {
-                            layer: #lname, name: #wname, shape: #shape, arena: ::keras::model::Arena::#arena, offset: #offset, init: #init,
-                            regularizer: #regularizer, constraint: #constraint,
-                        }
-                    });
-                }
-                ranges[u] = ((p0, p_off), (s0, s_off));
-                let (lname, class, params) = (&l.name, l.class, l.params);
-                let shape = usizes(l.output.as_deref().unwrap_or(&[]));
-                let (activity, config) = match &l.op {
-                    Op::Layer(layer) => (layer.activity_regularizer(), layer.config()),
-                    Op::Merge(_) => (None, Vec::new()),
+                        };
+                        (layer.activity_regularizer(), layer.config(), prefix)
+                    }
+                    Op::Merge(_) => (None, Vec::new(), None),
                 };
-                let activity = match activity {
-                    Some(r) => quote!(::core::option::Option::Some(#r)),
-                    None => quote!(::core::option::Option::None),
-                };
-                layer_specs.push(quote!(::keras::model::LayerSpec {
-                    name: #lname, class: #class, output_shape: #shape, params: #params, activity_regularizer: #activity, config: &[#(#config),*],
-                }));
+                ranges[u] = arenas.place(&l.name, prefix, &l.weights, &mut weight_specs);
+                layer_specs.push(layer_spec(&l.name, l.class, l.output.as_deref().unwrap_or(&[]), l.params, activity.as_ref(), &config));
                 layer_names.push(l.name.clone());
             }
         }
@@ -931,18 +889,12 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
                     .push(quote!(#b::merge(ctx.device, ::keras::backend::MergeOp::#op, &[#(#xs),*], #b::view_mut(#out, 0..batch * #l));));
             }
             (Op::Merge(Merge::Concatenate(axis)), _) => {
-                let shape = &n.output;
-                let a = concat_axis(*axis, shape.len()).expect("checked");
-                let outer: usize = shape[..a].iter().product();
-                let total: usize = shape[a..].iter().product();
-                let mut off = 0usize;
-                for s in &n.inputs {
-                    let w = src_len(m, *s) / outer;
-                    let xv = view(*s);
+                let (outer, total, parts) = concat_layout(m, n, *axis);
+                for (s, w, off) in parts {
+                    let xv = view(s);
                     forward.push(
                         quote!(#b::copy_cols(ctx.device, batch * #outer, #w, #xv, #w, 0, #b::view_mut(#out, 0..batch * #l), #total, #off);),
                     );
-                    off += w;
                 }
             }
             (Op::Layer(_), None) => unreachable!("a layer call has a runtime"),
@@ -1049,20 +1001,14 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
                 }
             }
             (Op::Merge(Merge::Concatenate(axis)), _) => {
-                let shape = &n.output;
-                let a = concat_axis(*axis, shape.len()).expect("checked");
-                let outer: usize = shape[..a].iter().product();
-                let total: usize = shape[a..].iter().product();
-                let mut off = 0usize;
-                for s in &n.inputs {
-                    let w = src_len(m, *s) / outer;
-                    if let Some((t, li, add)) = target(*s) {
+                let (outer, total, parts) = concat_layout(m, n, *axis);
+                for (s, w, off) in parts {
+                    if let Some((t, li, add)) = target(s) {
                         backward.push(quote! {
                             #b::copy_cols(ctx.device, batch * #outer, #w, #b::view(#grad, 0..batch * #l), #total, #off, #b::view_mut(#t, 0..batch * #li), #w, 0);
                             #add
                         });
                     }
-                    off += w;
                 }
             }
             (Op::Layer(_), None) => unreachable!("a layer call has a runtime"),
@@ -1125,16 +1071,10 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
                 infer.push(quote!(<#cpu as ::keras::Backend>::merge(&cpu, ::keras::backend::MergeOp::#op, &[#(#xs),*], &mut #a[..]);));
             }
             (Op::Merge(Merge::Concatenate(axis)), _) => {
-                let shape = &n.output;
-                let ax = concat_axis(*axis, shape.len()).expect("checked");
-                let outer: usize = shape[..ax].iter().product();
-                let total: usize = shape[ax..].iter().product();
-                let mut off = 0usize;
-                for s in &n.inputs {
-                    let w = src_len(m, *s) / outer;
-                    let xv = one(*s);
+                let (outer, total, parts) = concat_layout(m, n, *axis);
+                for (s, w, off) in parts {
+                    let xv = one(s);
                     infer.push(quote!(<#cpu as ::keras::Backend>::copy_cols(&cpu, #outer, #w, #xv, #w, 0, &mut #a[..], #total, #off);));
-                    off += w;
                 }
             }
             (Op::Layer(_), None) => unreachable!("a layer call has a runtime"),
@@ -1205,6 +1145,25 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
         inputs,
     };
     emit(decl, &e)
+}
+
+/// How `Concatenate` along `axis` lays out node `n`'s inputs: rows per sample (the axes before
+/// `axis`), the output's row width, and each input with its row width and offset in the row.
+fn concat_layout(m: &FChecked, n: &Node, axis: i64) -> (usize, usize, Vec<(Src, usize, usize)>) {
+    let a = concat_axis(axis, n.output.len()).expect("checked");
+    let outer: usize = n.output[..a].iter().product();
+    let total: usize = n.output[a..].iter().product();
+    let mut off = 0usize;
+    let parts = n
+        .inputs
+        .iter()
+        .map(|&s| {
+            let w = src_len(m, s) / outer;
+            off += w;
+            (s, w, off - w)
+        })
+        .collect();
+    (outer, total, parts)
 }
 
 /// Floats per sample of a tensor.
