@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Fixture, assert_all_close, assert_close, assert_grads_close, compile_as_fixture};
+use common::{Fixture, assert_close, compile_as_fixture};
 use keras::ndarray::{ArrayD, Axis, Slice};
 use keras::prelude::*;
 
@@ -93,35 +93,7 @@ fn inputs(f: &Fixture) -> Vec<ArrayD<f32>> {
 
 /// A whole fixture: forward, first-batch loss and gradients, fit, weights and forward after.
 fn run<M: Model<Backend = Cpu>>(name: &str) -> f64 {
-    let rtol = 1e-5;
-    let f = Fixture::load(name);
-    let mut model = M::create(&Cpu::default()).unwrap();
-    model.set_weights(&f.weights("weights_init")).unwrap();
-    let x = inputs(&f);
-    let y = f.tensor("y");
-    let pred = model.predict(&x).unwrap();
-    let mut worst =
-        assert_close(&format!("{name} forward_before"), pred.as_slice().unwrap(), f.tensor("forward_before").as_slice().unwrap(), rtol);
-    let mut model = compile_as_fixture(model, &f);
-    let batch = f.usize(&["fit", "batch_size"]);
-    let first = |a: &ArrayD<f32>| a.slice_axis(Axis(0), Slice::from(0..batch)).to_owned();
-    let x_first: Vec<ArrayD<f32>> = x.iter().map(first).collect();
-    let (loss, grads) = model.gradients(&x_first, &first(&y)).unwrap();
-    worst = worst.max(assert_close(&format!("{name} loss_first_batch"), &[loss], &[f.f32(&["loss_first_batch"])], rtol));
-    worst = worst.max(assert_grads_close(&format!("{name} grads_first_batch"), &grads, &f.weights("grads_first_batch"), rtol));
-    let epochs = f.usize(&["fit", "epochs"]);
-    let history = model.fit(&x, &y, FitArgs::default().epochs(epochs).batch_size(batch).shuffle(false).verbose(0)).unwrap();
-    worst = worst.max(assert_close(&format!("{name} history.loss"), history.loss(), &f.history_loss(), rtol));
-    worst = worst.max(assert_all_close(&format!("{name} weights_after"), &model.get_weights().unwrap(), &f.weights("weights_after"), rtol));
-    let pred = model.predict(&x).unwrap();
-    worst = worst.max(assert_close(
-        &format!("{name} forward_after"),
-        pred.as_slice().unwrap(),
-        f.tensor("forward_after").as_slice().unwrap(),
-        rtol,
-    ));
-    eprintln!("{name}: worst relative error {worst:.2e}");
-    worst
+    common::run_fixture::<M>(name, 1e-5)
 }
 
 #[test]

@@ -241,22 +241,7 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
     let last = format_ident!("a{}", n - 1);
     backward.reverse();
 
-    // Evaluates to the output array.
-    let body = quote! {
-        let cpu = ::keras::Cpu::new();
-        let ctx = ::keras::model::Ctx { device: &cpu, seed: 0, step: 0 };
-        let params: &[f32] = self.core.params();
-        ::keras::model::with_infer_buffer(#non_trainable #(+ #infer_sizes)*, |buf| {
-            let (state, buf) = buf.split_at_mut(#non_trainable);
-            state.copy_from_slice(self.core.state());
-            #(#infer_buffers)*
-            let _ = buf;
-            #(#infer)*
-            let mut out = [0f32; #out_size];
-            out.copy_from_slice(&#last[..#out_size]);
-            out
-        })
-    };
+    let body = infer_body(non_trainable, &infer_sizes, &infer_buffers, &infer, &last, out_size);
     let (input_element, input_indices, predict_one) = match m.input_indices {
         None => (
             quote!(f32),
@@ -330,6 +315,34 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
         inputs: None,
     };
     emit(decl, &e)
+}
+
+/// The body of `predict_one`, evaluating to the output array: the state copied into the
+/// per-thread buffer, each layer's activations and scratch carved out of it (`buffers`, of
+/// `sizes`), the layers run (`steps`), the output (`last`) copied out.
+pub fn infer_body(
+    non_trainable: usize,
+    sizes: &[TokenStream],
+    buffers: &[TokenStream],
+    steps: &[TokenStream],
+    last: &Ident,
+    out_size: usize,
+) -> TokenStream {
+    quote! {
+        let cpu = ::keras::Cpu::new();
+        let ctx = ::keras::model::Ctx { device: &cpu, seed: 0, step: 0 };
+        let params: &[f32] = self.core.params();
+        ::keras::model::with_infer_buffer(#non_trainable #(+ #sizes)*, |buf| {
+            let (state, buf) = buf.split_at_mut(#non_trainable);
+            state.copy_from_slice(self.core.state());
+            #(#buffers)*
+            let _ = buf;
+            #(#steps)*
+            let mut out = [0f32; #out_size];
+            out.copy_from_slice(&#last[..#out_size]);
+            out
+        })
+    }
 }
 
 /// `Some(t)` or `None` as tokens.

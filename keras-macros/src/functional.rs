@@ -17,7 +17,7 @@
 use crate::catalog::{self, CLASSES, Layer, Runtime, Shape, Weight, bind, fmt_shape, names};
 use crate::check::{int, name_from, thousands};
 use crate::diag::Diag;
-use crate::expand::{Arenas, Decl, Emit, emit, layer_spec, snake_case, stub, usizes};
+use crate::expand::{Arenas, Decl, Emit, emit, infer_body, layer_spec, snake_case, stub, usizes};
 use crate::parse::{Call, parse_attrs};
 use proc_macro2::{Group, Ident, TokenStream};
 use quote::{ToTokens, format_ident, quote};
@@ -1081,29 +1081,17 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
         }
     }
     let last = format_ident!("a{}", m.output);
-    let non_trainable = m.non_trainable;
     let in_lens_t = in_lens.iter();
     let doc_inputs = m.inputs.iter().map(|(i, s)| format!("`{i}` {}", fmt_shape(s))).collect::<Vec<_>>().join(", ");
     let doc = format!(
         " Runs one sample ({doc_inputs}) through the model on the CPU (inference mode), without allocating after the first call on a thread: activations live in a per-thread buffer that is reused."
     );
+    let body = infer_body(m.non_trainable, &infer_sizes, &infer_buffers, &infer, &last, out_size);
     let predict_one = quote! {
         #[doc = #doc]
         pub fn predict_one(&self, #(#in_params: &[f32; #in_lens_t]),*) -> [f32; #out_size] {
             #(let #in_locals = #in_params;)*
-            let cpu = ::keras::Cpu::new();
-            let ctx = ::keras::model::Ctx { device: &cpu, seed: 0, step: 0 };
-            let params: &[f32] = self.core.params();
-            ::keras::model::with_infer_buffer(#non_trainable #(+ #infer_sizes)*, |buf| {
-                let (state, buf) = buf.split_at_mut(#non_trainable);
-                state.copy_from_slice(self.core.state());
-                #(#infer_buffers)*
-                let _ = buf;
-                #(#infer)*
-                let mut out = [0f32; #out_size];
-                out.copy_from_slice(&#last[..#out_size]);
-                out
-            })
+            #body
         }
     };
 

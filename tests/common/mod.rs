@@ -214,22 +214,27 @@ pub fn compile_as_fixture<M: keras::Model<Backend = keras::Cpu>>(model: M, f: &F
 }
 
 /// Runs a whole fixture with [`compile_as_fixture`]: forward, first-batch loss and gradients,
-/// fit, weights and forward after. Returns the worst relative error seen.
+/// fit, weights and forward after. A functional fixture's `x` is a list, one array per input.
+/// Returns the worst relative error seen.
 pub fn run_fixture<M: keras::Model<Backend = keras::Cpu>>(name: &str, rtol: f64) -> f64 {
     use keras::ndarray::{Axis, Slice};
     use keras::prelude::*;
     let f = Fixture::load(name);
     let mut model = M::create(&Cpu::default()).unwrap();
     model.set_weights(&f.weights("weights_init")).unwrap();
-    let x = f.tensor("x");
+    let x: Vec<ArrayD<f32>> = match f.value("x").as_array() {
+        Some(list) => list.iter().map(Fixture::tensor_of).collect(),
+        None => vec![f.tensor("x")],
+    };
     let y = f.tensor("y");
-    let first = |a: &ArrayD<f32>, n: usize| a.slice_axis(Axis(0), Slice::from(0..n)).to_owned();
+    let batch = f.usize(&["fit", "batch_size"]).min(x[0].shape()[0]);
+    let first = |a: &ArrayD<f32>| a.slice_axis(Axis(0), Slice::from(0..batch)).to_owned();
+    let x_first: Vec<ArrayD<f32>> = x.iter().map(first).collect();
     let pred = model.predict(&x).unwrap();
     let mut worst =
         assert_close(&format!("{name} forward_before"), pred.as_slice().unwrap(), f.tensor("forward_before").as_slice().unwrap(), rtol);
     let mut model = compile_as_fixture(model, &f);
-    let batch = f.usize(&["fit", "batch_size"]).min(x.shape()[0]);
-    let (loss, grads) = model.gradients(&first(&x, batch), &first(&y, batch)).unwrap();
+    let (loss, grads) = model.gradients(&x_first, &first(&y)).unwrap();
     // Keras lists the gradients of trainable weights only.
     let grads: Vec<ArrayD<f32>> =
         grads.into_iter().zip(M::WEIGHTS).filter(|(_, w)| w.arena == keras::model::Arena::Trainable).map(|(g, _)| g).collect();
