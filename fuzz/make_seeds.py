@@ -15,7 +15,7 @@ def put(target, name, data):
         f.write(data)
 
 for name in os.listdir(fixtures):
-    if name.startswith("G_files_") and name.endswith(".keras"):
+    if name.startswith(("G_files_", "E_functional_")) and name.endswith(".keras"):
         shutil.copy(os.path.join(fixtures, name), corpus("keras_zip"))
     elif name.startswith("G_files_") and name.endswith(".h5"):
         shutil.copy(os.path.join(fixtures, name), corpus("h5"))
@@ -65,7 +65,7 @@ put("npz", "one", npz(np.savez, y=np.float32(1.0)))
 # keras_members: a little-endian u16 length of config.json, config.json, model.weights.h5.
 import struct, zipfile
 for name in os.listdir(fixtures):
-    if name.startswith("G_files_") and name.endswith(".keras"):
+    if name.startswith(("G_files_", "E_functional_")) and name.endswith(".keras"):
         z = zipfile.ZipFile(os.path.join(fixtures, name))
         config, weights = z.read("config.json"), z.read("model.weights.h5")
         put("keras_members", name, struct.pack("<H", len(config)) + config + weights)
