@@ -22,6 +22,15 @@ sequential! { struct FmnistNet = Dense(128, in = 784, relu) => Dense(10, softmax
 sequential! {
     struct CnnNet = Input((28, 28, 1)) => Conv2D(32, (3, 3), relu) => MaxPooling2D((2, 2)) => Flatten() => Dense(10, softmax);
 }
+functional! {
+    /// W-fmnist's model as a functional graph on two inputs (an image's top and bottom halves,
+    /// joined): what the several-inputs path costs beside W-fmnist, in the same run.
+    struct FmnistTwoInputs(top: [392], bottom: [392]) -> out {
+        let x = Concatenate()(top, bottom);
+        let h = Dense(128, relu)(x);
+        let out = Dense(10, softmax)(h);
+    }
+}
 sequential! { struct WideNet = Dense(1024, in = 784, relu) => Dense(1024, relu) => Dense(10, softmax); }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -114,7 +123,7 @@ fn main() -> keras::Result<()> {
         });
     }
 
-    let fm = if ["W-fmnist", "W-wide", "W-infer1", "W-inferB", "W-cnn"].iter().any(|id| wanted(id)) { fmnist() } else { None };
+    let fm = if ["W-fmnist", "W-fmnist-2in", "W-wide", "W-infer1", "W-inferB", "W-cnn"].iter().any(|id| wanted(id)) { fmnist() } else { None };
     if let Some((xt, yt, xv, yv)) = &fm {
         if wanted("W-fmnist") {
             let t = timed(3, || {
@@ -134,6 +143,20 @@ fn main() -> keras::Result<()> {
                 note += &format!("; test accuracy after 5 epochs {:.4}", m.evaluate(xv, yv)?["accuracy"]);
             }
             rows.push(Row { id: "W-fmnist", value: format!("{t:.3} s/epoch"), note, raw: t });
+        }
+        if wanted("W-fmnist-2in") {
+            let (top, bottom) = (xt.slice(keras::ndarray::s![.., ..392]), xt.slice(keras::ndarray::s![.., 392..]));
+            let t = timed(3, || {
+                keras::utils::set_random_seed(1);
+                let mut m = FmnistTwoInputs::new(&Cpu::default())
+                    .compile(Adam::default(), "sparse_categorical_crossentropy", ["accuracy"])
+                    .expect("compile");
+                let t0 = Instant::now();
+                m.fit(&[top, bottom], yt, FitArgs::default().epochs(1).verbose(0)).expect("fit");
+                t0.elapsed().as_secs_f64()
+            });
+            let note = "W-fmnist as functional! on two inputs (Concatenate): keras-rs only, no reference".to_string();
+            rows.push(Row { id: "W-fmnist-2in", value: format!("{t:.3} s/epoch"), note, raw: t });
         }
         if wanted("W-cnn") {
             let images = xt.view().into_shape_with_order((xt.nrows(), 28, 28, 1)).expect("28x28 images");
