@@ -1,5 +1,5 @@
 #![warn(missing_docs)]
-//! The `sequential!` macro of keras-rs. The logic lives in ordinary functions over
+//! The `sequential!` and `functional!` macros of keras-rs. The logic lives in ordinary functions over
 //! `proc_macro2::TokenStream` (parse -> check -> expand), unit-tested without a compiler run;
 //! this file only wires them to `#[proc_macro]`.
 

@@ -1,7 +1,7 @@
 #![warn(missing_docs)]
 //! The runtime of keras-rs: backends and kernels, layers, losses, metrics, optimizers, and the
 //! training workflow. Users depend on the `keras` crate, which re-exports this one together with
-//! the `sequential!` macro.
+//! the `sequential!` and `functional!` macros.
 
 pub mod activations;
 pub mod backend;
