@@ -123,7 +123,8 @@ fn main() -> keras::Result<()> {
         });
     }
 
-    let fm = if ["W-fmnist", "W-fmnist-2in", "W-wide", "W-infer1", "W-inferB", "W-cnn"].iter().any(|id| wanted(id)) { fmnist() } else { None };
+    let fm =
+        if ["W-fmnist", "W-fmnist-2in", "W-wide", "W-infer1", "W-inferB", "W-cnn"].iter().any(|id| wanted(id)) { fmnist() } else { None };
     if let Some((xt, yt, xv, yv)) = &fm {
         if wanted("W-fmnist") {
             let t = timed(3, || {

@@ -495,6 +495,17 @@ functional! {
     }
 }
 
+functional! {
+    /// One LSTM over sequences of two lengths (its weights fit both).
+    struct FunGradSharedShapes(a: [4, 3], b: [6, 3]) -> out {
+        let enc = LSTM(3);
+        let x = enc(a);
+        let y = enc(b);
+        let j = Subtract()(x, y);
+        let out = Dense(2)(j);
+    }
+}
+
 #[test]
 fn functional_gradients_with_inputs_masks_and_sequences() {
     // `check` reads one x: these models take two, so their gradients are checked here directly.
@@ -526,4 +537,24 @@ fn functional_gradients_with_inputs_masks_and_sequences() {
     check2::<FunGradOnInputs>("merge on inputs, dropout, batch norm", &a, &b, &y, 1e-3);
     let (a, b, y) = (random(&[3, 4, 3], &mut rng, 1.0), random(&[3, 5, 3], &mut rng, 1.0), random(&[3, 2], &mut rng, 1.0));
     check2::<FunGradSequences>("lstm and gru on two inputs", &a, &b, &y, 1e-2);
+    let (a, b, y) = (random(&[3, 4, 3], &mut rng, 1.0), random(&[3, 6, 3], &mut rng, 1.0), random(&[3, 2], &mut rng, 1.0));
+    check2::<FunGradSharedShapes>("one lstm over two sequence lengths", &a, &b, &y, 1e-2);
+}
+
+// A residual connection: the model's one input read by an elementwise merge (found by review:
+// it did not compile).
+functional! {
+    struct FunGradResidual(x: [4]) -> out {
+        let h = Dense(4, tanh)(x);
+        let s = Add()(h, x);
+        let m = Multiply()(s, x, h);
+        let out = Dense(2)(m);
+    }
+}
+
+#[test]
+fn functional_residual_gradients() {
+    let mut rng = Rng::new(43);
+    let (x, y) = (random(&[4, 4], &mut rng, 1.0), random(&[4, 2], &mut rng, 1.0));
+    check::<FunGradResidual>("residual", "mse", &x, &y);
 }

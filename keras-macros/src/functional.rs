@@ -22,6 +22,7 @@ use crate::parse::{Call, parse_attrs};
 use proc_macro2::{Group, Ident, TokenStream};
 use quote::{ToTokens, format_ident, quote};
 use std::collections::HashMap;
+use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::{Attribute, Expr, Token, Visibility};
@@ -207,6 +208,8 @@ enum Entry {
 
 struct FChecked {
     inputs: Vec<(Ident, Shape)>,
+    /// Per input: `Some(input_dim)` when it holds an Embedding's ids.
+    vocab: Vec<Option<usize>>,
     uniques: Vec<Unique>,
     nodes: Vec<Node>,
     order: Vec<Entry>,
@@ -260,11 +263,13 @@ fn check(item: &FItem, diag: &mut Diag) -> Option<FChecked> {
             diag.error(ident, format!("duplicate input `{name}`: input names must be unique"));
         }
         vars.insert(name.clone(), Val::Tensor(Src::Input(k)));
-        names_seen.insert(name.clone(), ident.to_token_stream());
+        names_seen.insert(ident.unraw().to_string(), ident.to_token_stream());
         inputs.push((ident.clone(), catalog::shape(shape, &format!("input `{name}`"), diag)));
     }
     let mut uniques: Vec<Unique> = Vec::new();
     let mut nodes: Vec<Node> = Vec::new();
+    // For each input an Embedding reads: the smallest `input_dim` (its values are ids below it).
+    let mut vocab: Vec<Option<usize>> = vec![None; inputs.len()];
     let known: Vec<&'static str> = CLASSES.iter().chain(MERGES).copied().filter(|c| *c != "Input").collect();
 
     for stmt in &item.stmts {
@@ -295,7 +300,7 @@ fn check(item: &FItem, diag: &mut Diag) -> Option<FChecked> {
                         })
                         .collect();
                     let at = stmt.call.to_token_stream();
-                    apply(u, &args, &at, &stmt.var, &vars, &inputs, &mut uniques, &mut nodes, diag)
+                    apply(u, &args, &at, &stmt.var, &vars, &inputs, &mut vocab, &mut uniques, &mut nodes, diag)
                 }
             }
             Some(Val::Tensor(_)) => {
@@ -314,7 +319,7 @@ fn check(item: &FItem, diag: &mut Diag) -> Option<FChecked> {
                         let args: Vec<&Expr> = args.iter().collect();
                         let mut at = stmt.call.to_token_stream();
                         group.to_tokens(&mut at);
-                        apply(u, &args, &at, &stmt.var, &vars, &inputs, &mut uniques, &mut nodes, diag)
+                        apply(u, &args, &at, &stmt.var, &vars, &inputs, &mut vocab, &mut uniques, &mut nodes, diag)
                     }
                 },
             },
@@ -392,7 +397,7 @@ fn check(item: &FItem, diag: &mut Diag) -> Option<FChecked> {
     let size = |w: &Weight| w.shape.iter().product::<usize>();
     let trainable = uniques.iter().flat_map(|u| &u.weights).filter(|w| w.trainable).map(size).sum();
     let non_trainable = uniques.iter().flat_map(|u| &u.weights).filter(|w| !w.trainable).map(size).sum();
-    let checked = FChecked { inputs, uniques, nodes, order, output, trainable, non_trainable };
+    let checked = FChecked { inputs, vocab, uniques, nodes, order, output, trainable, non_trainable };
     if let Some((expected, attr)) = &item.params {
         let total = checked.trainable + checked.non_trainable;
         if *expected != total as u128 {
@@ -424,10 +429,6 @@ fn make(
         );
         return None;
     };
-    if class == "Embedding" {
-        diag.error(&call.kind, "Embedding reads integer ids, which functional! models do not take yet: use it in `sequential!`");
-        return None;
-    }
     let (op, args_name, params_arg) = if MERGES.contains(&class) {
         let signature: &[&str] = if class == "Concatenate" { &["axis"] } else { &[] };
         let args = bind(class, call, signature, signature.len(), true, diag);
@@ -506,6 +507,7 @@ fn apply(
     var: &Ident,
     vars: &HashMap<String, Val>,
     inputs: &[(Ident, Option<Shape>)],
+    vocab: &mut [Option<usize>],
     uniques: &mut [Unique],
     nodes: &mut Vec<Node>,
     diag: &mut Diag,
@@ -567,18 +569,35 @@ fn apply(
                 return Val::Poison;
             }
             let (ident, input) = &shapes[0];
+            if let Layer::Embedding(e) = &**layer {
+                match srcs[0] {
+                    Src::Input(k) => vocab[k] = Some(vocab[k].map_or(e.input_dim, |v| v.min(e.input_dim))),
+                    Src::Node(_) => {
+                        diag.error(
+                            ident,
+                            format!("Embedding reads integer ids: call it on one of the model's inputs, not on `{ident}`, which a layer computes"),
+                        );
+                        return Val::Poison;
+                    }
+                }
+            }
+            // A layer called again keeps its weights: the new input must fit them (Keras lets an
+            // LSTM run over sequences of other lengths, a Conv2D over other image sizes).
             if let Some(first) = &unique.input
                 && first != input
             {
-                diag.error(
-                    ident,
-                    format!(
-                        "layer `{name}` was first called on a tensor of shape {}; `{ident}` is {}, which its weights do not fit",
-                        fmt_shape(first),
-                        fmt_shape(input)
-                    ),
-                );
-                return Val::Poison;
+                let fits = layer.weights(input).iter().map(|w| &w.shape).eq(unique.weights.iter().map(|w| &w.shape));
+                if !fits {
+                    diag.error(
+                        ident,
+                        format!(
+                            "layer `{name}` was first called on a tensor of shape {}; `{ident}` is {}, which its weights do not fit",
+                            fmt_shape(first),
+                            fmt_shape(input)
+                        ),
+                    );
+                    return Val::Poison;
+                }
             }
             let output = match layer.output_shape(input) {
                 Ok(o) => o,
@@ -615,8 +634,9 @@ fn apply(
     };
     if unique.input.is_none() {
         unique.input = Some(shapes[0].1.clone());
-        unique.output = Some(output.clone());
     }
+    // Keras's summary shows the last call's output shape.
+    unique.output = Some(output.clone());
     unique.calls.push(index);
     nodes.push(Node { unique: u, inputs: srcs, output, runtime, var: var.clone() });
     Val::Tensor(Src::Node(index))
@@ -748,7 +768,7 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
     for e in &m.order {
         match *e {
             Entry::Input(k) => {
-                let name = m.inputs[k].0.to_string();
+                let name = m.inputs[k].0.unraw().to_string();
                 layer_specs.push(layer_spec(&name, "InputLayer", &m.inputs[k].1, 0, None, &[]));
                 layer_names.push(name);
             }
@@ -790,7 +810,8 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
                 };
                 quote!((#l, #call))
             });
-            quote!(::keras::model::NodeSpec { layer: #layer, inputs: &[#(#inputs),*] })
+            let output = usizes(&n.output);
+            quote!(::keras::model::NodeSpec { layer: #layer, inputs: &[#(#inputs),*], output: #output })
         })
         .collect();
 
@@ -802,7 +823,13 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
         slot_sizes.push(size);
         format_ident!("s{}", slot_sizes.len() - 1)
     };
-    let in_slots: Vec<Ident> = if n_in > 1 { in_lens.iter().map(|l| push(quote!(#l))).collect() } else { Vec::new() };
+    // A batch's inputs get slots of their own when there are several, or when an elementwise
+    // merge reads one (its tensors are one slice of views, which `x` cannot join).
+    let split = n_in > 1
+        || m.nodes.iter().any(|n| {
+            matches!(m.uniques[n.unique].op, Op::Merge(Merge::Elementwise(_))) && n.inputs.iter().any(|s| matches!(s, Src::Input(_)))
+        });
+    let in_slots: Vec<Ident> = if split { in_lens.iter().map(|l| push(quote!(#l))).collect() } else { Vec::new() };
     let mut out_slots = Vec::new();
     let mut scratch_slots = Vec::new();
     for (j, n) in m.nodes.iter().enumerate() {
@@ -835,7 +862,7 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
     let slot_idents: Vec<Ident> = (0..n_slots).map(|i| format_ident!("s{}", i)).collect();
 
     let view = |s: Src| match s {
-        Src::Input(_) if n_in == 1 => quote!(x),
+        Src::Input(_) if !split => quote!(x),
         Src::Input(k) => {
             let (slot, l) = (&in_slots[k], in_lens[k]);
             quote!(#b::view(#slot, 0..batch * #l))
@@ -850,7 +877,7 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
     let mut checks = Vec::new();
     let mut activity_specs = Vec::new();
     for k in 0..n_in {
-        if n_in > 1 {
+        if split {
             let (slot, l, off) = (&in_slots[k], in_lens[k], in_offs[k]);
             forward.push(quote!(#b::copy_cols(ctx.device, batch, #l, x, #in_size, #off, #b::view_mut(#slot, 0..batch * #l), #l, 0);));
         }
@@ -1089,6 +1116,7 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
     let body = infer_body(m.non_trainable, &infer_sizes, &infer_buffers, &infer, &last, out_size);
     let predict_one = quote! {
         #[doc = #doc]
+        #[allow(non_snake_case)]
         pub fn predict_one(&self, #(#in_params: &[f32; #in_lens_t]),*) -> [f32; #out_size] {
             #(let #in_locals = #in_params;)*
             #body
@@ -1099,7 +1127,7 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
         m.inputs
             .iter()
             .map(|(i, s)| {
-                let (name, shape) = (i.to_string(), usizes(s));
+                let (name, shape) = (i.unraw().to_string(), usizes(s));
                 quote!(::keras::model::InputSpec { name: #name, shape: #shape })
             })
             .collect()

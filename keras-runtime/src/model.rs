@@ -216,6 +216,9 @@ pub struct NodeSpec {
     /// The tensors it is called on: each the layer that made it (an index into `Model::LAYERS`)
     /// and which call of that layer (0 for an input), Keras's `keras_history`.
     pub inputs: &'static [(usize, usize)],
+    /// The per-sample shape of this call's output (a layer called on tensors of other shapes,
+    /// an LSTM on sequences of other lengths, has one per call).
+    pub output: &'static [usize],
 }
 
 /// A penalty on a layer's output: see [`Model::ACTIVITY`].

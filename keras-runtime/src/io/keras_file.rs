@@ -325,6 +325,12 @@ fn functional_architecture<M: Model>(config: &Value) -> std::result::Result<Vec<
 /// The `keras_history` (layer name, call) of every Keras tensor in a node's arguments, in order.
 fn collect_history(v: &Value, out: &mut Vec<(String, usize)>) {
     match v {
+        // Keras 2 (`.h5`) writes a tensor as `[layer name, call, tensor index, kwargs]`.
+        Value::Array(items) if matches!(items.as_slice(), [Value::String(_), Value::Number(_), Value::Number(_), ..]) => {
+            if let (Some(name), Some(call)) = (items[0].as_str(), items[1].as_u64()) {
+                out.push((name.to_string(), call as usize));
+            }
+        }
         Value::Array(items) => items.iter().for_each(|i| collect_history(i, out)),
         Value::Object(o) if o.get("class_name").and_then(Value::as_str) == Some("__keras_tensor__") => {
             if let Some(h) = v.pointer("/config/keras_history").and_then(Value::as_array)
@@ -636,8 +642,9 @@ fn functional_config<M: Model>() -> Value {
     const MERGES: [&str; 7] = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"];
     let tensor = |&(l, call): &(usize, usize)| {
         let source = &M::LAYERS[l];
+        let output = M::NODES.iter().filter(|n| n.layer == l).nth(call).map_or(source.output_shape, |n| n.output);
         let mut shape = vec![Value::Null];
-        shape.extend(source.output_shape.iter().map(|&d| Value::from(d)));
+        shape.extend(output.iter().map(|&d| Value::from(d)));
         serde_json::json!({ "class_name": "__keras_tensor__", "config": { "shape": shape, "dtype": "float32", "keras_history": [source.name, call, 0] } })
     };
     let mut layers = Vec::new();
