@@ -71,6 +71,15 @@ functional! {
         let out = Dense(3, softmax, name = "out")(d);
     }
 
+    /// gen_functional.py `text_meta`: token ids beside floats.
+    struct TextMeta(ids: [6], meta: [3]) -> out {
+        let e = Embedding(20, 4, name = "emb")(ids);
+        let p = GlobalAveragePooling1D(name = "pool")(e);
+        let m = Dense(4, relu, name = "m")(meta);
+        let j = Concatenate(name = "j")(p, m);
+        let out = Dense(3, softmax, name = "out")(j);
+    }
+
     /// gen_functional.py `inner_axis`.
     struct InnerAxis(seq: [3, 4]) -> out {
         let a = Dense(2, tanh, name = "a")(seq);
@@ -301,4 +310,34 @@ fn inputs_are_one_array_per_input_and_checked() {
     assert_eq!(history["val_loss"].len(), 2);
     let history = model.fit(&x, &y, FitArgs::default().epochs(1).verbose(0).validation_split(0.25)).unwrap();
     assert_eq!(history["val_loss"].len(), 1);
+}
+
+/// An Embedding on one input of several: Keras's numbers, its layer order (`ids, emb, meta, ..`:
+/// by depth, not inputs first), `.keras` files both ways, ids checked in `fit`/`predict` and
+/// taken as `&[i32; N]` by `predict_one`.
+#[test]
+fn token_ids_beside_floats_match_keras() {
+    assert_eq!(<TextMeta as Model>::LAYERS.iter().map(|l| l.name).collect::<Vec<_>>(), ["ids", "emb", "meta", "pool", "m", "j", "out"]);
+    run::<TextMeta>("E_functional_text_meta");
+    let f = Fixture::load("E_functional_text_meta");
+    let x = inputs(&f);
+    let mut model = TextMeta::new(&Cpu::default());
+    model.load_keras(fixture("E_functional_text_meta.keras")).unwrap();
+    let pred = model.predict(&x).unwrap();
+    assert_close("text_meta from .keras", pred.as_slice().unwrap(), f.tensor("forward_after").as_slice().unwrap(), 1e-5);
+    let ids: Vec<i32> = x[0].index_axis(Axis(0), 0).iter().map(|&v| v as i32).collect();
+    let meta: Vec<f32> = x[1].index_axis(Axis(0), 0).iter().copied().collect();
+    let one = model.predict_one(&ids.clone().try_into().unwrap(), &meta.clone().try_into().unwrap()).unwrap();
+    assert_close("predict_one with ids", &one, pred.index_axis(Axis(0), 0).as_slice().unwrap(), 1e-6);
+    let mut bad: [i32; 6] = ids.try_into().unwrap();
+    bad[4] = 20;
+    let e = model.predict_one(&bad, &meta.try_into().unwrap()).unwrap_err().to_string();
+    assert_eq!(e, "`ids` token id at position 4: expected an integer in [0, 20) (the Embedding's input_dim is 20), found 20");
+    let mut bad_ids = x[0].clone();
+    bad_ids[[3, 2]] = 2.5;
+    let e = model.predict(&[bad_ids.view(), x[1].view()]).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "x[0] (input `ids`, token id of sample 3, position 2): expected an integer in [0, 20) (the Embedding's input_dim is 20), found 2.5"
+    );
 }

@@ -1043,7 +1043,6 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
     }
 
     // One sample on the CPU, activations in the per-thread buffer; inputs read in place.
-    let in_params: Vec<Ident> = m.inputs.iter().map(|(i, _)| i.clone()).collect();
     let in_locals: Vec<Ident> = (0..n_in).map(|k| format_ident!("__input_{}", k)).collect();
     let mut infer_buffers = Vec::new();
     let mut infer_sizes = Vec::new();
@@ -1108,27 +1107,69 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
         }
     }
     let last = format_ident!("a{}", m.output);
-    let in_lens_t = in_lens.iter();
     let doc_inputs = m.inputs.iter().map(|(i, s)| format!("`{i}` {}", fmt_shape(s))).collect::<Vec<_>>().join(", ");
     let doc = format!(
         " Runs one sample ({doc_inputs}) through the model on the CPU (inference mode), without allocating after the first call on a thread: activations live in a per-thread buffer that is reused."
     );
     let body = infer_body(m.non_trainable, &infer_sizes, &infer_buffers, &infer, &last, out_size);
-    let predict_one = quote! {
-        #[doc = #doc]
-        #[allow(non_snake_case)]
-        pub fn predict_one(&self, #(#in_params: &[f32; #in_lens_t]),*) -> [f32; #out_size] {
-            #(let #in_locals = #in_params;)*
-            #body
+    // An input an Embedding reads takes ids, `&[i32; N]`, checked: `predict_one` then returns a
+    // `Result`.
+    let any_ids = m.vocab.iter().any(Option::is_some);
+    let params = m.inputs.iter().zip(&in_lens).zip(&m.vocab).map(|(((i, _), l), v)| match v {
+        Some(_) => quote!(#i: &[i32; #l]),
+        None => quote!(#i: &[f32; #l]),
+    });
+    let locals = m.inputs.iter().zip(&in_locals).zip(in_lens.iter().zip(&m.vocab)).map(|(((i, _), local), (l, v))| match v {
+        None => quote!(let #local = #i;),
+        Some(vocab) => {
+            let name = i.unraw().to_string();
+            quote! {
+                let mut #local = [0f32; #l];
+                for (i, (&id, v)) in #i.iter().zip(#local.iter_mut()).enumerate() {
+                    if id < 0 || id as usize >= #vocab {
+                        return ::core::result::Result::Err(::keras::Error::value(
+                            ::std::format!("`{}` token id at position {}", #name, i),
+                            ::std::format!("an integer in [0, {}) (the Embedding's input_dim is {})", #vocab, #vocab),
+                            id,
+                        ));
+                    }
+                    *v = id as f32;
+                }
+            }
+        }
+    });
+    let predict_one = if any_ids {
+        let doc = format!("{doc} An id outside an Embedding's `[0, input_dim)` is an error naming its input and position.");
+        quote! {
+            #[doc = #doc]
+            #[allow(non_snake_case)]
+            pub fn predict_one(&self, #(#params),*) -> ::keras::Result<[f32; #out_size]> {
+                #(#locals)*
+                ::core::result::Result::Ok({ #body })
+            }
+        }
+    } else {
+        quote! {
+            #[doc = #doc]
+            #[allow(non_snake_case)]
+            pub fn predict_one(&self, #(#params),*) -> [f32; #out_size] {
+                #(#locals)*
+                #body
+            }
         }
     };
 
     let inputs = (n_in > 1).then(|| {
         m.inputs
             .iter()
-            .map(|(i, s)| {
+            .zip(&m.vocab)
+            .map(|((i, s), v)| {
                 let (name, shape) = (i.unraw().to_string(), usizes(s));
-                quote!(::keras::model::InputSpec { name: #name, shape: #shape })
+                let indices = match v {
+                    Some(n) => quote!(::core::option::Option::Some(#n)),
+                    None => quote!(::core::option::Option::None),
+                };
+                quote!(::keras::model::InputSpec { name: #name, shape: #shape, indices: #indices })
             })
             .collect()
     });
@@ -1142,8 +1183,11 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
         out_size,
         out_dim,
         layer_names,
-        input_element: quote!(f32),
-        input_indices: quote!(::core::option::Option::None),
+        input_element: if n_in == 1 && m.vocab[0].is_some() { quote!(i32) } else { quote!(f32) },
+        input_indices: match m.vocab[0] {
+            Some(n) if n_in == 1 => quote!(::core::option::Option::Some(#n)),
+            _ => quote!(::core::option::Option::None),
+        },
         predict_one,
         layer_specs,
         weight_specs,

@@ -206,6 +206,9 @@ pub struct InputSpec {
     pub name: &'static str,
     /// Its per-sample shape.
     pub shape: &'static [usize],
+    /// When an `Embedding` reads it: the smallest such `input_dim`, every value being an
+    /// integer id below it (checked before any step).
+    pub indices: Option<usize>,
 }
 
 /// One call of a layer in a functional model: see [`Model::NODES`].

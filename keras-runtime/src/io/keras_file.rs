@@ -653,9 +653,14 @@ fn functional_config<M: Model>() -> Value {
         if layer.class == "InputLayer" {
             let mut shape = vec![Value::Null];
             shape.extend(layer.output_shape.iter().map(|&d| Value::from(d)));
+            let ids = match M::INPUTS.iter().find(|i| i.name == layer.name) {
+                Some(spec) => spec.indices.is_some(),
+                None => M::INPUT_INDICES.is_some(),
+            };
+            let dtype = if ids { "int32" } else { "float32" };
             layers.push(serde_json::json!({
                 "module": "keras.layers", "class_name": "InputLayer", "registered_name": null, "name": layer.name,
-                "config": { "batch_shape": shape, "dtype": "float32", "sparse": false, "ragged": false, "name": layer.name, "optional": false },
+                "config": { "batch_shape": shape, "dtype": dtype, "sparse": false, "ragged": false, "name": layer.name, "optional": false },
                 "inbound_nodes": [],
             }));
             inputs.push(layer.name);

@@ -244,6 +244,16 @@ pub fn join_inputs<'a>(parts: Vec<Table<'a>>, list: bool, inputs: &[InputSpec], 
                 format!("{} samples", t.rows()),
             ));
         }
+        if let Some(n) = spec.indices
+            && let Some((index, &value)) = t.data.iter().enumerate().find(|&(_, &v)| !(v >= 0.0 && v < n as f32 && v.fract() == 0.0))
+        {
+            let row_len = t.row_len();
+            return Err(Error::value(
+                format!("{what}[{k}] (input `{}`, token id of sample {}, position {})", spec.name, index / row_len, index % row_len),
+                format!("an integer in [0, {n}) (the Embedding's input_dim is {n})"),
+                value,
+            ));
+        }
     }
     let width: usize = parts.iter().map(Table::row_len).sum();
     let mut data = Vec::with_capacity(rows * width);
