@@ -348,3 +348,19 @@ fn training_is_deterministic_and_embedding_takes_any_id_shape() {
     assert!(first.0.last() < first.0.first(), "the loss falls: {:?}", first.0);
     assert_eq!(first, second, "same seed, same thread count: the same training");
 }
+
+sequential! {
+    /// Keras makes the layer Bidirectional wraps first: it takes the name `gru`, the next GRU `gru_1`.
+    struct BiThenGru = Input((5, 3)) => Bidirectional(GRU(4, return_sequences = true)) => GRU(2) => Dense(1);
+}
+
+#[test]
+fn a_wrapped_layer_takes_its_default_name_as_in_keras() {
+    // Keras 3.15: ['bidirectional', 'gru_1', 'dense'], weights under bidirectional/forward_gru.
+    assert_eq!(BiThenGru::LAYER_NAMES, ["bidirectional", "gru_1", "dense"]);
+    assert!(
+        <BiThenGru as Model>::WEIGHTS.iter().any(|w| w.name.starts_with("forward_gru/")),
+        "{:?}",
+        <BiThenGru as Model>::WEIGHTS.iter().map(|w| w.name).collect::<Vec<_>>()
+    );
+}

@@ -122,6 +122,12 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
             let given = td.inner_name.as_ref().map(|(value, at)| (value, at.clone()));
             td.name = name_from(given, td.inner.class(), &mut counters, diag).unwrap_or_default();
         }
+        // Keras makes the wrapped layer first: an unnamed one takes the class's next default name.
+        if let Some(Layer::Bidirectional(b)) = &mut layer
+            && !b.inner_named
+        {
+            b.inner_name = name_from(None, b.inner.kind.class(), &mut counters, diag).unwrap_or_default();
+        }
         if let Some(Layer::Embedding(e)) = &layer
             && real_layers == 1
         {

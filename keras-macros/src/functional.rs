@@ -465,6 +465,12 @@ fn make(
             let given = td.inner_name.as_ref().map(|(value, at)| (value, at.clone()));
             td.name = name_from(given, td.inner.class(), counters, diag).unwrap_or_default();
         }
+        // Keras makes the wrapped layer first: an unnamed one takes the class's next default name.
+        if let Some(Layer::Bidirectional(b)) = &mut layer
+            && !b.inner_named
+        {
+            b.inner_name = name_from(None, b.inner.kind.class(), counters, diag).unwrap_or_default();
+        }
         let layer = layer?;
         (Op::Layer(Box::new(layer)), args.name.map(|a| (&a.value, a.to_token_stream())), args.params.map(|a| a.value.clone()))
     };

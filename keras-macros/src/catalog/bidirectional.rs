@@ -14,9 +14,14 @@ pub const SIGNATURE: (&[&str], usize) = (&["layer", "merge_mode"], 2);
 const MODES: &[&str] = &["concat", "sum", "mul", "ave"];
 
 pub struct Bidirectional {
-    inner: Box<recurrent::Recurrent>,
+    /// The wrapped recurrent layer.
+    pub inner: Box<recurrent::Recurrent>,
     /// The wrapped layer's name (`lstm` unless it is given one).
-    inner_name: String,
+    /// The wrapped layer's name (`forward_<name>`, `backward_<name>` in weight names): given,
+    /// else the class's next default name, which the checker assigns (`inner_named` false).
+    pub inner_name: String,
+    /// Whether the wrapped layer was given a `name`.
+    pub inner_named: bool,
     merge: &'static str,
 }
 
@@ -92,7 +97,8 @@ impl Bidirectional {
             diag.error(a, "the layer Bidirectional wraps must read forwards (Keras refuses `go_backwards = true` here): its copy reads the sequence backwards");
         }
         let layer = recurrent::Recurrent::build(kind, inner, &inner_args, diag)?;
-        Some(Bidirectional { inner: Box::new(layer), inner_name: inner_name?, merge: merge? })
+        let inner_named = inner_args.name.is_some();
+        Some(Bidirectional { inner: Box::new(layer), inner_name: inner_name?, inner_named, merge: merge? })
     }
 
     pub fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
