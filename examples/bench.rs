@@ -146,14 +146,14 @@ fn main() -> keras::Result<()> {
             rows.push(Row { id: "W-fmnist", value: format!("{t:.3} s/epoch"), note, raw: t });
         }
         if wanted("W-fmnist-2in") {
-            let (top, bottom) = (xt.slice(keras::ndarray::s![.., ..392]), xt.slice(keras::ndarray::s![.., 392..]));
+            let (top, bottom) = (xt.slice(keras::ndarray::s![.., ..392]).to_owned(), xt.slice(keras::ndarray::s![.., 392..]).to_owned());
             let t = timed(3, || {
                 keras::utils::set_random_seed(1);
                 let mut m = FmnistTwoInputs::new(&Cpu::default())
                     .compile(Adam::default(), "sparse_categorical_crossentropy", ["accuracy"])
                     .expect("compile");
                 let t0 = Instant::now();
-                m.fit(&[top, bottom], yt, FitArgs::default().epochs(1).verbose(0)).expect("fit");
+                m.fit(&[top.view(), bottom.view()], yt, FitArgs::default().epochs(1).verbose(0)).expect("fit");
                 t0.elapsed().as_secs_f64()
             });
             let note = "W-fmnist as functional! on two inputs (Concatenate): keras-rs only, no reference".to_string();

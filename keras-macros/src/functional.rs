@@ -829,12 +829,12 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
         slot_sizes.push(size);
         format_ident!("s{}", slot_sizes.len() - 1)
     };
-    // A batch's inputs get slots of their own when there are several, or when an elementwise
-    // merge reads one (its tensors are one slice of views, which `x` cannot join).
-    let split = n_in > 1
-        || m.nodes.iter().any(|n| {
-            matches!(m.uniques[n.unique].op, Op::Merge(Merge::Elementwise(_))) && n.inputs.iter().any(|s| matches!(s, Src::Input(_)))
-        });
+    // A batch's inputs lie one after the other in `x`; they get slots of their own when an
+    // elementwise merge reads one (its tensors are one slice of views, which `x` cannot join).
+    let split = m
+        .nodes
+        .iter()
+        .any(|n| matches!(m.uniques[n.unique].op, Op::Merge(Merge::Elementwise(_))) && n.inputs.iter().any(|s| matches!(s, Src::Input(_))));
     let in_slots: Vec<Ident> = if split { in_lens.iter().map(|l| push(quote!(#l))).collect() } else { Vec::new() };
     let mut out_slots = Vec::new();
     let mut scratch_slots = Vec::new();
@@ -868,7 +868,11 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
     let slot_idents: Vec<Ident> = (0..n_slots).map(|i| format_ident!("s{}", i)).collect();
 
     let view = |s: Src| match s {
-        Src::Input(_) if !split => quote!(x),
+        Src::Input(_) if !split && n_in == 1 => quote!(x),
+        Src::Input(k) if !split => {
+            let (l, off) = (in_lens[k], in_offs[k]);
+            quote!(#b::sub(x, batch * #off..batch * (#off + #l)))
+        }
         Src::Input(k) => {
             let (slot, l) = (&in_slots[k], in_lens[k]);
             quote!(#b::view(#slot, 0..batch * #l))
@@ -885,7 +889,7 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
     for k in 0..n_in {
         if split {
             let (slot, l, off) = (&in_slots[k], in_lens[k], in_offs[k]);
-            forward.push(quote!(#b::copy_cols(ctx.device, batch, #l, x, #in_size, #off, #b::view_mut(#slot, 0..batch * #l), #l, 0);));
+            forward.push(quote!(#b::copy(ctx.device, #b::sub(x, batch * #off..batch * (#off + #l)), #b::view_mut(#slot, 0..batch * #l));));
         }
     }
     for (j, n) in m.nodes.iter().enumerate() {
@@ -937,6 +941,13 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
     // Backward, from the output: the first consumer of a tensor (in this order) writes its
     // gradient, later ones write the second buffer and add it; the same for a shared layer's
     // weight gradients, through the model's gradient scratch.
+    // A tensor needs its gradient only when trainable weights lie behind it (the first layer's
+    // input gradient, or a branch of merges on the inputs, is not computed).
+    let mut needs = vec![false; m.nodes.len()];
+    for (j, n) in m.nodes.iter().enumerate() {
+        let ((p0, p1), _) = ranges[n.unique];
+        needs[j] = p1 > p0 || n.inputs.iter().any(|s| matches!(s, Src::Node(i) if needs[*i]));
+    }
     let mut backward = Vec::new();
     let mut written = vec![false; m.nodes.len()];
     let mut weights_written = vec![false; m.uniques.len()];
@@ -948,6 +959,9 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
         // Where the gradient for input `s` goes, and what adds it afterwards.
         let mut target = |s: Src| -> Option<(Ident, usize, TokenStream)> {
             let Src::Node(i) = s else { return None };
+            if !needs[i] {
+                return None;
+            }
             let li = len(i);
             if std::mem::replace(&mut written[i], true) {
                 let (t, g) = (temp_slots[i].clone().expect("a tensor with several consumers has a second buffer"), &grad_slots[i]);

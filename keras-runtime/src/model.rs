@@ -142,8 +142,9 @@ pub trait Model: Sized + Send + 'static {
     /// Floats per input sample (all inputs' together).
     const INPUT_SIZE: usize;
     /// A model with several inputs (a functional model's): each input's name and per-sample
-    /// shape, in order; `x` is then one array per input, and `INPUT_SHAPE` is `[INPUT_SIZE]`
-    /// (a sample's inputs side by side). Empty for a model with one input.
+    /// shape, in order; `x` is then one array per input, and `INPUT_SHAPE` is `[INPUT_SIZE]`.
+    /// `forward` and `backward` get a batch's inputs one after the other: the `batch` rows of
+    /// the first input, then of the second, and so on. Empty for a model with one input.
     const INPUTS: &'static [InputSpec] = &[];
     /// When the first layer is an `Embedding`: its `input_dim`. Every input value must then be
     /// an integer id in `[0, input_dim)`, which `fit`, `evaluate` and `predict` check.

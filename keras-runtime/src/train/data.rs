@@ -46,6 +46,10 @@ pub struct Table<'a> {
     pub data: Cow<'a, [f32]>,
     /// The full shape, batch axis first.
     pub shape: Cow<'a, [usize]>,
+    /// For a model with several inputs: one table per input (`data` is then empty, `shape` is
+    /// `(rows, all inputs' floats)`). A batch is staged input by input: the batch's rows of
+    /// the first input, then of the second, ..., so no copy of the whole data set is made.
+    pub parts: Vec<Table<'a>>,
 }
 
 impl Table<'_> {
@@ -85,7 +89,7 @@ pub fn table<'a, A: Element, S: Data<Elem = A>, D: Dimension>(a: &'a ArrayBase<S
         None => Cow::Owned(a.iter().map(|v| v.to_f32()).collect()),
     };
     check_finite(&data, what)?;
-    Ok(Table { data, shape: Cow::Borrowed(shape) })
+    Ok(Table { data, shape: Cow::Borrowed(shape), parts: Vec::new() })
 }
 
 /// What can be given as `x`: one array, or for a model with several inputs one array per input,
@@ -209,7 +213,7 @@ impl<T: AsInput + ?Sized> AsInput for &T {
 tuple_inputs! { (T0 0, T1 1) (T0 0, T1 1, T2 2) (T0 0, T1 1, T2 2, T3 3) (T0 0, T1 1, T2 2, T3 3, T4 4) }
 
 /// `x` as the one table the training loop batches from: for a model with several `inputs`, each
-/// array checked against its input and the arrays' rows joined, sample by sample, in input order.
+/// array checked against its input, kept as a part of the table (see [`Table::parts`]).
 pub fn join_inputs<'a>(parts: Vec<Table<'a>>, list: bool, inputs: &[InputSpec], what: &str) -> Result<Table<'a>> {
     let expected = || inputs.iter().map(|i| format!("{}: {}", i.name, batch_shape(i.shape))).collect::<Vec<_>>().join(", ");
     if inputs.len() <= 1 {
@@ -256,13 +260,7 @@ pub fn join_inputs<'a>(parts: Vec<Table<'a>>, list: bool, inputs: &[InputSpec], 
         }
     }
     let width: usize = parts.iter().map(Table::row_len).sum();
-    let mut data = Vec::with_capacity(rows * width);
-    for r in 0..rows {
-        for t in &parts {
-            data.extend_from_slice(t.slice(r..r + 1));
-        }
-    }
-    Ok(Table { data: Cow::Owned(data), shape: Cow::Owned(vec![rows, width]) })
+    Ok(Table { data: Cow::Borrowed(&[]), shape: Cow::Owned(vec![rows, width]), parts })
 }
 
 /// [`Inputs`] converted and joined for a model with `inputs`.

@@ -239,9 +239,11 @@ pub(crate) fn fit(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes
     let sample_weight = args.sample_weight.take().transpose()?;
     let class_weights = class_weights(sample_weight.as_ref(), args.class_weight.as_deref(), y, classes)?;
     let weight_shape = [x.rows()];
-    let class_table = class_weights
-        .as_deref()
-        .map(|w| Table { data: std::borrow::Cow::Borrowed(w), shape: std::borrow::Cow::Borrowed(&weight_shape[..]) });
+    let class_table = class_weights.as_deref().map(|w| Table {
+        data: std::borrow::Cow::Borrowed(w),
+        shape: std::borrow::Cow::Borrowed(&weight_shape[..]),
+        parts: Vec::new(),
+    });
     let train_weights = class_table.as_ref().or(sample_weight.as_ref());
     if args.batch_size == 0 {
         return Err(Error::value("batch_size", "at least 1", 0));

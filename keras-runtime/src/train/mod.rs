@@ -680,6 +680,23 @@ impl<B: Backend> Staging<B> {
 /// The rows of `batch` of a host table, as a device view.
 fn stage_rows<'a, B: Backend>(dev: &B, t: &'a Table<'_>, batch: Batch<'_>, buf: &'a mut B::Buffer, row_len: usize) -> Result<B::View<'a>> {
     let n = batch.len() * row_len;
+    if !t.parts.is_empty() {
+        // Several inputs: the batch's rows of each input in turn.
+        if B::len(buf) < n {
+            *buf = dev.alloc(n)?;
+        }
+        let mut at = 0;
+        for part in &t.parts {
+            let len = batch.len() * part.row_len();
+            let dst = B::view_mut(buf, at..at + len);
+            match batch {
+                Batch::Range(a, b) => dev.upload(part.slice(a..b), dst)?,
+                Batch::Indices(idx) => dev.gather_rows(&part.data, part.row_len(), idx, dst)?,
+            }
+            at += len;
+        }
+        return Ok(B::view(buf, 0..n));
+    }
     if let Batch::Range(a, b) = batch
         && let Some(v) = dev.host_view(t.slice(a..b))
     {
