@@ -859,10 +859,10 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
     }
     let mut grad_slots = Vec::new();
     let mut temp_slots = Vec::new();
-    for j in 0..m.nodes.len() {
+    for (j, &c) in consumers.iter().enumerate() {
         let l = len(j);
         grad_slots.push(push(quote!(#l)));
-        temp_slots.push((consumers[j] > 1).then(|| push(quote!(#l))));
+        temp_slots.push((c > 1).then(|| push(quote!(#l))));
     }
     let n_slots = slot_sizes.len();
     let slot_idents: Vec<Ident> = (0..n_slots).map(|i| format_ident!("s{}", i)).collect();

@@ -804,8 +804,7 @@ fn predict_batched<M: Model, X: Inputs + ?Sized>(model: &mut M, x: &X, batch_siz
 
 /// Predictions for all of table `x` in batches of `batch_size`.
 fn predict_table<M: Model>(model: &mut M, x: &Table<'_>, batch_size: usize) -> Result<Array<f32, M::OutputDim>> {
-    let x = x;
-    check_input(&x, M::INPUT_SHAPE, M::INPUT_INDICES)?;
+    check_input(x, M::INPUT_SHAPE, M::INPUT_INDICES)?;
     let n = x.rows();
     let core = model.core_mut();
     let dev = core.device().clone();
@@ -814,7 +813,7 @@ fn predict_table<M: Model>(model: &mut M, x: &Table<'_>, batch_size: usize) -> R
     let mut start = 0;
     while start < n {
         let rows = batch_size.min(n - start);
-        let xv = stage_rows(&dev, &x, Batch::Range(start, start + rows), &mut xbuf, M::INPUT_SIZE)?;
+        let xv = stage_rows(&dev, x, Batch::Range(start, start + rows), &mut xbuf, M::INPUT_SIZE)?;
         core.prepare(rows, M::SLOTS)?;
         M::forward(core, xv, rows, false);
         dev.download(
