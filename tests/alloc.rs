@@ -173,7 +173,6 @@ fn reshaping_train_on_batch_allocates_nothing() {
     assert_eq!(allocations, 0, "{allocations} allocations in 10 steady steps of the reshaping layers");
 }
 
-
 fn recurrent_train_on_batch_allocates_nothing() {
     // Ids as f32 are read in place (integer arrays are converted to f32 once per call).
     let batch = 32;
@@ -202,7 +201,6 @@ fn recurrent_train_on_batch_allocates_nothing() {
     }
     assert_eq!(ALLOCATIONS.load(Ordering::SeqCst) - before, 0, "predict_one over ids allocated");
 }
-
 
 fn predict_one_allocates_nothing() {
     let model = Net::new(&Cpu::default());

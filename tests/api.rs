@@ -269,7 +269,8 @@ fn predict_one_runs_large_models_on_a_small_stack() {
             .unwrap()
     });
     let mut conv = conv;
-    let batch = conv.predict(&Array2::from_shape_vec((1, 128 * 128 * 3), image).unwrap().into_shape_with_order((1, 128, 128, 3)).unwrap()).unwrap();
+    let batch =
+        conv.predict(&Array2::from_shape_vec((1, 128 * 128 * 3), image).unwrap().into_shape_with_order((1, 128, 128, 3)).unwrap()).unwrap();
     for (a, b) in one_conv.iter().zip(batch.iter()) {
         assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "conv: predict_one {a}, predict {b}");
     }

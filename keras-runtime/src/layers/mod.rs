@@ -23,9 +23,9 @@ mod noise;
 mod padding;
 mod permute;
 mod pool2d;
+mod recurrent;
 mod repeat_vector;
 mod upsampling2d;
-mod recurrent;
 
 pub use activation::Activation;
 pub use batch_norm::BatchNormalization;
@@ -42,9 +42,9 @@ pub use noise::{GaussianDropout, GaussianNoise, SpatialDropout2D};
 pub use padding::{Cropping2D, ZeroPadding2D};
 pub use permute::Permute;
 pub use pool2d::Pool2D;
+pub use recurrent::Recurrent;
 pub use repeat_vector::RepeatVector;
 pub use upsampling2d::UpSampling2D;
-pub use recurrent::Recurrent;
 
 use crate::backend::Backend;
 
