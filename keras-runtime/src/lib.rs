@@ -16,6 +16,7 @@ pub mod losses;
 pub mod metrics;
 pub mod model;
 pub mod optimizers;
+pub mod plot;
 pub mod regularizers;
 pub mod summary;
 pub mod train;
@@ -30,6 +31,7 @@ pub use optimizers::{
     Adadelta, Adagrad, Adam, AdamW, Adamax, CosineDecay, ExponentialDecay, Ftrl, InverseTimeDecay, LearningRate, LearningRateSchedule,
     Lion, Nadam, PiecewiseConstantDecay, PolynomialDecay, RmsProp, Sgd,
 };
+pub use plot::Plot;
 pub use train::{Callback, Compile, Compiled, Control, FitArgs, History, Logs, Network};
 
 /// Re-exported so generated code and users name one `ndarray`.
