@@ -1,6 +1,6 @@
 //! Quickstart: define a model with the macro, print its summary, train it with a progress bar
-//! and a validation split, evaluate it, and predict, on the 8x8 handwritten digits embedded in
-//! keras-rs (no download).
+//! and a validation split, plot its training curves, evaluate it, and predict, on the 8x8
+//! handwritten digits embedded in keras-rs (no download).
 //!
 //! `cargo run --release --example quickstart`
 
@@ -24,6 +24,10 @@ fn main() -> keras::Result<()> {
     let mut model = model.compile(Adam::default(), "sparse_categorical_crossentropy", ["accuracy"])?;
     let history = model.fit(&x_train, &y_train, FitArgs::default().epochs(30).validation_split(0.1))?;
     println!("validation accuracy by epoch: {:.3?}", &history["val_accuracy"]);
+    // The training curves, as a Keras tutorial plots `history.history` (loss and accuracy charts).
+    let plot = std::env::temp_dir().join("quickstart-history.svg");
+    history.plot().all().title("DigitClassifier").save(&plot)?;
+    println!("training curves: {}", plot.display());
 
     let logs = model.evaluate(&x_test, &y_test)?;
     println!("test loss: {:.4} - test accuracy: {:.4}", logs.loss(), logs["accuracy"]);
