@@ -19,12 +19,12 @@ fn random(shape: &[usize], rng: &mut Rng, scale: f64) -> ArrayD<f32> {
 /// Compares `gradients()` with central differences of the same loss, tensor by tensor
 /// (relative error at the tensor's scale).
 fn check<M: Model<Backend = Cpu>>(what: &str, loss: impl IntoLoss, x: &ArrayD<f32>, y: &ArrayD<f32>) {
-    check_step::<M>(what, loss, x, y, 1e-3);
+    check_step::<M, _>(what, loss, x, y, 1e-3);
 }
 
 /// [`check`] with difference step `h`: the recurrent layers' small gradients (a long chain of
 /// products) need a larger step than 1e-3 to rise above the f32 loss's rounding.
-fn check_step<M: Model<Backend = Cpu>>(what: &str, loss: impl IntoLoss, x: &ArrayD<f32>, y: &ArrayD<f32>, h: f32) {
+fn check_step<M: Model<Backend = Cpu>, X: keras::Inputs + ?Sized>(what: &str, loss: impl IntoLoss, x: &X, y: &ArrayD<f32>, h: f32) {
     keras::utils::set_random_seed(11);
     let model = M::create(&Cpu::default()).unwrap();
     let no_metrics: [Metric; 0] = [];
@@ -375,7 +375,7 @@ fn embedding_gradients() {
     .unwrap();
     check::<EmbedGrad>("embedding", "mse", &ids, &random(&[4, 2], &mut rng, 1.0));
     let ids = ids.slice(keras::ndarray::s![.., 0..4]).to_owned().into_dyn();
-    check_step::<EmbedRnn>("embedding into a simple rnn", "mse", &ids, &random(&[4, 2], &mut rng, 1.0), 1e-2);
+    check_step::<EmbedRnn, _>("embedding into a simple rnn", "mse", &ids, &random(&[4, 2], &mut rng, 1.0), 1e-2);
 }
 
 /// A gradient check of one model, given its name, inputs and targets.
@@ -390,21 +390,23 @@ fn recurrent_gradients() {
         eprintln!("{what}");
         check_model(what, &xs, &ys);
     };
-    run("simple rnn", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<RnnGrad>(w, "mse", x, y, 1e-2));
-    run("simple rnn options", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<RnnGradOptions>(w, "mse", x, y, 1e-2));
-    run("lstm", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<LstmGrad>(w, "mse", x, y, 1e-2));
-    run("lstm sequences backwards", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<LstmGradSeq>(w, "mse", x, y, 1e-2));
-    run("lstm options", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<LstmGradOptions>(w, "mse", x, y, 1e-2));
-    run("gru", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<GruGrad>(w, "mse", x, y, 1e-2));
-    run("gru sequences backwards", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<GruGradSeq>(w, "mse", x, y, 1e-2));
-    run("gru options", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<GruGradOptions>(w, "mse", x, y, 1e-2));
-    run("gru reset_after = false", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<GruGradResetBefore>(w, "mse", x, y, 1e-2));
-    run("gru reset_after = false options", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<GruGradResetBeforeOptions>(w, "mse", x, y, 1e-2));
-    run("bidirectional concat", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<BiGradConcat>(w, "mse", x, y, 1e-2));
-    run("bidirectional sum", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<BiGradSum>(w, "mse", x, y, 1e-2));
-    run("bidirectional mul", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<BiGradMul>(w, "mse", x, y, 1e-2));
-    run("bidirectional ave", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<BiGradAve>(w, "mse", x, y, 1e-2));
-    run("stacked", &[3, 4, 2], &[3, 2], &|w, x, y| check_step::<StackedGrad>(w, "mse", x, y, 1e-2));
+    run("simple rnn", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<RnnGrad, _>(w, "mse", x, y, 1e-2));
+    run("simple rnn options", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<RnnGradOptions, _>(w, "mse", x, y, 1e-2));
+    run("lstm", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<LstmGrad, _>(w, "mse", x, y, 1e-2));
+    run("lstm sequences backwards", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<LstmGradSeq, _>(w, "mse", x, y, 1e-2));
+    run("lstm options", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<LstmGradOptions, _>(w, "mse", x, y, 1e-2));
+    run("gru", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<GruGrad, _>(w, "mse", x, y, 1e-2));
+    run("gru sequences backwards", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<GruGradSeq, _>(w, "mse", x, y, 1e-2));
+    run("gru options", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<GruGradOptions, _>(w, "mse", x, y, 1e-2));
+    run("gru reset_after = false", &[3, 5, 3], &[3, 2], &|w, x, y| check_step::<GruGradResetBefore, _>(w, "mse", x, y, 1e-2));
+    run("gru reset_after = false options", &[3, 4, 3], &[3, 2], &|w, x, y| {
+        check_step::<GruGradResetBeforeOptions, _>(w, "mse", x, y, 1e-2)
+    });
+    run("bidirectional concat", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<BiGradConcat, _>(w, "mse", x, y, 1e-2));
+    run("bidirectional sum", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<BiGradSum, _>(w, "mse", x, y, 1e-2));
+    run("bidirectional mul", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<BiGradMul, _>(w, "mse", x, y, 1e-2));
+    run("bidirectional ave", &[3, 4, 3], &[3, 2], &|w, x, y| check_step::<BiGradAve, _>(w, "mse", x, y, 1e-2));
+    run("stacked", &[3, 4, 2], &[3, 2], &|w, x, y| check_step::<StackedGrad, _>(w, "mse", x, y, 1e-2));
 }
 
 // Functional graphs: a layer called three times (its weight gradients summed over the calls), a
@@ -508,29 +510,9 @@ functional! {
 
 #[test]
 fn functional_gradients_with_inputs_masks_and_sequences() {
-    // `check` reads one x: these models take two, so their gradients are checked here directly.
+    // These models take two inputs: x is a pair of arrays.
     fn check2<M: Model<Backend = Cpu>>(what: &str, xa: &ArrayD<f32>, xb: &ArrayD<f32>, y: &ArrayD<f32>, h: f32) {
-        keras::utils::set_random_seed(11);
-        let no_metrics: [Metric; 0] = [];
-        let mut m = M::create(&Cpu::default()).unwrap().compile(Sgd::default(), "mse", no_metrics).unwrap();
-        let x = [xa.view(), xb.view()];
-        let (_, analytic) = m.gradients(&x, y).unwrap();
-        let weights = m.get_weights().unwrap();
-        for (t, w) in weights.iter().enumerate().filter(|(t, _)| M::WEIGHTS[*t].arena == keras::model::Arena::Trainable) {
-            let mut numeric = vec![0.0f32; w.len()];
-            for (i, slot) in numeric.iter_mut().enumerate() {
-                let mut probe = |delta: f32| {
-                    let mut ws = weights.clone();
-                    ws[t].as_slice_mut().unwrap()[i] += delta;
-                    m.set_weights(&ws).unwrap();
-                    m.gradients(&x, y).unwrap().0 as f64
-                };
-                *slot = ((probe(h) - probe(-h)) / (2.0 * h as f64)) as f32;
-            }
-            m.set_weights(&weights).unwrap();
-            let err = common::rel_err(analytic[t].as_slice().unwrap(), &numeric);
-            assert!(err < 5e-3, "{what}: weight {t}: relative error {err:.2e}");
-        }
+        check_step::<M, _>(what, "mse", &[xa.view(), xb.view()], y, h);
     }
     let mut rng = Rng::new(41);
     let (a, b, y) = (random(&[6, 4], &mut rng, 1.0), random(&[6, 4], &mut rng, 1.0), random(&[6, 2], &mut rng, 1.0));

@@ -32,7 +32,7 @@ pub use optimizers::{
     Lion, Nadam, PiecewiseConstantDecay, PolynomialDecay, RmsProp, Sgd,
 };
 pub use plot::Plot;
-pub use train::{Callback, Compile, Compiled, Control, FitArgs, History, Logs, Network};
+pub use train::{Callback, Compile, Compiled, Control, FitArgs, History, Inputs, Logs, Network};
 
 /// Re-exported so generated code and users name one `ndarray`.
 pub use ndarray;
