@@ -11,4 +11,9 @@ pub mod prelude {
         Adadelta, Adagrad, Adam, AdamW, Adamax, Backend, Compile, CosineDecay, Cpu, ExponentialDecay, FitArgs, Ftrl, InverseTimeDecay,
         Lion, Loss, Metric, Model, Nadam, Network, PiecewiseConstantDecay, PolynomialDecay, RmsProp, Sgd,
     };
+    // The backend's layers, for their methods on a concrete device (`Cpu::default().describe()`).
+    pub use keras_runtime::backend::{
+        DenseOps as _, Device as _, LayoutOps as _, NormOps as _, ObjectiveOps as _, OptimizerOps as _, RandomOps as _, SequenceOps as _,
+        WindowOps as _,
+    };
 }

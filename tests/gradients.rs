@@ -187,7 +187,7 @@ fn grad_layers() {
 /// and a sparse loss, and for an output with several loss rows per sample.
 #[test]
 fn grad_sample_weights() {
-    use keras::backend::Backend;
+    use keras::backend::LossBatch;
     let mut rng = Rng::new(12);
     let weights = [0.5f32, 0.0, 2.0, 1.25];
     let cases: [(keras::LossConfig, usize, usize, Vec<f32>); 4] = [
@@ -202,7 +202,7 @@ fn grad_sample_weights() {
         let pred = random(&[rows * cols], &mut rng, 1.0).into_raw_vec_and_offset().0;
         let batch_loss = |p: &[f32], g: Option<&mut [f32]>| {
             let mut stats = [0.0f32; 2];
-            cpu.loss(config, p, &target, Some(&weights), g, rows, cols, &mut stats);
+            cpu.loss(&LossBatch { loss: config, rows, cols }, p, &target, Some(&weights), g, &mut stats);
             (stats[0] / stats[1]) as f64
         };
         let mut analytic = vec![0.0f32; rows * cols];

@@ -8,7 +8,7 @@
 mod common;
 
 use common::{Fixture, assert_close, run_fixture};
-use keras::backend::Backend;
+use keras::backend::BiasAct;
 use keras::prelude::*;
 
 const RTOL: f64 = 1e-5;
@@ -84,7 +84,7 @@ fn probe(case: &str) {
     let xs: Vec<f32> = x.iter().copied().collect();
     let mut y = xs.clone();
     let mut pre = vec![0.0; xs.len()];
-    Cpu::default().bias_act(&mut y, None, Some(&mut pre), rows, cols, act);
+    Cpu::default().bias_act(&BiasAct { rows, cols, act }, &mut y, None, Some(&mut pre));
     assert_close(&format!("{case} probe y"), &y, Fixture::tensor_of(&p["y"]).as_slice().unwrap(), RTOL);
     // Softmax's probe is the gradient of sum(softmax(x) * w) row-wise; the others are dy/dx.
     let (mut g, want) = if name == "softmax" {
@@ -94,7 +94,7 @@ fn probe(case: &str) {
     } else {
         (vec![1.0; xs.len()], Fixture::tensor_of(&p["dy"]))
     };
-    Cpu::default().act_backward(&mut g, &y, Some(&pre), rows, cols, act, None);
+    Cpu::default().act_backward(&BiasAct { rows, cols, act }, &mut g, &y, Some(&pre), None);
     assert_close(&format!("{case} probe dy"), &g, want.as_slice().unwrap(), RTOL);
 }
 

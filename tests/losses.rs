@@ -9,7 +9,8 @@
 mod common;
 
 use common::{Fixture, assert_all_close, assert_close};
-use keras::backend::Backend;
+use keras::backend::LossBatch;
+use keras::backend::cpu::losses::{binary_targets, sample};
 use keras::losses::{Loss, LossConfig};
 use keras::ndarray::{Array1, Array2, ArrayD, Axis, Slice, array};
 use keras::prelude::*;
@@ -119,13 +120,14 @@ fn per_sample(f: &Fixture, config: LossConfig, pred: &ArrayD<f32>, y: &ArrayD<f3
     let (rows, cols) = (pred.shape()[0], pred.len() / pred.shape()[0]);
     let (pred, target) = (pred.as_slice().unwrap(), y.as_slice().unwrap());
     let tcols = target.len() / rows;
-    let binary = config.binary_targets(target);
-    let values: Vec<f32> =
-        (0..rows).map(|r| config.sample(&pred[r * cols..(r + 1) * cols], &target[r * tcols..(r + 1) * tcols], None, 1.0, binary)).collect();
+    let binary = binary_targets(&config, target);
+    let values: Vec<f32> = (0..rows)
+        .map(|r| sample(&config, &pred[r * cols..(r + 1) * cols], &target[r * tcols..(r + 1) * tcols], None, 1.0, binary))
+        .collect();
     let mut worst = assert_close(&format!("{name} per_sample values"), &values, Fixture::tensor_of(&p["values"]).as_slice().unwrap(), RTOL);
     let mut grad = vec![0.0f32; pred.len()];
     let mut stats = [0.0f32; 2];
-    Cpu::default().loss(config, pred, target, weights, Some(&mut grad), rows, cols, &mut stats);
+    Cpu::default().loss(&LossBatch { loss: config, rows, cols }, pred, target, weights, Some(&mut grad), &mut stats);
     let batch_loss = stats[0] / stats[1];
     worst = worst.max(assert_close(&format!("{name} per_sample loss"), &[batch_loss], &[p["loss"].as_f64().unwrap() as f32], RTOL));
     worst.max(assert_close(&format!("{name} per_sample grad"), &grad, Fixture::tensor_of(&p["grad"]).as_slice().unwrap(), RTOL))
@@ -211,7 +213,14 @@ fn weights_agree_with_each_other() {
         let pred = m.predict(&x).unwrap();
         let config = Loss::SparseCategoricalCrossentropy.config();
         let w = per_sample.as_slice().unwrap();
-        Cpu::default().loss(config, pred.as_slice().unwrap(), y.as_slice().unwrap(), Some(w), None, 8, 3, &mut stats);
+        Cpu::default().loss(
+            &LossBatch { loss: config, rows: 8, cols: 3 },
+            pred.as_slice().unwrap(),
+            y.as_slice().unwrap(),
+            Some(w),
+            None,
+            &mut stats,
+        );
         stats[0] / stats[1]
     };
     assert!((weighted.loss() - want).abs() <= 1e-6 * want, "{} vs {want}", weighted.loss());

@@ -5,7 +5,7 @@
 mod common;
 
 use common::assert_close;
-use keras::backend::Backend;
+use keras::backend::MetricBatch;
 use keras::metrics::{Average, Metric};
 use keras::ndarray::{Array1, Array2, ArrayD, IxDyn};
 use keras::prelude::*;
@@ -57,7 +57,7 @@ fn metric_states_match_keras_batch_by_batch() {
         let mut got = Vec::new();
         for b in s["batches"].as_array().unwrap() {
             let (pred, target) = (flat(&b["pred"]), flat(&b["target"]));
-            dev.metric(kind, &pred, &target, pred.len() / cols, cols, &mut stats);
+            dev.metric(&MetricBatch { kind, rows: pred.len() / cols, cols }, &pred, &target, &mut stats);
             got.push(kind.result(&stats, cols));
         }
         assert_close(name, &got, &flat(&s["results"]), 1e-6);

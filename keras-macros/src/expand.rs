@@ -135,7 +135,7 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
     }
     let (output_slot, output_grad_slot) = (2 * (n - 1), 3 * n - 1);
 
-    let b = quote!(<B as ::keras::Backend>);
+    let b = quote!(<B as ::keras::backend::Device>);
     let mut forward = Vec::new();
     let mut backward = Vec::new();
     let mut infer = Vec::new();
@@ -144,7 +144,7 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
     let mut checks = Vec::new();
     for (i, l) in m.layers.iter().enumerate() {
         let rt = &l.runtime;
-        let (ty, ctor, r, iw, ow) = (&rt.ty, &rt.ctor, rt.rows_per_sample, rt.in_width, rt.out_width);
+        let (ty, r, iw, ow) = (&rt.ty, rt.rows_per_sample, rt.in_width, rt.out_width);
         let (p0, p1) = param_ranges[i];
         let (s0, s1) = state_ranges[i];
         let params_here = p1 - p0;
@@ -152,25 +152,21 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
         let (out, scratch, grad) = (slot(2 * i), slot(2 * i + 1), slot(2 * n + i));
         let out_len: usize = l.output.iter().product();
         let x_view = if i == 0 {
-            quote!(x)
+            quote!(#b::shorten(&x))
         } else {
             let prev = slot(2 * (i - 1));
             quote!(::keras::model::all::<B>(#prev))
         };
-        forward.push(quote! {
-            {
-                let layer = #ctor;
-                layer.forward(
-                    &ctx,
-                    #b::view(params, #p0..#p1),
-                    #b::view_mut(state, #s0..#s1),
-                    ::keras::layers::Rows::<B, #iw>::new(#x_view, batch * #r),
-                    ::keras::layers::RowsMut::<B, #ow>::new(::keras::model::all_mut::<B>(#out), batch * #r),
-                    ::keras::model::all_mut::<B>(#scratch),
-                    training,
-                );
-            }
-        });
+        forward.push(forward_call(
+            &quote!(B),
+            rt,
+            quote!(#b::view(params, #p0..#p1)),
+            quote!(#b::view_mut(state, #s0..#s1)),
+            quote!(::keras::layers::Rows::<B, #iw>::new(#x_view, batch * #r)),
+            quote!(::keras::layers::RowsMut::<B, #ow>::new(::keras::model::all_mut::<B>(#out), batch * #r)),
+            quote!(::keras::model::all_mut::<B>(#scratch)),
+            quote!(training),
+        ));
         let dx = if i == 0 {
             quote!(::core::option::Option::None::<::keras::layers::RowsMut<'_, B, #iw>>)
         } else {
@@ -181,9 +177,9 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
         // size, as Keras scales it) to the gradient arriving from above.
         let activity = l.activity_regularizer.as_ref().map(|reg| {
             quote! {
-                #b::regularize(
+                ::keras::backend::ObjectiveOps::regularize(
                     ctx.device,
-                    #reg.scaled(1.0 / batch as f32),
+                    &#reg.scaled(1.0 / batch as f32),
                     #b::sub(::keras::model::all::<B>(#out), 0..batch * #out_len),
                     ::core::option::Option::Some(#b::split_mut(::keras::model::all_mut::<B>(#grad), batch * #out_len).0),
                     0.0,
@@ -191,22 +187,22 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
                 );
             }
         });
+        let call = backward_call(
+            rt,
+            [
+                quote!(#b::view(params, #p0..#p1)),
+                quote!(#b::view_mut(grads, #p0..#p1)),
+                quote!(#b::view(state, #s0..#s1)),
+                quote!(::keras::layers::Rows::<B, #iw>::new(#x_view, batch * #r)),
+                quote!(::keras::layers::Rows::<B, #ow>::new(::keras::model::all::<B>(#out), batch * #r)),
+                quote!(::keras::model::all_mut::<B>(#scratch)),
+                quote!(::keras::layers::RowsMut::<B, #ow>::new(::keras::model::all_mut::<B>(#grad), batch * #r)),
+                dx,
+            ],
+        );
         backward.push(quote! {
             #activity
-            {
-                let layer = #ctor;
-                layer.backward(
-                    &ctx,
-                    #b::view(params, #p0..#p1),
-                    #b::view_mut(grads, #p0..#p1),
-                    #b::view(state, #s0..#s1),
-                    ::keras::layers::Rows::<B, #iw>::new(#x_view, batch * #r),
-                    ::keras::layers::Rows::<B, #ow>::new(::keras::model::all::<B>(#out), batch * #r),
-                    ::keras::model::all_mut::<B>(#scratch),
-                    ::keras::layers::RowsMut::<B, #ow>::new(::keras::model::all_mut::<B>(#grad), batch * #r),
-                    #dx,
-                );
-            }
+            #call
         });
         // One sample on the CPU: activations and scratch (a convolution's patches) carved out of
         // one per-thread buffer (a convnet's or a long sequence's would overflow the stack).
@@ -223,20 +219,16 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
             let prev = format_ident!("a{}", i - 1);
             quote!(&#prev[..])
         };
-        infer.push(quote! {
-            {
-                let layer = #ctor;
-                layer.forward::<#cpu>(
-                    &ctx,
-                    &params[#p0..#p1],
-                    &mut state[#s0..#s1],
-                    ::keras::layers::Rows::<#cpu, #iw>::new(#x_in, #r),
-                    ::keras::layers::RowsMut::<#cpu, #ow>::new(&mut #a[..], #r),
-                    &mut #sc[..],
-                    false,
-                );
-            }
-        });
+        infer.push(forward_call(
+            &cpu,
+            rt,
+            quote!(&params[#p0..#p1]),
+            quote!(&mut state[#s0..#s1]),
+            quote!(::keras::layers::Rows::<#cpu, #iw>::new(#x_in, #r)),
+            quote!(::keras::layers::RowsMut::<#cpu, #ow>::new(&mut #a[..], #r)),
+            quote!(&mut #sc[..]),
+            quote!(false),
+        ));
     }
     let last = format_ident!("a{}", n - 1);
     backward.reverse();
@@ -330,7 +322,7 @@ pub fn infer_body(
 ) -> TokenStream {
     quote! {
         let cpu = ::keras::Cpu::new();
-        let ctx = ::keras::model::Ctx { device: &cpu, seed: 0, step: 0 };
+        let ctx = ::keras::layers::Ctx { device: &cpu, stream: self.core.stream() };
         let params: &[f32] = self.core.params();
         ::keras::model::with_infer_buffer(#non_trainable #(+ #sizes)*, |buf| {
             let (state, buf) = buf.split_at_mut(#non_trainable);
@@ -343,6 +335,44 @@ pub fn infer_body(
             out
         })
     }
+}
+
+/// A call of a layer's forward pass through the `Layer` trait, on backend `backend`, with the
+/// views (as tokens) of its `Forward` arguments; `ctx` must be in scope.
+#[allow(clippy::too_many_arguments)]
+pub fn forward_call(
+    backend: &TokenStream,
+    rt: &crate::catalog::Runtime,
+    params: TokenStream,
+    state: TokenStream,
+    x: TokenStream,
+    y: TokenStream,
+    scratch: TokenStream,
+    training: TokenStream,
+) -> TokenStream {
+    let (ty, ctor, iw, ow) = (&rt.ty, &rt.ctor, rt.in_width, rt.out_width);
+    quote! {{
+        let layer = #ctor;
+        <#ty as ::keras::layers::Layer<#backend, #iw, #ow>>::forward(
+            &layer,
+            ::keras::layers::Forward { ctx: &ctx, params: #params, state: #state, x: #x, y: #y, scratch: #scratch, training: #training },
+        );
+    }}
+}
+
+/// A call of a layer's backward pass through the `Layer` trait (on the model's backend `B`),
+/// with the views of its `Backward` arguments in their order: params, grads, state, x, y,
+/// scratch, dy, dx.
+pub fn backward_call(rt: &crate::catalog::Runtime, views: [TokenStream; 8]) -> TokenStream {
+    let (ty, ctor, iw, ow) = (&rt.ty, &rt.ctor, rt.in_width, rt.out_width);
+    let [params, grads, state, x, y, scratch, dy, dx] = views;
+    quote! {{
+        let layer = #ctor;
+        <#ty as ::keras::layers::Layer<B, #iw, #ow>>::backward(
+            &layer,
+            ::keras::layers::Backward { ctx: &ctx, params: #params, grads: #grads, state: #state, x: #x, y: #y, scratch: #scratch, dy: #dy, dx: #dx },
+        );
+    }}
 }
 
 /// `Some(t)` or `None` as tokens.
@@ -448,7 +478,7 @@ pub struct Emit {
 pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
     let Decl { attrs, vis, ident, name } = decl;
     let cpu = quote!(::keras::Cpu);
-    let b = quote!(<B as ::keras::Backend>);
+    let b = quote!(<B as ::keras::backend::Device>);
     let Emit {
         params,
         trainable,
@@ -644,10 +674,10 @@ pub fn stub(decl: &Decl<'_>) -> TokenStream {
             fn from_core(core: ::keras::model::ModelCore<B>) -> Self {
                 #ident { core }
             }
-            fn forward(_: &mut ::keras::model::ModelCore<B>, _: <B as ::keras::Backend>::View<'_>, _: usize, _: bool) {
+            fn forward(_: &mut ::keras::model::ModelCore<B>, _: <B as ::keras::backend::Device>::View<'_>, _: usize, _: bool) {
                 #unreachable
             }
-            fn backward(_: &mut ::keras::model::ModelCore<B>, _: <B as ::keras::Backend>::View<'_>, _: usize) {
+            fn backward(_: &mut ::keras::model::ModelCore<B>, _: <B as ::keras::backend::Device>::View<'_>, _: usize) {
                 #unreachable
             }
         }

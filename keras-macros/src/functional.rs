@@ -17,7 +17,7 @@
 use crate::catalog::{self, CLASSES, Layer, Runtime, Shape, Weight, bind, fmt_shape, names};
 use crate::check::{int, name_from, thousands};
 use crate::diag::Diag;
-use crate::expand::{Arenas, Decl, Emit, emit, infer_body, layer_spec, snake_case, stub, usizes};
+use crate::expand::{Arenas, Decl, Emit, backward_call, emit, forward_call, infer_body, layer_spec, snake_case, stub, usizes};
 use crate::parse::{Call, parse_attrs};
 use proc_macro2::{Group, Ident, TokenStream};
 use quote::{ToTokens, format_ident, quote};
@@ -748,7 +748,7 @@ fn keras_order(n_inputs: usize, uniques: &[Unique], nodes: &[Node], output: usiz
 /// The struct and its `Model` implementation for a checked graph.
 fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
     let cpu = quote!(::keras::Cpu);
-    let b = quote!(<B as ::keras::Backend>);
+    let b = quote!(<B as ::keras::backend::Device>);
     let n_in = m.inputs.len();
     let in_lens: Vec<usize> = m.inputs.iter().map(|(_, s)| s.iter().product()).collect();
     let in_offs: Vec<usize> = in_lens.iter().scan(0, |acc, l| Some(std::mem::replace(acc, *acc + l))).collect();
@@ -868,10 +868,10 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
     let slot_idents: Vec<Ident> = (0..n_slots).map(|i| format_ident!("s{}", i)).collect();
 
     let view = |s: Src| match s {
-        Src::Input(_) if !split && n_in == 1 => quote!(x),
+        Src::Input(_) if !split && n_in == 1 => quote!(#b::shorten(&x)),
         Src::Input(k) if !split => {
             let (l, off) = (in_lens[k], in_offs[k]);
-            quote!(#b::sub(x, batch * #off..batch * (#off + #l)))
+            quote!(#b::sub(#b::shorten(&x), batch * #off..batch * (#off + #l)))
         }
         Src::Input(k) => {
             let (slot, l) = (&in_slots[k], in_lens[k]);
@@ -898,22 +898,20 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
         match (&u.op, &n.runtime) {
             (Op::Layer(layer), Some(rt)) => {
                 let ((p0, p1), (s0, s1)) = ranges[n.unique];
-                let (ty, ctor, r, iw, ow) = (&rt.ty, &rt.ctor, rt.rows_per_sample, rt.in_width, rt.out_width);
+                let (ty, r, iw, ow) = (&rt.ty, rt.rows_per_sample, rt.in_width, rt.out_width);
                 let plen = p1 - p0;
                 checks.push(quote!(::core::assert!(<#ty>::PARAMS == #plen);));
                 let xv = view(n.inputs[0]);
-                forward.push(quote! {{
-                    let layer = #ctor;
-                    layer.forward(
-                        &ctx,
-                        #b::view(params, #p0..#p1),
-                        #b::view_mut(state, #s0..#s1),
-                        ::keras::layers::Rows::<B, #iw>::new(#xv, batch * #r),
-                        ::keras::layers::RowsMut::<B, #ow>::new(::keras::model::all_mut::<B>(#out), batch * #r),
-                        ::keras::model::all_mut::<B>(#scratch),
-                        training,
-                    );
-                }});
+                forward.push(forward_call(
+                    &quote!(B),
+                    rt,
+                    quote!(#b::view(params, #p0..#p1)),
+                    quote!(#b::view_mut(state, #s0..#s1)),
+                    quote!(::keras::layers::Rows::<B, #iw>::new(#xv, batch * #r)),
+                    quote!(::keras::layers::RowsMut::<B, #ow>::new(::keras::model::all_mut::<B>(#out), batch * #r)),
+                    quote!(::keras::model::all_mut::<B>(#scratch)),
+                    quote!(training),
+                ));
                 if let Some(reg) = layer.activity_regularizer() {
                     let slot = slot_index(&out_slots[j]);
                     activity_specs.push(quote!(::keras::model::Activity { slot: #slot, len: #l, regularizer: #reg }));
@@ -922,16 +920,14 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
             (Op::Merge(Merge::Elementwise(op)), _) => {
                 let op = format_ident!("{}", op);
                 let xs = n.inputs.iter().map(|s| view(*s));
-                forward
-                    .push(quote!(#b::merge(ctx.device, ::keras::backend::MergeOp::#op, &[#(#xs),*], #b::view_mut(#out, 0..batch * #l));));
+                forward.push(quote!(ctx.device.merge(::keras::backend::MergeOp::#op, &[#(#xs),*], #b::view_mut(#out, 0..batch * #l));));
             }
             (Op::Merge(Merge::Concatenate(axis)), _) => {
                 let (outer, total, parts) = concat_layout(m, n, *axis);
                 for (s, w, off) in parts {
                     let xv = view(s);
-                    forward.push(
-                        quote!(#b::copy_cols(ctx.device, batch * #outer, #w, #xv, #w, 0, #b::view_mut(#out, 0..batch * #l), #total, #off);),
-                    );
+                    let c = copy_cols(quote!(batch * #outer), w, (w, 0), (total, off));
+                    forward.push(quote!(ctx.device.copy_cols(&#c, #xv, #b::view_mut(#out, 0..batch * #l));));
                 }
             }
             (Op::Layer(_), None) => unreachable!("a layer call has a runtime"),
@@ -975,16 +971,15 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
             (Op::Layer(layer), Some(rt)) => {
                 let ((p0, p1), (s0, s1)) = ranges[n.unique];
                 let plen = p1 - p0;
-                let (ctor, r, iw, ow) = (&rt.ctor, rt.rows_per_sample, rt.in_width, rt.out_width);
+                let (r, iw, ow) = (rt.rows_per_sample, rt.in_width, rt.out_width);
                 let dx_target = target(n.inputs[0]);
                 if plen == 0 && dx_target.is_none() {
                     continue;
                 }
                 if let Some(reg) = layer.activity_regularizer() {
                     backward.push(quote! {
-                        #b::regularize(
-                            ctx.device,
-                            #reg.scaled(1.0 / batch as f32),
+                        ctx.device.regularize(
+                            &#reg.scaled(1.0 / batch as f32),
                             #b::view(#out, 0..batch * #l),
                             ::core::option::Option::Some(#b::view_mut(#grad, 0..batch * #l)),
                             0.0,
@@ -1009,21 +1004,21 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
                         add,
                     ),
                 };
+                let call = backward_call(
+                    rt,
+                    [
+                        quote!(#b::view(params, #p0..#p1)),
+                        dw,
+                        quote!(#b::view(state, #s0..#s1)),
+                        quote!(::keras::layers::Rows::<B, #iw>::new(#xv, batch * #r)),
+                        quote!(::keras::layers::Rows::<B, #ow>::new(::keras::model::all::<B>(#out), batch * #r)),
+                        quote!(::keras::model::all_mut::<B>(#scratch)),
+                        quote!(::keras::layers::RowsMut::<B, #ow>::new(::keras::model::all_mut::<B>(#grad), batch * #r)),
+                        dx,
+                    ],
+                );
                 backward.push(quote! {
-                    {
-                        let layer = #ctor;
-                        layer.backward(
-                            &ctx,
-                            #b::view(params, #p0..#p1),
-                            #dw,
-                            #b::view(state, #s0..#s1),
-                            ::keras::layers::Rows::<B, #iw>::new(#xv, batch * #r),
-                            ::keras::layers::Rows::<B, #ow>::new(::keras::model::all::<B>(#out), batch * #r),
-                            ::keras::model::all_mut::<B>(#scratch),
-                            ::keras::layers::RowsMut::<B, #ow>::new(::keras::model::all_mut::<B>(#grad), batch * #r),
-                            #dx,
-                        );
-                    }
+                    #call
                     #after_w
                     #after_x
                 });
@@ -1034,8 +1029,7 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
                     let Some((t, li, add)) = target(*s) else { continue };
                     let xs = n.inputs.iter().map(|s| view(*s));
                     backward.push(quote! {
-                        #b::merge_backward(
-                            ctx.device,
+                        ctx.device.merge_backward(
                             ::keras::backend::MergeOp::#op,
                             #p,
                             &[#(#xs),*],
@@ -1051,8 +1045,9 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
                 let (outer, total, parts) = concat_layout(m, n, *axis);
                 for (s, w, off) in parts {
                     if let Some((t, li, add)) = target(s) {
+                        let c = copy_cols(quote!(batch * #outer), w, (total, off), (w, 0));
                         backward.push(quote! {
-                            #b::copy_cols(ctx.device, batch * #outer, #w, #b::view(#grad, 0..batch * #l), #total, #off, #b::view_mut(#t, 0..batch * #li), #w, 0);
+                            ctx.device.copy_cols(&#c, #b::view(#grad, 0..batch * #l), #b::view_mut(#t, 0..batch * #li));
                             #add
                         });
                     }
@@ -1095,32 +1090,30 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
         match (&u.op, &n.runtime) {
             (Op::Layer(_), Some(rt)) => {
                 let ((p0, p1), (s0, s1)) = ranges[n.unique];
-                let (ctor, r, iw, ow) = (&rt.ctor, rt.rows_per_sample, rt.in_width, rt.out_width);
+                let (r, iw, ow) = (rt.rows_per_sample, rt.in_width, rt.out_width);
                 let xv = one(n.inputs[0]);
-                infer.push(quote! {{
-                    let _ = &#sc;
-                    let layer = #ctor;
-                    layer.forward::<#cpu>(
-                        &ctx,
-                        &params[#p0..#p1],
-                        &mut state[#s0..#s1],
-                        ::keras::layers::Rows::<#cpu, #iw>::new(#xv, #r),
-                        ::keras::layers::RowsMut::<#cpu, #ow>::new(&mut #a[..], #r),
-                        &mut #sc[..],
-                        false,
-                    );
-                }});
+                infer.push(forward_call(
+                    &cpu,
+                    rt,
+                    quote!(&params[#p0..#p1]),
+                    quote!(&mut state[#s0..#s1]),
+                    quote!(::keras::layers::Rows::<#cpu, #iw>::new(#xv, #r)),
+                    quote!(::keras::layers::RowsMut::<#cpu, #ow>::new(&mut #a[..], #r)),
+                    quote!(&mut #sc[..]),
+                    quote!(false),
+                ));
             }
             (Op::Merge(Merge::Elementwise(op)), _) => {
                 let op = format_ident!("{}", op);
                 let xs = n.inputs.iter().map(|s| one(*s));
-                infer.push(quote!(<#cpu as ::keras::Backend>::merge(&cpu, ::keras::backend::MergeOp::#op, &[#(#xs),*], &mut #a[..]);));
+                infer.push(quote!(::keras::backend::LayoutOps::merge(&cpu, ::keras::backend::MergeOp::#op, &[#(#xs),*], &mut #a[..]);));
             }
             (Op::Merge(Merge::Concatenate(axis)), _) => {
                 let (outer, total, parts) = concat_layout(m, n, *axis);
                 for (s, w, off) in parts {
                     let xv = one(s);
-                    infer.push(quote!(<#cpu as ::keras::Backend>::copy_cols(&cpu, #outer, #w, #xv, #w, 0, &mut #a[..], #total, #off);));
+                    let c = copy_cols(quote!(#outer), w, (w, 0), (total, off));
+                    infer.push(quote!(::keras::backend::LayoutOps::copy_cols(&cpu, &#c, #xv, &mut #a[..]);));
                 }
             }
             (Op::Layer(_), None) => unreachable!("a layer call has a runtime"),
@@ -1259,6 +1252,12 @@ fn slot_index(slot: &Ident) -> usize {
     slot.to_string()[1..].parse().expect("slot identifiers are s<index>")
 }
 
+/// A `CopyCols` descriptor: `width` floats per row of `rows` (tokens), from `(width, offset)` of
+/// the source rows to `(width, offset)` of the destination rows.
+fn copy_cols(rows: TokenStream, width: usize, (src_width, src_off): (usize, usize), (dst_width, dst_off): (usize, usize)) -> TokenStream {
+    quote!(::keras::backend::CopyCols { rows: #rows, width: #width, src_width: #src_width, src_off: #src_off, dst_width: #dst_width, dst_off: #dst_off })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1364,3 +1363,4 @@ mod tests {
         assert_eq!(concat_axis(-3, 2), None);
     }
 }
+

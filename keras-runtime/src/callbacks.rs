@@ -218,6 +218,10 @@ impl EarlyStopping {
 }
 
 impl Callback for EarlyStopping {
+    fn wants_batch_logs(&self) -> bool {
+        false
+    }
+
     fn on_train_begin(&mut self, _control: &mut dyn Control) -> Result<()> {
         let lower = self.monitor.lower_is_better("EarlyStopping")?;
         self.monitor.signed(lower);
@@ -355,6 +359,10 @@ impl ReduceLROnPlateau {
 }
 
 impl Callback for ReduceLROnPlateau {
+    fn wants_batch_logs(&self) -> bool {
+        false
+    }
+
     fn on_train_begin(&mut self, _control: &mut dyn Control) -> Result<()> {
         if !(self.factor > 0.0 && self.factor < 1.0) {
             return Err(Error::value("ReduceLROnPlateau factor", "a number in (0, 1)", self.factor));
@@ -507,6 +515,10 @@ impl CSVLogger {
 }
 
 impl Callback for CSVLogger {
+    fn wants_batch_logs(&self) -> bool {
+        false
+    }
+
     fn on_train_begin(&mut self, _control: &mut dyn Control) -> Result<()> {
         self.write_header = true;
         if self.append {
@@ -644,6 +656,10 @@ impl ModelCheckpoint {
 }
 
 impl Callback for ModelCheckpoint {
+    fn wants_batch_logs(&self) -> bool {
+        false
+    }
+
     fn on_train_begin(&mut self, _control: &mut dyn Control) -> Result<()> {
         if self.save_best_only {
             self.monitor.lower_is_better("ModelCheckpoint")?;
@@ -780,6 +796,10 @@ impl BackupAndRestore {
 }
 
 impl Callback for BackupAndRestore {
+    fn wants_batch_logs(&self) -> bool {
+        false
+    }
+
     fn on_train_begin(&mut self, control: &mut dyn Control) -> Result<()> {
         let path = self.backup_path();
         if path.exists() {
@@ -877,6 +897,10 @@ impl LambdaCallback {
 }
 
 impl Callback for LambdaCallback {
+    fn wants_batch_logs(&self) -> bool {
+        self.batch_end.is_some()
+    }
+
     fn on_train_begin(&mut self, _control: &mut dyn Control) -> Result<()> {
         if let Some(f) = &mut self.train_begin {
             f();

@@ -6,19 +6,10 @@
 //! whole epoch and not a mean of per-batch precisions.
 
 use crate::losses::Loss;
+
+pub use crate::backend::ops::{Average, MetricKind};
 use crate::{Error, Result};
 use std::fmt;
-
-/// How [`Metric::F1Score`] combines the per-class scores.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Average {
-    /// One score from the counts of all classes together.
-    Micro,
-    /// The unweighted mean of the per-class scores.
-    Macro,
-    /// The mean of the per-class scores weighted by each class's number of true labels.
-    Weighted,
-}
 
 /// A metric named in `compile`: `[Metric::Accuracy]`, `["accuracy", "auc"]`, or a configured
 /// one such as `Metric::Precision { threshold: 0.7 }`.
@@ -79,56 +70,6 @@ pub enum Metric {
     RootMeanSquaredError,
     /// The coefficient of determination, averaged uniformly over the outputs.
     R2Score,
-}
-
-/// A metric resolved against the model and loss: what the backend accumulates.
-#[derive(Clone, Copy, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum MetricKind {
-    /// `mean(y == (p > threshold))` over the last axis.
-    Binary,
-    /// `argmax y == argmax p`.
-    Categorical,
-    /// `y == argmax p`, `y` a class index.
-    Sparse,
-    /// The target class is among the `k` largest outputs; `sparse` for class-index targets.
-    TopK {
-        /// How many of the largest outputs count.
-        k: usize,
-        /// Whether targets are class indices.
-        sparse: bool,
-    },
-    /// `[true positives, false positives]` above `threshold`.
-    Precision {
-        /// The decision threshold.
-        threshold: f32,
-    },
-    /// `[true positives, false negatives]` above `threshold`.
-    Recall {
-        /// The decision threshold.
-        threshold: f32,
-    },
-    /// True/false positives/negatives at `num_thresholds` thresholds.
-    Auc {
-        /// Number of thresholds.
-        num_thresholds: usize,
-    },
-    /// Per-class (or, for micro, total) true positives, false positives, false negatives and
-    /// true-label counts.
-    F1 {
-        /// How the per-class scores are combined.
-        average: Average,
-        /// The decision threshold; `None` predicts each sample's largest output.
-        threshold: Option<f32>,
-    },
-    /// Mean of per-sample mean squared errors.
-    Mse,
-    /// Mean of per-sample mean absolute errors.
-    Mae,
-    /// Mean of per-sample mean squared errors, rooted at the end.
-    Rmse,
-    /// Per-output sums of `y`, `y²`, squared residuals and counts.
-    R2,
 }
 
 impl Metric {
@@ -224,7 +165,7 @@ impl Metric {
                 if let Some(t) = t {
                     threshold(t, true)?;
                 }
-                Ok(MetricKind::F1 { average, threshold: t })
+                Ok(MetricKind::F1 { average, argmax: t.is_none(), threshold: t.unwrap_or(0.0) })
             }
             Metric::MeanSquaredError => Ok(MetricKind::Mse),
             Metric::MeanAbsoluteError => Ok(MetricKind::Mae),
@@ -234,58 +175,7 @@ impl Metric {
     }
 }
 
-/// Index of the first largest value (NumPy's and JAX's tie rule).
-pub(crate) fn argmax(v: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
-            best = i;
-        }
-    }
-    best
-}
-
 impl MetricKind {
-    /// Number of accumulators for an output of `cols` values per sample.
-    pub fn stats_len(self, cols: usize) -> usize {
-        match self {
-            // True/false positives/negatives, then two histograms used while adding a batch.
-            MetricKind::Auc { num_thresholds } => 6 * num_thresholds,
-            MetricKind::F1 { average: Average::Micro, .. } => 4,
-            MetricKind::F1 { .. } => 4 * cols,
-            MetricKind::R2 => 4 * cols,
-            _ => 2,
-        }
-    }
-
-    /// Whether the targets are one class index per sample.
-    pub fn sparse_targets(self) -> bool {
-        matches!(self, MetricKind::Sparse | MetricKind::TopK { sparse: true, .. })
-    }
-
-    /// The per-sample value of the mean-style metrics (accuracies, MSE, MAE, RMSE); `target`
-    /// holds the class index for sparse kinds. `None` for the others.
-    pub fn sample(self, pred: &[f32], target: &[f32]) -> Option<f32> {
-        let n = pred.len() as f32;
-        Some(match self {
-            MetricKind::Binary => {
-                let hits = pred.iter().zip(target).filter(|&(&p, &t)| t == if p > 0.5 { 1.0 } else { 0.0 }).count();
-                hits as f32 / n
-            }
-            MetricKind::Categorical => (argmax(pred) == argmax(target)) as u8 as f32,
-            MetricKind::Sparse => (argmax(pred) as f32 == target[0]) as u8 as f32,
-            MetricKind::TopK { k, sparse } => {
-                let class = if sparse { target[0] as usize } else { argmax(target) };
-                let at = pred.get(class).copied().map_or(f32::NEG_INFINITY, |p| if p.is_nan() { f32::NEG_INFINITY } else { p });
-                let rank = 1 + pred.iter().filter(|&&p| p > at).count();
-                (rank <= k) as u8 as f32
-            }
-            MetricKind::Mse | MetricKind::Rmse => pred.iter().zip(target).map(|(&p, &t)| (t - p) * (t - p)).sum::<f32>() / n,
-            MetricKind::Mae => pred.iter().zip(target).map(|(&p, &t)| (t - p).abs()).sum::<f32>() / n,
-            _ => return None,
-        })
-    }
-
     /// The logged value from the accumulators (`stats_len(cols)` of them).
     pub fn result(self, stats: &[f32], cols: usize) -> f32 {
         let div = |a: f32, b: f32| if b == 0.0 { 0.0 } else { a / b };
@@ -329,89 +219,6 @@ impl MetricKind {
             _ => stats[0] / stats[1],
         }
     }
-
-    /// Adds one batch of `rows` samples to the accumulators: the reference implementation of
-    /// `Backend::metric` (the CPU backend runs it).
-    pub fn accumulate(self, pred: &[f32], target: &[f32], rows: usize, cols: usize, stats: &mut [f32]) {
-        let tcols = if self.sparse_targets() { 1 } else { cols };
-        let sample = |r: usize| (&pred[r * cols..(r + 1) * cols], &target[r * tcols..(r + 1) * tcols]);
-        match self {
-            MetricKind::Precision { threshold } | MetricKind::Recall { threshold } => {
-                let (mut a, mut b) = (0.0f32, 0.0f32);
-                for (&p, &t) in pred[..rows * cols].iter().zip(&target[..rows * cols]) {
-                    let (pos, label) = (p > threshold, t != 0.0);
-                    a += (pos && label) as u8 as f32;
-                    b += if matches!(self, MetricKind::Precision { .. }) { pos && !label } else { !pos && label } as u8 as f32;
-                }
-                stats[0] += a;
-                stats[1] += b;
-            }
-            MetricKind::Auc { num_thresholds: t } => {
-                // Keras's evenly-spaced-threshold path: each prediction falls in the bucket
-                // `ceil(p (t - 1)) - 1` (at least 0), and the counts above threshold i are the
-                // bucket counts from i up.
-                let (counts, hist) = stats.split_at_mut(4 * t);
-                let (pos, neg) = hist.split_at_mut(t);
-                for (&p, &y) in pred[..rows * cols].iter().zip(&target[..rows * cols]) {
-                    let p = p.clamp(0.0, 1.0);
-                    let b = ((p * (t as f32 - 1.0)).ceil() - 1.0).max(0.0) as usize;
-                    let label = (y != 0.0) as u8 as f32;
-                    pos[b.min(t - 1)] += label;
-                    neg[b.min(t - 1)] += 1.0 - label;
-                }
-                let (total_pos, total_neg): (f32, f32) = (pos.iter().sum(), neg.iter().sum());
-                let (mut tp, mut fp) = (0.0f32, 0.0f32);
-                for i in (0..t).rev() {
-                    tp += pos[i];
-                    fp += neg[i];
-                    counts[i] += tp;
-                    counts[t + i] += fp;
-                    counts[2 * t + i] += total_neg - fp;
-                    counts[3 * t + i] += total_pos - tp;
-                }
-                pos.fill(0.0);
-                neg.fill(0.0);
-            }
-            MetricKind::F1 { average, threshold } => {
-                let n = if average == Average::Micro { 1 } else { cols };
-                for r in 0..rows {
-                    let (p, y) = sample(r);
-                    let max = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    for c in 0..cols {
-                        let predicted = match threshold {
-                            Some(t) => p[c] > t,
-                            None => p[c] >= max && p[c].abs() > 1e-9,
-                        } as u8 as f32;
-                        let i = if n == 1 { 0 } else { c };
-                        stats[i] += predicted * y[c];
-                        stats[n + i] += predicted * (1.0 - y[c]);
-                        stats[2 * n + i] += (1.0 - predicted) * y[c];
-                        stats[3 * n + i] += y[c];
-                    }
-                }
-            }
-            MetricKind::R2 => {
-                for r in 0..rows {
-                    let (p, y) = sample(r);
-                    for c in 0..cols {
-                        stats[c] += y[c];
-                        stats[cols + c] += y[c] * y[c];
-                        stats[2 * cols + c] += (y[c] - p[c]) * (y[c] - p[c]);
-                        stats[3 * cols + c] += 1.0;
-                    }
-                }
-            }
-            _ => {
-                let mut sum = 0.0f32;
-                for r in 0..rows {
-                    let (p, y) = sample(r);
-                    sum += self.sample(p, y).expect("a mean-style metric");
-                }
-                stats[0] += sum;
-                stats[1] += rows as f32;
-            }
-        }
-    }
 }
 
 impl fmt::Display for Metric {
@@ -451,7 +258,6 @@ impl IntoMetric for &str {
         Ok((m, name))
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -472,14 +278,5 @@ mod tests {
         assert!(e.to_string().contains("takes class indices"), "{e}");
         let e = Metric::Precision { threshold: 1.5 }.resolve(loss("binary_crossentropy"), 1).unwrap_err();
         assert_eq!(e.to_string(), "precision threshold: expected a number in [0, 1], found 1.5");
-    }
-
-    #[test]
-    fn sample_values() {
-        assert_eq!(MetricKind::Binary.sample(&[0.7, 0.2], &[1.0, 1.0]), Some(0.5));
-        assert_eq!(MetricKind::Categorical.sample(&[0.1, 0.6, 0.3], &[0.0, 1.0, 0.0]), Some(1.0));
-        assert_eq!(MetricKind::Sparse.sample(&[0.5, 0.5, 0.0], &[1.0]), Some(0.0));
-        assert_eq!(MetricKind::TopK { k: 2, sparse: true }.sample(&[0.5, 0.3, 0.2], &[1.0]), Some(1.0));
-        assert_eq!(MetricKind::TopK { k: 1, sparse: true }.sample(&[0.5, 0.3, 0.2], &[1.0]), Some(0.0));
     }
 }

@@ -6,9 +6,10 @@
 //! Layers see views at offsets the macro computed. Activations live in a [`Workspace`] of
 //! per-layer slots sized for the largest batch seen, reused from step to step.
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Device, RandomStream};
 use crate::error::tuple_shape;
 use crate::initializers::Initializer;
+use crate::layers::Ctx;
 use crate::utils::{Rng, next_seed};
 use crate::{Error, Result};
 use ndarray::{ArrayD, IxDyn};
@@ -193,11 +194,11 @@ pub trait Model: Sized + Send + 'static {
 
     /// The forward pass over `batch` samples of `x`; the output lands in slot `OUTPUT_SLOT`.
     /// The workspace must have been prepared for `batch` ([`ModelCore::prepare`]).
-    fn forward(core: &mut ModelCore<Self::Backend>, x: <Self::Backend as Backend>::View<'_>, batch: usize, training: bool);
+    fn forward(core: &mut ModelCore<Self::Backend>, x: <Self::Backend as Device>::View<'_>, batch: usize, training: bool);
 
     /// The backward pass after a training `forward` on the same `x`: reads the loss gradient
     /// from slot `OUTPUT_GRAD_SLOT` and writes the gradients of every trainable parameter.
-    fn backward(core: &mut ModelCore<Self::Backend>, x: <Self::Backend as Backend>::View<'_>, batch: usize);
+    fn backward(core: &mut ModelCore<Self::Backend>, x: <Self::Backend as Device>::View<'_>, batch: usize);
 }
 
 /// One named input of a model with several: see [`Model::INPUTS`].
@@ -236,18 +237,8 @@ pub struct Activity {
     pub regularizer: crate::regularizers::Regularizer,
 }
 
-/// What a layer's kernels need besides their tensors.
-#[derive(Debug)]
-pub struct Ctx<'a, B: Backend> {
-    /// The device.
-    pub device: &'a B,
-    /// The model's seed (dropout masks derive from it).
-    pub seed: u64,
-    /// The training step, so that each step draws new masks.
-    pub step: u64,
-}
-
-/// The buffers of a model: parameter arena, gradients, state, workspace.
+/// The buffers of a model: parameter arena, gradients, state, workspace, and the random stream
+/// its dropout layers draw from.
 #[derive(Debug)]
 pub struct ModelCore<B: Backend> {
     device: B,
@@ -257,8 +248,8 @@ pub struct ModelCore<B: Backend> {
     state: B::Buffer,
     slots: Vec<B::Buffer>,
     capacity: usize,
-    seed: u64,
-    step: u64,
+    /// The model's seed and training step ([`RandomStream`]), on the device.
+    stream: B::Buffer,
 }
 
 /// Borrowed parts of a [`ModelCore`], for generated code.
@@ -289,9 +280,10 @@ impl<B: Backend> ModelCore<B> {
             state: device.alloc(M::NON_TRAINABLE_PARAMS)?,
             slots: Vec::new(),
             capacity: 0,
-            seed: next_seed(),
-            step: 0,
+            stream: device.alloc(RandomStream::LEN)?,
         };
+        let stream = RandomStream { seed: next_seed(), step: 0 };
+        device.upload(&stream.encode(), B::view_mut(&mut core.stream, 0..RandomStream::LEN))?;
         let mut host_params = vec![0.0f32; M::TRAINABLE_PARAMS];
         let mut host_state = vec![0.0f32; M::NON_TRAINABLE_PARAMS];
         for w in M::WEIGHTS {
@@ -370,21 +362,28 @@ impl<B: Backend> ModelCore<B> {
         (&a[out], &mut b[0])
     }
 
-    /// The model's random seed and training step count (what dropout masks derive from), for
-    /// saving the training state.
-    pub fn seed_and_step(&self) -> (u64, u64) {
-        (self.seed, self.step)
+    /// The model's random stream buffer (its seed and training step count, what dropout masks
+    /// derive from).
+    pub fn stream(&self) -> &B::Buffer {
+        &self.stream
     }
 
-    /// Restores what [`ModelCore::seed_and_step`] returned, to resume training.
-    pub fn set_seed_and_step(&mut self, seed: u64, step: u64) {
-        self.seed = seed;
-        self.step = step;
+    /// The model's random seed and training step count, read from the device (for saving the
+    /// training state).
+    pub fn random_stream(&self) -> Result<RandomStream> {
+        let mut host = [0.0f32; RandomStream::LEN];
+        self.device.download(B::view(&self.stream, 0..RandomStream::LEN), &mut host)?;
+        Ok(RandomStream::decode(&host))
     }
 
-    /// Counts a training step (each step draws fresh dropout masks).
+    /// Restores what [`ModelCore::random_stream`] returned, to resume training.
+    pub fn set_random_stream(&mut self, stream: RandomStream) -> Result<()> {
+        self.device.upload(&stream.encode(), B::view_mut(&mut self.stream, 0..RandomStream::LEN))
+    }
+
+    /// Counts a training step on the device (each step draws fresh dropout masks).
     pub fn advance_step(&mut self) {
-        self.step += 1;
+        self.device.advance(B::view_mut(&mut self.stream, 0..RandomStream::LEN));
     }
 
     /// Borrows the parts generated code works on.
@@ -395,7 +394,7 @@ impl<B: Backend> ModelCore<B> {
     pub fn parts<const N: usize>(&mut self) -> Parts<'_, B, N> {
         let slots: &mut [B::Buffer; N] = (&mut self.slots[..]).try_into().expect("workspace prepared with the model's slots");
         Parts {
-            ctx: Ctx { device: &self.device, seed: self.seed, step: self.step },
+            ctx: Ctx { device: &self.device, stream: &self.stream },
             params: &self.params,
             grads: &mut self.grads,
             grad_scratch: &mut self.grad_scratch,

@@ -1,9 +1,8 @@
 //! `Activation`: applies an activation function to its input.
 
-use super::{Rows, RowsMut};
+use super::{Backward, Forward, Layer};
 use crate::activations::ActivationFn;
-use crate::backend::Backend;
-use crate::model::Ctx;
+use crate::backend::{Backend, BiasAct};
 use std::marker::PhantomData;
 
 /// `y = act(x)` over rows of width `W` (softmax acts along each row).
@@ -19,46 +18,24 @@ impl<const W: usize, A: ActivationFn> Activation<W, A> {
     pub const fn new() -> Self {
         Activation(PhantomData)
     }
+}
 
+impl<B: Backend, const W: usize, A: ActivationFn> Layer<B, W, W> for Activation<W, A> {
     /// `y = act(x)`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        _params: B::View<'_>,
-        _state: B::ViewMut<'_>,
-        x: Rows<'_, B, W>,
-        mut y: RowsMut<'_, B, W>,
-        scratch: B::ViewMut<'_>,
-        training: bool,
-    ) {
-        let dev = ctx.device;
+    fn forward(&self, Forward { ctx, x, mut y, scratch, training, .. }: Forward<'_, B, W, W>) {
         let rows = x.rows;
-        dev.copy(x.view, B::reborrow(&mut y.view));
+        ctx.device.copy(x.view, B::reborrow(&mut y.view));
         let pre = (training && A::KIND.needs_input()).then(|| B::split_mut(scratch, rows * W).0);
-        dev.bias_act(y.view, None, pre, rows, W, A::KIND);
+        ctx.device.bias_act(&BiasAct { rows, cols: W, act: A::KIND }, y.view, None, pre);
     }
 
     /// `dx = dy * act'(x)`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        _params: B::View<'_>,
-        _grads: B::ViewMut<'_>,
-        _state: B::View<'_>,
-        x: Rows<'_, B, W>,
-        y: Rows<'_, B, W>,
-        scratch: B::ViewMut<'_>,
-        dy: RowsMut<'_, B, W>,
-        dx: Option<RowsMut<'_, B, W>>,
-    ) {
+    fn backward(&self, Backward { ctx, x, y, scratch, dy, dx, .. }: Backward<'_, B, W, W>) {
         let Some(mut dx) = dx else { return };
-        let dev = ctx.device;
         let rows = x.rows;
-        dev.copy(B::freeze(&dy.view), B::reborrow(&mut dx.view));
+        ctx.device.copy(B::freeze(&dy.view), B::reborrow(&mut dx.view));
         let pre = A::KIND.needs_input().then(|| B::sub(B::freeze(&scratch), 0..rows * W));
-        dev.act_backward(dx.view, y.view, pre, rows, W, A::KIND, None);
+        ctx.device.act_backward(&BiasAct { rows, cols: W, act: A::KIND }, dx.view, y.view, pre, None);
     }
 }
 

@@ -1,9 +1,8 @@
 //! `BatchNormalization`: per-feature normalization with batch statistics in training and moving
 //! statistics in inference.
 
-use super::{Rows, RowsMut};
-use crate::backend::Backend;
-use crate::model::Ctx;
+use super::{Backward, Forward, Layer, RowsMut};
+use crate::backend::{Affine, Backend, BatchStats, Norm, NormGrads};
 
 /// Normalizes each of the `W` features (the last axis) over the batch and any other positions:
 /// `y = gamma (x - mean) / sqrt(var + epsilon) + beta`. Training uses the batch's mean and biased
@@ -31,73 +30,64 @@ impl<const W: usize, const CENTER: bool, const SCALE: bool> BatchNormalization<W
     pub const fn new(momentum: f32, epsilon: f32) -> Self {
         BatchNormalization { momentum, epsilon }
     }
+}
 
-    fn gamma_beta<'a, B: Backend>(params: B::View<'a>) -> (Option<B::View<'a>>, Option<B::View<'a>>) {
-        let gamma = SCALE.then(|| B::sub(params, 0..W));
-        let at = if SCALE { W } else { 0 };
-        let beta = CENTER.then(|| B::sub(params, at..at + W));
-        (gamma, beta)
-    }
+/// A normalization's `gamma` (when `scale`) and `beta` (when `center`), `W` each, in that order
+/// in its parameters.
+pub(super) fn affine<B: Backend, const W: usize>(params: B::View<'_>, center: bool, scale: bool) -> Affine<'_, B> {
+    let gamma = scale.then(|| B::sub(params, 0..W));
+    let at = if scale { W } else { 0 };
+    Affine { gamma, beta: center.then(|| B::sub(params, at..at + W)) }
+}
 
+/// The gradients of [`affine`]'s parameters, and the input's.
+pub(super) fn norm_grads<'a, B: Backend, const W: usize>(
+    grads: B::ViewMut<'a>,
+    center: bool,
+    scale: bool,
+    dx: Option<RowsMut<'a, B, W>>,
+) -> NormGrads<'a, B> {
+    let (dgamma, rest) = if scale {
+        let (a, b) = B::split_mut(grads, W);
+        (Some(a), b)
+    } else {
+        (None, grads)
+    };
+    NormGrads { dgamma, dbeta: center.then(|| B::split_mut(rest, W).0), dx: dx.map(|d| d.view) }
+}
+
+impl<B: Backend, const W: usize, const CENTER: bool, const SCALE: bool> Layer<B, W, W> for BatchNormalization<W, CENTER, SCALE> {
     /// Normalizes `x` into `y`; in training also updates the moving statistics.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        params: B::View<'_>,
-        mut state: B::ViewMut<'_>,
-        x: Rows<'_, B, W>,
-        y: RowsMut<'_, B, W>,
-        scratch: B::ViewMut<'_>,
-        training: bool,
-    ) {
+    fn forward(&self, Forward { ctx, params, mut state, x, y, scratch, training }: Forward<'_, B, W, W>) {
         let dev = ctx.device;
-        let (gamma, beta) = Self::gamma_beta::<B>(params);
+        let affine = affine::<B, W>(params, CENTER, SCALE);
+        let n = Norm { rows: x.rows, cols: W, epsilon: self.epsilon };
+        let stats = B::split_mut(scratch, 2 * W).0;
         if training {
-            let stats = B::split_mut(scratch, 2 * W).0;
             let (mut mean, mut inv) = B::split_mut(stats, W);
             // The batch variance goes to `inv` first, then becomes the inverse deviation.
-            dev.moments(x.view, x.rows, W, B::reborrow(&mut mean), B::reborrow(&mut inv));
+            dev.moments(&n, x.view, B::reborrow(&mut mean), B::reborrow(&mut inv));
             {
                 let (moving_mean, moving_var) = B::split_mut(B::reborrow(&mut state), W);
-                dev.moving_average(moving_mean, B::freeze(&mean), self.momentum);
-                dev.moving_average(moving_var, B::freeze(&inv), self.momentum);
+                dev.moving_average(self.momentum, moving_mean, B::freeze(&mean));
+                dev.moving_average(self.momentum, moving_var, B::freeze(&inv));
             }
-            dev.batch_norm(x.view, x.rows, W, B::freeze(&mean), B::reborrow(&mut inv), self.epsilon, gamma, beta, y.view);
+            dev.batch_norm(&n, x.view, B::freeze(&mean), inv, affine, y.view);
         } else {
             let moving = B::freeze(&state);
             let (moving_mean, moving_var) = (B::sub(moving, 0..W), B::sub(moving, W..2 * W));
-            let stats = B::split_mut(scratch, 2 * W).0;
-            let (mut var, _) = B::split_mut(stats, W);
+            let mut var = B::split_mut(stats, W).0;
             dev.copy(moving_var, B::reborrow(&mut var));
-            dev.batch_norm(x.view, x.rows, W, moving_mean, var, self.epsilon, gamma, beta, y.view);
+            dev.batch_norm(&n, x.view, moving_mean, var, affine, y.view);
         }
     }
 
     /// Gradients of `gamma`, `beta` and the input, through the batch statistics.
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        params: B::View<'_>,
-        grads: B::ViewMut<'_>,
-        _state: B::View<'_>,
-        x: Rows<'_, B, W>,
-        _y: Rows<'_, B, W>,
-        scratch: B::ViewMut<'_>,
-        dy: RowsMut<'_, B, W>,
-        dx: Option<RowsMut<'_, B, W>>,
-    ) {
-        let (gamma, _) = Self::gamma_beta::<B>(params);
+    fn backward(&self, Backward { ctx, params, grads, x, scratch, dy, dx, .. }: Backward<'_, B, W, W>) {
         let scratch = B::freeze(&scratch);
-        let (mean, inv) = (B::sub(scratch, 0..W), B::sub(scratch, W..2 * W));
-        let (dgamma, rest) = if SCALE {
-            let (a, b) = B::split_mut(grads, W);
-            (Some(a), b)
-        } else {
-            (None, grads)
-        };
-        let dbeta = CENTER.then(|| B::split_mut(rest, W).0);
-        ctx.device.batch_norm_backward(x.view, B::freeze(&dy.view), x.rows, W, mean, inv, gamma, dgamma, dbeta, dx.map(|d| d.view));
+        let stats = BatchStats { mean: B::sub(scratch, 0..W), inv: B::sub(scratch, W..2 * W) };
+        let gamma = affine::<B, W>(params, CENTER, SCALE).gamma;
+        let n = Norm { rows: x.rows, cols: W, epsilon: self.epsilon };
+        ctx.device.batch_norm_backward(&n, x.view, B::freeze(&dy.view), stats, gamma, norm_grads::<B, W>(grads, CENTER, SCALE, dx));
     }
 }

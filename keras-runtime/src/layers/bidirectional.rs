@@ -1,9 +1,8 @@
 //! `Bidirectional`: a recurrent layer run over the sequence in both directions, the two outputs
 //! merged.
 
-use super::{Recurrent, Rows, RowsMut};
-use crate::backend::{Backend, MergeMode};
-use crate::model::Ctx;
+use super::{Backward, Forward, Layer, Recurrent, Rows, RowsMut};
+use crate::backend::{Backend, Directions, MergeMode};
 
 /// Two [`Recurrent`] layers of the same sizes, the second reading the sequence the other way
 /// (`HALF` output floats each per sample), merged by `merge` into `OUT` floats: `2 * HALF` for
@@ -53,50 +52,49 @@ impl<
         Bidirectional { forward, backward, merge }
     }
 
-    /// Steps in each direction's output: `T` with `return_sequences`, else 1.
-    const fn steps() -> usize {
-        HALF / U
+    /// The merge of `batch` samples' outputs (`T` steps each with `return_sequences`, else 1).
+    const fn directions(&self, batch: usize) -> Directions {
+        Directions { mode: self.merge, batch, steps: HALF / U, units: U }
     }
+}
 
+impl<
+    B: Backend,
+    const T: usize,
+    const F: usize,
+    const U: usize,
+    const GATES: usize,
+    const BIAS: usize,
+    const IN: usize,
+    const HALF: usize,
+    const OUT: usize,
+> Layer<B, IN, OUT> for Bidirectional<T, F, U, GATES, BIAS, IN, HALF, OUT>
+{
     /// Runs both directions and merges them.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        params: B::View<'_>,
-        mut state: B::ViewMut<'_>,
-        x: Rows<'_, B, IN>,
-        y: RowsMut<'_, B, OUT>,
-        scratch: B::ViewMut<'_>,
-        training: bool,
-    ) {
+    fn forward(&self, Forward { ctx, params, mut state, x, y, scratch, training }: Forward<'_, B, IN, OUT>) {
         let n = x.rows;
         let (mut sf, rest) = B::split_mut(scratch, n * Self::INNER_SCRATCH);
         let (mut sb, rest) = B::split_mut(rest, n * Self::INNER_SCRATCH);
         let (mut yf, rest) = B::split_mut(rest, n * HALF);
         let mut yb = B::split_mut(rest, n * HALF).0;
         let (pf, pb) = (B::sub(params, 0..Self::INNER), B::sub(params, Self::INNER..Self::PARAMS));
-        self.forward.forward(ctx, pf, B::reborrow(&mut state), x, RowsMut::new(B::reborrow(&mut yf), n), B::reborrow(&mut sf), training);
-        self.backward.forward(ctx, pb, B::reborrow(&mut state), x, RowsMut::new(B::reborrow(&mut yb), n), B::reborrow(&mut sb), training);
-        ctx.device.merge_directions(self.merge, n, Self::steps(), U, B::freeze(&yf), B::freeze(&yb), y.view);
+        for (layer, params, y, scratch) in [(&self.forward, pf, &mut yf, &mut sf), (&self.backward, pb, &mut yb, &mut sb)] {
+            layer.forward(Forward {
+                ctx,
+                params: B::shorten(&params),
+                state: B::reborrow(&mut state),
+                x: x.reborrow(),
+                y: RowsMut::new(B::reborrow(y), n),
+                scratch: B::reborrow(scratch),
+                training,
+            });
+        }
+        ctx.device.merge_directions(&self.directions(n), B::freeze(&yf), B::freeze(&yb), y.view);
     }
 
     /// Splits the output gradient between the directions and runs back through both; their
     /// input gradients add up.
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        params: B::View<'_>,
-        grads: B::ViewMut<'_>,
-        state: B::View<'_>,
-        x: Rows<'_, B, IN>,
-        _y: Rows<'_, B, OUT>,
-        scratch: B::ViewMut<'_>,
-        dy: RowsMut<'_, B, OUT>,
-        dx: Option<RowsMut<'_, B, IN>>,
-    ) {
-        let dev = ctx.device;
+    fn backward(&self, Backward { ctx, params, grads, state, x, scratch, dy, dx, .. }: Backward<'_, B, IN, OUT>) {
         let n = x.rows;
         let (mut sf, rest) = B::split_mut(scratch, n * Self::INNER_SCRATCH);
         let (mut sb, rest) = B::split_mut(rest, n * Self::INNER_SCRATCH);
@@ -107,34 +105,34 @@ impl<
         let mut dxb = B::split_mut(rest, n * IN).0;
         let (yf, yb) = (Rows::<B, HALF>::new(B::freeze(&yf), n), Rows::<B, HALF>::new(B::freeze(&yb), n));
         let (pf, pb) = (B::sub(params, 0..Self::INNER), B::sub(params, Self::INNER..Self::PARAMS));
-        let (gf, gb) = B::split_mut(grads, Self::INNER);
-        dev.merge_directions_backward(
-            self.merge,
-            n,
-            Self::steps(),
-            U,
-            B::freeze(&dy.view),
-            yf.view,
-            yb.view,
-            B::reborrow(&mut dyf),
-            B::reborrow(&mut dyb),
-        );
+        let (mut gf, mut gb) = B::split_mut(grads, Self::INNER);
+        let d = self.directions(n);
+        ctx.device.merge_directions_backward(&d, B::freeze(&dy.view), yf.view, yb.view, B::reborrow(&mut dyf), B::reborrow(&mut dyb));
         let mut dx = dx;
-        self.forward.backward(
+        self.forward.backward(Backward {
             ctx,
-            pf,
-            gf,
-            state,
-            x,
-            yf,
-            B::reborrow(&mut sf),
-            RowsMut::new(B::reborrow(&mut dyf), n),
-            dx.as_mut().map(|d| d.reborrow()),
-        );
-        let dxb_rows = dx.is_some().then(|| RowsMut::<B, IN>::new(B::reborrow(&mut dxb), n));
-        self.backward.backward(ctx, pb, gb, state, x, yb, B::reborrow(&mut sb), RowsMut::new(B::reborrow(&mut dyb), n), dxb_rows);
+            params: B::shorten(&pf),
+            grads: B::reborrow(&mut gf),
+            state: B::shorten(&state),
+            x: x.reborrow(),
+            y: yf.reborrow(),
+            scratch: B::reborrow(&mut sf),
+            dy: RowsMut::new(B::reborrow(&mut dyf), n),
+            dx: dx.as_mut().map(|d| d.reborrow()),
+        });
+        self.backward.backward(Backward {
+            ctx,
+            params: B::shorten(&pb),
+            grads: B::reborrow(&mut gb),
+            state: B::shorten(&state),
+            x: x.reborrow(),
+            y: yb.reborrow(),
+            scratch: B::reborrow(&mut sb),
+            dy: RowsMut::new(B::reborrow(&mut dyb), n),
+            dx: dx.is_some().then(|| RowsMut::<B, IN>::new(B::reborrow(&mut dxb), n)),
+        });
         if let Some(dx) = dx {
-            dev.add(B::sub(B::freeze(&dxb), 0..n * IN), dx.view);
+            ctx.device.add(B::sub(B::freeze(&dxb), 0..n * IN), dx.view);
         }
     }
 }

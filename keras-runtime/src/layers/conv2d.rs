@@ -1,10 +1,9 @@
 //! `Conv2D` (and `Conv1D`, a `Conv2D` of height 1): a convolution over NHWC samples, as im2col +
 //! one matrix product for the batch.
 
-use super::{Rows, RowsMut};
+use super::{Backward, Forward, Layer};
 use crate::activations::ActivationFn;
-use crate::backend::{Backend, Transpose, Window2d};
-use crate::model::Ctx;
+use crate::backend::{Backend, BiasAct, Gemm, Linear, Window2d};
 use std::marker::PhantomData;
 
 /// A 2-D convolution from `IN = h * w * c` to `OUT = oh * ow * FILTERS` floats per sample, with
@@ -39,19 +38,21 @@ impl<const IN: usize, const OUT: usize, const KERNEL: usize, const FILTERS: usiz
         assert!(window.kh * window.kw * window.c * FILTERS == KERNEL && window.oh * window.ow * window.kh * window.kw * window.c == COLS);
         Conv2D { window, _act: PhantomData }
     }
+}
 
+impl<
+    B: Backend,
+    const IN: usize,
+    const OUT: usize,
+    const KERNEL: usize,
+    const FILTERS: usize,
+    const COLS: usize,
+    A: ActivationFn,
+    const BIAS: bool,
+> Layer<B, IN, OUT> for Conv2D<IN, OUT, KERNEL, FILTERS, COLS, A, BIAS>
+{
     /// `y = act(conv(x, kernel) + bias)`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        params: B::View<'_>,
-        _state: B::ViewMut<'_>,
-        x: Rows<'_, B, IN>,
-        y: RowsMut<'_, B, OUT>,
-        scratch: B::ViewMut<'_>,
-        training: bool,
-    ) {
+    fn forward(&self, Forward { ctx, params, x, y, scratch, training, .. }: Forward<'_, B, IN, OUT>) {
         let dev = ctx.device;
         let (batch, g) = (x.rows, &self.window);
         let (mut cols, rest) = B::split_mut(scratch, batch * COLS);
@@ -59,37 +60,32 @@ impl<const IN: usize, const OUT: usize, const KERNEL: usize, const FILTERS: usiz
         let kernel = B::sub(params, 0..KERNEL);
         let bias = BIAS.then(|| B::sub(params, KERNEL..Self::PARAMS));
         let pre = (training && A::KIND.needs_input()).then(|| B::split_mut(rest, batch * OUT).0);
-        dev.linear(batch * g.out_pixels(), g.patch_len(), FILTERS, B::freeze(&cols), kernel, bias, A::KIND, y.view, pre);
+        let l = Linear { rows: batch * g.out_pixels(), k: g.patch_len(), n: FILTERS, act: A::KIND };
+        dev.linear(&l, B::freeze(&cols), kernel, bias, y.view, pre);
     }
 
     /// Gradients of kernel and bias into `grads`; `dx` (when wanted) gets the input gradient.
     /// `dy` is overwritten with the gradient before the activation, the scratch's patch matrix
     /// with its own gradient.
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        params: B::View<'_>,
-        grads: B::ViewMut<'_>,
-        _state: B::View<'_>,
-        x: Rows<'_, B, IN>,
-        y: Rows<'_, B, OUT>,
-        scratch: B::ViewMut<'_>,
-        mut dy: RowsMut<'_, B, OUT>,
-        dx: Option<RowsMut<'_, B, IN>>,
-    ) {
+    fn backward(&self, Backward { ctx, params, grads, x, y, scratch, mut dy, dx, .. }: Backward<'_, B, IN, OUT>) {
         let dev = ctx.device;
         let (batch, g) = (x.rows, &self.window);
         let (pixels, patch) = (batch * g.out_pixels(), g.patch_len());
         let (dkernel, dbias) = B::split_mut(grads, KERNEL);
         let (mut cols, rest) = B::split_mut(scratch, batch * COLS);
         let pre = A::KIND.needs_input().then(|| B::sub(B::freeze(&rest), 0..batch * OUT));
-        dev.act_backward(B::reborrow(&mut dy.view), y.view, pre, pixels, FILTERS, A::KIND, BIAS.then_some(dbias));
+        dev.act_backward(
+            &BiasAct { rows: pixels, cols: FILTERS, act: A::KIND },
+            B::reborrow(&mut dy.view),
+            y.view,
+            pre,
+            BIAS.then_some(dbias),
+        );
         let dz = B::freeze(&dy.view);
-        dev.matmul(patch, FILTERS, pixels, B::freeze(&cols), Transpose::Yes, dz, Transpose::No, dkernel, false);
+        dev.gemm(&Gemm::tn(patch, FILTERS, pixels), B::freeze(&cols), dz, dkernel);
         if let Some(dx) = dx {
             let kernel = B::sub(params, 0..KERNEL);
-            dev.matmul(pixels, patch, FILTERS, dz, Transpose::No, kernel, Transpose::Yes, B::reborrow(&mut cols), false);
+            dev.gemm(&Gemm::nt(pixels, patch, FILTERS), dz, kernel, B::reborrow(&mut cols));
             dev.col2im(g, batch, B::freeze(&cols), dx.view);
         }
     }

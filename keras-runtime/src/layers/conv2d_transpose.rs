@@ -1,10 +1,9 @@
 //! `Conv2DTranspose`: the adjoint of a 2-D convolution (what Keras calls a transposed
 //! convolution), as one matrix product for the batch followed by col2im.
 
-use super::{Rows, RowsMut};
+use super::{Backward, Forward, Layer};
 use crate::activations::ActivationFn;
-use crate::backend::{Backend, Transpose, Window2d};
-use crate::model::Ctx;
+use crate::backend::{Backend, BiasAct, Gemm, Window2d};
 use std::marker::PhantomData;
 
 /// A transposed convolution from `IN = h * w * cin` to `OUT = oh * ow * FILTERS` floats per
@@ -48,69 +47,50 @@ impl<const IN: usize, const OUT: usize, const KERNEL: usize, const FILTERS: usiz
     const fn cin(&self) -> usize {
         IN / self.window.out_pixels()
     }
+}
 
+impl<
+    B: Backend,
+    const IN: usize,
+    const OUT: usize,
+    const KERNEL: usize,
+    const FILTERS: usize,
+    const COLS: usize,
+    A: ActivationFn,
+    const BIAS: bool,
+> Layer<B, IN, OUT> for Conv2DTranspose<IN, OUT, KERNEL, FILTERS, COLS, A, BIAS>
+{
     /// `y = act(conv_transpose(x, kernel) + bias)`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        params: B::View<'_>,
-        _state: B::ViewMut<'_>,
-        x: Rows<'_, B, IN>,
-        mut y: RowsMut<'_, B, OUT>,
-        scratch: B::ViewMut<'_>,
-        training: bool,
-    ) {
+    fn forward(&self, Forward { ctx, params, x, mut y, scratch, training, .. }: Forward<'_, B, IN, OUT>) {
         let dev = ctx.device;
         let (batch, g) = (x.rows, &self.window);
         let (mut cols, rest) = B::split_mut(scratch, batch * COLS);
         let kernel = B::sub(params, 0..KERNEL);
         // Each input pixel spreads its channels over a patch of the output: x · kernelᵀ.
-        dev.matmul(
-            batch * g.out_pixels(),
-            g.patch_len(),
-            self.cin(),
-            x.view,
-            Transpose::No,
-            kernel,
-            Transpose::Yes,
-            B::reborrow(&mut cols),
-            false,
-        );
+        dev.gemm(&Gemm::nt(batch * g.out_pixels(), g.patch_len(), self.cin()), x.view, kernel, B::reborrow(&mut cols));
         dev.col2im(g, batch, B::freeze(&cols), B::reborrow(&mut y.view));
         let bias = BIAS.then(|| B::sub(params, KERNEL..Self::PARAMS));
         let pre = (training && A::KIND.needs_input()).then(|| B::split_mut(rest, batch * OUT).0);
-        dev.bias_act(y.view, bias, pre, batch * g.h * g.w, FILTERS, A::KIND);
+        dev.bias_act(&BiasAct { rows: batch * g.h * g.w, cols: FILTERS, act: A::KIND }, y.view, bias, pre);
     }
 
     /// Gradients of kernel and bias into `grads`; `dx` (when wanted) gets the input gradient.
     /// `dy` is overwritten with the gradient before the activation, the scratch's patch matrix
     /// with the patches of that gradient.
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        params: B::View<'_>,
-        grads: B::ViewMut<'_>,
-        _state: B::View<'_>,
-        x: Rows<'_, B, IN>,
-        y: Rows<'_, B, OUT>,
-        scratch: B::ViewMut<'_>,
-        mut dy: RowsMut<'_, B, OUT>,
-        dx: Option<RowsMut<'_, B, IN>>,
-    ) {
+    fn backward(&self, Backward { ctx, params, grads, x, y, scratch, mut dy, dx, .. }: Backward<'_, B, IN, OUT>) {
         let dev = ctx.device;
         let (batch, g, cin) = (x.rows, &self.window, self.cin());
         let (rows, patch) = (batch * g.out_pixels(), g.patch_len());
         let (dkernel, dbias) = B::split_mut(grads, KERNEL);
         let (mut cols, rest) = B::split_mut(scratch, batch * COLS);
         let pre = A::KIND.needs_input().then(|| B::sub(B::freeze(&rest), 0..batch * OUT));
-        dev.act_backward(B::reborrow(&mut dy.view), y.view, pre, batch * g.h * g.w, FILTERS, A::KIND, BIAS.then_some(dbias));
+        let a = BiasAct { rows: batch * g.h * g.w, cols: FILTERS, act: A::KIND };
+        dev.act_backward(&a, B::reborrow(&mut dy.view), y.view, pre, BIAS.then_some(dbias));
         dev.im2col(g, batch, B::freeze(&dy.view), B::reborrow(&mut cols));
         let cols = B::freeze(&cols);
-        dev.matmul(patch, cin, rows, cols, Transpose::Yes, x.view, Transpose::No, dkernel, false);
+        dev.gemm(&Gemm::tn(patch, cin, rows), cols, x.view, dkernel);
         if let Some(dx) = dx {
-            dev.matmul(rows, cin, patch, cols, Transpose::No, B::sub(params, 0..KERNEL), Transpose::No, dx.view, false);
+            dev.gemm(&Gemm::nn(rows, cin, patch), cols, B::sub(params, 0..KERNEL), dx.view);
         }
     }
 }

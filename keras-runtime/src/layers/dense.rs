@@ -1,9 +1,8 @@
 //! `Dense`: `y = act(x · kernel + bias)`.
 
-use super::{Rows, RowsMut};
+use super::{Backward, Forward, Layer};
 use crate::activations::ActivationFn;
-use crate::backend::{Backend, Transpose};
-use crate::model::Ctx;
+use crate::backend::{Backend, BiasAct, Gemm, Linear};
 use std::marker::PhantomData;
 
 /// A densely connected layer from `IN` to `OUT` features with activation `A`, with a bias when
@@ -22,51 +21,30 @@ impl<const IN: usize, const OUT: usize, A: ActivationFn, const BIAS: bool> Dense
     pub const fn new() -> Self {
         Dense(PhantomData)
     }
+}
 
+impl<B: Backend, const IN: usize, const OUT: usize, A: ActivationFn, const BIAS: bool> Layer<B, IN, OUT> for Dense<IN, OUT, A, BIAS> {
     /// `y = act(x · kernel + bias)`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        params: B::View<'_>,
-        _state: B::ViewMut<'_>,
-        x: Rows<'_, B, IN>,
-        y: RowsMut<'_, B, OUT>,
-        scratch: B::ViewMut<'_>,
-        training: bool,
-    ) {
+    fn forward(&self, Forward { ctx, params, x, y, scratch, training, .. }: Forward<'_, B, IN, OUT>) {
         let rows = x.rows;
         let kernel = B::sub(params, 0..Self::KERNEL);
         let bias = BIAS.then(|| B::sub(params, Self::KERNEL..Self::PARAMS));
         let pre = (training && A::KIND.needs_input()).then(|| B::split_mut(scratch, rows * OUT).0);
-        ctx.device.linear(rows, IN, OUT, x.view, kernel, bias, A::KIND, y.view, pre);
+        ctx.device.linear(&Linear { rows, k: IN, n: OUT, act: A::KIND }, x.view, kernel, bias, y.view, pre);
     }
 
     /// Gradients of kernel and bias into `grads`; `dx` (when wanted) gets the input gradient.
     /// `dy` is overwritten with the gradient before the activation.
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        params: B::View<'_>,
-        grads: B::ViewMut<'_>,
-        _state: B::View<'_>,
-        x: Rows<'_, B, IN>,
-        y: Rows<'_, B, OUT>,
-        scratch: B::ViewMut<'_>,
-        mut dy: RowsMut<'_, B, OUT>,
-        dx: Option<RowsMut<'_, B, IN>>,
-    ) {
+    fn backward(&self, Backward { ctx, params, grads, x, y, scratch, mut dy, dx, .. }: Backward<'_, B, IN, OUT>) {
         let dev = ctx.device;
         let rows = x.rows;
         let (dkernel, dbias) = B::split_mut(grads, Self::KERNEL);
         let pre = A::KIND.needs_input().then(|| B::sub(B::freeze(&scratch), 0..rows * OUT));
-        dev.act_backward(B::reborrow(&mut dy.view), y.view, pre, rows, OUT, A::KIND, BIAS.then_some(dbias));
+        dev.act_backward(&BiasAct { rows, cols: OUT, act: A::KIND }, B::reborrow(&mut dy.view), y.view, pre, BIAS.then_some(dbias));
         let dz = B::freeze(&dy.view);
-        dev.matmul(IN, OUT, rows, x.view, Transpose::Yes, dz, Transpose::No, dkernel, false);
+        dev.gemm(&Gemm::tn(IN, OUT, rows), x.view, dz, dkernel);
         if let Some(dx) = dx {
-            let kernel = B::sub(params, 0..Self::KERNEL);
-            dev.matmul(rows, IN, OUT, dz, Transpose::No, kernel, Transpose::Yes, dx.view, false);
+            dev.gemm(&Gemm::nt(rows, IN, OUT), dz, B::sub(params, 0..Self::KERNEL), dx.view);
         }
     }
 }

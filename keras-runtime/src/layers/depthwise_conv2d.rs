@@ -2,10 +2,9 @@
 //! `depth_multiplier` filters (im2col, then a per-channel product over the patch rows), followed
 //! for the separable form by a pointwise (1 x 1) convolution, one matrix product for the batch.
 
-use super::{Rows, RowsMut};
+use super::{Backward, Forward, Layer};
 use crate::activations::ActivationFn;
-use crate::backend::{Backend, Transpose, Window2d};
-use crate::model::Ctx;
+use crate::backend::{Backend, BiasAct, Depthwise, Gemm, Linear, Window2d};
 use std::marker::PhantomData;
 
 /// A depthwise convolution from `IN = h * w * c` to `OUT = oh * ow * CHANNELS` floats per sample
@@ -43,56 +42,53 @@ impl<const IN: usize, const OUT: usize, const KERNEL: usize, const CHANNELS: usi
         DepthwiseConv2D { window, _act: PhantomData }
     }
 
+    /// The depthwise product over `batch` samples' patch rows.
+    fn depthwise(&self, batch: usize) -> Depthwise {
+        let g = &self.window;
+        Depthwise { rows: batch * g.out_pixels(), taps: g.kh * g.kw, c: g.c, dm: CHANNELS / g.c }
+    }
+}
+
+impl<
+    B: Backend,
+    const IN: usize,
+    const OUT: usize,
+    const KERNEL: usize,
+    const CHANNELS: usize,
+    const COLS: usize,
+    A: ActivationFn,
+    const BIAS: bool,
+> Layer<B, IN, OUT> for DepthwiseConv2D<IN, OUT, KERNEL, CHANNELS, COLS, A, BIAS>
+{
     /// `y = act(depthwise(x, kernel) + bias)`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        params: B::View<'_>,
-        _state: B::ViewMut<'_>,
-        x: Rows<'_, B, IN>,
-        mut y: RowsMut<'_, B, OUT>,
-        scratch: B::ViewMut<'_>,
-        training: bool,
-    ) {
+    fn forward(&self, Forward { ctx, params, x, mut y, scratch, training, .. }: Forward<'_, B, IN, OUT>) {
         let dev = ctx.device;
         let (batch, g) = (x.rows, &self.window);
         let (mut cols, rest) = B::split_mut(scratch, batch * COLS);
         dev.im2col(g, batch, x.view, B::reborrow(&mut cols));
-        let rows = batch * g.out_pixels();
-        dev.depthwise(rows, g.kh * g.kw, g.c, CHANNELS / g.c, B::freeze(&cols), B::sub(params, 0..KERNEL), B::reborrow(&mut y.view));
+        let d = self.depthwise(batch);
+        dev.depthwise(&d, B::freeze(&cols), B::sub(params, 0..KERNEL), B::reborrow(&mut y.view));
         let bias = BIAS.then(|| B::sub(params, KERNEL..Self::PARAMS));
         let pre = (training && A::KIND.needs_input()).then(|| B::split_mut(rest, batch * OUT).0);
-        dev.bias_act(y.view, bias, pre, rows, CHANNELS, A::KIND);
+        dev.bias_act(&BiasAct { rows: d.rows, cols: CHANNELS, act: A::KIND }, y.view, bias, pre);
     }
 
     /// Gradients of kernel and bias into `grads`; `dx` (when wanted) gets the input gradient.
     /// `dy` is overwritten with the gradient before the activation, the scratch's patch matrix
     /// with its own gradient.
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        params: B::View<'_>,
-        grads: B::ViewMut<'_>,
-        _state: B::View<'_>,
-        x: Rows<'_, B, IN>,
-        y: Rows<'_, B, OUT>,
-        scratch: B::ViewMut<'_>,
-        mut dy: RowsMut<'_, B, OUT>,
-        dx: Option<RowsMut<'_, B, IN>>,
-    ) {
+    fn backward(&self, Backward { ctx, params, grads, x, y, scratch, mut dy, dx, .. }: Backward<'_, B, IN, OUT>) {
         let dev = ctx.device;
         let (batch, g) = (x.rows, &self.window);
-        let (rows, taps, dm) = (batch * g.out_pixels(), g.kh * g.kw, CHANNELS / g.c);
+        let d = self.depthwise(batch);
         let (dkernel, dbias) = B::split_mut(grads, KERNEL);
         let (mut cols, rest) = B::split_mut(scratch, batch * COLS);
         let pre = A::KIND.needs_input().then(|| B::sub(B::freeze(&rest), 0..batch * OUT));
-        dev.act_backward(B::reborrow(&mut dy.view), y.view, pre, rows, CHANNELS, A::KIND, BIAS.then_some(dbias));
+        let a = BiasAct { rows: d.rows, cols: CHANNELS, act: A::KIND };
+        dev.act_backward(&a, B::reborrow(&mut dy.view), y.view, pre, BIAS.then_some(dbias));
         let dz = B::freeze(&dy.view);
-        dev.depthwise_kernel_grad(rows, taps, g.c, dm, B::freeze(&cols), dz, dkernel);
+        dev.depthwise_kernel_grad(&d, B::freeze(&cols), dz, dkernel);
         if let Some(dx) = dx {
-            dev.depthwise_input_grad(rows, taps, g.c, dm, B::sub(params, 0..KERNEL), dz, B::reborrow(&mut cols));
+            dev.depthwise_input_grad(&d, B::sub(params, 0..KERNEL), dz, B::reborrow(&mut cols));
             dev.col2im(g, batch, B::freeze(&cols), dx.view);
         }
     }
@@ -146,65 +142,63 @@ impl<
         SeparableConv2D { window, _act: PhantomData }
     }
 
+    /// The depthwise product over `batch` samples' patch rows.
+    fn depthwise(&self, batch: usize) -> Depthwise {
+        let g = &self.window;
+        Depthwise { rows: batch * g.out_pixels(), taps: g.kh * g.kw, c: g.c, dm: INNER / g.c }
+    }
+}
+
+impl<
+    B: Backend,
+    const IN: usize,
+    const OUT: usize,
+    const DEPTHWISE: usize,
+    const INNER: usize,
+    const FILTERS: usize,
+    const COLS: usize,
+    A: ActivationFn,
+    const BIAS: bool,
+> Layer<B, IN, OUT> for SeparableConv2D<IN, OUT, DEPTHWISE, INNER, FILTERS, COLS, A, BIAS>
+{
     /// `y = act(pointwise(depthwise(x)) + bias)`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        params: B::View<'_>,
-        _state: B::ViewMut<'_>,
-        x: Rows<'_, B, IN>,
-        y: RowsMut<'_, B, OUT>,
-        scratch: B::ViewMut<'_>,
-        training: bool,
-    ) {
+    fn forward(&self, Forward { ctx, params, x, y, scratch, training, .. }: Forward<'_, B, IN, OUT>) {
         let dev = ctx.device;
         let (batch, g) = (x.rows, &self.window);
-        let rows = batch * g.out_pixels();
+        let d = self.depthwise(batch);
         let (mut cols, rest) = B::split_mut(scratch, batch * COLS);
         let (mut mid, rest) = B::split_mut(rest, batch * Self::MID);
         dev.im2col(g, batch, x.view, B::reborrow(&mut cols));
-        dev.depthwise(rows, g.kh * g.kw, g.c, INNER / g.c, B::freeze(&cols), B::sub(params, 0..DEPTHWISE), B::reborrow(&mut mid));
+        dev.depthwise(&d, B::freeze(&cols), B::sub(params, 0..DEPTHWISE), B::reborrow(&mut mid));
         let pointwise = B::sub(params, DEPTHWISE..DEPTHWISE + Self::POINTWISE);
         let bias = BIAS.then(|| B::sub(params, DEPTHWISE + Self::POINTWISE..Self::PARAMS));
         let pre = (training && A::KIND.needs_input()).then(|| B::split_mut(rest, batch * OUT).0);
-        dev.linear(rows, INNER, FILTERS, B::freeze(&mid), pointwise, bias, A::KIND, y.view, pre);
+        dev.linear(&Linear { rows: d.rows, k: INNER, n: FILTERS, act: A::KIND }, B::freeze(&mid), pointwise, bias, y.view, pre);
     }
 
     /// Gradients of both kernels and the bias into `grads`; `dx` (when wanted) gets the input
     /// gradient. `dy` is overwritten with the gradient before the activation, the scratch with
     /// the gradients of what forward left there.
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        params: B::View<'_>,
-        grads: B::ViewMut<'_>,
-        _state: B::View<'_>,
-        x: Rows<'_, B, IN>,
-        y: Rows<'_, B, OUT>,
-        scratch: B::ViewMut<'_>,
-        mut dy: RowsMut<'_, B, OUT>,
-        dx: Option<RowsMut<'_, B, IN>>,
-    ) {
+    fn backward(&self, Backward { ctx, params, grads, x, y, scratch, mut dy, dx, .. }: Backward<'_, B, IN, OUT>) {
         let dev = ctx.device;
         let (batch, g) = (x.rows, &self.window);
-        let (rows, taps, dm) = (batch * g.out_pixels(), g.kh * g.kw, INNER / g.c);
+        let d = self.depthwise(batch);
+        let rows = d.rows;
         let (ddepthwise, rest) = B::split_mut(grads, DEPTHWISE);
         let (dpointwise, dbias) = B::split_mut(rest, Self::POINTWISE);
         let (mut cols, rest) = B::split_mut(scratch, batch * COLS);
         let (mut mid, rest) = B::split_mut(rest, batch * Self::MID);
         let pre = A::KIND.needs_input().then(|| B::sub(B::freeze(&rest), 0..batch * OUT));
-        dev.act_backward(B::reborrow(&mut dy.view), y.view, pre, rows, FILTERS, A::KIND, BIAS.then_some(dbias));
+        dev.act_backward(&BiasAct { rows, cols: FILTERS, act: A::KIND }, B::reborrow(&mut dy.view), y.view, pre, BIAS.then_some(dbias));
         let dz = B::freeze(&dy.view);
-        dev.matmul(INNER, FILTERS, rows, B::freeze(&mid), Transpose::Yes, dz, Transpose::No, dpointwise, false);
+        dev.gemm(&Gemm::tn(INNER, FILTERS, rows), B::freeze(&mid), dz, dpointwise);
         // The depthwise output is not needed any more: its gradient takes its place.
         let pointwise = B::sub(params, DEPTHWISE..DEPTHWISE + Self::POINTWISE);
-        dev.matmul(rows, INNER, FILTERS, dz, Transpose::No, pointwise, Transpose::Yes, B::reborrow(&mut mid), false);
+        dev.gemm(&Gemm::nt(rows, INNER, FILTERS), dz, pointwise, B::reborrow(&mut mid));
         let dmid = B::freeze(&mid);
-        dev.depthwise_kernel_grad(rows, taps, g.c, dm, B::freeze(&cols), dmid, ddepthwise);
+        dev.depthwise_kernel_grad(&d, B::freeze(&cols), dmid, ddepthwise);
         if let Some(dx) = dx {
-            dev.depthwise_input_grad(rows, taps, g.c, dm, B::sub(params, 0..DEPTHWISE), dmid, B::reborrow(&mut cols));
+            dev.depthwise_input_grad(&d, B::sub(params, 0..DEPTHWISE), dmid, B::reborrow(&mut cols));
             dev.col2im(g, batch, B::freeze(&cols), dx.view);
         }
     }

@@ -1,8 +1,7 @@
 //! `Flatten`: a sample's values as one row (row-major), unchanged.
 
-use super::{Rows, RowsMut};
+use super::{Backward, Forward, Layer};
 use crate::backend::Backend;
-use crate::model::Ctx;
 
 /// A layer that keeps each sample's `N` values as they are (row-major) and only changes the shape
 /// the macro sees: `Reshape` and `ActivityRegularization` are this layer too.
@@ -22,38 +21,16 @@ impl<const N: usize> Flatten<N> {
     pub const fn new() -> Self {
         Flatten
     }
+}
 
+impl<B: Backend, const N: usize> Layer<B, N, N> for Flatten<N> {
     /// `y = x`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        _params: B::View<'_>,
-        _state: B::ViewMut<'_>,
-        x: Rows<'_, B, N>,
-        y: RowsMut<'_, B, N>,
-        _scratch: B::ViewMut<'_>,
-        _training: bool,
-    ) {
+    fn forward(&self, Forward { ctx, x, y, .. }: Forward<'_, B, N, N>) {
         ctx.device.copy(x.view, y.view);
     }
 
     /// `dx = dy`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        _params: B::View<'_>,
-        _grads: B::ViewMut<'_>,
-        _state: B::View<'_>,
-        _x: Rows<'_, B, N>,
-        _y: Rows<'_, B, N>,
-        _scratch: B::ViewMut<'_>,
-        dy: RowsMut<'_, B, N>,
-        dx: Option<RowsMut<'_, B, N>>,
-    ) {
-        if let Some(dx) = dx {
-            ctx.device.copy(B::freeze(&dy.view), dx.view);
-        }
+    fn backward(&self, Backward { ctx, dy, dx, .. }: Backward<'_, B, N, N>) {
+        dy.copy_to(ctx.device, dx);
     }
 }

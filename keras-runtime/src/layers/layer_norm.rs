@@ -1,8 +1,8 @@
 //! `LayerNormalization`: each row normalized over its features.
 
-use super::{Rows, RowsMut};
-use crate::backend::Backend;
-use crate::model::Ctx;
+use super::batch_norm::{affine, norm_grads};
+use super::{Backward, Forward, Layer};
+use crate::backend::{Backend, Norm};
 
 /// Normalizes each row over its `W` features (the last axis), in training and inference alike:
 /// `y = gamma (x - mean) / sqrt(var + epsilon) + beta`, with the row's mean and biased variance.
@@ -22,54 +22,21 @@ impl<const W: usize, const CENTER: bool, const SCALE: bool> LayerNormalization<W
     pub const fn new(epsilon: f32) -> Self {
         LayerNormalization { epsilon }
     }
+}
 
-    fn gamma_beta<'a, B: Backend>(params: B::View<'a>) -> (Option<B::View<'a>>, Option<B::View<'a>>) {
-        let gamma = SCALE.then(|| B::sub(params, 0..W));
-        let at = if SCALE { W } else { 0 };
-        (gamma, CENTER.then(|| B::sub(params, at..at + W)))
-    }
-
+impl<B: Backend, const W: usize, const CENTER: bool, const SCALE: bool> Layer<B, W, W> for LayerNormalization<W, CENTER, SCALE> {
     /// Normalizes each row of `x` into `y`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        params: B::View<'_>,
-        _state: B::ViewMut<'_>,
-        x: Rows<'_, B, W>,
-        y: RowsMut<'_, B, W>,
-        scratch: B::ViewMut<'_>,
-        _training: bool,
-    ) {
-        let (gamma, beta) = Self::gamma_beta::<B>(params);
+    fn forward(&self, Forward { ctx, params, x, y, scratch, .. }: Forward<'_, B, W, W>) {
         let stats = B::split_mut(scratch, 2 * x.rows).0;
-        ctx.device.layer_norm(x.view, x.rows, W, gamma, beta, self.epsilon, y.view, stats);
+        let n = Norm { rows: x.rows, cols: W, epsilon: self.epsilon };
+        ctx.device.layer_norm(&n, x.view, affine::<B, W>(params, CENTER, SCALE), y.view, stats);
     }
 
     /// Gradients of `gamma`, `beta` and the input.
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        params: B::View<'_>,
-        grads: B::ViewMut<'_>,
-        _state: B::View<'_>,
-        x: Rows<'_, B, W>,
-        _y: Rows<'_, B, W>,
-        scratch: B::ViewMut<'_>,
-        dy: RowsMut<'_, B, W>,
-        dx: Option<RowsMut<'_, B, W>>,
-    ) {
-        let scratch = B::freeze(&scratch);
-        let (gamma, _) = Self::gamma_beta::<B>(params);
-        let (dgamma, rest) = if SCALE {
-            let (a, b) = B::split_mut(grads, W);
-            (Some(a), b)
-        } else {
-            (None, grads)
-        };
-        let dbeta = CENTER.then(|| B::split_mut(rest, W).0);
-        let stats = B::sub(scratch, 0..2 * x.rows);
-        ctx.device.layer_norm_backward(x.view, B::freeze(&dy.view), x.rows, W, stats, gamma, dgamma, dbeta, dx.map(|d| d.view));
+    fn backward(&self, Backward { ctx, params, grads, x, scratch, dy, dx, .. }: Backward<'_, B, W, W>) {
+        let stats = B::sub(B::freeze(&scratch), 0..2 * x.rows);
+        let gamma = affine::<B, W>(params, CENTER, SCALE).gamma;
+        let n = Norm { rows: x.rows, cols: W, epsilon: self.epsilon };
+        ctx.device.layer_norm_backward(&n, x.view, B::freeze(&dy.view), stats, gamma, norm_grads::<B, W>(grads, CENTER, SCALE, dx));
     }
 }

@@ -1,8 +1,7 @@
 //! `ZeroPadding2D` and `Cropping2D`: each the other's backward pass.
 
-use super::{Rows, RowsMut};
+use super::{Backward, Forward, Layer};
 use crate::backend::{Backend, Border2d};
-use crate::model::Ctx;
 
 /// Pads NHWC samples of `IN` floats with zero rows and columns into `OUT` floats.
 #[derive(Clone, Copy, Debug)]
@@ -21,36 +20,16 @@ impl<const IN: usize, const OUT: usize> ZeroPadding2D<IN, OUT> {
         assert!(border.small_len() == IN && border.large_len() == OUT);
         ZeroPadding2D { border }
     }
+}
 
+impl<B: Backend, const IN: usize, const OUT: usize> Layer<B, IN, OUT> for ZeroPadding2D<IN, OUT> {
     /// `y = pad(x)`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        _params: B::View<'_>,
-        _state: B::ViewMut<'_>,
-        x: Rows<'_, B, IN>,
-        y: RowsMut<'_, B, OUT>,
-        _scratch: B::ViewMut<'_>,
-        _training: bool,
-    ) {
+    fn forward(&self, Forward { ctx, x, y, .. }: Forward<'_, B, IN, OUT>) {
         ctx.device.pad2d(&self.border, x.rows, x.view, y.view);
     }
 
     /// `dx = crop(dy)`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        _params: B::View<'_>,
-        _grads: B::ViewMut<'_>,
-        _state: B::View<'_>,
-        x: Rows<'_, B, IN>,
-        _y: Rows<'_, B, OUT>,
-        _scratch: B::ViewMut<'_>,
-        dy: RowsMut<'_, B, OUT>,
-        dx: Option<RowsMut<'_, B, IN>>,
-    ) {
+    fn backward(&self, Backward { ctx, x, dy, dx, .. }: Backward<'_, B, IN, OUT>) {
         if let Some(dx) = dx {
             ctx.device.crop2d(&self.border, x.rows, B::freeze(&dy.view), dx.view);
         }
@@ -74,36 +53,16 @@ impl<const IN: usize, const OUT: usize> Cropping2D<IN, OUT> {
         assert!(border.large_len() == IN && border.small_len() == OUT);
         Cropping2D { border }
     }
+}
 
+impl<B: Backend, const IN: usize, const OUT: usize> Layer<B, IN, OUT> for Cropping2D<IN, OUT> {
     /// `y = crop(x)`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        _params: B::View<'_>,
-        _state: B::ViewMut<'_>,
-        x: Rows<'_, B, IN>,
-        y: RowsMut<'_, B, OUT>,
-        _scratch: B::ViewMut<'_>,
-        _training: bool,
-    ) {
+    fn forward(&self, Forward { ctx, x, y, .. }: Forward<'_, B, IN, OUT>) {
         ctx.device.crop2d(&self.border, x.rows, x.view, y.view);
     }
 
     /// `dx = pad(dy)`: zero where the crop cut.
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        _params: B::View<'_>,
-        _grads: B::ViewMut<'_>,
-        _state: B::View<'_>,
-        x: Rows<'_, B, IN>,
-        _y: Rows<'_, B, OUT>,
-        _scratch: B::ViewMut<'_>,
-        dy: RowsMut<'_, B, OUT>,
-        dx: Option<RowsMut<'_, B, IN>>,
-    ) {
+    fn backward(&self, Backward { ctx, x, dy, dx, .. }: Backward<'_, B, IN, OUT>) {
         if let Some(dx) = dx {
             ctx.device.pad2d(&self.border, x.rows, B::freeze(&dy.view), dx.view);
         }

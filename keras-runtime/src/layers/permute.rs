@@ -1,8 +1,7 @@
 //! `Permute`: reorders the axes of each sample.
 
-use super::{Rows, RowsMut};
+use super::{Backward, Forward, Layer};
 use crate::backend::{Backend, MAX_RANK, Permutation};
-use crate::model::Ctx;
 
 /// Permutes the axes of samples of `N` floats; backward applies the inverse permutation.
 #[derive(Clone, Copy, Debug)]
@@ -29,36 +28,16 @@ impl<const N: usize> Permute<N> {
         }
         Permute { forward: p, backward: p.inverse() }
     }
+}
 
+impl<B: Backend, const N: usize> Layer<B, N, N> for Permute<N> {
     /// `y = transpose(x, perm)` per sample.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        _params: B::View<'_>,
-        _state: B::ViewMut<'_>,
-        x: Rows<'_, B, N>,
-        y: RowsMut<'_, B, N>,
-        _scratch: B::ViewMut<'_>,
-        _training: bool,
-    ) {
+    fn forward(&self, Forward { ctx, x, y, .. }: Forward<'_, B, N, N>) {
         ctx.device.permute(&self.forward, x.rows, x.view, y.view);
     }
 
     /// `dx = transpose(dy, inverse(perm))`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        _params: B::View<'_>,
-        _grads: B::ViewMut<'_>,
-        _state: B::View<'_>,
-        x: Rows<'_, B, N>,
-        _y: Rows<'_, B, N>,
-        _scratch: B::ViewMut<'_>,
-        dy: RowsMut<'_, B, N>,
-        dx: Option<RowsMut<'_, B, N>>,
-    ) {
+    fn backward(&self, Backward { ctx, x, dy, dx, .. }: Backward<'_, B, N, N>) {
         if let Some(dx) = dx {
             ctx.device.permute(&self.backward, x.rows, B::freeze(&dy.view), dx.view);
         }

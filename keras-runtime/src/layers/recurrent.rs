@@ -5,10 +5,9 @@
 //! pre-activations, activations and state in the scratch; backward runs back through time over
 //! them (BPTT) and ends with one product each for the kernel's and the input's gradients.
 
-use super::{Rows, RowsMut};
+use super::{Backward, Forward, Layer};
 use crate::activations::Activation;
-use crate::backend::{Backend, CellKind, RnnCell, Transpose};
-use crate::model::Ctx;
+use crate::backend::{Backend, CellKind, Gemm, Linear, RnnCell, RnnResetGrads, RnnStep, RnnStepGrads, RnnStepIo};
 
 /// A recurrent layer over samples of `T` steps of `F` features (`IN = T * F`) with `U` units,
 /// `GATES` gate blocks and `BIAS` bias floats (0, `GATES * U`, or `2 * GATES * U` for the GRU's
@@ -75,18 +74,17 @@ impl<const T: usize, const F: usize, const U: usize, const GATES: usize, const B
         (B::sub(params, 0..k), B::sub(params, k..r), bias, rbias)
     }
 
+    /// Step `s` over `batch` samples.
+    const fn step(&self, s: usize, batch: usize) -> RnnStep {
+        RnnStep { cell: self.cell, s, batch }
+    }
+}
+
+impl<B: Backend, const T: usize, const F: usize, const U: usize, const GATES: usize, const BIAS: usize, const IN: usize, const OUT: usize>
+    Layer<B, IN, OUT> for Recurrent<T, F, U, GATES, BIAS, IN, OUT>
+{
     /// Runs the sequence through the cell; the output is every step's state or the last one.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        params: B::View<'_>,
-        _state: B::ViewMut<'_>,
-        x: Rows<'_, B, IN>,
-        mut y: RowsMut<'_, B, OUT>,
-        scratch: B::ViewMut<'_>,
-        _training: bool,
-    ) {
+    fn forward(&self, Forward { ctx, params, x, mut y, scratch, .. }: Forward<'_, B, IN, OUT>) {
         let dev = ctx.device;
         let n = x.rows;
         let (gu, st) = (Self::GU, Self::STORED);
@@ -99,52 +97,40 @@ impl<const T: usize, const F: usize, const U: usize, const GATES: usize, const B
         let reset_before = self.cell.kind == CellKind::GruResetBefore;
         // Past backward's state gradients: every step's `r h` (GRU with `reset_after = false`).
         let mut rh = B::split_mut(B::split_mut(rest, 2 * n * U).1, if reset_before { T * n * U } else { 0 }).0;
-        dev.linear(n * T, F, gu, x.view, kernel, bias, Activation::Linear, B::reborrow(&mut xw), None);
+        dev.linear(&Linear { rows: n * T, k: F, n: gu, act: Activation::Linear }, x.view, kernel, bias, B::reborrow(&mut xw), None);
         for s in 0..T {
-            let (pre_before, pre_now) = B::split_mut(B::reborrow(&mut pre), s * n * st);
-            let (h_before, h_now) = B::split_mut(B::reborrow(&mut h), s * n * U);
+            let (pre_before, mut pre_now) = B::split_mut(B::reborrow(&mut pre), s * n * st);
+            let (h_before, mut h_now) = B::split_mut(B::reborrow(&mut h), s * n * U);
             let (pre_before, h_before) = (B::freeze(&pre_before), B::freeze(&h_before));
             let prev = (s > 0).then(|| (B::sub(h_before, (s - 1) * n * U..s * n * U), B::sub(pre_before, (s - 1) * n * st..s * n * st)));
             if let Some((h_prev, _)) = prev {
                 let (mut first, second) = B::split_mut(B::reborrow(&mut hu), n * gu);
-                dev.matmul(n, gu, U, h_prev, Transpose::No, recurrent, Transpose::No, B::reborrow(&mut first), false);
+                dev.gemm(&Gemm::nn(n, gu, U), h_prev, recurrent, B::reborrow(&mut first));
                 if reset_before {
                     let mut rh_now = B::split_mut(B::split_mut(B::reborrow(&mut rh), s * n * U).1, n * U).0;
-                    dev.rnn_reset_state(&self.cell, s, n, B::freeze(&xw), B::freeze(&first), h_prev, B::reborrow(&mut rh_now));
-                    dev.matmul(n, gu, U, B::freeze(&rh_now), Transpose::No, recurrent, Transpose::No, second, false);
+                    dev.rnn_reset_state(&self.step(s, n), B::freeze(&xw), B::freeze(&first), h_prev, B::reborrow(&mut rh_now));
+                    dev.gemm(&Gemm::nn(n, gu, U), B::freeze(&rh_now), recurrent, second);
                 }
             }
-            let post_now = B::split_mut(B::split_mut(B::reborrow(&mut post), s * n * st).1, n * st).0;
+            let mut post_now = B::split_mut(B::split_mut(B::reborrow(&mut post), s * n * st).1, n * st).0;
             dev.rnn_step(
-                &self.cell,
-                s,
-                n,
-                B::freeze(&xw),
-                (s > 0).then(|| B::sub(B::freeze(&hu), 0..Self::PRODUCTS * n * gu)),
-                rbias,
-                prev,
-                B::split_mut(pre_now, n * st).0,
-                post_now,
-                B::split_mut(h_now, n * U).0,
-                B::reborrow(&mut y.view),
+                &self.step(s, n),
+                RnnStepIo {
+                    xw: B::freeze(&xw),
+                    hu: (s > 0).then(|| B::sub(B::freeze(&hu), 0..Self::PRODUCTS * n * gu)),
+                    rbias: rbias.as_ref().map(B::shorten),
+                    prev: prev.as_ref().map(|(h, p)| (B::shorten(h), B::shorten(p))),
+                    pre: B::split_mut(B::reborrow(&mut pre_now), n * st).0,
+                    post: B::reborrow(&mut post_now),
+                    h: B::split_mut(B::reborrow(&mut h_now), n * U).0,
+                    y: B::reborrow(&mut y.view),
+                },
             );
         }
     }
 
     /// Back through time: gradients of the kernels and biases, and of the input when asked.
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        params: B::View<'_>,
-        grads: B::ViewMut<'_>,
-        _state: B::View<'_>,
-        x: Rows<'_, B, IN>,
-        _y: Rows<'_, B, OUT>,
-        scratch: B::ViewMut<'_>,
-        dy: RowsMut<'_, B, OUT>,
-        dx: Option<RowsMut<'_, B, IN>>,
-    ) {
+    fn backward(&self, Backward { ctx, params, grads, x, scratch, dy, dx, .. }: Backward<'_, B, IN, OUT>) {
         let dev = ctx.device;
         let n = x.rows;
         let (gu, st) = (Self::GU, Self::STORED);
@@ -179,59 +165,59 @@ impl<const T: usize, const F: usize, const U: usize, const GATES: usize, const B
         }
         let dy = B::freeze(&dy.view);
         /// Step `i`'s rows of a time-major store of `len` floats per sample.
-        fn step<B: Backend>(v: B::View<'_>, n: usize, len: usize, i: usize) -> B::View<'_> {
-            B::sub(v, i * n * len..(i + 1) * n * len)
+        fn step<'s, B: Backend>(v: &'s B::View<'_>, n: usize, len: usize, i: usize) -> B::View<'s> {
+            B::sub(B::shorten(v), i * n * len..(i + 1) * n * len)
         }
         for s in (0..T).rev() {
-            let prev = (s > 0).then(|| (step::<B>(h, n, U, s - 1), step::<B>(pre, n, st, s - 1)));
+            let prev = (s > 0).then(|| (step::<B>(&h, n, U, s - 1), step::<B>(&pre, n, st, s - 1)));
             dev.rnn_step_backward(
-                &self.cell,
-                s,
-                n,
-                dy,
-                step::<B>(pre, n, st, s),
-                step::<B>(post, n, st, s),
-                prev,
-                B::reborrow(&mut dh),
-                B::reborrow(&mut dc),
-                B::reborrow(&mut dxw),
-                B::reborrow(&mut dhu),
-                B::reborrow(&mut tmp),
-                if reset_before { None } else { dbias.as_mut().map(|b| B::reborrow(b)) },
-                drbias.as_mut().map(|b| B::reborrow(b)),
+                &self.step(s, n),
+                RnnStepGrads {
+                    dy: B::shorten(&dy),
+                    pre: step::<B>(&pre, n, st, s),
+                    post: step::<B>(&post, n, st, s),
+                    prev: prev.as_ref().map(|(h, p)| (B::shorten(h), B::shorten(p))),
+                    dh: B::reborrow(&mut dh),
+                    dc: B::reborrow(&mut dc),
+                    dxw: B::reborrow(&mut dxw),
+                    dhu: B::reborrow(&mut dhu),
+                    tmp: B::reborrow(&mut tmp),
+                    dbias: if reset_before { None } else { dbias.as_mut().map(|b| B::reborrow(b)) },
+                    drbias: drbias.as_mut().map(|b| B::reborrow(b)),
+                },
             );
             if reset_before {
                 let (mut first, second) = B::split_mut(B::reborrow(&mut dhu), n * gu);
                 let second = B::freeze(&second);
                 if s > 0 {
-                    dev.matmul(n, U, gu, second, Transpose::No, recurrent, Transpose::Yes, B::reborrow(&mut drh), false);
-                    let rh_now = step::<B>(rh, n, U, s);
-                    dev.matmul(U, gu, n, rh_now, Transpose::Yes, second, Transpose::No, B::reborrow(&mut drecurrent), true);
+                    dev.gemm(&Gemm::nt(n, U, gu), second, recurrent, B::reborrow(&mut drh));
+                    let rh_now = step::<B>(&rh, n, U, s);
+                    dev.gemm(&Gemm::tn(U, gu, n).accumulate(), rh_now, second, B::reborrow(&mut drecurrent));
                 }
                 dev.rnn_reset_state_backward(
-                    &self.cell,
-                    s,
-                    n,
-                    (s > 0).then(|| B::freeze(&drh)),
-                    step::<B>(pre, n, st, s),
-                    step::<B>(post, n, st, s),
-                    prev.map(|(h_prev, _)| h_prev),
-                    B::reborrow(&mut dh),
-                    B::reborrow(&mut dxw),
-                    B::reborrow(&mut first),
-                    dbias.as_mut().map(|b| B::reborrow(b)),
+                    &self.step(s, n),
+                    RnnResetGrads {
+                        drh: (s > 0).then(|| B::freeze(&drh)),
+                        pre: step::<B>(&pre, n, st, s),
+                        post: step::<B>(&post, n, st, s),
+                        h: prev.as_ref().map(|(h_prev, _)| B::shorten(h_prev)),
+                        dh: B::reborrow(&mut dh),
+                        dxw: B::reborrow(&mut dxw),
+                        dhu: B::reborrow(&mut first),
+                        dbias: dbias.as_mut().map(|b| B::reborrow(b)),
+                    },
                 );
             }
             if let Some((h_prev, _)) = prev {
                 let dz = B::sub(B::freeze(&dhu), 0..n * gu);
-                dev.matmul(n, U, gu, dz, Transpose::No, recurrent, Transpose::Yes, B::reborrow(&mut dh), true);
-                dev.matmul(U, gu, n, h_prev, Transpose::Yes, dz, Transpose::No, B::reborrow(&mut drecurrent), true);
+                dev.gemm(&Gemm::nt(n, U, gu).accumulate(), dz, recurrent, B::reborrow(&mut dh));
+                dev.gemm(&Gemm::tn(U, gu, n).accumulate(), h_prev, dz, B::reborrow(&mut drecurrent));
             }
         }
         let dz = B::freeze(&dxw);
-        dev.matmul(F, gu, n * T, x.view, Transpose::Yes, dz, Transpose::No, dkernel, false);
+        dev.gemm(&Gemm::tn(F, gu, n * T), x.view, dz, dkernel);
         if let Some(dx) = dx {
-            dev.matmul(n * T, F, gu, dz, Transpose::No, kernel, Transpose::Yes, dx.view, false);
+            dev.gemm(&Gemm::nt(n * T, F, gu), dz, kernel, dx.view);
         }
     }
 }

@@ -1,8 +1,7 @@
 //! `RepeatVector`: `(None, IN) -> (None, n, IN)`.
 
-use super::{Rows, RowsMut};
-use crate::backend::Backend;
-use crate::model::Ctx;
+use super::{Backward, Forward, Layer};
+use crate::backend::{Backend, Repeat};
 
 /// Repeats each sample's `IN` values `OUT / IN` times.
 #[derive(Clone, Copy, Debug, Default)]
@@ -13,7 +12,6 @@ impl<const IN: usize, const OUT: usize> RepeatVector<IN, OUT> {
     pub const PARAMS: usize = 0;
     /// Per-sample scratch kept for backward.
     pub const SCRATCH: usize = 0;
-    const TIMES: usize = OUT / IN;
 
     /// The layer (`OUT` must be a multiple of `IN`).
     pub const fn new() -> Self {
@@ -21,37 +19,21 @@ impl<const IN: usize, const OUT: usize> RepeatVector<IN, OUT> {
         RepeatVector
     }
 
+    const fn repeat(batch: usize) -> Repeat {
+        Repeat { batch, times: OUT / IN, width: IN }
+    }
+}
+
+impl<B: Backend, const IN: usize, const OUT: usize> Layer<B, IN, OUT> for RepeatVector<IN, OUT> {
     /// `y[t] = x` for every `t`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        _params: B::View<'_>,
-        _state: B::ViewMut<'_>,
-        x: Rows<'_, B, IN>,
-        y: RowsMut<'_, B, OUT>,
-        _scratch: B::ViewMut<'_>,
-        _training: bool,
-    ) {
-        ctx.device.repeat(x.rows, Self::TIMES, IN, x.view, y.view);
+    fn forward(&self, Forward { ctx, x, y, .. }: Forward<'_, B, IN, OUT>) {
+        ctx.device.repeat(&Self::repeat(x.rows), x.view, y.view);
     }
 
     /// `dx = Σ_t dy[t]`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        _params: B::View<'_>,
-        _grads: B::ViewMut<'_>,
-        _state: B::View<'_>,
-        x: Rows<'_, B, IN>,
-        _y: Rows<'_, B, OUT>,
-        _scratch: B::ViewMut<'_>,
-        dy: RowsMut<'_, B, OUT>,
-        dx: Option<RowsMut<'_, B, IN>>,
-    ) {
+    fn backward(&self, Backward { ctx, x, dy, dx, .. }: Backward<'_, B, IN, OUT>) {
         if let Some(dx) = dx {
-            ctx.device.repeat_backward(x.rows, Self::TIMES, IN, B::freeze(&dy.view), dx.view);
+            ctx.device.repeat_backward(&Self::repeat(x.rows), B::freeze(&dy.view), dx.view);
         }
     }
 }

@@ -1,8 +1,7 @@
 //! `UpSampling2D`: nearest or bilinear upsampling of NHWC samples.
 
-use super::{Rows, RowsMut};
+use super::{Backward, Forward, Layer};
 use crate::backend::{Backend, Upsample2d};
-use crate::model::Ctx;
 
 /// Upsamples NHWC samples of `IN` floats into `OUT` floats.
 #[derive(Clone, Copy, Debug)]
@@ -21,36 +20,16 @@ impl<const IN: usize, const OUT: usize> UpSampling2D<IN, OUT> {
         assert!(geometry.in_len() == IN && geometry.out_len() == OUT);
         UpSampling2D { geometry }
     }
+}
 
+impl<B: Backend, const IN: usize, const OUT: usize> Layer<B, IN, OUT> for UpSampling2D<IN, OUT> {
     /// `y = upsample(x)`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        _params: B::View<'_>,
-        _state: B::ViewMut<'_>,
-        x: Rows<'_, B, IN>,
-        y: RowsMut<'_, B, OUT>,
-        _scratch: B::ViewMut<'_>,
-        _training: bool,
-    ) {
+    fn forward(&self, Forward { ctx, x, y, .. }: Forward<'_, B, IN, OUT>) {
         ctx.device.upsample2d(&self.geometry, x.rows, x.view, y.view);
     }
 
     /// `dx`: each input gets the output gradient it contributed to, by its weight.
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward<B: Backend>(
-        &self,
-        ctx: &Ctx<'_, B>,
-        _params: B::View<'_>,
-        _grads: B::ViewMut<'_>,
-        _state: B::View<'_>,
-        x: Rows<'_, B, IN>,
-        _y: Rows<'_, B, OUT>,
-        _scratch: B::ViewMut<'_>,
-        dy: RowsMut<'_, B, OUT>,
-        dx: Option<RowsMut<'_, B, IN>>,
-    ) {
+    fn backward(&self, Backward { ctx, x, dy, dx, .. }: Backward<'_, B, IN, OUT>) {
         if let Some(dx) = dx {
             ctx.device.upsample2d_backward(&self.geometry, x.rows, B::freeze(&dy.view), dx.view);
         }

@@ -1,9 +1,9 @@
 //! Adam and its relatives: AdamW, Adamax, Nadam.
 
-use super::state::Rule;
 use super::{IntoOptimizer, Optimizer, build, check, optimizer_config};
 use crate::Result;
 use crate::backend::Backend;
+use crate::backend::ops::UpdateRule;
 
 /// Checks `beta_1`, `beta_2` in `[0, 1)` and `epsilon > 0`.
 fn check_betas(optimizer: &str, beta_1: f32, beta_2: f32, epsilon: f32) -> Result<()> {
@@ -30,7 +30,7 @@ optimizer_config! {
 impl IntoOptimizer for Adam {
     fn into_optimizer<B: Backend>(self) -> Result<Box<dyn Optimizer<B>>> {
         check_betas("Adam", self.beta_1, self.beta_2, self.epsilon)?;
-        let rule = Rule::Adam { beta_1: self.beta_1, beta_2: self.beta_2, epsilon: self.epsilon, amsgrad: self.amsgrad };
+        let rule = UpdateRule::Adam { beta_1: self.beta_1, beta_2: self.beta_2, epsilon: self.epsilon, amsgrad: self.amsgrad };
         build("Adam", "adam", self.learning_rate, self.common, rule)
     }
 }
@@ -52,7 +52,7 @@ optimizer_config! {
 impl IntoOptimizer for AdamW {
     fn into_optimizer<B: Backend>(self) -> Result<Box<dyn Optimizer<B>>> {
         check_betas("AdamW", self.beta_1, self.beta_2, self.epsilon)?;
-        let rule = Rule::Adam { beta_1: self.beta_1, beta_2: self.beta_2, epsilon: self.epsilon, amsgrad: self.amsgrad };
+        let rule = UpdateRule::Adam { beta_1: self.beta_1, beta_2: self.beta_2, epsilon: self.epsilon, amsgrad: self.amsgrad };
         build("AdamW", "adamw", self.learning_rate, self.common, rule)
     }
 }
@@ -73,7 +73,7 @@ optimizer_config! {
 impl IntoOptimizer for Adamax {
     fn into_optimizer<B: Backend>(self) -> Result<Box<dyn Optimizer<B>>> {
         check_betas("Adamax", self.beta_1, self.beta_2, self.epsilon)?;
-        let rule = Rule::Adamax { beta_1: self.beta_1, beta_2: self.beta_2, epsilon: self.epsilon };
+        let rule = UpdateRule::Adamax { beta_1: self.beta_1, beta_2: self.beta_2, epsilon: self.epsilon };
         build("Adamax", "adamax", self.learning_rate, self.common, rule)
     }
 }
@@ -94,7 +94,7 @@ optimizer_config! {
 impl IntoOptimizer for Nadam {
     fn into_optimizer<B: Backend>(self) -> Result<Box<dyn Optimizer<B>>> {
         check_betas("Nadam", self.beta_1, self.beta_2, self.epsilon)?;
-        let rule = Rule::Nadam { beta_1: self.beta_1, beta_2: self.beta_2, epsilon: self.epsilon };
+        let rule = UpdateRule::Nadam { beta_1: self.beta_1, beta_2: self.beta_2, epsilon: self.epsilon };
         build("Nadam", "nadam", self.learning_rate, self.common, rule)
     }
 }

@@ -1,9 +1,9 @@
 //! The per-coordinate adaptive methods before Adam: RMSprop, Adagrad, Adadelta.
 
-use super::state::Rule;
 use super::{IntoOptimizer, Optimizer, build, check, optimizer_config};
 use crate::Result;
 use crate::backend::Backend;
+use crate::backend::ops::UpdateRule;
 
 optimizer_config! {
     /// RMSprop as Keras 3 defines it (learning rate 0.001), with optional momentum and the
@@ -25,7 +25,7 @@ impl IntoOptimizer for RmsProp {
         check("RmsProp rho", self.rho, 0.0, 1.0, false, false)?;
         check("RmsProp momentum", self.momentum, 0.0, 1.0, true, true)?;
         check("RmsProp epsilon", self.epsilon, 0.0, f32::INFINITY, false, false)?;
-        let rule = Rule::RmsProp { rho: self.rho, momentum: self.momentum, epsilon: self.epsilon, centered: self.centered };
+        let rule = UpdateRule::RmsProp { rho: self.rho, momentum: self.momentum, epsilon: self.epsilon, centered: self.centered };
         build("RmsProp", "rmsprop", self.learning_rate, self.common, rule)
     }
 }
@@ -45,7 +45,7 @@ impl IntoOptimizer for Adagrad {
     fn into_optimizer<B: Backend>(self) -> Result<Box<dyn Optimizer<B>>> {
         check("Adagrad initial_accumulator_value", self.initial_accumulator_value, 0.0, f32::INFINITY, true, false)?;
         check("Adagrad epsilon", self.epsilon, 0.0, f32::INFINITY, false, false)?;
-        let rule = Rule::Adagrad { initial_accumulator_value: self.initial_accumulator_value, epsilon: self.epsilon };
+        let rule = UpdateRule::Adagrad { initial_accumulator_value: self.initial_accumulator_value, epsilon: self.epsilon };
         build("Adagrad", "adagrad", self.learning_rate, self.common, rule)
     }
 }
@@ -65,6 +65,6 @@ impl IntoOptimizer for Adadelta {
     fn into_optimizer<B: Backend>(self) -> Result<Box<dyn Optimizer<B>>> {
         check("Adadelta rho", self.rho, 0.0, 1.0, false, false)?;
         check("Adadelta epsilon", self.epsilon, 0.0, f32::INFINITY, false, false)?;
-        build("Adadelta", "adadelta", self.learning_rate, self.common, Rule::Adadelta { rho: self.rho, epsilon: self.epsilon })
+        build("Adadelta", "adadelta", self.learning_rate, self.common, UpdateRule::Adadelta { rho: self.rho, epsilon: self.epsilon })
     }
 }

@@ -1,9 +1,9 @@
 //! FTRL-proximal ("Follow The Regularized Leader").
 
-use super::state::Rule;
 use super::{IntoOptimizer, Optimizer, build, check, optimizer_config};
 use crate::Result;
 use crate::backend::Backend;
+use crate::backend::ops::UpdateRule;
 
 optimizer_config! {
     /// FTRL as Keras 3 defines it (learning rate 0.001), with L1, L2 and L2-shrinkage
@@ -34,7 +34,7 @@ impl IntoOptimizer for Ftrl {
         check("Ftrl l2_regularization_strength", self.l2_regularization_strength, 0.0, inf, true, false)?;
         check("Ftrl l2_shrinkage_regularization_strength", self.l2_shrinkage_regularization_strength, 0.0, inf, true, false)?;
         check("Ftrl beta", self.beta, 0.0, inf, true, false)?;
-        let rule = Rule::Ftrl {
+        let rule = UpdateRule::Ftrl {
             lr_power: self.learning_rate_power,
             initial_accumulator_value: self.initial_accumulator_value,
             l1: self.l1_regularization_strength,

@@ -1,9 +1,9 @@
 //! Lion: the sign of an interpolated momentum.
 
-use super::state::Rule;
 use super::{IntoOptimizer, Optimizer, build, check, optimizer_config};
 use crate::Result;
 use crate::backend::Backend;
+use crate::backend::ops::UpdateRule;
 
 optimizer_config! {
     /// Lion as Keras 3 defines it (learning rate 0.001): `w -= lr sign(b1 m + (1 - b1) g)`,
@@ -20,6 +20,6 @@ impl IntoOptimizer for Lion {
     fn into_optimizer<B: Backend>(self) -> Result<Box<dyn Optimizer<B>>> {
         check("Lion beta_1", self.beta_1, 0.0, 1.0, false, true)?;
         check("Lion beta_2", self.beta_2, 0.0, 1.0, true, true)?;
-        build("Lion", "lion", self.learning_rate, self.common, Rule::Lion { beta_1: self.beta_1, beta_2: self.beta_2 })
+        build("Lion", "lion", self.learning_rate, self.common, UpdateRule::Lion { beta_1: self.beta_1, beta_2: self.beta_2 })
     }
 }

@@ -13,15 +13,14 @@ mod lion;
 pub mod schedules;
 mod sgd;
 mod state;
-mod update;
 
+pub use crate::backend::ops::{Clip, Schedule, Update, UpdateRule};
 pub use adam::{Adam, AdamW, Adamax, Nadam};
 pub use adaptive::{Adadelta, Adagrad, RmsProp};
 pub use ftrl::Ftrl;
 pub use lion::Lion;
 pub use schedules::{CosineDecay, ExponentialDecay, InverseTimeDecay, LearningRateSchedule, PiecewiseConstantDecay, PolynomialDecay};
 pub use sgd::Sgd;
-pub use update::{Update, UpdateRule};
 
 use crate::backend::Backend;
 use crate::model::WeightSpec;
@@ -35,8 +34,9 @@ pub trait Optimizer<B: Backend>: Send {
     /// The learning rate: the number set, or a schedule's value at [`Optimizer::iterations`]
     /// (before SGD's legacy `decay`, which divides it at each step, as Keras 2's `lr` was).
     fn learning_rate(&self) -> f32;
-    /// Replaces the learning rate; an error when it comes from a schedule (as in Keras).
-    fn set_learning_rate(&mut self, lr: f32) -> Result<()>;
+    /// Replaces the learning rate (also in the device's step buffer); an error when it comes from
+    /// a schedule (as in Keras).
+    fn set_learning_rate(&mut self, device: &B, lr: f32) -> Result<()>;
     /// Updates applied so far (Keras's `optimizer.iterations`).
     fn iterations(&self) -> u64;
     /// One update of every trainable parameter from its gradient. `weights` locates the weight
@@ -233,7 +233,7 @@ fn build<B: Backend>(
     name: &'static str,
     learning_rate: LearningRate,
     common: Common,
-    rule: state::Rule,
+    rule: crate::backend::ops::UpdateRule,
 ) -> Result<Box<dyn Optimizer<B>>> {
     learning_rate.check(display)?;
     common.check(display)?;

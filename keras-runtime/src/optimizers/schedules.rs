@@ -7,10 +7,14 @@
 //! ```
 
 use super::check;
+use crate::backend::cpu::optimizer::schedule_rate;
+use crate::backend::ops::{MAX_PIECES, Schedule};
 use crate::{Error, Result};
 use std::fmt;
 
-/// A learning rate that depends on the step. Implement it for a schedule of your own.
+/// A learning rate that depends on the step. Implement it for a schedule of your own: the host
+/// then evaluates it before each step and writes the rate to the device. The built-in schedules
+/// also describe themselves as a [`Schedule`], which the update kernel evaluates on the device.
 pub trait LearningRateSchedule: fmt::Debug + Send + Sync {
     /// The learning rate at 0-based step `step`.
     fn learning_rate(&self, step: u64) -> f32;
@@ -18,6 +22,15 @@ pub trait LearningRateSchedule: fmt::Debug + Send + Sync {
     fn check(&self) -> Result<()> {
         Ok(())
     }
+    /// The schedule as the update kernel evaluates it, if it can (`None`: the host evaluates it).
+    fn descriptor(&self) -> Option<Schedule> {
+        None
+    }
+}
+
+/// A built-in schedule's rate, as the update kernel computes it.
+fn rate(s: &impl LearningRateSchedule, step: u64) -> f32 {
+    schedule_rate(&s.descriptor().expect("a built-in schedule has a descriptor"), step).expect("not the constant schedule")
 }
 
 /// Checks a schedule's `decay_steps`.
@@ -56,11 +69,12 @@ impl ExponentialDecay {
 
 impl LearningRateSchedule for ExponentialDecay {
     fn learning_rate(&self, step: u64) -> f32 {
-        let mut p = step as f32 / self.decay_steps as f32;
-        if self.staircase {
-            p = p.floor();
-        }
-        self.initial_learning_rate * self.decay_rate.powf(p)
+        rate(self, step)
+    }
+
+    fn descriptor(&self) -> Option<Schedule> {
+        let (initial, decay_steps, rate, staircase) = (self.initial_learning_rate, self.decay_steps, self.decay_rate, self.staircase);
+        Some(Schedule::Exponential { initial, decay_steps, rate, staircase })
     }
 
     fn check(&self) -> Result<()> {
@@ -91,6 +105,19 @@ impl LearningRateSchedule for PiecewiseConstantDecay {
     fn learning_rate(&self, step: u64) -> f32 {
         let i = self.boundaries.iter().take_while(|&&b| step > b).count();
         self.values[i]
+    }
+
+    /// The kernel's form holds up to [`MAX_PIECES`] boundaries; a longer schedule is evaluated
+    /// on the host.
+    fn descriptor(&self) -> Option<Schedule> {
+        let count = self.boundaries.len();
+        if count > MAX_PIECES || self.values.len() != count + 1 {
+            return None;
+        }
+        let (mut boundaries, mut values) = ([0; MAX_PIECES], [0.0; MAX_PIECES + 1]);
+        boundaries[..count].copy_from_slice(&self.boundaries);
+        values[..=count].copy_from_slice(&self.values);
+        Some(Schedule::Piecewise { count, boundaries, values })
     }
 
     fn check(&self) -> Result<()> {
@@ -152,16 +179,13 @@ impl PolynomialDecay {
 
 impl LearningRateSchedule for PolynomialDecay {
     fn learning_rate(&self, step: u64) -> f32 {
-        let mut step_f = step as f32;
-        let mut decay_steps = self.decay_steps as f32;
-        if self.cycle {
-            let multiplier = if step == 0 { 1.0 } else { (step_f / decay_steps).ceil() };
-            decay_steps *= multiplier;
-        } else {
-            step_f = step_f.min(decay_steps);
-        }
-        let p = step_f / decay_steps;
-        (self.initial_learning_rate - self.end_learning_rate) * (1.0 - p).powf(self.power) + self.end_learning_rate
+        rate(self, step)
+    }
+
+    fn descriptor(&self) -> Option<Schedule> {
+        let (initial, decay_steps, end, power, cycle) =
+            (self.initial_learning_rate, self.decay_steps, self.end_learning_rate, self.power, self.cycle);
+        Some(Schedule::Polynomial { initial, decay_steps, end, power, cycle })
     }
 
     fn check(&self) -> Result<()> {
@@ -200,11 +224,12 @@ impl InverseTimeDecay {
 
 impl LearningRateSchedule for InverseTimeDecay {
     fn learning_rate(&self, step: u64) -> f32 {
-        let mut p = step as f32 / self.decay_steps as f32;
-        if self.staircase {
-            p = p.floor();
-        }
-        self.initial_learning_rate / (1.0 + self.decay_rate * p)
+        rate(self, step)
+    }
+
+    fn descriptor(&self) -> Option<Schedule> {
+        let (initial, decay_steps, rate, staircase) = (self.initial_learning_rate, self.decay_steps, self.decay_rate, self.staircase);
+        Some(Schedule::InverseTime { initial, decay_steps, rate, staircase })
     }
 
     fn check(&self) -> Result<()> {
@@ -246,31 +271,22 @@ impl CosineDecay {
     pub fn warmup(self, target: f32, steps: u64) -> Self {
         CosineDecay { warmup_target: Some(target), warmup_steps: steps, ..self }
     }
-
-    fn decay(&self, step: f32, decay_steps: f32, from: f32) -> f32 {
-        let completed = step / decay_steps;
-        let cosine = 0.5 * (1.0 + (std::f32::consts::PI * completed).cos());
-        let decayed = (1.0 - self.alpha) * cosine + self.alpha;
-        from * decayed
-    }
 }
 
 impl LearningRateSchedule for CosineDecay {
     fn learning_rate(&self, step: u64) -> f32 {
-        let decay_steps = self.decay_steps as f32;
-        let step = step as f32;
-        match self.warmup_target {
-            None => self.decay(step.min(decay_steps), decay_steps, self.initial_learning_rate),
-            Some(target) => {
-                let warmup_steps = self.warmup_steps as f32;
-                let step = step.min(decay_steps + warmup_steps);
-                if step < warmup_steps {
-                    (target - self.initial_learning_rate) * (step / warmup_steps) + self.initial_learning_rate
-                } else {
-                    self.decay(step - warmup_steps, decay_steps, target)
-                }
-            }
-        }
+        rate(self, step)
+    }
+
+    fn descriptor(&self) -> Option<Schedule> {
+        Some(Schedule::Cosine {
+            initial: self.initial_learning_rate,
+            decay_steps: self.decay_steps,
+            alpha: self.alpha,
+            warmup: self.warmup_target.is_some(),
+            warmup_target: self.warmup_target.unwrap_or(0.0),
+            warmup_steps: self.warmup_steps,
+        })
     }
 
     fn check(&self) -> Result<()> {

@@ -1,9 +1,9 @@
 //! Stochastic gradient descent, with optional (Nesterov) momentum.
 
-use super::state::Rule;
 use super::{IntoOptimizer, Optimizer, build, check, optimizer_config};
 use crate::Result;
 use crate::backend::Backend;
+use crate::backend::ops::UpdateRule;
 
 optimizer_config! {
     /// SGD as Keras 3 defines it: learning rate 0.01, no momentum by default.
@@ -22,7 +22,7 @@ impl IntoOptimizer for Sgd {
     fn into_optimizer<B: Backend>(self) -> Result<Box<dyn Optimizer<B>>> {
         check("Sgd momentum", self.momentum, 0.0, 1.0, true, true)?;
         check("Sgd decay", self.decay, 0.0, f32::INFINITY, true, false)?;
-        let rule = Rule::Sgd { momentum: self.momentum, nesterov: self.nesterov, decay: self.decay };
+        let rule = UpdateRule::Sgd { momentum: self.momentum, nesterov: self.nesterov, decay: self.decay };
         build("Sgd", "sgd", self.learning_rate, self.common, rule)
     }
 }

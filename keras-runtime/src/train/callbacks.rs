@@ -51,6 +51,12 @@ pub trait Callback {
     fn on_train_batch_end(&mut self, _batch: usize, _logs: &Logs, _control: &mut dyn Control) -> Result<()> {
         Ok(())
     }
+    /// Whether [`Callback::on_train_batch_end`] reads its logs (true unless a callback says
+    /// otherwise). The loss and metrics accumulate on the device; `fit` reads them back after
+    /// every batch only when the progress bar or a callback needs them.
+    fn wants_batch_logs(&self) -> bool {
+        true
+    }
     /// After each epoch, with the epoch's values (and the validation values, `val_*`).
     fn on_epoch_end(&mut self, _epoch: usize, _logs: &mut Logs, _control: &mut dyn Control) -> Result<()> {
         Ok(())

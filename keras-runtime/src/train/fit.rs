@@ -234,7 +234,15 @@ fn secs(t0: Instant) -> f64 {
     t0.elapsed().as_secs_f64()
 }
 
-pub(crate) fn fit(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: Option<usize>, mut args: FitArgs<'_>) -> Result<History> {
+/// `fit`: the training set (and validation data) held by the device for the run, then released
+/// whatever happens.
+pub(crate) fn fit(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: Option<usize>, args: FitArgs<'_>) -> Result<History> {
+    let result = run(engine, x, y, classes, args);
+    engine.release();
+    result
+}
+
+fn run(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: Option<usize>, mut args: FitArgs<'_>) -> Result<History> {
     engine.check_data(x, y)?;
     let sample_weight = args.sample_weight.take().transpose()?;
     let class_weights = class_weights(sample_weight.as_ref(), args.class_weight.as_deref(), y, classes)?;
@@ -285,7 +293,18 @@ pub(crate) fn fit(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes
     let mut order: Vec<usize> = (0..n_train).collect();
     let mut history = History::default();
     let mut logs = Logs::new();
-    let per_batch_logs = args.verbose == 1 || !args.callbacks.is_empty();
+    // The training set stays on the device for the run; batches are read or gathered there.
+    for t in [Some(x), Some(y), train_weights].into_iter().flatten() {
+        engine.hold(t)?;
+    }
+    if let Some((vx, vy, vw, ..)) = validation {
+        for t in [Some(vx), Some(vy), vw].into_iter().flatten() {
+            engine.hold(t)?;
+        }
+    }
+    // Logs are read back each batch only for Keras's redrawn bar, which averages every batch's
+    // values, and for callbacks that want them.
+    let per_batch_logs = args.verbose == 1 || args.callbacks.iter().any(|cb| cb.wants_batch_logs());
     engine.take_stop_request();
     engine.take_initial_epoch();
     for cb in args.callbacks.iter_mut() {
@@ -314,10 +333,11 @@ pub(crate) fn fit(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes
         engine.reset_metrics()?;
         if args.shuffle {
             rng.shuffle(&mut order);
+            engine.set_order(&order)?;
         }
         for step in 0..steps {
             let (a, b) = (step * args.batch_size, ((step + 1) * args.batch_size).min(n_train));
-            let batch = if args.shuffle { Batch::Indices(&order[a..b]) } else { Batch::Range(a, b) };
+            let batch = if args.shuffle { Batch::Shuffled(a, b) } else { Batch::Range(a, b) };
             engine.train_batch(x, y, train_weights, batch)?;
             if per_batch_logs {
                 engine.write_logs(&mut logs, false)?;

@@ -16,7 +16,7 @@ pub use data::{AsInput, Element, Inputs};
 pub use fit::FitArgs;
 pub use logs::{History, Logs};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Device, LossBatch, MetricBatch, ObjectiveOps, OptimizerOps, RandomStream};
 use crate::losses::{IntoLoss, LossConfig};
 use crate::metrics::{IntoMetric, MetricKind};
 use crate::model::Model;
@@ -30,29 +30,36 @@ use std::path::Path;
 
 /// Which samples of a table make a batch.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Batch<'a> {
+pub(crate) enum Batch {
     /// Consecutive samples.
     Range(usize, usize),
-    /// Samples by index.
-    Indices(&'a [usize]),
+    /// The samples at positions `a..b` of the epoch's order ([`Engine::set_order`]).
+    Shuffled(usize, usize),
 }
 
-impl Batch<'_> {
+impl Batch {
     fn len(&self) -> usize {
         match *self {
-            Batch::Range(a, b) => b - a,
-            Batch::Indices(i) => i.len(),
+            Batch::Range(a, b) | Batch::Shuffled(a, b) => b - a,
         }
     }
 }
 
 /// The model operations the (non-generic) training loop needs.
 pub(crate) trait Engine: Control {
+    /// Holds a table on the device until [`Engine::release`], so that batches are read from
+    /// there (a device that reads host memory reads it in place and holds nothing).
+    fn hold(&mut self, t: &Table<'_>) -> Result<()>;
+    /// Drops every held table.
+    fn release(&mut self);
+    /// Sets the order [`Batch::Shuffled`] batches take their samples in (once per epoch).
+    fn set_order(&mut self, order: &[usize]) -> Result<()>;
     /// Runs one training step on a batch and accumulates loss and metrics; `w` holds a weight
     /// per sample of the whole table.
-    fn train_batch(&mut self, x: &Table<'_>, y: &Table<'_>, w: Option<&Table<'_>>, batch: Batch<'_>) -> Result<()>;
+    fn train_batch(&mut self, x: &Table<'_>, y: &Table<'_>, w: Option<&Table<'_>>, batch: Batch) -> Result<()>;
     /// Accumulates loss and metrics of a batch in inference mode.
-    fn test_batch(&mut self, x: &Table<'_>, y: &Table<'_>, w: Option<&Table<'_>>, batch: Batch<'_>) -> Result<()>;
+    fn test_batch(&mut self, x: &Table<'_>, y: &Table<'_>, w: Option<&Table<'_>>, batch: Batch) -> Result<()>;
+
     /// Zeroes the loss and metric accumulators.
     fn reset_metrics(&mut self) -> Result<()>;
     /// Writes the accumulated values into `logs` (names prefixed `val_` when `validation`).
@@ -77,9 +84,11 @@ pub struct Compiled<M: Model> {
     metrics: Vec<CompiledMetric>,
     /// Loss and metric accumulators on the device: the loss's `[total, count]`, then each
     /// metric's.
-    stats: <M::Backend as Backend>::Buffer,
+    stats: <M::Backend as Device>::Buffer,
     host_stats: Vec<f32>,
     staging: Staging<M::Backend>,
+    /// Tables held on the device during a `fit`.
+    held: Held<M::Backend>,
     logs: Logs,
     stop: bool,
     /// The epoch a callback asked `fit` to start at (set by [`Control::set_initial_epoch`]).
@@ -240,6 +249,7 @@ pub trait Compile: Model {
             stats: device.alloc(slots)?,
             host_stats: vec![0.0; slots],
             staging: Staging { x: device.alloc(0)?, y: device.alloc(0)?, w: device.alloc(0)? },
+            held: Held { tables: Vec::new(), order: device.alloc_indices(0)?, order_len: 0 },
             model: self,
             optimizer,
             loss,
@@ -299,7 +309,7 @@ impl<M: Model> Compiled<M> {
         let variables = self.optimizer.variables(&dev)?;
         let mut tensors: Vec<Named<'_>> = owned.iter().map(|(n, s, d)| Named { name: n.clone(), shape: s.clone(), data: d }).collect();
         tensors.extend(variables.iter().map(|(n, v)| Named { name: format!("optimizer/{n}"), shape: vec![v.len()], data: v }));
-        let (seed, step) = self.model.core().seed_and_step();
+        let RandomStream { seed, step } = self.model.core().random_stream()?;
         let mut meta = base_metadata::<M>("training state");
         meta.insert("epoch".to_string(), epoch.to_string());
         meta.insert("optimizer".to_string(), self.optimizer.name().to_string());
@@ -361,7 +371,7 @@ impl<M: Model> Compiled<M> {
         let dev = self.model.core().device().clone();
         self.optimizer.set_variables(&dev, &variables).map_err(|e| format_err(e.to_string()))?;
         Network::set_weights(self, &arrays)?;
-        self.model.core_mut().set_seed_and_step(seed, step);
+        self.model.core_mut().set_random_stream(RandomStream { seed, step })?;
         self.restored_shuffle_seed = shuffle_seed;
         Ok(epoch)
     }
@@ -548,14 +558,14 @@ impl<M: Model> Compiled<M> {
         // statistics); this call changes nothing, so the state is put back.
         let mut state = vec![0.0f32; M::NON_TRAINABLE_PARAMS];
         let dev = self.model.core().device().clone();
-        dev.download(<M::Backend as Backend>::view(self.model.core().state(), 0..M::NON_TRAINABLE_PARAMS), &mut state)?;
+        dev.download(<M::Backend as Device>::view(self.model.core().state(), 0..M::NON_TRAINABLE_PARAMS), &mut state)?;
         let stepped = self.step(x, y, w, Batch::Range(0, x.rows()), Step::Gradients);
-        dev.upload(&state, <M::Backend as Backend>::view_mut(self.model.core_mut().state_mut(), 0..M::NON_TRAINABLE_PARAMS))?;
+        dev.upload(&state, <M::Backend as Device>::view_mut(self.model.core_mut().state_mut(), 0..M::NON_TRAINABLE_PARAMS))?;
         stepped?;
         let core = self.model.core();
         let dev = core.device().clone();
         let mut grads = vec![0.0f32; M::TRAINABLE_PARAMS];
-        dev.download(<M::Backend as Backend>::view(core.grads(), 0..M::TRAINABLE_PARAMS), &mut grads)?;
+        dev.download(<M::Backend as Device>::view(core.grads(), 0..M::TRAINABLE_PARAMS), &mut grads)?;
         let loss = {
             let mut logs = Logs::new();
             self.write_logs(&mut logs, false)?;
@@ -574,36 +584,38 @@ impl<M: Model> Compiled<M> {
     }
 
     /// One batch: forward pass, loss (and gradient) and metrics; for `Step::Gradients` and
-    /// `Step::Train` the backward pass; for `Step::Train` the optimizer's update.
-    fn step(&mut self, x: &Table<'_>, y: &Table<'_>, w: Option<&Table<'_>>, batch: Batch<'_>, step: Step) -> Result<()> {
+    /// `Step::Train` the backward pass; for `Step::Train` the optimizer's update. Nothing is read
+    /// back: the loss and metrics accumulate on the device.
+    fn step(&mut self, x: &Table<'_>, y: &Table<'_>, w: Option<&Table<'_>>, batch: Batch, step: Step) -> Result<()> {
         type B<M> = <M as Model>::Backend;
-        let Compiled { model, optimizer, loss, metrics, stats, staging, .. } = self;
+        let Compiled { model, optimizer, loss, metrics, stats, staging, held, .. } = self;
         let core = model.core_mut();
         let dev = core.device().clone();
         let rows = batch.len();
         let cols = M::OUTPUT_SHAPE.last().copied().unwrap_or(1);
-        // Penalties are added to the loss accumulator as the loss is: times the rows it averages.
-        let loss_rows = (rows * (M::OUTPUT_SIZE / cols)) as f32;
+        // Rows of the loss: samples times the positions of a sequence output.
+        let loss_rows = rows * (M::OUTPUT_SIZE / cols);
         let tsize = if loss.sparse_targets() { M::OUTPUT_SIZE / cols } else { M::OUTPUT_SIZE };
-        let (xv, yv, wv) = staging.stage(&dev, x, y, w, batch, M::INPUT_SIZE, tsize)?;
+        let (xv, yv, wv) = staging.stage(&dev, held, x, y, w, batch, M::INPUT_SIZE, tsize)?;
         core.prepare(rows, M::SLOTS)?;
         let training = step != Step::Test;
         M::forward(core, xv, rows, training);
         {
             let (out, grad) = core.output_and_grad(M::OUTPUT_SLOT, M::OUTPUT_GRAD_SLOT);
-            let pred = <B<M> as Backend>::view(out, 0..rows * M::OUTPUT_SIZE);
-            let grad = training.then(|| <B<M> as Backend>::view_mut(grad, 0..rows * M::OUTPUT_SIZE));
-            let loss_rows = rows * (M::OUTPUT_SIZE / cols);
-            dev.loss(*loss, pred, yv, wv, grad, loss_rows, cols, <B<M> as Backend>::view_mut(stats, 0..2));
+            let pred = <B<M> as Device>::view(out, 0..rows * M::OUTPUT_SIZE);
+            let grad = training.then(|| <B<M> as Device>::view_mut(grad, 0..rows * M::OUTPUT_SIZE));
+            dev.loss(&LossBatch { loss: *loss, rows: loss_rows, cols }, pred, yv, wv, grad, <B<M> as Device>::view_mut(stats, 0..2));
             for m in metrics.iter() {
                 let range = m.offset..m.offset + m.kind.stats_len(cols);
-                dev.metric(m.kind, pred, yv, loss_rows, cols, <B<M> as Backend>::view_mut(stats, range));
+                dev.metric(&MetricBatch { kind: m.kind, rows: loss_rows, cols }, pred, yv, <B<M> as Device>::view_mut(stats, range));
             }
         }
+        // Penalties are added to the loss accumulator as the loss is: times the rows it averages.
+        let scale = loss_rows as f32;
         // Penalties on layer outputs (their gradients are added inside `backward`).
         for a in M::ACTIVITY {
-            let out = <B<M> as Backend>::view(core.slot(a.slot), 0..rows * a.len);
-            dev.regularize(a.regularizer.scaled(1.0 / rows as f32), out, None, loss_rows, Some(<B<M> as Backend>::view_mut(stats, 0..2)));
+            let out = <B<M> as Device>::view(core.slot(a.slot), 0..rows * a.len);
+            dev.regularize(&a.regularizer.scaled(1.0 / rows as f32), out, None, scale, Some(<B<M> as Device>::view_mut(stats, 0..2)));
         }
         if training {
             M::backward(core, xv, rows);
@@ -614,17 +626,18 @@ impl<M: Model> Compiled<M> {
             if let Some(reg) = w.regularizer {
                 let range = w.offset..w.offset + w.len();
                 let (params, grads) = core.params_and_grads();
-                let g = training.then(|| <B<M> as Backend>::view_mut(grads, range.clone()));
-                dev.regularize(reg, <B<M> as Backend>::view(params, range), g, loss_rows, Some(<B<M> as Backend>::view_mut(stats, 0..2)));
+                let g = training.then(|| <B<M> as Device>::view_mut(grads, range.clone()));
+                dev.regularize(&reg, <B<M> as Device>::view(params, range), g, scale, Some(<B<M> as Device>::view_mut(stats, 0..2)));
             }
         }
         if step == Step::Train {
             let (params, grads) = core.params_and_grads();
             let n = M::TRAINABLE_PARAMS;
-            optimizer.apply(&dev, <B<M> as Backend>::view_mut(params, 0..n), <B<M> as Backend>::view_mut(grads, 0..n), M::WEIGHTS)?;
+            optimizer.apply(&dev, <B<M> as Device>::view_mut(params, 0..n), <B<M> as Device>::view_mut(grads, 0..n), M::WEIGHTS)?;
             for w in M::WEIGHTS {
                 if let Some(c) = w.constraint {
-                    dev.constrain(c, <B<M> as Backend>::view_mut(core.params_mut(), w.offset..w.offset + w.len()), w.shape);
+                    let rows = w.shape.first().copied().unwrap_or(1);
+                    dev.constrain(&c, rows, <B<M> as Device>::view_mut(core.params_mut(), w.offset..w.offset + w.len()));
                 }
             }
             core.advance_step();
@@ -652,62 +665,99 @@ struct Staging<B: Backend> {
 }
 
 /// A batch on the device: inputs, targets and (when given) sample weights.
-type Staged<'a, B> = (<B as Backend>::View<'a>, <B as Backend>::View<'a>, Option<<B as Backend>::View<'a>>);
+type Staged<'a, B> = (<B as Device>::View<'a>, <B as Device>::View<'a>, Option<<B as Device>::View<'a>>);
 
 impl<B: Backend> Staging<B> {
-    /// The batch's inputs, targets and weights on the device: the host tables themselves when the
-    /// device reads host memory and the rows are consecutive, else copies in the staging buffers.
+    /// The batch's inputs, targets and weights on the device: read in place where the device
+    /// reads the host tables or holds them and the rows are consecutive, else gathered or
+    /// copied into the staging buffers.
     #[allow(clippy::too_many_arguments)]
     fn stage<'a>(
         &'a mut self,
         dev: &B,
+        held: &'a Held<B>,
         x: &'a Table<'_>,
         y: &'a Table<'_>,
         w: Option<&'a Table<'_>>,
-        batch: Batch<'_>,
+        batch: Batch,
         xlen: usize,
         ylen: usize,
     ) -> Result<Staged<'a, B>> {
         let Staging { x: xb, y: yb, w: wb } = self;
         let wv = match w {
-            Some(w) => Some(stage_rows(dev, w, batch, wb, 1)?),
+            Some(w) => Some(stage_rows(dev, held, w, batch, wb, 1)?),
             None => None,
         };
-        Ok((stage_rows(dev, x, batch, xb, xlen)?, stage_rows(dev, y, batch, yb, ylen)?, wv))
+        Ok((stage_rows(dev, held, x, batch, xb, xlen)?, stage_rows(dev, held, y, batch, yb, ylen)?, wv))
     }
 }
 
-/// The rows of `batch` of a host table, as a device view.
-fn stage_rows<'a, B: Backend>(dev: &B, t: &'a Table<'_>, batch: Batch<'_>, buf: &'a mut B::Buffer, row_len: usize) -> Result<B::View<'a>> {
-    let n = batch.len() * row_len;
-    if !t.parts.is_empty() {
-        // Several inputs: the batch's rows of each input in turn.
-        if B::len(buf) < n {
-            *buf = dev.alloc(n)?;
-        }
-        let mut at = 0;
-        for part in &t.parts {
-            let len = batch.len() * part.row_len();
-            let dst = B::view_mut(buf, at..at + len);
-            match batch {
-                Batch::Range(a, b) => dev.upload(part.slice(a..b), dst)?,
-                Batch::Indices(idx) => dev.gather_rows(&part.data, part.row_len(), idx, dst)?,
-            }
-            at += len;
-        }
-        return Ok(B::view(buf, 0..n));
+/// Tables a device holds during a `fit` (each found by the address of its data), and the
+/// epoch's order of samples.
+struct Held<B: Backend> {
+    tables: Vec<(*const f32, B::Buffer)>,
+    order: B::Indices,
+    order_len: usize,
+}
+
+// SAFETY: the addresses are only compared, never dereferenced.
+unsafe impl<B: Backend> Send for Held<B> {}
+
+impl<B: Backend> Held<B> {
+    /// The rows of `data` on the device: in place where the device reads host memory, else the
+    /// held copy.
+    fn source<'a>(&'a self, dev: &B, data: &'a [f32]) -> Option<B::View<'a>> {
+        dev.host_view(data).or_else(|| {
+            let held = self.tables.iter().find(|(at, buf)| *at == data.as_ptr() && B::len(buf) == data.len())?;
+            Some(B::view(&held.1, 0..data.len()))
+        })
     }
-    if let Batch::Range(a, b) = batch
-        && let Some(v) = dev.host_view(t.slice(a..b))
+
+    /// Uploads `data` once, unless the device reads it in place or already holds it.
+    fn hold(&mut self, dev: &B, data: &[f32]) -> Result<()> {
+        if self.source(dev, data).is_none() {
+            let mut buf = dev.alloc(data.len())?;
+            dev.upload(data, B::view_mut(&mut buf, 0..data.len()))?;
+            self.tables.push((data.as_ptr(), buf));
+        }
+        Ok(())
+    }
+}
+
+/// The rows of `batch` of a table (each part in turn, for several inputs) as a device view.
+fn stage_rows<'a, B: Backend>(
+    dev: &B,
+    held: &'a Held<B>,
+    t: &'a Table<'_>,
+    batch: Batch,
+    buf: &'a mut B::Buffer,
+    row_len: usize,
+) -> Result<B::View<'a>> {
+    let n = batch.len() * row_len;
+    let parts: &[Table<'_>] = if t.parts.is_empty() { std::slice::from_ref(t) } else { &t.parts };
+    if let ([part], Batch::Range(a, b)) = (parts, batch)
+        && let Some(v) = held.source(dev, &part.data)
     {
-        return Ok(v);
+        // One table and consecutive rows: read where it lies.
+        return Ok(B::sub(v, a * row_len..b * row_len));
     }
     if B::len(buf) < n {
         *buf = dev.alloc(n)?;
     }
-    match batch {
-        Batch::Range(a, b) => dev.upload(t.slice(a..b), B::view_mut(buf, 0..n))?,
-        Batch::Indices(idx) => dev.gather_rows(&t.data, row_len, idx, B::view_mut(buf, 0..n))?,
+    let mut at = 0;
+    for part in parts {
+        let width = part.row_len();
+        let len = batch.len() * width;
+        let dst = B::view_mut(buf, at..at + len);
+        match (held.source(dev, &part.data), batch) {
+            (Some(src), Batch::Range(a, b)) => dev.copy(B::sub(src, a * width..b * width), dst),
+            (None, Batch::Range(a, b)) => dev.upload(part.slice(a..b), dst)?,
+            (Some(src), Batch::Shuffled(a, b)) => dev.gather_rows(src, width, &held.order, a..b, dst),
+            (None, Batch::Shuffled(..)) => {
+                return Err(Error::Config("a shuffled batch of a table the device does not hold".to_string()));
+            }
+        }
+        at += len;
     }
     Ok(B::view(buf, 0..n))
 }
@@ -721,7 +771,8 @@ impl<M: Model> Control for Compiled<M> {
     }
     fn set_learning_rate(&mut self, lr: f32) -> Result<()> {
         crate::optimizers::check("learning_rate", lr, 0.0, f32::INFINITY, true, false)?;
-        self.optimizer.set_learning_rate(lr)
+        let dev = self.model.core().device().clone();
+        self.optimizer.set_learning_rate(&dev, lr)
     }
     fn get_weights(&self) -> Result<Vec<ArrayD<f32>>> {
         Network::get_weights(self)
@@ -744,25 +795,44 @@ impl<M: Model> Control for Compiled<M> {
 }
 
 impl<M: Model> Engine for Compiled<M> {
-    fn train_batch(&mut self, x: &Table<'_>, y: &Table<'_>, w: Option<&Table<'_>>, batch: Batch<'_>) -> Result<()> {
+    fn hold(&mut self, t: &Table<'_>) -> Result<()> {
+        let dev = self.model.core().device().clone();
+        let parts: &[Table<'_>] = if t.parts.is_empty() { std::slice::from_ref(t) } else { &t.parts };
+        parts.iter().try_for_each(|p| self.held.hold(&dev, &p.data))
+    }
+
+    fn release(&mut self) {
+        self.held.tables.clear();
+    }
+
+    fn set_order(&mut self, order: &[usize]) -> Result<()> {
+        let dev = self.model.core().device().clone();
+        if order.len() > self.held.order_len {
+            self.held.order = dev.alloc_indices(order.len())?;
+            self.held.order_len = order.len();
+        }
+        dev.upload_indices(order, &mut self.held.order)
+    }
+
+    fn train_batch(&mut self, x: &Table<'_>, y: &Table<'_>, w: Option<&Table<'_>>, batch: Batch) -> Result<()> {
         self.step(x, y, w, batch, Step::Train)
     }
 
-    fn test_batch(&mut self, x: &Table<'_>, y: &Table<'_>, w: Option<&Table<'_>>, batch: Batch<'_>) -> Result<()> {
+    fn test_batch(&mut self, x: &Table<'_>, y: &Table<'_>, w: Option<&Table<'_>>, batch: Batch) -> Result<()> {
         self.step(x, y, w, batch, Step::Test)
     }
 
     fn reset_metrics(&mut self) -> Result<()> {
         let dev = self.model.core().device().clone();
         let n = self.host_stats.len();
-        dev.fill(<M::Backend as Backend>::view_mut(&mut self.stats, 0..n), 0.0);
+        dev.fill(<M::Backend as Device>::view_mut(&mut self.stats, 0..n), 0.0);
         Ok(())
     }
 
     fn write_logs(&mut self, logs: &mut Logs, validation: bool) -> Result<()> {
         let dev = self.model.core().device().clone();
         let n = self.host_stats.len();
-        dev.download(<M::Backend as Backend>::view(&self.stats, 0..n), &mut self.host_stats)?;
+        dev.download(<M::Backend as Device>::view(&self.stats, 0..n), &mut self.host_stats)?;
         let stats = &self.host_stats;
         logs.set(if validation { "val_loss" } else { "loss" }, stats[0] / stats[1]);
         let cols = M::OUTPUT_SHAPE.last().copied().unwrap_or(1);
@@ -810,14 +880,15 @@ fn predict_table<M: Model>(model: &mut M, x: &Table<'_>, batch_size: usize) -> R
     let dev = core.device().clone();
     let mut out = vec![0.0f32; n * M::OUTPUT_SIZE];
     let mut xbuf = dev.alloc(0)?;
+    let none = Held { tables: Vec::new(), order: dev.alloc_indices(0)?, order_len: 0 };
     let mut start = 0;
     while start < n {
         let rows = batch_size.min(n - start);
-        let xv = stage_rows(&dev, x, Batch::Range(start, start + rows), &mut xbuf, M::INPUT_SIZE)?;
+        let xv = stage_rows(&dev, &none, x, Batch::Range(start, start + rows), &mut xbuf, M::INPUT_SIZE)?;
         core.prepare(rows, M::SLOTS)?;
         M::forward(core, xv, rows, false);
         dev.download(
-            <M::Backend as Backend>::view(core.slot(M::OUTPUT_SLOT), 0..rows * M::OUTPUT_SIZE),
+            <M::Backend as Device>::view(core.slot(M::OUTPUT_SLOT), 0..rows * M::OUTPUT_SIZE),
             &mut out[start * M::OUTPUT_SIZE..(start + rows) * M::OUTPUT_SIZE],
         )?;
         start += rows;

@@ -15,7 +15,7 @@ use super::pool;
 #[cfg(target_arch = "x86_64")]
 use super::simd::{Avx2, Avx512};
 use super::simd::{Level, activate, level};
-use crate::activations::Activation;
+use crate::backend::ops::{Activation, BiasAct};
 use std::cell::RefCell;
 use std::marker::PhantomData;
 
@@ -219,7 +219,7 @@ pub fn gemm_epilogue(a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>, epilogue: Epil
         gemm_with(a, b, c, false, Epi::NONE);
         // SAFETY: C is rows x cols contiguous, as asserted above.
         let y = unsafe { std::slice::from_raw_parts_mut(ptr, rows * cols) };
-        kernels::bias_act(y, epilogue.bias, None, rows, cols, epilogue.act);
+        kernels::bias_act(&BiasAct { rows, cols, act: epilogue.act }, y, epilogue.bias, None);
     }
 }
 
@@ -232,7 +232,7 @@ fn apply_after(c: COut, m: usize, n: usize, epi: Epi) {
     // bias, when not null, has n values.
     let (y, bias) =
         unsafe { (std::slice::from_raw_parts_mut(c.ptr, m * n), (!epi.bias.is_null()).then(|| std::slice::from_raw_parts(epi.bias, n))) };
-    kernels::bias_act(y, bias, None, m, n, epi.act);
+    kernels::bias_act(&BiasAct { rows: m, cols: n, act: epi.act }, y, bias, None);
 }
 
 fn gemm_with(a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>, accumulate: bool, epi: Epi) {
@@ -1044,7 +1044,6 @@ mod tests {
 
     #[test]
     fn epilogue_equals_product_then_bias_and_activation() {
-        use crate::activations::Activation;
         for &(m, n, k) in &[(1, 40, 30), (5, 3, 4), (13, 70, 600), (32, 128, 784), (100, 33, 20)] {
             let av = data(m * k, 11);
             let bv = data(k * n, 12);
@@ -1055,7 +1054,7 @@ mod tests {
                 gemm_epilogue(a, b, MatMut::row_major(&mut fused, m, n), Epilogue { bias: Some(&bias), act });
                 let mut plain = vec![0f32; m * n];
                 gemm(a, b, MatMut::row_major(&mut plain, m, n), false);
-                kernels::bias_act(&mut plain, Some(&bias), None, m, n, act);
+                kernels::bias_act(&BiasAct { rows: m, cols: n, act }, &mut plain, Some(&bias), None);
                 let worst = fused.iter().zip(&plain).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0f32, f32::max);
                 assert!(worst < 1e-5, "{act:?} {m}x{n}x{k}: {worst}");
             }

@@ -1,7 +1,7 @@
 //! The functional API's merge layers (`Add`, `Multiply`, `Maximum`, ..) and the strided block
 //! copy behind `Concatenate`.
 
-use crate::backend::MergeOp;
+use crate::backend::ops::{CopyCols, MergeOp};
 
 /// `y = op(xs[0], xs[1], ..)`, elementwise.
 pub fn merge(op: MergeOp, xs: &[&[f32]], y: &mut [f32]) {
@@ -58,17 +58,8 @@ pub fn merge_backward(op: MergeOp, i: usize, xs: &[&[f32]], y: &[f32], dy: &[f32
 }
 
 /// `dst[r, dst_off..dst_off + width] = src[r, src_off..src_off + width]` for `rows` rows.
-#[allow(clippy::too_many_arguments)]
-pub fn copy_cols(
-    rows: usize,
-    width: usize,
-    src: &[f32],
-    src_width: usize,
-    src_off: usize,
-    dst: &mut [f32],
-    dst_width: usize,
-    dst_off: usize,
-) {
+pub fn copy_cols(c: &CopyCols, src: &[f32], dst: &mut [f32]) {
+    let &CopyCols { rows, width, src_width, src_off, dst_width, dst_off } = c;
     for r in 0..rows {
         let s = r * src_width + src_off;
         let d = r * dst_width + dst_off;
@@ -109,7 +100,7 @@ mod tests {
     fn copies_blocks_of_columns() {
         let src = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
         let mut dst = [0.0f32; 8];
-        copy_cols(2, 2, &src, 3, 1, &mut dst, 4, 2);
+        copy_cols(&CopyCols { rows: 2, width: 2, src_width: 3, src_off: 1, dst_width: 4, dst_off: 2 }, &src, &mut dst);
         assert_eq!(dst, [0.0, 0.0, 2.0, 3.0, 0.0, 0.0, 5.0, 6.0]);
     }
 }

@@ -1,29 +1,39 @@
 //! The CPU backend: buffers are `Vec<f32>`, views are slices, kernels use AVX-512, AVX2+FMA or
 //! scalar code as the machine allows (detected at run time, never `target-cpu=native`), and large
-//! kernels spread over a thread pool.
+//! kernels spread over a thread pool. It overrides every kernel of every op family; each module
+//! here holds the math of one family.
 
+pub mod activation;
 pub mod gemm;
 pub mod kernels;
-mod merge;
-mod noise;
+pub mod losses;
+pub mod merge;
+pub mod metrics;
+pub mod noise;
+pub mod optimizer;
+pub mod penalties;
 pub mod pool;
 pub mod recurrent;
-mod shuffle;
+pub mod shuffle;
 pub(crate) mod simd;
-mod window;
+pub mod window;
 
-use super::{Backend, Border2d, MergeMode, MergeOp, Permutation, PoolKind, RnnCell, Transpose, Upsample2d, Window2d};
-use crate::Result;
-use crate::activations::Activation;
-use crate::constraints::Constraint;
-use crate::losses::LossConfig;
-use crate::metrics::MetricKind;
-use crate::optimizers::Update;
-use crate::regularizers::Regularizer;
+use super::ops::*;
+use super::{
+    Affine, BatchStats, DenseOps, Device, LayoutOps, NormGrads, NormOps, ObjectiveOps, OptimizerOps, RandomOps, RnnResetGrads,
+    RnnStepGrads, RnnStepIo, SequenceOps, WindowOps,
+};
+use crate::error::{Error, Result};
 use gemm::{MatMut, MatRef};
 use std::ops::Range;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use pool::set_num_threads;
+
+/// The CPU's sticky kernel failure (see [`Device::fail`]); `FAILED` keeps reads lock-free.
+static FAILURE: Mutex<Option<Error>> = Mutex::new(None);
+static FAILED: AtomicBool = AtomicBool::new(false);
 pub use simd::Level as SimdLevel;
 
 /// The CPU backend. `Cpu::default()` uses every core (or `KERAS_NUM_THREADS`).
@@ -49,10 +59,11 @@ impl Cpu {
     }
 }
 
-impl Backend for Cpu {
+impl Device for Cpu {
     type Buffer = Vec<f32>;
     type View<'a> = &'a [f32];
     type ViewMut<'a> = &'a mut [f32];
+    type Indices = Vec<usize>;
 
     fn describe(&self) -> String {
         format!("cpu ({:?}, {} threads)", self.simd_level(), self.threads()).to_lowercase()
@@ -94,6 +105,10 @@ impl Backend for Cpu {
         v
     }
 
+    fn shorten<'s>(v: &'s &[f32]) -> &'s [f32] {
+        v
+    }
+
     fn host_view<'a>(&self, data: &'a [f32]) -> Option<&'a [f32]> {
         Some(data)
     }
@@ -103,16 +118,29 @@ impl Backend for Cpu {
         Ok(())
     }
 
-    fn gather_rows(&self, src: &[f32], row_len: usize, rows: &[usize], dst: &mut [f32]) -> Result<()> {
-        for (d, &r) in dst.chunks_exact_mut(row_len).zip(rows) {
-            d.copy_from_slice(&src[r * row_len..(r + 1) * row_len]);
+    fn download(&self, src: &[f32], dst: &mut [f32]) -> Result<()> {
+        self.sync()?;
+        dst.copy_from_slice(src);
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<()> {
+        if FAILED.load(Ordering::Acquire) {
+            let mut slot = FAILURE.lock().unwrap_or_else(|e| e.into_inner());
+            FAILED.store(false, Ordering::Release);
+            if let Some(e) = slot.take() {
+                return Err(e);
+            }
         }
         Ok(())
     }
 
-    fn download(&self, src: &[f32], dst: &mut [f32]) -> Result<()> {
-        dst.copy_from_slice(src);
-        Ok(())
+    /// The CPU's own kernels cannot fail; a failure reported by other code (a kernel written
+    /// over the CPU's views) is kept until the next read, as on any device.
+    fn fail(&self, error: Error) {
+        let mut slot = FAILURE.lock().unwrap_or_else(|e| e.into_inner());
+        slot.get_or_insert(error);
+        FAILED.store(true, Ordering::Release);
     }
 
     fn copy(&self, src: &[f32], dst: &mut [f32]) {
@@ -123,7 +151,8 @@ impl Backend for Cpu {
         dst.fill(value);
     }
 
-    fn matmul(&self, m: usize, n: usize, k: usize, a: &[f32], ta: Transpose, b: &[f32], tb: Transpose, c: &mut [f32], accumulate: bool) {
+    fn gemm(&self, g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32]) {
+        let &Gemm { m, n, k, ta, tb, accumulate } = g;
         let a = match ta {
             Transpose::No => MatRef::row_major(a, m, k),
             Transpose::Yes => MatRef::row_major(a, k, m).t(),
@@ -135,115 +164,90 @@ impl Backend for Cpu {
         gemm::gemm(a, b, MatMut::row_major(c, m, n), accumulate);
     }
 
-    fn linear(
-        &self,
-        rows: usize,
-        k: usize,
-        n: usize,
-        x: &[f32],
-        w: &[f32],
-        bias: Option<&[f32]>,
-        act: Activation,
-        y: &mut [f32],
-        pre: Option<&mut [f32]>,
-    ) {
-        let (x, w) = (MatRef::row_major(x, rows, k), MatRef::row_major(w, k, n));
+    fn add(&self, src: &[f32], dst: &mut [f32]) {
+        dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+    }
+
+    fn scale(&self, v: &mut [f32], factor: f32) {
+        kernels::scale(v, factor);
+    }
+
+    fn multiply(&self, a: &[f32], b: &[f32], out: &mut [f32]) {
+        noise::multiply(a, b, out);
+    }
+
+    fn alloc_indices(&self, len: usize) -> Result<Vec<usize>> {
+        Ok(vec![0; len])
+    }
+
+    fn upload_indices(&self, src: &[usize], dst: &mut Vec<usize>) -> Result<()> {
+        dst[..src.len()].copy_from_slice(src);
+        Ok(())
+    }
+
+    fn gather_rows(&self, src: &[f32], row_len: usize, indices: &Vec<usize>, range: Range<usize>, dst: &mut [f32]) {
+        for (d, &r) in dst.chunks_exact_mut(row_len).zip(&indices[range]) {
+            d.copy_from_slice(&src[r * row_len..(r + 1) * row_len]);
+        }
+    }
+}
+
+impl DenseOps for Cpu {
+    fn linear(&self, l: &Linear, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32], pre: Option<&mut [f32]>) {
+        let (x, w) = (MatRef::row_major(x, l.rows, l.k), MatRef::row_major(w, l.k, l.n));
         match pre {
             Some(pre) => {
-                gemm::gemm(x, w, MatMut::row_major(&mut *y, rows, n), false);
-                kernels::bias_act(y, bias, Some(pre), rows, n, act);
+                gemm::gemm(x, w, MatMut::row_major(&mut *y, l.rows, l.n), false);
+                kernels::bias_act(&BiasAct { rows: l.rows, cols: l.n, act: l.act }, y, bias, Some(pre));
             }
-            None => gemm::gemm_epilogue(x, w, MatMut::row_major(y, rows, n), gemm::Epilogue { bias, act }),
+            None => gemm::gemm_epilogue(x, w, MatMut::row_major(y, l.rows, l.n), gemm::Epilogue { bias, act: l.act }),
         }
     }
 
-    fn bias_act(&self, y: &mut [f32], bias: Option<&[f32]>, pre: Option<&mut [f32]>, rows: usize, cols: usize, act: Activation) {
-        kernels::bias_act(y, bias, pre, rows, cols, act);
+    fn bias_act(&self, a: &BiasAct, y: &mut [f32], bias: Option<&[f32]>, pre: Option<&mut [f32]>) {
+        kernels::bias_act(a, y, bias, pre);
     }
 
-    fn act_backward(
-        &self,
-        g: &mut [f32],
-        y: &[f32],
-        pre: Option<&[f32]>,
-        rows: usize,
-        cols: usize,
-        act: Activation,
-        dbias: Option<&mut [f32]>,
-    ) {
-        kernels::act_backward(g, y, pre, rows, cols, act, dbias);
+    fn act_backward(&self, a: &BiasAct, g: &mut [f32], y: &[f32], pre: Option<&[f32]>, dbias: Option<&mut [f32]>) {
+        kernels::act_backward(a, g, y, pre, dbias);
+    }
+}
+
+impl NormOps for Cpu {
+    fn moments(&self, n: &Norm, x: &[f32], mean: &mut [f32], var: &mut [f32]) {
+        kernels::moments(n, x, mean, var);
     }
 
-    fn moments(&self, x: &[f32], rows: usize, cols: usize, mean: &mut [f32], var: &mut [f32]) {
-        kernels::moments(&x[..rows * cols], cols, &mut mean[..cols], &mut var[..cols]);
+    fn moving_average(&self, momentum: f32, moving: &mut [f32], value: &[f32]) {
+        kernels::moving_average(momentum, moving, value);
     }
 
-    fn moving_average(&self, moving: &mut [f32], value: &[f32], momentum: f32) {
-        for (m, &v) in moving.iter_mut().zip(value) {
-            *m = *m * momentum + v * (1.0 - momentum);
-        }
-    }
-
-    fn batch_norm(
-        &self,
-        x: &[f32],
-        rows: usize,
-        cols: usize,
-        mean: &[f32],
-        var: &mut [f32],
-        epsilon: f32,
-        gamma: Option<&[f32]>,
-        beta: Option<&[f32]>,
-        y: &mut [f32],
-    ) {
-        kernels::batch_norm(&x[..rows * cols], cols, mean, &mut var[..cols], epsilon, gamma, beta, &mut y[..rows * cols]);
+    fn batch_norm(&self, n: &Norm, x: &[f32], mean: &[f32], var: &mut [f32], affine: Affine<'_, Cpu>, y: &mut [f32]) {
+        kernels::batch_norm(n, x, mean, var, affine, y);
     }
 
     fn batch_norm_backward(
         &self,
+        n: &Norm,
         x: &[f32],
         dy: &[f32],
-        rows: usize,
-        cols: usize,
-        mean: &[f32],
-        inv: &[f32],
+        stats: BatchStats<'_, Cpu>,
         gamma: Option<&[f32]>,
-        dgamma: Option<&mut [f32]>,
-        dbeta: Option<&mut [f32]>,
-        dx: Option<&mut [f32]>,
+        grads: NormGrads<'_, Cpu>,
     ) {
-        kernels::batch_norm_backward(&x[..rows * cols], &dy[..rows * cols], cols, mean, inv, gamma, dgamma, dbeta, dx);
+        kernels::batch_norm_backward(n, x, dy, stats, gamma, grads);
     }
 
-    fn layer_norm(
-        &self,
-        x: &[f32],
-        rows: usize,
-        cols: usize,
-        gamma: Option<&[f32]>,
-        beta: Option<&[f32]>,
-        epsilon: f32,
-        y: &mut [f32],
-        stats: &mut [f32],
-    ) {
-        kernels::layer_norm(&x[..rows * cols], cols, gamma, beta, epsilon, &mut y[..rows * cols], &mut stats[..2 * rows]);
+    fn layer_norm(&self, n: &Norm, x: &[f32], affine: Affine<'_, Cpu>, y: &mut [f32], stats: &mut [f32]) {
+        kernels::layer_norm(n, x, affine, y, stats);
     }
 
-    fn layer_norm_backward(
-        &self,
-        x: &[f32],
-        dy: &[f32],
-        rows: usize,
-        cols: usize,
-        stats: &[f32],
-        gamma: Option<&[f32]>,
-        dgamma: Option<&mut [f32]>,
-        dbeta: Option<&mut [f32]>,
-        dx: Option<&mut [f32]>,
-    ) {
-        kernels::layer_norm_backward(&x[..rows * cols], &dy[..rows * cols], cols, &stats[..2 * rows], gamma, dgamma, dbeta, dx);
+    fn layer_norm_backward(&self, n: &Norm, x: &[f32], dy: &[f32], stats: &[f32], gamma: Option<&[f32]>, grads: NormGrads<'_, Cpu>) {
+        kernels::layer_norm_backward(n, x, dy, stats, gamma, grads);
     }
+}
 
+impl WindowOps for Cpu {
     fn im2col(&self, g: &Window2d, batch: usize, x: &[f32], cols: &mut [f32]) {
         window::im2col(g, batch, x, cols);
     }
@@ -252,171 +256,72 @@ impl Backend for Cpu {
         window::col2im(g, batch, cols, dx);
     }
 
-    fn depthwise(&self, rows: usize, taps: usize, c: usize, dm: usize, cols: &[f32], kernel: &[f32], y: &mut [f32]) {
-        window::depthwise(rows, taps, c, dm, cols, kernel, y);
+    fn depthwise(&self, d: &Depthwise, cols: &[f32], kernel: &[f32], y: &mut [f32]) {
+        window::depthwise(d, cols, kernel, y);
     }
 
-    fn depthwise_kernel_grad(&self, rows: usize, taps: usize, c: usize, dm: usize, cols: &[f32], dy: &[f32], dkernel: &mut [f32]) {
-        window::depthwise_kernel_grad(rows, taps, c, dm, cols, dy, dkernel);
+    fn depthwise_kernel_grad(&self, d: &Depthwise, cols: &[f32], dy: &[f32], dkernel: &mut [f32]) {
+        window::depthwise_kernel_grad(d, cols, dy, dkernel);
     }
 
-    fn depthwise_input_grad(&self, rows: usize, taps: usize, c: usize, dm: usize, kernel: &[f32], dy: &[f32], dcols: &mut [f32]) {
-        window::depthwise_input_grad(rows, taps, c, dm, kernel, dy, dcols);
+    fn depthwise_input_grad(&self, d: &Depthwise, kernel: &[f32], dy: &[f32], dcols: &mut [f32]) {
+        window::depthwise_input_grad(d, kernel, dy, dcols);
     }
 
-    fn pool2d(&self, g: &Window2d, kind: PoolKind, batch: usize, x: &[f32], y: &mut [f32]) {
-        window::pool2d(g, kind, batch, x, y);
+    fn pool2d(&self, p: &Pool2d, batch: usize, x: &[f32], y: &mut [f32]) {
+        window::pool2d(p, batch, x, y);
     }
 
-    fn pool2d_backward(&self, g: &Window2d, kind: PoolKind, batch: usize, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
-        window::pool2d_backward(g, kind, batch, x, y, dy, dx);
+    fn pool2d_backward(&self, p: &Pool2d, batch: usize, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
+        window::pool2d_backward(p, batch, x, y, dy, dx);
+    }
+}
+
+impl SequenceOps for Cpu {
+    fn embedding(&self, dim: usize, ids: &[f32], table: &[f32], y: &mut [f32]) {
+        recurrent::embedding(dim, ids, table, y);
     }
 
-    fn embedding(&self, ids: &[f32], dim: usize, table: &[f32], y: &mut [f32]) {
-        recurrent::embedding(ids, dim, table, y);
+    fn embedding_backward(&self, dim: usize, ids: &[f32], dy: &[f32], dtable: &mut [f32]) {
+        recurrent::embedding_backward(dim, ids, dy, dtable);
     }
 
-    fn embedding_backward(&self, ids: &[f32], dim: usize, dy: &[f32], dtable: &mut [f32]) {
-        recurrent::embedding_backward(ids, dim, dy, dtable);
+    fn rnn_step(&self, s: &RnnStep, io: RnnStepIo<'_, Cpu>) {
+        recurrent::rnn_step(s, io);
     }
 
-    fn rnn_step(
-        &self,
-        cell: &RnnCell,
-        s: usize,
-        batch: usize,
-        xw: &[f32],
-        hu: Option<&[f32]>,
-        rbias: Option<&[f32]>,
-        prev: Option<(&[f32], &[f32])>,
-        pre: &mut [f32],
-        post: &mut [f32],
-        h: &mut [f32],
-        y: &mut [f32],
-    ) {
-        recurrent::rnn_step(cell, s, batch, xw, hu, rbias, prev, pre, post, h, y);
+    fn rnn_reset_state(&self, s: &RnnStep, xw: &[f32], hu: &[f32], h: &[f32], rh: &mut [f32]) {
+        recurrent::rnn_reset_state(s, xw, hu, h, rh);
     }
 
-    fn merge_directions(&self, mode: MergeMode, batch: usize, steps: usize, units: usize, fwd: &[f32], bwd: &[f32], y: &mut [f32]) {
-        recurrent::merge_directions(mode, batch, steps, units, fwd, bwd, y);
+    fn rnn_step_backward(&self, s: &RnnStep, g: RnnStepGrads<'_, Cpu>) {
+        recurrent::rnn_step_backward(s, g);
     }
 
-    fn merge_directions_backward(
-        &self,
-        mode: MergeMode,
-        batch: usize,
-        steps: usize,
-        units: usize,
-        dy: &[f32],
-        fwd: &[f32],
-        bwd: &[f32],
-        dfwd: &mut [f32],
-        dbwd: &mut [f32],
-    ) {
-        recurrent::merge_directions_backward(mode, batch, steps, units, dy, fwd, bwd, dfwd, dbwd);
+    fn rnn_reset_state_backward(&self, s: &RnnStep, g: RnnResetGrads<'_, Cpu>) {
+        recurrent::rnn_reset_state_backward(s, g);
     }
 
-    fn merge(&self, op: MergeOp, xs: &[&[f32]], y: &mut [f32]) {
-        merge::merge(op, xs, y);
+    fn merge_directions(&self, d: &Directions, fwd: &[f32], bwd: &[f32], y: &mut [f32]) {
+        recurrent::merge_directions(d, fwd, bwd, y);
     }
 
-    fn merge_backward(&self, op: MergeOp, i: usize, xs: &[&[f32]], y: &[f32], dy: &[f32], dx: &mut [f32]) {
-        merge::merge_backward(op, i, xs, y, dy, dx);
+    fn merge_directions_backward(&self, d: &Directions, dy: &[f32], fwd: &[f32], bwd: &[f32], dfwd: &mut [f32], dbwd: &mut [f32]) {
+        recurrent::merge_directions_backward(d, dy, fwd, bwd, dfwd, dbwd);
     }
+}
 
-    fn copy_cols(
-        &self,
-        rows: usize,
-        width: usize,
-        src: &[f32],
-        src_width: usize,
-        src_off: usize,
-        dst: &mut [f32],
-        dst_width: usize,
-        dst_off: usize,
-    ) {
-        merge::copy_cols(rows, width, src, src_width, src_off, dst, dst_width, dst_off);
-    }
-
-    fn add(&self, src: &[f32], dst: &mut [f32]) {
-        dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
-    }
-
-    fn rnn_reset_state(&self, cell: &RnnCell, s: usize, batch: usize, xw: &[f32], hu: &[f32], h: &[f32], rh: &mut [f32]) {
-        recurrent::rnn_reset_state(cell, s, batch, xw, hu, h, rh);
-    }
-
-    fn rnn_reset_state_backward(
-        &self,
-        cell: &RnnCell,
-        s: usize,
-        batch: usize,
-        drh: Option<&[f32]>,
-        pre: &[f32],
-        post: &[f32],
-        h: Option<&[f32]>,
-        dh: &mut [f32],
-        dxw: &mut [f32],
-        dhu: &mut [f32],
-        dbias: Option<&mut [f32]>,
-    ) {
-        recurrent::rnn_reset_state_backward(cell, s, batch, drh, pre, post, h, dh, dxw, dhu, dbias);
-    }
-
-    fn rnn_step_backward(
-        &self,
-        cell: &RnnCell,
-        s: usize,
-        batch: usize,
-        dy: &[f32],
-        pre: &[f32],
-        post: &[f32],
-        prev: Option<(&[f32], &[f32])>,
-        dh: &mut [f32],
-        dc: &mut [f32],
-        dxw: &mut [f32],
-        dhu: &mut [f32],
-        tmp: &mut [f32],
-        dbias: Option<&mut [f32]>,
-        drbias: Option<&mut [f32]>,
-    ) {
-        recurrent::rnn_step_backward(cell, s, batch, dy, pre, post, prev, dh, dc, dxw, dhu, tmp, dbias, drbias);
-    }
-
-    fn dropout(&self, x: &[f32], y: &mut [f32], mask: &mut [f32], rate: f32, seed: u64, stream: u64) {
-        kernels::dropout(x, y, mask, rate, seed, stream);
-    }
-
-    fn dropout_backward(&self, g: &[f32], mask: &[f32], dx: &mut [f32], rate: f32) {
-        kernels::dropout_backward(g, mask, dx, rate);
-    }
-
-    fn spatial_dropout(&self, x: &[f32], y: &mut [f32], mask: &mut [f32], rows: usize, channels: usize, rate: f32, seed: u64, stream: u64) {
-        noise::spatial_dropout(x, y, mask, rows, channels, rate, seed, stream);
-    }
-
-    fn spatial_dropout_backward(&self, g: &[f32], mask: &[f32], dx: &mut [f32], rows: usize, channels: usize, rate: f32) {
-        noise::spatial_dropout_backward(g, mask, dx, rows, channels, rate);
-    }
-
-    fn gaussian_noise(&self, x: &[f32], y: &mut [f32], noise: Option<&mut [f32]>, stddev: f32, seed: u64, stream: u64) {
-        noise::gaussian_noise(x, y, noise, stddev, seed, stream);
-    }
-
-    fn multiply(&self, a: &[f32], b: &[f32], out: &mut [f32]) {
-        noise::multiply(a, b, out);
-    }
-
+impl LayoutOps for Cpu {
     fn permute(&self, p: &Permutation, batch: usize, x: &[f32], y: &mut [f32]) {
         shuffle::permute(p, batch, x, y);
     }
 
-    fn repeat(&self, batch: usize, times: usize, width: usize, x: &[f32], y: &mut [f32]) {
-        shuffle::repeat(batch, times, width, x, y);
+    fn repeat(&self, r: &Repeat, x: &[f32], y: &mut [f32]) {
+        shuffle::repeat(r, x, y);
     }
 
-    fn repeat_backward(&self, batch: usize, times: usize, width: usize, dy: &[f32], dx: &mut [f32]) {
-        shuffle::repeat_backward(batch, times, width, dy, dx);
+    fn repeat_backward(&self, r: &Repeat, dy: &[f32], dx: &mut [f32]) {
+        shuffle::repeat_backward(r, dy, dx);
     }
 
     fn pad2d(&self, g: &Border2d, batch: usize, small: &[f32], large: &mut [f32]) {
@@ -435,46 +340,57 @@ impl Backend for Cpu {
         shuffle::upsample2d_backward(g, batch, dy, dx);
     }
 
-    fn loss(
-        &self,
-        loss: LossConfig,
-        pred: &[f32],
-        target: &[f32],
-        weights: Option<&[f32]>,
-        grad: Option<&mut [f32]>,
-        rows: usize,
-        cols: usize,
-        stats: &mut [f32],
-    ) {
-        kernels::loss(loss, pred, target, weights, grad, rows, cols, stats);
+    fn copy_cols(&self, c: &CopyCols, src: &[f32], dst: &mut [f32]) {
+        merge::copy_cols(c, src, dst);
     }
 
-    fn regularize(&self, reg: Regularizer, w: &[f32], g: Option<&mut [f32]>, scale: f32, stats: Option<&mut [f32]>) {
-        if let Some(stats) = stats {
-            stats[0] += scale * reg.penalty(w);
-        }
-        if let Some(g) = g {
-            reg.add_gradient(w, g);
-        }
+    fn merge(&self, op: MergeOp, xs: &[&[f32]], y: &mut [f32]) {
+        merge::merge(op, xs, y);
     }
 
-    fn constrain(&self, constraint: Constraint, w: &mut [f32], shape: &[usize]) {
-        constraint.apply(w, shape);
+    fn merge_backward(&self, op: MergeOp, i: usize, xs: &[&[f32]], y: &[f32], dy: &[f32], dx: &mut [f32]) {
+        merge::merge_backward(op, i, xs, y, dy, dx);
+    }
+}
+
+impl RandomOps for Cpu {
+    fn dropout(&self, d: &Draw, stream: &[f32], x: &[f32], y: &mut [f32], mask: &mut [f32]) {
+        noise::dropout(d, RandomStream::decode(stream), x, y, mask);
     }
 
-    fn metric(&self, kind: MetricKind, pred: &[f32], target: &[f32], rows: usize, cols: usize, stats: &mut [f32]) {
-        kind.accumulate(pred, target, rows, cols, stats);
+    fn dropout_backward(&self, d: &Draw, g: &[f32], mask: &[f32], dx: &mut [f32]) {
+        noise::dropout_backward(d, g, mask, dx);
     }
 
-    fn update(&self, update: &Update, params: &mut [f32], grads: &[f32], state: &mut [Vec<f32>]) {
-        kernels::update(update, params, grads, state);
+    fn gaussian_noise(&self, d: &Draw, stream: &[f32], x: &[f32], y: &mut [f32], noise: Option<&mut [f32]>) {
+        noise::gaussian_noise(d, RandomStream::decode(stream), x, y, noise);
     }
 
-    fn sum_squares(&self, v: &[f32]) -> Result<f32> {
-        Ok(kernels::sum_squares(v))
+    fn advance(&self, stream: &mut [f32]) {
+        noise::advance(stream);
+    }
+}
+
+impl ObjectiveOps for Cpu {
+    fn loss(&self, l: &LossBatch, pred: &[f32], target: &[f32], weights: Option<&[f32]>, grad: Option<&mut [f32]>, stats: &mut [f32]) {
+        losses::loss(l, pred, target, weights, grad, stats);
     }
 
-    fn scale(&self, v: &mut [f32], factor: f32) {
-        kernels::scale(v, factor);
+    fn metric(&self, m: &MetricBatch, pred: &[f32], target: &[f32], stats: &mut [f32]) {
+        metrics::accumulate(m, pred, target, stats);
+    }
+
+    fn regularize(&self, r: &Regularizer, w: &[f32], g: Option<&mut [f32]>, scale: f32, stats: Option<&mut [f32]>) {
+        penalties::regularize(r, w, g, scale, stats);
+    }
+}
+
+impl OptimizerOps for Cpu {
+    fn update(&self, u: &Update, tensors: &[Segment], params: &mut [f32], grads: &mut [f32], state: &mut [Vec<f32>], step: &mut [f32]) {
+        optimizer::update(u, tensors, params, grads, state, step);
+    }
+
+    fn constrain(&self, c: &Constraint, rows: usize, w: &mut [f32]) {
+        penalties::constrain(c, rows, w);
     }
 }

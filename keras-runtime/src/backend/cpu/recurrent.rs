@@ -2,12 +2,12 @@
 //! of a recurrent layer (all time steps' `x K` at once, `h R` per step) run through the GEMM;
 //! these kernels do the gate arithmetic of one step in place, touching each value once.
 
-use super::kernels;
-use crate::activations::Activation;
-use crate::backend::{CellKind, MergeMode, RnnCell};
+use super::{Cpu, activation, kernels};
+use crate::backend::ops::{Activation, BiasAct, CellKind, Directions, MergeMode, RnnStep};
+use crate::backend::{RnnResetGrads, RnnStepGrads, RnnStepIo};
 
 /// Row `i` of `y` is row `ids[i]` of `table`.
-pub fn embedding(ids: &[f32], dim: usize, table: &[f32], y: &mut [f32]) {
+pub fn embedding(dim: usize, ids: &[f32], table: &[f32], y: &mut [f32]) {
     for (row, &id) in y.chunks_exact_mut(dim).zip(ids) {
         let id = id as usize;
         row.copy_from_slice(&table[id * dim..(id + 1) * dim]);
@@ -15,7 +15,7 @@ pub fn embedding(ids: &[f32], dim: usize, table: &[f32], y: &mut [f32]) {
 }
 
 /// `dtable` (overwritten) gets row `i` of `dy` added into row `ids[i]`, in order.
-pub fn embedding_backward(ids: &[f32], dim: usize, dy: &[f32], dtable: &mut [f32]) {
+pub fn embedding_backward(dim: usize, ids: &[f32], dy: &[f32], dtable: &mut [f32]) {
     dtable.fill(0.0);
     for (row, &id) in dy.chunks_exact(dim).zip(ids) {
         let id = id as usize;
@@ -28,31 +28,19 @@ pub fn embedding_backward(ids: &[f32], dim: usize, dy: &[f32], dtable: &mut [f32
 /// `y = act(y)` in place over rows of `units`, with the SIMD kernels of the dense layers (which
 /// spread large blocks over the thread pool).
 fn activate(y: &mut [f32], units: usize, act: Activation) {
-    kernels::bias_act(y, None, None, y.len() / units, units, act);
+    kernels::bias_act(&BiasAct { rows: y.len() / units, cols: units, act }, y, None, None);
 }
 
 /// `g *= act'(x)` in place over rows of `units`, given the activation's input `x` and output `y`.
 fn activate_backward(g: &mut [f32], x: &[f32], y: &[f32], units: usize, act: Activation) {
-    kernels::act_backward(g, y, Some(x), g.len() / units, units, act, None);
+    kernels::act_backward(&BiasAct { rows: g.len() / units, cols: units, act }, g, y, Some(x), None);
 }
 
-/// See [`crate::backend::Backend::rnn_step`]. The step's `pre` and `post` are block-major:
-/// block `k` (a gate) holds `batch x units` values, so that each activation runs over one
-/// contiguous block.
-#[allow(clippy::too_many_arguments)]
-pub fn rnn_step(
-    cell: &RnnCell,
-    s: usize,
-    batch: usize,
-    xw: &[f32],
-    hu: Option<&[f32]>,
-    rbias: Option<&[f32]>,
-    prev: Option<(&[f32], &[f32])>,
-    pre: &mut [f32],
-    post: &mut [f32],
-    h: &mut [f32],
-    y: &mut [f32],
-) {
+/// See `SequenceOps::rnn_step`. The step's `pre` and `post` are block-major: block `k` (a gate)
+/// holds `batch x units` values, so that each activation runs over one contiguous block.
+pub fn rnn_step(step: &RnnStep, io: RnnStepIo<'_, Cpu>) {
+    let (cell, s, batch) = (&step.cell, step.s, step.batch);
+    let RnnStepIo { xw, hu, rbias, prev, pre, post, h, y } = io;
     let (u, steps, t) = (cell.units, cell.timesteps, cell.time(s));
     let (gates, gu, nu) = (cell.gates(), cell.gates() * u, batch * u);
     let (act, ract) = (cell.activation, cell.recurrent_activation);
@@ -134,25 +122,11 @@ pub fn rnn_step(
     }
 }
 
-/// See [`crate::backend::Backend::rnn_step_backward`]; `tmp` holds `batch x gates * units`
-/// floats, the gates' gradients block-major before they are laid out as `dxw` and `dhu` rows.
-#[allow(clippy::too_many_arguments)]
-pub fn rnn_step_backward(
-    cell: &RnnCell,
-    s: usize,
-    batch: usize,
-    dy: &[f32],
-    pre: &[f32],
-    post: &[f32],
-    prev: Option<(&[f32], &[f32])>,
-    dh: &mut [f32],
-    dc: &mut [f32],
-    dxw: &mut [f32],
-    dhu: &mut [f32],
-    tmp: &mut [f32],
-    dbias: Option<&mut [f32]>,
-    drbias: Option<&mut [f32]>,
-) {
+/// See `SequenceOps::rnn_step_backward`; `tmp` holds `batch x gates * units` floats, the gates'
+/// gradients block-major before they are laid out as `dxw` and `dhu` rows.
+pub fn rnn_step_backward(step: &RnnStep, g: RnnStepGrads<'_, Cpu>) {
+    let (cell, s, batch) = (&step.cell, step.s, step.batch);
+    let RnnStepGrads { dy, pre, post, prev, dh, dc, dxw, dhu, tmp, dbias, drbias } = g;
     let (u, steps, t) = (cell.units, cell.timesteps, cell.time(s));
     let (gates, gu, nu) = (cell.gates(), cell.gates() * u, batch * u);
     let (act, ract) = (cell.activation, cell.recurrent_activation);
@@ -256,8 +230,9 @@ fn add_rows(sum: Option<&mut [f32]>, m: &[f32], batch: usize, at: impl Fn(usize)
     }
 }
 
-/// See [`crate::backend::Backend::rnn_reset_state`].
-pub fn rnn_reset_state(cell: &RnnCell, s: usize, batch: usize, xw: &[f32], hu: &[f32], h: &[f32], rh: &mut [f32]) {
+/// See `SequenceOps::rnn_reset_state`.
+pub fn rnn_reset_state(step: &RnnStep, xw: &[f32], hu: &[f32], h: &[f32], rh: &mut [f32]) {
+    let (cell, s, batch) = (&step.cell, step.s, step.batch);
     let (u, steps, t) = (cell.units, cell.timesteps, cell.time(s));
     let gu = cell.gates() * u;
     for n in 0..batch {
@@ -273,21 +248,10 @@ pub fn rnn_reset_state(cell: &RnnCell, s: usize, batch: usize, xw: &[f32], hu: &
     }
 }
 
-/// See [`crate::backend::Backend::rnn_reset_state_backward`].
-#[allow(clippy::too_many_arguments)]
-pub fn rnn_reset_state_backward(
-    cell: &RnnCell,
-    s: usize,
-    batch: usize,
-    drh: Option<&[f32]>,
-    pre: &[f32],
-    post: &[f32],
-    h: Option<&[f32]>,
-    dh: &mut [f32],
-    dxw: &mut [f32],
-    dhu: &mut [f32],
-    dbias: Option<&mut [f32]>,
-) {
+/// See `SequenceOps::rnn_reset_state_backward`.
+pub fn rnn_reset_state_backward(step: &RnnStep, g: RnnResetGrads<'_, Cpu>) {
+    let (cell, s, batch) = (&step.cell, step.s, step.batch);
+    let RnnResetGrads { drh, pre, post, h, dh, dxw, dhu, dbias } = g;
     let (u, steps, t) = (cell.units, cell.timesteps, cell.time(s));
     let (gu, nu) = (cell.gates() * u, batch * u);
     for n in 0..batch {
@@ -299,7 +263,7 @@ pub fn rnn_reset_state_backward(
                 _ => (0.0, 0.0),
             };
             let r = post[nu + idx];
-            let dzr = drh * hp * cell.recurrent_activation.derivative(pre[nu + idx], r);
+            let dzr = drh * hp * activation::derivative(cell.recurrent_activation, pre[nu + idx], r);
             dx[u + i] = dzr;
             dhu[n * gu + u + i] = dzr;
             dh[idx] += drh * r;
@@ -308,8 +272,9 @@ pub fn rnn_reset_state_backward(
     add_rows(dbias, dxw, batch, |n| (n * steps + t) * gu, gu);
 }
 
-/// See [`crate::backend::Backend::merge_directions`].
-pub fn merge_directions(mode: MergeMode, batch: usize, steps: usize, units: usize, fwd: &[f32], bwd: &[f32], y: &mut [f32]) {
+/// See `SequenceOps::merge_directions`.
+pub fn merge_directions(d: &Directions, fwd: &[f32], bwd: &[f32], y: &mut [f32]) {
+    let &Directions { mode, batch, steps, units } = d;
     let width = if mode == MergeMode::Concat { 2 * units } else { units };
     for n in 0..batch {
         for t in 0..steps {
@@ -329,19 +294,9 @@ pub fn merge_directions(mode: MergeMode, batch: usize, steps: usize, units: usiz
     }
 }
 
-/// See [`crate::backend::Backend::merge_directions_backward`].
-#[allow(clippy::too_many_arguments)]
-pub fn merge_directions_backward(
-    mode: MergeMode,
-    batch: usize,
-    steps: usize,
-    units: usize,
-    dy: &[f32],
-    fwd: &[f32],
-    bwd: &[f32],
-    dfwd: &mut [f32],
-    dbwd: &mut [f32],
-) {
+/// See `SequenceOps::merge_directions_backward`.
+pub fn merge_directions_backward(d: &Directions, dy: &[f32], fwd: &[f32], bwd: &[f32], dfwd: &mut [f32], dbwd: &mut [f32]) {
+    let &Directions { mode, batch, steps, units } = d;
     let width = if mode == MergeMode::Concat { 2 * units } else { units };
     for n in 0..batch {
         for t in 0..steps {

@@ -3,8 +3,9 @@
 //! so large batches are split over the thread pool.
 
 use super::window::per_sample;
-use crate::backend::{Border2d, MAX_RANK, Permutation, Upsample2d};
+use crate::backend::ops::{Border2d, MAX_RANK, Permutation, Repeat, Upsample2d};
 
+/// See `LayoutOps::permute`.
 pub fn permute(p: &Permutation, batch: usize, x: &[f32], y: &mut [f32]) {
     let (n, r) = (p.len(), p.rank);
     // `step[i]`: how far in the input one step along output axis `i` moves.
@@ -42,7 +43,9 @@ pub fn permute(p: &Permutation, batch: usize, x: &[f32], y: &mut [f32]) {
     });
 }
 
-pub fn repeat(batch: usize, times: usize, width: usize, x: &[f32], y: &mut [f32]) {
+/// See `LayoutOps::repeat`.
+pub fn repeat(r: &Repeat, x: &[f32], y: &mut [f32]) {
+    let &Repeat { batch, times, width } = r;
     per_sample(batch, x, width, y, times * width, &|_, xs, ys| {
         for row in ys.chunks_exact_mut(width) {
             row.copy_from_slice(xs);
@@ -50,7 +53,9 @@ pub fn repeat(batch: usize, times: usize, width: usize, x: &[f32], y: &mut [f32]
     });
 }
 
-pub fn repeat_backward(batch: usize, times: usize, width: usize, dy: &[f32], dx: &mut [f32]) {
+/// See `LayoutOps::repeat_backward`.
+pub fn repeat_backward(r: &Repeat, dy: &[f32], dx: &mut [f32]) {
+    let &Repeat { batch, times, width } = r;
     per_sample(batch, dy, times * width, dx, width, &|_, gs, out| {
         out.copy_from_slice(&gs[..width]);
         for row in gs.chunks_exact(width).skip(1) {
@@ -61,6 +66,7 @@ pub fn repeat_backward(batch: usize, times: usize, width: usize, dy: &[f32], dx:
     });
 }
 
+/// See `LayoutOps::pad2d`.
 pub fn pad2d(g: &Border2d, batch: usize, small: &[f32], large: &mut [f32]) {
     let (row, wide) = (g.w * g.c, (g.w + g.left + g.right) * g.c);
     per_sample(batch, small, g.small_len(), large, g.large_len(), &|_, s, l| {
@@ -71,6 +77,7 @@ pub fn pad2d(g: &Border2d, batch: usize, small: &[f32], large: &mut [f32]) {
     });
 }
 
+/// See `LayoutOps::crop2d`.
 pub fn crop2d(g: &Border2d, batch: usize, large: &[f32], small: &mut [f32]) {
     let (row, wide) = (g.w * g.c, (g.w + g.left + g.right) * g.c);
     per_sample(batch, large, g.large_len(), small, g.small_len(), &|_, l, s| {
@@ -89,6 +96,7 @@ fn linear_taps(o: usize, scale: usize, n: usize) -> (usize, usize, f32) {
     (i0, (i0 + 1).min(n - 1), src - i0 as f32)
 }
 
+/// See `LayoutOps::upsample2d`.
 pub fn upsample2d(g: &Upsample2d, batch: usize, x: &[f32], y: &mut [f32]) {
     let (c, ow) = (g.c, g.w * g.sw);
     per_sample(batch, x, g.in_len(), y, g.out_len(), &|_, xs, ys| {
@@ -121,6 +129,7 @@ pub fn upsample2d(g: &Upsample2d, batch: usize, x: &[f32], y: &mut [f32]) {
     });
 }
 
+/// See `LayoutOps::upsample2d_backward`.
 pub fn upsample2d_backward(g: &Upsample2d, batch: usize, dy: &[f32], dx: &mut [f32]) {
     let (c, ow) = (g.c, g.w * g.sw);
     per_sample(batch, dy, g.out_len(), dx, g.in_len(), &|_, gs, out| {

@@ -458,8 +458,8 @@ pub fn exp<S: Simd>(s: S, x: S::V) -> S::V {
 
 /// The activations with a vector form (see `kernels::vectorized`); identity for the others.
 #[inline(always)]
-pub fn activate<S: Simd>(s: S, v: S::V, act: crate::activations::Activation) -> S::V {
-    use crate::activations::Activation;
+pub fn activate<S: Simd>(s: S, v: S::V, act: crate::backend::ops::Activation) -> S::V {
+    use crate::backend::ops::Activation;
     match act {
         Activation::Relu => s.max(v, s.splat(0.0)),
         Activation::Sigmoid => sigmoid(s, v),

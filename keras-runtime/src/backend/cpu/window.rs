@@ -3,7 +3,7 @@
 //! Samples are independent, so large batches are split over the thread pool.
 
 use super::pool;
-use crate::backend::{PoolKind, Window2d};
+use crate::backend::ops::{Depthwise, Pool2d, PoolKind, Window2d};
 
 /// Work below this many floats per call stays on the calling thread.
 const PARALLEL_MIN: usize = 1 << 16;
@@ -57,6 +57,7 @@ fn for_each_tap(g: &Window2d, mut f: impl FnMut(usize, usize, usize)) {
     }
 }
 
+/// See `WindowOps::im2col`.
 pub fn im2col(g: &Window2d, batch: usize, x: &[f32], cols: &mut [f32]) {
     let (k, c) = (g.patch_len(), g.c);
     per_sample(batch, x, g.in_len(), cols, g.out_pixels() * k, &|_, xs, out| {
@@ -65,6 +66,7 @@ pub fn im2col(g: &Window2d, batch: usize, x: &[f32], cols: &mut [f32]) {
     });
 }
 
+/// See `WindowOps::col2im`.
 pub fn col2im(g: &Window2d, batch: usize, cols: &[f32], dx: &mut [f32]) {
     let (k, c) = (g.patch_len(), g.c);
     per_sample(batch, cols, g.out_pixels() * k, dx, g.in_len(), &|_, cs, out| {
@@ -100,7 +102,9 @@ fn per_part(parts: usize, out: &mut [f32], part_len: usize, work: usize, f: &(dy
     });
 }
 
-pub fn depthwise(rows: usize, taps: usize, c: usize, dm: usize, cols: &[f32], kernel: &[f32], y: &mut [f32]) {
+/// See `WindowOps::depthwise`.
+pub fn depthwise(d: &Depthwise, cols: &[f32], kernel: &[f32], y: &mut [f32]) {
+    let &Depthwise { rows, taps, c, dm } = d;
     let (k, n) = (taps * c, c * dm);
     per_sample(rows, cols, k, y, n, &|_, patch, out| {
         out.fill(0.0);
@@ -120,7 +124,9 @@ pub fn depthwise(rows: usize, taps: usize, c: usize, dm: usize, cols: &[f32], ke
     });
 }
 
-pub fn depthwise_kernel_grad(rows: usize, taps: usize, c: usize, dm: usize, cols: &[f32], dy: &[f32], dkernel: &mut [f32]) {
+/// See `WindowOps::depthwise_kernel_grad`.
+pub fn depthwise_kernel_grad(d: &Depthwise, cols: &[f32], dy: &[f32], dkernel: &mut [f32]) {
+    let &Depthwise { rows, taps, c, dm } = d;
     let (k, n) = (taps * c, c * dm);
     let (cols, dy) = (&cols[..rows * k], &dy[..rows * n]);
     // One part per tap: its slice of the kernel gradient sums over every row.
@@ -143,7 +149,9 @@ pub fn depthwise_kernel_grad(rows: usize, taps: usize, c: usize, dm: usize, cols
     });
 }
 
-pub fn depthwise_input_grad(rows: usize, taps: usize, c: usize, dm: usize, kernel: &[f32], dy: &[f32], dcols: &mut [f32]) {
+/// See `WindowOps::depthwise_input_grad`.
+pub fn depthwise_input_grad(d: &Depthwise, kernel: &[f32], dy: &[f32], dcols: &mut [f32]) {
+    let &Depthwise { rows, taps, c, dm } = d;
     let (k, n) = (taps * c, c * dm);
     per_sample(rows, dy, n, dcols, k, &|_, g, out| {
         for (os, ks) in out.chunks_exact_mut(c).zip(kernel.chunks_exact(n)) {
@@ -168,7 +176,9 @@ fn counts(g: &Window2d, p: usize) -> f32 {
     (rows * cols) as f32
 }
 
-pub fn pool2d(g: &Window2d, kind: PoolKind, batch: usize, x: &[f32], y: &mut [f32]) {
+/// See `WindowOps::pool2d`.
+pub fn pool2d(p: &Pool2d, batch: usize, x: &[f32], y: &mut [f32]) {
+    let (g, kind) = (&p.window, p.kind);
     let c = g.c;
     per_sample(batch, x, g.in_len(), y, g.out_pixels() * c, &|_, xs, out| match kind {
         PoolKind::Max => {
@@ -194,7 +204,9 @@ pub fn pool2d(g: &Window2d, kind: PoolKind, batch: usize, x: &[f32], y: &mut [f3
     });
 }
 
-pub fn pool2d_backward(g: &Window2d, kind: PoolKind, batch: usize, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
+/// See `WindowOps::pool2d_backward`.
+pub fn pool2d_backward(p: &Pool2d, batch: usize, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
+    let (g, kind) = (&p.window, p.kind);
     let (c, in_len, out_len) = (g.c, g.in_len(), g.out_pixels() * g.c);
     let (y, dy) = (&y[..batch * out_len], &dy[..batch * out_len]);
     per_sample(batch, x, in_len, dx, in_len, &|n, xs, out| {

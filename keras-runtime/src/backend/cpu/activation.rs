@@ -1,0 +1,153 @@
+//! The activations' scalar definitions (Keras 3's), the reference for the SIMD kernels: the CPU
+//! backend runs SIMD versions of the common ones and these for the rest.
+
+use crate::backend::ops::Activation;
+
+const SELU_ALPHA: f32 = 1.673_263_2;
+const SELU_SCALE: f32 = 1.050_701;
+const LEAKY_SLOPE: f32 = 0.2;
+
+/// The function at `x` (for [`Activation::Softmax`], use a row-wise kernel instead).
+pub fn apply(act: Activation, x: f32) -> f32 {
+    match act {
+        Activation::Linear | Activation::Softmax => x,
+        Activation::Relu => x.max(0.0),
+        Activation::Sigmoid => sigmoid(x),
+        Activation::Tanh => libm::tanhf(x),
+        Activation::Elu => {
+            if x > 0.0 {
+                x
+            } else {
+                libm::expm1f(x)
+            }
+        }
+        Activation::Selu => {
+            if x > 0.0 {
+                SELU_SCALE * x
+            } else {
+                SELU_SCALE * SELU_ALPHA * libm::expm1f(x)
+            }
+        }
+        Activation::Softplus => softplus(x),
+        Activation::Softsign => x / (1.0 + x.abs()),
+        Activation::Swish => x * sigmoid(x),
+        // erfc keeps precision in the negative tail, where 1 + erf(x) cancels.
+        Activation::Gelu => 0.5 * x * libm::erfcf(-x * std::f32::consts::FRAC_1_SQRT_2),
+        Activation::LeakyRelu => {
+            if x >= 0.0 {
+                x
+            } else {
+                LEAKY_SLOPE * x
+            }
+        }
+        Activation::Relu6 => x.clamp(0.0, 6.0),
+        Activation::HardSigmoid => (x + 3.0).clamp(0.0, 6.0) / 6.0,
+        Activation::Exponential => libm::expf(x),
+        Activation::Mish => x * libm::tanhf(softplus(x)),
+    }
+}
+
+/// The derivative `dy/dx`, given the input `x` (only read where [`Self::needs_input`]) and the
+/// output `y`. At the kinks it takes JAX's values (relu'(0) = 0, leaky_relu'(0) = 1,
+/// relu6'(6) = 0). Not for softmax, whose Jacobian is not diagonal.
+pub fn derivative(act: Activation, x: f32, y: f32) -> f32 {
+    match act {
+        Activation::Linear | Activation::Softmax => 1.0,
+        Activation::Relu => {
+            if y > 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        Activation::Sigmoid => y * (1.0 - y),
+        Activation::Tanh => 1.0 - y * y,
+        // From x rather than y: `y + alpha` would cancel for very negative x.
+        Activation::Elu => {
+            if x > 0.0 {
+                1.0
+            } else {
+                libm::expf(x)
+            }
+        }
+        Activation::Selu => {
+            if x > 0.0 {
+                SELU_SCALE
+            } else {
+                SELU_SCALE * SELU_ALPHA * libm::expf(x)
+            }
+        }
+        Activation::Softplus => -libm::expm1f(-y),
+        Activation::Softsign => {
+            let t = 1.0 - y.abs();
+            t * t
+        }
+        Activation::Swish => {
+            let s = sigmoid(x);
+            s * (1.0 + x * (1.0 - s))
+        }
+        Activation::Gelu => {
+            let cdf = 0.5 * libm::erfcf(-x * std::f32::consts::FRAC_1_SQRT_2);
+            let pdf = libm::expf(-0.5 * x * x) * 0.398_942_3;
+            cdf + x * pdf
+        }
+        Activation::LeakyRelu => {
+            if y >= 0.0 {
+                1.0
+            } else {
+                LEAKY_SLOPE
+            }
+        }
+        Activation::Relu6 => {
+            if y > 0.0 && y < 6.0 {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        Activation::HardSigmoid => {
+            if y > 0.0 && y < 1.0 {
+                1.0 / 6.0
+            } else {
+                0.0
+            }
+        }
+        Activation::Exponential => y,
+        Activation::Mish => {
+            let sp = softplus(x);
+            let t = libm::tanhf(sp);
+            t + x * (1.0 - t * t) * sigmoid(x)
+        }
+    }
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + libm::expf(-x))
+}
+
+/// `max(x, 0) + log1p(e^-|x|)`, JAX's stable form.
+fn softplus(x: f32) -> f32 {
+    x.max(0.0) + libm::log1pf(libm::expf(-x.abs()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derivatives_match_central_differences() {
+        for &(_, a) in Activation::NAMES {
+            if a == Activation::Softmax {
+                continue;
+            }
+            for i in -40..=40 {
+                let x = i as f64 * 0.173 + 0.01;
+                let h = 1e-3;
+                let f = |x: f64| apply(a, x as f32) as f64;
+                let numeric = (f(x + h) - f(x - h)) / (2.0 * h);
+                let analytic = derivative(a, x as f32, apply(a, x as f32)) as f64;
+                assert!((numeric - analytic).abs() < 2e-3 * (1.0 + analytic.abs()), "{a:?} at {x}: {numeric} vs {analytic}");
+            }
+        }
+    }
+}
