@@ -1363,4 +1363,3 @@ mod tests {
         assert_eq!(concat_axis(-3, 2), None);
     }
 }
-

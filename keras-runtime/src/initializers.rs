@@ -1,6 +1,6 @@
 //! Weight initializers, with Keras 3's definitions and defaults.
 
-use crate::utils::Rng;
+use crate::random::Rng;
 
 /// How a weight is filled when a model is created.
 ///

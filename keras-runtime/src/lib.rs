@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod model;
 pub mod optimizers;
 pub mod plot;
+mod random;
 pub mod regularizers;
 pub mod summary;
 pub mod train;

@@ -10,7 +10,7 @@ use crate::backend::{Backend, Device, RandomStream};
 use crate::error::tuple_shape;
 use crate::initializers::Initializer;
 use crate::layers::Ctx;
-use crate::utils::{Rng, next_seed};
+use crate::random::{Rng, next_seed};
 use crate::{Error, Result};
 use ndarray::{ArrayD, IxDyn};
 

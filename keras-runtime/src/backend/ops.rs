@@ -1144,6 +1144,107 @@ impl OptimizerStep {
     }
 }
 
+// Views of one kernel that travel together, generic over the device's view types: `V` a
+// read-only view, `M` a writable one (`&[f32]` and `&mut [f32]` on the CPU).
+
+/// A layer's scale and offset (`gamma`, `beta`), each optional.
+pub struct Affine<V> {
+    /// The scale, one per normalized feature.
+    pub gamma: Option<V>,
+    /// The offset.
+    pub beta: Option<V>,
+}
+
+/// The gradients a normalization's backward pass writes (overwritten), each when wanted.
+pub struct NormGrads<M> {
+    /// Of the scale.
+    pub dgamma: Option<M>,
+    /// Of the offset.
+    pub dbeta: Option<M>,
+    /// Of the input.
+    pub dx: Option<M>,
+}
+
+/// Batch normalization's statistics kept for the backward pass: per column, the mean and
+/// `1 / sqrt(var + epsilon)`.
+pub struct BatchStats<V> {
+    /// The batch's mean.
+    pub mean: V,
+    /// The inverse standard deviation.
+    pub inv: V,
+}
+
+/// The tensors of [`SequenceOps::rnn_step`].
+pub struct RnnStepIo<V, M> {
+    /// The input projections of every step, `batch * timesteps x gates * units` (rows
+    /// `n * timesteps + t`), the input bias included.
+    pub xw: V,
+    /// `h R` of the previous state, `batch x gates * units` (for [`CellKind::GruResetBefore`]
+    /// `h R` then `(r h) R`); `None` at the first step, where the state is zero.
+    pub hu: Option<V>,
+    /// The GRU's recurrent bias.
+    pub rbias: Option<V>,
+    /// The previous step's state and `pre` (for the GRU's state and the LSTM's cell state).
+    pub prev: Option<(V, V)>,
+    /// This step's pre-activations (`batch x cell.stored()`), written.
+    pub pre: M,
+    /// This step's activations, written.
+    pub post: M,
+    /// The new state (`batch x units`), written.
+    pub h: M,
+    /// The layer's output (`batch x timesteps x units` with `return_sequences`, else `batch x
+    /// units`, written at the last step).
+    pub y: M,
+}
+
+/// The tensors of [`SequenceOps::rnn_step_backward`].
+pub struct RnnStepGrads<V, M> {
+    /// The layer's output gradient.
+    pub dy: V,
+    /// The step's pre-activations.
+    pub pre: V,
+    /// The step's activations.
+    pub post: V,
+    /// The previous step's state and `pre`.
+    pub prev: Option<(V, V)>,
+    /// The state's gradient from later steps; left holding the part of the previous state's
+    /// gradient that does not pass through the recurrent kernel (`z dh` for the GRU, else zero).
+    pub dh: M,
+    /// Likewise for the LSTM's cell state.
+    pub dc: M,
+    /// The input projections' gradients (rows `n * timesteps + t` written).
+    pub dxw: M,
+    /// The gradient of `h R` plus recurrent bias (for [`CellKind::GruResetBefore`] also of
+    /// `(r h) R`).
+    pub dhu: M,
+    /// Working space, `batch x gates * units`.
+    pub tmp: M,
+    /// The input bias's gradient, added to.
+    pub dbias: Option<M>,
+    /// The recurrent bias's gradient, added to.
+    pub drbias: Option<M>,
+}
+
+/// The tensors of [`SequenceOps::rnn_reset_state_backward`].
+pub struct RnnResetGrads<V, M> {
+    /// The gradient of `r h` (`None` at the first step).
+    pub drh: Option<V>,
+    /// The step's pre-activations.
+    pub pre: V,
+    /// The step's activations.
+    pub post: V,
+    /// The previous state.
+    pub h: Option<V>,
+    /// The state's gradient: `r drh` is added.
+    pub dh: M,
+    /// The input projections' gradients: the reset gate's block is written.
+    pub dxw: M,
+    /// The gradient of `h R`: the reset gate's block is written.
+    pub dhu: M,
+    /// The input bias's gradient: the input projections' row sums are added.
+    pub dbias: Option<M>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

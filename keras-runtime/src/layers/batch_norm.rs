@@ -34,7 +34,7 @@ impl<const W: usize, const CENTER: bool, const SCALE: bool> BatchNormalization<W
 
 /// A normalization's `gamma` (when `scale`) and `beta` (when `center`), `W` each, in that order
 /// in its parameters.
-pub(super) fn affine<B: Backend, const W: usize>(params: B::View<'_>, center: bool, scale: bool) -> Affine<'_, B> {
+pub(super) fn affine<B: Backend, const W: usize>(params: B::View<'_>, center: bool, scale: bool) -> Affine<B::View<'_>> {
     let gamma = scale.then(|| B::sub(params, 0..W));
     let at = if scale { W } else { 0 };
     Affine { gamma, beta: center.then(|| B::sub(params, at..at + W)) }
@@ -46,7 +46,7 @@ pub(super) fn norm_grads<'a, B: Backend, const W: usize>(
     center: bool,
     scale: bool,
     dx: Option<RowsMut<'a, B, W>>,
-) -> NormGrads<'a, B> {
+) -> NormGrads<B::ViewMut<'a>> {
     let (dgamma, rest) = if scale {
         let (a, b) = B::split_mut(grads, W);
         (Some(a), b)

@@ -1,6 +1,7 @@
 //! The per-coordinate adaptive methods before Adam: RMSprop, Adagrad, Adadelta.
 
-use super::{IntoOptimizer, Optimizer, build, check, optimizer_config};
+use super::common::{IntoOptimizer, Optimizer, check, optimizer_config};
+use super::state::build;
 use crate::Result;
 use crate::backend::Backend;
 use crate::backend::ops::UpdateRule;

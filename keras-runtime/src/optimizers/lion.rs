@@ -1,6 +1,7 @@
 //! Lion: the sign of an interpolated momentum.
 
-use super::{IntoOptimizer, Optimizer, build, check, optimizer_config};
+use super::common::{IntoOptimizer, Optimizer, check, optimizer_config};
+use super::state::build;
 use crate::Result;
 use crate::backend::Backend;
 use crate::backend::ops::UpdateRule;

@@ -6,11 +6,56 @@
 //! let sgd = Sgd::new(ExponentialDecay::new(0.1, 100, 0.96).staircase(true));
 //! ```
 
-use super::check;
+use super::common::check;
 use crate::backend::cpu::optimizer::schedule_rate;
 use crate::backend::ops::{MAX_PIECES, Schedule};
 use crate::{Error, Result};
 use std::fmt;
+use std::sync::Arc;
+
+/// A learning rate: a number, or a schedule evaluated at each step.
+#[derive(Clone, Debug)]
+pub enum LearningRate {
+    /// The same rate at every step.
+    Constant(f32),
+    /// A rate that depends on the step (this module).
+    Schedule(Arc<dyn LearningRateSchedule>),
+}
+
+impl LearningRate {
+    /// The rate at 0-based step `step`.
+    pub fn at(&self, step: u64) -> f32 {
+        match self {
+            LearningRate::Constant(lr) => *lr,
+            LearningRate::Schedule(s) => s.learning_rate(step),
+        }
+    }
+
+    pub(crate) fn check(&self, optimizer: &str) -> Result<()> {
+        match self {
+            LearningRate::Constant(lr) => check(&format!("{optimizer} learning_rate"), *lr, 0.0, f32::INFINITY, true, false),
+            LearningRate::Schedule(s) => s.check(),
+        }
+    }
+}
+
+impl From<f32> for LearningRate {
+    fn from(lr: f32) -> Self {
+        LearningRate::Constant(lr)
+    }
+}
+
+impl From<f64> for LearningRate {
+    fn from(lr: f64) -> Self {
+        LearningRate::Constant(lr as f32)
+    }
+}
+
+impl<S: LearningRateSchedule + 'static> From<S> for LearningRate {
+    fn from(s: S) -> Self {
+        LearningRate::Schedule(Arc::new(s))
+    }
+}
 
 /// A learning rate that depends on the step. Implement it for a schedule of your own: the host
 /// then evaluates it before each step and writes the rate to the device. The built-in schedules

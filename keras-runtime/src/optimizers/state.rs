@@ -10,7 +10,8 @@
 //! [`MAX_PIECES`](crate::backend::ops::MAX_PIECES) boundaries) is evaluated on the host and its
 //! rate written to the buffer before each step.
 
-use super::{Common, LearningRate, Optimizer};
+use super::common::{Common, Optimizer};
+use super::schedules::LearningRate;
 use crate::backend::Backend;
 use crate::backend::ops::{Clip, OptimizerStep, Schedule, Segment, Update, UpdateRule};
 use crate::model::{Arena, WeightSpec};
@@ -122,7 +123,7 @@ impl<B: Backend> Optimizer<B> for OptimizerState<B> {
                 self.name
             )));
         }
-        super::check(&format!("{} learning_rate", self.name), lr, 0.0, f32::INFINITY, true, false)?;
+        super::common::check(&format!("{} learning_rate", self.name), lr, 0.0, f32::INFINITY, true, false)?;
         self.learning_rate = LearningRate::Constant(lr);
         self.write_rate(device, lr)
     }
@@ -232,4 +233,17 @@ impl<B: Backend> Optimizer<B> for OptimizerState<B> {
         }
         Ok(())
     }
+}
+
+/// Checks the learning rate and common options, then binds the optimizer to the backend.
+pub(super) fn build<B: Backend>(
+    display: &str,
+    name: &'static str,
+    learning_rate: LearningRate,
+    common: Common,
+    rule: UpdateRule,
+) -> Result<Box<dyn Optimizer<B>>> {
+    learning_rate.check(display)?;
+    common.check(display)?;
+    Ok(Box::new(OptimizerState::<B>::new(name, learning_rate, common, rule)))
 }

@@ -2,11 +2,11 @@
 
 use super::callbacks::Callback;
 use super::data::{Element, Inputs, Table, join_inputs, table};
+use super::engine::{Batch, Engine};
 use super::logs::{History, Logs};
 use super::progress::Progbar;
-use super::{Batch, Engine};
 use crate::model::InputSpec;
-use crate::utils::Rng;
+use crate::random::Rng;
 use crate::{Error, Result};
 use ndarray::{ArrayBase, Data, Dimension};
 use std::time::Instant;

@@ -7,6 +7,7 @@
 
 mod callbacks;
 pub(crate) mod data;
+mod engine;
 mod fit;
 mod logs;
 pub mod progress;
@@ -24,56 +25,10 @@ use crate::optimizers::{IntoOptimizer, Optimizer};
 use crate::summary::Summary;
 use crate::{Error, Result};
 use data::{Table, check_input, check_targets, input_table, table};
+use engine::{Batch, Engine};
 use ndarray::{Array, ArrayBase, ArrayD, Data, Dimension, IxDyn};
 use std::borrow::Cow;
 use std::path::Path;
-
-/// Which samples of a table make a batch.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Batch {
-    /// Consecutive samples.
-    Range(usize, usize),
-    /// The samples at positions `a..b` of the epoch's order ([`Engine::set_order`]).
-    Shuffled(usize, usize),
-}
-
-impl Batch {
-    fn len(&self) -> usize {
-        match *self {
-            Batch::Range(a, b) | Batch::Shuffled(a, b) => b - a,
-        }
-    }
-}
-
-/// The model operations the (non-generic) training loop needs.
-pub(crate) trait Engine: Control {
-    /// Holds a table on the device until [`Engine::release`], so that batches are read from
-    /// there (a device that reads host memory reads it in place and holds nothing).
-    fn hold(&mut self, t: &Table<'_>) -> Result<()>;
-    /// Drops every held table.
-    fn release(&mut self);
-    /// Sets the order [`Batch::Shuffled`] batches take their samples in (once per epoch).
-    fn set_order(&mut self, order: &[usize]) -> Result<()>;
-    /// Runs one training step on a batch and accumulates loss and metrics; `w` holds a weight
-    /// per sample of the whole table.
-    fn train_batch(&mut self, x: &Table<'_>, y: &Table<'_>, w: Option<&Table<'_>>, batch: Batch) -> Result<()>;
-    /// Accumulates loss and metrics of a batch in inference mode.
-    fn test_batch(&mut self, x: &Table<'_>, y: &Table<'_>, w: Option<&Table<'_>>, batch: Batch) -> Result<()>;
-
-    /// Zeroes the loss and metric accumulators.
-    fn reset_metrics(&mut self) -> Result<()>;
-    /// Writes the accumulated values into `logs` (names prefixed `val_` when `validation`).
-    fn write_logs(&mut self, logs: &mut Logs, validation: bool) -> Result<()>;
-    /// Whether a callback asked to stop; clears the request.
-    fn take_stop_request(&mut self) -> bool;
-    /// The epoch a callback asked `fit` to start at; clears the request.
-    fn take_initial_epoch(&mut self) -> Option<usize>;
-    /// The seed of this `fit`'s shuffling, and whether it was restored from a training state
-    /// (then `fit` replays the shuffles of the epochs before its initial epoch).
-    fn begin_shuffle(&mut self) -> (u64, bool);
-    /// Checks `x` and `y` against the model and loss.
-    fn check_data(&self, x: &Table<'_>, y: &Table<'_>) -> Result<()>;
-}
 
 /// A model with an optimizer, a loss and metrics: what `fit` and `evaluate` need.
 pub struct Compiled<M: Model> {
@@ -770,7 +725,7 @@ impl<M: Model> Control for Compiled<M> {
         self.optimizer.learning_rate()
     }
     fn set_learning_rate(&mut self, lr: f32) -> Result<()> {
-        crate::optimizers::check("learning_rate", lr, 0.0, f32::INFINITY, true, false)?;
+        crate::optimizers::common::check("learning_rate", lr, 0.0, f32::INFINITY, true, false)?;
         let dev = self.model.core().device().clone();
         self.optimizer.set_learning_rate(&dev, lr)
     }
@@ -855,7 +810,7 @@ impl<M: Model> Engine for Compiled<M> {
 
     fn begin_shuffle(&mut self) -> (u64, bool) {
         let restored = self.restored_shuffle_seed.take();
-        let seed = restored.unwrap_or_else(crate::utils::next_seed);
+        let seed = restored.unwrap_or_else(crate::random::next_seed);
         self.shuffle_seed = Some(seed);
         (seed, restored.is_some())
     }

@@ -3,11 +3,10 @@
 //! Rows are spread over the thread pool when a matrix is large enough to pay for it; column
 //! sums always add rows in order, so results do not depend on the thread count.
 
+use super::activation;
 use super::pool;
 use super::simd::{self, Simd, simd_fn};
-use super::{Cpu, activation};
-use crate::backend::ops::{Activation, BiasAct, Norm};
-use crate::backend::{Affine, BatchStats, NormGrads};
+use crate::backend::ops::{Activation, Affine, BatchStats, BiasAct, Norm, NormGrads};
 use std::ops::Range;
 
 /// Matrices with fewer elements than this run on the calling thread.
@@ -468,7 +467,7 @@ pub fn moving_average(momentum: f32, moving: &mut [f32], value: &[f32]) {
 }
 
 /// Batch normalization (see `NormOps::batch_norm`); `var` becomes `1 / sqrt(var + epsilon)`.
-pub fn batch_norm(n: &Norm, x: &[f32], mean: &[f32], var: &mut [f32], affine: Affine<'_, Cpu>, y: &mut [f32]) {
+pub fn batch_norm(n: &Norm, x: &[f32], mean: &[f32], var: &mut [f32], affine: Affine<&[f32]>, y: &mut [f32]) {
     let &Norm { rows, cols, epsilon } = n;
     let Affine { gamma, beta } = affine;
     let (x, var, y) = (&x[..rows * cols], &mut var[..cols], &mut y[..rows * cols]);
@@ -485,7 +484,14 @@ pub fn batch_norm(n: &Norm, x: &[f32], mean: &[f32], var: &mut [f32], affine: Af
 }
 
 /// The backward pass of batch normalization in training (see `NormOps::batch_norm_backward`).
-pub fn batch_norm_backward(nm: &Norm, x: &[f32], dy: &[f32], stats: BatchStats<'_, Cpu>, gamma: Option<&[f32]>, grads: NormGrads<'_, Cpu>) {
+pub fn batch_norm_backward(
+    nm: &Norm,
+    x: &[f32],
+    dy: &[f32],
+    stats: BatchStats<&[f32]>,
+    gamma: Option<&[f32]>,
+    grads: NormGrads<&mut [f32]>,
+) {
     let (rows, cols) = (nm.rows, nm.cols);
     let (x, dy) = (&x[..rows * cols], &dy[..rows * cols]);
     let BatchStats { mean, inv } = stats;
@@ -523,7 +529,7 @@ pub fn batch_norm_backward(nm: &Norm, x: &[f32], dy: &[f32], stats: BatchStats<'
 }
 
 /// Layer normalization (see `NormOps::layer_norm`).
-pub fn layer_norm(nm: &Norm, x: &[f32], affine: Affine<'_, Cpu>, y: &mut [f32], stats: &mut [f32]) {
+pub fn layer_norm(nm: &Norm, x: &[f32], affine: Affine<&[f32]>, y: &mut [f32], stats: &mut [f32]) {
     let &Norm { rows, cols, epsilon } = nm;
     let Affine { gamma, beta } = affine;
     let (x, y, stats) = (&x[..rows * cols], &mut y[..rows * cols], &mut stats[..2 * rows]);
@@ -542,7 +548,7 @@ pub fn layer_norm(nm: &Norm, x: &[f32], affine: Affine<'_, Cpu>, y: &mut [f32], 
 }
 
 /// The backward pass of layer normalization (see `NormOps::layer_norm_backward`).
-pub fn layer_norm_backward(nm: &Norm, x: &[f32], dy: &[f32], stats: &[f32], gamma: Option<&[f32]>, grads: NormGrads<'_, Cpu>) {
+pub fn layer_norm_backward(nm: &Norm, x: &[f32], dy: &[f32], stats: &[f32], gamma: Option<&[f32]>, grads: NormGrads<&mut [f32]>) {
     let (rows, cols) = (nm.rows, nm.cols);
     let (x, dy, stats) = (&x[..rows * cols], &dy[..rows * cols], &stats[..2 * rows]);
     let NormGrads { mut dgamma, mut dbeta, mut dx } = grads;

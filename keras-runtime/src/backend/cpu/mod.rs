@@ -18,11 +18,8 @@ pub mod shuffle;
 pub(crate) mod simd;
 pub mod window;
 
+use super::device::{DenseOps, Device, LayoutOps, NormOps, ObjectiveOps, OptimizerOps, RandomOps, SequenceOps, WindowOps};
 use super::ops::*;
-use super::{
-    Affine, BatchStats, DenseOps, Device, LayoutOps, NormGrads, NormOps, ObjectiveOps, OptimizerOps, RandomOps, RnnResetGrads,
-    RnnStepGrads, RnnStepIo, SequenceOps, WindowOps,
-};
 use crate::error::{Error, Result};
 use gemm::{MatMut, MatRef};
 use std::ops::Range;
@@ -222,7 +219,7 @@ impl NormOps for Cpu {
         kernels::moving_average(momentum, moving, value);
     }
 
-    fn batch_norm(&self, n: &Norm, x: &[f32], mean: &[f32], var: &mut [f32], affine: Affine<'_, Cpu>, y: &mut [f32]) {
+    fn batch_norm(&self, n: &Norm, x: &[f32], mean: &[f32], var: &mut [f32], affine: Affine<&[f32]>, y: &mut [f32]) {
         kernels::batch_norm(n, x, mean, var, affine, y);
     }
 
@@ -231,18 +228,18 @@ impl NormOps for Cpu {
         n: &Norm,
         x: &[f32],
         dy: &[f32],
-        stats: BatchStats<'_, Cpu>,
+        stats: BatchStats<&[f32]>,
         gamma: Option<&[f32]>,
-        grads: NormGrads<'_, Cpu>,
+        grads: NormGrads<&mut [f32]>,
     ) {
         kernels::batch_norm_backward(n, x, dy, stats, gamma, grads);
     }
 
-    fn layer_norm(&self, n: &Norm, x: &[f32], affine: Affine<'_, Cpu>, y: &mut [f32], stats: &mut [f32]) {
+    fn layer_norm(&self, n: &Norm, x: &[f32], affine: Affine<&[f32]>, y: &mut [f32], stats: &mut [f32]) {
         kernels::layer_norm(n, x, affine, y, stats);
     }
 
-    fn layer_norm_backward(&self, n: &Norm, x: &[f32], dy: &[f32], stats: &[f32], gamma: Option<&[f32]>, grads: NormGrads<'_, Cpu>) {
+    fn layer_norm_backward(&self, n: &Norm, x: &[f32], dy: &[f32], stats: &[f32], gamma: Option<&[f32]>, grads: NormGrads<&mut [f32]>) {
         kernels::layer_norm_backward(n, x, dy, stats, gamma, grads);
     }
 }
@@ -286,7 +283,7 @@ impl SequenceOps for Cpu {
         recurrent::embedding_backward(dim, ids, dy, dtable);
     }
 
-    fn rnn_step(&self, s: &RnnStep, io: RnnStepIo<'_, Cpu>) {
+    fn rnn_step(&self, s: &RnnStep, io: RnnStepIo<&[f32], &mut [f32]>) {
         recurrent::rnn_step(s, io);
     }
 
@@ -294,11 +291,11 @@ impl SequenceOps for Cpu {
         recurrent::rnn_reset_state(s, xw, hu, h, rh);
     }
 
-    fn rnn_step_backward(&self, s: &RnnStep, g: RnnStepGrads<'_, Cpu>) {
+    fn rnn_step_backward(&self, s: &RnnStep, g: RnnStepGrads<&[f32], &mut [f32]>) {
         recurrent::rnn_step_backward(s, g);
     }
 
-    fn rnn_reset_state_backward(&self, s: &RnnStep, g: RnnResetGrads<'_, Cpu>) {
+    fn rnn_reset_state_backward(&self, s: &RnnStep, g: RnnResetGrads<&[f32], &mut [f32]>) {
         recurrent::rnn_reset_state_backward(s, g);
     }
 

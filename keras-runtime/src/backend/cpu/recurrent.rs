@@ -2,9 +2,8 @@
 //! of a recurrent layer (all time steps' `x K` at once, `h R` per step) run through the GEMM;
 //! these kernels do the gate arithmetic of one step in place, touching each value once.
 
-use super::{Cpu, activation, kernels};
-use crate::backend::ops::{Activation, BiasAct, CellKind, Directions, MergeMode, RnnStep};
-use crate::backend::{RnnResetGrads, RnnStepGrads, RnnStepIo};
+use super::{activation, kernels};
+use crate::backend::ops::{Activation, BiasAct, CellKind, Directions, MergeMode, RnnResetGrads, RnnStep, RnnStepGrads, RnnStepIo};
 
 /// Row `i` of `y` is row `ids[i]` of `table`.
 pub fn embedding(dim: usize, ids: &[f32], table: &[f32], y: &mut [f32]) {
@@ -38,7 +37,7 @@ fn activate_backward(g: &mut [f32], x: &[f32], y: &[f32], units: usize, act: Act
 
 /// See `SequenceOps::rnn_step`. The step's `pre` and `post` are block-major: block `k` (a gate)
 /// holds `batch x units` values, so that each activation runs over one contiguous block.
-pub fn rnn_step(step: &RnnStep, io: RnnStepIo<'_, Cpu>) {
+pub fn rnn_step(step: &RnnStep, io: RnnStepIo<&[f32], &mut [f32]>) {
     let (cell, s, batch) = (&step.cell, step.s, step.batch);
     let RnnStepIo { xw, hu, rbias, prev, pre, post, h, y } = io;
     let (u, steps, t) = (cell.units, cell.timesteps, cell.time(s));
@@ -124,7 +123,7 @@ pub fn rnn_step(step: &RnnStep, io: RnnStepIo<'_, Cpu>) {
 
 /// See `SequenceOps::rnn_step_backward`; `tmp` holds `batch x gates * units` floats, the gates'
 /// gradients block-major before they are laid out as `dxw` and `dhu` rows.
-pub fn rnn_step_backward(step: &RnnStep, g: RnnStepGrads<'_, Cpu>) {
+pub fn rnn_step_backward(step: &RnnStep, g: RnnStepGrads<&[f32], &mut [f32]>) {
     let (cell, s, batch) = (&step.cell, step.s, step.batch);
     let RnnStepGrads { dy, pre, post, prev, dh, dc, dxw, dhu, tmp, dbias, drbias } = g;
     let (u, steps, t) = (cell.units, cell.timesteps, cell.time(s));
@@ -249,7 +248,7 @@ pub fn rnn_reset_state(step: &RnnStep, xw: &[f32], hu: &[f32], h: &[f32], rh: &m
 }
 
 /// See `SequenceOps::rnn_reset_state_backward`.
-pub fn rnn_reset_state_backward(step: &RnnStep, g: RnnResetGrads<'_, Cpu>) {
+pub fn rnn_reset_state_backward(step: &RnnStep, g: RnnResetGrads<&[f32], &mut [f32]>) {
     let (cell, s, batch) = (&step.cell, step.s, step.batch);
     let RnnResetGrads { drh, pre, post, h, dh, dxw, dhu, dbias } = g;
     let (u, steps, t) = (cell.units, cell.timesteps, cell.time(s));

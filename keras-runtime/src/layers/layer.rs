@@ -1,0 +1,164 @@
+//! The layer contract: the [`Layer`] trait, its [`Forward`] and [`Backward`] arguments, the rows
+//! they carry, the [`Ctx`] of a pass and the keys of random layers' draws.
+
+use crate::backend::Backend;
+use crate::backend::ops::{Draw, RandomStream};
+
+/// What a layer's kernels need besides their tensors: the device, and the model's
+/// [`RandomStream`] buffer (its seed and training step, read by the random layers' kernels).
+pub struct Ctx<'a, B: Backend> {
+    /// The device.
+    pub device: &'a B,
+    /// The model's random stream, [`RandomStream::LEN`] floats on the device.
+    pub stream: &'a B::Buffer,
+}
+
+impl<B: Backend> Clone for Ctx<'_, B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<B: Backend> Copy for Ctx<'_, B> {}
+
+impl<'a, B: Backend> Ctx<'a, B> {
+    /// The random stream as a view, for a random layer's kernel.
+    pub fn stream(&self) -> B::View<'a> {
+        B::view(self.stream, 0..RandomStream::LEN)
+    }
+}
+
+/// A layer's forward pass over `x.rows` rows: reads `x` (and `params`), writes `y`; may update
+/// its non-trainable `state` in training and keep what backward needs in `scratch`.
+pub struct Forward<'a, B: Backend, const IN: usize, const OUT: usize> {
+    /// The device and random stream.
+    pub ctx: &'a Ctx<'a, B>,
+    /// The layer's trainable parameters (Keras layout, in its order).
+    pub params: B::View<'a>,
+    /// The layer's non-trainable state (moving statistics).
+    pub state: B::ViewMut<'a>,
+    /// The input.
+    pub x: Rows<'a, B, IN>,
+    /// The output.
+    pub y: RowsMut<'a, B, OUT>,
+    /// The layer's scratch (`SCRATCH` floats per row).
+    pub scratch: B::ViewMut<'a>,
+    /// Training (dropout active, batch statistics) or inference.
+    pub training: bool,
+}
+
+/// A layer's backward pass after a training forward pass on the same `x`: from the output
+/// gradient `dy` (which it may overwrite), the gradients of its parameters into `grads`
+/// (overwritten) and, when `dx` is given, the input gradient.
+pub struct Backward<'a, B: Backend, const IN: usize, const OUT: usize> {
+    /// The device and random stream.
+    pub ctx: &'a Ctx<'a, B>,
+    /// The layer's trainable parameters.
+    pub params: B::View<'a>,
+    /// Their gradients, overwritten.
+    pub grads: B::ViewMut<'a>,
+    /// The layer's non-trainable state.
+    pub state: B::View<'a>,
+    /// The forward pass's input.
+    pub x: Rows<'a, B, IN>,
+    /// The forward pass's output.
+    pub y: Rows<'a, B, OUT>,
+    /// The layer's scratch, as forward left it.
+    pub scratch: B::ViewMut<'a>,
+    /// The output gradient (the layer may overwrite it).
+    pub dy: RowsMut<'a, B, OUT>,
+    /// The input gradient, written when given (the first layer of a model gets none).
+    pub dx: Option<RowsMut<'a, B, IN>>,
+}
+
+/// A layer from `IN` to `OUT` floats per row, on backend `B`.
+pub trait Layer<B: Backend, const IN: usize, const OUT: usize> {
+    /// The forward pass.
+    fn forward(&self, f: Forward<'_, B, IN, OUT>);
+    /// The backward pass.
+    fn backward(&self, b: Backward<'_, B, IN, OUT>);
+}
+
+/// Where a random layer's draws come from: its position in the model (mixed with the model's
+/// seed) or its own `seed=`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DrawKey {
+    key: u64,
+    fixed: bool,
+}
+
+impl DrawKey {
+    /// Draws keyed by the layer's position `index`, mixed with the model's seed.
+    pub const fn at(index: u64) -> DrawKey {
+        DrawKey { key: index.wrapping_mul(0x9e37_79b9_7f4a_7c15), fixed: false }
+    }
+
+    /// Draws from the layer's own seed alone (Keras's `seed=`).
+    pub const fn seeded(seed: u64) -> DrawKey {
+        DrawKey { key: seed, fixed: true }
+    }
+
+    /// The kernels' descriptor of a draw over `rows` samples (`channels` for whole channels).
+    pub const fn draw(&self, rate: f32, rows: usize, channels: usize) -> Draw {
+        Draw { rate, key: self.key, fixed: self.fixed, rows, channels }
+    }
+}
+
+/// A read-only batch of rows of width `W`.
+pub struct Rows<'a, B: Backend, const W: usize> {
+    /// The data, `rows * W` floats.
+    pub view: B::View<'a>,
+    /// Number of rows.
+    pub rows: usize,
+}
+
+impl<B: Backend, const W: usize> Clone for Rows<'_, B, W> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<B: Backend, const W: usize> Copy for Rows<'_, B, W> {}
+
+impl<'a, B: Backend, const W: usize> Rows<'a, B, W> {
+    /// The first `rows * W` floats of `view`.
+    pub fn new(view: B::View<'a>, rows: usize) -> Self {
+        Rows { view: B::sub(view, 0..rows * W), rows }
+    }
+
+    /// The same rows, for a shorter time.
+    pub fn reborrow(&self) -> Rows<'_, B, W> {
+        Rows { view: B::shorten(&self.view), rows: self.rows }
+    }
+}
+
+/// A writable batch of rows of width `W`.
+pub struct RowsMut<'a, B: Backend, const W: usize> {
+    /// The data, `rows * W` floats.
+    pub view: B::ViewMut<'a>,
+    /// Number of rows.
+    pub rows: usize,
+}
+
+impl<'a, B: Backend, const W: usize> RowsMut<'a, B, W> {
+    /// The first `rows * W` floats of `view`.
+    pub fn new(view: B::ViewMut<'a>, rows: usize) -> Self {
+        RowsMut { view: B::split_mut(view, rows * W).0, rows }
+    }
+
+    /// A read-only view of the same rows.
+    pub fn as_rows(&self) -> Rows<'_, B, W> {
+        Rows { view: B::freeze(&self.view), rows: self.rows }
+    }
+
+    /// A shorter-lived writable view of the same rows.
+    pub fn reborrow(&mut self) -> RowsMut<'_, B, W> {
+        RowsMut { view: B::reborrow(&mut self.view), rows: self.rows }
+    }
+
+    /// The gradient `dy` copied into `dx`, when given: the backward pass of a layer that only
+    /// moves values (a reshape, an inactive dropout).
+    pub fn copy_to(&self, device: &B, dx: Option<RowsMut<'_, B, W>>) {
+        if let Some(dx) = dx {
+            device.copy(B::freeze(&self.view), dx.view);
+        }
+    }
+}
