@@ -1,76 +1,26 @@
 //! The reshaping, noise and wrapper layers (Permute, RepeatVector, UpSampling2D, ZeroPadding2D,
-//! Cropping2D, GaussianNoise, GaussianDropout, SpatialDropout2D, TimeDistributed) against Keras:
-//! forward, first-batch loss and gradients, two epochs of SGD, within 1e-5 relative (fixtures from
-//! `tests/fixtures/gen_reshapefam.py`); the noise layers' training statistics and determinism;
-//! shapes, parameter counts, weight names and the summary.
+//! Cropping2D, GaussianNoise, GaussianDropout, SpatialDropout2D, TimeDistributed): the noise
+//! layers' training statistics and determinism; shapes, parameter counts, weight names and the
+//! summary. Their Keras fixtures (from `tests/fixtures/gen_reshapefam.py`: forward, first-batch
+//! loss and gradients, two epochs of SGD, within 1e-5 relative) run on every backend in the
+//! conformance suite (`tests/conformance/`, models in `tests/models/reshape.rs`).
 
 mod common;
+#[path = "models/reshape.rs"]
+mod models;
 
-use common::{Fixture, assert_close, run_fixture};
+use common::{Fixture, assert_close};
 use keras::model::{Model, ModelCore};
 use keras::ndarray::{ArrayD, IxDyn};
 use keras::prelude::*;
+use models::TdDense;
 use std::sync::Mutex;
 
 const RTOL: f64 = 1e-5;
 
-sequential! { struct PermuteNet = Input((3, 4, 2)) => Dense(3, tanh) => Permute((3, 1, 2)) => Flatten() => Dense(3, softmax); }
-sequential! { struct RepeatNet = Input(5) => Dense(3, tanh) => RepeatVector(4) => Dense(2, tanh) => Flatten() => Dense(3, softmax); }
-sequential! { struct UpNearest = Input((3, 3, 2)) => Conv2D(2, 2, tanh) => UpSampling2D((2, 3)) => Flatten() => Dense(3, softmax); }
-sequential! {
-    struct UpBilinear = Input((4, 3, 2)) => Conv2D(2, 2, tanh) => UpSampling2D((3, 2), interpolation = "bilinear") => Flatten() => Dense(3, softmax);
-}
-sequential! {
-    struct PadNet = Input((4, 4, 2)) => ZeroPadding2D(((1, 2), (0, 1))) => Conv2D(2, 3, tanh) => ZeroPadding2D(1) => Flatten() => Dense(3, softmax);
-}
-sequential! {
-    struct CropNet = Input((6, 6, 2)) => Conv2D(3, 1, tanh) => Cropping2D(((1, 0), (2, 1))) => Cropping2D((1, 0)) => Flatten() => Dense(3, softmax);
-}
-sequential! { struct TdDense = Input((5, 4)) => TimeDistributed(Dense(3, tanh)) => Flatten() => Dense(3, softmax); }
-sequential! { struct TdConv = Input((3, 5, 5, 2)) => TimeDistributed(Conv2D(2, 3, relu)) => Flatten() => Dense(3, softmax); }
 sequential! {
     struct NoiseNet = Input(5) => Dense(4, tanh) => GaussianNoise(0.3) => GaussianDropout(0.4) => Reshape((2, 2, 1))
         => SpatialDropout2D(0.5) => Flatten() => Dense(3, softmax);
-}
-
-#[test]
-fn permute_matches_keras() {
-    run_fixture::<PermuteNet>("D_layer_permute", RTOL);
-}
-
-#[test]
-fn repeat_vector_matches_keras() {
-    run_fixture::<RepeatNet>("D_layer_repeatvector", RTOL);
-}
-
-#[test]
-fn upsampling2d_nearest_matches_keras() {
-    run_fixture::<UpNearest>("D_layer_upsampling2d_nearest", RTOL);
-}
-
-#[test]
-fn upsampling2d_bilinear_matches_keras() {
-    run_fixture::<UpBilinear>("D_layer_upsampling2d_bilinear", RTOL);
-}
-
-#[test]
-fn zero_padding2d_matches_keras() {
-    run_fixture::<PadNet>("D_layer_zeropadding2d", RTOL);
-}
-
-#[test]
-fn cropping2d_matches_keras() {
-    run_fixture::<CropNet>("D_layer_cropping2d", RTOL);
-}
-
-#[test]
-fn time_distributed_dense_matches_keras() {
-    run_fixture::<TdDense>("D_layer_timedistributed_dense", RTOL);
-}
-
-#[test]
-fn time_distributed_conv2d_matches_keras() {
-    run_fixture::<TdConv>("D_layer_timedistributed_conv2d", RTOL);
 }
 
 /// Keras's weight paths, less the model's name: `time_distributed/dense/kernel`, and the layer

@@ -1,115 +1,38 @@
 //! Every Keras 3 loss against real Keras: the shared `B_loss_*` fixtures and this repository's
 //! `L_*` fixtures (`tests/fixtures/gen_losses.py`: the losses and options the shared set lacks,
 //! and `fit` with `sample_weight` and `class_weight`). Each case runs forward, the first batch's
-//! loss and gradients, `fit`'s history, the weights after, and for `L_*` the per-sample losses
-//! and their gradient with respect to the predictions straight through the CPU kernel.
+//! loss and gradients, `fit`'s history and the weights after on every backend in the conformance
+//! suite (`tests/conformance/`, models in `tests/models/losses.rs`); here, for `L_*`, the
+//! per-sample losses and their gradient with respect to the predictions straight through the CPU
+//! kernel, and the API of weights and options.
 //!
 //! Tensors are compared at their own scale (`common::rel_err`); the tolerance is 1e-5.
 
 mod common;
+#[path = "models/losses.rs"]
+mod models;
 
-use common::{Fixture, assert_all_close, assert_close};
+use common::{Fixture, assert_close};
 use keras::backend::LossBatch;
 use keras::backend::cpu::losses::{binary_targets, sample};
 use keras::losses::{Loss, LossConfig};
 use keras::ndarray::{Array1, Array2, ArrayD, Axis, Slice, array};
 use keras::prelude::*;
+use models::{ReluSoftmax3, loss_config, sample_weights};
 
 const RTOL: f64 = 1e-5;
 
-/// The loss and options the fixture compiled with.
-fn loss_config(f: &Fixture) -> LossConfig {
-    let c = &f.value("compile");
-    let loss: Loss = c["loss"].as_str().unwrap().parse().unwrap();
-    let o = &c["loss_config"];
-    let mut config = loss.config();
-    if let Some(v) = o.get("from_logits") {
-        config = config.from_logits(v.as_bool().unwrap());
+/// The CPU's per-sample losses on Keras's own predictions, and its batch loss and gradient with
+/// respect to them (weighted as the fixture's `fit` was), for every fixture that has them.
+#[test]
+fn per_sample_losses_match_keras() {
+    for case in models::CASES {
+        let f = Fixture::load(case);
+        if f.has("per_sample") {
+            let weights = sample_weights(&f);
+            per_sample(&f, loss_config(&f), &f.tensor("forward_before"), &f.tensor("y"), weights.as_deref());
+        }
     }
-    if let Some(v) = o.get("label_smoothing") {
-        config = config.label_smoothing(v.as_f64().unwrap() as f32);
-    }
-    if let Some(v) = o.get("delta") {
-        config = config.delta(v.as_f64().unwrap() as f32);
-    }
-    if let Some(v) = o.get("apply_class_balancing") {
-        config = config.apply_class_balancing(v.as_bool().unwrap());
-    }
-    if let Some(v) = o.get("alpha") {
-        config = config.alpha(v.as_f64().unwrap() as f32);
-    }
-    if let Some(v) = o.get("gamma") {
-        config = config.gamma(v.as_f64().unwrap() as f32);
-    }
-    config
-}
-
-fn first_rows(a: &ArrayD<f32>, n: usize) -> ArrayD<f32> {
-    a.slice_axis(Axis(0), Slice::from(0..n)).to_owned()
-}
-
-/// The weight of every sample as the fixture's `fit` weighed it, if it did.
-fn sample_weights(f: &Fixture) -> Option<Vec<f32>> {
-    if f.has("class_weight") {
-        Some(Fixture::tensor_of(&f.value("per_sample")["weights"]).iter().copied().collect())
-    } else if f.has("sample_weight") {
-        Some(f.tensor("sample_weight").iter().copied().collect())
-    } else {
-        None
-    }
-}
-
-/// Runs a whole fixture; returns the worst relative error seen.
-fn run<M: Model<Backend = Cpu>>(name: &str) -> f64 {
-    let f = Fixture::load(name);
-    let mut model = M::create(&Cpu::default()).unwrap();
-    model.set_weights(&f.weights("weights_init")).unwrap();
-    let x = f.tensor("x");
-    let y = f.tensor("y");
-    let forward = f.tensor("forward_before");
-    let mut worst = 0.0f64;
-    let pred = model.predict(&x).unwrap();
-    worst = worst.max(assert_close(&format!("{name} forward_before"), pred.as_slice().unwrap(), forward.as_slice().unwrap(), RTOL));
-
-    let config = loss_config(&f);
-    let lr = f.optimizer()["learning_rate"].as_f64().unwrap() as f32;
-    let no_metrics: [Metric; 0] = [];
-    let mut model = model.compile(Sgd::new(lr), config, no_metrics).unwrap();
-    let batch = f.usize(&["fit", "batch_size"]).min(x.shape()[0]);
-    let weights = sample_weights(&f);
-    let (xb, yb) = (first_rows(&x, batch), first_rows(&y, batch));
-    let (loss, grads) = match &weights {
-        None => model.gradients(&xb, &yb).unwrap(),
-        Some(w) => model.gradients_weighted(&xb, &yb, &Array1::from(w[..batch].to_vec())).unwrap(),
-    };
-    worst = worst.max(assert_close(&format!("{name} loss_first_batch"), &[loss], &[f.f32(&["loss_first_batch"])], RTOL));
-    worst = worst.max(assert_all_close(&format!("{name} grads_first_batch"), &grads, &f.weights("grads_first_batch"), RTOL));
-
-    if f.has("per_sample") {
-        worst = worst.max(per_sample(&f, config, &forward, &y, weights.as_deref()));
-    }
-
-    let epochs = f.usize(&["fit", "epochs"]);
-    let args = FitArgs::default().epochs(epochs).batch_size(batch).shuffle(false).verbose(0);
-    let class_weight: Vec<(usize, f32)> = if f.has("class_weight") { f.class_weight() } else { Vec::new() };
-    let sample_weight = f.has("sample_weight").then(|| f.tensor("sample_weight"));
-    let args = match &sample_weight {
-        Some(w) => args.sample_weight(w),
-        None if !class_weight.is_empty() => args.class_weight(&class_weight),
-        None => args,
-    };
-    let history = model.fit(&x, &y, args).unwrap();
-    worst = worst.max(assert_close(&format!("{name} history.loss"), history.loss(), &f.history_loss(), RTOL));
-    worst = worst.max(assert_all_close(&format!("{name} weights_after"), &model.get_weights().unwrap(), &f.weights("weights_after"), RTOL));
-    let pred = model.predict(&x).unwrap();
-    worst = worst.max(assert_close(
-        &format!("{name} forward_after"),
-        pred.as_slice().unwrap(),
-        f.tensor("forward_after").as_slice().unwrap(),
-        RTOL,
-    ));
-    eprintln!("{name}: worst relative error {worst:.2e}");
-    worst
 }
 
 /// The kernel on Keras's own predictions: per-sample losses, the (weighted) batch loss and its
@@ -131,56 +54,6 @@ fn per_sample(f: &Fixture, config: LossConfig, pred: &ArrayD<f32>, y: &ArrayD<f3
     let batch_loss = stats[0] / stats[1];
     worst = worst.max(assert_close(&format!("{name} per_sample loss"), &[batch_loss], &[p["loss"].as_f64().unwrap() as f32], RTOL));
     worst.max(assert_close(&format!("{name} per_sample grad"), &grad, Fixture::tensor_of(&p["grad"]).as_slice().unwrap(), RTOL))
-}
-
-sequential! { struct ReluSigmoid2 = Dense(5, in = 4, relu) => Dense(2, sigmoid); }
-sequential! { struct ReluSigmoid1 = Dense(5, in = 4, relu) => Dense(1, sigmoid); }
-sequential! { struct ReluLinear2 = Dense(5, in = 4, relu) => Dense(2); }
-sequential! { struct ReluLinear3 = Dense(5, in = 4, relu) => Dense(3); }
-sequential! { struct ReluSoftmax3 = Dense(5, in = 4, relu) => Dense(3, softmax); }
-sequential! { struct TanhLinear2 = Dense(5, in = 4, tanh) => Dense(2); }
-sequential! { struct TanhLinear3 = Dense(5, in = 4, tanh) => Dense(3); }
-sequential! { struct TanhSoftplus2 = Dense(5, in = 4, tanh) => Dense(2, softplus); }
-
-macro_rules! cases {
-    ($($test:ident: $model:ident, $case:literal;)*) => {$(
-        #[test]
-        fn $test() {
-            run::<$model>($case);
-        }
-    )*};
-}
-
-cases! {
-    mean_squared_error: TanhLinear2, "B_loss_mean_squared_error";
-    mean_absolute_error: TanhLinear2, "B_loss_mean_absolute_error";
-    mean_absolute_percentage_error: TanhLinear2, "B_loss_mean_absolute_percentage_error";
-    mean_squared_logarithmic_error: TanhSoftplus2, "B_loss_mean_squared_logarithmic_error";
-    binary_crossentropy: ReluSigmoid2, "B_loss_binary_crossentropy";
-    binary_crossentropy_from_logits: ReluLinear2, "B_loss_binary_crossentropy_from_logits";
-    categorical_crossentropy: ReluSoftmax3, "B_loss_categorical_crossentropy";
-    categorical_crossentropy_label_smoothing: ReluSoftmax3, "B_loss_categorical_crossentropy_label_smoothing";
-    sparse_categorical_crossentropy: ReluSoftmax3, "B_loss_sparse_categorical_crossentropy";
-    cosine_similarity: TanhLinear3, "B_loss_cosine_similarity";
-    hinge: TanhLinear2, "B_loss_hinge";
-    huber: TanhLinear2, "B_loss_huber";
-    kl_divergence: ReluSoftmax3, "B_loss_kl_divergence";
-    log_cosh: TanhLinear2, "B_loss_log_cosh";
-    poisson: TanhSoftplus2, "B_loss_poisson";
-
-    binary_focal_crossentropy: ReluSigmoid2, "L_loss_binary_focal_crossentropy";
-    binary_focal_crossentropy_options: ReluLinear2, "L_loss_binary_focal_crossentropy_options";
-    binary_crossentropy_label_smoothing: ReluSigmoid2, "L_loss_binary_crossentropy_label_smoothing";
-    squared_hinge: TanhLinear2, "L_loss_squared_hinge";
-    hinge_signed_labels: TanhLinear2, "L_loss_hinge_signed_labels";
-    categorical_hinge: TanhLinear3, "L_loss_categorical_hinge";
-    sparse_categorical_crossentropy_from_logits: ReluLinear3, "L_loss_sparse_categorical_crossentropy_from_logits";
-    categorical_crossentropy_from_logits: ReluLinear3, "L_loss_categorical_crossentropy_from_logits";
-    huber_delta: TanhLinear2, "L_loss_huber_delta";
-    mse_sample_weight: TanhLinear2, "L_weighted_mse_sample_weight";
-    sparse_class_weight: ReluSoftmax3, "L_weighted_sparse_class_weight";
-    categorical_class_weight: ReluSoftmax3, "L_weighted_categorical_class_weight";
-    binary_class_weight: ReluSigmoid1, "L_weighted_binary_class_weight";
 }
 
 /// `class_weight` is the same as the sample weights it stands for; a weight of 1 everywhere is

@@ -1,69 +1,19 @@
-//! Optimizers and learning-rate schedules against real Keras 3: every `A_opt_*` fixture (each
-//! optimizer, AMSGrad, weight decay, the three clipping options), schedules evaluated step by
-//! step (`schedules.json`) and driving training (`S_sched_*`), all from
-//! `tests/fixtures/gen_schedules.py` or the shared Keras fixtures. Also the optimizers' API:
-//! names, validation, learning-rate control and state export.
+//! Optimizers and learning-rate schedules against real Keras 3: schedules evaluated step by step
+//! (`schedules.json`, from `tests/fixtures/gen_schedules.py`), Keras 2's SGD decay, and the
+//! optimizers' API: names, validation, learning-rate control and state export. Every optimizer
+//! fixture (`A_opt_*`, `S_opt_*`, `S_sched_*`) trains on every backend in the conformance suite
+//! (`tests/conformance/`, the list in `tests/models/basic.rs`).
 
 mod common;
+#[path = "models/basic.rs"]
+mod models;
 
-use common::{Fixture, learning_rate_of, run_fixture};
+use common::{Fixture, learning_rate_of};
 use keras::optimizers::*;
 use keras::prelude::*;
+use models::Softmax3;
 
 const RTOL: f64 = 1e-5;
-
-sequential! { struct Softmax3 = Dense(5, in = 4, relu) => Dense(3, softmax); }
-
-#[test]
-fn every_keras_optimizer_matches_keras() {
-    let cases = [
-        "A_opt_sgd",
-        "A_opt_sgd_default_lr",
-        "A_opt_sgd_momentum",
-        "A_opt_sgd_nesterov",
-        "A_opt_adam",
-        "A_opt_adam_amsgrad",
-        "A_opt_adam_clipnorm",
-        "A_opt_adam_clipvalue",
-        "A_opt_adam_global_clipnorm",
-        "A_opt_adam_weight_decay",
-        "A_opt_adamw",
-        "A_opt_adamax",
-        "A_opt_nadam",
-        "A_opt_rmsprop",
-        "A_opt_rmsprop_momentum_centered",
-        "A_opt_adagrad",
-        "A_opt_adadelta",
-        "A_opt_lion",
-    ];
-    for case in cases {
-        run_fixture::<Softmax3>(case, RTOL);
-    }
-}
-
-/// Cases the shared fixtures leave out, from `gen_schedules.py`: Ftrl, and the common options
-/// on optimizers other than Adam.
-#[test]
-fn ftrl_and_common_options_match_keras() {
-    let cases = [
-        "S_opt_ftrl",
-        "S_opt_ftrl_regularized",
-        "S_opt_sgd_nesterov_clipnorm_weight_decay",
-        "S_opt_nadam_global_clipnorm",
-        "S_opt_lion_clipvalue_weight_decay",
-        "S_opt_adadelta_weight_decay",
-    ];
-    for case in cases {
-        run_fixture::<Softmax3>(case, RTOL);
-    }
-}
-
-#[test]
-fn schedules_driving_training_match_keras() {
-    for case in ["S_sched_sgd_inverse_time", "S_sched_adam_cosine_warmup", "S_sched_rmsprop_exponential_staircase"] {
-        run_fixture::<Softmax3>(case, RTOL);
-    }
-}
 
 /// Keras 2's `SGD(0.1, momentum=0.9, decay=0.5)` is Keras 3's SGD on `InverseTimeDecay(0.1, 1, 0.5)`.
 #[test]

@@ -1,12 +1,17 @@
-//! Embedding and the recurrent layers (SimpleRNN, LSTM, GRU) against Keras: forward, first-batch
-//! loss and gradients, three epochs of SGD, within 1e-5 relative; their shapes, parameter counts
-//! and summaries; and the checks on integer ids.
+//! Embedding and the recurrent layers (SimpleRNN, LSTM, GRU, Bidirectional): their shapes,
+//! parameter counts and summaries, the checks on integer ids, and Keras 2's GRU layout. Their Keras
+//! fixtures (forward, first-batch loss and gradients, three epochs of SGD, within 1e-5 relative)
+//! run on every backend in the conformance suite (`tests/conformance/`, models in
+//! `tests/models/recurrent.rs`).
 
 mod common;
+#[path = "models/recurrent.rs"]
+mod models;
 
 use common::run_fixture;
 use keras::ndarray::{Array2, Array3, ArrayD, IxDyn};
 use keras::prelude::*;
+use models::{BiGruSum, BiLstmSeq, GruLast, GruSeq, LstmLast, LstmSeq, RnnLast, RnnSeq};
 
 const RTOL: f64 = 1e-5;
 
@@ -17,49 +22,6 @@ fn seeded(seed: u64) -> std::sync::MutexGuard<'static, ()> {
     let guard = SEED.lock().unwrap_or_else(|e| e.into_inner());
     keras::utils::set_random_seed(seed);
     guard
-}
-
-sequential! { struct EmbedNet = Input(5) => Embedding(10, 4) => Flatten() => Dense(3, softmax); }
-sequential! { struct RnnLast = Input((4, 3)) => SimpleRNN(5) => Dense(3, softmax); }
-sequential! { struct RnnSeq = Input((4, 3)) => SimpleRNN(5, return_sequences = true) => Flatten() => Dense(3, softmax); }
-sequential! { struct LstmLast = Input((4, 3)) => LSTM(5) => Dense(3, softmax); }
-sequential! { struct LstmSeq = Input((4, 3)) => LSTM(5, return_sequences = true) => Flatten() => Dense(3, softmax); }
-sequential! { struct GruLast = Input((4, 3)) => GRU(5) => Dense(3, softmax); }
-sequential! { struct GruSeq = Input((4, 3)) => GRU(5, return_sequences = true) => Flatten() => Dense(3, softmax); }
-
-#[test]
-fn embedding_matches_keras() {
-    run_fixture::<EmbedNet>("D_layer_embedding", RTOL);
-}
-
-#[test]
-fn simple_rnn_last_matches_keras() {
-    run_fixture::<RnnLast>("D_layer_simplernn_last", RTOL);
-}
-
-#[test]
-fn simple_rnn_sequences_match_keras() {
-    run_fixture::<RnnSeq>("D_layer_simplernn_seq", RTOL);
-}
-
-#[test]
-fn lstm_last_matches_keras() {
-    run_fixture::<LstmLast>("D_layer_lstm_last", RTOL);
-}
-
-#[test]
-fn lstm_sequences_match_keras() {
-    run_fixture::<LstmSeq>("D_layer_lstm_seq", RTOL);
-}
-
-#[test]
-fn gru_last_matches_keras() {
-    run_fixture::<GruLast>("D_layer_gru_last", RTOL);
-}
-
-#[test]
-fn gru_sequences_match_keras() {
-    run_fixture::<GruSeq>("D_layer_gru_seq", RTOL);
 }
 
 sequential! {
@@ -167,38 +129,6 @@ fn predict_one_agrees_with_predict_for_sequences() {
 }
 
 // Options, against fixtures made by `tests/fixtures/gen_recurrent.py`.
-sequential! { struct LstmBackSeq = Input((4, 3)) => LSTM(5, return_sequences = true, go_backwards = true) => Flatten() => Dense(3, softmax); }
-sequential! { struct GruBack = Input((4, 3)) => GRU(5, go_backwards = true) => Dense(3, softmax); }
-sequential! { struct RnnReluNoBias = Input((4, 3)) => SimpleRNN(5, relu, use_bias = false, go_backwards = true) => Dense(3, softmax); }
-sequential! {
-    struct LstmOptions = Input((4, 3)) => LSTM(5, softsign, recurrent_activation = hard_sigmoid, use_bias = false) => Dense(3, softmax);
-}
-sequential! { struct EmbedLstm = Input(6) => Embedding(12, 4) => LSTM(6) => Dense(3, softmax); }
-
-#[test]
-fn lstm_go_backwards_sequences_match_keras() {
-    run_fixture::<LstmBackSeq>("D_layer_lstm_backwards_seq", RTOL);
-}
-
-#[test]
-fn gru_go_backwards_matches_keras() {
-    run_fixture::<GruBack>("D_layer_gru_backwards_last", RTOL);
-}
-
-#[test]
-fn simple_rnn_relu_without_bias_backwards_matches_keras() {
-    run_fixture::<RnnReluNoBias>("D_layer_simplernn_relu_nobias_backwards", RTOL);
-}
-
-#[test]
-fn lstm_activations_without_bias_match_keras() {
-    run_fixture::<LstmOptions>("D_layer_lstm_options", RTOL);
-}
-
-#[test]
-fn embedding_into_lstm_matches_keras() {
-    run_fixture::<EmbedLstm>("D_layer_embedding_lstm", RTOL);
-}
 
 sequential! { struct GruResetBefore = Input((4, 3)) => GRU(5, reset_after = false, return_sequences = true) => Flatten() => Dense(3, softmax); }
 
@@ -206,31 +136,6 @@ sequential! { struct GruResetBefore = Input((4, 3)) => GRU(5, reset_after = fals
 fn gru_reset_before_matches_keras() {
     assert_eq!(GruResetBefore::PARAMS, 3 * 15 + 5 * 15 + 15 + 20 * 3 + 3);
     run_fixture::<GruResetBefore>("D_layer_gru_reset_before", RTOL);
-}
-
-sequential! { struct BiLstmSeq = Input((4, 3)) => Bidirectional(LSTM(4, return_sequences = true)) => Flatten() => Dense(3, softmax); }
-sequential! { struct BiGruSum = Input((4, 3)) => Bidirectional(GRU(4), merge_mode = "sum") => Dense(3, softmax); }
-sequential! { struct BiRnnMulSeq = Input((4, 3)) => Bidirectional(SimpleRNN(4, return_sequences = true), "mul") => Flatten() => Dense(3, softmax); }
-sequential! { struct BiLstmAve = Input((4, 3)) => Bidirectional(LSTM(4), merge_mode = ave) => Dense(3, softmax); }
-
-#[test]
-fn bidirectional_lstm_concat_matches_keras() {
-    run_fixture::<BiLstmSeq>("D_layer_bidirectional_lstm_concat_seq", RTOL);
-}
-
-#[test]
-fn bidirectional_gru_sum_matches_keras() {
-    run_fixture::<BiGruSum>("D_layer_bidirectional_gru_sum", RTOL);
-}
-
-#[test]
-fn bidirectional_simple_rnn_mul_matches_keras() {
-    run_fixture::<BiRnnMulSeq>("D_layer_bidirectional_simplernn_mul_seq", RTOL);
-}
-
-#[test]
-fn bidirectional_lstm_ave_matches_keras() {
-    run_fixture::<BiLstmAve>("D_layer_bidirectional_lstm_ave", RTOL);
 }
 
 #[test]

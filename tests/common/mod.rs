@@ -167,7 +167,7 @@ pub fn learning_rate_of(v: &Value) -> keras::optimizers::LearningRate {
 
 /// The model compiled with the optimizer of a fixture's `compile.optimizer` (every Keras 3
 /// optimizer keras-rs has, its common options and schedules), the fixture's loss, no metrics.
-pub fn compile_as_fixture<M: keras::Model<Backend = keras::Cpu>>(model: M, f: &Fixture) -> keras::Compiled<M> {
+pub fn compile_as_fixture<M: keras::Model>(model: M, f: &Fixture) -> keras::Compiled<M> {
     use keras::optimizers::*;
     use keras::prelude::*;
     let loss: Loss = f.value("compile")["loss"].as_str().unwrap().parse().unwrap();
@@ -213,14 +213,19 @@ pub fn compile_as_fixture<M: keras::Model<Backend = keras::Cpu>>(model: M, f: &F
     .unwrap()
 }
 
-/// Runs a whole fixture with [`compile_as_fixture`]: forward, first-batch loss and gradients,
-/// fit, weights and forward after. A functional fixture's `x` is a list, one array per input.
-/// Returns the worst relative error seen.
+/// Runs a whole fixture on the CPU (see [`run_fixture_on`]).
 pub fn run_fixture<M: keras::Model<Backend = keras::Cpu>>(name: &str, rtol: f64) -> f64 {
+    run_fixture_on::<M>(&keras::Cpu::default(), name, rtol)
+}
+
+/// Runs a whole fixture on `device` with [`compile_as_fixture`]: forward, first-batch loss and
+/// gradients, fit, weights and forward after. A functional fixture's `x` is a list, one array per
+/// input. Returns the worst relative error seen.
+pub fn run_fixture_on<M: keras::Model>(device: &M::Backend, name: &str, rtol: f64) -> f64 {
     use keras::ndarray::{Axis, Slice};
     use keras::prelude::*;
     let f = Fixture::load(name);
-    let mut model = M::create(&Cpu::default()).unwrap();
+    let mut model = M::create(device).unwrap();
     model.set_weights(&f.weights("weights_init")).unwrap();
     let x: Vec<ArrayD<f32>> = match f.value("x").as_array() {
         Some(list) => list.iter().map(Fixture::tensor_of).collect(),

@@ -496,9 +496,10 @@ pub trait ObjectiveOps: Device {
 /// The optimizer's step over the whole arena, and weight constraints.
 pub trait OptimizerOps: Device {
     /// One optimizer step over a whole parameter arena (see [`Update`]): reads the step count
-    /// and learning rate from the [`OptimizerStep`] buffer `step`, clips `grads` (in place; per
-    /// weight tensor of `tensors` for [`Clip::Norm`]), decays the weights, applies the rule, and
-    /// advances `step`. `state` holds the rule's buffers ([`UpdateRule::slots`]), each as long as
+    /// and learning rate from the [`OptimizerStep`] buffer `step`, clips the gradients (by norm:
+    /// scaled in place in `grads`, per weight tensor of `tensors` for [`Clip::Norm`]; by value:
+    /// each element as the rule uses it, `grads` unchanged), decays the weights, applies the rule,
+    /// and advances `step`. `state` holds the rule's buffers ([`UpdateRule::slots`]), each as long as
     /// `params`.
     fn update(
         &self,

@@ -108,29 +108,28 @@ impl<
         let (mut gf, mut gb) = B::split_mut(grads, Self::INNER);
         let d = self.directions(n);
         ctx.device.merge_directions_backward(&d, B::freeze(&dy.view), yf.view, yb.view, B::reborrow(&mut dyf), B::reborrow(&mut dyb));
+        // The forward direction writes the input gradient, the backward one its own, added after.
         let mut dx = dx;
-        self.forward.backward(Backward {
-            ctx,
-            params: B::shorten(&pf),
-            grads: B::reborrow(&mut gf),
-            state: B::shorten(&state),
-            x: x.reborrow(),
-            y: yf.reborrow(),
-            scratch: B::reborrow(&mut sf),
-            dy: RowsMut::new(B::reborrow(&mut dyf), n),
-            dx: dx.as_mut().map(|d| d.reborrow()),
-        });
-        self.backward.backward(Backward {
-            ctx,
-            params: B::shorten(&pb),
-            grads: B::reborrow(&mut gb),
-            state: B::shorten(&state),
-            x: x.reborrow(),
-            y: yb.reborrow(),
-            scratch: B::reborrow(&mut sb),
-            dy: RowsMut::new(B::reborrow(&mut dyb), n),
-            dx: dx.is_some().then(|| RowsMut::<B, IN>::new(B::reborrow(&mut dxb), n)),
-        });
+        let want_dx = dx.is_some();
+        let directions =
+            [(&self.forward, pf, &mut gf, yf, &mut sf, &mut dyf, true), (&self.backward, pb, &mut gb, yb, &mut sb, &mut dyb, false)];
+        for (layer, params, grads, y, scratch, dy, first) in directions {
+            let dx = match (first, dx.as_mut()) {
+                (true, d) => d.map(|d| d.reborrow()),
+                (false, _) => want_dx.then(|| RowsMut::<B, IN>::new(B::reborrow(&mut dxb), n)),
+            };
+            layer.backward(Backward {
+                ctx,
+                params: B::shorten(&params),
+                grads: B::reborrow(grads),
+                state: B::shorten(&state),
+                x: x.reborrow(),
+                y: y.reborrow(),
+                scratch: B::reborrow(scratch),
+                dy: RowsMut::new(B::reborrow(dy), n),
+                dx,
+            });
+        }
         if let Some(dx) = dx {
             ctx.device.add(B::sub(B::freeze(&dxb), 0..n * IN), dx.view);
         }

@@ -41,12 +41,6 @@ impl<const IN: usize, const OUT: usize, const KERNEL: usize, const CHANNELS: usi
         assert!(window.oh * window.ow * window.kh * window.kw * window.c == COLS);
         DepthwiseConv2D { window, _act: PhantomData }
     }
-
-    /// The depthwise product over `batch` samples' patch rows.
-    fn depthwise(&self, batch: usize) -> Depthwise {
-        let g = &self.window;
-        Depthwise { rows: batch * g.out_pixels(), taps: g.kh * g.kw, c: g.c, dm: CHANNELS / g.c }
-    }
 }
 
 impl<
@@ -66,7 +60,7 @@ impl<
         let (batch, g) = (x.rows, &self.window);
         let (mut cols, rest) = B::split_mut(scratch, batch * COLS);
         dev.im2col(g, batch, x.view, B::reborrow(&mut cols));
-        let d = self.depthwise(batch);
+        let d = depthwise(g, batch, CHANNELS);
         dev.depthwise(&d, B::freeze(&cols), B::sub(params, 0..KERNEL), B::reborrow(&mut y.view));
         let bias = BIAS.then(|| B::sub(params, KERNEL..Self::PARAMS));
         let pre = (training && A::KIND.needs_input()).then(|| B::split_mut(rest, batch * OUT).0);
@@ -79,7 +73,7 @@ impl<
     fn backward(&self, Backward { ctx, params, grads, x, y, scratch, mut dy, dx, .. }: Backward<'_, B, IN, OUT>) {
         let dev = ctx.device;
         let (batch, g) = (x.rows, &self.window);
-        let d = self.depthwise(batch);
+        let d = depthwise(g, batch, CHANNELS);
         let (dkernel, dbias) = B::split_mut(grads, KERNEL);
         let (mut cols, rest) = B::split_mut(scratch, batch * COLS);
         let pre = A::KIND.needs_input().then(|| B::sub(B::freeze(&rest), 0..batch * OUT));
@@ -141,12 +135,6 @@ impl<
         assert!(window.oh * window.ow * window.kh * window.kw * window.c == COLS);
         SeparableConv2D { window, _act: PhantomData }
     }
-
-    /// The depthwise product over `batch` samples' patch rows.
-    fn depthwise(&self, batch: usize) -> Depthwise {
-        let g = &self.window;
-        Depthwise { rows: batch * g.out_pixels(), taps: g.kh * g.kw, c: g.c, dm: INNER / g.c }
-    }
 }
 
 impl<
@@ -165,7 +153,7 @@ impl<
     fn forward(&self, Forward { ctx, params, x, y, scratch, training, .. }: Forward<'_, B, IN, OUT>) {
         let dev = ctx.device;
         let (batch, g) = (x.rows, &self.window);
-        let d = self.depthwise(batch);
+        let d = depthwise(g, batch, INNER);
         let (mut cols, rest) = B::split_mut(scratch, batch * COLS);
         let (mut mid, rest) = B::split_mut(rest, batch * Self::MID);
         dev.im2col(g, batch, x.view, B::reborrow(&mut cols));
@@ -182,7 +170,7 @@ impl<
     fn backward(&self, Backward { ctx, params, grads, x, y, scratch, mut dy, dx, .. }: Backward<'_, B, IN, OUT>) {
         let dev = ctx.device;
         let (batch, g) = (x.rows, &self.window);
-        let d = self.depthwise(batch);
+        let d = depthwise(g, batch, INNER);
         let rows = d.rows;
         let (ddepthwise, rest) = B::split_mut(grads, DEPTHWISE);
         let (dpointwise, dbias) = B::split_mut(rest, Self::POINTWISE);
@@ -202,4 +190,9 @@ impl<
             dev.col2im(g, batch, B::freeze(&cols), dx.view);
         }
     }
+}
+
+/// The depthwise product of `batch` samples' patch rows over `window`, to `channels` outputs.
+fn depthwise(window: &Window2d, batch: usize, channels: usize) -> Depthwise {
+    Depthwise { rows: batch * window.out_pixels(), taps: window.kh * window.kw, c: window.c, dm: channels / window.c }
 }

@@ -11,7 +11,14 @@ const LEAKY_SLOPE: f32 = 0.2;
 pub fn apply(act: Activation, x: f32) -> f32 {
     match act {
         Activation::Linear | Activation::Softmax => x,
-        Activation::Relu => x.max(0.0),
+        // NaN stays NaN, as `max(x, 0)` in Keras.
+        Activation::Relu => {
+            if x < 0.0 {
+                0.0
+            } else {
+                x
+            }
+        }
         Activation::Sigmoid => sigmoid(x),
         Activation::Tanh => libm::tanhf(x),
         Activation::Elu => {

@@ -61,15 +61,15 @@ pub fn sample(config: &LossConfig, pred: &[f32], target: &[f32], grad: Option<&m
         Loss::MeanAbsoluteError => elementwise(pred, target, grad, |p, t| ((t - p).abs(), k * sign(p - t))) / n,
         Loss::MeanAbsolutePercentageError => {
             let sum = elementwise(pred, target, grad, |p, t| {
-                let d = t.abs().max(EPSILON);
+                let d = maximum(t.abs(), EPSILON);
                 (((t - p) / d).abs(), k * 100.0 * sign(p - t) / d)
             });
             100.0 * (sum / n)
         }
         Loss::MeanSquaredLogarithmicError => {
             elementwise(pred, target, grad, |p, t| {
-                let pm = p.max(EPSILON) + 1.0;
-                let d = pm.ln() - (t.max(EPSILON) + 1.0).ln();
+                let pm = maximum(p, EPSILON) + 1.0;
+                let d = pm.ln() - (maximum(t, EPSILON) + 1.0).ln();
                 (d * d, if p > EPSILON { k * 2.0 * d / pm } else { 0.0 })
             }) / n
         }
@@ -135,13 +135,13 @@ pub fn sample(config: &LossConfig, pred: &[f32], target: &[f32], grad: Option<&m
             elementwise(pred, target, grad, |p, t| {
                 let t = if binary_targets { 2.0 * t - 1.0 } else { t };
                 let m = 1.0 - t * p;
-                (m.max(0.0), if m > 0.0 { -k * t } else { 0.0 })
+                (maximum(m, 0.0), if m > 0.0 { -k * t } else { 0.0 })
             }) / n
         }
         Loss::SquaredHinge => {
             elementwise(pred, target, grad, |p, t| {
                 let t = if binary_targets { 2.0 * t - 1.0 } else { t };
-                let m = (1.0 - t * p).max(0.0);
+                let m = maximum(1.0 - t * p, 0.0);
                 (m * m, -k * 2.0 * m * t)
             }) / n
         }
@@ -169,6 +169,12 @@ fn elementwise(pred: &[f32], target: &[f32], grad: Option<&mut [f32]>, term: imp
         }
     }
     sum
+}
+
+/// `jnp.maximum`: the larger of the two, NaN when either is NaN (where `f32::max` would return the
+/// other).
+fn maximum(a: f32, b: f32) -> f32 {
+    if a.is_nan() || b.is_nan() { f32::NAN } else { a.max(b) }
 }
 
 /// JAX's `sign` (0 at 0), the derivative of `|x|`.
@@ -261,12 +267,13 @@ fn categorical_hinge(pred: &[f32], target: &[f32], grad: Option<&mut [f32]>, sca
     for (j, (&p, &t)) in pred.iter().zip(target).enumerate() {
         pos += t * p;
         let v = (1.0 - t) * p;
-        if v > neg {
+        // A NaN wins, as in `jnp.max`.
+        if v > neg || (v.is_nan() && !neg.is_nan()) {
             neg = v;
             at = j;
         }
     }
-    let loss = (neg - pos + 1.0).max(0.0);
+    let loss = maximum(neg - pos + 1.0, 0.0);
     if let Some(g) = grad {
         for (j, (g, &t)) in g.iter_mut().zip(target).enumerate() {
             *g = if loss > 0.0 { (if j == at { 1.0 - t } else { 0.0 } - t) * scale } else { 0.0 };

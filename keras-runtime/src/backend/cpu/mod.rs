@@ -23,14 +23,14 @@ use super::ops::*;
 use crate::error::{Error, Result};
 use gemm::{MatMut, MatRef};
 use std::ops::Range;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use pool::set_num_threads;
 
-/// The CPU's sticky kernel failure (see [`Device::fail`]); `FAILED` keeps reads lock-free.
-static FAILURE: Mutex<Option<Error>> = Mutex::new(None);
-static FAILED: AtomicBool = AtomicBool::new(false);
+thread_local! {
+    /// The CPU's sticky kernel failure (see [`Device::fail`]), per calling thread: kernels run
+    /// on the thread that launches them (helped by the pool) and are read back there.
+    static FAILURE: std::cell::Cell<Option<Error>> = const { std::cell::Cell::new(None) };
+}
 pub use simd::Level as SimdLevel;
 
 /// The CPU backend. `Cpu::default()` uses every core (or `KERAS_NUM_THREADS`).
@@ -122,22 +122,19 @@ impl Device for Cpu {
     }
 
     fn sync(&self) -> Result<()> {
-        if FAILED.load(Ordering::Acquire) {
-            let mut slot = FAILURE.lock().unwrap_or_else(|e| e.into_inner());
-            FAILED.store(false, Ordering::Release);
-            if let Some(e) = slot.take() {
-                return Err(e);
-            }
+        match FAILURE.with(|f| f.take()) {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// The CPU's own kernels cannot fail; a failure reported by other code (a kernel written
-    /// over the CPU's views) is kept until the next read, as on any device.
+    /// over the CPU's views) is kept until the calling thread's next read, as on any device.
     fn fail(&self, error: Error) {
-        let mut slot = FAILURE.lock().unwrap_or_else(|e| e.into_inner());
-        slot.get_or_insert(error);
-        FAILED.store(true, Ordering::Release);
+        FAILURE.with(|f| {
+            let first = f.take().unwrap_or(error);
+            f.set(Some(first));
+        });
     }
 
     fn copy(&self, src: &[f32], dst: &mut [f32]) {

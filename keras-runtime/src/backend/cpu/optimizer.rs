@@ -191,8 +191,9 @@ fn clip_norms(clip: Clip, tensors: &[Segment], g: &mut [f32]) {
                 let part = &mut g[t.offset..t.offset + t.len];
                 let ss = sum_squares(part);
                 let norm = if ss > 0.0 { ss.sqrt() } else { ss };
-                // g * c / max(norm, c): nothing to do while the norm is within the limit.
-                if norm > c {
+                // g * c / max(norm, c): nothing to do while the norm is within the limit; a NaN
+                // norm makes the tensor NaN, as in Keras.
+                if norm > c || norm.is_nan() {
                     scale(part, c / norm);
                 }
             }

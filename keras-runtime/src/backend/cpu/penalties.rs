@@ -34,7 +34,10 @@ pub fn regularize(r: &Regularizer, w: &[f32], g: Option<&mut [f32]>, scale: f32,
 pub fn constrain(c: &Constraint, rows: usize, w: &mut [f32]) {
     if let Constraint::NonNeg = c {
         for x in w.iter_mut() {
-            *x = x.max(0.0);
+            // Keras's `w * (w >= 0)`: a NaN stays NaN.
+            if *x < 0.0 {
+                *x = 0.0;
+            }
         }
         return;
     }

@@ -461,7 +461,8 @@ pub fn exp<S: Simd>(s: S, x: S::V) -> S::V {
 pub fn activate<S: Simd>(s: S, v: S::V, act: crate::backend::ops::Activation) -> S::V {
     use crate::backend::ops::Activation;
     match act {
-        Activation::Relu => s.max(v, s.splat(0.0)),
+        // `max` returns its second operand where either is NaN: NaN propagates, as in Keras.
+        Activation::Relu => s.max(s.splat(0.0), v),
         Activation::Sigmoid => sigmoid(s, v),
         Activation::Tanh => tanh(s, v),
         Activation::Exponential => exp(s, v),
