@@ -31,6 +31,8 @@ pub(crate) struct OptimizerState<B: Backend> {
     learning_rate: LearningRate,
     common: Common,
     rule: UpdateRule,
+    /// What the update kernel receives ([`OptimizerState::descriptor`]), kept from step to step.
+    update: Update,
     /// Steps launched (equal to the device's count).
     iterations: u64,
     /// Nadam's momentum product until the device state exists (then the device holds it).
@@ -42,7 +44,19 @@ pub(crate) struct OptimizerState<B: Backend> {
 
 impl<B: Backend> OptimizerState<B> {
     pub(crate) fn new(name: &'static str, learning_rate: LearningRate, common: Common, rule: UpdateRule) -> Self {
-        OptimizerState { name, learning_rate, common, rule, iterations: 0, u_product: 1.0, device: None, tensors: Vec::new() }
+        let mut state = OptimizerState {
+            name,
+            learning_rate,
+            common,
+            rule,
+            update: Update { rule, schedule: Schedule::Constant, weight_decay: 0.0, clip: Clip::None },
+            iterations: 0,
+            u_product: 1.0,
+            device: None,
+            tensors: Vec::new(),
+        };
+        state.update = state.descriptor();
+        state
     }
 
     /// The update descriptor: the rule, where the rate comes from, weight decay and clipping.
@@ -125,6 +139,7 @@ impl<B: Backend> Optimizer<B> for OptimizerState<B> {
         }
         super::common::check(&format!("{} learning_rate", self.name), lr, 0.0, f32::INFINITY, true, false)?;
         self.learning_rate = LearningRate::Constant(lr);
+        self.update = self.descriptor();
         self.write_rate(device, lr)
     }
 
@@ -134,7 +149,6 @@ impl<B: Backend> Optimizer<B> for OptimizerState<B> {
 
     fn apply(&mut self, device: &B, params: B::ViewMut<'_>, grads: B::ViewMut<'_>, weights: &[WeightSpec]) -> Result<()> {
         let n = B::view_len(B::freeze(&grads));
-        let update = self.descriptor();
         if self.tensors.is_empty() {
             self.tensors =
                 weights.iter().filter(|w| w.arena == Arena::Trainable).map(|w| Segment { offset: w.offset, len: w.len() }).collect();
@@ -146,7 +160,7 @@ impl<B: Backend> Optimizer<B> for OptimizerState<B> {
         }
         let state = self.device.as_mut().expect("made above");
         let step = B::view_mut(&mut state.step, 0..OptimizerStep::LEN);
-        device.update(&update, &self.tensors, params, grads, &mut state.slots, step);
+        device.update(&self.update, &self.tensors, params, grads, &mut state.slots, step);
         self.iterations += 1;
         Ok(())
     }
