@@ -7,6 +7,8 @@
 //! cargo run --release --example bench -- --accuracy   # also W-fmnist test accuracy after 5 epochs
 //! cargo run --release --example bench -- --gemm       # our GEMM beside matrixmultiply's
 //! cargo run --release --example bench -- --json f.json # also the medians as JSON (s, us, samples/s)
+//! cargo run --release --features cuda --example bench -- --cuda            # the GPU rows
+//! cargo run --release --features cuda --example bench -- --cuda --emulate  # the same, tiny, on the emulator
 //! ```
 //! Fashion-MNIST comes from Debian's `dataset-fashion-mnist`; its rows are skipped with a message
 //! when it is absent.
@@ -78,8 +80,13 @@ fn main() -> keras::Result<()> {
         gemm_table();
         return Ok(());
     }
-    println!("keras-rs {} on {}\n", env!("CARGO_PKG_VERSION"), Cpu::default().describe());
     let mut rows = Vec::new();
+    if args.iter().any(|a| a == "--cuda") {
+        gpu_rows(&args, &mut rows)?;
+        print_rows(&rows, &args)?;
+        return Ok(());
+    }
+    println!("keras-rs {} on {}\n", env!("CARGO_PKG_VERSION"), Cpu::default().describe());
 
     if wanted("W-xor") {
         let x = array![[0.0f32, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 1.0, 1.0]];
@@ -235,15 +242,107 @@ fn main() -> keras::Result<()> {
         }
     }
 
+    print_rows(&rows, &args)
+}
+
+/// The table, and the JSON file `--json` asks for.
+fn print_rows(rows: &[Row], args: &[String]) -> keras::Result<()> {
     println!("| workload | keras-rs (median) | notes |");
     println!("|---|---|---|");
-    for r in &rows {
+    for r in rows {
         println!("| {} | {} | {} |", r.id, r.value, r.note);
     }
     if let Some(path) = args.iter().position(|a| a == "--json").and_then(|i| args.get(i + 1)) {
         let body: Vec<String> = rows.iter().map(|r| format!("  \"{}\": {}", r.id, r.raw)).collect();
         std::fs::write(path, format!("{{\n{}\n}}\n", body.join(",\n")))
             .map_err(|source| keras::Error::Io { path: path.clone(), source })?;
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "cuda"))]
+fn gpu_rows(_args: &[String], _rows: &mut Vec<Row>) -> keras::Result<()> {
+    Err(keras::Error::Config("the GPU rows need the CUDA backend: cargo run --release --features cuda --example bench -- --cuda".into()))
+}
+
+#[cfg(feature = "cuda")]
+sequential! {
+    struct GpuWideNet = Dense(4096, in = 784, relu) => Dense(4096, relu) => Dense(4096, relu) => Dense(10, softmax);
+}
+
+/// The GPU rows (`WORKLOADS.md`): W-gpu-wide in fp32 and TF32, W-gpu-small, W-fmnist. With
+/// `--emulate` they run on the CUDA emulator at toy sizes (a check that the rows work, not a
+/// measurement).
+#[cfg(feature = "cuda")]
+fn gpu_rows(args: &[String], rows: &mut Vec<Row>) -> keras::Result<()> {
+    use keras::backend::cuda::Cuda;
+    if args.iter().any(|a| a == "--emulate") {
+        gpu_rows_on(Cuda::emulated(), true, args, rows)
+    } else {
+        gpu_rows_on(Cuda::new(0)?, false, args, rows)
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn gpu_rows_on<D: keras::backend::cuda::GpuDevice>(
+    dev: keras::backend::cuda::Cuda<D>,
+    emulate: bool,
+    args: &[String],
+    rows: &mut Vec<Row>,
+) -> keras::Result<()> {
+    let wanted = |id: &str| args.iter().filter(|a| a.starts_with("W-")).count() == 0 || args.iter().any(|a| a == id);
+    println!("keras-rs {} on {}\n", env!("CARGO_PKG_VERSION"), dev.describe());
+    let runs = if emulate { 1 } else { 3 };
+    if wanted("W-gpu-wide") {
+        let (batch, steps) = if emulate { (8, 2) } else { (4096, 20) };
+        let n = batch * steps;
+        let x = Array2::from_shape_fn((n, 784), |(i, j)| ((i * 31 + j * 7) % 255) as f32 / 255.0);
+        let y = Array1::from_shape_fn(n, |i| (i % 10) as u8);
+        let params = (784 * 4096 + 4096) + 2 * (4096 * 4096 + 4096) + (4096 * 10 + 10);
+        for (tf32, label) in [(false, "fp32"), (true, "TF32")] {
+            let device = dev.clone().with_tf32(tf32);
+            let mut m = GpuWideNet::new(&device).compile(Sgd::default(), "sparse_categorical_crossentropy", Vec::<&str>::new())?;
+            let t = timed(runs, || {
+                let t0 = Instant::now();
+                m.fit(&x, &y, FitArgs::default().epochs(1).batch_size(batch).shuffle(false).verbose(0)).expect("fit");
+                t0.elapsed().as_secs_f64()
+            }) / steps as f64;
+            let tflops = 6.0 * params as f64 * batch as f64 / t / 1e12;
+            rows.push(Row {
+                id: if tf32 { "W-gpu-wide-tf32" } else { "W-gpu-wide" },
+                value: format!("{:.2} ms/step", t * 1e3),
+                note: format!("{label}, batch {batch}, SGD; {tflops:.1} TFLOP/s"),
+                raw: t * 1e3,
+            });
+        }
+    }
+    let fm = if wanted("W-gpu-small") || wanted("W-fmnist") { fmnist() } else { None };
+    if let Some((xt, yt, _, _)) = &fm {
+        let take = if emulate { 512 } else { xt.nrows() };
+        let (xt, yt) = (xt.slice(s![..take, ..]), yt.slice(s![..take]));
+        for (id, batch) in [("W-gpu-small", 128), ("W-fmnist", 32)] {
+            if !wanted(id) {
+                continue;
+            }
+            let mut m = FmnistNet::new(&dev).compile(Adam::default(), "sparse_categorical_crossentropy", ["accuracy"])?;
+            let t = timed(runs, || {
+                let t0 = Instant::now();
+                m.fit(&xt, &yt, FitArgs::default().epochs(1).batch_size(batch).verbose(0)).expect("fit");
+                t0.elapsed().as_secs_f64()
+            });
+            let steps = take.div_ceil(batch) as f64;
+            let row = if id == "W-gpu-small" {
+                Row {
+                    id,
+                    value: format!("{:.0} us/step", t / steps * 1e6),
+                    note: format!("batch {batch}, Adam, {take} samples"),
+                    raw: t / steps * 1e6,
+                }
+            } else {
+                Row { id, value: format!("{t:.3} s/epoch"), note: format!("batch {batch}, Adam, {take} samples, on the GPU"), raw: t }
+            };
+            rows.push(row);
+        }
     }
     Ok(())
 }

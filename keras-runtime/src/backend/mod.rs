@@ -24,6 +24,8 @@
 //! weights). The CPU backend's kernels cannot fail.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod device;
 pub mod ops;
 

@@ -1,0 +1,197 @@
+//! The thin device layer under [`Cuda`](super::Cuda): what a CUDA device does for the backend,
+//! in the driver's and cuBLAS's own terms, and nothing else. Two implementations: `CudaDevice`
+//! (cudarc: the driver API, NVRTC, cuBLAS, CUDA graphs) and [`EmuDevice`](super::EmuDevice),
+//! which runs the same CUDA C sources on the CPU. Everything above this trait (buffers and views,
+//! launch geometry, the row-major to column-major product, the kernels' arguments, capture of a
+//! step) is shared, so the emulator tests it.
+
+use crate::Result;
+use std::ffi::c_void;
+use std::fmt;
+use std::marker::PhantomData;
+
+/// An address in device memory (the driver's `CUdeviceptr`).
+pub type DevicePtr = u64;
+
+/// A kernel's launch geometry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LaunchConfig {
+    /// Blocks in the grid (x, y, z).
+    pub grid: [u32; 3],
+    /// Threads in a block (x, y, z).
+    pub block: [u32; 3],
+    /// Dynamic shared memory per block, in bytes.
+    pub shared_bytes: u32,
+}
+
+impl LaunchConfig {
+    /// A one-dimensional launch: `blocks` blocks of `threads` threads.
+    pub const fn linear(blocks: u32, threads: u32) -> LaunchConfig {
+        LaunchConfig { grid: [blocks, 1, 1], block: [threads, 1, 1], shared_bytes: 0 }
+    }
+}
+
+/// One kernel argument as the driver takes it: the address of the value and its size.
+#[derive(Clone, Copy)]
+pub struct KernelArg<'a> {
+    ptr: *const c_void,
+    size: usize,
+    _value: PhantomData<&'a ()>,
+}
+
+// The pointer only ever points at a `Copy` value borrowed for `'a`.
+unsafe impl Send for KernelArg<'_> {}
+unsafe impl Sync for KernelArg<'_> {}
+
+impl<'a> KernelArg<'a> {
+    /// The argument `value`: a device pointer, a number, or a `#[repr(C)]` descriptor.
+    pub fn new<T: Copy + 'static>(value: &'a T) -> KernelArg<'a> {
+        KernelArg { ptr: value as *const T as *const c_void, size: size_of::<T>(), _value: PhantomData }
+    }
+
+    /// The address of the value.
+    pub fn ptr(&self) -> *const c_void {
+        self.ptr
+    }
+
+    /// The value's size in bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The value's bytes.
+    pub fn bytes(&self) -> &'a [u8] {
+        // SAFETY: `ptr` points at a live `Copy` value of `size` bytes for `'a`.
+        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.size) }
+    }
+}
+
+impl fmt::Debug for KernelArg<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KernelArg({} bytes)", self.size)
+    }
+}
+
+/// How cuBLAS reads a matrix operand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// As stored.
+    N,
+    /// Transposed.
+    T,
+}
+
+/// One column-major single-precision product in cuBLAS's terms:
+/// `C = alpha · op(A) · op(B) + beta · C`, `op(A)` `m x k`, `op(B)` `k x n`, `C` `m x n`, repeated
+/// `batch` times with the operands advanced by their strides (in elements), as
+/// `cublasSgemmStridedBatched` does. With `beta == 0` `C` is never read.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GemmCall {
+    /// How `A` is read.
+    pub transa: Op,
+    /// How `B` is read.
+    pub transb: Op,
+    /// Rows of `op(A)` and `C`.
+    pub m: usize,
+    /// Columns of `op(B)` and `C`.
+    pub n: usize,
+    /// Columns of `op(A)`, rows of `op(B)`.
+    pub k: usize,
+    /// The product's factor.
+    pub alpha: f32,
+    /// `A`.
+    pub a: DevicePtr,
+    /// `A`'s leading dimension.
+    pub lda: usize,
+    /// `B`.
+    pub b: DevicePtr,
+    /// `B`'s leading dimension.
+    pub ldb: usize,
+    /// `C`'s factor.
+    pub beta: f32,
+    /// `C`.
+    pub c: DevicePtr,
+    /// `C`'s leading dimension.
+    pub ldc: usize,
+    /// How many products (1: a plain `cublasSgemm`).
+    pub batch: usize,
+    /// Elements between consecutive `A`s, `B`s and `C`s of a batch.
+    pub strides: [usize; 3],
+    /// Allow TF32 tensor cores (10-bit mantissa inputs); strict fp32 when false.
+    pub tf32: bool,
+}
+
+impl GemmCall {
+    /// Checks the arguments as cuBLAS does (`CUBLAS_STATUS_INVALID_VALUE`): a description of the
+    /// first rule broken, or `None`.
+    pub fn invalid(&self) -> Option<String> {
+        let rows_a = if self.transa == Op::N { self.m } else { self.k };
+        let rows_b = if self.transb == Op::N { self.k } else { self.n };
+        if self.lda < rows_a.max(1) {
+            return Some(format!("lda = {} < max(1, {rows_a})", self.lda));
+        }
+        if self.ldb < rows_b.max(1) {
+            return Some(format!("ldb = {} < max(1, {rows_b})", self.ldb));
+        }
+        if self.ldc < self.m.max(1) {
+            return Some(format!("ldc = {} < max(1, {})", self.ldc, self.m));
+        }
+        if self.batch == 0 {
+            return Some("batch count 0".to_string());
+        }
+        None
+    }
+}
+
+/// What a CUDA device does for the backend. Pointers are device addresses; the methods that
+/// take them are `unsafe`: the caller keeps them inside live allocations. Work is queued on one
+/// stream in call order; [`GpuDevice::synchronize`] waits for it and returns the first failure
+/// (a fault inside a kernel surfaces there, naming the last kernel launched).
+pub trait GpuDevice: Send + Sync + fmt::Debug + 'static {
+    /// A kernel of a loaded module.
+    type Kernel: Send + Sync + fmt::Debug;
+    /// A captured sequence of work, replayed as a whole.
+    type Graph: Send + Sync + fmt::Debug;
+
+    /// The device's name, for `describe` and errors (`NVIDIA H100 80GB HBM3 (sm_90)`).
+    fn name(&self) -> String;
+    /// Allocates `bytes` bytes (at least 1).
+    fn alloc(&self, bytes: usize) -> Result<DevicePtr>;
+    /// Frees an allocation of [`GpuDevice::alloc`].
+    ///
+    /// # Safety
+    /// `ptr` came from `alloc` on this device and is not used again.
+    unsafe fn free(&self, ptr: DevicePtr);
+    /// Copies host bytes to device memory.
+    ///
+    /// # Safety
+    /// `dst .. dst + src.len()` lies inside one live allocation.
+    unsafe fn upload(&self, src: &[u8], dst: DevicePtr) -> Result<()>;
+    /// Copies device memory to host bytes, waiting for the work queued before it.
+    ///
+    /// # Safety
+    /// `src .. src + dst.len()` lies inside one live allocation.
+    unsafe fn download(&self, src: DevicePtr, dst: &mut [u8]) -> Result<()>;
+    /// Compiles a module of CUDA C and returns its kernels in the order of `kernels`. `name`
+    /// names the module in errors.
+    fn load(&self, name: &str, source: &str, kernels: &[&str]) -> Result<Vec<Self::Kernel>>;
+    /// Queues a kernel.
+    ///
+    /// # Safety
+    /// The arguments match the kernel's parameters in number, order and type, and every
+    /// pointer among them stays inside live allocations for the kernel's accesses.
+    unsafe fn launch(&self, kernel: &Self::Kernel, config: LaunchConfig, args: &[KernelArg<'_>]) -> Result<()>;
+    /// Queues a product (see [`GemmCall`]).
+    ///
+    /// # Safety
+    /// The operands, with their leading dimensions and strides, lie inside live allocations.
+    unsafe fn gemm(&self, call: &GemmCall) -> Result<()>;
+    /// Starts recording the work queued from now on instead of running it.
+    fn begin_capture(&self) -> Result<()>;
+    /// Ends a recording and returns it.
+    fn end_capture(&self) -> Result<Self::Graph>;
+    /// Queues a recorded sequence again, with the argument values it was recorded with.
+    fn replay(&self, graph: &Self::Graph) -> Result<()>;
+    /// Waits for the queued work; the first failure since the last call, if any.
+    fn synchronize(&self) -> Result<()>;
+}

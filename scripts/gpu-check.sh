@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# What only a GPU can check, in one command (README, "GPU"):
+#
+#   scripts/gpu-check.sh --build     # with Rust: builds the test and bench binaries (feature
+#                                    # `cuda`) into target/gpu-check/, which travel to the GPU
+#   scripts/gpu-check.sh             # on a machine with a CUDA GPU (driver 580+, CUDA 13.0), no
+#                                    # Rust needed: runs them there
+#   scripts/gpu-check.sh --emulate   # builds, then runs everything it can on the CUDA emulator
+#                                    # (CI runs this mode, so the script is known to work)
+#
+# It prints the driver and device, compiles every kernel with NVRTC (no spills), runs the
+# backend conformance suite and the Keras fixtures on the device (`cuda_gpu` tests, or
+# `cuda_emulated` with --emulate), times the GPU rows of the benchmark (W-gpu-wide fp32 and TF32,
+# W-gpu-small, W-fmnist) and, where PyTorch and the anchors' script are there, the reference
+# beside them. Each step has a time limit; the whole run stays under 8 minutes.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bin=target/gpu-check
+mode=gpu
+case "${1:-}" in
+    --build) mode=build ;;
+    --emulate) mode=emulate ;;
+    "") ;;
+    *)
+        sed -n '2,16p' "$0" >&2
+        exit 2
+        ;;
+esac
+
+build() {
+    cargo build --release --features cuda --example bench || return 1
+    # The test binaries' paths, as cargo reports them.
+    cargo test --release --features cuda --test conformance --test cuda_nvrtc --no-run --message-format=json \
+        | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
+        print(m["target"]["name"], m["executable"])
+' >target/gpu-check-tests.txt || return 1
+    mkdir -p "$bin"
+    while read -r name path; do cp "$path" "$bin/$name"; done <target/gpu-check-tests.txt
+    cp target/release/examples/bench "$bin/bench"
+    echo "built: $(ls "$bin" | tr '\n' ' ')"
+}
+
+if [ "$mode" = build ]; then
+    build
+    exit $?
+fi
+if [ "$mode" = emulate ]; then
+    build || exit 1
+fi
+for b in conformance cuda_nvrtc bench; do
+    [ -x "$bin/$b" ] || { echo "error: $bin/$b is missing: run scripts/gpu-check.sh --build first" >&2; exit 1; }
+done
+
+failed=()
+# step NAME SECONDS COMMAND...: runs one step under a time limit and records a failure.
+step() {
+    local name=$1 limit=$2
+    shift 2
+    echo
+    echo "== $name"
+    local t0=$SECONDS
+    timeout "$limit" "$@"
+    local rc=$?
+    echo "-- $name: $([ $rc -eq 0 ] && echo ok || echo "FAILED (exit $rc)") in $((SECONDS - t0)) s"
+    [ $rc -eq 0 ] || failed+=("$name")
+}
+
+if [ "$mode" = gpu ]; then
+    step "driver and device" 30 nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv
+    step "NVRTC: every kernel for sm_80 and sm_90, no spills" 120 "$bin/cuda_nvrtc" --nocapture
+    step "conformance and Keras fixtures on the GPU" 180 "$bin/conformance" --ignored cuda_gpu:: --test-threads=1
+    step "GPU rows of the benchmark" 150 "$bin/bench" --cuda
+    anchors=${ANCHORS:-../shared/anchors}
+    if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null && [ -f "$anchors/gpu/bench_torch_gpu.py" ]; then
+        step "reference: PyTorch on the same GPU" 120 python3 "$anchors/gpu/bench_torch_gpu.py"
+    else
+        echo
+        echo "== reference: skipped (needs PyTorch with CUDA and \$ANCHORS/gpu/bench_torch_gpu.py)"
+    fi
+else
+    step "emulator: the host C++ compiler" 10 sh -c 'c++ --version | head -1'
+    step "NVRTC: every kernel for sm_80 and sm_90, no spills" 120 "$bin/cuda_nvrtc" --nocapture
+    step "conformance and Keras fixtures on the CUDA emulator" 300 "$bin/conformance" cuda_emulated::
+    step "GPU rows of the benchmark, on the emulator (toy sizes)" 120 "$bin/bench" --cuda --emulate W-gpu-wide
+fi
+
+echo
+if [ ${#failed[@]} -eq 0 ]; then
+    echo "gpu-check ($mode): every step passed"
+else
+    echo "gpu-check ($mode): FAILED: ${failed[*]}"
+    exit 1
+fi
