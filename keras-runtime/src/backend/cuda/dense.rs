@@ -57,7 +57,8 @@ impl<D: GpuDevice> DenseOps for Cuda<D> {
                 self.launch_with(&DENSE, "softmax_backward", config, &args);
             }
             _ => {
-                let pre = ptr_or_null(pre.map(|p| p.ptr));
+                // The kernel reads `pre` only when it is not null: pass it only when checked.
+                let pre = if a.act.needs_input() { ptr_or_null(pre.map(|p| p.ptr)) } else { 0 };
                 let args = [KernelArg::new(a), KernelArg::new(&g.ptr), KernelArg::new(&y.ptr), KernelArg::new(&pre)];
                 self.launch(&DENSE, "act_backward", n, &args);
             }

@@ -9,6 +9,7 @@ use crate::Result;
 use std::ffi::c_void;
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 
 /// An address in device memory (the driver's `CUdeviceptr`).
 pub type DevicePtr = u64;
@@ -59,10 +60,14 @@ impl<'a> KernelArg<'a> {
         self.size
     }
 
-    /// The value's bytes.
-    pub fn bytes(&self) -> &'a [u8] {
-        // SAFETY: `ptr` points at a live `Copy` value of `size` bytes for `'a`.
-        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.size) }
+    /// A copy of the value's bytes, padding included (which may be uninitialised, hence
+    /// `MaybeUninit`): what a recorded launch keeps.
+    pub fn to_bytes(&self) -> Box<[MaybeUninit<u8>]> {
+        let mut copy = vec![MaybeUninit::<u8>::uninit(); self.size].into_boxed_slice();
+        // SAFETY: `ptr` points at a live `Copy` value of `size` bytes for `'a`; copying bytes
+        // that may be uninitialised into `MaybeUninit` storage is allowed.
+        unsafe { std::ptr::copy_nonoverlapping(self.ptr as *const MaybeUninit<u8>, copy.as_mut_ptr(), self.size) };
+        copy
     }
 }
 

@@ -9,8 +9,8 @@
 //! argument checks) is shared, so the tests run it on the emulator on any machine.
 //!
 //! ```no_run
-//! use keras::backend::cuda::Cuda;
-//! # fn main() -> keras::Result<()> {
+//! use keras_runtime::backend::cuda::Cuda;
+//! # fn main() -> keras_runtime::Result<()> {
 //! let gpu = Cuda::new(0)?; // an `Err`, not a panic, on a machine without a GPU or driver
 //! # let _ = gpu;
 //! # Ok(())
@@ -63,8 +63,9 @@ pub struct Cuda<D: GpuDevice = CudaDevice> {
 /// What the clones of one [`Cuda`] share.
 struct Shared<D: GpuDevice> {
     device: D,
-    /// Modules compiled so far, by name; a module that failed to compile is not retried.
-    modules: Mutex<HashMap<&'static str, Arc<Vec<D::Kernel>>>>,
+    /// Modules compiled so far, by name; a module that failed to compile keeps its error and is
+    /// not retried.
+    modules: Mutex<HashMap<&'static str, Loaded<D>>>,
     /// The first kernel failure since the last read (sticky).
     failure: Mutex<Option<Error>>,
     /// Working space for kernels that need it between launches (per-tensor norms, partial
@@ -88,6 +89,9 @@ struct ScratchArea {
     ptr: DevicePtr,
     len: usize,
 }
+
+/// A module's kernels, or the message of its failed compile.
+type Loaded<D> = std::result::Result<Arc<Vec<<D as GpuDevice>::Kernel>>, String>;
 
 /// The device's scratch area, locked for one kernel sequence (see [`Cuda::scratch`]).
 pub(crate) struct Scratch<'a> {
@@ -140,18 +144,18 @@ impl<D: GpuDevice> Cuda<D> {
     /// it does not compile.
     fn module(&self, module: &'static Module) -> Option<Arc<Vec<D::Kernel>>> {
         let mut modules = self.shared.modules.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(kernels) = modules.get(module.name) {
-            return Some(kernels.clone());
-        }
-        match self.shared.device.load(module.name, module.source, module.kernels) {
-            Ok(kernels) => {
-                let kernels = Arc::new(kernels);
-                modules.insert(module.name, kernels.clone());
-                Some(kernels)
-            }
-            Err(e) => {
+        let loaded = modules.entry(module.name).or_insert_with(|| {
+            self.shared.device.load(module.name, module.source, module.kernels).map(Arc::new).map_err(|e| match e {
+                Error::Device(message) => message,
+                other => other.to_string(),
+            })
+        });
+        match loaded {
+            Ok(kernels) => Some(kernels.clone()),
+            Err(message) => {
+                let error = Error::Device(message.clone());
                 drop(modules);
-                self.fail(e);
+                self.fail(error);
                 None
             }
         }

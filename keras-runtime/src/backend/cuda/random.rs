@@ -26,13 +26,9 @@ impl<D: GpuDevice> RandomOps for Cuda<D> {
             self.launch(&RANDOM, "dropout", n, &args);
             return;
         }
-        let sample = n / d.rows.max(1);
         let checks = [(stream.len, RandomStream::LEN), (y.len, n), (mask.len, d.rows * d.channels)];
+        let Some(sample) = self.channel_samples("spatial dropout", d, n) else { return };
         if !self.check("spatial dropout", &checks) {
-            return;
-        }
-        if !sample.is_multiple_of(d.channels) {
-            self.fail(Error::shape("spatial dropout", format!("samples of a multiple of {} values", d.channels), sample));
             return;
         }
         let args = [KernelArg::new(d), KernelArg::new(&stream.ptr), KernelArg::new(&mask.ptr)];
@@ -51,7 +47,7 @@ impl<D: GpuDevice> RandomOps for Cuda<D> {
             }
             return;
         }
-        let sample = n / d.rows.max(1);
+        let Some(sample) = self.channel_samples("spatial dropout backward", d, n) else { return };
         if self.check("spatial dropout backward", &[(mask.len, d.rows * d.channels), (dx.len, n)]) {
             self.channels(d, mask, sample, g, dx);
         }
@@ -84,6 +80,22 @@ impl<D: GpuDevice> RandomOps for Cuda<D> {
 }
 
 impl<D: GpuDevice> Cuda<D> {
+    /// The values per sample of a spatial dropout over `n` values: `n` must be `d.rows` whole
+    /// samples, each made of positions of `d.channels` values (the kernels index the mask by
+    /// sample and channel). `None`, with the failure recorded, otherwise.
+    fn channel_samples(&self, what: &str, d: &Draw, n: usize) -> Option<usize> {
+        if n == 0 {
+            return Some(0);
+        }
+        let sample = n.checked_div(d.rows).unwrap_or(0);
+        if d.rows == 0 || sample * d.rows != n || !sample.is_multiple_of(d.channels) {
+            let expected = format!("{} samples of a multiple of {} values", d.rows, d.channels);
+            self.fail(Error::shape(what, expected, format!("{n} values")));
+            return None;
+        }
+        Some(sample)
+    }
+
     /// Spatial dropout's mask applied to `x` (forward) or to the gradient (backward).
     fn channels(&self, d: &Draw, mask: CudaView<'_>, sample: usize, x: CudaView<'_>, y: CudaViewMut<'_>) {
         let (sample64, n64) = (sample as u64, x.len as u64);

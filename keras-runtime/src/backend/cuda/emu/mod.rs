@@ -78,7 +78,7 @@ struct Capture {
 /// One recorded piece of work.
 #[derive(Clone, Debug)]
 enum Work {
-    Launch { kernel: EmuKernel, config: LaunchConfig, args: Vec<Box<[u8]>> },
+    Launch { kernel: EmuKernel, config: LaunchConfig, args: Vec<Box<[std::mem::MaybeUninit<u8>]>> },
     Gemm(GemmCall),
 }
 
@@ -317,7 +317,7 @@ impl GpuDevice for EmuDevice {
     unsafe fn launch(&self, kernel: &EmuKernel, config: LaunchConfig, args: &[KernelArg<'_>]) -> Result<()> {
         let pointers: Vec<*const c_void> = args.iter().map(KernelArg::ptr).collect();
         let sizes: Vec<usize> = args.iter().map(KernelArg::size).collect();
-        let work = Work::Launch { kernel: kernel.clone(), config, args: args.iter().map(|a| a.bytes().into()).collect() };
+        let work = Work::Launch { kernel: kernel.clone(), config, args: args.iter().map(KernelArg::to_bytes).collect() };
         // SAFETY: checking reads only the arguments' bytes.
         self.submit(work, || unsafe { kernel.run(config, &pointers, &sizes, true) })
     }

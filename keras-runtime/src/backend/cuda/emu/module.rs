@@ -201,6 +201,12 @@ fn cache_dir() -> std::io::Result<PathBuf> {
         .unwrap_or_else(|| "user".to_string());
     let dir = std::env::temp_dir().join(format!("keras-emu-{user}"));
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+    // Libraries are loaded from here: refuse a directory someone else owns or can write to.
+    let meta = std::fs::symlink_metadata(&dir)?;
+    let own = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(meta.uid());
+    if !meta.is_dir() || meta.uid() != own || meta.mode() & 0o022 != 0 {
+        return Err(std::io::Error::other(format!("{} is not a directory owned by this user and writable only by it", dir.display())));
+    }
     Ok(dir)
 }
 
