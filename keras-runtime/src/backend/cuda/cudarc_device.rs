@@ -373,7 +373,7 @@ impl GpuDevice for CudaDevice {
         Ok(CudaGraph { exec, context: self.context.clone() })
     }
 
-    fn replay(&self, graph: &CudaGraph) -> Result<()> {
+    unsafe fn replay(&self, graph: &CudaGraph) -> Result<()> {
         if !Arc::ptr_eq(&graph.context, &self.context) {
             return Err(Error::Device("replay of a graph captured on another device".to_string()));
         }

@@ -196,7 +196,11 @@ pub trait GpuDevice: Send + Sync + fmt::Debug + 'static {
     /// Ends a recording and returns it.
     fn end_capture(&self) -> Result<Self::Graph>;
     /// Queues a recorded sequence again, with the argument values it was recorded with.
-    fn replay(&self, graph: &Self::Graph) -> Result<()>;
+    ///
+    /// # Safety
+    /// Every allocation the recorded work touches is still live (a graph holds device
+    /// addresses, not the buffers).
+    unsafe fn replay(&self, graph: &Self::Graph) -> Result<()>;
     /// Waits for the queued work; the first failure since the last call, if any.
     fn synchronize(&self) -> Result<()>;
 }

@@ -343,7 +343,7 @@ impl GpuDevice for EmuDevice {
         }
     }
 
-    fn replay(&self, graph: &EmuGraph) -> Result<()> {
+    unsafe fn replay(&self, graph: &EmuGraph) -> Result<()> {
         let mut stream = self.stream();
         if let Some(capture) = &mut stream.capture {
             capture.work.extend(graph.work.iter().cloned());
