@@ -31,6 +31,7 @@ pub mod nvrtc;
 mod objective;
 mod optimizer;
 mod random;
+mod sequence;
 mod window;
 
 pub use cudarc_device::CudaDevice;
@@ -38,7 +39,7 @@ pub use driver::{DevicePtr, GemmCall, GpuDevice, KernelArg, LaunchConfig, Op};
 pub use emu::{EmuDevice, EmuGraph, EmuKernel};
 
 use super::ops::{Gemm, Transpose};
-use super::{Device, SequenceOps};
+use super::Device;
 use crate::error::{Error, Result};
 use kernels::Module;
 use std::collections::HashMap;
@@ -507,4 +508,3 @@ impl<D: GpuDevice> Device for Cuda<D> {
     }
 }
 
-impl<D: GpuDevice> SequenceOps for Cuda<D> {}

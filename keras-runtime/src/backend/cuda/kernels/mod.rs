@@ -106,5 +106,29 @@ pub static WINDOW: Module = Module {
     kernels: &["im2col", "col2im", "depthwise", "depthwise_kernel_grad", "depthwise_input_grad", "pool2d", "pool2d_backward"],
 };
 
+/// SequenceOps: embedding lookups, the recurrent layers' step kernels and their backward passes,
+/// `Bidirectional`'s merge.
+pub static SEQUENCE: Module = Module {
+    name: "sequence",
+    source: concat!(include_str!("activation.cuh"), include_str!("sequence.cu")),
+    kernels: &[
+        "embedding",
+        "embedding_backward",
+        "rnn_gates",
+        "rnn_lstm_state",
+        "rnn_gru_candidate",
+        "rnn_output",
+        "rnn_reset_state",
+        "rnn_state_grads",
+        "rnn_lstm_cell_grads",
+        "rnn_gru_reset_grads",
+        "rnn_grad_rows",
+        "rnn_bias_grads",
+        "rnn_reset_state_backward",
+        "merge_directions",
+        "merge_directions_backward",
+    ],
+};
+
 /// Every module, for the checks that compile them all (NVRTC in CI).
-pub static MODULES: &[&Module] = &[&CORE, &DENSE, &RANDOM, &NORM, &OPTIMIZER, &OBJECTIVE, &LAYOUT, &WINDOW];
+pub static MODULES: &[&Module] = &[&CORE, &DENSE, &RANDOM, &NORM, &OPTIMIZER, &OBJECTIVE, &LAYOUT, &WINDOW, &SEQUENCE];
