@@ -279,7 +279,10 @@ fn gpu_rows(args: &[String], rows: &mut Vec<Row>) -> keras::Result<()> {
     if args.iter().any(|a| a == "--emulate") {
         gpu_rows_on(Cuda::emulated(), true, args, rows)
     } else {
-        gpu_rows_on(Cuda::new(0)?, false, args, rows)
+        let dev = Cuda::new(0)?;
+        let ran = gpu_rows_on(dev.clone(), false, args, rows);
+        println!("cuBLASLt bias epilogues: {}", dev.device().cublaslt_status());
+        ran
     }
 }
 
@@ -320,22 +323,26 @@ fn gpu_rows_on<D: keras::backend::cuda::GpuDevice>(
     if let Some((xt, yt, _, _)) = &fm {
         let take = if emulate { 512 } else { xt.nrows() };
         let (xt, yt) = (xt.slice(s![..take, ..]), yt.slice(s![..take]));
-        for (id, batch) in [("W-gpu-small", 128), ("W-fmnist", 32)] {
-            if !wanted(id) {
+        // W-gpu-small also runs with every step issued kernel by kernel (no graphs), beside.
+        for (id, batch, graphs) in [("W-gpu-small", 128, true), ("W-gpu-small-issued", 128, false), ("W-fmnist", 32, true)] {
+            if !wanted(id.trim_end_matches("-issued")) {
                 continue;
             }
-            let mut m = FmnistNet::new(&dev).compile(Adam::default(), "sparse_categorical_crossentropy", ["accuracy"])?;
+            let device = dev.clone().with_graphs(graphs);
+            let replays = device.replays();
+            let mut m = FmnistNet::new(&device).compile(Adam::default(), "sparse_categorical_crossentropy", ["accuracy"])?;
             let t = timed(runs, || {
                 let t0 = Instant::now();
                 m.fit(&xt, &yt, FitArgs::default().epochs(1).batch_size(batch).verbose(0)).expect("fit");
                 t0.elapsed().as_secs_f64()
             });
             let steps = take.div_ceil(batch) as f64;
-            let row = if id == "W-gpu-small" {
+            let replayed = device.replays() - replays;
+            let row = if id != "W-fmnist" {
                 Row {
                     id,
                     value: format!("{:.0} us/step", t / steps * 1e6),
-                    note: format!("batch {batch}, Adam, {take} samples"),
+                    note: format!("batch {batch}, Adam, {take} samples, {replayed} of {} steps replayed as graphs", steps as usize * (runs + 1)),
                     raw: t / steps * 1e6,
                 }
             } else {

@@ -10,9 +10,11 @@
 #
 # It prints the driver and device, compiles every kernel with NVRTC (no spills), runs the
 # backend conformance suite and the Keras fixtures on the device (`cuda_gpu` tests, or
-# `cuda_emulated` with --emulate), times the GPU rows of the benchmark (W-gpu-wide fp32 and TF32,
+# `cuda_emulated` with --emulate), compares the device with the emulator kernel by kernel over
+# the suite's op families (`cuda_gpu_vs_emulated`; with --emulate the emulator with the CPU,
+# `cuda_emulated_vs_cpu`), times the GPU rows of the benchmark (W-gpu-wide fp32 and TF32,
 # W-gpu-small, W-fmnist) and, where PyTorch and the anchors' script are there, the reference
-# beside them. Each step has a time limit; the whole run stays under 8 minutes.
+# beside them. Each step has a time limit; the whole GPU run stays under 8 minutes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=target/gpu-check
@@ -22,7 +24,7 @@ case "${1:-}" in
     --emulate) mode=emulate ;;
     "") ;;
     *)
-        sed -n '2,16p' "$0" >&2
+        sed -n '2,18p' "$0" >&2
         exit 2
         ;;
 esac
@@ -82,13 +84,18 @@ if [ "$mode" = gpu ]; then
     # Time limits add up to 460 s: the whole check stays under 8 minutes.
     step "driver and device" 20 nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv
     # CI=true: a missing NVRTC fails the step instead of skipping it.
-    step "NVRTC: every kernel for sm_80 and sm_90, no spills" 60 env CI=true "$bin/cuda_nvrtc" --nocapture
-    step "conformance and Keras fixtures on the GPU" 200 "$bin/conformance" --ignored cuda_gpu:: --test-threads=1
-    step "GPU rows of the benchmark" 120 "$bin/bench" --cuda
+    step "NVRTC: every kernel for sm_80 and sm_90, no spills" 50 env CI=true "$bin/cuda_nvrtc" --nocapture
+    step "conformance and Keras fixtures on the GPU" 170 "$bin/conformance" --ignored cuda_gpu:: --test-threads=1
+    # Every kernel of the op families on the GPU and on the emulator, outputs compared after
+    # each call (a difference names its kernel); PAIRED_REPORT prints per test how close each
+    # kernel's two results came. The emulator is slow: the fixtures stay out.
+    step "each kernel: the GPU against the emulator" 70 env PAIRED_REPORT=1 "$bin/conformance" --ignored \
+        cuda_gpu_vs_emulated:: --skip keras_fixtures --skip training_matches_the_cpu --test-threads=1 --nocapture
+    step "GPU rows of the benchmark" 100 "$bin/bench" --cuda
     anchors=${ANCHORS:-../shared/anchors}
     [ -d "$anchors" ] || anchors=shared/anchors
     if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null && [ -f "$anchors/gpu/bench_torch_gpu.py" ]; then
-        step "reference: PyTorch on the same GPU" 60 python3 "$anchors/gpu/bench_torch_gpu.py"
+        step "reference: PyTorch on the same GPU" 50 python3 "$anchors/gpu/bench_torch_gpu.py"
     else
         echo
         echo "== reference: skipped (needs PyTorch with CUDA and \$ANCHORS/gpu/bench_torch_gpu.py)"
@@ -97,6 +104,8 @@ else
     step "emulator: the host C++ compiler" 10 sh -c 'c++ --version | head -1'
     step "NVRTC: every kernel for sm_80 and sm_90, no spills" 120 "$bin/cuda_nvrtc" --nocapture
     step "conformance and Keras fixtures on the CUDA emulator" 300 "$bin/conformance" cuda_emulated::
+    step "each kernel: the emulator against the CPU" 120 "$bin/conformance" cuda_emulated_vs_cpu:: \
+        --skip keras_fixtures --skip training_matches_the_cpu
     step "GPU rows of the benchmark, on the emulator (toy sizes)" 120 "$bin/bench" --cuda --emulate W-gpu-wide
 fi
 

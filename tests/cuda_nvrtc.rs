@@ -30,7 +30,7 @@ fn every_kernel_compiles_for_sm80_and_sm90_without_spills() {
         return;
     }
     println!(
-        "{:<10} {:<24} {:<6} {:>9} {:>12} {:>11} {:>13}",
+        "{:<10} {:<26} {:<6} {:>9} {:>12} {:>11} {:>13}",
         "module", "kernel", "arch", "registers", "shared bytes", "stack bytes", "spilled bytes"
     );
     let mut spills = Vec::new();
@@ -40,7 +40,7 @@ fn every_kernel_compiles_for_sm80_and_sm90_without_spills() {
             assert!(kernels.len() >= module.kernels.len());
             for k in &kernels {
                 println!(
-                    "{:<10} {:<24} {:<6} {:>9} {:>12} {:>11} {:>13}",
+                    "{:<10} {:<26} {:<6} {:>9} {:>12} {:>11} {:>13}",
                     module.name,
                     k.kernel,
                     arch,

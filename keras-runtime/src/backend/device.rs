@@ -84,6 +84,59 @@ pub trait Device: Clone + Send + Sync + fmt::Debug + 'static {
     /// Copies rows `indices[range]` of `src` (rows of `row_len` floats) into `dst`, in order:
     /// one shuffled batch of a data set held on the device.
     fn gather_rows(&self, src: Self::View<'_>, row_len: usize, indices: &Self::Indices, range: Range<usize>, dst: Self::ViewMut<'_>);
+
+    /// Host round trips so far: uploads, downloads, allocations, frees and waits. Work issued
+    /// between two readings that made none is device work alone, which
+    /// [`Device::begin_capture`] can record. Devices that do not record count nothing.
+    fn round_trips(&self) -> u64 {
+        0
+    }
+    /// Whether [`Device::begin_capture`] records (false by default: the CPU runs work as it is
+    /// issued).
+    fn records(&self) -> bool {
+        false
+    }
+    /// Starts recording the device work issued from now on instead of running it (a CUDA
+    /// graph); `Ok(false)` where the device does not record (the CPU runs work as it is issued)
+    /// or recording is turned off. Until [`Device::end_capture`], round trips are refused.
+    fn begin_capture(&self) -> Result<bool> {
+        Ok(false)
+    }
+    /// Ends a recording. `Ok(None)` when it was broken by work that cannot be recorded (an
+    /// upload, download, allocation, free or wait, or a kernel's failure): then none of the
+    /// recorded work has run and the caller issues it again, unrecorded.
+    fn end_capture(&self) -> Result<Option<Recording>> {
+        Ok(None)
+    }
+    /// Runs a recording again, with the arguments it was recorded with (the buffers' contents
+    /// are read as they are now). `Ok(false)`, running nothing, when a buffer of this device
+    /// has been freed since the recording (its addresses may no longer be valid): record again.
+    fn replay(&self, recording: &Recording) -> Result<bool> {
+        let _ = recording;
+        Ok(false)
+    }
+}
+
+/// Device work recorded by [`Device::begin_capture`] .. [`Device::end_capture`] (on the GPU an
+/// instantiated CUDA graph), run again by [`Device::replay`] on the device that recorded it.
+pub struct Recording(Box<dyn std::any::Any + Send + Sync>);
+
+impl Recording {
+    /// Wraps a device's recording.
+    pub fn new<T: std::any::Any + Send + Sync>(recording: T) -> Recording {
+        Recording(Box::new(recording))
+    }
+
+    /// The device's recording, when it is a `T`.
+    pub fn get<T: std::any::Any>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl fmt::Debug for Recording {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Recording")
+    }
 }
 
 /// Bias and activation kernels: a dense layer's epilogue and its backward pass.

@@ -30,5 +30,5 @@ mod device;
 pub mod ops;
 
 pub use cpu::Cpu;
-pub use device::{Backend, DenseOps, Device, LayoutOps, NormOps, ObjectiveOps, OptimizerOps, RandomOps, SequenceOps, WindowOps};
+pub use device::{Backend, DenseOps, Device, LayoutOps, NormOps, ObjectiveOps, OptimizerOps, RandomOps, Recording, SequenceOps, WindowOps};
 pub use ops::*;

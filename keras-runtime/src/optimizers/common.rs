@@ -19,7 +19,21 @@ pub trait Optimizer<B: Backend>: Send {
     fn iterations(&self) -> u64;
     /// One update of every trainable parameter from its gradient. `weights` locates the weight
     /// tensors in the arenas (for `clipnorm`); clipping may scale `grads` in place.
-    fn apply(&mut self, device: &B, params: B::ViewMut<'_>, grads: B::ViewMut<'_>, weights: &[WeightSpec]) -> Result<()>;
+    fn apply(&mut self, device: &B, params: B::ViewMut<'_>, grads: B::ViewMut<'_>, weights: &[WeightSpec]) -> Result<()> {
+        self.prepare(device, B::view_len(B::freeze(&grads)), weights)?;
+        self.launch(device, params, grads)?;
+        self.count_step();
+        Ok(())
+    }
+    /// [`Optimizer::apply`] in three parts, so that a training step's device work can be
+    /// recorded and replayed: the host's part before the step (state buffers made at the first
+    /// step, for `n` trainable parameters; a rate the device cannot compute written for this
+    /// step), done outside any recording.
+    fn prepare(&mut self, device: &B, n: usize, weights: &[WeightSpec]) -> Result<()>;
+    /// The update's device work alone (after [`Optimizer::prepare`]): no host round trip.
+    fn launch(&mut self, device: &B, params: B::ViewMut<'_>, grads: B::ViewMut<'_>) -> Result<()>;
+    /// Counts a step whose update has run (launched, or replayed from a recording).
+    fn count_step(&mut self);
     /// The optimizer's variables by Keras name: `iterations`, then each state buffer over the
     /// whole arena (`momentum`, `velocity`, ...); state appears once the first step made it.
     fn variables(&self, device: &B) -> Result<Vec<(String, Vec<f32>)>>;

@@ -147,8 +147,7 @@ impl<B: Backend> Optimizer<B> for OptimizerState<B> {
         self.iterations
     }
 
-    fn apply(&mut self, device: &B, params: B::ViewMut<'_>, grads: B::ViewMut<'_>, weights: &[WeightSpec]) -> Result<()> {
-        let n = B::view_len(B::freeze(&grads));
+    fn prepare(&mut self, device: &B, n: usize, weights: &[WeightSpec]) -> Result<()> {
         if self.tensors.is_empty() {
             self.tensors =
                 weights.iter().filter(|w| w.arena == Arena::Trainable).map(|w| Segment { offset: w.offset, len: w.len() }).collect();
@@ -158,11 +157,24 @@ impl<B: Backend> Optimizer<B> for OptimizerState<B> {
         if let (LearningRate::Schedule(_), Some(lr)) = (&self.learning_rate, self.host_rate()) {
             self.write_rate(device, lr)?;
         }
-        let state = self.device.as_mut().expect("made above");
+        Ok(())
+    }
+
+    fn launch(&mut self, device: &B, params: B::ViewMut<'_>, grads: B::ViewMut<'_>) -> Result<()> {
+        let n = B::view_len(B::freeze(&grads));
+        let Some(state) = self.device.as_mut() else {
+            return Err(Error::Config(format!("{}: an update launched before the optimizer was prepared", self.name)));
+        };
+        if let Some(found) = state.slots.iter().map(B::len).find(|&l| l != n) {
+            return Err(Error::shape(format!("{} optimizer state", self.name), n, found));
+        }
         let step = B::view_mut(&mut state.step, 0..OptimizerStep::LEN);
         device.update(&self.update, &self.tensors, params, grads, &mut state.slots, step);
-        self.iterations += 1;
         Ok(())
+    }
+
+    fn count_step(&mut self) {
+        self.iterations += 1;
     }
 
     fn variables(&self, device: &B) -> Result<Vec<(String, Vec<f32>)>> {

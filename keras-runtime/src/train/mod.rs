@@ -17,7 +17,7 @@ pub use data::{AsInput, Element, Inputs};
 pub use fit::FitArgs;
 pub use logs::{History, Logs};
 
-use crate::backend::{Backend, Device, LossBatch, MetricBatch, ObjectiveOps, OptimizerOps, RandomStream};
+use crate::backend::{Backend, Device, LossBatch, MetricBatch, RandomStream, Recording};
 use crate::losses::{IntoLoss, LossConfig};
 use crate::metrics::{IntoMetric, MetricKind};
 use crate::model::Model;
@@ -52,6 +52,8 @@ pub struct Compiled<M: Model> {
     shuffle_seed: Option<u64>,
     /// A shuffle seed restored by `load_state`, for the next `fit`.
     restored_shuffle_seed: Option<u64>,
+    /// Training steps recorded for replay on devices that record work.
+    recorder: StepRecorder,
 }
 
 /// A metric of a compiled model.
@@ -214,6 +216,7 @@ pub trait Compile: Model {
             resume_epoch: None,
             shuffle_seed: None,
             restored_shuffle_seed: None,
+            recorder: StepRecorder { enabled: true, broken: 0, clean: Vec::new(), recordings: Vec::new() },
         })
     }
 }
@@ -541,36 +544,147 @@ impl<M: Model> Compiled<M> {
     /// One batch: forward pass, loss (and gradient) and metrics; for `Step::Gradients` and
     /// `Step::Train` the backward pass; for `Step::Train` the optimizer's update. Nothing is read
     /// back: the loss and metrics accumulate on the device.
+    ///
+    /// A training step on a device that records work runs as one recording (a CUDA graph): the
+    /// batch is staged into the fixed staging buffers, then the step's device work (forward,
+    /// loss, metrics, backward, update, the step counters' advance) is replayed. A step shape
+    /// is recorded once its previous step ran without a host round trip (so the first step,
+    /// which allocates, runs as issued), and recorded again when a buffer was freed since.
     fn step(&mut self, x: &Table<'_>, y: &Table<'_>, w: Option<&Table<'_>>, batch: Batch, step: Step) -> Result<()> {
-        type B<M> = <M as Model>::Backend;
-        let Compiled { model, optimizer, loss, metrics, stats, staging, held, .. } = self;
+        let dev = self.model.core().device().clone();
+        let rows = batch.len();
+        let tsize = if self.loss.sparse_targets() { M::OUTPUT_SIZE / M::OUTPUT_SHAPE.last().copied().unwrap_or(1) } else { M::OUTPUT_SIZE };
+        let record = step == Step::Train && self.recorder.enabled && dev.records();
+        let Compiled { model, optimizer, loss, metrics, stats, staging, held, recorder, .. } = self;
+        let (xv, yv, wv) = staging.stage(&dev, held, x, y, w, batch, M::INPUT_SIZE, tsize, record)?;
+        let mut body = StepBody { loss: *loss, metrics: &metrics[..], stats, rows, step };
+        if !record {
+            if step == Step::Train {
+                let n = M::TRAINABLE_PARAMS;
+                optimizer.prepare(&dev, n, M::WEIGHTS)?;
+                body.run(model, &mut **optimizer, xv, yv, wv)?;
+                optimizer.count_step();
+            } else {
+                body.run(model, &mut **optimizer, xv, yv, wv)?;
+            }
+            return Ok(());
+        }
+        optimizer.prepare(&dev, M::TRAINABLE_PARAMS, M::WEIGHTS)?;
+        let key = StepKey { rows, weighted: wv.is_some() };
+        if let Some(at) = recorder.recordings.iter().position(|(k, _)| *k == key) {
+            if dev.replay(&recorder.recordings[at].1)? {
+                optimizer.count_step();
+                return Ok(());
+            }
+            recorder.recordings.remove(at);
+        }
+        if recorder.clean.contains(&key) && dev.begin_capture()? {
+            let ran = body.run(model, &mut **optimizer, xv, yv, wv);
+            let recording = dev.end_capture()?;
+            match (ran, recording) {
+                (Ok(()), Some(recording)) if dev.replay(&recording)? => {
+                    optimizer.count_step();
+                    if recorder.recordings.len() == StepRecorder::KEEP {
+                        recorder.recordings.remove(0);
+                    }
+                    recorder.recordings.push((key, recording));
+                    return Ok(());
+                }
+                // Broken (the step did what a recording cannot hold): nothing recorded ran; the
+                // step runs as issued below and proves itself again. A model whose recordings
+                // keep breaking records no more.
+                _ => {
+                    recorder.broken += 1;
+                    recorder.enabled = recorder.broken < StepRecorder::MAX_BROKEN;
+                }
+            }
+        }
+        let before = dev.round_trips();
+        body.run(model, &mut **optimizer, xv, yv, wv)?;
+        optimizer.count_step();
+        let clean = dev.round_trips() == before;
+        recorder.clean.retain(|k| *k != key);
+        if clean {
+            recorder.clean.push(key);
+        }
+        Ok(())
+    }
+}
+
+/// The recordings of a compiled model's training steps (see `Compiled::step`).
+struct StepRecorder {
+    /// False once recordings broke [`StepRecorder::MAX_BROKEN`] times: then every step runs as
+    /// issued.
+    enabled: bool,
+    /// Recordings broken so far.
+    broken: u32,
+    /// Step shapes whose last step ran without a host round trip (recordable).
+    clean: Vec<StepKey>,
+    /// Recorded steps by shape: a full batch and an epoch's last, partial one.
+    recordings: Vec<(StepKey, Recording)>,
+}
+
+impl StepRecorder {
+    /// Recordings kept (the oldest is dropped for a new shape).
+    const KEEP: usize = 2;
+    /// Broken recordings after which a model stops recording.
+    const MAX_BROKEN: u32 = 3;
+}
+
+/// What a recorded training step depends on besides the buffers' addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct StepKey {
+    rows: usize,
+    weighted: bool,
+}
+
+/// The device work of one batch (see `Compiled::step`), given the staged batch.
+struct StepBody<'s, B: Backend> {
+    loss: LossConfig,
+    metrics: &'s [CompiledMetric],
+    stats: &'s mut B::Buffer,
+    rows: usize,
+    step: Step,
+}
+
+impl<B: Backend> StepBody<'_, B> {
+    /// Forward pass, loss and metrics, penalties, and for training the backward pass; for
+    /// `Step::Train` the update's device work and the advance of the model's random stream
+    /// (the optimizer is prepared before and counts the step after).
+    fn run<M: Model<Backend = B>>(
+        &mut self,
+        model: &mut M,
+        optimizer: &mut dyn Optimizer<B>,
+        xv: B::View<'_>,
+        yv: B::View<'_>,
+        wv: Option<B::View<'_>>,
+    ) -> Result<()> {
+        let StepBody { loss, metrics, stats, rows, step } = self;
+        let (rows, step) = (*rows, *step);
         let core = model.core_mut();
         let dev = core.device().clone();
-        let rows = batch.len();
         let cols = M::OUTPUT_SHAPE.last().copied().unwrap_or(1);
         // Rows of the loss: samples times the positions of a sequence output.
         let loss_rows = rows * (M::OUTPUT_SIZE / cols);
-        let tsize = if loss.sparse_targets() { M::OUTPUT_SIZE / cols } else { M::OUTPUT_SIZE };
-        let (xv, yv, wv) = staging.stage(&dev, held, x, y, w, batch, M::INPUT_SIZE, tsize)?;
         core.prepare(rows, M::SLOTS)?;
         let training = step != Step::Test;
         M::forward(core, xv, rows, training);
         {
             let (out, grad) = core.output_and_grad(M::OUTPUT_SLOT, M::OUTPUT_GRAD_SLOT);
-            let pred = <B<M> as Device>::view(out, 0..rows * M::OUTPUT_SIZE);
-            let grad = training.then(|| <B<M> as Device>::view_mut(grad, 0..rows * M::OUTPUT_SIZE));
-            dev.loss(&LossBatch { loss: *loss, rows: loss_rows, cols }, pred, yv, wv, grad, <B<M> as Device>::view_mut(stats, 0..2));
+            let pred = B::view(out, 0..rows * M::OUTPUT_SIZE);
+            let grad = training.then(|| B::view_mut(grad, 0..rows * M::OUTPUT_SIZE));
+            dev.loss(&LossBatch { loss: *loss, rows: loss_rows, cols }, pred, yv, wv, grad, B::view_mut(stats, 0..2));
             for m in metrics.iter() {
                 let range = m.offset..m.offset + m.kind.stats_len(cols);
-                dev.metric(&MetricBatch { kind: m.kind, rows: loss_rows, cols }, pred, yv, <B<M> as Device>::view_mut(stats, range));
+                dev.metric(&MetricBatch { kind: m.kind, rows: loss_rows, cols }, pred, yv, B::view_mut(stats, range));
             }
         }
         // Penalties are added to the loss accumulator as the loss is: times the rows it averages.
         let scale = loss_rows as f32;
         // Penalties on layer outputs (their gradients are added inside `backward`).
         for a in M::ACTIVITY {
-            let out = <B<M> as Device>::view(core.slot(a.slot), 0..rows * a.len);
-            dev.regularize(&a.regularizer.scaled(1.0 / rows as f32), out, None, scale, Some(<B<M> as Device>::view_mut(stats, 0..2)));
+            let out = B::view(core.slot(a.slot), 0..rows * a.len);
+            dev.regularize(&a.regularizer.scaled(1.0 / rows as f32), out, None, scale, Some(B::view_mut(stats, 0..2)));
         }
         if training {
             M::backward(core, xv, rows);
@@ -581,18 +695,18 @@ impl<M: Model> Compiled<M> {
             if let Some(reg) = w.regularizer {
                 let range = w.offset..w.offset + w.len();
                 let (params, grads) = core.params_and_grads();
-                let g = training.then(|| <B<M> as Device>::view_mut(grads, range.clone()));
-                dev.regularize(&reg, <B<M> as Device>::view(params, range), g, scale, Some(<B<M> as Device>::view_mut(stats, 0..2)));
+                let g = training.then(|| B::view_mut(grads, range.clone()));
+                dev.regularize(&reg, B::view(params, range), g, scale, Some(B::view_mut(stats, 0..2)));
             }
         }
         if step == Step::Train {
             let (params, grads) = core.params_and_grads();
             let n = M::TRAINABLE_PARAMS;
-            optimizer.apply(&dev, <B<M> as Device>::view_mut(params, 0..n), <B<M> as Device>::view_mut(grads, 0..n), M::WEIGHTS)?;
+            optimizer.launch(&dev, B::view_mut(params, 0..n), B::view_mut(grads, 0..n))?;
             for w in M::WEIGHTS {
                 if let Some(c) = w.constraint {
                     let rows = w.shape.first().copied().unwrap_or(1);
-                    dev.constrain(&c, rows, <B<M> as Device>::view_mut(core.params_mut(), w.offset..w.offset + w.len()));
+                    dev.constrain(&c, rows, B::view_mut(core.params_mut(), w.offset..w.offset + w.len()));
                 }
             }
             core.advance_step();
@@ -625,7 +739,8 @@ type Staged<'a, B> = (<B as Device>::View<'a>, <B as Device>::View<'a>, Option<<
 impl<B: Backend> Staging<B> {
     /// The batch's inputs, targets and weights on the device: read in place where the device
     /// reads the host tables or holds them and the rows are consecutive, else gathered or
-    /// copied into the staging buffers.
+    /// copied into the staging buffers; always there when `fixed` (a recorded step reads its
+    /// batch at fixed addresses).
     #[allow(clippy::too_many_arguments)]
     fn stage<'a>(
         &'a mut self,
@@ -637,13 +752,14 @@ impl<B: Backend> Staging<B> {
         batch: Batch,
         xlen: usize,
         ylen: usize,
+        fixed: bool,
     ) -> Result<Staged<'a, B>> {
         let Staging { x: xb, y: yb, w: wb } = self;
         let wv = match w {
-            Some(w) => Some(stage_rows(dev, held, w, batch, wb, 1)?),
+            Some(w) => Some(stage_rows(dev, held, w, batch, wb, 1, fixed)?),
             None => None,
         };
-        Ok((stage_rows(dev, held, x, batch, xb, xlen)?, stage_rows(dev, held, y, batch, yb, ylen)?, wv))
+        Ok((stage_rows(dev, held, x, batch, xb, xlen, fixed)?, stage_rows(dev, held, y, batch, yb, ylen, fixed)?, wv))
     }
 }
 
@@ -679,7 +795,8 @@ impl<B: Backend> Held<B> {
     }
 }
 
-/// The rows of `batch` of a table (each part in turn, for several inputs) as a device view.
+/// The rows of `batch` of a table (each part in turn, for several inputs) as a device view: in
+/// `buf` unless they can be read where they lie and `fixed` is not asked.
 fn stage_rows<'a, B: Backend>(
     dev: &B,
     held: &'a Held<B>,
@@ -687,10 +804,11 @@ fn stage_rows<'a, B: Backend>(
     batch: Batch,
     buf: &'a mut B::Buffer,
     row_len: usize,
+    fixed: bool,
 ) -> Result<B::View<'a>> {
     let n = batch.len() * row_len;
     let parts: &[Table<'_>] = if t.parts.is_empty() { std::slice::from_ref(t) } else { &t.parts };
-    if let ([part], Batch::Range(a, b)) = (parts, batch)
+    if let ([part], Batch::Range(a, b), false) = (parts, batch, fixed)
         && let Some(v) = held.source(dev, &part.data)
     {
         // One table and consecutive rows: read where it lies.
@@ -839,7 +957,7 @@ fn predict_table<M: Model>(model: &mut M, x: &Table<'_>, batch_size: usize) -> R
     let mut start = 0;
     while start < n {
         let rows = batch_size.min(n - start);
-        let xv = stage_rows(&dev, &none, x, Batch::Range(start, start + rows), &mut xbuf, M::INPUT_SIZE)?;
+        let xv = stage_rows(&dev, &none, x, Batch::Range(start, start + rows), &mut xbuf, M::INPUT_SIZE, false)?;
         core.prepare(rows, M::SLOTS)?;
         M::forward(core, xv, rows, false);
         dev.download(

@@ -1,17 +1,21 @@
 //! [`CudaDevice`]: the device layer on a real GPU, through cudarc's thin `result` layer over the
-//! CUDA driver API, NVRTC and cuBLAS. Nothing here but the calls: device memory is raw
+//! CUDA driver API, NVRTC, cuBLAS and cuBLASLt. Nothing here but the calls: device memory is raw
 //! `CUdeviceptr`s from the stream-ordered allocator, kernels are NVRTC binaries for the device's
-//! own architecture, products are `cublasSgemm`, captures are CUDA graphs.
+//! own architecture, products are `cublasSgemm`, products with a bias epilogue are
+//! `cublasLtMatmul`, captures are CUDA graphs.
 //!
 //! cudarc loads the libraries at run time (`libcuda.so`, `libnvrtc.so.13`, `libcublas.so.13`,
-//! found by the dynamic loader: the driver's install, or `LD_LIBRARY_PATH`) and panics when one
-//! is missing, so [`CudaDevice::new`] checks for each first and returns an error instead.
+//! `libcublasLt.so.13`, found by the dynamic loader: the driver's install, or `LD_LIBRARY_PATH`)
+//! and panics when one is missing, so [`CudaDevice::new`] checks for each first and returns an
+//! error instead; cuBLASLt is optional (without it an epilogue is left to the caller).
 
-use super::driver::{DevicePtr, GemmCall, GpuDevice, KernelArg, LaunchConfig, Op};
+use super::driver::{DevicePtr, Epilogue, GemmCall, GpuDevice, KernelArg, LaunchConfig, Op};
 use super::nvrtc;
 use crate::error::{Error, Result};
 use cudarc::cublas::result::{self as blas, CublasError};
 use cudarc::cublas::sys as blas_sys;
+use cudarc::cublaslt::result::{self as lt, CublasError as LtError};
+use cudarc::cublaslt::sys as lt_sys;
 use cudarc::driver::result::{self as cu, DriverError};
 use cudarc::driver::sys;
 use std::ffi::{CString, c_int, c_void};
@@ -24,11 +28,12 @@ const MIN_DRIVER: c_int = 13000;
 /// A GPU driven through the CUDA driver API: its primary context, one stream that all work is
 /// queued on in call order, a cuBLAS handle bound to that stream. Memory comes from the
 /// stream-ordered allocator, kernels are compiled by NVRTC for the device's own architecture,
-/// products are `cublasSgemm` (strict fp32 unless a call asks for TF32), captures are CUDA graphs.
+/// products are `cublasSgemm` (strict fp32 unless a call asks for TF32), products with a bias
+/// epilogue `cublasLtMatmul` (see [`GpuDevice::gemm_epilogue`]), captures are CUDA graphs.
 ///
-/// The libraries are loaded at run time: `libcuda.so` (the driver), `libnvrtc.so.13` and
-/// `libcublas.so.13`, found by the dynamic loader (the driver's install, a CUDA toolkit, or
-/// `LD_LIBRARY_PATH`).
+/// The libraries are loaded at run time: `libcuda.so` (the driver), `libnvrtc.so.13`,
+/// `libcublas.so.13` and, when present, `libcublasLt.so.13`, found by the dynamic loader (the
+/// driver's install, a CUDA toolkit, or `LD_LIBRARY_PATH`).
 ///
 /// It is `Send + Sync`: the driver API is thread-safe, each call makes the context current on
 /// the calling thread first, and every call that touches the stream or the cuBLAS handle holds
@@ -75,9 +80,18 @@ struct State {
     context: sys::CUcontext,
     stream: sys::CUstream,
     blas: blas_sys::cublasHandle_t,
+    /// The cuBLASLt handle, or null when cuBLASLt cannot be loaded (epilogues are then left to
+    /// the caller).
+    lt: lt_sys::cublasLtHandle_t,
+    /// Why epilogues stopped being asked of cuBLASLt: a call of it failed (other than with
+    /// NOT_SUPPORTED), so every later product falls back to cuBLAS and a kernel.
+    lt_failure: Option<String>,
     /// cuBLAS's workspace, set explicitly so that a captured product runs the same algorithm
-    /// as an uncaptured one and never allocates inside a graph.
+    /// as an uncaptured one and never allocates inside a graph. cuBLASLt is given the same
+    /// buffer: both queue their work on the one stream, so they never use it at once.
     workspace: DevicePtr,
+    /// The workspace's size in bytes.
+    workspace_bytes: usize,
     modules: Vec<sys::CUmodule>,
     /// Whether the handle's math mode currently allows TF32.
     tf32: bool,
@@ -153,7 +167,10 @@ impl CudaDevice {
             context: context.context,
             stream: std::ptr::null_mut(),
             blas: std::ptr::null_mut(),
+            lt: std::ptr::null_mut(),
+            lt_failure: None,
             workspace: 0,
+            workspace_bytes: 0,
             modules: Vec::new(),
             tf32: false,
             capturing: false,
@@ -166,6 +183,12 @@ impl CudaDevice {
         let workspace_bytes = if major >= 9 { 32 << 20 } else { 4 << 20 };
         // SAFETY: the context is current and the stream valid.
         state.workspace = alloc_error(unsafe { cu::malloc_sync(workspace_bytes) }, workspace_bytes)?;
+        state.workspace_bytes = workspace_bytes;
+        // cuBLASLt only adds the epilogues: without it (or without a handle) they fall back.
+        // SAFETY: loading a CUDA library runs nothing but its initialisers.
+        if unsafe { lt_sys::is_culib_present() } {
+            state.lt = lt::create_handle().unwrap_or(std::ptr::null_mut());
+        }
         // SAFETY: the handle, stream and workspace are valid and outlive one another in `State`.
         unsafe {
             cublas(blas::set_stream(state.blas, state.stream.cast()), "cublasSetStream")?;
@@ -176,6 +199,17 @@ impl CudaDevice {
             cublas(blas_sys::cublasSetMathMode(state.blas, math_mode(false)).result(), "cublasSetMathMode")?;
         }
         Ok(CudaDevice { state: Mutex::new(state), context, ordinal, name, arch: format!("sm_{major}{minor}") })
+    }
+
+    /// Whether products with a bias epilogue run fused in cuBLASLt: `in use`, `not loaded`, or
+    /// why it was turned off (a call failed; the products then run unfused).
+    pub fn cublaslt_status(&self) -> String {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match (&state.lt_failure, state.lt.is_null()) {
+            (Some(failure), _) => format!("turned off after a failure: {failure}"),
+            (None, true) => "not loaded".to_string(),
+            (None, false) => "in use".to_string(),
+        }
     }
 
     /// The device's architecture, as NVRTC names it (`sm_90`).
@@ -239,7 +273,7 @@ impl GpuDevice for CudaDevice {
     }
 
     fn load(&self, name: &str, source: &str, kernels: &[&str]) -> Result<Vec<CudaKernel>> {
-        let image = nvrtc::compile(name, source, &self.arch, &[])?.cubin;
+        let image = compiled_image(name, source, &self.arch)?;
         let mut state = self.lock()?;
         // SAFETY: `image` is the CUBIN NVRTC produced; the module is unloaded by `State`'s drop.
         let module = driver(unsafe { cu::module::load_data(image.as_ptr().cast()) }, "cuModuleLoadData")?;
@@ -343,6 +377,39 @@ impl GpuDevice for CudaDevice {
         Ok(())
     }
 
+    unsafe fn gemm_epilogue(&self, call: &GemmCall, epilogue: Epilogue, bias: DevicePtr) -> Result<bool> {
+        if epilogue == Epilogue::None {
+            // SAFETY: the caller's contract is `gemm`'s.
+            return unsafe { self.gemm(call) }.map(|()| true);
+        }
+        if let Some(rule) = call.invalid().or_else(|| epilogue.invalid(call, bias)) {
+            return Err(Error::Device(format!("cuBLASLt matmul: CUBLAS_STATUS_INVALID_VALUE: {rule}")));
+        }
+        if !lt_takes(call, bias) {
+            return Ok(false);
+        }
+        let mut state = self.lock()?;
+        if state.lt.is_null() || state.lt_failure.is_some() {
+            return Ok(false);
+        }
+        // SAFETY: the caller keeps the operands and the bias inside live allocations.
+        match unsafe { state.lt_matmul(call, epilogue, bias) } {
+            Ok(queued) => {
+                if queued {
+                    state.last = Some("cuBLASLt matmul".into());
+                }
+                Ok(queued)
+            }
+            // Not yet seen on a GPU: a failure turns the epilogues off for this device (the
+            // product runs unfused, correctly) and is reported by `cublaslt_status`, which
+            // scripts/gpu-check.sh prints.
+            Err(e) => {
+                state.lt_failure = Some(e.to_string());
+                Ok(false)
+            }
+        }
+    }
+
     fn begin_capture(&self) -> Result<()> {
         let mut state = self.lock()?;
         state.not_capturing("begin_capture")?;
@@ -419,6 +486,119 @@ impl Drop for Context {
 }
 
 impl State {
+    /// Queues `C = epilogue(alpha · op(A) · op(B))` with `cublasLtMatmul` on the stream: a
+    /// matmul descriptor (compute type `CUBLAS_COMPUTE_32F`, or `CUBLAS_COMPUTE_32F_FAST_TF32`
+    /// when the call allows TF32; the transpositions, the epilogue and its bias pointer), the
+    /// operands' layouts (`D` is `C`), a heuristic search limited to the workspace and to the
+    /// operands' actual alignment, then the product on the device's workspace, so that a
+    /// captured product never allocates. `Ok(false)`, with nothing queued, when cuBLASLt answers
+    /// `CUBLAS_STATUS_NOT_SUPPORTED` (no algorithm for this epilogue, shape or alignment).
+    ///
+    /// # Safety
+    /// The arguments passed [`GemmCall::invalid`] and [`Epilogue::invalid`]; the operands and the
+    /// bias lie inside live allocations; the cuBLASLt handle is not null.
+    unsafe fn lt_matmul(&self, call: &GemmCall, epilogue: Epilogue, bias: DevicePtr) -> Result<bool> {
+        use lt_sys::cublasLtMatmulDescAttributes_t as D;
+        use lt_sys::cublasLtMatmulPreferenceAttributes_t as P;
+        let ld = |value: usize, what: &str| {
+            i64::try_from(value).map_err(|_| Error::Device(format!("cuBLASLt matmul: {what} = {value} exceeds a 64-bit int")))
+        };
+        let (lda, ldb, ldc) = (ld(call.lda, "lda")?, ld(call.ldb, "ldb")?, ld(call.ldc, "ldc")?);
+        let (m, n, k) = (call.m as u64, call.n as u64, call.k as u64);
+        let (rows_a, cols_a) = if call.transa == Op::N { (m, k) } else { (k, m) };
+        let (rows_b, cols_b) = if call.transb == Op::N { (k, n) } else { (n, k) };
+        let op = |op| match op {
+            Op::N => blas_sys::cublasOperation_t::CUBLAS_OP_N,
+            Op::T => blas_sys::cublasOperation_t::CUBLAS_OP_T,
+        };
+        let compute = if call.tf32 {
+            lt_sys::cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_TF32
+        } else {
+            lt_sys::cublasComputeType_t::CUBLAS_COMPUTE_32F
+        };
+        let lt_epilogue = match epilogue {
+            Epilogue::None => lt_sys::cublasLtEpilogue_t::CUBLASLT_EPILOGUE_DEFAULT,
+            Epilogue::Bias => lt_sys::cublasLtEpilogue_t::CUBLASLT_EPILOGUE_BIAS,
+            Epilogue::ReluBias => lt_sys::cublasLtEpilogue_t::CUBLASLT_EPILOGUE_RELU_BIAS,
+        };
+        let f32_type = lt_sys::cudaDataType_t::CUDA_R_32F;
+        let Some(desc) = lt_call(lt::create_matmul_desc(compute, f32_type), "cublasLtMatmulDescCreate")? else { return Ok(false) };
+        let desc = LtDescriptor { handle: desc, destroy: lt::destroy_matmul_desc };
+        let mut layouts = Vec::with_capacity(3);
+        for (rows, cols, ld) in [(rows_a, cols_a, lda), (rows_b, cols_b, ldb), (m, n, ldc)] {
+            let Some(layout) = lt_call(lt::create_matrix_layout(f32_type, rows, cols, ld), "cublasLtMatrixLayoutCreate")? else {
+                return Ok(false);
+            };
+            layouts.push(LtDescriptor { handle: layout, destroy: lt::destroy_matrix_layout });
+        }
+        let (a_layout, b_layout, c_layout) = (layouts[0].handle, layouts[1].handle, layouts[2].handle);
+        let Some(pref) = lt_call(lt::create_matmul_pref(), "cublasLtMatmulPreferenceCreate")? else { return Ok(false) };
+        let pref = LtDescriptor { handle: pref, destroy: lt::destroy_matmul_pref };
+        let (transa, transb) = (op(call.transa), op(call.transb));
+        // Alignments of the operands as they are (a view may start anywhere in its buffer):
+        // cuBLASLt otherwise assumes 256 bytes and may pick an algorithm that needs them.
+        let [align_a, align_b, align_c] = [call.a, call.b, call.c].map(alignment);
+        let workspace_bytes = self.workspace_bytes as u64;
+        let descriptor = [
+            (D::CUBLASLT_MATMUL_DESC_TRANSA, sized(&transa)),
+            (D::CUBLASLT_MATMUL_DESC_TRANSB, sized(&transb)),
+            (D::CUBLASLT_MATMUL_DESC_EPILOGUE, sized(&lt_epilogue)),
+            (D::CUBLASLT_MATMUL_DESC_BIAS_POINTER, sized(&bias)),
+        ];
+        for (what, (value, size)) in descriptor {
+            // SAFETY: each attribute gets a value of the type cuBLASLt documents for it (the
+            // operations and the epilogue are 32-bit enums, the bias a device pointer), read
+            // before the call returns.
+            let set = unsafe { lt::set_matmul_desc_attribute(desc.handle, what, value, size) };
+            if lt_call(set, "cublasLtMatmulDescSetAttribute")?.is_none() {
+                return Ok(false);
+            }
+        }
+        let preferences = [
+            (P::CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, sized(&workspace_bytes)),
+            (P::CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, sized(&align_a)),
+            (P::CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, sized(&align_b)),
+            (P::CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, sized(&align_c)),
+            (P::CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, sized(&align_c)),
+        ];
+        for (what, (value, size)) in preferences {
+            // SAFETY: as above (the workspace limit a u64, the alignments u32s).
+            let set = unsafe { lt::set_matmul_pref_attribute(pref.handle, what, value, size) };
+            if lt_call(set, "cublasLtMatmulPreferenceSetAttribute")?.is_none() {
+                return Ok(false);
+            }
+        }
+        // SAFETY: the handle, descriptors and layouts are live (`D` is `C`).
+        let heuristic = unsafe { lt::get_matmul_algo_heuristic(self.lt, desc.handle, a_layout, b_layout, c_layout, c_layout, pref.handle) };
+        let Some(heuristic) = lt_call(heuristic, "cublasLtMatmulAlgoGetHeuristic")? else { return Ok(false) };
+        let (alpha, beta) = (call.alpha, call.beta);
+        // SAFETY: the caller keeps the operands and the bias inside live allocations; `alpha` and
+        // `beta` are host values read before the call returns (captured by value in a graph); the
+        // workspace is the device's own, of the size the heuristic was limited to; with beta == 0
+        // `C` is not read, and `D` is `C`.
+        let done = unsafe {
+            lt::matmul(
+                self.lt,
+                desc.handle,
+                sized(&alpha).0,
+                sized(&beta).0,
+                call.a as *const c_void,
+                a_layout,
+                call.b as *const c_void,
+                b_layout,
+                call.c as *const c_void,
+                c_layout,
+                call.c as *mut c_void,
+                c_layout,
+                &heuristic.algo,
+                self.workspace as *mut c_void,
+                self.workspace_bytes,
+                self.stream.cast(),
+            )
+        };
+        Ok(lt_call(done, "cublasLtMatmul")?.is_some())
+    }
+
     /// An error when the stream is being captured: `what` cannot be part of a graph.
     fn not_capturing(&self, what: &str) -> Result<()> {
         if self.capturing {
@@ -451,6 +631,9 @@ impl Drop for State {
             }
             if !self.blas.is_null() {
                 blas::destroy_handle(self.blas).ok();
+            }
+            if !self.lt.is_null() {
+                lt::destroy_handle(self.lt).ok();
             }
             if self.workspace != 0 {
                 cu::free_sync(self.workspace).ok();
@@ -494,6 +677,52 @@ fn libraries_present() -> Result<()> {
     Ok(())
 }
 
+/// A cuBLASLt descriptor or layout, destroyed when dropped.
+struct LtDescriptor<T: Copy> {
+    handle: T,
+    destroy: unsafe fn(T) -> std::result::Result<(), LtError>,
+}
+
+impl<T: Copy> Drop for LtDescriptor<T> {
+    fn drop(&mut self) {
+        // SAFETY: `handle` came from the create call matching `destroy`, and is destroyed once.
+        unsafe { (self.destroy)(self.handle) }.ok();
+    }
+}
+
+/// Whether a product with an epilogue is given to cuBLASLt at all, before asking it: each of `m`,
+/// `n` and `k` from 2 to below 65535 · 32, and a bias aligned to 16 bytes. cuBLASLt has failed
+/// outside these bounds where cuBLAS works (PyTorch keeps its bias epilogue inside the same
+/// bounds: `cublasLtMatmulAlgoGetHeuristic` answers `CUBLAS_STATUS_INVALID_VALUE` for a
+/// dimension of 1, and a bias that is only 4-byte aligned has failed on an A100); elsewhere the
+/// caller's product and bias kernel are as good.
+fn lt_takes(call: &GemmCall, bias: DevicePtr) -> bool {
+    const LIMIT: usize = 65535 * 32;
+    [call.m, call.n, call.k].iter().all(|dim| (2..LIMIT).contains(dim)) && bias.is_multiple_of(16)
+}
+
+/// The alignment of a device address for cuBLASLt's preferences: the largest power of two that
+/// divides it, at most 256 bytes.
+fn alignment(ptr: DevicePtr) -> u32 {
+    1 << ptr.trailing_zeros().min(8)
+}
+
+/// A value's address as the untyped pointer cuBLASLt's attribute and scalar arguments take, and
+/// its size in bytes.
+fn sized<T>(value: &T) -> (*const c_void, usize) {
+    ((value as *const T).cast(), size_of::<T>())
+}
+
+/// A cuBLASLt call's result: `Ok(None)` for `CUBLAS_STATUS_NOT_SUPPORTED` (the caller falls
+/// back to the product and a kernel), any other error as a [`Error::Device`] naming the call.
+fn lt_call<T>(result: std::result::Result<T, LtError>, call: &str) -> Result<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(LtError(lt_sys::cublasStatus_t::CUBLAS_STATUS_NOT_SUPPORTED)) => Ok(None),
+        Err(e) => Err(Error::Device(format!("{call}: {:?}", e.0))),
+    }
+}
+
 /// cuBLAS's math mode: TF32 tensor cores, or the default, which keeps SGEMM in strict fp32.
 fn math_mode(tf32: bool) -> blas_sys::cublasMath_t {
     if tf32 { blas_sys::cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH } else { blas_sys::cublasMath_t::CUBLAS_DEFAULT_MATH }
@@ -526,4 +755,56 @@ fn alloc_error(result: std::result::Result<DevicePtr, DriverError>, bytes: usize
         }
         _ => Error::Device(format!("allocating {bytes} bytes: CUDA error {}", message(e))),
     })
+}
+
+/// The CUBIN of a module for an architecture (in u64 words, aligned as the driver wants it): compiled by NVRTC once per process (a second
+/// device, or a second `Cuda` on the same one, loads the same image), keyed by the module's name,
+/// source and architecture. A failed compile is not kept: its error is returned each time.
+fn compiled_image(name: &str, source: &str, arch: &str) -> Result<Arc<Vec<u64>>> {
+    type Images = std::collections::HashMap<(String, String, String), Arc<Vec<u64>>>;
+    static IMAGES: std::sync::OnceLock<Mutex<Images>> = std::sync::OnceLock::new();
+    let key = (name.to_string(), source.to_string(), arch.to_string());
+    let images = IMAGES.get_or_init(Mutex::default);
+    if let Some(image) = images.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(image.clone());
+    }
+    // Compiled outside the lock: another module may compile meanwhile (the same one twice at
+    // worst, when two threads race for it; both images are the same).
+    let image = Arc::new(nvrtc::compile(name, source, arch, &[])?.cubin);
+    images.lock().unwrap_or_else(|e| e.into_inner()).insert(key, image.clone());
+    Ok(image)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cublaslt_alignment_and_bounds() {
+        assert_eq!(alignment(0x7f00_0000_0000), 256);
+        assert_eq!(alignment(0x7f00_0000_0104), 4);
+        assert_eq!(alignment(0x7f00_0000_0130), 16);
+        let call = GemmCall {
+            transa: Op::N,
+            transb: Op::N,
+            m: 7,
+            n: 33,
+            k: 5,
+            alpha: 1.0,
+            a: 256,
+            lda: 7,
+            b: 512,
+            ldb: 5,
+            beta: 0.0,
+            c: 768,
+            ldc: 7,
+            batch: 1,
+            strides: [0; 3],
+            tf32: false,
+        };
+        assert!(lt_takes(&call, 1024));
+        assert!(!lt_takes(&call, 1028), "a bias aligned to 4 bytes only");
+        assert!(!lt_takes(&GemmCall { k: 1, ..call }, 1024), "a dimension of 1");
+        assert!(!lt_takes(&GemmCall { n: 65535 * 32, ..call }, 1024));
+    }
 }

@@ -1,10 +1,19 @@
 //! [`DenseOps`] on the device: the bias and activation epilogue and its backward pass
-//! (`kernels/dense.cu`); the product itself is cuBLAS's.
+//! (`kernels/dense.cu`); the product itself is cuBLAS's. A dense layer with a bias and no
+//! activation is one product with cuBLASLt's bias epilogue where the device has it.
+//!
+//! cuBLASLt's ReLU epilogue (`Epilogue::ReluBias`) is not used: cuBLASLt does not say what its
+//! ReLU makes of NaN, and a `max(x, 0)` as `fmaxf` (what CUTLASS-style epilogues compute) turns a
+//! NaN into 0, where Keras's relu and our `bias_act` kernel (`x < 0 ? 0 : x`) keep it. A NaN that
+//! a diverging model produces would vanish inside a relu layer on the GPU and nowhere else, so a
+//! relu layer keeps the product and the `bias_act` kernel (which costs the same one pass over
+//! `y` as the bias epilogue followed by a relu pass would).
 
+use super::driver::Epilogue;
 use super::kernels::DENSE;
-use super::{Cuda, CudaView, CudaViewMut, GpuDevice, KernelArg, LaunchConfig};
-use crate::backend::DenseOps;
-use crate::backend::ops::{Activation, BiasAct};
+use super::{Cuda, CudaView, CudaViewMut, GemmCall, GpuDevice, KernelArg, LaunchConfig, Op};
+use crate::backend::ops::{Activation, BiasAct, Gemm, Linear};
+use crate::backend::{DenseOps, Device};
 
 /// Threads per block for a row-wise kernel over rows of `cols`: whole warps, at most 256.
 fn row_threads(cols: usize) -> u32 {
@@ -21,7 +30,73 @@ fn ptr_or_null(v: Option<u64>) -> u64 {
     v.unwrap_or(0)
 }
 
+impl<D: GpuDevice> Cuda<D> {
+    /// `y = x · w + bias` as one product with the bias epilogue (see [`GpuDevice::gemm_epilogue`]):
+    /// `true` when it is queued (or failed, the failure recorded), `false` when the caller runs
+    /// the product and the bias kernel instead: the device cannot fuse it, or a view is too short
+    /// (the usual path then reports it, as it does without the epilogue).
+    fn linear_bias(&self, l: &Linear, x: CudaView<'_>, w: CudaView<'_>, bias: CudaView<'_>, y: &CudaViewMut<'_>) -> bool {
+        let &Linear { rows, k, n, .. } = l;
+        if x.len < rows * k || w.len < k * n || y.len < rows * n || bias.len < n {
+            return false;
+        }
+        if rows == 0 || n == 0 {
+            return true;
+        }
+        // The row-major `y = x · w` is the column-major `yᵀ = wᵀ · xᵀ` (as in `Cuda::gemm`), whose
+        // row `j` is column `j` of `y`: the epilogue's per-row bias is the per-feature bias.
+        let call = GemmCall {
+            transa: Op::N,
+            transb: Op::N,
+            m: n,
+            n: rows,
+            k,
+            alpha: 1.0,
+            a: w.ptr,
+            lda: n,
+            b: x.ptr,
+            ldb: k.max(1),
+            beta: 0.0,
+            c: y.ptr,
+            ldc: n,
+            batch: 1,
+            strides: [0; 3],
+            tf32: self.tf32,
+        };
+        // SAFETY: the views hold the operands (checked above) with these leading dimensions,
+        // and the bias its `n` floats.
+        match unsafe { self.shared.device.gemm_epilogue(&call, Epilogue::Bias, bias.ptr) } {
+            Ok(queued) => queued,
+            Err(e) => {
+                self.fail(e);
+                true
+            }
+        }
+    }
+}
+
 impl<D: GpuDevice> DenseOps for Cuda<D> {
+    /// The product, then the bias and activation kernel; with a bias, no activation and no
+    /// `pre`, one product with the bias epilogue where the device has it (the same values either
+    /// way: the f32 product plus the bias, rounded to f32).
+    fn linear(
+        &self,
+        l: &Linear,
+        x: CudaView<'_>,
+        w: CudaView<'_>,
+        bias: Option<CudaView<'_>>,
+        mut y: CudaViewMut<'_>,
+        pre: Option<CudaViewMut<'_>>,
+    ) {
+        if let (Activation::Linear, Some(b), None) = (l.act, bias, &pre)
+            && self.linear_bias(l, x, w, b, &y)
+        {
+            return;
+        }
+        self.gemm(&Gemm::nn(l.rows, l.n, l.k), x, w, Self::reborrow(&mut y));
+        self.bias_act(&BiasAct { rows: l.rows, cols: l.n, act: l.act }, y, bias, pre);
+    }
+
     fn bias_act(&self, a: &BiasAct, y: CudaViewMut<'_>, bias: Option<CudaView<'_>>, pre: Option<CudaViewMut<'_>>) {
         let n = a.rows * a.cols;
         let mut checks = vec![(y.len, n)];

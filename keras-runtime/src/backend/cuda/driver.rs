@@ -1,6 +1,6 @@
 //! The thin device layer under [`Cuda`](super::Cuda): what a CUDA device does for the backend,
 //! in the driver's and cuBLAS's own terms, and nothing else. Two implementations: `CudaDevice`
-//! (cudarc: the driver API, NVRTC, cuBLAS, CUDA graphs) and [`EmuDevice`](super::EmuDevice),
+//! (cudarc: the driver API, NVRTC, cuBLAS and cuBLASLt, CUDA graphs) and [`EmuDevice`](super::EmuDevice),
 //! which runs the same CUDA C sources on the CPU. Everything above this trait (buffers and views,
 //! launch geometry, the row-major to column-major product, the kernels' arguments, capture of a
 //! step) is shared, so the emulator tests it.
@@ -148,6 +148,46 @@ impl GemmCall {
     }
 }
 
+/// What cuBLASLt applies to a product before it is stored (`cublasLtEpilogue_t`), for
+/// [`GpuDevice::gemm_epilogue`]. The bias is a vector of `m` floats added to each column of the
+/// column-major `C`, `bias[i]` to row `i`: for the row-major `y = x · w + b` computed as the
+/// column-major `yᵀ = wᵀ · xᵀ` (see `Cuda`'s `gemm`), row `i` of `yᵀ` is column `i` of `y`, so
+/// `b` is indexed by the output feature, as a dense layer's bias is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Epilogue {
+    /// Nothing: a plain product (`CUBLASLT_EPILOGUE_DEFAULT`).
+    None,
+    /// `C[i, j] += bias[i]` (`CUBLASLT_EPILOGUE_BIAS`).
+    Bias,
+    /// `C[i, j] = max(C[i, j] + bias[i], 0)` (`CUBLASLT_EPILOGUE_RELU_BIAS`). cuBLASLt does not
+    /// document what its ReLU makes of NaN; it is taken to be `fmaxf`, which turns NaN into 0
+    /// (the emulator does so). Keras's relu, and the backend's `bias_act` kernel, keep NaN, so
+    /// the backend does not use this epilogue for a relu layer.
+    ReluBias,
+}
+
+impl Epilogue {
+    /// Checks a product with this epilogue against the rules of
+    /// [`GpuDevice::gemm_epilogue`] (on top of [`GemmCall::invalid`]): a description of the first
+    /// rule broken, or `None`. With an epilogue other than [`Epilogue::None`]: `beta == 0`, a
+    /// batch of 1, and a bias pointer that is not null.
+    pub fn invalid(self, call: &GemmCall, bias: DevicePtr) -> Option<String> {
+        if self == Epilogue::None {
+            return None;
+        }
+        if call.beta != 0.0 {
+            return Some(format!("epilogue {self:?} with beta = {} (only beta == 0 is supported)", call.beta));
+        }
+        if call.batch != 1 {
+            return Some(format!("epilogue {self:?} with a batch of {} (only a single product is supported)", call.batch));
+        }
+        if bias == 0 {
+            return Some(format!("epilogue {self:?} with a null bias pointer"));
+        }
+        None
+    }
+}
+
 /// What a CUDA device does for the backend. Pointers are device addresses; the methods that
 /// take them are `unsafe`: the caller keeps them inside live allocations. Work is queued on one
 /// stream in call order; [`GpuDevice::synchronize`] waits for it and returns the first failure
@@ -191,6 +231,21 @@ pub trait GpuDevice: Send + Sync + fmt::Debug + 'static {
     /// # Safety
     /// The operands, with their leading dimensions and strides, lie inside live allocations.
     unsafe fn gemm(&self, call: &GemmCall) -> Result<()>;
+    /// Queues a product with an epilogue, as cuBLASLt's `cublasLtMatmul` does:
+    /// `C = epilogue(alpha · op(A) · op(B))`, `bias` a vector of `call.m` floats (see
+    /// [`Epilogue`]; unused, and may be 0, with [`Epilogue::None`], which is [`GpuDevice::gemm`]).
+    ///
+    /// `Ok(true)` when the work is queued. `Ok(false)` when this device does not fuse this
+    /// epilogue into this product (no cuBLASLt, a shape or alignment it is not trusted with, or
+    /// no algorithm for it): nothing was queued, and the caller runs the product and the
+    /// epilogue itself. An error for arguments that break
+    /// [`GemmCall::invalid`] or [`Epilogue::invalid`] (`beta != 0`, a batch, a null bias with
+    /// an epilogue), and for a failure of the library.
+    ///
+    /// # Safety
+    /// As [`GpuDevice::gemm`]; and `bias .. bias + 4 · call.m` lies inside a live allocation
+    /// when the epilogue has a bias.
+    unsafe fn gemm_epilogue(&self, call: &GemmCall, epilogue: Epilogue, bias: DevicePtr) -> Result<bool>;
     /// Starts recording the work queued from now on instead of running it.
     fn begin_capture(&self) -> Result<()>;
     /// Ends a recording and returns it.

@@ -31,6 +31,7 @@ pub mod nvrtc;
 mod objective;
 mod optimizer;
 mod random;
+mod record;
 mod sequence;
 mod window;
 
@@ -59,6 +60,8 @@ const MAX_BLOCKS: usize = 1024;
 pub struct Cuda<D: GpuDevice = CudaDevice> {
     shared: Arc<Shared<D>>,
     tf32: bool,
+    /// Whether [`Device::begin_capture`] records (see [`Cuda::with_graphs`]).
+    graphs: bool,
 }
 
 /// What the clones of one [`Cuda`] share.
@@ -72,6 +75,8 @@ struct Shared<D: GpuDevice> {
     /// Working space for kernels that need it between launches (per-tensor norms, partial
     /// sums), grown as needed and kept.
     scratch: Mutex<ScratchArea>,
+    /// Recording and replay (see `record.rs`).
+    record: record::RecordState,
 }
 
 impl<D: GpuDevice> Drop for Shared<D> {
@@ -81,6 +86,8 @@ impl<D: GpuDevice> Drop for Shared<D> {
             // SAFETY: the area came from this device's `alloc`; nothing uses it any more.
             unsafe { self.device.free(area.ptr) }
         }
+        // A recording that never ended leaves its deferred frees.
+        self.record.end_dropped(&self.device);
     }
 }
 
@@ -124,8 +131,14 @@ impl Cuda<EmuDevice> {
 impl<D: GpuDevice> Cuda<D> {
     /// The backend over a device layer.
     pub fn on(device: D) -> Self {
-        let shared = Shared { device, modules: Mutex::default(), failure: Mutex::default(), scratch: Mutex::default() };
-        Cuda { shared: Arc::new(shared), tf32: false }
+        let shared = Shared {
+            device,
+            modules: Mutex::default(),
+            failure: Mutex::default(),
+            scratch: Mutex::default(),
+            record: record::RecordState::default(),
+        };
+        Cuda { shared: Arc::new(shared), tf32: false, graphs: true }
     }
 
     /// Allows TF32 tensor cores in matrix products (inputs rounded to 10 mantissa bits: about
@@ -192,10 +205,15 @@ impl<D: GpuDevice> Cuda<D> {
     pub(crate) fn scratch(&self, len: usize) -> Option<Scratch<'_>> {
         let mut guard = self.shared.scratch.lock().unwrap_or_else(|e| e.into_inner());
         if guard.len < len {
+            if let Err(e) = self.shared.record.round_trip("an allocation") {
+                drop(guard);
+                self.fail(e);
+                return None;
+            }
             if guard.len > 0 {
                 // SAFETY: the old area came from `alloc`; work queued on it runs before any
                 // later use of the freed memory (one stream).
-                unsafe { self.shared.device.free(guard.ptr) };
+                unsafe { self.shared.release(guard.ptr) };
                 *guard = ScratchArea::default();
             }
             let len = len.max(1024);
@@ -225,7 +243,7 @@ impl<D: GpuDevice> Cuda<D> {
 
 impl<D: GpuDevice> Clone for Cuda<D> {
     fn clone(&self) -> Self {
-        Cuda { shared: self.shared.clone(), tf32: self.tf32 }
+        Cuda { shared: self.shared.clone(), tf32: self.tf32, graphs: self.graphs }
     }
 }
 
@@ -246,7 +264,7 @@ impl<D: GpuDevice> Drop for CudaBuffer<D> {
     fn drop(&mut self) {
         if self.len > 0 {
             // SAFETY: `ptr` came from this device's `alloc` and no view outlives the buffer.
-            unsafe { self.owner.device.free(self.ptr) }
+            unsafe { self.owner.release(self.ptr) }
         }
     }
 }
@@ -284,7 +302,7 @@ impl<D: GpuDevice> Drop for CudaIndices<D> {
     fn drop(&mut self) {
         if self.len > 0 {
             // SAFETY: as for `CudaBuffer`.
-            unsafe { self.owner.device.free(self.ptr) }
+            unsafe { self.owner.release(self.ptr) }
         }
     }
 }
@@ -318,6 +336,7 @@ impl<D: GpuDevice> Device for Cuda<D> {
     }
 
     fn alloc(&self, len: usize) -> Result<CudaBuffer<D>> {
+        self.shared.record.round_trip("an allocation")?;
         let ptr = if len == 0 { 0 } else { self.shared.device.alloc(len * size_of::<f32>())? };
         let mut buf = CudaBuffer { ptr, len, owner: self.shared.clone() };
         self.fill(Self::view_mut(&mut buf, 0..len), 0.0);
@@ -373,11 +392,13 @@ impl<D: GpuDevice> Device for Cuda<D> {
         if src.is_empty() {
             return Ok(());
         }
+        self.shared.record.round_trip("an upload")?;
         // SAFETY: `dst` is a live range of `src.len()` floats.
         unsafe { self.shared.device.upload(bytes(src), dst.ptr) }
     }
 
     fn download(&self, src: CudaView<'_>, dst: &mut [f32]) -> Result<()> {
+        self.shared.record.round_trip("a download")?;
         self.sync()?;
         if src.len != dst.len() {
             return Err(Error::shape("download", dst.len(), src.len));
@@ -391,6 +412,7 @@ impl<D: GpuDevice> Device for Cuda<D> {
     }
 
     fn sync(&self) -> Result<()> {
+        self.shared.record.round_trip("a wait for the device")?;
         let synced = self.shared.device.synchronize();
         if let Some(e) = self.shared.failure.lock().unwrap_or_else(|e| e.into_inner()).take() {
             return Err(e);
@@ -399,6 +421,7 @@ impl<D: GpuDevice> Device for Cuda<D> {
     }
 
     fn fail(&self, error: Error) {
+        let Err(error) = self.shared.record.absorb(error) else { return };
         self.shared.failure.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(error);
     }
 
@@ -468,6 +491,7 @@ impl<D: GpuDevice> Device for Cuda<D> {
     }
 
     fn alloc_indices(&self, len: usize) -> Result<CudaIndices<D>> {
+        self.shared.record.round_trip("an allocation")?;
         let ptr = if len == 0 { 0 } else { self.shared.device.alloc(len * size_of::<u32>())? };
         Ok(CudaIndices { ptr, len, owner: self.shared.clone() })
     }
@@ -481,6 +505,7 @@ impl<D: GpuDevice> Device for Cuda<D> {
         if host.is_empty() {
             return Ok(());
         }
+        self.shared.record.round_trip("an upload")?;
         // SAFETY: `dst` holds at least `src.len()` indices.
         unsafe { self.shared.device.upload(bytes(&host), dst.ptr) }
     }
@@ -506,5 +531,24 @@ impl<D: GpuDevice> Device for Cuda<D> {
         ];
         self.launch(&kernels::CORE, "gather_rows", rows * row_len as usize, &args);
     }
-}
 
+    fn round_trips(&self) -> u64 {
+        self.record_round_trips()
+    }
+
+    fn records(&self) -> bool {
+        self.graphs
+    }
+
+    fn begin_capture(&self) -> Result<bool> {
+        self.record_begin()
+    }
+
+    fn end_capture(&self) -> Result<Option<super::Recording>> {
+        self.record_end()
+    }
+
+    fn replay(&self, recording: &super::Recording) -> Result<bool> {
+        self.record_replay(recording)
+    }
+}

@@ -114,7 +114,8 @@ impl<D: GpuDevice> SequenceOps for Cuda<D> {
             KernelArg::new(&dy.ptr),
             KernelArg::new(&dtable.ptr),
         ];
-        self.launch(&SEQUENCE, "embedding_backward", dtable.len, &args);
+        // One warp per table row (whole warps: the kernel's lanes share a row).
+        self.launch(&SEQUENCE, "embedding_backward", dtable.len.div_ceil(dim) * 32, &args);
     }
 
     fn rnn_step(&self, st: &RnnStep, io: RnnStepIo<CudaView<'_>, CudaViewMut<'_>>) {

@@ -3,7 +3,8 @@
 // A kernel module is compiled by the host C++ compiler as one translation unit: this header,
 // the kernels' prelude, the module's source, then one `EMU_EXPORT(kernel)` launcher per kernel.
 //
-// Execution model. A launch runs on the OS thread that calls its launcher, one block at a time.
+// Execution model. A launch runs on the OS thread that calls its launcher, one block at a time,
+// the blocks in a scrambled order (see run_grid).
 // Every CUDA thread of the block is a fiber that runs until it returns or waits at a
 // barrier (`__syncthreads`, or a warp operation over a mask of lanes); the last thread to reach a
 // barrier releases the others and goes on. A barrier that can never be released (part of a
@@ -452,7 +453,21 @@ static bool check_geometry(const char* kernel, const EmuConfig* c) {
     return !problem;
 }
 
-// Runs every block of a launch, in order; 0, or 1 with the error in the config's buffer.
+// A stride near 5n/8 that is coprime with n, so that i -> i * stride mod n permutes 0..n and
+// scatters neighbouring blocks apart.
+static unsigned long long coprime_stride(unsigned long long n) {
+    if (n < 3) return 1;
+    unsigned long long p = (n >> 1) + (n >> 3);
+    if (p < 2) p = 2;
+    for (;; ++p) {
+        unsigned long long a = p, b = n;
+        while (b) { unsigned long long t = a % b; a = b; b = t; }
+        if (a == 1) return p;
+    }
+}
+
+// Runs every block of a launch (see the order below); 0, or 1 with the error in the config's
+// buffer.
 static int run_grid(const char* kernel, const EmuConfig* c, void (*body)(void*), void* call) {
     {
         std::lock_guard<std::mutex> lock(free_blocks_mutex);
@@ -482,14 +497,18 @@ static int run_grid(const char* kernel, const EmuConfig* c, void (*body)(void*),
     block.shared.resize(words * 4 + 16);
     float* shared = (float*)(((uintptr_t)block.shared.data() + 15) & ~(uintptr_t)15);
     cur.dynamic_shared = shared;
-    for (unsigned z = 0; z < c->grid[2] && !block.failed; ++z)
-        for (unsigned y = 0; y < c->grid[1] && !block.failed; ++y)
-            for (unsigned x = 0; x < c->grid[0] && !block.failed; ++x) {
-                cur.block_idx = {x, y, z};
-                const uint32_t nan = 0x7fffffff;  // uninitialised shared memory reads as NaN
-                for (size_t i = 0; i < words; ++i) memcpy(shared + i, &nan, 4);
-                run_block();
-            }
+    // A GPU runs blocks in no particular order: here they run in a scrambled one (block i of
+    // the launch is i * stride mod count, a fixed permutation), so that a kernel whose blocks
+    // depend on running in index order fails here too.
+    const unsigned long long gx = c->grid[0], gy = c->grid[1], count = gx * gy * c->grid[2];
+    const unsigned long long stride = coprime_stride(count);
+    for (unsigned long long i = 0; i < count && !block.failed; ++i) {
+        const unsigned long long b = (unsigned long long)((unsigned __int128)i * stride % count);
+        cur.block_idx = {(unsigned)(b % gx), (unsigned)(b / gx % gy), (unsigned)(b / (gx * gy))};
+        const uint32_t nan = 0x7fffffff;  // uninitialised shared memory reads as NaN
+        for (size_t w = 0; w < words; ++w) memcpy(shared + w, &nan, 4);
+        run_block();
+    }
     cur.fiber = nullptr;
     cur.block = nullptr;
     std::lock_guard<std::mutex> lock(free_blocks_mutex);
@@ -577,6 +596,8 @@ template <typename T> T __shfl_down_sync(unsigned mask, T var, unsigned delta, i
 template <typename T> T __shfl_xor_sync(unsigned mask, T var, int lane_mask, int width = 32) {
     return emu::shuffle(emu::WarpOp::Xor, mask, var, (unsigned)lane_mask, width);
 }
+// The 1-based position of the lowest set bit, 0 for none.
+inline int __ffs(int x) { return __builtin_ffs(x); }
 inline unsigned __ballot_sync(unsigned mask, int p) { return (unsigned)emu::warp_op(emu::WarpOp::Ballot, mask, p != 0, 0, 32); }
 inline int __any_sync(unsigned mask, int p) { return (int)emu::warp_op(emu::WarpOp::Any, mask, p != 0, 0, 32); }
 inline int __all_sync(unsigned mask, int p) { return (int)emu::warp_op(emu::WarpOp::All, mask, p != 0, 0, 32); }

@@ -1,7 +1,8 @@
 //! The reference column-major SGEMM behind [`EmuDevice::gemm`](super::EmuDevice): cuBLAS's
-//! semantics, with plain `f32` accumulation in `k` order.
+//! semantics, with plain `f32` accumulation in `k` order; and cuBLASLt's bias and ReLU
+//! epilogues behind `gemm_epilogue`.
 
-use super::super::driver::{GemmCall, Op};
+use super::super::driver::{DevicePtr, Epilogue, GemmCall, Op};
 
 /// Rounds to TF32 (10 explicit mantissa bits), to nearest, ties to even, as a tensor core's
 /// inputs are; infinities and NaNs pass unchanged.
@@ -13,13 +14,17 @@ pub(super) fn round_tf32(x: f32) -> f32 {
     f32::from_bits(bits.wrapping_add(0x0fff + ((bits >> 13) & 1)) & !0x1fff)
 }
 
-/// Runs `call`: `C = alpha · op(A) · op(B) + beta · C` for each item of the batch. With
-/// `beta == 0` `C` is only written; with `k == 0` or `alpha == 0` `A` and `B` are not read.
+/// Runs `call`: `C = epilogue(alpha · op(A) · op(B) + beta · C)` for each item of the batch.
+/// With `beta == 0` `C` is only written; with `k == 0` or `alpha == 0` `A` and `B` are not read.
+/// The epilogue is cuBLASLt's: [`Epilogue::Bias`] adds `bias[i]` to row `i`, then
+/// [`Epilogue::ReluBias`] takes `max(x, 0)` as `fmaxf` does (NaN becomes 0: what cuBLASLt's
+/// ReLU is taken to do, see [`Epilogue::ReluBias`]).
 ///
 /// # Safety
-/// The arguments are valid ([`GemmCall::invalid`] is `None`) and the operands, with their
-/// leading dimensions and strides, lie inside live allocations.
-pub(super) unsafe fn sgemm(call: &GemmCall) {
+/// The arguments are valid ([`GemmCall::invalid`] and [`Epilogue::invalid`] are `None`), the
+/// operands, with their leading dimensions and strides, lie inside live allocations, and so do
+/// the `m` floats at `bias` when the epilogue has a bias.
+pub(super) unsafe fn sgemm(call: &GemmCall, epilogue: Epilogue, bias: DevicePtr) {
     let GemmCall { m, n, k, alpha, beta, lda, ldb, ldc, .. } = *call;
     if m == 0 || n == 0 {
         return;
@@ -64,6 +69,14 @@ pub(super) unsafe fn sgemm(call: &GemmCall) {
                 let c = unsafe { pc.add(i + j * ldc) };
                 let product = if multiply { alpha * acc } else { 0.0 };
                 let value = if beta == 0.0 { product } else { product + beta * unsafe { c.read_unaligned() } };
+                // SAFETY: inside the bias (`i < m`), which an epilogue other than None has.
+                let biased = || value + unsafe { (bias as *const f32).add(i).read_unaligned() };
+                let value = match epilogue {
+                    Epilogue::None => value,
+                    Epilogue::Bias => biased(),
+                    // `f32::max` is IEEE maxNum, as `fmaxf`: NaN gives the other operand.
+                    Epilogue::ReluBias => biased().max(0.0),
+                };
                 unsafe { c.write_unaligned(value) };
             }
         }

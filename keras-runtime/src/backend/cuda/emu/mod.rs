@@ -15,7 +15,9 @@
 //!   against the live allocations; out-of-bounds accesses inside kernels are for
 //!   AddressSanitizer ([`EmuDevice::with_address_sanitizer`]).
 //! - **GEMM** is a reference column-major SGEMM that enforces cuBLAS's argument rules and checks
-//!   that its operands lie inside live allocations.
+//!   that its operands lie inside live allocations. Its epilogues
+//!   ([`GpuDevice::gemm_epilogue`]) are cuBLASLt's bias and ReLU, applied to each element before
+//!   it is stored; the emulator always fuses them (never answers `Ok(false)`).
 //! - **Capture** records launches (with copies of their arguments' values) and products; a
 //!   replay runs them again. As in a CUDA graph capture, a copy, a free or a synchronize while
 //!   capturing is an error that fails the capture.
@@ -32,7 +34,7 @@ mod tests;
 
 pub use module::EmuKernel;
 
-use super::driver::{DevicePtr, GemmCall, GpuDevice, KernelArg, LaunchConfig, Op};
+use super::driver::{DevicePtr, Epilogue, GemmCall, GpuDevice, KernelArg, LaunchConfig, Op};
 use crate::{Error, Result};
 use module::Compiler;
 use std::alloc::Layout;
@@ -75,11 +77,11 @@ struct Capture {
     error: Option<String>,
 }
 
-/// One recorded piece of work.
+/// One recorded piece of work: a launch, or a product with its epilogue and the epilogue's bias.
 #[derive(Clone, Debug)]
 enum Work {
     Launch { kernel: EmuKernel, config: LaunchConfig, args: Vec<Box<[std::mem::MaybeUninit<u8>]>> },
-    Gemm(GemmCall),
+    Gemm(GemmCall, Epilogue, DevicePtr),
 }
 
 /// A recorded sequence of launches and products (the emulator's CUDA graph).
@@ -178,10 +180,14 @@ impl EmuDevice {
         }
     }
 
-    /// Checks that the operands of a product lie inside live allocations.
-    fn check_gemm(&self, call: &GemmCall) -> Result<()> {
-        if let Some(rule) = call.invalid() {
+    /// Checks a product's arguments, and that its operands (and its epilogue's bias) lie inside
+    /// live allocations.
+    fn check_gemm(&self, call: &GemmCall, epilogue: Epilogue, bias: DevicePtr) -> Result<()> {
+        if let Some(rule) = call.invalid().or_else(|| epilogue.invalid(call, bias)) {
             return Err(Error::Device(format!("gemm: invalid argument (CUBLAS_STATUS_INVALID_VALUE): {rule}")));
+        }
+        if epilogue != Epilogue::None && call.m > 0 && call.n > 0 {
+            self.check_range("gemm: the epilogue's bias", bias, call.m * 4)?;
         }
         let (rows_a, cols_a) = if call.transa == Op::N { (call.m, call.k) } else { (call.k, call.m) };
         let (rows_b, cols_b) = if call.transb == Op::N { (call.k, call.n) } else { (call.n, call.k) };
@@ -218,9 +224,9 @@ impl EmuDevice {
                 // SAFETY: the arguments are the bytes `launch` was given; its caller vouched for them.
                 unsafe { kernel.run(*config, &pointers, &sizes, false) }
             }
-            Work::Gemm(call) => self.check_gemm(call).map(|()| {
+            Work::Gemm(call, epilogue, bias) => self.check_gemm(call, *epilogue, *bias).map(|()| {
                 // SAFETY: the arguments are valid and the operands inside live allocations.
-                unsafe { gemm::sgemm(call) }
+                unsafe { gemm::sgemm(call, *epilogue, *bias) }
             }),
         };
         if let Err(e) = &result {
@@ -323,7 +329,11 @@ impl GpuDevice for EmuDevice {
     }
 
     unsafe fn gemm(&self, call: &GemmCall) -> Result<()> {
-        self.submit(Work::Gemm(*call), || self.check_gemm(call))
+        self.submit(Work::Gemm(*call, Epilogue::None, 0), || self.check_gemm(call, Epilogue::None, 0))
+    }
+
+    unsafe fn gemm_epilogue(&self, call: &GemmCall, epilogue: Epilogue, bias: DevicePtr) -> Result<bool> {
+        self.submit(Work::Gemm(*call, epilogue, bias), || self.check_gemm(call, epilogue, bias)).map(|()| true)
     }
 
     fn begin_capture(&self) -> Result<()> {

@@ -126,6 +126,11 @@ extern "C" __global__ void row_softmax(const float* x, float* y, unsigned cols) 
     const float inverse = 1.0f / scratch[0];
     for (unsigned c = t; c < cols; c += blockDim.x) out[c] = expf(row[c] - m) * inverse;
 }
+
+// The order blocks ran in: order[block] = how many blocks ran before it.
+extern "C" __global__ void block_order(unsigned* counter, unsigned* order) {
+    if (threadIdx.x == 0 && threadIdx.y == 0) order[blockIdx.y * gridDim.x + blockIdx.x] = atomicAdd(counter, 1u);
+}
 "#;
 
 const KERNELS: &[&str] = &[
@@ -140,6 +145,7 @@ const KERNELS: &[&str] = &[
     "full_shuffle",
     "trap_at",
     "row_softmax",
+    "block_order",
 ];
 
 fn kernel(device: &EmuDevice, name: &str) -> EmuKernel {
@@ -557,6 +563,180 @@ fn emu_gemm_tf32_rounds_inputs() {
     assert_eq!(read::<f32>(&device, c, 1), [2.0 + 2f32.powi(-9)]);
 }
 
+/// `reference_gemm` then cuBLASLt's epilogue: `bias[i]` added to row `i`, then `max(x, 0)` as
+/// `fmaxf` (NaN becomes 0) for ReluBias.
+fn reference_epilogue(call: &GemmCall, epilogue: Epilogue, bias: &[f32], a: &[f32], b: &[f32], c: &mut [f32]) {
+    reference_gemm(call, a, b, c);
+    if epilogue == Epilogue::None {
+        return;
+    }
+    for j in 0..call.n {
+        for i in 0..call.m {
+            let v = c[i + j * call.ldc] + bias[i];
+            c[i + j * call.ldc] = if epilogue == Epilogue::ReluBias { v.max(0.0) } else { v };
+        }
+    }
+}
+
+#[test]
+fn emu_gemm_epilogue_matches_reference() {
+    let device = EmuDevice::new();
+    for (m, n, k) in [(7, 33, 5), (33, 7, 1), (1, 1, 1), (5, 2, 0)] {
+        for transa in [Op::N, Op::T] {
+            for transb in [Op::N, Op::T] {
+                let (rows_a, cols_a) = if transa == Op::N { (m, k) } else { (k, m) };
+                let (rows_b, cols_b) = if transb == Op::N { (k, n) } else { (n, k) };
+                let lds = [rows_a + 1, rows_b.max(1), m + 2];
+                let (a, b) = (values(lds[0] * cols_a.max(1), 5), values(lds[1] * cols_b.max(1), 6));
+                // Values in [-1, 1), and a bias that pushes some sums below 0 and some above.
+                let bias: Vec<f32> = values(m, 7).iter().map(|v| 2.0 * v).collect();
+                for epilogue in [Epilogue::None, Epilogue::Bias, Epilogue::ReluBias] {
+                    let what = format!("{m}x{n}x{k} {transa:?} {transb:?} {epilogue:?}");
+                    let mut call = gemm_call(transa, transb, (m, n, k), lds, [0; 3], 1);
+                    (call.a, call.b, call.c) = (buffer(&device, &a), buffer(&device, &b), device.alloc(4 * lds[2] * n).unwrap());
+                    let pbias = buffer(&device, &bias);
+                    assert!(unsafe { device.gemm_epilogue(&call, epilogue, pbias) }.unwrap(), "{what}: the emulator always fuses");
+                    let got: Vec<f32> = read(&device, call.c, lds[2] * n);
+                    let mut expected = vec![f32::from_bits(0x7fff_ffff); got.len()];
+                    reference_epilogue(&call, epilogue, &bias, &a, &b, &mut expected);
+                    let same = got.iter().zip(&expected).all(|(g, e)| g.to_bits() == e.to_bits());
+                    assert!(same, "{what}: {got:?} != {expected:?}");
+                    let written: Vec<f32> = (0..n).flat_map(|j| (0..m).map(move |i| i + j * lds[2])).map(|at| got[at]).collect();
+                    assert!(written.iter().all(|v| v.is_finite()), "{what}: every element of C is written");
+                    if epilogue == Epilogue::ReluBias {
+                        assert!(written.iter().all(|&v| v >= 0.0), "{what}: {got:?}");
+                        assert!(m * n < 100 || written.contains(&0.0), "{what}: some sums are negative");
+                    }
+                    for ptr in [call.a, call.b, call.c, pbias] {
+                        unsafe { device.free(ptr) };
+                    }
+                }
+            }
+        }
+    }
+    device.synchronize().unwrap();
+}
+
+#[test]
+fn emu_gemm_epilogue_nan() {
+    // cuBLASLt's ReLU is taken to be `fmaxf`: a NaN becomes 0 (where Keras's relu keeps it,
+    // which is why the backend does not use ReluBias); the bias alone keeps it.
+    let device = EmuDevice::new();
+    let (a, b, bias) = (buffer(&device, &[f32::NAN, 1.0]), buffer(&device, &[1.0f32]), buffer(&device, &[0.5f32, -2.0]));
+    let mut call = gemm_call(Op::N, Op::N, (2, 1, 1), [2, 1, 2], [0; 3], 1);
+    (call.a, call.b, call.c, call.alpha) = (a, b, device.alloc(8).unwrap(), 1.0);
+    assert!(unsafe { device.gemm_epilogue(&call, Epilogue::Bias, bias) }.unwrap());
+    let got: Vec<f32> = read(&device, call.c, 2);
+    assert!(got[0].is_nan() && got[1] == -1.0, "{got:?}");
+    assert!(unsafe { device.gemm_epilogue(&call, Epilogue::ReluBias, bias) }.unwrap());
+    assert_eq!(read::<f32>(&device, call.c, 2), [0.0, 0.0]);
+}
+
+#[test]
+fn emu_gemm_epilogue_invalid_arguments_are_errors() {
+    let device = EmuDevice::new();
+    let (p, bias) = (device.alloc(4 * 16).unwrap(), device.alloc(4 * 4).unwrap());
+    let mut call = gemm_call(Op::N, Op::N, (4, 4, 4), [4, 4, 4], [0; 3], 1);
+    (call.a, call.b, call.c) = (p, p, p);
+    let error = |call: &GemmCall, epilogue, bias| device_error(unsafe { device.gemm_epilogue(call, epilogue, bias) }.map(drop));
+    call.beta = 1.0;
+    assert_eq!(
+        error(&call, Epilogue::Bias, bias),
+        "gemm: invalid argument (CUBLAS_STATUS_INVALID_VALUE): epilogue Bias with beta = 1 (only beta == 0 is supported)"
+    );
+    // Without an epilogue it is a plain product, beta and all.
+    assert!(unsafe { device.gemm_epilogue(&call, Epilogue::None, 0) }.unwrap());
+    call.beta = 0.0;
+    call.batch = 2;
+    assert!(error(&call, Epilogue::ReluBias, bias).contains("epilogue ReluBias with a batch of 2"));
+    call.batch = 1;
+    assert!(error(&call, Epilogue::Bias, 0).contains("epilogue Bias with a null bias pointer"));
+    // The bias holds m floats: one short is out of bounds.
+    assert!(error(&call, Epilogue::Bias, bias + 4).contains("gemm: the epilogue's bias: 16 bytes at"));
+    // cuBLAS's own rules still hold.
+    call.ldc = 3;
+    assert_eq!(error(&call, Epilogue::Bias, bias), "gemm: invalid argument (CUBLAS_STATUS_INVALID_VALUE): ldc = 3 < max(1, 4)");
+    call.ldc = 4;
+    // A failure is kept for synchronize; a valid call still runs.
+    assert!(unsafe { device.gemm_epilogue(&call, Epilogue::Bias, bias) }.unwrap());
+    assert!(device.synchronize().is_err());
+    device.synchronize().unwrap();
+
+    // Recorded and replayed like a product; a failing one fails the capture.
+    let (a, b, c, bias) = (buffer(&device, &[2.0f32]), buffer(&device, &[3.0f32]), device.alloc(4).unwrap(), buffer(&device, &[-7.0f32]));
+    let mut call = gemm_call(Op::N, Op::N, (1, 1, 1), [1, 1, 1], [0; 3], 1);
+    (call.a, call.b, call.c, call.alpha) = (a, b, c, 1.0);
+    device.begin_capture().unwrap();
+    assert!(unsafe { device.gemm_epilogue(&call, Epilogue::Bias, bias) }.unwrap());
+    let graph = device.end_capture().unwrap();
+    assert_eq!(graph.len(), 1);
+    unsafe { device.replay(&graph) }.unwrap();
+    assert_eq!(read::<f32>(&device, c, 1), [-1.0]);
+    device.begin_capture().unwrap();
+    assert!(unsafe { device.gemm_epilogue(&call, Epilogue::Bias, 0) }.is_err());
+    assert!(device_error(device.end_capture().map(drop)).contains("null bias pointer"));
+}
+
+#[test]
+fn emu_linear_uses_the_bias_epilogue() {
+    use crate::backend::cuda::Cuda;
+    use crate::backend::ops::{Activation, BiasAct, Gemm, Linear};
+    use crate::backend::{DenseOps, Device};
+
+    let dev = Cuda::emulated();
+    for (rows, k, n) in [(7, 33, 5), (1, 1, 1), (33, 7, 10), (3, 0, 4)] {
+        let (x, w) = (values(rows * k, 8), values(k * n, 9));
+        let mut b = values(n, 10);
+        b[0] = f32::NAN;
+        let up = |data: &[f32]| {
+            let mut buf = dev.alloc(data.len()).unwrap();
+            dev.upload(data, Cuda::view_mut(&mut buf, 0..data.len())).unwrap();
+            buf
+        };
+        let down = |buf: &crate::backend::cuda::CudaBuffer<EmuDevice>| {
+            let mut out = vec![0.0; Cuda::len(buf)];
+            dev.download(Cuda::view(buf, 0..out.len()), &mut out).unwrap();
+            out
+        };
+        let (xb, wb, bb) = (up(&x), up(&w), up(&b));
+        let (xv, wv, bv) = (Cuda::view(&xb, 0..x.len()), Cuda::view(&wb, 0..w.len()), Cuda::view(&bb, 0..n));
+        // The usual path: the product, then the bias kernel.
+        let mut want = dev.alloc(rows * n).unwrap();
+        dev.gemm(&Gemm::nn(rows, n, k), xv, wv, Cuda::view_mut(&mut want, 0..rows * n));
+        dev.bias_act(&BiasAct { rows, cols: n, act: Activation::Linear }, Cuda::view_mut(&mut want, 0..rows * n), Some(bv), None);
+        // `linear` with a bias and no activation: one product with the epilogue (one piece of
+        // work in a capture of the device), the same bits.
+        let mut y = dev.alloc(rows * n).unwrap();
+        dev.device().begin_capture().unwrap();
+        let l = Linear { rows, k, n, act: Activation::Linear };
+        dev.linear(&l, xv, wv, Some(bv), Cuda::view_mut(&mut y, 0..rows * n), None);
+        let graph = dev.device().end_capture().unwrap();
+        assert_eq!(graph.len(), 1, "{rows}x{k}x{n}: one fused product");
+        unsafe { dev.device().replay(&graph) }.unwrap();
+        let (got, want) = (down(&y), down(&want));
+        let same = got.iter().zip(&want).all(|(g, e)| g.to_bits() == e.to_bits());
+        assert!(same, "{rows}x{k}x{n}: {got:?} != {want:?}");
+        assert!((0..rows).all(|r| got[r * n].is_nan()), "a NaN bias stays NaN");
+
+        // With `pre` requested, and with relu (whose NaN cuBLASLt's epilogue would drop), the
+        // usual path: a product and a kernel.
+        let mut pre = dev.alloc(rows * n).unwrap();
+        dev.device().begin_capture().unwrap();
+        dev.linear(&l, xv, wv, Some(bv), Cuda::view_mut(&mut y, 0..rows * n), Some(Cuda::view_mut(&mut pre, 0..rows * n)));
+        assert_eq!(dev.device().end_capture().unwrap().len(), 2);
+        dev.device().begin_capture().unwrap();
+        let relu = Linear { act: Activation::Relu, ..l };
+        dev.linear(&relu, xv, wv, Some(bv), Cuda::view_mut(&mut y, 0..rows * n), None);
+        let graph = dev.device().end_capture().unwrap();
+        assert_eq!(graph.len(), 2);
+        unsafe { dev.device().replay(&graph) }.unwrap();
+        let got = down(&y);
+        assert!((0..rows).all(|r| got[r * n].is_nan()), "relu keeps NaN: {got:?}");
+        assert!(got.iter().all(|v| v.is_nan() || *v >= 0.0));
+    }
+    dev.sync().unwrap();
+}
+
 #[test]
 fn emu_capture_and_replay() {
     let device = EmuDevice::new();
@@ -728,4 +908,29 @@ fn emu_asan_child() {
     let (a, n) = (1.0f32, 9u64);
     let axpy = kernel(&device, "axpy");
     launch(&device, &axpy, config(1, 32, 0), &[KernelArg::new(&a), KernelArg::new(&x), KernelArg::new(&y), KernelArg::new(&n)]).unwrap();
+}
+
+/// Blocks run in a scrambled order, as a GPU promises no order: every block exactly once, and
+/// not in index order (a kernel that needs its blocks in order would pass the emulator only to
+/// fail on a GPU).
+#[test]
+fn emu_blocks_run_once_each_in_no_index_order() {
+    let device = EmuDevice::new();
+    let order_of = |grid: [u32; 3]| -> Vec<u32> {
+        let count = (grid[0] * grid[1]) as usize;
+        let counter = buffer(&device, &[0u32]);
+        let order = buffer(&device, &vec![u32::MAX; count]);
+        let config = LaunchConfig { grid, block: [32, 2, 1], shared_bytes: 0 };
+        launch(&device, &kernel(&device, "block_order"), config, &[KernelArg::new(&counter), KernelArg::new(&order)]).unwrap();
+        read::<u32>(&device, order, count)
+    };
+    for grid in [[1, 1, 1], [2, 1, 1], [3, 1, 1], [16, 1, 1], [7, 5, 1], [1000, 1, 1]] {
+        let order = order_of(grid);
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..order.len() as u32).collect::<Vec<_>>(), "grid {grid:?}: not each block once");
+        if order.len() >= 3 {
+            assert!(order.windows(2).any(|w| w[1] != w[0] + 1), "grid {grid:?}: blocks ran in index order: {order:?}");
+        }
+    }
 }

@@ -75,16 +75,28 @@ extern "C" __global__ void embedding(unsigned long long dim, unsigned long long 
 }
 
 // dtable[row, col] (len values, overwritten) sums dy[i, col] over the ids i equal to row, in
-// order: a gather that scans every id.
+// order. One warp per table row: its lanes scan the ids 32 at a time, and each id found (in
+// order, from the ballot's mask) adds its dy row, the lanes striding over the columns. So the
+// scan costs rows x ids / 32 warp steps and each dy row is read once per match. blockDim.x is a
+// multiple of 32 (the backend launches whole warps), so a warp's lanes share their row.
 extern "C" __global__ void embedding_backward(unsigned long long dim, unsigned long long count, unsigned long long len,
                                               const float* ids, const float* dy, float* dtable) {
-    KERAS_FOR(e, len) {
-        unsigned long long row = e / dim, col = e % dim;
-        float s = 0.0f;
-        for (unsigned long long i = 0; i < count; i++) {
-            if (keras_id(ids[i]) == row) s += dy[i * dim + col];
+    const unsigned lane = threadIdx.x % 32;
+    const unsigned long long rows = (len + dim - 1) / dim;
+    const unsigned long long warps = (unsigned long long)gridDim.x * blockDim.x / 32;
+    for (unsigned long long row = ((unsigned long long)blockIdx.x * blockDim.x + threadIdx.x) / 32; row < rows;
+         row += warps) {
+        const unsigned long long at = row * dim, cols = len - at < dim ? len - at : dim;
+        for (unsigned long long col = lane; col < cols; col += 32) dtable[at + col] = 0.0f;
+        for (unsigned long long base = 0; base < count; base += 32) {
+            const unsigned long long i = base + lane;
+            unsigned mask = __ballot_sync(0xffffffffu, i < count && keras_id(ids[i]) == row);
+            while (mask) {
+                const unsigned long long hit = base + (__ffs(mask) - 1);
+                mask &= mask - 1;
+                for (unsigned long long col = lane; col < cols; col += 32) dtable[at + col] += dy[hit * dim + col];
+            }
         }
-        dtable[e] = s;
     }
 }
 
