@@ -2,10 +2,12 @@
 //! (workload W-fmnist). Trains for 5 epochs, saves the model as a Keras 3 `.keras` file, then
 //! starts a second process of this program that loads the file into a fresh model and predicts
 //! the test set; the first process checks that those predictions are bit-identical to its own.
+//! Training writes TensorBoard logs under `logs/fit/` (`tensorboard --logdir logs/fit`).
 //! Needs the data set: `sudo apt-get install dataset-fashion-mnist`.
 //!
 //! `cargo run --release --example fashion_mnist` (`-- --epochs N` to train for N epochs)
 
+use keras::callbacks::TensorBoard;
 use keras::ndarray::{Array2, Axis};
 use keras::prelude::*;
 use std::path::Path;
@@ -30,7 +32,14 @@ fn train(epochs: usize) -> AnyResult<()> {
     let ((x_train, y_train), (x_test, y_test)) = keras::datasets::fashion_mnist::load_data()?;
     let (x_train, x_test) = (x_train.mapv(|p| p as f32 / 255.0), x_test.mapv(|p| p as f32 / 255.0));
     let mut model = Classifier::new(&Cpu::default()).compile(Adam::default(), "sparse_categorical_crossentropy", ["accuracy"])?;
-    model.fit(&x_train, &y_train, FitArgs::default().epochs(epochs))?;
+
+    // TensorBoard, as in its tutorial: logs of this run under logs/fit/<time>, with the weights'
+    // histograms and the test set as validation data. Then `tensorboard --logdir logs/fit`.
+    let log_dir = format!("logs/fit/{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs());
+    let mut tensorboard = TensorBoard::new(&log_dir).histogram_freq(1);
+    model.fit(&x_train, &y_train, FitArgs::default().epochs(epochs).validation_data(&x_test, &y_test).callback(&mut tensorboard))?;
+    println!("TensorBoard logs written to {log_dir}: see them with `tensorboard --logdir logs/fit`");
+
     println!("test accuracy: {:.4}", model.evaluate(&x_test, &y_test)?["accuracy"]);
     let ours = model.predict(&x_test)?;
 

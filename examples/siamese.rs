@@ -2,13 +2,15 @@
 //! images (one set of weights, trained by both), then the two codes compared (`Subtract`,
 //! `Multiply`) and joined (`Concatenate`) before a sigmoid. Pairs are drawn from the digits
 //! embedded in keras-rs, half of them matching; the test pairs come from the test digits only.
+//! The model's plot (`keras::utils::plot_model`) goes to `siamese-model.png` in the temporary
+//! directory.
 //!
 //! `cargo run --release --example siamese`
 
 use keras::datasets::digits;
 use keras::ndarray::{Array1, Array2, ArrayView3, Axis};
 use keras::prelude::*;
-use keras::utils::Rng;
+use keras::utils::{PlotModel, Rng, plot_model};
 
 functional! {
     /// Same digit or not.
@@ -52,6 +54,20 @@ fn main() -> keras::Result<()> {
 
     let model = SameDigit::new(&Cpu::default());
     println!("{}", model.summary());
+
+    // The graph, as `keras.utils.plot_model(model, "model.png", show_shapes=True)` draws it: the
+    // two inputs, the shared encoder, the merges. Rendering needs Graphviz's `dot`; without it,
+    // the DOT text is written instead (render it elsewhere with `dot -Tpng`).
+    let options = PlotModel::default().show_shapes(true).show_layer_names(true);
+    let plot = std::env::temp_dir().join("siamese-model.png");
+    match plot_model(&model, &plot, &options) {
+        Ok(()) => println!("model plot: {}", plot.display()),
+        Err(e) => {
+            let dot = plot.with_extension("dot");
+            plot_model(&model, &dot, &options)?;
+            println!("no PNG ({e}); the DOT text is in {}", dot.display());
+        }
+    }
     let mut model = model.compile(Adam::new(1e-3), "binary_crossentropy", ["accuracy"])?;
     let history =
         model.fit(&[l_train.view(), r_train.view()], &s_train, FitArgs::default().epochs(15).batch_size(64).validation_split(0.1))?;

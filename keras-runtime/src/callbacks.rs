@@ -1,6 +1,6 @@
 //! The standard callbacks of Keras: [`EarlyStopping`], [`ReduceLROnPlateau`],
 //! [`LearningRateScheduler`], [`TerminateOnNaN`], [`CSVLogger`], [`LambdaCallback`],
-//! [`ModelCheckpoint`] and [`BackupAndRestore`].
+//! [`ModelCheckpoint`], [`BackupAndRestore`] and [`TensorBoard`].
 //!
 //! Pass them to `fit` (`FitArgs::default().callback(&mut early_stopping)`), or drive them from
 //! your own loop: every hook takes the compiled model as its [`Control`].
@@ -15,6 +15,9 @@
 //! ```
 
 pub use crate::train::{Callback, Control};
+pub use tensorboard::{TensorBoard, UpdateFreq};
+
+mod tensorboard;
 
 use crate::train::Logs;
 use crate::{Error, Result};

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod model;
 pub mod optimizers;
 pub mod plot;
+mod plot_model;
 mod random;
 pub mod regularizers;
 pub mod summary;

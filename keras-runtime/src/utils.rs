@@ -5,6 +5,9 @@ pub use crate::random::{Rng, next_seed, set_random_seed};
 /// Sets the number of CPU threads; see [`crate::backend::cpu::set_num_threads`].
 pub use crate::backend::cpu::set_num_threads;
 
+/// A model's graph drawn by Graphviz, as `keras.utils.plot_model` draws it; see [`plot_model`].
+pub use crate::plot_model::{PlotModel, model_to_dot, plot_model};
+
 /// One-hot encodes integer class labels, like `keras.utils.to_categorical`: `(n,)` labels in
 /// `0..num_classes` become an `(n, num_classes)` array.
 pub fn to_categorical<A: crate::train::Element, S: ndarray::Data<Elem = A>>(

@@ -586,7 +586,8 @@ pub fn keras_archive<M: Model>(weights: &[ArrayD<f32>]) -> std::result::Result<V
     Ok(zip_stored(&[("metadata.json", &metadata), ("config.json", &config), ("model.weights.h5", &h5)]))
 }
 
-fn model_config<M: Model>() -> Value {
+/// The model's Keras config (Keras's `model.to_json()`): what `config.json` holds.
+pub(crate) fn model_config<M: Model>() -> Value {
     if !M::NODES.is_empty() {
         return functional_config::<M>();
     }

@@ -31,6 +31,16 @@ pub trait Control {
     /// when called from [`Callback::on_train_begin`] (Keras's `model._initial_epoch`, set by
     /// `BackupAndRestore`).
     fn set_initial_epoch(&mut self, epoch: usize);
+    /// Updates the optimizer has applied (Keras's `optimizer.iterations`), across `fit`s.
+    fn iterations(&self) -> u64;
+    /// Each weight's path as Keras 3 names its variable (`variable.path`), in the order of
+    /// [`Control::get_weights`]: `dense/kernel` in a functional model, and under the model's
+    /// name, `mlp/dense/kernel`, in a Sequential one (whose layers Keras builds in the model's
+    /// scope).
+    fn weight_paths(&self) -> Vec<String>;
+    /// The model's Keras config as JSON, as Keras's `model.to_json()` writes it (the
+    /// `config.json` of a `.keras` file).
+    fn to_json(&self) -> String;
 }
 
 /// Hooks called during training; every method does nothing by default. An error stops `fit`

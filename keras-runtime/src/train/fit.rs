@@ -331,6 +331,8 @@ fn run(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: Option<us
         }
         let mut bar = (args.verbose > 0).then(|| Progbar::new(std::io::stdout(), steps, args.verbose, 0.0));
         engine.reset_metrics()?;
+        // Batch logs hold the epoch's running values only (not the last epoch's `val_*`).
+        logs.clear();
         if args.shuffle {
             rng.shuffle(&mut order);
             engine.set_order(&order)?;

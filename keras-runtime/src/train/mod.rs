@@ -865,6 +865,16 @@ impl<M: Model> Control for Compiled<M> {
     fn set_initial_epoch(&mut self, epoch: usize) {
         self.resume_epoch = Some(epoch);
     }
+    fn iterations(&self) -> u64 {
+        self.optimizer.iterations()
+    }
+    fn weight_paths(&self) -> Vec<String> {
+        let scope = if M::NODES.is_empty() { format!("{}/", M::NAME) } else { String::new() };
+        M::WEIGHTS.iter().map(|w| format!("{scope}{}", w.path())).collect()
+    }
+    fn to_json(&self) -> String {
+        crate::io::keras_file::model_config::<M>().to_string()
+    }
 }
 
 impl<M: Model> Engine for Compiled<M> {
