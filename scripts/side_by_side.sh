@@ -31,7 +31,7 @@ spec = {
 }
 def ref(fw, w):
     p = os.path.join(out, f"{fw}__{w}.json")
-    if not os.path.exists(p):
+    if w not in spec or not os.path.exists(p):
         return None
     v = json.load(open(p))
     for k in spec[w][2][fw]:
@@ -45,7 +45,8 @@ def ratio(ours, theirs, lower):
 print("| workload | unit | keras-rs | Keras 3 (JAX) | PyTorch (eager) | speed-up vs Keras | vs PyTorch |")
 print("|---|---|---|---|---|---|---|")
 for w, v in ours.items():
-    unit, lower, _ = spec[w]
+    # A row with no reference script (W-fmnist-2in, ...) prints "-" beside ours.
+    unit, lower, _ = spec.get(w, ("-", True, {}))
     k, t = ref("keras-jax", w), ref("torch-eager", w)
     f = lambda x: "-" if x is None else f"{x:.4g}"
     print(f"| {w} | {unit} | {f(v)} | {f(k)} | {f(t)} | {ratio(v, k, lower)} | {ratio(v, t, lower)} |")
