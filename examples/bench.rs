@@ -9,6 +9,7 @@
 //! cargo run --release --example bench -- --json f.json # also the medians as JSON (s, us, samples/s)
 //! cargo run --release --features cuda --example bench -- --cuda            # the GPU rows
 //! cargo run --release --features cuda --example bench -- --cuda --emulate  # the same, tiny, on the emulator
+//! scripts/distributed-bench.sh   # W-fmnist and W-wide data-parallel: 1 rank x 2 threads, 2 ranks x 1 thread
 //! ```
 //! Fashion-MNIST comes from Debian's `dataset-fashion-mnist`; its rows are skipped with a message
 //! when it is absent.
@@ -81,6 +82,9 @@ fn main() -> keras::Result<()> {
         return Ok(());
     }
     let mut rows = Vec::new();
+    if args.iter().any(|a| a == "--mpi") {
+        return mpi_rows(&args);
+    }
     if args.iter().any(|a| a == "--cuda") {
         gpu_rows(&args, &mut rows)?;
         print_rows(&rows, &args)?;
@@ -260,6 +264,63 @@ fn print_rows(rows: &[Row], args: &[String]) -> keras::Result<()> {
     Ok(())
 }
 
+#[cfg(not(feature = "mpi"))]
+fn mpi_rows(_args: &[String]) -> keras::Result<()> {
+    Err(keras::Error::Config("the data-parallel rows need MPI: cargo run --release --features mpi --example bench -- --mpi".into()))
+}
+
+/// W-fmnist and W-wide trained data-parallel in the MPI job this process is part of (a single
+/// rank when started without `mpirun`), with the gradient all-reduce's share of a step; rank 0
+/// prints. `scripts/distributed-bench.sh` runs it on 1 rank x 2 threads and 2 ranks x 1 thread.
+#[cfg(feature = "mpi")]
+fn mpi_rows(args: &[String]) -> keras::Result<()> {
+    let wanted = |id: &str| args.iter().filter(|a| a.starts_with("W-")).count() == 0 || args.iter().any(|a| a == id);
+    let job = keras::distribution::DataParallel::mpi()?;
+    let threads = std::env::var("KERAS_NUM_THREADS").unwrap_or_else(|_| "all cores".to_string());
+    if job.is_chief() {
+        println!("keras-rs {} on {}: {} rank(s) x {threads} thread(s)\n", env!("CARGO_PKG_VERSION"), Cpu::default().describe(), job.size());
+    }
+    let Some((xt, yt, ..)) = fmnist() else { return Ok(()) };
+    let mut rows = Vec::new();
+    // One epoch of `fit` in the job: its seconds, and the all-reduces' seconds per step.
+    let epoch = |fit: &mut dyn FnMut() -> keras::Result<()>| -> keras::Result<(f64, f64)> {
+        let mut reduce = Vec::new();
+        let t = timed(3, || {
+            let (n0, t0r) = job.all_reduce_time();
+            let t0 = Instant::now();
+            fit().expect("fit");
+            let dt = t0.elapsed().as_secs_f64();
+            let (n1, t1r) = job.all_reduce_time();
+            reduce.push((t1r - t0r).as_secs_f64() / (n1 - n0).max(1) as f64);
+            dt
+        });
+        Ok((t, median(reduce)))
+    };
+    let ranks = job.size();
+    if wanted("W-fmnist") {
+        let (t, r) = epoch(&mut || {
+            keras::utils::set_random_seed(1);
+            let m = FmnistNet::new(&Cpu::default()).compile(Adam::default(), "sparse_categorical_crossentropy", ["accuracy"])?;
+            m.distribute(&job)?.fit(&xt, &yt, FitArgs::default().epochs(1).verbose(0)).map(drop)
+        })?;
+        let note = format!("{ranks} rank(s) x {threads} thread(s); all-reduce {:.3} ms/step of {:.3}", r * 1e3, t / 1875.0 * 1e3);
+        rows.push(Row { id: "W-fmnist", value: format!("{t:.3} s/epoch"), note, raw: t });
+    }
+    if wanted("W-wide") {
+        let (t, r) = epoch(&mut || {
+            keras::utils::set_random_seed(1);
+            let m = WideNet::new(&Cpu::default()).compile(Sgd::new(0.01), "sparse_categorical_crossentropy", ["accuracy"])?;
+            m.distribute(&job)?.fit(&xt, &yt, FitArgs::default().epochs(1).batch_size(256).verbose(0)).map(drop)
+        })?;
+        let note = format!("{ranks} rank(s) x {threads} thread(s); all-reduce {:.3} ms/step of {:.3}", r * 1e3, t / 235.0 * 1e3);
+        rows.push(Row { id: "W-wide", value: format!("{t:.3} s/epoch"), note, raw: t });
+    }
+    if job.is_chief() {
+        print_rows(&rows, args)?;
+    }
+    Ok(())
+}
+
 #[cfg(not(feature = "cuda"))]
 fn gpu_rows(_args: &[String], _rows: &mut Vec<Row>) -> keras::Result<()> {
     Err(keras::Error::Config("the GPU rows need the CUDA backend: cargo run --release --features cuda --example bench -- --cuda".into()))
@@ -342,7 +403,10 @@ fn gpu_rows_on<D: keras::backend::cuda::GpuDevice>(
                 Row {
                     id,
                     value: format!("{:.0} us/step", t / steps * 1e6),
-                    note: format!("batch {batch}, Adam, {take} samples, {replayed} of {} steps replayed as graphs", steps as usize * (runs + 1)),
+                    note: format!(
+                        "batch {batch}, Adam, {take} samples, {replayed} of {} steps replayed as graphs",
+                        steps as usize * (runs + 1)
+                    ),
                     raw: t / steps * 1e6,
                 }
             } else {

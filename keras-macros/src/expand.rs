@@ -322,7 +322,7 @@ pub fn infer_body(
 ) -> TokenStream {
     quote! {
         let cpu = ::keras::Cpu::new();
-        let ctx = ::keras::layers::Ctx { device: &cpu, stream: self.core.stream() };
+        let ctx = ::keras::layers::Ctx::new(&cpu, self.core.stream());
         let params: &[f32] = self.core.params();
         ::keras::model::with_infer_buffer(#non_trainable #(+ #sizes)*, |buf| {
             let (state, buf) = buf.split_at_mut(#non_trainable);

@@ -522,7 +522,12 @@ impl Callback for CSVLogger {
         false
     }
 
-    fn on_train_begin(&mut self, _control: &mut dyn Control) -> Result<()> {
+    fn on_train_begin(&mut self, control: &mut dyn Control) -> Result<()> {
+        // In a data-parallel job rank 0 writes the file (every rank logs the same values).
+        self.file = None;
+        if !control.is_chief() {
+            return Ok(());
+        }
         self.write_header = true;
         if self.append {
             self.write_header = std::fs::read_to_string(&self.path).map(|t| t.lines().next().is_none_or(str::is_empty)).unwrap_or(true);
@@ -533,7 +538,10 @@ impl Callback for CSVLogger {
         Ok(())
     }
 
-    fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, _control: &mut dyn Control) -> Result<()> {
+    fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, control: &mut dyn Control) -> Result<()> {
+        if !control.is_chief() {
+            return Ok(());
+        }
         let keys = self.keys.get_or_insert_with(|| {
             let mut keys: Vec<String> = logs.iter().map(|(n, _)| n.to_string()).collect();
             if !keys.iter().any(|k| k.starts_with("val_")) {
@@ -672,7 +680,8 @@ impl Callback for ModelCheckpoint {
 
     fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, control: &mut dyn Control) -> Result<()> {
         let filepath = format_path(&self.filepath, epoch + 1, logs)?;
-        if self.should_save(epoch, logs, &filepath)? {
+        // Every rank decides alike (the logs are the job's); rank 0 writes.
+        if self.should_save(epoch, logs, &filepath)? && control.is_chief() {
             let path = Path::new(&filepath);
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
                 std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.display().to_string(), source })?;
@@ -805,7 +814,9 @@ impl Callback for BackupAndRestore {
 
     fn on_train_begin(&mut self, control: &mut dyn Control) -> Result<()> {
         let path = self.backup_path();
-        if path.exists() {
+        // In a data-parallel job rank 0 sees whether a backup exists, and every rank restores
+        // it (the backup directory is on a file system every rank reads).
+        if control.chief_decides(path.exists()) {
             let epoch = control.load_state(&path)?;
             control.set_initial_epoch(epoch);
         }
@@ -813,12 +824,15 @@ impl Callback for BackupAndRestore {
     }
 
     fn on_epoch_end(&mut self, epoch: usize, _logs: &mut Logs, control: &mut dyn Control) -> Result<()> {
+        if !control.is_chief() {
+            return Ok(());
+        }
         std::fs::create_dir_all(&self.backup_dir).map_err(|source| Error::Io { path: self.backup_dir.display().to_string(), source })?;
         control.save_state(&self.backup_path(), epoch + 1)
     }
 
-    fn on_train_end(&mut self, _logs: &Logs, _control: &mut dyn Control) -> Result<()> {
-        if self.delete_checkpoint {
+    fn on_train_end(&mut self, _logs: &Logs, control: &mut dyn Control) -> Result<()> {
+        if self.delete_checkpoint && control.is_chief() {
             let path = self.backup_path();
             match std::fs::remove_file(&path) {
                 Ok(()) => {}

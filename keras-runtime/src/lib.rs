@@ -8,6 +8,7 @@ pub mod backend;
 pub mod callbacks;
 pub mod constraints;
 pub mod datasets;
+pub mod distribution;
 pub mod error;
 pub mod initializers;
 pub mod io;

@@ -7,6 +7,7 @@
 //! per-layer slots sized for the largest batch seen, reused from step to step.
 
 use crate::backend::{Backend, Device, RandomStream};
+use crate::distribution::Shard;
 use crate::error::tuple_shape;
 use crate::initializers::Initializer;
 use crate::layers::Ctx;
@@ -250,6 +251,8 @@ pub struct ModelCore<B: Backend> {
     capacity: usize,
     /// The model's seed and training step ([`RandomStream`]), on the device.
     stream: B::Buffer,
+    /// The current data-parallel step's share of the batch, for the layers.
+    shard: Option<Shard>,
 }
 
 /// Borrowed parts of a [`ModelCore`], for generated code.
@@ -281,6 +284,7 @@ impl<B: Backend> ModelCore<B> {
             slots: Vec::new(),
             capacity: 0,
             stream: device.alloc(RandomStream::LEN)?,
+            shard: None,
         };
         let stream = RandomStream { seed: next_seed(), step: 0 };
         device.upload(&stream.encode(), B::view_mut(&mut core.stream, 0..RandomStream::LEN))?;
@@ -381,6 +385,11 @@ impl<B: Backend> ModelCore<B> {
         self.device.upload(&stream.encode(), B::view_mut(&mut self.stream, 0..RandomStream::LEN))
     }
 
+    /// Sets (or clears) the data-parallel share of the batch the next passes run on.
+    pub fn set_shard(&mut self, shard: Option<Shard>) {
+        self.shard = shard;
+    }
+
     /// Counts a training step on the device (each step draws fresh dropout masks).
     pub fn advance_step(&mut self) {
         self.device.advance(B::view_mut(&mut self.stream, 0..RandomStream::LEN));
@@ -394,7 +403,7 @@ impl<B: Backend> ModelCore<B> {
     pub fn parts<const N: usize>(&mut self) -> Parts<'_, B, N> {
         let slots: &mut [B::Buffer; N] = (&mut self.slots[..]).try_into().expect("workspace prepared with the model's slots");
         Parts {
-            ctx: Ctx { device: &self.device, stream: &self.stream },
+            ctx: Ctx { device: &self.device, stream: &self.stream, shard: self.shard.as_ref() },
             params: &self.params,
             grads: &mut self.grads,
             grad_scratch: &mut self.grad_scratch,

@@ -22,7 +22,7 @@ const DRAWS: usize = 100_000;
 
 /// An elementwise draw keyed by the model's seed.
 fn draw(rate: f32, key: u64) -> Draw {
-    Draw { rate, key, fixed: false, rows: 0, channels: 0 }
+    Draw { rate, key, fixed: false, rows: 0, channels: 0, first: 0 }
 }
 
 /// A stream buffer holding `seed` and `step`.
@@ -133,7 +133,7 @@ fn dropout_keys<B: Backend>(dev: &B) {
 fn spatial_dropout<B: Backend>(dev: &B) {
     for (rows, positions, channels, rate) in [(1, 1, 1, 0.5f32), (7, 33, 3, 0.25), (33, 1, 7, 0.5), (400, 9, 50, 0.4), (3, 1000, 2, 0.2)] {
         let what = format!("spatial dropout of {rows} samples x {positions} positions x {channels} channels at {rate}");
-        let d = Draw { rate, key: 11, fixed: false, rows, channels };
+        let d = Draw { rate, key: 11, fixed: false, rows, channels, first: 0 };
         let x = signed(rows * positions * channels, rows as u64);
         let mut s = stream(dev, 9, 3);
         let (y, mask) = run_dropout(dev, &d, &s, &x);
@@ -176,7 +176,7 @@ fn dropout_backward<B: Backend>(dev: &B) {
     }
     for (rows, positions, channels) in [(1, 1, 1), (7, 33, 3), (33, 1, 7), (400, 9, 50)] {
         let rate = 0.6f32;
-        let d = Draw { rate, key: 1, fixed: false, rows, channels };
+        let d = Draw { rate, key: 1, fixed: false, rows, channels, first: 0 };
         let (g, mask) = (signed(rows * positions * channels, 4), mask_of(rows * channels, 5));
         let want: Vec<f32> = g
             .iter()

@@ -49,6 +49,11 @@ pub trait Device: Clone + Send + Sync + fmt::Debug + 'static {
     fn host_view<'a>(&self, _data: &'a [f32]) -> Option<Self::View<'a>> {
         None
     }
+    /// A writable view as host memory, when the device's memory is the host's (the CPU): a
+    /// data-parallel step all-reduces its gradients there instead of through a copy.
+    fn host_slice_mut<'a>(&self, _v: Self::ViewMut<'a>) -> Option<&'a mut [f32]> {
+        None
+    }
 
     /// Copies host data into a view of the same length.
     fn upload(&self, src: &[f32], dst: Self::ViewMut<'_>) -> Result<()>;

@@ -554,6 +554,9 @@ pub struct Draw {
     /// positions of `channels` values, and one draw keeps or drops a channel at every position
     /// (`SpatialDropout2D`).
     pub channels: usize,
+    /// The counter of the first draw: draw `i` is element `first + i` of the layer's sequence
+    /// for the step (nonzero on a rank whose rows start inside a data-parallel batch).
+    pub first: u64,
 }
 
 /// Where a model's random draws come from: a buffer of [`RandomStream::LEN`] floats on the

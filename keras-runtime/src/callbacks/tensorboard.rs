@@ -65,6 +65,8 @@ pub struct TensorBoard {
     validation: Option<EventFile>,
     /// Batches trained in this `fit`, the step of batch summaries (Keras's `_global_train_batch`).
     global_train_batch: u64,
+    /// Whether this process writes (rank 0 of a data-parallel job, or the only process).
+    chief: bool,
     /// When the current epoch began, and the optimizer's iteration count then.
     epoch_start: (Instant, u64),
     /// When the current batch began (the end of the one before, or the epoch's start).
@@ -90,6 +92,7 @@ impl TensorBoard {
             train: None,
             validation: None,
             global_train_batch: 0,
+            chief: true,
             epoch_start: (Instant::now(), 0),
             batch_start: Instant::now(),
         }
@@ -173,7 +176,9 @@ impl Callback for TensorBoard {
         self.validation = None;
         self.global_train_batch = 0;
         self.epoch_start = (Instant::now(), control.iterations());
-        if self.write_graph {
+        // In a data-parallel job rank 0 writes the logs (every rank logs the same values).
+        self.chief = control.is_chief();
+        if self.write_graph && self.chief {
             let json = control.to_json();
             // Keras's `keras_model_summary("keras", model, step=0)`: plugin `graph_keras_model`,
             // content version "1".
@@ -192,6 +197,9 @@ impl Callback for TensorBoard {
 
     fn on_train_batch_end(&mut self, _batch: usize, logs: &Logs, _control: &mut dyn Control) -> Result<()> {
         self.global_train_batch += 1;
+        if !self.chief {
+            return Ok(());
+        }
         let Some(period) = self.batch_period() else { return Ok(()) };
         let now = Instant::now();
         let seconds = now.duration_since(self.batch_start).as_secs_f64();
@@ -210,6 +218,9 @@ impl Callback for TensorBoard {
     }
 
     fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, control: &mut dyn Control) -> Result<()> {
+        if !self.chief {
+            return Ok(());
+        }
         let step = epoch as u64;
         let iterations = control.iterations();
         // Keras's `on_test_end` during `fit`: the validation values against the optimizer's

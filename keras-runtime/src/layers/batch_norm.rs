@@ -7,7 +7,8 @@ use crate::backend::{Affine, Backend, BatchStats, Norm, NormGrads};
 /// Normalizes each of the `W` features (the last axis) over the batch and any other positions:
 /// `y = gamma (x - mean) / sqrt(var + epsilon) + beta`. Training uses the batch's mean and biased
 /// variance and moves the moving statistics towards them (`moving = moving * momentum + batch *
-/// (1 - momentum)`); inference uses the moving statistics.
+/// (1 - momentum)`); inference uses the moving statistics. In a data-parallel step the batch is
+/// the global one: its statistics and the backward pass's sums are all-reduced.
 ///
 /// Trainable parameters: `gamma` (when `SCALE`) then `beta` (when `CENTER`); state:
 /// `moving_mean` then `moving_variance`.
@@ -66,7 +67,10 @@ impl<B: Backend, const W: usize, const CENTER: bool, const SCALE: bool> Layer<B,
         if training {
             let (mut mean, mut inv) = B::split_mut(stats, W);
             // The batch variance goes to `inv` first, then becomes the inverse deviation.
-            dev.moments(&n, x.view, B::reborrow(&mut mean), B::reborrow(&mut inv));
+            match ctx.shard {
+                Some(shard) => crate::distribution::global_moments(shard, dev, &n, x.view, B::reborrow(&mut mean), B::reborrow(&mut inv)),
+                None => dev.moments(&n, x.view, B::reborrow(&mut mean), B::reborrow(&mut inv)),
+            }
             {
                 let (moving_mean, moving_var) = B::split_mut(B::reborrow(&mut state), W);
                 dev.moving_average(self.momentum, moving_mean, B::freeze(&mean));
@@ -88,6 +92,12 @@ impl<B: Backend, const W: usize, const CENTER: bool, const SCALE: bool> Layer<B,
         let stats = BatchStats { mean: B::sub(scratch, 0..W), inv: B::sub(scratch, W..2 * W) };
         let gamma = affine::<B, W>(params, CENTER, SCALE).gamma;
         let n = Norm { rows: x.rows, cols: W, epsilon: self.epsilon };
-        ctx.device.batch_norm_backward(&n, x.view, B::freeze(&dy.view), stats, gamma, norm_grads::<B, W>(grads, CENTER, SCALE, dx));
+        let grads = norm_grads::<B, W>(grads, CENTER, SCALE, dx);
+        match ctx.shard {
+            Some(shard) => {
+                crate::distribution::global_batch_norm_backward(shard, ctx.device, &n, x.view, B::freeze(&dy.view), stats, gamma, grads)
+            }
+            None => ctx.device.batch_norm_backward(&n, x.view, B::freeze(&dy.view), stats, gamma, grads),
+        }
     }
 }

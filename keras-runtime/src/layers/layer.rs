@@ -3,14 +3,20 @@
 
 use crate::backend::Backend;
 use crate::backend::ops::{Draw, RandomStream};
+use crate::distribution::Shard;
 
-/// What a layer's kernels need besides their tensors: the device, and the model's
-/// [`RandomStream`] buffer (its seed and training step, read by the random layers' kernels).
+/// What a layer's kernels need besides their tensors: the device, the model's [`RandomStream`]
+/// buffer (its seed and training step, read by the random layers' kernels), and in a
+/// data-parallel step the rank's share of the global batch.
 pub struct Ctx<'a, B: Backend> {
     /// The device.
     pub device: &'a B,
     /// The model's random stream, [`RandomStream::LEN`] floats on the device.
     pub stream: &'a B::Buffer,
+    /// In a data-parallel step: this rank's slice of the global batch, for the layers whose
+    /// result depends on the whole batch (batch statistics) or a sample's place in it (random
+    /// draws).
+    pub shard: Option<&'a Shard>,
 }
 
 impl<B: Backend> Clone for Ctx<'_, B> {
@@ -21,6 +27,16 @@ impl<B: Backend> Clone for Ctx<'_, B> {
 impl<B: Backend> Copy for Ctx<'_, B> {}
 
 impl<'a, B: Backend> Ctx<'a, B> {
+    /// The context of a pass on one process.
+    pub fn new(device: &'a B, stream: &'a B::Buffer) -> Self {
+        Ctx { device, stream, shard: None }
+    }
+
+    /// The row of the global batch this pass's first row is (0 outside data parallelism).
+    pub fn first_row(&self) -> usize {
+        self.shard.map_or(0, |s| s.first_row)
+    }
+
     /// The random stream as a view, for a random layer's kernel.
     pub fn stream(&self) -> B::View<'a> {
         B::view(self.stream, 0..RandomStream::LEN)
@@ -97,9 +113,11 @@ impl DrawKey {
         DrawKey { key: seed, fixed: true }
     }
 
-    /// The kernels' descriptor of a draw over `rows` samples (`channels` for whole channels).
-    pub const fn draw(&self, rate: f32, rows: usize, channels: usize) -> Draw {
-        Draw { rate, key: self.key, fixed: self.fixed, rows, channels }
+    /// The kernels' descriptor of a draw over `rows` samples (`channels` for whole channels),
+    /// the first of which is sample `first_row` of the batch and `per_row` draws each (its
+    /// width, or `channels`).
+    pub const fn draw(&self, rate: f32, rows: usize, channels: usize, first_row: usize, per_row: usize) -> Draw {
+        Draw { rate, key: self.key, fixed: self.fixed, rows, channels, first: (first_row * per_row) as u64 }
     }
 }
 

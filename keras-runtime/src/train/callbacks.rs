@@ -41,6 +41,16 @@ pub trait Control {
     /// The model's Keras config as JSON, as Keras's `model.to_json()` writes it (the
     /// `config.json` of a `.keras` file).
     fn to_json(&self) -> String;
+    /// Whether this process writes files and draws progress: rank 0 of a data-parallel job
+    /// (see [`crate::distribution`]), or the only process.
+    fn is_chief(&self) -> bool {
+        true
+    }
+    /// Rank 0's `value` on every rank of a data-parallel job (`value` itself outside one): for a
+    /// decision that rests on what only rank 0 can see, such as a file.
+    fn chief_decides(&mut self, value: bool) -> bool {
+        value
+    }
 }
 
 /// Hooks called during training; every method does nothing by default. An error stops `fit`

@@ -58,6 +58,11 @@ impl Table<'_> {
         self.shape[0]
     }
 
+    /// The values: `data`, or each input's for several inputs.
+    pub fn slices(&self) -> Vec<&[f32]> {
+        if self.parts.is_empty() { vec![&self.data[..]] } else { self.parts.iter().map(|p| &p.data[..]).collect() }
+    }
+
     /// Floats per sample.
     pub fn row_len(&self) -> usize {
         self.shape[1..].iter().product()

@@ -24,6 +24,11 @@ impl Batch {
 
 /// The model operations the (non-generic) training loop needs.
 pub(crate) trait Engine: Control {
+    /// In a data-parallel job, tells every rank whether this one failed (`failed`): `Err` when
+    /// another rank did. `Ok` outside a job.
+    fn agree(&mut self, failed: Option<&crate::Error>) -> Result<()>;
+    /// In a data-parallel job, checks that every rank was given the same `data`.
+    fn check_same(&mut self, what: &str, data: &[&[f32]]) -> Result<()>;
     /// Holds a table on the device until [`Engine::release`], so that batches are read from
     /// there (a device that reads host memory reads it in place and holds nothing).
     fn hold(&mut self, t: &Table<'_>) -> Result<()>;

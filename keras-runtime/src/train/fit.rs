@@ -242,17 +242,23 @@ pub(crate) fn fit(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes
     result
 }
 
-fn run(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: Option<usize>, mut args: FitArgs<'_>) -> Result<History> {
+/// What `fit` checked before training: the training weights (sample or class weights), the
+/// validation set, and the samples trained on.
+struct Plan<'a> {
+    sample_weight: Option<Table<'a>>,
+    class_weights: Option<Vec<f32>>,
+    validation_data: Option<(Table<'a>, Table<'a>)>,
+    validation_weight: Option<Table<'a>>,
+    /// Training samples (the first `n_train` of `x`); with `validation_split` the rest validate.
+    n_train: usize,
+    split: bool,
+}
+
+/// Checks `fit`'s data and arguments.
+fn plan<'a>(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: Option<usize>, args: &mut FitArgs<'a>) -> Result<Plan<'a>> {
     engine.check_data(x, y)?;
     let sample_weight = args.sample_weight.take().transpose()?;
     let class_weights = class_weights(sample_weight.as_ref(), args.class_weight.as_deref(), y, classes)?;
-    let weight_shape = [x.rows()];
-    let class_table = class_weights.as_deref().map(|w| Table {
-        data: std::borrow::Cow::Borrowed(w),
-        shape: std::borrow::Cow::Borrowed(&weight_shape[..]),
-        parts: Vec::new(),
-    });
-    let train_weights = class_table.as_ref().or(sample_weight.as_ref());
     if args.batch_size == 0 {
         return Err(Error::value("batch_size", "at least 1", 0));
     }
@@ -265,13 +271,13 @@ fn run(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: Option<us
     let n = x.rows();
     let validation_data = args.validation_data.take().transpose()?;
     let validation_weight = args.validation_sample_weight.take().transpose()?;
-    let (n_train, validation) = match &validation_data {
+    let (n_train, split) = match &validation_data {
         Some((vx, vy)) => {
             engine.check_data(vx, vy).map_err(|e| Error::Config(format!("validation data: {e}")))?;
             if let Some(w) = &validation_weight {
                 check_sample_weight(w, vx.rows()).map_err(|e| Error::Config(format!("validation data: {e}")))?;
             }
-            (n, Some((vx, vy, validation_weight.as_ref(), 0, vx.rows())))
+            (n, false)
         }
         None if validation_weight.is_some() => {
             return Err(Error::Config("fit: validation_sample_weight needs validation_data".to_string()));
@@ -285,10 +291,38 @@ fn run(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: Option<us
                     args.validation_split,
                 ));
             }
-            (split_at, Some((x, y, sample_weight.as_ref(), split_at, n)))
+            (split_at, true)
         }
-        None => (n, None),
+        None => (n, false),
     };
+    Ok(Plan { sample_weight, class_weights, validation_data, validation_weight, n_train, split })
+}
+
+fn run(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: Option<usize>, mut args: FitArgs<'_>) -> Result<History> {
+    // In a data-parallel job every rank checks, and fails, together; and trains on the same data.
+    let planned = plan(engine, x, y, classes, &mut args);
+    let agreed = engine.agree(planned.as_ref().err());
+    let plan = planned?;
+    agreed?;
+    let Plan { sample_weight, class_weights, validation_data, validation_weight, n_train, split } = plan;
+    let weight_shape = [x.rows()];
+    let class_table = class_weights.as_deref().map(|w| Table {
+        data: std::borrow::Cow::Borrowed(w),
+        shape: std::borrow::Cow::Borrowed(&weight_shape[..]),
+        parts: Vec::new(),
+    });
+    let train_weights = class_table.as_ref().or(sample_weight.as_ref());
+    let n = x.rows();
+    let validation = match &validation_data {
+        Some((vx, vy)) => Some((vx, vy, validation_weight.as_ref(), 0, vx.rows())),
+        None if split => Some((x, y, sample_weight.as_ref(), n_train, n)),
+        None => None,
+    };
+    let mut tables: Vec<&[f32]> = [Some(x), Some(y), train_weights].into_iter().flatten().flat_map(Table::slices).collect();
+    if let Some((vx, vy, vw, ..)) = validation.filter(|_| !split) {
+        tables.extend([Some(vx), Some(vy), vw].into_iter().flatten().flat_map(Table::slices));
+    }
+    engine.check_same("fit", &tables)?;
     let steps = n_train.div_ceil(args.batch_size);
     let mut order: Vec<usize> = (0..n_train).collect();
     let mut history = History::default();
@@ -305,11 +339,12 @@ fn run(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: Option<us
     // Logs are read back each batch only for Keras's redrawn bar, which averages every batch's
     // values, and for callbacks that want them.
     let per_batch_logs = args.verbose == 1 || args.callbacks.iter().any(|cb| cb.wants_batch_logs());
+    // Rank 0 of a data-parallel job draws the progress bar.
+    let verbose = if engine.is_chief() { args.verbose } else { 0 };
     engine.take_stop_request();
     engine.take_initial_epoch();
-    for cb in args.callbacks.iter_mut() {
-        cb.on_train_begin(engine)?;
-    }
+    let begun = args.callbacks.iter_mut().try_for_each(|cb| cb.on_train_begin(engine));
+    together(engine, begun)?;
     let initial_epoch = engine.take_initial_epoch().unwrap_or(args.initial_epoch);
     // Drawn after `on_train_begin`, where BackupAndRestore may restore a run's seed: then the
     // epochs already done are shuffled again so that the order continues where it stopped.
@@ -323,13 +358,12 @@ fn run(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: Option<us
     let mut stopped = false;
     for epoch in initial_epoch..args.epochs {
         let t0 = Instant::now();
-        for cb in args.callbacks.iter_mut() {
-            cb.on_epoch_begin(epoch, engine)?;
-        }
-        if args.verbose > 0 && args.epochs > 1 {
+        let begun = args.callbacks.iter_mut().try_for_each(|cb| cb.on_epoch_begin(epoch, engine));
+        together(engine, begun)?;
+        if verbose > 0 && args.epochs > 1 {
             println!("Epoch {}/{}", epoch + 1, args.epochs);
         }
-        let mut bar = (args.verbose > 0).then(|| Progbar::new(std::io::stdout(), steps, args.verbose, 0.0));
+        let mut bar = (verbose > 0).then(|| Progbar::new(std::io::stdout(), steps, verbose, 0.0));
         engine.reset_metrics()?;
         // Batch logs hold the epoch's running values only (not the last epoch's `val_*`).
         logs.clear();
@@ -343,13 +377,12 @@ fn run(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: Option<us
             engine.train_batch(x, y, train_weights, batch)?;
             if per_batch_logs {
                 engine.write_logs(&mut logs, false)?;
-                for cb in args.callbacks.iter_mut() {
-                    cb.on_train_batch_end(step, &logs, engine)?;
-                }
-                if let Some(bar) = bar.as_mut().filter(|_| args.verbose == 1) {
+                let mut ended = args.callbacks.iter_mut().try_for_each(|cb| cb.on_train_batch_end(step, &logs, engine));
+                if let Some(bar) = bar.as_mut().filter(|_| verbose == 1 && ended.is_ok()) {
                     let pairs: Vec<(&str, f32)> = logs.iter().collect();
-                    bar.update(step + 1, &pairs, false, secs(t0)).map_err(stdout_error)?;
+                    ended = bar.update(step + 1, &pairs, false, secs(t0)).map_err(stdout_error);
                 }
+                together(engine, ended)?;
             }
             if engine.take_stop_request() {
                 stopped = true;
@@ -363,22 +396,28 @@ fn run(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: Option<us
         }
         // Keras runs the user's callbacks before its progress bar and History, which then show
         // what the callbacks added (`learning_rate`).
-        for cb in args.callbacks.iter_mut() {
-            cb.on_epoch_end(epoch, &mut logs, engine)?;
-        }
-        if let Some(bar) = bar.as_mut() {
+        let mut ended = args.callbacks.iter_mut().try_for_each(|cb| cb.on_epoch_end(epoch, &mut logs, engine));
+        if let Some(bar) = bar.as_mut().filter(|_| ended.is_ok()) {
             let pairs: Vec<(&str, f32)> = logs.iter().collect();
-            bar.update(steps, &pairs, true, secs(t0)).map_err(stdout_error)?;
+            ended = bar.update(steps, &pairs, true, secs(t0)).map_err(stdout_error);
         }
+        together(engine, ended)?;
         history.push(epoch, &logs);
         if stopped || engine.take_stop_request() {
             break;
         }
     }
-    for cb in args.callbacks.iter_mut() {
-        cb.on_train_end(&logs, engine)?;
-    }
+    let ended = args.callbacks.iter_mut().try_for_each(|cb| cb.on_train_end(&logs, engine));
+    together(engine, ended)?;
     Ok(history)
+}
+
+/// `local`, after every rank of a data-parallel job learnt whether any rank failed (so that none
+/// waits for a rank that returned): this rank's own error, or another's.
+fn together(engine: &mut dyn Engine, local: Result<()>) -> Result<()> {
+    let agreed = engine.agree(local.as_ref().err());
+    local?;
+    agreed
 }
 
 fn stdout_error(e: std::io::Error) -> Error {

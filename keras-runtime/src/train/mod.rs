@@ -18,6 +18,7 @@ pub use fit::FitArgs;
 pub use logs::{History, Logs};
 
 use crate::backend::{Backend, Device, LossBatch, MetricBatch, RandomStream, Recording};
+use crate::distribution::{DataParallel, Shard};
 use crate::losses::{IntoLoss, LossConfig};
 use crate::metrics::{IntoMetric, MetricKind};
 use crate::model::Model;
@@ -54,6 +55,10 @@ pub struct Compiled<M: Model> {
     restored_shuffle_seed: Option<u64>,
     /// Training steps recorded for replay on devices that record work.
     recorder: StepRecorder,
+    /// The data-parallel job this model trains in ([`Compiled::distribute`]).
+    parallel: Option<DataParallel>,
+    /// The gradient arena on the host for the job's all-reduce, kept between steps.
+    reduced: Vec<f32>,
 }
 
 /// A metric of a compiled model.
@@ -168,6 +173,27 @@ impl<M: Model> Network for Compiled<M> {
     fn model_mut(&mut self) -> &mut M {
         &mut self.model
     }
+
+    /// Predictions for every sample of `x`, in batches of 32; in a data-parallel job each rank
+    /// predicts its share of the samples and every rank gets all of them.
+    fn predict<X: Inputs + ?Sized>(&mut self, x: &X) -> Result<Array<f32, M::OutputDim>> {
+        let Some(parallel) = self.parallel.clone() else { return predict_batched(&mut self.model, x, 32) };
+        let x = input_table(x, M::INPUTS, "x")?;
+        let n = x.rows();
+        let checked = check_input(&x, M::INPUT_SHAPE, M::INPUT_INDICES).and_then(|()| parallel.check_same("predict", &x.slices()));
+        parallel.agree(checked)?;
+        let mine = parallel.slice(n);
+        let local = predict_rows(&mut self.model, &x, mine, 32)?;
+        let counts: Vec<usize> = (0..parallel.size())
+            .map(|r| {
+                let (a, b) = (r * n / parallel.size(), (r + 1) * n / parallel.size());
+                (b - a) * M::OUTPUT_SIZE
+            })
+            .collect();
+        let mut out = vec![0.0f32; n * M::OUTPUT_SIZE];
+        parallel.collective().all_gather(&local, &counts, &mut out);
+        output_array::<M>(n, out)
+    }
 }
 
 /// `compile`, for every generated model (in `keras::prelude`).
@@ -217,6 +243,8 @@ pub trait Compile: Model {
             shuffle_seed: None,
             restored_shuffle_seed: None,
             recorder: StepRecorder { enabled: true, broken: 0, clean: Vec::new(), recordings: Vec::new() },
+            parallel: None,
+            reduced: Vec::new(),
         })
     }
 }
@@ -334,6 +362,44 @@ impl<M: Model> Compiled<M> {
         Ok(epoch)
     }
 
+    /// Trains in the data-parallel job `parallel` from now on (see [`crate::distribution`]):
+    /// rank 0's weights, non-trainable state and random stream are broadcast to every rank, so
+    /// every rank starts from the same model. Every rank must call this, and then make the same
+    /// calls (`fit`, `evaluate`, ...) with the same arrays.
+    ///
+    /// Not yet supported: activity regularizers (an `Err` here).
+    pub fn distribute(mut self, parallel: &DataParallel) -> Result<Self> {
+        let activity = parallel.agree(if M::ACTIVITY.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Config("distribute: a model with activity regularizers cannot train data-parallel yet".to_string()))
+        });
+        activity?;
+        let core = self.model.core_mut();
+        let dev = core.device().clone();
+        for (buffer, len) in [(0, M::TRAINABLE_PARAMS), (1, M::NON_TRAINABLE_PARAMS)] {
+            let mut host = vec![0.0f32; len];
+            let arena = if buffer == 0 { core.params() } else { core.state() };
+            dev.download(<M::Backend as Device>::view(arena, 0..len), &mut host)?;
+            parallel.broadcast_f32(&mut host);
+            let arena = if buffer == 0 { core.params_mut() } else { core.state_mut() };
+            dev.upload(&host, <M::Backend as Device>::view_mut(arena, 0..len))?;
+        }
+        let stream = core.random_stream()?;
+        let stream = RandomStream { seed: parallel.broadcast_u64(stream.seed), step: parallel.broadcast_u64(stream.step) };
+        core.set_random_stream(stream)?;
+        // A step's all-reduce runs on the host between its backward pass and its update, which
+        // a recorded device graph cannot hold.
+        self.recorder.enabled = false;
+        self.parallel = Some(parallel.clone());
+        Ok(self)
+    }
+
+    /// The data-parallel job this model trains in, if any.
+    pub fn distribution(&self) -> Option<&DataParallel> {
+        self.parallel.as_ref()
+    }
+
     /// The model without its training configuration.
     pub fn into_inner(self) -> M {
         self.model
@@ -348,8 +414,10 @@ impl<M: Model> Compiled<M> {
         S2: Data<Elem = A2>,
         D2: Dimension,
     {
-        let x = input_table(x, M::INPUTS, "x")?;
-        let y = table(y, "y")?;
+        let tables = input_table(x, M::INPUTS, "x").and_then(|x| Ok((x, table(y, "y")?)));
+        let agreed = Engine::agree(self, tables.as_ref().err());
+        let (x, y) = tables?;
+        agreed?;
         let classes = (M::OUTPUT_SHAPE.len() == 1).then(|| M::OUTPUT_SHAPE[0]);
         let mut args = args;
         args.join_validation(M::INPUTS);
@@ -364,9 +432,7 @@ impl<M: Model> Compiled<M> {
         S2: Data<Elem = A2>,
         D2: Dimension,
     {
-        let x = input_table(x, M::INPUTS, "x")?;
-        let y = table(y, "y")?;
-        self.check_data(&x, &y)?;
+        let (x, y, _) = self.checked(input_table(x, M::INPUTS, "x"), table(y, "y"), None)?;
         let mut logs = Logs::new();
         fit::evaluate(self, &x, &y, None, 32, &mut logs, false)?;
         Ok(logs)
@@ -389,13 +455,9 @@ impl<M: Model> Compiled<M> {
         SW: Data<Elem = W>,
         DW: Dimension,
     {
-        let x = input_table(x, M::INPUTS, "x")?;
-        let y = table(y, "y")?;
-        let w = table(sample_weight, "sample_weight")?;
-        self.check_data(&x, &y)?;
-        fit::check_sample_weight(&w, x.rows())?;
+        let (x, y, w) = self.checked(input_table(x, M::INPUTS, "x"), table(y, "y"), Some(table(sample_weight, "sample_weight")))?;
         let mut logs = Logs::new();
-        fit::evaluate(self, &x, &y, Some(&w), 32, &mut logs, false)?;
+        fit::evaluate(self, &x, &y, w.as_ref(), 32, &mut logs, false)?;
         Ok(logs)
     }
 
@@ -408,7 +470,7 @@ impl<M: Model> Compiled<M> {
         S2: Data<Elem = A2>,
         D2: Dimension,
     {
-        self.on_batch(&input_table(x, M::INPUTS, "x")?, &table(y, "y")?, None, Step::Train)
+        self.on_batch(input_table(x, M::INPUTS, "x"), table(y, "y"), None, Step::Train)
     }
 
     /// [`Compiled::train_on_batch`] with a weight per sample (shape `(N,)`): the loss is
@@ -428,7 +490,7 @@ impl<M: Model> Compiled<M> {
         SW: Data<Elem = W>,
         DW: Dimension,
     {
-        self.on_batch(&input_table(x, M::INPUTS, "x")?, &table(y, "y")?, Some(&table(sample_weight, "sample_weight")?), Step::Train)
+        self.on_batch(input_table(x, M::INPUTS, "x"), table(y, "y"), Some(table(sample_weight, "sample_weight")), Step::Train)
     }
 
     /// The loss and metrics of `x` and `y` as a single batch, inference mode.
@@ -439,7 +501,7 @@ impl<M: Model> Compiled<M> {
         S2: Data<Elem = A2>,
         D2: Dimension,
     {
-        self.on_batch(&input_table(x, M::INPUTS, "x")?, &table(y, "y")?, None, Step::Test)
+        self.on_batch(input_table(x, M::INPUTS, "x"), table(y, "y"), None, Step::Test)
     }
 
     /// [`Compiled::test_on_batch`] with a weight per sample (shape `(N,)`).
@@ -458,17 +520,14 @@ impl<M: Model> Compiled<M> {
         SW: Data<Elem = W>,
         DW: Dimension,
     {
-        self.on_batch(&input_table(x, M::INPUTS, "x")?, &table(y, "y")?, Some(&table(sample_weight, "sample_weight")?), Step::Test)
+        self.on_batch(input_table(x, M::INPUTS, "x"), table(y, "y"), Some(table(sample_weight, "sample_weight")), Step::Test)
     }
 
     /// One batch of a train or test step, with the checks, and its logs.
-    fn on_batch(&mut self, x: &Table<'_>, y: &Table<'_>, w: Option<&Table<'_>>, step: Step) -> Result<&Logs> {
-        self.check_data(x, y)?;
-        if let Some(w) = w {
-            fit::check_sample_weight(w, x.rows())?;
-        }
+    fn on_batch(&mut self, x: Result<Table<'_>>, y: Result<Table<'_>>, w: Option<Result<Table<'_>>>, step: Step) -> Result<&Logs> {
+        let (x, y, w) = self.checked(x, y, w)?;
         self.reset_metrics()?;
-        self.step(x, y, w, Batch::Range(0, x.rows()), step)?;
+        self.step(&x, &y, w.as_ref(), Batch::Range(0, x.rows()), step)?;
         let mut logs = std::mem::take(&mut self.logs);
         let r = self.write_logs(&mut logs, false);
         self.logs = logs;
@@ -484,7 +543,7 @@ impl<M: Model> Compiled<M> {
         S2: Data<Elem = A2>,
         D2: Dimension,
     {
-        self.gradients_of(&input_table(x, M::INPUTS, "x")?, &table(y, "y")?, None)
+        self.gradients_of(input_table(x, M::INPUTS, "x"), table(y, "y"), None)
     }
 
     /// [`Compiled::gradients`] of the loss weighted by a weight per sample (shape `(N,)`).
@@ -503,14 +562,46 @@ impl<M: Model> Compiled<M> {
         SW: Data<Elem = W>,
         DW: Dimension,
     {
-        self.gradients_of(&input_table(x, M::INPUTS, "x")?, &table(y, "y")?, Some(&table(sample_weight, "sample_weight")?))
+        self.gradients_of(input_table(x, M::INPUTS, "x"), table(y, "y"), Some(table(sample_weight, "sample_weight")))
     }
 
-    fn gradients_of(&mut self, x: &Table<'_>, y: &Table<'_>, w: Option<&Table<'_>>) -> Result<(f32, Vec<ArrayD<f32>>)> {
-        self.check_data(x, y)?;
-        if let Some(w) = w {
-            fit::check_sample_weight(w, x.rows())?;
+    /// The tables of a batch or an evaluation, checked against the model; in a data-parallel
+    /// job every rank learns whether any rank's failed.
+    #[allow(clippy::type_complexity)]
+    fn checked<'t>(
+        &mut self,
+        x: Result<Table<'t>>,
+        y: Result<Table<'t>>,
+        w: Option<Result<Table<'t>>>,
+    ) -> Result<(Table<'t>, Table<'t>, Option<Table<'t>>)> {
+        let local = (|| {
+            let (x, y, w) = (x?, y?, w.transpose()?);
+            self.check_data(&x, &y)?;
+            if let Some(w) = &w {
+                fit::check_sample_weight(w, x.rows())?;
+            }
+            Ok((x, y, w))
+        })();
+        let agreed = Engine::agree(self, local.as_ref().err());
+        let tables = local?;
+        agreed?;
+        // (Only in a job: a steady `train_on_batch` allocates nothing.)
+        if self.parallel.is_some() {
+            let (x, y, w) = &tables;
+            let data: Vec<&[f32]> = [Some(x), Some(y), w.as_ref()].into_iter().flatten().flat_map(Table::slices).collect();
+            Engine::check_same(self, "the batch", &data)?;
         }
+        Ok(tables)
+    }
+
+    fn gradients_of(
+        &mut self,
+        x: Result<Table<'_>>,
+        y: Result<Table<'_>>,
+        w: Option<Result<Table<'_>>>,
+    ) -> Result<(f32, Vec<ArrayD<f32>>)> {
+        let (x, y, w) = self.checked(x, y, w)?;
+        let (x, y, w) = (&x, &y, w.as_ref());
         self.reset_metrics()?;
         // The training-mode forward pass moves non-trainable state (batch normalization's moving
         // statistics); this call changes nothing, so the state is put back.
@@ -551,13 +642,41 @@ impl<M: Model> Compiled<M> {
     /// is recorded once its previous step ran without a host round trip (so the first step,
     /// which allocates, runs as issued), and recorded again when a buffer was freed since.
     fn step(&mut self, x: &Table<'_>, y: &Table<'_>, w: Option<&Table<'_>>, batch: Batch, step: Step) -> Result<()> {
+        let Some(parallel) = self.parallel.clone() else { return self.step_on(x, y, w, batch, step, None) };
+        // This rank's slice of the global batch.
+        let (a, total) = match batch {
+            Batch::Range(a, b) | Batch::Shuffled(a, b) => (a, b - a),
+        };
+        let mine = parallel.slice(total);
+        let local = match batch {
+            Batch::Range(..) => Batch::Range(a + mine.start, a + mine.end),
+            Batch::Shuffled(..) => Batch::Shuffled(a + mine.start, a + mine.end),
+        };
+        self.model.core_mut().set_shard(Some(Shard { parallel: parallel.clone(), first_row: mine.start }));
+        let ran = self.step_on(x, y, w, local, step, Some((&parallel, total)));
+        self.model.core_mut().set_shard(None);
+        ran
+    }
+
+    /// [`Compiled::step`] on `batch`, which is this rank's slice of a global batch of `total`
+    /// rows in a data-parallel job.
+    fn step_on(
+        &mut self,
+        x: &Table<'_>,
+        y: &Table<'_>,
+        w: Option<&Table<'_>>,
+        batch: Batch,
+        step: Step,
+        parallel: Option<(&DataParallel, usize)>,
+    ) -> Result<()> {
         let dev = self.model.core().device().clone();
         let rows = batch.len();
         let tsize = if self.loss.sparse_targets() { M::OUTPUT_SIZE / M::OUTPUT_SHAPE.last().copied().unwrap_or(1) } else { M::OUTPUT_SIZE };
         let record = step == Step::Train && self.recorder.enabled && dev.records();
-        let Compiled { model, optimizer, loss, metrics, stats, staging, held, recorder, .. } = self;
+        let Compiled { model, optimizer, loss, metrics, stats, staging, held, recorder, reduced, .. } = self;
+        let parallel = parallel.map(|(p, total)| (p, total, reduced));
         let (xv, yv, wv) = staging.stage(&dev, held, x, y, w, batch, M::INPUT_SIZE, tsize, record)?;
-        let mut body = StepBody { loss: *loss, metrics: &metrics[..], stats, rows, step };
+        let mut body = StepBody { loss: *loss, metrics: &metrics[..], stats, rows, step, parallel };
         if !record {
             if step == Step::Train {
                 let n = M::TRAINABLE_PARAMS;
@@ -645,6 +764,9 @@ struct StepBody<'s, B: Backend> {
     stats: &'s mut B::Buffer,
     rows: usize,
     step: Step,
+    /// In a data-parallel job: the job, the global batch's rows, and a host buffer for the
+    /// gradient all-reduce.
+    parallel: Option<(&'s DataParallel, usize, &'s mut Vec<f32>)>,
 }
 
 impl<B: Backend> StepBody<'_, B> {
@@ -659,7 +781,7 @@ impl<B: Backend> StepBody<'_, B> {
         yv: B::View<'_>,
         wv: Option<B::View<'_>>,
     ) -> Result<()> {
-        let StepBody { loss, metrics, stats, rows, step } = self;
+        let StepBody { loss, metrics, stats, rows, step, parallel } = self;
         let (rows, step) = (*rows, *step);
         let core = model.core_mut();
         let dev = core.device().clone();
@@ -679,8 +801,17 @@ impl<B: Backend> StepBody<'_, B> {
                 dev.metric(&MetricBatch { kind: m.kind, rows: loss_rows, cols }, pred, yv, B::view_mut(stats, range));
             }
         }
-        // Penalties are added to the loss accumulator as the loss is: times the rows it averages.
-        let scale = loss_rows as f32;
+        // In a data-parallel step each rank's loss gradient is its rows' share of the global
+        // batch's mean, so that the all-reduce's sum is the global gradient.
+        let total_rows = parallel.as_ref().map_or(rows, |(_, total, _)| *total);
+        if training && total_rows != rows && rows > 0 {
+            let (_, grad) = core.output_and_grad(M::OUTPUT_SLOT, M::OUTPUT_GRAD_SLOT);
+            dev.scale(B::view_mut(grad, 0..rows * M::OUTPUT_SIZE), rows as f32 / total_rows as f32);
+        }
+        // Penalties are added to the loss accumulator as the loss is: times the rows it averages
+        // (the global batch's, and once: on rank 0).
+        let scale = (total_rows * (M::OUTPUT_SIZE / cols)) as f32;
+        let chief = parallel.as_ref().is_none_or(|(p, ..)| p.is_chief());
         // Penalties on layer outputs (their gradients are added inside `backward`).
         for a in M::ACTIVITY {
             let out = B::view(core.slot(a.slot), 0..rows * a.len);
@@ -691,12 +822,25 @@ impl<B: Backend> StepBody<'_, B> {
         }
         // Regularization penalties join the loss (training and evaluation alike, as Keras logs
         // them), and their gradients the weights' gradients.
-        for w in M::WEIGHTS {
+        for w in M::WEIGHTS.iter().filter(|_| chief) {
             if let Some(reg) = w.regularizer {
                 let range = w.offset..w.offset + w.len();
                 let (params, grads) = core.params_and_grads();
                 let g = training.then(|| B::view_mut(grads, range.clone()));
                 dev.regularize(&reg, B::view(params, range), g, scale, Some(B::view_mut(stats, 0..2)));
+            }
+        }
+        if let Some((parallel, _, host)) = parallel.as_mut().filter(|_| training) {
+            let n = M::TRAINABLE_PARAMS;
+            let (_, grads) = core.params_and_grads();
+            if let Some(grads) = dev.host_slice_mut(B::view_mut(grads, 0..n)) {
+                parallel.all_reduce_grads(grads);
+            } else {
+                host.resize(n, 0.0);
+                dev.download(B::view(core.grads(), 0..n), host)?;
+                parallel.all_reduce_grads(host);
+                let (_, grads) = core.params_and_grads();
+                dev.upload(host, B::view_mut(grads, 0..n))?;
             }
         }
         if step == Step::Train {
@@ -872,12 +1016,31 @@ impl<M: Model> Control for Compiled<M> {
         let scope = if M::NODES.is_empty() { format!("{}/", M::NAME) } else { String::new() };
         M::WEIGHTS.iter().map(|w| format!("{scope}{}", w.path())).collect()
     }
+    fn is_chief(&self) -> bool {
+        self.parallel.as_ref().is_none_or(DataParallel::is_chief)
+    }
+
+    fn chief_decides(&mut self, value: bool) -> bool {
+        self.parallel.as_ref().map_or(value, |p| p.broadcast_u64(value as u64) != 0)
+    }
+
     fn to_json(&self) -> String {
         crate::io::keras_file::model_config::<M>().to_string()
     }
 }
 
 impl<M: Model> Engine for Compiled<M> {
+    fn agree(&mut self, failed: Option<&Error>) -> Result<()> {
+        match &self.parallel {
+            Some(parallel) => parallel.agree(failed.map_or(Ok(()), |e| Err(Error::Config(e.to_string())))),
+            None => Ok(()),
+        }
+    }
+
+    fn check_same(&mut self, what: &str, data: &[&[f32]]) -> Result<()> {
+        self.parallel.as_ref().map_or(Ok(()), |p| p.check_same(what, data))
+    }
+
     fn hold(&mut self, t: &Table<'_>) -> Result<()> {
         let dev = self.model.core().device().clone();
         let parts: &[Table<'_>] = if t.parts.is_empty() { std::slice::from_ref(t) } else { &t.parts };
@@ -916,6 +1079,10 @@ impl<M: Model> Engine for Compiled<M> {
         let dev = self.model.core().device().clone();
         let n = self.host_stats.len();
         dev.download(<M::Backend as Device>::view(&self.stats, 0..n), &mut self.host_stats)?;
+        if let Some(parallel) = &self.parallel {
+            // Every accumulator is a sum over samples: the job's is the sum of the ranks'.
+            parallel.collective().all_reduce_sum(&mut self.host_stats);
+        }
         let stats = &self.host_stats;
         logs.set(if validation { "val_loss" } else { "loss" }, stats[0] / stats[1]);
         let cols = M::OUTPUT_SHAPE.last().copied().unwrap_or(1);
@@ -938,7 +1105,10 @@ impl<M: Model> Engine for Compiled<M> {
 
     fn begin_shuffle(&mut self) -> (u64, bool) {
         let restored = self.restored_shuffle_seed.take();
-        let seed = restored.unwrap_or_else(crate::random::next_seed);
+        let mut seed = restored.unwrap_or_else(crate::random::next_seed);
+        if let Some(parallel) = &self.parallel {
+            seed = parallel.broadcast_u64(seed);
+        }
         self.shuffle_seed = Some(seed);
         (seed, restored.is_some())
     }
@@ -958,24 +1128,35 @@ fn predict_batched<M: Model, X: Inputs + ?Sized>(model: &mut M, x: &X, batch_siz
 /// Predictions for all of table `x` in batches of `batch_size`.
 fn predict_table<M: Model>(model: &mut M, x: &Table<'_>, batch_size: usize) -> Result<Array<f32, M::OutputDim>> {
     check_input(x, M::INPUT_SHAPE, M::INPUT_INDICES)?;
-    let n = x.rows();
+    let out = predict_rows(model, x, 0..x.rows(), batch_size)?;
+    output_array::<M>(x.rows(), out)
+}
+
+/// The outputs of rows `range` of table `x` (checked), in batches of `batch_size`, flat.
+fn predict_rows<M: Model>(model: &mut M, x: &Table<'_>, range: std::ops::Range<usize>, batch_size: usize) -> Result<Vec<f32>> {
     let core = model.core_mut();
     let dev = core.device().clone();
-    let mut out = vec![0.0f32; n * M::OUTPUT_SIZE];
+    let mut out = vec![0.0f32; range.len() * M::OUTPUT_SIZE];
     let mut xbuf = dev.alloc(0)?;
     let none = Held { tables: Vec::new(), order: dev.alloc_indices(0)?, order_len: 0 };
-    let mut start = 0;
-    while start < n {
-        let rows = batch_size.min(n - start);
+    let mut start = range.start;
+    while start < range.end {
+        let rows = batch_size.min(range.end - start);
         let xv = stage_rows(&dev, &none, x, Batch::Range(start, start + rows), &mut xbuf, M::INPUT_SIZE, false)?;
         core.prepare(rows, M::SLOTS)?;
         M::forward(core, xv, rows, false);
+        let at = start - range.start;
         dev.download(
             <M::Backend as Device>::view(core.slot(M::OUTPUT_SLOT), 0..rows * M::OUTPUT_SIZE),
-            &mut out[start * M::OUTPUT_SIZE..(start + rows) * M::OUTPUT_SIZE],
+            &mut out[at * M::OUTPUT_SIZE..(at + rows) * M::OUTPUT_SIZE],
         )?;
         start += rows;
     }
+    Ok(out)
+}
+
+/// `n` outputs of model `M`, flat, as its output array.
+fn output_array<M: Model>(n: usize, out: Vec<f32>) -> Result<Array<f32, M::OutputDim>> {
     let mut shape = vec![n];
     shape.extend_from_slice(M::OUTPUT_SHAPE);
     let arr = ArrayD::from_shape_vec(IxDyn(&shape), out).expect("output buffer has the output shape");

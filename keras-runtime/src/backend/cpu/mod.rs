@@ -124,6 +124,10 @@ impl Device for Cpu {
         Some(data)
     }
 
+    fn host_slice_mut<'a>(&self, v: Self::ViewMut<'a>) -> Option<&'a mut [f32]> {
+        Some(v)
+    }
+
     #[inline]
     fn upload(&self, src: &[f32], dst: &mut [f32]) -> Result<()> {
         dst.copy_from_slice(src);

@@ -10,7 +10,7 @@ use crate::backend::ops::{Draw, RandomStream, decode_u64, encode_u64};
 #[inline(always)]
 fn key(d: &Draw, stream: RandomStream) -> u64 {
     let seed = if d.fixed { d.key } else { stream.seed ^ d.key };
-    mix(seed ^ mix(stream.step.wrapping_add(0x9e37_79b9_7f4a_7c15)))
+    mix(seed ^ mix(stream.step.wrapping_add(0x9e37_79b9_7f4a_7c15))).wrapping_add(d.first)
 }
 
 /// A uniform number in `[0, 1)` with 24 random bits, drawn for counter `i`.
@@ -139,7 +139,7 @@ mod tests {
     use super::*;
 
     fn draw(rate: f32, key: u64, rows: usize, channels: usize) -> Draw {
-        Draw { rate, key, fixed: true, rows, channels }
+        Draw { rate, key, fixed: true, rows, channels, first: 0 }
     }
 
     #[test]
@@ -177,7 +177,7 @@ mod tests {
     fn dropout_keeps_about_one_minus_rate_and_scales() {
         let x = vec![1.0f32; 100_000];
         let (mut y, mut mask) = (vec![0.0; x.len()], vec![0.0; x.len()]);
-        let d = Draw { rate: 0.3, key: 5, fixed: false, rows: 0, channels: 0 };
+        let d = Draw { rate: 0.3, key: 5, fixed: false, rows: 0, channels: 0, first: 0 };
         let stream = RandomStream { seed: 42, step: 7 };
         dropout(&d, stream, &x, &mut y, &mut mask);
         let kept = mask.iter().filter(|&&m| m == 1.0).count() as f64 / x.len() as f64;

@@ -39,8 +39,8 @@ pub use cudarc_device::CudaDevice;
 pub use driver::{DevicePtr, GemmCall, GpuDevice, KernelArg, LaunchConfig, Op};
 pub use emu::{EmuDevice, EmuGraph, EmuKernel};
 
-use super::ops::{Gemm, Transpose};
 use super::Device;
+use super::ops::{Gemm, Transpose};
 use crate::error::{Error, Result};
 use kernels::Module;
 use std::collections::HashMap;

@@ -265,7 +265,7 @@ mod tests {
         // The CRC-32C check value, and TFRecord's masking of it.
         assert_eq!(CRC32C.checksum(b"123456789"), 0xe306_9283);
         let c = 0xe306_9283u32;
-        assert_eq!(masked_crc(b"123456789"), ((c >> 15) | (c << 17)).wrapping_add(0xa282_ead8));
+        assert_eq!(masked_crc(b"123456789"), c.rotate_right(15).wrapping_add(0xa282_ead8));
     }
 
     #[test]

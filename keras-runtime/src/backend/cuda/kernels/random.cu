@@ -8,6 +8,7 @@ struct Draw {
     unsigned long long key;
     bool fixed;
     unsigned long long rows, channels;
+    unsigned long long first;  // the counter of the first draw (a data-parallel rank's offset)
 };
 
 // SplitMix64's finalizer.
@@ -25,7 +26,7 @@ __device__ __forceinline__ unsigned long long keras_u64(const float* slots) {
 // The generator's key for a layer's draw at the stream's step (stream: seed, then step).
 __device__ __forceinline__ unsigned long long keras_key(const Draw& d, const float* stream) {
     unsigned long long seed = d.fixed ? d.key : (keras_u64(stream) ^ d.key);
-    return keras_mix(seed ^ keras_mix(keras_u64(stream + 2) + 0x9e3779b97f4a7c15ull));
+    return keras_mix(seed ^ keras_mix(keras_u64(stream + 2) + 0x9e3779b97f4a7c15ull)) + d.first;
 }
 
 // Uniform in [0, 1) with 24 random bits.
