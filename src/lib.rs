@@ -8,8 +8,8 @@ pub use keras_runtime::*;
 pub mod prelude {
     pub use keras_macros::{functional, sequential};
     pub use keras_runtime::{
-        Adadelta, Adagrad, Adam, AdamW, Adamax, Backend, Compile, CosineDecay, Cpu, ExponentialDecay, FitArgs, Ftrl, InverseTimeDecay,
-        Lion, Loss, Metric, Model, Nadam, Network, PiecewiseConstantDecay, PolynomialDecay, RmsProp, Sgd,
+        Adadelta, Adagrad, Adam, AdamW, Adamax, Backend, Compile, Compiled, CosineDecay, Cpu, ExponentialDecay, FitArgs, Ftrl,
+        InverseTimeDecay, Lion, Loss, Metric, Model, Nadam, Network, PiecewiseConstantDecay, PolynomialDecay, RmsProp, Sgd,
     };
     // The backend's layers, for their methods on a concrete device (`Cpu::default().describe()`).
     pub use keras_runtime::backend::{

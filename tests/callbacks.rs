@@ -170,9 +170,9 @@ fn terminate_on_nan_stops_at_the_first_bad_batch() {
     let (x, y) = data();
     let y = y * 1e30;
     let mut model = Regressor::new(&Cpu::default()).compile(Sgd::new(1e10), "mse", [Metric::Accuracy; 0]).unwrap();
-    let batches = std::rc::Rc::new(std::cell::Cell::new(0));
-    let seen = batches.clone();
-    let mut counter = LambdaCallback::new().on_batch_end(move |_, _| seen.set(seen.get() + 1));
+    // The closure borrows a local (LambdaCallback's closures need not be 'static).
+    let batches = std::cell::Cell::new(0);
+    let mut counter = LambdaCallback::new().on_batch_end(|_, _| batches.set(batches.get() + 1));
     let mut stop = TerminateOnNaN::new();
     let h = model.fit(&x, &y, FitArgs::default().epochs(5).batch_size(8).verbose(0).callback(&mut stop).callback(&mut counter)).unwrap();
     assert_eq!(h.loss().len(), 1, "stopped in the first epoch");
@@ -215,6 +215,19 @@ fn reduce_lr_on_plateau_in_fit_lowers_the_rate() {
     let mut bad = ReduceLROnPlateau::new().factor(1.5);
     let err = model.fit(&x, &y, FitArgs::default().verbose(0).callback(&mut bad)).unwrap_err();
     assert_eq!(err.to_string(), "ReduceLROnPlateau factor: expected a number in (0, 1), found 1.5");
+    // A schedule drives the rate: refused before the first epoch trains.
+    let mut scheduled = Regressor::new(&Cpu::default())
+        .compile(Sgd::new(keras::ExponentialDecay::new(0.1, 10, 0.9)), "mse", [Metric::Accuracy; 0])
+        .unwrap();
+    let before = scheduled.get_weights().unwrap();
+    let mut cb = ReduceLROnPlateau::new().monitor("loss");
+    let err = scheduled.fit(&x, &y, FitArgs::default().epochs(3).verbose(0).callback(&mut cb)).unwrap_err();
+    let err = err.to_string();
+    assert!(
+        err.starts_with("ReduceLROnPlateau: ") && err.contains("the learning rate comes from a schedule, so it cannot be set"),
+        "{err}"
+    );
+    assert_eq!(scheduled.get_weights().unwrap(), before, "nothing trained");
     let mut unknown = EarlyStopping::new().monitor("val_loss");
     let err = model.fit(&x, &y, FitArgs::default().verbose(0).callback(&mut unknown)).unwrap_err();
     assert!(err.to_string().contains("monitors `val_loss`, which is not logged (logged: loss)"), "{err}");

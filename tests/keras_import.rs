@@ -104,6 +104,20 @@ fn missing_and_foreign_files_are_errors() {
     assert!(matches!(model.load_keras(fixture("no_such_file.keras")), Err(keras::Error::Io { .. })));
     let e = model.load_keras(fixture("G_files_dense.json")).unwrap_err();
     assert!(matches!(e, keras::Error::Format { .. }) && e.to_string().contains("not a Keras file"), "{e}");
+    // A Keras file given to the safetensors reader is named, with the call that reads it.
+    for file in ["G_files_dense.keras", "G_files_dense.weights.h5"] {
+        let e = model.load_weights(fixture(file)).unwrap_err().to_string();
+        assert!(e.contains("not a safetensors weights file") && e.contains("`load_keras`"), "{file}: {e}");
+    }
+    // A zip that is not a Keras archive (no config.json: the name is changed everywhere).
+    let mut bytes = std::fs::read(fixture("G_files_dense.keras")).unwrap();
+    let at: Vec<usize> = (0..bytes.len() - 11).filter(|&i| &bytes[i..i + 11] == b"config.json").collect();
+    assert!(at.len() >= 2, "config.json in the local header and the central directory");
+    for i in at {
+        bytes[i..i + 11].copy_from_slice(b"notes.json_");
+    }
+    let e = keras::io::keras_file::weights_from_bytes::<Net>(bytes).unwrap_err();
+    assert_eq!(e, "a zip archive without config.json: not a .keras file saved by Keras");
 }
 
 /// Truncations at many offsets and byte flips across each file: every outcome is an `Ok` (a flip

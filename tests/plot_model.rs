@@ -281,9 +281,10 @@ fn a_failed_render_leaves_the_previous_file() {
     assert_eq!(std::fs::read(&target).unwrap(), b"the previous plot");
     assert_eq!(entries(&dir), ["fake-dot", "model.png"]);
 
-    // A directory that does not exist: an error naming it, and `dot` is not left running.
-    let e = retry_busy(|| plot_model(&model, dir.join("no/such/dir/model.png"), PlotModel::default().dot_program(&fake))).unwrap_err();
-    assert!(matches!(e, keras::Error::Io { .. }), "{e}");
+    // A directory that cannot be made (a file is in the way): an error naming it, and `dot` is
+    // not left running.
+    let e = retry_busy(|| plot_model(&model, dir.join("model.png/sub/model.png"), PlotModel::default().dot_program(&fake))).unwrap_err();
+    assert!(matches!(e, keras::Error::Io { .. }) && e.to_string().contains("cannot create the directory"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -366,7 +366,10 @@ impl Callback for ReduceLROnPlateau {
         false
     }
 
-    fn on_train_begin(&mut self, _control: &mut dyn Control) -> Result<()> {
+    fn on_train_begin(&mut self, control: &mut dyn Control) -> Result<()> {
+        // An optimizer whose rate a schedule drives cannot be lowered: say so before training,
+        // not at the first plateau (setting the rate it has changes nothing).
+        control.set_learning_rate(control.learning_rate()).map_err(|e| Error::Config(format!("ReduceLROnPlateau: {e}")))?;
         if !(self.factor > 0.0 && self.factor < 1.0) {
             return Err(Error::value("ReduceLROnPlateau factor", "a number in (0, 1)", self.factor));
         }
@@ -437,7 +440,7 @@ impl<F: FnMut(usize, f32) -> f32> Callback for LearningRateScheduler<F> {
             .set_learning_rate(lr)
             .map_err(|e| Error::Config(format!("LearningRateScheduler: the schedule returned {lr} at epoch {epoch}: {e}")))?;
         if self.verbose > 0 {
-            println!("\nEpoch {}: LearningRateScheduler setting learning rate to {}.", epoch + 1, py_float(f64::from(lr)));
+            println!("\nEpoch {}: LearningRateScheduler setting learning rate to {}.", epoch + 1, py_float32(lr));
         }
         Ok(())
     }
@@ -682,11 +685,8 @@ impl Callback for ModelCheckpoint {
         let filepath = format_path(&self.filepath, epoch + 1, logs)?;
         // Every rank decides alike (the logs are the job's); rank 0 writes.
         if self.should_save(epoch, logs, &filepath)? && control.is_chief() {
-            let path = Path::new(&filepath);
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
-                std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.display().to_string(), source })?;
-            }
-            control.save_weights(path)?;
+            // (Missing directories are made by the atomic write.)
+            control.save_weights(Path::new(&filepath))?;
         }
         Ok(())
     }
@@ -827,7 +827,6 @@ impl Callback for BackupAndRestore {
         if !control.is_chief() {
             return Ok(());
         }
-        std::fs::create_dir_all(&self.backup_dir).map_err(|source| Error::Io { path: self.backup_dir.display().to_string(), source })?;
         control.save_state(&self.backup_path(), epoch + 1)
     }
 
@@ -848,6 +847,12 @@ impl Callback for BackupAndRestore {
 
 /// A float as Python's `str` writes it (`0.5`, `1e-05`, `nan`), as Keras's files and messages
 /// show values.
+/// An `f32` as Python's `str` writes the number it stands for: its shortest decimal (`0.001`,
+/// where widening to `f64` would show `0.0010000000474974513`).
+fn py_float32(v: f32) -> String {
+    py_float(v.to_string().parse::<f64>().unwrap_or(f64::from(v)))
+}
+
 fn py_float(v: f64) -> String {
     if v.is_nan() {
         return "nan".to_string();
@@ -866,54 +871,62 @@ fn py_float(v: f64) -> String {
     if s.contains('.') { s } else { s + ".0" }
 }
 
-type EpochHook = Box<dyn FnMut(usize, &Logs)>;
-type BatchHook = Box<dyn FnMut(usize, &Logs)>;
-type TrainHook = Box<dyn FnMut(&Logs)>;
+type EpochHook<'a> = Box<dyn FnMut(usize, &Logs) + 'a>;
+type BatchHook<'a> = Box<dyn FnMut(usize, &Logs) + 'a>;
+type TrainHook<'a> = Box<dyn FnMut(&Logs) + 'a>;
 
 /// A callback made of closures (Keras's `LambdaCallback`):
-/// `LambdaCallback::new().on_epoch_end(|epoch, logs| println!("{epoch}: {logs}"))`.
+/// `LambdaCallback::new().on_epoch_end(|epoch, logs| println!("{epoch}: {logs}"))`. The closures
+/// may borrow from their surroundings for as long as the callback lives:
+///
+/// ```
+/// use keras_runtime::callbacks::LambdaCallback;
+/// let mut losses = Vec::new();
+/// let mut record = LambdaCallback::new().on_epoch_end(|_, logs| losses.push(logs.loss()));
+/// # drop(record);
+/// ```
 #[derive(Default)]
-pub struct LambdaCallback {
-    train_begin: Option<Box<dyn FnMut()>>,
-    epoch_begin: Option<Box<dyn FnMut(usize)>>,
-    batch_end: Option<BatchHook>,
-    epoch_end: Option<EpochHook>,
-    train_end: Option<TrainHook>,
+pub struct LambdaCallback<'a> {
+    train_begin: Option<Box<dyn FnMut() + 'a>>,
+    epoch_begin: Option<Box<dyn FnMut(usize) + 'a>>,
+    batch_end: Option<BatchHook<'a>>,
+    epoch_end: Option<EpochHook<'a>>,
+    train_end: Option<TrainHook<'a>>,
 }
 
-impl LambdaCallback {
+impl<'a> LambdaCallback<'a> {
     /// A callback that does nothing until given closures.
     pub fn new() -> Self {
         Self::default()
     }
     /// Called before the first epoch.
-    pub fn on_train_begin(mut self, f: impl FnMut() + 'static) -> Self {
+    pub fn on_train_begin(mut self, f: impl FnMut() + 'a) -> Self {
         self.train_begin = Some(Box::new(f));
         self
     }
     /// Called with the epoch (0-based) before each epoch.
-    pub fn on_epoch_begin(mut self, f: impl FnMut(usize) + 'static) -> Self {
+    pub fn on_epoch_begin(mut self, f: impl FnMut(usize) + 'a) -> Self {
         self.epoch_begin = Some(Box::new(f));
         self
     }
     /// Called with the batch index and the epoch's running values after each training batch.
-    pub fn on_batch_end(mut self, f: impl FnMut(usize, &Logs) + 'static) -> Self {
+    pub fn on_batch_end(mut self, f: impl FnMut(usize, &Logs) + 'a) -> Self {
         self.batch_end = Some(Box::new(f));
         self
     }
     /// Called with the epoch and its values after each epoch.
-    pub fn on_epoch_end(mut self, f: impl FnMut(usize, &Logs) + 'static) -> Self {
+    pub fn on_epoch_end(mut self, f: impl FnMut(usize, &Logs) + 'a) -> Self {
         self.epoch_end = Some(Box::new(f));
         self
     }
     /// Called with the last epoch's values when training ends.
-    pub fn on_train_end(mut self, f: impl FnMut(&Logs) + 'static) -> Self {
+    pub fn on_train_end(mut self, f: impl FnMut(&Logs) + 'a) -> Self {
         self.train_end = Some(Box::new(f));
         self
     }
 }
 
-impl Callback for LambdaCallback {
+impl Callback for LambdaCallback<'_> {
     fn wants_batch_logs(&self) -> bool {
         self.batch_end.is_some()
     }
@@ -956,6 +969,9 @@ mod tests {
 
     #[test]
     fn floats_print_as_python_prints_them() {
+        assert_eq!(py_float32(0.001), "0.001");
+        assert_eq!(py_float32(1e-5), "1e-05");
+        assert_eq!(py_float(f64::from(0.001f32)), "0.0010000000474974513");
         assert_eq!(py_float(0.5), "0.5");
         assert_eq!(py_float(1.0), "1.0");
         assert_eq!(py_float(1e-5), "1e-05");

@@ -682,9 +682,12 @@ mod tests {
         h.plot().save(&path).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), h.plot().to_svg().unwrap());
         assert!(h.plot().metrics(&["nope"]).save(&path).is_err());
-        assert!(matches!(h.plot().save(dir.join("no/such/h.svg")), Err(Error::Io { .. })));
+        assert!(matches!(h.plot().save(dir.join("h.svg/under/a/file.svg")), Err(Error::Io { .. })));
         let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["h.svg"]);
+        // Missing directories are made.
+        h.plot().save(dir.join("runs/1/h.svg")).unwrap();
+        assert!(dir.join("runs/1/h.svg").exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

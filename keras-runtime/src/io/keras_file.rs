@@ -69,12 +69,10 @@ fn architecture<M: Model>(config: &Value) -> std::result::Result<Vec<String>, St
         ("Functional" | "Model", true) => return functional_architecture::<M>(config),
         ("Sequential", true) => return Err("the file holds a Sequential model, this model is functional".into()),
         ("Functional" | "Model", false) => return Err("the file holds a functional model, this model is Sequential".into()),
-        _ => {
-            return Err(format!(
-                "the file holds a {} model, but keras-rs imports Sequential and functional models",
-                if class.is_empty() { "non-Keras" } else { class }
-            ));
+        _ if class.is_empty() => {
+            return Err("config.json names no model class (`class_name`): not a model saved by Keras".into());
         }
+        _ => return Err(format!("the file holds a {class} model, but keras-rs imports Sequential and functional models")),
     }
     let layers = config.pointer("/config/layers").and_then(Value::as_array).ok_or("the model config has no layer list")?;
     let mut input: Option<Vec<Value>> = None;
@@ -539,7 +537,11 @@ impl<'a> Zip<'a> {
     }
 
     fn read(&self, name: &str) -> std::result::Result<Vec<u8>, String> {
-        let entry = self.entries.iter().find(|e| e.name == name.as_bytes()).ok_or_else(|| format!("the .keras archive has no {name}"))?;
+        let entry = self
+            .entries
+            .iter()
+            .find(|e| e.name == name.as_bytes())
+            .ok_or_else(|| format!("a zip archive without {name}: not a .keras file saved by Keras"))?;
         let damaged = || format!("damaged .keras archive: member {name} is truncated");
         let local = entry.local_header;
         if u32_at(self.bytes, local) != Some(0x0403_4b50) {

@@ -56,6 +56,20 @@ pub(crate) fn read(path: &Path) -> Result<(Vec<Tensor>, HashMap<String, String>)
 /// Every tensor and the metadata of a safetensors file's `bytes`; `path` names it in errors.
 pub(crate) fn parse(bytes: &[u8], path: &Path) -> Result<(Vec<Tensor>, HashMap<String, String>)> {
     let display = || path.display().to_string();
+    // Keras's own files, given to the safetensors reader: say which call reads them.
+    let keras = if bytes.starts_with(b"PK\x03\x04") {
+        Some("a zip archive (a Keras `.keras` file?)")
+    } else if bytes.starts_with(b"\x89HDF\r\n\x1a\n") {
+        Some("an HDF5 file (a Keras `.h5` or `.weights.h5` file?)")
+    } else {
+        None
+    };
+    if let Some(what) = keras {
+        return Err(Error::Format {
+            path: display(),
+            message: format!("not a safetensors weights file but {what}: read Keras files with `load_keras`"),
+        });
+    }
     let file = SafeTensors::deserialize(bytes)
         .map_err(|e| Error::Format { path: display(), message: format!("not a valid safetensors file ({e})") })?;
     let (_, meta) = SafeTensors::read_metadata(bytes)

@@ -114,12 +114,13 @@ pub trait Network: Sized {
 
     /// Saves the weights (trainable and not) to a safetensors file, one tensor per weight named
     /// by its Keras path (`dense/kernel`). The file is replaced atomically: a crash or an error
-    /// leaves the previous file intact.
+    /// leaves the previous file intact (see [`crate::io::write_atomic`]: missing directories are
+    /// created, an existing file keeps its permissions, a read-only one is not replaced).
     ///
     /// ```ignore
-    /// model.save_weights("mlp.safetensors")?;
-    /// let mut copy = Mlp::new(&Cpu)?;
-    /// copy.load_weights("mlp.safetensors")?;
+    /// model.save_weights("runs/mlp.safetensors")?;
+    /// let mut copy = Mlp::new(&Cpu::default());
+    /// copy.load_weights("runs/mlp.safetensors")?;
     /// ```
     fn save_weights(&self, path: impl AsRef<Path>) -> Result<()> {
         crate::io::weights::save_weights(self.model(), path.as_ref())
