@@ -279,3 +279,20 @@ fn predict_one_runs_large_models_on_a_small_stack() {
         assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "rnn: predict_one {a}, predict {b}");
     }
 }
+
+/// `predict_one_slice` takes a sample as a slice (a `Vec`, an image's flat pixels): the length
+/// and the values are checked and the answer is `predict_one`'s.
+#[test]
+fn predict_one_slice_checks_its_sample() {
+    let _seed = seeded();
+    let model = Regressor::new(&Cpu::default());
+    let sample: Vec<f32> = (0..6).map(|i| i as f32 / 6.0).collect();
+    let want = model.predict_one(sample.as_slice().try_into().unwrap());
+    assert_eq!(model.predict_one_slice(&sample).unwrap(), want);
+    let short = model.predict_one_slice(&sample[..5]).unwrap_err().to_string();
+    assert_eq!(short, "predict_one_slice: the sample: expected 6 values (one sample of (None, 3, 2)), found 5 values");
+    let mut bad = sample.clone();
+    bad[4] = f32::NAN;
+    let nan = model.predict_one_slice(&bad).unwrap_err().to_string();
+    assert_eq!(nan, "predict_one_slice: the sample contains a non-finite value (NaN) at flat index 4: expected finite numbers");
+}

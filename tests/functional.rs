@@ -59,8 +59,17 @@ fn predict_one_takes_one_argument_per_input() {
     for i in 0..x[0].shape()[0] {
         let row = |k: usize| x[k].index_axis(Axis(0), i).iter().copied().collect::<Vec<f32>>();
         let (a, b, meta) = (row(0), row(1), row(2));
-        let one = model.predict_one(&a.try_into().unwrap(), &b.try_into().unwrap(), &meta.try_into().unwrap());
+        let one = model.predict_one(&a.clone().try_into().unwrap(), &b.clone().try_into().unwrap(), &meta.clone().try_into().unwrap());
         assert_close("predict_one", &one, batch.index_axis(Axis(0), i).as_slice().unwrap(), 1e-6);
+        // The checked form over slices: the same answer; a wrong length or a NaN is an `Err`
+        // naming the input.
+        assert_eq!(model.predict_one_slice(&a, &b, &meta).unwrap(), one);
+        let e = model.predict_one_slice(&a, &b[1..], &meta).unwrap_err().to_string();
+        assert!(e.starts_with("predict_one_slice: input `b`: expected") && e.ends_with(&format!("found {} values", b.len() - 1)), "{e}");
+        let mut nan = meta.clone();
+        nan[0] = f32::NAN;
+        let e = model.predict_one_slice(&a, &b, &nan).unwrap_err().to_string();
+        assert!(e.starts_with("predict_one_slice: input `meta` contains a non-finite value (NaN) at flat index 0"), "{e}");
     }
 }
 

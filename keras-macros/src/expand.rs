@@ -241,9 +241,28 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
             quote! {
                 /// Runs one sample through the model on the CPU (inference mode), without allocating
                 /// after the first call on a thread: activations live in a per-thread buffer that is
-                /// reused.
+                /// reused. For a sample in a `Vec` or an array's row, see
+                /// [`Self::predict_one_slice`]; a large literal (`&[0.0; 150528]`) makes rustc slow,
+                /// where a `Vec` does not.
                 pub fn predict_one(&self, x: &[f32; #in_size]) -> [f32; #out_size] {
                     #body
+                }
+
+                /// [`Self::predict_one`] of a sample given as a slice, flat in row-major order (a
+                /// `Vec`, an image's pixels): an error, not a panic, when its length is not the
+                /// model's input size, and a NaN or infinity is refused as `predict` refuses it.
+                pub fn predict_one_slice(&self, x: &[f32]) -> ::keras::Result<[f32; #out_size]> {
+                    let sample: &[f32; #in_size] = x.try_into().map_err(|_| {
+                        ::keras::Error::value(
+                            "predict_one_slice: the sample",
+                            ::std::format!("{} values (one sample of {})", #in_size, ::keras::error::batch_shape(Self::INPUT_SHAPE)),
+                            ::std::format!("{} values", x.len()),
+                        )
+                    })?;
+                    if let ::core::option::Option::Some((index, &value)) = sample.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                        return ::core::result::Result::Err(::keras::Error::NonFinite { what: "predict_one_slice: the sample".into(), value, index });
+                    }
+                    ::core::result::Result::Ok(self.predict_one(sample))
                 }
             },
         ),

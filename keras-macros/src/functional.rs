@@ -1162,12 +1162,34 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
             }
         }
     } else {
+        // The checked form over slices: each input's length, then its values.
+        let slice_params = m.inputs.iter().map(|(i, _)| quote!(#i: &[f32]));
+        let checks = m.inputs.iter().zip(&in_lens).map(|((i, s), l)| {
+            let what = format!("predict_one_slice: input `{}`", i.unraw());
+            let shape = format!("{l} values (one sample of {})", fmt_shape(s));
+            quote! {
+                let #i: &[f32; #l] = #i.try_into().map_err(|_| ::keras::Error::value(#what, #shape, ::std::format!("{} values", #i.len())))?;
+                if let ::core::option::Option::Some((index, &value)) = #i.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                    return ::core::result::Result::Err(::keras::Error::NonFinite { what: #what.into(), value, index });
+                }
+            }
+        });
+        let names = m.inputs.iter().map(|(i, _)| i);
         quote! {
             #[doc = #doc]
             #[allow(non_snake_case)]
             pub fn predict_one(&self, #(#params),*) -> [f32; #out_size] {
                 #(#locals)*
                 #body
+            }
+
+            /// `predict_one` of a sample given as one slice per input, each flat in row-major
+            /// order (a `Vec`, an image's pixels): an error, not a panic, when a length is not
+            /// its input's size, and a NaN or infinity is refused as `predict` refuses it.
+            #[allow(non_snake_case)]
+            pub fn predict_one_slice(&self, #(#slice_params),*) -> ::keras::Result<[f32; #out_size]> {
+                #(#checks)*
+                ::core::result::Result::Ok(self.predict_one(#(#names),*))
             }
         }
     };

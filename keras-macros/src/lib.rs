@@ -12,15 +12,176 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-/// Defines a Sequential model whose layer shapes and parameter counts are checked at compile
-/// time. See the `keras` crate for the DSL.
+/// Defines a Sequential model (Keras's `keras.Sequential([...])`): a chain of layers whose
+/// shapes and parameter counts the compiler checks, with forward and backward passes generated
+/// for exactly those shapes.
+///
+/// # Grammar
+///
+/// ```text
+/// sequential! { item+ }            one or more model types
+/// sequential!(chain)               an expression: a model of that chain on the CPU
+///
+/// item  := attribute* visibility 'struct' Name '=' chain ';'
+/// chain := layer ('=>' layer)*
+/// layer := Kind '(' positional,* (keyword '=' value),* ')'
+/// ```
+///
+/// - The first layer says the input shape: `Input(784)`, `Input((28, 28))`, or `in = ..` on the
+///   first layer (`Dense(32, in = 784)`). The batch axis is never written.
+/// - Positional arguments come in Keras's order (`Dense(units, activation)`,
+///   `Conv2D(filters, kernel_size, activation)`); every other argument is a keyword with
+///   Keras's name and values: `use_bias = false`, `padding = "same"`,
+///   `kernel_initializer = he_normal`, `kernel_regularizer = l2(0.01)`.
+/// - Every layer takes `name = ".."` (default: Keras's `dense`, `dense_1`, ..) and
+///   `params = N`, a compile-time check of its parameter count; `#[params(N)]` on the struct
+///   checks the total.
+/// - Layers: `Input`, `Dense`, `Activation`, `Dropout`, `Flatten`, `Reshape`, `Permute`,
+///   `RepeatVector`, `BatchNormalization`, `LayerNormalization`, `ActivityRegularization`,
+///   `GaussianNoise`, `GaussianDropout`, `SpatialDropout2D`, `Conv1D`, `Conv2D`,
+///   `DepthwiseConv2D`, `SeparableConv2D`, `Conv2DTranspose`, `MaxPooling1D`/`2D`,
+///   `AveragePooling1D`/`2D`, `GlobalAveragePooling1D`/`2D`, `GlobalMaxPooling1D`/`2D`,
+///   `UpSampling2D`, `ZeroPadding2D`, `Cropping2D`, `Embedding`, `SimpleRNN`, `LSTM`, `GRU`,
+///   `Bidirectional(..)`, `TimeDistributed(..)`. Their arguments are listed in the `keras`
+///   crate's README.
+///
+/// # What it generates
+///
+/// For `struct Mlp = ..`, a type `Mlp<B: Backend = Cpu>` with:
+/// - `Mlp::new(&device)` and `Mlp::try_new(&device)`: fresh weights, seeded by
+///   `keras::utils::set_random_seed`;
+/// - the constants `PARAMS`, `TRAINABLE_PARAMS`, `NON_TRAINABLE_PARAMS`, `INPUT_SHAPE`,
+///   `OUTPUT_SHAPE` and `LAYER_NAMES`, all computed at compile time;
+/// - `predict_one(&[f32; IN]) -> [f32; OUT]` on the CPU, for one sample without allocating
+///   (from a `Vec`, `x.as_slice().try_into()`: a large array literal makes rustc slow);
+/// - the `keras::model::Model` implementation, and with it `compile`,
+///   `predict`, `summary()`, `get_weights` / `set_weights`, `save_weights` / `load_weights`,
+///   and `save_keras` / `load_keras`.
+///
+/// # Examples
+///
+/// ```
+/// use keras::prelude::*;
+///
+/// sequential! {
+///     /// The network of the Keras tutorial.
+///     #[params(25_461)]
+///     pub struct Mlp = Dense(32, in = 784, sigmoid) => Dense(10, sigmoid) => Dense(1, sigmoid);
+///
+///     /// A classifier for 28x28 images.
+///     pub struct Classifier = Input((28, 28))
+///         => Flatten()
+///         => Dense(128, relu, kernel_initializer = he_normal)
+///         => Dropout(0.2)
+///         => Dense(10, activation = "softmax", name = "probabilities", params = 1_290);
+/// }
+///
+/// const _: () = assert!(Mlp::PARAMS == 25_461 && Classifier::OUTPUT_SHAPE[0] == 10);
+///
+/// let model = Classifier::new(&Cpu::default());
+/// assert_eq!(Classifier::LAYER_NAMES, ["flatten", "dense", "dropout", "probabilities"]);
+/// let p = model.predict_one(&[0.5; 784]);
+/// assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+///
+/// // An expression: a model on the CPU, its type unnamed.
+/// let small = sequential!(Input(4) => Dense(8, relu) => Dense(3, softmax));
+/// assert_eq!(small.count_params(), 67);
+/// ```
+///
+/// A layer that does not fit the one before it is a compile error at that layer, in Keras's
+/// words:
+///
+/// ```compile_fail
+/// use keras::prelude::*;
+/// sequential! {
+///     pub struct Bad = Dense(32, in = 784) => Dense(10, in = 64);
+/// }
+/// ```
+///
+/// ```text
+/// error: Dense expects input shape (None, 64), but the previous layer `dense` outputs (None, 32)
+/// ```
 #[proc_macro]
 pub fn sequential(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
     expand::sequential(input.into()).into()
 }
 
-/// Defines a functional model: a graph of layer calls over named inputs, with shared layers and
-/// merge layers, its shapes and parameter counts checked at compile time. See the `keras` crate.
+/// Defines a functional model (Keras's functional API): a graph of layer calls over named
+/// inputs, with shared layers and merge layers, its shapes and parameter counts checked at
+/// compile time.
+///
+/// # Grammar
+///
+/// ```text
+/// functional! { item+ }
+///
+/// item   := attribute* visibility 'struct' Name '(' (input ':' shape),+ ')' '->' output '{' stmt* '}'
+/// shape  := '[' dim (',' dim)* ']'                    the per-sample shape: [784], [28, 28, 1]
+/// stmt   := 'let' name '=' layer ('(' name,+ ')')? ';'
+/// layer  := Kind '(' positional,* (keyword '=' value),* ')'    as in sequential!
+/// ```
+///
+/// - `let h = Dense(8, relu)(x);` makes a layer and calls it on `x`.
+/// - `let enc = Dense(8, relu);` binds a layer; each `enc(a)`, `enc(b)` calls the same layer,
+///   with one set of weights (its gradients summed over the calls).
+/// - Merge layers take several tensors: `Add()`, `Subtract()` (two), `Multiply()`,
+///   `Average()`, `Maximum()`, `Minimum()` (of one shape), `Concatenate(axis = -1)`.
+/// - The output is the name after `->`. Every input and `let` must lead to it, and every
+///   layer bound must be called.
+/// - Checked at compile time, each at its tokens: the shapes a merge receives, a shared layer
+///   called on a tensor its weights do not fit, unknown names, duplicate layer names, and the
+///   `params =` / `#[params(N)]` counts.
+///
+/// # What it generates
+///
+/// The same as [`sequential!`]: `Name::new(&device)`, the compile-time constants, the `Model`
+/// implementation (`compile`, `fit`, `predict`, `summary()` with Keras's "Connected to"
+/// column, weights and Keras files in Keras's layer order), and `predict_one` taking one
+/// argument per input. `fit` and `predict` take one array per input, in order, as Keras's
+/// `model.fit([a, b], y)`: `&[a.view(), b.view()]`.
+///
+/// # Example
+///
+/// ```
+/// use keras::prelude::*;
+/// use keras::ndarray::Array2;
+///
+/// functional! {
+///     /// Two views of a thing and some metadata, one shared encoder.
+///     pub struct Siamese(left: [16], right: [16], meta: [4]) -> class {
+///         let encoder = Dense(8, relu);            // one layer, called twice
+///         let a = encoder(left);
+///         let b = encoder(right);
+///         let m = Dense(4, relu)(meta);
+///         let joined = Concatenate()(a, b, m);     // (None, 20)
+///         let class = Dense(3, softmax)(joined);
+///     }
+/// }
+///
+/// const _: () = assert!(Siamese::PARAMS == 136 + 20 + 63);
+///
+/// let model = Siamese::new(&Cpu::default());
+/// let p = model.predict_one(&[0.5; 16], &[0.25; 16], &[1.0; 4]);
+/// assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+///
+/// let (left, right, meta) = (Array2::<f32>::ones((8, 16)), Array2::<f32>::zeros((8, 16)), Array2::<f32>::ones((8, 4)));
+/// let y = Array2::<f32>::from_shape_fn((8, 3), |(i, j)| (i % 3 == j) as u8 as f32);
+/// let mut model = model.compile(Adam::default(), "categorical_crossentropy", ["accuracy"])?;
+/// model.fit(&[left.view(), right.view(), meta.view()], &y, FitArgs::default().epochs(2).verbose(0))?;
+/// # Ok::<(), keras::Error>(())
+/// ```
+///
+/// Merging tensors of different shapes is a compile error at the merge:
+///
+/// ```compile_fail
+/// use keras::prelude::*;
+/// functional! {
+///     pub struct Bad(a: [4], b: [5]) -> out {
+///         let s = Add()(a, b);
+///         let out = Dense(1)(s);
+///     }
+/// }
+/// ```
 #[proc_macro]
 pub fn functional(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
     functional::functional(input.into()).into()

@@ -3,7 +3,7 @@
 //! All trainable parameters of a model live in one flat buffer, in Keras order and layout (Dense
 //! kernel `(in, out)` row-major, then its bias, layer after layer); gradients in a second buffer
 //! of the same layout; non-trainable state (BatchNormalization's moving statistics) in a third.
-//! Layers see views at offsets the macro computed. Activations live in a [`Workspace`] of
+//! Layers see views at offsets the macro computed. Activations live in the workspace of
 //! per-layer slots sized for the largest batch seen, reused from step to step.
 
 use crate::backend::{Backend, Device, RandomStream};

@@ -1177,7 +1177,7 @@ pub struct BatchStats<V> {
     pub inv: V,
 }
 
-/// The tensors of [`SequenceOps::rnn_step`].
+/// The tensors of [`SequenceOps::rnn_step`](crate::backend::SequenceOps::rnn_step).
 pub struct RnnStepIo<V, M> {
     /// The input projections of every step, `batch * timesteps x gates * units` (rows
     /// `n * timesteps + t`), the input bias included.
@@ -1200,7 +1200,7 @@ pub struct RnnStepIo<V, M> {
     pub y: M,
 }
 
-/// The tensors of [`SequenceOps::rnn_step_backward`].
+/// The tensors of [`SequenceOps::rnn_step_backward`](crate::backend::SequenceOps::rnn_step_backward).
 pub struct RnnStepGrads<V, M> {
     /// The layer's output gradient.
     pub dy: V,
@@ -1228,7 +1228,7 @@ pub struct RnnStepGrads<V, M> {
     pub drbias: Option<M>,
 }
 
-/// The tensors of [`SequenceOps::rnn_reset_state_backward`].
+/// The tensors of [`SequenceOps::rnn_reset_state_backward`](crate::backend::SequenceOps::rnn_reset_state_backward).
 pub struct RnnResetGrads<V, M> {
     /// The gradient of `r h` (`None` at the first step).
     pub drh: Option<V>,

@@ -123,7 +123,7 @@ pub trait Inputs {
     /// Whether this is a list of arrays (one per input) rather than one array.
     fn is_list(&self) -> bool;
     /// The one table the training loop batches from, for a model with `inputs` (see
-    /// [`join_inputs`]).
+    /// `join_inputs`).
     fn input_table(&self, inputs: &[InputSpec], what: &str) -> Result<Table<'_>> {
         join_inputs(self.tables(what)?, self.is_list(), inputs, what)
     }

@@ -2,7 +2,7 @@
 //!
 //! `compile` turns a model into a [`Compiled`] model: only a compiled model has `fit`, so
 //! training an uncompiled model is a compile error. The training loop itself is not generic
-//! (it drives the model through the object-safe [`Engine`]), so each model adds only its thin
+//! (it drives the model through the object-safe `Engine`), so each model adds only its thin
 //! forward/backward code to a user's build.
 
 mod callbacks;

@@ -54,7 +54,7 @@ pub fn apply(act: Activation, x: f32) -> f32 {
     }
 }
 
-/// The derivative `dy/dx`, given the input `x` (only read where [`Self::needs_input`]) and the
+/// The derivative `dy/dx`, given the input `x` (only read where [`Activation::needs_input`]) and the
 /// output `y`. At the kinks it takes JAX's values (relu'(0) = 0, leaky_relu'(0) = 1,
 /// relu6'(6) = 0). Not for softmax, whose Jacobian is not diagonal.
 pub fn derivative(act: Activation, x: f32, y: f32) -> f32 {
