@@ -27,7 +27,10 @@
 //!   callback decides the same. The progress bar and every file a callback writes (checkpoints,
 //!   `BackupAndRestore`, `CSVLogger`, `TensorBoard`) belong to rank 0.
 //! - A data error on any rank is an `Err` on every rank (no rank is left waiting); a rank that
-//!   dies ends the job through MPI.
+//!   dies ends the job through MPI. Every rank passes the same callbacks: each one's outcome is
+//!   agreed across ranks before the next runs.
+//! - A rank whose slice of a batch is empty (a last batch smaller than the job) still takes part
+//!   in the step's collectives and adds nothing to the loss.
 //!
 //! The collective is a small trait ([`Collective`]): MPI ([`DataParallel::mpi`], feature `mpi`,
 //! rsmpi over the system's OpenMPI) for clusters of CPUs; NCCL will plug in beside it for
@@ -219,6 +222,8 @@ pub struct Shard {
     pub parallel: DataParallel,
     /// This rank's first row within the global batch.
     pub first_row: usize,
+    /// This rank's rows (samples) of the batch.
+    pub rows: usize,
 }
 
 /// Downloads a view (distributed layers work on the host).

@@ -38,7 +38,7 @@ impl<B: Backend, const W: usize> Layer<B, W, W> for Dropout<W> {
     fn forward(&self, Forward { ctx, x, y, scratch, training, .. }: Forward<'_, B, W, W>) {
         if training && self.rate > 0.0 {
             let mask = B::split_mut(scratch, x.rows * W).0;
-            ctx.device.dropout(&self.key.draw(self.rate, x.rows, 0, ctx.first_row(), W), ctx.stream(), x.view, y.view, mask);
+            ctx.device.dropout(&self.key.draw(self.rate, x.rows, 0, ctx.first_row(x.rows), W), ctx.stream(), x.view, y.view, mask);
         } else {
             ctx.device.copy(x.view, y.view);
         }
@@ -49,7 +49,7 @@ impl<B: Backend, const W: usize> Layer<B, W, W> for Dropout<W> {
         let Some(dx) = dx else { return };
         if self.rate > 0.0 {
             let mask = B::sub(B::freeze(&scratch), 0..x.rows * W);
-            ctx.device.dropout_backward(&self.key.draw(self.rate, x.rows, 0, ctx.first_row(), W), B::freeze(&dy.view), mask, dx.view);
+            ctx.device.dropout_backward(&self.key.draw(self.rate, x.rows, 0, ctx.first_row(x.rows), W), B::freeze(&dy.view), mask, dx.view);
         } else {
             ctx.device.copy(B::freeze(&dy.view), dx.view);
         }

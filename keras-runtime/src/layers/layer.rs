@@ -32,9 +32,11 @@ impl<'a, B: Backend> Ctx<'a, B> {
         Ctx { device, stream, shard: None }
     }
 
-    /// The row of the global batch this pass's first row is (0 outside data parallelism).
-    pub fn first_row(&self) -> usize {
-        self.shard.map_or(0, |s| s.first_row)
+    /// Where this pass's first row lies in the global batch, for a layer whose input is `rows`
+    /// rows (samples times the rows of each sample: a feature map's pixels, a sequence's
+    /// steps): 0 outside data parallelism.
+    pub fn first_row(&self, rows: usize) -> usize {
+        self.shard.filter(|s| s.rows > 0).map_or(0, |s| s.first_row * (rows / s.rows))
     }
 
     /// The random stream as a view, for a random layer's kernel.

@@ -34,7 +34,7 @@ impl<B: Backend, const W: usize> Layer<B, W, W> for GaussianNoise<W> {
     /// `y = x + stddev * n` in training, `y = x` otherwise.
     fn forward(&self, Forward { ctx, x, y, training, .. }: Forward<'_, B, W, W>) {
         if training && self.stddev > 0.0 {
-            ctx.device.gaussian_noise(&self.key.draw(self.stddev, x.rows, 0, ctx.first_row(), W), ctx.stream(), x.view, y.view, None);
+            ctx.device.gaussian_noise(&self.key.draw(self.stddev, x.rows, 0, ctx.first_row(x.rows), W), ctx.stream(), x.view, y.view, None);
         } else {
             ctx.device.copy(x.view, y.view);
         }
@@ -77,7 +77,13 @@ impl<B: Backend, const W: usize> Layer<B, W, W> for GaussianDropout<W> {
         if training && self.rate > 0.0 {
             let noise = B::split_mut(scratch, x.rows * W).0;
             let stddev = (self.rate / (1.0 - self.rate)).sqrt();
-            ctx.device.gaussian_noise(&self.key.draw(stddev, x.rows, 0, ctx.first_row(), W), ctx.stream(), x.view, y.view, Some(noise));
+            ctx.device.gaussian_noise(
+                &self.key.draw(stddev, x.rows, 0, ctx.first_row(x.rows), W),
+                ctx.stream(),
+                x.view,
+                y.view,
+                Some(noise),
+            );
         } else {
             ctx.device.copy(x.view, y.view);
         }
@@ -127,7 +133,7 @@ impl<B: Backend, const N: usize, const C: usize> Layer<B, N, N> for SpatialDropo
     fn forward(&self, Forward { ctx, x, y, scratch, training, .. }: Forward<'_, B, N, N>) {
         if training && self.rate > 0.0 {
             let mask = B::split_mut(scratch, x.rows * C).0;
-            ctx.device.dropout(&self.key.draw(self.rate, x.rows, C, ctx.first_row(), C), ctx.stream(), x.view, y.view, mask);
+            ctx.device.dropout(&self.key.draw(self.rate, x.rows, C, ctx.first_row(x.rows), C), ctx.stream(), x.view, y.view, mask);
         } else {
             ctx.device.copy(x.view, y.view);
         }
@@ -138,7 +144,7 @@ impl<B: Backend, const N: usize, const C: usize> Layer<B, N, N> for SpatialDropo
         let Some(dx) = dx else { return };
         if self.rate > 0.0 {
             let mask = B::sub(B::freeze(&scratch), 0..x.rows * C);
-            ctx.device.dropout_backward(&self.key.draw(self.rate, x.rows, C, ctx.first_row(), C), B::freeze(&dy.view), mask, dx.view);
+            ctx.device.dropout_backward(&self.key.draw(self.rate, x.rows, C, ctx.first_row(x.rows), C), B::freeze(&dy.view), mask, dx.view);
         } else {
             ctx.device.copy(B::freeze(&dy.view), dx.view);
         }

@@ -343,8 +343,12 @@ fn run(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: Option<us
     let verbose = if engine.is_chief() { args.verbose } else { 0 };
     engine.take_stop_request();
     engine.take_initial_epoch();
-    let begun = args.callbacks.iter_mut().try_for_each(|cb| cb.on_train_begin(engine));
-    together(engine, begun)?;
+    // Each callback's outcome is agreed across a job's ranks before the next callback runs, so
+    // every rank makes the same collective calls (a callback may make its own).
+    for cb in args.callbacks.iter_mut() {
+        let begun = cb.on_train_begin(engine);
+        together(engine, begun)?;
+    }
     let initial_epoch = engine.take_initial_epoch().unwrap_or(args.initial_epoch);
     // Drawn after `on_train_begin`, where BackupAndRestore may restore a run's seed: then the
     // epochs already done are shuffled again so that the order continues where it stopped.
@@ -358,8 +362,10 @@ fn run(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: Option<us
     let mut stopped = false;
     for epoch in initial_epoch..args.epochs {
         let t0 = Instant::now();
-        let begun = args.callbacks.iter_mut().try_for_each(|cb| cb.on_epoch_begin(epoch, engine));
-        together(engine, begun)?;
+        for cb in args.callbacks.iter_mut() {
+            let begun = cb.on_epoch_begin(epoch, engine);
+            together(engine, begun)?;
+        }
         if verbose > 0 && args.epochs > 1 {
             println!("Epoch {}/{}", epoch + 1, args.epochs);
         }
@@ -377,12 +383,18 @@ fn run(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: Option<us
             engine.train_batch(x, y, train_weights, batch)?;
             if per_batch_logs {
                 engine.write_logs(&mut logs, false)?;
-                let mut ended = args.callbacks.iter_mut().try_for_each(|cb| cb.on_train_batch_end(step, &logs, engine));
-                if let Some(bar) = bar.as_mut().filter(|_| verbose == 1 && ended.is_ok()) {
-                    let pairs: Vec<(&str, f32)> = logs.iter().collect();
-                    ended = bar.update(step + 1, &pairs, false, secs(t0)).map_err(stdout_error);
+                for cb in args.callbacks.iter_mut() {
+                    let ended = cb.on_train_batch_end(step, &logs, engine);
+                    together(engine, ended)?;
                 }
-                together(engine, ended)?;
+                // (The same condition on every rank: rank 0 draws, the others agree.)
+                if args.verbose == 1 {
+                    let drawn = match bar.as_mut().filter(|_| verbose == 1) {
+                        Some(bar) => bar.update(step + 1, &logs.iter().collect::<Vec<_>>(), false, secs(t0)).map_err(stdout_error),
+                        None => Ok(()),
+                    };
+                    together(engine, drawn)?;
+                }
             }
             if engine.take_stop_request() {
                 stopped = true;
@@ -396,19 +408,26 @@ fn run(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: Option<us
         }
         // Keras runs the user's callbacks before its progress bar and History, which then show
         // what the callbacks added (`learning_rate`).
-        let mut ended = args.callbacks.iter_mut().try_for_each(|cb| cb.on_epoch_end(epoch, &mut logs, engine));
-        if let Some(bar) = bar.as_mut().filter(|_| ended.is_ok()) {
-            let pairs: Vec<(&str, f32)> = logs.iter().collect();
-            ended = bar.update(steps, &pairs, true, secs(t0)).map_err(stdout_error);
+        for cb in args.callbacks.iter_mut() {
+            let ended = cb.on_epoch_end(epoch, &mut logs, engine);
+            together(engine, ended)?;
         }
-        together(engine, ended)?;
+        if args.verbose > 0 {
+            let drawn = match bar.as_mut() {
+                Some(bar) => bar.update(steps, &logs.iter().collect::<Vec<_>>(), true, secs(t0)).map_err(stdout_error),
+                None => Ok(()),
+            };
+            together(engine, drawn)?;
+        }
         history.push(epoch, &logs);
         if stopped || engine.take_stop_request() {
             break;
         }
     }
-    let ended = args.callbacks.iter_mut().try_for_each(|cb| cb.on_train_end(&logs, engine));
-    together(engine, ended)?;
+    for cb in args.callbacks.iter_mut() {
+        let ended = cb.on_train_end(&logs, engine);
+        together(engine, ended)?;
+    }
     Ok(history)
 }
 

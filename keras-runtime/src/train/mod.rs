@@ -179,12 +179,13 @@ impl<M: Model> Network for Compiled<M> {
     /// predicts its share of the samples and every rank gets all of them.
     fn predict<X: Inputs + ?Sized>(&mut self, x: &X) -> Result<Array<f32, M::OutputDim>> {
         let Some(parallel) = self.parallel.clone() else { return predict_batched(&mut self.model, x, 32) };
-        let x = input_table(x, M::INPUTS, "x")?;
+        // Every step is taken by every rank: checks agreed, then the same data, then the rows.
+        let x =
+            parallel.agree(input_table(x, M::INPUTS, "x").and_then(|x| check_input(&x, M::INPUT_SHAPE, M::INPUT_INDICES).map(|()| x)))?;
+        parallel.check_same("predict", &x.slices())?;
         let n = x.rows();
-        let checked = check_input(&x, M::INPUT_SHAPE, M::INPUT_INDICES).and_then(|()| parallel.check_same("predict", &x.slices()));
-        parallel.agree(checked)?;
         let mine = parallel.slice(n);
-        let local = predict_rows(&mut self.model, &x, mine, 32)?;
+        let local = parallel.agree(predict_rows(&mut self.model, &x, mine, 32))?;
         let counts: Vec<usize> = (0..parallel.size())
             .map(|r| {
                 let (a, b) = (r * n / parallel.size(), (r + 1) * n / parallel.size());
@@ -653,7 +654,7 @@ impl<M: Model> Compiled<M> {
             Batch::Range(..) => Batch::Range(a + mine.start, a + mine.end),
             Batch::Shuffled(..) => Batch::Shuffled(a + mine.start, a + mine.end),
         };
-        self.model.core_mut().set_shard(Some(Shard { parallel: parallel.clone(), first_row: mine.start }));
+        self.model.core_mut().set_shard(Some(Shard { parallel: parallel.clone(), first_row: mine.start, rows: mine.len() }));
         let ran = self.step_on(x, y, w, local, step, Some((&parallel, total)));
         self.model.core_mut().set_shard(None);
         ran
@@ -792,7 +793,9 @@ impl<B: Backend> StepBody<'_, B> {
         core.prepare(rows, M::SLOTS)?;
         let training = step != Step::Test;
         M::forward(core, xv, rows, training);
-        {
+        // A data-parallel rank whose slice of a batch is empty adds nothing to the loss and
+        // metrics (a mean over no rows is NaN), but takes part in everything else.
+        if rows > 0 {
             let (out, grad) = core.output_and_grad(M::OUTPUT_SLOT, M::OUTPUT_GRAD_SLOT);
             let pred = B::view(out, 0..rows * M::OUTPUT_SIZE);
             let grad = training.then(|| B::view_mut(grad, 0..rows * M::OUTPUT_SIZE));
