@@ -180,3 +180,47 @@ fn devices_that_do_not_record_say_so() {
     assert!(!off.records());
     assert!(!off.begin_capture().unwrap());
 }
+
+/// A user's loss and metric run on the host whatever the device: on the emulated GPU they
+/// train as on the CPU, and the step's round trip keeps it from being recorded (no replays).
+#[test]
+fn custom_losses_run_on_the_host_and_are_not_recorded() {
+    struct Squared;
+    impl keras::losses::CustomLoss for Squared {
+        fn call<T: keras::autodiff::Real>(&self, y_true: &[T], y_pred: &[T]) -> T {
+            y_true.iter().zip(y_pred).map(|(&t, &p)| (p - t).square()).sum::<T>() / y_pred.len() as f32
+        }
+    }
+    fn within(t: &[f32], p: &[f32]) -> f32 {
+        t.iter().zip(p).filter(|(t, p)| (*t - *p).abs() < 0.5).count() as f32 / p.len() as f32
+    }
+    let _seeded = SEED.lock().unwrap_or_else(|e| e.into_inner());
+    let (x, labels, w) = data();
+    let y = keras::utils::to_categorical(&labels, 3).unwrap();
+    let start = Noisy::new(&Cpu::default()).get_weights().unwrap();
+    fn run<B: keras::Backend>(
+        mut model: Noisy<B>,
+        start: &[ArrayD<f32>],
+        x: &Array2<f32>,
+        y: &Array2<f32>,
+        w: &Array1<f32>,
+    ) -> (Vec<f32>, Vec<ArrayD<f32>>) {
+        model.set_weights(start).unwrap();
+        model.core_mut().set_random_stream(RandomStream { seed: 0xbeef, step: 0 }).unwrap();
+        let mut m = model.compile(Sgd::new(0.1), Squared, [within]).unwrap();
+        let h = m.fit(x, y, FitArgs::default().epochs(2).batch_size(8).shuffle(false).sample_weight(w).verbose(0)).unwrap();
+        (h.loss().iter().chain(&h["within"]).copied().collect(), m.get_weights().unwrap())
+    }
+    let dev = Cuda::emulated();
+    let (gpu_history, gpu_weights) = run(Noisy::new(&dev), &start, &x, &y, &w);
+    let (cpu_history, cpu_weights) = run(Noisy::new(&Cpu::default()), &start, &x, &y, &w);
+    assert_eq!(dev.replays(), 0, "a step with a host round trip is not recorded");
+    for (g, c) in gpu_history.iter().zip(&cpu_history) {
+        assert!((g - c).abs() <= 1e-5 * c.abs().max(1.0), "history {gpu_history:?} vs {cpu_history:?}");
+    }
+    for (g, c) in gpu_weights.iter().zip(&cpu_weights) {
+        for (a, b) in g.iter().zip(c) {
+            assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "weights differ: {a} vs {b}");
+        }
+    }
+}

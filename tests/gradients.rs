@@ -120,6 +120,30 @@ fn grad_regression_losses() {
     }
 }
 
+/// A user's loss (a softmax crossentropy with a margin, written over `Real`): the model's
+/// gradients by dual numbers against central differences of the loss itself.
+struct MarginCrossentropy;
+
+impl keras::losses::CustomLoss for MarginCrossentropy {
+    fn call<T: keras::autodiff::Real>(&self, y_true: &[T], y_pred: &[T]) -> T {
+        // Logits with the true class lowered by a margin, then softmax crossentropy.
+        let z: Vec<T> = y_true.iter().zip(y_pred).map(|(&t, &p)| p - t * 0.5).collect();
+        let max = z.iter().copied().fold(z[0], |a, b| a.max(b));
+        let log_sum = z.iter().map(|&v| (v - max).exp()).sum::<T>().ln() + max;
+        y_true.iter().zip(&z).map(|(&t, &v)| t * (log_sum - v)).sum()
+    }
+}
+
+#[test]
+fn grad_custom_loss() {
+    let mut rng = Rng::new(9);
+    let x = random(&[7, 3], &mut rng, 1.0);
+    let labels = [0usize, 2, 1, 1, 0, 2, 2];
+    let onehot = ArrayD::from_shape_fn(IxDyn(&[7, 3]), |i| (labels[i[0]] == i[1]) as u8 as f32);
+    // A step above the f32 loss's rounding (the first layer's bias gradients are ~0.01).
+    check_step::<Logits3, _>("custom margin crossentropy", MarginCrossentropy, &x, &onehot, 1e-2);
+}
+
 #[test]
 fn grad_classification_losses() {
     let mut rng = Rng::new(8);

@@ -52,7 +52,7 @@ fn metric_states_match_keras_batch_by_batch() {
         let name = s["metric"].as_str().unwrap();
         let cols = s["cols"].as_u64().unwrap() as usize;
         let (m, loss) = metric(name);
-        let kind = m.resolve(loss.parse().unwrap(), cols).unwrap();
+        let kind = m.resolve(&loss.parse::<Loss>().unwrap().into(), cols).unwrap();
         let mut stats = vec![0.0f32; kind.stats_len(cols)];
         let mut got = Vec::new();
         for b in s["batches"].as_array().unwrap() {

@@ -10,6 +10,7 @@
 
 use crate::error::{batch_shape, tuple_shape};
 use crate::model::{ConfigValue, LayerSpec, Model, WeightSpec};
+use crate::utils::snake_case;
 use crate::{Error, Result};
 use hdf5_pure::AttrValue;
 use ndarray::{ArrayD, IxDyn};
@@ -339,24 +340,6 @@ fn collect_history(v: &Value, out: &mut Vec<(String, usize)>) {
         }
         _ => {}
     }
-}
-
-/// Keras's `naming.to_snake_case` of a class name: `Conv2DTranspose` -> `conv2d_transpose`,
-/// `SimpleRNN` -> `simple_rnn`.
-fn snake_case(class: &str) -> String {
-    let c: Vec<char> = class.chars().filter(|c| c.is_alphanumeric() || *c == '_').collect();
-    let mut out = String::new();
-    for (i, &ch) in c.iter().enumerate() {
-        if i > 0 && ch.is_ascii_uppercase() {
-            // `(.)([A-Z][a-z]+)` and `([a-z])([A-Z])`.
-            let next_lower = c.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
-            if next_lower || c[i - 1].is_ascii_lowercase() {
-                out.push('_');
-            }
-        }
-        out.push(ch.to_ascii_lowercase());
-    }
-    out
 }
 
 /// Where Keras 3's weights files keep each of `M`'s layers: not under the layer's name but under

@@ -2,7 +2,7 @@
 //! that give a clear error instead of silent garbage.
 
 use crate::error::{batch_shape, tuple_shape};
-use crate::losses::Loss;
+use crate::losses::LossSpec;
 use crate::model::InputSpec;
 use crate::{Error, Result};
 use ndarray::{ArrayBase, Data, Dimension};
@@ -304,7 +304,7 @@ pub fn check_input(x: &Table<'_>, input_shape: &[usize], indices: Option<usize>)
 /// Checks targets against the output shape and loss: class indices in range for sparse losses,
 /// the output's shape otherwise (a `(N,)` target is accepted for a one-unit output), and the
 /// same number of samples as `x`.
-pub fn check_targets(y: &Table<'_>, x_rows: usize, output_shape: &[usize], loss: Loss) -> Result<()> {
+pub fn check_targets(y: &Table<'_>, x_rows: usize, output_shape: &[usize], loss: &LossSpec) -> Result<()> {
     if y.rows() != x_rows {
         return Err(Error::value(
             "y",
@@ -343,6 +343,7 @@ pub fn check_targets(y: &Table<'_>, x_rows: usize, output_shape: &[usize], loss:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::losses::Loss;
     use ndarray::{Array1, Array2, array};
 
     #[test]
@@ -376,11 +377,16 @@ mod tests {
         assert!(check_input(&table(&neg, "x").unwrap(), &[1], Some(10)).unwrap_err().to_string().ends_with("found -1"));
         let y = Array1::from(vec![0.0f32, 1.0, 2.0, 3.0, 1.0]);
         let ty = table(&y, "y").unwrap();
-        let err = check_targets(&ty, 5, &[3], Loss::SparseCategoricalCrossentropy).unwrap_err().to_string();
+        let err = check_targets(&ty, 5, &[3], &Loss::SparseCategoricalCrossentropy.into()).unwrap_err().to_string();
         assert_eq!(err, "y (class index at flat position 3): expected an integer in [0, 3) for 3 output classes, found 3");
-        assert!(check_targets(&ty, 4, &[3], Loss::SparseCategoricalCrossentropy).unwrap_err().to_string().contains("expected 4 samples"));
-        let err = check_targets(&ty, 5, &[3], Loss::CategoricalCrossentropy).unwrap_err().to_string();
+        assert!(
+            check_targets(&ty, 4, &[3], &Loss::SparseCategoricalCrossentropy.into())
+                .unwrap_err()
+                .to_string()
+                .contains("expected 4 samples")
+        );
+        let err = check_targets(&ty, 5, &[3], &Loss::CategoricalCrossentropy.into()).unwrap_err().to_string();
         assert_eq!(err, "y (targets for categorical_crossentropy): expected shape (None, 3) (the model's output), found (5,)");
-        check_targets(&ty, 5, &[1], Loss::MeanSquaredError).unwrap();
+        check_targets(&ty, 5, &[1], &Loss::MeanSquaredError.into()).unwrap();
     }
 }

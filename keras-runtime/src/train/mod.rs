@@ -19,8 +19,8 @@ pub use logs::{History, Logs};
 
 use crate::backend::{Backend, Device, LossBatch, MetricBatch, RandomStream, Recording};
 use crate::distribution::{DataParallel, Shard};
-use crate::losses::{IntoLoss, LossConfig};
-use crate::metrics::{IntoMetric, MetricKind};
+use crate::losses::{IntoLoss, LossSpec};
+use crate::metrics::{IntoMetric, ResolvedMetric};
 use crate::model::Model;
 use crate::optimizers::{IntoOptimizer, Optimizer};
 use crate::summary::Summary;
@@ -35,7 +35,7 @@ use std::path::Path;
 pub struct Compiled<M: Model> {
     model: M,
     optimizer: Box<dyn Optimizer<M::Backend>>,
-    loss: LossConfig,
+    loss: LossSpec,
     /// Each metric with what it computes, its logged name and its accumulators' offset in `stats`.
     metrics: Vec<CompiledMetric>,
     /// Loss and metric accumulators on the device: the loss's `[total, count]`, then each
@@ -63,8 +63,8 @@ pub struct Compiled<M: Model> {
 
 /// A metric of a compiled model.
 struct CompiledMetric {
-    kind: MetricKind,
-    name: &'static str,
+    kind: ResolvedMetric,
+    name: Cow<'static, str>,
     /// Where its accumulators start in the stats buffer.
     offset: usize,
 }
@@ -210,18 +210,22 @@ pub trait Compile: Model {
     {
         let optimizer = optimizer.into_optimizer::<Self::Backend>()?;
         let loss = loss.into_loss()?;
-        loss.validate()?;
+        if let Some(config) = loss.keras() {
+            config.validate()?;
+        }
         let width = *Self::OUTPUT_SHAPE.last().unwrap_or(&1);
         let mut resolved: Vec<CompiledMetric> = Vec::new();
         let mut slots = 2;
         for m in metrics {
-            let (m, name) = m.into_metric()?;
-            let kind = m.resolve(loss.kind(), width)?;
+            let m = m.into_metric()?;
+            let kind = m.resolve(&loss, width)?;
+            let name = m.key();
             if resolved.iter().any(|c| c.name == name) {
                 return Err(Error::Config(format!("metric `{name}` is listed twice")));
             }
+            let len = kind.stats_len(width);
             resolved.push(CompiledMetric { kind, name, offset: slots });
-            slots += kind.stats_len(width);
+            slots += len;
         }
         if loss.sparse_targets() && width < 2 {
             return Err(Error::Config(format!(
@@ -254,9 +258,9 @@ pub trait Compile: Model {
 impl<M: Model> Compile for M {}
 
 impl<M: Model> Compiled<M> {
-    /// The loss being minimised, with its options.
-    pub fn loss(&self) -> LossConfig {
-        self.loss
+    /// The loss being minimised: a Keras loss with its options, or a custom one.
+    pub fn loss(&self) -> &LossSpec {
+        &self.loss
     }
 
     /// The optimizer.
@@ -678,7 +682,7 @@ impl<M: Model> Compiled<M> {
         let Compiled { model, optimizer, loss, metrics, stats, staging, held, recorder, reduced, .. } = self;
         let parallel = parallel.map(|(p, total)| (p, total, reduced));
         let (xv, yv, wv) = staging.stage(&dev, held, x, y, w, batch, M::INPUT_SIZE, tsize, record)?;
-        let mut body = StepBody { loss: *loss, metrics: &metrics[..], stats, rows, step, parallel };
+        let mut body = StepBody { loss, metrics: &metrics[..], stats, rows, step, parallel };
         if !record {
             if step == Step::Train {
                 let n = M::TRAINABLE_PARAMS;
@@ -761,7 +765,7 @@ struct StepKey {
 
 /// The device work of one batch (see `Compiled::step`), given the staged batch.
 struct StepBody<'s, B: Backend> {
-    loss: LossConfig,
+    loss: &'s LossSpec,
     metrics: &'s [CompiledMetric],
     stats: &'s mut B::Buffer,
     rows: usize,
@@ -799,10 +803,24 @@ impl<B: Backend> StepBody<'_, B> {
             let (out, grad) = core.output_and_grad(M::OUTPUT_SLOT, M::OUTPUT_GRAD_SLOT);
             let pred = B::view(out, 0..rows * M::OUTPUT_SIZE);
             let grad = training.then(|| B::view_mut(grad, 0..rows * M::OUTPUT_SIZE));
-            dev.loss(&LossBatch { loss: *loss, rows: loss_rows, cols }, pred, yv, wv, grad, B::view_mut(stats, 0..2));
+            match loss {
+                LossSpec::Keras(config) => {
+                    dev.loss(&LossBatch { loss: *config, rows: loss_rows, cols }, pred, yv, wv, grad, B::view_mut(stats, 0..2))
+                }
+                LossSpec::Custom(user) => on_host(&dev, pred, yv, wv, grad, B::view_mut(stats, 0..2), |p, t, w, g, st| {
+                    user.batch(loss_rows, cols, p, t, w, g, st)
+                })?,
+            }
             for m in metrics.iter() {
                 let range = m.offset..m.offset + m.kind.stats_len(cols);
-                dev.metric(&MetricBatch { kind: m.kind, rows: loss_rows, cols }, pred, yv, B::view_mut(stats, range));
+                match &m.kind {
+                    ResolvedMetric::Keras(kind) => {
+                        dev.metric(&MetricBatch { kind: *kind, rows: loss_rows, cols }, pred, yv, B::view_mut(stats, range))
+                    }
+                    ResolvedMetric::Custom(f) => on_host(&dev, pred, yv, None, None, B::view_mut(stats, range), |p, t, _, _, st| {
+                        crate::metrics::accumulate_custom(&**f, loss_rows, cols, p, t, st)
+                    })?,
+                }
             }
         }
         // In a data-parallel step each rank's loss gradient is its rows' share of the global
@@ -861,6 +879,35 @@ impl<B: Backend> StepBody<'_, B> {
         }
         Ok(())
     }
+}
+
+/// Runs `f` on host copies of a step's prediction, targets, weights, loss gradient and
+/// accumulators (a user's loss or metric, which runs on the CPU whatever the backend), and
+/// writes the gradient and accumulators back.
+#[allow(clippy::type_complexity)]
+fn on_host<B: Backend>(
+    dev: &B,
+    pred: B::View<'_>,
+    target: B::View<'_>,
+    weights: Option<B::View<'_>>,
+    grad: Option<B::ViewMut<'_>>,
+    stats: B::ViewMut<'_>,
+    f: impl FnOnce(&[f32], &[f32], Option<&[f32]>, Option<&mut [f32]>, &mut [f32]),
+) -> Result<()> {
+    let read = |v: B::View<'_>| -> Result<Vec<f32>> {
+        let mut host = vec![0.0; B::view_len(v)];
+        dev.download(v, &mut host)?;
+        Ok(host)
+    };
+    let (p, t) = (read(pred)?, read(target)?);
+    let w = weights.map(read).transpose()?;
+    let mut st = read(B::freeze(&stats))?;
+    let mut g = grad.as_ref().map(|g| vec![0.0; B::view_len(B::freeze(g))]);
+    f(&p, &t, w.as_deref(), g.as_deref_mut(), &mut st);
+    if let (Some(g), Some(view)) = (g, grad) {
+        dev.upload(&g, view)?;
+    }
+    dev.upload(&st, stats)
 }
 
 /// What a batch is run for.
@@ -1093,7 +1140,7 @@ impl<M: Model> Engine for Compiled<M> {
         for m in &self.metrics {
             // Validation names are built once per epoch; training names borrow, so that a
             // steady `train_on_batch` allocates nothing.
-            let key: Cow<'static, str> = if validation { Cow::Owned(format!("val_{}", m.name)) } else { Cow::Borrowed(m.name) };
+            let key: Cow<'static, str> = if validation { Cow::Owned(format!("val_{}", m.name)) } else { m.name.clone() };
             logs.set(key, m.kind.result(&stats[m.offset..m.offset + m.kind.stats_len(cols)], cols));
         }
         Ok(())
@@ -1119,7 +1166,7 @@ impl<M: Model> Engine for Compiled<M> {
 
     fn check_data(&self, x: &Table<'_>, y: &Table<'_>) -> Result<()> {
         check_input(x, M::INPUT_SHAPE, M::INPUT_INDICES)?;
-        check_targets(y, x.rows(), M::OUTPUT_SHAPE, self.loss.kind())
+        check_targets(y, x.rows(), M::OUTPUT_SHAPE, &self.loss)
     }
 }
 

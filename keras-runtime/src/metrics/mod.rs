@@ -5,11 +5,13 @@
 //! the logged value is computed from them, so an epoch's `precision` is the precision of the
 //! whole epoch and not a mean of per-batch precisions.
 
-use crate::losses::Loss;
+use crate::losses::LossSpec;
 
 pub use crate::backend::ops::{Average, MetricKind};
 use crate::{Error, Result};
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 /// A metric named in `compile`: `[Metric::Accuracy]`, `["accuracy", "auc"]`, or a configured
 /// one such as `Metric::Precision { threshold: 0.7 }`.
@@ -116,7 +118,7 @@ impl Metric {
 
     /// Resolves the metric for a model whose output's last axis is `output_width`, trained with
     /// `loss`; an error if it cannot apply or a setting is out of range.
-    pub fn resolve(self, loss: Loss, output_width: usize) -> Result<MetricKind> {
+    pub fn resolve(self, loss: &LossSpec, output_width: usize) -> Result<MetricKind> {
         let sparse = loss.sparse_targets();
         let name = self.name();
         let cannot = |why: &str| {
@@ -238,32 +240,205 @@ impl std::str::FromStr for Metric {
     }
 }
 
-/// What `compile` accepts as a metric: a [`Metric`] or its Keras name. As in Keras, a metric
-/// named by a string is logged under that string (`"acc"` logs `acc`, `val_acc`).
+/// A user's metric function: the value of one sample from its `y_true` and `y_pred` (the
+/// output's last axis), averaged over the epoch's samples as Keras averages a metric function.
+type MetricFn = dyn Fn(&[f32], &[f32]) -> f32 + Send + Sync;
+
+/// A metric for `compile`: one of Keras's, by name or value, or a function of yours with the
+/// name it is logged under. Lists that mix them convert each entry:
+/// `["mae".into(), metrics::custom("within_one", within_one)]`.
+#[derive(Clone)]
+pub struct MetricSpec {
+    what: What,
+    name: Cow<'static, str>,
+}
+
+#[derive(Clone)]
+enum What {
+    /// A Keras name, resolved by `compile`.
+    Name,
+    Keras(Metric),
+    Custom(Arc<MetricFn>),
+}
+
+impl fmt::Debug for MetricSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.what {
+            What::Name => write!(f, "MetricSpec({:?})", self.name),
+            What::Keras(m) => write!(f, "MetricSpec({m:?})"),
+            What::Custom(_) => write!(f, "MetricSpec(custom {:?})", self.name),
+        }
+    }
+}
+
+impl MetricSpec {
+    /// The name the metric is logged under (`accuracy`, `val_accuracy`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The Keras metric this names: `Ok(None)` for a custom one, an error for an unknown name.
+    pub fn keras(&self) -> Result<Option<Metric>> {
+        match &self.what {
+            What::Name => self.name.parse().map(Some),
+            What::Keras(m) => Ok(Some(*m)),
+            What::Custom(_) => Ok(None),
+        }
+    }
+
+    /// What a compiled model computes for this metric, for an output `output_width` wide
+    /// trained with `loss`.
+    pub(crate) fn resolve(&self, loss: &LossSpec, output_width: usize) -> Result<ResolvedMetric> {
+        Ok(match (&self.what, self.keras()?) {
+            (What::Custom(f), _) => ResolvedMetric::Custom(f.clone()),
+            (_, Some(m)) => ResolvedMetric::Keras(m.resolve(loss, output_width)?),
+            (_, None) => unreachable!("only a custom metric has no Keras metric"),
+        })
+    }
+
+    /// The name as a log key, borrowed when static (a steady `train_on_batch` allocates
+    /// nothing for Keras's metrics).
+    pub(crate) fn key(&self) -> Cow<'static, str> {
+        self.name.clone()
+    }
+}
+
+/// A metric as a compiled model computes it.
+#[derive(Clone)]
+pub(crate) enum ResolvedMetric {
+    /// On the device, by the backend's metric kernels.
+    Keras(MetricKind),
+    /// On the host: the user's function summed over samples, `[total, count]`.
+    Custom(Arc<MetricFn>),
+}
+
+impl ResolvedMetric {
+    /// Accumulators the metric keeps for an output `cols` wide.
+    pub(crate) fn stats_len(&self, cols: usize) -> usize {
+        match self {
+            ResolvedMetric::Keras(k) => k.stats_len(cols),
+            ResolvedMetric::Custom(_) => 2,
+        }
+    }
+
+    /// The logged value from the accumulators.
+    pub(crate) fn result(&self, stats: &[f32], cols: usize) -> f32 {
+        match self {
+            ResolvedMetric::Keras(k) => k.result(stats, cols),
+            ResolvedMetric::Custom(_) => stats[0] / stats[1],
+        }
+    }
+}
+
+/// Adds a batch of `rows` samples (each `cols` values of `pred` and `target`) to a custom
+/// metric's `[total, count]`.
+pub(crate) fn accumulate_custom(f: &MetricFn, rows: usize, cols: usize, pred: &[f32], target: &[f32], stats: &mut [f32]) {
+    let total: f32 = (0..rows).map(|i| f(&target[i * cols..(i + 1) * cols], &pred[i * cols..(i + 1) * cols])).sum();
+    stats[0] += total;
+    stats[1] += rows as f32;
+}
+
+/// A metric of your own, logged under `name`: `f(y_true, y_pred)` of one sample (the output's
+/// last axis), averaged over the epoch's samples, as Keras averages a metric function.
+///
+/// ```
+/// use keras_runtime::metrics;
+///
+/// let within_one = metrics::custom("within_one", |t: &[f32], p: &[f32]| {
+///     t.iter().zip(p).filter(|(t, p)| (*t - *p).abs() <= 1.0).count() as f32 / p.len() as f32
+/// });
+/// assert_eq!(within_one.name(), "within_one");
+/// ```
+pub fn custom<F>(name: &str, f: F) -> MetricSpec
+where
+    F: Fn(&[f32], &[f32]) -> f32 + Send + Sync + 'static,
+{
+    MetricSpec { what: What::Custom(Arc::new(f)), name: Cow::Owned(name.to_string()) }
+}
+
+impl From<Metric> for MetricSpec {
+    fn from(m: Metric) -> Self {
+        MetricSpec { what: What::Keras(m), name: Cow::Borrowed(m.name()) }
+    }
+}
+
+impl From<&str> for MetricSpec {
+    /// A Keras metric by name, logged under that name (resolved by `compile`).
+    fn from(name: &str) -> Self {
+        // The aliases' static names keep logging allocation-free.
+        let name = match Metric::NAMES.iter().find(|(n, _)| *n == name) {
+            Some((n, _)) => Cow::Borrowed(*n),
+            None => Cow::Owned(name.to_string()),
+        };
+        MetricSpec { what: What::Name, name }
+    }
+}
+
+/// What `compile` accepts as a metric: a [`Metric`] or its Keras name (as in Keras, a metric
+/// named by a string is logged under that string: `"acc"` logs `acc`, `val_acc`), a function
+/// `fn(y_true: &[f32], y_pred: &[f32]) -> f32` of yours (logged under its name), a
+/// `("name", closure)` pair, or a [`MetricSpec`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a metric",
+    label = "a metric is expected here",
+    note = "a metric is a Keras name (\"accuracy\"), a `Metric`, a function `fn(&[f32], &[f32]) -> f32`, a `(\"name\", closure)` pair, or `keras::metrics::custom(\"name\", closure)`"
+)]
 pub trait IntoMetric {
-    /// The metric and the name it is logged under, or an error for an unknown name.
-    fn into_metric(self) -> Result<(Metric, &'static str)>;
+    /// The metric and the name it is logged under; an error for a closure without a name.
+    fn into_metric(self) -> Result<MetricSpec>;
+}
+
+impl IntoMetric for MetricSpec {
+    fn into_metric(self) -> Result<MetricSpec> {
+        Ok(self)
+    }
 }
 
 impl IntoMetric for Metric {
-    fn into_metric(self) -> Result<(Metric, &'static str)> {
-        Ok((self, self.name()))
+    fn into_metric(self) -> Result<MetricSpec> {
+        Ok(self.into())
     }
 }
 
 impl IntoMetric for &str {
-    fn into_metric(self) -> Result<(Metric, &'static str)> {
-        let m: Metric = self.parse()?;
-        let name = Metric::NAMES.iter().find(|(n, _)| *n == self).map_or(m.name(), |(n, _)| n);
-        Ok((m, name))
+    fn into_metric(self) -> Result<MetricSpec> {
+        let spec = MetricSpec::from(self);
+        spec.keras()?;
+        Ok(spec)
     }
 }
+
+impl<F> IntoMetric for F
+where
+    F: Fn(&[f32], &[f32]) -> f32 + Send + Sync + 'static,
+{
+    /// A function item is logged under its name; a closure has none.
+    fn into_metric(self) -> Result<MetricSpec> {
+        let full = std::any::type_name::<F>();
+        if full.contains("{{closure}}") {
+            return Err(Error::Config(
+                "a closure passed as a metric has no name to log it under: give it one, as `(\"my_metric\", closure)` or `metrics::custom(\"my_metric\", closure)`".into(),
+            ));
+        }
+        Ok(custom(full.rsplit("::").next().unwrap_or(full), self))
+    }
+}
+
+impl<F> IntoMetric for (&str, F)
+where
+    F: Fn(&[f32], &[f32]) -> f32 + Send + Sync + 'static,
+{
+    fn into_metric(self) -> Result<MetricSpec> {
+        Ok(custom(self.0, self.1))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn loss(name: &str) -> Loss {
-        name.parse().unwrap()
+    fn loss(name: &str) -> &'static LossSpec {
+        Box::leak(Box::new(name.parse::<crate::losses::Loss>().unwrap().into()))
     }
 
     #[test]

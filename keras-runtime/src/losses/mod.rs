@@ -1,11 +1,17 @@
 //! Loss functions, with Keras 3's definitions: epsilon clipping at 1e-7, per-sample values
 //! (mean over the last axis for most losses), and the batch loss `sum(w_i * loss_i) / N`
 //! (Keras's `sum_over_batch_size`; `w_i` = 1 without sample weights).
+//!
+//! A loss of your own is a [`CustomLoss`]: the loss of one sample written over
+//! [`Real`](crate::autodiff::Real) numbers, differentiated for you; [`check_gradient`] checks it.
 
 use crate::{Error, Result};
 use std::fmt;
 
+mod custom;
+
 pub use crate::backend::ops::{EPSILON, Loss, LossConfig};
+pub use custom::{CustomLoss, GradientCheck, LossSpec, UserLoss, check_gradient, from_fn};
 
 impl Loss {
     /// Keras names and aliases.
@@ -213,27 +219,46 @@ impl std::str::FromStr for Loss {
     }
 }
 
-/// What `compile` accepts as a loss: a [`Loss`], a [`LossConfig`] or a Keras name.
+/// What `compile` accepts as a loss: a Keras name (`"mse"`), a [`Loss`], a [`LossConfig`], a
+/// [`CustomLoss`] of yours, or a [`LossSpec`] (what [`from_fn`] makes).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a loss",
+    label = "a loss is expected here",
+    note = "a loss is a Keras name (\"mse\"), a `Loss`, a `LossConfig`, a type of yours implementing `keras::losses::CustomLoss`, or a closure over dual numbers given a name with `keras::losses::from_fn(\"name\", |y_true, y_pred| ...)`"
+)]
 pub trait IntoLoss {
-    /// The loss with its options, or an error for an unknown name.
-    fn into_loss(self) -> Result<LossConfig>;
+    /// The loss, or an error for an unknown name.
+    fn into_loss(self) -> Result<LossSpec>;
 }
 
 impl IntoLoss for Loss {
-    fn into_loss(self) -> Result<LossConfig> {
+    fn into_loss(self) -> Result<LossSpec> {
         Ok(self.into())
     }
 }
 
 impl IntoLoss for LossConfig {
-    fn into_loss(self) -> Result<LossConfig> {
+    fn into_loss(self) -> Result<LossSpec> {
+        Ok(self.into())
+    }
+}
+
+impl IntoLoss for LossSpec {
+    fn into_loss(self) -> Result<LossSpec> {
         Ok(self)
     }
 }
 
 impl IntoLoss for &str {
-    fn into_loss(self) -> Result<LossConfig> {
-        self.parse::<Loss>().map(LossConfig::from)
+    fn into_loss(self) -> Result<LossSpec> {
+        self.parse::<Loss>().map(LossSpec::from)
+    }
+}
+
+impl<L: CustomLoss> IntoLoss for L {
+    fn into_loss(self) -> Result<LossSpec> {
+        let name = self.name();
+        Ok(LossSpec::Custom(UserLoss::new(self, name)))
     }
 }
 
