@@ -66,6 +66,25 @@ pub struct Decl<'a> {
     pub name: String,
 }
 
+thread_local! {
+    /// The backend parameter of the model being expanded (see [`backend_param`]).
+    static BACKEND: std::cell::RefCell<Option<Ident>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The generated struct's backend type parameter: `B`, or `Backend` for a model named `B`
+/// (whose own name would shadow the parameter). Later [`backend`] calls of this expansion
+/// return it.
+pub fn backend_param(decl: &Decl<'_>) -> Ident {
+    let ident = Ident::new(if decl.ident == "B" { "Backend" } else { "B" }, Span::call_site());
+    BACKEND.with(|b| *b.borrow_mut() = Some(ident.clone()));
+    ident
+}
+
+/// The backend parameter of the model being expanded.
+pub fn backend() -> Ident {
+    BACKEND.with(|b| b.borrow().clone()).unwrap_or_else(|| Ident::new("B", Span::call_site()))
+}
+
 /// Keras's `to_snake_case` of a class name: `FashionNet` -> `fashion_net`, `XORNet` -> `xor_net`.
 pub fn snake_case(name: &str) -> String {
     let chars: Vec<char> = name.chars().collect();
@@ -89,6 +108,7 @@ pub fn usizes(v: &[usize]) -> TokenStream {
 
 /// The struct, its inherent consts and constructors, and its `Model` implementation.
 pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
+    let bk = backend_param(decl);
     let cpu = quote!(::keras::Cpu);
     let n = m.layers.len();
     let input = usizes(&m.input);
@@ -135,7 +155,7 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
     }
     let (output_slot, output_grad_slot) = (2 * (n - 1), 3 * n - 1);
 
-    let b = quote!(<B as ::keras::backend::Device>);
+    let b = quote!(<#bk as ::keras::backend::Device>);
     let mut forward = Vec::new();
     let mut backward = Vec::new();
     let mut infer = Vec::new();
@@ -155,23 +175,23 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
             quote!(#b::shorten(&x))
         } else {
             let prev = slot(2 * (i - 1));
-            quote!(::keras::model::all::<B>(#prev))
+            quote!(::keras::model::all::<#bk>(#prev))
         };
         forward.push(forward_call(
-            &quote!(B),
+            &quote!(#bk),
             rt,
             quote!(#b::view(params, #p0..#p1)),
             quote!(#b::view_mut(state, #s0..#s1)),
-            quote!(::keras::layers::Rows::<B, #iw>::new(#x_view, batch * #r)),
-            quote!(::keras::layers::RowsMut::<B, #ow>::new(::keras::model::all_mut::<B>(#out), batch * #r)),
-            quote!(::keras::model::all_mut::<B>(#scratch)),
+            quote!(::keras::layers::Rows::<#bk, #iw>::new(#x_view, batch * #r)),
+            quote!(::keras::layers::RowsMut::<#bk, #ow>::new(::keras::model::all_mut::<#bk>(#out), batch * #r)),
+            quote!(::keras::model::all_mut::<#bk>(#scratch)),
             quote!(training),
         ));
         let dx = if i == 0 {
-            quote!(::core::option::Option::None::<::keras::layers::RowsMut<'_, B, #iw>>)
+            quote!(::core::option::Option::None::<::keras::layers::RowsMut<'_, #bk, #iw>>)
         } else {
             let prev_grad = slot(2 * n + i - 1);
-            quote!(::core::option::Option::Some(::keras::layers::RowsMut::<B, #iw>::new(::keras::model::all_mut::<B>(#prev_grad), batch * #r)))
+            quote!(::core::option::Option::Some(::keras::layers::RowsMut::<#bk, #iw>::new(::keras::model::all_mut::<#bk>(#prev_grad), batch * #r)))
         };
         // A penalty on the layer's output adds its gradient (of the penalty over the batch
         // size, as Keras scales it) to the gradient arriving from above.
@@ -180,8 +200,8 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
                 ::keras::backend::ObjectiveOps::regularize(
                     ctx.device,
                     &#reg.scaled(1.0 / batch as f32),
-                    #b::sub(::keras::model::all::<B>(#out), 0..batch * #out_len),
-                    ::core::option::Option::Some(#b::split_mut(::keras::model::all_mut::<B>(#grad), batch * #out_len).0),
+                    #b::sub(::keras::model::all::<#bk>(#out), 0..batch * #out_len),
+                    ::core::option::Option::Some(#b::split_mut(::keras::model::all_mut::<#bk>(#grad), batch * #out_len).0),
                     0.0,
                     ::core::option::Option::None,
                 );
@@ -193,10 +213,10 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
                 quote!(#b::view(params, #p0..#p1)),
                 quote!(#b::view_mut(grads, #p0..#p1)),
                 quote!(#b::view(state, #s0..#s1)),
-                quote!(::keras::layers::Rows::<B, #iw>::new(#x_view, batch * #r)),
-                quote!(::keras::layers::Rows::<B, #ow>::new(::keras::model::all::<B>(#out), batch * #r)),
-                quote!(::keras::model::all_mut::<B>(#scratch)),
-                quote!(::keras::layers::RowsMut::<B, #ow>::new(::keras::model::all_mut::<B>(#grad), batch * #r)),
+                quote!(::keras::layers::Rows::<#bk, #iw>::new(#x_view, batch * #r)),
+                quote!(::keras::layers::Rows::<#bk, #ow>::new(::keras::model::all::<#bk>(#out), batch * #r)),
+                quote!(::keras::model::all_mut::<#bk>(#scratch)),
+                quote!(::keras::layers::RowsMut::<#bk, #ow>::new(::keras::model::all_mut::<#bk>(#grad), batch * #r)),
                 dx,
             ],
         );
@@ -383,11 +403,12 @@ pub fn forward_call(
 /// with the views of its `Backward` arguments in their order: params, grads, state, x, y,
 /// scratch, dy, dx.
 pub fn backward_call(rt: &crate::catalog::Runtime, views: [TokenStream; 8]) -> TokenStream {
+    let bk = backend();
     let (ty, ctor, iw, ow) = (&rt.ty, &rt.ctor, rt.in_width, rt.out_width);
     let [params, grads, state, x, y, scratch, dy, dx] = views;
     quote! {{
         let layer = #ctor;
-        <#ty as ::keras::layers::Layer<B, #iw, #ow>>::backward(
+        <#ty as ::keras::layers::Layer<#bk, #iw, #ow>>::backward(
             &layer,
             ::keras::layers::Backward { ctx: &ctx, params: #params, grads: #grads, state: #state, x: #x, y: #y, scratch: #scratch, dy: #dy, dx: #dx },
         );
@@ -495,9 +516,10 @@ pub struct Emit {
 
 /// The struct, its inherent consts and constructors, and its `Model` implementation.
 pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
+    let bk = backend_param(decl);
     let Decl { attrs, vis, ident, name } = decl;
     let cpu = quote!(::keras::Cpu);
-    let b = quote!(<B as ::keras::backend::Device>);
+    let b = quote!(<#bk as ::keras::backend::Device>);
     let Emit {
         params,
         trainable,
@@ -530,13 +552,13 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
     let inputs = inputs.as_ref().map(|c| quote!(const INPUTS: &'static [::keras::model::InputSpec] = &[#(#c),*];));
     quote! {
         #(#attrs)*
-        #vis struct #ident<B: ::keras::Backend = #cpu> {
-            core: ::keras::model::ModelCore<B>,
+        #vis struct #ident<#bk: ::keras::Backend = #cpu> {
+            core: ::keras::model::ModelCore<#bk>,
         }
 
         const _: () = { #(#checks)* };
 
-        impl<B: ::keras::Backend> ::core::fmt::Debug for #ident<B> {
+        impl<#bk: ::keras::Backend> ::core::fmt::Debug for #ident<#bk> {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 f.debug_struct(::core::stringify!(#ident)).field("device", self.core.device()).finish_non_exhaustive()
             }
@@ -559,13 +581,13 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
             #predict_one
         }
 
-        impl<B: ::keras::Backend> #ident<B> {
+        impl<#bk: ::keras::Backend> #ident<#bk> {
             /// A new model on `device`, weights freshly initialized (seeded by
             /// `keras::utils::set_random_seed`).
             ///
             /// # Panics
             /// If the device cannot hold the model; [`Self::try_new`] returns that error instead.
-            pub fn new(device: &B) -> Self {
+            pub fn new(device: &#bk) -> Self {
                 match Self::try_new(device) {
                     ::core::result::Result::Ok(m) => m,
                     ::core::result::Result::Err(e) => ::core::panic!("{}", e),
@@ -573,13 +595,13 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
             }
 
             /// A new model on `device`, or the device's error.
-            pub fn try_new(device: &B) -> ::keras::Result<Self> {
+            pub fn try_new(device: &#bk) -> ::keras::Result<Self> {
                 <Self as ::keras::model::Model>::create(device)
             }
         }
 
-        impl<B: ::keras::Backend> ::keras::model::Model for #ident<B> {
-            type Backend = B;
+        impl<#bk: ::keras::Backend> ::keras::model::Model for #ident<#bk> {
+            type Backend = #bk;
             type OutputDim = #out_dim;
             type InputElement = #input_element;
             const NAME: &'static str = #name;
@@ -601,25 +623,25 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
             #nodes
             #inputs
 
-            fn core(&self) -> &::keras::model::ModelCore<B> {
+            fn core(&self) -> &::keras::model::ModelCore<#bk> {
                 &self.core
             }
 
-            fn core_mut(&mut self) -> &mut ::keras::model::ModelCore<B> {
+            fn core_mut(&mut self) -> &mut ::keras::model::ModelCore<#bk> {
                 &mut self.core
             }
 
-            fn from_core(core: ::keras::model::ModelCore<B>) -> Self {
+            fn from_core(core: ::keras::model::ModelCore<#bk>) -> Self {
                 #ident { core }
             }
 
-            fn forward(core: &mut ::keras::model::ModelCore<B>, x: #b::View<'_>, batch: usize, training: bool) {
+            fn forward(core: &mut ::keras::model::ModelCore<#bk>, x: #b::View<'_>, batch: usize, training: bool) {
                 let ::keras::model::Parts { ctx, params, state, slots, .. } = core.parts::<#n_slots>();
                 let [#(#slot_idents),*] = slots;
                 #(#forward)*
             }
 
-            fn backward(core: &mut ::keras::model::ModelCore<B>, x: #b::View<'_>, batch: usize) {
+            fn backward(core: &mut ::keras::model::ModelCore<#bk>, x: #b::View<'_>, batch: usize) {
                 let ::keras::model::Parts { ctx, params, grads, grad_scratch, state, slots } = core.parts::<#n_slots>();
                 let _ = &grad_scratch;
                 let [#(#slot_idents),*] = slots;
@@ -632,13 +654,14 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
 /// A stand-in for a model with errors: the same names exist, so the user sees the macro's
 /// errors and not others that follow from a missing type.
 pub fn stub(decl: &Decl<'_>) -> TokenStream {
+    let bk = backend_param(decl);
     let Decl { attrs, vis, ident, name } = decl;
     let cpu = quote!(::keras::Cpu);
     let unreachable = quote!(::core::unreachable!("this model has compile errors"));
     quote! {
         #(#attrs)*
-        #vis struct #ident<B: ::keras::Backend = #cpu> {
-            core: ::keras::model::ModelCore<B>,
+        #vis struct #ident<#bk: ::keras::Backend = #cpu> {
+            core: ::keras::model::ModelCore<#bk>,
         }
 
         impl #ident<#cpu> {
@@ -656,19 +679,19 @@ pub fn stub(decl: &Decl<'_>) -> TokenStream {
             pub const LAYER_NAMES: &'static [&'static str] = &[];
         }
 
-        impl<B: ::keras::Backend> #ident<B> {
+        impl<#bk: ::keras::Backend> #ident<#bk> {
             /// Unavailable: the model has errors.
-            pub fn new(_device: &B) -> Self {
+            pub fn new(_device: &#bk) -> Self {
                 #unreachable
             }
             /// Unavailable: the model has errors.
-            pub fn try_new(_device: &B) -> ::keras::Result<Self> {
+            pub fn try_new(_device: &#bk) -> ::keras::Result<Self> {
                 #unreachable
             }
         }
 
-        impl<B: ::keras::Backend> ::keras::model::Model for #ident<B> {
-            type Backend = B;
+        impl<#bk: ::keras::Backend> ::keras::model::Model for #ident<#bk> {
+            type Backend = #bk;
             type OutputDim = ::keras::ndarray::IxDyn;
             type InputElement = f32;
             const NAME: &'static str = #name;
@@ -684,19 +707,19 @@ pub fn stub(decl: &Decl<'_>) -> TokenStream {
             const SLOTS: &'static [usize] = &[];
             const OUTPUT_SLOT: usize = 0;
             const OUTPUT_GRAD_SLOT: usize = 0;
-            fn core(&self) -> &::keras::model::ModelCore<B> {
+            fn core(&self) -> &::keras::model::ModelCore<#bk> {
                 &self.core
             }
-            fn core_mut(&mut self) -> &mut ::keras::model::ModelCore<B> {
+            fn core_mut(&mut self) -> &mut ::keras::model::ModelCore<#bk> {
                 &mut self.core
             }
-            fn from_core(core: ::keras::model::ModelCore<B>) -> Self {
+            fn from_core(core: ::keras::model::ModelCore<#bk>) -> Self {
                 #ident { core }
             }
-            fn forward(_: &mut ::keras::model::ModelCore<B>, _: <B as ::keras::backend::Device>::View<'_>, _: usize, _: bool) {
+            fn forward(_: &mut ::keras::model::ModelCore<#bk>, _: <#bk as ::keras::backend::Device>::View<'_>, _: usize, _: bool) {
                 #unreachable
             }
-            fn backward(_: &mut ::keras::model::ModelCore<B>, _: <B as ::keras::backend::Device>::View<'_>, _: usize) {
+            fn backward(_: &mut ::keras::model::ModelCore<#bk>, _: <#bk as ::keras::backend::Device>::View<'_>, _: usize) {
                 #unreachable
             }
         }

@@ -747,8 +747,9 @@ fn keras_order(n_inputs: usize, uniques: &[Unique], nodes: &[Node], output: usiz
 
 /// The struct and its `Model` implementation for a checked graph.
 fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
+    let bk = crate::expand::backend_param(decl);
     let cpu = quote!(::keras::Cpu);
-    let b = quote!(<B as ::keras::backend::Device>);
+    let b = quote!(<#bk as ::keras::backend::Device>);
     let n_in = m.inputs.len();
     let in_lens: Vec<usize> = m.inputs.iter().map(|(_, s)| s.iter().product()).collect();
     let in_offs: Vec<usize> = in_lens.iter().scan(0, |acc, l| Some(std::mem::replace(acc, *acc + l))).collect();
@@ -903,13 +904,13 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
                 checks.push(quote!(::core::assert!(<#ty>::PARAMS == #plen);));
                 let xv = view(n.inputs[0]);
                 forward.push(forward_call(
-                    &quote!(B),
+                    &quote!(#bk),
                     rt,
                     quote!(#b::view(params, #p0..#p1)),
                     quote!(#b::view_mut(state, #s0..#s1)),
-                    quote!(::keras::layers::Rows::<B, #iw>::new(#xv, batch * #r)),
-                    quote!(::keras::layers::RowsMut::<B, #ow>::new(::keras::model::all_mut::<B>(#out), batch * #r)),
-                    quote!(::keras::model::all_mut::<B>(#scratch)),
+                    quote!(::keras::layers::Rows::<#bk, #iw>::new(#xv, batch * #r)),
+                    quote!(::keras::layers::RowsMut::<#bk, #ow>::new(::keras::model::all_mut::<#bk>(#out), batch * #r)),
+                    quote!(::keras::model::all_mut::<#bk>(#scratch)),
                     quote!(training),
                 ));
                 if let Some(reg) = layer.activity_regularizer() {
@@ -998,9 +999,9 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
                     (quote!(#b::view_mut(grads, #p0..#p1)), quote!())
                 };
                 let (dx, after_x) = match dx_target {
-                    None => (quote!(::core::option::Option::None::<::keras::layers::RowsMut<'_, B, #iw>>), quote!()),
+                    None => (quote!(::core::option::Option::None::<::keras::layers::RowsMut<'_, #bk, #iw>>), quote!()),
                     Some((t, _, add)) => (
-                        quote!(::core::option::Option::Some(::keras::layers::RowsMut::<B, #iw>::new(::keras::model::all_mut::<B>(#t), batch * #r))),
+                        quote!(::core::option::Option::Some(::keras::layers::RowsMut::<#bk, #iw>::new(::keras::model::all_mut::<#bk>(#t), batch * #r))),
                         add,
                     ),
                 };
@@ -1010,10 +1011,10 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
                         quote!(#b::view(params, #p0..#p1)),
                         dw,
                         quote!(#b::view(state, #s0..#s1)),
-                        quote!(::keras::layers::Rows::<B, #iw>::new(#xv, batch * #r)),
-                        quote!(::keras::layers::Rows::<B, #ow>::new(::keras::model::all::<B>(#out), batch * #r)),
-                        quote!(::keras::model::all_mut::<B>(#scratch)),
-                        quote!(::keras::layers::RowsMut::<B, #ow>::new(::keras::model::all_mut::<B>(#grad), batch * #r)),
+                        quote!(::keras::layers::Rows::<#bk, #iw>::new(#xv, batch * #r)),
+                        quote!(::keras::layers::Rows::<#bk, #ow>::new(::keras::model::all::<#bk>(#out), batch * #r)),
+                        quote!(::keras::model::all_mut::<#bk>(#scratch)),
+                        quote!(::keras::layers::RowsMut::<#bk, #ow>::new(::keras::model::all_mut::<#bk>(#grad), batch * #r)),
                         dx,
                     ],
                 );

@@ -47,7 +47,8 @@ mod tests;
 ///
 /// # What it generates
 ///
-/// For `struct Mlp = ..`, a type `Mlp<B: Backend = Cpu>` with:
+/// For `struct Mlp = ..`, a type `Mlp<B: Backend = Cpu>` (a model named `B` calls its parameter
+/// `Backend`) with:
 /// - `Mlp::new(&device)` and `Mlp::try_new(&device)`: fresh weights, seeded by
 ///   `keras::utils::set_random_seed`;
 /// - the constants `PARAMS`, `TRAINABLE_PARAMS`, `NON_TRAINABLE_PARAMS`, `INPUT_SHAPE`,
