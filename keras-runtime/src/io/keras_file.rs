@@ -33,10 +33,10 @@ pub fn read_weights<M: Model>(path: &Path) -> Result<Vec<ArrayD<f32>>> {
 /// [`read_weights`] over the bytes of a file; the error is the message of an [`Error::Format`].
 pub fn weights_from_bytes<M: Model>(bytes: Vec<u8>) -> std::result::Result<Vec<ArrayD<f32>>, String> {
     if bytes.starts_with(ZIP_MAGIC) {
-        let archive = Zip::new(&bytes)?;
-        let config = json(&archive.read("config.json")?, "config.json")?;
+        let mut archive = Archive::new(&bytes)?;
+        let config = json(&archive.read("config.json", CONFIG_LIMIT)?, "config.json")?;
         let file_layers = architecture::<M>(&config)?;
-        let h5 = open_h5(archive.read("model.weights.h5")?)?;
+        let h5 = open_h5(archive.read("model.weights.h5", weights_limit::<M>())?)?;
         read_vars::<M>(&h5, &file_layers)
     } else if bytes.starts_with(HDF5_MAGIC) {
         let h5 = open_h5(bytes)?;
@@ -465,98 +465,75 @@ fn string_attr(group: &hdf5_pure::Group, name: &str) -> std::result::Result<Opti
     })
 }
 
-/// The members of a zip archive, read from its central directory (stored or deflated entries).
-struct Zip<'a> {
-    bytes: &'a [u8],
-    entries: Vec<ZipEntry<'a>>,
+/// The largest `config.json` read from a `.keras` archive, uncompressed: Keras's model configs
+/// take kilobytes to a few megabytes.
+const CONFIG_LIMIT: u64 = 16 << 20;
+
+/// The largest `model.weights.h5` of model `M` read from a `.keras` archive, uncompressed: 32
+/// bytes a parameter (the weight and up to three optimizer slots, in float64) plus 64 MiB of HDF5
+/// structure. A member declaring more is refused before it is decompressed, so that a small
+/// hostile archive (a zip bomb) cannot make the reader allocate gigabytes.
+fn weights_limit<M: Model>() -> u64 {
+    (M::PARAMS as u64).saturating_mul(32).saturating_add(64 << 20)
 }
 
-struct ZipEntry<'a> {
-    name: &'a [u8],
-    method: u16,
-    crc: u32,
-    compressed: usize,
-    size: usize,
-    local_header: usize,
+/// A `.keras` archive being read: the `zip` crate's reader over the file's bytes.
+struct Archive<'a> {
+    zip: zip::ZipArchive<std::io::Cursor<&'a [u8]>>,
+    /// The length of the file, which no member may run past.
+    len: u64,
 }
 
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at.checked_add(2)?)?.try_into().ok()?))
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
-}
-
-impl<'a> Zip<'a> {
+impl<'a> Archive<'a> {
+    /// Reads the central directory of the zip archive `bytes`.
     fn new(bytes: &'a [u8]) -> std::result::Result<Self, String> {
-        const EOCD: u32 = 0x0605_4b50;
-        const CENTRAL: u32 = 0x0201_4b50;
-        let damaged = || "damaged .keras archive (zip): its central directory is missing or truncated".to_string();
-        let lowest = bytes.len().saturating_sub(22 + usize::from(u16::MAX));
-        let eocd = (lowest..=bytes.len().saturating_sub(22)).rev().find(|&i| u32_at(bytes, i) == Some(EOCD)).ok_or_else(damaged)?;
-        let count = u16_at(bytes, eocd + 10).ok_or_else(damaged)?;
-        let mut at = u32_at(bytes, eocd + 16).ok_or_else(damaged)? as usize;
-        let mut entries = Vec::new();
-        for _ in 0..count {
-            if u32_at(bytes, at) != Some(CENTRAL) {
-                return Err(damaged());
-            }
-            let field = |off: usize| u32_at(bytes, at + off).map(|v| v as usize).ok_or_else(damaged);
-            let short = |off: usize| u16_at(bytes, at + off).map(usize::from).ok_or_else(damaged);
-            let (name_len, extra_len, comment_len) = (short(28)?, short(30)?, short(32)?);
-            let name = bytes.get(at + 46..at + 46 + name_len).ok_or_else(damaged)?;
-            entries.push(ZipEntry {
-                name,
-                method: short(10)? as u16,
-                crc: field(16)? as u32,
-                compressed: field(20)?,
-                size: field(24)?,
-                local_header: field(42)?,
-            });
-            at += 46 + name_len + extra_len + comment_len;
-        }
-        Ok(Zip { bytes, entries })
+        let zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+            .map_err(|e| format!("damaged .keras archive (zip): cannot read its central directory: {e}"))?;
+        Ok(Archive { zip, len: bytes.len() as u64 })
     }
 
-    fn read(&self, name: &str) -> std::result::Result<Vec<u8>, String> {
-        let entry = self
-            .entries
-            .iter()
-            .find(|e| e.name == name.as_bytes())
-            .ok_or_else(|| format!("a zip archive without {name}: not a .keras file saved by Keras"))?;
-        let damaged = || format!("damaged .keras archive: member {name} is truncated");
-        let local = entry.local_header;
-        if u32_at(self.bytes, local) != Some(0x0403_4b50) {
-            return Err(damaged());
-        }
-        let start = local
-            + 30
-            + usize::from(u16_at(self.bytes, local + 26).ok_or_else(damaged)?)
-            + usize::from(u16_at(self.bytes, local + 28).ok_or_else(damaged)?);
-        let raw = self.bytes.get(start..start.checked_add(entry.compressed).ok_or_else(damaged)?).ok_or_else(damaged)?;
-        let data = match entry.method {
-            0 => raw.to_vec(),
-            8 => {
-                // Never trust the declared size for the allocation: output grows with the data.
-                let mut out = Vec::new();
-                flate2::read::DeflateDecoder::new(raw)
-                    .take(entry.size as u64 + 1)
-                    .read_to_end(&mut out)
-                    .map_err(|e| format!("damaged .keras archive: member {name}: {e}"))?;
-                out
+    /// The bytes of member `name` (stored or deflated), refusing a member that declares more than
+    /// `limit` bytes uncompressed, and one whose data holds another size than declared or fails
+    /// its CRC check.
+    fn read(&mut self, name: &str, limit: u64) -> std::result::Result<Vec<u8>, String> {
+        let index =
+            self.zip.index_for_name(name).ok_or_else(|| format!("a zip archive without {name}: not a .keras file saved by Keras"))?;
+        let damaged = |e: &dyn std::fmt::Display| format!("damaged .keras archive: member {name}: {e}");
+        let declared = {
+            let raw = self.zip.by_index_raw(index).map_err(|e| damaged(&e))?;
+            if raw.encrypted() {
+                return Err(format!("the .keras archive stores {name} encrypted: expected a plain member, as Keras writes"));
             }
-            m => return Err(format!("the .keras archive stores {name} with compression method {m}: expected stored (0) or deflated (8)")),
+            let method = match raw.compression() {
+                zip::CompressionMethod::Stored | zip::CompressionMethod::Deflated => None,
+                // `Unsupported` is deprecated for building a method, not for reading its number.
+                #[allow(deprecated)]
+                zip::CompressionMethod::Unsupported(m) => Some(m.to_string()),
+                m => Some(m.to_string()),
+            };
+            if let Some(m) = method {
+                return Err(format!("the .keras archive stores {name} with compression method {m}: expected stored (0) or deflated (8)"));
+            }
+            if raw.data_start().saturating_add(raw.compressed_size()) > self.len {
+                return Err(format!("damaged .keras archive: member {name} is truncated"));
+            }
+            if raw.size() > limit {
+                return Err(format!(
+                    "damaged .keras archive: member {name} declares {} bytes uncompressed, expected at most {limit} for this model",
+                    raw.size()
+                ));
+            }
+            raw.size()
         };
-        if data.len() != entry.size {
-            return Err(format!("damaged .keras archive: member {name} declares {} bytes, holds {}", entry.size, data.len()));
+        // The buffer grows with the data actually there, never to the size the archive declares.
+        let mut data = Vec::new();
+        let reader = self.zip.by_index(index).map_err(|e| damaged(&e))?;
+        reader.take(declared.saturating_add(1)).read_to_end(&mut data).map_err(|e| damaged(&e))?;
+        match data.len() as u64 {
+            n if n == declared => Ok(data),
+            n if n > declared => Err(format!("damaged .keras archive: member {name} declares {declared} bytes, holds more")),
+            n => Err(format!("damaged .keras archive: member {name} declares {declared} bytes, holds {n}")),
         }
-        let mut crc = flate2::Crc::new();
-        crc.update(&data);
-        if crc.sum() != entry.crc {
-            return Err(format!("damaged .keras archive: member {name} fails its CRC check"));
-        }
-        Ok(data)
     }
 }
 
@@ -568,7 +545,7 @@ pub fn keras_archive<M: Model>(weights: &[ArrayD<f32>]) -> std::result::Result<V
     let metadata =
         serde_json::to_vec(&serde_json::json!({ "keras_version": "3.15.1", "date_saved": "keras-rs" })).map_err(|e| e.to_string())?;
     let h5 = weights_h5::<M>(weights)?;
-    Ok(zip_stored(&[("metadata.json", &metadata), ("config.json", &config), ("model.weights.h5", &h5)]))
+    zip_stored(&[("metadata.json", &metadata), ("config.json", &config), ("model.weights.h5", &h5)])
 }
 
 /// The model's Keras config (Keras's `model.to_json()`): what `config.json` holds.
@@ -764,46 +741,111 @@ fn weights_h5<M: Model>(weights: &[ArrayD<f32>]) -> std::result::Result<Vec<u8>,
     builder.finish().map_err(|e| format!("cannot write HDF5: {e}"))
 }
 
-/// A zip archive of stored (uncompressed) members.
-fn zip_stored(members: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut central = Vec::new();
+/// A zip archive of stored (uncompressed) members, written by the `zip` crate.
+fn zip_stored(members: &[(&str, &[u8])]) -> std::result::Result<Vec<u8>, String> {
+    let cannot = |e: zip::result::ZipError| format!("cannot write the .keras archive: {e}");
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, data) in members {
-        let mut crc = flate2::Crc::new();
-        crc.update(data);
-        let offset = out.len() as u32;
-        let common = |buf: &mut Vec<u8>| {
-            for v in [20u16, 0, 0, 0, 0x21] {
-                buf.extend_from_slice(&v.to_le_bytes());
-            }
-            for v in [crc.sum(), data.len() as u32, data.len() as u32] {
-                buf.extend_from_slice(&v.to_le_bytes());
-            }
-            buf.extend_from_slice(&(name.len() as u16).to_le_bytes());
-            buf.extend_from_slice(&0u16.to_le_bytes());
-        };
-        out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
-        common(&mut out);
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(data);
-        central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
-        central.extend_from_slice(&20u16.to_le_bytes());
-        common(&mut central);
-        for v in [0u16, 0, 0] {
-            central.extend_from_slice(&v.to_le_bytes());
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .large_file(data.len() as u64 >= u64::from(u32::MAX));
+        zip.start_file(*name, options).map_err(cannot)?;
+        std::io::Write::write_all(&mut zip, data).map_err(|e| cannot(e.into()))?;
+    }
+    Ok(zip.finish().map_err(cannot)?.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An archive of `members`, each stored or deflated, written by the `zip` crate.
+    fn archive(members: &[(&str, &[u8], zip::CompressionMethod)]) -> Vec<u8> {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, data, method) in members {
+            zip.start_file(*name, zip::write::SimpleFileOptions::default().compression_method(*method)).unwrap();
+            std::io::Write::write_all(&mut zip, data).unwrap();
         }
-        central.extend_from_slice(&0u32.to_le_bytes());
-        central.extend_from_slice(&offset.to_le_bytes());
-        central.extend_from_slice(name.as_bytes());
+        zip.finish().unwrap().into_inner()
     }
-    let start = out.len() as u32;
-    out.extend_from_slice(&central);
-    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
-    for v in [0u16, 0, members.len() as u16, members.len() as u16] {
-        out.extend_from_slice(&v.to_le_bytes());
+
+    /// The offset of the central directory entry of member `name` in `bytes`.
+    fn central_entry(bytes: &[u8], name: &str) -> usize {
+        (0..bytes.len() - 46).find(|&i| bytes[i..].starts_with(b"PK\x01\x02") && bytes[i + 46..].starts_with(name.as_bytes())).unwrap()
     }
-    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
-    out.extend_from_slice(&start.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out
+
+    fn read(bytes: &[u8], name: &str, limit: u64) -> std::result::Result<Vec<u8>, String> {
+        Archive::new(bytes)?.read(name, limit)
+    }
+
+    #[test]
+    fn stored_and_deflated_members_are_read() {
+        let json = br#"{"class_name": "Sequential"}"#.repeat(40);
+        let weights: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        let bytes = zip_stored(&[("config.json", &json), ("model.weights.h5", &weights)]).unwrap();
+        assert!(bytes.starts_with(ZIP_MAGIC));
+        assert_eq!(read(&bytes, "config.json", CONFIG_LIMIT).unwrap(), json);
+        assert_eq!(read(&bytes, "model.weights.h5", CONFIG_LIMIT).unwrap(), weights);
+        let deflated = archive(&[("config.json", &json, zip::CompressionMethod::Deflated)]);
+        assert!(deflated.len() < json.len(), "the member is compressed");
+        assert_eq!(read(&deflated, "config.json", CONFIG_LIMIT).unwrap(), json);
+    }
+
+    #[test]
+    fn a_missing_member_and_a_non_zip_are_named() {
+        let bytes = zip_stored(&[("notes.json", b"{}")]).unwrap();
+        assert_eq!(
+            read(&bytes, "config.json", CONFIG_LIMIT).unwrap_err(),
+            "a zip archive without config.json: not a .keras file saved by Keras"
+        );
+        let e = read(&bytes[..bytes.len() - 30], "config.json", CONFIG_LIMIT).unwrap_err();
+        assert!(e.starts_with("damaged .keras archive (zip): "), "{e}");
+    }
+
+    /// A zip bomb: a deflated member whose declared size is over the limit is refused before it
+    /// is decompressed, and one that declares less than it holds is refused after the declared
+    /// size and one byte, whatever it would inflate to.
+    #[test]
+    fn a_member_over_the_limit_or_its_declared_size_is_refused() {
+        let zeros = vec![0u8; 1 << 20];
+        let mut bytes = archive(&[("config.json", &zeros, zip::CompressionMethod::Deflated)]);
+        assert!(bytes.len() < 10_000, "1 MiB of zeros deflates to {} bytes", bytes.len());
+        let e = read(&bytes, "config.json", 1000).unwrap_err();
+        assert_eq!(
+            e,
+            "damaged .keras archive: member config.json declares 1048576 bytes uncompressed, expected at most 1000 for this model"
+        );
+        let at = central_entry(&bytes, "config.json");
+        bytes[at + 24..at + 28].copy_from_slice(&100u32.to_le_bytes());
+        let e = read(&bytes, "config.json", 1000).unwrap_err();
+        assert_eq!(e, "damaged .keras archive: member config.json declares 100 bytes, holds more");
+        bytes[at + 24..at + 28].copy_from_slice(&(2u32 << 20).to_le_bytes());
+        let e = read(&bytes, "config.json", 4 << 20).unwrap_err();
+        assert_eq!(e, "damaged .keras archive: member config.json declares 2097152 bytes, holds 1048576");
+    }
+
+    #[test]
+    fn damaged_and_foreign_members_are_refused() {
+        let data = b"0123456789".repeat(10);
+        let bytes = zip_stored(&[("config.json", &data)]).unwrap();
+        let at = central_entry(&bytes, "config.json");
+        let patched = |offset: usize, value: &[u8]| {
+            let mut b = bytes.clone();
+            b[at + offset..at + offset + value.len()].copy_from_slice(value);
+            read(&b, "config.json", CONFIG_LIMIT).unwrap_err()
+        };
+        assert_eq!(
+            patched(10, &12u16.to_le_bytes()),
+            "the .keras archive stores config.json with compression method 12: expected stored (0) or deflated (8)"
+        );
+        assert_eq!(
+            patched(8, &1u16.to_le_bytes()),
+            "the .keras archive stores config.json encrypted: expected a plain member, as Keras writes"
+        );
+        assert_eq!(patched(20, &100_000u32.to_le_bytes()), "damaged .keras archive: member config.json is truncated");
+        let e = patched(16, &0xdead_beefu32.to_le_bytes());
+        assert!(e.starts_with("damaged .keras archive: member config.json: ") && e.contains("checksum"), "{e}");
+        let e = patched(42, &7u32.to_le_bytes());
+        assert!(e.starts_with("damaged .keras archive: member config.json: "), "{e}");
+    }
 }
