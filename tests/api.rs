@@ -188,13 +188,24 @@ fn bad_configurations_are_errors_at_compile() {
         "Adam beta_1: expected a finite number in [0, 1), found 1"
     );
     assert!(
-        e(Classifier::new(&Cpu::default()).compile("adagrad2", "mse", [Metric::Accuracy; 0])).starts_with("unknown optimizer `adagrad2`")
+        e(Classifier::new(&Cpu::default()).compile("adagrad2", "mse", [Metric::Accuracy; 0]))
+            .starts_with("unknown optimizer `adagrad2`: did you mean `adagrad`? expected one of")
     );
     assert!(
         e(Classifier::new(&Cpu::default()).compile("sgd", "mse2", [Metric::Accuracy; 0]))
-            .starts_with("unknown loss `mse2`: expected one of mean_squared_error")
+            .starts_with("unknown loss `mse2`: did you mean `mse`? expected one of mean_squared_error")
     );
-    assert!(e(Classifier::new(&Cpu::default()).compile("sgd", "mse", ["accuracy", "f1"])).starts_with("unknown metric `f1`"));
+    assert!(
+        e(Classifier::new(&Cpu::default()).compile("sgd", "mse", ["accuracy", "f1"])).starts_with("unknown metric `f1`: expected one of")
+    );
+    assert!(
+        e(Classifier::new(&Cpu::default()).compile("sgd", "categorial_crossentropy", ["acuracy"]))
+            .starts_with("unknown loss `categorial_crossentropy`: did you mean `categorical_crossentropy`? expected")
+    );
+    assert!(
+        e(Classifier::new(&Cpu::default()).compile("sgd", "mse", ["acuracy"]))
+            .starts_with("unknown metric `acuracy`: did you mean `accuracy`?")
+    );
     assert!(
         e(Classifier::new(&Cpu::default()).compile("sgd", "categorical_crossentropy", [Metric::SparseCategoricalAccuracy]))
             .contains("needs integer class targets")

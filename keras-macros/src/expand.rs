@@ -85,22 +85,7 @@ pub fn backend() -> Ident {
     BACKEND.with(|b| b.borrow().clone()).unwrap_or_else(|| Ident::new("B", Span::call_site()))
 }
 
-/// Keras's `to_snake_case` of a class name: `FashionNet` -> `fashion_net`, `XORNet` -> `xor_net`.
-pub fn snake_case(name: &str) -> String {
-    let chars: Vec<char> = name.chars().collect();
-    let mut out = String::new();
-    for (i, &c) in chars.iter().enumerate() {
-        if c.is_uppercase() && i > 0 {
-            let prev = chars[i - 1];
-            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
-            if prev.is_lowercase() || (prev.is_uppercase() && next_lower) {
-                out.push('_');
-            }
-        }
-        out.extend(c.to_lowercase());
-    }
-    out
-}
+pub use keras_naming::snake_case;
 
 pub fn usizes(v: &[usize]) -> TokenStream {
     quote!(&[#(#v),*])
@@ -723,19 +708,5 @@ pub fn stub(decl: &Decl<'_>) -> TokenStream {
                 #unreachable
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::snake_case;
-
-    #[test]
-    fn snake_case_follows_keras() {
-        assert_eq!(snake_case("Mlp"), "mlp");
-        assert_eq!(snake_case("FashionNet"), "fashion_net");
-        assert_eq!(snake_case("XORNet"), "xor_net");
-        assert_eq!(snake_case("Net2D"), "net2d");
-        assert_eq!(snake_case("MaxPooling2D"), "max_pooling2d");
     }
 }

@@ -45,7 +45,7 @@ pub enum Error {
         found: String,
     },
     /// A name that keras-rs does not know (a loss, a metric, an optimizer).
-    #[error("unknown {kind} `{name}`: expected one of {expected}")]
+    #[error("unknown {kind} `{name}`: {}expected one of {expected}", did_you_mean(name, expected))]
     Unknown {
         /// What kind of thing was named (`loss`, `metric`).
         kind: &'static str,
@@ -111,4 +111,11 @@ pub fn tuple_shape(shape: &[usize]) -> String {
         [d] => format!("({d},)"),
         _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
     }
+}
+
+/// `did you mean `x`? ` for a name close to one of `expected` (a comma-separated list), else
+/// nothing.
+fn did_you_mean(name: &str, expected: &str) -> String {
+    let candidates: Vec<&str> = expected.split(',').map(str::trim).filter(|c| !c.is_empty()).collect();
+    keras_naming::suggest(name, &candidates).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default()
 }

@@ -103,23 +103,11 @@ where
     Ok((take(train), take(test)))
 }
 
-/// Keras's `naming.to_snake_case` of a class name: `Conv2DTranspose` -> `conv2d_transpose`,
-/// `SimpleRNN` -> `simple_rnn`.
-pub fn snake_case(class: &str) -> String {
-    let c: Vec<char> = class.chars().filter(|c| c.is_alphanumeric() || *c == '_').collect();
-    let mut out = String::new();
-    for (i, &ch) in c.iter().enumerate() {
-        if i > 0 && ch.is_ascii_uppercase() {
-            // `(.)([A-Z][a-z]+)` and `([a-z])([A-Z])`.
-            let next_lower = c.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
-            if next_lower || c[i - 1].is_ascii_lowercase() {
-                out.push('_');
-            }
-        }
-        out.push(ch.to_ascii_lowercase());
-    }
-    out
-}
+/// Keras's `naming.to_snake_case` of a class name (see [`keras_naming::snake_case`]).
+pub use keras_naming::snake_case;
+
+/// The closest name to a mistyped one (see [`keras_naming::suggest`]).
+pub use keras_naming::suggest;
 
 #[cfg(test)]
 mod tests {

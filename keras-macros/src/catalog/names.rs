@@ -135,40 +135,4 @@ pub fn initializer(e: &Expr, diag: &mut Diag) -> Option<TokenStream> {
     })
 }
 
-/// The candidate closest to `word` by edit distance, if close enough to be a likely typo.
-pub fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let w = word.to_lowercase();
-    candidates
-        .iter()
-        .map(|c| (distance(&w, &c.to_lowercase()), *c))
-        .filter(|&(d, c)| d <= (c.len() / 3).max(1) + 1 && d < c.len())
-        .min_by_key(|&(d, _)| d)
-        .map(|(_, c)| c)
-}
-
-/// Levenshtein distance.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn suggestions_catch_typos_only() {
-        assert_eq!(suggest("Dence", &["Input", "Dense", "Dropout"]), Some("Dense"));
-        assert_eq!(suggest("rleu", &["relu", "elu", "selu"]), Some("relu"));
-        assert_eq!(suggest("unit", &["units", "activation"]), Some("units"));
-        assert_eq!(suggest("Conv2D", &["Input", "Dense", "Dropout"]), None);
-    }
-}
+pub use keras_naming::suggest;
