@@ -299,6 +299,71 @@ fn model_checkpoint_saves_on_improvement_under_formatted_names() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Records the weights after every training batch.
+#[derive(Default)]
+struct EveryBatch {
+    weights: Vec<Vec<ArrayD<f32>>>,
+}
+
+impl Callback for EveryBatch {
+    fn on_train_batch_end(&mut self, _batch: usize, _logs: &Logs, control: &mut dyn keras::Control) -> keras::Result<()> {
+        self.weights.push(control.get_weights()?);
+        Ok(())
+    }
+}
+
+/// `save_freq(n)` saves after every `n` batches counted across epochs, as Keras counts them,
+/// under names that may hold `{batch}`; the file holds the weights after that batch. With
+/// `save_best_only` a batch save monitors the epoch's running value, and skips (as Keras 3
+/// does) when the monitored value is not logged yet (`val_loss` within an epoch).
+#[test]
+fn model_checkpoint_saves_every_n_batches() {
+    let _g = SEED.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("save-freq");
+    let (x, y, vx, vy) = data();
+    let x = x.slice(keras::ndarray::s![..10, ..]).to_owned();
+    let y = y.slice(keras::ndarray::s![..10, ..]).to_owned();
+    let mut model = regressor(3).compile(Sgd::new(0.05), "mse", [Metric::Accuracy; 0]).unwrap();
+    let template = dir.join("w-{epoch}-{batch:02d}.safetensors").to_string_lossy().into_owned();
+    let mut every_two = ModelCheckpoint::new(template).save_freq(2);
+    let mut best_loss = ModelCheckpoint::new(dir.join("best-{epoch}-{batch}.safetensors").to_string_lossy().into_owned())
+        .monitor("loss")
+        .save_best_only(true)
+        .save_freq(3);
+    let mut best_val = ModelCheckpoint::new(dir.join("never.safetensors").to_string_lossy().into_owned()).save_best_only(true).save_freq(1);
+    let mut record = EveryBatch::default();
+    let args = FitArgs::default()
+        .epochs(3)
+        .batch_size(4)
+        .verbose(0)
+        .shuffle(false)
+        .validation_data(&vx, &vy)
+        .callback(&mut record)
+        .callback(&mut every_two)
+        .callback(&mut best_loss)
+        .callback(&mut best_val);
+    model.fit(&x, &y, args).unwrap();
+    // 3 batches per epoch (4, 4, 2 samples): batches 2, 4, 6 and 8 of the run.
+    let saved: Vec<String> = files(&dir).into_iter().filter(|f| f.starts_with("w-")).collect();
+    assert_eq!(saved, ["w-1-02.safetensors", "w-2-01.safetensors", "w-2-03.safetensors", "w-3-02.safetensors"]);
+    let load = |name: &str| {
+        let mut m = regressor(9);
+        m.load_weights(dir.join(name)).unwrap();
+        bits(&m.get_weights().unwrap())
+    };
+    assert_eq!(load("w-2-01.safetensors"), bits(&record.weights[3]));
+    assert_eq!(load("w-3-02.safetensors"), bits(&record.weights[7]));
+    // Every third batch, while the epoch's running loss improves on the best so far.
+    assert!(files(&dir).iter().any(|f| f == "best-1-3.safetensors"), "{:?}", files(&dir));
+    assert!(best_loss.best().is_some());
+    assert!(!dir.join("never.safetensors").exists(), "val_loss is not logged within an epoch");
+    // Zero batches is refused before training.
+    let mut zero = ModelCheckpoint::new("z.safetensors").save_freq(0);
+    let e = model.fit(&x, &y, FitArgs::default().verbose(0).callback(&mut zero)).unwrap_err().to_string();
+    assert_eq!(e, "ModelCheckpoint save_freq: expected SaveFreq::Epoch or a number of batches >= 1, found 0");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 fn compiled_dropped(seed: u64) -> Compiled<Dropped> {
     keras::utils::set_random_seed(seed);
     Dropped::new(&Cpu::default()).compile(Adam::default(), "mse", [Metric::Accuracy; 0]).unwrap()

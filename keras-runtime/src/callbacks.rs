@@ -571,19 +571,23 @@ impl Callback for CSVLogger {
     }
 }
 
-/// Saves the model's weights at the end of each epoch (Keras's `ModelCheckpoint` with
-/// `save_weights_only=True` and `save_freq="epoch"`), to a safetensors file written atomically.
+/// Saves the model's weights at the end of each epoch, or every `n` batches with
+/// [`ModelCheckpoint::save_freq`] (Keras's `ModelCheckpoint` with `save_weights_only=True`), to a
+/// safetensors file written atomically.
 ///
-/// The path may hold Python format fields filled from the epoch (1-based, as Keras counts) and
-/// the epoch's logs: `"ckpt/weights.{epoch:02d}-{val_loss:.2f}.safetensors"`. Fields are
-/// `{name}`, `{name:0Nd}` (integers) and `{name:.Nf}` (fixed point); an unknown name is an error.
+/// The path may hold Python format fields filled from the epoch (1-based, as Keras counts), the
+/// batch (1-based within the epoch, for saves every `n` batches) and the logs:
+/// `"ckpt/weights.{epoch:02d}-{val_loss:.2f}.safetensors"`. Fields are `{name}`, `{name:0Nd}`
+/// (integers) and `{name:.Nf}` (fixed point); an unknown name is an error.
 ///
-/// Defaults as in Keras: monitor `val_loss`, mode auto, every epoch saved, silent.
+/// Defaults as in Keras: monitor `val_loss`, mode auto, every epoch saved, silent. With
+/// `save_best_only`, a save whose monitored value is not logged is skipped with a warning.
 ///
 /// ```
 /// use keras_runtime::callbacks::ModelCheckpoint;
 /// let mut best = ModelCheckpoint::new("best.safetensors").monitor("val_accuracy").save_best_only(true);
-/// # drop(best);
+/// let mut often = ModelCheckpoint::new("ckpt/{epoch}-{batch}.safetensors").save_freq(500);
+/// # drop((best, often));
 /// ```
 pub struct ModelCheckpoint {
     filepath: String,
@@ -591,6 +595,30 @@ pub struct ModelCheckpoint {
     save_best_only: bool,
     verbose: u8,
     best: Option<f64>,
+    save_freq: SaveFreq,
+    /// The epoch under way (for saves within it).
+    epoch: usize,
+    /// The last batch seen and the batches seen since the last save (`SaveFreq::Batches`).
+    last_batch: Option<usize>,
+    since_save: usize,
+}
+
+/// When [`ModelCheckpoint`] saves: at the end of every epoch (Keras's `save_freq="epoch"`, the
+/// default), or after every `n` training batches counted across epochs (`save_freq=n`; the
+/// filepath may then name `{batch}`, and the monitored value is the epoch's running value,
+/// as Keras's batch logs hold it). `ModelCheckpoint::save_freq(100)` takes a number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SaveFreq {
+    /// At the end of each epoch.
+    Epoch,
+    /// After every `n` training batches.
+    Batches(usize),
+}
+
+impl From<usize> for SaveFreq {
+    fn from(n: usize) -> Self {
+        SaveFreq::Batches(n)
+    }
 }
 
 impl ModelCheckpoint {
@@ -602,7 +630,17 @@ impl ModelCheckpoint {
             save_best_only: false,
             verbose: 0,
             best: None,
+            save_freq: SaveFreq::Epoch,
+            epoch: 0,
+            last_batch: None,
+            since_save: 0,
         }
+    }
+
+    /// When to save: [`SaveFreq::Epoch`] (default) or every `n` batches (`.save_freq(500)`).
+    pub fn save_freq(mut self, freq: impl Into<SaveFreq>) -> Self {
+        self.save_freq = freq.into();
+        self
     }
 
     /// The logged quantity that decides what is best (default `val_loss`).
@@ -649,8 +687,9 @@ impl ModelCheckpoint {
             return Ok(true);
         }
         let Some(current) = logs.get(&self.monitor.name).map(f64::from) else {
-            eprintln!("ModelCheckpoint: can save best model only with {} available", self.monitor.name);
-            return Ok(true);
+            // As Keras 3: a warning, and no save.
+            eprintln!("ModelCheckpoint: can save best model only with {} available, skipping", self.monitor.name);
+            return Ok(false);
         };
         let lower = self.monitor.lower_is_better("ModelCheckpoint")?;
         let best = self.best.map_or_else(|| "None".to_string(), |b| format!("{b:.5}"));
@@ -669,19 +708,62 @@ impl ModelCheckpoint {
     }
 }
 
+impl ModelCheckpoint {
+    /// Whether `batch` (0-based within the epoch) completes `n` batches since the last save,
+    /// as Keras counts them across epochs.
+    fn batch_due(&mut self, batch: usize, n: usize) -> bool {
+        let added = match self.last_batch {
+            Some(last) if batch > last => batch - last,
+            _ => batch + 1,
+        };
+        self.last_batch = Some(batch);
+        self.since_save += added;
+        if self.since_save >= n {
+            self.since_save = 0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 impl Callback for ModelCheckpoint {
     fn wants_batch_logs(&self) -> bool {
-        false
+        matches!(self.save_freq, SaveFreq::Batches(_))
     }
 
     fn on_train_begin(&mut self, _control: &mut dyn Control) -> Result<()> {
+        if self.save_freq == SaveFreq::Batches(0) {
+            return Err(Error::value("ModelCheckpoint save_freq", "SaveFreq::Epoch or a number of batches >= 1", 0));
+        }
         if self.save_best_only {
             self.monitor.lower_is_better("ModelCheckpoint")?;
+        }
+        (self.last_batch, self.since_save) = (None, 0);
+        Ok(())
+    }
+
+    fn on_epoch_begin(&mut self, epoch: usize, _control: &mut dyn Control) -> Result<()> {
+        self.epoch = epoch;
+        Ok(())
+    }
+
+    fn on_train_batch_end(&mut self, batch: usize, logs: &Logs, control: &mut dyn Control) -> Result<()> {
+        let SaveFreq::Batches(n) = self.save_freq else { return Ok(()) };
+        if !self.batch_due(batch, n) {
+            return Ok(());
+        }
+        let filepath = format_path_at(&self.filepath, self.epoch + 1, Some(batch + 1), logs)?;
+        if self.should_save(self.epoch, logs, &filepath)? && control.is_chief() {
+            control.save_weights(Path::new(&filepath))?;
         }
         Ok(())
     }
 
     fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, control: &mut dyn Control) -> Result<()> {
+        if self.save_freq != SaveFreq::Epoch {
+            return Ok(());
+        }
         let filepath = format_path(&self.filepath, epoch + 1, logs)?;
         // Every rank decides alike (the logs are the job's); rank 0 writes.
         if self.should_save(epoch, logs, &filepath)? && control.is_chief() {
@@ -695,6 +777,11 @@ impl Callback for ModelCheckpoint {
 /// Fills the Python format fields of a checkpoint path (`{epoch:02d}`, `{val_loss:.2f}`) from the
 /// 1-based `epoch` and the epoch's logs, as Keras's `filepath.format(epoch=..., **logs)`.
 pub fn format_path(template: &str, epoch: usize, logs: &Logs) -> Result<String> {
+    format_path_at(template, epoch, None, logs)
+}
+
+/// [`format_path`] with the 1-based `batch` for a save within an epoch (`{batch}`).
+fn format_path_at(template: &str, epoch: usize, batch: Option<usize>, logs: &Logs) -> Result<String> {
     let bad = |what: String| {
         Error::value(
             format!("ModelCheckpoint filepath `{template}`"),
@@ -724,10 +811,13 @@ pub fn format_path(template: &str, epoch: usize, logs: &Logs) -> Result<String> 
         }
         let value = if name == "epoch" {
             Value::Int(epoch)
+        } else if let (Some(b), "batch") = (batch, name) {
+            Value::Int(b)
         } else if let Some(v) = logs.get(name) {
             Value::Float(f64::from(v))
         } else {
-            let have: Vec<&str> = std::iter::once("epoch").chain(logs.iter().map(|(n, _)| n)).collect();
+            let fields = if batch.is_some() { &["epoch", "batch"][..] } else { &["epoch"][..] };
+            let have: Vec<&str> = fields.iter().copied().chain(logs.iter().map(|(n, _)| n)).collect();
             return Err(bad(format!("unknown field `{name}` (known: {})", have.join(", "))));
         };
         let zero = spec.starts_with('0');
