@@ -2,7 +2,8 @@
 //!
 //! Iris and the 8x8 digits are embedded in the crate; Fashion-MNIST and MNIST are read from the
 //! IDX files Keras downloads (`~/.keras/datasets/`) or Debian installs (`/usr/share/datasets/`).
-//! Users' own data comes in through [`from_csv`], [`read_npy`] and [`read_npz`].
+//! Users' own data comes in through [`from_csv`], [`read_npy`] and [`read_npz`], and data too
+//! large for memory through a [`Dataset`] read batch by batch ([`CsvDataset`], or your own).
 
 pub mod digits;
 pub mod fashion_mnist;
@@ -10,8 +11,10 @@ mod files;
 pub mod idx;
 pub mod iris;
 pub mod mnist;
+mod stream;
 
 pub use files::{Csv, from_csv, from_csv_reader, read_npy, read_npy_bytes, read_npz, read_npz_bytes};
+pub use stream::{ArrayDataset, CsvDataset, DataBatch, Dataset};
 
 use ndarray::{Array1, Array3};
 

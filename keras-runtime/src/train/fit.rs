@@ -5,6 +5,7 @@ use super::data::{Element, Inputs, Table, join_inputs, table};
 use super::engine::{Batch, Engine};
 use super::logs::{History, Logs};
 use super::progress::Progbar;
+use crate::datasets::Dataset;
 use crate::model::InputSpec;
 use crate::random::Rng;
 use crate::{Error, Result};
@@ -15,8 +16,8 @@ use std::time::Instant;
 pub struct FitArgs<'a> {
     epochs: usize,
     batch_size: usize,
-    shuffle: bool,
-    verbose: u8,
+    pub(crate) shuffle: bool,
+    pub(crate) verbose: u8,
     validation_split: f32,
     validation_data: Option<Result<(Table<'a>, Table<'a>)>>,
     /// `validation_data` as given, its x not yet joined for the model's inputs.
@@ -26,6 +27,10 @@ pub struct FitArgs<'a> {
     sample_weight: Option<Result<Table<'a>>>,
     class_weight: Option<Vec<(usize, f32)>>,
     validation_sample_weight: Option<Result<Table<'a>>>,
+    pub(crate) steps_per_epoch: Option<usize>,
+    pub(crate) validation_dataset: Option<&'a mut dyn Dataset>,
+    pub(crate) validation_steps: Option<usize>,
+    pub(crate) prefetch: usize,
 }
 
 impl Default for FitArgs<'_> {
@@ -43,6 +48,10 @@ impl Default for FitArgs<'_> {
             sample_weight: None,
             class_weight: None,
             validation_sample_weight: None,
+            steps_per_epoch: None,
+            validation_dataset: None,
+            validation_steps: None,
+            prefetch: 2,
         }
     }
 }
@@ -96,6 +105,55 @@ impl<'a> FitArgs<'a> {
         if let Some(parts) = self.validation_parts.take() {
             self.validation_data = Some(parts.and_then(|(x, list, y)| Ok((join_inputs(x, list, inputs, "validation x")?, y))));
         }
+    }
+
+    /// For `fit_dataset`: the batches of an epoch (default: one pass over the dataset). The
+    /// batches run on across epochs: an epoch of fewer batches than the dataset has leaves the
+    /// rest of the pass to the next.
+    pub fn steps_per_epoch(mut self, steps: usize) -> Self {
+        self.steps_per_epoch = Some(steps);
+        self
+    }
+
+    /// For `fit_dataset`: validates on this dataset at the end of each epoch (Keras's
+    /// `validation_data` given a dataset).
+    pub fn validation_dataset(mut self, data: &'a mut dyn Dataset) -> Self {
+        self.validation_dataset = Some(data);
+        self
+    }
+
+    /// For `fit_dataset`: the batches of the validation dataset evaluated each epoch (default:
+    /// all of them, from the first).
+    pub fn validation_steps(mut self, steps: usize) -> Self {
+        self.validation_steps = Some(steps);
+        self
+    }
+
+    /// For `fit_dataset`: the batches a background thread reads ahead of training (default 2);
+    /// 0 reads each batch on the training thread when it is needed.
+    pub fn prefetch(mut self, batches: usize) -> Self {
+        self.prefetch = batches;
+        self
+    }
+
+    /// Whether any array-only option is set (`fit_dataset` refuses them).
+    pub(crate) fn array_options(&self) -> Option<&'static str> {
+        if self.validation_split != 0.0 {
+            Some("validation_split")
+        } else if self.validation_data.is_some() || self.validation_parts.is_some() {
+            Some("validation_data")
+        } else if self.sample_weight.is_some() {
+            Some("sample_weight")
+        } else if self.validation_sample_weight.is_some() {
+            Some("validation_sample_weight")
+        } else {
+            None
+        }
+    }
+
+    /// The class weights, for `fit_dataset`.
+    pub(crate) fn class_weight_arg(&self) -> Option<&[(usize, f32)]> {
+        self.class_weight.as_deref()
     }
 
     /// Adds a callback.
@@ -185,7 +243,7 @@ pub(crate) fn check_sample_weight(w: &Table<'_>, samples: usize) -> Result<()> {
 
 /// Keras's `class_weight_to_sample_weights`: the class of a sample is the argmax of its target
 /// when it has more than one value, else the rounded value.
-fn class_weights_to_sample_weights(class_weight: &[(usize, f32)], y: &Table<'_>, classes: usize) -> Result<Vec<f32>> {
+pub(crate) fn class_weights_to_sample_weights(class_weight: &[(usize, f32)], y: &Table<'_>, classes: usize) -> Result<Vec<f32>> {
     // A one-unit output is a binary classifier: classes 0 and 1.
     let classes = classes.max(2);
     let mut table = vec![1.0f32; classes];
@@ -256,6 +314,15 @@ struct Plan<'a> {
 
 /// Checks `fit`'s data and arguments.
 fn plan<'a>(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: Option<usize>, args: &mut FitArgs<'a>) -> Result<Plan<'a>> {
+    for (set, option) in [
+        (args.steps_per_epoch.is_some(), "steps_per_epoch"),
+        (args.validation_dataset.is_some(), "validation_dataset"),
+        (args.validation_steps.is_some(), "validation_steps"),
+    ] {
+        if set {
+            return Err(Error::Config(format!("fit: {option} applies to fit_dataset; fit on arrays trains on every sample each epoch")));
+        }
+    }
     engine.check_data(x, y)?;
     let sample_weight = args.sample_weight.take().transpose()?;
     let class_weights = class_weights(sample_weight.as_ref(), args.class_weight.as_deref(), y, classes)?;
@@ -323,10 +390,6 @@ fn run(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: Option<us
         tables.extend([Some(vx), Some(vy), vw].into_iter().flatten().flat_map(Table::slices));
     }
     engine.check_same("fit", &tables)?;
-    let steps = n_train.div_ceil(args.batch_size);
-    let mut order: Vec<usize> = (0..n_train).collect();
-    let mut history = History::default();
-    let mut logs = Logs::new();
     // The training set stays on the device for the run; batches are read or gathered there.
     for t in [Some(x), Some(y), train_weights].into_iter().flatten() {
         engine.hold(t)?;
@@ -336,6 +399,78 @@ fn run(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: Option<us
             engine.hold(t)?;
         }
     }
+    let batch_size = args.batch_size;
+    let mut source =
+        Memory { x, y, w: train_weights, order: (0..n_train).collect(), n_train, batch_size, shuffle: args.shuffle, validation };
+    epochs(engine, &mut args, &mut source)
+}
+
+/// Where `fit`'s batches come from: arrays held by the device for the run ([`Memory`]), or a
+/// dataset read batch by batch (`stream::Stream`).
+pub(crate) trait Source {
+    /// Training batches per epoch.
+    fn steps(&self) -> usize;
+    /// Draws the next epoch's order from `rng` (when shuffling); with `apply` false only the
+    /// draw happens (the epochs before a resumed run's first, replayed so that the order
+    /// continues where it stopped).
+    fn shuffle(&mut self, engine: &mut dyn Engine, rng: &mut Rng, apply: bool) -> Result<()>;
+    /// Trains on the epoch's batch `step`.
+    fn train(&mut self, engine: &mut dyn Engine, step: usize) -> Result<()>;
+    /// Evaluates the validation data, if any, into `logs` (`val_*`).
+    fn validate(&mut self, engine: &mut dyn Engine, batch_size: usize, logs: &mut Logs) -> Result<()>;
+    /// After an epoch's batches.
+    fn end_epoch(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// `fit`'s arrays: the training samples (the first `n_train` of `x`), in an order shuffled per
+/// epoch, and the validation set (held-out rows `a..b` of its tables).
+struct Memory<'t, 'd> {
+    x: &'t Table<'d>,
+    y: &'t Table<'d>,
+    w: Option<&'t Table<'d>>,
+    order: Vec<usize>,
+    n_train: usize,
+    batch_size: usize,
+    shuffle: bool,
+    validation: Option<(&'t Table<'d>, &'t Table<'d>, Option<&'t Table<'d>>, usize, usize)>,
+}
+
+impl Source for Memory<'_, '_> {
+    fn steps(&self) -> usize {
+        self.n_train.div_ceil(self.batch_size)
+    }
+
+    fn shuffle(&mut self, engine: &mut dyn Engine, rng: &mut Rng, apply: bool) -> Result<()> {
+        if self.shuffle {
+            rng.shuffle(&mut self.order);
+            if apply {
+                engine.set_order(&self.order)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn train(&mut self, engine: &mut dyn Engine, step: usize) -> Result<()> {
+        let (a, b) = (step * self.batch_size, ((step + 1) * self.batch_size).min(self.n_train));
+        let batch = if self.shuffle { Batch::Shuffled(a, b) } else { Batch::Range(a, b) };
+        engine.train_batch(self.x, self.y, self.w, batch)
+    }
+
+    fn validate(&mut self, engine: &mut dyn Engine, batch_size: usize, logs: &mut Logs) -> Result<()> {
+        if let Some((vx, vy, vw, a, b)) = self.validation {
+            evaluate_range(engine, vx, vy, vw, a, b, batch_size, logs, true)?;
+        }
+        Ok(())
+    }
+}
+
+/// The epochs of a `fit`: callbacks, progress bar, batches from `source`, validation, History.
+pub(crate) fn epochs(engine: &mut dyn Engine, args: &mut FitArgs<'_>, source: &mut dyn Source) -> Result<History> {
+    let steps = source.steps();
+    let mut history = History::default();
+    let mut logs = Logs::new();
     // Logs are read back each batch only for Keras's redrawn bar, which averages every batch's
     // values, and for callbacks that want them.
     let per_batch_logs = args.verbose == 1 || args.callbacks.iter().any(|cb| cb.wants_batch_logs());
@@ -354,9 +489,9 @@ fn run(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: Option<us
     // epochs already done are shuffled again so that the order continues where it stopped.
     let (shuffle_seed, restored) = engine.begin_shuffle();
     let mut rng = Rng::new(shuffle_seed);
-    if restored && args.shuffle {
+    if restored {
         for _ in 0..initial_epoch {
-            rng.shuffle(&mut order);
+            source.shuffle(engine, &mut rng, false)?;
         }
     }
     let mut stopped = false;
@@ -373,14 +508,9 @@ fn run(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: Option<us
         engine.reset_metrics()?;
         // Batch logs hold the epoch's running values only (not the last epoch's `val_*`).
         logs.clear();
-        if args.shuffle {
-            rng.shuffle(&mut order);
-            engine.set_order(&order)?;
-        }
+        source.shuffle(engine, &mut rng, true)?;
         for step in 0..steps {
-            let (a, b) = (step * args.batch_size, ((step + 1) * args.batch_size).min(n_train));
-            let batch = if args.shuffle { Batch::Shuffled(a, b) } else { Batch::Range(a, b) };
-            engine.train_batch(x, y, train_weights, batch)?;
+            source.train(engine, step)?;
             if per_batch_logs {
                 engine.write_logs(&mut logs, false)?;
                 for cb in args.callbacks.iter_mut() {
@@ -401,11 +531,10 @@ fn run(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: Option<us
                 break;
             }
         }
+        source.end_epoch()?;
         logs.clear();
         engine.write_logs(&mut logs, false)?;
-        if let Some((vx, vy, vw, a, b)) = validation {
-            evaluate_range(engine, vx, vy, vw, a, b, args.batch_size, &mut logs, true)?;
-        }
+        source.validate(engine, args.batch_size, &mut logs)?;
         // Keras runs the user's callbacks before its progress bar and History, which then show
         // what the callbacks added (`learning_rate`).
         for cb in args.callbacks.iter_mut() {
@@ -433,7 +562,7 @@ fn run(engine: &mut dyn Engine, x: &Table<'_>, y: &Table<'_>, classes: Option<us
 
 /// `local`, after every rank of a data-parallel job learnt whether any rank failed (so that none
 /// waits for a rank that returned): this rank's own error, or another's.
-fn together(engine: &mut dyn Engine, local: Result<()>) -> Result<()> {
+pub(crate) fn together(engine: &mut dyn Engine, local: Result<()>) -> Result<()> {
     let agreed = engine.agree(local.as_ref().err());
     local?;
     agreed
@@ -457,7 +586,7 @@ pub(crate) fn evaluate(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn evaluate_range(
+pub(crate) fn evaluate_range(
     engine: &mut dyn Engine,
     x: &Table<'_>,
     y: &Table<'_>,

@@ -11,6 +11,7 @@ mod engine;
 mod fit;
 mod logs;
 pub mod progress;
+mod stream;
 
 pub use callbacks::{Callback, Control};
 pub use data::{AsInput, Element, Inputs};
@@ -18,6 +19,7 @@ pub use fit::FitArgs;
 pub use logs::{History, Logs};
 
 use crate::backend::{Backend, Device, LossBatch, MetricBatch, RandomStream, Recording};
+use crate::datasets::Dataset;
 use crate::distribution::{DataParallel, Shard};
 use crate::losses::{IntoLoss, LossSpec};
 use crate::metrics::{IntoMetric, ResolvedMetric};
@@ -428,6 +430,51 @@ impl<M: Model> Compiled<M> {
         let mut args = args;
         args.join_validation(M::INPUTS);
         fit::fit(self, &x, &y, classes, args)
+    }
+
+    /// Trains the model on a [`Dataset`] read batch by batch (Keras's `fit` given a
+    /// `PyDataset`): a background thread reads `FitArgs::prefetch` batches ahead (2 by default),
+    /// so memory holds a few batches, never the data set. `shuffle` shuffles the order of the
+    /// batches each pass; `steps_per_epoch`, `validation_dataset` and `validation_steps` apply,
+    /// as do callbacks, History and the progress bar; `batch_size` does not (the dataset makes
+    /// the batches), and the array-only options (`validation_split`, `sample_weight`,
+    /// `validation_data`) are refused. With the same batches in the same order it trains
+    /// exactly as `fit` on arrays.
+    pub fn fit_dataset<D: Dataset + ?Sized>(&mut self, data: &mut D, args: FitArgs<'_>) -> Result<History> {
+        let classes = (M::OUTPUT_SHAPE.len() == 1).then(|| M::OUTPUT_SHAPE[0]);
+        stream::fit_dataset(self, &mut DynDataset(data), M::INPUTS, classes, args)
+    }
+
+    /// The loss and metrics over every batch of a [`Dataset`], inference mode.
+    pub fn evaluate_dataset<D: Dataset + ?Sized>(&mut self, data: &mut D) -> Result<Logs> {
+        let mut logs = Logs::new();
+        let steps = data.len();
+        if steps == 0 {
+            return Err(Error::Empty { what: "the dataset (len() is 0)".to_string() });
+        }
+        stream::evaluate_stream(self, M::INPUTS, &mut DynDataset(data), steps, &mut logs, false)?;
+        Ok(logs)
+    }
+
+    /// Predictions for every batch of a [`Dataset`] (its targets, if any, are ignored), in the
+    /// dataset's order.
+    pub fn predict_dataset<D: Dataset + ?Sized>(&mut self, data: &mut D) -> Result<Array<f32, M::OutputDim>> {
+        let mut out = Vec::new();
+        let mut rows = 0;
+        for index in 0..data.len() {
+            let batch = data.get(index)?;
+            stream::with_tables(&batch, M::INPUTS, false, None, |x, _, _| {
+                check_input(x, M::INPUT_SHAPE, M::INPUT_INDICES)?;
+                out.extend(predict_rows(&mut self.model, x, 0..x.rows(), x.rows().max(1))?);
+                rows += x.rows();
+                Ok(())
+            })?;
+        }
+        data.on_epoch_end();
+        if rows == 0 {
+            return Err(Error::Empty { what: "the dataset (no samples)".to_string() });
+        }
+        output_array::<M>(rows, out)
     }
 
     /// The loss and metrics on `x` and `y`, in batches of 32, inference mode.
@@ -1212,4 +1259,19 @@ fn output_array<M: Model>(n: usize, out: Vec<f32>) -> Result<Array<f32, M::Outpu
     shape.extend_from_slice(M::OUTPUT_SHAPE);
     let arr = ArrayD::from_shape_vec(IxDyn(&shape), out).expect("output buffer has the output shape");
     arr.into_dimensionality::<M::OutputDim>().map_err(|e| Error::Config(format!("output dimensionality: {e}")))
+}
+
+/// A user's dataset, sized or not, behind the trait object the training loop takes.
+struct DynDataset<'d, D: Dataset + ?Sized>(&'d mut D);
+
+impl<D: Dataset + ?Sized> Dataset for DynDataset<'_, D> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn get(&mut self, index: usize) -> Result<crate::datasets::DataBatch> {
+        self.0.get(index)
+    }
+    fn on_epoch_end(&mut self) {
+        self.0.on_epoch_end()
+    }
 }
