@@ -228,7 +228,7 @@ fn main() -> keras::Result<()> {
         }
         if wanted("W-inferB") {
             keras::utils::set_random_seed(1);
-            let mut m = WideNet::new(&Cpu::default());
+            let m = WideNet::new(&Cpu::default());
             let x = xv.slice(s![..10_000, ..]);
             let t = timed(5, || {
                 let t0 = Instant::now();

@@ -266,7 +266,7 @@ fn predict_one_runs_large_models_on_a_small_stack() {
     let conv = BigConv::new(&Cpu::default());
     let image: Vec<f32> = (0..128 * 128 * 3).map(|i| (i % 17) as f32 / 17.0).collect();
     let sequence: Vec<i32> = (0..2000).map(|i| i * 7 % 50).collect();
-    let mut rnn = LongSequence::new(&Cpu::default());
+    let rnn = LongSequence::new(&Cpu::default());
     let (one_conv, one_rnn) = std::thread::scope(|s| {
         std::thread::Builder::new()
             .stack_size(256 * 1024)
@@ -279,7 +279,7 @@ fn predict_one_runs_large_models_on_a_small_stack() {
             .join()
             .unwrap()
     });
-    let mut conv = conv;
+    let conv = conv;
     let batch =
         conv.predict(&Array2::from_shape_vec((1, 128 * 128 * 3), image).unwrap().into_shape_with_order((1, 128, 128, 3)).unwrap()).unwrap();
     for (a, b) in one_conv.iter().zip(batch.iter()) {

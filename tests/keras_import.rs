@@ -187,7 +187,7 @@ fn save_keras_round_trips_and_python_keras_loads_it() {
     let dir = std::env::temp_dir().join(format!("keras_rs_import_{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("mixed.keras");
-    let mut model = Mixed::new(&Cpu::default());
+    let model = Mixed::new(&Cpu::default());
     model.save_keras(&path).unwrap();
     let mut back = Mixed::new(&Cpu::default());
     back.load_keras(&path).unwrap();
@@ -344,7 +344,7 @@ fn convolution_family_save_keras_round_trips_into_python_keras() {
         let dir = std::env::temp_dir().join(format!("keras_rs_convfam_{}_{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(format!("{name}.keras"));
-        let mut model = M::create(&Cpu::default()).unwrap();
+        let model = M::create(&Cpu::default()).unwrap();
         model.save_keras(&path).unwrap();
         let mut back = M::create(&Cpu::default()).unwrap();
         back.load_keras(&path).unwrap();

@@ -49,7 +49,7 @@ fn shapes_and_parameter_counts_follow_keras() {
 
 #[test]
 fn predict_one_agrees_with_predict() {
-    let mut model = Mnist::create(&Cpu::default()).unwrap();
+    let model = Mnist::create(&Cpu::default()).unwrap();
     let x: Vec<f32> = (0..784).map(|i| ((i * 37) % 101) as f32 / 101.0).collect();
     let one = model.predict_one(&x.clone().try_into().unwrap());
     let batch = model.predict(&keras::ndarray::ArrayD::from_shape_vec(vec![1, 28, 28, 1], x).unwrap()).unwrap();

@@ -120,7 +120,7 @@ fn the_embedding_lstm_model_of_the_issue_learns() {
 #[test]
 fn predict_one_agrees_with_predict_for_sequences() {
     let _seed = seeded(2);
-    let mut model = LstmSeq::create(&Cpu::default()).unwrap();
+    let model = LstmSeq::create(&Cpu::default()).unwrap();
     let x = Array3::<f32>::from_shape_fn((1, 4, 3), |(_, t, f)| (t as f32 - 1.5) * 0.3 + f as f32 * 0.1);
     let xs: [f32; 12] = x.as_slice().unwrap().try_into().unwrap();
     let one = model.predict_one(&xs);
@@ -167,7 +167,7 @@ fn weights_of_recurrent_models_round_trip() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("bi_words.safetensors");
     let x = Array2::<i32>::from_shape_fn((5, 6), |(i, j)| ((i * 5 + j * 3) % 12) as i32);
-    let mut a = BiWords::create(&Cpu::default()).unwrap();
+    let a = BiWords::create(&Cpu::default()).unwrap();
     a.save_weights(&path).unwrap();
     let mut b = BiWords::create(&Cpu::default()).unwrap();
     assert_ne!(a.get_weights().unwrap(), b.get_weights().unwrap());

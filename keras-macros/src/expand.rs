@@ -626,6 +626,13 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
                 #(#forward)*
             }
 
+            fn infer(core: &::keras::model::ModelCore<#bk>, ws: &mut ::keras::model::Workspace<#bk>, x: #b::View<'_>, batch: usize) {
+                let ::keras::model::InferParts { ctx, params, state, slots } = core.infer_parts::<#n_slots>(ws);
+                let [#(#slot_idents),*] = slots;
+                let training = false;
+                #(#forward)*
+            }
+
             fn backward(core: &mut ::keras::model::ModelCore<#bk>, x: #b::View<'_>, batch: usize) {
                 let ::keras::model::Parts { ctx, params, grads, grad_scratch, state, slots } = core.parts::<#n_slots>();
                 let _ = &grad_scratch;
@@ -702,6 +709,9 @@ pub fn stub(decl: &Decl<'_>) -> TokenStream {
                 #ident { core }
             }
             fn forward(_: &mut ::keras::model::ModelCore<#bk>, _: <#bk as ::keras::backend::Device>::View<'_>, _: usize, _: bool) {
+                #unreachable
+            }
+            fn infer(_: &::keras::model::ModelCore<#bk>, _: &mut ::keras::model::Workspace<#bk>, _: <#bk as ::keras::backend::Device>::View<'_>, _: usize) {
                 #unreachable
             }
             fn backward(_: &mut ::keras::model::ModelCore<#bk>, _: <#bk as ::keras::backend::Device>::View<'_>, _: usize) {

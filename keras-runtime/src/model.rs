@@ -197,6 +197,11 @@ pub trait Model: Sized + Send + 'static {
     /// The workspace must have been prepared for `batch` ([`ModelCore::prepare`]).
     fn forward(core: &mut ModelCore<Self::Backend>, x: <Self::Backend as Device>::View<'_>, batch: usize, training: bool);
 
+    /// The forward pass in inference mode on `&self`: activations in `ws` (prepared for `batch`
+    /// by [`ModelCore::with_workspace`], which also copies the state in), the output in
+    /// `ws`'s slot `OUTPUT_SLOT`. Several threads may run it at once, each in its workspace.
+    fn infer(core: &ModelCore<Self::Backend>, ws: &mut Workspace<Self::Backend>, x: <Self::Backend as Device>::View<'_>, batch: usize);
+
     /// The backward pass after a training `forward` on the same `x`: reads the loss gradient
     /// from slot `OUTPUT_GRAD_SLOT` and writes the gradients of every trainable parameter.
     fn backward(core: &mut ModelCore<Self::Backend>, x: <Self::Backend as Device>::View<'_>, batch: usize);
@@ -253,6 +258,36 @@ pub struct ModelCore<B: Backend> {
     stream: B::Buffer,
     /// The current data-parallel step's share of the batch, for the layers.
     shard: Option<Shard>,
+    /// Workspaces of inference on `&self`, kept for reuse (one per thread predicting at once).
+    pool: std::sync::Mutex<Vec<Workspace<B>>>,
+}
+
+/// The buffers of one inference pass on `&self` ([`Model::infer`]): activations for up to
+/// `capacity` samples and a copy of the model's state.
+#[derive(Debug)]
+pub struct Workspace<B: Backend> {
+    slots: Vec<B::Buffer>,
+    state: B::Buffer,
+    capacity: usize,
+}
+
+impl<B: Backend> Workspace<B> {
+    /// Slot `i`.
+    pub fn slot(&self, i: usize) -> &B::Buffer {
+        &self.slots[i]
+    }
+}
+
+/// Borrowed parts of a [`ModelCore`] and a [`Workspace`], for generated inference code.
+pub struct InferParts<'a, B: Backend, const N: usize> {
+    /// Layer context.
+    pub ctx: Ctx<'a, B>,
+    /// The parameter arena.
+    pub params: &'a B::Buffer,
+    /// The workspace's copy of the state arena.
+    pub state: &'a mut B::Buffer,
+    /// The workspace's slots.
+    pub slots: &'a mut [B::Buffer; N],
 }
 
 /// Borrowed parts of a [`ModelCore`], for generated code.
@@ -285,6 +320,7 @@ impl<B: Backend> ModelCore<B> {
             capacity: 0,
             stream: device.alloc(RandomStream::LEN)?,
             shard: None,
+            pool: std::sync::Mutex::new(Vec::new()),
         };
         let stream = RandomStream { seed: next_seed(), step: 0 };
         device.upload(&stream.encode(), B::view_mut(&mut core.stream, 0..RandomStream::LEN))?;
@@ -357,6 +393,43 @@ impl<B: Backend> ModelCore<B> {
             self.capacity = cap;
         }
         Ok(())
+    }
+
+    /// Runs `f` with a workspace for `batch` samples of a model with `slot_sizes`, holding a
+    /// copy of the state: one from the pool (grown if too small) or a new one, returned to the
+    /// pool after. Threads predicting at once each take their own.
+    pub fn with_workspace<R>(
+        &self,
+        batch: usize,
+        slot_sizes: &[usize],
+        f: impl FnOnce(&Self, &mut Workspace<B>) -> Result<R>,
+    ) -> Result<R> {
+        let taken = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut ws = match taken {
+            Some(ws) => ws,
+            None => Workspace { slots: Vec::new(), state: self.device.alloc(B::len(&self.state))?, capacity: 0 },
+        };
+        if batch > ws.capacity || ws.slots.len() != slot_sizes.len() {
+            let cap = batch.max(ws.capacity);
+            ws.slots = slot_sizes.iter().map(|&s| self.device.alloc(s * cap)).collect::<Result<_>>()?;
+            ws.capacity = cap;
+        }
+        let n = B::len(&self.state);
+        self.device.copy(B::view(&self.state, 0..n), B::view_mut(&mut ws.state, 0..n));
+        let result = f(self, &mut ws);
+        self.pool.lock().unwrap_or_else(|e| e.into_inner()).push(ws);
+        result
+    }
+
+    /// The parts generated inference code works with (see [`Model::infer`]).
+    pub fn infer_parts<'a, const N: usize>(&'a self, ws: &'a mut Workspace<B>) -> InferParts<'a, B, N> {
+        let slots: &mut [B::Buffer; N] = (&mut ws.slots[..]).try_into().expect("workspace prepared with the model's slots");
+        InferParts {
+            ctx: Ctx { device: &self.device, stream: &self.stream, shard: None },
+            params: &self.params,
+            state: &mut ws.state,
+            slots,
+        }
     }
 
     /// The output slot and the output-gradient slot, for the loss.

@@ -76,6 +76,9 @@ impl keras_runtime::Model for TwoTowers {
     fn forward(_: &mut keras_runtime::model::ModelCore<keras_runtime::Cpu>, _: &[f32], _: usize, _: bool) {
         unreachable!("a stand-in for plotting only")
     }
+    fn infer(_: &keras_runtime::model::ModelCore<keras_runtime::Cpu>, _: &mut keras_runtime::model::Workspace<keras_runtime::Cpu>, _: &[f32], _: usize) {
+        unreachable!("a stand-in for plotting only")
+    }
     fn backward(_: &mut keras_runtime::model::ModelCore<keras_runtime::Cpu>, _: &[f32], _: usize) {
         unreachable!("a stand-in for plotting only")
     }

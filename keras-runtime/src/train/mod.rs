@@ -83,15 +83,17 @@ pub trait Network: Sized {
     fn model_mut(&mut self) -> &mut Self::Model;
 
     /// Predictions for every sample of `x`, in batches of 32 (Keras's default), inference mode.
-    fn predict<X: Inputs + ?Sized>(&mut self, x: &X) -> Result<Array<f32, <Self::Model as Model>::OutputDim>> {
-        predict_batched(self.model_mut(), x, 32)
+    /// Takes `&self`: threads sharing a model (`Arc<Model>`) predict at once, each in a
+    /// workspace of its own.
+    fn predict<X: Inputs + ?Sized>(&self, x: &X) -> Result<Array<f32, <Self::Model as Model>::OutputDim>> {
+        predict_batched(self.model(), x, 32)
     }
 
     /// Predictions for `x` computed as a single batch.
-    fn predict_on_batch<X: Inputs + ?Sized>(&mut self, x: &X) -> Result<Array<f32, <Self::Model as Model>::OutputDim>> {
+    fn predict_on_batch<X: Inputs + ?Sized>(&self, x: &X) -> Result<Array<f32, <Self::Model as Model>::OutputDim>> {
         let x = input_table(x, <Self::Model as Model>::INPUTS, "x")?;
         let rows = x.rows();
-        predict_table(self.model_mut(), &x, rows)
+        predict_table(self.model(), &x, rows)
     }
 
     /// Keras's `summary()` table; `println!("{}", model.summary())`.
@@ -179,15 +181,15 @@ impl<M: Model> Network for Compiled<M> {
 
     /// Predictions for every sample of `x`, in batches of 32; in a data-parallel job each rank
     /// predicts its share of the samples and every rank gets all of them.
-    fn predict<X: Inputs + ?Sized>(&mut self, x: &X) -> Result<Array<f32, M::OutputDim>> {
-        let Some(parallel) = self.parallel.clone() else { return predict_batched(&mut self.model, x, 32) };
+    fn predict<X: Inputs + ?Sized>(&self, x: &X) -> Result<Array<f32, M::OutputDim>> {
+        let Some(parallel) = self.parallel.clone() else { return predict_batched(&self.model, x, 32) };
         // Every step is taken by every rank: checks agreed, then the same data, then the rows.
         let x =
             parallel.agree(input_table(x, M::INPUTS, "x").and_then(|x| check_input(&x, M::INPUT_SHAPE, M::INPUT_INDICES).map(|()| x)))?;
         parallel.check_same("predict", &x.slices())?;
         let n = x.rows();
         let mine = parallel.slice(n);
-        let local = parallel.agree(predict_rows(&mut self.model, &x, mine, 32))?;
+        let local = parallel.agree(predict_rows(&self.model, &x, mine, 32))?;
         let counts: Vec<usize> = (0..parallel.size())
             .map(|r| {
                 let (a, b) = (r * n / parallel.size(), (r + 1) * n / parallel.size());
@@ -458,14 +460,14 @@ impl<M: Model> Compiled<M> {
 
     /// Predictions for every batch of a [`Dataset`] (its targets, if any, are ignored), in the
     /// dataset's order.
-    pub fn predict_dataset<D: Dataset + ?Sized>(&mut self, data: &mut D) -> Result<Array<f32, M::OutputDim>> {
+    pub fn predict_dataset<D: Dataset + ?Sized>(&self, data: &mut D) -> Result<Array<f32, M::OutputDim>> {
         let mut out = Vec::new();
         let mut rows = 0;
         for index in 0..data.len() {
             let batch = data.get(index)?;
             stream::with_tables(&batch, M::INPUTS, false, None, |x, _, _| {
                 check_input(x, M::INPUT_SHAPE, M::INPUT_INDICES)?;
-                out.extend(predict_rows(&mut self.model, x, 0..x.rows(), x.rows().max(1))?);
+                out.extend(predict_rows(&self.model, x, 0..x.rows(), x.rows().max(1))?);
                 rows += x.rows();
                 Ok(())
             })?;
@@ -1218,38 +1220,40 @@ impl<M: Model> Engine for Compiled<M> {
 }
 
 /// Predictions for all of `x` in batches of `batch_size`.
-fn predict_batched<M: Model, X: Inputs + ?Sized>(model: &mut M, x: &X, batch_size: usize) -> Result<Array<f32, M::OutputDim>> {
+fn predict_batched<M: Model, X: Inputs + ?Sized>(model: &M, x: &X, batch_size: usize) -> Result<Array<f32, M::OutputDim>> {
     let x = input_table(x, M::INPUTS, "x")?;
     predict_table(model, &x, batch_size)
 }
 
 /// Predictions for all of table `x` in batches of `batch_size`.
-fn predict_table<M: Model>(model: &mut M, x: &Table<'_>, batch_size: usize) -> Result<Array<f32, M::OutputDim>> {
+fn predict_table<M: Model>(model: &M, x: &Table<'_>, batch_size: usize) -> Result<Array<f32, M::OutputDim>> {
     check_input(x, M::INPUT_SHAPE, M::INPUT_INDICES)?;
     let out = predict_rows(model, x, 0..x.rows(), batch_size)?;
     output_array::<M>(x.rows(), out)
 }
 
 /// The outputs of rows `range` of table `x` (checked), in batches of `batch_size`, flat.
-fn predict_rows<M: Model>(model: &mut M, x: &Table<'_>, range: std::ops::Range<usize>, batch_size: usize) -> Result<Vec<f32>> {
-    let core = model.core_mut();
+fn predict_rows<M: Model>(model: &M, x: &Table<'_>, range: std::ops::Range<usize>, batch_size: usize) -> Result<Vec<f32>> {
+    let core = model.core();
     let dev = core.device().clone();
     let mut out = vec![0.0f32; range.len() * M::OUTPUT_SIZE];
     let mut xbuf = dev.alloc(0)?;
     let none = Held { tables: Vec::new(), order: dev.alloc_indices(0)?, order_len: 0 };
-    let mut start = range.start;
-    while start < range.end {
-        let rows = batch_size.min(range.end - start);
-        let xv = stage_rows(&dev, &none, x, Batch::Range(start, start + rows), &mut xbuf, M::INPUT_SIZE, false)?;
-        core.prepare(rows, M::SLOTS)?;
-        M::forward(core, xv, rows, false);
-        let at = start - range.start;
-        dev.download(
-            <M::Backend as Device>::view(core.slot(M::OUTPUT_SLOT), 0..rows * M::OUTPUT_SIZE),
-            &mut out[at * M::OUTPUT_SIZE..(at + rows) * M::OUTPUT_SIZE],
-        )?;
-        start += rows;
-    }
+    core.with_workspace(batch_size.min(range.len()).max(1), M::SLOTS, |core, ws| {
+        let mut start = range.start;
+        while start < range.end {
+            let rows = batch_size.min(range.end - start);
+            let xv = stage_rows(&dev, &none, x, Batch::Range(start, start + rows), &mut xbuf, M::INPUT_SIZE, false)?;
+            M::infer(core, ws, xv, rows);
+            let at = start - range.start;
+            dev.download(
+                <M::Backend as Device>::view(ws.slot(M::OUTPUT_SLOT), 0..rows * M::OUTPUT_SIZE),
+                &mut out[at * M::OUTPUT_SIZE..(at + rows) * M::OUTPUT_SIZE],
+            )?;
+            start += rows;
+        }
+        Ok(())
+    })?;
     Ok(out)
 }
 
