@@ -13,6 +13,16 @@ sequential! { struct Plain = Dense(16, in = 4, relu) => Dense(3, softmax); }
 
 sequential! { struct Regressor = Input((3, 2)) => Dense(4, tanh) => Flatten() => Dense(1); }
 
+sequential! { struct ReluRegressor = Dense(8, in = 3, relu) => Dense(1); }
+sequential! {
+    struct Activations = Input((5,)) => Activation(relu) => Activation(leaky_relu) => Activation(relu6) => Activation(hard_sigmoid)
+        => Activation(elu) => Activation(sigmoid);
+}
+sequential! { struct MaxPool2 = Input((4, 4, 2)) => MaxPooling2D(2) => Flatten(); }
+sequential! { struct GlobalMaxPool2 = Input((3, 3, 2)) => GlobalMaxPooling2D(); }
+sequential! { struct MaxPool1 = Input((6, 2)) => MaxPooling1D(2, strides = 1) => Flatten(); }
+sequential! { struct GlobalMaxPool1 = Input((5, 2)) => GlobalMaxPooling1D(); }
+
 /// The random seed is process-wide (as in Keras): tests that seed it run one at a time.
 static SEED: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -306,4 +316,52 @@ fn predict_one_slice_checks_its_sample() {
     bad[4] = f32::NAN;
     let nan = model.predict_one_slice(&bad).unwrap_err().to_string();
     assert_eq!(nan, "predict_one_slice: the sample contains a non-finite value (NaN) at flat index 4: expected finite numbers");
+}
+
+/// A NaN in a sample reaches the prediction as Keras carries it (issue 18: `predict_one` of a row
+/// holding NaN once gave a plausible number through a relu): a Dense+relu model answers NaN;
+/// a chain of activations keeps a NaN entry NaN and the other entries what they are without it;
+/// every max pooling (1-D, 2-D, global) gives NaN for exactly the windows that read the NaN.
+/// (`predict` and `predict_one_slice` refuse such a sample; `predict_one` runs it.)
+#[test]
+fn predict_one_propagates_nan_as_keras() {
+    let nan = f32::NAN;
+    let model = ReluRegressor::new(&Cpu::default());
+    assert!(model.predict_one(&[0.5, -1.0, 2.0])[0].is_finite());
+    let got = model.predict_one(&[0.5, nan, 2.0]);
+    assert!(got[0].is_nan(), "Dense(relu) then Dense of a sample holding NaN: {got:?}, Keras gives NaN");
+
+    let chain = Activations::new(&Cpu::default());
+    let clean = chain.predict_one(&[-2.0, -0.5, 0.25, 1.5, 7.0]);
+    let got = chain.predict_one(&[-2.0, nan, 0.25, 1.5, 7.0]);
+    assert!(got[1].is_nan(), "a NaN through relu, leaky_relu, relu6, hard_sigmoid, elu, sigmoid: {got:?}");
+    for j in [0, 2, 3, 4] {
+        assert_eq!(got[j], clean[j], "entry {j} beside the NaN");
+    }
+
+    // Samples 0, 1, 2, ..; one NaN; the windows that read it are NaN, the others their maximum.
+    let ramp = |n: usize, at: usize| -> Vec<f32> { (0..n).map(|i| if i == at { nan } else { i as f32 }).collect() };
+    let check = |what: &str, got: &[f32], want: &[f32]| {
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!(g == w || (g.is_nan() && w.is_nan()), "{what}: output {i} is {g}, Keras gives {w} (all: {got:?})");
+        }
+    };
+    // 4x4x2, 2x2 windows: NaN at pixel (1, 2), channel 1 (index (1 * 4 + 2) * 2 + 1 = 13) is in
+    // window (0, 1); the maximum of window (oy, ox), channel c, is pixel (2 oy + 1, 2 ox + 1).
+    let x = ramp(32, 13);
+    let want: Vec<f32> =
+        (0..8).map(|o| if o == 3 { nan } else { (((o / 4) * 2 + 1) * 8 + ((o / 2) % 2 * 2 + 1) * 2 + o % 2) as f32 }).collect();
+    check("MaxPooling2D(2)", &MaxPool2::new(&Cpu::default()).predict_one(x.as_slice().try_into().unwrap()), &want);
+    // Global: channel 0 holds the NaN (index 4), channel 1 its maximum, the last pixel's.
+    let x = ramp(18, 4);
+    check("GlobalMaxPooling2D", &GlobalMaxPool2::new(&Cpu::default()).predict_one(x.as_slice().try_into().unwrap()), &[nan, 17.0]);
+    // 6 steps x 2, windows of 2 steps, stride 1: the NaN at step 2, channel 0 (index 4) is in
+    // windows 1 and 2; window t's maximum is step t + 1's.
+    let x = ramp(12, 4);
+    let want: Vec<f32> = (0..10).map(|o| if o == 2 || o == 4 { nan } else { ((o / 2 + 1) * 2 + o % 2) as f32 }).collect();
+    check("MaxPooling1D(2, strides = 1)", &MaxPool1::new(&Cpu::default()).predict_one(x.as_slice().try_into().unwrap()), &want);
+    // The NaN in the last step (index 9, channel 1), where it comes after the maximum.
+    let x = ramp(10, 9);
+    check("GlobalMaxPooling1D", &GlobalMaxPool1::new(&Cpu::default()).predict_one(x.as_slice().try_into().unwrap()), &[8.0, nan]);
 }

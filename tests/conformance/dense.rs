@@ -183,21 +183,108 @@ fn act_backward<B: Backend>(dev: &B) {
 }
 
 /// NaN and infinities through every activation, as Keras's definitions carry them: NaN stays
-/// NaN; `+inf` saturates or stays infinite.
+/// NaN, `±inf` gives the reference's value (saturated, infinite, or NaN where Keras's formula
+/// makes one, as `inf / inf` in softsign), and the finite values beside them in the same row are
+/// what they are without them; for softmax a NaN or an infinity makes its row NaN, other rows
+/// untouched. Rows narrower than a vector, a vector wide and with a tail (the CPU's narrow, full
+/// and partial paths); in place and with a bias and `pre`; then through the fused product
+/// (`linear`), where a NaN in a row of `x` makes that row of `y` NaN; then the backward pass.
 fn nan_propagates<B: Backend>(dev: &B) {
-    for act in cases() {
-        let cols = 3;
-        let y0 = [f32::NAN, 0.5, -0.5, f32::INFINITY, 0.25, -1.0];
-        let mut y = up(dev, &y0);
-        dev.bias_act(&BiasAct { rows: 2, cols, act }, vm::<B>(&mut y), None, None);
-        let got = down(dev, &y);
-        if act == Activation::Softmax {
-            assert!(got[..3].iter().all(|v| v.is_nan()), "softmax: a NaN makes its row NaN, got {got:?}");
-            assert!(got[3].is_nan() || got[3] == 1.0, "softmax of an infinite logit: {got:?}");
-            continue;
+    let (nan, inf) = (f32::NAN, f32::INFINITY);
+    for cols in [3, 8, 21] {
+        let rows = 4;
+        let mut y0 = inputs(rows * cols, 8);
+        // Row 0 a NaN, row 1 both infinities, row 2 all three, row 3 none.
+        y0[1] = nan;
+        (y0[cols], y0[cols + cols - 1]) = (inf, -inf);
+        (y0[2 * cols], y0[2 * cols + 1], y0[2 * cols + 2]) = (-inf, nan, inf);
+        let b = data(cols, 9, -0.5, 0.5);
+        for act in cases() {
+            let what = format!("bias_act {rows}x{cols} {act:?} of NaN and infinities");
+            let z: Vec<f64> = y0.iter().map(|&v| v as f64).collect();
+            let want = activate(act, &z, cols);
+            assert!(want[1].is_nan() && want[2 * cols + 1].is_nan(), "{what}: the reference keeps NaN");
+            let mut y = up(dev, &y0);
+            dev.bias_act(&BiasAct { rows, cols, act }, vm::<B>(&mut y), None, None);
+            close(&what, &down(dev, &y), &want, 2e-6);
+            // With a bias and the pre-activation kept (the training path).
+            let z: Vec<f64> = y0.iter().enumerate().map(|(i, &v)| (v + b[i % cols]) as f64).collect();
+            let (mut y, bb, mut pre) = (up(dev, &y0), up(dev, &b), dev.alloc(rows * cols).unwrap());
+            dev.bias_act(&BiasAct { rows, cols, act }, vm::<B>(&mut y), Some(v::<B>(&bb)), Some(vm::<B>(&mut pre)));
+            close(&format!("{what}, with bias"), &down(dev, &y), &activate(act, &z, cols), 2e-6);
+            close(&format!("{what}, with bias: pre"), &down(dev, &pre), &z, 1e-7);
+            act_backward_of_nan(dev, act, rows, cols, &y0);
         }
-        assert!(got[0].is_nan(), "{act:?}(NaN) is {}, Keras gives NaN", got[0]);
-        let want = reference(act, f64::INFINITY);
-        assert!(got[3] as f64 == want || (want.is_nan() && got[3].is_nan()), "{act:?}(inf) is {}, the reference {want}", got[3]);
     }
+    // Through the product: x's row 0 holds a NaN, row 1 a +inf (so y's row 1 is ±inf by w's
+    // signs), the others are finite; one row alone (the CPU's matrix-vector path), a few, many.
+    for (rows, k, n) in [(1, 33, 40), (2, 20, 17), (5, 20, 17), (130, 70, 40)] {
+        let (mut x, w, b) = (signed(rows * k, 11), data(k * n, 12, -0.3, 0.3), signed(n, 13));
+        x[k / 2] = nan;
+        if rows > 1 {
+            x[k + k / 3] = inf;
+        }
+        let z: Vec<f64> = (0..rows * n)
+            .map(|ij| {
+                let (i, j) = (ij / n, ij % n);
+                (0..k).map(|l| x[i * k + l] as f64 * w[l * n + j] as f64).sum::<f64>() + b[j] as f64
+            })
+            .collect();
+        assert!(z[..n].iter().all(|v| v.is_nan()));
+        let (xb, wb, bb) = (up(dev, &x), up(dev, &w), up(dev, &b));
+        for act in cases() {
+            let what = format!("linear {rows}x{k}x{n} {act:?} with a NaN and an infinity in x");
+            let mut y = dev.alloc(rows * n).unwrap();
+            dev.linear(&Linear { rows, k, n, act }, v::<B>(&xb), v::<B>(&wb), Some(v::<B>(&bb)), vm::<B>(&mut y), None);
+            close(&what, &down(dev, &y), &activate(act, &z, n), 4.0 * rtol_for(k));
+        }
+    }
+}
+
+/// The gradient of an activation at `x`, given the output gradient `g`, where `x` is NaN: JAX's
+/// (Keras's backend's) rules. relu, relu6 and hard_sigmoid have custom derivatives that select
+/// `g` only where `x` is inside their linear piece (`x > 0` fails for NaN), so they give 0;
+/// leaky_relu's `where(x >= 0, x, slope x)` takes the `slope x` branch; linear passes `g`; every
+/// other derivative reads `x` (or the NaN output) and is NaN.
+fn grad_at_nan(act: Activation, g: f64) -> f64 {
+    match act {
+        Activation::Linear => g,
+        Activation::Relu | Activation::Relu6 | Activation::HardSigmoid => 0.0,
+        Activation::LeakyRelu => 0.2 * g,
+        _ => f64::NAN,
+    }
+}
+
+/// `act_backward` over rows of `x` holding NaN and infinities (as [`nan_propagates`] builds
+/// them): no panic, NaN entries get [`grad_at_nan`] (softmax: a row holding NaN or an infinity
+/// is NaN), and the finite entries of the same rows get their usual gradient. The infinite
+/// entries are left unchecked: the derivatives' limits there differ by formula (the `inf * 0`
+/// of one is the 0 of another).
+fn act_backward_of_nan<B: Backend>(dev: &B, act: Activation, rows: usize, cols: usize, x: &[f32]) {
+    let xd: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+    let y = activate(act, &xd, cols);
+    let g0 = signed(rows * cols, 10);
+    let y32: Vec<f32> = y.iter().map(|&v| v as f32).collect();
+    let (mut g, yb, xb) = (up(dev, &g0), up(dev, &y32), up(dev, x));
+    dev.act_backward(&BiasAct { rows, cols, act }, vm::<B>(&mut g), v::<B>(&yb), Some(v::<B>(&xb)), None);
+    let got = down(dev, &g);
+    let (mut checked, mut want) = (Vec::new(), Vec::new());
+    for (i, (&xi, &gi)) in xd.iter().zip(&g0).enumerate() {
+        let gi = gi as f64;
+        let w = if act == Activation::Softmax {
+            let r = i / cols * cols;
+            let dot: f64 = (0..cols).map(|j| g0[r + j] as f64 * y[r + j]).sum();
+            y[i] * (gi - dot)
+        } else if xi.is_nan() {
+            grad_at_nan(act, gi)
+        } else if xi.is_infinite() {
+            continue;
+        } else {
+            let h = 1e-6;
+            gi * (reference(act, xi + h) - reference(act, xi - h)) / (2.0 * h)
+        };
+        checked.push(got[i]);
+        want.push(w);
+    }
+    close(&format!("act_backward {rows}x{cols} {act:?} of NaN and infinities"), &checked, &want, 1e-5);
 }

@@ -88,7 +88,7 @@ fn window_taps(g: &Window2d, oy: usize, ox: usize) -> Vec<Option<usize>> {
             let iy = (oy * g.sh + i * g.dh) as isize - g.pt as isize;
             let ix = (ox * g.sw + j * g.dw) as isize - g.pl as isize;
             let inside = iy >= 0 && ix >= 0 && (iy as usize) < g.h && (ix as usize) < g.w;
-            taps.push(inside.then_some(iy as usize * g.w + ix as usize));
+            taps.push(inside.then(|| iy as usize * g.w + ix as usize));
         }
     }
     taps
@@ -266,7 +266,8 @@ fn inside(g: &Window2d, oy: usize, ox: usize) -> Vec<usize> {
     src
 }
 
-/// The reference pooling: the largest value of the pixels a window reads, or their mean.
+/// The reference pooling: the largest value of the pixels a window reads (NaN when one is NaN,
+/// as Keras's `lax.max`), or their mean.
 fn pool_ref(p: &Pool2d, batch: usize, x: &[f32]) -> Vec<f64> {
     let g = &p.window;
     let mut y = vec![0.0; batch * g.oh * g.ow * g.c];
@@ -277,7 +278,7 @@ fn pool_ref(p: &Pool2d, batch: usize, x: &[f32]) -> Vec<f64> {
                 for ch in 0..g.c {
                     let vals: Vec<f64> = src.iter().map(|&s| x[(n * g.h * g.w + s) * g.c + ch] as f64).collect();
                     y[((n * g.oh + oy) * g.ow + ox) * g.c + ch] = match p.kind {
-                        PoolKind::Max => vals.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                        PoolKind::Max => vals.iter().copied().fold(f64::NEG_INFINITY, |m, v| if v.is_nan() || v > m { v } else { m }),
                         PoolKind::Average => vals.iter().sum::<f64>() / vals.len() as f64,
                     };
                 }
@@ -288,7 +289,8 @@ fn pool_ref(p: &Pool2d, batch: usize, x: &[f32]) -> Vec<f64> {
 }
 
 /// A pooling test's input: for max pooling negative values (so padding read as 0 would win)
-/// with many ties and a `+inf`; for average pooling values of both signs and a NaN.
+/// with many ties, a `+inf`, a NaN and a `-inf` (where the input is long enough to hold them
+/// apart); for average pooling values of both signs and a NaN.
 fn pool_input(kind: PoolKind, len: usize, seed: u64) -> Vec<f32> {
     let mut x = match kind {
         PoolKind::Max => data(len, seed, -2.0, -1.0).iter().map(|v| (v * 4.0).round() / 4.0).collect(),
@@ -297,11 +299,15 @@ fn pool_input(kind: PoolKind, len: usize, seed: u64) -> Vec<f32> {
     if len > 0 {
         x[len / 2] = if kind == PoolKind::Max { f32::INFINITY } else { f32::NAN };
     }
+    if kind == PoolKind::Max && len >= 4 {
+        (x[len * 3 / 4], x[len / 4]) = (f32::NAN, f32::NEG_INFINITY);
+    }
     x
 }
 
-/// Max pooling never picks padding; average pooling divides by the taps inside the input (not
-/// the padding) and propagates NaN to exactly the windows that read it.
+/// Max pooling never picks padding and gives NaN for exactly the windows that read a NaN (as
+/// Keras's, where `f32::max` and `fmaxf` would drop it); average pooling divides by the taps
+/// inside the input (not the padding) and propagates NaN to exactly the windows that read it.
 fn pool2d<B: Backend>(dev: &B) {
     for kind in [PoolKind::Max, PoolKind::Average] {
         for (seed, (batch, window)) in cases().into_iter().enumerate() {
@@ -320,8 +326,9 @@ fn pool2d<B: Backend>(dev: &B) {
 }
 
 /// Max pooling's gradient goes to the first input (in window order) equal to the output, ties
-/// and all; average pooling's is spread evenly over the taps inside the input (a NaN in the
-/// output gradient reaching exactly those); overlapping windows add up.
+/// and all, or to the first NaN of a window whose output is NaN; average pooling's is spread
+/// evenly over the taps inside the input (a NaN in the output gradient reaching exactly those);
+/// overlapping windows add up.
 fn pool2d_backward<B: Backend>(dev: &B) {
     for kind in [PoolKind::Max, PoolKind::Average] {
         for (seed, (batch, g)) in cases().into_iter().enumerate() {
@@ -342,7 +349,8 @@ fn pool2d_backward<B: Backend>(dev: &B) {
                             let at = |s: usize| (n * g.h * g.w + s) * g.c + ch;
                             match kind {
                                 PoolKind::Max => {
-                                    let first = src.iter().find(|&&s| x[at(s)] == y[o]).expect("the maximum is one of the window's inputs");
+                                    let hit = |s: usize| x[at(s)] == y[o] || (x[at(s)].is_nan() && y[o].is_nan());
+                                    let first = src.iter().find(|&&s| hit(s)).expect("the maximum is one of the window's inputs");
                                     want[at(*first)] += dy[o] as f64;
                                 }
                                 PoolKind::Average => {

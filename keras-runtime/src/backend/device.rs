@@ -317,13 +317,15 @@ pub trait WindowOps: Device {
         });
     }
 
-    /// Pools `batch` NHWC samples `x` over the windows of `p` (per channel) into `y`.
+    /// Pools `batch` NHWC samples `x` over the windows of `p` (per channel) into `y`; a max
+    /// window holding a NaN gives NaN, as Keras's.
     fn pool2d(&self, p: &Pool2d, batch: usize, x: Self::View<'_>, y: Self::ViewMut<'_>) {
         host::run(self, &[x], y, |[x], out| window::pool2d(p, batch, x, out));
     }
 
     /// The backward pass of [`WindowOps::pool2d`]: `dx` (overwritten) from the output gradient
-    /// `dy`; a max window sends its gradient to its first input equal to the output.
+    /// `dy`; a max window sends its gradient to its first input equal to the output (its first
+    /// NaN, when the output is NaN).
     fn pool2d_backward(&self, p: &Pool2d, batch: usize, x: Self::View<'_>, y: Self::View<'_>, dy: Self::View<'_>, dx: Self::ViewMut<'_>) {
         host::run(self, &[Self::shorten(&x), Self::shorten(&y), Self::shorten(&dy)], dx, |[x, y, dy], out| {
             window::pool2d_backward(p, batch, x, y, dy, out)

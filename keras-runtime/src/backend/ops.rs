@@ -236,7 +236,7 @@ impl Window2d {
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PoolKind {
-    /// The largest value (padding never wins).
+    /// The largest value (padding never wins); NaN when the window holds one, as Keras's.
     Max,
     /// The mean over the taps inside the input (padding is not counted, as in Keras).
     Average,

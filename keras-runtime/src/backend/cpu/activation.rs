@@ -141,6 +141,58 @@ fn softplus(x: f32) -> f32 {
 mod tests {
     use super::*;
 
+    /// Keras's values (its JAX backend's formulas) at NaN and the infinities: NaN stays NaN in
+    /// every activation, and an infinity gives the formula's limit or the NaN that the formula
+    /// makes (`inf / inf` in softsign, `-inf * 0` in swish, gelu and mish).
+    #[test]
+    fn keras_values_at_nan_and_infinities() {
+        let nan = f32::NAN;
+        let (inf, ninf) = (f32::INFINITY, f32::NEG_INFINITY);
+        let table = [
+            (Activation::Linear, inf, ninf),
+            (Activation::Relu, inf, 0.0),
+            (Activation::Sigmoid, 1.0, 0.0),
+            (Activation::Tanh, 1.0, -1.0),
+            (Activation::Elu, inf, -1.0),
+            (Activation::Selu, inf, -SELU_SCALE * SELU_ALPHA),
+            (Activation::Softplus, inf, 0.0),
+            (Activation::Softsign, nan, nan),
+            (Activation::Swish, inf, nan),
+            (Activation::Gelu, inf, nan),
+            (Activation::LeakyRelu, inf, ninf),
+            (Activation::Relu6, 6.0, 0.0),
+            (Activation::HardSigmoid, 1.0, 0.0),
+            (Activation::Exponential, inf, 0.0),
+            (Activation::Mish, inf, nan),
+        ];
+        assert_eq!(table.len() + 1, Activation::NAMES.len() - 1, "every activation but softmax (row-wise) and the silu alias");
+        let same = |a: f32, b: f32| a == b || (a.is_nan() && b.is_nan());
+        for (act, at_inf, at_ninf) in table {
+            assert!(apply(act, nan).is_nan(), "{act:?}(NaN) is {}", apply(act, nan));
+            assert!(same(apply(act, inf), at_inf), "{act:?}(inf) is {}, Keras gives {at_inf}", apply(act, inf));
+            assert!(same(apply(act, ninf), at_ninf), "{act:?}(-inf) is {}, Keras gives {at_ninf}", apply(act, ninf));
+        }
+    }
+
+    /// The derivative at NaN is JAX's: relu, relu6 and hard_sigmoid select the gradient only
+    /// where `x` is inside their linear piece (0 at NaN), leaky_relu's `where(x >= 0, ..)` takes
+    /// the slope, linear passes it on, and every other derivative is NaN.
+    #[test]
+    fn derivatives_at_nan_are_jaxs() {
+        for &(_, act) in Activation::NAMES {
+            if act == Activation::Softmax {
+                continue;
+            }
+            let d = derivative(act, f32::NAN, apply(act, f32::NAN));
+            match act {
+                Activation::Linear => assert_eq!(d, 1.0),
+                Activation::Relu | Activation::Relu6 | Activation::HardSigmoid => assert_eq!(d, 0.0, "{act:?}"),
+                Activation::LeakyRelu => assert_eq!(d, LEAKY_SLOPE),
+                _ => assert!(d.is_nan(), "{act:?}'(NaN) is {d}"),
+            }
+        }
+    }
+
     #[test]
     fn derivatives_match_central_differences() {
         for &(_, a) in Activation::NAMES {

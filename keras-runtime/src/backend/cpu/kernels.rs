@@ -622,6 +622,69 @@ mod tests {
         }
     }
 
+    /// NaN and infinities through every activation at every SIMD level this CPU has, in rows
+    /// narrower than a vector, one vector wide, and with a tail: NaN stays NaN, an infinity gives
+    /// the scalar definition's value (whose Keras values `activation`'s tests pin), and every
+    /// other value is bit for bit what it is in a row without them; softmax makes a row with a
+    /// NaN or an infinity NaN and leaves the others alone. The backward pass over the same rows
+    /// gives NaN entries the scalar derivative's gradient (JAX's) and the rest their usual one.
+    #[test]
+    fn nan_and_infinities_at_every_level() {
+        let (nan, inf) = (f32::NAN, f32::INFINITY);
+        let same = |a: f32, b: f32| a == b || (a.is_nan() && b.is_nan());
+        for level in [simd::Level::Scalar, simd::Level::Avx2, simd::Level::Avx512] {
+            if !simd::supported(level) {
+                continue;
+            }
+            for cols in [3, 8, 16, 37] {
+                let rows = 3;
+                let clean: Vec<f32> = (0..rows * cols).map(|i| ((i * 37) % 101) as f32 * 0.13 - 6.5).collect();
+                let mut x = clean.clone();
+                // Row 0 a NaN, row 1 both infinities, row 2 none.
+                (x[1], x[cols], x[2 * cols - 1]) = (nan, inf, -inf);
+                for &(_, act) in Activation::NAMES {
+                    let what = format!("{level:?} {act:?} over rows of {cols}");
+                    let (mut y, mut yc) = (x.clone(), clean.clone());
+                    // SAFETY: this CPU supports `level`.
+                    unsafe {
+                        bias_act_rows_at(level, &mut y, None, None, cols, act);
+                        bias_act_rows_at(level, &mut yc, None, None, cols, act);
+                    }
+                    for (i, (&got, &x)) in y.iter().zip(&x).enumerate() {
+                        let want = if act == Activation::Softmax {
+                            if i < 2 * cols { nan } else { yc[i] }
+                        } else if x.is_infinite() {
+                            activation::apply(act, x)
+                        } else {
+                            yc[i]
+                        };
+                        let want = if x.is_nan() { nan } else { want };
+                        assert!(same(got, want), "{what}: element {i} (x = {x}) is {got}, expected {want}");
+                    }
+                    let g0: Vec<f32> = (0..rows * cols).map(|i| ((i * 13) % 7) as f32 - 3.0).collect();
+                    let (mut g, mut gc) = (g0.clone(), g0.clone());
+                    // SAFETY: this CPU supports `level`.
+                    unsafe {
+                        act_backward_rows_at(level, &mut g, &y, Some(&x), cols, act);
+                        act_backward_rows_at(level, &mut gc, &yc, Some(&clean), cols, act);
+                    }
+                    for (i, (&got, &x)) in g.iter().zip(&x).enumerate() {
+                        let want = if act == Activation::Softmax {
+                            if i < 2 * cols { nan } else { gc[i] }
+                        } else if x.is_nan() {
+                            g0[i] * activation::derivative(act, x, y[i])
+                        } else if x.is_infinite() {
+                            continue;
+                        } else {
+                            gc[i]
+                        };
+                        assert!(same(got, want), "{what}, backward: element {i} (x = {x}) is {got}, expected {want}");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn act_backward_and_bias_gradient() {
         let (rows, cols) = (300, 130);

@@ -185,7 +185,12 @@ pub fn pool2d(p: &Pool2d, batch: usize, x: &[f32], y: &mut [f32]) {
             out.fill(f32::NEG_INFINITY);
             for_each_tap(g, |p, _, src| {
                 for (o, v) in out[p * c..][..c].iter_mut().zip(&xs[src..src + c]) {
-                    *o = o.max(*v);
+                    // NaN wins, as in Keras (`lax.max`), where `f32::max` would drop it: `m`
+                    // keeps a NaN `o` (it compiles to `maxps`, which returns its second operand
+                    // when either is NaN), and a NaN `v` sets every bit of `o` (a NaN). Three
+                    // SSE instructions (maxps, cmpunordps, orps) where `f32::max` takes five.
+                    let m = if *v > *o { *v } else { *o };
+                    *o = f32::from_bits(m.to_bits() | (v.is_nan() as u32).wrapping_neg());
                 }
             });
         }
@@ -215,9 +220,12 @@ pub fn pool2d_backward(p: &Pool2d, batch: usize, x: &[f32], y: &[f32], dy: &[f32
         match kind {
             PoolKind::Max => {
                 // Channels in groups of 64: `left` holds the gradient a window has not yet handed
-                // to an input equal to its maximum, so the first such input takes it all. Selects,
-                // not branches: which input holds the maximum is data, not a pattern.
+                // to an input equal to its maximum (a NaN input, when the maximum is NaN), so the
+                // first such input takes it all. Selects, not branches: which input holds the
+                // maximum is data, not a pattern.
                 let mut left = [0f32; 64];
+                // Samples whose pooling gave a NaN take the slower comparison.
+                let nan = ys.iter().fold(false, |n, y| n | y.is_nan());
                 for oy in 0..g.oh {
                     for ox in 0..g.ow {
                         let o = (oy * g.ow + ox) * c;
@@ -232,10 +240,10 @@ pub fn pool2d_backward(p: &Pool2d, batch: usize, x: &[f32], y: &[f32], dy: &[f32
                                     let Some(ix) = Window2d::tap(ox, j, g.sw, g.dw, g.pl, g.w) else { continue };
                                     let src = (iy * g.w + ix) * c;
                                     let (xw, dw) = (&xs[src + c0..src + c1], &mut out[src + c0..src + c1]);
-                                    for (((d, l), x), y) in dw.iter_mut().zip(left.iter_mut()).zip(xw).zip(yw) {
-                                        let hit = x == y;
-                                        *d += if hit { *l } else { 0.0 };
-                                        *l = if hit { 0.0 } else { *l };
+                                    if nan {
+                                        hand_out::<true>(dw, left, xw, yw);
+                                    } else {
+                                        hand_out::<false>(dw, left, xw, yw);
                                     }
                                 }
                             }
@@ -253,4 +261,16 @@ pub fn pool2d_backward(p: &Pool2d, batch: usize, x: &[f32], y: &[f32], dy: &[f32
             }
         }
     });
+}
+
+/// One tap of a max window's backward pass over a group of channels: each input `x` equal to
+/// the window's maximum `y` (with `NAN`, also a NaN input where the maximum is NaN) takes what
+/// is `left` of the window's gradient, leaving 0, so the first such input takes it all.
+#[inline(always)]
+fn hand_out<const NAN: bool>(dw: &mut [f32], left: &mut [f32], xw: &[f32], yw: &[f32]) {
+    for (((d, l), x), y) in dw.iter_mut().zip(left.iter_mut()).zip(xw).zip(yw) {
+        let hit = (x == y) | (NAN & x.is_nan() & y.is_nan());
+        *d += if hit { *l } else { 0.0 };
+        *l = if hit { 0.0 } else { *l };
+    }
 }

@@ -143,8 +143,8 @@ extern "C" __global__ void depthwise_input_grad(Depthwise d, const float* kernel
     }
 }
 
-// Pooling: y[n, oy, ox, ch] the largest of the window's inputs inside the image (a NaN never
-// wins, as with f32::max; -inf when every one is NaN), or their sum times 1 / their count.
+// Pooling: y[n, oy, ox, ch] the largest of the window's inputs inside the image (NaN when one
+// is NaN, as Keras's lax.max; fmaxf would drop it), or their sum times 1 / their count.
 extern "C" __global__ void pool2d(Pool2d p, unsigned long long batch, const float* x, float* y) {
     const Window2d& g = p.window;
     KERAS_FOR(e, batch * g.oh * g.ow * g.c) {
@@ -159,7 +159,7 @@ extern "C" __global__ void pool2d(Pool2d p, unsigned long long batch, const floa
                 long long ix = keras_tap(ox, j, g.sw, g.dw, g.pl, g.w);
                 if (ix < 0) continue;
                 float v = xs[(iy * g.w + ix) * g.c];
-                if (p.kind == POOL_MAX) s = v > s ? v : s;
+                if (p.kind == POOL_MAX) s = (v > s || v != v) ? v : s;
                 else s += v;
             }
         }
@@ -169,7 +169,7 @@ extern "C" __global__ void pool2d(Pool2d p, unsigned long long batch, const floa
 }
 
 // Whether tap (ti, tj) of window (oy, ox) is the first tap inside the image, in tap order, whose
-// input equals the window's output y (xs: the sample's channel).
+// input equals the window's output y, or is NaN when y is (xs: the sample's channel).
 __device__ __forceinline__ bool keras_first_max(const Window2d& g, const float* xs, unsigned long long oy,
                                                 unsigned long long ox, unsigned long long ti, unsigned long long tj,
                                                 float y) {
@@ -179,15 +179,16 @@ __device__ __forceinline__ bool keras_first_max(const Window2d& g, const float* 
         for (unsigned long long j = 0; j < g.kw; j++) {
             long long ix = keras_tap(ox, j, g.sw, g.dw, g.pl, g.w);
             if (ix < 0) continue;
-            if (xs[(iy * g.w + ix) * g.c] == y) return i == ti && j == tj;
+            float v = xs[(iy * g.w + ix) * g.c];
+            if (v == y || (v != v && y != y)) return i == ti && j == tj;
         }
     }
     return false;
 }
 
 // The backward pass of pool2d as a gather: dx[n, iy, ix, ch] sums, over the windows that read it
-// in the CPU's order, dy for the first input of a max window equal to its output (0 for the
-// others), or dy / count for an average window.
+// in the CPU's order, dy for the first input of a max window equal to its output (or NaN, when
+// the output is NaN; 0 for the others), or dy / count for an average window.
 extern "C" __global__ void pool2d_backward(Pool2d p, unsigned long long batch, const float* x, const float* y,
                                            const float* dy, float* dx) {
     const Window2d& g = p.window;
