@@ -233,3 +233,40 @@ fn token_ids_beside_floats_match_keras() {
         "x[0] (input `ids`, token id of sample 3, position 2): expected an integer in [0, 20) (the Embedding's input_dim is 20), found 2.5"
     );
 }
+
+functional! {
+    /// Keras's line-by-line style: `x = Dense(..)(x)` as shadowing `let`s.
+    struct Rebound(x: [6], extra: [2]) -> x {
+        let x = Dense(8, relu)(x);
+        let x = Dense(4, tanh)(x);
+        let extra = Dense(4)(extra);
+        let x = Add()(x, extra);
+        let x = Dense(1)(x);
+    }
+}
+
+functional! {
+    /// The same graph with a name per tensor.
+    struct Named(x: [6], extra: [2]) -> out {
+        let h1 = Dense(8, relu)(x);
+        let h2 = Dense(4, tanh)(h1);
+        let e = Dense(4)(extra);
+        let sum = Add()(h2, e);
+        let out = Dense(1)(sum);
+    }
+}
+
+/// A `let` that shadows an earlier name builds the graph the distinct names build: same
+/// weights, layer names, summary and predictions.
+#[test]
+fn shadowing_lets_build_the_same_graph() {
+    assert_eq!(Rebound::PARAMS, Named::PARAMS);
+    assert_eq!(Rebound::LAYER_NAMES, Named::LAYER_NAMES);
+    let named = Named::new(&Cpu::default());
+    let mut rebound = Rebound::new(&Cpu::default());
+    rebound.set_weights(&named.get_weights().unwrap()).unwrap();
+    assert_eq!(rebound.summary().to_string().replace("rebound", "named"), named.summary().to_string());
+    let x = ArrayD::from_shape_fn(vec![5, 6], |i| (i[0] * 6 + i[1]) as f32 / 30.0);
+    let extra = ArrayD::from_shape_fn(vec![5, 2], |i| i[1] as f32 - i[0] as f32 / 5.0);
+    assert_eq!(rebound.predict(&[x.view(), extra.view()]).unwrap(), named.predict(&[x.view(), extra.view()]).unwrap());
+}

@@ -273,10 +273,9 @@ fn check(item: &FItem, diag: &mut Diag) -> Option<FChecked> {
     let known: Vec<&'static str> = CLASSES.iter().chain(MERGES).copied().filter(|c| *c != "Input").collect();
 
     for stmt in &item.stmts {
+        // A later `let` of a name shadows the earlier one, as in Rust (Keras code reassigns
+        // `x = layers.Dense(64)(x)`): the call's arguments still see the earlier binding.
         let var = stmt.var.to_string();
-        if vars.contains_key(&var) {
-            diag.error(&stmt.var, format!("`{var}` is already defined: each `let` names a new tensor or layer"));
-        }
         let callee = stmt.call.kind.to_string();
         let val = match vars.get(&callee).copied() {
             Some(Val::Layer(u)) => {

@@ -125,6 +125,9 @@ pub fn sequential(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
 /// - `let h = Dense(8, relu)(x);` makes a layer and calls it on `x`.
 /// - `let enc = Dense(8, relu);` binds a layer; each `enc(a)`, `enc(b)` calls the same layer,
 ///   with one set of weights (its gradients summed over the calls).
+/// - A later `let` of a name shadows the earlier one, as in Rust, so Keras's line-by-line
+///   `x = layers.Dense(64)(x)` reads `let h = Dense(64, relu)(h);` (the call sees the
+///   earlier `h`). A shadowed tensor nothing reads is an error, as any unused one.
 /// - Merge layers take several tensors: `Add()`, `Subtract()` (two), `Multiply()`,
 ///   `Average()`, `Maximum()`, `Minimum()` (of one shape), `Concatenate(axis = -1)`.
 /// - The output is the name after `->`. Every input and `let` must lead to it, and every
