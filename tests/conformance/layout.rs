@@ -460,9 +460,10 @@ const MERGES: [(MergeOp, &[usize]); 6] = [
     (MergeOp::Minimum, &[2, 3]),
 ];
 
-/// Whether Keras propagates a NaN input of the merge to its output.
-fn propagates_nan(op: MergeOp) -> bool {
-    matches!(op, MergeOp::Add | MergeOp::Subtract | MergeOp::Multiply | MergeOp::Average)
+/// Whether Keras propagates a NaN input of the merge to its output: every merge does
+/// (`ops.maximum` and `ops.minimum` included, as JAX's).
+fn propagates_nan(_op: MergeOp) -> bool {
+    true
 }
 
 /// The reference merge of one element's inputs.
@@ -472,6 +473,7 @@ fn merge_ref(op: MergeOp, vals: &[f64]) -> f64 {
         MergeOp::Subtract => vals[0] - vals[1],
         MergeOp::Multiply => vals.iter().product(),
         MergeOp::Average => vals.iter().sum::<f64>() / vals.len() as f64,
+        _ if vals.iter().any(|v| v.is_nan()) => f64::NAN,
         MergeOp::Maximum => vals.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         MergeOp::Minimum => vals.iter().copied().fold(f64::INFINITY, f64::min),
     }

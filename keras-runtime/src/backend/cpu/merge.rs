@@ -13,8 +13,9 @@ pub fn merge(op: MergeOp, xs: &[&[f32]], y: &mut [f32]) {
             MergeOp::Add | MergeOp::Average => pairs.for_each(|(a, b)| *a += b),
             MergeOp::Subtract => pairs.for_each(|(a, b)| *a -= b),
             MergeOp::Multiply => pairs.for_each(|(a, b)| *a *= b),
-            MergeOp::Maximum => pairs.for_each(|(a, b)| *a = a.max(*b)),
-            MergeOp::Minimum => pairs.for_each(|(a, b)| *a = a.min(*b)),
+            // NaN wins, as in Keras's `ops.maximum` / `ops.minimum` (f32::max would drop it).
+            MergeOp::Maximum => pairs.for_each(|(a, b)| *a = if *b > *a || b.is_nan() { *b } else { *a }),
+            MergeOp::Minimum => pairs.for_each(|(a, b)| *a = if *b < *a || b.is_nan() { *b } else { *a }),
         }
     }
     if op == MergeOp::Average {

@@ -186,14 +186,14 @@ extern "C" __global__ void copy_cols(CopyCols c, const float* src, float* dst) {
     }
 }
 
-// The merge of the running result a and the next input b: f32::max and f32::min ignore a NaN
-// (the other operand wins), as the CPU's fold does.
+// The merge of the running result a and the next input b: Maximum and Minimum keep a NaN of
+// either operand, as Keras's ops.maximum / ops.minimum (and the CPU's fold) do.
 __device__ __forceinline__ float keras_merge(unsigned int op, float a, float b) {
     switch (op) {
     case MERGE_SUBTRACT: return a - b;
     case MERGE_MULTIPLY: return a * b;
-    case MERGE_MAXIMUM: return a != a ? b : (b > a ? b : a);
-    case MERGE_MINIMUM: return a != a ? b : (b < a ? b : a);
+    case MERGE_MAXIMUM: return (b > a || b != b) ? b : a;
+    case MERGE_MINIMUM: return (b < a || b != b) ? b : a;
     default: return a + b;
     }
 }
