@@ -104,10 +104,12 @@ fn missing_and_foreign_files_are_errors() {
     assert!(matches!(model.load_keras(fixture("no_such_file.keras")), Err(keras::Error::Io { .. })));
     let e = model.load_keras(fixture("G_files_dense.json")).unwrap_err();
     assert!(matches!(e, keras::Error::Format { .. }) && e.to_string().contains("not a Keras file"), "{e}");
-    // A Keras file given to the safetensors reader is named, with the call that reads it.
+    // A Keras file given to load_weights is read as load_keras reads it.
     for file in ["G_files_dense.keras", "G_files_dense.weights.h5"] {
-        let e = model.load_weights(fixture(file)).unwrap_err().to_string();
-        assert!(e.contains("not a safetensors weights file") && e.contains("`load_keras`"), "{file}: {e}");
+        let mut by_keras = Net::new(&Cpu::default());
+        by_keras.load_keras(fixture(file)).unwrap();
+        model.load_weights(fixture(file)).unwrap();
+        assert_eq!(model.get_weights().unwrap(), by_keras.get_weights().unwrap(), "{file}");
     }
     // A zip that is not a Keras archive (no config.json: the name is changed everywhere).
     let mut bytes = std::fs::read(fixture("G_files_dense.keras")).unwrap();
@@ -195,13 +197,32 @@ fn save_keras_round_trips_and_python_keras_loads_it() {
     let e = WrongUnits::new(&Cpu::default()).load_keras(&path).unwrap_err().to_string();
     assert!(e.contains("layer 1 (dense)"), "{e}");
 
+    // save_weights by Keras's names: `.weights.h5` is Keras's weights file, `.keras` the archive;
+    // both load back through load_weights and load_keras. Other weights than the archive's, so
+    // that Python below shows it read the `.weights.h5`.
+    let other = Mixed::new(&Cpu::default());
+    let h5 = dir.join("other.weights.h5");
+    other.save_weights(&h5).unwrap();
+    assert!(std::fs::read(&h5).unwrap().starts_with(b"\x89HDF\r\n\x1a\n"));
+    let archive = dir.join("other.keras");
+    other.save_weights(&archive).unwrap();
+    assert!(std::fs::read(&archive).unwrap().starts_with(b"PK\x03\x04"));
+    for file in [&h5, &archive] {
+        let (mut a, mut b) = (Mixed::new(&Cpu::default()), Mixed::new(&Cpu::default()));
+        a.load_weights(file).unwrap();
+        b.load_keras(file).unwrap();
+        assert_eq!(a.get_weights().unwrap(), other.get_weights().unwrap(), "{}", file.display());
+        assert_eq!(b.get_weights().unwrap(), other.get_weights().unwrap(), "{}", file.display());
+    }
+
     let x = Array2::from_shape_fn((3, 4), |(i, j)| (i as f32 - 1.0) * 0.5 + j as f32 * 0.25);
-    let y: Array2<f32> = model.predict(&x).unwrap();
+    let y: Array2<f32> = other.predict(&x).unwrap();
     let python = std::env::var("KERAS_PYTHON").unwrap_or_else(|_| "/tmp/refenv/bin/python".into());
     let script = format!(
-        "import numpy as np, keras\nm = keras.models.load_model({:?})\nx = np.array({:?}, dtype='float32').reshape(3, 4)\n\
+        "import numpy as np, keras\nm = keras.models.load_model({:?})\nm.load_weights({:?})\nx = np.array({:?}, dtype='float32').reshape(3, 4)\n\
          print(' '.join(repr(float(v)) for v in m.predict(x, verbose=0).ravel()))",
         path.display().to_string(),
+        h5.display().to_string(),
         x.iter().copied().collect::<Vec<f32>>()
     );
     let run = |script: &str| std::process::Command::new(&python).env("KERAS_BACKEND", "jax").args(["-c", script]).output();

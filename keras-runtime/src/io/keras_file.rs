@@ -684,6 +684,12 @@ fn config_json(value: &ConfigValue) -> Value {
     }
 }
 
+/// A Keras 3 `.weights.h5` file of `M`'s weights (what Keras's `model.save_weights` writes and
+/// `model.load_weights` reads).
+pub fn weights_file<M: Model>(weights: &[ArrayD<f32>]) -> std::result::Result<Vec<u8>, String> {
+    weights_h5::<M>(weights)
+}
+
 /// Keras 3's weights layout: `layers/<name>/vars/0..` (every layer has its `vars` group; a
 /// wrapper's layer holds the weights, in `layers/<name>/layer/vars`; a recurrent layer's weights
 /// are its cell's, `layers/<name>/cell/vars`, and `Bidirectional` holds one such layer per

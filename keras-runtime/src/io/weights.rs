@@ -145,6 +145,21 @@ pub(crate) fn base_metadata<M: Model>(format: &str) -> HashMap<String, String> {
 /// Saves `model`'s weights (trainable and not) to `path`, atomically.
 pub fn save_weights<M: Model>(model: &M, path: &Path) -> Result<()> {
     let weights = model.core().get_weights(M::WEIGHTS)?;
+    // Keras's own formats by their names, as Keras 3 names them: `.weights.h5` (and `.h5`) is
+    // its weights file, `.keras` its archive.
+    let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let keras = if name.ends_with(".h5") {
+        Some(crate::io::keras_file::weights_file::<M>(&weights))
+    } else if name.ends_with(".keras") {
+        Some(crate::io::keras_file::keras_archive::<M>(&weights))
+    } else {
+        None
+    };
+    if let Some(bytes) = keras {
+        let shown = path.display().to_string();
+        let bytes = bytes.map_err(|message| Error::Format { path: shown.clone(), message })?;
+        return write_atomic(path, |w| w.write_all(&bytes).map_err(|source| Error::Io { path: shown.clone(), source }));
+    }
     let owned = named(M::WEIGHTS, &weights);
     let tensors: Vec<Named<'_>> = owned.iter().map(|(n, s, d)| Named { name: n.clone(), shape: s.clone(), data: d }).collect();
     write(path, &tensors, base_metadata::<M>("weights"))
@@ -161,6 +176,12 @@ pub fn load_weights<M: Model>(model: &mut M, path: &Path) -> Result<()> {
 /// [`load_weights`] over the bytes of a safetensors file already in memory; `name` stands for
 /// the file in error messages. The same checks apply: nothing is written unless every tensor fits.
 pub fn load_weights_from_bytes<M: Model>(model: &mut M, bytes: &[u8], name: &Path) -> Result<()> {
+    // Keras's files (a `.keras` archive, an HDF5 weights or model file), told by their contents.
+    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"\x89HDF\r\n\x1a\n") {
+        let weights = crate::io::keras_file::weights_from_bytes::<M>(bytes.to_vec())
+            .map_err(|message| Error::Format { path: name.display().to_string(), message })?;
+        return model.core_mut().set_weights(M::WEIGHTS, &weights);
+    }
     let (tensors, _) = parse(bytes, name)?;
     let refs: Vec<&Tensor> = tensors.iter().collect();
     let arrays = match_weights(name, M::WEIGHTS, &refs)?;

@@ -117,9 +117,12 @@ pub trait Network: Sized {
     }
 
     /// Saves the weights (trainable and not) to a safetensors file, one tensor per weight named
-    /// by its Keras path (`dense/kernel`). The file is replaced atomically: a crash or an error
-    /// leaves the previous file intact (see [`crate::io::write_atomic`]: missing directories are
-    /// created, an existing file keeps its permissions, a read-only one is not replaced).
+    /// by its Keras path (`dense/kernel`); a name ending in `.weights.h5` (or `.h5`) writes
+    /// Keras 3's weights file instead, which Python's `model.load_weights` reads, and one ending
+    /// in `.keras` the whole `.keras` archive ([`Network::save_keras`]). The file is replaced
+    /// atomically: a crash or an error leaves the previous file intact (see
+    /// [`crate::io::write_atomic`]: missing directories are created, an existing file keeps its
+    /// permissions, a read-only one is not replaced).
     ///
     /// ```ignore
     /// model.save_weights("runs/mlp.safetensors")?;
@@ -130,9 +133,10 @@ pub trait Network: Sized {
         crate::io::weights::save_weights(self.model(), path.as_ref())
     }
 
-    /// Loads weights saved by [`Network::save_weights`]. Every tensor's name, shape and dtype
-    /// is checked first: a file for another architecture is an error naming what differs, and
-    /// nothing is written to the model unless everything fits.
+    /// Loads weights saved by [`Network::save_weights`], or by Python Keras (a `.keras`,
+    /// `.weights.h5` or `.h5` file, told by its contents, as [`Network::load_keras`] reads it).
+    /// Every tensor's name, shape and dtype is checked first: a file for another architecture is
+    /// an error naming what differs, and nothing is written to the model unless everything fits.
     ///
     /// ```ignore
     /// let mut model = Mlp::new(&Cpu)?;
