@@ -445,7 +445,8 @@ impl<M: Model> Compiled<M> {
     /// as do callbacks, History and the progress bar; `batch_size` does not (the dataset makes
     /// the batches), and the array-only options (`validation_split`, `sample_weight`,
     /// `validation_data`) are refused. With the same batches in the same order it trains
-    /// exactly as `fit` on arrays.
+    /// exactly as `fit` on arrays. In a data-parallel job ([`Compiled::distribute`]) every rank
+    /// reads the same batches and trains on its share of each, as with arrays.
     pub fn fit_dataset<D: Dataset + ?Sized>(&mut self, data: &mut D, args: FitArgs<'_>) -> Result<History> {
         let classes = (M::OUTPUT_SHAPE.len() == 1).then(|| M::OUTPUT_SHAPE[0]);
         stream::fit_dataset(self, &mut DynDataset(data), M::INPUTS, classes, args)
