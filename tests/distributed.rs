@@ -120,6 +120,30 @@ mod rank_side {
         write_result(&out_dir(), &who(&job), &history, &m.get_weights().unwrap());
     }
 
+    /// The CNN trained by `fit_dataset` from a dataset every rank reads alike (batches of 32,
+    /// in order), with a validation dataset.
+    #[test]
+    #[ignore = "run by mpirun from the tests below"]
+    fn dataset() {
+        keras::utils::set_random_seed(45);
+        let job = job();
+        let (x, y) = data(90, 64, 3);
+        let x = Array4::from_shape_vec((90, 8, 8, 1), x.into_raw_vec_and_offset().0).unwrap();
+        let y = y.mapv(f32::from);
+        let model = Cnn::new(&Cpu::default());
+        let mut m = model.compile(Adam::new(1e-2), "sparse_categorical_crossentropy", ["accuracy"]).unwrap();
+        if let Some(p) = &job {
+            m = m.distribute(p).unwrap();
+        }
+        let mut train = keras::datasets::ArrayDataset::new(&x, &y, 32).unwrap();
+        let mut val =
+            keras::datasets::ArrayDataset::new(&x.slice(keras::ndarray::s![..20, .., .., ..]), &y.slice(keras::ndarray::s![..20]), 8)
+                .unwrap();
+        let args = FitArgs::default().epochs(2).shuffle(false).verbose(0).validation_dataset(&mut val);
+        let history = m.fit_dataset(&mut train, args).unwrap();
+        write_result(&out_dir(), &who(&job), &history, &m.get_weights().unwrap());
+    }
+
     /// Rank 1 holds a NaN (`KERAS_TEST_FAULT=nan`), an out-of-range label (`label`) or other
     /// data than rank 0 (`data`): every rank gets an `Err` and ends normally.
     #[test]
@@ -288,6 +312,13 @@ fn two_ranks_train_w_fmnist_as_one() {
 fn two_ranks_train_a_cnn_with_batch_norm_and_dropout_as_one() {
     let Some((dir, two)) = two_ranks_and_one("cnn") else { return };
     assert_matches_single("cnn", &dir, &two);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn two_ranks_train_from_a_dataset_as_one() {
+    let Some((dir, two)) = two_ranks_and_one("dataset") else { return };
+    assert_matches_single("dataset", &dir, &two);
     let _ = std::fs::remove_dir_all(dir);
 }
 
