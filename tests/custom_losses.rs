@@ -211,7 +211,19 @@ fn metric_functions_and_named_closures() {
     }
 
     let e = fresh().compile(Sgd::default(), "mse", [within]).err().unwrap().to_string();
-    assert!(e.contains("a closure passed as a metric has no name") && e.contains("metrics::custom(\"my_metric\", closure)"), "{e}");
+    assert!(e.contains("a closure (or a list of functions") && e.contains("metrics::custom(\"my_metric\", closure)"), "{e}");
+    // Two functions in one list become function pointers, which have no names.
+    fn rounded_error(t: &[f32], p: &[f32]) -> f32 {
+        abs_error(t, p).round()
+    }
+    let e = fresh().compile(Sgd::default(), "mse", [abs_error, rounded_error]).err().unwrap().to_string();
+    assert!(e.contains("has no name to log it under"), "{e}");
+    let mut m = fresh()
+        .compile(Sgd::default(), "mse", [("abs_error", abs_error as fn(&[f32], &[f32]) -> f32), ("rounded", rounded_error)])
+        .unwrap();
+    assert!(m.evaluate(&x, &y).unwrap().get("rounded").is_some());
+    let e = fresh().compile(Sgd::default(), "mse", [("val_mae", abs_error)]).err().unwrap().to_string();
+    assert!(e.contains("metric name `val_mae`: `loss` and names starting `val_` are the logs' own"), "{e}");
     let e = fresh().compile(Sgd::default(), "mse", [abs_error, abs_error]).err().unwrap().to_string();
     assert!(e.contains("metric `abs_error` is listed twice"), "{e}");
     let e = fresh().compile(Sgd::default(), "mse", ["mae".into(), metrics::custom("x", within), "maee".into()]).err().unwrap().to_string();
@@ -219,6 +231,28 @@ fn metric_functions_and_named_closures() {
 }
 
 use keras::metrics::IntoMetric;
+
+sequential! {
+    struct Classes = Dense(8, in = 3, relu) => Dense(4, softmax);
+}
+
+/// With a sparse loss a metric function receives the one class index as `y_true`, as Keras
+/// passes it.
+#[test]
+fn metric_functions_see_class_indices_with_a_sparse_loss() {
+    let x = Array2::from_shape_fn((12, 3), |(i, j)| (i * 3 + j) as f32 / 36.0);
+    let y = Array1::from_shape_fn(12, |i| (i % 4) as f32);
+    let hit = |t: &[f32], p: &[f32]| {
+        assert_eq!(t.len(), 1, "one class index");
+        let best = (0..p.len()).fold(0, |b, j| if p[j] > p[b] { j } else { b });
+        (best == t[0] as usize) as u8 as f32
+    };
+    let mut m = Classes::new(&Cpu::default())
+        .compile(Sgd::default(), "sparse_categorical_crossentropy", ["accuracy".into(), metrics::custom("hit", hit)])
+        .unwrap();
+    let logs = m.evaluate(&x, &y).unwrap();
+    assert_eq!(logs["hit"], logs["accuracy"]);
+}
 
 /// A custom loss over an output with several loss rows per sample (a sequence): each row is
 /// one call, all of a sample's rows take its weight, as Keras's losses do.

@@ -7,7 +7,7 @@
 
 use keras::callbacks::EarlyStopping;
 use keras::datasets::{ArrayDataset, CsvDataset, DataBatch, Dataset};
-use keras::ndarray::{Array1, Array2, ArrayD, Axis, s};
+use keras::ndarray::{Array1, Array2, s};
 use keras::prelude::*;
 use std::sync::Mutex;
 
@@ -279,7 +279,6 @@ fn bad_datasets_and_arguments_are_clear_errors() {
     let mut empty = ArrayDataset::new(&x, &y, 4).unwrap();
     assert!(empty.get(1).is_err());
     assert!(ArrayDataset::new(&x, &y.slice(s![..2, ..]), 4).is_err());
-    // The model trained on nothing bad: a good dataset still trains after the failures.
+    // After the failures (some after a few steps) the model still trains on a good dataset.
     m.fit_dataset(&mut Faulty(9), quiet()).unwrap();
-    let _ = ArrayD::<f32>::zeros(vec![1]).index_axis(Axis(0), 0);
 }

@@ -1,7 +1,7 @@
 //! Training on more data than memory: `fit_dataset` over a generated dataset of 4.2 GB of
-//! inputs (2,000 batches of 1,024 samples of 512 features; 128 batches in debug builds) keeps
-//! the process's peak resident memory under 300 MB, and learns. Alone in its test binary, so
-//! that the peak is this test's.
+//! inputs (2,000 batches of 1,024 samples of 512 features; 128 batches, 0.27 GB, in debug
+//! builds) keeps the process's peak resident memory under 64 MB (it is about 15 MB), and
+//! learns. Alone in its test binary, so that the peak is this test's.
 
 use keras::datasets::{DataBatch, Dataset};
 use keras::ndarray::{Array2, ArrayD, IxDyn};
@@ -57,7 +57,7 @@ fn training_on_gigabytes_stays_in_bounded_memory() {
         t0.elapsed().as_secs_f64(),
         h.loss()[0]
     );
-    assert!(peak < 300.0, "peak RSS {peak:.0} MB for {gb:.2} GB streamed");
+    assert!(peak < 64.0, "peak RSS {peak:.0} MB for {gb:.2} GB streamed");
     let logs = model.evaluate_dataset(&mut Generated { batches: 4 }).unwrap();
     assert!(logs["mae"] < 0.2, "it learns the function: mae {}", logs["mae"]);
 }

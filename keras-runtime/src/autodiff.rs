@@ -166,7 +166,7 @@ impl Real for f32 {
 
 /// A dual number `value + derivative·ε` (ε² = 0): arithmetic on it carries the derivative
 /// along, so evaluating a function at [`Dual::variable`]`(x)` gives `f(x)` and `f'(x)` at once.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Dual {
     /// The value.
     pub v: f32,
@@ -191,9 +191,10 @@ impl Dual {
     pub fn derivative(self) -> f32 {
         self.d
     }
-    /// `f(v)` with derivative `f'(v) · d` (the chain rule).
+    /// `f(v)` with derivative `f'(v) · d` (the chain rule). A constant stays a constant where
+    /// `f'` is infinite (`sqrt` at 0): its derivative is 0, not `inf · 0`.
     fn chain(self, v: f32, dv: f32) -> Self {
-        Dual { v, d: dv * self.d }
+        Dual { v, d: if self.d == 0.0 { 0.0 } else { dv * self.d } }
     }
 }
 
@@ -280,6 +281,13 @@ macro_rules! dual_arithmetic {
                 iter.fold($t { v: 0.0, d: 0.0 }, |a, b| a + b)
             }
         }
+        /// Numbers compare by value (as `PartialOrd` does), so that a loss branches alike on
+        /// `f32` and on dual numbers.
+        impl PartialEq for $t {
+            fn eq(&self, o: &$t) -> bool {
+                self.v == o.v
+            }
+        }
         impl PartialOrd for $t {
             fn partial_cmp(&self, o: &$t) -> Option<std::cmp::Ordering> {
                 self.v.partial_cmp(&o.v)
@@ -322,7 +330,22 @@ macro_rules! dual_functions {
             self.chain(self.v.powf(p), p * self.v.powf(p - 1.0))
         }
         fn powi(self, n: i32) -> Self {
+            if n == 0 {
+                return self.chain(1.0, 0.0);
+            }
             self.chain(self.v.powi(n), n as $s * self.v.powi(n - 1))
+        }
+        fn sigmoid(self) -> Self {
+            // Stable on both sides: e^-|v| never overflows.
+            let e = (-self.v.abs()).exp();
+            let s = if self.v >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+            self.chain(s, s * (1.0 - s))
+        }
+        fn softplus(self) -> Self {
+            let e = (-self.v.abs()).exp();
+            let s = if self.v >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+            let v = if self.v.is_nan() { self.v } else { self.v.max(0.0) + e.ln_1p() };
+            self.chain(v, s)
         }
         fn tanh(self) -> Self {
             let t = self.v.tanh();
@@ -360,7 +383,7 @@ impl Real for Dual {
 }
 
 /// A number at `f64` precision (no derivative), for finite-difference checks of `f32` gradients.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Wide {
     v: f64,
     /// Always 0: present so that [`Wide`] shares [`Dual`]'s arithmetic.
@@ -425,6 +448,30 @@ mod tests {
             assert!((d.v as f64 - w(Wide::new(x as f64)).get()).abs() < 1e-6, "{name} value");
             assert!((d.d as f64 - numeric).abs() < 1e-5 * numeric.abs().max(1.0), "{name}: dual {} vs numeric {numeric}", d.d);
         }
+    }
+
+    /// Where a function's derivative is infinite or overflows, a constant stays a constant and
+    /// the smooth functions keep their derivative: no `inf · 0` NaN.
+    #[test]
+    fn edges_give_no_spurious_nan() {
+        // sqrt of a constant 0 (a target of 0) beside a variable.
+        let (t, p) = (Dual::constant(0.0), Dual::variable(4.0));
+        let loss = (p.sqrt() - t.sqrt()).square();
+        assert_eq!((loss.v, loss.d), (4.0, 1.0));
+        assert_eq!(Dual::constant(0.0).ln().d, 0.0);
+        assert_eq!(Dual::variable(0.0).powi(0).v, 1.0);
+        assert_eq!(Dual::variable(0.0).powi(0).d, 0.0);
+        // sigmoid and softplus far out and at 0.
+        let s = Dual::variable(-100.0).sigmoid();
+        assert!(s.v >= 0.0 && s.d.is_finite() && s.d >= 0.0, "{s:?}");
+        let s = Dual::variable(100.0).sigmoid();
+        assert!((s.v - 1.0).abs() < 1e-6 && s.d.is_finite(), "{s:?}");
+        assert_eq!(Dual::variable(0.0).softplus().d, 0.5);
+        assert!((Dual::variable(0.0).softplus().v - std::f32::consts::LN_2).abs() < 1e-7);
+        assert!(Dual::variable(-100.0).softplus().d.is_finite());
+        assert!(Dual::constant(f32::NAN).softplus().v.is_nan());
+        // Equality is by value, as ordering is.
+        assert_eq!(Dual::variable(1.0), Dual::constant(1.0));
     }
 
     #[test]

@@ -581,7 +581,8 @@ impl Callback for CSVLogger {
 /// (integers) and `{name:.Nf}` (fixed point); an unknown name is an error.
 ///
 /// Defaults as in Keras: monitor `val_loss`, mode auto, every epoch saved, silent. With
-/// `save_best_only`, a save whose monitored value is not logged is skipped with a warning.
+/// `save_best_only`, a save whose monitored value is not logged (`val_loss` within an epoch)
+/// happens, with a warning, as in Keras.
 ///
 /// ```
 /// use keras_runtime::callbacks::ModelCheckpoint;
@@ -687,9 +688,9 @@ impl ModelCheckpoint {
             return Ok(true);
         }
         let Some(current) = logs.get(&self.monitor.name).map(f64::from) else {
-            // As Keras 3: a warning, and no save.
-            eprintln!("ModelCheckpoint: can save best model only with {} available, skipping", self.monitor.name);
-            return Ok(false);
+            // As Keras 3.15: a warning, and the save.
+            eprintln!("ModelCheckpoint: can save best model only with {} available", self.monitor.name);
+            return Ok(true);
         };
         let lower = self.monitor.lower_is_better("ModelCheckpoint")?;
         let best = self.best.map_or_else(|| "None".to_string(), |b| format!("{b:.5}"));
@@ -739,7 +740,7 @@ impl Callback for ModelCheckpoint {
         if self.save_best_only {
             self.monitor.lower_is_better("ModelCheckpoint")?;
         }
-        (self.last_batch, self.since_save) = (None, 0);
+        // (The batch count runs on across `fit` calls, as Keras's does.)
         Ok(())
     }
 

@@ -330,16 +330,19 @@ impl ResolvedMetric {
     }
 }
 
-/// Adds a batch of `rows` samples (each `cols` values of `pred` and `target`) to a custom
-/// metric's `[total, count]`.
+/// Adds a batch of `rows` samples (each `cols` values of `pred`; `target`'s rows are as wide
+/// as the loss takes them: one class index for a sparse loss) to a custom metric's
+/// `[total, count]`.
 pub(crate) fn accumulate_custom(f: &MetricFn, rows: usize, cols: usize, pred: &[f32], target: &[f32], stats: &mut [f32]) {
-    let total: f32 = (0..rows).map(|i| f(&target[i * cols..(i + 1) * cols], &pred[i * cols..(i + 1) * cols])).sum();
+    let tcols = target.len() / rows.max(1);
+    let total: f32 = (0..rows).map(|i| f(&target[i * tcols..(i + 1) * tcols], &pred[i * cols..(i + 1) * cols])).sum();
     stats[0] += total;
     stats[1] += rows as f32;
 }
 
 /// A metric of your own, logged under `name`: `f(y_true, y_pred)` of one sample (the output's
-/// last axis), averaged over the epoch's samples, as Keras averages a metric function.
+/// last axis; with a sparse loss `y_true` is the one class index, as Keras passes it),
+/// averaged over the epoch's samples, as Keras averages a metric function.
 ///
 /// ```
 /// use keras_runtime::metrics;
@@ -412,12 +415,13 @@ impl<F> IntoMetric for F
 where
     F: Fn(&[f32], &[f32]) -> f32 + Send + Sync + 'static,
 {
-    /// A function item is logged under its name; a closure has none.
+    /// A function item is logged under its name; a closure, or functions coerced to one
+    /// function-pointer type (`[f, g]`), has none.
     fn into_metric(self) -> Result<MetricSpec> {
         let full = std::any::type_name::<F>();
-        if full.contains("{{closure}}") {
+        if full.contains("{{closure}}") || full.starts_with("fn(") || full.starts_with("for<") || !full.contains("::") {
             return Err(Error::Config(
-                "a closure passed as a metric has no name to log it under: give it one, as `(\"my_metric\", closure)` or `metrics::custom(\"my_metric\", closure)`".into(),
+                "a closure (or a list of functions, which Rust turns into function pointers) passed as a metric has no name to log it under: give it one, as `(\"my_metric\", closure)` or `metrics::custom(\"my_metric\", closure)`".into(),
             ));
         }
         Ok(custom(full.rsplit("::").next().unwrap_or(full), self))

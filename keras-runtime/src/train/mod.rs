@@ -228,6 +228,11 @@ pub trait Compile: Model {
             let m = m.into_metric()?;
             let kind = m.resolve(&loss, width)?;
             let name = m.key();
+            if name == "loss" || name.starts_with("val_") {
+                return Err(Error::Config(format!(
+                    "metric name `{name}`: `loss` and names starting `val_` are the logs' own; choose another"
+                )));
+            }
             if resolved.iter().any(|c| c.name == name) {
                 return Err(Error::Config(format!("metric `{name}` is listed twice")));
             }

@@ -4,7 +4,7 @@
 
 use super::data::{Table, join_inputs, table};
 use super::engine::{Batch, Engine};
-use super::fit::{FitArgs, Source, check_sample_weight, class_weights_to_sample_weights, epochs, together};
+use super::fit::{FitArgs, Source, check_sample_weight, class_weights_to_sample_weights, epochs};
 use super::logs::{History, Logs};
 use crate::datasets::{DataBatch, Dataset};
 use crate::model::InputSpec;
@@ -25,9 +25,10 @@ fn fetch(data: &mut dyn Dataset, index: usize) -> Result<DataBatch> {
 /// Class weights with the model's output width (`None` for outputs without a class per sample).
 type ClassWeights<'c> = (&'c [(usize, f32)], Option<usize>);
 
-/// Runs `f` on a batch's tables as the engine takes them: `x` joined for the model's `inputs`,
-/// `y` (required unless `need_y` is false) and the sample weights (the batch's own, or
-/// looked up from `class_weight`).
+/// A batch's tables as the engine takes them.
+type Tables<'b> = (Table<'b>, Option<Table<'b>>, Option<Table<'b>>);
+
+/// Runs `f` on a batch's tables (see [`tables`]).
 pub(crate) fn with_tables<R>(
     batch: &DataBatch,
     inputs: &[InputSpec],
@@ -35,6 +36,13 @@ pub(crate) fn with_tables<R>(
     class_weight: Option<ClassWeights<'_>>,
     f: impl FnOnce(&Table<'_>, Option<&Table<'_>>, Option<&Table<'_>>) -> Result<R>,
 ) -> Result<R> {
+    let (x, y, w) = tables(batch, inputs, need_y, class_weight)?;
+    f(&x, y.as_ref(), w.as_ref())
+}
+
+/// A batch's tables: `x` joined for the model's `inputs`, `y` (required unless `need_y` is
+/// false) and the sample weights (the batch's own, or looked up from `class_weight`).
+fn tables<'b>(batch: &'b DataBatch, inputs: &[InputSpec], need_y: bool, class_weight: Option<ClassWeights<'_>>) -> Result<Tables<'b>> {
     let parts = batch.x.iter().enumerate().map(|(k, a)| table(a, &if batch.x.len() > 1 { format!("x[{k}]") } else { "x".to_string() }));
     let x = join_inputs(parts.collect::<Result<_>>()?, inputs.len() > 1, inputs, "x")?;
     let y = match &batch.y {
@@ -60,7 +68,40 @@ pub(crate) fn with_tables<R>(
         }
         _ => None,
     };
-    f(&x, y.as_ref(), w.as_ref())
+    Ok((x, y, w))
+}
+
+/// Runs a batch through the engine (training or test), every rank of a data-parallel job
+/// agreeing first that the batch is well formed and the same on every rank, so that no rank
+/// enters the step's collectives alone.
+fn run_batch(
+    engine: &mut dyn Engine,
+    batch: Result<DataBatch>,
+    inputs: &[InputSpec],
+    class_weight: Option<ClassWeights<'_>>,
+    train: bool,
+) -> Result<()> {
+    let agreed = engine.agree(batch.as_ref().err());
+    let batch = batch?;
+    agreed?;
+    let prepared = tables(&batch, inputs, true, class_weight).and_then(|(x, y, w)| {
+        let y = y.expect("targets were required");
+        engine.check_data(&x, &y)?;
+        Ok((x, y, w))
+    });
+    let agreed = engine.agree(prepared.as_ref().err());
+    let (x, y, w) = prepared?;
+    agreed?;
+    let mut slices = x.slices();
+    slices.extend(y.slices());
+    slices.extend(w.iter().flat_map(Table::slices));
+    engine.check_same(if train { "fit_dataset" } else { "evaluate_dataset" }, &slices)?;
+    let rows = x.rows();
+    if train {
+        engine.train_batch(&x, &y, w.as_ref(), Batch::Range(0, rows))
+    } else {
+        engine.test_batch(&x, &y, w.as_ref(), Batch::Range(0, rows))
+    }
 }
 
 /// Where a stream's training batches come from.
@@ -68,7 +109,15 @@ enum Feed<'s> {
     /// Read on the training thread.
     Direct(&'s mut dyn Dataset),
     /// Read ahead by a background thread: each epoch's indices go out, its batches come back.
-    Ahead { requests: mpsc::Sender<Vec<usize>>, batches: mpsc::Receiver<Result<DataBatch>> },
+    Ahead { requests: mpsc::Sender<Request>, batches: mpsc::Receiver<Result<DataBatch>> },
+}
+
+/// What the reader thread is asked for.
+enum Request {
+    /// Read these batches, in order.
+    Batches(Vec<usize>),
+    /// The epoch ended: call the dataset's `on_epoch_end` (after the epoch's batches).
+    EpochEnd,
 }
 
 /// A dataset as `fit`'s source of batches.
@@ -86,17 +135,6 @@ struct Stream<'s, 'v> {
     epoch: Vec<usize>,
     feed: Feed<'s>,
     validation: Option<(&'v mut dyn Dataset, usize)>,
-}
-
-impl Stream<'_, '_> {
-    fn train_tables(&self, engine: &mut dyn Engine, batch: &DataBatch) -> Result<()> {
-        let cw = self.class_weight.as_deref().map(|cw| (cw, self.classes));
-        with_tables(batch, self.inputs, true, cw, |x, y, w| {
-            let y = y.expect("targets were required");
-            engine.check_data(x, y)?;
-            engine.train_batch(x, y, w, Batch::Range(0, x.rows()))
-        })
-    }
 }
 
 impl Source for Stream<'_, '_> {
@@ -118,7 +156,7 @@ impl Source for Stream<'_, '_> {
             self.cursor += 1;
         }
         if let (true, Feed::Ahead { requests, .. }) = (apply, &self.feed) {
-            requests.send(self.epoch.clone()).map_err(|_| Error::Config("the dataset's reader thread stopped".into()))?;
+            requests.send(Request::Batches(self.epoch.clone())).map_err(|_| Error::Config("the dataset's reader thread stopped".into()))?;
         }
         Ok(())
     }
@@ -130,11 +168,8 @@ impl Source for Stream<'_, '_> {
                 batches.recv().unwrap_or_else(|_| Err(Error::Config("the dataset's reader thread stopped".into())))
             }
         };
-        let agreed = engine.agree(batch.as_ref().err());
-        let batch = batch?;
-        agreed?;
-        let ran = self.train_tables(engine, &batch);
-        together(engine, ran)
+        let cw = self.class_weight.as_deref().map(|cw| (cw, self.classes));
+        run_batch(engine, batch, self.inputs, cw, true)
     }
 
     fn validate(&mut self, engine: &mut dyn Engine, _batch_size: usize, logs: &mut Logs) -> Result<()> {
@@ -146,9 +181,13 @@ impl Source for Stream<'_, '_> {
     }
 
     fn end_epoch(&mut self) -> Result<()> {
-        // (A reader thread calls `on_epoch_end` itself, after the epoch's last batch.)
-        if let Feed::Direct(data) = &mut self.feed {
-            data.on_epoch_end();
+        match &mut self.feed {
+            Feed::Direct(data) => data.on_epoch_end(),
+            // The reader calls it once it has read the epoch's batches (all trained on, unless
+            // the epoch was stopped: then `fit` ends, and so does the reader).
+            Feed::Ahead { requests, .. } => {
+                let _ = requests.send(Request::EpochEnd);
+            }
         }
         Ok(())
     }
@@ -165,16 +204,7 @@ pub(crate) fn evaluate_stream(
 ) -> Result<()> {
     engine.reset_metrics()?;
     for index in 0..steps {
-        let batch = fetch(data, index);
-        let agreed = engine.agree(batch.as_ref().err());
-        let batch = batch?;
-        agreed?;
-        let ran = with_tables(&batch, inputs, true, None, |x, y, w| {
-            let y = y.expect("targets were required");
-            engine.check_data(x, y)?;
-            engine.test_batch(x, y, w, Batch::Range(0, x.rows()))
-        });
-        together(engine, ran)?;
+        run_batch(engine, fetch(data, index), inputs, None, false)?;
     }
     data.on_epoch_end();
     engine.write_logs(logs, validation)
@@ -214,16 +244,20 @@ pub(crate) fn fit_dataset(
     } else {
         let depth = args.prefetch;
         std::thread::scope(|scope| {
-            let (requests, wanted) = mpsc::channel::<Vec<usize>>();
+            let (requests, wanted) = mpsc::channel::<Request>();
             let (ready, batches) = mpsc::sync_channel::<Result<DataBatch>>(depth);
             scope.spawn(move || {
-                for indices in wanted {
-                    for index in indices {
-                        if ready.send(fetch(data, index)).is_err() {
-                            return;
+                for request in wanted {
+                    match request {
+                        Request::Batches(indices) => {
+                            for index in indices {
+                                if ready.send(fetch(data, index)).is_err() {
+                                    return;
+                                }
+                            }
                         }
+                        Request::EpochEnd => data.on_epoch_end(),
                     }
-                    data.on_epoch_end();
                 }
             });
             let mut source = stream(Feed::Ahead { requests, batches });
