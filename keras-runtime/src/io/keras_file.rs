@@ -10,7 +10,7 @@
 
 use crate::error::{batch_shape, tuple_shape};
 use crate::model::{ConfigValue, LayerSpec, Model, WeightSpec};
-use crate::utils::snake_case;
+use keras_naming::snake_case;
 use crate::{Error, Result};
 use hdf5_pure::AttrValue;
 use ndarray::{ArrayD, IxDyn};

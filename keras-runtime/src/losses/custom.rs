@@ -100,7 +100,7 @@ fn dual_gradient(y_true: &[f32], y_pred: &[f32], grad: &mut [f32], f: impl Fn(&[
 fn type_snake_name<T: ?Sized>() -> String {
     let full = std::any::type_name::<T>();
     let bare = full.split('<').next().unwrap_or(full);
-    crate::utils::snake_case(bare.rsplit("::").next().unwrap_or(bare))
+    keras_naming::snake_case(bare.rsplit("::").next().unwrap_or(bare))
 }
 
 /// A user's loss with its type erased, as a compiled model holds it.
