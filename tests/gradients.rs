@@ -1,8 +1,8 @@
 //! Backward passes checked against central finite differences of the training loss, for every
 //! activation, every loss and loss option, Dropout (same mask), the Activation layer, Dense on 3-D input,
 //! the convolution and pooling layers, 1-D and 2-D, the reshaping, noise and wrapper layers, Embedding,
-//! the recurrent layers with their options and Bidirectional (a Dense in front of each checks its
-//! input gradient).
+//! the recurrent layers with their options and Bidirectional, the preprocessing layers (a Dense in
+//! front of each checks its input gradient).
 
 mod common;
 
@@ -364,6 +364,23 @@ fn reshaping_noise_and_wrapper_gradients() {
     mse::<GradTdDense>("time distributed dense", &[3, 3, 4], &mut rng);
     mse::<GradTdConv>("time distributed conv2d", &[3, 2, 4, 4, 2], &mut rng);
     mse::<GradTdDropout>("time distributed dropout", &[3, 3, 4], &mut rng);
+}
+
+sequential! { struct GradRescaling = Input(4) => Dense(5, tanh) => Rescaling(2.5, offset = -0.5) => Dense(2); }
+sequential! { struct GradRescalingSeq = Input((3, 4)) => Dense(3, tanh) => Rescaling(-0.75) => Flatten() => Dense(2); }
+
+/// The preprocessing layers inside a model: a Dense in front of each checks its input gradient
+/// (Rescaling's is `scale`).
+#[test]
+fn preprocessing_gradients() {
+    let mut rng = Rng::new(17);
+    /// `M` on random inputs of `shape` against random targets of two values per sample.
+    fn mse<M: Model<Backend = Cpu>>(what: &str, shape: &[usize], rng: &mut Rng) {
+        let (x, y) = (random(shape, rng, 1.0), random(&[shape[0], 2], rng, 1.0));
+        check::<M>(what, "mse", &x, &y);
+    }
+    mse::<GradRescaling>("rescaling", &[5, 4], &mut rng);
+    mse::<GradRescalingSeq>("rescaling over steps", &[5, 3, 4], &mut rng);
 }
 
 sequential! { struct EmbedGrad = Input(5) => Embedding(7, 3) => Flatten() => Dense(2); }

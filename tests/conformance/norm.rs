@@ -1,14 +1,15 @@
 //! `NormOps`: batch statistics, moving averages, batch and layer normalization and their
-//! backward passes, with and without the scale and offset.
+//! backward passes, with and without the scale and offset; rescaling.
 
 use crate::support::*;
-use keras::backend::{Affine, Backend, BatchStats, Norm, NormGrads};
+use keras::backend::{Affine, Backend, BatchStats, Norm, NormGrads, Rescale};
 
 pub fn suite<B: Backend>(dev: &B) {
     moments_and_moving_average(dev);
     batch_norm(dev);
     layer_norm(dev);
     nan_propagates(dev);
+    rescale(dev);
 }
 
 /// The shapes tried: rows of samples (times positions) by features.
@@ -200,5 +201,24 @@ fn nan_propagates<B: Backend>(dev: &B) {
     dev.layer_norm(&n, v::<B>(&xb), Affine { gamma: None, beta: None }, vm::<B>(&mut yb), vm::<B>(&mut st));
     for (i, y) in down(dev, &yb).iter().enumerate() {
         assert_eq!(y.is_nan(), i / cols == 2, "layer_norm: element {i} is {y}");
+    }
+}
+
+/// `y = x * scale + offset` at every size, with and without an offset, NaN and infinities carried
+/// through; only the first `len` values are written.
+fn rescale<B: Backend>(dev: &B) {
+    for len in SIZES {
+        for (scale, offset) in [(1.0 / 255.0, 0.0), (-2.5, 0.75), (0.0, -1.0)] {
+            let mut x = data(len, 15, -300.0, 300.0);
+            x[len / 2] = f32::NAN;
+            if len > 2 {
+                x[1] = f32::INFINITY;
+            }
+            let r = Rescale { len, scale, offset };
+            let (xb, mut yb) = (up(dev, &x), up(dev, &vec![7.0; len + 1]));
+            dev.rescale(&r, v::<B>(&xb), B::view_mut(&mut yb, 0..len));
+            let want: Vec<f64> = x.iter().map(|&v| v as f64 * scale as f64 + offset as f64).chain([7.0]).collect();
+            close(&format!("rescale of {len} by {scale}, {offset}"), &down(dev, &yb), &want, 1e-6);
+        }
     }
 }

@@ -21,6 +21,7 @@ pub mod permute;
 pub mod pool2d;
 pub mod recurrent;
 pub mod repeat_vector;
+pub mod rescaling;
 pub mod reshape;
 pub mod separable_conv2d;
 pub mod time_distributed;
@@ -30,7 +31,7 @@ use crate::diag::Diag;
 use crate::parse::{Arg, Call};
 use proc_macro2::TokenStream;
 use quote::ToTokens;
-use syn::{Expr, ExprLit, ExprUnary, Lit, UnOp};
+use syn::{BinOp, Expr, ExprBinary, ExprLit, ExprUnary, Lit, UnOp};
 
 /// A per-sample shape (`[28, 28, 1]`).
 pub type Shape = Vec<usize>;
@@ -73,6 +74,7 @@ pub const CLASSES: &[&str] = &[
     "LSTM",
     "GRU",
     "Bidirectional",
+    "Rescaling",
 ];
 
 /// A parsed and validated layer.
@@ -101,6 +103,7 @@ pub enum Layer {
     Embedding(embedding::Embedding),
     Recurrent(Box<recurrent::Recurrent>),
     Bidirectional(bidirectional::Bidirectional),
+    Rescaling(rescaling::Rescaling),
 }
 
 /// One weight tensor of a layer.
@@ -169,6 +172,7 @@ impl Layer {
             "LSTM" => recurrent::Recurrent::build(recurrent::Kind::Lstm, call, args, diag).map(|r| Layer::Recurrent(Box::new(r))),
             "GRU" => recurrent::Recurrent::build(recurrent::Kind::Gru, call, args, diag).map(|r| Layer::Recurrent(Box::new(r))),
             "Bidirectional" => bidirectional::Bidirectional::build(call, args, diag).map(Layer::Bidirectional),
+            "Rescaling" => rescaling::Rescaling::build(call, args, diag).map(Layer::Rescaling),
             _ => None,
         }
     }
@@ -204,6 +208,7 @@ impl Layer {
             "LSTM" => recurrent::LSTM_SIGNATURE,
             "GRU" => recurrent::GRU_SIGNATURE,
             "Bidirectional" => bidirectional::SIGNATURE,
+            "Rescaling" => rescaling::SIGNATURE,
             _ => (&[], 0),
         }
     }
@@ -233,6 +238,7 @@ impl Layer {
             Layer::Embedding(_) => "Embedding",
             Layer::Recurrent(r) => r.kind.class(),
             Layer::Bidirectional(_) => "Bidirectional",
+            Layer::Rescaling(_) => "Rescaling",
         }
     }
 
@@ -274,6 +280,7 @@ impl Layer {
             "LSTM" => "lstm",
             "GRU" => "gru",
             "Bidirectional" => "bidirectional",
+            "Rescaling" => "rescaling",
             "Add" => "add",
             "Subtract" => "subtract",
             "Multiply" => "multiply",
@@ -289,7 +296,7 @@ impl Layer {
     pub fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
         match self {
             Layer::Dense(l) => l.output_shape(input),
-            Layer::Activation(_) | Layer::Dropout(_) => Ok(input.to_vec()),
+            Layer::Activation(_) | Layer::Dropout(_) | Layer::Rescaling(_) => Ok(input.to_vec()),
             Layer::Flatten(_) => flatten::Flatten::output_shape(input),
             Layer::BatchNormalization(l) => l.output_shape(input),
             Layer::LayerNormalization(l) => l.output_shape(input),
@@ -336,7 +343,8 @@ impl Layer {
             | Layer::Flatten(_)
             | Layer::Reshape(_)
             | Layer::ActivityRegularization(_)
-            | Layer::Pool2D(_) => Vec::new(),
+            | Layer::Pool2D(_)
+            | Layer::Rescaling(_) => Vec::new(),
         }
     }
 
@@ -363,7 +371,8 @@ impl Layer {
             | Layer::Noise(_)
             | Layer::Embedding(_)
             | Layer::Recurrent(_)
-            | Layer::Bidirectional(_) => None,
+            | Layer::Bidirectional(_)
+            | Layer::Rescaling(_) => None,
             // Keras's TimeDistributed runs the wrapped layer's `call`, which skips its activity
             // regularizer.
             Layer::TimeDistributed(_) => None,
@@ -413,6 +422,13 @@ impl Layer {
             Layer::Embedding(l) => l.config(),
             Layer::Recurrent(l) => l.config(),
             Layer::Bidirectional(l) => l.config(),
+            Layer::Rescaling(l) => {
+                let (scale, offset) = (l.scale, l.offset);
+                vec![
+                    quote::quote!(("scale", ::keras::model::ConfigValue::Float(#scale))),
+                    quote::quote!(("offset", ::keras::model::ConfigValue::Float(#offset))),
+                ]
+            }
             Layer::BatchNormalization(l) => {
                 let (momentum, epsilon, center, scale) = (l.momentum, l.epsilon, l.center, l.scale);
                 vec![
@@ -458,6 +474,7 @@ impl Layer {
             Layer::Embedding(l) => l.runtime(input),
             Layer::Recurrent(l) => l.runtime(input, output),
             Layer::Bidirectional(l) => l.runtime(input, output),
+            Layer::Rescaling(l) => l.runtime(input),
         }
     }
 }
@@ -572,12 +589,23 @@ pub fn int(e: &Expr) -> Option<i128> {
     }
 }
 
-/// A numeric literal (integer or float), possibly negated.
+/// A numeric literal (integer or float), possibly negated, or arithmetic of them (`1.0 / 255.0`,
+/// computed in f64 as Python computes `1 / 255`).
 pub fn float(e: &Expr) -> Option<f64> {
     match e {
         Expr::Lit(ExprLit { lit: Lit::Float(f), .. }) => f.base10_parse().ok(),
         Expr::Lit(ExprLit { lit: Lit::Int(i), .. }) => i.base10_parse::<i128>().ok().map(|v| v as f64),
         Expr::Unary(ExprUnary { op: UnOp::Neg(_), expr, .. }) => float(expr).map(|v| -v),
+        Expr::Binary(ExprBinary { left, op, right, .. }) => {
+            let (a, b) = (float(left)?, float(right)?);
+            match op {
+                BinOp::Add(_) => Some(a + b),
+                BinOp::Sub(_) => Some(a - b),
+                BinOp::Mul(_) => Some(a * b),
+                BinOp::Div(_) => Some(a / b),
+                _ => None,
+            }
+        }
         Expr::Paren(p) => float(&p.expr),
         Expr::Group(g) => float(&g.expr),
         _ => None,

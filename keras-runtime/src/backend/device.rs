@@ -192,7 +192,8 @@ pub trait DenseOps: Device {
     }
 }
 
-/// Normalization kernels: batch and layer normalization.
+/// Normalization kernels: batch and layer normalization, and the preprocessing layers'
+/// rescaling.
 pub trait NormOps: Device {
     /// Per column of the `rows x cols` matrix `x`: the mean and the biased variance (two passes,
     /// as `jnp.var`).
@@ -278,6 +279,12 @@ pub trait NormOps: Device {
         let mut g = host::Grads::read(self, &grads);
         kernels::layer_norm_backward(n, &x, &dy, &st, gamma.as_deref(), g.as_mut());
         g.write(self, grads);
+    }
+
+    /// `y = x * scale + offset` over `r.len` values (`Rescaling`; its input gradient is the same
+    /// map of `dy` with offset 0).
+    fn rescale(&self, r: &Rescale, x: Self::View<'_>, y: Self::ViewMut<'_>) {
+        host::run(self, &[x], y, |[x], y| kernels::rescale(r, x, y));
     }
 }
 

@@ -175,6 +175,19 @@ pub struct Norm {
     pub epsilon: f32,
 }
 
+/// `Rescaling`'s affine map of `len` values, `y = x * scale + offset` (its backward pass is the
+/// same map with offset 0).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rescale {
+    /// Values.
+    pub len: usize,
+    /// The factor.
+    pub scale: f32,
+    /// Added after the product.
+    pub offset: f32,
+}
+
 /// The geometry of a 2-D sliding window over NHWC samples: a convolution's receptive field or a
 /// pooling window. Window tap `(i, j)` of output pixel `(oy, ox)` reads input pixel
 /// `(oy * sh + i * dh - pt, ox * sw + j * dw - pl)`; taps outside the input read padding.

@@ -192,6 +192,8 @@ const SHOWN_KEYS: &[&str] = &[
     "interpolation",
     "cropping",
     "target_shape",
+    "scale",
+    "offset",
 ];
 
 fn describe_spec(layer: &LayerSpec) -> String {

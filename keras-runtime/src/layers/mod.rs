@@ -28,6 +28,7 @@ mod permute;
 mod pool2d;
 mod recurrent;
 mod repeat_vector;
+mod rescaling;
 mod upsampling2d;
 
 pub use activation::Activation;
@@ -48,4 +49,5 @@ pub use permute::Permute;
 pub use pool2d::Pool2D;
 pub use recurrent::Recurrent;
 pub use repeat_vector::RepeatVector;
+pub use rescaling::Rescaling;
 pub use upsampling2d::UpSampling2D;

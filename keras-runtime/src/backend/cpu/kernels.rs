@@ -6,7 +6,7 @@
 use super::activation;
 use super::pool;
 use super::simd::{self, Simd, simd_fn};
-use crate::backend::ops::{Activation, Affine, BatchStats, BiasAct, Norm, NormGrads};
+use crate::backend::ops::{Activation, Affine, BatchStats, BiasAct, Norm, NormGrads, Rescale};
 use std::ops::Range;
 
 /// Matrices with fewer elements than this run on the calling thread.
@@ -463,6 +463,14 @@ pub fn moments(n: &Norm, x: &[f32], mean: &mut [f32], var: &mut [f32]) {
 pub fn moving_average(momentum: f32, moving: &mut [f32], value: &[f32]) {
     for (m, &v) in moving.iter_mut().zip(value) {
         *m = *m * momentum + v * (1.0 - momentum);
+    }
+}
+
+/// `y = x * scale + offset` (see `NormOps::rescale`).
+pub fn rescale(r: &Rescale, x: &[f32], y: &mut [f32]) {
+    let &Rescale { len, scale, offset } = r;
+    for (y, &x) in y[..len].iter_mut().zip(&x[..len]) {
+        *y = x * scale + offset;
     }
 }
 

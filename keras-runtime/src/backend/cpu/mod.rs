@@ -281,6 +281,11 @@ impl NormOps for Cpu {
     fn layer_norm_backward(&self, n: &Norm, x: &[f32], dy: &[f32], stats: &[f32], gamma: Option<&[f32]>, grads: NormGrads<&mut [f32]>) {
         kernels::layer_norm_backward(n, x, dy, stats, gamma, grads);
     }
+
+    #[inline]
+    fn rescale(&self, r: &Rescale, x: &[f32], y: &mut [f32]) {
+        kernels::rescale(r, x, y);
+    }
 }
 
 impl WindowOps for Cpu {

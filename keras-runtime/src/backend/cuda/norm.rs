@@ -1,10 +1,10 @@
 //! [`NormOps`] on the device (`kernels/norm.cu`): batch and layer normalization, their
-//! statistics and backward passes.
+//! statistics and backward passes; the preprocessing layers' rescaling.
 
 use super::kernels::NORM;
 use super::{Cuda, CudaView, CudaViewMut, GpuDevice, KernelArg};
 use crate::backend::NormOps;
-use crate::backend::ops::{Affine, BatchStats, Norm, NormGrads};
+use crate::backend::ops::{Affine, BatchStats, Norm, NormGrads, Rescale};
 
 /// The address of an optional view, or null.
 fn opt(ptr: Option<u64>) -> u64 {
@@ -148,6 +148,12 @@ impl<D: GpuDevice> NormOps for Cuda<D> {
                 KernelArg::new(&dx.ptr),
             ];
             self.launch(&NORM, "layer_norm_input_grad", n.rows, &args);
+        }
+    }
+
+    fn rescale(&self, r: &Rescale, x: CudaView<'_>, y: CudaViewMut<'_>) {
+        if self.check("rescale", &[(x.len, r.len), (y.len, r.len)]) {
+            self.launch(&NORM, "rescale", r.len, &[KernelArg::new(r), KernelArg::new(&x.ptr), KernelArg::new(&y.ptr)]);
         }
     }
 }

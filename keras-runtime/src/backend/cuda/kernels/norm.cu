@@ -1,4 +1,4 @@
-// NormOps: batch and layer normalization, in the CPU backend's order of operations
+// NormOps: batch and layer normalization and the preprocessing layers' rescaling, in the CPU backend's order of operations
 // (backend/cpu/kernels.rs): a column's or a row's sums run in row or column order in one thread,
 // so both backends agree to the last bit where the device's arithmetic is IEEE (no fast math).
 
@@ -124,4 +124,14 @@ extern "C" __global__ void layer_norm_input_grad(Norm n, const float* x, const f
             dx[i] = inv / cols * (cols * g - sum_g - xhat * sum_g_xhat);
         }
     }
+}
+
+struct Rescale {
+    unsigned long long len;
+    float scale, offset;
+};
+
+// Rescaling: y = x * scale + offset.
+extern "C" __global__ void rescale(Rescale r, const float* x, float* y) {
+    KERAS_FOR(i, r.len) { y[i] = x[i] * r.scale + r.offset; }
 }
