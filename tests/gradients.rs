@@ -26,12 +26,28 @@ fn check<M: Model<Backend = Cpu>>(what: &str, loss: impl IntoLoss, x: &ArrayD<f3
 /// products) need a larger step than 1e-3 to rise above the f32 loss's rounding.
 fn check_step<M: Model<Backend = Cpu>, X: keras::Inputs + ?Sized>(what: &str, loss: impl IntoLoss, x: &X, y: &ArrayD<f32>, h: f32) {
     keras::utils::set_random_seed(11);
-    let model = M::create(&Cpu::default()).unwrap();
+    check_model(what, M::create(&Cpu::default()).unwrap(), loss, x, y, h);
+}
+
+/// [`check_step`] of a model as it is: the gradient of every trainable weight against central
+/// differences; a non-trainable weight's (a Normalization's statistics) must be zero.
+fn check_model<M: Model<Backend = Cpu>, X: keras::Inputs + ?Sized>(
+    what: &str,
+    model: M,
+    loss: impl IntoLoss,
+    x: &X,
+    y: &ArrayD<f32>,
+    h: f32,
+) {
     let no_metrics: [Metric; 0] = [];
     let mut m = model.compile(Sgd::default(), loss, no_metrics).unwrap();
     let (_, analytic) = m.gradients(x, y).unwrap();
     let weights = m.get_weights().unwrap();
     for (t, w) in weights.iter().enumerate() {
+        if M::WEIGHTS[t].arena == keras::model::Arena::NonTrainable {
+            assert!(analytic[t].iter().all(|&g| g == 0.0), "{what}: weight {t} is not trained, yet has a gradient");
+            continue;
+        }
         let mut numeric = vec![0.0f32; w.len()];
         for (i, slot) in numeric.iter_mut().enumerate() {
             let mut probe = |delta: f32| {
@@ -368,9 +384,14 @@ fn reshaping_noise_and_wrapper_gradients() {
 
 sequential! { struct GradRescaling = Input(4) => Dense(5, tanh) => Rescaling(2.5, offset = -0.5) => Dense(2); }
 sequential! { struct GradRescalingSeq = Input((3, 4)) => Dense(3, tanh) => Rescaling(-0.75) => Flatten() => Dense(2); }
+sequential! {
+    struct GradNormGiven = Input(4) => Dense(3, tanh) => Normalization(mean = [0.5, -1.0, 0.0], variance = [2.0, 0.5, 1.5]) => Dense(2);
+}
+sequential! { struct GradNormInvert = Input(4) => Dense(3, tanh) => Normalization(mean = 0.25, variance = 3.0, invert = true) => Dense(2); }
 
 /// The preprocessing layers inside a model: a Dense in front of each checks its input gradient
-/// (Rescaling's is `scale`).
+/// (Rescaling's is `scale`, Normalization's `1 / max(sqrt(variance), 1e-7)`, inverted its
+/// reciprocal).
 #[test]
 fn preprocessing_gradients() {
     let mut rng = Rng::new(17);
@@ -381,6 +402,8 @@ fn preprocessing_gradients() {
     }
     mse::<GradRescaling>("rescaling", &[5, 4], &mut rng);
     mse::<GradRescalingSeq>("rescaling over steps", &[5, 3, 4], &mut rng);
+    mse::<GradNormGiven>("normalization given its statistics", &[5, 4], &mut rng);
+    mse::<GradNormInvert>("inverted normalization", &[5, 4], &mut rng);
 }
 
 sequential! { struct EmbedGrad = Input(5) => Embedding(7, 3) => Flatten() => Dense(2); }

@@ -9,8 +9,9 @@ mod common;
 mod models;
 
 use common::{Fixture, assert_close, run_fixture};
+use keras::model::{Arena, Model};
 use keras::prelude::*;
-use models::{RescaleImage, RescaleNet};
+use models::{NormAdapt, NormAxes12, NormAxis1, NormGiven, NormNoneInvert, RescaleImage, RescaleNet};
 
 const RTOL: f64 = 1e-5;
 
@@ -18,6 +19,124 @@ const RTOL: f64 = 1e-5;
 fn rescaling_matches_keras() {
     run_fixture::<RescaleNet>("D_layer_rescaling", RTOL);
     run_fixture::<RescaleImage>("D_layer_rescaling_image", RTOL);
+}
+
+/// Forward, first-batch gradients, two epochs of SGD, weights after (the statistics unchanged
+/// by training, `count` included) and forward after, from Keras's adapted statistics or given
+/// ones.
+#[test]
+fn normalization_matches_keras() {
+    run_fixture::<NormAdapt>("D_layer_normalization_adapt", RTOL);
+    run_fixture::<NormAxis1>("D_layer_normalization_axis1", RTOL);
+    run_fixture::<NormAxes12>("D_layer_normalization_axes12", RTOL);
+    run_fixture::<NormNoneInvert>("D_layer_normalization_none_invert", RTOL);
+    run_fixture::<NormGiven>("D_layer_normalization_given", RTOL);
+}
+
+/// The weights and shapes Keras has: `mean`, `variance` of the kept axes' shape and a scalar
+/// `count`, non-trainable, in `get_weights()` order; none for given statistics.
+#[test]
+fn normalization_weights_are_keras_weights() {
+    fn specs<M: Model>() -> Vec<(String, Vec<usize>, bool)> {
+        M::WEIGHTS.iter().map(|w| (w.path(), w.shape.to_vec(), w.arena == Arena::Trainable)).collect()
+    }
+    fn keras(name: &str) -> Vec<(String, Vec<usize>, bool)> {
+        let f = Fixture::load(name);
+        let records = f.value("weights_init").as_array().unwrap().clone();
+        records
+            .iter()
+            .map(|w| {
+                let shape = w["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+                (w["path"].as_str().unwrap().trim_start_matches("sequential/").to_string(), shape, w["trainable"].as_bool().unwrap())
+            })
+            .collect()
+    }
+    assert_eq!(specs::<NormAdapt>(), keras("D_layer_normalization_adapt"));
+    assert_eq!(specs::<NormAxis1>(), keras("D_layer_normalization_axis1"));
+    assert_eq!(specs::<NormAxes12>(), keras("D_layer_normalization_axes12"));
+    assert_eq!(specs::<NormNoneInvert>(), keras("D_layer_normalization_none_invert"));
+    assert_eq!(specs::<NormGiven>(), keras("D_layer_normalization_given"));
+    assert_eq!((NormAdapt::PARAMS, NormAdapt::NON_TRAINABLE_PARAMS), (24, 9));
+    assert_eq!((NormNoneInvert::PARAMS, NormNoneInvert::NON_TRAINABLE_PARAMS), (42, 3));
+    assert_eq!((NormGiven::PARAMS, NormGiven::NON_TRAINABLE_PARAMS), (31, 0));
+}
+
+sequential! {
+    /// Every layer of this file, as `gen_preprocessing.py` saves it.
+    struct Both = Input(4) => Normalization() => Rescaling(0.5, offset = 0.1) => Dense(5, relu)
+        => Normalization(mean = [0.5, 1.0, 1.5, 2.0, 2.5], variance = [1.0, 2.0, 3.0, 4.0, 0.0]) => Dense(3);
+}
+
+#[test]
+fn summary_is_keras_summary() {
+    let want = include_str!("fixtures/preprocessing_summary.txt").replacen("Model: \"sequential\"", "Model: \"both\"", 1);
+    assert_eq!(Both::new(&Cpu::default()).summary().to_string(), want);
+    assert_eq!((Both::PARAMS, Both::TRAINABLE_PARAMS, Both::NON_TRAINABLE_PARAMS), (52, 43, 9));
+}
+
+/// The model saved by Keras as `.keras`, legacy `.h5` and `.weights.h5` loads (the adapted
+/// statistics with it, Keras's int32 `count` read as a float) and predicts what Keras predicted.
+#[test]
+fn keras_files_load_and_predict_as_keras() {
+    let f = Fixture::load("preprocessing_files");
+    let (x, want, weights) = (f.tensor("x"), f.tensor("forward"), f.weights("weights"));
+    for file in ["preprocessing_files.keras", "preprocessing_files.h5", "preprocessing_files.weights.h5"] {
+        let mut model = Both::new(&Cpu::default());
+        model.load_keras(format!("{}/tests/fixtures/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(model.get_weights().unwrap(), weights, "{file}: the weights Keras saved");
+        let got = model.predict(&x).unwrap();
+        assert_close(file, got.as_slice().unwrap(), want.as_slice().unwrap(), RTOL);
+    }
+}
+
+sequential! {
+    /// `Both` with other given statistics: the same weights, another architecture.
+    struct OtherStatistics = Input(4) => Normalization() => Rescaling(0.5, offset = 0.1) => Dense(5, relu)
+        => Normalization(mean = [0.5, 1.0, 1.5, 2.0, 2.5], variance = [1.0, 2.0, 3.0, 4.0, 1.0]) => Dense(3);
+}
+sequential! {
+    /// `Both` normalizing its input over every axis: other weights' shapes.
+    struct OneStatistic = Input(4) => Normalization(axis = None) => Rescaling(0.5, offset = 0.1) => Dense(5, relu)
+        => Normalization(mean = [0.5, 1.0, 1.5, 2.0, 2.5], variance = [1.0, 2.0, 3.0, 4.0, 0.0]) => Dense(3);
+}
+
+/// The given statistics and the axes are part of the architecture a Keras file is checked
+/// against.
+#[test]
+fn a_keras_file_with_other_statistics_or_axes_is_refused() {
+    let path = format!("{}/tests/fixtures/preprocessing_files.keras", env!("CARGO_MANIFEST_DIR"));
+    let e = OtherStatistics::new(&Cpu::default()).load_keras(&path).unwrap_err().to_string();
+    assert!(
+        e.ends_with(
+            "layer 4 (normalization_1): the file has Normalization(axis=(-1,), invert=false, mean=(0.5, 1.0, 1.5, 2.0, 2.5), \
+             variance=(1.0, 2.0, 3.0, 4.0, 0.0)), this model has Normalization(axis=(-1,), invert=false, mean=(0.5, 1, 1.5, 2, 2.5), \
+             variance=(1, 2, 3, 4, 1))"
+        ),
+        "{e}"
+    );
+    let e = OneStatistic::new(&Cpu::default()).load_keras(&path).unwrap_err().to_string();
+    assert!(
+        e.ends_with(
+            "layer 1 (normalization): the file has Normalization(axis=(-1,), invert=false, mean=None, variance=None), \
+             this model has Normalization(axis=(), invert=false, mean=None, variance=None)"
+        ),
+        "{e}"
+    );
+}
+
+/// `predict_one` (the state, constants included, copied into a per-thread buffer) agrees with
+/// `predict`.
+#[test]
+fn predict_one_agrees_with_predict() {
+    let f = Fixture::load("preprocessing_files");
+    let mut model = Both::new(&Cpu::default());
+    model.set_weights(&f.weights("weights")).unwrap();
+    let x = f.tensor("x");
+    let batch = model.predict(&x).unwrap();
+    for (i, sample) in x.as_slice().unwrap().chunks(4).enumerate() {
+        let one = model.predict_one(sample.try_into().unwrap());
+        assert_close("predict_one", &one, &batch.as_slice().unwrap()[i * 3..(i + 1) * 3], 1e-6);
+    }
 }
 
 /// Each layer's output in inference, against Keras's `layer_outputs_before`: the Rescaling layers
@@ -36,23 +155,29 @@ fn rescaling_outputs_are_keras_outputs() {
     assert_close("Rescaling(1 / 127.5, offset = -1)", got.as_slice().unwrap(), want.as_slice().unwrap(), 1e-7);
 }
 
-/// Where Python Keras is at hand (`KERAS_PYTHON`, else `/tmp/refenv/bin/python`): what Keras
-/// predicts for `x` (of `shape`) with the `.keras` archive at `path`; `None` without Keras.
-fn python_keras_predicts(path: &std::path::Path, x: &[f32], shape: &[usize]) -> Option<Vec<f32>> {
+/// What Python prints running `script` (with Keras's JAX backend), where Python Keras is at
+/// hand (`KERAS_PYTHON`, else `/tmp/refenv/bin/python`); `None` without Keras.
+fn python(script: &str) -> Option<String> {
     let python = std::env::var("KERAS_PYTHON").unwrap_or_else(|_| "/tmp/refenv/bin/python".into());
     let run = |script: &str| std::process::Command::new(&python).env("KERAS_BACKEND", "jax").args(["-c", script]).output();
     if !run("import keras").is_ok_and(|out| out.status.success()) {
         println!("skipped the Python Keras check: no Keras at {python} (set KERAS_PYTHON)");
         return None;
     }
+    let out = run(script).unwrap();
+    assert!(out.status.success(), "Python failed on\n{script}\n{}", String::from_utf8_lossy(&out.stderr));
+    Some(String::from_utf8(out.stdout).unwrap())
+}
+
+/// What Python Keras predicts for `x` (of `shape`) with the `.keras` archive at `path`; `None`
+/// without Keras.
+fn python_keras_predicts(path: &std::path::Path, x: &[f32], shape: &[usize]) -> Option<Vec<f32>> {
     let script = format!(
         "import numpy as np, keras\nm = keras.models.load_model({:?})\nx = np.array({x:?}, dtype='float32').reshape({shape:?})\n\
          print(' '.join(repr(float(v)) for v in m.predict(x, verbose=0).ravel()))",
         path.display().to_string(),
     );
-    let out = run(&script).unwrap();
-    assert!(out.status.success(), "Keras could not load {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
-    Some(String::from_utf8(out.stdout).unwrap().split_whitespace().map(|v| v.parse().unwrap()).collect())
+    Some(python(&script)?.split_whitespace().map(|v| v.parse().unwrap()).collect())
 }
 
 /// A model with Rescaling saved by `save_keras` loads back, and Python Keras loads it and

@@ -42,8 +42,8 @@ mod tests;
 ///   `DepthwiseConv2D`, `SeparableConv2D`, `Conv2DTranspose`, `MaxPooling1D`/`2D`,
 ///   `AveragePooling1D`/`2D`, `GlobalAveragePooling1D`/`2D`, `GlobalMaxPooling1D`/`2D`,
 ///   `UpSampling2D`, `ZeroPadding2D`, `Cropping2D`, `Embedding`, `SimpleRNN`, `LSTM`, `GRU`,
-///   `Bidirectional(..)`, `TimeDistributed(..)`, and the preprocessing layer `Rescaling`. Their
-///   arguments are listed in the `keras` crate's README.
+///   `Bidirectional(..)`, `TimeDistributed(..)`, and the preprocessing layers `Rescaling` and
+///   `Normalization`. Their arguments are listed in the `keras` crate's README.
 ///
 /// # What it generates
 ///

@@ -15,6 +15,7 @@ pub mod input;
 pub mod layer_norm;
 pub mod names;
 pub mod noise;
+pub mod normalization;
 pub mod padding;
 pub mod penalties;
 pub mod permute;
@@ -74,6 +75,7 @@ pub const CLASSES: &[&str] = &[
     "LSTM",
     "GRU",
     "Bidirectional",
+    "Normalization",
     "Rescaling",
 ];
 
@@ -103,6 +105,7 @@ pub enum Layer {
     Embedding(embedding::Embedding),
     Recurrent(Box<recurrent::Recurrent>),
     Bidirectional(bidirectional::Bidirectional),
+    Normalization(normalization::Normalization),
     Rescaling(rescaling::Rescaling),
 }
 
@@ -172,6 +175,7 @@ impl Layer {
             "LSTM" => recurrent::Recurrent::build(recurrent::Kind::Lstm, call, args, diag).map(|r| Layer::Recurrent(Box::new(r))),
             "GRU" => recurrent::Recurrent::build(recurrent::Kind::Gru, call, args, diag).map(|r| Layer::Recurrent(Box::new(r))),
             "Bidirectional" => bidirectional::Bidirectional::build(call, args, diag).map(Layer::Bidirectional),
+            "Normalization" => normalization::Normalization::build(call, args, diag).map(Layer::Normalization),
             "Rescaling" => rescaling::Rescaling::build(call, args, diag).map(Layer::Rescaling),
             _ => None,
         }
@@ -208,6 +212,7 @@ impl Layer {
             "LSTM" => recurrent::LSTM_SIGNATURE,
             "GRU" => recurrent::GRU_SIGNATURE,
             "Bidirectional" => bidirectional::SIGNATURE,
+            "Normalization" => normalization::SIGNATURE,
             "Rescaling" => rescaling::SIGNATURE,
             _ => (&[], 0),
         }
@@ -238,6 +243,7 @@ impl Layer {
             Layer::Embedding(_) => "Embedding",
             Layer::Recurrent(r) => r.kind.class(),
             Layer::Bidirectional(_) => "Bidirectional",
+            Layer::Normalization(_) => "Normalization",
             Layer::Rescaling(_) => "Rescaling",
         }
     }
@@ -280,6 +286,7 @@ impl Layer {
             "LSTM" => "lstm",
             "GRU" => "gru",
             "Bidirectional" => "bidirectional",
+            "Normalization" => "normalization",
             "Rescaling" => "rescaling",
             "Add" => "add",
             "Subtract" => "subtract",
@@ -316,6 +323,7 @@ impl Layer {
             Layer::Embedding(l) => l.output_shape(input),
             Layer::Recurrent(l) => l.output_shape(input),
             Layer::Bidirectional(l) => l.output_shape(input),
+            Layer::Normalization(l) => l.output_shape(input),
         }
     }
 
@@ -333,6 +341,7 @@ impl Layer {
             Layer::Embedding(l) => l.weights(),
             Layer::Recurrent(l) => l.weights(input),
             Layer::Bidirectional(l) => l.weights(input),
+            Layer::Normalization(l) => l.weights(input),
             Layer::Permute(_)
             | Layer::RepeatVector(_)
             | Layer::UpSampling2D(_)
@@ -372,6 +381,7 @@ impl Layer {
             | Layer::Embedding(_)
             | Layer::Recurrent(_)
             | Layer::Bidirectional(_)
+            | Layer::Normalization(_)
             | Layer::Rescaling(_) => None,
             // Keras's TimeDistributed runs the wrapped layer's `call`, which skips its activity
             // regularizer.
@@ -422,6 +432,7 @@ impl Layer {
             Layer::Embedding(l) => l.config(),
             Layer::Recurrent(l) => l.config(),
             Layer::Bidirectional(l) => l.config(),
+            Layer::Normalization(l) => l.config(),
             Layer::Rescaling(l) => {
                 let (scale, offset) = (l.scale, l.offset);
                 vec![
@@ -474,7 +485,17 @@ impl Layer {
             Layer::Embedding(l) => l.runtime(input),
             Layer::Recurrent(l) => l.runtime(input, output),
             Layer::Bidirectional(l) => l.runtime(input, output),
+            Layer::Normalization(l) => l.runtime(input),
             Layer::Rescaling(l) => l.runtime(input),
+        }
+    }
+
+    /// Values the layer reads that are no weights in Keras (a `Normalization`'s given `mean`
+    /// and `variance`), for the model's constants.
+    pub fn constants(&self, input: &[usize]) -> Vec<f32> {
+        match self {
+            Layer::Normalization(l) => l.constants(input),
+            _ => Vec::new(),
         }
     }
 }
