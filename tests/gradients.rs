@@ -388,10 +388,12 @@ sequential! {
     struct GradNormGiven = Input(4) => Dense(3, tanh) => Normalization(mean = [0.5, -1.0, 0.0], variance = [2.0, 0.5, 1.5]) => Dense(2);
 }
 sequential! { struct GradNormInvert = Input(4) => Dense(3, tanh) => Normalization(mean = 0.25, variance = 3.0, invert = true) => Dense(2); }
+sequential! { struct GradNormAdapted = Input((3, 4)) => Dense(2, tanh) => Normalization(axis = 1) => Flatten() => Dense(2); }
+sequential! { struct GradNormAdaptedInvert = Input((3, 4)) => Dense(2, tanh) => Normalization(axis = None, invert = true) => Flatten() => Dense(2); }
 
 /// The preprocessing layers inside a model: a Dense in front of each checks its input gradient
 /// (Rescaling's is `scale`, Normalization's `1 / max(sqrt(variance), 1e-7)`, inverted its
-/// reciprocal).
+/// reciprocal), with statistics given or adapted (to data of other means and spreads).
 #[test]
 fn preprocessing_gradients() {
     let mut rng = Rng::new(17);
@@ -404,6 +406,16 @@ fn preprocessing_gradients() {
     mse::<GradRescalingSeq>("rescaling over steps", &[5, 3, 4], &mut rng);
     mse::<GradNormGiven>("normalization given its statistics", &[5, 4], &mut rng);
     mse::<GradNormInvert>("inverted normalization", &[5, 4], &mut rng);
+    /// `M` with its Normalization adapted to `(20, 3, 2)` values of scale 3 around 0.5.
+    fn adapted<M: Model<Backend = Cpu>>(what: &str, rng: &mut Rng) {
+        keras::utils::set_random_seed(11);
+        let mut model = M::create(&Cpu::default()).unwrap();
+        model.adapt("normalization", &random(&[20, 3, 2], rng, 3.0).mapv(|v| v + 0.5)).unwrap();
+        let (x, y) = (random(&[5, 3, 4], rng, 1.0), random(&[5, 2], rng, 1.0));
+        check_model(what, model, "mse", &x, &y, 1e-3);
+    }
+    adapted::<GradNormAdapted>("adapted normalization of axis 1", &mut rng);
+    adapted::<GradNormAdaptedInvert>("adapted inverted normalization of every axis", &mut rng);
 }
 
 sequential! { struct EmbedGrad = Input(5) => Embedding(7, 3) => Flatten() => Dense(2); }

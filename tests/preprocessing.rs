@@ -8,8 +8,9 @@ mod common;
 #[path = "models/preprocessing.rs"]
 mod models;
 
-use common::{Fixture, assert_close, run_fixture};
+use common::{Fixture, assert_all_close, assert_close, run_fixture};
 use keras::model::{Arena, Model};
+use keras::ndarray::{Array2, ArrayD, Axis, IxDyn, Slice, array};
 use keras::prelude::*;
 use models::{NormAdapt, NormAxes12, NormAxis1, NormGiven, NormNoneInvert, RescaleImage, RescaleNet};
 
@@ -59,6 +60,70 @@ fn normalization_weights_are_keras_weights() {
     assert_eq!((NormAdapt::PARAMS, NormAdapt::NON_TRAINABLE_PARAMS), (24, 9));
     assert_eq!((NormNoneInvert::PARAMS, NormNoneInvert::NON_TRAINABLE_PARAMS), (42, 3));
     assert_eq!((NormGiven::PARAMS, NormGiven::NON_TRAINABLE_PARAMS), (31, 0));
+}
+
+/// `adapt` on the data Keras adapted on gives Keras's statistics, and then, with the fixture's
+/// trainable weights, Keras's predictions; `adapt_batches` over the batches Keras was given
+/// gives what Keras's adapt of that list gave.
+#[test]
+fn adapt_matches_keras() {
+    fn check<M: Model<Backend = Cpu>>(name: &str) {
+        let f = Fixture::load(name);
+        let want = f.weights("weights_init");
+        let adapt_x = f.tensor("adapt_x");
+        let mut model = M::create(&Cpu::default()).unwrap();
+        model.adapt("normalization", &adapt_x).unwrap();
+        let got = model.get_weights().unwrap();
+        assert_all_close(&format!("{name}: adapted statistics"), &got[..3], &want[..3], RTOL);
+        let mut weights = got;
+        weights[3..].clone_from_slice(&want[3..]);
+        model.set_weights(&weights).unwrap();
+        let pred = model.predict(&f.tensor("x")).unwrap();
+        assert_close(
+            &format!("{name}: forward after adapt"),
+            pred.as_slice().unwrap(),
+            f.tensor("forward_before").as_slice().unwrap(),
+            RTOL,
+        );
+
+        let batches = &f.value("adapt_batches");
+        let sizes: Vec<usize> = batches["sizes"].as_array().unwrap().iter().map(|s| s.as_u64().unwrap() as usize).collect();
+        let mut start = 0;
+        let parts: Vec<_> = sizes
+            .iter()
+            .map(|&n| {
+                start += n;
+                adapt_x.slice_axis(Axis(0), Slice::from(start - n..start))
+            })
+            .collect();
+        let mut model = M::create(&Cpu::default()).unwrap();
+        model.adapt_batches("normalization", parts).unwrap();
+        let want: Vec<ArrayD<f32>> = batches["weights"].as_array().unwrap().iter().map(Fixture::tensor_of).collect();
+        assert_all_close(&format!("{name}: adapted over batches"), &model.get_weights().unwrap()[..3], &want, RTOL);
+    }
+    check::<NormAdapt>("D_layer_normalization_adapt");
+    check::<NormAxis1>("D_layer_normalization_axis1");
+    check::<NormAxes12>("D_layer_normalization_axes12");
+    check::<NormNoneInvert>("D_layer_normalization_none_invert");
+}
+
+sequential! { struct Standardize3 = Input(3) => Normalization(); }
+
+/// A constant feature has variance 0: Keras divides by epsilon (1e-7) instead, so a value at the
+/// mean gives 0 and one 0.5 away gives 5e6.
+#[test]
+fn a_constant_feature_divides_by_epsilon() {
+    let f = Fixture::load("preprocessing_constant_feature");
+    let mut model = Standardize3::new(&Cpu::default());
+    model.adapt("normalization", &f.tensor("adapt_x")).unwrap();
+    let weights = model.get_weights().unwrap();
+    assert_eq!(weights[1][1], 0.0, "the constant feature's variance");
+    assert_all_close("statistics", &weights, &f.weights("weights"), RTOL);
+    let got = model.predict(&f.tensor("x")).unwrap();
+    let want = f.tensor("forward");
+    assert_close("forward", got.as_slice().unwrap(), want.as_slice().unwrap(), RTOL);
+    assert_eq!((got[[0, 1]], got[[1, 1]]), (0.0, want[[1, 1]]));
+    assert!(got[[1, 1]] > 4.9e6, "{}", got[[1, 1]]);
 }
 
 sequential! {
@@ -124,6 +189,45 @@ fn a_keras_file_with_other_statistics_or_axes_is_refused() {
     );
 }
 
+/// Adapted statistics are weights: `save_weights` / `load_weights` and `save_keras` /
+/// `load_keras` keep them, and Python Keras loads the archive (its `count` an int32, as Keras
+/// writes it) and predicts what keras-rs predicts.
+#[test]
+fn adapted_statistics_are_saved_and_loaded() {
+    let f = Fixture::load("preprocessing_files");
+    let x = f.tensor("x");
+    let mut model = Both::new(&Cpu::default());
+    model.adapt("normalization", &f.tensor("adapt_x")).unwrap();
+    let weights = model.get_weights().unwrap();
+    assert_all_close("adapted", &weights[..3], &f.weights("weights")[..3], RTOL);
+    let ours = model.predict(&x).unwrap();
+    let dir = std::env::temp_dir().join(format!("keras-rs-normalization-{}", std::process::id()));
+    for file in ["both.safetensors", "both.keras"] {
+        let path = dir.join(file);
+        let mut back = Both::new(&Cpu::default());
+        if file.ends_with(".keras") {
+            model.save_keras(&path).unwrap();
+            back.load_keras(&path).unwrap();
+        } else {
+            model.save_weights(&path).unwrap();
+            back.load_weights(&path).unwrap();
+        }
+        assert_eq!(back.get_weights().unwrap(), weights, "{file}");
+        assert_eq!(back.predict(&x).unwrap(), ours, "{file}");
+    }
+    let archive = dir.join("both.keras");
+    if let Some(keras) = python_keras_predicts(&archive, x.as_slice().unwrap(), x.shape()) {
+        assert_close("Python Keras on our archive", ours.as_slice().unwrap(), &keras, RTOL);
+        let script = format!(
+            "import io, zipfile, h5py\nvars = h5py.File(io.BytesIO(zipfile.ZipFile({:?}).read('model.weights.h5')))['layers/normalization/vars']\n\
+             print([(vars[k].dtype.name, vars[k].shape) for k in sorted(vars)])",
+            archive.display().to_string()
+        );
+        assert_eq!(python(&script).unwrap().trim(), "[('float32', (4,)), ('float32', (4,)), ('int32', ())]", "as Keras writes them");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// `predict_one` (the state, constants included, copied into a per-thread buffer) agrees with
 /// `predict`.
 #[test]
@@ -137,6 +241,85 @@ fn predict_one_agrees_with_predict() {
         let one = model.predict_one(sample.try_into().unwrap());
         assert_close("predict_one", &one, &batch.as_slice().unwrap()[i * 3..(i + 1) * 3], 1e-6);
     }
+}
+
+functional! {
+    /// A Normalization on each input, one adapted, one given its statistics.
+    struct TwoInputs(a: [3], b: [2]) -> out {
+        let n = Normalization()(a);
+        let m = Normalization(mean = [1.0, 2.0], variance = [1.0, 4.0], name = "given")(b);
+        let joined = Concatenate()(n, m);
+        let out = Dense(1, kernel_initializer = ones)(joined);
+    }
+}
+
+/// In a functional model a Normalization is adapted by name, and a given one reads its constants;
+/// `predict_one` agrees.
+#[test]
+fn functional_models_adapt_and_read_constants() {
+    let mut model = TwoInputs::new(&Cpu::default());
+    let a = array![[1.0f32, 0.0, 5.0], [3.0, 4.0, 5.0]];
+    model.adapt("normalization", &a).unwrap();
+    let w = model.get_weights().unwrap();
+    assert_eq!(w[0].as_slice().unwrap(), &[2.0, 2.0, 5.0]);
+    assert_eq!(w[1].as_slice().unwrap(), &[1.0, 4.0, 0.0]);
+    let b = array![[2.0f32, 4.0], [0.0, 0.0]];
+    let y = model.predict(&[a.view(), b.view()]).unwrap();
+    // (a - mean) / sqrt(var) summed: (-1 - 1 + 0) and (1 + 1 + 0); (b - [1, 2]) / [1, 2]: (1 + 1), (-1 - 1).
+    assert_eq!(y.as_slice().unwrap(), &[0.0, 0.0]);
+    let one = model.predict_one(&[1.0, 0.0, 5.0], &[2.0, 4.0]);
+    assert_eq!(one, [0.0]);
+    let e = model.adapt("given", &b).unwrap_err().to_string();
+    assert_eq!(e, "adapt: layer `given` was given its `mean` and `variance`, so it has nothing to adapt (leave them out to adapt it)");
+}
+
+/// Every way `adapt` can be misused is an error saying what was expected.
+#[test]
+fn adapt_errors_say_what_was_expected() {
+    let mut model = Both::new(&Cpu::default());
+    let x = Array2::<f32>::ones((5, 4));
+    let err = |model: &mut Both, layer: &str, data: &ArrayD<f32>| model.adapt(layer, data).unwrap_err().to_string();
+    let x4 = x.clone().into_dyn();
+    assert_eq!(
+        err(&mut model, "normalisation", &x4),
+        "unknown layer `normalisation`: did you mean `normalization`? expected one of normalization"
+    );
+    assert_eq!(
+        err(&mut model, "dense", &x4),
+        "adapt: layer `dense`: expected a Normalization layer (this model's: normalization), found a Dense layer"
+    );
+    assert_eq!(
+        err(&mut model, "normalization_1", &x4),
+        "adapt: layer `normalization_1` was given its `mean` and `variance`, so it has nothing to adapt (leave them out to adapt it)"
+    );
+    assert_eq!(
+        err(&mut model, "normalization", &ArrayD::ones(IxDyn(&[5, 3]))),
+        "adapt: the data for layer `normalization`: expected shape (n, 4), found (5, 3)"
+    );
+    assert_eq!(
+        err(&mut model, "normalization", &ArrayD::ones(IxDyn(&[5, 4, 1]))),
+        "adapt: the data for layer `normalization`: expected shape (n, 4), found (5, 4, 1)"
+    );
+    assert_eq!(
+        err(&mut model, "normalization", &ArrayD::ones(IxDyn(&[0, 4]))),
+        "adapt: the data for layer `normalization` is empty: expected at least one sample"
+    );
+    let mut nan = x4.clone();
+    nan[[2, 1]] = f32::NAN;
+    assert_eq!(
+        err(&mut model, "normalization", &nan),
+        "adapt: the data for layer `normalization` contains a non-finite value (NaN) at flat index 9: expected finite numbers"
+    );
+    let e = model.adapt_batches("normalization", [x.view(), x.slice(keras::ndarray::s![.., ..2])]).unwrap_err().to_string();
+    assert_eq!(e, "adapt: batch 1 of the data for layer `normalization`: expected shape (n, 4), found (5, 2)");
+    assert_eq!(model.get_weights().unwrap()[..2], Both::new(&Cpu::default()).get_weights().unwrap()[..2], "nothing written on error");
+    let e = Standardize3::new(&Cpu::default()).adapt_batches::<keras::ndarray::OwnedRepr<f32>, IxDyn>("normalization", []).unwrap_err();
+    assert_eq!(e.to_string(), "adapt: the data for layer `normalization` is empty: expected at least one sample");
+    sequential! { struct Plain = Input(2) => Dense(1); }
+    let e = Plain::new(&Cpu::default()).adapt("dense", &array![[1.0f32, 2.0]]).unwrap_err().to_string();
+    assert_eq!(e, "adapt: layer `dense`: expected a Normalization layer (this model has none to adapt), found a Dense layer");
+    let e = Plain::new(&Cpu::default()).adapt("normalization", &array![[1.0f32, 2.0]]).unwrap_err().to_string();
+    assert_eq!(e, "adapt: the model has no layer `normalization`, and no Normalization layer to adapt");
 }
 
 /// Each layer's output in inference, against Keras's `layer_outputs_before`: the Rescaling layers
@@ -208,4 +391,16 @@ fn rescaling_save_keras_round_trips_into_python_keras() {
         assert_close("Python Keras on our archive", ours.as_slice().unwrap(), &keras, RTOL);
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// As in Keras, only the kept axes of the data must have the layer's sizes: a Normalization of
+/// axis 1 over `(3, 4)` samples adapts on samples of `(3, 2)`, reducing the batch and the last
+/// axis.
+#[test]
+fn adapt_reduces_axes_of_other_sizes() {
+    let mut model = NormAxis1::new(&Cpu::default());
+    let x = ArrayD::from_shape_vec(IxDyn(&[2, 3, 2]), vec![0.0, 2.0, 1.0, 1.0, 5.0, 9.0, 4.0, 6.0, 1.0, 1.0, 7.0, 3.0]).unwrap();
+    model.adapt("normalization", &x).unwrap();
+    let w = model.get_weights().unwrap();
+    assert_eq!((w[0].as_slice().unwrap(), w[1].as_slice().unwrap()), (&[3.0f32, 1.0, 6.0][..], &[5.0f32, 0.0, 5.0][..]));
 }
