@@ -9,6 +9,7 @@ mod common;
 mod models;
 
 use common::{Fixture, assert_all_close, assert_close, run_fixture};
+use keras::datasets::{ArrayDataset, DataBatch, Dataset};
 use keras::model::{Arena, Model};
 use keras::ndarray::{Array2, ArrayD, Axis, IxDyn, Slice, array};
 use keras::prelude::*;
@@ -189,8 +190,8 @@ fn a_keras_file_with_other_statistics_or_axes_is_refused() {
     );
 }
 
-/// Adapted statistics are weights: `save_weights` / `load_weights` and `save_keras` /
-/// `load_keras` keep them, and Python Keras loads the archive (its `count` an int32, as Keras
+/// Adapted statistics are weights: `save_weights` / `load_weights` (safetensors, and Keras's
+/// `.weights.h5`) and `save_keras` / `load_keras` keep them, and Python Keras loads the archive (its `count` an int32, as Keras
 /// writes it) and predicts what keras-rs predicts.
 #[test]
 fn adapted_statistics_are_saved_and_loaded() {
@@ -202,7 +203,7 @@ fn adapted_statistics_are_saved_and_loaded() {
     assert_all_close("adapted", &weights[..3], &f.weights("weights")[..3], RTOL);
     let ours = model.predict(&x).unwrap();
     let dir = std::env::temp_dir().join(format!("keras-rs-normalization-{}", std::process::id()));
-    for file in ["both.safetensors", "both.keras"] {
+    for file in ["both.safetensors", "both.weights.h5", "both.keras"] {
         let path = dir.join(file);
         let mut back = Both::new(&Cpu::default());
         if file.ends_with(".keras") {
@@ -403,4 +404,54 @@ fn adapt_reduces_axes_of_other_sizes() {
     model.adapt("normalization", &x).unwrap();
     let w = model.get_weights().unwrap();
     assert_eq!((w[0].as_slice().unwrap(), w[1].as_slice().unwrap()), (&[3.0f32, 1.0, 6.0][..], &[5.0f32, 0.0, 5.0][..]));
+}
+
+/// The three batches Keras's adapt of a list was given, as a [`Dataset`]; with `fail_at`, that
+/// batch cannot be read.
+struct Slices {
+    x: ArrayD<f32>,
+    sizes: Vec<usize>,
+    fail_at: Option<usize>,
+}
+
+impl Dataset for Slices {
+    fn len(&self) -> usize {
+        self.sizes.len()
+    }
+    fn get(&mut self, index: usize) -> keras::Result<DataBatch> {
+        if self.fail_at == Some(index) {
+            return Err(keras::Error::Config(format!("batch {index} is unreadable")));
+        }
+        let start: usize = self.sizes[..index].iter().sum();
+        Ok(DataBatch::inputs(vec![self.x.slice_axis(Axis(0), Slice::from(start..start + self.sizes[index])).to_owned()]))
+    }
+}
+
+/// `adapt_dataset` reads a [`Dataset`]'s batches as Keras's adapt reads a `PyDataset`'s: over
+/// the batches Keras was given it gives Keras's statistics, over an `ArrayDataset` what
+/// `adapt_batches` gives over the same batches; a batch it cannot read, or one of two inputs, is
+/// the error.
+#[test]
+fn adapt_dataset_reads_every_batch() {
+    let f = Fixture::load("D_layer_normalization_adapt");
+    let x = f.tensor("adapt_x");
+    let sizes: Vec<usize> = f.value("adapt_batches")["sizes"].as_array().unwrap().iter().map(|s| s.as_u64().unwrap() as usize).collect();
+    let want: Vec<ArrayD<f32>> = f.value("adapt_batches")["weights"].as_array().unwrap().iter().map(Fixture::tensor_of).collect();
+    let mut model = NormAdapt::new(&Cpu::default());
+    model.adapt_dataset("normalization", &mut Slices { x: x.clone(), sizes: sizes.clone(), fail_at: None }).unwrap();
+    assert_all_close("adapt_dataset", &model.get_weights().unwrap()[..3], &want, RTOL);
+
+    let mut dataset = ArrayDataset::from_inputs(vec![x.clone()], None, 13).unwrap();
+    let mut model = NormAdapt::new(&Cpu::default());
+    model.adapt_dataset("normalization", &mut dataset).unwrap();
+    let mut other = NormAdapt::new(&Cpu::default());
+    other.adapt_batches("normalization", (0..dataset.len()).map(|i| dataset.get(i).unwrap().x.remove(0))).unwrap();
+    assert_eq!(model.get_weights().unwrap()[..3], other.get_weights().unwrap()[..3]);
+
+    let e = model.adapt_dataset("normalization", &mut Slices { x: x.clone(), sizes, fail_at: Some(1) }).unwrap_err();
+    assert_eq!(e.to_string(), "batch 1 is unreadable");
+    let mut two = ArrayDataset::from_inputs(vec![x.clone(), x], None, 8).unwrap();
+    let e = model.adapt_dataset("normalization", &mut two).unwrap_err();
+    assert_eq!(e.to_string(), "adapt_dataset: batch 0's inputs: expected one array, the layer's data, found 2 arrays");
+    assert_eq!(model.get_weights().unwrap()[..3], other.get_weights().unwrap()[..3], "nothing written on error");
 }

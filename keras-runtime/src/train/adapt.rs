@@ -43,11 +43,12 @@ impl Moments {
 }
 
 /// Sets the statistics of `model`'s `Normalization` layer named `name` from `batches` of its
-/// input (see `Network::adapt_batches`); errors number the batches when `batched`.
+/// input (see `Network::adapt_batches`), the first error of which is returned; errors number the
+/// batches when `batched`.
 pub(crate) fn adapt<M: Model, S: Data<Elem = f32>, D: Dimension>(
     model: &mut M,
     name: &str,
-    batches: impl IntoIterator<Item = ArrayBase<S, D>>,
+    batches: impl IntoIterator<Item = Result<ArrayBase<S, D>>>,
     batched: bool,
 ) -> Result<()> {
     let layer = normalization_layer::<M>(name)?;
@@ -63,6 +64,7 @@ pub(crate) fn adapt<M: Model, S: Data<Elem = f32>, D: Dimension>(
     let features: usize = kept.iter().map(|&a| input[a - 1]).product();
     let mut moments = Moments { mean: vec![0.0; features], var: vec![0.0; features], count: 0.0 };
     for (b, batch) in batches.into_iter().enumerate() {
+        let batch = batch?;
         let shape = batch.shape();
         let what = || match batched {
             true => format!("adapt: batch {b} of the data for layer `{name}`"),

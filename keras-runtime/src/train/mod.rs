@@ -134,7 +134,7 @@ pub trait Network: Sized {
     /// let w = model.get_weights()?; // mean [2, 20], variance [1, 100], count 0, then the Dense's
     /// ```
     fn adapt<S: Data<Elem = f32>, D: Dimension>(&mut self, layer: &str, data: &ArrayBase<S, D>) -> Result<()> {
-        adapt::adapt(self.model_mut(), layer, [data.view()], false)
+        adapt::adapt(self.model_mut(), layer, [Ok(data.view())], false)
     }
 
     /// [`Network::adapt`] over a data set given as batches (an iterator of arrays, read as they
@@ -146,6 +146,24 @@ pub trait Network: Sized {
         layer: &str,
         batches: impl IntoIterator<Item = ArrayBase<S, D>>,
     ) -> Result<()> {
+        adapt::adapt(self.model_mut(), layer, batches.into_iter().map(Ok), true)
+    }
+
+    /// [`Network::adapt_batches`] over the batches of a [`Dataset`] (Keras's `adapt` of a
+    /// `PyDataset`): every batch in order, its inputs `x` the layer's data (one array; targets
+    /// are ignored). A batch the dataset cannot give is the error returned.
+    fn adapt_dataset<Ds: Dataset + ?Sized>(&mut self, layer: &str, data: &mut Ds) -> Result<()> {
+        let batches = (0..data.len()).map(|index| {
+            let mut batch = data.get(index)?;
+            match batch.x.len() {
+                1 => Ok(batch.x.remove(0)),
+                n => Err(Error::value(
+                    format!("adapt_dataset: batch {index}'s inputs"),
+                    "one array, the layer's data",
+                    format!("{n} arrays"),
+                )),
+            }
+        });
         adapt::adapt(self.model_mut(), layer, batches, true)
     }
 
