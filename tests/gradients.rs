@@ -1,8 +1,8 @@
 //! Backward passes checked against central finite differences of the training loss, for every
 //! activation, every loss and loss option, Dropout (same mask), the Activation layer, Dense on 3-D input,
 //! the convolution and pooling layers, 1-D and 2-D, the reshaping, noise and wrapper layers, Embedding,
-//! the recurrent layers with their options and Bidirectional (a Dense in front of each checks its
-//! input gradient).
+//! the recurrent layers with their options and Bidirectional, the preprocessing layers (a Dense in
+//! front of each checks its input gradient).
 
 mod common;
 
@@ -26,12 +26,28 @@ fn check<M: Model<Backend = Cpu>>(what: &str, loss: impl IntoLoss, x: &ArrayD<f3
 /// products) need a larger step than 1e-3 to rise above the f32 loss's rounding.
 fn check_step<M: Model<Backend = Cpu>, X: keras::Inputs + ?Sized>(what: &str, loss: impl IntoLoss, x: &X, y: &ArrayD<f32>, h: f32) {
     keras::utils::set_random_seed(11);
-    let model = M::create(&Cpu::default()).unwrap();
+    check_model(what, M::create(&Cpu::default()).unwrap(), loss, x, y, h);
+}
+
+/// [`check_step`] of a model as it is: the gradient of every trainable weight against central
+/// differences; a non-trainable weight's (a Normalization's statistics) must be zero.
+fn check_model<M: Model<Backend = Cpu>, X: keras::Inputs + ?Sized>(
+    what: &str,
+    model: M,
+    loss: impl IntoLoss,
+    x: &X,
+    y: &ArrayD<f32>,
+    h: f32,
+) {
     let no_metrics: [Metric; 0] = [];
     let mut m = model.compile(Sgd::default(), loss, no_metrics).unwrap();
     let (_, analytic) = m.gradients(x, y).unwrap();
     let weights = m.get_weights().unwrap();
     for (t, w) in weights.iter().enumerate() {
+        if M::WEIGHTS[t].arena == keras::model::Arena::NonTrainable {
+            assert!(analytic[t].iter().all(|&g| g == 0.0), "{what}: weight {t} is not trained, yet has a gradient");
+            continue;
+        }
         let mut numeric = vec![0.0f32; w.len()];
         for (i, slot) in numeric.iter_mut().enumerate() {
             let mut probe = |delta: f32| {
@@ -364,6 +380,42 @@ fn reshaping_noise_and_wrapper_gradients() {
     mse::<GradTdDense>("time distributed dense", &[3, 3, 4], &mut rng);
     mse::<GradTdConv>("time distributed conv2d", &[3, 2, 4, 4, 2], &mut rng);
     mse::<GradTdDropout>("time distributed dropout", &[3, 3, 4], &mut rng);
+}
+
+sequential! { struct GradRescaling = Input(4) => Dense(5, tanh) => Rescaling(2.5, offset = -0.5) => Dense(2); }
+sequential! { struct GradRescalingSeq = Input((3, 4)) => Dense(3, tanh) => Rescaling(-0.75) => Flatten() => Dense(2); }
+sequential! {
+    struct GradNormGiven = Input(4) => Dense(3, tanh) => Normalization(mean = [0.5, -1.0, 0.0], variance = [2.0, 0.5, 1.5]) => Dense(2);
+}
+sequential! { struct GradNormInvert = Input(4) => Dense(3, tanh) => Normalization(mean = 0.25, variance = 3.0, invert = true) => Dense(2); }
+sequential! { struct GradNormAdapted = Input((3, 4)) => Dense(2, tanh) => Normalization(axis = 1) => Flatten() => Dense(2); }
+sequential! { struct GradNormAdaptedInvert = Input((3, 4)) => Dense(2, tanh) => Normalization(axis = None, invert = true) => Flatten() => Dense(2); }
+
+/// The preprocessing layers inside a model: a Dense in front of each checks its input gradient
+/// (Rescaling's is `scale`, Normalization's `1 / max(sqrt(variance), 1e-7)`, inverted its
+/// reciprocal), with statistics given or adapted (to data of other means and spreads).
+#[test]
+fn preprocessing_gradients() {
+    let mut rng = Rng::new(17);
+    /// `M` on random inputs of `shape` against random targets of two values per sample.
+    fn mse<M: Model<Backend = Cpu>>(what: &str, shape: &[usize], rng: &mut Rng) {
+        let (x, y) = (random(shape, rng, 1.0), random(&[shape[0], 2], rng, 1.0));
+        check::<M>(what, "mse", &x, &y);
+    }
+    mse::<GradRescaling>("rescaling", &[5, 4], &mut rng);
+    mse::<GradRescalingSeq>("rescaling over steps", &[5, 3, 4], &mut rng);
+    mse::<GradNormGiven>("normalization given its statistics", &[5, 4], &mut rng);
+    mse::<GradNormInvert>("inverted normalization", &[5, 4], &mut rng);
+    /// `M` with its Normalization adapted to `(20, 3, 2)` values of scale 3 around 0.5.
+    fn adapted<M: Model<Backend = Cpu>>(what: &str, rng: &mut Rng) {
+        keras::utils::set_random_seed(11);
+        let mut model = M::create(&Cpu::default()).unwrap();
+        model.adapt("normalization", &random(&[20, 3, 2], rng, 3.0).mapv(|v| v + 0.5)).unwrap();
+        let (x, y) = (random(&[5, 3, 4], rng, 1.0), random(&[5, 2], rng, 1.0));
+        check_model(what, model, "mse", &x, &y, 1e-3);
+    }
+    adapted::<GradNormAdapted>("adapted normalization of axis 1", &mut rng);
+    adapted::<GradNormAdaptedInvert>("adapted inverted normalization of every axis", &mut rng);
 }
 
 sequential! { struct EmbedGrad = Input(5) => Embedding(7, 3) => Flatten() => Dense(2); }

@@ -34,6 +34,8 @@ pub struct CheckedLayer {
     /// What the weights' names start with inside the layer: a wrapper's layer
     /// (`time_distributed/dense/kernel`).
     pub weight_prefix: Option<String>,
+    /// The layer's constants (see `Layer::constants`).
+    pub constants: Vec<f32>,
 }
 
 impl Checked {
@@ -195,6 +197,7 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
             }
         };
         let weights = layer.weights(&input);
+        let constants = layer.constants(&input);
         let params = weights
             .iter()
             .try_fold(0usize, |acc, w| w.shape.iter().try_fold(1usize, |p, d| p.checked_mul(*d)).and_then(|n| acc.checked_add(n)));
@@ -232,6 +235,7 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
             activity_regularizer,
             config,
             weight_prefix,
+            constants,
         });
     }
 

@@ -110,13 +110,14 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
         _ => quote!(::keras::ndarray::IxDyn),
     };
 
-    // Arena offsets, in Keras weight order.
-    let mut arenas = Arenas::default();
+    // Arena offsets, in Keras weight order; the constants after the non-trainable weights.
+    let mut arenas = Arenas::new(non_trainable);
     let mut weight_specs = Vec::new();
+    let mut constant_specs = Vec::new();
     let mut param_ranges = Vec::new();
     let mut state_ranges = Vec::new();
     for l in &m.layers {
-        let (p, s) = arenas.place(&l.name, l.weight_prefix.as_deref(), &l.weights, &mut weight_specs);
+        let (p, s) = arenas.place(&l.name, l.weight_prefix.as_deref(), &l.weights, &l.constants, &mut weight_specs, &mut constant_specs);
         param_ranges.push(p);
         state_ranges.push(s);
     }
@@ -238,7 +239,7 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
     let last = format_ident!("a{}", n - 1);
     backward.reverse();
 
-    let body = infer_body(non_trainable, &infer_sizes, &infer_buffers, &infer, &last, out_size);
+    let body = infer_body(arenas.state_len(), &infer_sizes, &infer_buffers, &infer, &last, out_size);
     let (input_element, input_indices, predict_one) = match m.input_indices {
         None => (
             quote!(f32),
@@ -317,6 +318,7 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
         predict_one,
         layer_specs: layer_specs.collect(),
         weight_specs,
+        constants: constant_specs,
         slot_sizes,
         output_slot,
         output_grad_slot,
@@ -333,11 +335,12 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
     emit(decl, &e)
 }
 
-/// The body of `predict_one`, evaluating to the output array: the state copied into the
-/// per-thread buffer, each layer's activations and scratch carved out of it (`buffers`, of
-/// `sizes`), the layers run (`steps`), the output (`last`) copied out.
+/// The body of `predict_one`, evaluating to the output array: the state (`state_len` floats,
+/// constants included) copied into the per-thread buffer, each layer's activations and scratch
+/// carved out of it (`buffers`, of `sizes`), the layers run (`steps`), the output (`last`)
+/// copied out.
 pub fn infer_body(
-    non_trainable: usize,
+    state_len: usize,
     sizes: &[TokenStream],
     buffers: &[TokenStream],
     steps: &[TokenStream],
@@ -348,8 +351,8 @@ pub fn infer_body(
         let cpu = ::keras::Cpu::new();
         let ctx = ::keras::layers::Ctx::new(&cpu, self.core.stream());
         let params: &[f32] = self.core.params();
-        ::keras::model::with_infer_buffer(#non_trainable #(+ #sizes)*, |buf| {
-            let (state, buf) = buf.split_at_mut(#non_trainable);
+        ::keras::model::with_infer_buffer(#state_len #(+ #sizes)*, |buf| {
+            let (state, buf) = buf.split_at_mut(#state_len);
             state.copy_from_slice(self.core.state());
             #(#buffers)*
             let _ = buf;
@@ -408,22 +411,37 @@ pub fn option(t: Option<&TokenStream>) -> TokenStream {
     }
 }
 
-/// Where the next weight goes in the parameter (trainable) and state (non-trainable) arenas.
-#[derive(Default)]
+/// Where the next weight goes in the parameter (trainable) and state (non-trainable) arenas, and
+/// the next constant (past every non-trainable weight in the state arena).
 pub struct Arenas {
     params: usize,
     state: usize,
+    constants: usize,
 }
 
 impl Arenas {
+    /// Empty arenas for a model with `non_trainable` non-trainable floats.
+    pub fn new(non_trainable: usize) -> Arenas {
+        Arenas { params: 0, state: 0, constants: non_trainable }
+    }
+
+    /// The state arena's length once every layer is placed: its weights, then the constants.
+    pub fn state_len(&self) -> usize {
+        self.constants
+    }
+
     /// Places a layer's weights (names prefixed `prefix/` inside a wrapper), pushing their
-    /// `WeightSpec`s; returns the layer's parameter and state ranges.
+    /// `WeightSpec`s, and its constants, pushing a `Model::CONSTANTS` entry; returns the layer's
+    /// parameter and state ranges (its state is its constants when it has any: a layer has
+    /// non-trainable weights or constants, not both).
     pub fn place(
         &mut self,
         layer: &str,
         prefix: Option<&str>,
         weights: &[Weight],
+        constants: &[f32],
         specs: &mut Vec<TokenStream>,
+        constant_specs: &mut Vec<TokenStream>,
     ) -> ((usize, usize), (usize, usize)) {
         let (p0, s0) = (self.params, self.state);
         for w in weights {
@@ -447,6 +465,13 @@ impl Arenas {
                     regularizer: #regularizer, constraint: #constraint,
                 }
             });
+        }
+        if !constants.is_empty() {
+            assert_eq!(s0, self.state, "layer `{layer}` has non-trainable weights and constants");
+            let c0 = self.constants;
+            self.constants += constants.len();
+            constant_specs.push(quote!((#c0, &[#(#constants),*])));
+            return ((p0, self.params), (c0, self.constants));
         }
         ((p0, self.params), (s0, self.state))
     }
@@ -483,6 +508,8 @@ pub struct Emit {
     pub predict_one: TokenStream,
     pub layer_specs: Vec<TokenStream>,
     pub weight_specs: Vec<TokenStream>,
+    /// `Model::CONSTANTS` entries.
+    pub constants: Vec<TokenStream>,
     pub slot_sizes: Vec<TokenStream>,
     pub output_slot: usize,
     pub output_grad_slot: usize,
@@ -520,6 +547,7 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
         predict_one,
         layer_specs,
         weight_specs,
+        constants,
         slot_sizes,
         output_slot,
         output_grad_slot,
@@ -600,6 +628,7 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
             const NON_TRAINABLE_PARAMS: usize = #non_trainable;
             const LAYERS: &'static [::keras::model::LayerSpec] = &[#(#layer_specs),*];
             const WEIGHTS: &'static [::keras::model::WeightSpec] = &[#(#weight_specs),*];
+            const CONSTANTS: &'static [(usize, &'static [f32])] = &[#(#constants),*];
             const SLOTS: &'static [usize] = &[#(#slot_sizes),*];
             const OUTPUT_SLOT: usize = #output_slot;
             const OUTPUT_GRAD_SLOT: usize = #output_grad_slot;

@@ -170,6 +170,8 @@ struct Unique {
     input: Option<Shape>,
     output: Option<Shape>,
     weights: Vec<Weight>,
+    /// Its constants (see `Layer::constants`).
+    constants: Vec<f32>,
     params: usize,
     /// Its calls, in order.
     calls: Vec<usize>,
@@ -494,6 +496,7 @@ fn make(
         input: None,
         output: None,
         weights: Vec::new(),
+        constants: Vec::new(),
         params: 0,
         calls: Vec::new(),
         at: call.to_token_stream(),
@@ -631,6 +634,7 @@ fn apply(
                     }
                 }
                 unique.weights = weights;
+                unique.constants = layer.constants(input);
                 unique.params = params;
             }
             let runtime = layer.runtime(input, &output, index);
@@ -766,7 +770,8 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
     let len = |j: usize| m.nodes[j].output.iter().product::<usize>();
 
     // Arena offsets, in Keras order.
-    let mut arenas = Arenas::default();
+    let mut arenas = Arenas::new(m.non_trainable);
+    let mut constant_specs = Vec::new();
     let mut ranges: Vec<((usize, usize), (usize, usize))> = vec![((0, 0), (0, 0)); m.uniques.len()];
     let mut weight_specs = Vec::new();
     let mut layer_specs = Vec::new();
@@ -790,7 +795,7 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
                     }
                     Op::Merge(_) => (None, Vec::new(), None),
                 };
-                ranges[u] = arenas.place(&l.name, prefix, &l.weights, &mut weight_specs);
+                ranges[u] = arenas.place(&l.name, prefix, &l.weights, &l.constants, &mut weight_specs, &mut constant_specs);
                 layer_specs.push(layer_spec(&l.name, l.class, l.output.as_deref().unwrap_or(&[]), l.params, activity.as_ref(), &config));
                 layer_names.push(l.name.clone());
             }
@@ -1124,7 +1129,7 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
     let doc = format!(
         " Runs one sample ({doc_inputs}) through the model on the CPU (inference mode), without allocating after the first call on a thread: activations live in a per-thread buffer that is reused."
     );
-    let body = infer_body(m.non_trainable, &infer_sizes, &infer_buffers, &infer, &last, out_size);
+    let body = infer_body(arenas.state_len(), &infer_sizes, &infer_buffers, &infer, &last, out_size);
     // An input an Embedding reads takes ids, `&[i32; N]`, checked: `predict_one` then returns a
     // `Result`.
     let any_ids = m.vocab.iter().any(Option::is_some);
@@ -1226,6 +1231,7 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
         predict_one,
         layer_specs,
         weight_specs,
+        constants: constant_specs,
         slot_sizes,
         output_slot: slot_index(&out_slots[m.output]),
         output_grad_slot: slot_index(&grad_slots[m.output]),

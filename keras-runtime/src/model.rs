@@ -2,7 +2,8 @@
 //!
 //! All trainable parameters of a model live in one flat buffer, in Keras order and layout (Dense
 //! kernel `(in, out)` row-major, then its bias, layer after layer); gradients in a second buffer
-//! of the same layout; non-trainable state (BatchNormalization's moving statistics) in a third.
+//! of the same layout; non-trainable state (BatchNormalization's moving statistics) in a third,
+//! followed by the model's constants (see [`Model::CONSTANTS`]).
 //! Layers see views at offsets the macro computed. Activations live in the workspace of
 //! per-layer slots sized for the largest batch seen, reused from step to step.
 
@@ -102,6 +103,11 @@ pub enum ConfigValue {
     List(&'static [ConfigValue]),
     /// A wrapped layer (`TimeDistributed`'s `layer`): its class and configuration.
     Layer(&'static str, &'static [(&'static str, ConfigValue)]),
+    /// Axes as written, negative ones counted from the end (`Normalization`'s `axis`; empty for
+    /// `axis=None`, every axis reduced).
+    Axes(&'static [i64]),
+    /// Python's `None` (the `mean` of a `Normalization` that is adapted).
+    None,
 }
 
 impl std::fmt::Display for ConfigValue {
@@ -121,6 +127,9 @@ impl std::fmt::Display for ConfigValue {
                 let args = config.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
                 write!(f, "{class}({})", args.join(", "))
             }
+            ConfigValue::Axes([v]) => write!(f, "({v},)"),
+            ConfigValue::Axes(v) => write!(f, "({})", v.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+            ConfigValue::None => f.write_str("None"),
         }
     }
 }
@@ -157,8 +166,12 @@ pub trait Model: Sized + Send + 'static {
     const PARAMS: usize;
     /// Trainable parameters (the length of the parameter arena).
     const TRAINABLE_PARAMS: usize;
-    /// Non-trainable parameters (the length of the state arena).
+    /// Non-trainable parameters (the state arena's weights, which come first in it).
     const NON_TRAINABLE_PARAMS: usize;
+    /// Values layers read that are no weights in Keras (the `mean` and `variance` given to a
+    /// `Normalization`): each the offset where it lies in the state arena, past every
+    /// non-trainable weight, and its values. Never saved, loaded or counted as parameters.
+    const CONSTANTS: &'static [(usize, &'static [f32])] = &[];
     /// The layers, in order.
     const LAYERS: &'static [LayerSpec];
     /// The weights, in Keras order.
@@ -315,7 +328,7 @@ impl<B: Backend> ModelCore<B> {
             params: device.alloc(M::TRAINABLE_PARAMS)?,
             grads: device.alloc(M::TRAINABLE_PARAMS)?,
             grad_scratch: device.alloc(M::GRAD_SCRATCH)?,
-            state: device.alloc(M::NON_TRAINABLE_PARAMS)?,
+            state: device.alloc(state_len::<M>())?,
             slots: Vec::new(),
             capacity: 0,
             stream: device.alloc(RandomStream::LEN)?,
@@ -325,7 +338,7 @@ impl<B: Backend> ModelCore<B> {
         let stream = RandomStream { seed: next_seed(), step: 0 };
         device.upload(&stream.encode(), B::view_mut(&mut core.stream, 0..RandomStream::LEN))?;
         let mut host_params = vec![0.0f32; M::TRAINABLE_PARAMS];
-        let mut host_state = vec![0.0f32; M::NON_TRAINABLE_PARAMS];
+        let mut host_state = vec![0.0f32; state_len::<M>()];
         for w in M::WEIGHTS {
             let mut rng = Rng::new(next_seed());
             let dst = match w.arena {
@@ -334,8 +347,11 @@ impl<B: Backend> ModelCore<B> {
             };
             w.init.fill(w.shape, &mut rng, dst);
         }
+        for &(offset, values) in M::CONSTANTS {
+            host_state[offset..offset + values.len()].copy_from_slice(values);
+        }
         device.upload(&host_params, B::view_mut(&mut core.params, 0..M::TRAINABLE_PARAMS))?;
-        device.upload(&host_state, B::view_mut(&mut core.state, 0..M::NON_TRAINABLE_PARAMS))?;
+        device.upload(&host_state, B::view_mut(&mut core.state, 0..host_state.len()))?;
         Ok(core)
     }
 
@@ -542,6 +558,11 @@ impl<B: Backend> ModelCore<B> {
         self.device.download(B::view(buf, 0..n), &mut host)?;
         Ok(host)
     }
+}
+
+/// The length of model `M`'s state arena: its non-trainable weights, then its constants.
+pub fn state_len<M: Model>() -> usize {
+    M::NON_TRAINABLE_PARAMS + M::CONSTANTS.iter().map(|(_, values)| values.len()).sum::<usize>()
 }
 
 /// A view of a whole buffer.

@@ -29,6 +29,8 @@ mod objective;
 mod optimizer;
 #[cfg(feature = "cuda")]
 mod paired;
+#[path = "../models/preprocessing.rs"]
+mod preprocessing_models;
 mod primitives;
 mod random;
 #[path = "../models/recurrent.rs"]

@@ -1,14 +1,17 @@
 //! `NormOps`: batch statistics, moving averages, batch and layer normalization and their
-//! backward passes, with and without the scale and offset.
+//! backward passes, with and without the scale and offset; standardization by given statistics
+//! and its backward pass; rescaling.
 
 use crate::support::*;
-use keras::backend::{Affine, Backend, BatchStats, Norm, NormGrads};
+use keras::backend::{Affine, Backend, BatchStats, Norm, NormGrads, Rescale, Standardize};
 
 pub fn suite<B: Backend>(dev: &B) {
     moments_and_moving_average(dev);
     batch_norm(dev);
     layer_norm(dev);
     nan_propagates(dev);
+    standardize(dev);
+    rescale(dev);
 }
 
 /// The shapes tried: rows of samples (times positions) by features.
@@ -200,5 +203,73 @@ fn nan_propagates<B: Backend>(dev: &B) {
     dev.layer_norm(&n, v::<B>(&xb), Affine { gamma: None, beta: None }, vm::<B>(&mut yb), vm::<B>(&mut st));
     for (i, y) in down(dev, &yb).iter().enumerate() {
         assert_eq!(y.is_nan(), i / cols == 2, "layer_norm: element {i} is {y}");
+    }
+}
+
+/// `Normalization`'s standardization and its inverse by per-feature statistics, and their input
+/// gradients: one feature (axis None), features on the last axis (`inner` 1), features with
+/// values after them; a zero variance divides by epsilon (a value at its mean becomes 0), a NaN
+/// or negative variance gives NaN for its feature alone; only the first `len` values are written.
+fn standardize<B: Backend>(dev: &B) {
+    const EPS: f32 = 1e-7;
+    for (features, inner, samples) in [(1, 1, 1), (1, 7, 3), (7, 1, 5), (3, 4, 2), (33, 1, 31), (5, 2, 100)] {
+        let len = samples * features * inner;
+        let mean = data(features, 16, -2.0, 2.0);
+        let mut var = data(features, 17, 0.0, 4.0);
+        let mut x = data(len, 18, -3.0, 3.0);
+        let dy = signed(len, 19);
+        if features > 2 {
+            var[0] = 0.0;
+            var[1] = f32::NAN;
+            var[2] = -1.0;
+            x[0] = mean[0];
+        }
+        for invert in [false, true] {
+            let s = Standardize { len, features, inner, epsilon: EPS, invert };
+            let what = format!("standardize of {len} ({features} features, {inner} inner, invert={invert})");
+            let (xb, mb, vb, dyb) = (up(dev, &x), up(dev, &mean), up(dev, &var), up(dev, &dy));
+            let (mut yb, mut dxb) = (up(dev, &vec![7.0; len + 1]), up(dev, &vec![7.0; len + 1]));
+            dev.standardize(&s, v::<B>(&xb), v::<B>(&mb), v::<B>(&vb), B::view_mut(&mut yb, 0..len));
+            dev.standardize_backward(&s, v::<B>(&vb), v::<B>(&dyb), B::view_mut(&mut dxb, 0..len));
+            let dev_of = |i: usize| {
+                let c = (i / inner) % features;
+                let d = (var[c] as f64).sqrt();
+                (c, if d < EPS as f64 { EPS as f64 } else { d })
+            };
+            let (mut y, mut dx) = (Vec::new(), Vec::new());
+            for i in 0..len {
+                let (c, d) = dev_of(i);
+                let (m, v) = (mean[c] as f64, x[i] as f64);
+                y.push(if invert { m + v * d } else { (v - m) / d });
+                dx.push(if invert { dy[i] as f64 * d } else { dy[i] as f64 / d });
+            }
+            y.push(7.0);
+            dx.push(7.0);
+            let got = down(dev, &yb);
+            if features > 2 && !invert {
+                assert_eq!(got[0], 0.0, "{what}: a value at the mean of a constant feature");
+            }
+            close(&what, &got, &y, 1e-6);
+            close(&format!("{what} dx"), &down(dev, &dxb), &dx, 1e-6);
+        }
+    }
+}
+
+/// `y = x * scale + offset` at every size, with and without an offset, NaN and infinities carried
+/// through; only the first `len` values are written.
+fn rescale<B: Backend>(dev: &B) {
+    for len in SIZES {
+        for (scale, offset) in [(1.0 / 255.0, 0.0), (-2.5, 0.75), (0.0, -1.0)] {
+            let mut x = data(len, 15, -300.0, 300.0);
+            x[len / 2] = f32::NAN;
+            if len > 2 {
+                x[1] = f32::INFINITY;
+            }
+            let r = Rescale { len, scale, offset };
+            let (xb, mut yb) = (up(dev, &x), up(dev, &vec![7.0; len + 1]));
+            dev.rescale(&r, v::<B>(&xb), B::view_mut(&mut yb, 0..len));
+            let want: Vec<f64> = x.iter().map(|&v| v as f64 * scale as f64 + offset as f64).chain([7.0]).collect();
+            close(&format!("rescale of {len} by {scale}, {offset}"), &down(dev, &yb), &want, 1e-6);
+        }
     }
 }

@@ -26,8 +26,8 @@ use keras::Error;
 use keras::backend::{
     Activation, Affine, Backend, BatchStats, BiasAct, Border2d, Constraint, CopyCols, DenseOps, Depthwise, Device, Directions, Draw, Gemm,
     LayoutOps, Linear, LossBatch, MergeMode, MergeOp, MetricBatch, Norm, NormGrads, NormOps, ObjectiveOps, OptimizerOps, Permutation,
-    Pool2d, PoolKind, RandomOps, Recording, Regularizer, Repeat, RnnResetGrads, RnnStep, RnnStepGrads, RnnStepIo, Segment, SequenceOps,
-    Update, Upsample2d, Window2d, WindowOps,
+    Pool2d, PoolKind, RandomOps, Recording, Regularizer, Repeat, Rescale, RnnResetGrads, RnnStep, RnnStepGrads, RnnStepIo, Segment,
+    SequenceOps, Standardize, Update, Upsample2d, Window2d, WindowOps,
 };
 
 use std::collections::BTreeMap;
@@ -750,6 +750,21 @@ impl<A: Backend, B: Backend> NormOps for Paired<A, B> {
                 Self::opt("dx", Tol::Sum, &mut grads.dx),
             ],
         );
+    }
+
+    fn standardize(&self, st: &Standardize, x: Self::View<'_>, mean: Self::View<'_>, var: Self::View<'_>, mut y: Self::ViewMut<'_>) {
+        both!(self, |d, s| d.standardize(st, s.v(x), s.v(mean), s.v(var), s.m(&mut y)));
+        self.check("standardize", [Self::out("y", Tol::Elem, &mut y)]);
+    }
+
+    fn standardize_backward(&self, st: &Standardize, var: Self::View<'_>, dy: Self::View<'_>, mut dx: Self::ViewMut<'_>) {
+        both!(self, |d, s| d.standardize_backward(st, s.v(var), s.v(dy), s.m(&mut dx)));
+        self.check("standardize_backward", [Self::out("dx", Tol::Elem, &mut dx)]);
+    }
+
+    fn rescale(&self, r: &Rescale, x: Self::View<'_>, mut y: Self::ViewMut<'_>) {
+        both!(self, |d, s| d.rescale(r, s.v(x), s.m(&mut y)));
+        self.check("rescale", [Self::out("y", Tol::Elem, &mut y)]);
     }
 }
 

@@ -15,12 +15,14 @@ pub mod input;
 pub mod layer_norm;
 pub mod names;
 pub mod noise;
+pub mod normalization;
 pub mod padding;
 pub mod penalties;
 pub mod permute;
 pub mod pool2d;
 pub mod recurrent;
 pub mod repeat_vector;
+pub mod rescaling;
 pub mod reshape;
 pub mod separable_conv2d;
 pub mod time_distributed;
@@ -30,7 +32,7 @@ use crate::diag::Diag;
 use crate::parse::{Arg, Call};
 use proc_macro2::TokenStream;
 use quote::ToTokens;
-use syn::{Expr, ExprLit, ExprUnary, Lit, UnOp};
+use syn::{BinOp, Expr, ExprBinary, ExprLit, ExprUnary, Lit, UnOp};
 
 /// A per-sample shape (`[28, 28, 1]`).
 pub type Shape = Vec<usize>;
@@ -73,6 +75,8 @@ pub const CLASSES: &[&str] = &[
     "LSTM",
     "GRU",
     "Bidirectional",
+    "Normalization",
+    "Rescaling",
 ];
 
 /// A parsed and validated layer.
@@ -101,6 +105,8 @@ pub enum Layer {
     Embedding(embedding::Embedding),
     Recurrent(Box<recurrent::Recurrent>),
     Bidirectional(bidirectional::Bidirectional),
+    Normalization(normalization::Normalization),
+    Rescaling(rescaling::Rescaling),
 }
 
 /// One weight tensor of a layer.
@@ -169,6 +175,8 @@ impl Layer {
             "LSTM" => recurrent::Recurrent::build(recurrent::Kind::Lstm, call, args, diag).map(|r| Layer::Recurrent(Box::new(r))),
             "GRU" => recurrent::Recurrent::build(recurrent::Kind::Gru, call, args, diag).map(|r| Layer::Recurrent(Box::new(r))),
             "Bidirectional" => bidirectional::Bidirectional::build(call, args, diag).map(Layer::Bidirectional),
+            "Normalization" => normalization::Normalization::build(call, args, diag).map(Layer::Normalization),
+            "Rescaling" => rescaling::Rescaling::build(call, args, diag).map(Layer::Rescaling),
             _ => None,
         }
     }
@@ -204,6 +212,8 @@ impl Layer {
             "LSTM" => recurrent::LSTM_SIGNATURE,
             "GRU" => recurrent::GRU_SIGNATURE,
             "Bidirectional" => bidirectional::SIGNATURE,
+            "Normalization" => normalization::SIGNATURE,
+            "Rescaling" => rescaling::SIGNATURE,
             _ => (&[], 0),
         }
     }
@@ -233,6 +243,8 @@ impl Layer {
             Layer::Embedding(_) => "Embedding",
             Layer::Recurrent(r) => r.kind.class(),
             Layer::Bidirectional(_) => "Bidirectional",
+            Layer::Normalization(_) => "Normalization",
+            Layer::Rescaling(_) => "Rescaling",
         }
     }
 
@@ -274,6 +286,8 @@ impl Layer {
             "LSTM" => "lstm",
             "GRU" => "gru",
             "Bidirectional" => "bidirectional",
+            "Normalization" => "normalization",
+            "Rescaling" => "rescaling",
             "Add" => "add",
             "Subtract" => "subtract",
             "Multiply" => "multiply",
@@ -289,7 +303,7 @@ impl Layer {
     pub fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
         match self {
             Layer::Dense(l) => l.output_shape(input),
-            Layer::Activation(_) | Layer::Dropout(_) => Ok(input.to_vec()),
+            Layer::Activation(_) | Layer::Dropout(_) | Layer::Rescaling(_) => Ok(input.to_vec()),
             Layer::Flatten(_) => flatten::Flatten::output_shape(input),
             Layer::BatchNormalization(l) => l.output_shape(input),
             Layer::LayerNormalization(l) => l.output_shape(input),
@@ -309,6 +323,7 @@ impl Layer {
             Layer::Embedding(l) => l.output_shape(input),
             Layer::Recurrent(l) => l.output_shape(input),
             Layer::Bidirectional(l) => l.output_shape(input),
+            Layer::Normalization(l) => l.output_shape(input),
         }
     }
 
@@ -326,6 +341,7 @@ impl Layer {
             Layer::Embedding(l) => l.weights(),
             Layer::Recurrent(l) => l.weights(input),
             Layer::Bidirectional(l) => l.weights(input),
+            Layer::Normalization(l) => l.weights(input),
             Layer::Permute(_)
             | Layer::RepeatVector(_)
             | Layer::UpSampling2D(_)
@@ -336,7 +352,8 @@ impl Layer {
             | Layer::Flatten(_)
             | Layer::Reshape(_)
             | Layer::ActivityRegularization(_)
-            | Layer::Pool2D(_) => Vec::new(),
+            | Layer::Pool2D(_)
+            | Layer::Rescaling(_) => Vec::new(),
         }
     }
 
@@ -363,7 +380,9 @@ impl Layer {
             | Layer::Noise(_)
             | Layer::Embedding(_)
             | Layer::Recurrent(_)
-            | Layer::Bidirectional(_) => None,
+            | Layer::Bidirectional(_)
+            | Layer::Normalization(_)
+            | Layer::Rescaling(_) => None,
             // Keras's TimeDistributed runs the wrapped layer's `call`, which skips its activity
             // regularizer.
             Layer::TimeDistributed(_) => None,
@@ -413,6 +432,14 @@ impl Layer {
             Layer::Embedding(l) => l.config(),
             Layer::Recurrent(l) => l.config(),
             Layer::Bidirectional(l) => l.config(),
+            Layer::Normalization(l) => l.config(),
+            Layer::Rescaling(l) => {
+                let (scale, offset) = (l.scale, l.offset);
+                vec![
+                    quote::quote!(("scale", ::keras::model::ConfigValue::Float(#scale))),
+                    quote::quote!(("offset", ::keras::model::ConfigValue::Float(#offset))),
+                ]
+            }
             Layer::BatchNormalization(l) => {
                 let (momentum, epsilon, center, scale) = (l.momentum, l.epsilon, l.center, l.scale);
                 vec![
@@ -458,6 +485,17 @@ impl Layer {
             Layer::Embedding(l) => l.runtime(input),
             Layer::Recurrent(l) => l.runtime(input, output),
             Layer::Bidirectional(l) => l.runtime(input, output),
+            Layer::Normalization(l) => l.runtime(input),
+            Layer::Rescaling(l) => l.runtime(input),
+        }
+    }
+
+    /// Values the layer reads that are no weights in Keras (a `Normalization`'s given `mean`
+    /// and `variance`), for the model's constants.
+    pub fn constants(&self, input: &[usize]) -> Vec<f32> {
+        match self {
+            Layer::Normalization(l) => l.constants(input),
+            _ => Vec::new(),
         }
     }
 }
@@ -572,12 +610,23 @@ pub fn int(e: &Expr) -> Option<i128> {
     }
 }
 
-/// A numeric literal (integer or float), possibly negated.
+/// A numeric literal (integer or float), possibly negated, or arithmetic of them (`1.0 / 255.0`,
+/// computed in f64 as Python computes `1 / 255`).
 pub fn float(e: &Expr) -> Option<f64> {
     match e {
         Expr::Lit(ExprLit { lit: Lit::Float(f), .. }) => f.base10_parse().ok(),
         Expr::Lit(ExprLit { lit: Lit::Int(i), .. }) => i.base10_parse::<i128>().ok().map(|v| v as f64),
         Expr::Unary(ExprUnary { op: UnOp::Neg(_), expr, .. }) => float(expr).map(|v| -v),
+        Expr::Binary(ExprBinary { left, op, right, .. }) => {
+            let (a, b) = (float(left)?, float(right)?);
+            match op {
+                BinOp::Add(_) => Some(a + b),
+                BinOp::Sub(_) => Some(a - b),
+                BinOp::Mul(_) => Some(a * b),
+                BinOp::Div(_) => Some(a / b),
+                _ => None,
+            }
+        }
         Expr::Paren(p) => float(&p.expr),
         Expr::Group(g) => float(&g.expr),
         _ => None,

@@ -53,6 +53,16 @@ impl TimeDistributed {
             diag.error(&inner.kind, "TimeDistributed cannot wrap another TimeDistributed: reshape the steps into one axis first");
             return None;
         }
+        if class == "Normalization" {
+            // Its statistics would be adapted and named inside the wrapper; on the sequence itself
+            // the layer keeps the same per-feature statistics.
+            diag.error(
+                &inner.kind,
+                "TimeDistributed(Normalization) is not supported: apply Normalization to the sequence itself, \
+                 whose last axis it normalizes with the same statistics at every step",
+            );
+            return None;
+        }
         if class == "BatchNormalization" {
             // Keras normalizes each step over the batch alone (its statistics, and T updates of the
             // moving ones per batch); folding the steps into the batch would not match it.

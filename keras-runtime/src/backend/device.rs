@@ -192,7 +192,8 @@ pub trait DenseOps: Device {
     }
 }
 
-/// Normalization kernels: batch and layer normalization.
+/// Normalization kernels: batch and layer normalization, and the preprocessing layers'
+/// standardization and rescaling.
 pub trait NormOps: Device {
     /// Per column of the `rows x cols` matrix `x`: the mean and the biased variance (two passes,
     /// as `jnp.var`).
@@ -278,6 +279,25 @@ pub trait NormOps: Device {
         let mut g = host::Grads::read(self, &grads);
         kernels::layer_norm_backward(n, &x, &dy, &st, gamma.as_deref(), g.as_mut());
         g.write(self, grads);
+    }
+
+    /// `Normalization`: `y = (x - mean) / max(sqrt(var), epsilon)` per feature, or `mean + x *
+    /// max(sqrt(var), epsilon)` inverted (see [`Standardize`]).
+    fn standardize(&self, s: &Standardize, x: Self::View<'_>, mean: Self::View<'_>, var: Self::View<'_>, y: Self::ViewMut<'_>) {
+        let inputs = [Self::shorten(&x), Self::shorten(&mean), Self::shorten(&var)];
+        host::run(self, &inputs, y, |[x, mean, var], y| kernels::standardize(s, x, mean, var, y));
+    }
+
+    /// The input gradient of [`NormOps::standardize`]: `dx = dy / max(sqrt(var), epsilon)` (times
+    /// it, inverted).
+    fn standardize_backward(&self, s: &Standardize, var: Self::View<'_>, dy: Self::View<'_>, dx: Self::ViewMut<'_>) {
+        host::run(self, &[Self::shorten(&var), Self::shorten(&dy)], dx, |[var, dy], dx| kernels::standardize_backward(s, var, dy, dx));
+    }
+
+    /// `y = x * scale + offset` over `r.len` values (`Rescaling`; its input gradient is the same
+    /// map of `dy` with offset 0).
+    fn rescale(&self, r: &Rescale, x: Self::View<'_>, y: Self::ViewMut<'_>) {
+        host::run(self, &[x], y, |[x], y| kernels::rescale(r, x, y));
     }
 }
 

@@ -175,6 +175,38 @@ pub struct Norm {
     pub epsilon: f32,
 }
 
+/// `Normalization`'s standardization of `len` values by per-feature statistics `mean` and
+/// `variance` (`features` each): value `i` belongs to feature `(i / inner) % features` (the kept
+/// axes of a sample flattened, `inner` values after them). `y = (x - mean) / max(sqrt(var),
+/// epsilon)`, or with `invert`, `y = mean + x * max(sqrt(var), epsilon)`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Standardize {
+    /// Values.
+    pub len: usize,
+    /// Statistics (each of `mean` and `variance` holds this many).
+    pub features: usize,
+    /// Consecutive values that share a feature.
+    pub inner: usize,
+    /// The smallest deviation divided by (Keras's `backend.epsilon()`, 1e-7).
+    pub epsilon: f32,
+    /// Undo the standardization instead (Keras's `invert=True`).
+    pub invert: bool,
+}
+
+/// `Rescaling`'s affine map of `len` values, `y = x * scale + offset` (its backward pass is the
+/// same map with offset 0).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rescale {
+    /// Values.
+    pub len: usize,
+    /// The factor.
+    pub scale: f32,
+    /// Added after the product.
+    pub offset: f32,
+}
+
 /// The geometry of a 2-D sliding window over NHWC samples: a convolution's receptive field or a
 /// pooling window. Window tap `(i, j)` of output pixel `(oy, ox)` reads input pixel
 /// `(oy * sh + i * dh - pt, ox * sw + j * dw - pl)`; taps outside the input read padding.

@@ -155,9 +155,10 @@ fn matches(ours: &ConfigValue, file: &Value) -> bool {
         ConfigValue::Float(x) => file.as_f64().is_some_and(|f| (f - x).abs() <= 1e-9 * x.abs().max(1.0)),
         ConfigValue::Bool(b) => file.as_bool() == Some(b),
         ConfigValue::Activation(a) => file.as_str().and_then(crate::activations::Activation::from_name) == Some(a),
-        ConfigValue::Shape(v) => {
+        ConfigValue::Shape(v) | ConfigValue::Axes(v) => {
             file.as_array().is_some_and(|f| f.len() == v.len() && f.iter().zip(v).all(|(f, &v)| f.as_i64() == Some(v)))
         }
+        ConfigValue::None => file.is_null(),
         ConfigValue::Ints(v) => {
             file.as_array().is_some_and(|f| f.len() == v.len() && f.iter().zip(v).all(|(f, &v)| f.as_u64() == Some(v as u64)))
         }
@@ -192,6 +193,12 @@ const SHOWN_KEYS: &[&str] = &[
     "interpolation",
     "cropping",
     "target_shape",
+    "scale",
+    "offset",
+    "axis",
+    "invert",
+    "mean",
+    "variance",
 ];
 
 fn describe_spec(layer: &LayerSpec) -> String {
@@ -219,6 +226,7 @@ fn describe_file(class: &str, cfg: &Value) -> String {
             cfg.get(*k).map(|v| match v {
                 Value::String(s) => format!("{k}={s}"),
                 Value::Array(a) => format!("{k}={}", tuple(a)),
+                Value::Null => format!("{k}=None"),
                 v => format!("{k}={v}"),
             })
         })
@@ -670,7 +678,8 @@ fn config_json(value: &ConfigValue) -> Value {
         ConfigValue::Activation(a) => Value::from(a.name()),
         ConfigValue::Str(w) => Value::from(w),
         ConfigValue::Ints(v) => Value::from(v.to_vec()),
-        ConfigValue::Shape(v) => Value::from(v.to_vec()),
+        ConfigValue::Shape(v) | ConfigValue::Axes(v) => Value::from(v.to_vec()),
+        ConfigValue::None => Value::Null,
         ConfigValue::List(items) => Value::Array(items.iter().map(config_json).collect()),
         ConfigValue::Layer(class, config) => {
             let mut cfg = serde_json::Map::new();
@@ -695,19 +704,24 @@ pub fn weights_file<M: Model>(weights: &[ArrayD<f32>]) -> std::result::Result<Ve
 /// are its cell's, `layers/<name>/cell/vars`, and `Bidirectional` holds one such layer per
 /// direction, `forward_layer` and `backward_layer`).
 fn weights_h5<M: Model>(weights: &[ArrayD<f32>]) -> std::result::Result<Vec<u8>, String> {
-    /// A `vars` group holding `weights`.
-    fn vars_group(parent: &mut hdf5_pure::GroupBuilder, name: &str, weights: &[&ArrayD<f32>]) {
+    /// A `vars` group holding `weights`, each with whether Keras keeps it as an int32.
+    fn vars_group(parent: &mut hdf5_pure::GroupBuilder, name: &str, weights: &[(&ArrayD<f32>, bool)]) {
         let mut vars = parent.create_group("vars");
         vars.set_attr("name", AttrValue::String(name.into()));
-        for (j, w) in weights.iter().enumerate() {
-            let data = w.iter().copied().collect::<Vec<f32>>();
+        for (j, (w, int)) in weights.iter().enumerate() {
             let shape = w.shape().iter().map(|&d| d as u64).collect::<Vec<_>>();
-            vars.create_dataset(&j.to_string()).with_f32_data(&data).with_shape(&shape);
+            let dataset = vars.create_dataset(&j.to_string());
+            if *int {
+                dataset.with_i32_data(&w.iter().map(|&v| v as i32).collect::<Vec<_>>());
+            } else {
+                dataset.with_f32_data(&w.iter().copied().collect::<Vec<_>>());
+            }
+            dataset.with_shape(&shape);
         }
         parent.add_group(vars.finish());
     }
     /// A layer's group with an empty `vars` and the weights in `<inner>/vars`.
-    fn nested_group(parent: &mut hdf5_pure::GroupBuilder, group_name: &str, inner: &str, name: &str, weights: &[&ArrayD<f32>]) {
+    fn nested_group(parent: &mut hdf5_pure::GroupBuilder, group_name: &str, inner: &str, name: &str, weights: &[(&ArrayD<f32>, bool)]) {
         let mut group = parent.create_group(group_name);
         vars_group(&mut group, name, &[]);
         let mut nested = group.create_group(inner);
@@ -721,7 +735,9 @@ fn weights_h5<M: Model>(weights: &[ArrayD<f32>]) -> std::result::Result<Vec<u8>,
     for (layer, path) in M::LAYERS.iter().zip(layer_paths::<M>()) {
         let path = path.as_str();
         let count = M::WEIGHTS.iter().filter(|s| s.layer == layer.name).count();
-        let own: Vec<&ArrayD<f32>> = next.by_ref().take(count).map(|(w, _)| w).collect();
+        // Keras 3 keeps a Normalization's `count` as an int32 scalar.
+        let own: Vec<(&ArrayD<f32>, bool)> =
+            next.by_ref().take(count).map(|(w, spec)| (w, layer.class == "Normalization" && spec.name == "count")).collect();
         match layer.class {
             "TimeDistributed" => nested_group(&mut root_layers, path, "layer", layer.name, &own),
             "SimpleRNN" | "LSTM" | "GRU" => nested_group(&mut root_layers, path, "cell", layer.name, &own),

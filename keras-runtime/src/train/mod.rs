@@ -5,6 +5,7 @@
 //! (it drives the model through the object-safe `Engine`), so each model adds only its thin
 //! forward/backward code to a user's build.
 
+mod adapt;
 mod callbacks;
 pub(crate) mod data;
 mod engine;
@@ -114,6 +115,56 @@ pub trait Network: Sized {
     /// Replaces the weights; every shape is checked first, and nothing is written on error.
     fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
         self.model_mut().core_mut().set_weights(<Self::Model as Model>::WEIGHTS, weights)
+    }
+
+    /// Sets the statistics of the `Normalization` layer named `layer` from `data`, a batch of
+    /// that layer's inputs (samples along the first axis), as Keras's
+    /// `model.get_layer(layer).adapt(data)` does: the mean and the (biased) variance of the data
+    /// along every axis but the layer's `axis`, stored in its `mean` and `variance` weights, so
+    /// `get_weights`, `save_weights` and `save_keras` keep them (`count` stays 0, as in Keras 3).
+    /// The data's rank must be the layer's input's, and its kept axes their sizes; an unknown
+    /// name, a layer that is no `Normalization` or was given its statistics, an empty or
+    /// non-finite batch are errors.
+    ///
+    /// ```ignore
+    /// sequential! { struct Net = Input(2) => Normalization() => Dense(1); }
+    ///
+    /// let mut model = Net::new(&Cpu::default());
+    /// model.adapt("normalization", &array![[1.0f32, 10.0], [3.0, 30.0]])?;
+    /// let w = model.get_weights()?; // mean [2, 20], variance [1, 100], count 0, then the Dense's
+    /// ```
+    fn adapt<S: Data<Elem = f32>, D: Dimension>(&mut self, layer: &str, data: &ArrayBase<S, D>) -> Result<()> {
+        adapt::adapt(self.model_mut(), layer, [Ok(data.view())], false)
+    }
+
+    /// [`Network::adapt`] over a data set given as batches (an iterator of arrays, read as they
+    /// come: data that does not fit in memory): each batch's statistics are combined with those
+    /// of the batches before it as Keras combines a data set's, so one batch gives what `adapt`
+    /// gives. Empty batches are skipped.
+    fn adapt_batches<S: Data<Elem = f32>, D: Dimension>(
+        &mut self,
+        layer: &str,
+        batches: impl IntoIterator<Item = ArrayBase<S, D>>,
+    ) -> Result<()> {
+        adapt::adapt(self.model_mut(), layer, batches.into_iter().map(Ok), true)
+    }
+
+    /// [`Network::adapt_batches`] over the batches of a [`Dataset`] (Keras's `adapt` of a
+    /// `PyDataset`): every batch in order, its inputs `x` the layer's data (one array; targets
+    /// are ignored). A batch the dataset cannot give is the error returned.
+    fn adapt_dataset<Ds: Dataset + ?Sized>(&mut self, layer: &str, data: &mut Ds) -> Result<()> {
+        let batches = (0..data.len()).map(|index| {
+            let mut batch = data.get(index)?;
+            match batch.x.len() {
+                1 => Ok(batch.x.remove(0)),
+                n => Err(Error::value(
+                    format!("adapt_dataset: batch {index}'s inputs"),
+                    "one array, the layer's data",
+                    format!("{n} arrays"),
+                )),
+            }
+        });
+        adapt::adapt(self.model_mut(), layer, batches, true)
     }
 
     /// Saves the weights (trainable and not) to a safetensors file, one tensor per weight named

@@ -6,7 +6,7 @@
 use super::activation;
 use super::pool;
 use super::simd::{self, Simd, simd_fn};
-use crate::backend::ops::{Activation, Affine, BatchStats, BiasAct, Norm, NormGrads};
+use crate::backend::ops::{Activation, Affine, BatchStats, BiasAct, Norm, NormGrads, Rescale, Standardize};
 use std::ops::Range;
 
 /// Matrices with fewer elements than this run on the calling thread.
@@ -463,6 +463,39 @@ pub fn moments(n: &Norm, x: &[f32], mean: &mut [f32], var: &mut [f32]) {
 pub fn moving_average(momentum: f32, moving: &mut [f32], value: &[f32]) {
     for (m, &v) in moving.iter_mut().zip(value) {
         *m = *m * momentum + v * (1.0 - momentum);
+    }
+}
+
+/// `max(sqrt(var), epsilon)`, as Keras computes it; NaN stays NaN (`jnp.maximum` propagates it).
+fn deviation(var: f32, epsilon: f32) -> f32 {
+    let d = var.sqrt();
+    if d < epsilon { epsilon } else { d }
+}
+
+/// `Normalization`'s forward pass (see `NormOps::standardize`).
+pub fn standardize(s: &Standardize, x: &[f32], mean: &[f32], var: &[f32], y: &mut [f32]) {
+    let &Standardize { len, features, inner, epsilon, invert } = s;
+    for (i, (y, &x)) in y[..len].iter_mut().zip(&x[..len]).enumerate() {
+        let c = (i / inner) % features;
+        let d = deviation(var[c], epsilon);
+        *y = if invert { mean[c] + x * d } else { (x - mean[c]) / d };
+    }
+}
+
+/// `Normalization`'s input gradient (see `NormOps::standardize_backward`).
+pub fn standardize_backward(s: &Standardize, var: &[f32], dy: &[f32], dx: &mut [f32]) {
+    let &Standardize { len, features, inner, epsilon, invert } = s;
+    for (i, (dx, &g)) in dx[..len].iter_mut().zip(&dy[..len]).enumerate() {
+        let d = deviation(var[(i / inner) % features], epsilon);
+        *dx = if invert { g * d } else { g / d };
+    }
+}
+
+/// `y = x * scale + offset` (see `NormOps::rescale`).
+pub fn rescale(r: &Rescale, x: &[f32], y: &mut [f32]) {
+    let &Rescale { len, scale, offset } = r;
+    for (y, &x) in y[..len].iter_mut().zip(&x[..len]) {
+        *y = x * scale + offset;
     }
 }
 

@@ -281,6 +281,21 @@ impl NormOps for Cpu {
     fn layer_norm_backward(&self, n: &Norm, x: &[f32], dy: &[f32], stats: &[f32], gamma: Option<&[f32]>, grads: NormGrads<&mut [f32]>) {
         kernels::layer_norm_backward(n, x, dy, stats, gamma, grads);
     }
+
+    #[inline]
+    fn standardize(&self, s: &Standardize, x: &[f32], mean: &[f32], var: &[f32], y: &mut [f32]) {
+        kernels::standardize(s, x, mean, var, y);
+    }
+
+    #[inline]
+    fn standardize_backward(&self, s: &Standardize, var: &[f32], dy: &[f32], dx: &mut [f32]) {
+        kernels::standardize_backward(s, var, dy, dx);
+    }
+
+    #[inline]
+    fn rescale(&self, r: &Rescale, x: &[f32], y: &mut [f32]) {
+        kernels::rescale(r, x, y);
+    }
 }
 
 impl WindowOps for Cpu {

@@ -1,10 +1,10 @@
 //! [`NormOps`] on the device (`kernels/norm.cu`): batch and layer normalization, their
-//! statistics and backward passes.
+//! statistics and backward passes; the preprocessing layers' standardization and rescaling.
 
 use super::kernels::NORM;
 use super::{Cuda, CudaView, CudaViewMut, GpuDevice, KernelArg};
 use crate::backend::NormOps;
-use crate::backend::ops::{Affine, BatchStats, Norm, NormGrads};
+use crate::backend::ops::{Affine, BatchStats, Norm, NormGrads, Rescale, Standardize};
 
 /// The address of an optional view, or null.
 fn opt(ptr: Option<u64>) -> u64 {
@@ -148,6 +148,27 @@ impl<D: GpuDevice> NormOps for Cuda<D> {
                 KernelArg::new(&dx.ptr),
             ];
             self.launch(&NORM, "layer_norm_input_grad", n.rows, &args);
+        }
+    }
+
+    fn standardize(&self, s: &Standardize, x: CudaView<'_>, mean: CudaView<'_>, var: CudaView<'_>, y: CudaViewMut<'_>) {
+        if self.check("standardize", &[(x.len, s.len), (y.len, s.len), (mean.len, s.features), (var.len, s.features)]) {
+            let args =
+                [KernelArg::new(s), KernelArg::new(&x.ptr), KernelArg::new(&mean.ptr), KernelArg::new(&var.ptr), KernelArg::new(&y.ptr)];
+            self.launch(&NORM, "standardize", s.len, &args);
+        }
+    }
+
+    fn standardize_backward(&self, s: &Standardize, var: CudaView<'_>, dy: CudaView<'_>, dx: CudaViewMut<'_>) {
+        if self.check("standardize_backward", &[(dy.len, s.len), (dx.len, s.len), (var.len, s.features)]) {
+            let args = [KernelArg::new(s), KernelArg::new(&var.ptr), KernelArg::new(&dy.ptr), KernelArg::new(&dx.ptr)];
+            self.launch(&NORM, "standardize_backward", s.len, &args);
+        }
+    }
+
+    fn rescale(&self, r: &Rescale, x: CudaView<'_>, y: CudaViewMut<'_>) {
+        if self.check("rescale", &[(x.len, r.len), (y.len, r.len)]) {
+            self.launch(&NORM, "rescale", r.len, &[KernelArg::new(r), KernelArg::new(&x.ptr), KernelArg::new(&y.ptr)]);
         }
     }
 }

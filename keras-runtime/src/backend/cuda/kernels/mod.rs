@@ -32,7 +32,8 @@ pub static RANDOM: Module = Module {
     kernels: &["dropout", "dropout_mask", "dropout_channels", "dropout_backward", "gaussian_noise", "advance"],
 };
 
-/// NormOps: batch and layer normalization, their statistics and backward passes.
+/// NormOps: batch and layer normalization, their statistics and backward passes; standardization
+/// (with its backward pass) and rescaling.
 pub static NORM: Module = Module {
     name: "norm",
     source: include_str!("norm.cu"),
@@ -45,6 +46,9 @@ pub static NORM: Module = Module {
         "layer_norm",
         "layer_norm_param_grads",
         "layer_norm_input_grad",
+        "standardize",
+        "standardize_backward",
+        "rescale",
     ],
 };
 

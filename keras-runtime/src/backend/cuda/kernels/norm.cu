@@ -1,4 +1,4 @@
-// NormOps: batch and layer normalization, in the CPU backend's order of operations
+// NormOps: batch and layer normalization and the preprocessing layers' standardization and rescaling, in the CPU backend's order of operations
 // (backend/cpu/kernels.rs): a column's or a row's sums run in row or column order in one thread,
 // so both backends agree to the last bit where the device's arithmetic is IEEE (no fast math).
 
@@ -124,4 +124,43 @@ extern "C" __global__ void layer_norm_input_grad(Norm n, const float* x, const f
             dx[i] = inv / cols * (cols * g - sum_g - xhat * sum_g_xhat);
         }
     }
+}
+
+struct Standardize {
+    unsigned long long len, features, inner;
+    float epsilon;
+    bool invert;
+};
+
+// max(sqrt(var), epsilon), NaN kept (as jnp.maximum keeps it; fmaxf would drop it).
+__device__ __forceinline__ float keras_deviation(float var, float epsilon) {
+    float d = sqrtf(var);
+    return d < epsilon ? epsilon : d;
+}
+
+// Normalization: y = (x - mean) / d per feature, or mean + x * d inverted.
+extern "C" __global__ void standardize(Standardize s, const float* x, const float* mean, const float* var, float* y) {
+    KERAS_FOR(i, s.len) {
+        unsigned long long c = (i / s.inner) % s.features;
+        float d = keras_deviation(var[c], s.epsilon);
+        y[i] = s.invert ? mean[c] + x[i] * d : (x[i] - mean[c]) / d;
+    }
+}
+
+// Its input gradient: dx = dy / d, or dy * d inverted.
+extern "C" __global__ void standardize_backward(Standardize s, const float* var, const float* dy, float* dx) {
+    KERAS_FOR(i, s.len) {
+        float d = keras_deviation(var[(i / s.inner) % s.features], s.epsilon);
+        dx[i] = s.invert ? dy[i] * d : dy[i] / d;
+    }
+}
+
+struct Rescale {
+    unsigned long long len;
+    float scale, offset;
+};
+
+// Rescaling: y = x * scale + offset.
+extern "C" __global__ void rescale(Rescale r, const float* x, float* y) {
+    KERAS_FOR(i, r.len) { y[i] = x[i] * r.scale + r.offset; }
 }
