@@ -10,9 +10,9 @@
 
 use crate::error::{batch_shape, tuple_shape};
 use crate::model::{ConfigValue, LayerSpec, Model, WeightSpec};
-use keras_naming::snake_case;
 use crate::{Error, Result};
 use hdf5_pure::AttrValue;
+use keras_naming::snake_case;
 use ndarray::{ArrayD, IxDyn};
 use serde_json::Value;
 use std::io::Read;
