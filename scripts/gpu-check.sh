@@ -29,10 +29,15 @@ case "${1:-}" in
         ;;
 esac
 
+# The features the binaries are built with: `cuda` (what a GPU machine needs). CI passes the
+# workspace's whole set (KERAS_GPU_CHECK_FEATURES=cuda,mpi), which its test run has just built,
+# so that nothing is compiled twice.
+features="${KERAS_GPU_CHECK_FEATURES:-cuda}"
+
 build() {
-    cargo build --release --features cuda --example bench || return 1
+    cargo build --release --features "$features" --example bench || return 1
     # The test binaries' paths, as cargo reports them.
-    cargo test --release --features cuda --test conformance --test cuda_nvrtc --no-run --message-format=json \
+    cargo test --release --features "$features" --test conformance --test cuda_nvrtc --no-run --message-format=json \
         | python3 -c '
 import json, sys
 for line in sys.stdin:
