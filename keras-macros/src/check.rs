@@ -2,7 +2,10 @@
 //! at its tokens, in Keras's words. After an error that leaves a shape unknown, later layers are
 //! still checked for their own mistakes, but not for shapes that follow from the first one.
 
-use crate::catalog::{self, CLASSES, Layer, Runtime, Shape, Weight, bind, fmt_shape, names};
+use crate::catalog::bidirectional::Bidirectional;
+use crate::catalog::embedding::Embedding;
+use crate::catalog::time_distributed::TimeDistributed;
+use crate::catalog::{self, Layer, Runtime, Shape, Weight, bind, fmt_shape, names};
 use crate::diag::Diag;
 use crate::parse::Chain;
 use proc_macro2::TokenStream;
@@ -60,7 +63,7 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
     let mut lost = false;
     let mut layers: Vec<CheckedLayer> = Vec::new();
     let mut seen_names: HashMap<String, usize> = HashMap::new();
-    let mut counters: HashMap<&'static str, usize> = HashMap::new();
+    let mut counters: HashMap<String, usize> = HashMap::new();
     let mut input_shape: Option<Shape> = None;
     let mut real_layers = 0;
     let mut input_indices = None;
@@ -76,9 +79,10 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
             shape = None;
             continue;
         }
-        let Some(&class) = CLASSES.iter().find(|c| **c == class_name) else {
-            let hint = names::suggest(&class_name, CLASSES).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
-            diag.error(&call.kind, format!("unknown layer `{class_name}`; {hint}the layers keras-rs knows are {}", CLASSES.join(", ")));
+        let classes = catalog::classes();
+        let Some(&class) = classes.iter().find(|c| **c == class_name) else {
+            let hint = names::suggest(&class_name, &classes).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
+            diag.error(&call.kind, format!("unknown layer `{class_name}`; {hint}the layers keras-rs knows are {}", classes.join(", ")));
             lost = true;
             shape = None;
             continue;
@@ -120,17 +124,17 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
         let args = bind(class, call, signature, positional, true, diag);
         let mut layer = Layer::build(class, call, &args, diag);
         // A wrapped layer is made, and named, before its wrapper, as in Keras.
-        if let Some(Layer::TimeDistributed(td)) = &mut layer {
+        if let Some(td) = layer.as_mut().and_then(|l| l.downcast_mut::<TimeDistributed>()) {
             let given = td.inner_name.as_ref().map(|(value, at)| (value, at.clone()));
             td.name = name_from(given, td.inner.class(), &mut counters, diag).unwrap_or_default();
         }
         // Keras makes the wrapped layer first: an unnamed one takes the class's next default name.
-        if let Some(Layer::Bidirectional(b)) = &mut layer
+        if let Some(b) = layer.as_mut().and_then(|l| l.downcast_mut::<Bidirectional>())
             && !b.inner_named
         {
             b.inner_name = name_from(None, b.inner.kind.class(), &mut counters, diag).unwrap_or_default();
         }
-        if let Some(Layer::Embedding(e)) = &layer
+        if let Some(e) = layer.as_ref().and_then(|l| l.downcast_ref::<Embedding>())
             && real_layers == 1
         {
             input_indices = Some(e.input_dim);
@@ -221,10 +225,7 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
         shape = Some(output.clone());
         let activity_regularizer = layer.activity_regularizer();
         let config = layer.config();
-        let weight_prefix = match &layer {
-            Layer::TimeDistributed(td) => Some(td.name.clone()),
-            _ => None,
-        };
+        let weight_prefix = layer.downcast_ref::<TimeDistributed>().map(|td| td.name.clone());
         layers.push(CheckedLayer {
             name,
             class: layer.class(),
@@ -264,12 +265,7 @@ pub(crate) fn int(e: &Expr) -> Option<i128> {
 }
 
 /// The layer's name: `name = ".."`, else the class's prefix with a counter (`dense`, `dense_1`).
-fn layer_name(
-    args: &catalog::Args<'_>,
-    class: &'static str,
-    counters: &mut HashMap<&'static str, usize>,
-    diag: &mut Diag,
-) -> Option<String> {
+fn layer_name(args: &catalog::Args<'_>, class: &'static str, counters: &mut HashMap<String, usize>, diag: &mut Diag) -> Option<String> {
     name_from(args.name.map(|a| (&a.value, a.to_token_stream())), class, counters, diag)
 }
 
@@ -277,14 +273,14 @@ fn layer_name(
 pub(crate) fn name_from(
     given: Option<(&Expr, TokenStream)>,
     class: &'static str,
-    counters: &mut HashMap<&'static str, usize>,
+    counters: &mut HashMap<String, usize>,
     diag: &mut Diag,
 ) -> Option<String> {
     match given {
         None => {
             let snake = Layer::snake(class);
-            let n = counters.entry(snake).or_insert(0);
-            let name = if *n == 0 { snake.to_string() } else { format!("{snake}_{n}") };
+            let n = counters.entry(snake.clone()).or_insert(0);
+            let name = if *n == 0 { snake } else { format!("{snake}_{n}") };
             *n += 1;
             Some(name)
         }

@@ -14,7 +14,10 @@
 //! straight-line code (a shared layer's gradients summed over its calls, a tensor's gradient
 //! summed over its consumers).
 
-use crate::catalog::{self, CLASSES, Layer, Runtime, Shape, Weight, bind, fmt_shape, names};
+use crate::catalog::bidirectional::Bidirectional;
+use crate::catalog::embedding::Embedding;
+use crate::catalog::time_distributed::TimeDistributed;
+use crate::catalog::{self, Layer, Runtime, Shape, Weight, bind, fmt_shape, names};
 use crate::check::{int, name_from, thousands};
 use crate::diag::Diag;
 use crate::expand::{Arenas, Decl, Emit, backward_call, emit, forward_call, infer_body, layer_spec, snake_case, stub, usizes};
@@ -257,7 +260,7 @@ fn check(item: &FItem, diag: &mut Diag) -> Option<FChecked> {
     let errors_before = diag.len();
     let mut vars: HashMap<String, Val> = HashMap::new();
     let mut names_seen: HashMap<String, TokenStream> = HashMap::new();
-    let mut counters: HashMap<&'static str, usize> = HashMap::new();
+    let mut counters: HashMap<String, usize> = HashMap::new();
     let mut inputs: Vec<(Ident, Option<Shape>)> = Vec::new();
     for (k, (ident, shape)) in item.inputs.iter().enumerate() {
         let name = ident.to_string();
@@ -272,7 +275,7 @@ fn check(item: &FItem, diag: &mut Diag) -> Option<FChecked> {
     let mut nodes: Vec<Node> = Vec::new();
     // For each input an Embedding reads: the smallest `input_dim` (its values are ids below it).
     let mut vocab: Vec<Option<usize>> = vec![None; inputs.len()];
-    let known: Vec<&'static str> = CLASSES.iter().chain(MERGES).copied().filter(|c| *c != "Input").collect();
+    let known: Vec<&'static str> = catalog::REGISTRY.iter().map(|e| e.class).chain(MERGES.iter().copied()).collect();
 
     for stmt in &item.stmts {
         // A later `let` of a name shadows the earlier one, as in Rust (Keras code reassigns
@@ -413,7 +416,7 @@ fn make(
     call: &Call,
     known: &[&'static str],
     names_seen: &mut HashMap<String, TokenStream>,
-    counters: &mut HashMap<&'static str, usize>,
+    counters: &mut HashMap<String, usize>,
     uniques: &mut Vec<Unique>,
     diag: &mut Diag,
 ) -> Option<usize> {
@@ -462,12 +465,12 @@ fn make(
             diag.error(a, "`in` is not used in functional!: a layer's input shape is the shape of the tensor it is called on");
         }
         let mut layer = Layer::build(class, call, &args, diag);
-        if let Some(Layer::TimeDistributed(td)) = &mut layer {
+        if let Some(td) = layer.as_mut().and_then(|l| l.downcast_mut::<TimeDistributed>()) {
             let given = td.inner_name.as_ref().map(|(value, at)| (value, at.clone()));
             td.name = name_from(given, td.inner.class(), counters, diag).unwrap_or_default();
         }
         // Keras makes the wrapped layer first: an unnamed one takes the class's next default name.
-        if let Some(Layer::Bidirectional(b)) = &mut layer
+        if let Some(b) = layer.as_mut().and_then(|l| l.downcast_mut::<Bidirectional>())
             && !b.inner_named
         {
             b.inner_name = name_from(None, b.inner.kind.class(), counters, diag).unwrap_or_default();
@@ -577,7 +580,7 @@ fn apply(
                 return Val::Poison;
             }
             let (ident, input) = &shapes[0];
-            if let Layer::Embedding(e) = &**layer {
+            if let Some(e) = layer.downcast_ref::<Embedding>() {
                 match srcs[0] {
                     Src::Input(k) => vocab[k] = Some(vocab[k].map_or(e.input_dim, |v| v.min(e.input_dim))),
                     Src::Node(_) => {
@@ -787,10 +790,7 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
                 let l = &m.uniques[u];
                 let (activity, config, prefix) = match &l.op {
                     Op::Layer(layer) => {
-                        let prefix = match &**layer {
-                            Layer::TimeDistributed(td) => Some(td.name.as_str()),
-                            _ => None,
-                        };
+                        let prefix = layer.downcast_ref::<TimeDistributed>().map(|td| td.name.as_str());
                         (layer.activity_regularizer(), layer.config(), prefix)
                     }
                     Op::Merge(_) => (None, Vec::new(), None),

@@ -207,3 +207,62 @@ fn reshaping_layers_follow_keras_shapes() {
     let (_, m) = checked("struct T = Input((5, 4, 3)) => TimeDistributed(TimeDistributed(Dense(2)));");
     assert_eq!(m, ["TimeDistributed cannot wrap another TimeDistributed: reshape the steps into one axis first"]);
 }
+
+/// Keras's default layer names (`dense`, `up_sampling2d`, `simple_rnn`, ..), as Keras 3 names
+/// each class, come from the one shared `snake_case`.
+#[test]
+fn default_names_are_keras_snake_case() {
+    let keras = [
+        ("Dense", "dense"),
+        ("Activation", "activation"),
+        ("Dropout", "dropout"),
+        ("Flatten", "flatten"),
+        ("BatchNormalization", "batch_normalization"),
+        ("LayerNormalization", "layer_normalization"),
+        ("Reshape", "reshape"),
+        ("ActivityRegularization", "activity_regularization"),
+        ("Conv2D", "conv2d"),
+        ("MaxPooling2D", "max_pooling2d"),
+        ("AveragePooling2D", "average_pooling2d"),
+        ("GlobalAveragePooling2D", "global_average_pooling2d"),
+        ("GlobalMaxPooling2D", "global_max_pooling2d"),
+        ("Conv1D", "conv1d"),
+        ("MaxPooling1D", "max_pooling1d"),
+        ("AveragePooling1D", "average_pooling1d"),
+        ("GlobalAveragePooling1D", "global_average_pooling1d"),
+        ("GlobalMaxPooling1D", "global_max_pooling1d"),
+        ("DepthwiseConv2D", "depthwise_conv2d"),
+        ("SeparableConv2D", "separable_conv2d"),
+        ("Conv2DTranspose", "conv2d_transpose"),
+        ("Permute", "permute"),
+        ("RepeatVector", "repeat_vector"),
+        ("UpSampling2D", "up_sampling2d"),
+        ("ZeroPadding2D", "zero_padding2d"),
+        ("Cropping2D", "cropping2d"),
+        ("GaussianNoise", "gaussian_noise"),
+        ("GaussianDropout", "gaussian_dropout"),
+        ("SpatialDropout2D", "spatial_dropout2d"),
+        ("TimeDistributed", "time_distributed"),
+        ("Embedding", "embedding"),
+        ("SimpleRNN", "simple_rnn"),
+        ("LSTM", "lstm"),
+        ("GRU", "gru"),
+        ("Bidirectional", "bidirectional"),
+        ("Normalization", "normalization"),
+        ("Rescaling", "rescaling"),
+        ("Add", "add"),
+        ("Subtract", "subtract"),
+        ("Multiply", "multiply"),
+        ("Average", "average"),
+        ("Maximum", "maximum"),
+        ("Minimum", "minimum"),
+        ("Concatenate", "concatenate"),
+    ];
+    for (class, snake) in keras {
+        assert_eq!(crate::catalog::Layer::snake(class), snake, "{class}");
+    }
+    // Every class the DSL knows is listed, with the name Keras gives it.
+    for entry in crate::catalog::REGISTRY {
+        assert!(keras.iter().any(|(c, _)| *c == entry.class), "{} is missing from the table", entry.class);
+    }
+}

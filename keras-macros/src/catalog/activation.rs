@@ -1,12 +1,16 @@
 //! `Activation(name)`: applies an activation function.
 
-use super::{Args, Runtime, names};
+use super::{Args, Entry, Kind, Layer, Runtime, names};
 use crate::diag::Diag;
 use crate::parse::Call;
 use proc_macro2::TokenStream;
 use quote::quote;
 
 pub const SIGNATURE: (&[&str], usize) = (&["activation"], 1);
+
+/// The registry's row.
+pub const ENTRY: Entry =
+    Entry { class: "Activation", signature: SIGNATURE, build: |call, args, diag| Activation::build(call, args, diag).map(Layer::new) };
 
 pub struct Activation {
     pub activation: TokenStream,
@@ -22,8 +26,19 @@ impl Activation {
             Some(a) => names::activation(&a.value, diag).map(|activation| Activation { activation }),
         }
     }
+}
 
-    pub fn runtime(&self, input: &[usize]) -> Runtime {
+impl Kind for Activation {
+    fn class(&self) -> &'static str {
+        "Activation"
+    }
+
+    fn config(&self) -> Vec<TokenStream> {
+        let act = &self.activation;
+        vec![quote!(("activation", ::keras::model::ConfigValue::Activation(<#act as ::keras::activations::ActivationFn>::KIND)))]
+    }
+
+    fn runtime(&self, input: &[usize], _output: &[usize], _index: usize) -> Runtime {
         let w = *input.last().expect("shapes have at least one dimension");
         let act = &self.activation;
         let ty = quote!(::keras::layers::Activation<#w, #act>);

@@ -2,7 +2,7 @@
 //! beta_initializer = .., gamma_initializer = .., moving_mean_initializer = ..,
 //! moving_variance_initializer = ..)`.
 
-use super::{Args, Runtime, Shape, Weight, boolean, float, int, names};
+use super::{Args, Entry, Kind, Layer, Runtime, Shape, Weight, boolean, float, int, names};
 use crate::diag::Diag;
 use crate::parse::Call;
 use proc_macro2::TokenStream;
@@ -22,6 +22,13 @@ pub const SIGNATURE: (&[&str], usize) = (
     ],
     1,
 );
+
+/// The registry's row for `BatchNormalization`.
+pub const ENTRY: Entry = Entry {
+    class: "BatchNormalization",
+    signature: SIGNATURE,
+    build: |call, args, diag| BatchNormalization::build(call, args, diag).map(Layer::new),
+};
 
 pub struct BatchNormalization {
     axis: Option<(i128, TokenStream)>,
@@ -82,10 +89,26 @@ impl BatchNormalization {
         }
         Some(BatchNormalization { axis, momentum, epsilon, center, scale, inits })
     }
+}
+
+impl Kind for BatchNormalization {
+    fn class(&self) -> &'static str {
+        "BatchNormalization"
+    }
+
+    fn config(&self) -> Vec<TokenStream> {
+        let (momentum, epsilon, center, scale) = (self.momentum, self.epsilon, self.center, self.scale);
+        vec![
+            quote!(("momentum", ::keras::model::ConfigValue::Float(#momentum))),
+            quote!(("epsilon", ::keras::model::ConfigValue::Float(#epsilon))),
+            quote!(("center", ::keras::model::ConfigValue::Bool(#center))),
+            quote!(("scale", ::keras::model::ConfigValue::Bool(#scale))),
+        ]
+    }
 
     /// Normalization keeps the shape; only the features axis (the last) is supported, as the
     /// rest of keras-rs is channels-last.
-    pub fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
+    fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
         if let Some((axis, _)) = &self.axis {
             let rank = input.len() as i128 + 1;
             if *axis != -1 && *axis != rank - 1 {
@@ -99,7 +122,7 @@ impl BatchNormalization {
         Ok(input.to_vec())
     }
 
-    pub fn weights(&self, input: &[usize]) -> Vec<Weight> {
+    fn weights(&self, input: &[usize]) -> Vec<Weight> {
         let w = *input.last().expect("shapes have at least one dimension");
         let weight = |name, trainable, init: &TokenStream| Weight {
             name,
@@ -121,7 +144,7 @@ impl BatchNormalization {
         out
     }
 
-    pub fn runtime(&self, input: &[usize]) -> Runtime {
+    fn runtime(&self, input: &[usize], _output: &[usize], _index: usize) -> Runtime {
         let w = *input.last().expect("shapes have at least one dimension");
         let (center, scale) = (self.center, self.scale);
         let (momentum, epsilon) = (self.momentum as f32, self.epsilon as f32);

@@ -2,7 +2,7 @@
 //! "ave")`: the wrapped recurrent layer and a copy reading the sequence the other way, named
 //! `forward_<name>` and `backward_<name>` as Keras names them, their outputs merged.
 
-use super::{Args, CLASSES, Layer, Runtime, Shape, Weight, bind, names, recurrent, word};
+use super::{Args, Entry, Kind, Layer, Runtime, Shape, Weight, bind, entry, names, recurrent, word};
 use crate::diag::Diag;
 use crate::parse::Call;
 use proc_macro2::TokenStream;
@@ -12,6 +12,13 @@ use quote::{ToTokens, format_ident, quote};
 pub const SIGNATURE: (&[&str], usize) = (&["layer", "merge_mode"], 2);
 
 const MODES: &[&str] = &["concat", "sum", "mul", "ave"];
+
+/// The registry's row.
+pub const ENTRY: Entry = Entry {
+    class: "Bidirectional",
+    signature: SIGNATURE,
+    build: |call, args, diag| Bidirectional::build(call, args, diag).map(Layer::new),
+};
 
 pub struct Bidirectional {
     /// The wrapped recurrent layer.
@@ -57,11 +64,11 @@ impl Bidirectional {
         };
         let class_name = inner.kind.to_string();
         let kind = match class_name.as_str() {
-            "SimpleRNN" => recurrent::Kind::Simple,
-            "LSTM" => recurrent::Kind::Lstm,
-            "GRU" => recurrent::Kind::Gru,
+            "SimpleRNN" => recurrent::Cell::Simple,
+            "LSTM" => recurrent::Cell::Lstm,
+            "GRU" => recurrent::Cell::Gru,
             other => {
-                let known = CLASSES.contains(&other);
+                let known = entry(other).is_some();
                 let hint = if known {
                     String::new()
                 } else {
@@ -80,7 +87,7 @@ impl Bidirectional {
             diag.error(a, "put `params` on Bidirectional, not on the layer it wraps");
         }
         let inner_name = match inner_args.name {
-            None => Some(Layer::snake(&class_name).to_string()),
+            None => Some(Layer::snake(&class_name)),
             Some(a) => match &a.value {
                 syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) if !s.value().is_empty() && !s.value().contains('/') => {
                     Some(s.value())
@@ -100,8 +107,14 @@ impl Bidirectional {
         let inner_named = inner_args.name.is_some();
         Some(Bidirectional { inner: Box::new(layer), inner_name: inner_name?, inner_named, merge: merge? })
     }
+}
 
-    pub fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
+impl Kind for Bidirectional {
+    fn class(&self) -> &'static str {
+        "Bidirectional"
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
         let mut out = self.inner.output_shape(input).map_err(|e| format!("Bidirectional: {e}"))?;
         if self.merge == "concat" {
             *out.last_mut().expect("recurrent outputs have a units axis") *= 2;
@@ -110,7 +123,7 @@ impl Bidirectional {
     }
 
     /// The wrapped layer's weights twice, `forward_<name>/..` then `backward_<name>/..`.
-    pub fn weights(&self, input: &[usize]) -> Vec<Weight> {
+    fn weights(&self, input: &[usize]) -> Vec<Weight> {
         let inner = self.inner.weights(input);
         let named = |dir: &str, w: &Weight| Weight {
             name: Box::leak(format!("{dir}_{}/{}", self.inner_name, w.name).into_boxed_str()),
@@ -124,7 +137,7 @@ impl Bidirectional {
     }
 
     /// `merge_mode`, and the wrapped layer's class and entries as `layer.class_name`, `layer.units`, ..
-    pub fn config(&self) -> Vec<TokenStream> {
+    fn config(&self) -> Vec<TokenStream> {
         let (merge, class) = (self.merge, self.inner.kind.class());
         let mut out = vec![
             quote!(("merge_mode", ::keras::model::ConfigValue::Str(#merge))),
@@ -137,7 +150,7 @@ impl Bidirectional {
         out
     }
 
-    pub fn runtime(&self, input: &[usize], output: &[usize]) -> Runtime {
+    fn runtime(&self, input: &[usize], output: &[usize], _index: usize) -> Runtime {
         let half = self.inner.output_shape(input).expect("checked by output_shape");
         let fwd = self.inner.runtime_going(input, &half, self.inner.go_backwards);
         let bwd = self.inner.runtime_going(input, &half, !self.inner.go_backwards);

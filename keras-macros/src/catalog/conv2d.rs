@@ -4,7 +4,7 @@
 //! and `Conv1D(..)` (the same arguments, one spatial axis, and `padding = "causal"`); the window
 //! arithmetic and argument parsing the other convolutions and the poolings share.
 
-use super::{Args, Runtime, Shape, Weight, boolean, fmt_shape, int, names, penalties, word};
+use super::{Args, Entry, Kind, Layer, Runtime, Shape, Weight, boolean, fmt_shape, int, names, penalties, word};
 use crate::diag::Diag;
 use crate::parse::{Arg, Call};
 use proc_macro2::TokenStream;
@@ -293,6 +293,13 @@ impl WeightArgs {
     }
 }
 
+/// The registry's row for `Conv2D`.
+pub const CONV2D: Entry =
+    Entry { class: "Conv2D", signature: SIGNATURE, build: |call, args, diag| Conv::build("Conv2D", 2, call, args, diag).map(Layer::new) };
+/// The registry's row for `Conv1D`.
+pub const CONV1D: Entry =
+    Entry { class: "Conv1D", signature: SIGNATURE, build: |call, args, diag| Conv::build("Conv1D", 1, call, args, diag).map(Layer::new) };
+
 /// `Conv1D` and `Conv2D`.
 pub struct Conv {
     class: &'static str,
@@ -305,14 +312,6 @@ pub struct Conv {
 }
 
 impl Conv {
-    /// Keras configuration entries compared with a file's architecture: filters, the window,
-    /// activation, use_bias.
-    pub fn config(&self) -> Vec<TokenStream> {
-        let mut out = config(Some(self.filters), &self.activation, self.use_bias);
-        out.extend(self.window.config("kernel_size", true));
-        out
-    }
-
     /// A `Conv1D` (`rank` 1) or `Conv2D` (`rank` 2).
     pub fn build(class: &'static str, rank: usize, call: &Call, args: &Args<'_>, diag: &mut Diag) -> Option<Conv> {
         let (sig, _) = SIGNATURE;
@@ -335,17 +334,19 @@ impl Conv {
         }
         Some(Conv { class, filters: filters?, window: window?, activation: activation?, use_bias: use_bias?, kernel: kernel?, bias: bias? })
     }
+}
 
-    pub fn class(&self) -> &'static str {
+impl Kind for Conv {
+    fn class(&self) -> &'static str {
         self.class
     }
 
-    pub fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
+    fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
         let p = self.window.place(self.class, "kernel", input)?;
         Ok(if self.window.rank == 1 { vec![p.out.1, self.filters] } else { vec![p.out.0, p.out.1, self.filters] })
     }
 
-    pub fn weights(&self, input: &[usize]) -> Vec<Weight> {
+    fn weights(&self, input: &[usize]) -> Vec<Weight> {
         let (kh, kw) = self.window.size;
         let c = input[input.len() - 1];
         let shape = if self.window.rank == 1 { vec![kw, c, self.filters] } else { vec![kh, kw, c, self.filters] };
@@ -356,7 +357,15 @@ impl Conv {
         w
     }
 
-    pub fn runtime(&self, input: &[usize], _output: &[usize]) -> Runtime {
+    /// Keras configuration entries compared with a file's architecture: filters, the window,
+    /// activation, use_bias.
+    fn config(&self) -> Vec<TokenStream> {
+        let mut out = config(Some(self.filters), &self.activation, self.use_bias);
+        out.extend(self.window.config("kernel_size", true));
+        out
+    }
+
+    fn runtime(&self, input: &[usize], _output: &[usize], _index: usize) -> Runtime {
         let placed = self.window.place(self.class, "kernel", input).expect("checked by output_shape");
         let window = self.window.runtime(input, &placed);
         let (kh, kw) = self.window.size;

@@ -4,7 +4,7 @@
 //! the adjoint of a `Conv2D`, growing its input.
 
 use super::conv2d::{Padding, Placed, WeightArgs, Window, activation, config, conv_window, count, use_bias};
-use super::{Args, Runtime, Shape, Weight};
+use super::{Args, Entry, Kind, Layer, Runtime, Shape, Weight};
 use crate::diag::Diag;
 use crate::parse::Call;
 use proc_macro2::TokenStream;
@@ -12,6 +12,13 @@ use quote::quote;
 
 /// The same parameters as `Conv2D`.
 pub const SIGNATURE: (&[&str], usize) = super::conv2d::SIGNATURE;
+
+/// The registry's row for `Conv2DTranspose`.
+pub const ENTRY: Entry = Entry {
+    class: "Conv2DTranspose",
+    signature: SIGNATURE,
+    build: |call, args, diag| Conv2DTranspose::build(call, args, diag).map(Layer::new),
+};
 
 pub struct Conv2DTranspose {
     filters: usize,
@@ -64,13 +71,6 @@ impl Conv2DTranspose {
         })
     }
 
-    /// Keras configuration entries compared with a file's architecture.
-    pub fn config(&self) -> Vec<TokenStream> {
-        let mut out = config(Some(self.filters), &self.activation, self.use_bias);
-        out.extend(self.window.config("kernel_size", true));
-        out
-    }
-
     /// Output size and padding before (of the adjoint convolution), per axis.
     fn place(&self, input: &[usize]) -> Result<Placed, String> {
         let (h, w) = Window::spatial(2, "Conv2DTranspose", input)?;
@@ -82,13 +82,26 @@ impl Conv2DTranspose {
         }
         Ok(Placed { out: (oh, ow), pad: (pt, pl) })
     }
+}
 
-    pub fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
+impl Kind for Conv2DTranspose {
+    fn class(&self) -> &'static str {
+        "Conv2DTranspose"
+    }
+
+    /// Keras configuration entries compared with a file's architecture.
+    fn config(&self) -> Vec<TokenStream> {
+        let mut out = config(Some(self.filters), &self.activation, self.use_bias);
+        out.extend(self.window.config("kernel_size", true));
+        out
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
         let p = self.place(input)?;
         Ok(vec![p.out.0, p.out.1, self.filters])
     }
 
-    pub fn weights(&self, input: &[usize]) -> Vec<Weight> {
+    fn weights(&self, input: &[usize]) -> Vec<Weight> {
         let (kh, kw) = self.window.size;
         let mut w = vec![self.kernel.weight("kernel", vec![kh, kw, self.filters, input[2]])];
         if self.use_bias {
@@ -97,7 +110,7 @@ impl Conv2DTranspose {
         w
     }
 
-    pub fn runtime(&self, input: &[usize]) -> Runtime {
+    fn runtime(&self, input: &[usize], _output: &[usize], _index: usize) -> Runtime {
         let Placed { out: (oh, ow), pad: (pt, pl) } = self.place(input).expect("checked by output_shape");
         let (h, w, cin, f) = (input[0], input[1], input[2], self.filters);
         let ((kh, kw), (sh, sw), (dh, dw)) = (self.window.size, self.window.strides, self.window.dilation);

@@ -2,7 +2,7 @@
 //! kernel_regularizer = .., bias_regularizer = .., activity_regularizer = .., kernel_constraint = ..,
 //! bias_constraint = ..)`.
 
-use super::{Args, Runtime, Shape, Weight, boolean, int, names, penalties};
+use super::{Args, Entry, Kind, Layer, Runtime, Shape, Weight, boolean, int, names, penalties};
 use crate::diag::Diag;
 use crate::parse::Call;
 use proc_macro2::TokenStream;
@@ -24,6 +24,10 @@ pub const SIGNATURE: (&[&str], usize) = (
     ],
     2,
 );
+
+/// The registry's row.
+pub const ENTRY: Entry =
+    Entry { class: "Dense", signature: SIGNATURE, build: |call, args, diag| Dense::build(call, args, diag).map(Layer::new) };
 
 pub struct Dense {
     pub units: usize,
@@ -104,15 +108,21 @@ impl Dense {
             activity_regularizer: activity_regularizer?,
         })
     }
+}
+
+impl Kind for Dense {
+    fn class(&self) -> &'static str {
+        "Dense"
+    }
 
     /// Dense maps the last axis: `(.., d) -> (.., units)`.
-    pub fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
+    fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
         let mut out = input.to_vec();
         *out.last_mut().expect("shapes have at least one dimension") = self.units;
         Ok(out)
     }
 
-    pub fn weights(&self, input: &[usize]) -> Vec<Weight> {
+    fn weights(&self, input: &[usize]) -> Vec<Weight> {
         let d = *input.last().expect("shapes have at least one dimension");
         let mut w = vec![Weight {
             name: "kernel",
@@ -135,7 +145,20 @@ impl Dense {
         w
     }
 
-    pub fn runtime(&self, input: &[usize], output: &[usize]) -> Runtime {
+    fn activity_regularizer(&self) -> Option<TokenStream> {
+        self.activity_regularizer.clone()
+    }
+
+    fn config(&self) -> Vec<TokenStream> {
+        let (units, act, use_bias) = (self.units, &self.activation, self.use_bias);
+        vec![
+            quote!(("units", ::keras::model::ConfigValue::Int(#units))),
+            quote!(("activation", ::keras::model::ConfigValue::Activation(<#act as ::keras::activations::ActivationFn>::KIND))),
+            quote!(("use_bias", ::keras::model::ConfigValue::Bool(#use_bias))),
+        ]
+    }
+
+    fn runtime(&self, input: &[usize], output: &[usize], _index: usize) -> Runtime {
         let d = *input.last().expect("shapes have at least one dimension");
         let units = self.units;
         let act = &self.activation;

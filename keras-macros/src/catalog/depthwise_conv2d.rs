@@ -5,7 +5,7 @@
 //! `depth_multiplier` filters.
 
 use super::conv2d::{WeightArgs, Window, activation, config, conv_window, count, use_bias};
-use super::{Args, Runtime, Shape, Weight};
+use super::{Args, Entry, Kind, Layer, Runtime, Shape, Weight};
 use crate::diag::Diag;
 use crate::parse::Call;
 use proc_macro2::TokenStream;
@@ -30,6 +30,13 @@ pub const SIGNATURE: (&[&str], usize) = (
     ],
     2,
 );
+
+/// The registry's row for `DepthwiseConv2D`.
+pub const ENTRY: Entry = Entry {
+    class: "DepthwiseConv2D",
+    signature: SIGNATURE,
+    build: |call, args, diag| DepthwiseConv2D::build(call, args, diag).map(Layer::new),
+};
 
 pub struct DepthwiseConv2D {
     window: Window,
@@ -67,9 +74,15 @@ impl DepthwiseConv2D {
             bias: bias?,
         })
     }
+}
+
+impl Kind for DepthwiseConv2D {
+    fn class(&self) -> &'static str {
+        "DepthwiseConv2D"
+    }
 
     /// Keras configuration entries compared with a file's architecture.
-    pub fn config(&self) -> Vec<TokenStream> {
+    fn config(&self) -> Vec<TokenStream> {
         let dm = self.depth_multiplier;
         let mut out = vec![quote!(("depth_multiplier", ::keras::model::ConfigValue::Int(#dm)))];
         out.extend(config(None, &self.activation, self.use_bias));
@@ -77,12 +90,12 @@ impl DepthwiseConv2D {
         out
     }
 
-    pub fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
+    fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
         let p = self.window.place("DepthwiseConv2D", "kernel", input)?;
         Ok(vec![p.out.0, p.out.1, input[2] * self.depth_multiplier])
     }
 
-    pub fn weights(&self, input: &[usize]) -> Vec<Weight> {
+    fn weights(&self, input: &[usize]) -> Vec<Weight> {
         let (kh, kw) = self.window.size;
         // Keras 3 names the depthwise kernel of this layer `kernel`.
         let mut w = vec![self.depthwise.weight("kernel", vec![kh, kw, input[2], self.depth_multiplier])];
@@ -92,7 +105,7 @@ impl DepthwiseConv2D {
         w
     }
 
-    pub fn runtime(&self, input: &[usize]) -> Runtime {
+    fn runtime(&self, input: &[usize], _output: &[usize], _index: usize) -> Runtime {
         let placed = self.window.place("DepthwiseConv2D", "kernel", input).expect("checked by output_shape");
         let window = self.window.runtime(input, &placed);
         let (kh, kw) = self.window.size;

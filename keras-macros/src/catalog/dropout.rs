@@ -1,11 +1,16 @@
 //! `Dropout(rate, seed = N)`: inverted dropout in training, identity in inference.
 
-use super::{Args, Runtime, float, int};
+use super::{Args, Entry, Kind, Layer, Runtime, float, int};
 use crate::diag::Diag;
 use crate::parse::Call;
+use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 
 pub const SIGNATURE: (&[&str], usize) = (&["rate", "seed"], 1);
+
+/// The registry's row.
+pub const ENTRY: Entry =
+    Entry { class: "Dropout", signature: SIGNATURE, build: |call, args, diag| Dropout::build(call, args, diag).map(Layer::new) };
 
 pub struct Dropout {
     pub rate: f64,
@@ -44,8 +49,19 @@ impl Dropout {
         };
         Some(Dropout { rate: rate?, seed: seed? })
     }
+}
 
-    pub fn runtime(&self, input: &[usize], index: usize) -> Runtime {
+impl Kind for Dropout {
+    fn class(&self) -> &'static str {
+        "Dropout"
+    }
+
+    fn config(&self) -> Vec<TokenStream> {
+        let rate = self.rate;
+        vec![quote!(("rate", ::keras::model::ConfigValue::Float(#rate)))]
+    }
+
+    fn runtime(&self, input: &[usize], _output: &[usize], index: usize) -> Runtime {
         let w = *input.last().expect("shapes have at least one dimension");
         let rate = self.rate as f32;
         let ty = quote!(::keras::layers::Dropout<#w>);

@@ -2,7 +2,7 @@
 //! embeddings_constraint = ..)`: integer ids to vectors; only as a model's first layer, whose input
 //! then holds ids.
 
-use super::{Args, Runtime, Shape, Weight, int, names, penalties};
+use super::{Args, Entry, Kind, Layer, Runtime, Shape, Weight, int, names, penalties};
 use crate::diag::Diag;
 use crate::parse::Call;
 use proc_macro2::TokenStream;
@@ -11,6 +11,10 @@ use quote::{ToTokens, quote};
 /// Parameters besides `in`, `name`, `params`; `input_dim` and `output_dim` may be positional.
 pub const SIGNATURE: (&[&str], usize) =
     (&["input_dim", "output_dim", "embeddings_initializer", "embeddings_regularizer", "embeddings_constraint"], 2);
+
+/// The registry's row for `Embedding`.
+pub const ENTRY: Entry =
+    Entry { class: "Embedding", signature: SIGNATURE, build: |call, args, diag| Embedding::build(call, args, diag).map(Layer::new) };
 
 pub struct Embedding {
     pub input_dim: usize,
@@ -64,15 +68,21 @@ impl Embedding {
         }
         Some(Embedding { input_dim: input_dim?, output_dim: output_dim?, init: init?, regularizer: regularizer?, constraint: constraint? })
     }
+}
+
+impl Kind for Embedding {
+    fn class(&self) -> &'static str {
+        "Embedding"
+    }
 
     /// `(.., ) -> (.., output_dim)`: one vector per id.
-    pub fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
+    fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
         let mut out = input.to_vec();
         out.push(self.output_dim);
         Ok(out)
     }
 
-    pub fn weights(&self) -> Vec<Weight> {
+    fn weights(&self, _input: &[usize]) -> Vec<Weight> {
         vec![Weight {
             name: "embeddings",
             shape: vec![self.input_dim, self.output_dim],
@@ -83,12 +93,12 @@ impl Embedding {
         }]
     }
 
-    pub fn config(&self) -> Vec<TokenStream> {
+    fn config(&self) -> Vec<TokenStream> {
         let (i, o) = (self.input_dim, self.output_dim);
         vec![quote!(("input_dim", ::keras::model::ConfigValue::Int(#i))), quote!(("output_dim", ::keras::model::ConfigValue::Int(#o)))]
     }
 
-    pub fn runtime(&self, input: &[usize]) -> Runtime {
+    fn runtime(&self, input: &[usize], _output: &[usize], _index: usize) -> Runtime {
         let (v, d) = (self.input_dim, self.output_dim);
         let ty = quote!(::keras::layers::Embedding<#v, #d>);
         Runtime { ctor: quote!(<#ty>::new()), ty, in_width: 1, out_width: d, rows_per_sample: input.iter().product() }

@@ -1,7 +1,7 @@
 //! `LayerNormalization(axis = -1, epsilon = 0.001, center = true, scale = true,
 //! beta_initializer = .., gamma_initializer = ..)`.
 
-use super::{Args, Runtime, Shape, Weight, boolean, float, int, names};
+use super::{Args, Entry, Kind, Layer, Runtime, Shape, Weight, boolean, float, int, names};
 use crate::diag::Diag;
 use crate::parse::Call;
 use proc_macro2::TokenStream;
@@ -9,6 +9,13 @@ use quote::{ToTokens, quote};
 
 pub const SIGNATURE: (&[&str], usize) =
     (&["axis", "epsilon", "center", "scale", "rms_scaling", "beta_initializer", "gamma_initializer"], 1);
+
+/// The registry's row for `LayerNormalization`.
+pub const ENTRY: Entry = Entry {
+    class: "LayerNormalization",
+    signature: SIGNATURE,
+    build: |call, args, diag| LayerNormalization::build(call, args, diag).map(Layer::new),
+};
 
 pub struct LayerNormalization {
     axis: Option<i128>,
@@ -65,9 +72,24 @@ impl LayerNormalization {
         }
         Some(LayerNormalization { axis, epsilon, center, scale, inits })
     }
+}
+
+impl Kind for LayerNormalization {
+    fn class(&self) -> &'static str {
+        "LayerNormalization"
+    }
+
+    fn config(&self) -> Vec<TokenStream> {
+        let (epsilon, center, scale) = (self.epsilon, self.center, self.scale);
+        vec![
+            quote!(("epsilon", ::keras::model::ConfigValue::Float(#epsilon))),
+            quote!(("center", ::keras::model::ConfigValue::Bool(#center))),
+            quote!(("scale", ::keras::model::ConfigValue::Bool(#scale))),
+        ]
+    }
 
     /// Normalization keeps the shape; only the last axis is supported.
-    pub fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
+    fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
         let rank = input.len() as i128 + 1;
         match self.axis {
             Some(axis) if axis != -1 && axis != rank - 1 => Err(format!(
@@ -79,7 +101,7 @@ impl LayerNormalization {
         }
     }
 
-    pub fn weights(&self, input: &[usize]) -> Vec<Weight> {
+    fn weights(&self, input: &[usize]) -> Vec<Weight> {
         let w = *input.last().expect("shapes have at least one dimension");
         let weight = |name, init: &TokenStream| Weight {
             name,
@@ -99,7 +121,7 @@ impl LayerNormalization {
         out
     }
 
-    pub fn runtime(&self, input: &[usize]) -> Runtime {
+    fn runtime(&self, input: &[usize], _output: &[usize], _index: usize) -> Runtime {
         let w = *input.last().expect("shapes have at least one dimension");
         let (center, scale, epsilon) = (self.center, self.scale, self.epsilon as f32);
         let ty = quote!(::keras::layers::LayerNormalization<#w, #center, #scale>);

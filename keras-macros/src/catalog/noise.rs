@@ -1,13 +1,33 @@
 //! The noise layers: `GaussianNoise(stddev, seed = N)`, `GaussianDropout(rate, seed = N)`,
 //! `SpatialDropout2D(rate, seed = N)`; active in training only.
 
-use super::{Args, Runtime, Shape, float, fmt_shape, int};
+use super::{Args, Entry, Kind, Layer, Runtime, Shape, float, fmt_shape, int};
 use crate::diag::Diag;
 use crate::parse::Call;
+use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 
 pub const GAUSSIAN_NOISE_SIGNATURE: (&[&str], usize) = (&["stddev", "seed"], 1);
 pub const RATE_SIGNATURE: (&[&str], usize) = (&["rate", "seed"], 1);
+
+/// The registry's row for `GaussianNoise`.
+pub const GAUSSIAN_NOISE: Entry = Entry {
+    class: "GaussianNoise",
+    signature: GAUSSIAN_NOISE_SIGNATURE,
+    build: |call, args, diag| Noise::build("GaussianNoise", call, args, diag).map(Layer::new),
+};
+/// The registry's row for `GaussianDropout`.
+pub const GAUSSIAN_DROPOUT: Entry = Entry {
+    class: "GaussianDropout",
+    signature: RATE_SIGNATURE,
+    build: |call, args, diag| Noise::build("GaussianDropout", call, args, diag).map(Layer::new),
+};
+/// The registry's row for `SpatialDropout2D`.
+pub const SPATIAL_DROPOUT_2D: Entry = Entry {
+    class: "SpatialDropout2D",
+    signature: RATE_SIGNATURE,
+    build: |call, args, diag| Noise::build("SpatialDropout2D", call, args, diag).map(Layer::new),
+};
 
 pub struct Noise {
     class: &'static str,
@@ -58,23 +78,30 @@ impl Noise {
         Some(Noise { class, amount: amount?, seed: seed? })
     }
 
-    pub fn class(&self) -> &'static str {
-        self.class
-    }
-
     /// The Keras configuration key of the amount.
     pub fn key(&self) -> &'static str {
         if self.class == "GaussianNoise" { "stddev" } else { "rate" }
     }
+}
 
-    pub fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
+impl Kind for Noise {
+    fn class(&self) -> &'static str {
+        self.class
+    }
+
+    fn config(&self) -> Vec<TokenStream> {
+        let (key, amount) = (self.key(), self.amount);
+        vec![quote!((#key, ::keras::model::ConfigValue::Float(#amount)))]
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
         if self.class == "SpatialDropout2D" && input.len() != 3 {
             return Err(format!("SpatialDropout2D expects a 3-D per-sample input (height, width, channels), found {}", fmt_shape(input)));
         }
         Ok(input.to_vec())
     }
 
-    pub fn runtime(&self, input: &[usize], index: usize) -> Runtime {
+    fn runtime(&self, input: &[usize], _output: &[usize], index: usize) -> Runtime {
         let amount = self.amount as f32;
         let n: usize = input.iter().product();
         let w = *input.last().expect("shapes have at least one dimension");

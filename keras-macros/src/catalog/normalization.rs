@@ -3,7 +3,7 @@
 //! shape of the kept axes) and `count` (a scalar Keras keeps for old files), set by `adapt`;
 //! given them, it has no weights and they become the model's constants.
 
-use super::{Args, Runtime, Shape, Weight, boolean, float, fmt_shape, int};
+use super::{Args, Entry, Kind, Layer, Runtime, Shape, Weight, boolean, float, fmt_shape, int};
 use crate::diag::Diag;
 use crate::parse::Call;
 use proc_macro2::TokenStream;
@@ -46,6 +46,13 @@ impl Stat {
         }
     }
 }
+
+/// The registry's row for `Normalization`.
+pub const ENTRY: Entry = Entry {
+    class: "Normalization",
+    signature: SIGNATURE,
+    build: |call, args, diag| Normalization::build(call, args, diag).map(Layer::new),
+};
 
 pub struct Normalization {
     /// Keras's `axis` as a tuple, as written (empty for `None`).
@@ -197,9 +204,15 @@ impl Normalization {
         }
         Ok(kept)
     }
+}
+
+impl Kind for Normalization {
+    fn class(&self) -> &'static str {
+        "Normalization"
+    }
 
     /// Normalization keeps the shape.
-    pub fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
+    fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
         let kept = self.kept(input)?;
         if let (Some((mean, _)), Some(&last)) = (&self.given, kept.last())
             && let Stat::List(values) = mean
@@ -220,7 +233,7 @@ impl Normalization {
 
     /// `mean`, `variance` (the kept axes' shape) and `count` (a scalar), non-trainable, unless
     /// the statistics are given.
-    pub fn weights(&self, input: &[usize]) -> Vec<Weight> {
+    fn weights(&self, input: &[usize]) -> Vec<Weight> {
         if self.given.is_some() {
             return Vec::new();
         }
@@ -236,7 +249,7 @@ impl Normalization {
     }
 
     /// Given statistics, broadcast over the kept axes: the mean, then the variance.
-    pub fn constants(&self, input: &[usize]) -> Vec<f32> {
+    fn constants(&self, input: &[usize]) -> Vec<f32> {
         let Some((mean, variance)) = &self.given else { return Vec::new() };
         let kept = self.kept(input).expect("checked by output_shape");
         let features = kept.iter().map(|&d| input[d]).product();
@@ -248,7 +261,7 @@ impl Normalization {
 
     /// Keras's `get_config()` entries: `axis` (a tuple), `invert`, `mean` and `variance` (`None`
     /// unless given).
-    pub fn config(&self) -> Vec<TokenStream> {
+    fn config(&self) -> Vec<TokenStream> {
         let (axis, invert) = (&self.axis, self.invert);
         let none = quote!(::keras::model::ConfigValue::None);
         let (mean, variance) = match &self.given {
@@ -265,7 +278,7 @@ impl Normalization {
 
     /// Rows start at the first kept axis (every axis for `axis = None`): each row holds every
     /// statistic once, each repeated over the axes after the kept ones.
-    pub fn runtime(&self, input: &[usize]) -> Runtime {
+    fn runtime(&self, input: &[usize], _output: &[usize], _index: usize) -> Runtime {
         let kept = self.kept(input).expect("checked by output_shape");
         let first = kept.first().copied().unwrap_or(0);
         let w: usize = input[first..].iter().product();

@@ -2,7 +2,7 @@
 //! cut off, NHWC samples. Both take an integer, a pair `(h, w)` (symmetric) or
 //! `((top, bottom), (left, right))`.
 
-use super::{Args, Runtime, Shape, fmt_shape, int};
+use super::{Args, Entry, Kind, Layer, Runtime, Shape, fmt_shape, int};
 use crate::diag::Diag;
 use crate::parse::Arg;
 use proc_macro2::TokenStream;
@@ -14,6 +14,13 @@ pub const CROPPING_SIGNATURE: (&[&str], usize) = (&["cropping"], 1);
 
 /// `((top, bottom), (left, right))`.
 type Sides = ((usize, usize), (usize, usize));
+
+/// The registry's row for `ZeroPadding2D`.
+pub const ZERO_PADDING_2D: Entry =
+    Entry { class: "ZeroPadding2D", signature: PADDING_SIGNATURE, build: |_, args, diag| Border::padding(args, diag).map(Layer::new) };
+/// The registry's row for `Cropping2D`.
+pub const CROPPING_2D: Entry =
+    Entry { class: "Cropping2D", signature: CROPPING_SIGNATURE, build: |_, args, diag| Border::cropping(args, diag).map(Layer::new) };
 
 pub struct Border {
     class: &'static str,
@@ -88,12 +95,14 @@ impl Border {
     pub fn cropping(args: &Args<'_>, diag: &mut Diag) -> Option<Border> {
         Border::build("Cropping2D", "cropping", 0, true, args.get("cropping", CROPPING_SIGNATURE.0), diag)
     }
+}
 
-    pub fn class(&self) -> &'static str {
+impl Kind for Border {
+    fn class(&self) -> &'static str {
         self.class
     }
 
-    pub fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
+    fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
         let &[h, w, c] = input else {
             return Err(format!("{} expects a 3-D per-sample input (height, width, channels), found {}", self.class, fmt_shape(input)));
         };
@@ -117,14 +126,14 @@ impl Border {
     }
 
     /// `padding` or `cropping` as `((top, bottom), (left, right))`, compared with a Keras file's.
-    pub fn config(&self) -> Vec<TokenStream> {
+    fn config(&self) -> Vec<TokenStream> {
         let ((t, b), (l, r)) = self.sides;
         let (rows, cols) = (super::int_list(&[t, b]), super::int_list(&[l, r]));
         let key = if self.crop { "cropping" } else { "padding" };
         vec![quote!((#key, ::keras::model::ConfigValue::List(&[#rows, #cols])))]
     }
 
-    pub fn runtime(&self, input: &[usize], output: &[usize]) -> Runtime {
+    fn runtime(&self, input: &[usize], output: &[usize], _index: usize) -> Runtime {
         let ((top, bottom), (left, right)) = self.sides;
         let small = if self.crop { output } else { input };
         let (h, w, c) = (small[0], small[1], small[2]);

@@ -1,8 +1,9 @@
 //! `Permute(dims)`: reorders a sample's axes; `dims` is 1-based, as in Keras.
 
-use super::{Args, Runtime, Shape, fmt_shape, int};
+use super::{Args, Entry, Kind, Layer, Runtime, Shape, fmt_shape, int};
 use crate::diag::Diag;
 use crate::parse::Call;
+use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 use syn::Expr;
 
@@ -10,6 +11,10 @@ pub const SIGNATURE: (&[&str], usize) = (&["dims"], 1);
 
 /// The most axes a sample may have (the runtime's `MAX_RANK`).
 const MAX_RANK: usize = 8;
+
+/// The registry's row for `Permute`.
+pub const ENTRY: Entry =
+    Entry { class: "Permute", signature: SIGNATURE, build: |call, args, diag| Permute::build(call, args, diag).map(Layer::new) };
 
 pub struct Permute {
     /// Output axis `i` is input axis `dims[i]` (1-based).
@@ -52,10 +57,16 @@ impl Permute {
         }
         Some(Permute { dims, written })
     }
+}
+
+impl Kind for Permute {
+    fn class(&self) -> &'static str {
+        "Permute"
+    }
 
     /// The input's axes in the order of `dims`; an error unless `dims` is a permutation of
     /// `1..=rank`.
-    pub fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
+    fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
         let rank = input.len();
         let mut seen = vec![false; rank];
         let valid = self.dims.len() == rank && self.dims.iter().all(|&d| d <= rank && !std::mem::replace(&mut seen[d - 1], true));
@@ -71,12 +82,12 @@ impl Permute {
     }
 
     /// `dims`, compared with a Keras file's.
-    pub fn config(&self) -> Vec<proc_macro2::TokenStream> {
+    fn config(&self) -> Vec<TokenStream> {
         let dims = super::int_list(&self.dims);
         vec![quote!(("dims", #dims))]
     }
 
-    pub fn runtime(&self, input: &[usize]) -> Runtime {
+    fn runtime(&self, input: &[usize], _output: &[usize], _index: usize) -> Runtime {
         let n: usize = input.iter().product();
         let rank = input.len();
         let mut shape = [0usize; MAX_RANK];

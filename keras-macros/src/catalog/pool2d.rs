@@ -4,14 +4,71 @@
 //! `AveragePooling1D(..)`, `GlobalAveragePooling1D()`, `GlobalMaxPooling1D()`.
 
 use super::conv2d::{Padding, Placed, Window, dims, padding};
-use super::{Args, Runtime, Shape, word};
+use super::{Args, Entry, Kind, Layer, Runtime, Shape, word};
 use crate::diag::Diag;
+use proc_macro2::TokenStream;
 use quote::quote;
 
 /// Parameters of the windowed poolings, all positional as in Keras.
 pub const SIGNATURE: (&[&str], usize) = (&["pool_size", "strides", "padding"], 3);
 /// The global poolings take no arguments.
 pub const GLOBAL_SIGNATURE: (&[&str], usize) = (&[], 0);
+
+/// The registry's row for `MaxPooling2D`.
+pub const MAX_POOLING_2D: Entry = Entry {
+    class: "MaxPooling2D",
+    signature: SIGNATURE,
+    build: |_, args, diag| Pool2D::build("MaxPooling2D", true, 2, args, diag).map(Layer::new),
+};
+
+/// The registry's row for `AveragePooling2D`.
+pub const AVERAGE_POOLING_2D: Entry = Entry {
+    class: "AveragePooling2D",
+    signature: SIGNATURE,
+    build: |_, args, diag| Pool2D::build("AveragePooling2D", false, 2, args, diag).map(Layer::new),
+};
+
+/// The registry's row for `MaxPooling1D`.
+pub const MAX_POOLING_1D: Entry = Entry {
+    class: "MaxPooling1D",
+    signature: SIGNATURE,
+    build: |_, args, diag| Pool2D::build("MaxPooling1D", true, 1, args, diag).map(Layer::new),
+};
+
+/// The registry's row for `AveragePooling1D`.
+pub const AVERAGE_POOLING_1D: Entry = Entry {
+    class: "AveragePooling1D",
+    signature: SIGNATURE,
+    build: |_, args, diag| Pool2D::build("AveragePooling1D", false, 1, args, diag).map(Layer::new),
+};
+
+/// The registry's row for `GlobalAveragePooling2D`.
+pub const GLOBAL_AVERAGE_POOLING_2D: Entry = Entry {
+    class: "GlobalAveragePooling2D",
+    signature: GLOBAL_SIGNATURE,
+    build: |_, _, _| Some(Layer::new(Pool2D::global("GlobalAveragePooling2D", false, 2))),
+};
+
+/// The registry's row for `GlobalMaxPooling2D`.
+pub const GLOBAL_MAX_POOLING_2D: Entry = Entry {
+    class: "GlobalMaxPooling2D",
+    signature: GLOBAL_SIGNATURE,
+    build: |_, _, _| Some(Layer::new(Pool2D::global("GlobalMaxPooling2D", true, 2))),
+};
+
+/// The registry's row for `GlobalAveragePooling1D`.
+pub const GLOBAL_AVERAGE_POOLING_1D: Entry = Entry {
+    class: "GlobalAveragePooling1D",
+    signature: GLOBAL_SIGNATURE,
+    build: |_, _, _| Some(Layer::new(Pool2D::global("GlobalAveragePooling1D", false, 1))),
+};
+
+/// The registry's row for `GlobalMaxPooling1D`.
+pub const GLOBAL_MAX_POOLING_1D: Entry = Entry {
+    class: "GlobalMaxPooling1D",
+    signature: GLOBAL_SIGNATURE,
+    build: |_, _, _| Some(Layer::new(Pool2D::global("GlobalMaxPooling1D", true, 1))),
+};
 
 pub struct Pool2D {
     class: &'static str,
@@ -46,16 +103,6 @@ impl Pool2D {
         Pool2D { class, max, rank, window: None }
     }
 
-    pub fn class(&self) -> &'static str {
-        self.class
-    }
-
-    /// Keras configuration entries compared with a file's architecture: the window of a windowed
-    /// pooling (`pool_size`, `strides`, `padding`); none for the global ones.
-    pub fn config(&self) -> Vec<proc_macro2::TokenStream> {
-        self.window.map_or_else(Vec::new, |w| w.config("pool_size", false))
-    }
-
     fn place(&self, input: &[usize]) -> Result<(Window, Placed), String> {
         match self.window {
             Some(w) => w.place(self.class, "pool window", input).map(|p| (w, p)),
@@ -66,8 +113,20 @@ impl Pool2D {
             }
         }
     }
+}
 
-    pub fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
+impl Kind for Pool2D {
+    fn class(&self) -> &'static str {
+        self.class
+    }
+
+    /// Keras configuration entries compared with a file's architecture: the window of a windowed
+    /// pooling (`pool_size`, `strides`, `padding`); none for the global ones.
+    fn config(&self) -> Vec<TokenStream> {
+        self.window.map_or_else(Vec::new, |w| w.config("pool_size", false))
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
         let (_, p) = self.place(input)?;
         let c = input[input.len() - 1];
         Ok(match (self.window.is_some(), self.rank) {
@@ -77,7 +136,7 @@ impl Pool2D {
         })
     }
 
-    pub fn runtime(&self, input: &[usize]) -> Runtime {
+    fn runtime(&self, input: &[usize], _output: &[usize], _index: usize) -> Runtime {
         let (w, p) = self.place(input).expect("checked by output_shape");
         let window = w.runtime(input, &p);
         let in_width: usize = input.iter().product();

@@ -3,7 +3,7 @@
 //! bias_initializer = .., unit_forget_bias = .. (LSTM), reset_after = .. (GRU), and the
 //! regularizers and constraints of the three weights)`, over inputs `(timesteps, features)`.
 
-use super::{Args, Runtime, Shape, Weight, boolean, fmt_shape, int, names, penalties};
+use super::{Args, Entry, Kind, Layer, Runtime, Shape, Weight, boolean, fmt_shape, int, names, penalties};
 use crate::diag::Diag;
 use crate::parse::Call;
 use proc_macro2::TokenStream;
@@ -75,42 +75,61 @@ pub const GRU_SIGNATURE: (&[&str], usize) = (
     2,
 );
 
-/// Which recurrent layer.
+/// Which recurrent layer: its cell.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum Cell {
     Simple,
     Lstm,
     Gru,
 }
 
-impl Kind {
+impl Cell {
     pub fn class(self) -> &'static str {
         match self {
-            Kind::Simple => "SimpleRNN",
-            Kind::Lstm => "LSTM",
-            Kind::Gru => "GRU",
+            Cell::Simple => "SimpleRNN",
+            Cell::Lstm => "LSTM",
+            Cell::Gru => "GRU",
         }
     }
 
     fn gates(self) -> usize {
         match self {
-            Kind::Simple => 1,
-            Kind::Lstm => 4,
-            Kind::Gru => 3,
+            Cell::Simple => 1,
+            Cell::Lstm => 4,
+            Cell::Gru => 3,
         }
     }
 
     fn signature(self) -> &'static [&'static str] {
         match self {
-            Kind::Simple => SIMPLE_SIGNATURE.0,
-            Kind::Lstm => LSTM_SIGNATURE.0,
-            Kind::Gru => GRU_SIGNATURE.0,
+            Cell::Simple => SIMPLE_SIGNATURE.0,
+            Cell::Lstm => LSTM_SIGNATURE.0,
+            Cell::Gru => GRU_SIGNATURE.0,
         }
     }
 }
 
+/// The registry's row for `SimpleRNN`.
+pub const SIMPLE_RNN: Entry = Entry {
+    class: "SimpleRNN",
+    signature: SIMPLE_SIGNATURE,
+    build: |call, args, diag| Recurrent::build(Cell::Simple, call, args, diag).map(Layer::new),
+};
+/// The registry's row for `LSTM`.
+pub const LSTM: Entry = Entry {
+    class: "LSTM",
+    signature: LSTM_SIGNATURE,
+    build: |call, args, diag| Recurrent::build(Cell::Lstm, call, args, diag).map(Layer::new),
+};
+/// The registry's row for `GRU`.
+pub const GRU: Entry = Entry {
+    class: "GRU",
+    signature: GRU_SIGNATURE,
+    build: |call, args, diag| Recurrent::build(Cell::Gru, call, args, diag).map(Layer::new),
+};
+
 pub struct Recurrent {
-    pub kind: Kind,
+    pub kind: Cell,
     pub units: usize,
     activation: TokenStream,
     recurrent_activation: TokenStream,
@@ -125,7 +144,7 @@ pub struct Recurrent {
 }
 
 impl Recurrent {
-    pub fn build(kind: Kind, call: &Call, args: &Args<'_>, diag: &mut Diag) -> Option<Recurrent> {
+    pub fn build(kind: Cell, call: &Call, args: &Args<'_>, diag: &mut Diag) -> Option<Recurrent> {
         let sig = kind.signature();
         let class = kind.class();
         let errors = diag.len();
@@ -214,8 +233,74 @@ impl Recurrent {
         })
     }
 
+    /// The Keras configuration entries compared with a file's: key and `ConfigValue`.
+    pub fn config_entries(&self) -> Vec<(&'static str, TokenStream)> {
+        let (units, use_bias, seq, back, act) = (self.units, self.use_bias, self.return_sequences, self.go_backwards, &self.activation);
+        let v = quote!(::keras::model::ConfigValue);
+        let mut out = vec![
+            ("units", quote!(#v::Int(#units))),
+            ("activation", quote!(#v::Activation(<#act as ::keras::activations::ActivationFn>::KIND))),
+            ("use_bias", quote!(#v::Bool(#use_bias))),
+            ("return_sequences", quote!(#v::Bool(#seq))),
+            ("go_backwards", quote!(#v::Bool(#back))),
+        ];
+        if self.kind != Cell::Simple {
+            let ract = &self.recurrent_activation;
+            out.push(("recurrent_activation", quote!(#v::Activation(<#ract as ::keras::activations::ActivationFn>::KIND))));
+        }
+        if self.kind == Cell::Gru {
+            let reset_after = self.reset_after;
+            out.push(("reset_after", quote!(#v::Bool(#reset_after))));
+        }
+        out
+    }
+
+    /// The runtime type's sizes for `input`: steps, features, units, gate blocks, bias floats.
+    pub fn dims(&self, input: &[usize]) -> (usize, usize, usize, usize, usize) {
+        let (t, f, u, g) = (input[0], input[1], self.units, self.kind.gates());
+        let bias = if !self.use_bias {
+            0
+        } else if self.kind == Cell::Gru && self.reset_after {
+            2 * g * u
+        } else {
+            g * u
+        };
+        (t, f, u, g, bias)
+    }
+
+    /// The runtime with `go_backwards` as given (Bidirectional's backward copy flips it).
+    pub fn runtime_going(&self, input: &[usize], output: &[usize], go_backwards: bool) -> Runtime {
+        let (t, f, u, g, bias) = self.dims(input);
+        let (in_width, out_width): (usize, usize) = (t * f, output.iter().product());
+        let ty = quote!(::keras::layers::Recurrent<#t, #f, #u, #g, #bias, #in_width, #out_width>);
+        let kind = format_ident!(
+            "{}",
+            match self.kind {
+                Cell::Simple => "Simple",
+                Cell::Lstm => "Lstm",
+                Cell::Gru if self.reset_after => "Gru",
+                Cell::Gru => "GruResetBefore",
+            }
+        );
+        let (act, ract, seq, back) = (&self.activation, &self.recurrent_activation, self.return_sequences, go_backwards);
+        let ctor = quote!(<#ty>::new(<#ty>::cell(
+            ::keras::backend::CellKind::#kind,
+            <#act as ::keras::activations::ActivationFn>::KIND,
+            <#ract as ::keras::activations::ActivationFn>::KIND,
+            #seq,
+            #back,
+        )));
+        Runtime { ctor, ty, in_width, out_width, rows_per_sample: 1 }
+    }
+}
+
+impl Kind for Recurrent {
+    fn class(&self) -> &'static str {
+        self.kind.class()
+    }
+
     /// `(timesteps, features) -> (timesteps, units)` with `return_sequences`, else `(units,)`.
-    pub fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
+    fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
         let class = self.kind.class();
         if input.len() != 2 {
             return Err(format!(
@@ -226,7 +311,7 @@ impl Recurrent {
         Ok(if self.return_sequences { vec![input[0], self.units] } else { vec![self.units] })
     }
 
-    pub fn weights(&self, input: &[usize]) -> Vec<Weight> {
+    fn weights(&self, input: &[usize]) -> Vec<Weight> {
         let (f, gu) = (input[1], self.kind.gates() * self.units);
         let weight = |i: usize, name: &'static str, shape: Vec<usize>, init: TokenStream| Weight {
             name,
@@ -243,83 +328,23 @@ impl Recurrent {
         if self.use_bias {
             let inner = &self.inits[2];
             w.push(match self.kind {
-                Kind::Simple => weight(2, "bias", vec![gu], inner.clone()),
-                Kind::Lstm if self.unit_forget_bias => {
+                Cell::Simple => weight(2, "bias", vec![gu], inner.clone()),
+                Cell::Lstm if self.unit_forget_bias => {
                     weight(2, "bias", vec![gu], quote!(::keras::initializers::Initializer::UnitForgetBias(&#inner)))
                 }
-                Kind::Lstm => weight(2, "bias", vec![gu], inner.clone()),
-                Kind::Gru if self.reset_after => weight(2, "bias", vec![2, gu], inner.clone()),
-                Kind::Gru => weight(2, "bias", vec![gu], inner.clone()),
+                Cell::Lstm => weight(2, "bias", vec![gu], inner.clone()),
+                Cell::Gru if self.reset_after => weight(2, "bias", vec![2, gu], inner.clone()),
+                Cell::Gru => weight(2, "bias", vec![gu], inner.clone()),
             });
         }
         w
     }
 
-    pub fn config(&self) -> Vec<TokenStream> {
+    fn config(&self) -> Vec<TokenStream> {
         self.config_entries().into_iter().map(|(key, value)| quote!((#key, #value))).collect()
     }
 
-    /// The Keras configuration entries compared with a file's: key and `ConfigValue`.
-    pub fn config_entries(&self) -> Vec<(&'static str, TokenStream)> {
-        let (units, use_bias, seq, back, act) = (self.units, self.use_bias, self.return_sequences, self.go_backwards, &self.activation);
-        let v = quote!(::keras::model::ConfigValue);
-        let mut out = vec![
-            ("units", quote!(#v::Int(#units))),
-            ("activation", quote!(#v::Activation(<#act as ::keras::activations::ActivationFn>::KIND))),
-            ("use_bias", quote!(#v::Bool(#use_bias))),
-            ("return_sequences", quote!(#v::Bool(#seq))),
-            ("go_backwards", quote!(#v::Bool(#back))),
-        ];
-        if self.kind != Kind::Simple {
-            let ract = &self.recurrent_activation;
-            out.push(("recurrent_activation", quote!(#v::Activation(<#ract as ::keras::activations::ActivationFn>::KIND))));
-        }
-        if self.kind == Kind::Gru {
-            let reset_after = self.reset_after;
-            out.push(("reset_after", quote!(#v::Bool(#reset_after))));
-        }
-        out
-    }
-
-    /// The runtime type's sizes for `input`: steps, features, units, gate blocks, bias floats.
-    pub fn dims(&self, input: &[usize]) -> (usize, usize, usize, usize, usize) {
-        let (t, f, u, g) = (input[0], input[1], self.units, self.kind.gates());
-        let bias = if !self.use_bias {
-            0
-        } else if self.kind == Kind::Gru && self.reset_after {
-            2 * g * u
-        } else {
-            g * u
-        };
-        (t, f, u, g, bias)
-    }
-
-    pub fn runtime(&self, input: &[usize], output: &[usize]) -> Runtime {
+    fn runtime(&self, input: &[usize], output: &[usize], _index: usize) -> Runtime {
         self.runtime_going(input, output, self.go_backwards)
-    }
-
-    /// The runtime with `go_backwards` as given (Bidirectional's backward copy flips it).
-    pub fn runtime_going(&self, input: &[usize], output: &[usize], go_backwards: bool) -> Runtime {
-        let (t, f, u, g, bias) = self.dims(input);
-        let (in_width, out_width): (usize, usize) = (t * f, output.iter().product());
-        let ty = quote!(::keras::layers::Recurrent<#t, #f, #u, #g, #bias, #in_width, #out_width>);
-        let kind = format_ident!(
-            "{}",
-            match self.kind {
-                Kind::Simple => "Simple",
-                Kind::Lstm => "Lstm",
-                Kind::Gru if self.reset_after => "Gru",
-                Kind::Gru => "GruResetBefore",
-            }
-        );
-        let (act, ract, seq, back) = (&self.activation, &self.recurrent_activation, self.return_sequences, go_backwards);
-        let ctor = quote!(<#ty>::new(<#ty>::cell(
-            ::keras::backend::CellKind::#kind,
-            <#act as ::keras::activations::ActivationFn>::KIND,
-            <#ract as ::keras::activations::ActivationFn>::KIND,
-            #seq,
-            #back,
-        )));
-        Runtime { ctor, ty, in_width, out_width, rows_per_sample: 1 }
     }
 }

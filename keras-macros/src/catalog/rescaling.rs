@@ -1,11 +1,16 @@
 //! `Rescaling(scale, offset = 0.0)`: `x * scale + offset`, any input shape, no weights.
 
-use super::{Args, Runtime, float};
+use super::{Args, Entry, Kind, Layer, Runtime, float};
 use crate::diag::Diag;
 use crate::parse::Call;
+use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 
 pub const SIGNATURE: (&[&str], usize) = (&["scale", "offset"], 2);
+
+/// The registry's row for `Rescaling`.
+pub const ENTRY: Entry =
+    Entry { class: "Rescaling", signature: SIGNATURE, build: |call, args, diag| Rescaling::build(call, args, diag).map(Layer::new) };
 
 pub struct Rescaling {
     /// As written, in f64 (what Keras's config holds); the layer computes in f32.
@@ -42,8 +47,19 @@ impl Rescaling {
         }
         Some(Rescaling { scale: scale?, offset: offset? })
     }
+}
 
-    pub fn runtime(&self, input: &[usize]) -> Runtime {
+impl Kind for Rescaling {
+    fn class(&self) -> &'static str {
+        "Rescaling"
+    }
+
+    fn config(&self) -> Vec<TokenStream> {
+        let (scale, offset) = (self.scale, self.offset);
+        vec![quote!(("scale", ::keras::model::ConfigValue::Float(#scale))), quote!(("offset", ::keras::model::ConfigValue::Float(#offset)))]
+    }
+
+    fn runtime(&self, input: &[usize], _output: &[usize], _index: usize) -> Runtime {
         let w = *input.last().expect("shapes have at least one dimension");
         let (scale, offset) = (self.scale as f32, self.offset as f32);
         let ty = quote!(::keras::layers::Rescaling<#w>);

@@ -1,7 +1,7 @@
 //! `Reshape(target_shape)` (one dimension may be `-1`, inferred) and
 //! `ActivityRegularization(l1 = .., l2 = ..)`: layers that copy their input.
 
-use super::{Args, Runtime, Shape, float, int};
+use super::{Args, Entry, Kind, Layer, Runtime, Shape, float, int};
 use crate::diag::Diag;
 use crate::parse::Call;
 use proc_macro2::TokenStream;
@@ -9,6 +9,10 @@ use quote::{ToTokens, quote};
 use syn::Expr;
 
 pub const SIGNATURE: (&[&str], usize) = (&["target_shape"], 1);
+
+/// The registry's row for `Reshape`.
+pub const ENTRY: Entry =
+    Entry { class: "Reshape", signature: SIGNATURE, build: |call, args, diag| Reshape::build(call, args, diag).map(Layer::new) };
 
 pub struct Reshape {
     /// The target dimensions; `None` for the one given as `-1`.
@@ -47,15 +51,21 @@ impl Reshape {
         }
         Some(Reshape { target })
     }
+}
+
+impl Kind for Reshape {
+    fn class(&self) -> &'static str {
+        "Reshape"
+    }
 
     /// Keras's configuration: `target_shape` as written (`-1` kept).
-    pub fn config(&self) -> Vec<TokenStream> {
+    fn config(&self) -> Vec<TokenStream> {
         let dims = self.target.iter().map(|d| d.map_or(-1, |d| d as i64));
         vec![quote!(("target_shape", ::keras::model::ConfigValue::Shape(&[#(#dims),*])))]
     }
 
     /// The target shape, with `-1` inferred; an error when the sizes do not multiply out.
-    pub fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
+    fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
         let n: usize = input.iter().product();
         let known: usize = self.target.iter().flatten().product();
         let show = |t: &[Option<usize>]| {
@@ -84,7 +94,7 @@ impl Reshape {
         Ok(self.target.iter().map(|d| d.unwrap_or(missing)).collect())
     }
 
-    pub fn runtime(input: &[usize]) -> Runtime {
+    fn runtime(&self, input: &[usize], _output: &[usize], _index: usize) -> Runtime {
         copy_runtime(input)
     }
 }
@@ -97,6 +107,13 @@ fn copy_runtime(input: &[usize]) -> Runtime {
 }
 
 pub const ACTIVITY_SIGNATURE: (&[&str], usize) = (&["l1", "l2"], 2);
+
+/// The registry's row for `ActivityRegularization`.
+pub const ACTIVITY_REGULARIZATION: Entry = Entry {
+    class: "ActivityRegularization",
+    signature: ACTIVITY_SIGNATURE,
+    build: |_, args, diag| ActivityRegularization::build(args, diag).map(Layer::new),
+};
 
 /// `ActivityRegularization(l1, l2)`: the identity, with a penalty on its output.
 pub struct ActivityRegularization {
@@ -122,8 +139,18 @@ impl ActivityRegularization {
         let (l1, l2) = (l1?, l2?);
         Some(ActivityRegularization { regularizer: quote!(::keras::regularizers::Regularizer { l1: #l1, l2: #l2 }) })
     }
+}
 
-    pub fn runtime(input: &[usize]) -> Runtime {
+impl Kind for ActivityRegularization {
+    fn class(&self) -> &'static str {
+        "ActivityRegularization"
+    }
+
+    fn activity_regularizer(&self) -> Option<TokenStream> {
+        Some(self.regularizer.clone())
+    }
+
+    fn runtime(&self, input: &[usize], _output: &[usize], _index: usize) -> Runtime {
         copy_runtime(input)
     }
 }

@@ -7,7 +7,7 @@
 
 use super::conv2d::{WeightArgs, Window, activation, config, conv_window, count, use_bias};
 use super::depthwise_conv2d::depth_multiplier;
-use super::{Args, Runtime, Shape, Weight};
+use super::{Args, Entry, Kind, Layer, Runtime, Shape, Weight};
 use crate::diag::Diag;
 use crate::parse::Call;
 use proc_macro2::TokenStream;
@@ -36,6 +36,13 @@ pub const SIGNATURE: (&[&str], usize) = (
     ],
     3,
 );
+
+/// The registry's row for `SeparableConv2D`.
+pub const ENTRY: Entry = Entry {
+    class: "SeparableConv2D",
+    signature: SIGNATURE,
+    build: |call, args, diag| SeparableConv2D::build(call, args, diag).map(Layer::new),
+};
 
 pub struct SeparableConv2D {
     filters: usize,
@@ -81,9 +88,15 @@ impl SeparableConv2D {
             bias: bias?,
         })
     }
+}
+
+impl Kind for SeparableConv2D {
+    fn class(&self) -> &'static str {
+        "SeparableConv2D"
+    }
 
     /// Keras configuration entries compared with a file's architecture.
-    pub fn config(&self) -> Vec<TokenStream> {
+    fn config(&self) -> Vec<TokenStream> {
         let dm = self.depth_multiplier;
         let mut out = config(Some(self.filters), &self.activation, self.use_bias);
         out.push(quote!(("depth_multiplier", ::keras::model::ConfigValue::Int(#dm))));
@@ -91,12 +104,12 @@ impl SeparableConv2D {
         out
     }
 
-    pub fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
+    fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
         let p = self.window.place("SeparableConv2D", "kernel", input)?;
         Ok(vec![p.out.0, p.out.1, self.filters])
     }
 
-    pub fn weights(&self, input: &[usize]) -> Vec<Weight> {
+    fn weights(&self, input: &[usize]) -> Vec<Weight> {
         let (kh, kw) = self.window.size;
         let (c, dm) = (input[2], self.depth_multiplier);
         let mut w = vec![
@@ -109,7 +122,7 @@ impl SeparableConv2D {
         w
     }
 
-    pub fn runtime(&self, input: &[usize]) -> Runtime {
+    fn runtime(&self, input: &[usize], _output: &[usize], _index: usize) -> Runtime {
         let placed = self.window.place("SeparableConv2D", "kernel", input).expect("checked by output_shape");
         let window = self.window.runtime(input, &placed);
         let (kh, kw) = self.window.size;

@@ -2,7 +2,7 @@
 //! joins the batch, so the wrapped layer sees `batch * steps` samples of the remaining shape and
 //! its runtime type is unchanged: only its rows per sample multiply by the steps.
 
-use super::{Args, CLASSES, Layer, Runtime, Shape, Weight, bind, fmt_shape, names};
+use super::{Args, Entry, Kind, Layer, Runtime, Shape, Weight, bind, classes, entry, fmt_shape, names};
 use crate::diag::Diag;
 use crate::parse::Call;
 use proc_macro2::TokenStream;
@@ -10,6 +10,13 @@ use quote::ToTokens;
 use syn::Expr;
 
 pub const SIGNATURE: (&[&str], usize) = (&["layer"], 1);
+
+/// The registry's row.
+pub const ENTRY: Entry = Entry {
+    class: "TimeDistributed",
+    signature: SIGNATURE,
+    build: |call, args, diag| TimeDistributed::build(call, args, diag).map(Layer::new),
+};
 
 pub struct TimeDistributed {
     pub inner: Box<Layer>,
@@ -33,11 +40,12 @@ impl TimeDistributed {
             return None;
         };
         let class_name = inner.kind.to_string();
-        let Some(&class) = CLASSES.iter().find(|c| **c == class_name && **c != "Input") else {
-            let hint = names::suggest(&class_name, CLASSES).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
+        let Some(class) = entry(&class_name).map(|e| e.class) else {
+            let classes = classes();
+            let hint = names::suggest(&class_name, &classes).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
             diag.error(
                 &inner.kind,
-                format!("unknown layer `{class_name}`; {hint}the layers keras-rs knows are {}", CLASSES[1..].join(", ")),
+                format!("unknown layer `{class_name}`; {hint}the layers keras-rs knows are {}", classes[1..].join(", ")),
             );
             return None;
         };
@@ -84,9 +92,15 @@ impl TimeDistributed {
         let inner_name = inner_args.name.map(|a| (a.value.clone(), a.to_token_stream()));
         Some(TimeDistributed { inner: Box::new(layer), inner_name, name: String::new() })
     }
+}
+
+impl Kind for TimeDistributed {
+    fn class(&self) -> &'static str {
+        "TimeDistributed"
+    }
 
     /// The wrapped layer's output shape for one step, the steps in front.
-    pub fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
+    fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
         if input.len() < 2 {
             return Err(format!(
                 "TimeDistributed expects an input with a time axis, at least 2-D per sample (steps, ..), found {}",
@@ -99,11 +113,18 @@ impl TimeDistributed {
         Ok(std::iter::once(input[0]).chain(step).collect())
     }
 
-    pub fn weights(&self, input: &[usize]) -> Vec<Weight> {
+    fn weights(&self, input: &[usize]) -> Vec<Weight> {
         self.inner.weights(&input[1..])
     }
 
-    pub fn runtime(&self, input: &[usize], output: &[usize], index: usize) -> Runtime {
+    /// Keras's TimeDistributed runs the wrapped layer's `call`, which skips its activity
+    /// regularizer: none here either.
+    fn config(&self) -> Vec<TokenStream> {
+        let (class, inner) = (self.inner.class(), self.inner.config());
+        vec![quote::quote!(("layer", ::keras::model::ConfigValue::Layer(#class, &[#(#inner),*])))]
+    }
+
+    fn runtime(&self, input: &[usize], output: &[usize], index: usize) -> Runtime {
         let mut rt = self.inner.runtime(&input[1..], &output[1..], index);
         rt.rows_per_sample *= input[0];
         rt

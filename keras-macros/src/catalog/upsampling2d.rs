@@ -2,11 +2,16 @@
 //! factors, repeating pixels (`"nearest"`) or interpolating between them (`"bilinear"`).
 
 use super::conv2d::dims;
-use super::{Args, Runtime, Shape, fmt_shape, word};
+use super::{Args, Entry, Kind, Layer, Runtime, Shape, fmt_shape, word};
 use crate::diag::Diag;
+use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 
 pub const SIGNATURE: (&[&str], usize) = (&["size", "interpolation"], 1);
+
+/// The registry's row for `UpSampling2D`.
+pub const ENTRY: Entry =
+    Entry { class: "UpSampling2D", signature: SIGNATURE, build: |_, args, diag| UpSampling2D::build(args, diag).map(Layer::new) };
 
 pub struct UpSampling2D {
     size: (usize, usize),
@@ -36,8 +41,14 @@ impl UpSampling2D {
         };
         Some(UpSampling2D { size: size?, bilinear: bilinear? })
     }
+}
 
-    pub fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
+impl Kind for UpSampling2D {
+    fn class(&self) -> &'static str {
+        "UpSampling2D"
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
         let &[h, w, c] = input else {
             return Err(format!("UpSampling2D expects a 3-D per-sample input (height, width, channels), found {}", fmt_shape(input)));
         };
@@ -49,13 +60,13 @@ impl UpSampling2D {
     }
 
     /// `size` and `interpolation`, compared with a Keras file's.
-    pub fn config(&self) -> Vec<proc_macro2::TokenStream> {
+    fn config(&self) -> Vec<TokenStream> {
         let size = super::int_list(&[self.size.0, self.size.1]);
         let interpolation = if self.bilinear { "bilinear" } else { "nearest" };
         vec![quote!(("size", #size)), quote!(("interpolation", ::keras::model::ConfigValue::Str(#interpolation)))]
     }
 
-    pub fn runtime(&self, input: &[usize], output: &[usize]) -> Runtime {
+    fn runtime(&self, input: &[usize], output: &[usize], _index: usize) -> Runtime {
         let (h, w, c) = (input[0], input[1], input[2]);
         let ((sh, sw), bilinear) = (self.size, self.bilinear);
         let (in_width, out_width): (usize, usize) = (input.iter().product(), output.iter().product());
