@@ -144,7 +144,8 @@ impl fmt::Debug for Recording {
     }
 }
 
-/// Bias and activation kernels: a dense layer's epilogue and its backward pass.
+/// Bias and activation kernels: a dense layer's epilogue and its backward pass, and the
+/// activation layers with arguments (`ReLU`, `LeakyReLU`, `ELU`, `PReLU`).
 pub trait DenseOps: Device {
     /// A dense layer's forward pass `y = act(x · w + bias)` (see [`Linear`]); when `pre` is given
     /// it receives `x · w + bias`. Backends fuse the bias and activation into the product where
@@ -189,6 +190,45 @@ pub trait DenseOps: Device {
         kernels::act_backward(a, &mut gh, &yh, pre.as_deref(), db.as_deref_mut());
         host::write(self, &gh, g);
         host::write_opt(self, db, dbias);
+    }
+
+    /// Keras's `ReLU(max_value, negative_slope, threshold)` (and `LeakyReLU`) over `r.len`
+    /// values (see [`Relu`]).
+    fn relu(&self, r: &Relu, x: Self::View<'_>, y: Self::ViewMut<'_>) {
+        host::run(self, &[x], y, |[x], y| kernels::relu(r, x, y));
+    }
+
+    /// `dx = dy * relu'(x)`, with JAX's values at the kinks (see [`ReluForm`]).
+    fn relu_backward(&self, r: &Relu, x: Self::View<'_>, dy: Self::View<'_>, dx: Self::ViewMut<'_>) {
+        host::run(self, &[Self::shorten(&x), Self::shorten(&dy)], dx, |[x, dy], dx| kernels::relu_backward(r, x, dy, dx));
+    }
+
+    /// Keras's `ELU(alpha)` over `e.len` values: `x > 0 ? x : alpha * expm1(x)`.
+    fn elu(&self, e: &Elu, x: Self::View<'_>, y: Self::ViewMut<'_>) {
+        host::run(self, &[x], y, |[x], y| kernels::elu(e, x, y));
+    }
+
+    /// `dx = dy * (x > 0 ? 1 : alpha * exp(x))`.
+    fn elu_backward(&self, e: &Elu, x: Self::View<'_>, dy: Self::View<'_>, dx: Self::ViewMut<'_>) {
+        host::run(self, &[Self::shorten(&x), Self::shorten(&dy)], dx, |[x, dy], dx| kernels::elu_backward(e, x, dy, dx));
+    }
+
+    /// Keras's `PReLU` over `p.rows` samples: `x > 0 ? x : alpha[j] * x` (see [`Prelu`]).
+    fn prelu(&self, p: &Prelu, x: Self::View<'_>, alpha: Self::View<'_>, y: Self::ViewMut<'_>) {
+        host::run(self, &[Self::shorten(&x), Self::shorten(&alpha)], y, |[x, alpha], y| kernels::prelu(p, x, alpha, y));
+    }
+
+    /// PReLU's input gradient, `dx = dy * (x > 0 ? 1 : x < 0 ? alpha[j] : 0)`.
+    fn prelu_backward(&self, p: &Prelu, x: Self::View<'_>, alpha: Self::View<'_>, dy: Self::View<'_>, dx: Self::ViewMut<'_>) {
+        host::run(self, &[Self::shorten(&x), Self::shorten(&alpha), Self::shorten(&dy)], dx, |[x, alpha, dy], dx| {
+            kernels::prelu_backward(p, x, alpha, dy, dx)
+        });
+    }
+
+    /// PReLU's alpha gradient (overwritten): `dalpha[j]` is the sum of `dy * min(x, 0)` over the
+    /// samples, then the positions `j` scales, in that order on every backend.
+    fn prelu_alpha_grad(&self, p: &Prelu, x: Self::View<'_>, dy: Self::View<'_>, dalpha: Self::ViewMut<'_>) {
+        host::run(self, &[Self::shorten(&x), Self::shorten(&dy)], dalpha, |[x, dy], da| kernels::prelu_alpha_grad(p, x, dy, da));
     }
 }
 

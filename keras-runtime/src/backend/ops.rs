@@ -162,6 +162,168 @@ pub struct BiasAct {
     pub act: Activation,
 }
 
+/// Which of Keras 3's expressions an activation layer's ReLU follows ([`Relu::new`] picks it as
+/// `keras.activations.relu` does); they agree in value but not in their gradient at the kinks.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReluForm {
+    /// `relu(x)` or `where(x > threshold, x, 0)`, clipped to `max_value`, minus
+    /// `negative_slope * relu(threshold - x)`: gradient 0 at `x == threshold`, 0.5 at
+    /// `x == max_value` (JAX's `clip` splits a tie).
+    Clip,
+    /// `jax.nn.leaky_relu`, `where(x >= 0, x, negative_slope * x)`: gradient 1 at `x == 0`.
+    Leaky,
+    /// `jax.nn.relu6` (`max_value == 6`, no threshold): gradient 0 at 0 and at 6.
+    Relu6,
+}
+
+/// Keras's `ReLU(max_value, negative_slope, threshold)` and `LeakyReLU(negative_slope)` over
+/// `len` values: `y = min(x, max_value)` where `x > threshold`, else
+/// `negative_slope * (x - threshold)`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Relu {
+    /// Values.
+    pub len: usize,
+    /// The largest output (`f32::INFINITY` for none).
+    pub max_value: f32,
+    /// The slope below the threshold.
+    pub negative_slope: f32,
+    /// Where the linear piece starts.
+    pub threshold: f32,
+    /// Keras's expression for these arguments.
+    pub form: ReluForm,
+}
+
+impl Relu {
+    /// The op over `len` values, in the form `keras.activations.relu` computes for these
+    /// arguments: `leaky_relu` with a slope and neither a maximum nor a threshold, `relu6` for a
+    /// maximum of 6 without a threshold, the clipped expression otherwise.
+    pub const fn new(len: usize, max_value: f32, negative_slope: f32, threshold: f32) -> Relu {
+        let form = if negative_slope != 0.0 && max_value == f32::INFINITY && threshold == 0.0 {
+            ReluForm::Leaky
+        } else if threshold == 0.0 && max_value == 6.0 {
+            ReluForm::Relu6
+        } else {
+            ReluForm::Clip
+        };
+        Relu { len, max_value, negative_slope, threshold, form }
+    }
+}
+
+/// Keras's `ELU(alpha)` over `len` values: `y = x` where `x > 0`, else `alpha * expm1(x)`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Elu {
+    /// Values.
+    pub len: usize,
+    /// The scale of the negative part.
+    pub alpha: f32,
+}
+
+/// The most groups of axes a [`Prelu`] describes.
+pub const PRELU_GROUPS: usize = 8;
+
+/// Keras's `PReLU` over `rows` samples of `width` values: `y = x` where `x > 0`, else
+/// `alpha[j] * x`, `j` the element of the alpha tensor (the sample's shape with the shared axes
+/// set to 1) that the position maps to. The sample's shape is given as `groups` groups of
+/// adjacent axes (outermost first), each shared or not, of `sizes[g]` positions together.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Prelu {
+    /// Samples.
+    pub rows: usize,
+    /// Values per sample.
+    pub width: usize,
+    /// Alpha values (`width` divided by the shared groups' sizes).
+    pub alphas: usize,
+    /// Groups of axes in use, at most [`PRELU_GROUPS`].
+    pub groups: usize,
+    /// Each group's size (the product of its axes), outermost first; 1 past `groups`.
+    pub sizes: [usize; PRELU_GROUPS],
+    /// Bit `g` set: group `g` is shared (one alpha for all its positions).
+    pub shared: usize,
+}
+
+impl Prelu {
+    /// The geometry of a sample of `shape` (Keras's per-sample input shape, no batch axis) with
+    /// Keras's 1-based `shared_axes`, for `rows` samples: axes of size 1 are dropped and adjacent
+    /// axes both shared or both not are merged into one group.
+    ///
+    /// # Panics
+    ///
+    /// When a shared axis is 0 or past the shape, or the shape needs more than
+    /// [`PRELU_GROUPS`] groups (the generated code passes shapes the macro has checked).
+    pub fn new(rows: usize, shape: &[usize], shared_axes: &[usize]) -> Prelu {
+        for &a in shared_axes {
+            assert!(a >= 1 && a <= shape.len(), "PReLU: shared axis {a} is not an axis of a sample of shape {shape:?}");
+        }
+        let mut p = Prelu { rows, width: shape.iter().product(), alphas: 1, groups: 0, sizes: [1; PRELU_GROUPS], shared: 0 };
+        let mut last: Option<bool> = None;
+        for (i, &size) in shape.iter().enumerate() {
+            let shared = shared_axes.contains(&(i + 1));
+            if !shared {
+                p.alphas *= size;
+            }
+            if size == 1 {
+                continue;
+            }
+            if last == Some(shared) {
+                p.sizes[p.groups - 1] *= size;
+            } else {
+                assert!(
+                    p.groups < PRELU_GROUPS,
+                    "PReLU: a sample of shape {shape:?} shared on {shared_axes:?} has too many groups of axes"
+                );
+                p.sizes[p.groups] = size;
+                if shared {
+                    p.shared |= 1 << p.groups;
+                }
+                p.groups += 1;
+                last = Some(shared);
+            }
+        }
+        p
+    }
+
+    /// The alpha element position `p` of a sample (`p < width`) uses.
+    pub const fn alpha_of(&self, p: usize) -> usize {
+        let (mut q, mut a, mut stride, mut g) = (p, 0, 1, self.groups);
+        while g > 0 {
+            g -= 1;
+            let size = self.sizes[g];
+            if self.shared & (1 << g) == 0 {
+                a += (q % size) * stride;
+                stride *= size;
+            }
+            q /= size;
+        }
+        a
+    }
+
+    /// The position of the `k`-th value of a sample that alpha element `j` scales: `k` counts
+    /// the shared positions in increasing order of position.
+    pub const fn position(&self, j: usize, k: usize) -> usize {
+        let (mut j, mut k, mut p, mut stride, mut g) = (j, k, 0, 1, self.groups);
+        while g > 0 {
+            g -= 1;
+            let size = self.sizes[g];
+            let c = if self.shared & (1 << g) == 0 {
+                let c = j % size;
+                j /= size;
+                c
+            } else {
+                let c = k % size;
+                k /= size;
+                c
+            };
+            p += c * stride;
+            stride *= size;
+        }
+        p
+    }
+}
+
 /// A normalization over a `rows x cols` matrix: batch normalization's statistics are per column
 /// (over rows), layer normalization's per row (over columns).
 #[repr(C)]

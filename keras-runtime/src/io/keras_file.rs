@@ -199,6 +199,11 @@ const SHOWN_KEYS: &[&str] = &[
     "invert",
     "mean",
     "variance",
+    "max_value",
+    "negative_slope",
+    "threshold",
+    "alpha",
+    "shared_axes",
 ];
 
 fn describe_spec(layer: &LayerSpec) -> String {

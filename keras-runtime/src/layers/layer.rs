@@ -182,3 +182,41 @@ impl<'a, B: Backend, const W: usize> RowsMut<'a, B, W> {
         }
     }
 }
+
+/// Runs a layer's training forward pass, then its backward pass, on the CPU, for the layers'
+/// unit tests: the output, the input gradient and the parameters' gradients.
+#[cfg(test)]
+pub(crate) fn run_on_cpu<L: Layer<crate::backend::Cpu, W, W>, const W: usize>(
+    layer: &L,
+    params: &[f32],
+    x: &[f32],
+    dy: &[f32],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let device = crate::backend::Cpu::default();
+    let stream = vec![0.0; RandomStream::LEN];
+    let ctx = Ctx::new(&device, &stream);
+    let rows = x.len() / W;
+    let (mut y, mut dx, mut grads, mut dy) = (vec![f32::NAN; x.len()], vec![f32::NAN; x.len()], vec![f32::NAN; params.len()], dy.to_vec());
+    let (mut state, mut scratch) = (Vec::<f32>::new(), Vec::<f32>::new());
+    layer.forward(Forward {
+        ctx: &ctx,
+        params,
+        state: &mut state,
+        x: Rows::new(x, rows),
+        y: RowsMut::new(&mut y[..], rows),
+        scratch: &mut scratch,
+        training: true,
+    });
+    layer.backward(Backward {
+        ctx: &ctx,
+        params,
+        grads: &mut grads,
+        state: &[],
+        x: Rows::new(x, rows),
+        y: Rows::new(&y[..], rows),
+        scratch: &mut scratch,
+        dy: RowsMut::new(&mut dy[..], rows),
+        dx: Some(RowsMut::new(&mut dx[..], rows)),
+    });
+    (y, dx, grads)
+}

@@ -6,7 +6,7 @@
 use super::activation;
 use super::pool;
 use super::simd::{self, Simd, simd_fn};
-use crate::backend::ops::{Activation, Affine, BatchStats, BiasAct, Norm, NormGrads, Rescale, Standardize};
+use crate::backend::ops::{Activation, Affine, BatchStats, BiasAct, Elu, Norm, NormGrads, Prelu, Relu, ReluForm, Rescale, Standardize};
 use std::ops::Range;
 
 /// Matrices with fewer elements than this run on the calling thread.
@@ -184,6 +184,124 @@ fn softmax_rows<S: Simd>(s: S, y: &mut [f32], cols: usize) {
         for v in row.iter_mut() {
             *v /= sum;
         }
+    }
+}
+
+/// Keras's ReLU at `x` in `r`'s form (see [`ReluForm`]), step by step as Keras computes it:
+/// `relu(x)` keeps NaN, `where(x > threshold, x, 0)` makes it 0 (so a NaN becomes 0 with a
+/// threshold and no slope, as in Keras), the clip keeps it, the slope's part brings it back.
+#[inline]
+pub fn relu_value(r: &Relu, x: f32) -> f32 {
+    let &Relu { max_value, negative_slope: s, threshold: t, form, .. } = r;
+    if form == ReluForm::Leaky {
+        return if x >= 0.0 { x } else { s * x };
+    }
+    let mut p = if t != 0.0 {
+        if x > t { x } else { 0.0 }
+    } else if x < 0.0 {
+        0.0
+    } else {
+        x
+    };
+    if p > max_value {
+        p = max_value;
+    }
+    if s != 0.0 {
+        let n = t - x;
+        p -= s * if n < 0.0 { 0.0 } else { n };
+    }
+    p
+}
+
+/// The derivative of [`relu_value`] as JAX's autodiff takes it: 1 where `threshold < x <
+/// max_value`, `negative_slope` where `x < threshold`, 0 at `x == threshold` (relu's jvp) and
+/// past `max_value`; at `x == max_value` 0.5 (`clip`'s tie) or 0 in the relu6 form; the leaky
+/// form 1 for `x >= 0`. At NaN: the slope in the leaky form, else 0.
+#[inline]
+pub fn relu_derivative(r: &Relu, x: f32) -> f32 {
+    let &Relu { max_value, negative_slope: s, threshold: t, form, .. } = r;
+    if form == ReluForm::Leaky {
+        return if x >= 0.0 { 1.0 } else { s };
+    }
+    if x > t {
+        if x < max_value || max_value == f32::INFINITY {
+            1.0
+        } else if x == max_value && form == ReluForm::Clip {
+            0.5
+        } else {
+            0.0
+        }
+    } else if x < t {
+        s
+    } else {
+        0.0
+    }
+}
+
+/// `y = relu(x)` over `r.len` values (see `DenseOps::relu`).
+pub fn relu(r: &Relu, x: &[f32], y: &mut [f32]) {
+    for (y, &x) in y[..r.len].iter_mut().zip(&x[..r.len]) {
+        *y = relu_value(r, x);
+    }
+}
+
+/// `dx = dy * relu'(x)` over `r.len` values.
+pub fn relu_backward(r: &Relu, x: &[f32], dy: &[f32], dx: &mut [f32]) {
+    for ((dx, &x), &dy) in dx[..r.len].iter_mut().zip(&x[..r.len]).zip(&dy[..r.len]) {
+        *dx = dy * relu_derivative(r, x);
+    }
+}
+
+/// `y = x > 0 ? x : alpha * expm1(x)` over `e.len` values (`jax.nn.elu`; NaN kept).
+pub fn elu(e: &Elu, x: &[f32], y: &mut [f32]) {
+    for (y, &x) in y[..e.len].iter_mut().zip(&x[..e.len]) {
+        *y = if x > 0.0 { x } else { e.alpha * libm::expm1f(x) };
+    }
+}
+
+/// `dx = dy * (x > 0 ? 1 : alpha * exp(x))` over `e.len` values (`alpha` at 0, as JAX).
+pub fn elu_backward(e: &Elu, x: &[f32], dy: &[f32], dx: &mut [f32]) {
+    for ((dx, &x), &dy) in dx[..e.len].iter_mut().zip(&x[..e.len]).zip(&dy[..e.len]) {
+        *dx = dy * if x > 0.0 { 1.0 } else { e.alpha * libm::expf(x) };
+    }
+}
+
+/// `y = x > 0 ? x : alpha[j] * x` per sample (see [`Prelu`]; NaN kept).
+pub fn prelu(p: &Prelu, x: &[f32], alpha: &[f32], y: &mut [f32]) {
+    let n = p.rows * p.width;
+    for (i, (y, &x)) in y[..n].iter_mut().zip(&x[..n]).enumerate() {
+        *y = if x > 0.0 { x } else { alpha[p.alpha_of(i % p.width)] * x };
+    }
+}
+
+/// `dx = dy * (x > 0 ? 1 : x < 0 ? alpha[j] : 0)` (JAX's: both relus' derivatives are 0 at 0).
+pub fn prelu_backward(p: &Prelu, x: &[f32], alpha: &[f32], dy: &[f32], dx: &mut [f32]) {
+    let n = p.rows * p.width;
+    for (i, ((dx, &x), &dy)) in dx[..n].iter_mut().zip(&x[..n]).zip(&dy[..n]).enumerate() {
+        let d = if x > 0.0 {
+            1.0
+        } else if x < 0.0 {
+            alpha[p.alpha_of(i % p.width)]
+        } else {
+            0.0
+        };
+        *dx = dy * d;
+    }
+}
+
+/// `dalpha[j] = sum of dy * min(x, 0)` over the samples, then the positions `j` scales, in
+/// increasing order (the CUDA kernel sums in the same order, one thread per `j`); NaN kept.
+pub fn prelu_alpha_grad(p: &Prelu, x: &[f32], dy: &[f32], dalpha: &mut [f32]) {
+    let shared = if p.alphas == 0 { 0 } else { p.width / p.alphas };
+    for (j, da) in dalpha[..p.alphas].iter_mut().enumerate() {
+        let mut acc = 0.0f32;
+        for r in 0..p.rows {
+            for k in 0..shared {
+                let i = r * p.width + p.position(j, k);
+                acc += dy[i] * if x[i] >= 0.0 { 0.0 } else { x[i] };
+            }
+        }
+        *da = acc;
     }
 }
 

@@ -241,6 +241,41 @@ impl DenseOps for Cpu {
     fn act_backward(&self, a: &BiasAct, g: &mut [f32], y: &[f32], pre: Option<&[f32]>, dbias: Option<&mut [f32]>) {
         kernels::act_backward(a, g, y, pre, dbias);
     }
+
+    #[inline]
+    fn relu(&self, r: &Relu, x: &[f32], y: &mut [f32]) {
+        kernels::relu(r, x, y);
+    }
+
+    #[inline]
+    fn relu_backward(&self, r: &Relu, x: &[f32], dy: &[f32], dx: &mut [f32]) {
+        kernels::relu_backward(r, x, dy, dx);
+    }
+
+    #[inline]
+    fn elu(&self, e: &Elu, x: &[f32], y: &mut [f32]) {
+        kernels::elu(e, x, y);
+    }
+
+    #[inline]
+    fn elu_backward(&self, e: &Elu, x: &[f32], dy: &[f32], dx: &mut [f32]) {
+        kernels::elu_backward(e, x, dy, dx);
+    }
+
+    #[inline]
+    fn prelu(&self, p: &Prelu, x: &[f32], alpha: &[f32], y: &mut [f32]) {
+        kernels::prelu(p, x, alpha, y);
+    }
+
+    #[inline]
+    fn prelu_backward(&self, p: &Prelu, x: &[f32], alpha: &[f32], dy: &[f32], dx: &mut [f32]) {
+        kernels::prelu_backward(p, x, alpha, dy, dx);
+    }
+
+    #[inline]
+    fn prelu_alpha_grad(&self, p: &Prelu, x: &[f32], dy: &[f32], dalpha: &mut [f32]) {
+        kernels::prelu_alpha_grad(p, x, dy, dalpha);
+    }
 }
 
 impl NormOps for Cpu {

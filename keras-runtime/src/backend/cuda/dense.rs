@@ -12,7 +12,7 @@
 use super::driver::Epilogue;
 use super::kernels::DENSE;
 use super::{Cuda, CudaView, CudaViewMut, GemmCall, GpuDevice, KernelArg, LaunchConfig, Op};
-use crate::backend::ops::{Activation, BiasAct, Gemm, Linear};
+use crate::backend::ops::{Activation, BiasAct, Elu, Gemm, Linear, Prelu, Relu};
 use crate::backend::{DenseOps, Device};
 
 /// Threads per block for a row-wise kernel over rows of `cols`: whole warps, at most 256.
@@ -142,6 +142,58 @@ impl<D: GpuDevice> DenseOps for Cuda<D> {
             let (rows, cols) = (a.rows as u64, a.cols as u64);
             let args = [KernelArg::new(&g.ptr), KernelArg::new(&rows), KernelArg::new(&cols), KernelArg::new(&db.ptr)];
             self.launch(&DENSE, "column_sums", a.cols, &args);
+        }
+    }
+
+    fn relu(&self, r: &Relu, x: CudaView<'_>, y: CudaViewMut<'_>) {
+        if self.check("relu", &[(x.len, r.len), (y.len, r.len)]) {
+            self.launch(&DENSE, "relu", r.len, &[KernelArg::new(r), KernelArg::new(&x.ptr), KernelArg::new(&y.ptr)]);
+        }
+    }
+
+    fn relu_backward(&self, r: &Relu, x: CudaView<'_>, dy: CudaView<'_>, dx: CudaViewMut<'_>) {
+        if self.check("relu_backward", &[(x.len, r.len), (dy.len, r.len), (dx.len, r.len)]) {
+            let args = [KernelArg::new(r), KernelArg::new(&x.ptr), KernelArg::new(&dy.ptr), KernelArg::new(&dx.ptr)];
+            self.launch(&DENSE, "relu_backward", r.len, &args);
+        }
+    }
+
+    fn elu(&self, e: &Elu, x: CudaView<'_>, y: CudaViewMut<'_>) {
+        if self.check("elu", &[(x.len, e.len), (y.len, e.len)]) {
+            self.launch(&DENSE, "elu", e.len, &[KernelArg::new(e), KernelArg::new(&x.ptr), KernelArg::new(&y.ptr)]);
+        }
+    }
+
+    fn elu_backward(&self, e: &Elu, x: CudaView<'_>, dy: CudaView<'_>, dx: CudaViewMut<'_>) {
+        if self.check("elu_backward", &[(x.len, e.len), (dy.len, e.len), (dx.len, e.len)]) {
+            let args = [KernelArg::new(e), KernelArg::new(&x.ptr), KernelArg::new(&dy.ptr), KernelArg::new(&dx.ptr)];
+            self.launch(&DENSE, "elu_backward", e.len, &args);
+        }
+    }
+
+    fn prelu(&self, p: &Prelu, x: CudaView<'_>, alpha: CudaView<'_>, y: CudaViewMut<'_>) {
+        let n = p.rows * p.width;
+        if self.check("prelu", &[(x.len, n), (alpha.len, p.alphas), (y.len, n)]) {
+            let args = [KernelArg::new(p), KernelArg::new(&x.ptr), KernelArg::new(&alpha.ptr), KernelArg::new(&y.ptr)];
+            self.launch(&DENSE, "prelu", n, &args);
+        }
+    }
+
+    fn prelu_backward(&self, p: &Prelu, x: CudaView<'_>, alpha: CudaView<'_>, dy: CudaView<'_>, dx: CudaViewMut<'_>) {
+        let n = p.rows * p.width;
+        if self.check("prelu_backward", &[(x.len, n), (alpha.len, p.alphas), (dy.len, n), (dx.len, n)]) {
+            let args =
+                [KernelArg::new(p), KernelArg::new(&x.ptr), KernelArg::new(&alpha.ptr), KernelArg::new(&dy.ptr), KernelArg::new(&dx.ptr)];
+            self.launch(&DENSE, "prelu_backward", n, &args);
+        }
+    }
+
+    /// One thread per alpha element, each summing its samples and positions in the CPU's order.
+    fn prelu_alpha_grad(&self, p: &Prelu, x: CudaView<'_>, dy: CudaView<'_>, dalpha: CudaViewMut<'_>) {
+        let n = p.rows * p.width;
+        if self.check("prelu_alpha_grad", &[(x.len, n), (dy.len, n), (dalpha.len, p.alphas)]) {
+            let args = [KernelArg::new(p), KernelArg::new(&x.ptr), KernelArg::new(&dy.ptr), KernelArg::new(&dalpha.ptr)];
+            self.launch(&DENSE, "prelu_alpha_grad", p.alphas, &args);
         }
     }
 }

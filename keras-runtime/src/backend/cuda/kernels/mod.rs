@@ -18,11 +18,25 @@ pub struct Module {
 pub static CORE: Module =
     Module { name: "core", source: include_str!("core.cu"), kernels: &["fill", "copy", "add", "scale", "multiply", "gather_rows"] };
 
-/// DenseOps: bias and activation epilogues (softmax row-wise), their backward passes, column sums.
+/// DenseOps: bias and activation epilogues (softmax row-wise), their backward passes, column sums;
+/// the activation layers with arguments (ReLU, ELU, PReLU) and their backward passes.
 pub static DENSE: Module = Module {
     name: "dense",
     source: concat!(include_str!("activation.cuh"), include_str!("dense.cu")),
-    kernels: &["bias_act", "bias_softmax", "act_backward", "softmax_backward", "column_sums"],
+    kernels: &[
+        "bias_act",
+        "bias_softmax",
+        "act_backward",
+        "softmax_backward",
+        "column_sums",
+        "relu",
+        "relu_backward",
+        "elu",
+        "elu_backward",
+        "prelu",
+        "prelu_backward",
+        "prelu_alpha_grad",
+    ],
 };
 
 /// RandomOps: dropout (of elements and of channels), Gaussian noise, the stream's advance.
