@@ -1,8 +1,8 @@
 //! Backward passes checked against central finite differences of the training loss, for every
 //! activation, every loss and loss option, Dropout (same mask), the Activation layer, Dense on 3-D input,
 //! the convolution and pooling layers, 1-D and 2-D, the reshaping, noise and wrapper layers, Embedding,
-//! the recurrent layers with their options and Bidirectional, the preprocessing layers (a Dense in
-//! front of each checks its input gradient).
+//! the recurrent layers with their options and Bidirectional, the preprocessing and the activation
+//! layers (a Dense in front of each checks its input gradient; PReLU's `alpha` with the weights).
 
 mod common;
 
@@ -416,6 +416,37 @@ fn preprocessing_gradients() {
     }
     adapted::<GradNormAdapted>("adapted normalization of axis 1", &mut rng);
     adapted::<GradNormAdaptedInvert>("adapted inverted normalization of every axis", &mut rng);
+}
+
+sequential! { struct GradRelu = Input(4) => Dense(6) => ReLU(max_value = 0.8, negative_slope = 0.15, threshold = 0.1) => Dense(2); }
+sequential! { struct GradLeaky = Input((3, 4)) => Dense(3) => LeakyReLU() => Flatten() => Dense(2); }
+sequential! { struct GradElu = Input(4) => Dense(5) => ELU(0.6) => Dense(2); }
+sequential! { struct GradSoftmax = Input((3, 4)) => Dense(3) => Softmax() => Flatten() => Dense(2); }
+sequential! { struct GradPRelu = Input((3, 4)) => Dense(3) => PReLU(alpha_initializer = random_uniform) => Flatten() => Dense(2); }
+sequential! {
+    struct GradPReluShared = Input((4, 4, 2)) => Conv2D(3, 2) => PReLU(alpha_initializer = random_normal, shared_axes = [1, 2])
+        => Flatten() => Dense(2);
+}
+
+/// The activation layers inside a model: a Dense (or a convolution) in front of each checks its
+/// input gradient; PReLU's `alpha` gradient (random slopes, one per position or per channel) is
+/// checked with the other weights. Random inputs land on the kinks with probability 0.
+#[test]
+fn activation_layer_gradients() {
+    let mut rng = Rng::new(23);
+    fn mse<M: Model<Backend = Cpu>>(what: &str, shape: &[usize], rng: &mut Rng) {
+        let (x, y) = (random(shape, rng, 1.5), random(&[shape[0], 2], rng, 1.0));
+        check::<M>(what, "mse", &x, &y);
+    }
+    mse::<GradRelu>("ReLU with a cap, a slope and a threshold", &[6, 4], &mut rng);
+    mse::<GradLeaky>("LeakyReLU over steps", &[5, 3, 4], &mut rng);
+    mse::<GradElu>("ELU", &[6, 4], &mut rng);
+    // The softmax's Jacobian rows sum to 0, so its bias gradients are small differences: a
+    // larger step (the function is smooth) lifts them above the f32 loss's rounding.
+    let (x, y) = (random(&[5, 3, 4], &mut rng, 1.5), random(&[5, 2], &mut rng, 1.0));
+    check_step::<GradSoftmax, _>("Softmax over the last axis", "mse", &x, &y, 1e-2);
+    mse::<GradPRelu>("PReLU, an alpha per position", &[5, 3, 4], &mut rng);
+    mse::<GradPReluShared>("PReLU, an alpha per channel", &[4, 4, 4, 2], &mut rng);
 }
 
 sequential! { struct EmbedGrad = Input(5) => Embedding(7, 3) => Flatten() => Dense(2); }

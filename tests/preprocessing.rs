@@ -8,7 +8,7 @@ mod common;
 #[path = "models/preprocessing.rs"]
 mod models;
 
-use common::{Fixture, assert_all_close, assert_close, run_fixture};
+use common::{Fixture, assert_all_close, assert_close, python, python_keras_predicts, run_fixture};
 use keras::datasets::{ArrayDataset, DataBatch, Dataset};
 use keras::model::{Arena, Model};
 use keras::ndarray::{Array2, ArrayD, Axis, IxDyn, Slice, array};
@@ -337,31 +337,6 @@ fn rescaling_outputs_are_keras_outputs() {
     let got = Centered::new(&Cpu::default()).predict(&f.tensor("x")).unwrap();
     let want = Fixture::tensor_of(&f.value("layer_outputs_before")[0]);
     assert_close("Rescaling(1 / 127.5, offset = -1)", got.as_slice().unwrap(), want.as_slice().unwrap(), 1e-7);
-}
-
-/// What Python prints running `script` (with Keras's JAX backend), where Python Keras is at
-/// hand (`KERAS_PYTHON`, else `/tmp/refenv/bin/python`); `None` without Keras.
-fn python(script: &str) -> Option<String> {
-    let python = std::env::var("KERAS_PYTHON").unwrap_or_else(|_| "/tmp/refenv/bin/python".into());
-    let run = |script: &str| std::process::Command::new(&python).env("KERAS_BACKEND", "jax").args(["-c", script]).output();
-    if !run("import keras").is_ok_and(|out| out.status.success()) {
-        println!("skipped the Python Keras check: no Keras at {python} (set KERAS_PYTHON)");
-        return None;
-    }
-    let out = run(script).unwrap();
-    assert!(out.status.success(), "Python failed on\n{script}\n{}", String::from_utf8_lossy(&out.stderr));
-    Some(String::from_utf8(out.stdout).unwrap())
-}
-
-/// What Python Keras predicts for `x` (of `shape`) with the `.keras` archive at `path`; `None`
-/// without Keras.
-fn python_keras_predicts(path: &std::path::Path, x: &[f32], shape: &[usize]) -> Option<Vec<f32>> {
-    let script = format!(
-        "import numpy as np, keras\nm = keras.models.load_model({:?})\nx = np.array({x:?}, dtype='float32').reshape({shape:?})\n\
-         print(' '.join(repr(float(v)) for v in m.predict(x, verbose=0).ravel()))",
-        path.display().to_string(),
-    );
-    Some(python(&script)?.split_whitespace().map(|v| v.parse().unwrap()).collect())
 }
 
 /// A model with Rescaling saved by `save_keras` loads back, and Python Keras loads it and

@@ -42,7 +42,8 @@ mod tests;
 ///   `DepthwiseConv2D`, `SeparableConv2D`, `Conv2DTranspose`, `MaxPooling1D`/`2D`,
 ///   `AveragePooling1D`/`2D`, `GlobalAveragePooling1D`/`2D`, `GlobalMaxPooling1D`/`2D`,
 ///   `UpSampling2D`, `ZeroPadding2D`, `Cropping2D`, `Embedding`, `SimpleRNN`, `LSTM`, `GRU`,
-///   `Bidirectional(..)`, `TimeDistributed(..)`, and the preprocessing layers `Rescaling` and
+///   `Bidirectional(..)`, `TimeDistributed(..)`, the activation layers `ReLU`, `LeakyReLU`,
+///   `ELU`, `PReLU` and `Softmax`, and the preprocessing layers `Rescaling` and
 ///   `Normalization` (adapted with `model.adapt("normalization", &x)`, or given its `mean` and
 ///   `variance`). Their arguments are listed in the `keras` crate's README.
 ///

@@ -4,7 +4,9 @@
 //! stream) against the CPU.
 
 use crate::common::assert_close;
-use crate::{basic_models, functional_models, layer_models, loss_models, preprocessing_models, recurrent_models, reshape_models};
+use crate::{
+    activation_models, basic_models, functional_models, layer_models, loss_models, preprocessing_models, recurrent_models, reshape_models,
+};
 use keras::backend::RandomStream;
 use keras::ndarray::{Array1, Array2, ArrayD, IxDyn, s};
 use keras::prelude::*;
@@ -22,12 +24,13 @@ pub fn losses_and_activations<B: Backend>(dev: &B) {
     basic_models::small_models(dev);
 }
 
-/// Convolutions, pooling, normalization over feature maps, the reshaping and the preprocessing
-/// layers.
+/// Convolutions, pooling, normalization over feature maps, the reshaping, the preprocessing and
+/// the activation layers.
 pub fn layers<B: Backend>(dev: &B) {
     layer_models::run_all(dev);
     reshape_models::run_all(dev);
     preprocessing_models::run_all(dev);
+    activation_models::run_all(dev);
 }
 
 /// Embedding, SimpleRNN, LSTM, GRU and Bidirectional.

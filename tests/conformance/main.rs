@@ -10,6 +10,8 @@
 //!
 //! [`HostDevice`]: host_device::HostDevice
 
+#[path = "../models/activation_layers.rs"]
+mod activation_models;
 #[path = "../models/basic.rs"]
 mod basic_models;
 #[path = "../common/mod.rs"]

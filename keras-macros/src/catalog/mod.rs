@@ -1,5 +1,8 @@
-//! The layers the DSL knows, one file each: arguments, shape rule, parameter count, runtime type.
-//! Adding a layer means one file here and one in `keras-runtime/src/layers/`.
+//! The layers the DSL knows, one file each: a [`Kind`] (shape rule, weights, Keras config, runtime
+//! type; defaults for what most layers lack) and its [`Entry`] (class, arguments, builder), listed
+//! in [`REGISTRY`]. Adding a layer means one file here, one line in the registry and one file in
+//! `keras-runtime/src/layers/` (plus kernels if its math is new); `sequential!` and `functional!`
+//! both read the registry.
 
 pub mod activation;
 pub mod batch_norm;
@@ -9,6 +12,7 @@ pub mod conv2d_transpose;
 pub mod dense;
 pub mod depthwise_conv2d;
 pub mod dropout;
+pub mod elu;
 pub mod embedding;
 pub mod flatten;
 pub mod input;
@@ -20,11 +24,14 @@ pub mod padding;
 pub mod penalties;
 pub mod permute;
 pub mod pool2d;
+pub mod prelu;
 pub mod recurrent;
+pub mod relu;
 pub mod repeat_vector;
 pub mod rescaling;
 pub mod reshape;
 pub mod separable_conv2d;
+pub mod softmax;
 pub mod time_distributed;
 pub mod upsampling2d;
 
@@ -163,6 +170,11 @@ pub const REGISTRY: &[Entry] = &[
     bidirectional::ENTRY,
     normalization::ENTRY,
     rescaling::ENTRY,
+    relu::RELU,
+    relu::LEAKY_RELU,
+    elu::ENTRY,
+    prelu::ENTRY,
+    softmax::ENTRY,
 ];
 
 /// The entry of `class`, if the DSL knows it.
@@ -353,6 +365,31 @@ pub fn float(e: &Expr) -> Option<f64> {
         Expr::Group(g) => float(&g.expr),
         _ => None,
     }
+}
+
+/// A number argument of `class` (its `key`), finite in f32; `default` when it is not given.
+pub fn finite(class: &str, key: &str, arg: Option<&Arg>, default: f64, diag: &mut Diag) -> Option<f64> {
+    let Some(a) = arg else { return Some(default) };
+    match float(&a.value) {
+        Some(v) if v.is_finite() && (v as f32).is_finite() => Some(v),
+        _ => {
+            diag.error(a, format!("{class}'s `{key}` expects a finite number, found `{}`", a.value.to_token_stream()));
+            None
+        }
+    }
+}
+
+/// A number argument that Keras requires to be at least 0 (`negative_slope`, `max_value`).
+pub fn non_negative(class: &str, key: &str, arg: Option<&Arg>, default: f64, diag: &mut Diag) -> Option<f64> {
+    let v = finite(class, key, arg, default, diag)?;
+    if v < 0.0 {
+        diag.error(
+            arg.expect("the default is not negative"),
+            format!("{class}'s `{key}` cannot be negative (Keras refuses it), found {v:?}"),
+        );
+        return None;
+    }
+    Some(v)
 }
 
 /// A `true`/`false` literal.

@@ -154,6 +154,7 @@ fn matches(ours: &ConfigValue, file: &Value) -> bool {
         ConfigValue::Int(n) => file.as_u64() == Some(n as u64),
         ConfigValue::Float(x) => file.as_f64().is_some_and(|f| (f - x).abs() <= 1e-9 * x.abs().max(1.0)),
         ConfigValue::Bool(b) => file.as_bool() == Some(b),
+        ConfigValue::Axis(v) => file.as_i64() == Some(v),
         ConfigValue::Activation(a) => file.as_str().and_then(crate::activations::Activation::from_name) == Some(a),
         ConfigValue::Shape(v) | ConfigValue::Axes(v) => {
             file.as_array().is_some_and(|f| f.len() == v.len() && f.iter().zip(v).all(|(f, &v)| f.as_i64() == Some(v)))
@@ -680,6 +681,7 @@ fn config_json(value: &ConfigValue) -> Value {
         ConfigValue::Int(n) => Value::from(n),
         ConfigValue::Float(x) => Value::from(x),
         ConfigValue::Bool(b) => Value::from(b),
+        ConfigValue::Axis(v) => Value::from(v),
         ConfigValue::Activation(a) => Value::from(a.name()),
         ConfigValue::Str(w) => Value::from(w),
         ConfigValue::Ints(v) => Value::from(v.to_vec()),
