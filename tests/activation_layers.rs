@@ -1,4 +1,4 @@
-//! The activation layers `ReLU`, `LeakyReLU`, `ELU`, `PReLU` and `Softmax`: matched to Keras's
+//! The activation layers `ReLU`, `LeakyReLU`, `ELU`, `PReLU` and `Softmax`, and `Lambda`: matched to Keras's
 //! fits (`tests/fixtures/gen_activation_layers.py`: forward, every layer's output, first-batch loss
 //! and gradients, two epochs of SGD, within 1e-5 relative), PReLU's `alpha` as Keras's weight,
 //! the summary Keras prints, the files Keras saves, and `save_keras` read back by Python Keras.
@@ -12,7 +12,7 @@ mod models;
 use common::{Fixture, assert_close, run_fixture};
 use keras::model::{Arena, Model};
 use keras::prelude::*;
-use models::{AllFive, EluSoftmax, PReluFull, PReluNet, PReluShared, ReluDefaults, ReluNet, SoftmaxAxis};
+use models::{AllFive, EluSoftmax, LambdaImage, LambdaNet, PReluFull, PReluNet, PReluShared, ReluDefaults, ReluNet, SoftmaxAxis};
 
 const RTOL: f64 = 1e-5;
 
@@ -152,7 +152,8 @@ fn a_keras_file_with_other_slopes_is_refused() {
     assert!(e.contains("layer 6 (elu)") && e.contains("alpha=0.5") && e.contains("alpha=1"), "{e}");
 }
 
-/// In a functional model too, and with `predict_one`: a PReLU per channel after a convolution.
+/// In a functional model too, and with `predict_one`; one ReLU written as a Lambda,
+/// `x.max(T::zero())` (the closure's values are of the type `T: Real`).
 #[test]
 fn functional_models_take_the_activation_layers() {
     functional! {
@@ -162,7 +163,7 @@ fn functional_models_take_the_activation_layers() {
             let h = Dense(5)(a);
             let h = LeakyReLU(negative_slope = 0.2)(h);
             let h = Dense(4)(h);
-            let h = ReLU()(h);
+            let h = Lambda(|x| x.max(T::zero()))(h);
             let out = Dense(3, softmax)(h);
         }
     }
@@ -176,4 +177,56 @@ fn functional_models_take_the_activation_layers() {
     let row: Vec<f32> = x.as_slice().unwrap()[..6].to_vec();
     let one = model.predict_one(&row.try_into().unwrap());
     assert_close("predict_one", &one, &want.as_slice().unwrap()[..3], RTOL);
+}
+
+/// `Lambda` of a closure and of a generic function, matched to Keras's `Lambda` of the same
+/// expressions (values by f32, gradients by dual numbers).
+#[test]
+fn lambda_matches_keras() {
+    run_fixture::<LambdaNet>("D_layer_lambda", RTOL);
+    run_fixture::<LambdaImage>("D_layer_lambda_image", RTOL);
+}
+
+/// A Lambda is a row of the summary as in Keras (`lambda (Lambda)`, no parameters); a model
+/// with Lambdas saves and loads in keras-rs (`.keras`, `.weights.h5`), and Python Keras loads
+/// the `.weights.h5` into its own model with the same Lambdas and predicts the same (it cannot
+/// rebuild a Rust function from a `.keras` file).
+#[test]
+fn lambda_models_summarize_save_and_load() {
+    let want = include_str!("fixtures/lambda_summary.txt").replacen("Model: \"sequential\"", "Model: \"lambda_net\"", 1);
+    assert_eq!(LambdaNet::new(&Cpu::default()).summary().to_string(), want);
+    let f = Fixture::load("D_layer_lambda");
+    let (x, weights) = (f.tensor("x"), f.weights("weights_init"));
+    let mut model = LambdaNet::new(&Cpu::default());
+    model.set_weights(&weights).unwrap();
+    let ours = model.predict(&x).unwrap();
+    assert_close("forward", ours.as_slice().unwrap(), f.tensor("forward_before").as_slice().unwrap(), RTOL);
+    let dir = std::env::temp_dir().join(format!("keras-rs-lambda-{}", std::process::id()));
+    for file in ["lambda.keras", "lambda.weights.h5"] {
+        let path = dir.join(file);
+        let mut back = LambdaNet::new(&Cpu::default());
+        if file.ends_with(".keras") {
+            model.save_keras(&path).unwrap();
+            back.load_keras(&path).unwrap();
+        } else {
+            model.save_weights(&path).unwrap();
+            back.load_weights(&path).unwrap();
+        }
+        assert_eq!(back.predict(&x).unwrap(), ours, "{file}");
+    }
+    let script = format!(
+        "import numpy as np, keras\nfrom keras import layers as L\n\
+         m = keras.Sequential([keras.Input((5,)), L.Dense(6), L.Lambda(lambda x: x * keras.ops.sigmoid(x)), L.Dense(4),\n\
+         L.Lambda(lambda x: keras.ops.clip(x, -0.5, 0.5) * 2.0 + keras.ops.tanh(x)), L.Dense(3, activation='softmax')])\n\
+         m.load_weights({:?})\nx = np.array({:?}, dtype='float32').reshape({:?})\n\
+         print(' '.join(repr(float(v)) for v in m.predict(x, verbose=0).ravel()))",
+        dir.join("lambda.weights.h5").display().to_string(),
+        x.as_slice().unwrap(),
+        x.shape()
+    );
+    if let Some(out) = common::python(&script) {
+        let keras: Vec<f32> = out.split_whitespace().map(|v| v.parse().unwrap()).collect();
+        assert_close("Python Keras with our weights", &keras, ours.as_slice().unwrap(), RTOL);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -224,3 +224,40 @@ fn custom_losses_run_on_the_host_and_are_not_recorded() {
         }
     }
 }
+
+sequential! {
+    struct Swished = Dense(12, in = 5) => Lambda(|x| x * x.sigmoid()) => Dense(3, softmax);
+}
+
+/// A `Lambda` layer runs on the host whatever the device: on the emulated GPU a model with one
+/// trains as on the CPU, and its steps' round trips keep them from being recorded.
+#[test]
+fn lambda_layers_run_on_the_host_and_are_not_recorded() {
+    let _seeded = SEED.lock().unwrap_or_else(|e| e.into_inner());
+    let (x, labels, _) = data();
+    let y = keras::utils::to_categorical(&labels, 3).unwrap();
+    let start = Swished::new(&Cpu::default()).get_weights().unwrap();
+    fn run<B: keras::Backend>(
+        mut model: Swished<B>,
+        start: &[ArrayD<f32>],
+        x: &Array2<f32>,
+        y: &Array2<f32>,
+    ) -> (Vec<f32>, Vec<ArrayD<f32>>) {
+        model.set_weights(start).unwrap();
+        let mut m = model.compile(Adam::default(), "categorical_crossentropy", ["accuracy"]).unwrap();
+        let h = m.fit(x, y, FitArgs::default().epochs(3).batch_size(8).shuffle(false).verbose(0)).unwrap();
+        (h.loss().to_vec(), m.get_weights().unwrap())
+    }
+    let dev = Cuda::emulated();
+    let (gpu_history, gpu_weights) = run(Swished::new(&dev), &start, &x, &y);
+    let (cpu_history, cpu_weights) = run(Swished::new(&Cpu::default()), &start, &x, &y);
+    assert_eq!(dev.replays(), 0, "a step with a host round trip is not recorded");
+    for (g, c) in gpu_history.iter().zip(&cpu_history) {
+        assert!((g - c).abs() <= 1e-5 * c.abs().max(1.0), "history {gpu_history:?} vs {cpu_history:?}");
+    }
+    for (g, c) in gpu_weights.iter().zip(&cpu_weights) {
+        for (a, b) in g.iter().zip(c) {
+            assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "weights differ: {a} vs {b}");
+        }
+    }
+}

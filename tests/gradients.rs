@@ -421,6 +421,7 @@ fn preprocessing_gradients() {
 sequential! { struct GradRelu = Input(4) => Dense(6) => ReLU(max_value = 0.8, negative_slope = 0.15, threshold = 0.1) => Dense(2); }
 sequential! { struct GradLeaky = Input((3, 4)) => Dense(3) => LeakyReLU() => Flatten() => Dense(2); }
 sequential! { struct GradElu = Input(4) => Dense(5) => ELU(0.6) => Dense(2); }
+sequential! { struct GradLambda = Input((3, 4)) => Dense(3) => Lambda(|x| x * x.sigmoid() + x.clip(-0.3, 0.3)) => Flatten() => Dense(2); }
 sequential! { struct GradSoftmax = Input((3, 4)) => Dense(3) => Softmax() => Flatten() => Dense(2); }
 sequential! { struct GradPRelu = Input((3, 4)) => Dense(3) => PReLU(alpha_initializer = random_uniform) => Flatten() => Dense(2); }
 sequential! {
@@ -447,6 +448,7 @@ fn activation_layer_gradients() {
     check_step::<GradSoftmax, _>("Softmax over the last axis", "mse", &x, &y, 1e-2);
     mse::<GradPRelu>("PReLU, an alpha per position", &[5, 3, 4], &mut rng);
     mse::<GradPReluShared>("PReLU, an alpha per channel", &[4, 4, 4, 2], &mut rng);
+    mse::<GradLambda>("Lambda, differentiated by dual numbers", &[5, 3, 4], &mut rng);
 }
 
 sequential! { struct EmbedGrad = Input(5) => Embedding(7, 3) => Flatten() => Dense(2); }

@@ -43,7 +43,8 @@ mod tests;
 ///   `AveragePooling1D`/`2D`, `GlobalAveragePooling1D`/`2D`, `GlobalMaxPooling1D`/`2D`,
 ///   `UpSampling2D`, `ZeroPadding2D`, `Cropping2D`, `Embedding`, `SimpleRNN`, `LSTM`, `GRU`,
 ///   `Bidirectional(..)`, `TimeDistributed(..)`, the activation layers `ReLU`, `LeakyReLU`,
-///   `ELU`, `PReLU` and `Softmax`, and the preprocessing layers `Rescaling` and
+///   `ELU`, `PReLU` and `Softmax`, `Lambda(|x| ..)` (a function of one value, generic over
+///   `keras::autodiff::Real` and differentiated by dual numbers), and the preprocessing layers `Rescaling` and
 ///   `Normalization` (adapted with `model.adapt("normalization", &x)`, or given its `mean` and
 ///   `variance`). Their arguments are listed in the `keras` crate's README.
 ///

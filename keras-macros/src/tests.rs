@@ -255,6 +255,7 @@ fn default_names_are_keras_snake_case() {
         ("ELU", "elu"),
         ("PReLU", "p_re_lu"),
         ("Softmax", "softmax"),
+        ("Lambda", "lambda"),
         ("Add", "add"),
         ("Subtract", "subtract"),
         ("Multiply", "multiply"),

@@ -42,4 +42,25 @@ pub fn run_all<B: Backend>(device: &B) {
     run_fixture_on::<PReluNet<B>>(device, "D_layer_prelu", 1e-5);
     run_fixture_on::<PReluShared<B>>(device, "D_layer_prelu_shared", 1e-5);
     run_fixture_on::<PReluFull<B>>(device, "D_layer_prelu_full", 1e-5);
+    run_lambda(device);
+}
+
+sequential! {
+    pub struct LambdaNet = Input(5) => Dense(6) => Lambda(|x| x * x.sigmoid()) => Dense(4)
+        => Lambda(|x| x.clip(-0.5, 0.5) * 2.0 + x.tanh()) => Dense(3, softmax);
+}
+
+/// `ln(1 + x²)`, for `Lambda` by path.
+pub fn log_square<T: keras::autodiff::Real>(x: T) -> T {
+    x.square().ln_1p()
+}
+
+sequential! {
+    pub struct LambdaImage = Input((5, 5, 2)) => Conv2D(2, 3) => Lambda(log_square) => Flatten() => Dense(3, softmax);
+}
+
+/// The Lambda fixtures on a device: the layer runs on the host, its input and gradient copied.
+pub fn run_lambda<B: Backend>(device: &B) {
+    run_fixture_on::<LambdaNet<B>>(device, "D_layer_lambda", 1e-5);
+    run_fixture_on::<LambdaImage<B>>(device, "D_layer_lambda_image", 1e-5);
 }

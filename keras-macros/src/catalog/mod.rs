@@ -16,6 +16,7 @@ pub mod elu;
 pub mod embedding;
 pub mod flatten;
 pub mod input;
+pub mod lambda;
 pub mod layer_norm;
 pub mod names;
 pub mod noise;
@@ -175,6 +176,7 @@ pub const REGISTRY: &[Entry] = &[
     elu::ENTRY,
     prelu::ENTRY,
     softmax::ENTRY,
+    lambda::ENTRY,
 ];
 
 /// The entry of `class`, if the DSL knows it.
