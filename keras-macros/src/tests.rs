@@ -272,3 +272,24 @@ fn default_names_are_keras_snake_case() {
         assert!(keras.iter().any(|(c, _)| *c == entry.class), "{} is missing from the table", entry.class);
     }
 }
+
+/// The macro's own cost on a model of the user's (`KERAS_EXPAND_FILE`: the body of a
+/// `functional!` invocation), median of 5 expansions; run by `scripts/compile_time.sh`.
+#[test]
+#[ignore]
+fn expansion_time() {
+    let Ok(path) = std::env::var("KERAS_EXPAND_FILE") else { return };
+    let src = std::fs::read_to_string(&path).unwrap();
+    let mut times: Vec<f64> = (0..5)
+        .map(|_| {
+            let tokens = TokenStream::from_str(&src).unwrap();
+            let t0 = std::time::Instant::now();
+            let out = crate::functional::functional(tokens);
+            let t = t0.elapsed().as_secs_f64();
+            assert!(!out.to_string().contains("compile_error"), "the model does not check");
+            t
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    println!("expansion of {path}: {:.1} ms (median of 5)", times[2] * 1e3);
+}
