@@ -315,8 +315,9 @@ fn relu_run<B: Backend>(dev: &B, r: &Relu, x: &[f32], dy: &[f32]) -> (Vec<f32>, 
 /// threshold and no slope.
 fn relu_at_the_kinks<B: Backend>(dev: &B) {
     let (inf, nan) = (f32::INFINITY, f32::NAN);
+    type Case<'a> = (f32, f32, f32, &'a [f32], &'a [f64], &'a [f64]);
     #[rustfmt::skip]
-    let cases: &[(f32, f32, f32, &[f32], &[f64], &[f64])] = &[
+    let cases: &[Case] = &[
         // ReLU()
         (inf, 0.0, 0.0, &[0.0, -0.0, 1.0, -1.0, nan], &[0.0, 0.0, 1.0, 0.0, f64::NAN], &[0.0, 0.0, 1.0, 0.0, 0.0]),
         // ReLU(max_value=6)
