@@ -3,13 +3,17 @@
 
 use crate::support::*;
 use keras::activations::Activation;
-use keras::backend::{Backend, BiasAct, Linear};
+use keras::backend::{Backend, BiasAct, Elu, Linear, Prelu, Relu, ReluForm};
 
 pub fn suite<B: Backend>(dev: &B) {
     linear(dev);
     bias_act(dev);
     act_backward(dev);
     nan_propagates(dev);
+    relu_at_the_kinks(dev);
+    relu_layer(dev);
+    elu_layer(dev);
+    prelu_layer(dev);
 }
 
 /// `erf` in f64: its Maclaurin series below 3 (exact to about 1e-13 there), beyond it
@@ -287,4 +291,233 @@ fn act_backward_of_nan<B: Backend>(dev: &B, act: Activation, rows: usize, cols: 
         want.push(w);
     }
     close(&format!("act_backward {rows}x{cols} {act:?} of NaN and infinities"), &checked, &want, 1e-5);
+}
+
+/// The activation layers' ReLU and its input gradient (for `dy = 1`) over `x`, from a buffer one
+/// longer whose last value must stay as it was.
+fn relu_run<B: Backend>(dev: &B, r: &Relu, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let n = x.len();
+    let (xb, dyb) = (up(dev, x), up(dev, dy));
+    let (mut yb, mut dxb) = (up(dev, &vec![7.0; n + 1]), up(dev, &vec![7.0; n + 1]));
+    dev.relu(&Relu { len: n, ..*r }, v::<B>(&xb), B::view_mut(&mut yb, 0..n));
+    dev.relu_backward(&Relu { len: n, ..*r }, v::<B>(&xb), v::<B>(&dyb), B::view_mut(&mut dxb, 0..n));
+    let (y, dx) = (down(dev, &yb), down(dev, &dxb));
+    assert_eq!((y[n], dx[n]), (7.0, 7.0), "relu {r:?} wrote past its {n} values");
+    (y[..n].to_vec(), dx[..n].to_vec())
+}
+
+/// ReLU's values and gradients where Keras's expressions have kinks, against what Keras 3.15.1
+/// and `jax.grad` give (KERAS_BACKEND=jax, JAX 0.10.2): for each row, `layer =
+/// keras.layers.ReLU(max_value=.., negative_slope=.., threshold=..)` (or `LeakyReLU`), `layer(x)`
+/// and `jax.grad(lambda x: jnp.sum(layer(x)))(x)` on float32 `x` (`/tmp/actwork/kinks.py`). Among
+/// them: relu'(0) = 0, leaky_relu'(0) = 1, 0.5 at `x == max_value` (`clip`'s tie) but 0 at 6 for
+/// relu6, 0 at `x == threshold`, and a NaN made 0 by `where(x > threshold, x, 0)` when there is a
+/// threshold and no slope.
+fn relu_at_the_kinks<B: Backend>(dev: &B) {
+    let (inf, nan) = (f32::INFINITY, f32::NAN);
+    type Case<'a> = (f32, f32, f32, &'a [f32], &'a [f64], &'a [f64]);
+    #[rustfmt::skip]
+    let cases: &[Case] = &[
+        // ReLU()
+        (inf, 0.0, 0.0, &[0.0, -0.0, 1.0, -1.0, nan], &[0.0, 0.0, 1.0, 0.0, f64::NAN], &[0.0, 0.0, 1.0, 0.0, 0.0]),
+        // ReLU(max_value=6)
+        (6.0, 0.0, 0.0, &[0.0, 6.0, 5.0, 7.0, nan], &[0.0, 6.0, 5.0, 6.0, f64::NAN], &[0.0, 0.0, 1.0, 0.0, 0.0]),
+        // ReLU(max_value=4)
+        (4.0, 0.0, 0.0, &[0.0, 4.0, 3.0, 5.0, nan], &[0.0, 4.0, 3.0, 4.0, f64::NAN], &[0.0, 0.5, 1.0, 0.0, 0.0]),
+        // ReLU(negative_slope=0.3), LeakyReLU(0.3)
+        (inf, 0.3, 0.0, &[0.0, -1.0, 2.0, nan], &[0.0, -0.30000001192092896, 2.0, f64::NAN], &[1.0, 0.30000001192092896, 1.0, 0.30000001192092896]),
+        // ReLU(negative_slope=0.3, max_value=4)
+        (4.0, 0.3, 0.0, &[0.0, 4.0, -1.0, 2.0, 5.0, nan], &[0.0, 4.0, -0.30000001192092896, 2.0, 4.0, f64::NAN], &[0.0, 0.5, 0.30000001192092896, 1.0, 0.0, 0.0]),
+        // ReLU(threshold=1.5)
+        (inf, 0.0, 1.5, &[0.0, 1.0, 1.5, 2.0, -1.0, nan], &[0.0, 0.0, 0.0, 2.0, 0.0, 0.0], &[0.0, 0.0, 0.0, 1.0, 0.0, 0.0]),
+        // ReLU(threshold=1.5, negative_slope=0.3)
+        (inf, 0.3, 1.5, &[0.0, 1.0, 1.5, 2.0, -1.0, nan], &[-0.45000001788139343, -0.15000000596046448, 0.0, 2.0, -0.75, f64::NAN], &[0.30000001192092896, 0.30000001192092896, 0.0, 1.0, 0.30000001192092896, 0.0]),
+        // ReLU(threshold=1.5, negative_slope=0.3, max_value=4)
+        (4.0, 0.3, 1.5, &[0.0, 1.0, 1.5, 2.0, 4.0, 5.0, -1.0, nan], &[-0.45000001788139343, -0.15000000596046448, 0.0, 2.0, 4.0, 4.0, -0.75, f64::NAN], &[0.30000001192092896, 0.30000001192092896, 0.0, 1.0, 0.5, 0.0, 0.30000001192092896, 0.0]),
+        // ReLU(threshold=1.5, max_value=4)
+        (4.0, 0.0, 1.5, &[0.0, 1.5, 2.0, 4.0, 5.0, nan], &[0.0, 0.0, 2.0, 4.0, 4.0, 0.0], &[0.0, 0.0, 1.0, 0.5, 0.0, 0.0]),
+        // ReLU(max_value=0)
+        (0.0, 0.0, 0.0, &[0.0, 1.0, -1.0], &[0.0, 0.0, 0.0], &[0.0, 0.0, 0.0]),
+        // ReLU(threshold=2, max_value=1)
+        (1.0, 0.0, 2.0, &[0.5, 1.0, 2.0, 3.0], &[0.0, 0.0, 0.0, 1.0], &[0.0, 0.0, 0.0, 0.0]),
+    ];
+    for &(m, s, t, x, y_keras, g_jax) in cases {
+        let r = Relu::new(x.len(), m, s, t);
+        let (y, dx) = relu_run(dev, &r, x, &vec![1.0; x.len()]);
+        close(&format!("relu {r:?} against Keras"), &y, y_keras, 1e-7);
+        close(&format!("relu_backward {r:?} against jax.grad"), &dx, g_jax, 1e-7);
+    }
+    // LeakyReLU(negative_slope=0): jax.nn.leaky_relu's form, gradient 1 at 0.
+    let r = Relu { form: ReluForm::Leaky, ..Relu::new(4, inf, 0.0, 0.0) };
+    let (y, dx) = relu_run(dev, &r, &[0.0, -1.0, 2.0, nan], &[1.0; 4]);
+    close("LeakyReLU(0) against Keras", &y, &[0.0, 0.0, 2.0, f64::NAN], 1e-7);
+    close("LeakyReLU(0)'s gradient against jax.grad", &dx, &[1.0, 0.0, 1.0, 0.0], 1e-7);
+    assert_eq!(Relu::new(1, inf, 0.3, 0.0).form, ReluForm::Leaky);
+    assert_eq!(Relu::new(1, 6.0, 0.3, 0.0).form, ReluForm::Relu6);
+    assert_eq!(Relu::new(1, 6.0, 0.0, 1.0).form, ReluForm::Clip);
+    assert_eq!(Relu::new(1, inf, 0.0, 0.0).form, ReluForm::Clip);
+}
+
+/// Keras's relu expression for these arguments, in f64, and JAX's derivative of it.
+fn relu_reference(r: &Relu, x: f64) -> (f64, f64) {
+    let (m, s, t) = (r.max_value as f64, r.negative_slope as f64, r.threshold as f64);
+    let relu = |v: f64| if v.is_nan() { v } else { v.max(0.0) };
+    match r.form {
+        ReluForm::Leaky => (if x >= 0.0 { x } else { s * x }, if x >= 0.0 { 1.0 } else { s }),
+        ReluForm::Relu6 => (if x.is_nan() { x } else { x.clamp(0.0, 6.0) }, if x > 0.0 && x < 6.0 { 1.0 } else { 0.0 }),
+        ReluForm::Clip => {
+            let pos = if t != 0.0 { if x > t { x } else { 0.0 } } else { relu(x) };
+            let clipped = if m.is_finite() && pos > m { m } else { pos };
+            let y = if s != 0.0 { clipped - s * relu(t - x) } else { clipped };
+            let dpos = if x > t { 1.0 } else { 0.0 };
+            let dclip = if !m.is_finite() || pos < m {
+                1.0
+            } else if pos == m {
+                0.5
+            } else {
+                0.0
+            };
+            (y, dpos * dclip + if t - x > 0.0 { s } else { 0.0 })
+        }
+    }
+}
+
+/// ReLU at every size for every form, with NaN, infinities, zeros of both signs, the threshold
+/// and the maximum among the inputs, against [`relu_reference`]; the input gradient for random
+/// `dy`.
+fn relu_layer<B: Backend>(dev: &B) {
+    let inf = f32::INFINITY;
+    for len in SIZES {
+        for (m, s, t) in [
+            (inf, 0.0, 0.0),
+            (6.0, 0.0, 0.0),
+            (4.0, 0.0, 0.0),
+            (inf, 0.2, 0.0),
+            (3.0, 0.25, 0.0),
+            (inf, 0.0, 1.5),
+            (2.5, 0.1, 0.5),
+            (1.0, 0.0, 2.0),
+        ] {
+            let mut x = data(len, 41, -8.0, 8.0);
+            let specials = [f32::NAN, 0.0, -0.0, t, m, 6.0, inf, -inf, t + 0.5, -t];
+            for (i, v) in specials.into_iter().enumerate().filter(|&(i, _)| i * 3 < len) {
+                x[i * 3] = v;
+            }
+            let dy = signed(len, 43);
+            let r = Relu::new(len, m, s, t);
+            let (y, dx) = relu_run(dev, &r, &x, &dy);
+            let want: Vec<(f64, f64)> = x.iter().map(|&v| relu_reference(&r, v as f64)).collect();
+            close(&format!("relu {r:?}"), &y, &want.iter().map(|w| w.0).collect::<Vec<_>>(), 1e-6);
+            let dx_want: Vec<f64> = want.iter().zip(&dy).map(|(w, &d)| d as f64 * w.1).collect();
+            close(&format!("relu_backward {r:?}"), &dx, &dx_want, 1e-6);
+        }
+    }
+}
+
+/// ELU against `x > 0 ? x : alpha * expm1(x)` in f64 and its derivative `alpha * exp(x)` below
+/// 0 (`alpha` at 0, as `jax.grad` gives: Keras 3.15.1, `keras.layers.ELU(alpha=0.7)` at
+/// `[0, -1, 2, -1e-8, nan]` gives `[0, -0.44248437881469727, 2, -6.999999691004177e-09, nan]`
+/// and the gradient `[0.7, 0.2575156092643738, 1, 0.7, nan]`), NaN and infinities carried.
+fn elu_layer<B: Backend>(dev: &B) {
+    let run = |e: &Elu, x: &[f32], dy: &[f32]| {
+        let n = x.len();
+        let (xb, dyb) = (up(dev, x), up(dev, dy));
+        let (mut yb, mut dxb) = (up(dev, &vec![7.0; n + 1]), up(dev, &vec![7.0; n + 1]));
+        dev.elu(e, v::<B>(&xb), B::view_mut(&mut yb, 0..n));
+        dev.elu_backward(e, v::<B>(&xb), v::<B>(&dyb), B::view_mut(&mut dxb, 0..n));
+        let (y, dx) = (down(dev, &yb), down(dev, &dxb));
+        assert_eq!((y[n], dx[n]), (7.0, 7.0), "elu wrote past its {n} values");
+        (y[..n].to_vec(), dx[..n].to_vec())
+    };
+    let (y, dx) = run(&Elu { len: 5, alpha: 0.7 }, &[0.0, -1.0, 2.0, -1e-8, f32::NAN], &[1.0; 5]);
+    close("ELU(0.7) against Keras", &y, &[0.0, -0.44248437881469727, 2.0, -6.999999691004177e-09, f64::NAN], 1e-7);
+    close("ELU(0.7)'s gradient against jax.grad", &dx, &[0.699999988079071, 0.2575156092643738, 1.0, 0.699999988079071, f64::NAN], 1e-7);
+    for len in SIZES {
+        for alpha in [1.0f32, 0.3, 2.5] {
+            let mut x = data(len, 47, -10.0, 4.0);
+            for (i, v) in [f32::NAN, 0.0, f32::NEG_INFINITY, f32::INFINITY, -1e-8].into_iter().enumerate().filter(|&(i, _)| i * 3 < len) {
+                x[i * 3] = v;
+            }
+            let dy = signed(len, 53);
+            let (y, dx) = run(&Elu { len, alpha }, &x, &dy);
+            let a = alpha as f64;
+            let want: Vec<f64> = x.iter().map(|&v| if v > 0.0 { v as f64 } else { a * (v as f64).exp_m1() }).collect();
+            let dx_want: Vec<f64> = x.iter().zip(&dy).map(|(&v, &d)| d as f64 * if v > 0.0 { 1.0 } else { a * (v as f64).exp() }).collect();
+            close(&format!("elu of {len} by {alpha}"), &y, &want, 1e-6);
+            close(&format!("elu_backward of {len} by {alpha}"), &dx, &dx_want, 1e-6);
+        }
+    }
+}
+
+/// PReLU over samples of several shapes, with and without shared axes (Keras's 1-based axes),
+/// against a reference that unravels each position over the sample's shape and ravels it over
+/// alpha's (the shape with the shared axes set to 1): the output, the input gradient (0 at
+/// `x == 0`, as `jax.grad` of `relu(x) - alpha * relu(-x)` gives), and the alpha gradient
+/// `sum dy * min(x, 0)` over the batch and the shared positions, overwritten, NaN carried into
+/// the alpha of the position that holds it.
+fn prelu_layer<B: Backend>(dev: &B) {
+    let cases: &[(&[usize], &[usize], usize)] = &[
+        (&[1000], &[], 1),
+        (&[7], &[1], 33),
+        (&[3, 4, 5], &[], 7),
+        (&[3, 4, 5], &[1, 2], 7),
+        (&[3, 4, 5], &[2], 1),
+        (&[3, 4, 5], &[1, 3], 7),
+        (&[3, 4, 5], &[1, 2, 3], 7),
+        (&[2, 1, 3], &[2], 7),
+        (&[2, 1, 3], &[1], 1),
+        (&[2, 3, 2, 2], &[1, 3], 7),
+    ];
+    for &(shape, shared_axes, rows) in cases {
+        let p = Prelu::new(rows, shape, shared_axes);
+        let param_shape: Vec<usize> = shape.iter().enumerate().map(|(i, &d)| if shared_axes.contains(&(i + 1)) { 1 } else { d }).collect();
+        let (width, alphas) = (shape.iter().product::<usize>(), param_shape.iter().product::<usize>());
+        assert_eq!((p.width, p.alphas), (width, alphas), "Prelu::new({shape:?}, {shared_axes:?})");
+        let alpha_of = |pos: usize| {
+            let (mut q, mut a, mut stride) = (pos, 0, 1);
+            for (&d, &pd) in shape.iter().zip(&param_shape).rev() {
+                let c = q % d;
+                q /= d;
+                a += if pd == 1 { 0 } else { c * stride };
+                stride *= pd;
+            }
+            a
+        };
+        let n = rows * width;
+        let mut x = data(n, 59, -3.0, 3.0);
+        for i in (0..n).step_by(5) {
+            x[i] = 0.0;
+        }
+        if n > 3 {
+            x[n - 2] = f32::NAN;
+        }
+        let (alpha, dy) = (data(alphas, 61, -1.0, 1.0), signed(n, 67));
+        let (xb, ab, dyb) = (up(dev, &x), up(dev, &alpha), up(dev, &dy));
+        let (mut yb, mut dxb, mut dab) = (up(dev, &vec![7.0; n + 1]), up(dev, &vec![7.0; n + 1]), up(dev, &vec![7.0; alphas + 1]));
+        dev.prelu(&p, v::<B>(&xb), v::<B>(&ab), B::view_mut(&mut yb, 0..n));
+        dev.prelu_backward(&p, v::<B>(&xb), v::<B>(&ab), v::<B>(&dyb), B::view_mut(&mut dxb, 0..n));
+        dev.prelu_alpha_grad(&p, v::<B>(&xb), v::<B>(&dyb), B::view_mut(&mut dab, 0..alphas));
+        let (y, dx, da) = (down(dev, &yb), down(dev, &dxb), down(dev, &dab));
+        let what = format!("prelu of {rows} x {shape:?} shared on {shared_axes:?}");
+        assert_eq!((y[n], dx[n], da[alphas]), (7.0, 7.0, 7.0), "{what}: wrote past its outputs");
+        let (mut y_want, mut dx_want, mut da_want) = (vec![0.0; n], vec![0.0; n], vec![0.0f64; alphas]);
+        for i in 0..n {
+            let (xv, d, a) = (x[i] as f64, dy[i] as f64, alpha[alpha_of(i % width)] as f64);
+            y_want[i] = xv.max(0.0) - a * (-xv).max(0.0) + if xv.is_nan() { f64::NAN } else { 0.0 };
+            dx_want[i] = d * if xv > 0.0 {
+                1.0
+            } else if xv < 0.0 {
+                a
+            } else {
+                0.0
+            };
+            da_want[alpha_of(i % width)] += d * if xv.is_nan() { xv } else { xv.min(0.0) };
+        }
+        close(&format!("{what}: y"), &y[..n], &y_want, 1e-6);
+        close(&format!("{what}: dx"), &dx[..n], &dx_want, 1e-6);
+        close(&format!("{what}: dalpha"), &da[..alphas], &da_want, rtol_for(n / alphas.max(1)));
+        if n > 3 {
+            assert!(da[alpha_of((n - 2) % width)].is_nan(), "{what}: the NaN's alpha gradient is {}", da[alpha_of((n - 2) % width)]);
+        }
+    }
 }

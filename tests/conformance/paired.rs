@@ -24,10 +24,10 @@
 
 use keras::Error;
 use keras::backend::{
-    Activation, Affine, Backend, BatchStats, BiasAct, Border2d, Constraint, CopyCols, DenseOps, Depthwise, Device, Directions, Draw, Gemm,
-    LayoutOps, Linear, LossBatch, MergeMode, MergeOp, MetricBatch, Norm, NormGrads, NormOps, ObjectiveOps, OptimizerOps, Permutation,
-    Pool2d, PoolKind, RandomOps, Recording, Regularizer, Repeat, Rescale, RnnResetGrads, RnnStep, RnnStepGrads, RnnStepIo, Segment,
-    SequenceOps, Standardize, Update, Upsample2d, Window2d, WindowOps,
+    Activation, Affine, Backend, BatchStats, BiasAct, Border2d, Constraint, CopyCols, DenseOps, Depthwise, Device, Directions, Draw, Elu,
+    Gemm, LayoutOps, Linear, LossBatch, MergeMode, MergeOp, MetricBatch, Norm, NormGrads, NormOps, ObjectiveOps, OptimizerOps, Permutation,
+    Pool2d, PoolKind, Prelu, RandomOps, Recording, Regularizer, Relu, Repeat, Rescale, RnnResetGrads, RnnStep, RnnStepGrads, RnnStepIo,
+    Segment, SequenceOps, Standardize, Update, Upsample2d, Window2d, WindowOps,
 };
 
 use std::collections::BTreeMap;
@@ -671,6 +671,42 @@ impl<A: Backend, B: Backend> DenseOps for Paired<A, B> {
     ) {
         both!(self, |d, s| d.act_backward(a, s.m(&mut g), s.v(y), s.ov(pre), s.om(&mut dbias)));
         self.check("act_backward", [Self::out("g", act_backward_tol(a.act), &mut g), Self::opt("dbias", Tol::Sum, &mut dbias)]);
+    }
+
+    fn relu(&self, r: &Relu, x: Self::View<'_>, mut y: Self::ViewMut<'_>) {
+        both!(self, |d, s| d.relu(r, s.v(x), s.m(&mut y)));
+        self.check("relu", [Self::out("y", Tol::Same, &mut y)]);
+    }
+
+    fn relu_backward(&self, r: &Relu, x: Self::View<'_>, dy: Self::View<'_>, mut dx: Self::ViewMut<'_>) {
+        both!(self, |d, s| d.relu_backward(r, s.v(x), s.v(dy), s.m(&mut dx)));
+        self.check("relu_backward", [Self::out("dx", Tol::Same, &mut dx)]);
+    }
+
+    fn elu(&self, e: &Elu, x: Self::View<'_>, mut y: Self::ViewMut<'_>) {
+        both!(self, |d, s| d.elu(e, s.v(x), s.m(&mut y)));
+        self.check("elu", [Self::out("y", Tol::Elem, &mut y)]);
+    }
+
+    fn elu_backward(&self, e: &Elu, x: Self::View<'_>, dy: Self::View<'_>, mut dx: Self::ViewMut<'_>) {
+        both!(self, |d, s| d.elu_backward(e, s.v(x), s.v(dy), s.m(&mut dx)));
+        self.check("elu_backward", [Self::out("dx", Tol::Elem, &mut dx)]);
+    }
+
+    fn prelu(&self, p: &Prelu, x: Self::View<'_>, alpha: Self::View<'_>, mut y: Self::ViewMut<'_>) {
+        both!(self, |d, s| d.prelu(p, s.v(x), s.v(alpha), s.m(&mut y)));
+        self.check("prelu", [Self::out("y", Tol::Same, &mut y)]);
+    }
+
+    fn prelu_backward(&self, p: &Prelu, x: Self::View<'_>, alpha: Self::View<'_>, dy: Self::View<'_>, mut dx: Self::ViewMut<'_>) {
+        both!(self, |d, s| d.prelu_backward(p, s.v(x), s.v(alpha), s.v(dy), s.m(&mut dx)));
+        self.check("prelu_backward", [Self::out("dx", Tol::Same, &mut dx)]);
+    }
+
+    // Summed in the same order on every backend, each product rounded: the same value.
+    fn prelu_alpha_grad(&self, p: &Prelu, x: Self::View<'_>, dy: Self::View<'_>, mut dalpha: Self::ViewMut<'_>) {
+        both!(self, |d, s| d.prelu_alpha_grad(p, s.v(x), s.v(dy), s.m(&mut dalpha)));
+        self.check("prelu_alpha_grad", [Self::out("dalpha", Tol::Same, &mut dalpha)]);
     }
 }
 

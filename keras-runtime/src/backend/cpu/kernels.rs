@@ -292,7 +292,7 @@ pub fn prelu_backward(p: &Prelu, x: &[f32], alpha: &[f32], dy: &[f32], dx: &mut 
 /// `dalpha[j] = sum of dy * min(x, 0)` over the samples, then the positions `j` scales, in
 /// increasing order (the CUDA kernel sums in the same order, one thread per `j`); NaN kept.
 pub fn prelu_alpha_grad(p: &Prelu, x: &[f32], dy: &[f32], dalpha: &mut [f32]) {
-    let shared = if p.alphas == 0 { 0 } else { p.width / p.alphas };
+    let shared = p.width.checked_div(p.alphas).unwrap_or(0);
     for (j, da) in dalpha[..p.alphas].iter_mut().enumerate() {
         let mut acc = 0.0f32;
         for r in 0..p.rows {

@@ -144,7 +144,9 @@ struct Prelu {
 // The alpha element position p of a sample uses (ops.rs, Prelu::alpha_of).
 __device__ unsigned long long keras_prelu_alpha_of(const Prelu& p, unsigned long long q) {
     unsigned long long a = 0, stride = 1;
-    for (unsigned long long g = p.groups; g > 0; g--) {
+    // All the groups, a constant count the compiler unrolls (the sizes stay in registers);
+    // those past p.groups have size 1 and change nothing.
+    for (int g = KERAS_PRELU_GROUPS; g > 0; g--) {
         unsigned long long size = p.sizes[g - 1];
         if (!(p.shared & (1ull << (g - 1)))) {
             a += (q % size) * stride;
@@ -158,7 +160,7 @@ __device__ unsigned long long keras_prelu_alpha_of(const Prelu& p, unsigned long
 // The k-th position alpha element j scales (ops.rs, Prelu::position).
 __device__ unsigned long long keras_prelu_position(const Prelu& p, unsigned long long j, unsigned long long k) {
     unsigned long long pos = 0, stride = 1;
-    for (unsigned long long g = p.groups; g > 0; g--) {
+    for (int g = KERAS_PRELU_GROUPS; g > 0; g--) {
         unsigned long long size = p.sizes[g - 1], c;
         if (!(p.shared & (1ull << (g - 1)))) {
             c = j % size;
