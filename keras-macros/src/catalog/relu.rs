@@ -81,8 +81,10 @@ impl Kind for Relu {
         };
         let (slope, threshold) = (self.negative_slope as f32, self.threshold as f32);
         let ty = quote!(::keras::layers::ReLU<#w>);
+        // LeakyReLU is Keras's `leaky_relu` (its gradient at 0 is 1, even with a slope of 0).
+        let ctor = if self.leaky { quote!(<#ty>::leaky(#slope)) } else { quote!(<#ty>::new(#max, #slope, #threshold)) };
         Runtime {
-            ctor: quote!(<#ty>::new(#max, #slope, #threshold)),
+            ctor,
             ty,
             in_width: w,
             out_width: w,
