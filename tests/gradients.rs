@@ -451,6 +451,35 @@ fn activation_layer_gradients() {
     mse::<GradLambda>("Lambda, differentiated by dual numbers", &[5, 3, 4], &mut rng);
 }
 
+#[path = "models/custom_layers.rs"]
+mod custom_models;
+use custom_models::{Affine, Linear};
+
+sequential! { struct GradCustom = Input((3, 4)) => Affine() => Linear(out = 3) => Activation(tanh) => Flatten() => Dense(2); }
+functional! {
+    struct GradCustomShared(a: [4], b: [4]) -> out {
+        let shared = Linear(out = 3);
+        let ha = shared(a);
+        let hb = shared(b);
+        let h = Multiply()(ha, hb);
+        let h = Affine()(h);
+        let out = Dense(2)(h);
+    }
+}
+
+/// Layers of the user's own: their weights' gradients, as their `backward` writes them and the
+/// model sums them (a layer shared by two inputs), against finite differences of the loss.
+#[test]
+fn custom_layer_gradients() {
+    let mut rng = Rng::new(29);
+    let (x, y) = (random(&[5, 3, 4], &mut rng, 1.0), random(&[5, 2], &mut rng, 1.0));
+    check::<GradCustom>("Affine then Linear over steps", "mse", &x, &y);
+    let (a, b, y) = (random(&[5, 4], &mut rng, 1.0), random(&[5, 4], &mut rng, 1.0), random(&[5, 2], &mut rng, 1.0));
+    let a = a.into_dimensionality::<keras::ndarray::Ix2>().unwrap();
+    let b = b.into_dimensionality::<keras::ndarray::Ix2>().unwrap();
+    check_step::<GradCustomShared, _>("a Linear shared by two inputs", "mse", &[a.view(), b.view()][..], &y, 1e-3);
+}
+
 sequential! { struct EmbedGrad = Input(5) => Embedding(7, 3) => Flatten() => Dense(2); }
 sequential! { struct EmbedRnn = Input(4) => Embedding(7, 3, embeddings_regularizer = l2(0.01)) => SimpleRNN(4, return_sequences = true) => Flatten() => Dense(2); }
 // A Dense in front of each recurrent layer checks the recurrent layer's input gradient.

@@ -7,18 +7,22 @@ use crate::catalog::embedding::Embedding;
 use crate::catalog::time_distributed::TimeDistributed;
 use crate::catalog::{self, Layer, Runtime, Shape, Weight, bind, fmt_shape, names};
 use crate::diag::Diag;
+use crate::expand::{Count, CustomRef};
 use crate::parse::Chain;
 use proc_macro2::TokenStream;
 use quote::ToTokens;
 use std::collections::HashMap;
+use syn::spanned::Spanned;
 use syn::{Attribute, Expr, ExprLit, Lit};
 
 /// A model whose every layer checked out.
 pub struct Checked {
     pub input: Shape,
     pub layers: Vec<CheckedLayer>,
-    pub trainable: usize,
-    pub non_trainable: usize,
+    pub trainable: Count,
+    pub non_trainable: Count,
+    /// Checks of counts only rustc knows (`#[params(N)]` of a model with custom layers).
+    pub asserts: Vec<TokenStream>,
     /// When the first layer is an Embedding: its `input_dim` (the input holds ids).
     pub input_indices: Option<usize>,
 }
@@ -28,7 +32,12 @@ pub struct CheckedLayer {
     pub class: &'static str,
     pub output: Shape,
     pub weights: Vec<Weight>,
-    pub params: usize,
+    /// Its parameters: known, or a custom layer's, counted by rustc.
+    pub params: Count,
+    /// A layer of the user's: the impl its weights are read from.
+    pub custom: Option<CustomRef>,
+    /// Compile-time assertions for the layer (see `Kind::checks`).
+    pub checks: Vec<TokenStream>,
     pub runtime: Runtime,
     /// The runtime `Regularizer` on the layer's output, if any.
     pub activity_regularizer: Option<TokenStream>,
@@ -43,8 +52,8 @@ pub struct CheckedLayer {
 
 impl Checked {
     /// All parameters.
-    pub fn params(&self) -> usize {
-        self.trainable + self.non_trainable
+    pub fn params(&self) -> Count {
+        self.trainable.add(&self.non_trainable)
     }
 }
 
@@ -80,13 +89,17 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
             continue;
         }
         let classes = catalog::classes();
-        let Some(&class) = classes.iter().find(|c| **c == class_name) else {
+        let known = classes.iter().find(|c| **c == class_name).copied();
+        // A name the DSL does not know, and no typo of one: a layer of the user's.
+        let custom = known.is_none() && catalog::custom::Custom::is_candidate(&class_name, &classes);
+        if known.is_none() && !custom {
             let hint = names::suggest(&class_name, &classes).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
             diag.error(&call.kind, format!("unknown layer `{class_name}`; {hint}the layers keras-rs knows are {}", classes.join(", ")));
             lost = true;
             shape = None;
             continue;
-        };
+        }
+        let class: &'static str = known.unwrap_or_else(|| Box::leak(class_name.clone().into_boxed_str()));
         let (signature, positional) = Layer::signature(class);
         if class == "Input" {
             let args = bind(class, call, signature, positional, false, diag);
@@ -121,8 +134,14 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
             );
         }
         real_layers += 1;
-        let args = bind(class, call, signature, positional, true, diag);
-        let mut layer = Layer::build(class, call, &args, diag);
+        let (args, mut layer) = if custom {
+            let (layer, args) = catalog::custom::Custom::build(call, diag);
+            (args, layer.map(Layer::new))
+        } else {
+            let args = bind(class, call, signature, positional, true, diag);
+            let layer = Layer::build(class, call, &args, diag);
+            (args, layer)
+        };
         // A wrapped layer is made, and named, before its wrapper, as in Keras.
         if let Some(td) = layer.as_mut().and_then(|l| l.downcast_mut::<TimeDistributed>()) {
             let given = td.inner_name.as_ref().map(|(value, at)| (value, at.clone()));
@@ -210,15 +229,14 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
             return None;
         };
         let name = name.unwrap_or_default();
+        let custom = layer.custom(&input);
+        let mut checks = layer.checks(&input);
+        let params = match &custom {
+            Some(c) => c.trainable().add(&c.non_trainable()),
+            None => Count::known(params),
+        };
         if let Some(a) = args.params {
-            match int(&a.value) {
-                Some(n) if n == params as i128 => {}
-                Some(n) => diag.error(
-                    a,
-                    format!("{class} `{name}` has {} parameters, not {}", thousands(params as u128), thousands(n.max(0) as u128)),
-                ),
-                None => diag.error(a, format!("`params` expects an integer, found `{}`", a.value.to_token_stream())),
-            }
+            checks.extend(params_check(&params, a, &a.value, class, &name, diag));
         }
         let runtime = layer.runtime(&input, &output, i);
         source = Source::Layer(name.clone());
@@ -232,6 +250,8 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
             output,
             weights,
             params,
+            custom,
+            checks,
             runtime,
             activity_regularizer,
             config,
@@ -249,15 +269,63 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
     if layers.len() < real_layers || input_shape.is_none() {
         return None;
     }
-    let trainable = layers.iter().flat_map(|l| &l.weights).filter(|w| w.trainable).map(|w| w.shape.iter().product::<usize>()).sum();
-    let non_trainable = layers.iter().flat_map(|l| &l.weights).filter(|w| !w.trainable).map(|w| w.shape.iter().product::<usize>()).sum();
-    let checked = Checked { input: input_shape?, layers, trainable, non_trainable, input_indices };
-    if let Some((expected, attr)) = params_attr
-        && *expected != checked.params() as u128
-    {
-        diag.error(attr, format!("`{model}` has {} parameters, not {}", thousands(checked.params() as u128), thousands(*expected)));
+    let size = |w: &Weight| w.shape.iter().product::<usize>();
+    let mut trainable = Count::known(layers.iter().flat_map(|l| &l.weights).filter(|w| w.trainable).map(size).sum());
+    let mut non_trainable = Count::known(layers.iter().flat_map(|l| &l.weights).filter(|w| !w.trainable).map(size).sum());
+    for c in layers.iter().filter_map(|l| l.custom.as_ref()) {
+        trainable = trainable.add(&c.trainable());
+        non_trainable = non_trainable.add(&c.non_trainable());
+    }
+    let mut checked = Checked { input: input_shape?, layers, trainable, non_trainable, asserts: Vec::new(), input_indices };
+    if let Some((expected, attr)) = params_attr {
+        checked.asserts.extend(total_check(&checked.params(), *expected, attr, model, diag));
     }
     (diag.len() == errors_before).then_some(checked)
+}
+
+/// `params = N` of a layer: checked here when its count is known, else (a custom layer's)
+/// returned as a compile-time assertion at the argument.
+pub(crate) fn params_check(
+    params: &Count,
+    a: &impl ToTokens,
+    value: &Expr,
+    class: &str,
+    name: &str,
+    diag: &mut Diag,
+) -> Option<TokenStream> {
+    match (int(value), params.value()) {
+        (Some(n), Some(p)) if n == p as i128 => None,
+        (Some(n), Some(p)) => {
+            diag.error(a, format!("{class} `{name}` has {} parameters, not {}", thousands(p as u128), thousands(n.max(0) as u128)));
+            None
+        }
+        (Some(n), None) => {
+            let msg = format!("{class} `{name}` does not have {} parameters", thousands(n.max(0) as u128));
+            let n = n.max(0) as usize;
+            Some(quote::quote_spanned!(value.span()=> ::core::assert!(#params == #n, #msg);))
+        }
+        (None, _) => {
+            diag.error(a, format!("`params` expects an integer, found `{}`", value.to_token_stream()));
+            None
+        }
+    }
+}
+
+/// `#[params(N)]` of a model: checked here when the count is known, else returned as a
+/// compile-time assertion at the attribute.
+pub(crate) fn total_check(params: &Count, expected: u128, attr: &Attribute, model: &str, diag: &mut Diag) -> Option<TokenStream> {
+    match params.value() {
+        Some(p) if expected == p as u128 => None,
+        Some(p) => {
+            diag.error(attr, format!("`{model}` has {} parameters, not {}", thousands(p as u128), thousands(expected)));
+            None
+        }
+        None => {
+            let msg = format!("`{model}` does not have {} parameters", thousands(expected));
+            let n = expected as usize;
+            Some(quote::quote_spanned!(attr.span()=> ::core::assert!(#params == #n, #msg);))
+        }
+    }
 }
 
 pub(crate) fn int(e: &Expr) -> Option<i128> {

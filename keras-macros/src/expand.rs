@@ -91,6 +91,121 @@ pub fn usizes(v: &[usize]) -> TokenStream {
     quote!(&[#(#v),*])
 }
 
+/// A count of floats known at expansion (`known`) plus terms rustc evaluates: the weights of
+/// custom layers, read from their `CustomLayer` impls. Without terms its tokens are the
+/// literal, as before custom layers existed.
+#[derive(Clone, Debug, Default)]
+pub struct Count {
+    pub known: usize,
+    pub terms: Vec<TokenStream>,
+}
+
+impl Count {
+    /// A number known at expansion.
+    pub fn known(n: usize) -> Count {
+        Count { known: n, terms: Vec::new() }
+    }
+
+    /// `self + n`.
+    pub fn plus(&self, n: usize) -> Count {
+        Count { known: self.known + n, terms: self.terms.clone() }
+    }
+
+    /// `self + other`.
+    pub fn add(&self, other: &Count) -> Count {
+        Count { known: self.known + other.known, terms: self.terms.iter().chain(&other.terms).cloned().collect() }
+    }
+
+    /// The number, when no custom layer's term is in it.
+    pub fn value(&self) -> Option<usize> {
+        self.terms.is_empty().then_some(self.known)
+    }
+}
+
+impl quote::ToTokens for Count {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        let known = self.known;
+        if self.terms.is_empty() {
+            known.to_tokens(tokens);
+        } else {
+            let terms = &self.terms;
+            quote!((#known #(+ #terms)*)).to_tokens(tokens);
+        }
+    }
+}
+
+/// A custom layer as the generated code names it: its type and widths.
+#[derive(Clone)]
+pub struct CustomRef {
+    /// The user's type.
+    pub ty: TokenStream,
+    pub in_width: usize,
+    pub out_width: usize,
+}
+
+impl CustomRef {
+    /// `<T as CustomLayer<IN, OUT>>`.
+    pub fn path(&self) -> TokenStream {
+        let (ty, i, o) = (&self.ty, self.in_width, self.out_width);
+        quote!(<#ty as ::keras::layers::custom::CustomLayer<#i, #o>>)
+    }
+
+    /// Its trainable floats, as a count.
+    pub fn trainable(&self) -> Count {
+        let path = self.path();
+        Count { known: 0, terms: vec![quote!(#path::TRAINABLE_PARAMS)] }
+    }
+
+    /// Its non-trainable floats, as a count.
+    pub fn non_trainable(&self) -> Count {
+        let path = self.path();
+        Count { known: 0, terms: vec![quote!(#path::NON_TRAINABLE_PARAMS)] }
+    }
+}
+
+/// Entries of `Model::WEIGHTS`: one `WeightSpec` the macro wrote, or a custom layer's, made by
+/// rustc from its impl.
+pub enum SpecPart {
+    One(TokenStream),
+    Custom { specs: TokenStream, len: TokenStream },
+}
+
+/// `Model::WEIGHTS`' initializer: the list as written, or (with custom layers) its parts joined
+/// at compile time.
+pub fn weights_const(parts: &[SpecPart]) -> TokenStream {
+    if parts.iter().all(|p| matches!(p, SpecPart::One(_))) {
+        let specs = parts.iter().map(|p| match p {
+            SpecPart::One(t) => t,
+            SpecPart::Custom { .. } => unreachable!("checked above"),
+        });
+        return quote!(&[#(#specs),*]);
+    }
+    let mut groups: Vec<TokenStream> = Vec::new();
+    let mut run: Vec<&TokenStream> = Vec::new();
+    let mut lens: Vec<TokenStream> = Vec::new();
+    let mut ones = 0usize;
+    for p in parts {
+        match p {
+            SpecPart::One(t) => {
+                run.push(t);
+                ones += 1;
+            }
+            SpecPart::Custom { specs, len } => {
+                if !run.is_empty() {
+                    groups.push(quote!(&[#(#run),*]));
+                    run.clear();
+                }
+                groups.push(quote!(&#specs));
+                lens.push(len.clone());
+            }
+        }
+    }
+    if !run.is_empty() {
+        groups.push(quote!(&[#(#run),*]));
+    }
+    quote!(&::keras::layers::custom::concat_specs::<{ #ones #(+ #lens)* }>(&[#(#groups),*]))
+}
+
 /// The struct, its inherent consts and constructors, and its `Model` implementation.
 pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
     let bk = backend_param(decl);
@@ -101,7 +216,7 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
     let output = usizes(output_shape);
     let in_size: usize = m.input.iter().product();
     let out_size: usize = output_shape.iter().product();
-    let (params, trainable, non_trainable) = (m.params(), m.trainable, m.non_trainable);
+    let (params, trainable, non_trainable) = (m.params(), m.trainable.clone(), m.non_trainable.clone());
     let out_dim = match output_shape.len() + 1 {
         r @ 2..=6 => {
             let ix = format_ident!("Ix{}", r);
@@ -111,18 +226,21 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
     };
 
     // Arena offsets, in Keras weight order; the constants after the non-trainable weights.
-    let mut arenas = Arenas::new(non_trainable);
+    let mut arenas = Arenas::new(non_trainable.clone());
     let mut weight_specs = Vec::new();
     let mut constant_specs = Vec::new();
     let mut param_ranges = Vec::new();
     let mut state_ranges = Vec::new();
     for l in &m.layers {
-        let (p, s) = arenas.place(&l.name, l.weight_prefix.as_deref(), &l.weights, &l.constants, &mut weight_specs, &mut constant_specs);
+        let (p, s) = match &l.custom {
+            Some(c) => arenas.place_custom(&l.name, c, &mut weight_specs),
+            None => arenas.place(&l.name, l.weight_prefix.as_deref(), &l.weights, &l.constants, &mut weight_specs, &mut constant_specs),
+        };
         param_ranges.push(p);
         state_ranges.push(s);
     }
     let layer_specs =
-        m.layers.iter().map(|l| layer_spec(&l.name, l.class, &l.output, l.params, l.activity_regularizer.as_ref(), &l.config));
+        m.layers.iter().map(|l| layer_spec(&l.name, l.class, &l.output, &l.params, l.activity_regularizer.as_ref(), &l.config));
 
     // Workspace slots: layer i's output is 2i, its scratch 2i + 1, the gradient of its output 2n + i.
     let slot = |i: usize| format_ident!("s{}", i);
@@ -147,14 +265,21 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
     let mut infer = Vec::new();
     let mut infer_buffers = Vec::new();
     let mut infer_sizes = Vec::new();
-    let mut checks = Vec::new();
+    let mut checks = m.asserts.clone();
     for (i, l) in m.layers.iter().enumerate() {
         let rt = &l.runtime;
         let (ty, r, iw, ow) = (&rt.ty, rt.rows_per_sample, rt.in_width, rt.out_width);
-        let (p0, p1) = param_ranges[i];
-        let (s0, s1) = state_ranges[i];
-        let params_here = p1 - p0;
-        checks.push(quote!(::core::assert!(<#ty>::PARAMS == #params_here);));
+        let (p0, p1) = &param_ranges[i];
+        let (s0, s1) = &state_ranges[i];
+        let params_here = match &l.custom {
+            Some(c) => c.trainable(),
+            None => Count::known(p1.known - p0.known),
+        };
+        checks.extend(l.checks.iter().cloned());
+        // (A custom layer's count is its impl's, as its runtime type's: nothing to compare.)
+        if l.custom.is_none() {
+            checks.push(quote!(::core::assert!(<#ty>::PARAMS == #params_here);));
+        }
         let (out, scratch, grad) = (slot(2 * i), slot(2 * i + 1), slot(2 * n + i));
         let out_len: usize = l.output.iter().product();
         let x_view = if i == 0 {
@@ -239,7 +364,7 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
     let last = format_ident!("a{}", n - 1);
     backward.reverse();
 
-    let body = infer_body(arenas.state_len(), &infer_sizes, &infer_buffers, &infer, &last, out_size);
+    let body = infer_body(&arenas.state_len(), &infer_sizes, &infer_buffers, &infer, &last, out_size);
     let (input_element, input_indices, predict_one) = match m.input_indices {
         None => (
             quote!(f32),
@@ -328,7 +453,7 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
         forward,
         backward,
         activity: activity.collect(),
-        grad_scratch: 0,
+        grad_scratch: Count::known(0),
         nodes: None,
         inputs: None,
     };
@@ -340,7 +465,7 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
 /// carved out of it (`buffers`, of `sizes`), the layers run (`steps`), the output (`last`)
 /// copied out.
 pub fn infer_body(
-    state_len: usize,
+    state_len: &Count,
     sizes: &[TokenStream],
     buffers: &[TokenStream],
     steps: &[TokenStream],
@@ -414,20 +539,20 @@ pub fn option(t: Option<&TokenStream>) -> TokenStream {
 /// Where the next weight goes in the parameter (trainable) and state (non-trainable) arenas, and
 /// the next constant (past every non-trainable weight in the state arena).
 pub struct Arenas {
-    params: usize,
-    state: usize,
-    constants: usize,
+    params: Count,
+    state: Count,
+    constants: Count,
 }
 
 impl Arenas {
     /// Empty arenas for a model with `non_trainable` non-trainable floats.
-    pub fn new(non_trainable: usize) -> Arenas {
-        Arenas { params: 0, state: 0, constants: non_trainable }
+    pub fn new(non_trainable: Count) -> Arenas {
+        Arenas { params: Count::known(0), state: Count::known(0), constants: non_trainable }
     }
 
     /// The state arena's length once every layer is placed: its weights, then the constants.
-    pub fn state_len(&self) -> usize {
-        self.constants
+    pub fn state_len(&self) -> Count {
+        self.constants.clone()
     }
 
     /// Places a layer's weights (names prefixed `prefix/` inside a wrapper), pushing their
@@ -440,18 +565,20 @@ impl Arenas {
         prefix: Option<&str>,
         weights: &[Weight],
         constants: &[f32],
-        specs: &mut Vec<TokenStream>,
+        specs: &mut Vec<SpecPart>,
         constant_specs: &mut Vec<TokenStream>,
-    ) -> ((usize, usize), (usize, usize)) {
-        let (p0, s0) = (self.params, self.state);
+    ) -> ((Count, Count), (Count, Count)) {
+        let (p0, s0) = (self.params.clone(), self.state.clone());
         for w in weights {
             let len: usize = w.shape.iter().product();
             let (arena, offset) = if w.trainable {
-                self.params += len;
-                (quote!(Trainable), self.params - len)
+                let at = self.params.clone();
+                self.params = self.params.plus(len);
+                (quote!(Trainable), at)
             } else {
-                self.state += len;
-                (quote!(NonTrainable), self.state - len)
+                let at = self.state.clone();
+                self.state = self.state.plus(len);
+                (quote!(NonTrainable), at)
             };
             let wname = match prefix {
                 Some(prefix) => format!("{prefix}/{}", w.name),
@@ -459,21 +586,37 @@ impl Arenas {
             };
             let (shape, init) = (usizes(&w.shape), &w.init);
             let (regularizer, constraint) = (option(w.regularizer.as_ref()), option(w.constraint.as_ref()));
-            specs.push(quote! {
+            specs.push(SpecPart::One(quote! {
                 ::keras::model::WeightSpec {
                     layer: #layer, name: #wname, shape: #shape, arena: ::keras::model::Arena::#arena, offset: #offset, init: #init,
                     regularizer: #regularizer, constraint: #constraint,
                 }
-            });
+            }));
         }
         if !constants.is_empty() {
-            assert_eq!(s0, self.state, "layer `{layer}` has non-trainable weights and constants");
-            let c0 = self.constants;
-            self.constants += constants.len();
+            assert!(
+                s0.value() == self.state.value() && s0.terms.len() == self.state.terms.len(),
+                "layer `{layer}` has non-trainable weights and constants"
+            );
+            let c0 = self.constants.clone();
+            self.constants = self.constants.plus(constants.len());
             constant_specs.push(quote!((#c0, &[#(#constants),*])));
-            return ((p0, self.params), (c0, self.constants));
+            return ((p0, self.params.clone()), (c0, self.constants.clone()));
         }
-        ((p0, self.params), (s0, self.state))
+        ((p0, self.params.clone()), (s0, self.state.clone()))
+    }
+
+    /// Places a custom layer's weights, which rustc counts from its impl.
+    pub fn place_custom(&mut self, layer: &str, custom: &CustomRef, specs: &mut Vec<SpecPart>) -> ((Count, Count), (Count, Count)) {
+        let (p0, s0) = (self.params.clone(), self.state.clone());
+        let (ty, i, o, path) = (&custom.ty, custom.in_width, custom.out_width, custom.path());
+        specs.push(SpecPart::Custom {
+            specs: quote!(::keras::layers::custom::weight_specs::<#i, #o, #ty, { #path::WEIGHTS.len() }>(#layer, #p0, #s0)),
+            len: quote!(#path::WEIGHTS.len()),
+        });
+        self.params = self.params.add(&custom.trainable());
+        self.state = self.state.add(&custom.non_trainable());
+        ((p0, self.params.clone()), (s0, self.state.clone()))
     }
 }
 
@@ -482,7 +625,7 @@ pub fn layer_spec(
     name: &str,
     class: &str,
     output: &[usize],
-    params: usize,
+    params: &Count,
     activity: Option<&TokenStream>,
     config: &[TokenStream],
 ) -> TokenStream {
@@ -494,9 +637,9 @@ pub fn layer_spec(
 
 /// Everything a model's expansion is made of; [`emit`] writes the struct and impls.
 pub struct Emit {
-    pub params: usize,
-    pub trainable: usize,
-    pub non_trainable: usize,
+    pub params: Count,
+    pub trainable: Count,
+    pub non_trainable: Count,
     pub input: TokenStream,
     pub output: TokenStream,
     pub in_size: usize,
@@ -507,7 +650,7 @@ pub struct Emit {
     pub input_indices: TokenStream,
     pub predict_one: TokenStream,
     pub layer_specs: Vec<TokenStream>,
-    pub weight_specs: Vec<TokenStream>,
+    pub weight_specs: Vec<SpecPart>,
     /// `Model::CONSTANTS` entries.
     pub constants: Vec<TokenStream>,
     pub slot_sizes: Vec<TokenStream>,
@@ -519,7 +662,7 @@ pub struct Emit {
     pub forward: Vec<TokenStream>,
     pub backward: Vec<TokenStream>,
     pub activity: Vec<TokenStream>,
-    pub grad_scratch: usize,
+    pub grad_scratch: Count,
     /// `Model::NODES` entries (functional models).
     pub nodes: Option<Vec<TokenStream>>,
     /// `Model::INPUTS` entries (functional models with several inputs).
@@ -561,6 +704,7 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
         nodes,
         inputs,
     } = e;
+    let weight_specs = weights_const(weight_specs);
     let nodes = nodes.as_ref().map(|c| quote!(const NODES: &'static [::keras::model::NodeSpec] = &[#(#c),*];));
     let inputs = inputs.as_ref().map(|c| quote!(const INPUTS: &'static [::keras::model::InputSpec] = &[#(#c),*];));
     quote! {
@@ -627,7 +771,7 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
             const TRAINABLE_PARAMS: usize = #trainable;
             const NON_TRAINABLE_PARAMS: usize = #non_trainable;
             const LAYERS: &'static [::keras::model::LayerSpec] = &[#(#layer_specs),*];
-            const WEIGHTS: &'static [::keras::model::WeightSpec] = &[#(#weight_specs),*];
+            const WEIGHTS: &'static [::keras::model::WeightSpec] = #weight_specs;
             const CONSTANTS: &'static [(usize, &'static [f32])] = &[#(#constants),*];
             const SLOTS: &'static [usize] = &[#(#slot_sizes),*];
             const OUTPUT_SLOT: usize = #output_slot;

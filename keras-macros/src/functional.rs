@@ -18,9 +18,11 @@ use crate::catalog::bidirectional::Bidirectional;
 use crate::catalog::embedding::Embedding;
 use crate::catalog::time_distributed::TimeDistributed;
 use crate::catalog::{self, Layer, Runtime, Shape, Weight, bind, fmt_shape, names};
-use crate::check::{int, name_from, thousands};
+use crate::check::{int, name_from};
 use crate::diag::Diag;
-use crate::expand::{Arenas, Decl, Emit, backward_call, emit, forward_call, infer_body, layer_spec, snake_case, stub, usizes};
+use crate::expand::{
+    Arenas, Count, CustomRef, Decl, Emit, backward_call, emit, forward_call, infer_body, layer_spec, snake_case, stub, usizes,
+};
 use crate::parse::{Call, parse_attrs};
 use proc_macro2::{Group, Ident, TokenStream};
 use quote::{ToTokens, format_ident, quote};
@@ -175,7 +177,11 @@ struct Unique {
     weights: Vec<Weight>,
     /// Its constants (see `Layer::constants`).
     constants: Vec<f32>,
-    params: usize,
+    params: Count,
+    /// A layer of the user's: the impl its weights are read from.
+    custom: Option<CustomRef>,
+    /// Compile-time assertions for it (see `Kind::checks`).
+    checks: Vec<TokenStream>,
     /// Its calls, in order.
     calls: Vec<usize>,
     /// The statement that made it, for messages.
@@ -219,8 +225,10 @@ struct FChecked {
     nodes: Vec<Node>,
     order: Vec<Entry>,
     output: usize,
-    trainable: usize,
-    non_trainable: usize,
+    trainable: Count,
+    non_trainable: Count,
+    /// Checks of counts only rustc knows (`#[params(N)]` of a model with custom layers).
+    asserts: Vec<TokenStream>,
 }
 
 /// `functional!`: parse, check, expand; every error becomes a spanned `compile_error!`.
@@ -399,14 +407,16 @@ fn check(item: &FItem, diag: &mut Diag) -> Option<FChecked> {
     let order = keras_order(inputs.len(), &uniques, &nodes, output);
     let inputs: Vec<(Ident, Shape)> = inputs.into_iter().map(|(i, s)| s.map(|s| (i, s))).collect::<Option<_>>()?;
     let size = |w: &Weight| w.shape.iter().product::<usize>();
-    let trainable = uniques.iter().flat_map(|u| &u.weights).filter(|w| w.trainable).map(size).sum();
-    let non_trainable = uniques.iter().flat_map(|u| &u.weights).filter(|w| !w.trainable).map(size).sum();
-    let checked = FChecked { inputs, vocab, uniques, nodes, order, output, trainable, non_trainable };
+    let mut trainable = Count::known(uniques.iter().flat_map(|u| &u.weights).filter(|w| w.trainable).map(size).sum());
+    let mut non_trainable = Count::known(uniques.iter().flat_map(|u| &u.weights).filter(|w| !w.trainable).map(size).sum());
+    for c in uniques.iter().filter_map(|u| u.custom.as_ref()) {
+        trainable = trainable.add(&c.trainable());
+        non_trainable = non_trainable.add(&c.non_trainable());
+    }
+    let mut checked = FChecked { inputs, vocab, uniques, nodes, order, output, trainable, non_trainable, asserts: Vec::new() };
     if let Some((expected, attr)) = &item.params {
-        let total = checked.trainable + checked.non_trainable;
-        if *expected != total as u128 {
-            diag.error(attr, format!("`{}` has {} parameters, not {}", item.name, thousands(total as u128), thousands(*expected)));
-        }
+        let total = checked.trainable.add(&checked.non_trainable);
+        checked.asserts.extend(crate::check::total_check(&total, *expected, attr, &item.name.to_string(), diag));
     }
     (diag.len() == errors_before).then_some(checked)
 }
@@ -425,15 +435,26 @@ fn make(
         diag.error(call, "inputs are declared in the struct's parentheses, as in `struct Net(x: [784]) -> y { .. }`");
         return None;
     }
-    let Some(&class) = known.iter().find(|c| **c == class_name) else {
-        let hint = names::suggest(&class_name, known).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
-        diag.error(
-            &call.kind,
-            format!("unknown layer or layer variable `{class_name}`; {hint}the layers keras-rs knows are {}", known.join(", ")),
-        );
-        return None;
+    let custom = !known.contains(&class_name.as_str()) && catalog::custom::Custom::is_candidate(&class_name, known);
+    let class: &'static str = match known.iter().find(|c| **c == class_name) {
+        Some(&class) => class,
+        None if custom => Box::leak(class_name.clone().into_boxed_str()),
+        None => {
+            let hint = names::suggest(&class_name, known).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
+            diag.error(
+                &call.kind,
+                format!("unknown layer or layer variable `{class_name}`; {hint}the layers keras-rs knows are {}", known.join(", ")),
+            );
+            return None;
+        }
     };
-    let (op, args_name, params_arg) = if MERGES.contains(&class) {
+    let (op, args_name, params_arg) = if custom {
+        let (layer, args) = catalog::custom::Custom::build(call, diag);
+        if let Some(a) = args.input {
+            diag.error(a, "`in` is not used in functional!: a layer's input shape is the shape of the tensor it is called on");
+        }
+        (Op::Layer(Box::new(Layer::new(layer?))), args.name.map(|a| (&a.value, a.to_token_stream())), args.params.map(|a| a.value.clone()))
+    } else if MERGES.contains(&class) {
         let signature: &[&str] = if class == "Concatenate" { &["axis"] } else { &[] };
         let args = bind(class, call, signature, signature.len(), true, diag);
         if let Some(a) = args.input {
@@ -500,7 +521,9 @@ fn make(
         output: None,
         weights: Vec::new(),
         constants: Vec::new(),
-        params: 0,
+        params: Count::known(0),
+        custom: None,
+        checks: Vec::new(),
         calls: Vec::new(),
         at: call.to_token_stream(),
         params_arg,
@@ -596,6 +619,21 @@ fn apply(
             // LSTM run over sequences of other lengths, a Conv2D over other image sizes).
             if let Some(first) = &unique.input
                 && first != input
+                && layer.custom(input).is_some()
+                && first.last() != input.last()
+            {
+                diag.error(
+                    ident,
+                    format!(
+                        "custom layer `{name}` was first called on a tensor of shape {}; `{ident}` is {}: a custom layer is called on one width",
+                        fmt_shape(first),
+                        fmt_shape(input)
+                    ),
+                );
+                return Val::Poison;
+            }
+            if let Some(first) = &unique.input
+                && first != input
             {
                 let fits = layer.weights(input).iter().map(|w| &w.shape).eq(unique.weights.iter().map(|w| &w.shape));
                 if !fits {
@@ -626,15 +664,14 @@ fn apply(
                     diag.error(at, format!("{class} would have more parameters than this machine can address"));
                     return Val::Poison;
                 };
+                unique.custom = layer.custom(input);
+                unique.checks = layer.checks(input);
+                let params = match &unique.custom {
+                    Some(c) => c.trainable().add(&c.non_trainable()),
+                    None => Count::known(params),
+                };
                 if let Some(p) = &unique.params_arg {
-                    match int(p) {
-                        Some(n) if n == params as i128 => {}
-                        Some(n) => diag.error(
-                            p,
-                            format!("{class} `{name}` has {} parameters, not {}", thousands(params as u128), thousands(n.max(0) as u128)),
-                        ),
-                        None => diag.error(p, format!("`params` expects an integer, found `{}`", p.to_token_stream())),
-                    }
+                    unique.checks.extend(crate::check::params_check(&params, p, p, class, &name, diag));
                 }
                 unique.weights = weights;
                 unique.constants = layer.constants(input);
@@ -773,9 +810,10 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
     let len = |j: usize| m.nodes[j].output.iter().product::<usize>();
 
     // Arena offsets, in Keras order.
-    let mut arenas = Arenas::new(m.non_trainable);
+    let mut arenas = Arenas::new(m.non_trainable.clone());
     let mut constant_specs = Vec::new();
-    let mut ranges: Vec<((usize, usize), (usize, usize))> = vec![((0, 0), (0, 0)); m.uniques.len()];
+    let zero = || (Count::known(0), Count::known(0));
+    let mut ranges: Vec<((Count, Count), (Count, Count))> = vec![(zero(), zero()); m.uniques.len()];
     let mut weight_specs = Vec::new();
     let mut layer_specs = Vec::new();
     let mut layer_names = Vec::new();
@@ -783,7 +821,7 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
         match *e {
             Entry::Input(k) => {
                 let name = m.inputs[k].0.unraw().to_string();
-                layer_specs.push(layer_spec(&name, "InputLayer", &m.inputs[k].1, 0, None, &[]));
+                layer_specs.push(layer_spec(&name, "InputLayer", &m.inputs[k].1, &Count::known(0), None, &[]));
                 layer_names.push(name);
             }
             Entry::Unique(u) => {
@@ -795,12 +833,22 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
                     }
                     Op::Merge(_) => (None, Vec::new(), None),
                 };
-                ranges[u] = arenas.place(&l.name, prefix, &l.weights, &l.constants, &mut weight_specs, &mut constant_specs);
-                layer_specs.push(layer_spec(&l.name, l.class, l.output.as_deref().unwrap_or(&[]), l.params, activity.as_ref(), &config));
+                ranges[u] = match &l.custom {
+                    Some(c) => arenas.place_custom(&l.name, c, &mut weight_specs),
+                    None => arenas.place(&l.name, prefix, &l.weights, &l.constants, &mut weight_specs, &mut constant_specs),
+                };
+                layer_specs.push(layer_spec(&l.name, l.class, l.output.as_deref().unwrap_or(&[]), &l.params, activity.as_ref(), &config));
                 layer_names.push(l.name.clone());
             }
         }
     }
+    // A layer's trainable floats: known, or a custom layer's, counted by rustc.
+    let plen_of = |u: usize| -> Count {
+        match &m.uniques[u].custom {
+            Some(c) => c.trainable(),
+            None => Count::known(ranges[u].0.1.known - ranges[u].0.0.known),
+        }
+    };
     // The calls, as `Model::NODES`: layers by their index in `LAYERS`.
     let index_of = |e: Entry| m.order.iter().position(|o| *o == e).expect("every input and layer is in the order");
     let node_specs: Vec<TokenStream> = m
@@ -902,10 +950,15 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
         let (out, scratch, l) = (&out_slots[j], &scratch_slots[j], len(j));
         match (&u.op, &n.runtime) {
             (Op::Layer(layer), Some(rt)) => {
-                let ((p0, p1), (s0, s1)) = ranges[n.unique];
+                let ((p0, p1), (s0, s1)) = &ranges[n.unique];
                 let (ty, r, iw, ow) = (&rt.ty, rt.rows_per_sample, rt.in_width, rt.out_width);
-                let plen = p1 - p0;
-                checks.push(quote!(::core::assert!(<#ty>::PARAMS == #plen);));
+                let plen = plen_of(n.unique);
+                if u.calls.first() == Some(&j) {
+                    checks.extend(u.checks.iter().cloned());
+                }
+                if u.custom.is_none() {
+                    checks.push(quote!(::core::assert!(<#ty>::PARAMS == #plen);));
+                }
                 let xv = view(n.inputs[0]);
                 forward.push(forward_call(
                     &quote!(#bk),
@@ -946,13 +999,15 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
     // input gradient, or a branch of merges on the inputs, is not computed).
     let mut needs = vec![false; m.nodes.len()];
     for (j, n) in m.nodes.iter().enumerate() {
-        let ((p0, p1), _) = ranges[n.unique];
-        needs[j] = p1 > p0 || n.inputs.iter().any(|s| matches!(s, Src::Node(i) if needs[*i]));
+        // A custom layer's weights are counted by rustc: it may have some.
+        let weighted = plen_of(n.unique).value() != Some(0);
+        needs[j] = weighted || n.inputs.iter().any(|s| matches!(s, Src::Node(i) if needs[*i]));
     }
     let mut backward = Vec::new();
     let mut written = vec![false; m.nodes.len()];
     let mut weights_written = vec![false; m.uniques.len()];
     let mut grad_scratch = 0usize;
+    let mut grad_scratch_custom: Vec<TokenStream> = Vec::new();
     for j in (0..m.nodes.len()).rev() {
         let n = &m.nodes[j];
         let u = &m.uniques[n.unique];
@@ -974,11 +1029,11 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
         };
         match (&u.op, &n.runtime) {
             (Op::Layer(layer), Some(rt)) => {
-                let ((p0, p1), (s0, s1)) = ranges[n.unique];
-                let plen = p1 - p0;
+                let ((p0, p1), (s0, s1)) = &ranges[n.unique];
+                let plen = plen_of(n.unique);
                 let (r, iw, ow) = (rt.rows_per_sample, rt.in_width, rt.out_width);
                 let dx_target = target(n.inputs[0]);
-                if plen == 0 && dx_target.is_none() {
+                if plen.value() == Some(0) && dx_target.is_none() {
                     continue;
                 }
                 if let Some(reg) = layer.activity_regularizer() {
@@ -993,8 +1048,11 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
                     });
                 }
                 let xv = view(n.inputs[0]);
-                let (dw, after_w) = if std::mem::replace(&mut weights_written[n.unique], true) && plen > 0 {
-                    grad_scratch = grad_scratch.max(plen);
+                let (dw, after_w) = if std::mem::replace(&mut weights_written[n.unique], true) && plen.value() != Some(0) {
+                    match plen.value() {
+                        Some(p) => grad_scratch = grad_scratch.max(p),
+                        None => grad_scratch_custom.push(quote!(#plen)),
+                    }
                     (
                         quote!(#b::view_mut(grad_scratch, 0..#plen)),
                         quote!(#b::add(ctx.device, #b::view(grad_scratch, 0..#plen), #b::view_mut(grads, #p0..#p1));),
@@ -1094,7 +1152,7 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
         });
         match (&u.op, &n.runtime) {
             (Op::Layer(_), Some(rt)) => {
-                let ((p0, p1), (s0, s1)) = ranges[n.unique];
+                let ((p0, p1), (s0, s1)) = &ranges[n.unique];
                 let (r, iw, ow) = (rt.rows_per_sample, rt.in_width, rt.out_width);
                 let xv = one(n.inputs[0]);
                 infer.push(forward_call(
@@ -1129,7 +1187,7 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
     let doc = format!(
         " Runs one sample ({doc_inputs}) through the model on the CPU (inference mode), without allocating after the first call on a thread: activations live in a per-thread buffer that is reused."
     );
-    let body = infer_body(arenas.state_len(), &infer_sizes, &infer_buffers, &infer, &last, out_size);
+    let body = infer_body(&arenas.state_len(), &infer_sizes, &infer_buffers, &infer, &last, out_size);
     // An input an Embedding reads takes ids, `&[i32; N]`, checked: `predict_one` then returns a
     // `Result`.
     let any_ids = m.vocab.iter().any(Option::is_some);
@@ -1214,9 +1272,9 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
             .collect()
     });
     let e = Emit {
-        params: m.trainable + m.non_trainable,
-        trainable: m.trainable,
-        non_trainable: m.non_trainable,
+        params: m.trainable.add(&m.non_trainable),
+        trainable: m.trainable.clone(),
+        non_trainable: m.non_trainable.clone(),
         input: usizes(&input_shape),
         output: usizes(out_shape),
         in_size,
@@ -1241,7 +1299,16 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
         forward,
         backward,
         activity: activity_specs,
-        grad_scratch,
+        grad_scratch: if grad_scratch_custom.is_empty() {
+            Count::known(grad_scratch)
+        } else {
+            Count {
+                known: 0,
+                terms: vec![
+                    quote!({ let mut most = #grad_scratch; #(if #grad_scratch_custom > most { most = #grad_scratch_custom; })* most }),
+                ],
+            }
+        },
         nodes: Some(node_specs),
         inputs,
     };

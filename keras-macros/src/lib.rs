@@ -102,6 +102,78 @@ mod tests;
 /// }
 /// ```
 ///
+/// # Layers of your own
+///
+/// A name that is no Keras class the DSL knows (and no typo of one) is a type of yours
+/// implementing `keras::layers::custom::CustomLayer<IN, OUT>`, as Keras users subclass
+/// `keras.layers.Layer`. The layer maps the input's last axis, `IN` values at each position, to
+/// `OUT` (`out = N` in the call, else `IN`); its weights, declared with those widths, join the
+/// model's (counted in `PARAMS` at compile time, trained, saved under Keras's names), and its
+/// shape rule is checked at compile time at the call. Positional arguments go to its
+/// constructor (`Scale(2.0)` is `Scale::new(2.0)`; none: `Default`).
+///
+/// ```
+/// use keras::prelude::*;
+/// use keras::initializers::Initializer;
+/// use keras::layers::custom::{CustomLayer, Grads, Weight, Weights};
+///
+/// /// Keras's subclassing guide's `Linear`: `y = x @ kernel + bias`.
+/// #[derive(Default)]
+/// pub struct Linear;
+///
+/// impl<const IN: usize, const OUT: usize> CustomLayer<IN, OUT> for Linear {
+///     const WEIGHTS: &'static [Weight] =
+///         &[Weight::new("kernel", &[IN, OUT], Initializer::GlorotUniform), Weight::new("bias", &[OUT], Initializer::Zeros)];
+///     /// Any widths (the default rule keeps the width).
+///     const SHAPE: Result<(), &'static str> = Ok(());
+///
+///     fn forward(&self, w: &Weights<'_>, x: &[f32], y: &mut [f32], _training: bool) {
+///         let (kernel, bias) = (w.get("kernel"), w.get("bias"));
+///         for (x, y) in x.chunks(IN).zip(y.chunks_mut(OUT)) {
+///             for (o, y) in y.iter_mut().enumerate() {
+///                 *y = bias[o] + (0..IN).map(|i| x[i] * kernel[i * OUT + o]).sum::<f32>();
+///             }
+///         }
+///     }
+///
+///     fn backward(&self, w: &Weights<'_>, x: &[f32], _y: &[f32], dy: &[f32], dx: Option<&mut [f32]>, grads: &mut Grads<'_>) {
+///         for (x, dy) in x.chunks(IN).zip(dy.chunks(OUT)) {
+///             let dk = grads.get_mut("kernel");
+///             for i in 0..IN {
+///                 for o in 0..OUT {
+///                     dk[i * OUT + o] += x[i] * dy[o];
+///                 }
+///             }
+///             for (b, g) in grads.get_mut("bias").iter_mut().zip(dy) {
+///                 *b += g;
+///             }
+///         }
+///         if let Some(dx) = dx {
+///             let kernel = w.get("kernel");
+///             for (dx, dy) in dx.chunks_mut(IN).zip(dy.chunks(OUT)) {
+///                 for (i, dx) in dx.iter_mut().enumerate() {
+///                     *dx = (0..OUT).map(|o| kernel[i * OUT + o] * dy[o]).sum();
+///                 }
+///             }
+///         }
+///     }
+/// }
+///
+/// sequential! {
+///     pub struct Net = Input(4) => Linear(out = 8) => Activation(relu) => Dense(1);
+/// }
+///
+/// const _: () = assert!(Net::PARAMS == (4 * 8 + 8) + 9);
+/// let model = Net::new(&Cpu::default());
+/// assert_eq!(Net::LAYER_NAMES, ["linear", "activation", "dense"]);
+/// assert_eq!(model.get_weights()?[0].shape(), [4, 8]);
+/// # Ok::<(), keras::Error>(())
+/// ```
+///
+/// It runs on the host (on a GPU its tensors are copied back and forth, and the step is not
+/// recorded as a CUDA graph). For a weightless function of each value, `Lambda(|x| ..)` needs
+/// no gradient written by hand.
+///
 /// ```text
 /// error: Dense expects input shape (None, 64), but the previous layer `dense` outputs (None, 32)
 /// ```

@@ -11,7 +11,7 @@ fn checked(src: &str) -> (Option<usize>, Vec<String>) {
     let Input::Items(items) = parse(TokenStream::from_str(src).unwrap()).unwrap() else { panic!("items expected") };
     let mut diag = Diag::default();
     let m = check(&items[0].chain, items[0].params.as_ref(), "Net", &mut diag);
-    (m.map(|m| m.params()), diag.messages())
+    (m.map(|m| m.params().value().expect("no custom layers")), diag.messages())
 }
 
 #[test]
@@ -165,7 +165,7 @@ fn reshaping_layers_follow_keras_shapes() {
         let Input::Items(items) = parse(TokenStream::from_str(src).unwrap()).unwrap() else { panic!("items expected") };
         let mut diag = Diag::default();
         let m = check(&items[0].chain, None, "Net", &mut diag).unwrap_or_else(|| panic!("{:?}", diag.messages()));
-        m.layers.iter().map(|l| (l.name.clone(), l.output.clone(), l.params)).collect::<Vec<_>>()
+        m.layers.iter().map(|l| (l.name.clone(), l.output.clone(), l.params.value().unwrap())).collect::<Vec<_>>()
     };
     let got = shape(
         "struct N = Input((4, 6, 2)) => Permute((2, 1, 3)) => UpSampling2D((1, 2)) => ZeroPadding2D(((1, 0), (2, 1))) => Cropping2D(1) \

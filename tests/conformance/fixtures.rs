@@ -5,7 +5,8 @@
 
 use crate::common::assert_close;
 use crate::{
-    activation_models, basic_models, functional_models, layer_models, loss_models, preprocessing_models, recurrent_models, reshape_models,
+    activation_models, basic_models, custom_models, functional_models, layer_models, loss_models, preprocessing_models, recurrent_models,
+    reshape_models,
 };
 use keras::backend::RandomStream;
 use keras::ndarray::{Array1, Array2, ArrayD, IxDyn, s};
@@ -25,12 +26,13 @@ pub fn losses_and_activations<B: Backend>(dev: &B) {
 }
 
 /// Convolutions, pooling, normalization over feature maps, the reshaping, the preprocessing and
-/// the activation layers.
+/// the activation layers, Lambda and layers of the user's own.
 pub fn layers<B: Backend>(dev: &B) {
     layer_models::run_all(dev);
     reshape_models::run_all(dev);
     preprocessing_models::run_all(dev);
     activation_models::run_all(dev);
+    custom_models::run_all(dev);
 }
 
 /// Embedding, SimpleRNN, LSTM, GRU and Bidirectional.

@@ -16,6 +16,8 @@ mod activation_models;
 mod basic_models;
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../models/custom_layers.rs"]
+mod custom_models;
 mod dense;
 mod fixtures;
 #[path = "../models/functional.rs"]

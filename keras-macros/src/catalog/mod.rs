@@ -9,6 +9,7 @@ pub mod batch_norm;
 pub mod bidirectional;
 pub mod conv2d;
 pub mod conv2d_transpose;
+pub mod custom;
 pub mod dense;
 pub mod depthwise_conv2d;
 pub mod dropout;
@@ -113,6 +114,18 @@ pub trait Kind: Any {
     /// Values the layer reads that are no weights in Keras (a `Normalization`'s given `mean`
     /// and `variance`), for the model's constants.
     fn constants(&self, _input: &[usize]) -> Vec<f32> {
+        Vec::new()
+    }
+
+    /// A layer of the user's: the impl its weights are read from (its [`Kind::weights`] are
+    /// then empty and rustc counts them).
+    fn custom(&self, _input: &[usize]) -> Option<crate::expand::CustomRef> {
+        None
+    }
+
+    /// Compile-time assertions the generated code makes for this layer (a custom layer's
+    /// shape rule), as statements of a `const` block.
+    fn checks(&self, _input: &[usize]) -> Vec<TokenStream> {
         Vec::new()
     }
 }

@@ -83,12 +83,6 @@ impl Kind for Relu {
         let ty = quote!(::keras::layers::ReLU<#w>);
         // LeakyReLU is Keras's `leaky_relu` (its gradient at 0 is 1, even with a slope of 0).
         let ctor = if self.leaky { quote!(<#ty>::leaky(#slope)) } else { quote!(<#ty>::new(#max, #slope, #threshold)) };
-        Runtime {
-            ctor,
-            ty,
-            in_width: w,
-            out_width: w,
-            rows_per_sample: input[..input.len() - 1].iter().product(),
-        }
+        Runtime { ctor, ty, in_width: w, out_width: w, rows_per_sample: input[..input.len() - 1].iter().product() }
     }
 }

@@ -39,6 +39,7 @@ impl<B: Backend, const W: usize> Layer<B, W, W> for ELU<W> {
 }
 
 #[cfg(test)]
+#[allow(clippy::excessive_precision)] // Keras's numbers as Python printed them
 mod tests {
     use super::ELU;
     use crate::layers::layer::run_on_cpu;

@@ -15,6 +15,7 @@ mod batch_norm;
 mod bidirectional;
 mod conv2d;
 mod conv2d_transpose;
+pub mod custom;
 mod dense;
 mod depthwise_conv2d;
 mod dropout;

@@ -59,6 +59,7 @@ impl<B: Backend, const W: usize, const P: usize> Layer<B, W, W> for PReLU<W, P> 
 }
 
 #[cfg(test)]
+#[allow(clippy::excessive_precision)] // Keras's numbers as Python printed them
 mod tests {
     use super::PReLU;
     use crate::layers::layer::run_on_cpu;

@@ -57,6 +57,7 @@ impl<B: Backend, const W: usize> Layer<B, W, W> for ReLU<W> {
 }
 
 #[cfg(test)]
+#[allow(clippy::excessive_precision)] // Keras's numbers as Python printed them
 mod tests {
     use super::ReLU;
     use crate::layers::layer::run_on_cpu;

@@ -1,0 +1,135 @@
+//! A layer of the user's own: `Affine()`, `Scale(2.0)`, `Linear(out = 16)` in either macro, where
+//! the name is a type implementing `keras::layers::custom::CustomLayer<IN, OUT>` (not a Keras
+//! class the DSL knows, nor one close to it: `Dence` is still a typo). The macro knows its input
+//! width `IN` (the input's last axis) and its output width `OUT` (`out = N`, else `IN`); rustc
+//! knows its weights and shape rule, read from the impl at compile time.
+
+use super::{Args, Kind, Runtime, Shape, int};
+use crate::diag::Diag;
+use crate::expand::CustomRef;
+use crate::parse::Call;
+use proc_macro2::TokenStream;
+use quote::{ToTokens, quote, quote_spanned};
+
+pub struct Custom {
+    /// The user's type, as written.
+    ty: syn::Ident,
+    /// The class name shown in the summary and saved in Keras files: the type's name.
+    class: &'static str,
+    /// The constructor's arguments (`Type::new(..)`); none: `Type::default()`.
+    ctor_args: Vec<syn::Expr>,
+    /// `out = N`.
+    out: Option<usize>,
+}
+
+impl Custom {
+    /// Whether an unknown class name can be a custom layer's type: capitalized, as types are,
+    /// and no typo of a class the DSL knows (`Dence` is reported as one).
+    pub fn is_candidate(name: &str, known: &[&str]) -> bool {
+        name.starts_with(|c: char| c.is_ascii_uppercase()) && super::names::suggest(name, known).is_none()
+    }
+
+    /// The custom layer of `call`, its arguments bound: positional ones go to the constructor,
+    /// `out = N` is the output width, `in`, `name` and `params` as for every layer.
+    pub fn build<'a>(call: &'a Call, diag: &mut Diag) -> (Option<Custom>, Args<'a>) {
+        let mut args = Args { values: vec![None], input: None, name: None, params: None };
+        let mut ctor_args = Vec::new();
+        let mut ok = true;
+        for arg in &call.args {
+            let Some(key) = arg.key() else {
+                ctor_args.push(arg.value.clone());
+                continue;
+            };
+            let slot = match key.to_string().as_str() {
+                "out" => &mut args.values[0],
+                "in" => &mut args.input,
+                "name" => &mut args.name,
+                "params" => &mut args.params,
+                other => {
+                    diag.error(
+                        key,
+                        format!(
+                            "a custom layer takes its constructor's arguments by position (`{}(2.0)` calls `{}::new(2.0)`) and `out`, `in`, `name`, `params` by name, found `{other}`",
+                            call.kind, call.kind
+                        ),
+                    );
+                    ok = false;
+                    continue;
+                }
+            };
+            if slot.is_some() {
+                diag.error(arg, format!("`{key}` is given twice"));
+                ok = false;
+            }
+            *slot = Some(arg);
+        }
+        let out = match args.values[0] {
+            None => None,
+            Some(a) => match int(&a.value) {
+                Some(v) if v >= 1 && v <= u32::MAX as i128 => Some(v as usize),
+                _ => {
+                    diag.error(a, format!("`out` expects the output width, a positive integer, found `{}`", a.value.to_token_stream()));
+                    ok = false;
+                    None
+                }
+            },
+        };
+        let class: &'static str = Box::leak(call.kind.to_string().into_boxed_str());
+        (ok.then(|| Custom { ty: call.kind.clone(), class, ctor_args, out }), args)
+    }
+
+    fn widths(&self, input: &[usize]) -> (usize, usize) {
+        let i = *input.last().expect("shapes have at least one dimension");
+        (i, self.out.unwrap_or(i))
+    }
+}
+
+impl Kind for Custom {
+    fn class(&self) -> &'static str {
+        self.class
+    }
+
+    /// The input's shape, its last axis `OUT` wide.
+    fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
+        let mut out = input.to_vec();
+        *out.last_mut().expect("shapes have at least one dimension") = self.widths(input).1;
+        Ok(out)
+    }
+
+    fn custom(&self, input: &[usize]) -> Option<CustomRef> {
+        let (in_width, out_width) = self.widths(input);
+        Some(CustomRef { ty: self.ty.to_token_stream(), in_width, out_width })
+    }
+
+    /// The compile-time checks at the call: the type is a custom layer of these widths, and
+    /// its shape rule accepts them.
+    fn checks(&self, input: &[usize]) -> Vec<TokenStream> {
+        let (i, o) = self.widths(input);
+        let ty = &self.ty;
+        let span = self.ty.span();
+        vec![quote_spanned! {span=>
+            if let ::core::result::Result::Err(why) = <#ty as ::keras::layers::custom::CustomLayer<#i, #o>>::SHAPE {
+                ::core::panic!("{}", why);
+            }
+        }]
+    }
+
+    fn runtime(&self, input: &[usize], output: &[usize], _index: usize) -> Runtime {
+        let (i, o) = self.widths(input);
+        let ty = &self.ty;
+        let value = if self.ctor_args.is_empty() {
+            quote_spanned!(ty.span()=> <#ty as ::core::default::Default>::default())
+        } else {
+            let args = &self.ctor_args;
+            quote_spanned!(ty.span()=> #ty::new(#(#args),*))
+        };
+        let rt = quote!(::keras::layers::custom::Custom<#i, #o, #ty>);
+        Runtime {
+            ctor: quote!(<#rt>::new(#value)),
+            ty: rt,
+            in_width: i,
+            out_width: o,
+            rows_per_sample: output[..output.len() - 1].iter().product(),
+        }
+    }
+}
