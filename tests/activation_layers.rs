@@ -230,3 +230,21 @@ fn lambda_models_summarize_save_and_load() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Keras's other spellings of the same layers load: `Softmax(axis=1)` on `(None, 8)` is
+/// `Softmax()`, `PReLU(shared_axes=[])` is `PReLU()` (and the DSL takes `shared_axes = []`).
+#[test]
+fn keras_spellings_of_the_same_config_load() {
+    sequential! { struct Spelled = Input(8) => Dense(8) => PReLU() => Softmax(); }
+    sequential! { struct SpelledAsKeras = Input(8) => Dense(8) => PReLU(shared_axes = []) => Softmax(axis = 1); }
+    let f = Fixture::load("activation_layers_spellings");
+    let path = format!("{}/tests/fixtures/activation_layers_spellings.keras", env!("CARGO_MANIFEST_DIR"));
+    let mut model = Spelled::new(&Cpu::default());
+    model.load_keras(&path).unwrap();
+    let got = model.predict(&f.tensor("x")).unwrap();
+    assert_close("Softmax() and PReLU()", got.as_slice().unwrap(), f.tensor("forward").as_slice().unwrap(), RTOL);
+    let mut model = SpelledAsKeras::new(&Cpu::default());
+    model.load_keras(&path).unwrap();
+    let got = model.predict(&f.tensor("x")).unwrap();
+    assert_close("as Keras wrote them", got.as_slice().unwrap(), f.tensor("forward").as_slice().unwrap(), RTOL);
+}

@@ -14,7 +14,7 @@ use common::{Fixture, assert_close, run_fixture};
 use keras::model::{Arena, Model};
 use keras::ndarray::{Array2, array};
 use keras::prelude::*;
-use models::{Affine, CustomNet, CustomSteps, Linear, Shift};
+use models::{Affine, Capped, CustomNet, CustomSteps, Linear, Shift};
 
 const RTOL: f64 = 1e-5;
 
@@ -186,4 +186,90 @@ fn functional_models_share_custom_layers() {
     assert_close("Affine's gamma gradient as the diagonal", gt[2].as_slice().unwrap(), &diag, 1e-5);
     let h = twin.fit(&[a.view(), b.view()], &y, FitArgs::default().epochs(20).batch_size(3).verbose(0)).unwrap();
     assert!(h.loss()[19] < h.loss()[0], "{:?}", h.loss());
+}
+
+/// A layer of one's own whose name is one slip from a Keras class (`ReLU6`, `ReLU`) is written
+/// with its path, `self::ReLU6()`; it is named and summarized by its type's name.
+#[test]
+fn a_path_names_a_layer_of_ones_own() {
+    assert_eq!(Capped::LAYER_NAMES, ["dense", "re_lu6", "dense_1"]);
+    let model = Capped::new(&Cpu::default());
+    assert!(model.summary().to_string().contains("re_lu6 (ReLU6)"));
+    let w = model.get_weights().unwrap();
+    let x = array![[1.0f32, -2.0, 3.0]];
+    let h: Vec<f32> = (0..4).map(|j| ((0..3).map(|i| x[[0, i]] * w[0][[i, j]]).sum::<f32>() + w[1][j]).clamp(0.0, 6.0)).collect();
+    let want = (0..4).map(|j| h[j] * w[2][[j, 0]]).sum::<f32>() + w[3][0];
+    assert!((model.predict(&x).unwrap()[[0, 0]] - want).abs() < 1e-5);
+}
+
+mod mixed {
+    use keras::constraints::Constraint;
+    use keras::initializers::Initializer;
+    use keras::layers::custom::{CustomLayer, Grads, Weight, Weights};
+    use keras::regularizers::Regularizer;
+
+    /// Weights declared trainable `a`, non-trainable `b` (penalized and constrained, which
+    /// Keras ignores for a weight it does not train), trainable `c`: `y = x * a + b + c`.
+    #[derive(Default)]
+    pub struct Mix;
+
+    impl<const D: usize> CustomLayer<D, D> for Mix {
+        const WEIGHTS: &'static [Weight] = &[
+            Weight::new("a", &[D], Initializer::Ones),
+            Weight::new("b", &[D], Initializer::Constant(-0.5))
+                .non_trainable()
+                .regularizer(Regularizer { l1: 0.0, l2: 1.0 })
+                .constraint(Constraint::NonNeg),
+            Weight::new("c", &[D], Initializer::Constant(2.0)),
+        ];
+
+        fn forward(&self, w: &Weights<'_>, x: &[f32], y: &mut [f32], _training: bool) {
+            let (a, b, c) = (w.get("a"), w.get("b"), w.get("c"));
+            for (i, (y, x)) in y.iter_mut().zip(x).enumerate() {
+                *y = x * a[i % D] + b[i % D] + c[i % D];
+            }
+        }
+
+        fn backward(&self, w: &Weights<'_>, x: &[f32], _y: &[f32], dy: &[f32], dx: Option<&mut [f32]>, grads: &mut Grads<'_>) {
+            for (i, (&x, &g)) in x.iter().zip(dy).enumerate() {
+                grads.get_mut("a")[i % D] += g * x;
+                grads.get_mut("c")[i % D] += g;
+            }
+            if let Some(dx) = dx {
+                let a = w.get("a");
+                for (i, (dx, &g)) in dx.iter_mut().zip(dy).enumerate() {
+                    *dx = g * a[i % D];
+                }
+            }
+        }
+    }
+}
+
+/// Keras's order of a layer's weights is its trainable ones, then the others (`get_weights`,
+/// `.weights.h5`), whatever order they were declared in; a non-trainable weight is neither
+/// penalized nor constrained (Keras's `model.losses` has no term for it), and the trainable
+/// weights around it keep their own.
+#[test]
+fn mixed_weights_follow_keras_order_and_rules() {
+    use mixed::Mix;
+    sequential! {
+        struct Mixed = Input(3) => Mix() => Normalization(mean = [1.0, 2.0, 3.0], variance = [4.0, 4.0, 4.0]) => Dense(1, kernel_initializer = constant(-1.0), use_bias = false);
+    }
+    let names: Vec<String> = <Mixed as Model>::WEIGHTS.iter().map(|w| w.path()).collect();
+    assert_eq!(names, ["mix/a", "mix/c", "mix/b", "dense/kernel"]);
+    let model = Mixed::new(&Cpu::default());
+    let w = model.get_weights().unwrap();
+    assert_eq!([w[0][0], w[1][0], w[2][0]], [1.0, 2.0, -0.5]);
+    let x = array![[1.0f32, 2.0, 3.0]];
+    // (x * 1 + 2 - 0.5 - mean) / 2, summed with kernel -1: the constants after the weights.
+    let want: f32 = (0..3).map(|i| -((x[[0, i]] + 1.5 - (i + 1) as f32) / 2.0)).sum();
+    assert!((model.predict(&x).unwrap()[[0, 0]] - want).abs() < 1e-6);
+    let no_metrics: [Metric; 0] = [];
+    let mut m = model.compile(Sgd::new(0.0), "mse", no_metrics).unwrap();
+    let (loss, _) = m.gradients(&x, &array![[0.0f32]]).unwrap();
+    assert!((loss - want * want).abs() < 1e-5, "no penalty on `b`: loss {loss} vs {}", want * want);
+    m.fit(&x, &array![[0.0f32]], FitArgs::default().epochs(1).verbose(0)).unwrap();
+    let after = m.get_weights().unwrap();
+    assert_eq!(after[2][0], -0.5, "NonNeg is not applied to the non-trainable `b`");
+    assert_eq!(after[3].as_slice().unwrap(), [-1.0; 3], "nor to the Dense kernel it used to reach");
 }

@@ -89,12 +89,16 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
             continue;
         }
         let classes = catalog::classes();
-        let known = classes.iter().find(|c| **c == class_name).copied();
-        // A name the DSL does not know, and no typo of one: a layer of the user's.
-        let custom = known.is_none() && catalog::custom::Custom::is_candidate(&class_name, &classes);
+        let known = classes.iter().find(|c| **c == class_name && call.path.is_none()).copied();
+        // A name the DSL does not know, and no typo of one (or a path): a layer of the user's.
+        let custom = known.is_none() && catalog::custom::Custom::is_candidate(call, &classes);
         if known.is_none() && !custom {
             let hint = names::suggest(&class_name, &classes).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
-            diag.error(&call.kind, format!("unknown layer `{class_name}`; {hint}the layers keras-rs knows are {}", classes.join(", ")));
+            let own = catalog::custom::Custom::typo_hint(&class_name);
+            diag.error(
+                &call.kind,
+                format!("unknown layer `{class_name}`; {hint}the layers keras-rs knows are {}{own}", classes.join(", ")),
+            );
             lost = true;
             shape = None;
             continue;
@@ -242,7 +246,7 @@ pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str
         source = Source::Layer(name.clone());
         shape = Some(output.clone());
         let activity_regularizer = layer.activity_regularizer();
-        let config = layer.config();
+        let config = layer.config(&input);
         let weight_prefix = layer.downcast_ref::<TimeDistributed>().map(|td| td.name.clone());
         layers.push(CheckedLayer {
             name,

@@ -435,15 +435,17 @@ fn make(
         diag.error(call, "inputs are declared in the struct's parentheses, as in `struct Net(x: [784]) -> y { .. }`");
         return None;
     }
-    let custom = !known.contains(&class_name.as_str()) && catalog::custom::Custom::is_candidate(&class_name, known);
-    let class: &'static str = match known.iter().find(|c| **c == class_name) {
-        Some(&class) => class,
+    let builtin = known.iter().find(|c| **c == class_name && call.path.is_none()).copied();
+    let custom = builtin.is_none() && catalog::custom::Custom::is_candidate(call, known);
+    let class: &'static str = match builtin {
+        Some(class) => class,
         None if custom => Box::leak(class_name.clone().into_boxed_str()),
         None => {
             let hint = names::suggest(&class_name, known).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
+            let own = catalog::custom::Custom::typo_hint(&class_name);
             diag.error(
                 &call.kind,
-                format!("unknown layer or layer variable `{class_name}`; {hint}the layers keras-rs knows are {}", known.join(", ")),
+                format!("unknown layer or layer variable `{class_name}`; {hint}the layers keras-rs knows are {}{own}", known.join(", ")),
             );
             return None;
         }
@@ -829,7 +831,7 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
                 let (activity, config, prefix) = match &l.op {
                     Op::Layer(layer) => {
                         let prefix = layer.downcast_ref::<TimeDistributed>().map(|td| td.name.as_str());
-                        (layer.activity_regularizer(), layer.config(), prefix)
+                        (layer.activity_regularizer(), layer.config(l.input.as_deref().unwrap_or(&[])), prefix)
                     }
                     Op::Merge(_) => (None, Vec::new(), None),
                 };

@@ -43,7 +43,10 @@ pub struct Chain {
 
 /// `Dense(32, relu, in = 784)`. Its tokens span the whole call, for errors about the layer.
 pub struct Call {
+    /// The class, or the last segment of a path (`self::Sampling`).
     pub kind: Ident,
+    /// The path a layer of the user's is written with (`self::Sampling(..)`), if any.
+    pub path: Option<syn::Path>,
     pub args: Vec<Arg>,
     group: Group,
 }
@@ -68,7 +71,10 @@ impl Arg {
 
 impl ToTokens for Call {
     fn to_tokens(&self, tokens: &mut TokenStream) {
-        self.kind.to_tokens(tokens);
+        match &self.path {
+            Some(path) => path.to_tokens(tokens),
+            None => self.kind.to_tokens(tokens),
+        }
         self.group.to_tokens(tokens);
     }
 }
@@ -165,7 +171,21 @@ impl Parse for Chain {
 
 impl Parse for Call {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let kind: Ident = input.parse().map_err(|e| syn::Error::new(e.span(), "expected a layer, such as `Dense(32, relu)`"))?;
+        // A path (`self::Sampling(..)`, `layers::Affine(..)`) names a layer of the user's.
+        let path = if input.peek(Token![::])
+            || input.peek2(Token![::])
+            || input.peek(Token![self])
+            || input.peek(Token![crate])
+            || input.peek(Token![super])
+        {
+            Some(syn::Path::parse_mod_style(input)?)
+        } else {
+            None
+        };
+        let kind: Ident = match &path {
+            Some(p) => p.segments.last().expect("a path has a segment").ident.clone(),
+            None => input.parse().map_err(|e| syn::Error::new(e.span(), "expected a layer, such as `Dense(32, relu)`"))?,
+        };
         if !input.peek(syn::token::Paren) {
             return Err(syn::Error::new(
                 kind.span(),
@@ -185,7 +205,7 @@ impl Parse for Call {
             Ok(args)
         })
         .parse2(group.stream())?;
-        Ok(Call { kind, args, group })
+        Ok(Call { kind, path, args, group })
     }
 }
 

@@ -45,6 +45,13 @@ pub fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .map(|(_, c)| c)
 }
 
+/// The candidate `word` is one slip away from (case aside): a letter missing, extra or wrong,
+/// as `Dence` is from `Dense`; stricter than [`suggest`], for telling a typo from a new name.
+pub fn typo_of<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let w = word.to_lowercase();
+    candidates.iter().find(|c| distance(&w, &c.to_lowercase()) <= 1).copied()
+}
+
 /// Levenshtein distance.
 fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
@@ -80,6 +87,18 @@ mod tests {
         ] {
             assert_eq!(snake_case(class), snake, "{class}");
         }
+    }
+
+    #[test]
+    fn a_typo_is_one_slip() {
+        let known = ["Dense", "Conv2D", "UpSampling2D", "ReLU", "Attention"];
+        assert_eq!(typo_of("Dence", &known), Some("Dense"));
+        assert_eq!(typo_of("Dens", &known), Some("Dense"));
+        assert_eq!(typo_of("conv2d", &known), Some("Conv2D"));
+        assert_eq!(typo_of("ReLU6", &known), Some("ReLU"));
+        assert_eq!(typo_of("Sampling", &known), None);
+        assert_eq!(typo_of("MyDense", &known), None);
+        assert_eq!(typo_of("Affine", &known), None);
     }
 
     #[test]

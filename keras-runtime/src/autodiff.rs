@@ -76,7 +76,7 @@ pub trait Real:
     fn sin(self) -> Self;
     /// The cosine.
     fn cos(self) -> Self;
-    /// The absolute value (its derivative at 0 is taken as 0).
+    /// The absolute value (its derivative at 0 is 1, as JAX's).
     fn abs(self) -> Self;
 
     /// 0.
@@ -92,19 +92,36 @@ pub trait Real:
         self * self
     }
     /// The larger of the two; NaN if either is NaN (as Keras's `ops.maximum`). At a tie the
-    /// derivative is `self`'s.
+    /// derivative is the mean of both (as JAX's), so `x.max(T::zero())` at 0 has slope 0.5.
     fn max(self, other: Self) -> Self {
-        if self.is_nan() || self >= other {
+        if self.is_nan() || other.is_nan() {
+            if self.is_nan() { self } else { other }
+        } else if self > other {
             self
-        } else if other.is_nan() || other > self {
+        } else if other > self {
             other
-        } else {
+        } else if self.value().is_infinite() {
             self
+        } else {
+            // Equal values: `self` exactly, the derivatives averaged.
+            self + (other - self) * 0.5
         }
     }
-    /// The smaller of the two; NaN if either is NaN. At a tie the derivative is `self`'s.
+    /// The smaller of the two; NaN if either is NaN. At a tie the derivative is the mean of
+    /// both, as JAX's.
     fn min(self, other: Self) -> Self {
-        if self.is_nan() || self <= other { self } else { other }
+        if self.is_nan() || other.is_nan() {
+            if self.is_nan() { self } else { other }
+        } else if self < other {
+            self
+        } else if other < self {
+            other
+        } else if self.value().is_infinite() {
+            self
+        } else {
+            // Equal values: `self` exactly, the derivatives averaged.
+            self + (other - self) * 0.5
+        }
     }
     /// `self` limited to `[lo, hi]` (NaN stays NaN), as Keras's `ops.clip`.
     fn clip(self, lo: f32, hi: f32) -> Self {
@@ -358,14 +375,13 @@ macro_rules! dual_functions {
             self.chain(self.v.cos(), -self.v.sin())
         }
         fn abs(self) -> Self {
-            let s = if self.v > 0.0 {
+            // At 0 the slope is 1, as JAX's.
+            let s = if self.v >= 0.0 {
                 1.0
             } else if self.v < 0.0 {
                 -1.0
-            } else if self.v.is_nan() {
-                self.v
             } else {
-                0.0
+                self.v
             };
             self.chain(self.v.abs(), s)
         }
@@ -472,6 +488,23 @@ mod tests {
         assert!(Dual::constant(f32::NAN).softplus().v.is_nan());
         // Equality is by value, as ordering is.
         assert_eq!(Dual::variable(1.0), Dual::constant(1.0));
+    }
+
+    #[test]
+    fn kinks_are_jax_kinks() {
+        // jax.grad at the kinks: a tie splits the slope, |x| has slope 1 at 0.
+        let zero = Dual::variable(0.0);
+        assert_eq!(zero.max(Dual::constant(0.0)).d, 0.5);
+        assert_eq!(zero.min(Dual::constant(0.0)).d, 0.5);
+        assert_eq!(zero.clip(0.0, 6.0).d, 0.5);
+        assert_eq!(Dual::variable(6.0).clip(0.0, 6.0).d, 0.5);
+        assert_eq!(Dual::variable(3.0).clip(0.0, 6.0).d, 1.0);
+        assert_eq!(zero.abs().d, 1.0);
+        assert_eq!(Dual::variable(-2.0).abs().d, -1.0);
+        // The value at a tie is exact, infinities included.
+        assert_eq!(Real::max(f32::INFINITY, f32::INFINITY), f32::INFINITY);
+        assert_eq!(Real::max(f32::MAX, f32::MAX), f32::MAX);
+        assert_eq!(Real::min(1e-45f32, 1e-45), 1e-45);
     }
 
     #[test]

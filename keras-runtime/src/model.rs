@@ -106,8 +106,9 @@ pub enum ConfigValue {
     /// Axes as written, negative ones counted from the end (`Normalization`'s `axis`; empty for
     /// `axis=None`, every axis reduced).
     Axes(&'static [i64]),
-    /// One axis as written, negative counted from the end (`Softmax`'s `axis`).
-    Axis(i64),
+    /// The last axis of a tensor whose last axis has this index (the batch axis is 0): Keras
+    /// writes it as -1 or as the index (`Softmax`'s `axis`); saved as -1.
+    LastAxis(usize),
     /// Python's `None` (the `mean` of a `Normalization` that is adapted).
     None,
 }
@@ -129,7 +130,7 @@ impl std::fmt::Display for ConfigValue {
                 let args = config.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
                 write!(f, "{class}({})", args.join(", "))
             }
-            ConfigValue::Axis(v) => write!(f, "{v}"),
+            ConfigValue::LastAxis(_) => write!(f, "-1"),
             ConfigValue::Axes([v]) => write!(f, "({v},)"),
             ConfigValue::Axes(v) => write!(f, "({})", v.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
             ConfigValue::None => f.write_str("None"),

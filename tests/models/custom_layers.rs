@@ -108,6 +108,33 @@ impl<const D: usize> CustomLayer<D, D> for Shift {
     }
 }
 
+/// `min(max(x, 0), 6)` of the user's: a name one slip from `ReLU`, so written with its path,
+/// `self::ReLU6()` (a bare `ReLU6()` is reported as a typo of `ReLU`).
+#[allow(clippy::upper_case_acronyms)]
+#[derive(Default)]
+pub struct ReLU6;
+
+impl<const D: usize> CustomLayer<D, D> for ReLU6 {
+    fn forward(&self, _w: &Weights<'_>, x: &[f32], y: &mut [f32], _training: bool) {
+        for (y, x) in y.iter_mut().zip(x) {
+            *y = x.clamp(0.0, 6.0);
+        }
+    }
+
+    fn backward(&self, _w: &Weights<'_>, x: &[f32], _y: &[f32], dy: &[f32], dx: Option<&mut [f32]>, _grads: &mut Grads<'_>) {
+        if let Some(dx) = dx {
+            for ((dx, &g), &x) in dx.iter_mut().zip(dy).zip(x) {
+                *dx = if (0.0..6.0).contains(&x) { g } else { 0.0 };
+            }
+        }
+    }
+}
+
+sequential! {
+    /// A layer of one's own written with its path.
+    pub struct Capped = Input(3) => Dense(4) => self::ReLU6() => Dense(1);
+}
+
 sequential! {
     pub struct CustomNet = Input(4) => Linear(out = 5) => Activation(tanh) => Affine() => Linear(out = 3) => Activation(softmax);
 }

@@ -47,4 +47,12 @@ sequential! {
     pub struct Total = Input(4) => Affine() => Dense(1);
 }
 
+sequential! {
+    pub struct Wrapped = Input((3, 4)) => TimeDistributed(Affine()) => Dense(1);
+}
+
+sequential! {
+    pub struct Slip = Input(4) => ReLU6() => Dense(1);
+}
+
 fn main() {}

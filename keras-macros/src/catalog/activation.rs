@@ -33,7 +33,7 @@ impl Kind for Activation {
         "Activation"
     }
 
-    fn config(&self) -> Vec<TokenStream> {
+    fn config(&self, _input: &[usize]) -> Vec<TokenStream> {
         let act = &self.activation;
         vec![quote!(("activation", ::keras::model::ConfigValue::Activation(<#act as ::keras::activations::ActivationFn>::KIND)))]
     }

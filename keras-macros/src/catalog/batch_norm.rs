@@ -96,7 +96,7 @@ impl Kind for BatchNormalization {
         "BatchNormalization"
     }
 
-    fn config(&self) -> Vec<TokenStream> {
+    fn config(&self, _input: &[usize]) -> Vec<TokenStream> {
         let (momentum, epsilon, center, scale) = (self.momentum, self.epsilon, self.center, self.scale);
         vec![
             quote!(("momentum", ::keras::model::ConfigValue::Float(#momentum))),

@@ -137,7 +137,7 @@ impl Kind for Bidirectional {
     }
 
     /// `merge_mode`, and the wrapped layer's class and entries as `layer.class_name`, `layer.units`, ..
-    fn config(&self) -> Vec<TokenStream> {
+    fn config(&self, _input: &[usize]) -> Vec<TokenStream> {
         let (merge, class) = (self.merge, self.inner.kind.class());
         let mut out = vec![
             quote!(("merge_mode", ::keras::model::ConfigValue::Str(#merge))),

@@ -359,7 +359,7 @@ impl Kind for Conv {
 
     /// Keras configuration entries compared with a file's architecture: filters, the window,
     /// activation, use_bias.
-    fn config(&self) -> Vec<TokenStream> {
+    fn config(&self, _input: &[usize]) -> Vec<TokenStream> {
         let mut out = config(Some(self.filters), &self.activation, self.use_bias);
         out.extend(self.window.config("kernel_size", true));
         out

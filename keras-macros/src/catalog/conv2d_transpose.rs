@@ -90,7 +90,7 @@ impl Kind for Conv2DTranspose {
     }
 
     /// Keras configuration entries compared with a file's architecture.
-    fn config(&self) -> Vec<TokenStream> {
+    fn config(&self, _input: &[usize]) -> Vec<TokenStream> {
         let mut out = config(Some(self.filters), &self.activation, self.use_bias);
         out.extend(self.window.config("kernel_size", true));
         out

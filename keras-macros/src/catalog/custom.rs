@@ -12,8 +12,10 @@ use proc_macro2::TokenStream;
 use quote::{ToTokens, quote, quote_spanned};
 
 pub struct Custom {
-    /// The user's type, as written.
-    ty: syn::Ident,
+    /// The user's type, as written (a name or a path).
+    ty: TokenStream,
+    /// Its name, for spans.
+    ident: syn::Ident,
     /// The class name shown in the summary and saved in Keras files: the type's name.
     class: &'static str,
     /// The constructor's arguments (`Type::new(..)`); none: `Type::default()`.
@@ -23,10 +25,22 @@ pub struct Custom {
 }
 
 impl Custom {
-    /// Whether an unknown class name can be a custom layer's type: capitalized, as types are,
-    /// and no typo of a class the DSL knows (`Dence` is reported as one).
-    pub fn is_candidate(name: &str, known: &[&str]) -> bool {
-        name.starts_with(|c: char| c.is_ascii_uppercase()) && super::names::suggest(name, known).is_none()
+    /// Whether a call of a class the DSL does not know names a custom layer's type: one
+    /// written with a path (`self::Sampling(..)`), or a capitalized name, as types are, that is
+    /// no typo of a known class (`Dence` is one slip from `Dense`, and reported as a typo).
+    pub fn is_candidate(call: &Call, known: &[&str]) -> bool {
+        let name = call.kind.to_string();
+        call.path.is_some() || (name.starts_with(|c: char| c.is_ascii_uppercase()) && keras_naming::typo_of(&name, known).is_none())
+    }
+
+    /// What an unknown-layer message adds for a capitalized name taken as a typo: how to use a
+    /// layer of one's own of that name.
+    pub fn typo_hint(name: &str) -> String {
+        if name.starts_with(|c: char| c.is_ascii_uppercase()) {
+            format!(" (for a layer of your own named `{name}`, write its path: `self::{name}(..)`)")
+        } else {
+            String::new()
+        }
     }
 
     /// The custom layer of `call`, its arguments bound: positional ones go to the constructor,
@@ -75,7 +89,11 @@ impl Custom {
             },
         };
         let class: &'static str = Box::leak(call.kind.to_string().into_boxed_str());
-        (ok.then(|| Custom { ty: call.kind.clone(), class, ctor_args, out }), args)
+        let ty = match &call.path {
+            Some(p) => p.to_token_stream(),
+            None => call.kind.to_token_stream(),
+        };
+        (ok.then(|| Custom { ty, ident: call.kind.clone(), class, ctor_args, out }), args)
     }
 
     fn widths(&self, input: &[usize]) -> (usize, usize) {
@@ -98,7 +116,7 @@ impl Kind for Custom {
 
     fn custom(&self, input: &[usize]) -> Option<CustomRef> {
         let (in_width, out_width) = self.widths(input);
-        Some(CustomRef { ty: self.ty.to_token_stream(), in_width, out_width })
+        Some(CustomRef { ty: self.ty.clone(), in_width, out_width })
     }
 
     /// The compile-time checks at the call: the type is a custom layer of these widths, and
@@ -106,7 +124,7 @@ impl Kind for Custom {
     fn checks(&self, input: &[usize]) -> Vec<TokenStream> {
         let (i, o) = self.widths(input);
         let ty = &self.ty;
-        let span = self.ty.span();
+        let span = self.ident.span();
         vec![quote_spanned! {span=>
             if let ::core::result::Result::Err(why) = <#ty as ::keras::layers::custom::CustomLayer<#i, #o>>::SHAPE {
                 ::core::panic!("{}", why);
@@ -117,11 +135,12 @@ impl Kind for Custom {
     fn runtime(&self, input: &[usize], output: &[usize], _index: usize) -> Runtime {
         let (i, o) = self.widths(input);
         let ty = &self.ty;
+        let span = self.ident.span();
         let value = if self.ctor_args.is_empty() {
-            quote_spanned!(ty.span()=> <#ty as ::core::default::Default>::default())
+            quote_spanned!(span=> <#ty as ::core::default::Default>::default())
         } else {
             let args = &self.ctor_args;
-            quote_spanned!(ty.span()=> #ty::new(#(#args),*))
+            quote_spanned!(span=> #ty::new(#(#args),*))
         };
         let rt = quote!(::keras::layers::custom::Custom<#i, #o, #ty>);
         Runtime {

@@ -149,7 +149,7 @@ impl Kind for Dense {
         self.activity_regularizer.clone()
     }
 
-    fn config(&self) -> Vec<TokenStream> {
+    fn config(&self, _input: &[usize]) -> Vec<TokenStream> {
         let (units, act, use_bias) = (self.units, &self.activation, self.use_bias);
         vec![
             quote!(("units", ::keras::model::ConfigValue::Int(#units))),

@@ -82,7 +82,7 @@ impl Kind for DepthwiseConv2D {
     }
 
     /// Keras configuration entries compared with a file's architecture.
-    fn config(&self) -> Vec<TokenStream> {
+    fn config(&self, _input: &[usize]) -> Vec<TokenStream> {
         let dm = self.depth_multiplier;
         let mut out = vec![quote!(("depth_multiplier", ::keras::model::ConfigValue::Int(#dm)))];
         out.extend(config(None, &self.activation, self.use_bias));

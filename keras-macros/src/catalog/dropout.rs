@@ -56,7 +56,7 @@ impl Kind for Dropout {
         "Dropout"
     }
 
-    fn config(&self) -> Vec<TokenStream> {
+    fn config(&self, _input: &[usize]) -> Vec<TokenStream> {
         let rate = self.rate;
         vec![quote!(("rate", ::keras::model::ConfigValue::Float(#rate)))]
     }

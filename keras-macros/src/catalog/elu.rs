@@ -27,7 +27,7 @@ impl Kind for Elu {
         "ELU"
     }
 
-    fn config(&self) -> Vec<TokenStream> {
+    fn config(&self, _input: &[usize]) -> Vec<TokenStream> {
         let alpha = self.alpha;
         vec![quote!(("alpha", ::keras::model::ConfigValue::Float(#alpha)))]
     }

@@ -93,7 +93,7 @@ impl Kind for Embedding {
         }]
     }
 
-    fn config(&self) -> Vec<TokenStream> {
+    fn config(&self, _input: &[usize]) -> Vec<TokenStream> {
         let (i, o) = (self.input_dim, self.output_dim);
         vec![quote!(("input_dim", ::keras::model::ConfigValue::Int(#i))), quote!(("output_dim", ::keras::model::ConfigValue::Int(#o)))]
     }

@@ -79,7 +79,7 @@ impl Kind for LayerNormalization {
         "LayerNormalization"
     }
 
-    fn config(&self) -> Vec<TokenStream> {
+    fn config(&self, _input: &[usize]) -> Vec<TokenStream> {
         let (epsilon, center, scale) = (self.epsilon, self.center, self.scale);
         vec![
             quote!(("epsilon", ::keras::model::ConfigValue::Float(#epsilon))),

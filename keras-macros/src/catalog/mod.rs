@@ -103,7 +103,7 @@ pub trait Kind: Any {
 
     /// The layer's Keras configuration as `LayerSpec::config` entries (`("units", Int(32))`), for
     /// comparing the model with a file's architecture.
-    fn config(&self) -> Vec<TokenStream> {
+    fn config(&self, _input: &[usize]) -> Vec<TokenStream> {
         Vec::new()
     }
 

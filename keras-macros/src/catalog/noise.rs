@@ -89,7 +89,7 @@ impl Kind for Noise {
         self.class
     }
 
-    fn config(&self) -> Vec<TokenStream> {
+    fn config(&self, _input: &[usize]) -> Vec<TokenStream> {
         let (key, amount) = (self.key(), self.amount);
         vec![quote!((#key, ::keras::model::ConfigValue::Float(#amount)))]
     }

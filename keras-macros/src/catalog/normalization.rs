@@ -261,7 +261,7 @@ impl Kind for Normalization {
 
     /// Keras's `get_config()` entries: `axis` (a tuple), `invert`, `mean` and `variance` (`None`
     /// unless given).
-    fn config(&self) -> Vec<TokenStream> {
+    fn config(&self, _input: &[usize]) -> Vec<TokenStream> {
         let (axis, invert) = (&self.axis, self.invert);
         let none = quote!(::keras::model::ConfigValue::None);
         let (mean, variance) = match &self.given {

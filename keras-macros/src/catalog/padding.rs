@@ -126,7 +126,7 @@ impl Kind for Border {
     }
 
     /// `padding` or `cropping` as `((top, bottom), (left, right))`, compared with a Keras file's.
-    fn config(&self) -> Vec<TokenStream> {
+    fn config(&self, _input: &[usize]) -> Vec<TokenStream> {
         let ((t, b), (l, r)) = self.sides;
         let (rows, cols) = (super::int_list(&[t, b]), super::int_list(&[l, r]));
         let key = if self.crop { "cropping" } else { "padding" };

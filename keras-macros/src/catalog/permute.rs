@@ -82,7 +82,7 @@ impl Kind for Permute {
     }
 
     /// `dims`, compared with a Keras file's.
-    fn config(&self) -> Vec<TokenStream> {
+    fn config(&self, _input: &[usize]) -> Vec<TokenStream> {
         let dims = super::int_list(&self.dims);
         vec![quote!(("dims", #dims))]
     }

@@ -122,7 +122,7 @@ impl Kind for Pool2D {
 
     /// Keras configuration entries compared with a file's architecture: the window of a windowed
     /// pooling (`pool_size`, `strides`, `padding`); none for the global ones.
-    fn config(&self) -> Vec<TokenStream> {
+    fn config(&self, _input: &[usize]) -> Vec<TokenStream> {
         self.window.map_or_else(Vec::new, |w| w.config("pool_size", false))
     }
 

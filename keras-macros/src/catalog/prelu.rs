@@ -34,6 +34,8 @@ impl PRelu {
         let shared_axes = match args.get("shared_axes", sig) {
             None => Some(None),
             Some(a) if super::word(&a.value).as_deref() == Some("None") => Some(None),
+            // `[]` shares nothing, as None (Keras stores either).
+            Some(a) if matches!(&a.value, Expr::Array(arr) if arr.elems.is_empty()) => Some(None),
             Some(a) => {
                 let items: Vec<&Expr> = match &a.value {
                     Expr::Array(arr) => arr.elems.iter().collect(),
@@ -91,7 +93,7 @@ impl Kind for PRelu {
         vec![self.alpha.weight("alpha", self.alpha_shape(input))]
     }
 
-    fn config(&self) -> Vec<TokenStream> {
+    fn config(&self, _input: &[usize]) -> Vec<TokenStream> {
         let shared = match &self.shared_axes {
             None => quote!(::keras::model::ConfigValue::None),
             Some(axes) => int_list(axes),

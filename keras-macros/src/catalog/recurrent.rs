@@ -340,7 +340,7 @@ impl Kind for Recurrent {
         w
     }
 
-    fn config(&self) -> Vec<TokenStream> {
+    fn config(&self, _input: &[usize]) -> Vec<TokenStream> {
         self.config_entries().into_iter().map(|(key, value)| quote!((#key, #value))).collect()
     }
 

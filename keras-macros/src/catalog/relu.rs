@@ -56,7 +56,7 @@ impl Kind for Relu {
         if self.leaky { "LeakyReLU" } else { "ReLU" }
     }
 
-    fn config(&self) -> Vec<TokenStream> {
+    fn config(&self, _input: &[usize]) -> Vec<TokenStream> {
         let v = quote!(::keras::model::ConfigValue);
         let slope = self.negative_slope;
         if self.leaky {

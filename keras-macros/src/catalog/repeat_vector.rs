@@ -37,7 +37,7 @@ impl Kind for RepeatVector {
         "RepeatVector"
     }
 
-    fn config(&self) -> Vec<TokenStream> {
+    fn config(&self, _input: &[usize]) -> Vec<TokenStream> {
         let n = self.n;
         vec![quote!(("n", ::keras::model::ConfigValue::Int(#n)))]
     }

@@ -54,7 +54,7 @@ impl Kind for Rescaling {
         "Rescaling"
     }
 
-    fn config(&self) -> Vec<TokenStream> {
+    fn config(&self, _input: &[usize]) -> Vec<TokenStream> {
         let (scale, offset) = (self.scale, self.offset);
         vec![quote!(("scale", ::keras::model::ConfigValue::Float(#scale))), quote!(("offset", ::keras::model::ConfigValue::Float(#offset)))]
     }

@@ -59,7 +59,7 @@ impl Kind for Reshape {
     }
 
     /// Keras's configuration: `target_shape` as written (`-1` kept).
-    fn config(&self) -> Vec<TokenStream> {
+    fn config(&self, _input: &[usize]) -> Vec<TokenStream> {
         let dims = self.target.iter().map(|d| d.map_or(-1, |d| d as i64));
         vec![quote!(("target_shape", ::keras::model::ConfigValue::Shape(&[#(#dims),*])))]
     }

@@ -96,7 +96,7 @@ impl Kind for SeparableConv2D {
     }
 
     /// Keras configuration entries compared with a file's architecture.
-    fn config(&self) -> Vec<TokenStream> {
+    fn config(&self, _input: &[usize]) -> Vec<TokenStream> {
         let dm = self.depth_multiplier;
         let mut out = config(Some(self.filters), &self.activation, self.use_bias);
         out.push(quote!(("depth_multiplier", ::keras::model::ConfigValue::Int(#dm))));

@@ -55,9 +55,10 @@ impl Kind for Softmax {
         Ok(input.to_vec())
     }
 
-    fn config(&self) -> Vec<TokenStream> {
-        let axis = self.axis;
-        vec![quote!(("axis", ::keras::model::ConfigValue::Axis(#axis)))]
+    /// `axis`: the last axis, which a file may write as -1 or as its index.
+    fn config(&self, input: &[usize]) -> Vec<TokenStream> {
+        let last = input.len();
+        vec![quote!(("axis", ::keras::model::ConfigValue::LastAxis(#last)))]
     }
 
     fn runtime(&self, input: &[usize], _output: &[usize], _index: usize) -> Runtime {

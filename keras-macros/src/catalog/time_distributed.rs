@@ -40,8 +40,17 @@ impl TimeDistributed {
             return None;
         };
         let class_name = inner.kind.to_string();
-        let Some(class) = entry(&class_name).map(|e| e.class) else {
+        let Some(class) = entry(&class_name).filter(|_| inner.path.is_none()).map(|e| e.class) else {
             let classes = classes();
+            if super::custom::Custom::is_candidate(inner, &classes) {
+                diag.error(
+                    &inner.kind,
+                    format!(
+                        "TimeDistributed wraps the layers keras-rs knows; a custom layer such as `{class_name}` already maps every position of its input's last axis: call it without TimeDistributed"
+                    ),
+                );
+                return None;
+            }
             let hint = names::suggest(&class_name, &classes).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
             diag.error(
                 &inner.kind,
@@ -119,8 +128,8 @@ impl Kind for TimeDistributed {
 
     /// Keras's TimeDistributed runs the wrapped layer's `call`, which skips its activity
     /// regularizer: none here either.
-    fn config(&self) -> Vec<TokenStream> {
-        let (class, inner) = (self.inner.class(), self.inner.config());
+    fn config(&self, input: &[usize]) -> Vec<TokenStream> {
+        let (class, inner) = (self.inner.class(), self.inner.config(input.get(1..).unwrap_or(&[])));
         vec![quote::quote!(("layer", ::keras::model::ConfigValue::Layer(#class, &[#(#inner),*])))]
     }
 

@@ -60,7 +60,7 @@ impl Kind for UpSampling2D {
     }
 
     /// `size` and `interpolation`, compared with a Keras file's.
-    fn config(&self) -> Vec<TokenStream> {
+    fn config(&self, _input: &[usize]) -> Vec<TokenStream> {
         let size = super::int_list(&[self.size.0, self.size.1]);
         let interpolation = if self.bilinear { "bilinear" } else { "nearest" };
         vec![quote!(("size", #size)), quote!(("interpolation", ::keras::model::ConfigValue::Str(#interpolation)))]

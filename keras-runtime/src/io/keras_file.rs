@@ -154,12 +154,13 @@ fn matches(ours: &ConfigValue, file: &Value) -> bool {
         ConfigValue::Int(n) => file.as_u64() == Some(n as u64),
         ConfigValue::Float(x) => file.as_f64().is_some_and(|f| (f - x).abs() <= 1e-9 * x.abs().max(1.0)),
         ConfigValue::Bool(b) => file.as_bool() == Some(b),
-        ConfigValue::Axis(v) => file.as_i64() == Some(v),
+        ConfigValue::LastAxis(last) => file.as_i64().is_some_and(|a| a == -1 || a == last as i64),
         ConfigValue::Activation(a) => file.as_str().and_then(crate::activations::Activation::from_name) == Some(a),
         ConfigValue::Shape(v) | ConfigValue::Axes(v) => {
             file.as_array().is_some_and(|f| f.len() == v.len() && f.iter().zip(v).all(|(f, &v)| f.as_i64() == Some(v)))
         }
-        ConfigValue::None => file.is_null(),
+        // (An empty list is Keras's other way to write none: PReLU's `shared_axes=[]`.)
+        ConfigValue::None => file.is_null() || file.as_array().is_some_and(Vec::is_empty),
         ConfigValue::Ints(v) => {
             file.as_array().is_some_and(|f| f.len() == v.len() && f.iter().zip(v).all(|(f, &v)| f.as_u64() == Some(v as u64)))
         }
@@ -681,7 +682,7 @@ fn config_json(value: &ConfigValue) -> Value {
         ConfigValue::Int(n) => Value::from(n),
         ConfigValue::Float(x) => Value::from(x),
         ConfigValue::Bool(b) => Value::from(b),
-        ConfigValue::Axis(v) => Value::from(v),
+        ConfigValue::LastAxis(_) => Value::from(-1),
         ConfigValue::Activation(a) => Value::from(a.name()),
         ConfigValue::Str(w) => Value::from(w),
         ConfigValue::Ints(v) => Value::from(v.to_vec()),

@@ -79,12 +79,14 @@ impl Weight {
         Weight { trainable: false, ..self }
     }
 
-    /// The weight with a penalty added to the loss.
+    /// The weight with a penalty added to the loss (a trainable weight: as in Keras, a
+    /// non-trainable one is not penalized).
     pub const fn regularizer(self, regularizer: Regularizer) -> Self {
         Weight { regularizer: Some(regularizer), ..self }
     }
 
-    /// The weight with a constraint applied after each update.
+    /// The weight with a constraint applied after each update (of a trainable weight, as in
+    /// Keras).
     pub const fn constraint(self, constraint: Constraint) -> Self {
         Weight { constraint: Some(constraint), ..self }
     }
@@ -120,13 +122,16 @@ pub const fn count(weights: &[Weight], trainable: bool) -> usize {
 }
 
 /// A layer of the user's own, used by name in `sequential!` and `functional!`
-/// (`=> Affine()`, `let h = Affine()(x);`), as Keras users subclass `keras.layers.Layer`.
+/// (`=> Affine()`, `let h = Affine()(x);`; a name one slip from a Keras class, such as `ReLU6`,
+/// is written with its path, `self::ReLU6()`), as Keras users subclass `keras.layers.Layer`.
 ///
 /// The layer maps its input's last axis, `IN` values at each position, to `OUT` values (as
 /// `Dense` does): the macro passes the input's last dimension as `IN`, and as `OUT` the same
 /// unless the call says `out = N`. Its weights ([`Self::WEIGHTS`], shapes written with `IN`
 /// and `OUT`) join the model's parameters: counted in `PARAMS` and the summary, trained,
-/// saved and loaded under Keras's names (`affine/gamma`), returned by `get_weights`. The
+/// saved and loaded under Keras's names (`affine/gamma`), returned by `get_weights` in Keras's
+/// order (the trainable ones first). The layer reads its non-trainable weights; it does not
+/// update them (no running statistics). The
 /// shape rule [`Self::SHAPE`] is checked at compile time at the layer's call: a width it
 /// refuses is a compile error with its message.
 ///
@@ -307,36 +312,40 @@ impl<B: Backend, const IN: usize, const OUT: usize, L: CustomLayer<IN, OUT>> Lay
 }
 
 /// The model's `WeightSpec`s of custom layer `L` named `layer`, its trainable weights from
-/// `trainable_at` in the trainable arena, the others from `state_at` (generated code calls it,
-/// `K` being `L::WEIGHTS.len()`).
+/// `trainable_at` in the trainable arena, the others from `state_at`, in Keras's order (the
+/// trainable weights first, then the others, each in declaration order); generated code calls
+/// it, `K` being `L::WEIGHTS.len()`.
 pub const fn weight_specs<const IN: usize, const OUT: usize, L: CustomLayer<IN, OUT>, const K: usize>(
     layer: &'static str,
     trainable_at: usize,
     state_at: usize,
 ) -> [WeightSpec; K] {
     let mut out = [PLACEHOLDER; K];
-    let (mut t, mut s) = (trainable_at, state_at);
-    let mut i = 0;
-    while i < K {
-        let w = &L::WEIGHTS[i];
-        let (arena, offset) = if w.trainable {
-            t += w.len();
-            (Arena::Trainable, t - w.len())
-        } else {
-            s += w.len();
-            (Arena::NonTrainable, s - w.len())
-        };
-        out[i] = WeightSpec {
-            layer,
-            name: w.name,
-            shape: w.shape,
-            arena,
-            offset,
-            init: w.init,
-            regularizer: w.regularizer,
-            constraint: w.constraint,
-        };
-        i += 1;
+    let mut n = 0;
+    let mut pass = 0;
+    while pass < 2 {
+        let trainable = pass == 0;
+        let mut at = if trainable { trainable_at } else { state_at };
+        let mut i = 0;
+        while i < K {
+            let w = &L::WEIGHTS[i];
+            if w.trainable == trainable {
+                out[n] = WeightSpec {
+                    layer,
+                    name: w.name,
+                    shape: w.shape,
+                    arena: if trainable { Arena::Trainable } else { Arena::NonTrainable },
+                    offset: at,
+                    init: w.init,
+                    regularizer: w.regularizer,
+                    constraint: w.constraint,
+                };
+                at += w.len();
+                n += 1;
+            }
+            i += 1;
+        }
+        pass += 1;
     }
     out
 }

@@ -24,7 +24,7 @@ use crate::datasets::Dataset;
 use crate::distribution::{DataParallel, Shard};
 use crate::losses::{IntoLoss, LossSpec};
 use crate::metrics::{IntoMetric, ResolvedMetric};
-use crate::model::Model;
+use crate::model::{Arena, Model};
 use crate::optimizers::{IntoOptimizer, Optimizer};
 use crate::summary::Summary;
 use crate::{Error, Result};
@@ -954,7 +954,9 @@ impl<B: Backend> StepBody<'_, B> {
         }
         // Regularization penalties join the loss (training and evaluation alike, as Keras logs
         // them), and their gradients the weights' gradients.
-        for w in M::WEIGHTS.iter().filter(|_| chief) {
+        // (Keras penalizes and constrains trainable weights only: a custom layer's non-trainable
+        // weight lives in the state arena, which these offsets do not index.)
+        for w in M::WEIGHTS.iter().filter(|w| chief && w.arena == Arena::Trainable) {
             if let Some(reg) = w.regularizer {
                 let range = w.offset..w.offset + w.len();
                 let (params, grads) = core.params_and_grads();
@@ -979,7 +981,7 @@ impl<B: Backend> StepBody<'_, B> {
             let (params, grads) = core.params_and_grads();
             let n = M::TRAINABLE_PARAMS;
             optimizer.launch(&dev, B::view_mut(params, 0..n), B::view_mut(grads, 0..n))?;
-            for w in M::WEIGHTS {
+            for w in M::WEIGHTS.iter().filter(|w| w.arena == Arena::Trainable) {
                 if let Some(c) = w.constraint {
                     let rows = w.shape.first().copied().unwrap_or(1);
                     dev.constrain(&c, rows, B::view_mut(core.params_mut(), w.offset..w.offset + w.len()));
