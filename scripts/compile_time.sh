@@ -35,7 +35,7 @@ lines += ["        let x = GlobalAveragePooling2D()(x);", "        let out = Den
           "    let model = Graph150::new(&Cpu::default());",
           "    let x = vec![0.5f32; 32 * 32 * 3];",
           "    let p = model.predict_one_slice(&x).unwrap();",
-          "    println!(\"{} layers, {} params, p[0] = {}\", Graph150::LAYERS.len(), Graph150::PARAMS, p[0]);",
+          "    println!(\"{} layers, {} params, p[0] = {}\", Graph150::LAYER_NAMES.len(), Graph150::PARAMS, p[0]);",
           "}"]
 print("\n".join(lines))
 PY
