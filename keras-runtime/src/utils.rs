@@ -5,6 +5,9 @@ pub use crate::random::{Rng, next_seed, set_random_seed};
 /// Sets the number of CPU threads; see [`crate::backend::cpu::set_num_threads`].
 pub use crate::backend::cpu::set_num_threads;
 
+/// Images in, as `keras.utils.load_img` and `img_to_array`.
+pub use crate::io::img::{ColorMode, Image, Interpolation, LoadImg, img_to_array, load_img};
+
 /// A model's graph drawn by Graphviz, as `keras.utils.plot_model` draws it; see [`plot_model`].
 pub use crate::plot_model::{PlotModel, model_to_dot, plot_model};
 

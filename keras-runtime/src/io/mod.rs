@@ -2,6 +2,7 @@
 //! Keras model files (`.keras`, `.h5`) imported into and exported from a generated model.
 
 pub mod atomic;
+pub mod img;
 pub mod keras_file;
 pub mod weights;
 
