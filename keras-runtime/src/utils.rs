@@ -8,6 +8,9 @@ pub use crate::backend::cpu::set_num_threads;
 /// Images in, as `keras.utils.load_img` and `img_to_array`.
 pub use crate::io::img::{ColorMode, Image, Interpolation, LoadImg, img_to_array, load_img};
 
+/// A directory of images by class as a dataset, as `keras.utils.image_dataset_from_directory`.
+pub use crate::datasets::{ImageDirectory, image_dataset_from_directory};
+
 /// A model's graph drawn by Graphviz, as `keras.utils.plot_model` draws it; see [`plot_model`].
 pub use crate::plot_model::{PlotModel, model_to_dot, plot_model};
 

@@ -9,11 +9,13 @@ pub mod digits;
 pub mod fashion_mnist;
 mod files;
 pub mod idx;
+mod images;
 pub mod iris;
 pub mod mnist;
 mod stream;
 
 pub use files::{Csv, from_csv, from_csv_reader, read_npy, read_npy_bytes, read_npz, read_npz_bytes};
+pub use images::{ImageDataset, ImageDirectory, LabelMode, Resize, Subset, image_dataset_from_directory, resize};
 pub use stream::{ArrayDataset, CsvDataset, DataBatch, Dataset};
 
 use ndarray::{Array1, Array3};

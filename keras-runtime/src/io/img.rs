@@ -74,7 +74,7 @@ pub struct Image {
     pub pixels: Vec<u8>,
 }
 
-/// Loads a PNG or JPEG file, as `keras.utils.load_img(path, color_mode, target_size,
+/// Loads a PNG, JPEG, BMP or GIF file, as `keras.utils.load_img(path, color_mode, target_size,
 /// interpolation)`: converted to `color_mode` and resized to `target_size` as Pillow does.
 /// A missing, damaged or unsupported file is an error naming it.
 ///
@@ -89,8 +89,10 @@ pub fn load_img(path: impl AsRef<Path>, args: LoadImg) -> Result<Image> {
     let path = path.as_ref();
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| Error::Io { path: shown.clone(), source })?;
-    let decoded = ::image::load_from_memory(&bytes)
-        .map_err(|e| Error::Format { path: shown.clone(), message: format!("not an image keras-rs can read (PNG or JPEG): {e}") })?;
+    let decoded = ::image::load_from_memory(&bytes).map_err(|e| Error::Format {
+        path: shown.clone(),
+        message: format!("not an image keras-rs can read (PNG, JPEG, BMP or GIF): {e}"),
+    })?;
     let (width, height) = (decoded.width() as usize, decoded.height() as usize);
     let has_alpha = decoded.color().has_alpha();
     let rgba = decoded.into_rgba8().into_raw();
