@@ -1,12 +1,17 @@
 #![warn(missing_docs)]
 #![doc = include_str!("../README.md")]
 
-pub use keras_macros::{functional, sequential};
+pub use keras_macros::{application, functional, sequential};
 pub use keras_runtime::*;
+
+// The macros name `::keras::..`: inside this crate too (`applications`).
+extern crate self as keras;
+
+pub mod applications;
 
 /// Everything a model definition and its training need: `use keras::prelude::*;`.
 pub mod prelude {
-    pub use keras_macros::{functional, sequential};
+    pub use keras_macros::{application, functional, sequential};
     pub use keras_runtime::{
         Adadelta, Adagrad, Adam, AdamW, Adamax, Backend, Compile, Compiled, CosineDecay, Cpu, ExponentialDecay, FitArgs, Ftrl,
         InverseTimeDecay, Lion, Loss, Metric, Model, Nadam, Network, PiecewiseConstantDecay, PolynomialDecay, RmsProp, Sgd,

@@ -233,6 +233,13 @@ struct FChecked {
 
 /// `functional!`: parse, check, expand; every error becomes a spanned `compile_error!`.
 pub fn functional(tokens: TokenStream) -> TokenStream {
+    functional_as(tokens, None)
+}
+
+/// [`functional`], the model named `keras_name` in Keras terms (its `summary()` title and its
+/// files' `name`) instead of its struct's name in snake case: `application!` names a ResNet50
+/// `resnet50` as Keras does.
+pub fn functional_as(tokens: TokenStream, keras_name: Option<&str>) -> TokenStream {
     let items = match syn::parse2::<Items>(tokens) {
         Ok(i) => i.0,
         Err(e) => return e.to_compile_error(),
@@ -244,7 +251,7 @@ pub fn functional(tokens: TokenStream) -> TokenStream {
             for e in &item.bad_params {
                 diag.push(e.clone());
             }
-            let decl = Decl { attrs: &item.attrs, vis: &item.vis, ident: &item.name, name: snake_case(&item.name.to_string()) };
+            let decl = Decl { attrs: &item.attrs, vis: &item.vis, ident: &item.name, name: keras_name.map_or_else(|| snake_case(&item.name.to_string()), String::from) };
             match check(item, &mut diag) {
                 Some(m) if diag.is_empty() => expand(&decl, &m),
                 _ => {

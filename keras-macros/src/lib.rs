@@ -3,6 +3,7 @@
 //! `proc_macro2::TokenStream` (parse -> check -> expand), unit-tested without a compiler run;
 //! this file only wires them to `#[proc_macro]`.
 
+mod applications;
 mod catalog;
 mod check;
 mod diag;
@@ -264,4 +265,70 @@ pub fn sequential(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
 #[proc_macro]
 pub fn functional(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
     functional::functional(input.into()).into()
+}
+
+/// Defines a model of Keras's model zoo (`keras.applications`): VGG16, VGG19, ResNet50,
+/// ResNet101, ResNet152, MobileNet, MobileNetV2, DenseNet121, DenseNet169, DenseNet201, with
+/// Keras's options, as a [`functional!`] model whose shapes and parameter count the compiler
+/// checked.
+///
+/// The ready-made 224x224 forms are in `keras::applications` (`keras::applications::ResNet50`);
+/// this macro makes the others: another input size, the headless model, other classes.
+///
+/// # Grammar
+///
+/// ```text
+/// application! { item+ }
+///
+/// item   := attribute* visibility 'struct' Name '=' Arch '(' (option '=' value),* ')' ';'
+/// Arch   := VGG16 | VGG19 | ResNet50 | ResNet101 | ResNet152 | MobileNet | MobileNetV2
+///         | DenseNet121 | DenseNet169 | DenseNet201
+/// option := input_shape = [height, width, channels]     default [224, 224, 3]; at least 32x32
+///         | include_top = true | false                   default true: the ImageNet classifier
+///         | pooling = "avg" | "max" | None               the headless model's pooling; default None
+///         | classes = N                                  default 1000
+///         | classifier_activation = softmax | None | ..  default softmax; None gives logits
+///         | alpha = 0.35 | 0.5 | .. | 1.4                MobileNet, MobileNetV2: the width
+///         | depth_multiplier = N                         MobileNet; default 1
+///         | dropout = 0.001                              MobileNet's top; default 1e-3
+/// ```
+///
+/// Each architecture is written as Keras's Python writes it (`keras/src/applications/*.py`):
+/// the same layers in the same order, with the same names (`conv1_conv`,
+/// `conv2_block1_1_conv`, ..), and the model's Keras name (`resnet50`,
+/// `mobilenetv2_0.35_96`), so `summary()` prints what Keras prints and Keras's weight files
+/// load by layer name (`load_keras` on `resnet50_weights_tf_dim_ordering_tf_kernels.h5`).
+///
+/// # Example
+///
+/// ```
+/// use keras::prelude::*;
+///
+/// keras::application! {
+///     /// A small MobileNetV2 for 96x96 images and 10 classes.
+///     pub struct Small = MobileNetV2(input_shape = [96, 96, 3], alpha = 0.35, classes = 10);
+///
+///     /// ResNet50's features: 2048 values per image, after global average pooling.
+///     pub struct Features = ResNet50(input_shape = [160, 160, 3], include_top = false, pooling = "avg");
+/// }
+///
+/// const _: () = assert!(Small::PARAMS == 410_208 + 12_810);
+/// assert_eq!(Features::OUTPUT_SHAPE, [2048]);
+/// let model = Small::new(&Cpu::default());
+/// let p = model.predict_one_slice(&vec![0.5; 96 * 96 * 3])?;
+/// assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+/// # Ok::<(), keras::Error>(())
+/// ```
+///
+/// An input too small for the architecture, or an option it does not have, is a compile error
+/// at the option:
+///
+/// ```compile_fail
+/// keras::application! {
+///     pub struct Tiny = ResNet50(input_shape = [16, 16, 3]);
+/// }
+/// ```
+#[proc_macro]
+pub fn application(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    applications::application(input.into()).into()
 }

@@ -1,5 +1,6 @@
 //! `MaxPooling2D(pool_size = (2, 2), strides = None, padding = "valid")`, `AveragePooling2D(..)`
-//! (the same arguments), `GlobalAveragePooling2D()` and `GlobalMaxPooling2D()`; and their 1-D
+//! (the same arguments), `GlobalAveragePooling2D(keepdims = false)` and `GlobalMaxPooling2D(..)`
+//! (with `keepdims = true` the output keeps its spatial axes, of size 1); and their 1-D
 //! forms over `(steps, channels)` inputs: `MaxPooling1D(pool_size = 2, ..)`,
 //! `AveragePooling1D(..)`, `GlobalAveragePooling1D()`, `GlobalMaxPooling1D()`.
 
@@ -11,8 +12,8 @@ use quote::quote;
 
 /// Parameters of the windowed poolings, all positional as in Keras.
 pub const SIGNATURE: (&[&str], usize) = (&["pool_size", "strides", "padding"], 3);
-/// The global poolings take no arguments.
-pub const GLOBAL_SIGNATURE: (&[&str], usize) = (&[], 0);
+/// The global poolings take `keepdims` only, by keyword.
+pub const GLOBAL_SIGNATURE: (&[&str], usize) = (&["keepdims"], 0);
 
 /// The registry's row for `MaxPooling2D`.
 pub const MAX_POOLING_2D: Entry = Entry {
@@ -46,28 +47,28 @@ pub const AVERAGE_POOLING_1D: Entry = Entry {
 pub const GLOBAL_AVERAGE_POOLING_2D: Entry = Entry {
     class: "GlobalAveragePooling2D",
     signature: GLOBAL_SIGNATURE,
-    build: |_, _, _| Some(Layer::new(Pool2D::global("GlobalAveragePooling2D", false, 2))),
+    build: |_, args, diag| Pool2D::global("GlobalAveragePooling2D", false, 2, args, diag).map(Layer::new),
 };
 
 /// The registry's row for `GlobalMaxPooling2D`.
 pub const GLOBAL_MAX_POOLING_2D: Entry = Entry {
     class: "GlobalMaxPooling2D",
     signature: GLOBAL_SIGNATURE,
-    build: |_, _, _| Some(Layer::new(Pool2D::global("GlobalMaxPooling2D", true, 2))),
+    build: |_, args, diag| Pool2D::global("GlobalMaxPooling2D", true, 2, args, diag).map(Layer::new),
 };
 
 /// The registry's row for `GlobalAveragePooling1D`.
 pub const GLOBAL_AVERAGE_POOLING_1D: Entry = Entry {
     class: "GlobalAveragePooling1D",
     signature: GLOBAL_SIGNATURE,
-    build: |_, _, _| Some(Layer::new(Pool2D::global("GlobalAveragePooling1D", false, 1))),
+    build: |_, args, diag| Pool2D::global("GlobalAveragePooling1D", false, 1, args, diag).map(Layer::new),
 };
 
 /// The registry's row for `GlobalMaxPooling1D`.
 pub const GLOBAL_MAX_POOLING_1D: Entry = Entry {
     class: "GlobalMaxPooling1D",
     signature: GLOBAL_SIGNATURE,
-    build: |_, _, _| Some(Layer::new(Pool2D::global("GlobalMaxPooling1D", true, 1))),
+    build: |_, args, diag| Pool2D::global("GlobalMaxPooling1D", true, 1, args, diag).map(Layer::new),
 };
 
 pub struct Pool2D {
@@ -77,6 +78,8 @@ pub struct Pool2D {
     rank: usize,
     /// `None` for the global poolings: the window is the whole input.
     window: Option<Window>,
+    /// A global pooling's `keepdims`: its output keeps the spatial axes (of size 1).
+    keepdims: bool,
 }
 
 impl Pool2D {
@@ -95,12 +98,22 @@ impl Pool2D {
             return None;
         }
         let window = Window { rank, size: size?, strides: strides?, dilation: (1, 1), padding: padding? };
-        Some(Pool2D { class, max, rank, window: Some(window) })
+        Some(Pool2D { class, max, rank, window: Some(window), keepdims: false })
     }
 
     /// A global pooling (`GlobalAveragePooling2D`, `GlobalMaxPooling1D`, ..) over `rank` spatial axes.
-    pub fn global(class: &'static str, max: bool, rank: usize) -> Pool2D {
-        Pool2D { class, max, rank, window: None }
+    pub fn global(class: &'static str, max: bool, rank: usize, args: &Args<'_>, diag: &mut Diag) -> Option<Pool2D> {
+        let keepdims = match args.get("keepdims", GLOBAL_SIGNATURE.0) {
+            None => false,
+            Some(a) => match super::boolean(&a.value) {
+                Some(b) => b,
+                None => {
+                    diag.error(&a.value, format!("{class}'s `keepdims` must be `true` or `false`"));
+                    return None;
+                }
+            },
+        };
+        Some(Pool2D { class, max, rank, window: None, keepdims })
     }
 
     fn place(&self, input: &[usize]) -> Result<(Window, Placed), String> {
@@ -121,15 +134,21 @@ impl Kind for Pool2D {
     }
 
     /// Keras configuration entries compared with a file's architecture: the window of a windowed
-    /// pooling (`pool_size`, `strides`, `padding`); none for the global ones.
+    /// pooling (`pool_size`, `strides`, `padding`); a global one's `keepdims` when set.
     fn config(&self, _input: &[usize]) -> Vec<TokenStream> {
-        self.window.map_or_else(Vec::new, |w| w.config("pool_size", false))
+        match self.window {
+            Some(w) => w.config("pool_size", false),
+            None if self.keepdims => vec![quote!(("keepdims", ::keras::model::ConfigValue::Bool(true)))],
+            None => Vec::new(),
+        }
     }
 
     fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
         let (_, p) = self.place(input)?;
         let c = input[input.len() - 1];
         Ok(match (self.window.is_some(), self.rank) {
+            (false, 1) if self.keepdims => vec![1, c],
+            (false, _) if self.keepdims => vec![1, 1, c],
             (false, _) => vec![c],
             (true, 1) => vec![p.out.1, c],
             (true, _) => vec![p.out.0, p.out.1, c],
