@@ -12,7 +12,7 @@
 /// assert_eq!(IMAGENET_CLASSES[999], ("n15075141", "toilet_tissue"));
 /// ```
 #[rustfmt::skip]
-pub const IMAGENET_CLASSES: [(&str, &str); 1000] = [
+pub static IMAGENET_CLASSES: [(&str, &str); 1000] = [
     ("n01440764", "tench"), // 0
     ("n01443537", "goldfish"), // 1
     ("n01484850", "great_white_shark"), // 2
