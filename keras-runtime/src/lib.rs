@@ -4,6 +4,7 @@
 //! the `sequential!` and `functional!` macros.
 
 pub mod activations;
+pub mod applications;
 pub mod autodiff;
 pub mod backend;
 pub mod callbacks;
