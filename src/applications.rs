@@ -27,6 +27,49 @@
 use crate::{Error, Result};
 use std::path::PathBuf;
 
+pub use keras_runtime::applications::imagenet_utils;
+pub use keras_runtime::applications::imagenet_utils::{Mode, Prediction, decode_predictions};
+
+/// Keras's per-family modules (`keras.applications.resnet50.preprocess_input`, ..): each family's
+/// `preprocess_input`, in place, and [`decode_predictions`].
+macro_rules! family {
+    ($($(#[$doc:meta])* $module:ident => $mode:ident;)*) => {$(
+        $(#[$doc])*
+        pub mod $module {
+            pub use super::decode_predictions;
+
+            /// Scales images (channels last, RGB values in 0..=255) in place as this family's
+            /// models were trained on them: Keras's `preprocess_input` of this module.
+            ///
+            /// # Errors
+            /// See [`imagenet_utils::preprocess_input`](super::imagenet_utils::preprocess_input).
+            pub fn preprocess_input<S: crate::ndarray::DataMut<Elem = f32>, D: crate::ndarray::Dimension>(
+                x: &mut crate::ndarray::ArrayBase<S, D>,
+            ) -> crate::Result<()> {
+                super::imagenet_utils::preprocess_input(x, super::Mode::$mode)
+            }
+        }
+    )*};
+}
+
+family! {
+    /// VGG16: caffe preprocessing (BGR, less the ImageNet means).
+    vgg16 => Caffe;
+    /// VGG19: caffe preprocessing.
+    vgg19 => Caffe;
+    /// ResNet50: caffe preprocessing.
+    resnet50 => Caffe;
+    /// ResNet50, ResNet101, ResNet152: caffe preprocessing.
+    resnet => Caffe;
+    /// MobileNet: tf preprocessing (-1..=1).
+    mobilenet => Tf;
+    /// MobileNetV2: tf preprocessing (-1..=1).
+    mobilenet_v2 => Tf;
+    /// DenseNet121, DenseNet169, DenseNet201: torch preprocessing (0..=1, less the means, over
+    /// the standard deviations).
+    densenet => Torch;
+}
+
 #[cfg(feature = "applications")]
 keras_macros::application! {
     /// VGG16 (Simonyan & Zisserman, 2014), Keras's `keras.applications.VGG16()`:
