@@ -1,12 +1,17 @@
 //! Import of models saved by Python Keras: a Keras 3 `.keras` archive, a legacy `.h5` full-model
-//! file, or a `.weights.h5` weights file.
+//! file, a `.weights.h5` weights file, or a legacy weights-only `.h5` file (the format of Keras's
+//! published application weights, `resnet50_weights_tf_dim_ordering_tf_kernels.h5`).
 //!
 //! The file's architecture (layer classes, `units`, `filters`, convolution and pooling windows,
 //! `activation`, `use_bias`, the input shape) is compared with the model's definition first, and
 //! a mismatch is refused with an error naming the first difference; then every weight's shape is
-//! checked, and only then are all weights written at once. Every size a file declares is checked
-//! against the bytes that are there and against the model's own shapes before anything is
-//! allocated, so a damaged or hostile file gives an `Err`, never a panic or a huge allocation.
+//! checked, and only then are all weights written at once. A legacy weights-only file holds no
+//! architecture: its weights are matched to the model's layers by layer name, as Keras's
+//! `load_weights(path, by_name=True)` matches them (see [`weights_from_bytes`]).
+//!
+//! Every size a file declares is checked against the bytes that are there and against the
+//! model's own shapes before anything is allocated, so a damaged or hostile file gives an `Err`,
+//! never a panic or a huge allocation.
 
 use crate::error::{batch_shape, tuple_shape};
 use crate::model::{ConfigValue, LayerSpec, Model, WeightSpec};
@@ -15,15 +20,17 @@ use hdf5_pure::AttrValue;
 use keras_naming::snake_case;
 use ndarray::{ArrayD, IxDyn};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
 const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
 const HDF5_MAGIC: &[u8] = b"\x89HDF\r\n\x1a\n";
 
-/// Reads the Keras file at `path` (`.keras`, legacy `.h5` or `.weights.h5`, told apart by their
-/// contents) and returns `M`'s weights from it, in Keras order, after checking that the file
-/// describes the same architecture as `M`.
+/// Reads the Keras file at `path` (`.keras`, legacy `.h5`, `.weights.h5` or a legacy weights-only
+/// `.h5`, told apart by their contents) and returns `M`'s weights from it, in Keras order, after
+/// checking that the file describes the same architecture as `M` (a legacy weights-only file:
+/// that it has every weighted layer of `M` by name, see [`weights_from_bytes`]).
 pub fn read_weights<M: Model>(path: &Path) -> Result<Vec<ArrayD<f32>>> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| Error::Io { path: shown.clone(), source })?;
@@ -31,6 +38,25 @@ pub fn read_weights<M: Model>(path: &Path) -> Result<Vec<ArrayD<f32>>> {
 }
 
 /// [`read_weights`] over the bytes of a file; the error is the message of an [`Error::Format`].
+///
+/// The file is told by its contents: a zip archive is a `.keras` file; an HDF5 file whose root
+/// has a `model_config` attribute is a legacy full model (`model.save("m.h5")`); one whose root
+/// has a `layer_names` attribute (or its chunks `layer_names0`, `layer_names1`, ... when Keras
+/// split a long list) is a legacy weights-only file (`model.save_weights("w.h5")` in Keras 2,
+/// Keras's published application weights); any other HDF5 file must be a Keras 3 `.weights.h5`
+/// (a `layers` group).
+///
+/// A legacy weights-only file is read by layer name, as Keras's
+/// `load_weights_from_hdf5_group_by_name`: each layer of `M` with weights is looked up by its
+/// name among the file's `layer_names`, and its weights are the datasets the layer's group lists
+/// in `weight_names` (`<layer>/<weight name>`, such as `conv1_conv/conv1_conv/kernel:0`), in
+/// Keras's order (trainable, then non-trainable). The order of the file's layers does not matter,
+/// and layers of the file that `M` does not have are ignored, as Keras ignores them: a headless
+/// model (no `predictions` layer) loads a file saved with the classifier on top. A layer of `M`
+/// that the file lacks, or for which it holds another number of weights or a weight of another
+/// shape, is an error naming the layer (its number in `M` and its name), what the file has and
+/// what the model expects. So is a file with top-level model weights (which keras-rs models do
+/// not have).
 pub fn weights_from_bytes<M: Model>(bytes: Vec<u8>) -> std::result::Result<Vec<ArrayD<f32>>, String> {
     if bytes.starts_with(ZIP_MAGIC) {
         let mut archive = Archive::new(&bytes)?;
@@ -46,6 +72,10 @@ pub fn weights_from_bytes<M: Model>(bytes: Vec<u8>) -> std::result::Result<Vec<A
                 read_legacy::<M>(&h5, &file_layers)
             }
             None => {
+                let root = h5.root().attrs().map_err(|e| format!("unreadable HDF5 attributes: {e}"))?;
+                if root.contains_key("layer_names") || root.contains_key("layer_names0") {
+                    return read_by_name::<M>(&h5, &root);
+                }
                 let names = M::LAYERS.iter().map(|l| l.name.to_string()).collect::<Vec<_>>();
                 check_no_extra_layers::<M>(&h5)?;
                 read_vars::<M>(&h5, &names)
@@ -423,15 +453,105 @@ fn read_legacy<M: Model>(h5: &hdf5_pure::File, file_names: &[String]) -> std::re
         let path = format!("model_weights/{name}");
         let group = h5.group(&path).map_err(|_| format!("layer {} ({name}): the file has no weights for it (no group {path})", i + 1))?;
         let attrs = group.attrs().map_err(|e| format!("{path}: {e}"))?;
-        let names = match attrs.get("weight_names") {
-            Some(AttrValue::VarLenAsciiStringArray(v) | AttrValue::VarLenStringArray(v) | AttrValue::StringArray(v)) => v.clone(),
-            _ => return Err(format!("{path}: no weight_names attribute")),
-        };
+        let names = names_attr(&attrs, "weight_names", &path)?.ok_or_else(|| format!("{path}: no weight_names attribute"))?;
         if names.len() != specs.len() {
             return Err(format!("layer {} ({name}): the file has {} weights, this model has {}", i + 1, names.len(), specs.len()));
         }
         for (weight, spec) in names.iter().zip(&specs) {
             out.push(read_dataset(h5, &format!("{path}/{weight}"), spec, i, name)?);
+        }
+    }
+    Ok(out)
+}
+
+/// A list of names as Keras's `save_attributes_to_hdf5_group` keeps it on an HDF5 object:
+/// attribute `key`, or, when the list is too long for one object header, its chunks `key0`,
+/// `key1`, ... in order (Keras's `load_attributes_from_hdf5_group`); `None` when neither is there.
+/// Keras 3 writes variable-length strings, Keras 2 fixed-length ones, and an empty list as an
+/// empty float64 array. `owner` names the object in errors.
+fn names_attr(attrs: &HashMap<String, AttrValue>, key: &str, owner: &str) -> std::result::Result<Option<Vec<String>>, String> {
+    let list = |key: &str, value: &AttrValue| -> std::result::Result<Vec<String>, String> {
+        Ok(match value {
+            AttrValue::StringArray(v)
+            | AttrValue::AsciiStringArray(v)
+            | AttrValue::VarLenStringArray(v)
+            | AttrValue::VarLenAsciiStringArray(v)
+            | AttrValue::VarLenAsciiCharArray(v) => v.clone(),
+            AttrValue::StringArraySized { values, .. } | AttrValue::AsciiStringArraySized { values, .. } => values.clone(),
+            AttrValue::String(v) | AttrValue::AsciiString(v) | AttrValue::VarLenString(v) | AttrValue::VarLenAsciiString(v) => {
+                vec![v.clone()]
+            }
+            AttrValue::StringSized { value, .. } | AttrValue::AsciiStringSized { value, .. } => vec![value.clone()],
+            AttrValue::F64Array(v) if v.is_empty() => Vec::new(),
+            AttrValue::F32Array(v) if v.is_empty() => Vec::new(),
+            AttrValue::I64Array(v) if v.is_empty() => Vec::new(),
+            AttrValue::I32Array(v) if v.is_empty() => Vec::new(),
+            AttrValue::U8Array(v) if v.is_empty() => Vec::new(),
+            _ => return Err(format!("{owner}: attribute {key} is not a list of names: expected strings, as Keras writes them")),
+        })
+    };
+    if let Some(value) = attrs.get(key) {
+        return list(key, value).map(Some);
+    }
+    let mut names: Option<Vec<String>> = None;
+    for chunk in 0.. {
+        let chunk_key = format!("{key}{chunk}");
+        let Some(value) = attrs.get(&chunk_key) else { break };
+        names.get_or_insert_with(Vec::new).extend(list(&chunk_key, value)?);
+    }
+    Ok(names)
+}
+
+/// A layer's weights as this model has them: `2 weights (kernel (3, 3, 3, 4), bias (4,))`.
+fn describe_weights(specs: &[&WeightSpec]) -> String {
+    let each = specs.iter().map(|s| format!("{} {}", s.name, tuple_shape(s.shape))).collect::<Vec<_>>();
+    format!("{} weight{} ({})", specs.len(), if specs.len() == 1 { "" } else { "s" }, each.join(", "))
+}
+
+/// A legacy weights-only file (root attribute `layer_names`), read by layer name as Keras's
+/// `load_weights_from_hdf5_group_by_name` reads it: see [`weights_from_bytes`].
+fn read_by_name<M: Model>(h5: &hdf5_pure::File, root: &HashMap<String, AttrValue>) -> std::result::Result<Vec<ArrayD<f32>>, String> {
+    let file_layers = names_attr(root, "layer_names", "the file")?.unwrap_or_default();
+    let mut out = Vec::with_capacity(M::WEIGHTS.len());
+    for (i, specs) in weights_by_layer::<M>() {
+        let name = M::LAYERS[i].name;
+        let expected = describe_weights(&specs);
+        if !file_layers.iter().any(|n| n == name) {
+            // A name close to one of the file's layers that this model does not have.
+            let candidates = file_layers.iter().map(String::as_str).filter(|n| !M::LAYERS.iter().any(|l| l.name == *n)).collect::<Vec<_>>();
+            let hint = keras_naming::suggest(name, &candidates).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+            return Err(format!(
+                "layer {} ({name}): the file has no weights for it (no layer of that name among its {} layers{hint}), this model has {expected}",
+                i + 1,
+                file_layers.len()
+            ));
+        }
+        let group = h5
+            .group(name)
+            .map_err(|_| format!("layer {} ({name}): the file lists it in layer_names but has no group `{name}` of weights", i + 1))?;
+        let attrs = group.attrs().map_err(|e| format!("{name}: unreadable HDF5 attributes: {e}"))?;
+        // Keras reads a group without `weight_names` as a layer without weights.
+        let weights = names_attr(&attrs, "weight_names", &format!("group {name}"))?.unwrap_or_default();
+        if weights.len() != specs.len() {
+            let found = if weights.is_empty() { "no weights".to_string() } else { format!("{} ({})", weights.len(), weights.join(", ")) };
+            return Err(format!("layer {} ({name}): the file has {found} for it, this model has {expected}", i + 1));
+        }
+        for (weight, spec) in weights.iter().zip(&specs) {
+            out.push(read_dataset(h5, &format!("{name}/{weight}"), spec, i, name)?);
+        }
+    }
+    // Keras 3 keeps a model's own (not a layer's) weights in `top_level_model_weights`, and
+    // refuses a file with another number of them; keras-rs models have none.
+    if let Ok(group) = h5.group("top_level_model_weights") {
+        let attrs = group.attrs().map_err(|e| format!("top_level_model_weights: unreadable HDF5 attributes: {e}"))?;
+        let weights = names_attr(&attrs, "weight_names", "group top_level_model_weights")?.unwrap_or_default();
+        if !weights.is_empty() {
+            return Err(format!(
+                "the file has {} top-level model weight{} ({}), this model has none (its weights are its layers')",
+                weights.len(),
+                if weights.len() == 1 { "" } else { "s" },
+                weights.join(", ")
+            ));
         }
     }
     Ok(out)
@@ -806,6 +926,33 @@ mod tests {
 
     fn read(bytes: &[u8], name: &str, limit: u64) -> std::result::Result<Vec<u8>, String> {
         Archive::new(bytes)?.read(name, limit)
+    }
+
+    /// Keras's lists of names: one attribute, or its chunks in order; Keras 3's variable-length
+    /// strings, Keras 2's fixed-length ones, an empty list as Keras writes it (an empty float64
+    /// array); anything else is an error naming the attribute.
+    #[test]
+    fn names_are_read_whole_or_from_chunks() {
+        let attrs = |pairs: Vec<(&str, AttrValue)>| pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<HashMap<_, _>>();
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let whole = attrs(vec![("layer_names", AttrValue::VarLenStringArray(strings(&["a", "b"])))]);
+        assert_eq!(names_attr(&whole, "layer_names", "the file").unwrap(), Some(strings(&["a", "b"])));
+        let chunked = attrs(vec![
+            ("weight_names1", AttrValue::AsciiStringArray(strings(&["c"]))),
+            ("weight_names0", AttrValue::StringArray(strings(&["a", "b"]))),
+            ("weight_names3", AttrValue::AsciiStringArray(strings(&["not read: chunk 2 is missing"]))),
+        ]);
+        assert_eq!(names_attr(&chunked, "weight_names", "group x").unwrap(), Some(strings(&["a", "b", "c"])));
+        let empty = attrs(vec![("weight_names", AttrValue::F64Array(vec![]))]);
+        assert_eq!(names_attr(&empty, "weight_names", "group x").unwrap(), Some(vec![]));
+        let one = attrs(vec![("weight_names", AttrValue::AsciiString("x/kernel:0".into()))]);
+        assert_eq!(names_attr(&one, "weight_names", "group x").unwrap(), Some(strings(&["x/kernel:0"])));
+        assert_eq!(names_attr(&one, "layer_names", "the file").unwrap(), None);
+        let numbers = attrs(vec![("layer_names0", AttrValue::I32Array(vec![1, 2]))]);
+        assert_eq!(
+            names_attr(&numbers, "layer_names", "the file").unwrap_err(),
+            "the file: attribute layer_names0 is not a list of names: expected strings, as Keras writes them"
+        );
     }
 
     #[test]

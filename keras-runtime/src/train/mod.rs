@@ -198,8 +198,15 @@ pub trait Network: Sized {
     }
 
     /// Loads the weights of a model saved by Python Keras: a `.keras` archive, a legacy `.h5`
-    /// model or a `.weights.h5` file. The file's architecture must be this model's (an `Err`
+    /// model, a `.weights.h5` file, or a legacy weights-only `.h5` file such as Keras's
+    /// published application weights. The file's architecture must be this model's (an `Err`
     /// names the first difference); every weight is checked before any is written.
+    ///
+    /// A legacy weights-only file has no architecture: it is read by layer name, as Keras's
+    /// `load_weights(path, by_name=True)`. Every layer of this model with weights must be in the
+    /// file under its name, with as many weights of the same shapes; the file's other layers are
+    /// ignored (a headless model loads weights saved with the classifier on top). See
+    /// [`crate::io::keras_file::weights_from_bytes`].
     fn load_keras<P: AsRef<std::path::Path>>(&mut self, path: P) -> Result<()> {
         let weights = crate::io::keras_file::read_weights::<Self::Model>(path.as_ref())?;
         self.set_weights(&weights)
