@@ -43,7 +43,7 @@ fn floats(v: &Value) -> Vec<f32> {
 
 /// Loads `weights` into a fresh `M`, checks its names and count against Keras's `case`, and
 /// compares its predictions on the two inputs; `post` maps Keras's recorded outputs first.
-fn matches_keras<M: Model<Backend = Cpu>>(what: &str, weights: &Path, case: &Value, post: impl Fn(&[f32]) -> Vec<f32>) {
+fn matches_keras<M: Model<Backend = Cpu>>(what: &str, weights: &Path, case: &Value, rtol: f64, post: impl Fn(&[f32]) -> Vec<f32>) {
     assert_eq!(M::NAME, case["name"], "{what}: the model's name");
     assert_eq!(M::PARAMS as u64, case["params"].as_u64().unwrap(), "{what}: parameters");
     let names: Vec<&str> = M::LAYERS.iter().map(|l| l.name).collect();
@@ -55,7 +55,7 @@ fn matches_keras<M: Model<Backend = Cpu>>(what: &str, weights: &Path, case: &Val
         let shape: Vec<usize> = std::iter::once(1).chain(M::INPUT_SHAPE.iter().copied()).collect();
         let x = keras::ndarray::ArrayD::from_shape_vec(shape, inputs(M::INPUT_SIZE, s)).unwrap();
         let got = model.predict(&x).unwrap().into_iter().collect::<Vec<f32>>();
-        let err = assert_close(&format!("{what}, sample {s}"), &got, &post(&floats(want)), 1e-4);
+        let err = assert_close(&format!("{what}, sample {s}"), &got, &post(&floats(want)), rtol);
         eprintln!("{what} sample {s}: relative error {err:.2e}");
     }
 }
@@ -63,7 +63,9 @@ fn matches_keras<M: Model<Backend = Cpu>>(what: &str, weights: &Path, case: &Val
 #[test]
 fn small_mobilenet_v2_matches_keras() {
     let case = json(&fixtures().join("applications_small.json"));
-    matches_keras::<Small>("MobileNetV2(alpha 0.35, 96x96, 10 classes)", &fixtures().join("applications_small.h5"), &case, |v| v.to_vec());
+    matches_keras::<Small>("MobileNetV2(alpha 0.35, 96x96, 10 classes)", &fixtures().join("applications_small.h5"), &case, 1e-4, |v| {
+        v.to_vec()
+    });
 }
 
 #[test]
@@ -171,7 +173,11 @@ fn generated() -> Option<&'static Path> {
 fn architecture<M: Model<Backend = Cpu>>(arch: &str) {
     let Some(dir) = generated() else { return };
     let case = json(&dir.join(format!("{arch}.json")));
-    matches_keras::<M>(arch, &dir.join(format!("{arch}.h5")), &case, |v| v.to_vec());
+    // ResNet152's float32 result carries more rounding than 1e-4 in Keras itself: Keras's own
+    // float32 predictions of these cases differ from its float64 ones (jax_enable_x64, floatx
+    // float64, the same file) by 3.0e-4 and 4.0e-4 (ResNet50's by 2.0e-5), so it is held to 5e-4.
+    let rtol = if arch == "ResNet152" { 5e-4 } else { 1e-4 };
+    matches_keras::<M>(arch, &dir.join(format!("{arch}.h5")), &case, rtol, |v| v.to_vec());
 }
 
 #[test]
@@ -237,5 +243,5 @@ fn ready_made_resnet50_is_the_softmax_of_the_logits() {
         let s: f64 = e.iter().sum();
         e.iter().map(|x| (x / s) as f32).collect()
     };
-    matches_keras::<keras::applications::ResNet50>("ResNet50 (softmax)", &dir.join("ResNet50.h5"), &case, softmax);
+    matches_keras::<keras::applications::ResNet50>("ResNet50 (softmax)", &dir.join("ResNet50.h5"), &case, 1e-4, softmax);
 }

@@ -21,18 +21,8 @@ use syn::punctuated::Punctuated;
 use syn::{Attribute, Expr, Ident, Token, Visibility};
 
 /// The architectures, with the name of the Keras function each one is.
-pub const ARCHITECTURES: &[&str] = &[
-    "VGG16",
-    "VGG19",
-    "ResNet50",
-    "ResNet101",
-    "ResNet152",
-    "MobileNet",
-    "MobileNetV2",
-    "DenseNet121",
-    "DenseNet169",
-    "DenseNet201",
-];
+pub const ARCHITECTURES: &[&str] =
+    &["VGG16", "VGG19", "ResNet50", "ResNet101", "ResNet152", "MobileNet", "MobileNetV2", "DenseNet121", "DenseNet169", "DenseNet201"];
 
 struct Item {
     attrs: Vec<Attribute>,
@@ -110,8 +100,7 @@ pub fn application(tokens: TokenStream) -> TokenStream {
 fn one(item: &Item) -> syn::Result<TokenStream> {
     let arch = item.arch.to_string();
     if !ARCHITECTURES.contains(&arch.as_str()) {
-        let hint = keras_naming::suggest(&arch, ARCHITECTURES)
-            .map_or_else(String::new, |s| format!(" (did you mean `{s}`?)"));
+        let hint = keras_naming::suggest(&arch, ARCHITECTURES).map_or_else(String::new, |s| format!(" (did you mean `{s}`?)"));
         return Err(syn::Error::new(
             item.arch.span(),
             format!("unknown application `{arch}`{hint}; the applications are {}", ARCHITECTURES.join(", ")),
@@ -185,9 +174,8 @@ fn weights_file(arch: &str, o: &Options) -> Option<String> {
         "MobileNetV2" => {
             let alpha = [0.35, 0.5, 0.75, 1.0, 1.3, 1.4].into_iter().find(|a| *a == o.alpha)?;
             let sized = rows == o.shape[1] && [96, 128, 160, 192, 224].contains(&rows);
-            sized.then(|| {
-                format!("mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha:?}_{rows}{}.h5", if top { "" } else { "_no_top" })
-            })
+            sized
+                .then(|| format!("mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha:?}_{rows}{}.h5", if top { "" } else { "_no_top" }))
         }
         _ => {
             if top && o.shape != [224, 224, 3] {
@@ -268,20 +256,15 @@ fn options(arch: &str, given: &[(Ident, Expr)]) -> syn::Result<Options> {
                 o.alpha = catalog::float(value).filter(|a| *a > 0.0 && *a <= 16.0).ok_or_else(|| err("a positive width multiplier"))?
             }
             "depth_multiplier" if extra.contains(&"depth_multiplier") => {
-                o.depth_multiplier = catalog::int(value)
-                    .filter(|v| *v >= 1 && *v <= 64)
-                    .map(|v| v as usize)
-                    .ok_or_else(|| err("a positive integer"))?
+                o.depth_multiplier =
+                    catalog::int(value).filter(|v| *v >= 1 && *v <= 64).map(|v| v as usize).ok_or_else(|| err("a positive integer"))?
             }
             "dropout" if extra.contains(&"dropout") => {
                 o.dropout = catalog::float(value).filter(|d| (0.0..1.0).contains(d)).ok_or_else(|| err("a rate in [0, 1)"))?
             }
             _ => {
                 let all: Vec<&str> = COMMON.iter().chain(extra).copied().collect();
-                return Err(syn::Error::new(
-                    key.span(),
-                    format!("{arch} has no option `{k}`; its options are {}", all.join(", ")),
-                ));
+                return Err(syn::Error::new(key.span(), format!("{arch} has no option `{k}`; its options are {}", all.join(", "))));
             }
         }
     }
@@ -414,7 +397,11 @@ fn mobilenet(o: &Options) -> (String, String, String) {
     let mut n = Net::new(o);
     let alpha = o.alpha;
     let filters = (32.0 * alpha) as usize;
-    n.call("x", &format!("Conv2D({filters}, (3, 3), padding = \"same\", use_bias = false, strides = (2, 2), name = \"conv1\")"), "input_layer");
+    n.call(
+        "x",
+        &format!("Conv2D({filters}, (3, 3), padding = \"same\", use_bias = false, strides = (2, 2), name = \"conv1\")"),
+        "input_layer",
+    );
     n.call("x", "BatchNormalization(name = \"conv1_bn\")", "x");
     n.call("x", "ReLU(6.0, name = \"conv1_relu\")", "x");
     let blocks: [(usize, usize); 13] =
@@ -438,7 +425,11 @@ fn mobilenet(o: &Options) -> (String, String, String) {
         );
         n.call("x", &format!("BatchNormalization(name = \"conv_dw_{id}_bn\")"), "x");
         n.call("x", &format!("ReLU(6.0, name = \"conv_dw_{id}_relu\")"), "x");
-        n.call("x", &format!("Conv2D({pointwise}, (1, 1), padding = \"same\", use_bias = false, strides = (1, 1), name = \"conv_pw_{id}\")"), "x");
+        n.call(
+            "x",
+            &format!("Conv2D({pointwise}, (1, 1), padding = \"same\", use_bias = false, strides = (1, 1), name = \"conv_pw_{id}\")"),
+            "x",
+        );
         n.call("x", &format!("BatchNormalization(name = \"conv_pw_{id}_bn\")"), "x");
         n.call("x", &format!("ReLU(6.0, name = \"conv_pw_{id}_relu\")"), "x");
     }
@@ -503,7 +494,11 @@ fn mobilenet_v2(o: &Options) -> (String, String, String) {
         // Block 0 has no expansion: its depthwise convolution reads `x` itself.
         let mut src = "x";
         if id > 0 {
-            n.call("h", &format!("Conv2D({}, 1, padding = \"same\", use_bias = false, name = \"{prefix}expand\")", expansion * in_channels), "x");
+            n.call(
+                "h",
+                &format!("Conv2D({}, 1, padding = \"same\", use_bias = false, name = \"{prefix}expand\")", expansion * in_channels),
+                "x",
+            );
             n.call("h", &format!("{BN}, name = \"{prefix}expand_BN\")"), "h");
             n.call("h", &format!("ReLU(6.0, name = \"{prefix}expand_relu\")"), "h");
             src = "h";
@@ -517,7 +512,11 @@ fn mobilenet_v2(o: &Options) -> (String, String, String) {
             src = "h";
         }
         let padding = if stride == 1 { "same" } else { "valid" };
-        n.call("h", &format!("DepthwiseConv2D(3, strides = {stride}, use_bias = false, padding = \"{padding}\", name = \"{prefix}depthwise\")"), src);
+        n.call(
+            "h",
+            &format!("DepthwiseConv2D(3, strides = {stride}, use_bias = false, padding = \"{padding}\", name = \"{prefix}depthwise\")"),
+            src,
+        );
         n.spatial(3, stride, stride == 1);
         n.call("h", &format!("{BN}, name = \"{prefix}depthwise_BN\")"), "h");
         n.call("h", &format!("ReLU(6.0, name = \"{prefix}depthwise_relu\")"), "h");
@@ -594,7 +593,16 @@ mod tests {
     use super::*;
 
     fn opts(shape: [usize; 3], include_top: bool, alpha: f64) -> Options {
-        Options { shape, include_top, pooling: None, classes: 1000, activation: "softmax".into(), alpha, depth_multiplier: 1, dropout: 1e-3 }
+        Options {
+            shape,
+            include_top,
+            pooling: None,
+            classes: 1000,
+            activation: "softmax".into(),
+            alpha,
+            depth_multiplier: 1,
+            dropout: 1e-3,
+        }
     }
 
     #[test]

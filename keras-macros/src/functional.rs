@@ -251,7 +251,12 @@ pub fn functional_as(tokens: TokenStream, keras_name: Option<&str>) -> TokenStre
             for e in &item.bad_params {
                 diag.push(e.clone());
             }
-            let decl = Decl { attrs: &item.attrs, vis: &item.vis, ident: &item.name, name: keras_name.map_or_else(|| snake_case(&item.name.to_string()), String::from) };
+            let decl = Decl {
+                attrs: &item.attrs,
+                vis: &item.vis,
+                ident: &item.name,
+                name: keras_name.map_or_else(|| snake_case(&item.name.to_string()), String::from),
+            };
             match check(item, &mut diag) {
                 Some(m) if diag.is_empty() => expand(&decl, &m),
                 _ => {
