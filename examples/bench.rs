@@ -7,6 +7,7 @@
 //! cargo run --release --example bench -- --accuracy   # also W-fmnist test accuracy after 5 epochs
 //! cargo run --release --example bench -- --gemm       # our GEMM beside matrixmultiply's
 //! cargo run --release --example bench -- --json f.json # also the medians as JSON (s, us, samples/s)
+//! cargo run --release --example bench -- --applications  # ResNet50 and MobileNetV2 (issue 16's rows)
 //! cargo run --release --features cuda --example bench -- --cuda            # the GPU rows
 //! cargo run --release --features cuda --example bench -- --cuda --emulate  # the same, tiny, on the emulator
 //! scripts/distributed-bench.sh   # W-fmnist and W-wide data-parallel: 1 rank x 2 threads, 2 ranks x 1 thread
@@ -35,6 +36,10 @@ functional! {
     }
 }
 sequential! { struct WideNet = Dense(1024, in = 784, relu) => Dense(1024, relu) => Dense(10, softmax); }
+keras::application! {
+    struct ResNet50 = ResNet50();
+    struct MobileNetV2 = MobileNetV2();
+}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -82,6 +87,11 @@ fn main() -> keras::Result<()> {
         return Ok(());
     }
     let mut rows = Vec::new();
+    if args.iter().any(|a| a == "--applications") {
+        let mut rows = Vec::new();
+        application_rows(&mut rows)?;
+        return print_rows(&rows, &args);
+    }
     if args.iter().any(|a| a == "--mpi") {
         return mpi_rows(&args);
     }
@@ -247,6 +257,55 @@ fn main() -> keras::Result<()> {
     }
 
     print_rows(&rows, &args)
+}
+
+/// Keras's applications at 224x224 (scripts/bench_applications.py runs the same in Keras and
+/// PyTorch): ResNet50 inference at batch 1 and 32, one ResNet50 training step at batch 32 (SGD,
+/// sparse categorical cross-entropy), MobileNetV2 at batch 1. Deterministic images in [-1, 1].
+fn application_rows(rows: &mut Vec<Row>) -> keras::Result<()> {
+    let images = |n: usize| {
+        keras::ndarray::Array4::from_shape_fn((n, 224, 224, 3), |(i, y, x, c)| (((i * 7 + y * 3 + x * 5 + c) % 255) as f32 / 127.5) - 1.0)
+    };
+    let (x1, x32) = (images(1), images(32));
+    let resnet = ResNet50::new(&Cpu::default());
+    let t = timed(15, || {
+        let t0 = Instant::now();
+        resnet.predict_on_batch(&x1).expect("predict");
+        t0.elapsed().as_secs_f64()
+    });
+    rows.push(Row { id: "A-resnet50-b1", value: format!("{:.1} ms", t * 1e3), note: "ResNet50, one 224x224 image".into(), raw: t });
+    let t = timed(5, || {
+        let t0 = Instant::now();
+        resnet.predict_on_batch(&x32).expect("predict");
+        t0.elapsed().as_secs_f64()
+    });
+    rows.push(Row {
+        id: "A-resnet50-b32",
+        value: format!("{:.1} images/s", 32.0 / t),
+        note: "ResNet50, a batch of 32".into(),
+        raw: 32.0 / t,
+    });
+    let mut model = resnet.compile(Sgd::new(0.01), "sparse_categorical_crossentropy", [Metric::Accuracy; 0])?;
+    let y = keras::ndarray::Array1::from_shape_fn(32, |i| (i * 31 % 1000) as u32);
+    let t = timed(5, || {
+        let t0 = Instant::now();
+        model.train_on_batch(&x32, &y).expect("train");
+        t0.elapsed().as_secs_f64()
+    });
+    rows.push(Row {
+        id: "A-resnet50-train32",
+        value: format!("{:.3} s/step", t),
+        note: "ResNet50, one SGD step on 32 images".into(),
+        raw: t,
+    });
+    let mobilenet = MobileNetV2::new(&Cpu::default());
+    let t = timed(25, || {
+        let t0 = Instant::now();
+        mobilenet.predict_on_batch(&x1).expect("predict");
+        t0.elapsed().as_secs_f64()
+    });
+    rows.push(Row { id: "A-mobilenetv2-b1", value: format!("{:.2} ms", t * 1e3), note: "MobileNetV2, one 224x224 image".into(), raw: t });
+    Ok(())
 }
 
 /// The table, and the JSON file `--json` asks for.

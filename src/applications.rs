@@ -22,7 +22,7 @@
 //! Keras's (`resnet50`), so `summary()` prints what Keras prints and Keras's weight files, legacy
 //! `.h5` included, load by layer name. Left out of Keras's list: InceptionResNetV2 (its
 //! `CustomScaleLayer` adds two tensors with a scale, a two-input custom layer the DSL lacks),
-//! and, not yet written, Xception, InceptionV3, NASNet, EfficientNet, ConvNeXt and ResNetV2.
+//! and, not yet written, NASNet, EfficientNet, ConvNeXt and the ResNets v2.
 
 use crate::{Error, Result};
 use std::path::PathBuf;
@@ -65,6 +65,10 @@ family! {
     mobilenet => Tf;
     /// MobileNetV2: tf preprocessing (-1..=1).
     mobilenet_v2 => Tf;
+    /// Xception: tf preprocessing (-1..=1).
+    xception => Tf;
+    /// InceptionV3: tf preprocessing (-1..=1).
+    inception_v3 => Tf;
     /// DenseNet121, DenseNet169, DenseNet201: torch preprocessing (0..=1, less the means, over
     /// the standard deviations).
     densenet => Torch;
@@ -107,6 +111,14 @@ keras_macros::application! {
 
     /// DenseNet201, Keras's `keras.applications.DenseNet201()`: 20,242,984 parameters.
     pub struct DenseNet201 = DenseNet201();
+
+    /// Xception (Chollet, 2016), Keras's `keras.applications.Xception()`: 299x299 images,
+    /// 22,910,480 parameters, tf preprocessing.
+    pub struct Xception = Xception();
+
+    /// InceptionV3 (Szegedy et al., 2015), Keras's `keras.applications.InceptionV3()`: 299x299
+    /// images, 23,851,784 parameters, tf preprocessing.
+    pub struct InceptionV3 = InceptionV3();
 }
 
 /// Where Keras keeps the files it downloads: `$KERAS_HOME/models/`, else `~/.keras/models/`.
@@ -150,4 +162,6 @@ const _: () = {
     assert!(DenseNet121::PARAMS == 8_062_504);
     assert!(DenseNet169::PARAMS == 14_307_880);
     assert!(DenseNet201::PARAMS == 20_242_984);
+    assert!(Xception::PARAMS == 22_910_480);
+    assert!(InceptionV3::PARAMS == 23_851_784);
 };

@@ -68,6 +68,41 @@ fn small_mobilenet_v2_matches_keras() {
     });
 }
 
+/// A user's own files of an application: `.keras` and Keras 3's `.weights.h5`, saved and loaded
+/// back (and, where Python Keras is at hand, opened by Keras: `keras.models.load_model`).
+#[test]
+fn small_mobilenet_v2_round_trips_keras_files() {
+    let mut model = Small::new(&Cpu::default());
+    model.load_keras(fixtures().join("applications_small.h5")).unwrap();
+    let x = keras::ndarray::ArrayD::from_shape_vec(vec![1, 96, 96, 3], inputs(96 * 96 * 3, 1)).unwrap();
+    let want = model.predict(&x).unwrap();
+    let dir = std::env::temp_dir().join(format!("keras-apps-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["small.keras", "small.weights.h5"] {
+        let path = dir.join(file);
+        if file.ends_with(".keras") {
+            model.save_keras(&path).unwrap()
+        } else {
+            model.save_weights(&path).unwrap()
+        }
+        let mut again = Small::new(&Cpu::default());
+        again.load_keras(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(again.predict(&x).unwrap(), want, "{file}");
+    }
+    // The same input computed in Python (too long for a command line).
+    let script = format!(
+        "import numpy as np, keras\nm = keras.models.load_model({:?})\n\
+         x = np.sin(0.001 * np.arange(96 * 96 * 3, dtype=np.float64) * 2 + 1).astype('float32').reshape(1, 96, 96, 3)\n\
+         print(' '.join(repr(float(v)) for v in m.predict(x, verbose=0).ravel()))",
+        dir.join("small.keras").display().to_string()
+    );
+    if let Some(out) = common::python(&script) {
+        let keras: Vec<f32> = out.split_whitespace().map(|v| v.parse().unwrap()).collect();
+        assert_close("Python Keras on our .keras", &keras, want.as_slice().unwrap(), 1e-4);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn small_mobilenet_v2_summary_is_keras_summary() {
     let want = include_str!("fixtures/applications_small_summary.txt");
@@ -140,6 +175,8 @@ keras::application! {
     struct DenseNet121Logits = DenseNet121(classifier_activation = None);
     struct DenseNet169Logits = DenseNet169(classifier_activation = None);
     struct DenseNet201Logits = DenseNet201(classifier_activation = None);
+    struct XceptionLogits = Xception(classifier_activation = None);
+    struct InceptionV3Logits = InceptionV3(classifier_activation = None);
 }
 
 /// The directory of Keras's files for every architecture, generated once per test run; `None`
@@ -155,7 +192,7 @@ fn generated() -> Option<&'static Path> {
             return None;
         };
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("applications");
-        if !dir.join("DenseNet201.json").exists() {
+        if !dir.join("InceptionV3.json").exists() {
             let out = std::process::Command::new(&python)
                 .current_dir(fixtures())
                 .env("KERAS_BACKEND", "jax")
@@ -173,6 +210,7 @@ fn generated() -> Option<&'static Path> {
 fn architecture<M: Model<Backend = Cpu>>(arch: &str) {
     let Some(dir) = generated() else { return };
     let case = json(&dir.join(format!("{arch}.json")));
+    assert_eq!(M::create(&Cpu::default()).unwrap().summary().to_string(), case["summary"].as_str().unwrap(), "{arch}: summary");
     // ResNet152's float32 result carries more rounding than 1e-4 in Keras itself: Keras's own
     // float32 predictions of these cases differ from its float64 ones (jax_enable_x64, floatx
     // float64, the same file) by 3.0e-4 and 4.0e-4 (ResNet50's by 2.0e-5), so it is held to 5e-4.
@@ -228,6 +266,16 @@ fn densenet169_matches_keras() {
 #[test]
 fn densenet201_matches_keras() {
     architecture::<DenseNet201Logits>("DenseNet201");
+}
+
+#[test]
+fn xception_matches_keras() {
+    architecture::<XceptionLogits>("Xception");
+}
+
+#[test]
+fn inception_v3_matches_keras() {
+    architecture::<InceptionV3Logits>("InceptionV3");
 }
 
 /// The ready-made `keras::applications::ResNet50` (softmax) on the same file: Keras's logits

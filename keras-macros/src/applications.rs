@@ -21,8 +21,29 @@ use syn::punctuated::Punctuated;
 use syn::{Attribute, Expr, Ident, Token, Visibility};
 
 /// The architectures, with the name of the Keras function each one is.
-pub const ARCHITECTURES: &[&str] =
-    &["VGG16", "VGG19", "ResNet50", "ResNet101", "ResNet152", "MobileNet", "MobileNetV2", "DenseNet121", "DenseNet169", "DenseNet201"];
+pub const ARCHITECTURES: &[&str] = &[
+    "VGG16",
+    "VGG19",
+    "ResNet50",
+    "ResNet101",
+    "ResNet152",
+    "MobileNet",
+    "MobileNetV2",
+    "DenseNet121",
+    "DenseNet169",
+    "DenseNet201",
+    "Xception",
+    "InceptionV3",
+];
+
+/// Keras's default input size (`default_size`) and smallest (`min_size`) for `arch`.
+fn sizes(arch: &str) -> (usize, usize) {
+    match arch {
+        "Xception" => (299, 71),
+        "InceptionV3" => (299, 75),
+        _ => (224, 32),
+    }
+}
 
 struct Item {
     attrs: Vec<Attribute>,
@@ -117,7 +138,9 @@ fn one(item: &Item) -> syn::Result<TokenStream> {
         "MobileNetV2" => mobilenet_v2(&opts),
         "DenseNet121" => densenet(&opts, &[6, 12, 24, 16], "densenet121"),
         "DenseNet169" => densenet(&opts, &[6, 12, 32, 32], "densenet169"),
-        _ => densenet(&opts, &[6, 12, 48, 32], "densenet201"),
+        "DenseNet201" => densenet(&opts, &[6, 12, 48, 32], "densenet201"),
+        "Xception" => xception(&opts),
+        _ => inception_v3(&opts),
     };
     let body = TokenStream::from_str(&body).expect("the builders write valid tokens");
     let output = Ident::new(&output, Span::call_site());
@@ -178,17 +201,20 @@ fn weights_file(arch: &str, o: &Options) -> Option<String> {
                 .then(|| format!("mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha:?}_{rows}{}.h5", if top { "" } else { "_no_top" }))
         }
         _ => {
-            if top && o.shape != [224, 224, 3] {
+            let size = sizes(arch).0;
+            if top && o.shape != [size, size, 3] {
                 return None;
             }
-            Some(format!("{}_weights_tf_dim_ordering_tf_kernels{notop}.h5", arch.to_lowercase()))
+            let stem = if arch == "InceptionV3" { "inception_v3".to_string() } else { arch.to_lowercase() };
+            Some(format!("{stem}_weights_tf_dim_ordering_tf_kernels{notop}.h5"))
         }
     }
 }
 
 fn options(arch: &str, given: &[(Ident, Expr)]) -> syn::Result<Options> {
+    let (default_size, min_size) = sizes(arch);
     let mut o = Options {
-        shape: [224, 224, 3],
+        shape: [default_size, default_size, 3],
         include_top: true,
         pooling: None,
         classes: 1000,
@@ -218,10 +244,10 @@ fn options(arch: &str, given: &[(Ident, Expr)]) -> syn::Result<Options> {
                     dims.iter().map(|d| catalog::int(d).filter(|v| *v >= 1 && *v <= 1 << 20).map(|v| v as usize)).collect();
                 match dims.as_deref() {
                     Some(&[h, w, c]) => {
-                        if h < 32 || w < 32 {
+                        if h < min_size || w < min_size {
                             return Err(syn::Error::new_spanned(
                                 value,
-                                format!("{arch}'s input must be at least 32x32, as Keras requires; found {h}x{w}"),
+                                format!("{arch}'s input must be at least {min_size}x{min_size}, as Keras requires; found {h}x{w}"),
                             ));
                         }
                         o.shape = [h, w, c];
@@ -586,6 +612,161 @@ fn densenet(o: &Options, blocks: &[usize], name: &str) -> (String, String, Strin
         n.pooling(o, Some("avg_pool"), Some("max_pool"))
     };
     (n.out, out, name.into())
+}
+
+/// Xception (`keras/src/applications/xception.py`).
+fn xception(o: &Options) -> (String, String, String) {
+    let mut n = Net::new(o);
+    n.call("x", "Conv2D(32, (3, 3), strides = (2, 2), use_bias = false, name = \"block1_conv1\")", "input_layer");
+    n.call("x", "BatchNormalization(name = \"block1_conv1_bn\")", "x");
+    n.call("x", "Activation(relu, name = \"block1_conv1_act\")", "x");
+    n.call("x", "Conv2D(64, (3, 3), use_bias = false, name = \"block1_conv2\")", "x");
+    n.call("x", "BatchNormalization(name = \"block1_conv2_bn\")", "x");
+    n.call("x", "Activation(relu, name = \"block1_conv2_act\")", "x");
+    let sep = |n: &mut Net, dst: &str, src: &str, filters: usize, name: &str| {
+        n.call(dst, &format!("SeparableConv2D({filters}, (3, 3), padding = \"same\", use_bias = false, name = \"{name}\")"), src);
+        n.call(dst, &format!("BatchNormalization(name = \"{name}_bn\")"), dst);
+    };
+    // Entry flow: blocks 2-4, a strided 1x1 convolution beside each.
+    for (block, filters) in [(2, 128), (3, 256), (4, 728)] {
+        n.call("residual", &format!("Conv2D({filters}, (1, 1), strides = (2, 2), padding = \"same\", use_bias = false)"), "x");
+        n.call("residual", "BatchNormalization()", "residual");
+        let src = if block == 2 {
+            "x"
+        } else {
+            n.call("h", &format!("Activation(relu, name = \"block{block}_sepconv1_act\")"), "x");
+            "h"
+        };
+        sep(&mut n, "h", src, filters, &format!("block{block}_sepconv1"));
+        n.call("h", &format!("Activation(relu, name = \"block{block}_sepconv2_act\")"), "h");
+        sep(&mut n, "h", "h", filters, &format!("block{block}_sepconv2"));
+        n.call("h", &format!("MaxPooling2D((3, 3), strides = (2, 2), padding = \"same\", name = \"block{block}_pool\")"), "h");
+        n.call("x", "Add()", "h, residual");
+    }
+    // Middle flow: eight residual blocks of three separable convolutions.
+    for i in 0..8 {
+        let p = format!("block{}", i + 5);
+        n.call("h", &format!("Activation(relu, name = \"{p}_sepconv1_act\")"), "x");
+        sep(&mut n, "h", "h", 728, &format!("{p}_sepconv1"));
+        n.call("h", &format!("Activation(relu, name = \"{p}_sepconv2_act\")"), "h");
+        sep(&mut n, "h", "h", 728, &format!("{p}_sepconv2"));
+        n.call("h", &format!("Activation(relu, name = \"{p}_sepconv3_act\")"), "h");
+        sep(&mut n, "h", "h", 728, &format!("{p}_sepconv3"));
+        n.call("x", "Add()", "h, x");
+    }
+    // Exit flow.
+    n.call("residual", "Conv2D(1024, (1, 1), strides = (2, 2), padding = \"same\", use_bias = false)", "x");
+    n.call("residual", "BatchNormalization()", "residual");
+    n.call("h", "Activation(relu, name = \"block13_sepconv1_act\")", "x");
+    sep(&mut n, "h", "h", 728, "block13_sepconv1");
+    n.call("h", "Activation(relu, name = \"block13_sepconv2_act\")", "h");
+    sep(&mut n, "h", "h", 1024, "block13_sepconv2");
+    n.call("h", "MaxPooling2D((3, 3), strides = (2, 2), padding = \"same\", name = \"block13_pool\")", "h");
+    n.call("x", "Add()", "h, residual");
+    sep(&mut n, "x", "x", 1536, "block14_sepconv1");
+    n.call("x", "Activation(relu, name = \"block14_sepconv1_act\")", "x");
+    sep(&mut n, "x", "x", 2048, "block14_sepconv2");
+    n.call("x", "Activation(relu, name = \"block14_sepconv2_act\")", "x");
+    let out = if o.include_top {
+        n.call("x", "GlobalAveragePooling2D(name = \"avg_pool\")", "x");
+        n.call("predictions", &format!("Dense({}, {}, name = \"predictions\")", o.classes, o.activation), "x");
+        "predictions".into()
+    } else {
+        n.pooling(o, None, None)
+    };
+    (n.out, out, "xception".into())
+}
+
+/// InceptionV3 (`keras/src/applications/inception_v3.py`).
+fn inception_v3(o: &Options) -> (String, String, String) {
+    let mut n = Net::new(o);
+    // conv2d_bn: Conv2D (no bias) -> BatchNormalization(scale = false) -> relu, unnamed but the
+    // last blocks' outputs.
+    let cb = |n: &mut Net, dst: &str, src: &str, filters: usize, (r, c): (usize, usize), strides: usize, valid: bool| {
+        let padding = if valid { "valid" } else { "same" };
+        n.call(
+            dst,
+            &format!("Conv2D({filters}, ({r}, {c}), strides = ({strides}, {strides}), padding = \"{padding}\", use_bias = false)"),
+            src,
+        );
+        n.call(dst, "BatchNormalization(scale = false)", dst);
+        n.call(dst, "Activation(relu)", dst);
+    };
+    let avg_pool = |n: &mut Net, dst: &str| n.call(dst, "AveragePooling2D((3, 3), strides = (1, 1), padding = \"same\")", "x");
+    cb(&mut n, "x", "input_layer", 32, (3, 3), 2, true);
+    cb(&mut n, "x", "x", 32, (3, 3), 1, true);
+    cb(&mut n, "x", "x", 64, (3, 3), 1, false);
+    n.call("x", "MaxPooling2D((3, 3), strides = (2, 2))", "x");
+    cb(&mut n, "x", "x", 80, (1, 1), 1, true);
+    cb(&mut n, "x", "x", 192, (3, 3), 1, true);
+    n.call("x", "MaxPooling2D((3, 3), strides = (2, 2))", "x");
+    // mixed 0, 1, 2: 35 x 35 x 256 / 288.
+    for (i, pool_filters) in [32, 64, 64].into_iter().enumerate() {
+        cb(&mut n, "b1", "x", 64, (1, 1), 1, false);
+        cb(&mut n, "b5", "x", 48, (1, 1), 1, false);
+        cb(&mut n, "b5", "b5", 64, (5, 5), 1, false);
+        cb(&mut n, "b3", "x", 64, (1, 1), 1, false);
+        cb(&mut n, "b3", "b3", 96, (3, 3), 1, false);
+        cb(&mut n, "b3", "b3", 96, (3, 3), 1, false);
+        avg_pool(&mut n, "bp");
+        cb(&mut n, "bp", "bp", pool_filters, (1, 1), 1, false);
+        n.call("x", &format!("Concatenate(axis = 3, name = \"mixed{i}\")"), "b1, b5, b3, bp");
+    }
+    // mixed 3: 17 x 17 x 768.
+    cb(&mut n, "b3", "x", 384, (3, 3), 2, true);
+    cb(&mut n, "bd", "x", 64, (1, 1), 1, false);
+    cb(&mut n, "bd", "bd", 96, (3, 3), 1, false);
+    cb(&mut n, "bd", "bd", 96, (3, 3), 2, true);
+    n.call("bp", "MaxPooling2D((3, 3), strides = (2, 2))", "x");
+    n.call("x", "Concatenate(axis = 3, name = \"mixed3\")", "b3, bd, bp");
+    // mixed 4, 5, 6, 7: 17 x 17 x 768.
+    for (i, f) in [128, 160, 160, 192].into_iter().enumerate() {
+        cb(&mut n, "b1", "x", 192, (1, 1), 1, false);
+        cb(&mut n, "b7", "x", f, (1, 1), 1, false);
+        cb(&mut n, "b7", "b7", f, (1, 7), 1, false);
+        cb(&mut n, "b7", "b7", 192, (7, 1), 1, false);
+        cb(&mut n, "bd", "x", f, (1, 1), 1, false);
+        cb(&mut n, "bd", "bd", f, (7, 1), 1, false);
+        cb(&mut n, "bd", "bd", f, (1, 7), 1, false);
+        cb(&mut n, "bd", "bd", f, (7, 1), 1, false);
+        cb(&mut n, "bd", "bd", 192, (1, 7), 1, false);
+        avg_pool(&mut n, "bp");
+        cb(&mut n, "bp", "bp", 192, (1, 1), 1, false);
+        n.call("x", &format!("Concatenate(axis = 3, name = \"mixed{}\")", 4 + i), "b1, b7, bd, bp");
+    }
+    // mixed 8: 8 x 8 x 1280.
+    cb(&mut n, "b3", "x", 192, (1, 1), 1, false);
+    cb(&mut n, "b3", "b3", 320, (3, 3), 2, true);
+    cb(&mut n, "b7", "x", 192, (1, 1), 1, false);
+    cb(&mut n, "b7", "b7", 192, (1, 7), 1, false);
+    cb(&mut n, "b7", "b7", 192, (7, 1), 1, false);
+    cb(&mut n, "b7", "b7", 192, (3, 3), 2, true);
+    n.call("bp", "MaxPooling2D((3, 3), strides = (2, 2))", "x");
+    n.call("x", "Concatenate(axis = 3, name = \"mixed8\")", "b3, b7, bp");
+    // mixed 9, 10: 8 x 8 x 2048.
+    for i in 0..2 {
+        cb(&mut n, "b1", "x", 320, (1, 1), 1, false);
+        cb(&mut n, "b3", "x", 384, (1, 1), 1, false);
+        cb(&mut n, "b31", "b3", 384, (1, 3), 1, false);
+        cb(&mut n, "b32", "b3", 384, (3, 1), 1, false);
+        n.call("b3", &format!("Concatenate(axis = 3, name = \"mixed9_{i}\")"), "b31, b32");
+        cb(&mut n, "bd", "x", 448, (1, 1), 1, false);
+        cb(&mut n, "bd", "bd", 384, (3, 3), 1, false);
+        cb(&mut n, "bd1", "bd", 384, (1, 3), 1, false);
+        cb(&mut n, "bd2", "bd", 384, (3, 1), 1, false);
+        n.call("bd", "Concatenate(axis = 3)", "bd1, bd2");
+        avg_pool(&mut n, "bp");
+        cb(&mut n, "bp", "bp", 192, (1, 1), 1, false);
+        n.call("x", &format!("Concatenate(axis = 3, name = \"mixed{}\")", 9 + i), "b1, b3, bd, bp");
+    }
+    let out = if o.include_top {
+        n.call("x", "GlobalAveragePooling2D(name = \"avg_pool\")", "x");
+        n.call("predictions", &format!("Dense({}, {}, name = \"predictions\")", o.classes, o.activation), "x");
+        "predictions".into()
+    } else {
+        n.pooling(o, None, None)
+    };
+    (n.out, out, "inception_v3".into())
 }
 
 #[cfg(test)]
