@@ -375,6 +375,7 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
                 /// reused. For a sample in a `Vec` or an array's row, see
                 /// [`Self::predict_one_slice`]; a large literal (`&[0.0; 150528]`) makes rustc slow,
                 /// where a `Vec` does not.
+                #[inline]
                 pub fn predict_one(&self, x: &[f32; #in_size]) -> [f32; #out_size] {
                     #body
                 }
@@ -382,6 +383,7 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
                 /// [`Self::predict_one`] of a sample given as a slice, flat in row-major order (a
                 /// `Vec`, an image's pixels): an error, not a panic, when its length is not the
                 /// model's input size, and a NaN or infinity is refused as `predict` refuses it.
+                #[inline]
                 pub fn predict_one_slice(&self, x: &[f32]) -> ::keras::Result<[f32; #out_size]> {
                     let sample: &[f32; #in_size] = x.try_into().map_err(|_| {
                         ::keras::Error::value(
@@ -405,6 +407,7 @@ pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
                 /// allocating after the first call on a thread (activations live in a per-thread
                 /// buffer that is reused). An id outside `[0, input_dim)` of the
                 /// Embedding is an error naming its position.
+                #[inline]
                 pub fn predict_one(&self, ids: &[i32; #in_size]) -> ::keras::Result<[f32; #out_size]> {
                     let mut x = [0f32; #in_size];
                     for (i, (&id, v)) in ids.iter().zip(x.iter_mut()).enumerate() {

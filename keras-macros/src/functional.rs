@@ -1233,6 +1233,7 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
         quote! {
             #[doc = #doc]
             #[allow(non_snake_case)]
+            #[inline]
             pub fn predict_one(&self, #(#params),*) -> ::keras::Result<[f32; #out_size]> {
                 #(#locals)*
                 ::core::result::Result::Ok({ #body })
@@ -1255,6 +1256,7 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
         quote! {
             #[doc = #doc]
             #[allow(non_snake_case)]
+            #[inline]
             pub fn predict_one(&self, #(#params),*) -> [f32; #out_size] {
                 #(#locals)*
                 #body
@@ -1264,6 +1266,7 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
             /// order (a `Vec`, an image's pixels): an error, not a panic, when a length is not
             /// its input's size, and a NaN or infinity is refused as `predict` refuses it.
             #[allow(non_snake_case)]
+            #[inline]
             pub fn predict_one_slice(&self, #(#slice_params),*) -> ::keras::Result<[f32; #out_size]> {
                 #(#checks)*
                 ::core::result::Result::Ok(self.predict_one(#(#names),*))
