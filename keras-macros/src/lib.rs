@@ -268,11 +268,13 @@ pub fn functional(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
 }
 
 /// Defines a model of Keras's model zoo (`keras.applications`): VGG16, VGG19, ResNet50,
-/// ResNet101, ResNet152, MobileNet, MobileNetV2, DenseNet121, DenseNet169, DenseNet201, with
+/// ResNet101, ResNet152, MobileNet, MobileNetV2, DenseNet121, DenseNet169, DenseNet201,
+/// Xception, InceptionV3, with
 /// Keras's options, as a [`functional!`] model whose shapes and parameter count the compiler
 /// checked.
 ///
-/// The ready-made 224x224 forms are in `keras::applications` (`keras::applications::ResNet50`);
+/// The ready-made default forms are in `keras::applications` (`keras::applications::ResNet50`,
+/// feature `applications`);
 /// this macro makes the others: another input size, the headless model, other classes.
 ///
 /// # Grammar
@@ -282,8 +284,10 @@ pub fn functional(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
 ///
 /// item   := attribute* visibility 'struct' Name '=' Arch '(' (option '=' value),* ')' ';'
 /// Arch   := VGG16 | VGG19 | ResNet50 | ResNet101 | ResNet152 | MobileNet | MobileNetV2
-///         | DenseNet121 | DenseNet169 | DenseNet201
-/// option := input_shape = [height, width, channels]     default [224, 224, 3]; at least 32x32
+///         | DenseNet121 | DenseNet169 | DenseNet201 | Xception | InceptionV3
+/// option := input_shape = [height, width, channels]     default [224, 224, 3] ([299, 299, 3] for
+///                                                        Xception, InceptionV3); at least 32x32
+///                                                        (71x71 Xception, 75x75 InceptionV3)
 ///         | include_top = true | false                   default true: the ImageNet classifier
 ///         | pooling = "avg" | "max" | None               the headless model's pooling; default None
 ///         | classes = N                                  default 1000
