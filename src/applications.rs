@@ -2,7 +2,7 @@
 //! weights for, written in the `functional!` DSL, so each one's shapes and parameter count are
 //! checked and known at compile time.
 //!
-//! The structs here (feature `applications`, off by default: they add about 25 s to this crate's
+//! The structs here (feature `applications`, off by default: they add about 45 s to this crate's release
 //! build) are Keras's defaults: 224x224x3 images, the ImageNet classifier (1000 classes,
 //! softmax). [`application!`](crate::application) makes the others, feature or not (another
 //! input size, the headless model with `pooling`, other classes, MobileNet's widths).
