@@ -2,9 +2,9 @@
 //! weights for, written in the `functional!` DSL, so each one's shapes and parameter count are
 //! checked and known at compile time.
 //!
-//! The structs here (feature `applications`, off by default: they add about 45 s to this crate's release
-//! build) are Keras's defaults: 224x224x3 images, the ImageNet classifier (1000 classes,
-//! softmax). [`application!`](crate::application) makes the others, feature or not (another
+//! The structs here (feature `applications`, off by default: they add about 45 s to this
+//! crate's release build) are Keras's defaults: 224x224x3 images (299x299x3 for Xception and
+//! InceptionV3), the ImageNet classifier (1000 classes, softmax). [`application!`](crate::application) makes the others, feature or not (another
 //! input size, the headless model with `pooling`, other classes, MobileNet's widths).
 //!
 //! ```no_run
