@@ -5,7 +5,8 @@
 //! cargo run --release --example bench                 # every CPU row
 //! cargo run --release --example bench -- W-fmnist     # some rows
 //! cargo run --release --example bench -- --accuracy   # also W-fmnist test accuracy after 5 epochs
-//! cargo run --release --example bench -- --gemm       # our GEMM beside matrixmultiply's
+//! cargo run --release --example bench -- --gemm       # the FMA peak; our GEMM per workload shape
+//!                                                     # beside matrixmultiply, PyTorch and NumPy
 //! cargo run --release --example bench -- --json f.json # also the medians as JSON (s, us, samples/s)
 //! cargo run --release --example bench -- --applications  # ResNet50 and MobileNetV2 (issue 16's rows)
 //! cargo run --release --features cuda --example bench -- --cuda            # the GPU rows
@@ -83,7 +84,9 @@ fn main() -> keras::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let wanted = |id: &str| args.iter().filter(|a| a.starts_with("W-")).count() == 0 || args.iter().any(|a| a == id);
     if args.iter().any(|a| a == "--gemm") {
-        gemm_table();
+        // `--gemm 1024x784x1024 ...`: only those shapes (m x k x n), for profiling.
+        let only: Vec<String> = args.iter().filter(|a| a.contains('x') && !a.starts_with('-')).cloned().collect();
+        gemm_table(&only);
         return Ok(());
     }
     let mut rows = Vec::new();
@@ -477,26 +480,298 @@ fn gpu_rows_on<D: keras::backend::cuda::GpuDevice>(
     Ok(())
 }
 
-/// Our GEMM beside matrixmultiply on the W-wide and W-fmnist shapes (2 threads each).
-fn gemm_table() {
+/// The GEMM products of W-fmnist, W-wide, W-inferB and W-cnn: (workload, product, m, k, n,
+/// A transposed, B transposed). `dW` is `Xᵀ·dY`, `dX` is `dY·Wᵀ`; a first layer's `dX` is not
+/// computed by training, so it is not listed.
+const GEMM_SHAPES: &[(&str, &str, usize, usize, usize, bool, bool)] = &[
+    ("W-fmnist", "dense 1 forward", 32, 784, 128, false, false),
+    ("W-fmnist", "dense 1 dW", 784, 32, 128, true, false),
+    ("W-fmnist", "dense 2 forward", 32, 128, 10, false, false),
+    ("W-fmnist", "dense 2 dW", 128, 32, 10, true, false),
+    ("W-fmnist", "dense 2 dX", 32, 10, 128, false, true),
+    ("W-wide", "dense 1 forward", 256, 784, 1024, false, false),
+    ("W-wide", "dense 1 dW", 784, 256, 1024, true, false),
+    ("W-wide", "dense 2 forward", 256, 1024, 1024, false, false),
+    ("W-wide", "dense 2 dW", 1024, 256, 1024, true, false),
+    ("W-wide", "dense 2 dX", 256, 1024, 1024, false, true),
+    ("W-wide", "dense 3 forward", 256, 1024, 10, false, false),
+    ("W-wide", "dense 3 dW", 1024, 256, 10, true, false),
+    ("W-wide", "dense 3 dX", 256, 10, 1024, false, true),
+    ("W-inferB", "dense 1 forward", 1024, 784, 1024, false, false),
+    ("W-inferB", "dense 2 forward", 1024, 1024, 1024, false, false),
+    ("W-inferB", "dense 3 forward", 1024, 1024, 10, false, false),
+    ("W-cnn", "conv forward (im2col)", 86528, 9, 32, false, false),
+    ("W-cnn", "conv dW", 9, 86528, 32, true, false),
+    ("W-cnn", "dense forward", 128, 5408, 10, false, false),
+    ("W-cnn", "dense dW", 5408, 128, 10, true, false),
+    ("W-cnn", "dense dX", 128, 10, 5408, false, true),
+    ("ceiling", "2048^3 (anchors' gemm_ceiling)", 2048, 2048, 2048, false, false),
+    ("micro-kernel", "one 12 x 32 tile, in L1", 12, 256, 32, true, false),
+];
+
+/// This machine's float32 multiply-add peak in GFLOP/s on `threads` threads: every thread runs
+/// independent chains of fused multiply-adds on the widest vectors the CPU has (enough chains to
+/// cover the instruction's latency on both FMA ports), and the figure is the median of 7 runs.
+fn fma_peak(threads: usize) -> f64 {
+    const ITERS: usize = 20_000_000;
+    let (flops_per_iter, run): (f64, fn(usize) -> f32) = fma_kernel();
+    timed(7, || {
+        let t0 = Instant::now();
+        let sum: f32 = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..threads).map(|_| s.spawn(move || run(std::hint::black_box(ITERS)))).collect();
+            hs.into_iter().map(|h| h.join().expect("peak thread")).sum()
+        });
+        std::hint::black_box(sum);
+        let secs = t0.elapsed().as_secs_f64();
+        // Seconds per unit of work, so that the median picks the steadiest run.
+        secs / (threads as f64 * ITERS as f64 * flops_per_iter)
+    })
+    .recip()
+        / 1e9
+}
+
+/// The peak loop for this CPU: (flops per iteration, the loop).
+fn fma_kernel() -> (f64, fn(usize) -> f32) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F was detected.
+            return (24.0 * 16.0 * 2.0, |n| unsafe { peak::avx512(n) });
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: AVX2 and FMA were detected.
+            return (12.0 * 8.0 * 2.0, |n| unsafe { peak::avx2(n) });
+        }
+    }
+    (8.0 * 2.0, |n| {
+        let mut acc: [f32; 8] = std::array::from_fn(|i| 1.0 + i as f32 / 64.0);
+        for _ in 0..n {
+            for a in &mut acc {
+                *a = a.mul_add(0.999, 0.001);
+            }
+        }
+        acc.iter().sum()
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+mod peak {
+    use std::arch::{asm, x86_64::*};
+
+    /// `n` iterations of 24 independent 16-wide multiply-adds (in assembly: written with
+    /// intrinsics over an array, the compiler keeps the chains in memory).
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn avx512(n: usize) -> f32 {
+        let (a, b, start) = (_mm512_set1_ps(0.999), _mm512_set1_ps(0.001), _mm512_set1_ps(1.0));
+        let out: __m512;
+        // SAFETY: registers only; the loop runs n >= 1 times.
+        unsafe {
+            asm!(
+            "vmovaps zmm0, zmm26",
+            "vmovaps zmm1, zmm26",
+            "vmovaps zmm2, zmm26",
+            "vmovaps zmm3, zmm26",
+            "vmovaps zmm4, zmm26",
+            "vmovaps zmm5, zmm26",
+            "vmovaps zmm6, zmm26",
+            "vmovaps zmm7, zmm26",
+            "vmovaps zmm8, zmm26",
+            "vmovaps zmm9, zmm26",
+            "vmovaps zmm10, zmm26",
+            "vmovaps zmm11, zmm26",
+            "vmovaps zmm12, zmm26",
+            "vmovaps zmm13, zmm26",
+            "vmovaps zmm14, zmm26",
+            "vmovaps zmm15, zmm26",
+            "vmovaps zmm16, zmm26",
+            "vmovaps zmm17, zmm26",
+            "vmovaps zmm18, zmm26",
+            "vmovaps zmm19, zmm26",
+            "vmovaps zmm20, zmm26",
+            "vmovaps zmm21, zmm26",
+            "vmovaps zmm22, zmm26",
+            "vmovaps zmm23, zmm26",
+            "2:",
+            "vfmadd213ps zmm0, zmm24, zmm25",
+            "vfmadd213ps zmm1, zmm24, zmm25",
+            "vfmadd213ps zmm2, zmm24, zmm25",
+            "vfmadd213ps zmm3, zmm24, zmm25",
+            "vfmadd213ps zmm4, zmm24, zmm25",
+            "vfmadd213ps zmm5, zmm24, zmm25",
+            "vfmadd213ps zmm6, zmm24, zmm25",
+            "vfmadd213ps zmm7, zmm24, zmm25",
+            "vfmadd213ps zmm8, zmm24, zmm25",
+            "vfmadd213ps zmm9, zmm24, zmm25",
+            "vfmadd213ps zmm10, zmm24, zmm25",
+            "vfmadd213ps zmm11, zmm24, zmm25",
+            "vfmadd213ps zmm12, zmm24, zmm25",
+            "vfmadd213ps zmm13, zmm24, zmm25",
+            "vfmadd213ps zmm14, zmm24, zmm25",
+            "vfmadd213ps zmm15, zmm24, zmm25",
+            "vfmadd213ps zmm16, zmm24, zmm25",
+            "vfmadd213ps zmm17, zmm24, zmm25",
+            "vfmadd213ps zmm18, zmm24, zmm25",
+            "vfmadd213ps zmm19, zmm24, zmm25",
+            "vfmadd213ps zmm20, zmm24, zmm25",
+            "vfmadd213ps zmm21, zmm24, zmm25",
+            "vfmadd213ps zmm22, zmm24, zmm25",
+            "vfmadd213ps zmm23, zmm24, zmm25",
+            "dec {n}",
+            "jnz 2b",
+            "vaddps zmm27, zmm0, zmm23",
+            n = inout(reg) n.max(1) => _,
+            lateout("zmm27") out,
+            in("zmm24") a,
+            in("zmm25") b,
+            in("zmm26") start,
+            out("zmm0") _,
+            out("zmm1") _,
+            out("zmm2") _,
+            out("zmm3") _,
+            out("zmm4") _,
+            out("zmm5") _,
+            out("zmm6") _,
+            out("zmm7") _,
+            out("zmm8") _,
+            out("zmm9") _,
+            out("zmm10") _,
+            out("zmm11") _,
+            out("zmm12") _,
+            out("zmm13") _,
+            out("zmm14") _,
+            out("zmm15") _,
+            out("zmm16") _,
+            out("zmm17") _,
+            out("zmm18") _,
+            out("zmm19") _,
+            out("zmm20") _,
+            out("zmm21") _,
+            out("zmm22") _,
+            out("zmm23") _,
+            options(nostack),
+            );
+        }
+        _mm512_reduce_add_ps(out)
+    }
+
+    /// `n` iterations of 12 independent 8-wide multiply-adds.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn avx2(n: usize) -> f32 {
+        let (a, b, start) = (_mm256_set1_ps(0.999), _mm256_set1_ps(0.001), _mm256_set1_ps(1.0));
+        let out: __m256;
+        // SAFETY: registers only; the loop runs n >= 1 times.
+        unsafe {
+            asm!(
+            "vmovaps ymm0, ymm14",
+            "vmovaps ymm1, ymm14",
+            "vmovaps ymm2, ymm14",
+            "vmovaps ymm3, ymm14",
+            "vmovaps ymm4, ymm14",
+            "vmovaps ymm5, ymm14",
+            "vmovaps ymm6, ymm14",
+            "vmovaps ymm7, ymm14",
+            "vmovaps ymm8, ymm14",
+            "vmovaps ymm9, ymm14",
+            "vmovaps ymm10, ymm14",
+            "vmovaps ymm11, ymm14",
+            "2:",
+            "vfmadd213ps ymm0, ymm12, ymm13",
+            "vfmadd213ps ymm1, ymm12, ymm13",
+            "vfmadd213ps ymm2, ymm12, ymm13",
+            "vfmadd213ps ymm3, ymm12, ymm13",
+            "vfmadd213ps ymm4, ymm12, ymm13",
+            "vfmadd213ps ymm5, ymm12, ymm13",
+            "vfmadd213ps ymm6, ymm12, ymm13",
+            "vfmadd213ps ymm7, ymm12, ymm13",
+            "vfmadd213ps ymm8, ymm12, ymm13",
+            "vfmadd213ps ymm9, ymm12, ymm13",
+            "vfmadd213ps ymm10, ymm12, ymm13",
+            "vfmadd213ps ymm11, ymm12, ymm13",
+            "dec {n}",
+            "jnz 2b",
+            "vaddps ymm15, ymm0, ymm11",
+            n = inout(reg) n.max(1) => _,
+            lateout("ymm15") out,
+            in("ymm12") a,
+            in("ymm13") b,
+            in("ymm14") start,
+            out("ymm0") _,
+            out("ymm1") _,
+            out("ymm2") _,
+            out("ymm3") _,
+            out("ymm4") _,
+            out("ymm5") _,
+            out("ymm6") _,
+            out("ymm7") _,
+            out("ymm8") _,
+            out("ymm9") _,
+            out("ymm10") _,
+            out("ymm11") _,
+            options(nostack),
+            );
+        }
+        let mut lanes = [0f32; 8];
+        // SAFETY: lanes holds 8 floats.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), out) };
+        lanes.iter().sum()
+    }
+}
+
+/// GFLOP/s of PyTorch (MKL/oneDNN) and NumPy (OpenBLAS) on [`GEMM_SHAPES`], both on 2 threads,
+/// from `scripts/bench_gemm.py` run by `$KERAS_BENCH_PYTHON` (a Python with torch, numpy and
+/// threadpoolctl); `None` per library when it is not there.
+fn python_gemm() -> Vec<(Option<f64>, Option<f64>)> {
+    let none = vec![(None, None); GEMM_SHAPES.len()];
+    let Ok(py) = std::env::var("KERAS_BENCH_PYTHON") else {
+        eprintln!("(set KERAS_BENCH_PYTHON to a Python with torch, numpy and threadpoolctl for the PyTorch and NumPy columns)");
+        return none;
+    };
+    let shapes: Vec<String> = GEMM_SHAPES.iter().map(|&(_, _, m, k, n, ta, tb)| format!("{m},{k},{n},{},{}", ta as u8, tb as u8)).collect();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_gemm.py");
+    let out = match std::process::Command::new(&py).arg(script).args(&shapes).output() {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Ok(o) => {
+            eprintln!("{script} failed: {}", String::from_utf8_lossy(&o.stderr));
+            return none;
+        }
+        Err(e) => {
+            eprintln!("cannot run {py}: {e}");
+            return none;
+        }
+    };
+    // One line per shape: "<torch GFLOP/s or -> <numpy GFLOP/s or ->".
+    let rows: Vec<(Option<f64>, Option<f64>)> = out
+        .lines()
+        .map(|l| {
+            let mut f = l.split_whitespace().map(|v| v.parse::<f64>().ok());
+            (f.next().flatten(), f.next().flatten())
+        })
+        .collect();
+    if rows.len() == GEMM_SHAPES.len() { rows } else { none }
+}
+
+/// `bench --gemm`: the FMA peak on 1 and 2 threads, then every GEMM product of the CPU
+/// workloads: our GFLOP/s and its fraction of the 2-thread peak, beside matrixmultiply, PyTorch
+/// and NumPy on the same shapes (2 threads each).
+fn gemm_table(only: &[String]) {
     use keras::backend::cpu::gemm::{MatMut, MatRef, gemm};
-    let cases = [
-        (256, 784, 1024, false, false),
-        (256, 1024, 1024, false, false),
-        (256, 1024, 1024, false, true),
-        (1024, 256, 1024, true, false),
-        (784, 256, 1024, true, false),
-        (32, 784, 128, false, false),
-        (784, 32, 128, true, false),
-    ];
-    println!("| m x k x n (op) | keras-rs GFLOP/s | matrixmultiply GFLOP/s |");
-    println!("|---|---|---|");
-    for (m, k, n, ta, tb) in cases {
-        let a: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 * 0.1).collect();
-        let b: Vec<f32> = (0..k * n).map(|i| (i % 11) as f32 * 0.1).collect();
+    let (peak1, peak2) = (fma_peak(1), fma_peak(2));
+    println!("keras-rs {} on {}\n", env!("CARGO_PKG_VERSION"), Cpu::default().describe());
+    println!("FMA peak (float32, median of 7): {peak1:.0} GFLOP/s on 1 thread, {peak2:.0} GFLOP/s on 2 threads\n");
+    let reference = if only.is_empty() { python_gemm() } else { vec![(None, None); GEMM_SHAPES.len()] };
+    println!("| workload | product | m x k x n (op) | keras-rs GFLOP/s | of peak | matrixmultiply | PyTorch | NumPy |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let cell = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
+    for (&(workload, what, m, k, n, ta, tb), &(torch, numpy)) in GEMM_SHAPES.iter().zip(&reference) {
+        let shape = format!("{m}x{k}x{n}");
+        if !only.is_empty() && !only.contains(&shape) {
+            continue;
+        }
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 * 0.1 - 0.6).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i % 11) as f32 * 0.1 - 0.5).collect();
         let mut c = vec![0f32; m * n];
-        let reps = ((2e9 / (2.0 * (m * n * k) as f64)) as usize).max(3);
         let flops = 2.0 * (m * n * k) as f64;
+        let reps = ((1e9 / flops) as usize).max(2);
         let ours = timed(7, || {
             let t0 = Instant::now();
             for _ in 0..reps {
@@ -519,6 +794,13 @@ fn gemm_table() {
             t0.elapsed().as_secs_f64() / reps as f64
         });
         let op = format!("{}{}", if ta { "T" } else { "N" }, if tb { "T" } else { "N" });
-        println!("| {m} x {k} x {n} ({op}) | {:.0} | {:.0} |", flops / ours / 1e9, flops / theirs / 1e9);
+        let g = flops / ours / 1e9;
+        println!(
+            "| {workload} | {what} | {m} x {k} x {n} ({op}) | {g:.0} | {:.0}% | {:.0} | {} | {} |",
+            100.0 * g / peak2,
+            flops / theirs / 1e9,
+            cell(torch),
+            cell(numpy)
+        );
     }
 }
