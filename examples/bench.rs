@@ -751,15 +751,16 @@ fn python_gemm() -> Vec<(Option<f64>, Option<f64>)> {
 }
 
 /// `bench --gemm`: the FMA peak on 1 and 2 threads, then every GEMM product of the CPU
-/// workloads: our GFLOP/s and its fraction of the 2-thread peak, beside matrixmultiply, PyTorch
-/// and NumPy on the same shapes (2 threads each).
+/// workloads: our GFLOP/s and its fraction of the peak of the threads it runs on (products under
+/// `PARALLEL_MIN_MACS` run on one), beside matrixmultiply, PyTorch and NumPy on the same shapes
+/// (2 threads each).
 fn gemm_table(only: &[String]) {
-    use keras::backend::cpu::gemm::{MatMut, MatRef, gemm};
+    use keras::backend::cpu::gemm::{MatMut, MatRef, PARALLEL_MIN_MACS, gemm};
     let (peak1, peak2) = (fma_peak(1), fma_peak(2));
     println!("keras-rs {} on {}\n", env!("CARGO_PKG_VERSION"), Cpu::default().describe());
     println!("FMA peak (float32, median of 7): {peak1:.0} GFLOP/s on 1 thread, {peak2:.0} GFLOP/s on 2 threads\n");
     let reference = if only.is_empty() { python_gemm() } else { vec![(None, None); GEMM_SHAPES.len()] };
-    println!("| workload | product | m x k x n (op) | keras-rs GFLOP/s | of peak | matrixmultiply | PyTorch | NumPy |");
+    println!("| workload | product | m x k x n (op) | keras-rs GFLOP/s | of peak (its threads) | matrixmultiply | PyTorch | NumPy |");
     println!("|---|---|---|---|---|---|---|---|");
     let cell = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
     for (&(workload, what, m, k, n, ta, tb), &(torch, numpy)) in GEMM_SHAPES.iter().zip(&reference) {
@@ -795,9 +796,11 @@ fn gemm_table(only: &[String]) {
         });
         let op = format!("{}{}", if ta { "T" } else { "N" }, if tb { "T" } else { "N" });
         let g = flops / ours / 1e9;
+        // A small product runs on one thread: its fraction is of the one-thread peak.
+        let peak = if m * n * k < PARALLEL_MIN_MACS { peak1 } else { peak2 };
         println!(
             "| {workload} | {what} | {m} x {k} x {n} ({op}) | {g:.0} | {:.0}% | {:.0} | {} | {} |",
-            100.0 * g / peak2,
+            100.0 * g / peak,
             flops / theirs / 1e9,
             cell(torch),
             cell(numpy)

@@ -33,8 +33,8 @@ const PACK_MIN_B: usize = 1 << 16;
 /// then summed in a fixed order.
 const KSPLIT_MAX_ROWS: usize = 48;
 const KSPLIT_MIN_K: usize = 256;
-/// Products smaller than this many multiply-adds run on the calling thread alone.
-const PARALLEL_MIN_MACS: usize = 1 << 17;
+/// Products smaller than this many multiply-adds (`m * n * k`) run on the calling thread alone.
+pub const PARALLEL_MIN_MACS: usize = 1 << 17;
 
 /// A read-only strided matrix: element `(i, j)` is `data[i * rs + j * cs]`.
 #[derive(Clone, Copy, Debug)]
