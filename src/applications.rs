@@ -3,8 +3,8 @@
 //! checked and known at compile time.
 //!
 //! The structs here (feature `applications`, off by default: they add about 45 s to this
-//! crate's release build) are Keras's defaults: 224x224x3 images (299x299x3 for Xception and
-//! InceptionV3), the ImageNet classifier (1000 classes, softmax). [`application!`](crate::application) makes the others, feature or not (another
+//! crate's release build) are Keras's defaults: 224x224x3 images (299x299x3 for Xception,
+//! InceptionV3 and InceptionResNetV2), the ImageNet classifier (1000 classes, softmax). [`application!`](crate::application) makes the others, feature or not (another
 //! input size, the headless model with `pooling`, other classes, MobileNet's widths).
 //!
 //! ```no_run
@@ -20,9 +20,8 @@
 //!
 //! Every layer has Keras's name (`conv1_conv`, `conv2_block1_1_conv`, ..) and the models
 //! Keras's (`resnet50`), so `summary()` prints what Keras prints and Keras's weight files, legacy
-//! `.h5` included, load by layer name. Left out of Keras's list: InceptionResNetV2 (its
-//! `CustomScaleLayer` adds two tensors with a scale, a two-input custom layer the DSL lacks),
-//! and, not yet written, NASNet, EfficientNet, ConvNeXt and the ResNets v2.
+//! `.h5` included, load by layer name. Not yet written: NASNet, EfficientNet, ConvNeXt and the
+//! ResNets v2.
 
 use crate::{Error, Result};
 use std::path::PathBuf;
@@ -69,6 +68,8 @@ family! {
     xception => Tf;
     /// InceptionV3: tf preprocessing (-1..=1).
     inception_v3 => Tf;
+    /// InceptionResNetV2: tf preprocessing (-1..=1).
+    inception_resnet_v2 => Tf;
     /// DenseNet121, DenseNet169, DenseNet201: torch preprocessing (0..=1, less the means, over
     /// the standard deviations).
     densenet => Torch;
@@ -119,6 +120,11 @@ keras_macros::application! {
     /// InceptionV3 (Szegedy et al., 2015), Keras's `keras.applications.InceptionV3()`: 299x299
     /// images, 23,851,784 parameters, tf preprocessing.
     pub struct InceptionV3 = InceptionV3();
+
+    /// InceptionResNetV2 (Szegedy et al., 2016), Keras's
+    /// `keras.applications.InceptionResNetV2()`: 299x299 images, 55,873,736 parameters, tf
+    /// preprocessing.
+    pub struct InceptionResNetV2 = InceptionResNetV2();
 }
 
 /// Where Keras keeps the files it downloads: `$KERAS_HOME/models/`, else `~/.keras/models/`.
@@ -164,4 +170,5 @@ const _: () = {
     assert!(DenseNet201::PARAMS == 20_242_984);
     assert!(Xception::PARAMS == 22_910_480);
     assert!(InceptionV3::PARAMS == 23_851_784);
+    assert!(InceptionResNetV2::PARAMS == 55_873_736);
 };

@@ -116,6 +116,8 @@ fn options_shape_the_model_at_compile_time() {
         struct Pooled = DenseNet121(input_shape = [64, 80, 3], include_top = false, pooling = "max");
         struct Gray = VGG16(input_shape = [32, 32, 1], classes = 2, classifier_activation = sigmoid);
         struct Narrow = MobileNet(input_shape = [128, 128, 3], alpha = 0.25, depth_multiplier = 2, include_top = false, pooling = "avg");
+        struct SmallestIrv2 = InceptionResNetV2(input_shape = [75, 75, 3], include_top = false, pooling = "avg");
+        struct OddIrv2 = InceptionResNetV2(input_shape = [139, 150, 3], include_top = false);
     }
     // Keras: ResNet50(include_top=False, input_shape=(64, 64, 3)).output_shape == (None, 2, 2, 2048).
     assert_eq!(Headless::OUTPUT_SHAPE, [2, 2, 2048]);
@@ -125,6 +127,12 @@ fn options_shape_the_model_at_compile_time() {
     // VGG16's top on a 1x1x512 map: 512 * 4096 + 4096 + 4096 * 4096 + 4096 + 4096 * 2 + 2.
     assert_eq!(Gray::PARAMS, 14_714_688 - 1792 + 640 + 512 * 4096 + 4096 + 4096 * 4096 + 4096 + 4096 * 2 + 2);
     assert_eq!(Narrow::OUTPUT_SHAPE, [256]);
+    // Keras: InceptionResNetV2(include_top=False, input_shape=(75, 75, 3), pooling="avg"):
+    // 54,336,736 parameters, (None, 1536), last layer global_average_pooling2d; at (139, 150, 3)
+    // without pooling, (None, 3, 3, 1536).
+    assert_eq!((SmallestIrv2::PARAMS, SmallestIrv2::OUTPUT_SHAPE), (54_336_736, &[1536][..]));
+    assert_eq!(<SmallestIrv2 as Model>::LAYERS.last().unwrap().name, "global_average_pooling2d");
+    assert_eq!((OddIrv2::PARAMS, OddIrv2::OUTPUT_SHAPE), (54_336_736, &[3, 3, 1536][..]));
     let p = Gray::new(&Cpu::default()).predict_one_slice(&[0.5; 32 * 32]).unwrap();
     assert!(p.iter().all(|v| (0.0..=1.0).contains(v)), "{p:?}");
 }
@@ -177,6 +185,7 @@ keras::application! {
     struct DenseNet201Logits = DenseNet201(classifier_activation = None);
     struct XceptionLogits = Xception(classifier_activation = None);
     struct InceptionV3Logits = InceptionV3(classifier_activation = None);
+    struct InceptionResNetV2Logits = InceptionResNetV2(classifier_activation = None);
 }
 
 /// The directory of Keras's files for every architecture, generated once per test run; `None`
@@ -192,7 +201,8 @@ fn generated() -> Option<&'static Path> {
             return None;
         };
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("applications");
-        if !dir.join("InceptionV3.json").exists() {
+        // The script writes the architectures in order, the last one last.
+        if !dir.join("InceptionResNetV2.json").exists() {
             let out = std::process::Command::new(&python)
                 .current_dir(fixtures())
                 .env("KERAS_BACKEND", "jax")
@@ -276,6 +286,11 @@ fn xception_matches_keras() {
 #[test]
 fn inception_v3_matches_keras() {
     architecture::<InceptionV3Logits>("InceptionV3");
+}
+
+#[test]
+fn inception_resnet_v2_matches_keras() {
+    architecture::<InceptionResNetV2Logits>("InceptionResNetV2");
 }
 
 /// The ready-made `keras::applications::ResNet50` (softmax) on the same file: Keras's logits

@@ -125,7 +125,7 @@ fn a_file_with_other_calls_is_refused() {
 }
 
 /// `save_keras` writes Keras's functional config: it loads back, and (where Python Keras is at
-/// hand: `KERAS_PYTHON`, else `/tmp/refenv/bin/python`) Keras opens it and predicts the same.
+/// hand: see `common::python`) Keras opens it and predicts the same.
 #[test]
 fn save_keras_round_trips_and_python_keras_loads_it() {
     let f = Fixture::load("E_functional_merges");
@@ -138,7 +138,6 @@ fn save_keras_round_trips_and_python_keras_loads_it() {
     assert_eq!(back.get_weights().unwrap(), model.get_weights().unwrap());
     let x = inputs(&f);
     let ours = model.predict(&x).unwrap();
-    let python = std::env::var("KERAS_PYTHON").unwrap_or_else(|_| "/tmp/refenv/bin/python".into());
     let arrays = x
         .iter()
         .map(|a| format!("np.array({:?}, dtype='float32').reshape({:?})", a.iter().copied().collect::<Vec<f32>>(), a.shape()))
@@ -148,16 +147,9 @@ fn save_keras_round_trips_and_python_keras_loads_it() {
         path.display().to_string(),
         arrays.join(", ")
     );
-    let run = |script: &str| std::process::Command::new(&python).env("KERAS_BACKEND", "jax").args(["-c", script]).output();
-    match run("import keras") {
-        Ok(out) if out.status.success() => {
-            let out = run(&script).unwrap();
-            assert!(out.status.success(), "Keras could not load the archive: {}", String::from_utf8_lossy(&out.stderr));
-            let text = String::from_utf8(out.stdout).unwrap();
-            let keras: Vec<f32> = text.split_whitespace().map(|v| v.parse().unwrap()).collect();
-            assert_close("Keras's predictions of our .keras", ours.as_slice().unwrap(), &keras, 1e-5);
-        }
-        _ => println!("skipped the Python Keras check: no Keras at {python} (set KERAS_PYTHON)"),
+    if let Some(text) = common::python(&script) {
+        let keras: Vec<f32> = text.split_whitespace().map(|v| v.parse().unwrap()).collect();
+        assert_close("Keras's predictions of our .keras", ours.as_slice().unwrap(), &keras, 1e-5);
     }
     std::fs::remove_file(&path).unwrap();
 }
@@ -269,4 +261,52 @@ fn shadowing_lets_build_the_same_graph() {
     let x = ArrayD::from_shape_fn(vec![5, 6], |i| (i[0] * 6 + i[1]) as f32 / 30.0);
     let extra = ArrayD::from_shape_fn(vec![5, 2], |i| i[1] as f32 - i[0] as f32 / 5.0);
     assert_eq!(rebound.predict(&[x.view(), extra.view()]).unwrap(), named.predict(&[x.view(), extra.view()]).unwrap());
+}
+
+functional! {
+    /// InceptionResNetV2's residual: `x + up * scale` (Keras's `CustomScaleLayer`).
+    struct ScaledResidual(x: [4]) -> out {
+        let h = Dense(3, tanh, name = "h")(x);
+        let up = Dense(3, name = "up")(h);
+        let s = CustomScaleLayer(0.17)(h, up);
+        let out = Dense(2, name = "out")(s);
+    }
+}
+
+/// `CustomScaleLayer(scale)` computes `x + y * scale`; its `.keras` file names Keras's class in
+/// Keras's application module, so Keras opens it and predicts the same.
+#[test]
+fn custom_scale_layer_is_keras_s() {
+    keras::utils::set_random_seed(5);
+    let model = ScaledResidual::new(&Cpu::default());
+    let x = keras::ndarray::Array2::from_shape_fn((3, 4), |(i, j)| (i as f32 - 1.0) * 0.7 + j as f32 * 0.3);
+    // By hand from the weights: h = tanh(x W + b), up = h U + c, s = h + up * 0.17, out = s V + d.
+    let w = model.get_weights().unwrap();
+    let dense = |x: &[f32], k: &keras::ndarray::ArrayD<f32>, b: &keras::ndarray::ArrayD<f32>| -> Vec<f32> {
+        let (n, m) = (k.shape()[0], k.shape()[1]);
+        (0..m).map(|j| b[[j]] + (0..n).map(|i| x[i] * k[[i, j]]).sum::<f32>()).collect()
+    };
+    let ours = model.predict(&x).unwrap();
+    for (r, row) in x.rows().into_iter().enumerate() {
+        let h: Vec<f32> = dense(row.as_slice().unwrap(), &w[0], &w[1]).iter().map(|v| v.tanh()).collect();
+        let up = dense(&h, &w[2], &w[3]);
+        let s: Vec<f32> = h.iter().zip(&up).map(|(a, b)| a + b * 0.17).collect();
+        assert_close("CustomScaleLayer by hand", ours.row(r).as_slice().unwrap(), &dense(&s, &w[4], &w[5]), 1e-6);
+    }
+    let path = std::env::temp_dir().join(format!("keras_rs_scaled_{}.keras", std::process::id()));
+    model.save_keras(&path).unwrap();
+    let mut back = ScaledResidual::new(&Cpu::default());
+    back.load_keras(&path).unwrap();
+    assert_eq!(back.get_weights().unwrap(), w);
+    let script = format!(
+        "import numpy as np, keras\nm = keras.models.load_model({:?})\nassert type(m.layers[3]).__name__ == 'CustomScaleLayer' and m.layers[3].scale == 0.17\n\
+         x = np.array({:?}, dtype='float32').reshape(3, 4)\nprint(' '.join(repr(float(v)) for v in m.predict(x, verbose=0).ravel()))",
+        path.display().to_string(),
+        x.iter().copied().collect::<Vec<f32>>()
+    );
+    if let Some(text) = common::python(&script) {
+        let keras: Vec<f32> = text.split_whitespace().map(|v| v.parse().unwrap()).collect();
+        assert_close("Keras's predictions of our .keras", ours.as_slice().unwrap(), &keras, 1e-5);
+    }
+    std::fs::remove_file(&path).unwrap();
 }

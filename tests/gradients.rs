@@ -550,7 +550,8 @@ fn recurrent_gradients() {
 // Functional graphs: a layer called three times (its weight gradients summed over the calls), a
 // tensor feeding several layers (its gradient summed over consumers, the same tensor twice into
 // one merge included), every merge layer, Concatenate along the last and an inner axis, a
-// penalty on a shared layer's outputs.
+// penalty on a shared layer's outputs. InceptionResNetV2's CustomScaleLayer (`x + y * scale`)
+// among the merges.
 functional! {
     struct FunGradShared(x: [5]) -> out {
         let h = Dense(5, tanh)(x);
@@ -572,7 +573,9 @@ functional! {
         let av = Average()(m, h, g);
         let mx = Maximum()(av, g);
         let mn = Minimum()(mx, h, d);
-        let c = Concatenate()(mn, h, av);
+        let sc = CustomScaleLayer(0.17)(mn, g);
+        let sc = CustomScaleLayer(scale = -2.5)(sc, sc);
+        let c = Concatenate()(sc, h, av);
         let out = Dense(2)(c);
     }
 }

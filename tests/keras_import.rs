@@ -2,6 +2,8 @@
 //! fixtures `tests/fixtures/G_files_*`) load into the matching macro model and predict what Keras
 //! predicted; a different architecture or a damaged file is an `Err`, never a panic.
 
+mod common;
+
 use keras::ndarray::{Array2, ArrayD, Ix2, IxDyn};
 use keras::prelude::*;
 use serde_json::Value;
@@ -182,7 +184,7 @@ fn huge_declared_sizes_are_refused() {
 sequential! { struct Mixed = Input(4) => Dense(6, tanh) => Dropout(0.25) => Dense(3, use_bias = false) => Activation(softmax); }
 
 /// `save_keras` then `load_keras` gives back the same weights; where Python Keras is at hand
-/// (`KERAS_PYTHON`, else `/tmp/refenv/bin/python`), Keras opens the archive and predicts what
+/// (see `common::python`), Keras opens the archive and predicts what
 /// keras-rs predicts.
 #[test]
 fn save_keras_round_trips_and_python_keras_loads_it() {
@@ -217,7 +219,6 @@ fn save_keras_round_trips_and_python_keras_loads_it() {
 
     let x = Array2::from_shape_fn((3, 4), |(i, j)| (i as f32 - 1.0) * 0.5 + j as f32 * 0.25);
     let y: Array2<f32> = other.predict(&x).unwrap();
-    let python = std::env::var("KERAS_PYTHON").unwrap_or_else(|_| "/tmp/refenv/bin/python".into());
     let script = format!(
         "import numpy as np, keras\nm = keras.models.load_model({:?})\nm.load_weights({:?})\nx = np.array({:?}, dtype='float32').reshape(3, 4)\n\
          print(' '.join(repr(float(v)) for v in m.predict(x, verbose=0).ravel()))",
@@ -225,19 +226,12 @@ fn save_keras_round_trips_and_python_keras_loads_it() {
         h5.display().to_string(),
         x.iter().copied().collect::<Vec<f32>>()
     );
-    let run = |script: &str| std::process::Command::new(&python).env("KERAS_BACKEND", "jax").args(["-c", script]).output();
-    match run("import keras") {
-        Ok(out) if out.status.success() => {
-            let out = run(&script).unwrap();
-            assert!(out.status.success(), "Keras could not load the archive: {}", String::from_utf8_lossy(&out.stderr));
-            let text = String::from_utf8(out.stdout).unwrap();
-            let keras: Vec<f32> = text.split_whitespace().map(|v| v.parse().unwrap()).collect();
-            assert_eq!(keras.len(), y.len(), "{text}");
-            for (a, b) in y.iter().zip(&keras) {
-                assert!((a - b).abs() <= 1e-5 * b.abs().max(1e-3), "keras-rs {a}, Keras {b}");
-            }
+    if let Some(text) = common::python(&script) {
+        let keras: Vec<f32> = text.split_whitespace().map(|v| v.parse().unwrap()).collect();
+        assert_eq!(keras.len(), y.len(), "{text}");
+        for (a, b) in y.iter().zip(&keras) {
+            assert!((a - b).abs() <= 1e-5 * b.abs().max(1e-3), "keras-rs {a}, Keras {b}");
         }
-        _ => println!("skipped the Python Keras check: no Keras at {python} (set KERAS_PYTHON)"),
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -371,7 +365,6 @@ fn convolution_family_save_keras_round_trips_into_python_keras() {
         back.load_keras(&path).unwrap();
         assert_eq!(back.get_weights().unwrap(), model.get_weights().unwrap(), "{name}");
         let y = model.predict(&x).unwrap();
-        let python = std::env::var("KERAS_PYTHON").unwrap_or_else(|_| "/tmp/refenv/bin/python".into());
         let script = format!(
             "import numpy as np, keras\nm = keras.models.load_model({:?})\nx = np.array({:?}, dtype='float32').reshape({:?})\n\
              print(' '.join(repr(float(v)) for v in m.predict(x, verbose=0).ravel()))",
@@ -379,19 +372,12 @@ fn convolution_family_save_keras_round_trips_into_python_keras() {
             x.iter().copied().collect::<Vec<f32>>(),
             x.shape()
         );
-        let run = |script: &str| std::process::Command::new(&python).env("KERAS_BACKEND", "jax").args(["-c", script]).output();
-        match run("import keras") {
-            Ok(out) if out.status.success() => {
-                let out = run(&script).unwrap();
-                assert!(out.status.success(), "{name}: Keras could not load the archive: {}", String::from_utf8_lossy(&out.stderr));
-                let text = String::from_utf8(out.stdout).unwrap();
-                let keras: Vec<f32> = text.split_whitespace().map(|v| v.parse().unwrap()).collect();
-                assert_eq!(keras.len(), y.len(), "{name}: {text}");
-                for (a, b) in y.iter().zip(&keras) {
-                    assert!((a - b).abs() <= 1e-5 * b.abs().max(1e-3), "{name}: keras-rs {a}, Keras {b}");
-                }
+        if let Some(text) = common::python(&script) {
+            let keras: Vec<f32> = text.split_whitespace().map(|v| v.parse().unwrap()).collect();
+            assert_eq!(keras.len(), y.len(), "{name}: {text}");
+            for (a, b) in y.iter().zip(&keras) {
+                assert!((a - b).abs() <= 1e-5 * b.abs().max(1e-3), "{name}: keras-rs {a}, Keras {b}");
             }
-            _ => println!("skipped the Python Keras check: no Keras at {python} (set KERAS_PYTHON)"),
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -34,13 +34,14 @@ pub const ARCHITECTURES: &[&str] = &[
     "DenseNet201",
     "Xception",
     "InceptionV3",
+    "InceptionResNetV2",
 ];
 
 /// Keras's default input size (`default_size`) and smallest (`min_size`) for `arch`.
 fn sizes(arch: &str) -> (usize, usize) {
     match arch {
         "Xception" => (299, 71),
-        "InceptionV3" => (299, 75),
+        "InceptionV3" | "InceptionResNetV2" => (299, 75),
         _ => (224, 32),
     }
 }
@@ -140,7 +141,8 @@ fn one(item: &Item) -> syn::Result<TokenStream> {
         "DenseNet169" => densenet(&opts, &[6, 12, 32, 32], "densenet169"),
         "DenseNet201" => densenet(&opts, &[6, 12, 48, 32], "densenet201"),
         "Xception" => xception(&opts),
-        _ => inception_v3(&opts),
+        "InceptionV3" => inception_v3(&opts),
+        _ => inception_resnet_v2(&opts),
     };
     let body = TokenStream::from_str(&body).expect("the builders write valid tokens");
     let output = Ident::new(&output, Span::call_site());
@@ -205,7 +207,11 @@ fn weights_file(arch: &str, o: &Options) -> Option<String> {
             if top && o.shape != [size, size, 3] {
                 return None;
             }
-            let stem = if arch == "InceptionV3" { "inception_v3".to_string() } else { arch.to_lowercase() };
+            let stem = match arch {
+                "InceptionV3" => "inception_v3".to_string(),
+                "InceptionResNetV2" => "inception_resnet_v2".to_string(),
+                _ => arch.to_lowercase(),
+            };
             Some(format!("{stem}_weights_tf_dim_ordering_tf_kernels{notop}.h5"))
         }
     }
@@ -769,6 +775,120 @@ fn inception_v3(o: &Options) -> (String, String, String) {
     (n.out, out, "inception_v3".into())
 }
 
+/// InceptionResNetV2 (`keras/src/applications/inception_resnet_v2.py`).
+fn inception_resnet_v2(o: &Options) -> (String, String, String) {
+    let mut n = Net::new(o);
+    // conv2d_bn: Conv2D (no bias) -> BatchNormalization(scale = false) -> relu, named `name`,
+    // `name_bn`, `name_ac` when named.
+    let cb =
+        |n: &mut Net, dst: &str, src: &str, filters: usize, (r, c): (usize, usize), strides: usize, valid: bool, name: Option<&str>| {
+            let padding = if valid { "valid" } else { "same" };
+            let named = |suffix: &str| name.map_or_else(String::new, |n| format!(", name = \"{n}{suffix}\""));
+            n.call(
+                dst,
+                &format!(
+                    "Conv2D({filters}, ({r}, {c}), strides = ({strides}, {strides}), padding = \"{padding}\", use_bias = false{})",
+                    named("")
+                ),
+                src,
+            );
+            n.call(dst, &format!("BatchNormalization(scale = false{})", named("_bn")), dst);
+            n.call(dst, &format!("Activation(relu{})", named("_ac")), dst);
+        };
+    let c = |n: &mut Net, dst: &str, src: &str, filters: usize, k: (usize, usize)| cb(n, dst, src, filters, k, 1, false, None);
+    // Stem: 35 x 35 x 192.
+    cb(&mut n, "x", "input_layer", 32, (3, 3), 2, true, None);
+    cb(&mut n, "x", "x", 32, (3, 3), 1, true, None);
+    c(&mut n, "x", "x", 64, (3, 3));
+    n.call("x", "MaxPooling2D((3, 3), strides = (2, 2))", "x");
+    cb(&mut n, "x", "x", 80, (1, 1), 1, true, None);
+    cb(&mut n, "x", "x", 192, (3, 3), 1, true, None);
+    n.call("x", "MaxPooling2D((3, 3), strides = (2, 2))", "x");
+    // Mixed 5b (Inception-A): 35 x 35 x 320.
+    c(&mut n, "b0", "x", 96, (1, 1));
+    c(&mut n, "b1", "x", 48, (1, 1));
+    c(&mut n, "b1", "b1", 64, (5, 5));
+    c(&mut n, "b2", "x", 64, (1, 1));
+    c(&mut n, "b2", "b2", 96, (3, 3));
+    c(&mut n, "b2", "b2", 96, (3, 3));
+    n.call("bp", "AveragePooling2D((3, 3), strides = (1, 1), padding = \"same\")", "x");
+    c(&mut n, "bp", "bp", 64, (1, 1));
+    n.call("x", "Concatenate(axis = 3, name = \"mixed_5b\")", "b0, b1, b2, bp");
+    // inception_resnet_block: branches, their concatenation, a 1x1 convolution with bias back to
+    // the input's channels, `x + up * scale` (CustomScaleLayer), then relu but for the last.
+    let block = |n: &mut Net, kind: &str, idx: usize, scale: f64, channels: usize, relu: bool| {
+        let branches = match kind {
+            "block35" => {
+                c(n, "b0", "x", 32, (1, 1));
+                c(n, "b1", "x", 32, (1, 1));
+                c(n, "b1", "b1", 32, (3, 3));
+                c(n, "b2", "x", 32, (1, 1));
+                c(n, "b2", "b2", 48, (3, 3));
+                c(n, "b2", "b2", 64, (3, 3));
+                "b0, b1, b2"
+            }
+            "block17" => {
+                c(n, "b0", "x", 192, (1, 1));
+                c(n, "b1", "x", 128, (1, 1));
+                c(n, "b1", "b1", 160, (1, 7));
+                c(n, "b1", "b1", 192, (7, 1));
+                "b0, b1"
+            }
+            _ => {
+                c(n, "b0", "x", 192, (1, 1));
+                c(n, "b1", "x", 192, (1, 1));
+                c(n, "b1", "b1", 224, (1, 3));
+                c(n, "b1", "b1", 256, (3, 1));
+                "b0, b1"
+            }
+        };
+        let name = format!("{kind}_{idx}");
+        n.call("mixed", &format!("Concatenate(axis = 3, name = \"{name}_mixed\")"), branches);
+        n.call("up", &format!("Conv2D({channels}, (1, 1), padding = \"same\", name = \"{name}_conv\")"), "mixed");
+        n.call("x", &format!("CustomScaleLayer({})", fmt_f64(scale)), "x, up");
+        if relu {
+            n.call("x", &format!("Activation(relu, name = \"{name}_ac\")"), "x");
+        }
+    };
+    for idx in 1..=10 {
+        block(&mut n, "block35", idx, 0.17, 320, true);
+    }
+    // Mixed 6a (Reduction-A): 17 x 17 x 1088.
+    cb(&mut n, "b0", "x", 384, (3, 3), 2, true, None);
+    c(&mut n, "b1", "x", 256, (1, 1));
+    c(&mut n, "b1", "b1", 256, (3, 3));
+    cb(&mut n, "b1", "b1", 384, (3, 3), 2, true, None);
+    n.call("bp", "MaxPooling2D((3, 3), strides = (2, 2), padding = \"valid\")", "x");
+    n.call("x", "Concatenate(axis = 3, name = \"mixed_6a\")", "b0, b1, bp");
+    for idx in 1..=20 {
+        block(&mut n, "block17", idx, 0.1, 1088, true);
+    }
+    // Mixed 7a (Reduction-B): 8 x 8 x 2080.
+    c(&mut n, "b0", "x", 256, (1, 1));
+    cb(&mut n, "b0", "b0", 384, (3, 3), 2, true, None);
+    c(&mut n, "b1", "x", 256, (1, 1));
+    cb(&mut n, "b1", "b1", 288, (3, 3), 2, true, None);
+    c(&mut n, "b2", "x", 256, (1, 1));
+    c(&mut n, "b2", "b2", 288, (3, 3));
+    cb(&mut n, "b2", "b2", 320, (3, 3), 2, true, None);
+    n.call("bp", "MaxPooling2D((3, 3), strides = (2, 2), padding = \"valid\")", "x");
+    n.call("x", "Concatenate(axis = 3, name = \"mixed_7a\")", "b0, b1, b2, bp");
+    for idx in 1..=9 {
+        block(&mut n, "block8", idx, 0.2, 2080, true);
+    }
+    block(&mut n, "block8", 10, 1.0, 2080, false);
+    // Final convolution block: 8 x 8 x 1536.
+    cb(&mut n, "x", "x", 1536, (1, 1), 1, false, Some("conv_7b"));
+    let out = if o.include_top {
+        n.call("x", "GlobalAveragePooling2D(name = \"avg_pool\")", "x");
+        n.call("predictions", &format!("Dense({}, {}, name = \"predictions\")", o.classes, o.activation), "x");
+        "predictions".into()
+    } else {
+        n.pooling(o, None, None)
+    };
+    (n.out, out, "inception_resnet_v2".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -802,6 +922,15 @@ mod tests {
             f("MobileNetV2", opts([224, 224, 3], false, 1.0)).as_deref(),
             Some("mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5")
         );
+        assert_eq!(
+            f("InceptionResNetV2", opts([299, 299, 3], true, 1.0)).as_deref(),
+            Some("inception_resnet_v2_weights_tf_dim_ordering_tf_kernels.h5")
+        );
+        assert_eq!(
+            f("InceptionResNetV2", opts([150, 150, 3], false, 1.0)).as_deref(),
+            Some("inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5")
+        );
+        assert_eq!(f("InceptionResNetV2", opts([224, 224, 3], true, 1.0)), None);
         // No published file: a classifier at another size, other classes, another width.
         assert_eq!(f("ResNet50", opts([160, 160, 3], true, 1.0)), None);
         assert_eq!(f("MobileNetV2", opts([100, 100, 3], true, 1.0)), None);

@@ -33,7 +33,7 @@ use syn::punctuated::Punctuated;
 use syn::{Attribute, Expr, Token, Visibility};
 
 /// The merge layers: they take two or more tensors.
-pub const MERGES: &[&str] = &["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"];
+pub const MERGES: &[&str] = &["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "CustomScaleLayer"];
 
 /// One `struct Name(inputs) -> output { .. }` item.
 pub struct FItem {
@@ -159,6 +159,8 @@ enum Merge {
     Elementwise(&'static str),
     /// `Concatenate` along a per-sample axis (0-based, batch axis excluded).
     Concatenate(i64),
+    /// InceptionResNetV2's `CustomScaleLayer(scale)`: `x + y * scale` of two tensors.
+    Scale(f64),
 }
 
 enum Op {
@@ -469,7 +471,11 @@ fn make(
         }
         (Op::Layer(Box::new(Layer::new(layer?))), args.name.map(|a| (&a.value, a.to_token_stream())), args.params.map(|a| a.value.clone()))
     } else if MERGES.contains(&class) {
-        let signature: &[&str] = if class == "Concatenate" { &["axis"] } else { &[] };
+        let signature: &[&str] = match class {
+            "Concatenate" => &["axis"],
+            "CustomScaleLayer" => &["scale"],
+            _ => &[],
+        };
         let args = bind(class, call, signature, signature.len(), true, diag);
         if let Some(a) = args.input {
             diag.error(a, "`in` is not used in functional!: a layer's input shape is the shape of the tensor it is called on");
@@ -489,6 +495,20 @@ fn make(
                 },
             };
             Merge::Concatenate(axis)
+        } else if class == "CustomScaleLayer" {
+            match args.values[0] {
+                Some(a) => match catalog::float(&a.value) {
+                    Some(v) if v.is_finite() => Merge::Scale(v),
+                    _ => {
+                        diag.error(a, format!("`scale` expects a finite number, found `{}`", a.value.to_token_stream()));
+                        return None;
+                    }
+                },
+                None => {
+                    diag.error(call, "CustomScaleLayer needs its `scale`: `CustomScaleLayer(0.17)` computes `x + y * 0.17` of `[x, y]`");
+                    return None;
+                }
+            }
         } else {
             Merge::Elementwise(class)
         };
@@ -721,6 +741,15 @@ fn merge_shape(m: Merge, class: &str, shapes: &[(&Ident, Shape)]) -> Result<Shap
             }
             Ok(shapes[0].1.clone())
         }
+        Merge::Scale(_) => {
+            if shapes.len() != 2 {
+                return Err(format!("CustomScaleLayer takes exactly 2 tensors (`x + y * scale`), found {}", shapes.len()));
+            }
+            if shapes[0].1 != shapes[1].1 {
+                return Err(format!("CustomScaleLayer needs tensors of one shape, found {}", listed()));
+            }
+            Ok(shapes[0].1.clone())
+        }
         Merge::Concatenate(axis) => {
             let rank = shapes[0].1.len();
             let a = concat_axis(axis, rank).ok_or_else(|| {
@@ -845,6 +874,7 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
                         let prefix = layer.downcast_ref::<TimeDistributed>().map(|td| td.name.as_str());
                         (layer.activity_regularizer(), layer.config(l.input.as_deref().unwrap_or(&[])), prefix)
                     }
+                    Op::Merge(Merge::Scale(scale)) => (None, vec![quote!(("scale", ::keras::model::ConfigValue::Float(#scale)))], None),
                     Op::Merge(_) => (None, Vec::new(), None),
                 };
                 ranges[u] = match &l.custom {
@@ -994,6 +1024,15 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
                 let xs = n.inputs.iter().map(|s| view(*s));
                 forward.push(quote!(ctx.device.merge(::keras::backend::MergeOp::#op, &[#(#xs),*], #b::view_mut(#out, 0..batch * #l));));
             }
+            (Op::Merge(Merge::Scale(scale)), _) => {
+                let scale = *scale as f32;
+                let (x, y) = (view(n.inputs[0]), view(n.inputs[1]));
+                forward.push(quote! {
+                    #b::copy(ctx.device, #y, #b::view_mut(#out, 0..batch * #l));
+                    #b::scale(ctx.device, #b::view_mut(#out, 0..batch * #l), #scale);
+                    #b::add(ctx.device, #x, #b::view_mut(#out, 0..batch * #l));
+                });
+            }
             (Op::Merge(Merge::Concatenate(axis)), _) => {
                 let (outer, total, parts) = concat_layout(m, n, *axis);
                 for (s, w, off) in parts {
@@ -1118,6 +1157,18 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
                     });
                 }
             }
+            (Op::Merge(Merge::Scale(scale)), _) => {
+                let scale = *scale as f32;
+                for (p, s) in n.inputs.iter().enumerate() {
+                    let Some((t, li, add)) = target(*s) else { continue };
+                    let scaled = (p == 1).then(|| quote!(#b::scale(ctx.device, #b::view_mut(#t, 0..batch * #li), #scale);));
+                    backward.push(quote! {
+                        #b::copy(ctx.device, #b::view(#grad, 0..batch * #l), #b::view_mut(#t, 0..batch * #li));
+                        #scaled
+                        #add
+                    });
+                }
+            }
             (Op::Merge(Merge::Concatenate(axis)), _) => {
                 let (outer, total, parts) = concat_layout(m, n, *axis);
                 for (s, w, off) in parts {
@@ -1184,6 +1235,15 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
                 let op = format_ident!("{}", op);
                 let xs = n.inputs.iter().map(|s| one(*s));
                 infer.push(quote!(::keras::backend::LayoutOps::merge(&cpu, ::keras::backend::MergeOp::#op, &[#(#xs),*], &mut #a[..]);));
+            }
+            (Op::Merge(Merge::Scale(scale)), _) => {
+                let scale = *scale as f32;
+                let (x, y) = (one(n.inputs[0]), one(n.inputs[1]));
+                infer.push(quote! {
+                    ::keras::backend::Device::copy(&cpu, #y, &mut #a[..]);
+                    ::keras::backend::Device::scale(&cpu, &mut #a[..], #scale);
+                    ::keras::backend::Device::add(&cpu, #x, &mut #a[..]);
+                });
             }
             (Op::Merge(Merge::Concatenate(axis)), _) => {
                 let (outer, total, parts) = concat_layout(m, n, *axis);

@@ -205,7 +205,8 @@ pub fn sequential(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
 ///   `x = layers.Dense(64)(x)` reads `let h = Dense(64, relu)(h);` (the call sees the
 ///   earlier `h`). A shadowed tensor nothing reads is an error, as any unused one.
 /// - Merge layers take several tensors: `Add()`, `Subtract()` (two), `Multiply()`,
-///   `Average()`, `Maximum()`, `Minimum()` (of one shape), `Concatenate(axis = -1)`.
+///   `Average()`, `Maximum()`, `Minimum()` (of one shape), `Concatenate(axis = -1)`, and
+///   InceptionResNetV2's `CustomScaleLayer(scale)(x, y)`, which is `x + y * scale`.
 /// - The output is the name after `->`. Every input and `let` must lead to it, and every
 ///   layer bound must be called.
 /// - Checked at compile time, each at its tokens: the shapes a merge receives, a shared layer
@@ -269,7 +270,7 @@ pub fn functional(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
 
 /// Defines a model of Keras's model zoo (`keras.applications`): VGG16, VGG19, ResNet50,
 /// ResNet101, ResNet152, MobileNet, MobileNetV2, DenseNet121, DenseNet169, DenseNet201,
-/// Xception, InceptionV3, with
+/// Xception, InceptionV3, InceptionResNetV2, with
 /// Keras's options, as a [`functional!`] model whose shapes and parameter count the compiler
 /// checked.
 ///
@@ -285,9 +286,11 @@ pub fn functional(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
 /// item   := attribute* visibility 'struct' Name '=' Arch '(' (option '=' value),* ')' ';'
 /// Arch   := VGG16 | VGG19 | ResNet50 | ResNet101 | ResNet152 | MobileNet | MobileNetV2
 ///         | DenseNet121 | DenseNet169 | DenseNet201 | Xception | InceptionV3
+///         | InceptionResNetV2
 /// option := input_shape = [height, width, channels]     default [224, 224, 3] ([299, 299, 3] for
-///                                                        Xception, InceptionV3); at least 32x32
-///                                                        (71x71 Xception, 75x75 InceptionV3)
+///                                                        Xception and the Inceptions); at least
+///                                                        32x32 (71x71 Xception, 75x75 the
+///                                                        Inceptions)
 ///         | include_top = true | false                   default true: the ImageNet classifier
 ///         | pooling = "avg" | "max" | None               the headless model's pooling; default None
 ///         | classes = N                                  default 1000

@@ -266,11 +266,16 @@ pub fn run_fixture_on<M: keras::Model>(device: &M::Backend, name: &str, rtol: f6
 }
 
 /// What Python prints running `script` (with Keras's JAX backend), where Python Keras is at
-/// hand (`KERAS_PYTHON`, else `/tmp/refenv/bin/python`); `None` without Keras.
+/// hand (`KERAS_PYTHON`, else `KERAS_APPLICATIONS_PYTHON`, else `/tmp/refenv/bin/python`);
+/// `None` without Keras, except under CI (`CI=true`), where `.ci/run` installs it and a missing
+/// Keras fails the test.
 pub fn python(script: &str) -> Option<String> {
-    let python = std::env::var("KERAS_PYTHON").unwrap_or_else(|_| "/tmp/refenv/bin/python".into());
+    let python = std::env::var("KERAS_PYTHON")
+        .or_else(|_| std::env::var("KERAS_APPLICATIONS_PYTHON"))
+        .unwrap_or_else(|_| "/tmp/refenv/bin/python".into());
     let run = |script: &str| std::process::Command::new(&python).env("KERAS_BACKEND", "jax").args(["-c", script]).output();
     if !run("import keras").is_ok_and(|out| out.status.success()) {
+        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "no Python Keras at {python}: .ci/run installs it (set KERAS_PYTHON)");
         println!("skipped the Python Keras check: no Keras at {python} (set KERAS_PYTHON)");
         return None;
     }

@@ -737,7 +737,7 @@ fn layer_config(layer: &LayerSpec) -> serde_json::Map<String, Value> {
 /// The `config.json` of a functional model: every layer with the calls that feed it
 /// (`inbound_nodes`), the inputs and the output.
 fn functional_config<M: Model>() -> Value {
-    const MERGES: [&str; 7] = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"];
+    const MERGES: [&str; 8] = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "CustomScaleLayer"];
     let tensor = |&(l, call): &(usize, usize)| {
         let source = &M::LAYERS[l];
         let output = M::NODES.iter().filter(|n| n.layer == l).nth(call).map_or(source.output_shape, |n| n.output);
@@ -777,8 +777,14 @@ fn functional_config<M: Model>() -> Value {
                 serde_json::json!({ "args": [arg], "kwargs": {} })
             })
             .collect();
+        // InceptionResNetV2's CustomScaleLayer is a class of Keras's application module, which
+        // Keras's loader imports by this module path.
+        let (module, registered) = match layer.class {
+            "CustomScaleLayer" => ("keras.src.applications.inception_resnet_v2", Value::from("CustomScaleLayer")),
+            _ => ("keras.layers", Value::Null),
+        };
         layers.push(serde_json::json!({
-            "module": "keras.layers", "class_name": layer.class, "registered_name": null, "name": layer.name,
+            "module": module, "class_name": layer.class, "registered_name": registered, "name": layer.name,
             "config": layer_config(layer), "inbound_nodes": nodes,
         }));
     }
