@@ -505,6 +505,22 @@ const GEMM_SHAPES: &[(&str, &str, usize, usize, usize, bool, bool)] = &[
     ("W-cnn", "dense forward", 128, 5408, 10, false, false),
     ("W-cnn", "dense dW", 5408, 128, 10, true, false),
     ("W-cnn", "dense dX", 128, 10, 5408, false, true),
+    // ResNet50 at batch 1 (issue 16's A-resnet50-b1): each convolution's im2col product, pixels
+    // x (kh * kw * c) x filters.
+    ("ResNet50 b1", "conv1 7x7/2", 12544, 147, 64, false, false),
+    ("ResNet50 b1", "conv2 1x1 64->64", 3136, 64, 64, false, false),
+    ("ResNet50 b1", "conv2 3x3 64", 3136, 576, 64, false, false),
+    ("ResNet50 b1", "conv2 1x1 64->256", 3136, 64, 256, false, false),
+    ("ResNet50 b1", "conv2 1x1 256->64", 3136, 256, 64, false, false),
+    ("ResNet50 b1", "conv3 3x3 128", 784, 1152, 128, false, false),
+    ("ResNet50 b1", "conv3 1x1 128->512", 784, 128, 512, false, false),
+    ("ResNet50 b1", "conv3 1x1 512->128", 784, 512, 128, false, false),
+    ("ResNet50 b1", "conv4 3x3 256", 196, 2304, 256, false, false),
+    ("ResNet50 b1", "conv4 1x1 256->1024", 196, 256, 1024, false, false),
+    ("ResNet50 b1", "conv4 1x1 1024->256", 196, 1024, 256, false, false),
+    ("ResNet50 b1", "conv5 3x3 512", 49, 4608, 512, false, false),
+    ("ResNet50 b1", "conv5 1x1 512->2048", 49, 512, 2048, false, false),
+    ("ResNet50 b1", "conv5 1x1 2048->512", 49, 2048, 512, false, false),
     ("ceiling", "2048^3 (anchors' gemm_ceiling)", 2048, 2048, 2048, false, false),
     ("micro-kernel", "one 12 x 32 tile, in L1", 12, 256, 32, true, false),
 ];

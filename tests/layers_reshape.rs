@@ -27,6 +27,7 @@ sequential! {
 /// after the wrapper is `dense_1` (the wrapped layer took `dense`).
 #[test]
 fn time_distributed_weights_have_keras_names() {
+    let _seed = SEED.lock().unwrap_or_else(|e| e.into_inner());
     let f = Fixture::load("D_layer_timedistributed_dense");
     let want: Vec<String> = f
         .value("weights_init")
@@ -44,6 +45,7 @@ fn time_distributed_weights_have_keras_names() {
 /// Keras's `predict`.
 #[test]
 fn noise_layers_are_the_identity_in_inference() {
+    let _seed = SEED.lock().unwrap_or_else(|e| e.into_inner());
     let f = Fixture::load("D_layer_noise_layers");
     let mut model = NoiseNet::create(&Cpu::default()).unwrap();
     model.set_weights(&f.weights("weights_init")).unwrap();
@@ -67,7 +69,9 @@ fn moments(v: &[f32]) -> (f64, f64) {
     (mean, v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n)
 }
 
-/// Models are created under the global seed: tests that set it hold this lock.
+/// Models are created under the global seed (their weights and noise streams are drawn from it):
+/// every test holds this lock, so none creates a model between another's `set_random_seed` and its
+/// model.
 static SEED: Mutex<()> = Mutex::new(());
 
 sequential! { struct Noisy = Input(1000) => GaussianNoise(0.5); }
@@ -154,6 +158,7 @@ sequential! {
 
 #[test]
 fn summary_is_keras_summary() {
+    let _seed = SEED.lock().unwrap_or_else(|e| e.into_inner());
     let want = include_str!("fixtures/reshapefam_summary.txt").replacen("Model: \"sequential\"", "Model: \"everything\"", 1);
     let got = Everything::create(&Cpu::default()).unwrap().summary().to_string();
     assert_eq!(got, want);
@@ -166,6 +171,7 @@ fn summary_is_keras_summary() {
 /// predicts what Keras predicted; saved again by keras-rs, it loads back the same.
 #[test]
 fn keras_files_load_and_predict_as_keras() {
+    let _seed = SEED.lock().unwrap_or_else(|e| e.into_inner());
     let f = Fixture::load("reshapefam_files");
     let (x, want, weights) = (f.tensor("x"), f.tensor("forward"), f.weights("weights"));
     for file in ["reshapefam_files.keras", "reshapefam_files.h5", "reshapefam_files.weights.h5"] {
@@ -190,6 +196,7 @@ fn keras_files_load_and_predict_as_keras() {
 /// `predict_one` (stack buffers, one sample) agrees with `predict` through every layer of this file.
 #[test]
 fn predict_one_agrees_with_predict() {
+    let _seed = SEED.lock().unwrap_or_else(|e| e.into_inner());
     let f = Fixture::load("reshapefam_files");
     let mut model = Everything::create(&Cpu::default()).unwrap();
     model.set_weights(&f.weights("weights")).unwrap();
@@ -212,6 +219,7 @@ sequential! {
 /// The wrapped layer's configuration is part of the architecture a file is checked against.
 #[test]
 fn a_file_with_another_wrapped_layer_is_refused() {
+    let _seed = SEED.lock().unwrap_or_else(|e| e.into_inner());
     for file in ["reshapefam_files.keras", "reshapefam_files.h5"] {
         let mut model = WrappedRelu::create(&Cpu::default()).unwrap();
         let e = model.load_keras(format!("{}/tests/fixtures/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap_err().to_string();
@@ -241,6 +249,7 @@ sequential! {
 /// values elsewhere is refused, though every weight would fit.
 #[test]
 fn a_file_with_other_reshaping_arguments_is_refused() {
+    let _seed = SEED.lock().unwrap_or_else(|e| e.into_inner());
     let path = format!("{}/tests/fixtures/reshapefam_files.keras", env!("CARGO_MANIFEST_DIR"));
     let e = Bilinear::create(&Cpu::default()).unwrap().load_keras(&path).unwrap_err().to_string();
     assert!(

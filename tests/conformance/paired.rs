@@ -820,6 +820,21 @@ impl<A: Backend, B: Backend> WindowOps for Paired<A, B> {
         self.check("depthwise", [Self::out("y", Tol::Sum, &mut y)]);
     }
 
+    // `cols` is scratch (the CPU leaves it, others fill it): only `y` is compared.
+    fn depthwise_conv(
+        &self,
+        g: &Window2d,
+        dw: &Depthwise,
+        batch: usize,
+        x: Self::View<'_>,
+        kernel: Self::View<'_>,
+        mut cols: Self::ViewMut<'_>,
+        mut y: Self::ViewMut<'_>,
+    ) {
+        both!(self, |d, s| d.depthwise_conv(g, dw, batch, s.v(x), s.v(kernel), s.m(&mut cols), s.m(&mut y)));
+        self.check("depthwise_conv", [Self::out("y", Tol::Sum, &mut y)]);
+    }
+
     fn depthwise_kernel_grad(&self, dw: &Depthwise, cols: Self::View<'_>, dy: Self::View<'_>, mut dkernel: Self::ViewMut<'_>) {
         both!(self, |d, s| d.depthwise_kernel_grad(dw, s.v(cols), s.v(dy), s.m(&mut dkernel)));
         self.check("depthwise_kernel_grad", [Self::out("dkernel", Tol::Sum, &mut dkernel)]);

@@ -1,5 +1,5 @@
 //! Sliding-window kernels: im2col and its adjoint col2im, the depthwise product and its two
-//! gradients, pooling and its backward pass, each against plain loops over the window geometry
+//! gradients, the depthwise convolution straight from the input, pooling and its backward pass, each against plain loops over the window geometry
 //! (Keras's `same` and `valid` padding, explicit padding heavier at the top, strides, dilations,
 //! windows larger than the image, an empty batch and one large enough for the CPU's threads).
 
@@ -10,6 +10,7 @@ pub fn suite<B: Backend>(dev: &B) {
     im2col(dev);
     col2im(dev);
     depthwise(dev);
+    depthwise_conv(dev);
     depthwise_kernel_grad(dev);
     depthwise_input_grad(dev);
     pool2d(dev);
@@ -212,6 +213,44 @@ fn depthwise<B: Backend>(dev: &B) {
         let what = format!("depthwise {d:?}");
         let got = output(dev, &what, rows * c * dm, |y| dev.depthwise(d, v::<B>(&cb), v::<B>(&kb), y));
         close(&what, &got, &want, rtol_for(taps));
+    }
+}
+
+/// The depthwise convolution of the input (`depthwise_conv`, which may skip the patch matrix) is
+/// the depthwise product of its im2col, at every geometry, with depth multipliers 1 and 2 (channel
+/// counts off the SIMD widths, a window with more taps than the CPU gathers at once).
+fn depthwise_conv<B: Backend>(dev: &B) {
+    let mut geometries = cases();
+    geometries.push((2, keras_window(12, 11, 19, (9, 9), (1, 1), (1, 1), true)));
+    geometries.push((2, keras_window(9, 9, 35, (3, 3), (2, 2), (1, 1), true)));
+    for (seed, (batch, g)) in geometries.into_iter().enumerate() {
+        for dm in [1, 2] {
+            let (taps, c) = (g.kh * g.kw, g.c);
+            let rows = batch * g.oh * g.ow;
+            let x = signed(batch * g.h * g.w * c, 300 + seed as u64);
+            let kernel = signed(taps * c * dm, 400 + seed as u64);
+            let cols = im2col_ref(&g, batch, &x);
+            let mut want = vec![0.0f64; rows * c * dm];
+            for r in 0..rows {
+                for ch in 0..c {
+                    for m in 0..dm {
+                        for t in 0..taps {
+                            want[r * c * dm + ch * dm + m] +=
+                                cols[r * taps * c + t * c + ch] as f64 * kernel[t * c * dm + ch * dm + m] as f64;
+                        }
+                    }
+                }
+            }
+            let d = Depthwise { rows, taps, c, dm };
+            let what = format!("depthwise_conv, batch {batch}, dm {dm}, {g:?}");
+            let (xb, kb) = (up(dev, &x), up(dev, &kernel));
+            let mut scratch = up(dev, &vec![0.0; rows * taps * c]);
+            let got = output(dev, &what, rows * c * dm, |y| {
+                let scratch = B::view_mut(&mut scratch, 0..rows * taps * c);
+                dev.depthwise_conv(&g, &d, batch, v::<B>(&xb), v::<B>(&kb), scratch, y)
+            });
+            close(&what, &got, &want, rtol_for(taps));
+        }
     }
 }
 

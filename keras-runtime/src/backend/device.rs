@@ -361,6 +361,24 @@ pub trait WindowOps: Device {
         host::run(self, &[Self::shorten(&cols), Self::shorten(&kernel)], y, |[cols, kernel], out| window::depthwise(d, cols, kernel, out));
     }
 
+    /// The depthwise convolution of `batch` NHWC samples `x` over the windows of `g`, as
+    /// [`WindowOps::im2col`] into `cols` then [`WindowOps::depthwise`] compute it, into `y`. A
+    /// backend may read `x` directly and leave `cols` (scratch of `batch * oh * ow * kh * kw * c`
+    /// floats) as it was: the CPU does, with the same sums.
+    fn depthwise_conv(
+        &self,
+        g: &Window2d,
+        d: &Depthwise,
+        batch: usize,
+        x: Self::View<'_>,
+        kernel: Self::View<'_>,
+        mut cols: Self::ViewMut<'_>,
+        y: Self::ViewMut<'_>,
+    ) {
+        self.im2col(g, batch, x, Self::reborrow(&mut cols));
+        self.depthwise(d, Self::freeze(&cols), kernel, y);
+    }
+
     /// The kernel gradient of [`WindowOps::depthwise`]: `dkernel[t, ch * dm + m]` (overwritten)
     /// `= Σ_r cols[r, t * c + ch] · dy[r, ch * dm + m]`.
     fn depthwise_kernel_grad(&self, d: &Depthwise, cols: Self::View<'_>, dy: Self::View<'_>, dkernel: Self::ViewMut<'_>) {

@@ -32,6 +32,12 @@ impl<const IN: usize, const OUT: usize, const KERNEL: usize, const FILTERS: usiz
     /// activation's input when its derivative needs it.
     pub const SCRATCH: usize = COLS + if A::KIND.needs_input() { OUT } else { 0 };
 
+    /// A 1x1 window at stride 1 without padding: the patch matrix is the input itself, so
+    /// `forward` and `backward` skip im2col and col2im.
+    const fn pointwise(g: &Window2d) -> bool {
+        g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.oh == g.h && g.ow == g.w
+    }
+
     /// The layer over `window` (whose sizes must agree with the const parameters).
     pub const fn new(window: Window2d) -> Self {
         assert!(window.h * window.w * window.c == IN && window.oh * window.ow * FILTERS == OUT);
@@ -56,12 +62,16 @@ impl<
         let dev = ctx.device;
         let (batch, g) = (x.rows, &self.window);
         let (mut cols, rest) = B::split_mut(scratch, batch * COLS);
-        dev.im2col(g, batch, x.view, B::reborrow(&mut cols));
         let kernel = B::sub(params, 0..KERNEL);
         let bias = BIAS.then(|| B::sub(params, KERNEL..Self::PARAMS));
         let pre = (training && A::KIND.needs_input()).then(|| B::split_mut(rest, batch * OUT).0);
         let l = Linear { rows: batch * g.out_pixels(), k: g.patch_len(), n: FILTERS, act: A::KIND };
-        dev.linear(&l, B::freeze(&cols), kernel, bias, y.view, pre);
+        if Self::pointwise(g) {
+            dev.linear(&l, x.view, kernel, bias, y.view, pre);
+        } else {
+            dev.im2col(g, batch, x.view, B::reborrow(&mut cols));
+            dev.linear(&l, B::freeze(&cols), kernel, bias, y.view, pre);
+        }
     }
 
     /// Gradients of kernel and bias into `grads`; `dx` (when wanted) gets the input gradient.
@@ -82,9 +92,16 @@ impl<
             BIAS.then_some(dbias),
         );
         let dz = B::freeze(&dy.view);
+        let kernel = B::sub(params, 0..KERNEL);
+        if Self::pointwise(g) {
+            dev.gemm(&Gemm::tn(patch, FILTERS, pixels), x.view, dz, dkernel);
+            if let Some(dx) = dx {
+                dev.gemm(&Gemm::nt(pixels, patch, FILTERS), dz, kernel, dx.view);
+            }
+            return;
+        }
         dev.gemm(&Gemm::tn(patch, FILTERS, pixels), B::freeze(&cols), dz, dkernel);
         if let Some(dx) = dx {
-            let kernel = B::sub(params, 0..KERNEL);
             dev.gemm(&Gemm::nt(pixels, patch, FILTERS), dz, kernel, B::reborrow(&mut cols));
             dev.col2im(g, batch, B::freeze(&cols), dx.view);
         }

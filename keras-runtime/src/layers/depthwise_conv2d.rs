@@ -59,9 +59,15 @@ impl<
         let dev = ctx.device;
         let (batch, g) = (x.rows, &self.window);
         let (mut cols, rest) = B::split_mut(scratch, batch * COLS);
-        dev.im2col(g, batch, x.view, B::reborrow(&mut cols));
         let d = depthwise(g, batch, CHANNELS);
-        dev.depthwise(&d, B::freeze(&cols), B::sub(params, 0..KERNEL), B::reborrow(&mut y.view));
+        let kernel = B::sub(params, 0..KERNEL);
+        if training {
+            // `backward` reads the patch matrix.
+            dev.im2col(g, batch, x.view, B::reborrow(&mut cols));
+            dev.depthwise(&d, B::freeze(&cols), kernel, B::reborrow(&mut y.view));
+        } else {
+            dev.depthwise_conv(g, &d, batch, x.view, kernel, cols, B::reborrow(&mut y.view));
+        }
         let bias = BIAS.then(|| B::sub(params, KERNEL..Self::PARAMS));
         let pre = (training && A::KIND.needs_input()).then(|| B::split_mut(rest, batch * OUT).0);
         dev.bias_act(&BiasAct { rows: d.rows, cols: CHANNELS, act: A::KIND }, y.view, bias, pre);
@@ -156,8 +162,14 @@ impl<
         let d = depthwise(g, batch, INNER);
         let (mut cols, rest) = B::split_mut(scratch, batch * COLS);
         let (mut mid, rest) = B::split_mut(rest, batch * Self::MID);
-        dev.im2col(g, batch, x.view, B::reborrow(&mut cols));
-        dev.depthwise(&d, B::freeze(&cols), B::sub(params, 0..DEPTHWISE), B::reborrow(&mut mid));
+        let kernel = B::sub(params, 0..DEPTHWISE);
+        if training {
+            // `backward` reads the patch matrix.
+            dev.im2col(g, batch, x.view, B::reborrow(&mut cols));
+            dev.depthwise(&d, B::freeze(&cols), kernel, B::reborrow(&mut mid));
+        } else {
+            dev.depthwise_conv(g, &d, batch, x.view, kernel, cols, B::reborrow(&mut mid));
+        }
         let pointwise = B::sub(params, DEPTHWISE..DEPTHWISE + Self::POINTWISE);
         let bias = BIAS.then(|| B::sub(params, DEPTHWISE + Self::POINTWISE..Self::PARAMS));
         let pre = (training && A::KIND.needs_input()).then(|| B::split_mut(rest, batch * OUT).0);

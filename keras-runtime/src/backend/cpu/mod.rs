@@ -350,6 +350,11 @@ impl WindowOps for Cpu {
     }
 
     #[inline]
+    fn depthwise_conv(&self, g: &Window2d, d: &Depthwise, batch: usize, x: &[f32], kernel: &[f32], _cols: &mut [f32], y: &mut [f32]) {
+        window::depthwise_conv(g, batch, d.dm, x, kernel, y);
+    }
+
+    #[inline]
     fn depthwise_kernel_grad(&self, d: &Depthwise, cols: &[f32], dy: &[f32], dkernel: &mut [f32]) {
         window::depthwise_kernel_grad(d, cols, dy, dkernel);
     }

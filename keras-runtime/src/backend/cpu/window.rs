@@ -3,6 +3,7 @@
 //! Samples are independent, so large batches are split over the thread pool.
 
 use super::pool;
+use super::simd::{Simd, simd_fn};
 use crate::backend::ops::{Depthwise, Pool2d, PoolKind, Window2d};
 
 /// Work below this many floats per call stays on the calling thread.
@@ -57,12 +58,29 @@ fn for_each_tap(g: &Window2d, mut f: impl FnMut(usize, usize, usize)) {
     }
 }
 
-/// See `WindowOps::im2col`.
+/// See `WindowOps::im2col`. One output row of patches per task (so one image is split over the
+/// threads too), each value written once: copied, or zero where the tap reads padding.
 pub fn im2col(g: &Window2d, batch: usize, x: &[f32], cols: &mut [f32]) {
     let (k, c) = (g.patch_len(), g.c);
-    per_sample(batch, x, g.in_len(), cols, g.out_pixels() * k, &|_, xs, out| {
-        out.fill(0.0);
-        for_each_tap(g, |p, t, src| out[p * k + t * c..][..c].copy_from_slice(&xs[src..src + c]));
+    let row = g.ow * k;
+    per_part(batch * g.oh, cols, row, batch * g.oh * row, &|r, out| {
+        let (n, oy) = (r / g.oh, r % g.oh);
+        let xs = &x[n * g.in_len()..][..g.in_len()];
+        for (ox, patch) in out.chunks_exact_mut(k).enumerate() {
+            for i in 0..g.kh {
+                let taps = &mut patch[i * g.kw * c..][..g.kw * c];
+                let Some(iy) = Window2d::tap(oy, i, g.sh, g.dh, g.pt, g.h) else {
+                    taps.fill(0.0);
+                    continue;
+                };
+                for (j, tap) in taps.chunks_exact_mut(c).enumerate() {
+                    match Window2d::tap(ox, j, g.sw, g.dw, g.pl, g.w) {
+                        Some(ix) => tap.copy_from_slice(&xs[(iy * g.w + ix) * c..][..c]),
+                        None => tap.fill(0.0),
+                    }
+                }
+            }
+        }
     });
 }
 
@@ -122,6 +140,83 @@ pub fn depthwise(d: &Depthwise, cols: &[f32], kernel: &[f32], y: &mut [f32]) {
             }
         }
     });
+}
+
+/// See `WindowOps::depthwise_conv`: the depthwise convolution read straight from the input, one
+/// output row per task, with the sums of [`depthwise`] (from 0, taps in kernel order, each
+/// product rounded then added), so the results are the same bit for bit.
+pub fn depthwise_conv(g: &Window2d, batch: usize, dm: usize, x: &[f32], kernel: &[f32], y: &mut [f32]) {
+    let row = g.ow * g.c * dm;
+    let work = batch * (g.in_len() + g.oh * row * g.kh * g.kw);
+    per_part(batch * g.oh, y, row, work, &|r, out| {
+        let (n, oy) = (r / g.oh, r % g.oh);
+        depthwise_row(g, dm, oy, &x[n * g.in_len()..][..g.in_len()], kernel, out);
+    });
+}
+
+/// The most window taps [`depthwise_row`] gathers on the stack (larger windows go tap by tap).
+const MAX_TAPS: usize = 64;
+
+simd_fn!(fn depthwise_row / depthwise_row_at(g: &Window2d, dm: usize, oy: usize, x: &[f32], kernel: &[f32], out: &mut [f32]) => depthwise_row_impl);
+
+/// Output row `oy` of one sample `x` (`ow * c * dm` floats).
+#[inline(always)]
+fn depthwise_row_impl<S: Simd>(s: S, g: &Window2d, dm: usize, oy: usize, x: &[f32], kernel: &[f32], out: &mut [f32]) {
+    let (c, n) = (g.c, g.c * dm);
+    let mut taps = [(0usize, 0usize); MAX_TAPS];
+    for ox in 0..g.ow {
+        let o = &mut out[ox * n..][..n];
+        // The taps that read the input: (input offset, kernel offset).
+        if dm == 1 && g.kh * g.kw <= MAX_TAPS {
+            let mut count = 0;
+            for i in 0..g.kh {
+                let Some(iy) = Window2d::tap(oy, i, g.sh, g.dh, g.pt, g.h) else { continue };
+                for j in 0..g.kw {
+                    let Some(ix) = Window2d::tap(ox, j, g.sw, g.dw, g.pl, g.w) else { continue };
+                    taps[count] = ((iy * g.w + ix) * c, (i * g.kw + j) * n);
+                    count += 1;
+                }
+            }
+            let mut k = 0;
+            while k + S::LANES <= c {
+                let mut acc = s.splat(0.0);
+                for &(xo, ko) in &taps[..count] {
+                    // SAFETY: `xo + k + LANES <= xo + c`, inside the sample; `ko + k + LANES <= ko + n`, inside the kernel.
+                    acc = unsafe { s.add(acc, s.mul(s.load(x[xo + k..xo + c].as_ptr()), s.load(kernel[ko + k..ko + n].as_ptr()))) };
+                }
+                // SAFETY: `k + LANES <= n`.
+                unsafe { s.store(o[k..].as_mut_ptr(), acc) };
+                k += S::LANES;
+            }
+            if k < c {
+                let rest = c - k;
+                let mut acc = s.splat(0.0);
+                for &(xo, ko) in &taps[..count] {
+                    // SAFETY: `rest` floats from `xo + k` and `ko + k` lie inside the sample and the kernel.
+                    acc =
+                        unsafe { s.add(acc, s.mul(s.load_part(x[xo + k..].as_ptr(), rest), s.load_part(kernel[ko + k..].as_ptr(), rest))) };
+                }
+                // SAFETY: `rest` floats from `k` lie inside `o`.
+                unsafe { s.store_part(o[k..].as_mut_ptr(), acc, rest) };
+            }
+            continue;
+        }
+        // A depth multiplier, or a very large window: tap by tap into the output.
+        o.fill(0.0);
+        for i in 0..g.kh {
+            let Some(iy) = Window2d::tap(oy, i, g.sh, g.dh, g.pt, g.h) else { continue };
+            for j in 0..g.kw {
+                let Some(ix) = Window2d::tap(ox, j, g.sw, g.dw, g.pl, g.w) else { continue };
+                let xs = &x[(iy * g.w + ix) * c..][..c];
+                let ks = &kernel[(i * g.kw + j) * n..][..n];
+                for ((os, x), ws) in o.chunks_exact_mut(dm).zip(xs).zip(ks.chunks_exact(dm)) {
+                    for (o, w) in os.iter_mut().zip(ws) {
+                        *o += x * w;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// See `WindowOps::depthwise_kernel_grad`.
@@ -272,5 +367,50 @@ fn hand_out<const NAN: bool>(dw: &mut [f32], left: &mut [f32], xw: &[f32], yw: &
         let hit = (x == y) | (NAN & x.is_nan() & y.is_nan());
         *d += if hit { *l } else { 0.0 };
         *l = if hit { 0.0 } else { *l };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::cpu::simd::{Level, supported};
+
+    /// `depthwise_conv` gives what `im2col` then `depthwise` give, bit for bit, at every SIMD
+    /// level: strides, dilation, padding on every side, channel counts off the vector width, a
+    /// depth multiplier, and a window too large for the gathered taps.
+    #[test]
+    fn depthwise_conv_is_im2col_then_depthwise() {
+        let cases = [
+            // (h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, dm)
+            (7, 6, 19, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+            (9, 8, 32, 3, 3, 2, 2, 1, 1, 0, 1, 1),
+            (8, 8, 5, 3, 2, 1, 2, 2, 1, 2, 0, 1),
+            (6, 7, 3, 3, 3, 1, 1, 1, 1, 1, 1, 2),
+            (12, 12, 17, 9, 9, 1, 1, 1, 1, 4, 4, 1),
+        ];
+        for (h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, dm) in cases {
+            let span = |n: usize, k: usize, s: usize, d: usize, p: usize| (n + 2 * p - d * (k - 1) - 1) / s + 1;
+            let g = Window2d { h, w, c, oh: span(h, kh, sh, dh, pt), ow: span(w, kw, sw, dw, pl), kh, kw, sh, sw, dh, dw, pt, pl };
+            let batch = 2;
+            let x: Vec<f32> = (0..batch * g.in_len()).map(|i| ((i * 37 % 101) as f32 - 50.0) / 17.0).collect();
+            let kernel: Vec<f32> = (0..kh * kw * c * dm).map(|i| ((i * 53 % 97) as f32 - 48.0) / 31.0).collect();
+            let d = Depthwise { rows: batch * g.out_pixels(), taps: kh * kw, c, dm };
+            let mut cols = vec![0.0; batch * g.out_pixels() * g.patch_len()];
+            im2col(&g, batch, &x, &mut cols);
+            let mut want = vec![0.0; batch * g.out_pixels() * c * dm];
+            depthwise(&d, &cols, &kernel, &mut want);
+            for level in [Level::Avx512, Level::Avx2, Level::Scalar].into_iter().filter(|l| supported(*l)) {
+                let mut got = vec![f32::NAN; want.len()];
+                for (r, out) in got.chunks_exact_mut(g.ow * c * dm).enumerate() {
+                    let (n, oy) = (r / g.oh, r % g.oh);
+                    // SAFETY: this CPU supports `level`.
+                    unsafe { depthwise_row_at(level, &g, dm, oy, &x[n * g.in_len()..][..g.in_len()], &kernel, out) };
+                }
+                assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "{g:?} dm {dm} at {level:?}");
+            }
+            let mut got = vec![f32::NAN; want.len()];
+            depthwise_conv(&g, batch, dm, &x, &kernel, &mut got);
+            assert_eq!(got, want, "{g:?} dm {dm}");
+        }
     }
 }
