@@ -1345,6 +1345,7 @@ impl OptimizerStep {
 // read-only view, `M` a writable one (`&[f32]` and `&mut [f32]` on the CPU).
 
 /// A layer's scale and offset (`gamma`, `beta`), each optional.
+#[derive(Clone, Copy)]
 pub struct Affine<V> {
     /// The scale, one per normalized feature.
     pub gamma: Option<V>,
@@ -1364,6 +1365,7 @@ pub struct NormGrads<M> {
 
 /// Batch normalization's statistics kept for the backward pass: per column, the mean and
 /// `1 / sqrt(var + epsilon)`.
+#[derive(Clone, Copy)]
 pub struct BatchStats<V> {
     /// The batch's mean.
     pub mean: V,

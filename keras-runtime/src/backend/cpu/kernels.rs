@@ -556,24 +556,74 @@ fn sum_squares_impl<S: Simd>(_s: S, v: &[f32]) -> f32 {
 /// Per-column mean and biased variance of a `rows x cols` row-major matrix (two passes).
 pub fn moments(n: &Norm, x: &[f32], mean: &mut [f32], var: &mut [f32]) {
     let (rows, cols) = (n.rows, n.cols);
-    let (x, mean, var) = (&x[..rows * cols], &mut mean[..cols], &mut var[..cols]);
-    mean.fill(0.0);
-    for row in x.chunks_exact(cols) {
-        for (m, &v) in mean.iter_mut().zip(row) {
-            *m += v;
+    let x = &x[..rows * cols];
+    let (mp, vp) = (Rows::new(&mut mean[..cols], 1), Rows::new(&mut var[..cols], 1));
+    per_column_block(rows, cols, &|c0, c1| {
+        // SAFETY: column blocks are disjoint.
+        let (m, v) = unsafe { (mp.rows(&(c0..c1)), vp.rows(&(c0..c1))) };
+        moments_block(x, cols, c0, m, v);
+    });
+}
+
+/// Runs `f(c0, c1)` over blocks of the `cols` columns of a `rows x cols` matrix, split over the
+/// thread pool when the matrix is large: each column's work (a pass over the rows, in row
+/// order) is the same whatever the split, so the results do not depend on the thread count.
+fn per_column_block(rows: usize, cols: usize, f: &(dyn Fn(usize, usize) + Sync)) {
+    let pool = pool::global();
+    // Blocks of whole 16-float vectors (one cache line per row).
+    let blocks = cols.div_ceil(16);
+    if rows * cols < PARALLEL_MIN_ELEMS || pool.threads() == 1 || blocks < 2 {
+        f(0, cols);
+        return;
+    }
+    let tasks = pool.threads().min(blocks);
+    pool.run(tasks, &|t| {
+        let (b0, b1) = (blocks * t / tasks, blocks * (t + 1) / tasks);
+        if b0 < b1 {
+            f(b0 * 16, (b1 * 16).min(cols));
         }
-    }
-    for m in mean.iter_mut() {
-        *m /= rows as f32;
-    }
-    var.fill(0.0);
-    for row in x.chunks_exact(cols) {
-        for ((s, &v), &m) in var.iter_mut().zip(row).zip(mean.iter()) {
-            *s += (v - m) * (v - m);
+    });
+}
+
+simd_fn!(fn moments_block / moments_block_at(x: &[f32], cols: usize, c0: usize, mean: &mut [f32], var: &mut [f32]) => moments_impl);
+
+/// `lanes` of `cols`-wide rows from column `c0 + k`: a whole vector or the last part.
+#[inline(always)]
+unsafe fn load_n<S: Simd>(s: S, p: *const f32, n: usize) -> S::V {
+    // SAFETY: the caller vouches for `n` floats at `p`.
+    unsafe { if n == S::LANES { s.load(p) } else { s.load_part(p, n) } }
+}
+
+#[inline(always)]
+unsafe fn store_n<S: Simd>(s: S, p: *mut f32, v: S::V, n: usize) {
+    // SAFETY: the caller vouches for `n` floats at `p`.
+    unsafe { if n == S::LANES { s.store(p, v) } else { s.store_part(p, v, n) } }
+}
+
+/// Mean and biased variance of columns `c0..c0 + mean.len()` (two passes, rows in order).
+#[inline(always)]
+fn moments_impl<S: Simd>(s: S, x: &[f32], cols: usize, c0: usize, mean: &mut [f32], var: &mut [f32]) {
+    let (w, rows) = (mean.len(), x.len() / cols.max(1));
+    let inv_rows = rows as f32;
+    let mut k = 0;
+    while k < w {
+        let l = S::LANES.min(w - k);
+        // SAFETY: `l` floats from column `c0 + k` of each row, and from `k` of `mean` and `var`.
+        unsafe {
+            let mut m = s.splat(0.0);
+            for r in 0..rows {
+                m = s.add(m, load_n(s, x.as_ptr().add(r * cols + c0 + k), l));
+            }
+            m = s.div(m, s.splat(inv_rows));
+            store_n(s, mean.as_mut_ptr().add(k), m, l);
+            let mut v = s.splat(0.0);
+            for r in 0..rows {
+                let d = s.sub(load_n(s, x.as_ptr().add(r * cols + c0 + k), l), m);
+                v = s.add(v, s.mul(d, d));
+            }
+            store_n(s, var.as_mut_ptr().add(k), s.div(v, s.splat(inv_rows)), l);
         }
-    }
-    for s in var.iter_mut() {
-        *s /= rows as f32;
+        k += l;
     }
 }
 
@@ -620,16 +670,40 @@ pub fn rescale(r: &Rescale, x: &[f32], y: &mut [f32]) {
 /// Batch normalization (see `NormOps::batch_norm`); `var` becomes `1 / sqrt(var + epsilon)`.
 pub fn batch_norm(n: &Norm, x: &[f32], mean: &[f32], var: &mut [f32], affine: Affine<&[f32]>, y: &mut [f32]) {
     let &Norm { rows, cols, epsilon } = n;
-    let Affine { gamma, beta } = affine;
     let (x, var, y) = (&x[..rows * cols], &mut var[..cols], &mut y[..rows * cols]);
     for v in var.iter_mut() {
         *v = 1.0 / (*v + epsilon).sqrt();
     }
-    // JAX's order: `inv = rsqrt(var + eps) * gamma`, `res = -mean * inv + beta`, `y = x * inv + res`.
+    let (var, yr) = (&*var, Rows::new(y, cols));
+    for_rows(rows, cols, |r| {
+        // SAFETY: row ranges are disjoint.
+        batch_norm_rows(&x[r.start * cols..r.end * cols], mean, var, affine, unsafe { yr.rows(&r) });
+    });
+}
+
+simd_fn!(fn batch_norm_rows / batch_norm_rows_at(x: &[f32], mean: &[f32], inv: &[f32], affine: Affine<&[f32]>, y: &mut [f32]) => batch_norm_impl);
+
+/// JAX's order: `inv = rsqrt(var + eps) * gamma`, `res = -mean * inv + beta`, `y = x * inv + res`.
+#[inline(always)]
+fn batch_norm_impl<S: Simd>(s: S, x: &[f32], mean: &[f32], inv: &[f32], affine: Affine<&[f32]>, y: &mut [f32]) {
+    let cols = mean.len();
+    let Affine { gamma, beta } = affine;
     for (xr, yr) in x.chunks_exact(cols).zip(y.chunks_exact_mut(cols)) {
-        for c in 0..cols {
-            let scale = var[c] * gamma.map_or(1.0, |g| g[c]);
-            yr[c] = xr[c] * scale + (-mean[c] * scale + beta.map_or(0.0, |b| b[c]));
+        let mut k = 0;
+        while k < cols {
+            let l = S::LANES.min(cols - k);
+            // SAFETY: `l` floats from `k` of a row and of the per-column vectors.
+            unsafe {
+                let one = s.splat(1.0);
+                let scale = s.mul(load_n(s, inv.as_ptr().add(k), l), gamma.map_or(one, |g| load_n(s, g.as_ptr().add(k), l)));
+                let zero = s.splat(0.0);
+                let res = s.add(
+                    s.mul(s.sub(zero, load_n(s, mean.as_ptr().add(k), l)), scale),
+                    beta.map_or(zero, |b| load_n(s, b.as_ptr().add(k), l)),
+                );
+                store_n(s, yr.as_mut_ptr().add(k), s.add(s.mul(load_n(s, xr.as_ptr().add(k), l), scale), res), l);
+            }
+            k += l;
         }
     }
 }
@@ -645,37 +719,113 @@ pub fn batch_norm_backward(
 ) {
     let (rows, cols) = (nm.rows, nm.cols);
     let (x, dy) = (&x[..rows * cols], &dy[..rows * cols]);
-    let BatchStats { mean, inv } = stats;
     let NormGrads { dgamma, dbeta, dx } = grads;
-    let n = rows as f32;
-    let (mut dgamma, mut dbeta, mut dx) = (dgamma, dbeta, dx);
-    // Columns in blocks whose two sums live on the stack: rows are read contiguously and
-    // nothing is allocated.
-    const BLOCK: usize = 64;
-    for c0 in (0..cols).step_by(BLOCK) {
-        let c1 = (c0 + BLOCK).min(cols);
-        let (mut sum_dy, mut sum_dy_xhat) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
-        for (xr, gr) in x.chunks_exact(cols).zip(dy.chunks_exact(cols)) {
-            for c in c0..c1 {
-                sum_dy[c - c0] += gr[c];
-                sum_dy_xhat[c - c0] += gr[c] * ((xr[c] - mean[c]) * inv[c]);
+    let dgamma = dgamma.map(|g| Rows::new(&mut g[..cols], 1));
+    let dbeta = dbeta.map(|b| Rows::new(&mut b[..cols], 1));
+    let dx = dx.map(|d| Rows::new(&mut d[..rows * cols], 1));
+    per_column_block(rows, cols, &|c0, c1| {
+        // Columns in blocks whose two sums live on the stack: nothing is allocated.
+        const BLOCK: usize = 64;
+        for b0 in (c0..c1).step_by(BLOCK) {
+            let b1 = (b0 + BLOCK).min(c1);
+            let (mut sum_dy, mut sum_dy_xhat) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
+            let (sum_dy, sum_dy_xhat) = (&mut sum_dy[..b1 - b0], &mut sum_dy_xhat[..b1 - b0]);
+            batch_norm_sums(x, dy, cols, b0, stats, sum_dy, sum_dy_xhat);
+            // SAFETY: column blocks are disjoint, so are these ranges of `dgamma` and `dbeta`.
+            if let Some(dg) = dgamma {
+                unsafe { dg.rows(&(b0..b1)) }.copy_from_slice(sum_dy_xhat);
+            }
+            if let Some(db) = dbeta {
+                unsafe { db.rows(&(b0..b1)) }.copy_from_slice(sum_dy);
+            }
+            if let Some(dx) = dx {
+                batch_norm_dx(x, dy, cols, b0, stats, gamma, sum_dy, sum_dy_xhat, dx);
             }
         }
-        if let Some(dg) = dgamma.as_deref_mut() {
-            dg[c0..c1].copy_from_slice(&sum_dy_xhat[..c1 - c0]);
+    });
+}
+
+simd_fn!(fn batch_norm_sums / batch_norm_sums_at(x: &[f32], dy: &[f32], cols: usize, c0: usize, stats: BatchStats<&[f32]>, sum_dy: &mut [f32], sum_dy_xhat: &mut [f32]) => batch_norm_sums_impl);
+
+/// `Σ dy` and `Σ dy · x̂` over the rows (in order) of columns `c0..c0 + sum_dy.len()`.
+#[inline(always)]
+fn batch_norm_sums_impl<S: Simd>(
+    s: S,
+    x: &[f32],
+    dy: &[f32],
+    cols: usize,
+    c0: usize,
+    stats: BatchStats<&[f32]>,
+    sum_dy: &mut [f32],
+    sum_dy_xhat: &mut [f32],
+) {
+    let (w, rows) = (sum_dy.len(), x.len() / cols.max(1));
+    let BatchStats { mean, inv } = stats;
+    let mut k = 0;
+    while k < w {
+        let l = S::LANES.min(w - k);
+        let c = c0 + k;
+        // SAFETY: `l` floats from column `c` of each row and of the statistics, from `k` of the sums.
+        unsafe {
+            let (m, iv) = (load_n(s, mean.as_ptr().add(c), l), load_n(s, inv.as_ptr().add(c), l));
+            let (mut sd, mut sx) = (s.splat(0.0), s.splat(0.0));
+            for r in 0..rows {
+                let g = load_n(s, dy.as_ptr().add(r * cols + c), l);
+                let xhat = s.mul(s.sub(load_n(s, x.as_ptr().add(r * cols + c), l), m), iv);
+                sd = s.add(sd, g);
+                sx = s.add(sx, s.mul(g, xhat));
+            }
+            store_n(s, sum_dy.as_mut_ptr().add(k), sd, l);
+            store_n(s, sum_dy_xhat.as_mut_ptr().add(k), sx, l);
         }
-        if let Some(db) = dbeta.as_deref_mut() {
-            db[c0..c1].copy_from_slice(&sum_dy[..c1 - c0]);
-        }
-        if let Some(dx) = dx.as_deref_mut() {
-            for ((xr, gr), dr) in x.chunks_exact(cols).zip(dy.chunks_exact(cols)).zip(dx.chunks_exact_mut(cols)) {
-                for c in c0..c1 {
-                    let g = gamma.map_or(1.0, |g| g[c]);
-                    let xhat = (xr[c] - mean[c]) * inv[c];
-                    dr[c] = g * inv[c] / n * (n * gr[c] - sum_dy[c - c0] - xhat * sum_dy_xhat[c - c0]);
-                }
+        k += l;
+    }
+}
+
+// `dx` is the whole `rows x cols` gradient; a call writes columns `c0..c0 + sum_dy.len()` of it
+// only, so calls on disjoint column blocks may run at once.
+simd_fn!(fn batch_norm_dx / batch_norm_dx_at(x: &[f32], dy: &[f32], cols: usize, c0: usize, stats: BatchStats<&[f32]>, gamma: Option<&[f32]>, sum_dy: &[f32], sum_dy_xhat: &[f32], dx: Rows) => batch_norm_dx_impl);
+
+/// `dx = γ · inv / n · (n · dy − Σ dy − x̂ · Σ dy · x̂)` for columns `c0..c0 + sum_dy.len()` of
+/// every row of the `cols`-wide matrix at `dx`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn batch_norm_dx_impl<S: Simd>(
+    s: S,
+    x: &[f32],
+    dy: &[f32],
+    cols: usize,
+    c0: usize,
+    stats: BatchStats<&[f32]>,
+    gamma: Option<&[f32]>,
+    sum_dy: &[f32],
+    sum_dy_xhat: &[f32],
+    dx: Rows,
+) {
+    let (w, rows) = (sum_dy.len(), x.len() / cols.max(1));
+    assert!(dx.len >= rows * cols && c0 + w <= cols);
+    let BatchStats { mean, inv } = stats;
+    let n = s.splat(rows as f32);
+    let mut k = 0;
+    while k < w {
+        let l = S::LANES.min(w - k);
+        let c = c0 + k;
+        // SAFETY: `l` floats from column `c` of each row (of `x`, `dy` and `dx`, all `rows x cols`)
+        // and of the per-column vectors; no other call writes these columns of `dx` meanwhile
+        // (see `batch_norm_backward`).
+        unsafe {
+            let (m, iv) = (load_n(s, mean.as_ptr().add(c), l), load_n(s, inv.as_ptr().add(c), l));
+            let g = gamma.map_or(s.splat(1.0), |g| load_n(s, g.as_ptr().add(c), l));
+            let (sd, sx) = (load_n(s, sum_dy.as_ptr().add(k), l), load_n(s, sum_dy_xhat.as_ptr().add(k), l));
+            let coef = s.div(s.mul(g, iv), n);
+            for r in 0..rows {
+                let at = r * cols + c;
+                let xhat = s.mul(s.sub(load_n(s, x.as_ptr().add(at), l), m), iv);
+                let t = s.sub(s.sub(s.mul(n, load_n(s, dy.as_ptr().add(at), l)), sd), s.mul(xhat, sx));
+                store_n(s, dx.ptr.add(at), s.mul(coef, t), l);
             }
         }
+        k += l;
     }
 }
 
@@ -739,6 +889,106 @@ pub fn layer_norm_backward(nm: &Norm, x: &[f32], dy: &[f32], stats: &[f32], gamm
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The batch-normalization kernels as plain loops (what they were before they were
+    /// vectorized and split over threads): the kernels must give the same bits.
+    mod plain {
+        use super::*;
+
+        pub fn moments(rows: usize, cols: usize, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
+            let (mut mean, mut var) = (vec![0.0f32; cols], vec![0.0f32; cols]);
+            for row in x.chunks_exact(cols) {
+                for (m, &v) in mean.iter_mut().zip(row) {
+                    *m += v;
+                }
+            }
+            mean.iter_mut().for_each(|m| *m /= rows as f32);
+            for row in x.chunks_exact(cols) {
+                for ((s, &v), &m) in var.iter_mut().zip(row).zip(mean.iter()) {
+                    *s += (v - m) * (v - m);
+                }
+            }
+            var.iter_mut().for_each(|s| *s /= rows as f32);
+            (mean, var)
+        }
+
+        pub fn batch_norm(cols: usize, x: &[f32], mean: &[f32], inv: &[f32], gamma: Option<&[f32]>, beta: Option<&[f32]>) -> Vec<f32> {
+            let mut y = vec![0.0f32; x.len()];
+            for (xr, yr) in x.chunks_exact(cols).zip(y.chunks_exact_mut(cols)) {
+                for c in 0..cols {
+                    let scale = inv[c] * gamma.map_or(1.0, |g| g[c]);
+                    yr[c] = xr[c] * scale + (-mean[c] * scale + beta.map_or(0.0, |b| b[c]));
+                }
+            }
+            y
+        }
+
+        pub fn backward(
+            rows: usize,
+            cols: usize,
+            x: &[f32],
+            dy: &[f32],
+            mean: &[f32],
+            inv: &[f32],
+            gamma: Option<&[f32]>,
+        ) -> [Vec<f32>; 3] {
+            let (mut sum_dy, mut sum_dy_xhat) = (vec![0.0f32; cols], vec![0.0f32; cols]);
+            for (xr, gr) in x.chunks_exact(cols).zip(dy.chunks_exact(cols)) {
+                for c in 0..cols {
+                    sum_dy[c] += gr[c];
+                    sum_dy_xhat[c] += gr[c] * ((xr[c] - mean[c]) * inv[c]);
+                }
+            }
+            let n = rows as f32;
+            let mut dx = vec![0.0f32; x.len()];
+            for ((xr, gr), dr) in x.chunks_exact(cols).zip(dy.chunks_exact(cols)).zip(dx.chunks_exact_mut(cols)) {
+                for c in 0..cols {
+                    let g = gamma.map_or(1.0, |g| g[c]);
+                    let xhat = (xr[c] - mean[c]) * inv[c];
+                    dr[c] = g * inv[c] / n * (n * gr[c] - sum_dy[c] - xhat * sum_dy_xhat[c]);
+                }
+            }
+            [sum_dy_xhat, sum_dy, dx]
+        }
+    }
+
+    /// Batch normalization's statistics, forward and backward give the plain loops' bits, on one
+    /// thread and split over the pool, with and without scale and offset, at column counts on
+    /// and off the vector widths.
+    #[test]
+    fn batch_norm_kernels_are_the_plain_loops() {
+        for (rows, cols) in [(3, 5), (40, 16), (37, 70), (2000, 19), (600, 256), (150, 1000)] {
+            let x: Vec<f32> = (0..rows * cols).map(|i| ((i * 37 % 101) as f32 - 50.0) / 13.0).collect();
+            let dy: Vec<f32> = (0..rows * cols).map(|i| ((i * 53 % 89) as f32 - 44.0) / 29.0).collect();
+            let gamma: Vec<f32> = (0..cols).map(|c| 0.5 + c as f32 / cols as f32).collect();
+            let beta: Vec<f32> = (0..cols).map(|c| c as f32 / 7.0 - 1.0).collect();
+            let n = Norm { rows, cols, epsilon: 1e-3 };
+            let (mut mean, mut var) = (vec![0.0; cols], vec![0.0; cols]);
+            moments(&n, &x, &mut mean, &mut var);
+            let (pm, pv) = plain::moments(rows, cols, &x);
+            assert_eq!((&mean, &var), (&pm, &pv), "moments {rows}x{cols}");
+            for (g, b) in [(Some(&gamma[..]), Some(&beta[..])), (None, None), (None, Some(&beta[..]))] {
+                let mut inv = var.clone();
+                let mut y = vec![0.0; rows * cols];
+                batch_norm(&n, &x, &mean, &mut inv, Affine { gamma: g, beta: b }, &mut y);
+                assert_eq!(y, plain::batch_norm(cols, &x, &mean, &inv, g, b), "batch_norm {rows}x{cols}");
+                let (mut dg, mut db, mut dx) = (vec![0.0; cols], vec![0.0; cols], vec![0.0; rows * cols]);
+                let stats = BatchStats { mean: &mean[..], inv: &inv[..] };
+                batch_norm_backward(&n, &x, &dy, stats, g, NormGrads { dgamma: Some(&mut dg), dbeta: Some(&mut db), dx: Some(&mut dx) });
+                assert_eq!([dg, db, dx], plain::backward(rows, cols, &x, &dy, &mean, &inv, g), "backward {rows}x{cols}");
+            }
+        }
+        // Each SIMD level alone, on one block of columns.
+        let (rows, cols) = (9, 37);
+        let x: Vec<f32> = (0..rows * cols).map(|i| ((i * 37 % 101) as f32 - 50.0) / 13.0).collect();
+        let (pm, pv) = plain::moments(rows, cols, &x);
+        for level in [simd::Level::Avx512, simd::Level::Avx2, simd::Level::Scalar].into_iter().filter(|l| simd::supported(*l)) {
+            let (mut mean, mut var) = (vec![0.0; cols], vec![0.0; cols]);
+            // SAFETY: this CPU supports `level`.
+            unsafe { moments_block_at(level, &x, cols, 0, &mut mean, &mut var) };
+            assert_eq!((&mean, &var), (&pm, &pv), "moments at {level:?}");
+        }
+    }
 
     #[test]
     fn bias_act_matches_scalar_definitions() {
