@@ -156,7 +156,8 @@ fn from_keras_cache_reads_keras_home_and_names_a_missing_file() {
     std::fs::create_dir_all(home.join("models")).unwrap();
     // SAFETY: this test binary reads KERAS_HOME in this test only.
     unsafe { std::env::set_var("KERAS_HOME", &home) };
-    let err = Published::from_keras_cache(&Cpu::default()).err().expect("no file yet").to_string();
+    let Err(err) = Published::from_keras_cache(&Cpu::default()) else { panic!("no file yet") };
+    let err = err.to_string();
     assert!(err.contains("mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5") && err.contains("models"), "{err}");
     // Keras's headless file: the small case's weights without the top layer (extra layers in the
     // file are ignored, as Keras's by-name loading ignores them).

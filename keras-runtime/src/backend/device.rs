@@ -365,6 +365,7 @@ pub trait WindowOps: Device {
     /// [`WindowOps::im2col`] into `cols` then [`WindowOps::depthwise`] compute it, into `y`. A
     /// backend may read `x` directly and leave `cols` (scratch of `batch * oh * ow * kh * kw * c`
     /// floats) as it was: the CPU does, with the same sums.
+    #[allow(clippy::too_many_arguments)]
     fn depthwise_conv(
         &self,
         g: &Window2d,

@@ -749,6 +749,7 @@ simd_fn!(fn batch_norm_sums / batch_norm_sums_at(x: &[f32], dy: &[f32], cols: us
 
 /// `Σ dy` and `Σ dy · x̂` over the rows (in order) of columns `c0..c0 + sum_dy.len()`.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn batch_norm_sums_impl<S: Simd>(
     s: S,
     x: &[f32],
@@ -893,8 +894,6 @@ mod tests {
     /// The batch-normalization kernels as plain loops (what they were before they were
     /// vectorized and split over threads): the kernels must give the same bits.
     mod plain {
-        use super::*;
-
         pub fn moments(rows: usize, cols: usize, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
             let (mut mean, mut var) = (vec![0.0f32; cols], vec![0.0f32; cols]);
             for row in x.chunks_exact(cols) {
