@@ -1,27 +1,67 @@
 //! The functional API's merge layers (`Add`, `Multiply`, `Maximum`, ..) and the strided block
 //! copy behind `Concatenate`.
 
+use super::kernels::{Rows, for_chunks};
 use crate::backend::ops::{CopyCols, MergeOp};
 
-/// `y = op(xs[0], xs[1], ..)`, elementwise.
+/// `y = op(xs[0], xs[1], ..)`, elementwise: inputs folded in from the left, in chunks split over
+/// the thread pool when large (each element's arithmetic is the same either way).
 pub fn merge(op: MergeOp, xs: &[&[f32]], y: &mut [f32]) {
+    let n = y.len();
+    let yr = Rows::new(y, 1);
+    for_chunks(n, |r| {
+        // SAFETY: chunks are disjoint.
+        merge_chunk(op, xs, r.start, unsafe { yr.rows(&r) });
+    });
+}
+
+/// [`merge`] of the elements from `at` on, into `y`.
+fn merge_chunk(op: MergeOp, xs: &[&[f32]], at: usize, y: &mut [f32]) {
+    let len = y.len();
+    fn part(x: &[f32], at: usize, len: usize) -> &[f32] {
+        &x[at..at + len]
+    }
     let (first, rest) = xs.split_first().expect("a merge has inputs");
-    y.copy_from_slice(first);
+    let mut rest = rest.iter();
+    // The first fold writes `y` from the first two inputs in one pass.
+    match rest.next() {
+        None => y.copy_from_slice(part(first, at, len)),
+        Some(second) => {
+            let triples = y.iter_mut().zip(part(first, at, len)).zip(part(second, at, len));
+            match op {
+                MergeOp::Add | MergeOp::Average => triples.for_each(|((y, a), b)| *y = a + b),
+                MergeOp::Subtract => triples.for_each(|((y, a), b)| *y = a - b),
+                MergeOp::Multiply => triples.for_each(|((y, a), b)| *y = a * b),
+                MergeOp::Maximum => triples.for_each(|((y, a), b)| *y = maximum(*a, *b)),
+                MergeOp::Minimum => triples.for_each(|((y, a), b)| *y = minimum(*a, *b)),
+            }
+        }
+    }
     for x in rest {
-        let pairs = y.iter_mut().zip(x.iter());
+        let pairs = y.iter_mut().zip(part(x, at, len));
         match op {
             MergeOp::Add | MergeOp::Average => pairs.for_each(|(a, b)| *a += b),
             MergeOp::Subtract => pairs.for_each(|(a, b)| *a -= b),
             MergeOp::Multiply => pairs.for_each(|(a, b)| *a *= b),
-            // NaN wins, as in Keras's `ops.maximum` / `ops.minimum` (f32::max would drop it).
-            MergeOp::Maximum => pairs.for_each(|(a, b)| *a = if *b > *a || b.is_nan() { *b } else { *a }),
-            MergeOp::Minimum => pairs.for_each(|(a, b)| *a = if *b < *a || b.is_nan() { *b } else { *a }),
+            MergeOp::Maximum => pairs.for_each(|(a, b)| *a = maximum(*a, *b)),
+            MergeOp::Minimum => pairs.for_each(|(a, b)| *a = minimum(*a, *b)),
         }
     }
     if op == MergeOp::Average {
         let inv = 1.0 / xs.len() as f32;
         y.iter_mut().for_each(|v| *v *= inv);
     }
+}
+
+// NaN wins, as in Keras's `ops.maximum` / `ops.minimum` (f32::max would drop it).
+#[inline(always)]
+fn maximum(a: f32, b: f32) -> f32 {
+    if b > a || b.is_nan() { b } else { a }
+}
+
+#[inline(always)]
+fn minimum(a: f32, b: f32) -> f32 {
+    if b < a || b.is_nan() { b } else { a }
 }
 
 /// The gradient of [`merge`] with respect to input `i`.
