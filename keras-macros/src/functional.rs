@@ -1026,7 +1026,9 @@ fn expand(decl: &Decl<'_>, m: &FChecked) -> TokenStream {
             }
             (Op::Merge(Merge::Scale(scale)), _) => {
                 let scale = *scale as f32;
+                // The inputs as exactly the batch's floats (a model input's view is all of `x`).
                 let (x, y) = (view(n.inputs[0]), view(n.inputs[1]));
+                let (x, y) = (quote!(#b::sub(#x, 0..batch * #l)), quote!(#b::sub(#y, 0..batch * #l)));
                 forward.push(quote! {
                     #b::copy(ctx.device, #y, #b::view_mut(#out, 0..batch * #l));
                     #b::scale(ctx.device, #b::view_mut(#out, 0..batch * #l), #scale);

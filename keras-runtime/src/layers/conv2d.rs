@@ -28,7 +28,8 @@ impl<const IN: usize, const OUT: usize, const KERNEL: usize, const FILTERS: usiz
 {
     /// Trainable floats.
     pub const PARAMS: usize = KERNEL + if BIAS { FILTERS } else { 0 };
-    /// Per-sample scratch: the patch matrix (reused for its gradient in backward), then the
+    /// Per-sample scratch: the patch matrix (reused for its gradient in backward; unused by a
+    /// 1x1 window at stride 1 without padding, whose patch matrix is its input), then the
     /// activation's input when its derivative needs it.
     pub const SCRATCH: usize = COLS + if A::KIND.needs_input() { OUT } else { 0 };
 

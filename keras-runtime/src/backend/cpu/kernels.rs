@@ -587,13 +587,14 @@ fn per_column_block(rows: usize, cols: usize, f: &(dyn Fn(usize, usize) + Sync))
 
 simd_fn!(fn moments_block / moments_block_at(x: &[f32], cols: usize, c0: usize, mean: &mut [f32], var: &mut [f32]) => moments_impl);
 
-/// `lanes` of `cols`-wide rows from column `c0 + k`: a whole vector or the last part.
+/// Loads `n <= LANES` floats from `p`: a whole vector, or the first `n` lanes (the rest zero).
 #[inline(always)]
 unsafe fn load_n<S: Simd>(s: S, p: *const f32, n: usize) -> S::V {
     // SAFETY: the caller vouches for `n` floats at `p`.
     unsafe { if n == S::LANES { s.load(p) } else { s.load_part(p, n) } }
 }
 
+/// Stores the first `n <= LANES` lanes of `v` at `p`.
 #[inline(always)]
 unsafe fn store_n<S: Simd>(s: S, p: *mut f32, v: S::V, n: usize) {
     // SAFETY: the caller vouches for `n` floats at `p`.
@@ -604,7 +605,9 @@ unsafe fn store_n<S: Simd>(s: S, p: *mut f32, v: S::V, n: usize) {
 #[inline(always)]
 fn moments_impl<S: Simd>(s: S, x: &[f32], cols: usize, c0: usize, mean: &mut [f32], var: &mut [f32]) {
     let (w, rows) = (mean.len(), x.len() / cols.max(1));
-    let inv_rows = rows as f32;
+    assert!(var.len() == w && c0 + w <= cols && x.len() == rows * cols);
+    // The plain loops divide by the row count (not multiply by its inverse): so does this.
+    let count = rows as f32;
     let mut k = 0;
     while k < w {
         let l = S::LANES.min(w - k);
@@ -614,14 +617,14 @@ fn moments_impl<S: Simd>(s: S, x: &[f32], cols: usize, c0: usize, mean: &mut [f3
             for r in 0..rows {
                 m = s.add(m, load_n(s, x.as_ptr().add(r * cols + c0 + k), l));
             }
-            m = s.div(m, s.splat(inv_rows));
+            m = s.div(m, s.splat(count));
             store_n(s, mean.as_mut_ptr().add(k), m, l);
             let mut v = s.splat(0.0);
             for r in 0..rows {
                 let d = s.sub(load_n(s, x.as_ptr().add(r * cols + c0 + k), l), m);
                 v = s.add(v, s.mul(d, d));
             }
-            store_n(s, var.as_mut_ptr().add(k), s.div(v, s.splat(inv_rows)), l);
+            store_n(s, var.as_mut_ptr().add(k), s.div(v, s.splat(count)), l);
         }
         k += l;
     }
@@ -670,7 +673,8 @@ pub fn rescale(r: &Rescale, x: &[f32], y: &mut [f32]) {
 /// Batch normalization (see `NormOps::batch_norm`); `var` becomes `1 / sqrt(var + epsilon)`.
 pub fn batch_norm(n: &Norm, x: &[f32], mean: &[f32], var: &mut [f32], affine: Affine<&[f32]>, y: &mut [f32]) {
     let &Norm { rows, cols, epsilon } = n;
-    let (x, var, y) = (&x[..rows * cols], &mut var[..cols], &mut y[..rows * cols]);
+    let (x, mean, var, y) = (&x[..rows * cols], &mean[..cols], &mut var[..cols], &mut y[..rows * cols]);
+    let affine = Affine { gamma: affine.gamma.map(|g| &g[..cols]), beta: affine.beta.map(|b| &b[..cols]) };
     for v in var.iter_mut() {
         *v = 1.0 / (*v + epsilon).sqrt();
     }
@@ -688,6 +692,8 @@ simd_fn!(fn batch_norm_rows / batch_norm_rows_at(x: &[f32], mean: &[f32], inv: &
 fn batch_norm_impl<S: Simd>(s: S, x: &[f32], mean: &[f32], inv: &[f32], affine: Affine<&[f32]>, y: &mut [f32]) {
     let cols = mean.len();
     let Affine { gamma, beta } = affine;
+    assert!(inv.len() >= cols && gamma.is_none_or(|g| g.len() >= cols) && beta.is_none_or(|b| b.len() >= cols));
+    assert!(x.len() == y.len() && x.len() % cols.max(1) == 0);
     for (xr, yr) in x.chunks_exact(cols).zip(y.chunks_exact_mut(cols)) {
         let mut k = 0;
         while k < cols {
@@ -696,11 +702,9 @@ fn batch_norm_impl<S: Simd>(s: S, x: &[f32], mean: &[f32], inv: &[f32], affine: 
             unsafe {
                 let one = s.splat(1.0);
                 let scale = s.mul(load_n(s, inv.as_ptr().add(k), l), gamma.map_or(one, |g| load_n(s, g.as_ptr().add(k), l)));
-                let zero = s.splat(0.0);
-                let res = s.add(
-                    s.mul(s.sub(zero, load_n(s, mean.as_ptr().add(k), l)), scale),
-                    beta.map_or(zero, |b| load_n(s, b.as_ptr().add(k), l)),
-                );
+                // `-0 - mean` is `-mean` (for a zero mean too).
+                let neg_mean = s.sub(s.splat(-0.0), load_n(s, mean.as_ptr().add(k), l));
+                let res = s.add(s.mul(neg_mean, scale), beta.map_or(s.splat(0.0), |b| load_n(s, b.as_ptr().add(k), l)));
                 store_n(s, yr.as_mut_ptr().add(k), s.add(s.mul(load_n(s, xr.as_ptr().add(k), l), scale), res), l);
             }
             k += l;
@@ -719,6 +723,8 @@ pub fn batch_norm_backward(
 ) {
     let (rows, cols) = (nm.rows, nm.cols);
     let (x, dy) = (&x[..rows * cols], &dy[..rows * cols]);
+    let stats = BatchStats { mean: &stats.mean[..cols], inv: &stats.inv[..cols] };
+    let gamma = gamma.map(|g| &g[..cols]);
     let NormGrads { dgamma, dbeta, dx } = grads;
     let dgamma = dgamma.map(|g| Rows::new(&mut g[..cols], 1));
     let dbeta = dbeta.map(|b| Rows::new(&mut b[..cols], 1));
@@ -762,6 +768,8 @@ fn batch_norm_sums_impl<S: Simd>(
 ) {
     let (w, rows) = (sum_dy.len(), x.len() / cols.max(1));
     let BatchStats { mean, inv } = stats;
+    assert!(sum_dy_xhat.len() == w && c0 + w <= cols && x.len() == rows * cols && dy.len() == x.len());
+    assert!(mean.len() >= c0 + w && inv.len() >= c0 + w);
     let mut k = 0;
     while k < w {
         let l = S::LANES.min(w - k);
@@ -804,8 +812,9 @@ fn batch_norm_dx_impl<S: Simd>(
     dx: Rows,
 ) {
     let (w, rows) = (sum_dy.len(), x.len() / cols.max(1));
-    assert!(dx.len >= rows * cols && c0 + w <= cols);
+    assert!(dx.len >= rows * cols && c0 + w <= cols && x.len() == rows * cols && dy.len() == x.len());
     let BatchStats { mean, inv } = stats;
+    assert!(sum_dy_xhat.len() >= w && mean.len() >= c0 + w && inv.len() >= c0 + w && gamma.is_none_or(|g| g.len() >= c0 + w));
     let n = s.splat(rows as f32);
     let mut k = 0;
     while k < w {
@@ -957,10 +966,11 @@ mod tests {
     #[test]
     fn batch_norm_kernels_are_the_plain_loops() {
         for (rows, cols) in [(3, 5), (40, 16), (37, 70), (2000, 19), (600, 256), (150, 1000)] {
-            let x: Vec<f32> = (0..rows * cols).map(|i| ((i * 37 % 101) as f32 - 50.0) / 13.0).collect();
+            // Column 0 all zeros, with offset -0: the signs of zero must match too.
+            let x: Vec<f32> = (0..rows * cols).map(|i| if i % cols == 0 { 0.0 } else { ((i * 37 % 101) as f32 - 50.0) / 13.0 }).collect();
             let dy: Vec<f32> = (0..rows * cols).map(|i| ((i * 53 % 89) as f32 - 44.0) / 29.0).collect();
             let gamma: Vec<f32> = (0..cols).map(|c| 0.5 + c as f32 / cols as f32).collect();
-            let beta: Vec<f32> = (0..cols).map(|c| c as f32 / 7.0 - 1.0).collect();
+            let beta: Vec<f32> = (0..cols).map(|c| if c == 0 { -0.0 } else { c as f32 / 7.0 - 1.0 }).collect();
             let n = Norm { rows, cols, epsilon: 1e-3 };
             let (mut mean, mut var) = (vec![0.0; cols], vec![0.0; cols]);
             moments(&n, &x, &mut mean, &mut var);
@@ -970,7 +980,8 @@ mod tests {
                 let mut inv = var.clone();
                 let mut y = vec![0.0; rows * cols];
                 batch_norm(&n, &x, &mean, &mut inv, Affine { gamma: g, beta: b }, &mut y);
-                assert_eq!(y, plain::batch_norm(cols, &x, &mean, &inv, g, b), "batch_norm {rows}x{cols}");
+                let want = plain::batch_norm(cols, &x, &mean, &inv, g, b);
+                assert!(y.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "batch_norm {rows}x{cols}");
                 let (mut dg, mut db, mut dx) = (vec![0.0; cols], vec![0.0; cols], vec![0.0; rows * cols]);
                 let stats = BatchStats { mean: &mean[..], inv: &inv[..] };
                 batch_norm_backward(&n, &x, &dy, stats, g, NormGrads { dgamma: Some(&mut dg), dbeta: Some(&mut db), dx: Some(&mut dx) });
