@@ -798,15 +798,12 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
 
             fn forward(core: &mut ::keras::model::ModelCore<#bk>, x: #b::View<'_>, batch: usize, training: bool) {
                 let ::keras::model::Parts { ctx, params, state, slots, .. } = core.parts::<#n_slots>();
-                let [#(#slot_idents),*] = slots;
-                #(#forward)*
+                Self::__keras_forward(ctx, params, state, slots, x, batch, training);
             }
 
             fn infer(core: &::keras::model::ModelCore<#bk>, ws: &mut ::keras::model::Workspace<#bk>, x: #b::View<'_>, batch: usize) {
                 let ::keras::model::InferParts { ctx, params, state, slots } = core.infer_parts::<#n_slots>(ws);
-                let [#(#slot_idents),*] = slots;
-                let training = false;
-                #(#forward)*
+                Self::__keras_forward(ctx, params, state, slots, x, batch, false);
             }
 
             fn backward(core: &mut ::keras::model::ModelCore<#bk>, x: #b::View<'_>, batch: usize) {
@@ -814,6 +811,26 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
                 let _ = &grad_scratch;
                 let [#(#slot_idents),*] = slots;
                 #(#backward)*
+            }
+        }
+
+        impl<#bk: ::keras::Backend> #ident<#bk> {
+            /// The forward pass, written once for `Model::forward` (training or not) and
+            /// `Model::infer` (a workspace of its own): the layers' calls are the bulk of a
+            /// model's code, and each copy is type-checked, borrow-checked and compiled.
+            #[doc(hidden)]
+            #[inline(never)]
+            fn __keras_forward(
+                ctx: ::keras::layers::Ctx<'_, #bk>,
+                params: &#b::Buffer,
+                state: &mut #b::Buffer,
+                slots: &mut [#b::Buffer; #n_slots],
+                x: #b::View<'_>,
+                batch: usize,
+                training: bool,
+            ) {
+                let [#(#slot_idents),*] = slots;
+                #(#forward)*
             }
         }
     }
