@@ -672,6 +672,9 @@ pub struct Emit {
     pub inputs: Option<Vec<TokenStream>>,
 }
 
+/// Layer calls per generated forward-pass function (see [`emit`]).
+const FORWARD_PART: usize = 32;
+
 /// The struct, its inherent consts and constructors, and its `Model` implementation.
 pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
     let bk = backend_param(decl);
@@ -707,6 +710,34 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
         nodes,
         inputs,
     } = e;
+    // A large model's forward pass is cut into functions of FORWARD_PART calls each: the borrow
+    // checker and LLVM take more than linear time in a function's length.
+    let (forward_body, forward_parts) = if forward.len() <= FORWARD_PART {
+        (quote! { let [#(#slot_idents),*] = slots; #(#forward)* }, Vec::new())
+    } else {
+        let names: Vec<Ident> = (0..forward.len().div_ceil(FORWARD_PART)).map(|i| format_ident!("__keras_forward_{}", i)).collect();
+        let parts = forward.chunks(FORWARD_PART).zip(&names).map(|(calls, name)| {
+            quote! {
+                #[doc(hidden)]
+                #[inline(never)]
+                #[allow(unused_variables)]
+                fn #name(
+                    ctx: ::keras::layers::Ctx<'_, #bk>,
+                    params: &#b::Buffer,
+                    state: &mut #b::Buffer,
+                    slots: &mut [#b::Buffer; #n_slots],
+                    x: #b::View<'_>,
+                    batch: usize,
+                    training: bool,
+                ) {
+                    let [#(#slot_idents),*] = slots;
+                    #(#calls)*
+                }
+            }
+        });
+        let parts: Vec<TokenStream> = parts.collect();
+        (quote! { #(Self::#names(ctx, params, state, slots, x, batch, training);)* }, parts)
+    };
     let weight_specs = weights_const(weight_specs);
     let nodes = nodes.as_ref().map(|c| quote!(const NODES: &'static [::keras::model::NodeSpec] = &[#(#c),*];));
     let inputs = inputs.as_ref().map(|c| quote!(const INPUTS: &'static [::keras::model::InputSpec] = &[#(#c),*];));
@@ -829,9 +860,9 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
                 batch: usize,
                 training: bool,
             ) {
-                let [#(#slot_idents),*] = slots;
-                #(#forward)*
+                #forward_body
             }
+            #(#forward_parts)*
         }
     }
 }

@@ -27,14 +27,50 @@ use std::path::Path;
 const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
 const HDF5_MAGIC: &[u8] = b"\x89HDF\r\n\x1a\n";
 
+/// What this module reads of a model type: its constants. The file code takes it instead of a
+/// type parameter, so that it is compiled once, in this crate, not again for every model in the
+/// user's crate; the public functions are thin generic wrappers.
+#[derive(Clone, Copy)]
+struct Meta {
+    name: &'static str,
+    input_shape: &'static [usize],
+    inputs: &'static [crate::model::InputSpec],
+    input_indices: Option<usize>,
+    params: usize,
+    layers: &'static [LayerSpec],
+    weights: &'static [WeightSpec],
+    nodes: &'static [crate::model::NodeSpec],
+}
+
+impl Meta {
+    #[inline]
+    fn of<M: Model>() -> Meta {
+        Meta {
+            name: M::NAME,
+            input_shape: M::INPUT_SHAPE,
+            inputs: M::INPUTS,
+            input_indices: M::INPUT_INDICES,
+            params: M::PARAMS,
+            layers: M::LAYERS,
+            weights: M::WEIGHTS,
+            nodes: M::NODES,
+        }
+    }
+}
+
 /// Reads the Keras file at `path` (`.keras`, legacy `.h5`, `.weights.h5` or a legacy weights-only
 /// `.h5`, told apart by their contents) and returns `M`'s weights from it, in Keras order, after
 /// checking that the file describes the same architecture as `M` (a legacy weights-only file:
 /// that it has every weighted layer of `M` by name, see [`weights_from_bytes`]).
 pub fn read_weights<M: Model>(path: &Path) -> Result<Vec<ArrayD<f32>>> {
+    read_weights_of(&Meta::of::<M>(), path)
+}
+
+/// [`read_weights`] for the model `m` describes.
+fn read_weights_of(m: &Meta, path: &Path) -> Result<Vec<ArrayD<f32>>> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| Error::Io { path: shown.clone(), source })?;
-    weights_from_bytes::<M>(bytes).map_err(|message| Error::Format { path: shown, message })
+    weights_from_bytes_of(m, bytes).map_err(|message| Error::Format { path: shown, message })
 }
 
 /// [`read_weights`] over the bytes of a file; the error is the message of an [`Error::Format`].
@@ -58,27 +94,32 @@ pub fn read_weights<M: Model>(path: &Path) -> Result<Vec<ArrayD<f32>>> {
 /// what the model expects. So is a file with top-level model weights (which keras-rs models do
 /// not have).
 pub fn weights_from_bytes<M: Model>(bytes: Vec<u8>) -> std::result::Result<Vec<ArrayD<f32>>, String> {
+    weights_from_bytes_of(&Meta::of::<M>(), bytes)
+}
+
+/// [`weights_from_bytes`] for the model `m` describes.
+fn weights_from_bytes_of(m: &Meta, bytes: Vec<u8>) -> std::result::Result<Vec<ArrayD<f32>>, String> {
     if bytes.starts_with(ZIP_MAGIC) {
         let mut archive = Archive::new(&bytes)?;
         let config = json(&archive.read("config.json", CONFIG_LIMIT)?, "config.json")?;
-        let file_layers = architecture::<M>(&config)?;
-        let h5 = open_h5(archive.read("model.weights.h5", weights_limit::<M>())?)?;
-        read_vars::<M>(&h5, &file_layers)
+        let file_layers = architecture(m, &config)?;
+        let h5 = open_h5(archive.read("model.weights.h5", weights_limit(m))?)?;
+        read_vars(m, &h5, &file_layers)
     } else if bytes.starts_with(HDF5_MAGIC) {
         let h5 = open_h5(bytes)?;
         match string_attr(&h5.root(), "model_config")? {
             Some(config) => {
-                let file_layers = architecture::<M>(&json(config.as_bytes(), "the model_config attribute")?)?;
-                read_legacy::<M>(&h5, &file_layers)
+                let file_layers = architecture(m, &json(config.as_bytes(), "the model_config attribute")?)?;
+                read_legacy(m, &h5, &file_layers)
             }
             None => {
                 let root = h5.root().attrs().map_err(|e| format!("unreadable HDF5 attributes: {e}"))?;
                 if root.contains_key("layer_names") || root.contains_key("layer_names0") {
-                    return read_by_name::<M>(&h5, &root);
+                    return read_by_name(m, &h5, &root);
                 }
-                let names = M::LAYERS.iter().map(|l| l.name.to_string()).collect::<Vec<_>>();
-                check_no_extra_layers::<M>(&h5)?;
-                read_vars::<M>(&h5, &names)
+                let names = m.layers.iter().map(|l| l.name.to_string()).collect::<Vec<_>>();
+                check_no_extra_layers(m, &h5)?;
+                read_vars(m, &h5, &names)
             }
         }
     } else {
@@ -92,12 +133,12 @@ fn json(bytes: &[u8], what: &str) -> std::result::Result<Value, String> {
 
 /// Checks the file's model config against `M` and returns the file's layer names, one per layer of
 /// `M`, in order.
-fn architecture<M: Model>(config: &Value) -> std::result::Result<Vec<String>, String> {
+fn architecture(m: &Meta, config: &Value) -> std::result::Result<Vec<String>, String> {
     let class = config.get("class_name").and_then(Value::as_str).unwrap_or("");
-    let functional = !M::NODES.is_empty();
+    let functional = !m.nodes.is_empty();
     match (class, functional) {
         ("Sequential", false) => {}
-        ("Functional" | "Model", true) => return functional_architecture::<M>(config),
+        ("Functional" | "Model", true) => return functional_architecture(m, config),
         ("Sequential", true) => return Err("the file holds a Sequential model, this model is functional".into()),
         ("Functional" | "Model", false) => return Err("the file holds a functional model, this model is Sequential".into()),
         _ if class.is_empty() => {
@@ -125,19 +166,19 @@ fn architecture<M: Model>(config: &Value) -> std::result::Result<Vec<String>, St
     }
     if let Some(shape) = input {
         let dims = shape.iter().skip(1).map(|d| d.as_u64().map_or_else(|| d.to_string(), |d| d.to_string())).collect::<Vec<_>>();
-        let ours = M::INPUT_SHAPE.iter().map(|d| d.to_string()).collect::<Vec<_>>();
+        let ours = m.input_shape.iter().map(|d| d.to_string()).collect::<Vec<_>>();
         if dims != ours {
-            return Err(format!("input: the file has (None, {}), this model has {}", dims.join(", "), batch_shape(M::INPUT_SHAPE)));
+            return Err(format!("input: the file has (None, {}), this model has {}", dims.join(", "), batch_shape(m.input_shape)));
         }
     }
-    for (i, ours) in M::LAYERS.iter().enumerate() {
+    for (i, ours) in m.layers.iter().enumerate() {
         let Some((class, cfg)) = file_layers.get(i) else {
             return Err(format!(
                 "layer {} ({}): the file has {} layers, this model has {} (the file has no {})",
                 i + 1,
                 ours.name,
                 file_layers.len(),
-                M::LAYERS.len(),
+                m.layers.len(),
                 describe_spec(ours)
             ));
         };
@@ -152,19 +193,19 @@ fn architecture<M: Model>(config: &Value) -> std::result::Result<Vec<String>, St
             ));
         }
     }
-    if let Some((class, cfg)) = file_layers.get(M::LAYERS.len()) {
+    if let Some((class, cfg)) = file_layers.get(m.layers.len()) {
         let name = cfg.get("name").and_then(Value::as_str).unwrap_or("");
         return Err(format!(
             "layer {} ({name}): the file has {} layers, this model has {} (this model has no {})",
-            M::LAYERS.len() + 1,
+            m.layers.len() + 1,
             file_layers.len(),
-            M::LAYERS.len(),
+            m.layers.len(),
             describe_file(class, cfg)
         ));
     }
     Ok(file_layers
         .iter()
-        .zip(M::LAYERS)
+        .zip(m.layers)
         .map(|((_, cfg), ours)| cfg.get("name").and_then(Value::as_str).unwrap_or(ours.name).to_string())
         .collect())
 }
@@ -273,18 +314,18 @@ fn describe_file(class: &str, cfg: &Value) -> String {
 }
 
 /// The model's weights grouped by layer: the layer's index and its weights.
-fn weights_by_layer<M: Model>() -> Vec<(usize, Vec<&'static WeightSpec>)> {
-    M::LAYERS
+fn weights_by_layer(m: &Meta) -> Vec<(usize, Vec<&'static WeightSpec>)> {
+    m.layers
         .iter()
         .enumerate()
-        .map(|(i, l)| (i, M::WEIGHTS.iter().filter(|w| w.layer == l.name).collect::<Vec<_>>()))
+        .map(|(i, l)| (i, m.weights.iter().filter(|w| w.layer == l.name).collect::<Vec<_>>()))
         .filter(|(_, ws)| !ws.is_empty())
         .collect()
 }
 
 /// [`architecture`] of a functional model: the same layers in Keras's order (inputs included),
 /// each with the same configuration and called on the same tensors.
-fn functional_architecture<M: Model>(config: &Value) -> std::result::Result<Vec<String>, String> {
+fn functional_architecture(m: &Meta, config: &Value) -> std::result::Result<Vec<String>, String> {
     let layers = config.pointer("/config/layers").and_then(Value::as_array).ok_or("the model config has no layer list")?;
     let mut names = Vec::new();
     for layer in layers {
@@ -295,10 +336,10 @@ fn functional_architecture<M: Model>(config: &Value) -> std::result::Result<Vec<
             .ok_or("a layer of the model config has no name")?;
         names.push(name.to_string());
     }
-    if layers.len() != M::LAYERS.len() {
-        return Err(format!("the file has {} layers (inputs included), this model has {}", layers.len(), M::LAYERS.len()));
+    if layers.len() != m.layers.len() {
+        return Err(format!("the file has {} layers (inputs included), this model has {}", layers.len(), m.layers.len()));
     }
-    for (i, (layer, ours)) in layers.iter().zip(M::LAYERS).enumerate() {
+    for (i, (layer, ours)) in layers.iter().zip(m.layers).enumerate() {
         let class = layer.get("class_name").and_then(Value::as_str).ok_or("a layer of the model config has no class_name")?;
         let cfg = layer.get("config").cloned().unwrap_or(Value::Null);
         let name = &names[i];
@@ -346,7 +387,7 @@ fn functional_architecture<M: Model>(config: &Value) -> std::result::Result<Vec<
                 .collect::<std::result::Result<Vec<_>, String>>()?;
             file_calls.push(call);
         }
-        let ours_calls: Vec<Vec<(usize, usize)>> = M::NODES.iter().filter(|n| n.layer == i).map(|n| n.inputs.to_vec()).collect();
+        let ours_calls: Vec<Vec<(usize, usize)>> = m.nodes.iter().filter(|n| n.layer == i).map(|n| n.inputs.to_vec()).collect();
         if file_calls != ours_calls {
             let show = |calls: &[Vec<(usize, usize)>]| {
                 calls
@@ -390,9 +431,9 @@ fn collect_history(v: &Value, out: &mut Vec<(String, usize)>) {
 /// Where Keras 3's weights files keep each of `M`'s layers: not under the layer's name but under
 /// its class's snake-case name, numbered in layer order (`layers/dense`, `layers/dense_1`), as
 /// `keras.src.saving.saving_lib` walks a model's layer list.
-fn layer_paths<M: Model>() -> Vec<String> {
+fn layer_paths(m: &Meta) -> Vec<String> {
     let mut used: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    M::LAYERS
+    m.layers
         .iter()
         .map(|l| {
             let base = snake_case(l.class);
@@ -423,13 +464,13 @@ fn var_groups(class: &str, name: &str) -> Vec<String> {
 }
 
 /// Keras 3 layout (`.keras` and `.weights.h5`): `layers/<name>/vars/0..` (see [`var_groups`]).
-fn read_vars<M: Model>(h5: &hdf5_pure::File, file_names: &[String]) -> std::result::Result<Vec<ArrayD<f32>>, String> {
-    let mut out = Vec::with_capacity(M::WEIGHTS.len());
-    let paths = layer_paths::<M>();
-    for (i, specs) in weights_by_layer::<M>() {
+fn read_vars(m: &Meta, h5: &hdf5_pure::File, file_names: &[String]) -> std::result::Result<Vec<ArrayD<f32>>, String> {
+    let mut out = Vec::with_capacity(m.weights.len());
+    let paths = layer_paths(m);
+    for (i, specs) in weights_by_layer(m) {
         let name = &file_names[i];
         let mut datasets = Vec::new();
-        for vars in var_groups(M::LAYERS[i].class, &paths[i]) {
+        for vars in var_groups(m.layers[i].class, &paths[i]) {
             let group =
                 h5.group(&vars).map_err(|_| format!("layer {} ({name}): the file has no weights for it (no group {vars})", i + 1))?;
             let found = group.datasets().map_err(|e| format!("{vars}: {e}"))?.len();
@@ -446,9 +487,9 @@ fn read_vars<M: Model>(h5: &hdf5_pure::File, file_names: &[String]) -> std::resu
 }
 
 /// Legacy `.h5` layout: `model_weights/<name>` lists its datasets in a `weight_names` attribute.
-fn read_legacy<M: Model>(h5: &hdf5_pure::File, file_names: &[String]) -> std::result::Result<Vec<ArrayD<f32>>, String> {
-    let mut out = Vec::with_capacity(M::WEIGHTS.len());
-    for (i, specs) in weights_by_layer::<M>() {
+fn read_legacy(m: &Meta, h5: &hdf5_pure::File, file_names: &[String]) -> std::result::Result<Vec<ArrayD<f32>>, String> {
+    let mut out = Vec::with_capacity(m.weights.len());
+    for (i, specs) in weights_by_layer(m) {
         let name = &file_names[i];
         let path = format!("model_weights/{name}");
         let group = h5.group(&path).map_err(|_| format!("layer {} ({name}): the file has no weights for it (no group {path})", i + 1))?;
@@ -510,15 +551,15 @@ fn describe_weights(specs: &[&WeightSpec]) -> String {
 
 /// A legacy weights-only file (root attribute `layer_names`), read by layer name as Keras's
 /// `load_weights_from_hdf5_group_by_name` reads it: see [`weights_from_bytes`].
-fn read_by_name<M: Model>(h5: &hdf5_pure::File, root: &HashMap<String, AttrValue>) -> std::result::Result<Vec<ArrayD<f32>>, String> {
+fn read_by_name(m: &Meta, h5: &hdf5_pure::File, root: &HashMap<String, AttrValue>) -> std::result::Result<Vec<ArrayD<f32>>, String> {
     let file_layers = names_attr(root, "layer_names", "the file")?.unwrap_or_default();
-    let mut out = Vec::with_capacity(M::WEIGHTS.len());
-    for (i, specs) in weights_by_layer::<M>() {
-        let name = M::LAYERS[i].name;
+    let mut out = Vec::with_capacity(m.weights.len());
+    for (i, specs) in weights_by_layer(m) {
+        let name = m.layers[i].name;
         let expected = describe_weights(&specs);
         if !file_layers.iter().any(|n| n == name) {
             // A name close to one of the file's layers that this model does not have.
-            let candidates = file_layers.iter().map(String::as_str).filter(|n| !M::LAYERS.iter().any(|l| l.name == *n)).collect::<Vec<_>>();
+            let candidates = file_layers.iter().map(String::as_str).filter(|n| !m.layers.iter().any(|l| l.name == *n)).collect::<Vec<_>>();
             let hint = keras_naming::suggest(name, &candidates).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
             return Err(format!(
                 "layer {} ({name}): the file has no weights for it (no layer of that name among its {} layers{hint}), this model has {expected}",
@@ -559,9 +600,9 @@ fn read_by_name<M: Model>(h5: &hdf5_pure::File, root: &HashMap<String, AttrValue
 
 /// A weights-only file places layers only by class and position: refuses one with weights for a
 /// layer this model does not have.
-fn check_no_extra_layers<M: Model>(h5: &hdf5_pure::File) -> std::result::Result<(), String> {
+fn check_no_extra_layers(m: &Meta, h5: &hdf5_pure::File) -> std::result::Result<(), String> {
     let group = h5.group("layers").map_err(|_| "the file has no `layers` group: not a Keras 3 weights file".to_string())?;
-    let paths = layer_paths::<M>();
+    let paths = layer_paths(m);
     for name in group.groups().map_err(|e| format!("layers: {e}"))? {
         let has_weights = ["vars", "layer/vars", "cell/vars", "forward_layer/cell/vars"]
             .iter()
@@ -608,8 +649,8 @@ const CONFIG_LIMIT: u64 = 16 << 20;
 /// bytes a parameter (the weight and up to three optimizer slots, in float64) plus 64 MiB of HDF5
 /// structure. A member declaring more is refused before it is decompressed, so that a small
 /// hostile archive (a zip bomb) cannot make the reader allocate gigabytes.
-fn weights_limit<M: Model>() -> u64 {
-    (M::PARAMS as u64).saturating_mul(32).saturating_add(64 << 20)
+fn weights_limit(m: &Meta) -> u64 {
+    (m.params as u64).saturating_mul(32).saturating_add(64 << 20)
 }
 
 /// A `.keras` archive being read: the `zip` crate's reader over the file's bytes.
@@ -676,31 +717,41 @@ impl<'a> Archive<'a> {
 /// `metadata.json`, `config.json` (a Sequential model of `M`'s layers) and `model.weights.h5`,
 /// which Python Keras opens with `keras.models.load_model`.
 pub fn keras_archive<M: Model>(weights: &[ArrayD<f32>]) -> std::result::Result<Vec<u8>, String> {
-    let config = serde_json::to_vec(&model_config::<M>()).map_err(|e| e.to_string())?;
+    keras_archive_of(&Meta::of::<M>(), weights)
+}
+
+/// [`keras_archive`] for the model `m` describes.
+fn keras_archive_of(m: &Meta, weights: &[ArrayD<f32>]) -> std::result::Result<Vec<u8>, String> {
+    let config = serde_json::to_vec(&model_config_of(m)).map_err(|e| e.to_string())?;
     let metadata =
         serde_json::to_vec(&serde_json::json!({ "keras_version": "3.15.1", "date_saved": "keras-rs" })).map_err(|e| e.to_string())?;
-    let h5 = weights_h5::<M>(weights)?;
+    let h5 = weights_h5(m, weights)?;
     zip_stored(&[("metadata.json", &metadata), ("config.json", &config), ("model.weights.h5", &h5)])
 }
 
 /// The model's Keras config (Keras's `model.to_json()`): what `config.json` holds.
 pub(crate) fn model_config<M: Model>() -> Value {
-    if !M::NODES.is_empty() {
-        return functional_config::<M>();
+    model_config_of(&Meta::of::<M>())
+}
+
+/// [`model_config`] for the model `m` describes.
+fn model_config_of(m: &Meta) -> Value {
+    if !m.nodes.is_empty() {
+        return functional_config(m);
     }
     let mut input = vec![Value::Null];
-    input.extend(M::INPUT_SHAPE.iter().map(|&d| Value::from(d)));
+    input.extend(m.input_shape.iter().map(|&d| Value::from(d)));
     let mut layers = vec![serde_json::json!({
         "module": "keras.layers", "class_name": "InputLayer", "registered_name": null,
-        "config": { "batch_shape": input, "dtype": if M::INPUT_INDICES.is_some() { "int32" } else { "float32" }, "sparse": false, "name": "input_layer" },
+        "config": { "batch_shape": input, "dtype": if m.input_indices.is_some() { "int32" } else { "float32" }, "sparse": false, "name": "input_layer" },
     })];
-    for layer in M::LAYERS {
+    for layer in m.layers {
         let cfg = layer_config(layer);
         layers.push(serde_json::json!({ "module": "keras.layers", "class_name": layer.class, "registered_name": null, "config": cfg }));
     }
     serde_json::json!({
         "module": "keras", "class_name": "Sequential", "registered_name": null,
-        "config": { "name": M::NAME, "trainable": true, "dtype": "float32", "layers": layers },
+        "config": { "name": m.name, "trainable": true, "dtype": "float32", "layers": layers },
         "build_config": { "input_shape": input },
     })
 }
@@ -736,24 +787,24 @@ fn layer_config(layer: &LayerSpec) -> serde_json::Map<String, Value> {
 
 /// The `config.json` of a functional model: every layer with the calls that feed it
 /// (`inbound_nodes`), the inputs and the output.
-fn functional_config<M: Model>() -> Value {
+fn functional_config(m: &Meta) -> Value {
     const MERGES: [&str; 8] = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "CustomScaleLayer"];
     let tensor = |&(l, call): &(usize, usize)| {
-        let source = &M::LAYERS[l];
-        let output = M::NODES.iter().filter(|n| n.layer == l).nth(call).map_or(source.output_shape, |n| n.output);
+        let source = &m.layers[l];
+        let output = m.nodes.iter().filter(|n| n.layer == l).nth(call).map_or(source.output_shape, |n| n.output);
         let mut shape = vec![Value::Null];
         shape.extend(output.iter().map(|&d| Value::from(d)));
         serde_json::json!({ "class_name": "__keras_tensor__", "config": { "shape": shape, "dtype": "float32", "keras_history": [source.name, call, 0] } })
     };
     let mut layers = Vec::new();
     let mut inputs = Vec::new();
-    for (i, layer) in M::LAYERS.iter().enumerate() {
+    for (i, layer) in m.layers.iter().enumerate() {
         if layer.class == "InputLayer" {
             let mut shape = vec![Value::Null];
             shape.extend(layer.output_shape.iter().map(|&d| Value::from(d)));
-            let ids = match M::INPUTS.iter().find(|i| i.name == layer.name) {
+            let ids = match m.inputs.iter().find(|i| i.name == layer.name) {
                 Some(spec) => spec.indices.is_some(),
-                None => M::INPUT_INDICES.is_some(),
+                None => m.input_indices.is_some(),
             };
             let dtype = if ids { "int32" } else { "float32" };
             layers.push(serde_json::json!({
@@ -764,7 +815,8 @@ fn functional_config<M: Model>() -> Value {
             inputs.push(layer.name);
             continue;
         }
-        let nodes: Vec<Value> = M::NODES
+        let nodes: Vec<Value> = m
+            .nodes
             .iter()
             .filter(|n| n.layer == i)
             .map(|n| {
@@ -789,15 +841,15 @@ fn functional_config<M: Model>() -> Value {
         }));
     }
     // The inputs in the model's own order (its `INPUTS`), which `model.layers` sorts by depth.
-    let order: Vec<&str> = if M::INPUTS.is_empty() { inputs } else { M::INPUTS.iter().map(|i| i.name).collect() };
-    let last = M::NODES.last().expect("a functional model has calls");
-    let call = M::NODES.iter().filter(|n| n.layer == last.layer).count() - 1;
+    let order: Vec<&str> = if m.inputs.is_empty() { inputs } else { m.inputs.iter().map(|i| i.name).collect() };
+    let last = m.nodes.last().expect("a functional model has calls");
+    let call = m.nodes.iter().filter(|n| n.layer == last.layer).count() - 1;
     serde_json::json!({
         "module": "keras.src.models.functional", "class_name": "Functional", "registered_name": null,
         "config": {
-            "name": M::NAME, "trainable": true, "layers": layers,
+            "name": m.name, "trainable": true, "layers": layers,
             "input_layers": order.iter().map(|n| serde_json::json!([n, 0, 0])).collect::<Vec<_>>(),
-            "output_layers": [[M::LAYERS[last.layer].name, call, 0]],
+            "output_layers": [[m.layers[last.layer].name, call, 0]],
         },
     })
 }
@@ -830,14 +882,19 @@ fn config_json(value: &ConfigValue) -> Value {
 /// A Keras 3 `.weights.h5` file of `M`'s weights (what Keras's `model.save_weights` writes and
 /// `model.load_weights` reads).
 pub fn weights_file<M: Model>(weights: &[ArrayD<f32>]) -> std::result::Result<Vec<u8>, String> {
-    weights_h5::<M>(weights)
+    weights_file_of(&Meta::of::<M>(), weights)
+}
+
+/// [`weights_file`] for the model `m` describes.
+fn weights_file_of(m: &Meta, weights: &[ArrayD<f32>]) -> std::result::Result<Vec<u8>, String> {
+    weights_h5(m, weights)
 }
 
 /// Keras 3's weights layout: `layers/<name>/vars/0..` (every layer has its `vars` group; a
 /// wrapper's layer holds the weights, in `layers/<name>/layer/vars`; a recurrent layer's weights
 /// are its cell's, `layers/<name>/cell/vars`, and `Bidirectional` holds one such layer per
 /// direction, `forward_layer` and `backward_layer`).
-fn weights_h5<M: Model>(weights: &[ArrayD<f32>]) -> std::result::Result<Vec<u8>, String> {
+fn weights_h5(m: &Meta, weights: &[ArrayD<f32>]) -> std::result::Result<Vec<u8>, String> {
     /// A `vars` group holding `weights`, each with whether Keras keeps it as an int32.
     fn vars_group(parent: &mut hdf5_pure::GroupBuilder, name: &str, weights: &[(&ArrayD<f32>, bool)]) {
         let mut vars = parent.create_group("vars");
@@ -865,10 +922,10 @@ fn weights_h5<M: Model>(weights: &[ArrayD<f32>]) -> std::result::Result<Vec<u8>,
     }
     let mut builder = hdf5_pure::FileBuilder::new();
     let mut root_layers = builder.create_group("layers");
-    let mut next = weights.iter().zip(M::WEIGHTS);
-    for (layer, path) in M::LAYERS.iter().zip(layer_paths::<M>()) {
+    let mut next = weights.iter().zip(m.weights);
+    for (layer, path) in m.layers.iter().zip(layer_paths(m)) {
         let path = path.as_str();
-        let count = M::WEIGHTS.iter().filter(|s| s.layer == layer.name).count();
+        let count = m.weights.iter().filter(|s| s.layer == layer.name).count();
         // Keras 3 keeps a Normalization's `count` as an int32 scalar.
         let own: Vec<(&ArrayD<f32>, bool)> =
             next.by_ref().take(count).map(|(w, spec)| (w, layer.class == "Normalization" && spec.name == "count")).collect();
@@ -892,7 +949,7 @@ fn weights_h5<M: Model>(weights: &[ArrayD<f32>]) -> std::result::Result<Vec<u8>,
     }
     builder.add_group(root_layers.finish());
     let mut vars = builder.create_group("vars");
-    vars.set_attr("name", AttrValue::String(M::NAME.into()));
+    vars.set_attr("name", AttrValue::String(m.name.into()));
     builder.add_group(vars.finish());
     builder.finish().map_err(|e| format!("cannot write HDF5: {e}"))
 }

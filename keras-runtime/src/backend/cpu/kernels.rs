@@ -693,7 +693,7 @@ fn batch_norm_impl<S: Simd>(s: S, x: &[f32], mean: &[f32], inv: &[f32], affine: 
     let cols = mean.len();
     let Affine { gamma, beta } = affine;
     assert!(inv.len() >= cols && gamma.is_none_or(|g| g.len() >= cols) && beta.is_none_or(|b| b.len() >= cols));
-    assert!(x.len() == y.len() && x.len() % cols.max(1) == 0);
+    assert!(x.len() == y.len() && x.len().is_multiple_of(cols.max(1)));
     for (xr, yr) in x.chunks_exact(cols).zip(y.chunks_exact_mut(cols)) {
         let mut k = 0;
         while k < cols {
