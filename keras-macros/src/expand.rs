@@ -738,6 +738,34 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
         let parts: Vec<TokenStream> = parts.collect();
         (quote! { #(Self::#names(ctx, params, state, slots, x, batch, training);)* }, parts)
     };
+    // The backward pass likewise.
+    let (backward_body, backward_parts) = if backward.len() <= FORWARD_PART {
+        (quote! { let [#(#slot_idents),*] = slots; #(#backward)* }, Vec::new())
+    } else {
+        let names: Vec<Ident> = (0..backward.len().div_ceil(FORWARD_PART)).map(|i| format_ident!("__keras_backward_{}", i)).collect();
+        let parts = backward.chunks(FORWARD_PART).zip(&names).map(|(calls, name)| {
+            quote! {
+                #[doc(hidden)]
+                #[inline(never)]
+                #[allow(unused_variables, clippy::too_many_arguments)]
+                fn #name(
+                    ctx: ::keras::layers::Ctx<'_, #bk>,
+                    params: &#b::Buffer,
+                    grads: &mut #b::Buffer,
+                    grad_scratch: &mut #b::Buffer,
+                    state: &mut #b::Buffer,
+                    slots: &mut [#b::Buffer; #n_slots],
+                    x: #b::View<'_>,
+                    batch: usize,
+                ) {
+                    let [#(#slot_idents),*] = slots;
+                    #(#calls)*
+                }
+            }
+        });
+        let parts: Vec<TokenStream> = parts.collect();
+        (quote! { #(Self::#names(ctx, params, grads, grad_scratch, state, slots, x, batch);)* }, parts)
+    };
     let weight_specs = weights_const(weight_specs);
     let nodes = nodes.as_ref().map(|c| quote!(const NODES: &'static [::keras::model::NodeSpec] = &[#(#c),*];));
     let inputs = inputs.as_ref().map(|c| quote!(const INPUTS: &'static [::keras::model::InputSpec] = &[#(#c),*];));
@@ -840,8 +868,7 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
             fn backward(core: &mut ::keras::model::ModelCore<#bk>, x: #b::View<'_>, batch: usize) {
                 let ::keras::model::Parts { ctx, params, grads, grad_scratch, state, slots } = core.parts::<#n_slots>();
                 let _ = &grad_scratch;
-                let [#(#slot_idents),*] = slots;
-                #(#backward)*
+                #backward_body
             }
         }
 
@@ -863,6 +890,7 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
                 #forward_body
             }
             #(#forward_parts)*
+            #(#backward_parts)*
         }
     }
 }
