@@ -11,7 +11,7 @@
 //! ```
 
 use crate::catalog;
-use crate::functional;
+use crate::lower;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use std::fmt::Write;
@@ -152,7 +152,7 @@ fn one(item: &Item) -> syn::Result<TokenStream> {
     let tokens = quote! {
         #(#attrs)* #vis struct #name(#input: [#h, #w, #c]) -> #output { #body }
     };
-    let model = functional::functional_as(tokens, Some(&keras_name));
+    let model = lower::functional_as(tokens, Some(&keras_name));
     let cache = weights_file(&arch, &opts).map(|file| {
         let doc = format!(
             "The model with Keras's ImageNet weights, read from `{file}` in Keras's cache \\

@@ -1,290 +1,374 @@
-//! Shape inference over the whole model, names, parameter counts; every mistake reported once,
-//! at its tokens, in Keras's words. After an error that leaves a shape unknown, later layers are
-//! still checked for their own mistakes, but not for shapes that follow from the first one.
+//! The one checker both macros' front ends (`lower.rs`) drive: it makes each layer (its
+//! arguments bound and checked, its name given), calls it on tensors (shape inference, weights,
+//! parameter counts) and finishes the graph (Keras's layer order, the model's counts). Every
+//! mistake is reported once, at its tokens, in Keras's words.
 
 use crate::catalog::bidirectional::Bidirectional;
 use crate::catalog::embedding::Embedding;
 use crate::catalog::time_distributed::TimeDistributed;
-use crate::catalog::{self, Layer, Runtime, Shape, Weight, bind, fmt_shape, names};
+use crate::catalog::{self, Layer, Shape, Weight, bind, fmt_shape, names};
 use crate::diag::Diag;
-use crate::expand::{Count, CustomRef};
-use crate::parse::Chain;
-use proc_macro2::TokenStream;
+use crate::expand::Count;
+use crate::graph::{Graph, MERGES, Merge, Node, Op, Src, Unique, keras_order, merge_shape};
+use crate::parse::{Arg, Call};
+use proc_macro2::{Ident, TokenStream};
 use quote::ToTokens;
 use std::collections::HashMap;
 use syn::spanned::Spanned;
 use syn::{Attribute, Expr, ExprLit, Lit};
 
-/// A model whose every layer checked out.
-pub struct Checked {
-    pub input: Shape,
-    pub layers: Vec<CheckedLayer>,
-    pub trainable: Count,
-    pub non_trainable: Count,
-    /// Checks of counts only rustc knows (`#[params(N)]` of a model with custom layers).
-    pub asserts: Vec<TokenStream>,
-    /// When the first layer is an Embedding: its `input_dim` (the input holds ids).
-    pub input_indices: Option<usize>,
+/// Which macro's model is checked: the grammar differs (a chain with `Input` and `in = ..`, or
+/// a body of `let`s over named inputs), and so do some messages.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sequential,
+    Functional,
 }
 
-pub struct CheckedLayer {
-    pub name: String,
-    pub class: &'static str,
-    pub output: Shape,
-    pub weights: Vec<Weight>,
-    /// Its parameters: known, or a custom layer's, counted by rustc.
-    pub params: Count,
-    /// A layer of the user's: the impl its weights are read from.
-    pub custom: Option<CustomRef>,
-    /// Compile-time assertions for the layer (see `Kind::checks`).
-    pub checks: Vec<TokenStream>,
-    pub runtime: Runtime,
-    /// The runtime `Regularizer` on the layer's output, if any.
-    pub activity_regularizer: Option<TokenStream>,
-    /// The `LayerSpec::config` entries.
-    pub config: Vec<TokenStream>,
-    /// What the weights' names start with inside the layer: a wrapper's layer
-    /// (`time_distributed/dense/kernel`).
-    pub weight_prefix: Option<String>,
-    /// The layer's constants (see `Layer::constants`).
-    pub constants: Vec<f32>,
+/// A graph being checked: inputs, layers and calls so far.
+pub struct Checker {
+    dialect: Dialect,
+    pub inputs: Vec<(Ident, Option<Shape>)>,
+    pub vocab: Vec<Option<usize>>,
+    pub uniques: Vec<Unique>,
+    pub nodes: Vec<Node>,
+    /// Names taken, with where (and, in a chain, at which position) they were taken.
+    names_seen: HashMap<String, usize>,
+    counters: HashMap<String, usize>,
+    /// The classes a call may name.
+    pub known: Vec<&'static str>,
+    errors_before: usize,
 }
 
-impl Checked {
-    /// All parameters.
-    pub fn params(&self) -> Count {
-        self.trainable.add(&self.non_trainable)
+/// A layer made by [`Checker::make`].
+pub struct Made<'a> {
+    /// The layer, `None` after an error that leaves it unknown.
+    pub unique: Option<usize>,
+    /// `in = ..` (`sequential!` only: a chain's first layer may say its input shape).
+    pub input: Option<&'a Arg>,
+}
+
+impl Checker {
+    /// An empty graph; `diag`'s errors so far are not this model's.
+    pub fn new(dialect: Dialect, diag: &Diag) -> Checker {
+        let known = match dialect {
+            Dialect::Sequential => catalog::classes(),
+            Dialect::Functional => catalog::REGISTRY.iter().map(|e| e.class).chain(MERGES.iter().copied()).collect(),
+        };
+        Checker {
+            dialect,
+            inputs: Vec::new(),
+            vocab: Vec::new(),
+            uniques: Vec::new(),
+            nodes: Vec::new(),
+            names_seen: HashMap::new(),
+            counters: HashMap::new(),
+            known,
+            errors_before: diag.len(),
+        }
     }
-}
 
-/// Where the current shape came from, for error messages.
-enum Source {
-    Input,
-    Layer(String),
-}
+    /// Adds input `ident` of `shape` (`None` when its shape had an error); `named` when its name
+    /// is a layer name of the model (a functional model's `InputLayer`).
+    pub fn input(&mut self, ident: &Ident, shape: Option<Shape>, named: bool) -> Src {
+        if named {
+            self.names_seen.insert(syn::ext::IdentExt::unraw(ident).to_string(), usize::MAX);
+        }
+        self.inputs.push((ident.clone(), shape));
+        self.vocab.push(None);
+        Src::Input(self.inputs.len() - 1)
+    }
 
-/// Checks a chain of layers; `None` if anything is wrong (the errors are in `diag`).
-pub fn check(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str, diag: &mut Diag) -> Option<Checked> {
-    let errors_before = diag.len();
-    let mut shape: Option<Shape> = None;
-    let mut source = Source::Input;
-    // Set once an error leaves the shape unknown: later shape checks would only repeat it.
-    let mut lost = false;
-    let mut layers: Vec<CheckedLayer> = Vec::new();
-    let mut seen_names: HashMap<String, usize> = HashMap::new();
-    let mut counters: HashMap<String, usize> = HashMap::new();
-    let mut input_shape: Option<Shape> = None;
-    let mut real_layers = 0;
-    let mut input_indices = None;
+    /// The shape of tensor `s`, if known.
+    pub fn shape(&self, s: Src) -> Option<&Shape> {
+        match s {
+            Src::Input(k) => self.inputs[k].1.as_ref(),
+            Src::Node(j) => Some(&self.nodes[j].output),
+        }
+    }
 
-    for (i, call) in chain.calls.iter().enumerate() {
+    /// Makes the layer of `call`: its class found, its arguments bound and checked, its name
+    /// given (`position` is its place in a chain, for messages). `None` when its class is
+    /// unknown, or (in a graph) after any error.
+    pub fn make<'a>(&mut self, call: &'a Call, position: usize, diag: &mut Diag) -> Option<Made<'a>> {
+        let sequential = self.dialect == Dialect::Sequential;
         let class_name = call.kind.to_string();
-        if crate::functional::MERGES.contains(&class_name.as_str()) {
-            diag.error(
-                &call.kind,
-                format!("{class_name} merges several tensors, which a Sequential model cannot: use it in `functional!`"),
-            );
-            lost = true;
-            shape = None;
-            continue;
-        }
-        let classes = catalog::classes();
-        let known = classes.iter().find(|c| **c == class_name && call.path.is_none()).copied();
+        let builtin = self.known.iter().find(|c| **c == class_name && call.path.is_none()).copied();
         // A name the DSL does not know, and no typo of one (or a path): a layer of the user's.
-        let custom = known.is_none() && catalog::custom::Custom::is_candidate(call, &classes);
-        if known.is_none() && !custom {
-            let hint = names::suggest(&class_name, &classes).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
-            let own = catalog::custom::Custom::typo_hint(&class_name);
-            diag.error(
-                &call.kind,
-                format!("unknown layer `{class_name}`; {hint}the layers keras-rs knows are {}{own}", classes.join(", ")),
-            );
-            lost = true;
-            shape = None;
-            continue;
-        }
-        let class: &'static str = known.unwrap_or_else(|| Box::leak(class_name.clone().into_boxed_str()));
-        let (signature, positional) = Layer::signature(class);
-        if class == "Input" {
-            let args = bind(class, call, signature, positional, false, diag);
-            let parsed = match args.values[0] {
-                Some(a) => catalog::shape(&a.value, "Input", diag),
-                None => {
-                    diag.error(call, "Input needs the per-sample shape: `Input(784)` or `Input((28, 28, 1))`");
-                    None
-                }
-            };
-            if i != 0 {
-                diag.error(call, "Input must be the first element of a model");
-                continue;
+        let custom = builtin.is_none() && catalog::custom::Custom::is_candidate(call, &self.known);
+        let class: &'static str = match builtin {
+            Some(class) => class,
+            None if custom => Box::leak(class_name.clone().into_boxed_str()),
+            None => {
+                let hint = names::suggest(&class_name, &self.known).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
+                let own = catalog::custom::Custom::typo_hint(&class_name);
+                let what = if sequential { "unknown layer" } else { "unknown layer or layer variable" };
+                diag.error(&call.kind, format!("{what} `{class_name}`; {hint}the layers keras-rs knows are {}{own}", self.known.join(", ")));
+                return None;
             }
-            match parsed {
-                Some(s) => {
-                    input_shape = Some(s.clone());
-                    shape = Some(s);
-                }
-                None => lost = true,
+        };
+        let refuse_in = |args: &catalog::Args<'_>, diag: &mut Diag| {
+            if let Some(a) = args.input.filter(|_| !sequential) {
+                diag.error(a, "`in` is not used in functional!: a layer's input shape is the shape of the tensor it is called on");
             }
-            continue;
-        }
-        if class == "Embedding" && real_layers > 0 {
-            let after = match &source {
-                Source::Layer(n) => format!(" `{n}`"),
-                Source::Input => String::new(),
-            };
-            diag.error(
-                &call.kind,
-                format!("Embedding must be the model's first layer: it reads integer ids, and the layer{after} before it outputs floats"),
-            );
-        }
-        real_layers += 1;
-        let (args, mut layer) = if custom {
+        };
+        let (op, args) = if custom {
             let (layer, args) = catalog::custom::Custom::build(call, diag);
-            (args, layer.map(Layer::new))
+            refuse_in(&args, diag);
+            (layer.map(|l| Op::Layer(Box::new(Layer::new(l)))), args)
+        } else if MERGES.contains(&class) {
+            let signature: &[&str] = match class {
+                "Concatenate" => &["axis"],
+                "CustomScaleLayer" => &["scale"],
+                _ => &[],
+            };
+            let args = bind(class, call, signature, signature.len(), true, diag);
+            refuse_in(&args, diag);
+            (merge(class, call, &args, diag).map(Op::Merge), args)
         } else {
+            let (signature, positional) = Layer::signature(class);
             let args = bind(class, call, signature, positional, true, diag);
-            let layer = Layer::build(class, call, &args, diag);
-            (args, layer)
-        };
-        // A wrapped layer is made, and named, before its wrapper, as in Keras.
-        if let Some(td) = layer.as_mut().and_then(|l| l.downcast_mut::<TimeDistributed>()) {
-            let given = td.inner_name.as_ref().map(|(value, at)| (value, at.clone()));
-            td.name = name_from(given, td.inner.class(), &mut counters, diag).unwrap_or_default();
-        }
-        // Keras makes the wrapped layer first: an unnamed one takes the class's next default name.
-        if let Some(b) = layer.as_mut().and_then(|l| l.downcast_mut::<Bidirectional>())
-            && !b.inner_named
-        {
-            b.inner_name = name_from(None, b.inner.kind.class(), &mut counters, diag).unwrap_or_default();
-        }
-        if let Some(e) = layer.as_ref().and_then(|l| l.downcast_ref::<Embedding>())
-            && real_layers == 1
-        {
-            input_indices = Some(e.input_dim);
-        }
-
-        if let Some(a) = args.input
-            && let Some(s) = catalog::shape(&a.value, "`in`", diag)
-        {
+            refuse_in(&args, diag);
+            let mut layer = Layer::build(class, call, &args, diag);
+            // A wrapped layer is made, and named, before its wrapper, as in Keras.
+            if let Some(td) = layer.as_mut().and_then(|l| l.downcast_mut::<TimeDistributed>()) {
+                let given = td.inner_name.as_ref().map(|(value, at)| (value, at.clone()));
+                td.name = name_from(given, td.inner.class(), &mut self.counters, diag).unwrap_or_default();
+            }
+            // Keras makes the wrapped layer first: an unnamed one takes the class's next default name.
+            if let Some(b) = layer.as_mut().and_then(|l| l.downcast_mut::<Bidirectional>())
+                && !b.inner_named
             {
-                match (&shape, &source) {
-                    (None, _) if !lost && layers.is_empty() && input_shape.is_none() => {
-                        input_shape = Some(s.clone());
-                        shape = Some(s);
-                    }
-                    (Some(cur), src) if *cur != s => {
-                        let from = match src {
-                            Source::Input => format!("the model's input is {}", fmt_shape(cur)),
-                            Source::Layer(n) => format!("the previous layer `{n}` outputs {}", fmt_shape(cur)),
-                        };
-                        diag.error(a, format!("{class} expects input shape {}, but {from}", fmt_shape(&s)));
-                    }
-                    _ => {}
-                }
+                b.inner_name = name_from(None, b.inner.kind.class(), &mut self.counters, diag).unwrap_or_default();
             }
-        }
-        if shape.is_none() && !lost {
-            diag.error(
-                call,
-                format!(
-                    "the first layer needs an input shape: put `Input(..)` before it, or give it `in = ..`, as in `{class}(.., in = 784)`"
-                ),
-            );
-            lost = true;
-        }
-
-        let name = layer_name(&args, class, &mut counters, diag);
-        if let Some(n) = &name
-            && let Some(prev) = seen_names.insert(n.clone(), i)
-        {
-            {
-                let at = args.name.map(|a| a.to_token_stream()).unwrap_or_else(|| call.to_token_stream());
-                diag.error(
-                    at,
-                    format!(
-                        "duplicate layer name `{n}`: layer {} of this model is already named `{n}`; layer names must be unique",
-                        prev + 1
-                    ),
-                );
-            }
-        }
-
-        let (Some(layer), Some(input)) = (layer, shape.clone()) else {
-            lost = true;
-            shape = None;
-            continue;
+            (layer.map(|l| Op::Layer(Box::new(l))), args)
         };
-        let output = match layer.output_shape(&input) {
-            Ok(o) => o,
-            Err(msg) => {
-                diag.error(call, msg);
-                lost = true;
-                shape = None;
-                continue;
-            }
-        };
-        let weights = layer.weights(&input);
-        let constants = layer.constants(&input);
-        let params = weights
-            .iter()
-            .try_fold(0usize, |acc, w| w.shape.iter().try_fold(1usize, |p, d| p.checked_mul(*d)).and_then(|n| acc.checked_add(n)));
-        let Some(params) = params else {
-            diag.error(call, format!("{class} would have more parameters than this machine can address"));
+        // In a chain, a layer with a mistake still takes its name (later default names, and the
+        // messages that quote them, stay as written); in a graph it is dropped.
+        if op.is_none() && !sequential {
             return None;
-        };
-        let name = name.unwrap_or_default();
-        let custom = layer.custom(&input);
-        let mut checks = layer.checks(&input);
-        let params = match &custom {
-            Some(c) => c.trainable().add(&c.non_trainable()),
-            None => Count::known(params),
-        };
-        if let Some(a) = args.params {
-            checks.extend(params_check(&params, a, &a.value, class, &name, diag));
         }
-        let runtime = layer.runtime(&input, &output, i);
-        source = Source::Layer(name.clone());
-        shape = Some(output.clone());
-        let activity_regularizer = layer.activity_regularizer();
-        let config = layer.config(&input);
-        let weight_prefix = layer.downcast_ref::<TimeDistributed>().map(|td| td.name.clone());
-        layers.push(CheckedLayer {
+        let given = args.name.map(|a| (&a.value, a.to_token_stream()));
+        let name_at = args.name.map(|a| a.to_token_stream()).unwrap_or_else(|| call.to_token_stream());
+        let Some(name) = name_from(given, class, &mut self.counters, diag) else {
+            return Some(Made { unique: None, input: args.input });
+        };
+        if let Some(prev) = self.names_seen.get(&name).copied() {
+            if sequential {
+                diag.error(
+                    name_at,
+                    format!("duplicate layer name `{name}`: layer {} of this model is already named `{name}`; layer names must be unique", prev + 1),
+                );
+            } else {
+                diag.error(
+                    name_at,
+                    format!("duplicate layer name `{name}`: an input or layer of this model is already named `{name}`; names must be unique"),
+                );
+                return None;
+            }
+        }
+        self.names_seen.insert(name.clone(), position);
+        let Some(op) = op else {
+            return Some(Made { unique: None, input: args.input });
+        };
+        let class = match &op {
+            Op::Layer(l) => l.class(),
+            Op::Merge(_) => class,
+        };
+        // `params = N`'s message points at the whole argument in a chain, at its value in a graph.
+        let params_arg = args.params.map(|a| if sequential { (a.value.clone(), a.to_token_stream()) } else { (a.value.clone(), a.value.to_token_stream()) });
+        self.uniques.push(Unique {
             name,
-            class: layer.class(),
-            output,
-            weights,
-            params,
-            custom,
-            checks,
-            runtime,
-            activity_regularizer,
-            config,
-            weight_prefix,
-            constants,
+            class,
+            op,
+            input: None,
+            output: None,
+            weights: Vec::new(),
+            constants: Vec::new(),
+            params: Count::known(0),
+            custom: None,
+            checks: Vec::new(),
+            calls: Vec::new(),
+            at: call.to_token_stream(),
+            params_arg,
+            var: None,
         });
+        Some(Made { unique: Some(self.uniques.len() - 1), input: args.input })
     }
 
-    if real_layers == 0 {
-        let last = chain.calls.last().expect("a chain has at least one call");
-        diag.error(last, "a model needs at least one layer after its Input, as in `Input(4) => Dense(1)`");
+    /// Calls layer `u` on `args` (each with the name it is written as, for messages), a call
+    /// written as `at`, its result bound to `var`; `index` tells the layer's runtime its place
+    /// (a dropout's stream). `None` after an error.
+    pub fn apply(&mut self, u: usize, args: &[(&Ident, Src)], at: &TokenStream, var: &Ident, index: usize, diag: &mut Diag) -> Option<Src> {
+        let shapes: Vec<(&Ident, Shape)> = args.iter().map(|(i, s)| Some((*i, self.shape(*s)?.clone()))).collect::<Option<_>>()?;
+        let srcs: Vec<Src> = args.iter().map(|(_, s)| *s).collect();
+        let unique = &mut self.uniques[u];
+        let (name, class) = (unique.name.clone(), unique.class);
+        let node = self.nodes.len();
+        let (output, runtime) = match &unique.op {
+            Op::Merge(m) => match merge_shape(*m, class, &shapes) {
+                Ok(o) => (o, None),
+                Err(msg) => {
+                    diag.error(at, msg);
+                    return None;
+                }
+            },
+            Op::Layer(layer) => {
+                if shapes.len() != 1 {
+                    diag.error(at, format!("{class} `{name}` takes one input tensor, found {}", shapes.len()));
+                    return None;
+                }
+                let (ident, input) = &shapes[0];
+                if let Some(e) = layer.downcast_ref::<Embedding>() {
+                    match srcs[0] {
+                        Src::Input(k) => self.vocab[k] = Some(self.vocab[k].map_or(e.input_dim, |v| v.min(e.input_dim))),
+                        // A chain's front end has said that an Embedding comes first.
+                        Src::Node(_) if self.dialect == Dialect::Sequential => {}
+                        Src::Node(_) => {
+                            diag.error(
+                                ident,
+                                format!("Embedding reads integer ids: call it on one of the model's inputs, not on `{ident}`, which a layer computes"),
+                            );
+                            return None;
+                        }
+                    }
+                }
+                // A layer called again keeps its weights: the new input must fit them (Keras lets an
+                // LSTM run over sequences of other lengths, a Conv2D over other image sizes).
+                if let Some(first) = &unique.input
+                    && first != input
+                    && layer.custom(input).is_some()
+                    && first.last() != input.last()
+                {
+                    diag.error(
+                        ident,
+                        format!(
+                            "custom layer `{name}` was first called on a tensor of shape {}; `{ident}` is {}: a custom layer is called on one width",
+                            fmt_shape(first),
+                            fmt_shape(input)
+                        ),
+                    );
+                    return None;
+                }
+                if let Some(first) = &unique.input
+                    && first != input
+                {
+                    let fits = layer.weights(input).iter().map(|w| &w.shape).eq(unique.weights.iter().map(|w| &w.shape));
+                    if !fits {
+                        diag.error(
+                            ident,
+                            format!(
+                                "layer `{name}` was first called on a tensor of shape {}; `{ident}` is {}, which its weights do not fit",
+                                fmt_shape(first),
+                                fmt_shape(input)
+                            ),
+                        );
+                        return None;
+                    }
+                }
+                let output = match layer.output_shape(input) {
+                    Ok(o) => o,
+                    Err(msg) => {
+                        diag.error(at, msg);
+                        return None;
+                    }
+                };
+                if unique.input.is_none() {
+                    let weights = layer.weights(input);
+                    let params = weights.iter().try_fold(0usize, |acc, w| {
+                        w.shape.iter().try_fold(1usize, |p, d| p.checked_mul(*d)).and_then(|n| acc.checked_add(n))
+                    });
+                    let Some(params) = params else {
+                        diag.error(at, format!("{class} would have more parameters than this machine can address"));
+                        return None;
+                    };
+                    unique.custom = layer.custom(input);
+                    unique.checks = layer.checks(input);
+                    let params = match &unique.custom {
+                        Some(c) => c.trainable().add(&c.non_trainable()),
+                        None => Count::known(params),
+                    };
+                    if let Some((value, at)) = &unique.params_arg {
+                        unique.checks.extend(params_check(&params, at, value, class, &name, diag));
+                    }
+                    unique.weights = weights;
+                    unique.constants = layer.constants(input);
+                    unique.params = params;
+                }
+                let runtime = layer.runtime(input, &output, index);
+                (output, Some(runtime))
+            }
+        };
+        if unique.input.is_none() {
+            unique.input = Some(shapes[0].1.clone());
+        }
+        // Keras's summary shows the last call's output shape.
+        unique.output = Some(output.clone());
+        unique.calls.push(node);
+        self.nodes.push(Node { unique: u, inputs: srcs, output, runtime, var: var.clone() });
+        Some(Src::Node(node))
     }
-    // The model's count is checked whenever every layer's shape is known, even alongside
-    // other errors, so that one build reports every mistake.
-    if layers.len() < real_layers || input_shape.is_none() {
-        return None;
+
+    /// The checked graph whose output is node `output`: Keras's layer order, the counts, the
+    /// model's `#[params(N)]` (named `model` in messages) checked; `None` if this model had any
+    /// error.
+    pub fn finish(self, output: usize, params_attr: Option<&(u128, Attribute)>, model: &str, diag: &mut Diag) -> Option<Graph> {
+        let order = keras_order(self.inputs.len(), &self.uniques, &self.nodes, output);
+        let inputs: Vec<(Ident, Shape)> = self.inputs.into_iter().map(|(i, s)| s.map(|s| (i, s))).collect::<Option<_>>()?;
+        let size = |w: &Weight| w.shape.iter().product::<usize>();
+        let mut trainable = Count::known(self.uniques.iter().flat_map(|u| &u.weights).filter(|w| w.trainable).map(size).sum());
+        let mut non_trainable = Count::known(self.uniques.iter().flat_map(|u| &u.weights).filter(|w| !w.trainable).map(size).sum());
+        for c in self.uniques.iter().filter_map(|u| u.custom.as_ref()) {
+            trainable = trainable.add(&c.trainable());
+            non_trainable = non_trainable.add(&c.non_trainable());
+        }
+        let mut graph = Graph {
+            sequential: self.dialect == Dialect::Sequential,
+            inputs,
+            vocab: self.vocab,
+            uniques: self.uniques,
+            nodes: self.nodes,
+            order,
+            output,
+            trainable,
+            non_trainable,
+            asserts: Vec::new(),
+        };
+        if let Some((expected, attr)) = params_attr {
+            graph.asserts.extend(total_check(&graph.params(), *expected, attr, model, diag));
+        }
+        (diag.len() == self.errors_before).then_some(graph)
     }
-    let size = |w: &Weight| w.shape.iter().product::<usize>();
-    let mut trainable = Count::known(layers.iter().flat_map(|l| &l.weights).filter(|w| w.trainable).map(size).sum());
-    let mut non_trainable = Count::known(layers.iter().flat_map(|l| &l.weights).filter(|w| !w.trainable).map(size).sum());
-    for c in layers.iter().filter_map(|l| l.custom.as_ref()) {
-        trainable = trainable.add(&c.trainable());
-        non_trainable = non_trainable.add(&c.non_trainable());
-    }
-    let mut checked = Checked { input: input_shape?, layers, trainable, non_trainable, asserts: Vec::new(), input_indices };
-    if let Some((expected, attr)) = params_attr {
-        checked.asserts.extend(total_check(&checked.params(), *expected, attr, model, diag));
-    }
-    (diag.len() == errors_before).then_some(checked)
+}
+
+/// A merge layer's arguments: `Concatenate(axis)`, `CustomScaleLayer(scale)`, or none.
+fn merge(class: &'static str, call: &Call, args: &catalog::Args<'_>, diag: &mut Diag) -> Option<Merge> {
+    Some(match class {
+        "Concatenate" => Merge::Concatenate(match args.values[0] {
+            None => -1,
+            Some(a) => match int(&a.value) {
+                Some(v) if v != 0 => v as i64,
+                _ => {
+                    diag.error(a, format!("`axis` expects a non-zero integer (-1 for the last axis), found `{}`", a.value.to_token_stream()));
+                    return None;
+                }
+            },
+        }),
+        "CustomScaleLayer" => match args.values[0] {
+            Some(a) => match catalog::float(&a.value) {
+                Some(v) if v.is_finite() => Merge::Scale(v),
+                _ => {
+                    diag.error(a, format!("`scale` expects a finite number, found `{}`", a.value.to_token_stream()));
+                    return None;
+                }
+            },
+            None => {
+                diag.error(call, "CustomScaleLayer needs its `scale`: `CustomScaleLayer(0.17)` computes `x + y * 0.17` of `[x, y]`");
+                return None;
+            }
+        },
+        _ => Merge::Elementwise(class),
+    })
 }
 
 /// `params = N` of a layer: checked here when its count is known, else (a custom layer's)
@@ -334,11 +418,6 @@ pub(crate) fn total_check(params: &Count, expected: u128, attr: &Attribute, mode
 
 pub(crate) fn int(e: &Expr) -> Option<i128> {
     catalog::int(e)
-}
-
-/// The layer's name: `name = ".."`, else the class's prefix with a counter (`dense`, `dense_1`).
-fn layer_name(args: &catalog::Args<'_>, class: &'static str, counters: &mut HashMap<String, usize>, diag: &mut Diag) -> Option<String> {
-    name_from(args.name.map(|a| (&a.value, a.to_token_stream())), class, counters, diag)
 }
 
 /// A name given as `value` (the tokens `at` for messages), else the class's next default name.

@@ -1,61 +1,13 @@
 //! Code generation: the model struct, its consts, and straight-line forward/backward passes over
 //! the runtime's layer types, every dimension and offset a literal.
 
-use crate::catalog::Weight;
-use crate::check::{Checked, check};
-use crate::diag::Diag;
-use crate::parse::{Input, parse};
+use crate::catalog::time_distributed::TimeDistributed;
+use crate::catalog::{Weight, fmt_shape};
+use crate::graph::{Entry, Graph, Merge, Node, Op, Src, concat_axis};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
+use syn::ext::IdentExt;
 use syn::{Attribute, Visibility};
-
-/// `sequential!`: parse, check, expand; every error becomes a spanned `compile_error!`.
-pub fn sequential(tokens: TokenStream) -> TokenStream {
-    let input = match parse(tokens) {
-        Ok(i) => i,
-        Err(e) => return e.to_compile_error(),
-    };
-    match input {
-        Input::Items(items) => items
-            .iter()
-            .map(|item| {
-                let mut diag = Diag::default();
-                for e in &item.bad_params {
-                    diag.push(e.clone());
-                }
-                let name = snake_case(&item.name.to_string());
-                let checked = check(&item.chain, item.params.as_ref(), &item.name.to_string(), &mut diag);
-                let decl = Decl { attrs: &item.attrs, vis: &item.vis, ident: &item.name, name };
-                match checked {
-                    Some(m) if diag.is_empty() => model(&decl, &m),
-                    _ => {
-                        let errors = diag.to_compile_errors();
-                        let stub = stub(&decl);
-                        quote!(#errors #stub)
-                    }
-                }
-            })
-            .collect(),
-        Input::Expr(chain) => {
-            let mut diag = Diag::default();
-            let ident = Ident::new("Sequential", Span::call_site());
-            let vis = Visibility::Inherited;
-            let decl = Decl { attrs: &[], vis: &vis, ident: &ident, name: "sequential".to_string() };
-            let body = match check(&chain, None, "sequential", &mut diag) {
-                Some(m) if diag.is_empty() => model(&decl, &m),
-                _ => {
-                    let errors = diag.to_compile_errors();
-                    let stub = stub(&decl);
-                    quote!(#errors #stub)
-                }
-            };
-            quote!({
-                #body
-                #ident::<::keras::Cpu>::new(&::keras::Cpu::new())
-            })
-        }
-    }
-}
 
 /// What the generated struct is called and how it is declared.
 pub struct Decl<'a> {
@@ -206,262 +158,614 @@ pub fn weights_const(parts: &[SpecPart]) -> TokenStream {
     quote!(&::keras::layers::custom::concat_specs::<{ #ones #(+ #lens)* }>(&[#(#groups),*]))
 }
 
-/// The struct, its inherent consts and constructors, and its `Model` implementation.
-pub fn model(decl: &Decl<'_>, m: &Checked) -> TokenStream {
-    let bk = backend_param(decl);
+/// The struct and its `Model` implementation for a checked graph.
+pub fn expand(decl: &Decl<'_>, m: &Graph) -> TokenStream {
+    let bk = crate::expand::backend_param(decl);
     let cpu = quote!(::keras::Cpu);
-    let n = m.layers.len();
-    let input = usizes(&m.input);
-    let output_shape = &m.layers[n - 1].output;
-    let output = usizes(output_shape);
-    let in_size: usize = m.input.iter().product();
-    let out_size: usize = output_shape.iter().product();
-    let (params, trainable, non_trainable) = (m.params(), m.trainable.clone(), m.non_trainable.clone());
-    let out_dim = match output_shape.len() + 1 {
+    let b = quote!(<#bk as ::keras::backend::Device>);
+    let n_in = m.inputs.len();
+    let in_lens: Vec<usize> = m.inputs.iter().map(|(_, s)| s.iter().product()).collect();
+    let in_offs: Vec<usize> = in_lens.iter().scan(0, |acc, l| Some(std::mem::replace(acc, *acc + l))).collect();
+    let in_size: usize = in_lens.iter().sum();
+    let input_shape = if n_in == 1 { m.inputs[0].1.clone() } else { vec![in_size] };
+    let out_shape = &m.nodes[m.output].output;
+    let out_size: usize = out_shape.iter().product();
+    let out_dim = match out_shape.len() + 1 {
         r @ 2..=6 => {
             let ix = format_ident!("Ix{}", r);
             quote!(::keras::ndarray::#ix)
         }
         _ => quote!(::keras::ndarray::IxDyn),
     };
+    let len = |j: usize| m.nodes[j].output.iter().product::<usize>();
 
-    // Arena offsets, in Keras weight order; the constants after the non-trainable weights.
-    let mut arenas = Arenas::new(non_trainable.clone());
-    let mut weight_specs = Vec::new();
+    // Arena offsets, in Keras order.
+    let mut arenas = Arenas::new(m.non_trainable.clone());
     let mut constant_specs = Vec::new();
-    let mut param_ranges = Vec::new();
-    let mut state_ranges = Vec::new();
-    for l in &m.layers {
-        let (p, s) = match &l.custom {
-            Some(c) => arenas.place_custom(&l.name, c, &mut weight_specs),
-            None => arenas.place(&l.name, l.weight_prefix.as_deref(), &l.weights, &l.constants, &mut weight_specs, &mut constant_specs),
-        };
-        param_ranges.push(p);
-        state_ranges.push(s);
-    }
-    let layer_specs =
-        m.layers.iter().map(|l| layer_spec(&l.name, l.class, &l.output, &l.params, l.activity_regularizer.as_ref(), &l.config));
-
-    // Workspace slots: layer i's output is 2i, its scratch 2i + 1, the gradient of its output 2n + i.
-    let slot = |i: usize| format_ident!("s{}", i);
-    let slot_idents: Vec<Ident> = (0..3 * n).map(slot).collect();
-    let n_slots = 3 * n;
-    let mut slot_sizes: Vec<TokenStream> = Vec::new();
-    for l in &m.layers {
-        let out: usize = l.output.iter().product();
-        let (ty, r) = (&l.runtime.ty, l.runtime.rows_per_sample);
-        slot_sizes.push(quote!(#out));
-        slot_sizes.push(quote!((<#ty>::SCRATCH * #r)));
-    }
-    for l in &m.layers {
-        let out: usize = l.output.iter().product();
-        slot_sizes.push(quote!(#out));
-    }
-    let (output_slot, output_grad_slot) = (2 * (n - 1), 3 * n - 1);
-
-    let b = quote!(<#bk as ::keras::backend::Device>);
-    let mut forward = Vec::new();
-    let mut backward = Vec::new();
-    let mut infer = Vec::new();
-    let mut infer_buffers = Vec::new();
-    let mut infer_sizes = Vec::new();
-    let mut checks = m.asserts.clone();
-    for (i, l) in m.layers.iter().enumerate() {
-        let rt = &l.runtime;
-        let (ty, r, iw, ow) = (&rt.ty, rt.rows_per_sample, rt.in_width, rt.out_width);
-        let (p0, p1) = &param_ranges[i];
-        let (s0, s1) = &state_ranges[i];
-        let params_here = match &l.custom {
-            Some(c) => c.trainable(),
-            None => Count::known(p1.known - p0.known),
-        };
-        checks.extend(l.checks.iter().cloned());
-        // (A custom layer's count is its impl's, as its runtime type's: nothing to compare.)
-        if l.custom.is_none() {
-            checks.push(quote!(::core::assert!(<#ty>::PARAMS == #params_here);));
-        }
-        let (out, scratch, grad) = (slot(2 * i), slot(2 * i + 1), slot(2 * n + i));
-        let out_len: usize = l.output.iter().product();
-        let x_view = if i == 0 {
-            quote!(#b::shorten(&x))
-        } else {
-            let prev = slot(2 * (i - 1));
-            quote!(::keras::model::all::<#bk>(#prev))
-        };
-        forward.push(forward_call(
-            &quote!(#bk),
-            rt,
-            quote!(#b::view(params, #p0..#p1)),
-            quote!(#b::view_mut(state, #s0..#s1)),
-            quote!(::keras::layers::Rows::<#bk, #iw>::new(#x_view, batch * #r)),
-            quote!(::keras::layers::RowsMut::<#bk, #ow>::new(::keras::model::all_mut::<#bk>(#out), batch * #r)),
-            quote!(::keras::model::all_mut::<#bk>(#scratch)),
-            quote!(training),
-        ));
-        let dx = if i == 0 {
-            quote!(::core::option::Option::None::<::keras::layers::RowsMut<'_, #bk, #iw>>)
-        } else {
-            let prev_grad = slot(2 * n + i - 1);
-            quote!(::core::option::Option::Some(::keras::layers::RowsMut::<#bk, #iw>::new(::keras::model::all_mut::<#bk>(#prev_grad), batch * #r)))
-        };
-        // A penalty on the layer's output adds its gradient (of the penalty over the batch
-        // size, as Keras scales it) to the gradient arriving from above.
-        let activity = l.activity_regularizer.as_ref().map(|reg| {
-            quote! {
-                ::keras::backend::ObjectiveOps::regularize(
-                    ctx.device,
-                    &#reg.scaled(1.0 / batch as f32),
-                    #b::sub(::keras::model::all::<#bk>(#out), 0..batch * #out_len),
-                    ::core::option::Option::Some(#b::split_mut(::keras::model::all_mut::<#bk>(#grad), batch * #out_len).0),
-                    0.0,
-                    ::core::option::Option::None,
-                );
+    let zero = || (Count::known(0), Count::known(0));
+    let mut ranges: Vec<((Count, Count), (Count, Count))> = vec![(zero(), zero()); m.uniques.len()];
+    let mut weight_specs = Vec::new();
+    let mut layer_specs = Vec::new();
+    let mut layer_names = Vec::new();
+    for e in &m.order {
+        match *e {
+            // A Sequential's input is no layer of it.
+            Entry::Input(_) if m.sequential => {}
+            Entry::Input(k) => {
+                let name = m.inputs[k].0.unraw().to_string();
+                layer_specs.push(layer_spec(&name, "InputLayer", &m.inputs[k].1, &Count::known(0), None, &[]));
+                layer_names.push(name);
             }
-        });
-        let call = backward_call(
-            rt,
-            [
-                quote!(#b::view(params, #p0..#p1)),
-                quote!(#b::view_mut(grads, #p0..#p1)),
-                quote!(#b::view(state, #s0..#s1)),
-                quote!(::keras::layers::Rows::<#bk, #iw>::new(#x_view, batch * #r)),
-                quote!(::keras::layers::Rows::<#bk, #ow>::new(::keras::model::all::<#bk>(#out), batch * #r)),
-                quote!(::keras::model::all_mut::<#bk>(#scratch)),
-                quote!(::keras::layers::RowsMut::<#bk, #ow>::new(::keras::model::all_mut::<#bk>(#grad), batch * #r)),
-                dx,
-            ],
-        );
-        backward.push(quote! {
-            #activity
-            #call
-        });
-        // One sample on the CPU: activations and scratch (a convolution's patches) carved out of
-        // one per-thread buffer (a convnet's or a long sequence's would overflow the stack).
-        let a = format_ident!("a{}", i);
-        let sc = format_ident!("scratch{}", i);
-        infer_sizes.push(quote!(#out_len + <#ty>::SCRATCH * #r));
-        infer_buffers.push(quote! {
-            let (#a, buf) = buf.split_at_mut(#out_len);
-            let (#sc, buf) = buf.split_at_mut(<#ty>::SCRATCH * #r);
-        });
-        let x_in = if i == 0 {
-            quote!(&x[..])
-        } else {
-            let prev = format_ident!("a{}", i - 1);
-            quote!(&#prev[..])
-        };
-        infer.push(forward_call(
-            &cpu,
-            rt,
-            quote!(&params[#p0..#p1]),
-            quote!(&mut state[#s0..#s1]),
-            quote!(::keras::layers::Rows::<#cpu, #iw>::new(#x_in, #r)),
-            quote!(::keras::layers::RowsMut::<#cpu, #ow>::new(&mut #a[..], #r)),
-            quote!(&mut #sc[..]),
-            quote!(false),
-        ));
+            Entry::Unique(u) => {
+                let l = &m.uniques[u];
+                let (activity, config, prefix) = match &l.op {
+                    Op::Layer(layer) => {
+                        let prefix = layer.downcast_ref::<TimeDistributed>().map(|td| td.name.as_str());
+                        (layer.activity_regularizer(), layer.config(l.input.as_deref().unwrap_or(&[])), prefix)
+                    }
+                    Op::Merge(Merge::Scale(scale)) => (None, vec![quote!(("scale", ::keras::model::ConfigValue::Float(#scale)))], None),
+                    Op::Merge(_) => (None, Vec::new(), None),
+                };
+                ranges[u] = match &l.custom {
+                    Some(c) => arenas.place_custom(&l.name, c, &mut weight_specs),
+                    None => arenas.place(&l.name, prefix, &l.weights, &l.constants, &mut weight_specs, &mut constant_specs),
+                };
+                layer_specs.push(layer_spec(&l.name, l.class, l.output.as_deref().unwrap_or(&[]), &l.params, activity.as_ref(), &config));
+                layer_names.push(l.name.clone());
+            }
+        }
     }
-    let last = format_ident!("a{}", n - 1);
-    backward.reverse();
-
-    let body = infer_body(&arenas.state_len(), &infer_sizes, &infer_buffers, &infer, &last, out_size);
-    let (input_element, input_indices, predict_one) = match m.input_indices {
-        None => (
-            quote!(f32),
-            quote!(::core::option::Option::None),
-            quote! {
-                /// Runs one sample through the model on the CPU (inference mode), without allocating
-                /// after the first call on a thread: activations live in a per-thread buffer that is
-                /// reused. For a sample in a `Vec` or an array's row, see
-                /// [`Self::predict_one_slice`]; a large literal (`&[0.0; 150528]`) makes rustc slow,
-                /// where a `Vec` does not.
-                #[inline]
-                pub fn predict_one(&self, x: &[f32; #in_size]) -> [f32; #out_size] {
-                    #body
-                }
-
-                /// [`Self::predict_one`] of a sample given as a slice, flat in row-major order (a
-                /// `Vec`, an image's pixels): an error, not a panic, when its length is not the
-                /// model's input size, and a NaN or infinity is refused as `predict` refuses it.
-                #[inline]
-                pub fn predict_one_slice(&self, x: &[f32]) -> ::keras::Result<[f32; #out_size]> {
-                    let sample: &[f32; #in_size] = x.try_into().map_err(|_| {
-                        ::keras::Error::value(
-                            "predict_one_slice: the sample",
-                            ::std::format!("{} values (one sample of {})", #in_size, ::keras::error::batch_shape(Self::INPUT_SHAPE)),
-                            ::std::format!("{} values", x.len()),
+    // A layer's trainable floats: known, or a custom layer's, counted by rustc.
+    let plen_of = |u: usize| -> Count {
+        match &m.uniques[u].custom {
+            Some(c) => c.trainable(),
+            None => Count::known(ranges[u].0.1.known - ranges[u].0.0.known),
+        }
+    };
+    // The calls, as `Model::NODES`: layers by their index in `LAYERS`.
+    let index_of = |e: Entry| m.order.iter().position(|o| *o == e).expect("every input and layer is in the order");
+    let node_specs: Vec<TokenStream> = m
+        .nodes
+        .iter()
+        .map(|n| {
+            let layer = index_of(Entry::Unique(n.unique));
+            let inputs = n.inputs.iter().map(|s| {
+                let (l, call) = match *s {
+                    Src::Input(k) => (index_of(Entry::Input(k)), 0usize),
+                    Src::Node(j) => {
+                        let u = m.nodes[j].unique;
+                        (
+                            index_of(Entry::Unique(u)),
+                            m.uniques[u].calls.iter().position(|&c| c == j).expect("a node is a call of its layer"),
                         )
-                    })?;
-                    if let ::core::option::Option::Some((index, &value)) = sample.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-                        return ::core::result::Result::Err(::keras::Error::NonFinite { what: "predict_one_slice: the sample".into(), value, index });
                     }
-                    ::core::result::Result::Ok(self.predict_one(sample))
-                }
-            },
-        ),
-        Some(vocab) => (
-            quote!(i32),
-            quote!(::core::option::Option::Some(#vocab)),
-            quote! {
-                /// Runs one sample of ids through the model on the CPU (inference mode), without
-                /// allocating after the first call on a thread (activations live in a per-thread
-                /// buffer that is reused). An id outside `[0, input_dim)` of the
-                /// Embedding is an error naming its position.
-                #[inline]
-                pub fn predict_one(&self, ids: &[i32; #in_size]) -> ::keras::Result<[f32; #out_size]> {
-                    let mut x = [0f32; #in_size];
-                    for (i, (&id, v)) in ids.iter().zip(x.iter_mut()).enumerate() {
-                        if id < 0 || id as usize >= #vocab {
-                            return ::core::result::Result::Err(::keras::Error::value(
-                                ::std::format!("token id at position {}", i),
-                                ::std::format!("an integer in [0, {}) (the Embedding's input_dim is {})", #vocab, #vocab),
-                                id,
-                            ));
-                        }
-                        *v = id as f32;
-                    }
-                    ::core::result::Result::Ok({ #body })
-                }
-            },
-        ),
+                };
+                quote!((#l, #call))
+            });
+            let output = usizes(&n.output);
+            quote!(::keras::model::NodeSpec { layer: #layer, inputs: &[#(#inputs),*], output: #output })
+        })
+        .collect();
+
+    // Workspace slots: inputs split out of the batch (several inputs), each call's output and
+    // scratch, then each call's output gradient and (when several calls consume it) a second
+    // gradient buffer to sum into it.
+    let mut slot_sizes: Vec<TokenStream> = Vec::new();
+    let mut push = |size: TokenStream| {
+        slot_sizes.push(size);
+        format_ident!("s{}", slot_sizes.len() - 1)
+    };
+    // A batch's inputs lie one after the other in `x`; they get slots of their own when an
+    // elementwise merge reads one (its tensors are one slice of views, which `x` cannot join).
+    let split = m
+        .nodes
+        .iter()
+        .any(|n| matches!(m.uniques[n.unique].op, Op::Merge(Merge::Elementwise(_))) && n.inputs.iter().any(|s| matches!(s, Src::Input(_))));
+    let in_slots: Vec<Ident> = if split { in_lens.iter().map(|l| push(quote!(#l))).collect() } else { Vec::new() };
+    let mut out_slots = Vec::new();
+    let mut scratch_slots = Vec::new();
+    for (j, n) in m.nodes.iter().enumerate() {
+        let l = len(j);
+        out_slots.push(push(quote!(#l)));
+        scratch_slots.push(match &n.runtime {
+            Some(rt) => {
+                let (ty, r) = (&rt.ty, rt.rows_per_sample);
+                push(quote!((<#ty>::SCRATCH * #r)))
+            }
+            None => push(quote!(0usize)),
+        });
+    }
+    let mut consumers = vec![0usize; m.nodes.len()];
+    for n in &m.nodes {
+        for s in &n.inputs {
+            if let Src::Node(i) = s {
+                consumers[*i] += 1;
+            }
+        }
+    }
+    let mut grad_slots = Vec::new();
+    let mut temp_slots = Vec::new();
+    for (j, &c) in consumers.iter().enumerate() {
+        let l = len(j);
+        grad_slots.push(push(quote!(#l)));
+        temp_slots.push((c > 1).then(|| push(quote!(#l))));
+    }
+    let n_slots = slot_sizes.len();
+    let slot_idents: Vec<Ident> = (0..n_slots).map(|i| format_ident!("s{}", i)).collect();
+
+    let view = |s: Src| match s {
+        Src::Input(_) if !split && n_in == 1 => quote!(#b::shorten(&x)),
+        Src::Input(k) if !split => {
+            let (l, off) = (in_lens[k], in_offs[k]);
+            quote!(#b::sub(#b::shorten(&x), batch * #off..batch * (#off + #l)))
+        }
+        Src::Input(k) => {
+            let (slot, l) = (&in_slots[k], in_lens[k]);
+            quote!(#b::view(#slot, 0..batch * #l))
+        }
+        Src::Node(i) => {
+            let (slot, l) = (&out_slots[i], len(i));
+            quote!(#b::view(#slot, 0..batch * #l))
+        }
     };
 
-    let activity = m.layers.iter().enumerate().filter_map(|(i, l)| {
-        let reg = l.activity_regularizer.as_ref()?;
-        let (slot, len) = (2 * i, l.output.iter().product::<usize>());
-        Some(quote!(::keras::model::Activity { slot: #slot, len: #len, regularizer: #reg }))
+    let mut forward = Vec::new();
+    let mut checks = m.asserts.clone();
+    let mut activity_specs = Vec::new();
+    for k in 0..n_in {
+        if split {
+            let (slot, l, off) = (&in_slots[k], in_lens[k], in_offs[k]);
+            forward.push(quote!(#b::copy(ctx.device, #b::sub(x, batch * #off..batch * (#off + #l)), #b::view_mut(#slot, 0..batch * #l));));
+        }
+    }
+    for (j, n) in m.nodes.iter().enumerate() {
+        let u = &m.uniques[n.unique];
+        let (out, scratch, l) = (&out_slots[j], &scratch_slots[j], len(j));
+        match (&u.op, &n.runtime) {
+            (Op::Layer(layer), Some(rt)) => {
+                let ((p0, p1), (s0, s1)) = &ranges[n.unique];
+                let (ty, r, iw, ow) = (&rt.ty, rt.rows_per_sample, rt.in_width, rt.out_width);
+                let plen = plen_of(n.unique);
+                if u.calls.first() == Some(&j) {
+                    checks.extend(u.checks.iter().cloned());
+                }
+                if u.custom.is_none() {
+                    checks.push(quote!(::core::assert!(<#ty>::PARAMS == #plen);));
+                }
+                let xv = view(n.inputs[0]);
+                forward.push(forward_call(
+                    &quote!(#bk),
+                    rt,
+                    quote!(#b::view(params, #p0..#p1)),
+                    quote!(#b::view_mut(state, #s0..#s1)),
+                    quote!(::keras::layers::Rows::<#bk, #iw>::new(#xv, batch * #r)),
+                    quote!(::keras::layers::RowsMut::<#bk, #ow>::new(::keras::model::all_mut::<#bk>(#out), batch * #r)),
+                    quote!(::keras::model::all_mut::<#bk>(#scratch)),
+                    quote!(training),
+                ));
+                if let Some(reg) = layer.activity_regularizer() {
+                    let slot = slot_index(&out_slots[j]);
+                    activity_specs.push(quote!(::keras::model::Activity { slot: #slot, len: #l, regularizer: #reg }));
+                }
+            }
+            (Op::Merge(Merge::Elementwise(op)), _) => {
+                let op = format_ident!("{}", op);
+                let xs = n.inputs.iter().map(|s| view(*s));
+                forward.push(quote!(ctx.device.merge(::keras::backend::MergeOp::#op, &[#(#xs),*], #b::view_mut(#out, 0..batch * #l));));
+            }
+            (Op::Merge(Merge::Scale(scale)), _) => {
+                let scale = *scale as f32;
+                // The inputs as exactly the batch's floats (a model input's view is all of `x`).
+                let (x, y) = (view(n.inputs[0]), view(n.inputs[1]));
+                let (x, y) = (quote!(#b::sub(#x, 0..batch * #l)), quote!(#b::sub(#y, 0..batch * #l)));
+                forward.push(quote! {
+                    #b::copy(ctx.device, #y, #b::view_mut(#out, 0..batch * #l));
+                    #b::scale(ctx.device, #b::view_mut(#out, 0..batch * #l), #scale);
+                    #b::add(ctx.device, #x, #b::view_mut(#out, 0..batch * #l));
+                });
+            }
+            (Op::Merge(Merge::Concatenate(axis)), _) => {
+                let (outer, total, parts) = concat_layout(m, n, *axis);
+                for (s, w, off) in parts {
+                    let xv = view(s);
+                    let c = copy_cols(quote!(batch * #outer), w, (w, 0), (total, off));
+                    forward.push(quote!(ctx.device.copy_cols(&#c, #xv, #b::view_mut(#out, 0..batch * #l));));
+                }
+            }
+            (Op::Layer(_), None) => unreachable!("a layer call has a runtime"),
+        }
+    }
+
+    // Backward, from the output: the first consumer of a tensor (in this order) writes its
+    // gradient, later ones write the second buffer and add it; the same for a shared layer's
+    // weight gradients, through the model's gradient scratch.
+    // A tensor needs its gradient only when trainable weights lie behind it (the first layer's
+    // input gradient, or a branch of merges on the inputs, is not computed).
+    let mut needs = vec![false; m.nodes.len()];
+    for (j, n) in m.nodes.iter().enumerate() {
+        // A custom layer's weights are counted by rustc: it may have some.
+        let weighted = plen_of(n.unique).value() != Some(0);
+        needs[j] = weighted || n.inputs.iter().any(|s| matches!(s, Src::Node(i) if needs[*i]));
+    }
+    let mut backward = Vec::new();
+    let mut written = vec![false; m.nodes.len()];
+    let mut weights_written = vec![false; m.uniques.len()];
+    let mut grad_scratch = 0usize;
+    let mut grad_scratch_custom: Vec<TokenStream> = Vec::new();
+    for j in (0..m.nodes.len()).rev() {
+        let n = &m.nodes[j];
+        let u = &m.uniques[n.unique];
+        let (out, scratch, grad, l) = (&out_slots[j], &scratch_slots[j], &grad_slots[j], len(j));
+        // Where the gradient for input `s` goes, and what adds it afterwards.
+        let mut target = |s: Src| -> Option<(Ident, usize, TokenStream)> {
+            let Src::Node(i) = s else { return None };
+            if !needs[i] {
+                return None;
+            }
+            let li = len(i);
+            if std::mem::replace(&mut written[i], true) {
+                let (t, g) = (temp_slots[i].clone().expect("a tensor with several consumers has a second buffer"), &grad_slots[i]);
+                let add = quote!(#b::add(ctx.device, #b::view(#t, 0..batch * #li), #b::view_mut(#g, 0..batch * #li)););
+                Some((t, li, add))
+            } else {
+                Some((grad_slots[i].clone(), li, quote!()))
+            }
+        };
+        match (&u.op, &n.runtime) {
+            (Op::Layer(layer), Some(rt)) => {
+                let ((p0, p1), (s0, s1)) = &ranges[n.unique];
+                let plen = plen_of(n.unique);
+                let (r, iw, ow) = (rt.rows_per_sample, rt.in_width, rt.out_width);
+                let dx_target = target(n.inputs[0]);
+                if plen.value() == Some(0) && dx_target.is_none() {
+                    continue;
+                }
+                if let Some(reg) = layer.activity_regularizer() {
+                    backward.push(quote! {
+                        ctx.device.regularize(
+                            &#reg.scaled(1.0 / batch as f32),
+                            #b::view(#out, 0..batch * #l),
+                            ::core::option::Option::Some(#b::view_mut(#grad, 0..batch * #l)),
+                            0.0,
+                            ::core::option::Option::None,
+                        );
+                    });
+                }
+                let xv = view(n.inputs[0]);
+                let (dw, after_w) = if std::mem::replace(&mut weights_written[n.unique], true) && plen.value() != Some(0) {
+                    match plen.value() {
+                        Some(p) => grad_scratch = grad_scratch.max(p),
+                        None => grad_scratch_custom.push(quote!(#plen)),
+                    }
+                    (
+                        quote!(#b::view_mut(grad_scratch, 0..#plen)),
+                        quote!(#b::add(ctx.device, #b::view(grad_scratch, 0..#plen), #b::view_mut(grads, #p0..#p1));),
+                    )
+                } else {
+                    (quote!(#b::view_mut(grads, #p0..#p1)), quote!())
+                };
+                let (dx, after_x) = match dx_target {
+                    None => (quote!(::core::option::Option::None::<::keras::layers::RowsMut<'_, #bk, #iw>>), quote!()),
+                    Some((t, _, add)) => (
+                        quote!(::core::option::Option::Some(::keras::layers::RowsMut::<#bk, #iw>::new(::keras::model::all_mut::<#bk>(#t), batch * #r))),
+                        add,
+                    ),
+                };
+                let call = backward_call(
+                    rt,
+                    [
+                        quote!(#b::view(params, #p0..#p1)),
+                        dw,
+                        quote!(#b::view(state, #s0..#s1)),
+                        quote!(::keras::layers::Rows::<#bk, #iw>::new(#xv, batch * #r)),
+                        quote!(::keras::layers::Rows::<#bk, #ow>::new(::keras::model::all::<#bk>(#out), batch * #r)),
+                        quote!(::keras::model::all_mut::<#bk>(#scratch)),
+                        quote!(::keras::layers::RowsMut::<#bk, #ow>::new(::keras::model::all_mut::<#bk>(#grad), batch * #r)),
+                        dx,
+                    ],
+                );
+                backward.push(quote! {
+                    #call
+                    #after_w
+                    #after_x
+                });
+            }
+            (Op::Merge(Merge::Elementwise(op)), _) => {
+                let op = format_ident!("{}", op);
+                for (p, s) in n.inputs.iter().enumerate() {
+                    let Some((t, li, add)) = target(*s) else { continue };
+                    let xs = n.inputs.iter().map(|s| view(*s));
+                    backward.push(quote! {
+                        ctx.device.merge_backward(
+                            ::keras::backend::MergeOp::#op,
+                            #p,
+                            &[#(#xs),*],
+                            #b::view(#out, 0..batch * #l),
+                            #b::view(#grad, 0..batch * #l),
+                            #b::view_mut(#t, 0..batch * #li),
+                        );
+                        #add
+                    });
+                }
+            }
+            (Op::Merge(Merge::Scale(scale)), _) => {
+                let scale = *scale as f32;
+                for (p, s) in n.inputs.iter().enumerate() {
+                    let Some((t, li, add)) = target(*s) else { continue };
+                    let scaled = (p == 1).then(|| quote!(#b::scale(ctx.device, #b::view_mut(#t, 0..batch * #li), #scale);));
+                    backward.push(quote! {
+                        #b::copy(ctx.device, #b::view(#grad, 0..batch * #l), #b::view_mut(#t, 0..batch * #li));
+                        #scaled
+                        #add
+                    });
+                }
+            }
+            (Op::Merge(Merge::Concatenate(axis)), _) => {
+                let (outer, total, parts) = concat_layout(m, n, *axis);
+                for (s, w, off) in parts {
+                    if let Some((t, li, add)) = target(s) {
+                        let c = copy_cols(quote!(batch * #outer), w, (total, off), (w, 0));
+                        backward.push(quote! {
+                            ctx.device.copy_cols(&#c, #b::view(#grad, 0..batch * #l), #b::view_mut(#t, 0..batch * #li));
+                            #add
+                        });
+                    }
+                }
+            }
+            (Op::Layer(_), None) => unreachable!("a layer call has a runtime"),
+        }
+    }
+
+    // One sample on the CPU, activations in the per-thread buffer; inputs read in place.
+    let in_locals: Vec<Ident> = (0..n_in).map(|k| format_ident!("__input_{}", k)).collect();
+    let mut infer_buffers = Vec::new();
+    let mut infer_sizes = Vec::new();
+    let mut infer = Vec::new();
+    let one = |s: Src| match s {
+        Src::Input(k) => {
+            let i = &in_locals[k];
+            quote!(&#i[..])
+        }
+        Src::Node(i) => {
+            let a = format_ident!("a{}", i);
+            quote!(&#a[..])
+        }
+    };
+    for (j, n) in m.nodes.iter().enumerate() {
+        let u = &m.uniques[n.unique];
+        let (a, sc, l) = (format_ident!("a{}", j), format_ident!("scratch{}", j), len(j));
+        let scratch_size = match &n.runtime {
+            Some(rt) => {
+                let (ty, r) = (&rt.ty, rt.rows_per_sample);
+                quote!((<#ty>::SCRATCH * #r))
+            }
+            None => quote!(0usize),
+        };
+        infer_sizes.push(quote!(#l + #scratch_size));
+        infer_buffers.push(quote! {
+            let (#a, buf) = buf.split_at_mut(#l);
+            let (#sc, buf) = buf.split_at_mut(#scratch_size);
+        });
+        match (&u.op, &n.runtime) {
+            (Op::Layer(_), Some(rt)) => {
+                let ((p0, p1), (s0, s1)) = &ranges[n.unique];
+                let (r, iw, ow) = (rt.rows_per_sample, rt.in_width, rt.out_width);
+                let xv = one(n.inputs[0]);
+                infer.push(forward_call(
+                    &cpu,
+                    rt,
+                    quote!(&params[#p0..#p1]),
+                    quote!(&mut state[#s0..#s1]),
+                    quote!(::keras::layers::Rows::<#cpu, #iw>::new(#xv, #r)),
+                    quote!(::keras::layers::RowsMut::<#cpu, #ow>::new(&mut #a[..], #r)),
+                    quote!(&mut #sc[..]),
+                    quote!(false),
+                ));
+            }
+            (Op::Merge(Merge::Elementwise(op)), _) => {
+                let op = format_ident!("{}", op);
+                let xs = n.inputs.iter().map(|s| one(*s));
+                infer.push(quote!(::keras::backend::LayoutOps::merge(&cpu, ::keras::backend::MergeOp::#op, &[#(#xs),*], &mut #a[..]);));
+            }
+            (Op::Merge(Merge::Scale(scale)), _) => {
+                let scale = *scale as f32;
+                let (x, y) = (one(n.inputs[0]), one(n.inputs[1]));
+                infer.push(quote! {
+                    ::keras::backend::Device::copy(&cpu, #y, &mut #a[..]);
+                    ::keras::backend::Device::scale(&cpu, &mut #a[..], #scale);
+                    ::keras::backend::Device::add(&cpu, #x, &mut #a[..]);
+                });
+            }
+            (Op::Merge(Merge::Concatenate(axis)), _) => {
+                let (outer, total, parts) = concat_layout(m, n, *axis);
+                for (s, w, off) in parts {
+                    let xv = one(s);
+                    let c = copy_cols(quote!(#outer), w, (w, 0), (total, off));
+                    infer.push(quote!(::keras::backend::LayoutOps::copy_cols(&cpu, &#c, #xv, &mut #a[..]);));
+                }
+            }
+            (Op::Layer(_), None) => unreachable!("a layer call has a runtime"),
+        }
+    }
+    let last = format_ident!("a{}", m.output);
+    // A Sequential's one input is "the sample", a functional model's are named.
+    let doc = if m.sequential {
+        " Runs one sample through the model on the CPU (inference mode), without allocating after the first call on a thread: activations live in a per-thread buffer that is reused. For a sample in a `Vec` or an array's row, see `predict_one_slice`; a large literal (`&[0.0; 150528]`) makes rustc slow, where a `Vec` does not.".to_string()
+    } else {
+        let doc_inputs = m.inputs.iter().map(|(i, s)| format!("`{i}` {}", fmt_shape(s))).collect::<Vec<_>>().join(", ");
+        format!(
+            " Runs one sample ({doc_inputs}) through the model on the CPU (inference mode), without allocating after the first call on a thread: activations live in a per-thread buffer that is reused."
+        )
+    };
+    let body = infer_body(&arenas.state_len(), &infer_sizes, &infer_buffers, &infer, &last, out_size);
+    // An input an Embedding reads takes ids, `&[i32; N]`, checked: `predict_one` then returns a
+    // `Result`.
+    let any_ids = m.vocab.iter().any(Option::is_some);
+    let params = m.inputs.iter().zip(&in_lens).zip(&m.vocab).map(|(((i, _), l), v)| match v {
+        Some(_) => quote!(#i: &[i32; #l]),
+        None => quote!(#i: &[f32; #l]),
+    });
+    let locals = m.inputs.iter().zip(&in_locals).zip(in_lens.iter().zip(&m.vocab)).map(|(((i, _), local), (l, v))| match v {
+        None => quote!(let #local = #i;),
+        Some(vocab) => {
+            let what = if m.sequential { String::new() } else { format!("`{}` ", i.unraw()) };
+            quote! {
+                let mut #local = [0f32; #l];
+                for (i, (&id, v)) in #i.iter().zip(#local.iter_mut()).enumerate() {
+                    if id < 0 || id as usize >= #vocab {
+                        return ::core::result::Result::Err(::keras::Error::value(
+                            ::std::format!("{}token id at position {}", #what, i),
+                            ::std::format!("an integer in [0, {}) (the Embedding's input_dim is {})", #vocab, #vocab),
+                            id,
+                        ));
+                    }
+                    *v = id as f32;
+                }
+            }
+        }
+    });
+    let predict_one = if any_ids {
+        let doc = format!("{doc} An id outside an Embedding's `[0, input_dim)` is an error naming its input and position.");
+        quote! {
+            #[doc = #doc]
+            #[allow(non_snake_case)]
+            #[inline]
+            pub fn predict_one(&self, #(#params),*) -> ::keras::Result<[f32; #out_size]> {
+                #(#locals)*
+                ::core::result::Result::Ok({ #body })
+            }
+        }
+    } else {
+        // The checked form over slices: each input's length, then its values.
+        let slice_params = m.inputs.iter().map(|(i, _)| quote!(#i: &[f32]));
+        let checks = m.inputs.iter().zip(&in_lens).map(|((i, s), l)| {
+            let what = if m.sequential { "predict_one_slice: the sample".to_string() } else { format!("predict_one_slice: input `{}`", i.unraw()) };
+            let shape = format!("{l} values (one sample of {})", fmt_shape(s));
+            quote! {
+                let #i: &[f32; #l] = #i.try_into().map_err(|_| ::keras::Error::value(#what, #shape, ::std::format!("{} values", #i.len())))?;
+                if let ::core::option::Option::Some((index, &value)) = #i.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                    return ::core::result::Result::Err(::keras::Error::NonFinite { what: #what.into(), value, index });
+                }
+            }
+        });
+        let names = m.inputs.iter().map(|(i, _)| i);
+        quote! {
+            #[doc = #doc]
+            #[allow(non_snake_case)]
+            #[inline]
+            pub fn predict_one(&self, #(#params),*) -> [f32; #out_size] {
+                #(#locals)*
+                #body
+            }
+
+            /// `predict_one` of a sample given as one slice per input, each flat in row-major
+            /// order (a `Vec`, an image's pixels): an error, not a panic, when a length is not
+            /// its input's size, and a NaN or infinity is refused as `predict` refuses it.
+            #[allow(non_snake_case)]
+            #[inline]
+            pub fn predict_one_slice(&self, #(#slice_params),*) -> ::keras::Result<[f32; #out_size]> {
+                #(#checks)*
+                ::core::result::Result::Ok(self.predict_one(#(#names),*))
+            }
+        }
+    };
+
+    let inputs = (n_in > 1).then(|| {
+        m.inputs
+            .iter()
+            .zip(&m.vocab)
+            .map(|((i, s), v)| {
+                let (name, shape) = (i.unraw().to_string(), usizes(s));
+                let indices = match v {
+                    Some(n) => quote!(::core::option::Option::Some(#n)),
+                    None => quote!(::core::option::Option::None),
+                };
+                quote!(::keras::model::InputSpec { name: #name, shape: #shape, indices: #indices })
+            })
+            .collect()
     });
     let e = Emit {
-        params,
-        trainable,
-        non_trainable,
-        input,
-        output,
+        params: m.trainable.add(&m.non_trainable),
+        trainable: m.trainable.clone(),
+        non_trainable: m.non_trainable.clone(),
+        input: usizes(&input_shape),
+        output: usizes(out_shape),
         in_size,
         out_size,
         out_dim,
-        layer_names: m.layers.iter().map(|l| l.name.clone()).collect(),
-        input_element,
-        input_indices,
+        layer_names,
+        input_element: if n_in == 1 && m.vocab[0].is_some() { quote!(i32) } else { quote!(f32) },
+        input_indices: match m.vocab[0] {
+            Some(n) if n_in == 1 => quote!(::core::option::Option::Some(#n)),
+            _ => quote!(::core::option::Option::None),
+        },
         predict_one,
-        layer_specs: layer_specs.collect(),
+        layer_specs,
         weight_specs,
         constants: constant_specs,
         slot_sizes,
-        output_slot,
-        output_grad_slot,
+        output_slot: slot_index(&out_slots[m.output]),
+        output_grad_slot: slot_index(&grad_slots[m.output]),
         checks,
         n_slots,
         slot_idents,
         forward,
         backward,
-        activity: activity.collect(),
-        grad_scratch: Count::known(0),
-        nodes: None,
-        inputs: None,
+        activity: activity_specs,
+        grad_scratch: if grad_scratch_custom.is_empty() {
+            Count::known(grad_scratch)
+        } else {
+            Count {
+                known: 0,
+                terms: vec![
+                    quote!({ let mut most = #grad_scratch; #(if #grad_scratch_custom > most { most = #grad_scratch_custom; })* most }),
+                ],
+            }
+        },
+        nodes: (!m.sequential).then_some(node_specs),
+        inputs,
     };
     emit(decl, &e)
 }
+
+/// How `Concatenate` along `axis` lays out node `n`'s inputs: rows per sample (the axes before
+/// `axis`), the output's row width, and each input with its row width and offset in the row.
+fn concat_layout(m: &Graph, n: &Node, axis: i64) -> (usize, usize, Vec<(Src, usize, usize)>) {
+    let a = concat_axis(axis, n.output.len()).expect("checked");
+    let outer: usize = n.output[..a].iter().product();
+    let total: usize = n.output[a..].iter().product();
+    let mut off = 0usize;
+    let parts = n
+        .inputs
+        .iter()
+        .map(|&s| {
+            let w = src_len(m, s) / outer;
+            off += w;
+            (s, w, off - w)
+        })
+        .collect();
+    (outer, total, parts)
+}
+
+/// Floats per sample of a tensor.
+fn src_len(m: &Graph, s: Src) -> usize {
+    match s {
+        Src::Input(k) => m.inputs[k].1.iter().product(),
+        Src::Node(j) => m.nodes[j].output.iter().product(),
+    }
+}
+
+/// The index of slot identifier `sN`.
+fn slot_index(slot: &Ident) -> usize {
+    slot.to_string()[1..].parse().expect("slot identifiers are s<index>")
+}
+
+/// A `CopyCols` descriptor: `width` floats per row of `rows` (tokens), from `(width, offset)` of
+/// the source rows to `(width, offset)` of the destination rows.
+fn copy_cols(rows: TokenStream, width: usize, (src_width, src_off): (usize, usize), (dst_width, dst_off): (usize, usize)) -> TokenStream {
+    quote!(::keras::backend::CopyCols { rows: #rows, width: #width, src_width: #src_width, src_off: #src_off, dst_width: #dst_width, dst_off: #dst_off })
+}
+
 
 /// The body of `predict_one`, evaluating to the output array: the state (`state_len` floats,
 /// constants included) copied into the per-thread buffer, each layer's activations and scratch

@@ -1,14 +1,22 @@
 #![warn(missing_docs)]
 //! The `sequential!` and `functional!` macros of keras-rs. The logic lives in ordinary functions over
-//! `proc_macro2::TokenStream` (parse -> check -> expand), unit-tested without a compiler run;
-//! this file only wires them to `#[proc_macro]`.
+//! `proc_macro2::TokenStream`, unit-tested without a compiler run; this file only wires them to
+//! `#[proc_macro]`. Both macros take one path:
+//!
+//! - `parse`: the two grammars;
+//! - `lower`: each grammar lowered to one graph (`graph`), a `sequential!` chain being the
+//!   simplest one, through the one checker (`check`: layers made and named, called on tensors,
+//!   shapes and parameter counts);
+//! - `expand`: the one expander, from a graph to the model's struct and `Model` impl;
+//! - `catalog`: the layer registry, one file per layer kind.
 
 mod applications;
 mod catalog;
 mod check;
 mod diag;
 mod expand;
-mod functional;
+mod graph;
+mod lower;
 mod parse;
 #[cfg(test)]
 mod tests;
@@ -180,7 +188,7 @@ mod tests;
 /// ```
 #[proc_macro]
 pub fn sequential(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
-    expand::sequential(input.into()).into()
+    lower::sequential_macro(input.into()).into()
 }
 
 /// Defines a functional model (Keras's functional API): a graph of layer calls over named
@@ -265,7 +273,7 @@ pub fn sequential(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
 /// ```
 #[proc_macro]
 pub fn functional(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
-    functional::functional(input.into()).into()
+    lower::functional_macro(input.into()).into()
 }
 
 /// Defines a model of Keras's model zoo (`keras.applications`): VGG16, VGG19, ResNet50,

@@ -8,11 +8,20 @@
 //! arg      := (Ident | 'in') '=' value | value
 //! value    := call | Expr        (a call is kept as one too: `TimeDistributed(Dense(8, in = 4))`)
 //! ```
+//!
+//! and of `functional!`:
+//!
+//! ```text
+//! item   := attribute* visibility 'struct' Ident '(' (Ident ':' shape),+ ')' '->' output '{' stmt* '}'
+//! output := Ident | '(' Ident,+ ')'
+//! stmt   := 'let' Ident '=' call ('(' Ident,* ')')? ';'
+//! ```
 
 use proc_macro2::{Group, TokenStream};
 use quote::ToTokens;
 use syn::parse::discouraged::Speculative;
 use syn::parse::{Parse, ParseStream, Parser};
+use syn::punctuated::Punctuated;
 use syn::{Attribute, Expr, Ident, Token, Visibility};
 
 /// What the macro was given.
@@ -255,3 +264,112 @@ fn parse_value(input: ParseStream) -> syn::Result<(Expr, Option<Box<Call>>)> {
 pub fn parse(tokens: TokenStream) -> syn::Result<Input> {
     syn::parse2(tokens)
 }
+
+/// One `struct Name(inputs) -> output { .. }` item.
+pub struct FItem {
+    pub attrs: Vec<Attribute>,
+    pub params: Option<(u128, Attribute)>,
+    pub bad_params: Vec<syn::Error>,
+    pub vis: Visibility,
+    pub name: Ident,
+    pub inputs: Vec<(Ident, Expr)>,
+    pub outputs: Vec<Ident>,
+    pub arrow: Token![->],
+    pub stmts: Vec<Stmt>,
+}
+
+/// `let var = call;` or `let var = call(tensors);`.
+pub struct Stmt {
+    pub var: Ident,
+    pub call: Call,
+    /// The tensors a freshly made layer is called on: `Dense(8)(x)`.
+    pub apply: Option<(Group, Vec<Expr>)>,
+}
+
+pub struct Items(pub Vec<FItem>);
+
+impl Parse for Items {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let mut items = Vec::new();
+        while !input.is_empty() {
+            items.push(input.parse()?);
+        }
+        Ok(Items(items))
+    }
+}
+
+impl Parse for FItem {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let (attrs, params, bad_params) = parse_attrs(input)?;
+        let vis: Visibility = input.parse()?;
+        input.parse::<Token![struct]>()?;
+        let name: Ident = input.parse()?;
+        if !input.peek(syn::token::Paren) {
+            return Err(input.error(format!(
+                "expected the model's inputs in parentheses after `struct {name}`, as in `struct {name}(x: [784]) -> y {{ .. }}`"
+            )));
+        }
+        let group: Group = input.parse()?;
+        let inputs = (|content: ParseStream| {
+            let mut inputs = Vec::new();
+            while !content.is_empty() {
+                let ident: Ident = content.parse()?;
+                content.parse::<Token![:]>().map_err(|e| {
+                    syn::Error::new(
+                        e.span(),
+                        format!("expected `:` and the per-sample shape after input `{ident}`, as in `{ident}: [784]`"),
+                    )
+                })?;
+                let shape: Expr = content.parse()?;
+                inputs.push((ident, shape));
+                if content.is_empty() {
+                    break;
+                }
+                content.parse::<Token![,]>()?;
+            }
+            Ok(inputs)
+        })
+        .parse2(group.stream())?;
+        if inputs.is_empty() {
+            return Err(syn::Error::new(group.span(), "a model needs at least one input, as in `(x: [784])`"));
+        }
+        let arrow: Token![->] = input
+            .parse()
+            .map_err(|e| syn::Error::new(e.span(), format!("expected `->` and the model's output after the inputs of `{name}`")))?;
+        let outputs = if input.peek(syn::token::Paren) {
+            let group: Group = input.parse()?;
+            let list = Punctuated::<Ident, Token![,]>::parse_terminated.parse2(group.stream())?;
+            list.into_iter().collect()
+        } else {
+            vec![input.parse::<Ident>()?]
+        };
+        let body;
+        syn::braced!(body in input);
+        let mut stmts = Vec::new();
+        while !body.is_empty() {
+            stmts.push(body.parse()?);
+        }
+        Ok(FItem { attrs, params, bad_params, vis, name, inputs, outputs, arrow, stmts })
+    }
+}
+
+impl Parse for Stmt {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        input
+            .parse::<Token![let]>()
+            .map_err(|e| syn::Error::new(e.span(), "expected `let name = Layer(..)(inputs);` or `let name = layer(inputs);`"))?;
+        let var: Ident = input.parse()?;
+        input.parse::<Token![=]>()?;
+        let call: Call = input.parse()?;
+        let apply = if input.peek(syn::token::Paren) {
+            let group: Group = input.parse()?;
+            let list = Punctuated::<Expr, Token![,]>::parse_terminated.parse2(group.stream())?;
+            Some((group, list.into_iter().collect()))
+        } else {
+            None
+        };
+        input.parse::<Token![;]>().map_err(|e| syn::Error::new(e.span(), "expected `;` after the layer call"))?;
+        Ok(Stmt { var, call, apply })
+    }
+}
+

@@ -1,8 +1,7 @@
 //! The macro's logic, tested without a compiler run.
 
-use crate::check::check;
+use crate::lower;
 use crate::diag::Diag;
-use crate::expand;
 use crate::parse::{Input, parse};
 use proc_macro2::TokenStream;
 use std::str::FromStr;
@@ -10,7 +9,7 @@ use std::str::FromStr;
 fn checked(src: &str) -> (Option<usize>, Vec<String>) {
     let Input::Items(items) = parse(TokenStream::from_str(src).unwrap()).unwrap() else { panic!("items expected") };
     let mut diag = Diag::default();
-    let m = check(&items[0].chain, items[0].params.as_ref(), "Net", &mut diag);
+    let m = lower::sequential(&items[0].chain, items[0].params.as_ref(), "Net", &mut diag);
     (m.map(|m| m.params().value().expect("no custom layers")), diag.messages())
 }
 
@@ -94,7 +93,7 @@ fn never_panics() {
 
 fn run(src: &str) {
     let Ok(tokens) = TokenStream::from_str(src) else { return };
-    let out = std::panic::catch_unwind(|| expand::sequential(tokens).to_string());
+    let out = std::panic::catch_unwind(|| lower::sequential_macro(tokens).to_string());
     assert!(out.is_ok(), "the macro panicked on: {src}");
 }
 
@@ -164,8 +163,8 @@ fn reshaping_layers_follow_keras_shapes() {
     let shape = |src: &str| {
         let Input::Items(items) = parse(TokenStream::from_str(src).unwrap()).unwrap() else { panic!("items expected") };
         let mut diag = Diag::default();
-        let m = check(&items[0].chain, None, "Net", &mut diag).unwrap_or_else(|| panic!("{:?}", diag.messages()));
-        m.layers.iter().map(|l| (l.name.clone(), l.output.clone(), l.params.value().unwrap())).collect::<Vec<_>>()
+        let m = lower::sequential(&items[0].chain, None, "Net", &mut diag).unwrap_or_else(|| panic!("{:?}", diag.messages()));
+        m.nodes.iter().map(|n| (m.uniques[n.unique].name.clone(), n.output.clone(), m.uniques[n.unique].params.value().unwrap())).collect::<Vec<_>>()
     };
     let got = shape(
         "struct N = Input((4, 6, 2)) => Permute((2, 1, 3)) => UpSampling2D((1, 2)) => ZeroPadding2D(((1, 0), (2, 1))) => Cropping2D(1) \
@@ -284,7 +283,7 @@ fn expansion_time() {
         .map(|_| {
             let tokens = TokenStream::from_str(&src).unwrap();
             let t0 = std::time::Instant::now();
-            let out = crate::functional::functional(tokens);
+            let out = lower::functional_macro(tokens);
             let t = t0.elapsed().as_secs_f64();
             assert!(!out.to_string().contains("compile_error"), "the model does not check");
             t
@@ -292,4 +291,114 @@ fn expansion_time() {
         .collect();
     times.sort_by(f64::total_cmp);
     println!("expansion of {path}: {:.1} ms (median of 5)", times[2] * 1e3);
+}
+
+/// `functional!`'s graph checks.
+mod graphs {
+    use crate::diag::Diag;
+    use crate::graph::{Entry, concat_axis};
+    use crate::lower;
+    use crate::parse::Items;
+    use proc_macro2::TokenStream;
+    use quote::quote;
+
+    fn errors(tokens: TokenStream) -> Vec<String> {
+        let items = syn::parse2::<Items>(tokens).expect("parses");
+        let mut diag = Diag::default();
+        for item in &items.0 {
+            lower::functional(item, &mut diag);
+        }
+        diag.messages()
+    }
+
+    #[test]
+    fn keras_orders_layers_by_depth() {
+        let items = syn::parse2::<Items>(quote! {
+            struct Net(a: [6], b: [3], meta: [2]) -> out {
+                let enc = Dense(4, name = "enc");
+                let x = enc(a);
+                let m = Dense(3, name = "m")(meta);
+                let y = Dense(4, name = "by")(b);
+                let j = Concatenate(name = "j")(x, y, m);
+                let out = Dense(1, name = "out")(j);
+            }
+        })
+        .unwrap();
+        let mut diag = Diag::default();
+        let c = lower::functional(&items.0[0], &mut diag).expect("checks");
+        let names: Vec<String> = c
+            .order
+            .iter()
+            .map(|e| match e {
+                Entry::Input(k) => c.inputs[*k].0.to_string(),
+                Entry::Unique(u) => c.uniques[*u].name.clone(),
+            })
+            .collect();
+        // As Keras 3.15 lists `model.layers` for this graph.
+        assert_eq!(names, ["a", "b", "meta", "enc", "by", "m", "j", "out"]);
+    }
+
+    #[test]
+    fn graph_mistakes_are_reported_in_keras_words() {
+        let e = errors(quote! {
+            struct Net(a: [6], b: [3]) -> out {
+                let s = Add()(a, b);
+                let out = Dense(1)(s);
+            }
+        });
+        assert_eq!(e, ["Add needs tensors of one shape, found `a` (None, 6), `b` (None, 3)"]);
+        let e = errors(quote! {
+            struct Net(a: [6], b: [3]) -> out {
+                let d = Dense(4);
+                let x = d(a);
+                let y = d(b);
+                let out = Add()(x, y);
+            }
+        });
+        assert_eq!(e, ["layer `dense` was first called on a tensor of shape (None, 6); `b` is (None, 3), which its weights do not fit"]);
+        let e = errors(quote! {
+            struct Net(a: [6], unused: [3]) -> out {
+                let h = Dense(4)(a);
+                let dead = Dense(2)(h);
+                let out = Dense(1)(h);
+            }
+        });
+        assert_eq!(
+            e,
+            ["input `unused` is not used on the way to the output `out`", "`dead` is computed but not used on the way to the output `out`"]
+        );
+        let e = errors(quote! {
+            struct Net(a: [6]) -> out {
+                let out = Dense(1)(a, a);
+            }
+        });
+        assert_eq!(e, ["Dense `dense` takes one input tensor, found 2"]);
+        let e = errors(quote! {
+            struct Net(a: [4, 6], b: [5, 6]) -> out {
+                let c = Concatenate(axis = -1)(a, b);
+                let out = Dense(1)(c);
+            }
+        });
+        assert_eq!(
+            e,
+            [
+                "Concatenate needs tensors whose shapes match except along the concatenation axis -1, found `a` (None, 4, 6), `b` (None, 5, 6)"
+            ]
+        );
+        let e = errors(quote! {
+            struct Net(a: [4]) -> out {
+                let out = Dense(1)(b);
+            }
+        });
+        assert_eq!(e, ["`b` is not defined: tensors are the model's inputs and earlier `let`s"]);
+    }
+
+    #[test]
+    fn concatenation_axes_count_the_batch_axis() {
+        assert_eq!(concat_axis(-1, 2), Some(1));
+        assert_eq!(concat_axis(1, 2), Some(0));
+        assert_eq!(concat_axis(2, 2), Some(1));
+        assert_eq!(concat_axis(3, 2), None);
+        assert_eq!(concat_axis(-3, 2), None);
+    }
 }
