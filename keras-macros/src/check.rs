@@ -309,11 +309,11 @@ impl Checker {
         Some(Src::Node(node))
     }
 
-    /// The checked graph whose output is node `output`: Keras's layer order, the counts, the
+    /// The checked graph whose outputs are nodes `outputs`: Keras's layer order, the counts, the
     /// model's `#[params(N)]` (named `model` in messages) checked; `None` if this model had any
     /// error.
-    pub fn finish(self, output: usize, params_attr: Option<&(u128, Attribute)>, model: &str, diag: &mut Diag) -> Option<Graph> {
-        let order = keras_order(self.inputs.len(), &self.uniques, &self.nodes, output);
+    pub fn finish(self, outputs: Vec<usize>, params_attr: Option<&(u128, Attribute)>, model: &str, diag: &mut Diag) -> Option<Graph> {
+        let order = keras_order(self.inputs.len(), &self.uniques, &self.nodes, &outputs);
         let inputs: Vec<(Ident, Shape)> = self.inputs.into_iter().map(|(i, s)| s.map(|s| (i, s))).collect::<Option<_>>()?;
         let size = |w: &Weight| w.shape.iter().product::<usize>();
         let mut trainable = Count::known(self.uniques.iter().flat_map(|u| &u.weights).filter(|w| w.trainable).map(size).sum());
@@ -329,7 +329,7 @@ impl Checker {
             uniques: self.uniques,
             nodes: self.nodes,
             order,
-            output,
+            outputs,
             trainable,
             non_trainable,
             asserts: Vec::new(),

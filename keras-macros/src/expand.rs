@@ -168,8 +168,14 @@ pub fn expand(decl: &Decl<'_>, m: &Graph) -> TokenStream {
     let in_offs: Vec<usize> = in_lens.iter().scan(0, |acc, l| Some(std::mem::replace(acc, *acc + l))).collect();
     let in_size: usize = in_lens.iter().sum();
     let input_shape = if n_in == 1 { m.inputs[0].1.clone() } else { vec![in_size] };
-    let out_shape = &m.nodes[m.output].output;
-    let out_size: usize = out_shape.iter().product();
+    // Several outputs are returned side by side, `[a | b]` per sample (`OUTPUTS` says where
+    // each lies); one is returned as it is.
+    let heads = &m.outputs;
+    let several = heads.len() > 1;
+    let head_lens: Vec<usize> = heads.iter().map(|&j| m.nodes[j].output.iter().product()).collect();
+    let out_size: usize = head_lens.iter().sum();
+    let joined = vec![out_size];
+    let out_shape = if several { &joined } else { &m.nodes[heads[0]].output };
     let out_dim = match out_shape.len() + 1 {
         r @ 2..=6 => {
             let ix = format_ident!("Ix{}", r);
@@ -275,7 +281,11 @@ pub fn expand(decl: &Decl<'_>, m: &Graph) -> TokenStream {
             None => push(quote!(0usize)),
         });
     }
+    // An output's gradient comes from its loss first: a layer that also reads it adds to it.
     let mut consumers = vec![0usize; m.nodes.len()];
+    for &j in heads {
+        consumers[j] += 1;
+    }
     for n in &m.nodes {
         for s in &n.inputs {
             if let Src::Node(i) = s {
@@ -290,6 +300,8 @@ pub fn expand(decl: &Decl<'_>, m: &Graph) -> TokenStream {
         grad_slots.push(push(quote!(#l)));
         temp_slots.push((c > 1).then(|| push(quote!(#l))));
     }
+    // The outputs side by side, for `predict`.
+    let joined_slot = several.then(|| push(quote!(#out_size)));
     let n_slots = slot_sizes.len();
     let slot_idents: Vec<Ident> = (0..n_slots).map(|i| format_ident!("s{}", i)).collect();
 
@@ -375,6 +387,15 @@ pub fn expand(decl: &Decl<'_>, m: &Graph) -> TokenStream {
             (Op::Layer(_), None) => unreachable!("a layer call has a runtime"),
         }
     }
+    if let Some(joined) = &joined_slot {
+        let mut off = 0;
+        for (&j, &l) in heads.iter().zip(&head_lens) {
+            let c = copy_cols(quote!(batch), l, (l, 0), (out_size, off));
+            let src = view(Src::Node(j));
+            forward.push(quote!(ctx.device.copy_cols(&#c, #src, #b::view_mut(#joined, 0..batch * #out_size));));
+            off += l;
+        }
+    }
 
     // Backward, from the output: the first consumer of a tensor (in this order) writes its
     // gradient, later ones write the second buffer and add it; the same for a shared layer's
@@ -389,6 +410,9 @@ pub fn expand(decl: &Decl<'_>, m: &Graph) -> TokenStream {
     }
     let mut backward = Vec::new();
     let mut written = vec![false; m.nodes.len()];
+    for &j in heads {
+        written[j] = true;
+    }
     let mut weights_written = vec![false; m.uniques.len()];
     let mut grad_scratch = 0usize;
     let mut grad_scratch_custom: Vec<TokenStream> = Vec::new();
@@ -587,7 +611,14 @@ pub fn expand(decl: &Decl<'_>, m: &Graph) -> TokenStream {
             (Op::Layer(_), None) => unreachable!("a layer call has a runtime"),
         }
     }
-    let last = format_ident!("a{}", m.output);
+    let outs: Vec<(Ident, usize)> = heads.iter().zip(&head_lens).map(|(&j, &l)| (format_ident!("a{}", j), l)).collect();
+    // `[f32; N]`, or a tuple of them for several outputs.
+    let out_ty = if several {
+        let lens = &head_lens;
+        quote!((#([f32; #lens]),*))
+    } else {
+        quote!([f32; #out_size])
+    };
     // A Sequential's one input is "the sample", a functional model's are named.
     let doc = if m.sequential {
         " Runs one sample through the model on the CPU (inference mode), without allocating after the first call on a thread: activations live in a per-thread buffer that is reused. For a sample in a `Vec` or an array's row, see `predict_one_slice`; a large literal (`&[0.0; 150528]`) makes rustc slow, where a `Vec` does not.".to_string()
@@ -597,7 +628,7 @@ pub fn expand(decl: &Decl<'_>, m: &Graph) -> TokenStream {
             " Runs one sample ({doc_inputs}) through the model on the CPU (inference mode), without allocating after the first call on a thread: activations live in a per-thread buffer that is reused."
         )
     };
-    let body = infer_body(&arenas.state_len(), &infer_sizes, &infer_buffers, &infer, &last, out_size);
+    let body = infer_body(&arenas.state_len(), &infer_sizes, &infer_buffers, &infer, &outs);
     // An input an Embedding reads takes ids, `&[i32; N]`, checked: `predict_one` then returns a
     // `Result`.
     let any_ids = m.vocab.iter().any(Option::is_some);
@@ -630,7 +661,7 @@ pub fn expand(decl: &Decl<'_>, m: &Graph) -> TokenStream {
             #[doc = #doc]
             #[allow(non_snake_case)]
             #[inline]
-            pub fn predict_one(&self, #(#params),*) -> ::keras::Result<[f32; #out_size]> {
+            pub fn predict_one(&self, #(#params),*) -> ::keras::Result<#out_ty> {
                 #(#locals)*
                 ::core::result::Result::Ok({ #body })
             }
@@ -653,7 +684,7 @@ pub fn expand(decl: &Decl<'_>, m: &Graph) -> TokenStream {
             #[doc = #doc]
             #[allow(non_snake_case)]
             #[inline]
-            pub fn predict_one(&self, #(#params),*) -> [f32; #out_size] {
+            pub fn predict_one(&self, #(#params),*) -> #out_ty {
                 #(#locals)*
                 #body
             }
@@ -663,7 +694,7 @@ pub fn expand(decl: &Decl<'_>, m: &Graph) -> TokenStream {
             /// its input's size, and a NaN or infinity is refused as `predict` refuses it.
             #[allow(non_snake_case)]
             #[inline]
-            pub fn predict_one_slice(&self, #(#slice_params),*) -> ::keras::Result<[f32; #out_size]> {
+            pub fn predict_one_slice(&self, #(#slice_params),*) -> ::keras::Result<#out_ty> {
                 #(#checks)*
                 ::core::result::Result::Ok(self.predict_one(#(#names),*))
             }
@@ -704,8 +735,18 @@ pub fn expand(decl: &Decl<'_>, m: &Graph) -> TokenStream {
         weight_specs,
         constants: constant_specs,
         slot_sizes,
-        output_slot: slot_index(&out_slots[m.output]),
-        output_grad_slot: slot_index(&grad_slots[m.output]),
+        output_slot: slot_index(joined_slot.as_ref().unwrap_or(&out_slots[heads[0]])),
+        output_grad_slot: slot_index(&grad_slots[heads[0]]),
+        outputs: several.then(|| {
+            heads
+                .iter()
+                .map(|&j| {
+                    let (name, shape) = (&m.uniques[m.nodes[j].unique].name, usizes(&m.nodes[j].output));
+                    let (slot, grad_slot) = (slot_index(&out_slots[j]), slot_index(&grad_slots[j]));
+                    quote!(::keras::model::OutputSpec { name: #name, shape: #shape, slot: #slot, grad_slot: #grad_slot })
+                })
+                .collect()
+        }),
         checks,
         n_slots,
         slot_idents,
@@ -767,18 +808,19 @@ fn copy_cols(rows: TokenStream, width: usize, (src_width, src_off): (usize, usiz
 }
 
 
-/// The body of `predict_one`, evaluating to the output array: the state (`state_len` floats,
-/// constants included) copied into the per-thread buffer, each layer's activations and scratch
-/// carved out of it (`buffers`, of `sizes`), the layers run (`steps`), the output (`last`)
-/// copied out.
-pub fn infer_body(
-    state_len: &Count,
-    sizes: &[TokenStream],
-    buffers: &[TokenStream],
-    steps: &[TokenStream],
-    last: &Ident,
-    out_size: usize,
-) -> TokenStream {
+/// The body of `predict_one`, evaluating to the output array (a tuple of them for several
+/// outputs): the state (`state_len` floats, constants included) copied into the per-thread
+/// buffer, each layer's activations and scratch carved out of it (`buffers`, of `sizes`), the
+/// layers run (`steps`), the outputs (`outs`: activations and lengths) copied out.
+pub fn infer_body(state_len: &Count, sizes: &[TokenStream], buffers: &[TokenStream], steps: &[TokenStream], outs: &[(Ident, usize)]) -> TokenStream {
+    let copies = outs.iter().map(|(a, l)| {
+        quote!({
+            let mut out = [0f32; #l];
+            out.copy_from_slice(&#a[..#l]);
+            out
+        })
+    });
+    let result = if outs.len() == 1 { quote!(#(#copies)*) } else { quote!((#(#copies),*)) };
     quote! {
         let cpu = ::keras::Cpu::new();
         let ctx = ::keras::layers::Ctx::new(&cpu, self.core.stream());
@@ -789,9 +831,7 @@ pub fn infer_body(
             #(#buffers)*
             let _ = buf;
             #(#steps)*
-            let mut out = [0f32; #out_size];
-            out.copy_from_slice(&#last[..#out_size]);
-            out
+            #result
         })
     }
 }
@@ -974,6 +1014,8 @@ pub struct Emit {
     pub nodes: Option<Vec<TokenStream>>,
     /// `Model::INPUTS` entries (functional models with several inputs).
     pub inputs: Option<Vec<TokenStream>>,
+    /// `Model::OUTPUTS` entries (functional models with several outputs).
+    pub outputs: Option<Vec<TokenStream>>,
 }
 
 /// Layer calls per generated forward-pass function (see [`emit`]).
@@ -1013,6 +1055,7 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
         grad_scratch,
         nodes,
         inputs,
+        outputs,
     } = e;
     // A large model's forward pass is cut into functions of FORWARD_PART calls each: the borrow
     // checker and LLVM take more than linear time in a function's length.
@@ -1073,6 +1116,7 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
     let weight_specs = weights_const(weight_specs);
     let nodes = nodes.as_ref().map(|c| quote!(const NODES: &'static [::keras::model::NodeSpec] = &[#(#c),*];));
     let inputs = inputs.as_ref().map(|c| quote!(const INPUTS: &'static [::keras::model::InputSpec] = &[#(#c),*];));
+    let outputs = outputs.as_ref().map(|c| quote!(const OUTPUTS: &'static [::keras::model::OutputSpec] = &[#(#c),*];));
     quote! {
         #(#attrs)*
         #vis struct #ident<#bk: ::keras::Backend = #cpu> {
@@ -1146,6 +1190,7 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
             const GRAD_SCRATCH: usize = #grad_scratch;
             #nodes
             #inputs
+            #outputs
 
             fn core(&self) -> &::keras::model::ModelCore<#bk> {
                 &self.core

@@ -90,8 +90,8 @@ pub struct Graph {
     pub nodes: Vec<Node>,
     /// Keras's `model.layers` order.
     pub order: Vec<Entry>,
-    /// The node whose output is the model's.
-    pub output: usize,
+    /// The nodes whose outputs are the model's, in the order the model returns them.
+    pub outputs: Vec<usize>,
     pub trainable: Count,
     pub non_trainable: Count,
     /// Checks of counts only rustc knows (`#[params(N)]` of a model with custom layers).
@@ -159,9 +159,10 @@ pub fn concat_axis(axis: i64, rank: usize) -> Option<usize> {
     (0..rank as i64).contains(&a).then_some(a as usize)
 }
 
-/// Keras's `model.layers` order (`keras.src.ops.function.map_graph`): by depth from the output,
-/// deepest first, ties broken by the order a depth-first walk from the output first meets them.
-pub fn keras_order(n_inputs: usize, uniques: &[Unique], nodes: &[Node], output: usize) -> Vec<Entry> {
+/// Keras's `model.layers` order (`keras.src.ops.function.map_graph`): by depth from the
+/// outputs, deepest first, ties broken by the order depth-first walks from each output in turn
+/// first meet them.
+pub fn keras_order(n_inputs: usize, uniques: &[Unique], nodes: &[Node], outputs: &[usize]) -> Vec<Entry> {
     // Graph nodes: model inputs are 0..n_inputs, layer calls follow.
     let gid = |s: Src| match s {
         Src::Input(k) => k,
@@ -193,7 +194,9 @@ pub fn keras_order(n_inputs: usize, uniques: &[Unique], nodes: &[Node], output: 
         finished[g] = true;
         post.push(g);
     }
-    walk(gid(Src::Node(output)), &mut finished, &mut post, &mut first_seen, &entry, &parents);
+    for &output in outputs {
+        walk(gid(Src::Node(output)), &mut finished, &mut post, &mut first_seen, &entry, &parents);
+    }
     let mut node_depth: HashMap<usize, usize> = HashMap::new();
     let mut op_depth: HashMap<Entry, usize> = HashMap::new();
     for &g in post.iter().rev() {

@@ -201,6 +201,7 @@ pub fn sequential(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
 /// functional! { item+ }
 ///
 /// item   := attribute* visibility 'struct' Name '(' (input ':' shape),+ ')' '->' output '{' stmt* '}'
+/// output := name | '(' name,+ ')'                     one output, or several in order
 /// shape  := '[' dim (',' dim)* ']'                    the per-sample shape: [784], [28, 28, 1]
 /// stmt   := 'let' name '=' layer ('(' name,+ ')')? ';'
 /// layer  := Kind '(' positional,* (keyword '=' value),* ')'    as in sequential!
@@ -215,8 +216,9 @@ pub fn sequential(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
 /// - Merge layers take several tensors: `Add()`, `Subtract()` (two), `Multiply()`,
 ///   `Average()`, `Maximum()`, `Minimum()` (of one shape), `Concatenate(axis = -1)`, and
 ///   InceptionResNetV2's `CustomScaleLayer(scale)(x, y)`, which is `x + y * scale`.
-/// - The output is the name after `->`. Every input and `let` must lead to it, and every
-///   layer bound must be called.
+/// - The output is the name after `->`, or several in parentheses, `-> (digit, size)`, each
+///   named in Keras's terms by the layer that computes it. Every input and `let` must lead to
+///   an output, and every layer bound must be called.
 /// - Checked at compile time, each at its tokens: the shapes a merge receives, a shared layer
 ///   called on a tensor its weights do not fit, unknown names, duplicate layer names, and the
 ///   `params =` / `#[params(N)]` counts.
@@ -227,7 +229,11 @@ pub fn sequential(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
 /// implementation (`compile`, `fit`, `predict`, `summary()` with Keras's "Connected to"
 /// column, weights and Keras files in Keras's layer order), and `predict_one` taking one
 /// argument per input. `fit` and `predict` take one array per input, in order, as Keras's
-/// `model.fit([a, b], y)`: `&[a.view(), b.view()]`.
+/// `model.fit([a, b], y)`: `&[a.view(), b.view()]`. A model with several outputs (`OUTPUTS`)
+/// takes a loss per output at `compile` (and `loss_weights`, metrics per output with
+/// `keras::metrics::on`), one target array per output in `fit` and `evaluate`
+/// (`&(digit.view(), size.view())`), logs Keras's keys (`digit_loss`, `val_size_mae`, ..),
+/// and `predict_outputs` / `predict_one` return one array per output.
 ///
 /// # Example
 ///

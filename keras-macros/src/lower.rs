@@ -217,7 +217,7 @@ pub fn sequential(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model:
         return None;
     }
     let output = c.nodes.len() - 1;
-    c.finish(output, params_attr, model, diag)
+    c.finish(vec![output], params_attr, model, diag)
 }
 
 /// What a name in a `functional!` body refers to.
@@ -339,41 +339,40 @@ pub fn functional(item: &FItem, diag: &mut Diag) -> Option<Graph> {
         vars.insert(var, val);
     }
 
-    // The output.
-    if item.outputs.len() != 1 {
-        let mut at = item.arrow.to_token_stream();
-        for o in &item.outputs {
-            o.to_tokens(&mut at);
+    // The outputs, in the order the model returns them.
+    let mut outputs = Vec::new();
+    for (k, out_ident) in item.outputs.iter().enumerate() {
+        if item.outputs[..k].iter().any(|o| o == out_ident) {
+            diag.error(out_ident, format!("the output `{out_ident}` is listed twice: each output is returned once"));
+            continue;
         }
-        diag.error(at, format!("a functional! model has one output for now, found {}", item.outputs.len()));
-        return None;
+        match vars.get(&out_ident.to_string()) {
+            Some(Val::Tensor(Src::Node(j))) => outputs.push(*j),
+            Some(Val::Tensor(Src::Input(_))) => {
+                diag.error(out_ident, format!("the output `{out_ident}` is an input: a model needs at least one layer between them"));
+            }
+            Some(Val::Layer(_)) => {
+                diag.error(out_ident, format!("the output `{out_ident}` is a layer, not a tensor: call it on a tensor and return the result"));
+            }
+            Some(Val::Poison) => {}
+            None => diag.error(out_ident, format!("the output `{out_ident}` is not defined in the model's body")),
+        }
     }
-    let out_ident = &item.outputs[0];
-    let output = match vars.get(&out_ident.to_string()) {
-        Some(Val::Tensor(Src::Node(j))) => Some(*j),
-        Some(Val::Tensor(Src::Input(_))) => {
-            diag.error(out_ident, format!("the output `{out_ident}` is an input: a model needs at least one layer between them"));
-            None
-        }
-        Some(Val::Layer(_)) => {
-            diag.error(out_ident, format!("the output `{out_ident}` is a layer, not a tensor: call it on a tensor and return the result"));
-            None
-        }
-        Some(Val::Poison) => None,
-        None => {
-            diag.error(out_ident, format!("the output `{out_ident}` is not defined in the model's body"));
-            None
-        }
-    };
-    let output = output?;
+    if item.outputs.is_empty() {
+        diag.error(&item.arrow, "a model needs at least one output after `->`, as in `-> y` or `-> (a, b)`");
+    }
     if diag.len() > errors_before {
         return None;
     }
+    let to_outputs = match &item.outputs[..] {
+        [one] => format!("the output `{one}`"),
+        several => format!("the outputs {}", several.iter().map(|o| format!("`{o}`")).collect::<Vec<_>>().join(", ")),
+    };
 
     // Everything defined must lead to the output.
     let mut used_nodes = vec![false; c.nodes.len()];
     let mut used_inputs = vec![false; c.inputs.len()];
-    let mut stack = vec![output];
+    let mut stack = outputs.clone();
     while let Some(j) = stack.pop() {
         if std::mem::replace(&mut used_nodes[j], true) {
             continue;
@@ -387,12 +386,12 @@ pub fn functional(item: &FItem, diag: &mut Diag) -> Option<Graph> {
     }
     for (k, used) in used_inputs.iter().enumerate() {
         if !used {
-            diag.error(&c.inputs[k].0, format!("input `{}` is not used on the way to the output `{out_ident}`", c.inputs[k].0));
+            diag.error(&c.inputs[k].0, format!("input `{}` is not used on the way to {to_outputs}", c.inputs[k].0));
         }
     }
     for (j, used) in used_nodes.iter().enumerate() {
         if !used {
-            diag.error(&c.nodes[j].var, format!("`{}` is computed but not used on the way to the output `{out_ident}`", c.nodes[j].var));
+            diag.error(&c.nodes[j].var, format!("`{}` is computed but not used on the way to {to_outputs}", c.nodes[j].var));
         }
     }
     for u in &c.uniques {
@@ -403,5 +402,5 @@ pub fn functional(item: &FItem, diag: &mut Diag) -> Option<Graph> {
     if diag.len() > errors_before {
         return None;
     }
-    c.finish(output, item.params.as_ref(), &item.name.to_string(), diag)
+    c.finish(outputs, item.params.as_ref(), &item.name.to_string(), diag)
 }

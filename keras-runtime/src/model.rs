@@ -196,6 +196,12 @@ pub trait Model: Sized + Send + 'static {
     /// output; empty for a Sequential model. A functional model's `LAYERS` list its inputs too
     /// (class `InputLayer`), as Keras's `model.layers` does.
     const NODES: &'static [NodeSpec] = &[];
+    /// A model with several outputs (a functional model's `-> (a, b)`): each output's name (the
+    /// layer that computes it), per-sample shape and slots, in the order the model returns them.
+    /// `predict` then returns the outputs side by side, `[a | b]` per sample (`OUTPUT_SHAPE` is
+    /// `[OUTPUT_SIZE]`, and [`crate::train::Network::predict_outputs`] splits them), and
+    /// training takes one target array per output. Empty for a model with one output.
+    const OUTPUTS: &'static [OutputSpec] = &[];
 
     /// The model's buffers.
     fn core(&self) -> &ModelCore<Self::Backend>;
@@ -234,6 +240,32 @@ pub struct InputSpec {
     /// When an `Embedding` reads it: the smallest such `input_dim`, every value being an
     /// integer id below it (checked before any step).
     pub indices: Option<usize>,
+}
+
+/// One output of a model with several: see [`Model::OUTPUTS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputSpec {
+    /// The output's name: the name of the layer that computes it (`digit`), as Keras's
+    /// `model.output_names`.
+    pub name: &'static str,
+    /// Its per-sample shape.
+    pub shape: &'static [usize],
+    /// The workspace slot holding it after `forward`.
+    pub slot: usize,
+    /// The slot `backward` reads its loss gradient from.
+    pub grad_slot: usize,
+}
+
+impl OutputSpec {
+    /// Floats per sample.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Whether it has no floats.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// One call of a layer in a functional model: see [`Model::NODES`].

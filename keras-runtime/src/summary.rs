@@ -38,11 +38,13 @@ impl Summary {
 
 /// Keras's "Connected to" column, one cell per layer (`dense[0][0], dense[1][0]`; `-` for an
 /// input), unless the model is a plain chain (one input, every call on one tensor, no layer
-/// called twice), which Keras prints as it prints a Sequential model.
+/// called twice, no tensor read twice: Keras's one node per depth), which Keras prints as it
+/// prints a Sequential model.
 fn connections(layers: &[LayerSpec], nodes: &[NodeSpec]) -> Option<Vec<String>> {
     let inputs = layers.iter().filter(|l| l.class == "InputLayer").count();
     let shared = (0..layers.len()).any(|i| nodes.iter().filter(|n| n.layer == i).count() > 1);
-    if nodes.is_empty() || (inputs == 1 && !shared && nodes.iter().all(|n| n.inputs.len() == 1)) {
+    let read_twice = nodes.iter().flat_map(|n| n.inputs).enumerate().any(|(k, t)| nodes.iter().flat_map(|n| n.inputs).skip(k + 1).any(|u| u == t));
+    if nodes.is_empty() || (inputs == 1 && !shared && !read_twice && nodes.iter().all(|n| n.inputs.len() == 1)) {
         return None;
     }
     Some(

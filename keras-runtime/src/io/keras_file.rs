@@ -40,6 +40,7 @@ struct Meta {
     layers: &'static [LayerSpec],
     weights: &'static [WeightSpec],
     nodes: &'static [crate::model::NodeSpec],
+    outputs: &'static [crate::model::OutputSpec],
 }
 
 impl Meta {
@@ -54,6 +55,7 @@ impl Meta {
             layers: M::LAYERS,
             weights: M::WEIGHTS,
             nodes: M::NODES,
+            outputs: M::OUTPUTS,
         }
     }
 }
@@ -842,14 +844,19 @@ fn functional_config(m: &Meta) -> Value {
     }
     // The inputs in the model's own order (its `INPUTS`), which `model.layers` sorts by depth.
     let order: Vec<&str> = if m.inputs.is_empty() { inputs } else { m.inputs.iter().map(|i| i.name).collect() };
-    let last = m.nodes.last().expect("a functional model has calls");
-    let call = m.nodes.iter().filter(|n| n.layer == last.layer).count() - 1;
+    // Each output by its layer and that layer's last call (an output is its layer's result).
+    let output_of = |layer: usize| serde_json::json!([m.layers[layer].name, m.nodes.iter().filter(|n| n.layer == layer).count() - 1, 0]);
+    let output_layers: Vec<Value> = if m.outputs.is_empty() {
+        vec![output_of(m.nodes.last().expect("a functional model has calls").layer)]
+    } else {
+        m.outputs.iter().map(|o| output_of(m.layers.iter().position(|l| l.name == o.name).expect("an output is a layer's"))).collect()
+    };
     serde_json::json!({
         "module": "keras.src.models.functional", "class_name": "Functional", "registered_name": null,
         "config": {
             "name": m.name, "trainable": true, "layers": layers,
             "input_layers": order.iter().map(|n| serde_json::json!([n, 0, 0])).collect::<Vec<_>>(),
-            "output_layers": [[m.layers[last.layer].name, call, 0]],
+            "output_layers": output_layers,
         },
     })
 }

@@ -262,6 +262,89 @@ impl<L: CustomLoss> IntoLoss for L {
     }
 }
 
+/// What `compile` accepts as the loss: one loss, which a model with several outputs applies to
+/// each of them (as Keras does); or, for a model with several outputs, one loss per output in
+/// the model's order (`["sparse_categorical_crossentropy", "binary_crossentropy"]`, Keras's list),
+/// or by output name (`[("digit", "sparse_categorical_crossentropy"), ("parity", "mse")]`,
+/// Keras's dict).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a loss",
+    label = "a loss is expected here",
+    note = "a loss is a Keras name (\"mse\"), a `Loss`, a `LossConfig`, a type of yours implementing `keras::losses::CustomLoss`, or a closure over dual numbers given a name with `keras::losses::from_fn(\"name\", |y_true, y_pred| ...)`; a model with several outputs also takes one per output, `[\"mse\", \"mae\"]` or `[(\"size\", \"mse\"), ..]`"
+)]
+pub trait IntoLosses {
+    /// The losses as given.
+    fn into_losses(self) -> Result<Losses>;
+}
+
+/// Losses as `compile` was given them (see [`IntoLosses`]).
+#[derive(Clone, Debug)]
+pub enum Losses {
+    /// One loss, for every output.
+    One(LossSpec),
+    /// One per output, in order.
+    InOrder(Vec<LossSpec>),
+    /// One per output, by the output's name.
+    ByName(Vec<(String, LossSpec)>),
+}
+
+impl Losses {
+    /// One loss per output of a model whose outputs are `outputs` (empty for a model with one
+    /// output); a count or a name that does not fit is an error naming the outputs.
+    pub fn per_output(self, outputs: &[&str]) -> Result<Vec<LossSpec>> {
+        let n = outputs.len().max(1);
+        let listed = || if outputs.is_empty() { "one output".to_string() } else { format!("{} outputs ({})", n, outputs.join(", ")) };
+        match self {
+            Losses::One(l) => Ok(vec![l; n]),
+            Losses::InOrder(v) if v.len() == n => Ok(v),
+            Losses::InOrder(v) => Err(Error::Config(format!("{} losses given for a model with {}: give one per output", v.len(), listed()))),
+            Losses::ByName(v) if outputs.is_empty() => {
+                Err(Error::Config(format!("losses by output name ({}) for a model with one output: give one loss", v.len())))
+            }
+            Losses::ByName(v) => {
+                if let Some((name, _)) = v.iter().find(|(name, _)| !outputs.contains(&name.as_str())) {
+                    return Err(Error::Config(format!("a loss for output `{name}`, which the model does not have; its outputs are {}", outputs.join(", "))));
+                }
+                outputs
+                    .iter()
+                    .map(|o| {
+                        let mut found = v.iter().filter(|(name, _)| name == o);
+                        match (found.next(), found.next()) {
+                            (Some((_, l)), None) => Ok(l.clone()),
+                            (Some(_), Some(_)) => Err(Error::Config(format!("output `{o}` is given two losses"))),
+                            (None, _) => Err(Error::Config(format!("no loss for output `{o}`: name a loss for each of {}", outputs.join(", ")))),
+                        }
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+impl<L: IntoLoss> IntoLosses for L {
+    fn into_losses(self) -> Result<Losses> {
+        self.into_loss().map(Losses::One)
+    }
+}
+
+impl<L: IntoLoss, const N: usize> IntoLosses for [L; N] {
+    fn into_losses(self) -> Result<Losses> {
+        self.into_iter().map(IntoLoss::into_loss).collect::<Result<_>>().map(Losses::InOrder)
+    }
+}
+
+impl<L: IntoLoss> IntoLosses for Vec<L> {
+    fn into_losses(self) -> Result<Losses> {
+        self.into_iter().map(IntoLoss::into_loss).collect::<Result<_>>().map(Losses::InOrder)
+    }
+}
+
+impl<L: IntoLoss, const N: usize> IntoLosses for [(&str, L); N] {
+    fn into_losses(self) -> Result<Losses> {
+        self.into_iter().map(|(name, l)| Ok((name.to_string(), l.into_loss()?))).collect::<Result<_>>().map(Losses::ByName)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -251,6 +251,8 @@ type MetricFn = dyn Fn(&[f32], &[f32]) -> f32 + Send + Sync;
 pub struct MetricSpec {
     what: What,
     name: Cow<'static, str>,
+    /// The output it is computed on, in a model with several ([`on`]).
+    output: Option<String>,
 }
 
 #[derive(Clone)]
@@ -300,6 +302,11 @@ impl MetricSpec {
     /// nothing for Keras's metrics).
     pub(crate) fn key(&self) -> Cow<'static, str> {
         self.name.clone()
+    }
+
+    /// The output it is computed on, for a model with several outputs (see [`on`]).
+    pub fn output(&self) -> Option<&str> {
+        self.output.as_deref()
     }
 }
 
@@ -356,12 +363,12 @@ pub fn custom<F>(name: &str, f: F) -> MetricSpec
 where
     F: Fn(&[f32], &[f32]) -> f32 + Send + Sync + 'static,
 {
-    MetricSpec { what: What::Custom(Arc::new(f)), name: Cow::Owned(name.to_string()) }
+    MetricSpec { what: What::Custom(Arc::new(f)), name: Cow::Owned(name.to_string()), output: None }
 }
 
 impl From<Metric> for MetricSpec {
     fn from(m: Metric) -> Self {
-        MetricSpec { what: What::Keras(m), name: Cow::Borrowed(m.name()) }
+        MetricSpec { what: What::Keras(m), name: Cow::Borrowed(m.name()), output: None }
     }
 }
 
@@ -373,7 +380,7 @@ impl From<&str> for MetricSpec {
             Some((n, _)) => Cow::Borrowed(*n),
             None => Cow::Owned(name.to_string()),
         };
-        MetricSpec { what: What::Name, name }
+        MetricSpec { what: What::Name, name, output: None }
     }
 }
 
@@ -434,6 +441,34 @@ where
 {
     fn into_metric(self) -> Result<MetricSpec> {
         Ok(custom(self.0, self.1))
+    }
+}
+
+/// A metric of one output of a model with several, named by the output (Keras's
+/// `metrics={"digit": ["accuracy"]}`): logged as `digit_accuracy`, `val_digit_accuracy`.
+///
+/// ```ignore
+/// let model = Net::new(&Cpu::default()).compile(
+///     Adam::default(),
+///     ["sparse_categorical_crossentropy", "binary_crossentropy"],
+///     [metrics::on("digit", "accuracy"), metrics::on("parity", "accuracy")],
+/// )?;
+/// ```
+pub fn on<M: IntoMetric>(output: &str, metric: M) -> OnOutput<M> {
+    OnOutput { output: output.to_string(), metric }
+}
+
+/// A metric of one named output: see [`on`].
+pub struct OnOutput<M> {
+    output: String,
+    metric: M,
+}
+
+impl<M: IntoMetric> IntoMetric for OnOutput<M> {
+    fn into_metric(self) -> Result<MetricSpec> {
+        let mut spec = self.metric.into_metric()?;
+        spec.output = Some(self.output);
+        Ok(spec)
     }
 }
 

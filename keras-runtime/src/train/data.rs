@@ -3,7 +3,7 @@
 
 use crate::error::{batch_shape, tuple_shape};
 use crate::losses::LossSpec;
-use crate::model::InputSpec;
+use crate::model::{InputSpec, OutputSpec};
 use crate::{Error, Result};
 use ndarray::{ArrayBase, Data, Dimension};
 use std::borrow::Cow;
@@ -338,6 +338,29 @@ pub fn check_targets(y: &Table<'_>, x_rows: usize, output_shape: &[usize], loss:
         }
     }
     Ok(())
+}
+
+/// `y` as the one table of targets for a model with `outputs` (empty for one output): one array,
+/// or one per output in the model's order, each a part of the table. `list`: given as a list.
+pub fn join_targets<'a>(mut parts: Vec<Table<'a>>, list: bool, outputs: &[OutputSpec], what: &str) -> Result<Table<'a>> {
+    if outputs.is_empty() {
+        if list || parts.len() != 1 {
+            return Err(Error::value(what, "one array (the model has one output)", format!("a list of {} arrays", parts.len())));
+        }
+        return Ok(parts.remove(0));
+    }
+    let names = outputs.iter().map(|o| o.name).collect::<Vec<_>>().join(", ");
+    let n = outputs.len();
+    if !list || parts.len() != n {
+        let found = if list { format!("{} arrays", parts.len()) } else { format!("one array of shape {}", tuple_shape(&parts[0].shape)) };
+        return Err(Error::value(what, format!("{n} arrays, one per output ({names})"), found));
+    }
+    let rows = parts[0].rows();
+    if let Some((k, t)) = parts.iter().enumerate().find(|(_, t)| t.rows() != rows) {
+        return Err(Error::value(format!("{what}[{k}] (output `{}`)", outputs[k].name), format!("{rows} samples, as many as {what}[0]"), format!("{} samples", t.rows())));
+    }
+    let width: usize = parts.iter().map(Table::row_len).sum();
+    Ok(Table { data: Cow::Borrowed(&[]), shape: Cow::Owned(vec![rows, width]), parts })
 }
 
 #[cfg(test)]

@@ -1,12 +1,11 @@
 //! The `fit` loop: epochs, shuffled batches, validation, progress, callbacks, history.
 
 use super::callbacks::Callback;
-use super::data::{Element, Inputs, Table, join_inputs, table};
+use super::data::{Element, Inputs, Table, join_inputs, join_targets, table};
 use super::engine::{Batch, Engine};
 use super::logs::{History, Logs};
 use super::progress::Progbar;
 use crate::datasets::Dataset;
-use crate::model::InputSpec;
 use crate::random::Rng;
 use crate::{Error, Result};
 use ndarray::{ArrayBase, Data, Dimension};
@@ -21,7 +20,7 @@ pub struct FitArgs<'a> {
     validation_split: f32,
     validation_data: Option<Result<(Table<'a>, Table<'a>)>>,
     /// `validation_data` as given, its x not yet joined for the model's inputs.
-    validation_parts: Option<Result<(Vec<Table<'a>>, bool, Table<'a>)>>,
+    validation_parts: Option<Result<(Vec<Table<'a>>, bool, Vec<Table<'a>>, bool)>>,
     callbacks: Vec<&'a mut dyn Callback>,
     initial_epoch: usize,
     sample_weight: Option<Result<Table<'a>>>,
@@ -87,23 +86,24 @@ impl<'a> FitArgs<'a> {
         self
     }
 
-    /// Validates on this data at the end of each epoch (takes precedence over the split); `x` as
-    /// in `fit` (one array per input for a model with several).
-    pub fn validation_data<X, A2, S2, D2>(mut self, x: &'a X, y: &'a ArrayBase<S2, D2>) -> Self
+    /// Validates on this data at the end of each epoch (takes precedence over the split); `x` and
+    /// `y` as in `fit` (one array per input, and per output, for a model with several).
+    pub fn validation_data<X, Y>(mut self, x: &'a X, y: &'a Y) -> Self
     where
         X: Inputs + ?Sized,
-        A2: Element,
-        S2: Data<Elem = A2>,
-        D2: Dimension,
+        Y: Inputs + ?Sized,
     {
-        self.validation_parts = Some(x.tables("validation x").and_then(|parts| Ok((parts, x.is_list(), table(y, "validation y")?))));
+        self.validation_parts =
+            Some(x.tables("validation x").and_then(|parts| Ok((parts, x.is_list(), y.tables("validation y")?, y.is_list()))));
         self
     }
 
-    /// Joins `validation_data`'s arrays for a model with `inputs`.
-    pub(crate) fn join_validation(&mut self, inputs: &[InputSpec]) {
+    /// Joins `validation_data`'s arrays for model `M`'s inputs and outputs.
+    pub(crate) fn join_validation<M: crate::model::Model>(&mut self) {
         if let Some(parts) = self.validation_parts.take() {
-            self.validation_data = Some(parts.and_then(|(x, list, y)| Ok((join_inputs(x, list, inputs, "validation x")?, y))));
+            self.validation_data = Some(parts.and_then(|(x, xlist, y, ylist)| {
+                Ok((join_inputs(x, xlist, M::INPUTS, "validation x")?, join_targets(y, ylist, M::OUTPUTS, "validation y")?))
+            }));
         }
     }
 

@@ -22,13 +22,13 @@ pub use logs::{History, Logs};
 use crate::backend::{Backend, Device, LossBatch, MetricBatch, RandomStream, Recording};
 use crate::datasets::Dataset;
 use crate::distribution::{DataParallel, Shard};
-use crate::losses::{IntoLoss, LossSpec};
+use crate::losses::{IntoLosses, LossSpec};
 use crate::metrics::{IntoMetric, ResolvedMetric};
 use crate::model::{Arena, Model};
 use crate::optimizers::{IntoOptimizer, Optimizer};
 use crate::summary::Summary;
 use crate::{Error, Result};
-use data::{Table, check_input, check_targets, input_table, table};
+use data::{Table, check_input, check_targets, input_table, join_targets, table};
 use engine::{Batch, Engine};
 use ndarray::{Array, ArrayBase, ArrayD, Data, Dimension, IxDyn};
 use std::borrow::Cow;
@@ -39,10 +39,14 @@ pub struct Compiled<M: Model> {
     model: M,
     optimizer: Box<dyn Optimizer<M::Backend>>,
     loss: LossSpec,
+    /// Each output's loss, weight, slots and accumulators (one for a model with one output).
+    heads: Vec<Head>,
+    /// Floats per sample of the targets (every output's, side by side in a staged batch).
+    target_len: usize,
     /// Each metric with what it computes, its logged name and its accumulators' offset in `stats`.
     metrics: Vec<CompiledMetric>,
-    /// Loss and metric accumulators on the device: the loss's `[total, count]`, then each
-    /// metric's.
+    /// Loss and metric accumulators on the device: the loss's `[total, count]` (for several
+    /// outputs, the penalties' total, then each output's `[total, count]`), then each metric's.
     stats: <M::Backend as Device>::Buffer,
     host_stats: Vec<f32>,
     staging: Staging<M::Backend>,
@@ -70,6 +74,31 @@ struct CompiledMetric {
     name: Cow<'static, str>,
     /// Where its accumulators start in the stats buffer.
     offset: usize,
+    /// The output it is computed on (an index into `Compiled::heads`).
+    head: usize,
+}
+
+/// One output of a compiled model: its loss and where its data lie.
+struct Head {
+    /// The output's name (empty for a model with one output).
+    name: &'static str,
+    loss: LossSpec,
+    /// Its weight in the total loss (Keras's `loss_weights`).
+    weight: f32,
+    /// Where its loss's `[total, count]` lie in the stats buffer.
+    stats: usize,
+    /// The slots of its output and of its loss gradient.
+    slot: usize,
+    grad_slot: usize,
+    /// Floats per sample of the output, and of its last axis.
+    len: usize,
+    cols: usize,
+    /// The output's per-sample shape.
+    shape: &'static [usize],
+    /// Floats per sample of its targets, and where they start in a staged batch's rows (in
+    /// floats per sample: the batch's targets of this output start at `rows * target_offset`).
+    target_len: usize,
+    target_offset: usize,
 }
 
 /// `compile` and the calls that work with or without compiling: `predict`, `summary`, weights.
@@ -88,6 +117,13 @@ pub trait Network: Sized {
     /// workspace of its own.
     fn predict<X: Inputs + ?Sized>(&self, x: &X) -> Result<Array<f32, <Self::Model as Model>::OutputDim>> {
         predict_batched(self.model(), x, 32)
+    }
+
+    /// Predictions as one array per output, in the model's order (Keras's `predict` of a model
+    /// with several outputs); one array for a model with one output. `predict` returns the
+    /// outputs side by side, `[a | b]` per sample; this splits them.
+    fn predict_outputs<X: Inputs + ?Sized>(&self, x: &X) -> Result<Vec<ArrayD<f32>>> {
+        split_outputs::<Self::Model>(self.predict(x)?.into_dyn())
     }
 
     /// Predictions for `x` computed as a single batch.
@@ -269,41 +305,96 @@ pub trait Compile: Model {
     /// Configures the model for training: `model.compile(Adam::default(), "mse", ["accuracy"])`.
     /// Returns a model that can `fit`; errors name a bad optimizer setting, an unknown name, or
     /// a metric that cannot apply to this model.
-    fn compile<O: IntoOptimizer, L: IntoLoss, I>(self, optimizer: O, loss: L, metrics: I) -> Result<Compiled<Self>>
+    ///
+    /// A model with several outputs takes one loss for all of them, or one per output, in order
+    /// or by name (see [`IntoLosses`]), and each metric for one output
+    /// ([`crate::metrics::on`]); [`Compiled::loss_weights`] weighs the outputs' losses. Its logs
+    /// are Keras's: `loss` (the weighted total), `digit_loss`, `digit_accuracy`, ...
+    ///
+    /// ```ignore
+    /// let model = Net::new(&Cpu::default())
+    ///     .compile(Adam::default(), [("digit", "sparse_categorical_crossentropy"), ("parity", "binary_crossentropy")],
+    ///              [metrics::on("digit", "accuracy")])?
+    ///     .loss_weights([1.0, 0.5])?;
+    /// ```
+    fn compile<O: IntoOptimizer, L: IntoLosses, I>(self, optimizer: O, loss: L, metrics: I) -> Result<Compiled<Self>>
     where
         I: IntoIterator,
         I::Item: IntoMetric,
     {
         let optimizer = optimizer.into_optimizer::<Self::Backend>()?;
-        let loss = loss.into_loss()?;
-        if let Some(config) = loss.keras() {
-            config.validate()?;
+        let names: Vec<&str> = Self::OUTPUTS.iter().map(|o| o.name).collect();
+        let losses = loss.into_losses()?.per_output(&names)?;
+        for loss in &losses {
+            if let Some(config) = loss.keras() {
+                config.validate()?;
+            }
         }
-        let width = *Self::OUTPUT_SHAPE.last().unwrap_or(&1);
-        let mut resolved: Vec<CompiledMetric> = Vec::new();
-        let mut slots = 2;
-        for m in metrics {
-            let m = m.into_metric()?;
-            let kind = m.resolve(&loss, width)?;
-            let name = m.key();
-            if name == "loss" || name.starts_with("val_") {
+        // One output's accumulators start the stats buffer; several outputs' follow the
+        // penalties' total.
+        let several = !Self::OUTPUTS.is_empty();
+        let mut slots = if several { 2 } else { 0 };
+        let mut target_offset = 0;
+        let mut heads = Vec::with_capacity(losses.len());
+        for (k, loss) in losses.into_iter().enumerate() {
+            let (name, shape, slot, grad_slot) = match Self::OUTPUTS.get(k) {
+                Some(o) => (o.name, o.shape, o.slot, o.grad_slot),
+                None => ("", Self::OUTPUT_SHAPE, Self::OUTPUT_SLOT, Self::OUTPUT_GRAD_SLOT),
+            };
+            let len: usize = shape.iter().product();
+            let cols = *shape.last().unwrap_or(&1);
+            if loss.sparse_targets() && cols < 2 {
+                let output = if several { format!("output `{name}`") } else { "the model's output".to_string() };
                 return Err(Error::Config(format!(
-                    "metric name `{name}`: `loss` and names starting `val_` are the logs' own; choose another"
+                    "{loss} needs an output with at least two classes, but {output} is {}",
+                    crate::error::batch_shape(shape)
                 )));
             }
-            if resolved.iter().any(|c| c.name == name) {
+            let target_len = if loss.sparse_targets() { len / cols } else { len };
+            heads.push(Head { name, loss, weight: 1.0, stats: slots, slot, grad_slot, len, cols, shape, target_len, target_offset });
+            target_offset += target_len;
+            slots += 2;
+        }
+        let mut resolved: Vec<CompiledMetric> = Vec::new();
+        for m in metrics {
+            let m = m.into_metric()?;
+            let head = match (m.output(), several) {
+                (None, false) => 0,
+                (Some(o), false) => {
+                    return Err(Error::Config(format!("metric `{}` is given for output `{o}`, but the model has one output", m.name())));
+                }
+                (None, true) => {
+                    return Err(Error::Config(format!(
+                        "metric `{}`: the model has {} outputs ({}); say which output it is for, as in `metrics::on(\"{}\", \"{}\")`",
+                        m.name(),
+                        names.len(),
+                        names.join(", "),
+                        names[0],
+                        m.name()
+                    )));
+                }
+                (Some(o), true) => names.iter().position(|n| *n == o).ok_or_else(|| {
+                    Error::Config(format!("metric `{}` is given for output `{o}`, which the model does not have; its outputs are {}", m.name(), names.join(", ")))
+                })?,
+            };
+            let h = &heads[head];
+            let kind = m.resolve(&h.loss, h.cols)?;
+            let key = m.key();
+            if key == "loss" || key.starts_with("val_") {
+                return Err(Error::Config(format!(
+                    "metric name `{key}`: `loss` and names starting `val_` are the logs' own; choose another"
+                )));
+            }
+            let name: Cow<'static, str> = if several { Cow::Owned(format!("{}_{key}", h.name)) } else { key };
+            if resolved.iter().any(|c| c.name == name) || (several && names.iter().any(|o| name == format!("{o}_loss"))) {
                 return Err(Error::Config(format!("metric `{name}` is listed twice")));
             }
-            let len = kind.stats_len(width);
-            resolved.push(CompiledMetric { kind, name, offset: slots });
+            let len = kind.stats_len(h.cols);
+            resolved.push(CompiledMetric { kind, name, offset: slots, head });
             slots += len;
         }
-        if loss.sparse_targets() && width < 2 {
-            return Err(Error::Config(format!(
-                "{loss} needs an output with at least two classes, but the model's output is {}",
-                crate::error::batch_shape(Self::OUTPUT_SHAPE)
-            )));
-        }
+        let loss = heads[0].loss.clone();
+        let target_len = target_offset;
         let device = self.core().device().clone();
         Ok(Compiled {
             stats: device.alloc(slots)?,
@@ -313,6 +404,8 @@ pub trait Compile: Model {
             model: self,
             optimizer,
             loss,
+            heads,
+            target_len,
             metrics: resolved,
             logs: Logs::new(),
             stop: false,
@@ -329,9 +422,40 @@ pub trait Compile: Model {
 impl<M: Model> Compile for M {}
 
 impl<M: Model> Compiled<M> {
-    /// The loss being minimised: a Keras loss with its options, or a custom one.
+    /// The loss being minimised: a Keras loss with its options, or a custom one (the first
+    /// output's, for a model with several; see [`Compiled::losses`]).
     pub fn loss(&self) -> &LossSpec {
         &self.loss
+    }
+
+    /// Each output's loss, in the model's order (one for a model with one output).
+    pub fn losses(&self) -> Vec<&LossSpec> {
+        self.heads.iter().map(|h| &h.loss).collect()
+    }
+
+    /// Weighs the outputs' losses in the total loss that training minimises and `loss` logs
+    /// (Keras's `loss_weights`): one finite, non-negative weight per output, in the model's
+    /// order. The outputs' own `*_loss` logs stay unweighted, as in Keras.
+    pub fn loss_weights<W: AsRef<[f32]>>(mut self, weights: W) -> Result<Self> {
+        let weights = weights.as_ref();
+        if M::OUTPUTS.is_empty() {
+            return Err(Error::Config("loss_weights weigh the outputs of a model with several; this one has one output".to_string()));
+        }
+        if weights.len() != self.heads.len() {
+            return Err(Error::Config(format!(
+                "{} loss weights given for a model with {} output{}: give one per output",
+                weights.len(),
+                self.heads.len(),
+                if self.heads.len() == 1 { "" } else { "s" }
+            )));
+        }
+        if let Some((k, w)) = weights.iter().enumerate().find(|(_, w)| !(w.is_finite() && **w >= 0.0)) {
+            return Err(Error::value(format!("loss_weights[{k}]"), "a finite weight of 0 or more", w));
+        }
+        for (h, &w) in self.heads.iter_mut().zip(weights) {
+            h.weight = w;
+        }
+        Ok(self)
     }
 
     /// The optimizer.
@@ -484,20 +608,22 @@ impl<M: Model> Compiled<M> {
 
     /// Trains the model on `x` and `y`: see [`FitArgs`] for epochs, batch size, validation and
     /// callbacks. Returns the per-epoch history of loss and metrics.
-    pub fn fit<X, A2, S2, D2>(&mut self, x: &X, y: &ArrayBase<S2, D2>, args: FitArgs<'_>) -> Result<History>
+    pub fn fit<X, Y>(&mut self, x: &X, y: &Y, args: FitArgs<'_>) -> Result<History>
     where
         X: Inputs + ?Sized,
-        A2: Element,
-        S2: Data<Elem = A2>,
-        D2: Dimension,
+        Y: Inputs + ?Sized,
     {
-        let tables = input_table(x, M::INPUTS, "x").and_then(|x| Ok((x, table(y, "y")?)));
+        let tables = input_table(x, M::INPUTS, "x").and_then(|x| Ok((x, target_table::<M, _>(y, "y")?)));
         let agreed = Engine::agree(self, tables.as_ref().err());
         let (x, y) = tables?;
         agreed?;
         let classes = (M::OUTPUT_SHAPE.len() == 1).then(|| M::OUTPUT_SHAPE[0]);
+        if !M::OUTPUTS.is_empty() && args.class_weight_arg().is_some() {
+            // As Keras: class weights are looked up from one output's classes.
+            return Err(Error::Config(format!("fit: class_weight applies to a model with one output; this one has {}", M::OUTPUTS.len())));
+        }
         let mut args = args;
-        args.join_validation(M::INPUTS);
+        args.join_validation::<M>();
         fit::fit(self, &x, &y, classes, args)
     }
 
@@ -511,12 +637,14 @@ impl<M: Model> Compiled<M> {
     /// exactly as `fit` on arrays. In a data-parallel job ([`Compiled::distribute`]) every rank
     /// reads the same batches and trains on its share of each, as with arrays.
     pub fn fit_dataset<D: Dataset + ?Sized>(&mut self, data: &mut D, args: FitArgs<'_>) -> Result<History> {
+        several_outputs::<M>("fit_dataset")?;
         let classes = (M::OUTPUT_SHAPE.len() == 1).then(|| M::OUTPUT_SHAPE[0]);
         stream::fit_dataset(self, &mut DynDataset(data), M::INPUTS, classes, args)
     }
 
     /// The loss and metrics over every batch of a [`Dataset`], inference mode.
     pub fn evaluate_dataset<D: Dataset + ?Sized>(&mut self, data: &mut D) -> Result<Logs> {
+        several_outputs::<M>("evaluate_dataset")?;
         let mut logs = Logs::new();
         let steps = data.len();
         if steps == 0 {
@@ -548,14 +676,12 @@ impl<M: Model> Compiled<M> {
     }
 
     /// The loss and metrics on `x` and `y`, in batches of 32, inference mode.
-    pub fn evaluate<X, A2, S2, D2>(&mut self, x: &X, y: &ArrayBase<S2, D2>) -> Result<Logs>
+    pub fn evaluate<X, Y>(&mut self, x: &X, y: &Y) -> Result<Logs>
     where
         X: Inputs + ?Sized,
-        A2: Element,
-        S2: Data<Elem = A2>,
-        D2: Dimension,
+        Y: Inputs + ?Sized,
     {
-        let (x, y, _) = self.checked(input_table(x, M::INPUTS, "x"), table(y, "y"), None)?;
+        let (x, y, _) = self.checked(input_table(x, M::INPUTS, "x"), target_table::<M, _>(y, "y"), None)?;
         let mut logs = Logs::new();
         fit::evaluate(self, &x, &y, None, 32, &mut logs, false)?;
         Ok(logs)
@@ -563,22 +689,20 @@ impl<M: Model> Compiled<M> {
 
     /// [`Compiled::evaluate`] with a weight per sample (shape `(N,)`) for the loss, as Keras's
     /// `evaluate(x, y, sample_weight=w)`; metrics stay unweighted.
-    pub fn evaluate_weighted<X, A2, S2, D2, W, SW, DW>(
+    pub fn evaluate_weighted<X, Y, W, SW, DW>(
         &mut self,
         x: &X,
-        y: &ArrayBase<S2, D2>,
+        y: &Y,
         sample_weight: &ArrayBase<SW, DW>,
     ) -> Result<Logs>
     where
         X: Inputs + ?Sized,
-        A2: Element,
-        S2: Data<Elem = A2>,
-        D2: Dimension,
+        Y: Inputs + ?Sized,
         W: Element,
         SW: Data<Elem = W>,
         DW: Dimension,
     {
-        let (x, y, w) = self.checked(input_table(x, M::INPUTS, "x"), table(y, "y"), Some(table(sample_weight, "sample_weight")))?;
+        let (x, y, w) = self.checked(input_table(x, M::INPUTS, "x"), target_table::<M, _>(y, "y"), Some(table(sample_weight, "sample_weight")))?;
         let mut logs = Logs::new();
         fit::evaluate(self, &x, &y, w.as_ref(), 32, &mut logs, false)?;
         Ok(logs)
@@ -586,64 +710,56 @@ impl<M: Model> Compiled<M> {
 
     /// One training step on `x` and `y` as a single batch; returns that batch's loss and
     /// metrics. After the first call with a given batch size, a call allocates nothing.
-    pub fn train_on_batch<X, A2, S2, D2>(&mut self, x: &X, y: &ArrayBase<S2, D2>) -> Result<&Logs>
+    pub fn train_on_batch<X, Y>(&mut self, x: &X, y: &Y) -> Result<&Logs>
     where
         X: Inputs + ?Sized,
-        A2: Element,
-        S2: Data<Elem = A2>,
-        D2: Dimension,
+        Y: Inputs + ?Sized,
     {
-        self.on_batch(input_table(x, M::INPUTS, "x"), table(y, "y"), None, Step::Train)
+        self.on_batch(input_table(x, M::INPUTS, "x"), target_table::<M, _>(y, "y"), None, Step::Train)
     }
 
     /// [`Compiled::train_on_batch`] with a weight per sample (shape `(N,)`): the loss is
     /// `sum(w_i * loss_i) / N`, as Keras's `train_on_batch(x, y, sample_weight=w)`.
-    pub fn train_on_batch_weighted<X, A2, S2, D2, W, SW, DW>(
+    pub fn train_on_batch_weighted<X, Y, W, SW, DW>(
         &mut self,
         x: &X,
-        y: &ArrayBase<S2, D2>,
+        y: &Y,
         sample_weight: &ArrayBase<SW, DW>,
     ) -> Result<&Logs>
     where
         X: Inputs + ?Sized,
-        A2: Element,
-        S2: Data<Elem = A2>,
-        D2: Dimension,
+        Y: Inputs + ?Sized,
         W: Element,
         SW: Data<Elem = W>,
         DW: Dimension,
     {
-        self.on_batch(input_table(x, M::INPUTS, "x"), table(y, "y"), Some(table(sample_weight, "sample_weight")), Step::Train)
+        self.on_batch(input_table(x, M::INPUTS, "x"), target_table::<M, _>(y, "y"), Some(table(sample_weight, "sample_weight")), Step::Train)
     }
 
     /// The loss and metrics of `x` and `y` as a single batch, inference mode.
-    pub fn test_on_batch<X, A2, S2, D2>(&mut self, x: &X, y: &ArrayBase<S2, D2>) -> Result<&Logs>
+    pub fn test_on_batch<X, Y>(&mut self, x: &X, y: &Y) -> Result<&Logs>
     where
         X: Inputs + ?Sized,
-        A2: Element,
-        S2: Data<Elem = A2>,
-        D2: Dimension,
+        Y: Inputs + ?Sized,
     {
-        self.on_batch(input_table(x, M::INPUTS, "x"), table(y, "y"), None, Step::Test)
+        self.on_batch(input_table(x, M::INPUTS, "x"), target_table::<M, _>(y, "y"), None, Step::Test)
     }
 
     /// [`Compiled::test_on_batch`] with a weight per sample (shape `(N,)`).
-    pub fn test_on_batch_weighted<X, A2, S2, D2, W, SW, DW>(
+    pub fn test_on_batch_weighted<X, Y, W, SW, DW>(
         &mut self,
         x: &X,
-        y: &ArrayBase<S2, D2>,
+        y: &Y,
         sample_weight: &ArrayBase<SW, DW>,
     ) -> Result<&Logs>
     where
         X: Inputs + ?Sized,
-        A2: Element,
-        S2: Data<Elem = A2>,
-        D2: Dimension,
+        Y: Inputs + ?Sized,
         W: Element,
         SW: Data<Elem = W>,
         DW: Dimension,
     {
-        self.on_batch(input_table(x, M::INPUTS, "x"), table(y, "y"), Some(table(sample_weight, "sample_weight")), Step::Test)
+        self.on_batch(input_table(x, M::INPUTS, "x"), target_table::<M, _>(y, "y"), Some(table(sample_weight, "sample_weight")), Step::Test)
     }
 
     /// One batch of a train or test step, with the checks, and its logs.
@@ -659,33 +775,29 @@ impl<M: Model> Compiled<M> {
 
     /// The loss of `x`, `y` as one batch and its gradient with respect to every weight (Keras
     /// order; zeros for non-trainable weights), without updating anything.
-    pub fn gradients<X, A2, S2, D2>(&mut self, x: &X, y: &ArrayBase<S2, D2>) -> Result<(f32, Vec<ArrayD<f32>>)>
+    pub fn gradients<X, Y>(&mut self, x: &X, y: &Y) -> Result<(f32, Vec<ArrayD<f32>>)>
     where
         X: Inputs + ?Sized,
-        A2: Element,
-        S2: Data<Elem = A2>,
-        D2: Dimension,
+        Y: Inputs + ?Sized,
     {
-        self.gradients_of(input_table(x, M::INPUTS, "x"), table(y, "y"), None)
+        self.gradients_of(input_table(x, M::INPUTS, "x"), target_table::<M, _>(y, "y"), None)
     }
 
     /// [`Compiled::gradients`] of the loss weighted by a weight per sample (shape `(N,)`).
-    pub fn gradients_weighted<X, A2, S2, D2, W, SW, DW>(
+    pub fn gradients_weighted<X, Y, W, SW, DW>(
         &mut self,
         x: &X,
-        y: &ArrayBase<S2, D2>,
+        y: &Y,
         sample_weight: &ArrayBase<SW, DW>,
     ) -> Result<(f32, Vec<ArrayD<f32>>)>
     where
         X: Inputs + ?Sized,
-        A2: Element,
-        S2: Data<Elem = A2>,
-        D2: Dimension,
+        Y: Inputs + ?Sized,
         W: Element,
         SW: Data<Elem = W>,
         DW: Dimension,
     {
-        self.gradients_of(input_table(x, M::INPUTS, "x"), table(y, "y"), Some(table(sample_weight, "sample_weight")))
+        self.gradients_of(input_table(x, M::INPUTS, "x"), target_table::<M, _>(y, "y"), Some(table(sample_weight, "sample_weight")))
     }
 
     /// The tables of a batch or an evaluation, checked against the model; in a data-parallel
@@ -794,12 +906,12 @@ impl<M: Model> Compiled<M> {
     ) -> Result<()> {
         let dev = self.model.core().device().clone();
         let rows = batch.len();
-        let tsize = if self.loss.sparse_targets() { M::OUTPUT_SIZE / M::OUTPUT_SHAPE.last().copied().unwrap_or(1) } else { M::OUTPUT_SIZE };
+        let tsize = self.target_len;
         let record = step == Step::Train && self.recorder.enabled && dev.records();
-        let Compiled { model, optimizer, loss, metrics, stats, staging, held, recorder, reduced, .. } = self;
+        let Compiled { model, optimizer, heads, metrics, stats, staging, held, recorder, reduced, .. } = self;
         let parallel = parallel.map(|(p, total)| (p, total, reduced));
         let (xv, yv, wv) = staging.stage(&dev, held, x, y, w, batch, M::INPUT_SIZE, tsize, record)?;
-        let mut body = StepBody { loss, metrics: &metrics[..], stats, rows, step, parallel };
+        let mut body = StepBody { heads: &heads[..], metrics: &metrics[..], stats, rows, step, parallel };
         if !record {
             if step == Step::Train {
                 let n = M::TRAINABLE_PARAMS;
@@ -882,7 +994,7 @@ struct StepKey {
 
 /// The device work of one batch (see `Compiled::step`), given the staged batch.
 struct StepBody<'s, B: Backend> {
-    loss: &'s LossSpec,
+    heads: &'s [Head],
     metrics: &'s [CompiledMetric],
     stats: &'s mut B::Buffer,
     rows: usize,
@@ -904,31 +1016,44 @@ impl<B: Backend> StepBody<'_, B> {
         yv: B::View<'_>,
         wv: Option<B::View<'_>>,
     ) -> Result<()> {
-        let StepBody { loss, metrics, stats, rows, step, parallel } = self;
+        let StepBody { heads, metrics, stats, rows, step, parallel } = self;
         let (rows, step) = (*rows, *step);
         let core = model.core_mut();
         let dev = core.device().clone();
-        let cols = M::OUTPUT_SHAPE.last().copied().unwrap_or(1);
-        // Rows of the loss: samples times the positions of a sequence output.
-        let loss_rows = rows * (M::OUTPUT_SIZE / cols);
         core.prepare(rows, M::SLOTS)?;
         let training = step != Step::Test;
         M::forward(core, xv, rows, training);
-        // A data-parallel rank whose slice of a batch is empty adds nothing to the loss and
+        // In a data-parallel step each rank's loss gradient is its rows' share of the global
+        // batch's mean, so that the all-reduce's sum is the global gradient.
+        let total_rows = parallel.as_ref().map_or(rows, |(_, total, _)| *total);
+        // Each output's loss (and its gradient, times its weight), then its metrics. A
+        // data-parallel rank whose slice of a batch is empty adds nothing to the loss and
         // metrics (a mean over no rows is NaN), but takes part in everything else.
-        if rows > 0 {
-            let (out, grad) = core.output_and_grad(M::OUTPUT_SLOT, M::OUTPUT_GRAD_SLOT);
-            let pred = B::view(out, 0..rows * M::OUTPUT_SIZE);
-            let grad = training.then(|| B::view_mut(grad, 0..rows * M::OUTPUT_SIZE));
-            match loss {
+        for (k, h) in heads.iter().enumerate().filter(|_| rows > 0) {
+            let cols = h.cols;
+            // Rows of the loss: samples times the positions of a sequence output.
+            let loss_rows = rows * (h.len / cols);
+            let yv = B::sub(yv, rows * h.target_offset..rows * (h.target_offset + h.target_len));
+            let (out, grad) = core.output_and_grad(h.slot, h.grad_slot);
+            let pred = B::view(out, 0..rows * h.len);
+            let grad = training.then(|| B::view_mut(grad, 0..rows * h.len));
+            let acc = h.stats..h.stats + 2;
+            match &h.loss {
                 LossSpec::Keras(config) => {
-                    dev.loss(&LossBatch { loss: *config, rows: loss_rows, cols }, pred, yv, wv, grad, B::view_mut(stats, 0..2))
+                    dev.loss(&LossBatch { loss: *config, rows: loss_rows, cols }, pred, yv, wv, grad, B::view_mut(stats, acc))
                 }
-                LossSpec::Custom(user) => on_host(&dev, pred, yv, wv, grad, B::view_mut(stats, 0..2), |p, t, w, g, st| {
+                LossSpec::Custom(user) => on_host(&dev, pred, yv, wv, grad, B::view_mut(stats, acc), |p, t, w, g, st| {
                     user.batch(loss_rows, cols, p, t, w, g, st)
                 })?,
             }
-            for m in metrics.iter() {
+            let share = h.weight * rows as f32 / total_rows as f32;
+            if training && share != 1.0 {
+                let (_, grad) = core.output_and_grad(h.slot, h.grad_slot);
+                dev.scale(B::view_mut(grad, 0..rows * h.len), share);
+            }
+            let (out, _) = core.output_and_grad(h.slot, h.grad_slot);
+            let pred = B::view(out, 0..rows * h.len);
+            for m in metrics.iter().filter(|m| m.head == k) {
                 let range = m.offset..m.offset + m.kind.stats_len(cols);
                 match &m.kind {
                     ResolvedMetric::Keras(kind) => {
@@ -940,16 +1065,9 @@ impl<B: Backend> StepBody<'_, B> {
                 }
             }
         }
-        // In a data-parallel step each rank's loss gradient is its rows' share of the global
-        // batch's mean, so that the all-reduce's sum is the global gradient.
-        let total_rows = parallel.as_ref().map_or(rows, |(_, total, _)| *total);
-        if training && total_rows != rows && rows > 0 {
-            let (_, grad) = core.output_and_grad(M::OUTPUT_SLOT, M::OUTPUT_GRAD_SLOT);
-            dev.scale(B::view_mut(grad, 0..rows * M::OUTPUT_SIZE), rows as f32 / total_rows as f32);
-        }
-        // Penalties are added to the loss accumulator as the loss is: times the rows it averages
-        // (the global batch's, and once: on rank 0).
-        let scale = (total_rows * (M::OUTPUT_SIZE / cols)) as f32;
+        // Penalties are added to the loss accumulator as the (first output's) loss is: times
+        // the rows it averages (the global batch's, and once: on rank 0).
+        let scale = (total_rows * (heads[0].len / heads[0].cols)) as f32;
         let chief = parallel.as_ref().is_none_or(|(p, ..)| p.is_chief());
         // Penalties on layer outputs (their gradients are added inside `backward`).
         for a in M::ACTIVITY {
@@ -1254,12 +1372,24 @@ impl<M: Model> Engine for Compiled<M> {
             parallel.collective().all_reduce_sum(&mut self.host_stats);
         }
         let stats = &self.host_stats;
-        logs.set(if validation { "val_loss" } else { "loss" }, stats[0] / stats[1]);
-        let cols = M::OUTPUT_SHAPE.last().copied().unwrap_or(1);
+        if M::OUTPUTS.is_empty() {
+            logs.set(if validation { "val_loss" } else { "loss" }, stats[0] / stats[1]);
+        } else {
+            // The weighted total, penalties included (counted as the first output's loss), then
+            // each output's own, unweighted.
+            let mean = |h: &Head| stats[h.stats] / stats[h.stats + 1];
+            let total = stats[0] / stats[self.heads[0].stats + 1] + self.heads.iter().map(|h| h.weight * mean(h)).sum::<f32>();
+            logs.set(if validation { "val_loss" } else { "loss" }, total);
+            for h in &self.heads {
+                let key = if validation { format!("val_{}_loss", h.name) } else { format!("{}_loss", h.name) };
+                logs.set(key, mean(h));
+            }
+        }
         for m in &self.metrics {
             // Validation names are built once per epoch; training names borrow, so that a
             // steady `train_on_batch` allocates nothing.
             let key: Cow<'static, str> = if validation { Cow::Owned(format!("val_{}", m.name)) } else { m.name.clone() };
+            let cols = self.heads[m.head].cols;
             logs.set(key, m.kind.result(&stats[m.offset..m.offset + m.kind.stats_len(cols)], cols));
         }
         Ok(())
@@ -1285,8 +1415,54 @@ impl<M: Model> Engine for Compiled<M> {
 
     fn check_data(&self, x: &Table<'_>, y: &Table<'_>) -> Result<()> {
         check_input(x, M::INPUT_SHAPE, M::INPUT_INDICES)?;
-        check_targets(y, x.rows(), M::OUTPUT_SHAPE, &self.loss)
+        if M::OUTPUTS.is_empty() {
+            return check_targets(y, x.rows(), M::OUTPUT_SHAPE, &self.loss);
+        }
+        for (k, (part, h)) in y.parts.iter().zip(&self.heads).enumerate() {
+            check_targets(part, x.rows(), h.shape, &h.loss).map_err(|e| Error::Config(format!("y[{k}], the targets of output `{}`: {e}", h.name)))?;
+        }
+        Ok(())
     }
+}
+
+/// Predictions of model `M` (its outputs side by side) as one array per output.
+pub(crate) fn split_outputs<M: Model>(joined: ArrayD<f32>) -> Result<Vec<ArrayD<f32>>> {
+    if M::OUTPUTS.is_empty() {
+        return Ok(vec![joined]);
+    }
+    let n = joined.shape()[0];
+    let mut at = 0;
+    M::OUTPUTS
+        .iter()
+        .map(|o| {
+            let part = joined.slice(ndarray::s![.., at..at + o.len()]).to_owned();
+            at += o.len();
+            let mut shape = vec![n];
+            shape.extend_from_slice(o.shape);
+            part.into_shape_with_order(IxDyn(&shape)).map_err(|e| Error::Config(format!("output `{}`: {e}", o.name)))
+        })
+        .collect()
+}
+
+/// A dataset's batch holds one target array: a model with several outputs trains on arrays.
+fn several_outputs<M: Model>(call: &str) -> Result<()> {
+    match M::OUTPUTS.len() {
+        0 => Ok(()),
+        n => Err(Error::Config(format!(
+            "{call}: a dataset's batches hold one target array, and this model has {n} outputs; train it on arrays (`fit(&x, &[y_a, y_b], ..)`)"
+        ))),
+    }
+}
+
+/// `y` as the one table of targets the training loop batches from: one array for a model with
+/// one output; for a model with several, one array per output in the model's order, each a part
+/// of the table (checked against its output and loss by `check_data`).
+fn target_table<'a, M: Model, Y: Inputs + ?Sized>(y: &'a Y, what: &str) -> Result<Table<'a>> {
+    if M::OUTPUTS.is_empty() && !y.is_list() {
+        // One array: no list to build (a training step allocates nothing).
+        return y.input_table(&[], what);
+    }
+    join_targets(y.tables(what)?, y.is_list(), M::OUTPUTS, what)
 }
 
 /// Predictions for all of `x` in batches of `batch_size`.
