@@ -10,7 +10,7 @@ use crate::catalog::{self, Layer, Shape, Weight, bind, fmt_shape, names};
 use crate::diag::Diag;
 use crate::expand::Count;
 use crate::graph::{Graph, MERGES, Merge, Node, Op, Src, Unique, keras_order, merge_shape};
-use crate::parse::{Arg, Call};
+use crate::parse::Call;
 use proc_macro2::{Ident, TokenStream};
 use quote::ToTokens;
 use std::collections::HashMap;
@@ -40,12 +40,20 @@ pub struct Checker {
     errors_before: usize,
 }
 
+/// A layer [`Checker::build`] made, not yet named.
+pub struct Built<'a> {
+    call: &'a Call,
+    /// Its class (a custom layer's: its type's name).
+    pub class: &'static str,
+    op: Option<Op>,
+    /// Its arguments.
+    pub args: catalog::Args<'a>,
+}
+
 /// A layer made by [`Checker::make`].
-pub struct Made<'a> {
+pub struct Made {
     /// The layer, `None` after an error that leaves it unknown.
     pub unique: Option<usize>,
-    /// `in = ..` (`sequential!` only: a chain's first layer may say its input shape).
-    pub input: Option<&'a Arg>,
 }
 
 impl Checker {
@@ -87,10 +95,15 @@ impl Checker {
         }
     }
 
-    /// Makes the layer of `call`: its class found, its arguments bound and checked, its name
-    /// given (`position` is its place in a chain, for messages). `None` when its class is
-    /// unknown, or (in a graph) after any error.
-    pub fn make<'a>(&mut self, call: &'a Call, position: usize, diag: &mut Diag) -> Option<Made<'a>> {
+    /// Makes the layer of `call`: [`Checker::build`], then [`Checker::name`].
+    pub fn make<'a>(&mut self, call: &'a Call, position: usize, diag: &mut Diag) -> Option<Made> {
+        let built = self.build(call, diag)?;
+        self.name(built, position, diag)
+    }
+
+    /// The layer of `call`, its class found, its arguments bound and checked (a wrapped layer
+    /// named, as Keras makes it first); `None` when its class is unknown.
+    pub fn build<'a>(&mut self, call: &'a Call, diag: &mut Diag) -> Option<Built<'a>> {
         let sequential = self.dialect == Dialect::Sequential;
         let class_name = call.kind.to_string();
         let builtin = self.known.iter().find(|c| **c == class_name && call.path.is_none()).copied();
@@ -143,17 +156,27 @@ impl Checker {
             }
             (layer.map(|l| Op::Layer(Box::new(l))), args)
         };
-        // In a chain, a layer with a mistake still takes its name (later default names, and the
-        // messages that quote them, stay as written); in a graph it is dropped.
+        Some(Built { call, class, op, args })
+    }
+
+    /// Names a layer [`Checker::build`] made (`position` is its place in a chain, for messages)
+    /// and adds it to the graph. `None` (in a graph) after any error: in a chain, a layer with a
+    /// mistake still takes its name (later default names, and the messages that quote them, stay
+    /// as written) and a layer with a bad name is still checked.
+    pub fn name<'a>(&mut self, built: Built<'a>, position: usize, diag: &mut Diag) -> Option<Made> {
+        let sequential = self.dialect == Dialect::Sequential;
+        let Built { call, class, op, args } = built;
         if op.is_none() && !sequential {
             return None;
         }
         let given = args.name.map(|a| (&a.value, a.to_token_stream()));
         let name_at = args.name.map(|a| a.to_token_stream()).unwrap_or_else(|| call.to_token_stream());
-        let Some(name) = name_from(given, class, &mut self.counters, diag) else {
-            return Some(Made { unique: None, input: args.input });
+        let name = match name_from(given, class, &mut self.counters, diag) {
+            Some(name) => name,
+            None if sequential => String::new(),
+            None => return Some(Made { unique: None }),
         };
-        if let Some(prev) = self.names_seen.get(&name).copied() {
+        if let Some(prev) = self.names_seen.get(&name).copied().filter(|_| !name.is_empty()) {
             if sequential {
                 diag.error(
                     name_at,
@@ -167,9 +190,11 @@ impl Checker {
                 return None;
             }
         }
-        self.names_seen.insert(name.clone(), position);
+        if !name.is_empty() {
+            self.names_seen.insert(name.clone(), position);
+        }
         let Some(op) = op else {
-            return Some(Made { unique: None, input: args.input });
+            return Some(Made { unique: None });
         };
         let class = match &op {
             Op::Layer(l) => l.class(),
@@ -193,7 +218,7 @@ impl Checker {
             params_arg,
             var: None,
         });
-        Some(Made { unique: Some(self.uniques.len() - 1), input: args.input })
+        Some(Made { unique: Some(self.uniques.len() - 1) })
     }
 
     /// Calls layer `u` on `args` (each with the name it is written as, for messages), a call
@@ -346,7 +371,7 @@ fn merge(class: &'static str, call: &Call, args: &catalog::Args<'_>, diag: &mut 
     Some(match class {
         "Concatenate" => Merge::Concatenate(match args.values[0] {
             None => -1,
-            Some(a) => match int(&a.value) {
+            Some(a) => match catalog::int(&a.value) {
                 Some(v) if v != 0 => v as i64,
                 _ => {
                     diag.error(a, format!("`axis` expects a non-zero integer (-1 for the last axis), found `{}`", a.value.to_token_stream()));
@@ -381,7 +406,7 @@ pub(crate) fn params_check(
     name: &str,
     diag: &mut Diag,
 ) -> Option<TokenStream> {
-    match (int(value), params.value()) {
+    match (catalog::int(value), params.value()) {
         (Some(n), Some(p)) if n == p as i128 => None,
         (Some(n), Some(p)) => {
             diag.error(a, format!("{class} `{name}` has {} parameters, not {}", thousands(p as u128), thousands(n.max(0) as u128)));
@@ -416,9 +441,6 @@ pub(crate) fn total_check(params: &Count, expected: u128, attr: &Attribute, mode
     }
 }
 
-pub(crate) fn int(e: &Expr) -> Option<i128> {
-    catalog::int(e)
-}
 
 /// A name given as `value` (the tokens `at` for messages), else the class's next default name.
 pub(crate) fn name_from(

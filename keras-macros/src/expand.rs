@@ -293,13 +293,64 @@ pub fn expand(decl: &Decl<'_>, m: &Graph) -> TokenStream {
             }
         }
     }
-    let mut grad_slots = Vec::new();
-    let mut temp_slots = Vec::new();
-    for (j, &c) in consumers.iter().enumerate() {
-        let l = len(j);
-        grad_slots.push(push(quote!(#l)));
-        temp_slots.push((c > 1).then(|| push(quote!(#l))));
+    // A tensor needs its gradient only when trainable weights lie behind it (the first layer's
+    // input gradient, or a branch of merges on the inputs, is not computed).
+    let mut needs = vec![false; m.nodes.len()];
+    for (j, n) in m.nodes.iter().enumerate() {
+        // A custom layer's weights are counted by rustc: it may have some.
+        let weighted = plen_of(n.unique).value() != Some(0);
+        needs[j] = weighted || n.inputs.iter().any(|s| matches!(s, Src::Node(i) if needs[*i]));
     }
+    // Gradient buffers share slots by liveness. The backward pass runs the calls in reverse:
+    // call j's output gradient is written at the step of its last consumer (an output's, by the
+    // loss before the pass) and read at call j's own step, and its second buffer (several
+    // consumers) lives within that span. Buffers whose spans do not meet share a slot as large as
+    // the largest of them (most of a deep network's gradients are dead at any one step). A
+    // gradient nothing computes gets an empty slot.
+    let step = |j: usize| m.nodes.len() - 1 - j;
+    let mut last_consumer: Vec<Option<usize>> = vec![None; m.nodes.len()];
+    for (k, n) in m.nodes.iter().enumerate() {
+        for s in &n.inputs {
+            if let Src::Node(i) = *s {
+                last_consumer[i] = Some(k);
+            }
+        }
+    }
+    // (start step, end step, floats per sample, which buffer: (call, second))
+    let mut lives: Vec<(usize, usize, usize, (usize, bool))> = Vec::new();
+    for j in 0..m.nodes.len() {
+        if !(needs[j] || heads.contains(&j)) {
+            continue;
+        }
+        let start = if heads.contains(&j) { 0 } else { last_consumer[j].map_or(0, step) };
+        lives.push((start, step(j), len(j), (j, false)));
+        if consumers[j] > 1 {
+            lives.push((start, step(j), len(j), (j, true)));
+        }
+    }
+    lives.sort_by_key(|&(start, end, _, (j, second))| (start, end, j, second));
+    // Shared slots: their size and the last step they are busy.
+    let mut shared: Vec<(usize, usize)> = Vec::new();
+    let mut assigned = std::collections::HashMap::new();
+    for &(start, end, size, which) in &lives {
+        // The free slot nearest in size (the smallest at least as large, else the largest).
+        let free = shared.iter().enumerate().filter(|(_, (_, busy))| *busy < start).map(|(k, (sz, _))| (k, *sz));
+        let pick = free.min_by_key(|&(_, sz)| if sz >= size { (0, sz - size) } else { (1, size - sz) }).map(|(k, _)| k);
+        let k = match pick {
+            Some(k) => k,
+            None => {
+                shared.push((0, 0));
+                shared.len() - 1
+            }
+        };
+        shared[k] = (shared[k].0.max(size), end);
+        assigned.insert(which, k);
+    }
+    let shared_slots: Vec<Ident> = shared.iter().map(|(size, _)| push(quote!(#size))).collect();
+    let unused = push(quote!(0usize));
+    let grad_slots: Vec<Ident> =
+        (0..m.nodes.len()).map(|j| assigned.get(&(j, false)).map_or(unused.clone(), |&k| shared_slots[k].clone())).collect();
+    let temp_slots: Vec<Option<Ident>> = (0..m.nodes.len()).map(|j| assigned.get(&(j, true)).map(|&k| shared_slots[k].clone())).collect();
     // The outputs side by side, for `predict`.
     let joined_slot = several.then(|| push(quote!(#out_size)));
     let n_slots = slot_sizes.len();
@@ -387,27 +438,22 @@ pub fn expand(decl: &Decl<'_>, m: &Graph) -> TokenStream {
             (Op::Layer(_), None) => unreachable!("a layer call has a runtime"),
         }
     }
+    // Several outputs side by side for `predict` (training reads each in its own slot).
     if let Some(joined) = &joined_slot {
         let mut off = 0;
+        let mut copies = Vec::new();
         for (&j, &l) in heads.iter().zip(&head_lens) {
             let c = copy_cols(quote!(batch), l, (l, 0), (out_size, off));
             let src = view(Src::Node(j));
-            forward.push(quote!(ctx.device.copy_cols(&#c, #src, #b::view_mut(#joined, 0..batch * #out_size));));
+            copies.push(quote!(ctx.device.copy_cols(&#c, #src, #b::view_mut(#joined, 0..batch * #out_size));));
             off += l;
         }
+        forward.push(quote!(if !training { #(#copies)* }));
     }
 
     // Backward, from the output: the first consumer of a tensor (in this order) writes its
     // gradient, later ones write the second buffer and add it; the same for a shared layer's
     // weight gradients, through the model's gradient scratch.
-    // A tensor needs its gradient only when trainable weights lie behind it (the first layer's
-    // input gradient, or a branch of merges on the inputs, is not computed).
-    let mut needs = vec![false; m.nodes.len()];
-    for (j, n) in m.nodes.iter().enumerate() {
-        // A custom layer's weights are counted by rustc: it may have some.
-        let weighted = plen_of(n.unique).value() != Some(0);
-        needs[j] = weighted || n.inputs.iter().any(|s| matches!(s, Src::Node(i) if needs[*i]));
-    }
     let mut backward = Vec::new();
     let mut written = vec![false; m.nodes.len()];
     for &j in heads {

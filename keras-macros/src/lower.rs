@@ -159,14 +159,14 @@ pub fn sequential(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model:
                 format!("Embedding must be the model's first layer: it reads integer ids, and the layer{after} before it outputs floats"),
             );
         }
-        let Some(made) = c.make(call, i, diag) else {
+        let Some(built) = c.build(call, diag) else {
             lost = true;
             tensor = None;
             continue;
         };
         real_layers += 1;
-        let class = made.unique.map_or(class_name.as_str(), |u| c.uniques[u].class);
-        if let Some(a) = made.input
+        let class = built.class;
+        if let Some(a) = built.args.input
             && let Some(s) = catalog::shape(&a.value, "`in`", diag)
         {
             match (tensor.and_then(|t| c.shape(t)).cloned(), &source) {
@@ -190,6 +190,11 @@ pub fn sequential(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model:
             );
             lost = true;
         }
+        let Some(made) = c.name(built, i, diag) else {
+            lost = true;
+            tensor = None;
+            continue;
+        };
         let (Some(u), Some(t)) = (made.unique, tensor) else {
             lost = true;
             tensor = None;
@@ -360,6 +365,19 @@ pub fn functional(item: &FItem, diag: &mut Diag) -> Option<Graph> {
     }
     if item.outputs.is_empty() {
         diag.error(&item.arrow, "a model needs at least one output after `->`, as in `-> y` or `-> (a, b)`");
+    }
+    // Keras names an output by the layer that computes it: two calls of one layer would be two
+    // outputs of one name (in the logs, the losses by name, the `.keras` file).
+    for (k, &j) in outputs.iter().enumerate() {
+        if let Some(&i) = outputs[..k].iter().find(|&&i| c.nodes[i].unique == c.nodes[j].unique) {
+            let layer = &c.uniques[c.nodes[j].unique].name;
+            let (a, b) = (&c.nodes[i].var, &c.nodes[j].var);
+            let at = item.outputs.iter().find(|o| *o == b).unwrap_or(b);
+            diag.error(
+                at,
+                format!("outputs `{a}` and `{b}` are two calls of layer `{layer}`, and Keras names an output by its layer: compute one of them with a layer of its own"),
+            );
+        }
     }
     if diag.len() > errors_before {
         return None;

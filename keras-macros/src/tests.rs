@@ -38,6 +38,29 @@ fn shape_mismatch_names_both_shapes() {
     assert_eq!(m, ["Dense expects input shape (None, 28, 27), but the model's input is (None, 28, 28)"]);
 }
 
+/// A layer with a bad name is still checked, and so are the layers after it; within a layer,
+/// its `in` is checked before its name, as the chain reads.
+#[test]
+fn a_bad_name_stops_no_check() {
+    let (_, m) = checked("#[params(5)] struct N = Dense(8, in = 4, name = \"a b\") => Dense(2) => Dense(3, in = 5);");
+    assert_eq!(
+        m,
+        [
+            "layer names must be non-empty, without `/` or spaces, found \"a b\"",
+            "Dense expects input shape (None, 5), but the previous layer `dense` outputs (None, 2)",
+            "`Net` has 67 parameters, not 5",
+        ]
+    );
+    let (_, m) = checked("struct N = Dense(8, in = 4) => Dense(2, in = 3, name = \"dense\");");
+    assert_eq!(
+        m,
+        [
+            "Dense expects input shape (None, 3), but the previous layer `dense` outputs (None, 8)",
+            "duplicate layer name `dense`: layer 1 of this model is already named `dense`; layer names must be unique",
+        ]
+    );
+}
+
 #[test]
 fn model_count_is_checked_beside_other_errors() {
     let (_, m) = checked("#[params(10)] struct N = Dense(8, in = 4, params = 41) => Dense(1);");

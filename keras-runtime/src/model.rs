@@ -182,9 +182,12 @@ pub trait Model: Sized + Send + 'static {
     const WEIGHTS: &'static [WeightSpec];
     /// Floats per sample of each workspace slot.
     const SLOTS: &'static [usize];
-    /// The slot that holds the output after `forward`.
+    /// The slot that holds the output after `forward` (for a model with several outputs, all
+    /// of them side by side after an inference-mode pass; a training pass leaves each in its
+    /// own slot, see [`Model::OUTPUTS`]).
     const OUTPUT_SLOT: usize;
-    /// The slot that `backward` reads the loss gradient from.
+    /// The slot that `backward` reads the loss gradient from (for a model with several outputs,
+    /// the first output's: each has its own, in [`Model::OUTPUTS`]).
     const OUTPUT_GRAD_SLOT: usize;
     /// Penalties on layer outputs (`activity_regularizer`): the slot each output lives in, its
     /// floats per sample, and the penalty (divided by the batch size, as Keras scales it).

@@ -21,4 +21,12 @@ functional! {
     }
 }
 
+functional! {
+    struct SharedHead(a: [6], b: [6]) -> (x, y) {
+        let head = Dense(2);
+        let x = head(a);
+        let y = head(b);
+    }
+}
+
 fn main() {}

@@ -344,7 +344,8 @@ pub fn check_targets(y: &Table<'_>, x_rows: usize, output_shape: &[usize], loss:
 /// or one per output in the model's order, each a part of the table. `list`: given as a list.
 pub fn join_targets<'a>(mut parts: Vec<Table<'a>>, list: bool, outputs: &[OutputSpec], what: &str) -> Result<Table<'a>> {
     if outputs.is_empty() {
-        if list || parts.len() != 1 {
+        // (A list of one array is that array, as in Keras.)
+        if parts.len() != 1 {
             return Err(Error::value(what, "one array (the model has one output)", format!("a list of {} arrays", parts.len())));
         }
         return Ok(parts.remove(0));

@@ -38,7 +38,6 @@ use std::path::Path;
 pub struct Compiled<M: Model> {
     model: M,
     optimizer: Box<dyn Optimizer<M::Backend>>,
-    loss: LossSpec,
     /// Each output's loss, weight, slots and accumulators (one for a model with one output).
     heads: Vec<Head>,
     /// Floats per sample of the targets (every output's, side by side in a staged batch).
@@ -386,14 +385,16 @@ pub trait Compile: Model {
                 )));
             }
             let name: Cow<'static, str> = if several { Cow::Owned(format!("{}_{key}", h.name)) } else { key };
-            if resolved.iter().any(|c| c.name == name) || (several && names.iter().any(|o| name == format!("{o}_loss"))) {
+            if resolved.iter().any(|c| c.name == name) {
                 return Err(Error::Config(format!("metric `{name}` is listed twice")));
+            }
+            if several && names.iter().any(|o| name == format!("{o}_loss")) {
+                return Err(Error::Config(format!("metric name `{name}` is the logs' own (the loss of output `{}`): choose another", h.name)));
             }
             let len = kind.stats_len(h.cols);
             resolved.push(CompiledMetric { kind, name, offset: slots, head });
             slots += len;
         }
-        let loss = heads[0].loss.clone();
         let target_len = target_offset;
         let device = self.core().device().clone();
         Ok(Compiled {
@@ -403,7 +404,6 @@ pub trait Compile: Model {
             held: Held { tables: Vec::new(), order: device.alloc_indices(0)?, order_len: 0 },
             model: self,
             optimizer,
-            loss,
             heads,
             target_len,
             metrics: resolved,
@@ -425,7 +425,7 @@ impl<M: Model> Compiled<M> {
     /// The loss being minimised: a Keras loss with its options, or a custom one (the first
     /// output's, for a model with several; see [`Compiled::losses`]).
     pub fn loss(&self) -> &LossSpec {
-        &self.loss
+        &self.heads[0].loss
     }
 
     /// Each output's loss, in the model's order (one for a model with one output).
@@ -455,6 +455,9 @@ impl<M: Model> Compiled<M> {
         for (h, &w) in self.heads.iter_mut().zip(weights) {
             h.weight = w;
         }
+        // A recorded step holds the weights it scaled the gradients by: record again.
+        self.recorder.recordings.clear();
+        self.recorder.clean.clear();
         Ok(self)
     }
 
@@ -1416,7 +1419,7 @@ impl<M: Model> Engine for Compiled<M> {
     fn check_data(&self, x: &Table<'_>, y: &Table<'_>) -> Result<()> {
         check_input(x, M::INPUT_SHAPE, M::INPUT_INDICES)?;
         if M::OUTPUTS.is_empty() {
-            return check_targets(y, x.rows(), M::OUTPUT_SHAPE, &self.loss);
+            return check_targets(y, x.rows(), M::OUTPUT_SHAPE, &self.heads[0].loss);
         }
         for (k, (part, h)) in y.parts.iter().zip(&self.heads).enumerate() {
             check_targets(part, x.rows(), h.shape, &h.loss).map_err(|e| Error::Config(format!("y[{k}], the targets of output `{}`: {e}", h.name)))?;
