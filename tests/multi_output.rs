@@ -59,9 +59,7 @@ fn fit_with_validation_matches_keras() {
     let mut model = compiled(&f);
     let y = (yd.view(), ys.view());
     let vy = (vyd.view(), vys.view());
-    let h = model
-        .fit(&x, &y, FitArgs::default().epochs(3).batch_size(8).shuffle(false).verbose(0).validation_data(&vx, &vy))
-        .unwrap();
+    let h = model.fit(&x, &y, FitArgs::default().epochs(3).batch_size(8).shuffle(false).verbose(0).validation_data(&vx, &vy)).unwrap();
     let keras_history = f.value("history").as_object().unwrap();
     let keys: Vec<&str> = h.keys().collect();
     assert_eq!(keys, keras_history.keys().map(String::as_str).collect::<Vec<_>>());
@@ -170,8 +168,12 @@ fn mismatched_losses_and_targets_are_errors() {
     let e = TwoHeads::new(&cpu).compile(Sgd::new(0.1), "mse", no_metrics).unwrap().loss_weights([1.0]).err().unwrap();
     assert_eq!(e.to_string(), "1 loss weights given for a model with 2 outputs: give one per output");
     // One loss for both outputs, by name in any order.
-    let model = TwoHeads::new(&cpu).compile(Sgd::new(0.1), [("size", "mse"), ("digit", "sparse_categorical_crossentropy")], no_metrics).unwrap();
-    assert_eq!(model.losses().iter().map(|l| l.name().to_string()).collect::<Vec<_>>(), ["sparse_categorical_crossentropy", "mean_squared_error"]);
+    let model =
+        TwoHeads::new(&cpu).compile(Sgd::new(0.1), [("size", "mse"), ("digit", "sparse_categorical_crossentropy")], no_metrics).unwrap();
+    assert_eq!(
+        model.losses().iter().map(|l| l.name().to_string()).collect::<Vec<_>>(),
+        ["sparse_categorical_crossentropy", "mean_squared_error"]
+    );
     let f = Fixture::load("multi_output");
     let (x, yd, ys) = data(&f, "");
     let mut model = compiled(&f);

@@ -9,7 +9,8 @@ use crate::catalog::time_distributed::TimeDistributed;
 use crate::catalog::{self, Layer, Shape, Weight, bind, fmt_shape, names};
 use crate::diag::Diag;
 use crate::expand::Count;
-use crate::graph::{Graph, MERGES, Merge, Node, Op, Src, Unique, keras_order, merge_shape};
+use crate::graph::{Graph, MERGES, Merge, Node, Op, Src, Sub, Unique, ViewNode, keras_order, merge_shape};
+use crate::nest::{self, Resolved};
 use crate::parse::Call;
 use proc_macro2::{Ident, TokenStream};
 use quote::ToTokens;
@@ -38,6 +39,11 @@ pub struct Checker {
     /// The classes a call may name.
     pub known: Vec<&'static str>,
     errors_before: usize,
+    /// The models brought in by `use`, which the body may call as layers.
+    models: Vec<Resolved>,
+    /// The calls as Keras sees them (a nested model's call is one), and each node's view node.
+    views: Vec<ViewNode>,
+    view_of: Vec<Option<usize>>,
 }
 
 /// A layer [`Checker::build`] made, not yet named.
@@ -73,7 +79,33 @@ impl Checker {
             counters: HashMap::new(),
             known,
             errors_before: diag.len(),
+            models: Vec::new(),
+            views: Vec::new(),
+            view_of: Vec::new(),
         }
+    }
+
+    /// Lets the body call `models` (brought in by `use`) as layers. Their layers' names are
+    /// taken first, as Keras's name counters are by a model made before the one that uses it:
+    /// the next `Dense` of this model after an encoder with `dense` and `dense_1` is `dense_2`.
+    pub fn bring(&mut self, models: &[Resolved]) {
+        for r in models {
+            self.known.push(Box::leak(r.name.to_string().into_boxed_str()));
+            let Some((g, _)) = nest::lower(r) else { continue };
+            for u in g.uniques.iter().filter(|u| !matches!(u.op, Op::Model(_))) {
+                let base = Layer::snake(u.class);
+                let taken = if u.name == base {
+                    Some(1)
+                } else {
+                    u.name.strip_prefix(&format!("{base}_")).and_then(|n| n.parse::<usize>().ok()).map(|n| n + 1)
+                };
+                if let Some(n) = taken {
+                    let c = self.counters.entry(base).or_insert(0);
+                    *c = (*c).max(n);
+                }
+            }
+        }
+        self.models = models.to_vec();
     }
 
     /// Adds input `ident` of `shape` (`None` when its shape had an error); `named` when its name
@@ -106,6 +138,45 @@ impl Checker {
     pub fn build<'a>(&mut self, call: &'a Call, diag: &mut Diag) -> Option<Built<'a>> {
         let sequential = self.dialect == Dialect::Sequential;
         let class_name = call.kind.to_string();
+        if let Some(r) = self.models.iter().find(|r| r.name == class_name && call.path.is_none()) {
+            let class: &'static str = Box::leak(class_name.clone().into_boxed_str());
+            let args = bind(class, call, &[], 0, true, diag);
+            if let Some(a) = args.input {
+                diag.error(a, format!("`in` is not given to a model used as a layer: `{class_name}`'s input shape is its own"));
+            }
+            if let Some(a) = args.params {
+                diag.error(
+                    a,
+                    format!("`params` is not given to a model used as a layer: give `{class_name}` `#[params(N)]` where it is made"),
+                );
+            }
+            let op = match nest::lower(r) {
+                None => {
+                    diag.error(&call.kind, format!("model `{class_name}` does not compile: fix its own errors first"));
+                    None
+                }
+                Some((g, _)) if g.uniques.iter().any(|u| matches!(u.op, Op::Model(_))) => {
+                    diag.error(&call.kind, format!("model `{class_name}` holds a model of its own: keras-rs nests models one level deep"));
+                    None
+                }
+                Some((g, _)) if g.uniques.iter().any(|u| u.custom.is_some()) => {
+                    diag.error(
+                        &call.kind,
+                        format!("model `{class_name}` has a custom layer: a model used as a layer has only the layers keras-rs knows"),
+                    );
+                    None
+                }
+                Some((g, _)) if g.outputs.len() != 1 => {
+                    diag.error(
+                        &call.kind,
+                        format!("model `{class_name}` has {} outputs: a model used as a layer has one", g.outputs.len()),
+                    );
+                    None
+                }
+                Some((graph, sub_class)) => Some(Op::Model(Box::new(Sub { class: sub_class, graph, base: None }))),
+            };
+            return Some(Built { call, class, op, args });
+        }
         let builtin = self.known.iter().find(|c| **c == class_name && call.path.is_none()).copied();
         // A name the DSL does not know, and no typo of one (or a path): a layer of the user's.
         let custom = builtin.is_none() && catalog::custom::Custom::is_candidate(call, &self.known);
@@ -116,7 +187,10 @@ impl Checker {
                 let hint = names::suggest(&class_name, &self.known).map(|s| format!("did you mean `{s}`? ")).unwrap_or_default();
                 let own = catalog::custom::Custom::typo_hint(&class_name);
                 let what = if sequential { "unknown layer" } else { "unknown layer or layer variable" };
-                diag.error(&call.kind, format!("{what} `{class_name}`; {hint}the layers keras-rs knows are {}{own}", self.known.join(", ")));
+                diag.error(
+                    &call.kind,
+                    format!("{what} `{class_name}`; {hint}the layers keras-rs knows are {}{own}", self.known.join(", ")),
+                );
                 return None;
             }
         };
@@ -180,12 +254,17 @@ impl Checker {
             if sequential {
                 diag.error(
                     name_at,
-                    format!("duplicate layer name `{name}`: layer {} of this model is already named `{name}`; layer names must be unique", prev + 1),
+                    format!(
+                        "duplicate layer name `{name}`: layer {} of this model is already named `{name}`; layer names must be unique",
+                        prev + 1
+                    ),
                 );
             } else {
                 diag.error(
                     name_at,
-                    format!("duplicate layer name `{name}`: an input or layer of this model is already named `{name}`; names must be unique"),
+                    format!(
+                        "duplicate layer name `{name}`: an input or layer of this model is already named `{name}`; names must be unique"
+                    ),
                 );
                 return None;
             }
@@ -199,9 +278,12 @@ impl Checker {
         let class = match &op {
             Op::Layer(l) => l.class(),
             Op::Merge(_) => class,
+            Op::Model(sub) => sub.class,
         };
         // `params = N`'s message points at the whole argument in a chain, at its value in a graph.
-        let params_arg = args.params.map(|a| if sequential { (a.value.clone(), a.to_token_stream()) } else { (a.value.clone(), a.value.to_token_stream()) });
+        let params_arg = args
+            .params
+            .map(|a| if sequential { (a.value.clone(), a.to_token_stream()) } else { (a.value.clone(), a.value.to_token_stream()) });
         self.uniques.push(Unique {
             name,
             class,
@@ -217,6 +299,7 @@ impl Checker {
             at: call.to_token_stream(),
             params_arg,
             var: None,
+            group: None,
         });
         Some(Made { unique: Some(self.uniques.len() - 1) })
     }
@@ -227,10 +310,14 @@ impl Checker {
     pub fn apply(&mut self, u: usize, args: &[(&Ident, Src)], at: &TokenStream, var: &Ident, index: usize, diag: &mut Diag) -> Option<Src> {
         let shapes: Vec<(&Ident, Shape)> = args.iter().map(|(i, s)| Some((*i, self.shape(*s)?.clone()))).collect::<Option<_>>()?;
         let srcs: Vec<Src> = args.iter().map(|(_, s)| *s).collect();
+        if matches!(self.uniques[u].op, Op::Model(_)) {
+            return self.apply_model(u, &srcs, &shapes, at, var, diag);
+        }
         let unique = &mut self.uniques[u];
         let (name, class) = (unique.name.clone(), unique.class);
         let node = self.nodes.len();
         let (output, runtime) = match &unique.op {
+            Op::Model(_) => unreachable!("a model's call is inlined (apply_model)"),
             Op::Merge(m) => match merge_shape(*m, class, &shapes) {
                 Ok(o) => (o, None),
                 Err(msg) => {
@@ -330,15 +417,128 @@ impl Checker {
         // Keras's summary shows the last call's output shape.
         unique.output = Some(output.clone());
         unique.calls.push(node);
+        let view_inputs = srcs.iter().map(|s| self.view_src(*s)).collect();
+        self.views.push(ViewNode { unique: u, inputs: view_inputs, output: output.clone(), node });
+        self.view_of.push(Some(self.views.len() - 1));
         self.nodes.push(Node { unique: u, inputs: srcs, output, runtime, var: var.clone() });
         Some(Src::Node(node))
+    }
+
+    /// A tensor as the view refers to it.
+    fn view_src(&self, s: Src) -> Src {
+        match s {
+            Src::Input(k) => Src::Input(k),
+            Src::Node(j) => Src::Node(self.view_of[j].expect("a tensor the body sees is a view node's")),
+        }
+    }
+
+    /// Calls the model used as layer `u` on `srcs`: its shapes checked, its layers (at the first
+    /// call) and calls inlined into this graph, one call of it in Keras's view.
+    fn apply_model(
+        &mut self,
+        u: usize,
+        srcs: &[Src],
+        shapes: &[(&Ident, Shape)],
+        at: &TokenStream,
+        var: &Ident,
+        diag: &mut Diag,
+    ) -> Option<Src> {
+        let name = self.uniques[u].name.clone();
+        let Op::Model(sub) = &mut self.uniques[u].op else { unreachable!("a model's unique") };
+        let wanted: Vec<Shape> = sub.graph.inputs.iter().map(|(_, s)| s.clone()).collect();
+        if shapes.len() != wanted.len() {
+            diag.error(
+                at,
+                format!(
+                    "model `{name}` takes {} input tensor{}, found {}",
+                    wanted.len(),
+                    if wanted.len() == 1 { "" } else { "s" },
+                    shapes.len()
+                ),
+            );
+            return None;
+        }
+        for ((ident, shape), want) in shapes.iter().zip(&wanted) {
+            if shape != want {
+                diag.error(
+                    *ident,
+                    format!("model `{name}` expects input shape {}, but `{ident}` is {}", fmt_shape(want), fmt_shape(shape)),
+                );
+                return None;
+            }
+        }
+        // Its inputs that an Embedding reads must be this model's inputs too.
+        for (k, v) in sub.graph.vocab.iter().enumerate() {
+            if let Some(v) = *v {
+                match srcs[k] {
+                    Src::Input(o) => self.vocab[o] = Some(self.vocab[o].map_or(v, |w| w.min(v))),
+                    Src::Node(_) => {
+                        diag.error(
+                            shapes[k].0,
+                            format!(
+                                "model `{name}` starts with an Embedding, which reads integer ids: call it on one of this model's inputs"
+                            ),
+                        );
+                        return None;
+                    }
+                }
+            }
+        }
+        let (first, params) = (sub.base.is_none(), sub.graph.params());
+        let moved: Vec<Unique> = if first { std::mem::take(&mut sub.graph.uniques) } else { Vec::new() };
+        if first {
+            let base = self.uniques.len();
+            if let Op::Model(sub) = &mut self.uniques[u].op {
+                sub.base = Some(base);
+            }
+            self.uniques[u].params = params;
+            for mut m in moved {
+                m.calls.clear();
+                m.group = Some(u);
+                self.uniques.push(m);
+            }
+        }
+        let Op::Model(sub) = &self.uniques[u].op else { unreachable!("a model's unique") };
+        let base = sub.base.expect("placed at the first call");
+        let inner_nodes: Vec<(usize, Vec<Src>, Shape, Option<crate::catalog::Runtime>)> =
+            sub.graph.nodes.iter().map(|n| (n.unique, n.inputs.clone(), n.output.clone(), n.runtime.clone())).collect();
+        let inner_out = sub.graph.outputs[0];
+        let mut map = Vec::with_capacity(inner_nodes.len());
+        for (iu, inputs, output, runtime) in inner_nodes {
+            let node = self.nodes.len();
+            let inputs: Vec<Src> = inputs
+                .iter()
+                .map(|s| match *s {
+                    Src::Input(k) => srcs[k],
+                    Src::Node(i) => Src::Node(map[i]),
+                })
+                .collect();
+            self.uniques[base + iu].calls.push(node);
+            self.uniques[base + iu].output = Some(output.clone());
+            self.nodes.push(Node { unique: base + iu, inputs, output, runtime, var: var.clone() });
+            self.view_of.push(None);
+            map.push(node);
+        }
+        let out = map[inner_out];
+        let output = self.nodes[out].output.clone();
+        let view_inputs = srcs.iter().map(|s| self.view_src(*s)).collect();
+        self.views.push(ViewNode { unique: u, inputs: view_inputs, output: output.clone(), node: out });
+        self.view_of[out] = Some(self.views.len() - 1);
+        let unique = &mut self.uniques[u];
+        if unique.input.is_none() {
+            unique.input = Some(shapes[0].1.clone());
+        }
+        unique.output = Some(output);
+        unique.calls.push(out);
+        Some(Src::Node(out))
     }
 
     /// The checked graph whose outputs are nodes `outputs`: Keras's layer order, the counts, the
     /// model's `#[params(N)]` (named `model` in messages) checked; `None` if this model had any
     /// error.
     pub fn finish(self, outputs: Vec<usize>, params_attr: Option<&(u128, Attribute)>, model: &str, diag: &mut Diag) -> Option<Graph> {
-        let order = keras_order(self.inputs.len(), &self.uniques, &self.nodes, &outputs);
+        let view_outputs: Vec<usize> = outputs.iter().map(|&j| self.view_of[j].expect("an output is a view node's")).collect();
+        let order = keras_order(self.inputs.len(), &self.views, &view_outputs);
         let inputs: Vec<(Ident, Shape)> = self.inputs.into_iter().map(|(i, s)| s.map(|s| (i, s))).collect::<Option<_>>()?;
         let size = |w: &Weight| w.shape.iter().product::<usize>();
         let mut trainable = Count::known(self.uniques.iter().flat_map(|u| &u.weights).filter(|w| w.trainable).map(size).sum());
@@ -353,6 +553,7 @@ impl Checker {
             vocab: self.vocab,
             uniques: self.uniques,
             nodes: self.nodes,
+            view: self.views,
             order,
             outputs,
             trainable,
@@ -374,7 +575,10 @@ fn merge(class: &'static str, call: &Call, args: &catalog::Args<'_>, diag: &mut 
             Some(a) => match catalog::int(&a.value) {
                 Some(v) if v != 0 => v as i64,
                 _ => {
-                    diag.error(a, format!("`axis` expects a non-zero integer (-1 for the last axis), found `{}`", a.value.to_token_stream()));
+                    diag.error(
+                        a,
+                        format!("`axis` expects a non-zero integer (-1 for the last axis), found `{}`", a.value.to_token_stream()),
+                    );
                     return None;
                 }
             },
@@ -440,7 +644,6 @@ pub(crate) fn total_check(params: &Count, expected: u128, attr: &Attribute, mode
         }
     }
 }
-
 
 /// A name given as `value` (the tokens `at` for messages), else the class's next default name.
 pub(crate) fn name_from(

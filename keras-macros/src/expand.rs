@@ -3,7 +3,7 @@
 
 use crate::catalog::time_distributed::TimeDistributed;
 use crate::catalog::{Weight, fmt_shape};
-use crate::graph::{Entry, Graph, Merge, Node, Op, Src, concat_axis};
+use crate::graph::{Entry, Graph, Merge, Node, Op, Src, ViewNode, concat_axis};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::ext::IdentExt;
@@ -193,6 +193,30 @@ pub fn expand(decl: &Decl<'_>, m: &Graph) -> TokenStream {
     let mut weight_specs = Vec::new();
     let mut layer_specs = Vec::new();
     let mut layer_names = Vec::new();
+    let mut submodels = Vec::new();
+    // Places layer `u`'s weights (a nested model's layer's under its model: `layer` is then
+    // the model's name and `inner` the layer's) and returns its `LayerSpec`.
+    let mut place = |u: usize, layer: &str, inner: Option<&str>, arenas: &mut Arenas, weight_specs: &mut Vec<SpecPart>| {
+        let l = &m.uniques[u];
+        let (activity, config, td) = match &l.op {
+            Op::Layer(layer) => {
+                let prefix = layer.downcast_ref::<TimeDistributed>().map(|td| td.name.as_str());
+                (layer.activity_regularizer(), layer.config(l.input.as_deref().unwrap_or(&[])), prefix)
+            }
+            Op::Merge(Merge::Scale(scale)) => (None, vec![quote!(("scale", ::keras::model::ConfigValue::Float(#scale)))], None),
+            Op::Merge(_) | Op::Model(_) => (None, Vec::new(), None),
+        };
+        let prefix = match (inner, td) {
+            (Some(i), Some(t)) => Some(format!("{i}/{t}")),
+            (Some(i), None) => Some(i.to_string()),
+            (None, t) => t.map(String::from),
+        };
+        ranges[u] = match &l.custom {
+            Some(c) => arenas.place_custom(layer, c, weight_specs),
+            None => arenas.place(layer, prefix.as_deref(), &l.weights, &l.constants, weight_specs, &mut constant_specs),
+        };
+        layer_spec(&l.name, l.class, l.output.as_deref().unwrap_or(&[]), &l.params, activity.as_ref(), &config)
+    };
     for e in &m.order {
         match *e {
             // A Sequential's input is no layer of it.
@@ -204,19 +228,49 @@ pub fn expand(decl: &Decl<'_>, m: &Graph) -> TokenStream {
             }
             Entry::Unique(u) => {
                 let l = &m.uniques[u];
-                let (activity, config, prefix) = match &l.op {
-                    Op::Layer(layer) => {
-                        let prefix = layer.downcast_ref::<TimeDistributed>().map(|td| td.name.as_str());
-                        (layer.activity_regularizer(), layer.config(l.input.as_deref().unwrap_or(&[])), prefix)
+                if let Op::Model(sub) = &l.op {
+                    // A model used as a layer: one layer of this model, its layers' weights in
+                    // its own Keras order, under its name (`encoder/dense/kernel`).
+                    let base = sub.base.expect("a model in the order was called");
+                    let g = &sub.graph;
+                    let mut inner_specs = Vec::new();
+                    for ie in &g.order {
+                        match *ie {
+                            Entry::Input(_) if g.sequential => {}
+                            Entry::Input(k) => {
+                                let name = g.inputs[k].0.unraw().to_string();
+                                inner_specs.push(layer_spec(&name, "InputLayer", &g.inputs[k].1, &Count::known(0), None, &[]));
+                            }
+                            Entry::Unique(iu) => {
+                                let inner = &m.uniques[base + iu].name;
+                                inner_specs.push(place(base + iu, &l.name, Some(inner), &mut arenas, &mut weight_specs));
+                            }
+                        }
                     }
-                    Op::Merge(Merge::Scale(scale)) => (None, vec![quote!(("scale", ::keras::model::ConfigValue::Float(#scale)))], None),
-                    Op::Merge(_) => (None, Vec::new(), None),
-                };
-                ranges[u] = match &l.custom {
-                    Some(c) => arenas.place_custom(&l.name, c, &mut weight_specs),
-                    None => arenas.place(&l.name, prefix, &l.weights, &l.constants, &mut weight_specs, &mut constant_specs),
-                };
-                layer_specs.push(layer_spec(&l.name, l.class, l.output.as_deref().unwrap_or(&[]), &l.params, activity.as_ref(), &config));
+                    let index = layer_specs.len();
+                    let nodes = if g.sequential { Vec::new() } else { node_specs(&g.order, &g.view) };
+                    let inputs: Vec<TokenStream> = if g.inputs.len() > 1 {
+                        g.inputs
+                            .iter()
+                            .zip(&g.vocab)
+                            .map(|((ident, shape), v)| {
+                                let (name, shape, indices) =
+                                    (ident.unraw().to_string(), usizes(shape), option(v.map(|n| quote!(#n)).as_ref()));
+                                quote!(::keras::model::InputSpec { name: #name, shape: #shape, indices: #indices })
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    let (name, sequential, input_shape) = (&l.name, g.sequential, usizes(&g.inputs[0].1));
+                    submodels.push(quote!(::keras::model::SubModelSpec {
+                        layer: #index, name: #name, sequential: #sequential, input_shape: #input_shape,
+                        inputs: &[#(#inputs),*], layers: &[#(#inner_specs),*], nodes: &[#(#nodes),*],
+                    }));
+                    layer_specs.push(layer_spec(&l.name, l.class, l.output.as_deref().unwrap_or(&[]), &l.params, None, &[]));
+                } else {
+                    layer_specs.push(place(u, &l.name, None, &mut arenas, &mut weight_specs));
+                }
                 layer_names.push(l.name.clone());
             }
         }
@@ -229,29 +283,7 @@ pub fn expand(decl: &Decl<'_>, m: &Graph) -> TokenStream {
         }
     };
     // The calls, as `Model::NODES`: layers by their index in `LAYERS`.
-    let index_of = |e: Entry| m.order.iter().position(|o| *o == e).expect("every input and layer is in the order");
-    let node_specs: Vec<TokenStream> = m
-        .nodes
-        .iter()
-        .map(|n| {
-            let layer = index_of(Entry::Unique(n.unique));
-            let inputs = n.inputs.iter().map(|s| {
-                let (l, call) = match *s {
-                    Src::Input(k) => (index_of(Entry::Input(k)), 0usize),
-                    Src::Node(j) => {
-                        let u = m.nodes[j].unique;
-                        (
-                            index_of(Entry::Unique(u)),
-                            m.uniques[u].calls.iter().position(|&c| c == j).expect("a node is a call of its layer"),
-                        )
-                    }
-                };
-                quote!((#l, #call))
-            });
-            let output = usizes(&n.output);
-            quote!(::keras::model::NodeSpec { layer: #layer, inputs: &[#(#inputs),*], output: #output })
-        })
-        .collect();
+    let node_specs = node_specs(&m.order, &m.view);
 
     // Workspace slots: inputs split out of the batch (several inputs), each call's output and
     // scratch, then each call's output gradient and (when several calls consume it) a second
@@ -436,6 +468,7 @@ pub fn expand(decl: &Decl<'_>, m: &Graph) -> TokenStream {
                 }
             }
             (Op::Layer(_), None) => unreachable!("a layer call has a runtime"),
+            (Op::Model(_), _) => unreachable!("a nested model's calls are its layers'"),
         }
     }
     // Several outputs side by side for `predict` (training reads each in its own slot).
@@ -583,6 +616,7 @@ pub fn expand(decl: &Decl<'_>, m: &Graph) -> TokenStream {
                 }
             }
             (Op::Layer(_), None) => unreachable!("a layer call has a runtime"),
+            (Op::Model(_), _) => unreachable!("a nested model's calls are its layers'"),
         }
     }
 
@@ -655,6 +689,7 @@ pub fn expand(decl: &Decl<'_>, m: &Graph) -> TokenStream {
                 }
             }
             (Op::Layer(_), None) => unreachable!("a layer call has a runtime"),
+            (Op::Model(_), _) => unreachable!("a nested model's calls are its layers'"),
         }
     }
     let outs: Vec<(Ident, usize)> = heads.iter().zip(&head_lens).map(|(&j, &l)| (format_ident!("a{}", j), l)).collect();
@@ -787,7 +822,9 @@ pub fn expand(decl: &Decl<'_>, m: &Graph) -> TokenStream {
             heads
                 .iter()
                 .map(|&j| {
-                    let (name, shape) = (&m.uniques[m.nodes[j].unique].name, usizes(&m.nodes[j].output));
+                    // An output is named by its layer as Keras sees it (a nested model's: the model).
+                    let v = m.view.iter().find(|v| v.node == j).expect("an output is a view node's");
+                    let (name, shape) = (&m.uniques[v.unique].name, usizes(&m.nodes[j].output));
                     let (slot, grad_slot) = (slot_index(&out_slots[j]), slot_index(&grad_slots[j]));
                     quote!(::keras::model::OutputSpec { name: #name, shape: #shape, slot: #slot, grad_slot: #grad_slot })
                 })
@@ -810,6 +847,7 @@ pub fn expand(decl: &Decl<'_>, m: &Graph) -> TokenStream {
             }
         },
         nodes: (!m.sequential).then_some(node_specs),
+        submodels,
         inputs,
     };
     emit(decl, &e)
@@ -853,12 +891,17 @@ fn copy_cols(rows: TokenStream, width: usize, (src_width, src_off): (usize, usiz
     quote!(::keras::backend::CopyCols { rows: #rows, width: #width, src_width: #src_width, src_off: #src_off, dst_width: #dst_width, dst_off: #dst_off })
 }
 
-
 /// The body of `predict_one`, evaluating to the output array (a tuple of them for several
 /// outputs): the state (`state_len` floats, constants included) copied into the per-thread
 /// buffer, each layer's activations and scratch carved out of it (`buffers`, of `sizes`), the
 /// layers run (`steps`), the outputs (`outs`: activations and lengths) copied out.
-pub fn infer_body(state_len: &Count, sizes: &[TokenStream], buffers: &[TokenStream], steps: &[TokenStream], outs: &[(Ident, usize)]) -> TokenStream {
+pub fn infer_body(
+    state_len: &Count,
+    sizes: &[TokenStream],
+    buffers: &[TokenStream],
+    steps: &[TokenStream],
+    outs: &[(Ident, usize)],
+) -> TokenStream {
     let copies = outs.iter().map(|(a, l)| {
         quote!({
             let mut out = [0f32; #l];
@@ -1013,6 +1056,27 @@ impl Arenas {
     }
 }
 
+/// `Model::NODES` of a graph: each call as Keras sees it (a nested model's call is one), its
+/// layer and its tensors' layers by their index in `order`.
+fn node_specs(order: &[Entry], view: &[ViewNode]) -> Vec<TokenStream> {
+    let index_of = |e: Entry| order.iter().position(|o| *o == e).expect("every input and layer is in the order");
+    let call_of = |v: usize| view[..v].iter().filter(|w| w.unique == view[v].unique).count();
+    view.iter()
+        .map(|n| {
+            let layer = index_of(Entry::Unique(n.unique));
+            let inputs = n.inputs.iter().map(|s| {
+                let (l, call) = match *s {
+                    Src::Input(k) => (index_of(Entry::Input(k)), 0usize),
+                    Src::Node(v) => (index_of(Entry::Unique(view[v].unique)), call_of(v)),
+                };
+                quote!((#l, #call))
+            });
+            let output = usizes(&n.output);
+            quote!(::keras::model::NodeSpec { layer: #layer, inputs: &[#(#inputs),*], output: #output })
+        })
+        .collect()
+}
+
 /// A `LayerSpec`.
 pub fn layer_spec(
     name: &str,
@@ -1058,6 +1122,8 @@ pub struct Emit {
     pub grad_scratch: Count,
     /// `Model::NODES` entries (functional models).
     pub nodes: Option<Vec<TokenStream>>,
+    /// `Model::SUBMODELS` entries (models used as layers).
+    pub submodels: Vec<TokenStream>,
     /// `Model::INPUTS` entries (functional models with several inputs).
     pub inputs: Option<Vec<TokenStream>>,
     /// `Model::OUTPUTS` entries (functional models with several outputs).
@@ -1100,6 +1166,7 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
         activity,
         grad_scratch,
         nodes,
+        submodels,
         inputs,
         outputs,
     } = e;
@@ -1161,6 +1228,7 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
     };
     let weight_specs = weights_const(weight_specs);
     let nodes = nodes.as_ref().map(|c| quote!(const NODES: &'static [::keras::model::NodeSpec] = &[#(#c),*];));
+    let submodels = (!submodels.is_empty()).then(|| quote!(const SUBMODELS: &'static [::keras::model::SubModelSpec] = &[#(#submodels),*];));
     let inputs = inputs.as_ref().map(|c| quote!(const INPUTS: &'static [::keras::model::InputSpec] = &[#(#c),*];));
     let outputs = outputs.as_ref().map(|c| quote!(const OUTPUTS: &'static [::keras::model::OutputSpec] = &[#(#c),*];));
     quote! {
@@ -1235,6 +1303,7 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
             const ACTIVITY: &'static [::keras::model::Activity] = &[#(#activity),*];
             const GRAD_SCRATCH: usize = #grad_scratch;
             #nodes
+            #submodels
             #inputs
             #outputs
 

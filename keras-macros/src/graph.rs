@@ -5,8 +5,8 @@
 use crate::catalog::{Layer, Runtime, Shape, Weight, fmt_shape};
 use crate::expand::{Count, CustomRef};
 use proc_macro2::{Ident, TokenStream};
-use syn::Expr;
 use std::collections::HashMap;
+use syn::Expr;
 
 /// The merge layers, which join several tensors (`functional!` only).
 pub const MERGES: &[&str] = &["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "CustomScaleLayer"];
@@ -34,6 +34,20 @@ pub enum Merge {
 pub enum Op {
     Layer(Box<Layer>),
     Merge(Merge),
+    /// A model made by another macro invocation, used as a layer (`use Encoder;`): its layers
+    /// and calls are inlined into this graph, and Keras sees it as one layer.
+    Model(Box<Sub>),
+}
+
+/// A model used as a layer: its own checked graph, whose layers (from its first call on) live
+/// in the outer graph's `uniques` from `base` on, in the order of its own `uniques`.
+pub struct Sub {
+    /// Its Keras class: `Sequential` or `Functional`.
+    pub class: &'static str,
+    /// Its graph (its `uniques` moved into the outer graph at the first call).
+    pub graph: Graph,
+    /// Where its layers start in the outer graph once it is called.
+    pub base: Option<usize>,
 }
 
 /// A layer of the model (called once or more).
@@ -60,6 +74,8 @@ pub struct Unique {
     pub params_arg: Option<(Expr, TokenStream)>,
     /// The variable it is bound to, if any.
     pub var: Option<String>,
+    /// The model (a unique of `Op::Model`) it is a layer of, when it is a nested model's.
+    pub group: Option<usize>,
 }
 
 /// One call of a layer.
@@ -69,6 +85,16 @@ pub struct Node {
     pub output: Shape,
     pub runtime: Option<Runtime>,
     pub var: Ident,
+}
+
+/// A call as Keras sees it: a nested model's call is one call of it (its inner calls are not
+/// Keras's); `inputs` refer to other view nodes.
+pub struct ViewNode {
+    pub unique: usize,
+    pub inputs: Vec<Src>,
+    pub output: Shape,
+    /// The inlined node that holds its output.
+    pub node: usize,
 }
 
 /// An entry of Keras's `model.layers`.
@@ -88,6 +114,8 @@ pub struct Graph {
     pub vocab: Vec<Option<usize>>,
     pub uniques: Vec<Unique>,
     pub nodes: Vec<Node>,
+    /// The calls as Keras sees them (a nested model's call is one).
+    pub view: Vec<ViewNode>,
     /// Keras's `model.layers` order.
     pub order: Vec<Entry>,
     /// The nodes whose outputs are the model's, in the order the model returns them.
@@ -104,7 +132,6 @@ impl Graph {
         self.trainable.add(&self.non_trainable)
     }
 }
-
 
 /// A merge layer's output shape, or Keras's complaint.
 pub fn merge_shape(m: Merge, class: &str, shapes: &[(&Ident, Shape)]) -> Result<Shape, String> {
@@ -162,7 +189,7 @@ pub fn concat_axis(axis: i64, rank: usize) -> Option<usize> {
 /// Keras's `model.layers` order (`keras.src.ops.function.map_graph`): by depth from the
 /// outputs, deepest first, ties broken by the order depth-first walks from each output in turn
 /// first meet them.
-pub fn keras_order(n_inputs: usize, uniques: &[Unique], nodes: &[Node], outputs: &[usize]) -> Vec<Entry> {
+pub fn keras_order(n_inputs: usize, nodes: &[ViewNode], outputs: &[usize]) -> Vec<Entry> {
     // Graph nodes: model inputs are 0..n_inputs, layer calls follow.
     let gid = |s: Src| match s {
         Src::Input(k) => k,
@@ -211,7 +238,5 @@ pub fn keras_order(n_inputs: usize, uniques: &[Unique], nodes: &[Node], outputs:
     }
     let mut order: Vec<Entry> = op_depth.keys().copied().collect();
     order.sort_by_key(|e| (std::cmp::Reverse(op_depth[e]), first_seen[e]));
-    debug_assert_eq!(order.len(), n_inputs + uniques.len());
     order
 }
-

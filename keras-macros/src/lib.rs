@@ -17,6 +17,7 @@ mod diag;
 mod expand;
 mod graph;
 mod lower;
+mod nest;
 mod parse;
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,7 @@ use crate::check::{Checker, Dialect};
 use crate::diag::Diag;
 use crate::expand::{Decl, expand, snake_case, stub};
 use crate::graph::{Graph, MERGES, Src};
+use crate::nest::{self, Resolved};
 use crate::parse::{Chain, FItem, Input, Items, parse};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{ToTokens, quote};
@@ -24,22 +25,33 @@ use syn::{Expr, Visibility};
 
 /// `sequential!`: parse, check, expand; every error becomes a spanned `compile_error!`.
 pub fn sequential_macro(tokens: TokenStream) -> TokenStream {
-    let input = match parse(tokens) {
+    let (pre, rest) = match nest::preamble(tokens.clone()) {
+        Ok(p) => p,
+        Err(e) => return e.to_compile_error(),
+    };
+    if let Some(call) = nest::callback("sequential", &pre, &tokens) {
+        return call;
+    }
+    let models = pre.models();
+    let input = match parse(rest.clone()) {
         Ok(i) => i,
         Err(e) => return e.to_compile_error(),
     };
     match input {
         Input::Items(items) => items
             .iter()
-            .map(|item| {
+            .zip(nest::split_items(rest, false))
+            .map(|(item, raw)| {
                 let mut diag = Diag::default();
                 for e in &item.bad_params {
                     diag.push(e.clone());
                 }
                 let name = snake_case(&item.name.to_string());
-                let graph = sequential(&item.chain, item.params.as_ref(), &item.name.to_string(), &mut diag);
+                let graph = sequential(&item.chain, item.params.as_ref(), &item.name.to_string(), &mut diag, &models);
                 let decl = Decl { attrs: &item.attrs, vis: &item.vis, ident: &item.name, name };
-                finish(&decl, graph, &diag)
+                let model = finish(&decl, graph, &diag);
+                let export = nest::export(&item.name, "sequential", &pre.raw, &raw);
+                quote!(#model #export)
             })
             .collect(),
         Input::Expr(chain) => {
@@ -47,7 +59,7 @@ pub fn sequential_macro(tokens: TokenStream) -> TokenStream {
             let ident = Ident::new("Sequential", Span::call_site());
             let vis = Visibility::Inherited;
             let decl = Decl { attrs: &[], vis: &vis, ident: &ident, name: "sequential".to_string() };
-            let graph = sequential(&chain, None, "sequential", &mut diag);
+            let graph = sequential(&chain, None, "sequential", &mut diag, &models);
             let body = finish(&decl, graph, &diag);
             quote!({
                 #body
@@ -66,13 +78,22 @@ pub fn functional_macro(tokens: TokenStream) -> TokenStream {
 /// its files' `name`) instead of its struct's name in snake case: `application!` names a
 /// ResNet50 `resnet50` as Keras does.
 pub fn functional_as(tokens: TokenStream, keras_name: Option<&str>) -> TokenStream {
-    let items = match syn::parse2::<Items>(tokens) {
+    let (pre, rest) = match nest::preamble(tokens.clone()) {
+        Ok(p) => p,
+        Err(e) => return e.to_compile_error(),
+    };
+    if let Some(call) = nest::callback("functional", &pre, &tokens) {
+        return call;
+    }
+    let models = pre.models();
+    let items = match syn::parse2::<Items>(rest.clone()) {
         Ok(i) => i.0,
         Err(e) => return e.to_compile_error(),
     };
     items
         .iter()
-        .map(|item| {
+        .zip(nest::split_items(rest, true))
+        .map(|(item, raw)| {
             let mut diag = Diag::default();
             for e in &item.bad_params {
                 diag.push(e.clone());
@@ -83,8 +104,11 @@ pub fn functional_as(tokens: TokenStream, keras_name: Option<&str>) -> TokenStre
                 ident: &item.name,
                 name: keras_name.map_or_else(|| snake_case(&item.name.to_string()), String::from),
             };
-            let graph = functional(item, &mut diag);
-            finish(&decl, graph, &diag)
+            let graph = functional(item, &mut diag, &models);
+            let model = finish(&decl, graph, &diag);
+            // The applications (`keras_name`) are no models a user's macro brings in by `use`.
+            let export = if keras_name.is_none() { nest::export(&item.name, "functional", &pre.raw, &raw) } else { TokenStream::new() };
+            quote!(#model #export)
         })
         .collect()
 }
@@ -110,8 +134,15 @@ enum Source {
 /// A `sequential!` chain as a graph; `None` if anything is wrong (the errors are in `diag`).
 /// After an error that leaves a shape unknown, later layers are still checked for their own
 /// mistakes, but not for shapes that follow from the first one.
-pub fn sequential(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model: &str, diag: &mut Diag) -> Option<Graph> {
+pub fn sequential(
+    chain: &Chain,
+    params_attr: Option<&(u128, Attribute)>,
+    model: &str,
+    diag: &mut Diag,
+    models: &[Resolved],
+) -> Option<Graph> {
     let mut c = Checker::new(Dialect::Sequential, diag);
+    c.bring(models);
     // Keras's Sequential input is no layer: it has no name among the layers'.
     let x = Ident::new("x", Span::call_site());
     let mut tensor: Option<Src> = None;
@@ -123,7 +154,10 @@ pub fn sequential(chain: &Chain, params_attr: Option<&(u128, Attribute)>, model:
     for (i, call) in chain.calls.iter().enumerate() {
         let class_name = call.kind.to_string();
         if MERGES.contains(&class_name.as_str()) {
-            diag.error(&call.kind, format!("{class_name} merges several tensors, which a Sequential model cannot: use it in `functional!`"));
+            diag.error(
+                &call.kind,
+                format!("{class_name} merges several tensors, which a Sequential model cannot: use it in `functional!`"),
+            );
             lost = true;
             tensor = None;
             continue;
@@ -243,9 +277,10 @@ fn tensor_ident(e: &Expr) -> Option<&Ident> {
 }
 
 /// A `functional!` item as a graph; `None` if anything is wrong (the errors are in `diag`).
-pub fn functional(item: &FItem, diag: &mut Diag) -> Option<Graph> {
+pub fn functional(item: &FItem, diag: &mut Diag, models: &[Resolved]) -> Option<Graph> {
     let errors_before = diag.len();
     let mut c = Checker::new(Dialect::Functional, diag);
+    c.bring(models);
     let mut vars: HashMap<String, Val> = HashMap::new();
     for (ident, shape) in &item.inputs {
         let name = ident.to_string();
@@ -357,7 +392,10 @@ pub fn functional(item: &FItem, diag: &mut Diag) -> Option<Graph> {
                 diag.error(out_ident, format!("the output `{out_ident}` is an input: a model needs at least one layer between them"));
             }
             Some(Val::Layer(_)) => {
-                diag.error(out_ident, format!("the output `{out_ident}` is a layer, not a tensor: call it on a tensor and return the result"));
+                diag.error(
+                    out_ident,
+                    format!("the output `{out_ident}` is a layer, not a tensor: call it on a tensor and return the result"),
+                );
             }
             Some(Val::Poison) => {}
             None => diag.error(out_ident, format!("the output `{out_ident}` is not defined in the model's body")),

@@ -372,4 +372,3 @@ impl Parse for Stmt {
         Ok(Stmt { var, call, apply })
     }
 }
-

@@ -1,7 +1,7 @@
 //! The macro's logic, tested without a compiler run.
 
-use crate::lower;
 use crate::diag::Diag;
+use crate::lower;
 use crate::parse::{Input, parse};
 use proc_macro2::TokenStream;
 use std::str::FromStr;
@@ -9,7 +9,7 @@ use std::str::FromStr;
 fn checked(src: &str) -> (Option<usize>, Vec<String>) {
     let Input::Items(items) = parse(TokenStream::from_str(src).unwrap()).unwrap() else { panic!("items expected") };
     let mut diag = Diag::default();
-    let m = lower::sequential(&items[0].chain, items[0].params.as_ref(), "Net", &mut diag);
+    let m = lower::sequential(&items[0].chain, items[0].params.as_ref(), "Net", &mut diag, &[]);
     (m.map(|m| m.params().value().expect("no custom layers")), diag.messages())
 }
 
@@ -186,8 +186,11 @@ fn reshaping_layers_follow_keras_shapes() {
     let shape = |src: &str| {
         let Input::Items(items) = parse(TokenStream::from_str(src).unwrap()).unwrap() else { panic!("items expected") };
         let mut diag = Diag::default();
-        let m = lower::sequential(&items[0].chain, None, "Net", &mut diag).unwrap_or_else(|| panic!("{:?}", diag.messages()));
-        m.nodes.iter().map(|n| (m.uniques[n.unique].name.clone(), n.output.clone(), m.uniques[n.unique].params.value().unwrap())).collect::<Vec<_>>()
+        let m = lower::sequential(&items[0].chain, None, "Net", &mut diag, &[]).unwrap_or_else(|| panic!("{:?}", diag.messages()));
+        m.nodes
+            .iter()
+            .map(|n| (m.uniques[n.unique].name.clone(), n.output.clone(), m.uniques[n.unique].params.value().unwrap()))
+            .collect::<Vec<_>>()
     };
     let got = shape(
         "struct N = Input((4, 6, 2)) => Permute((2, 1, 3)) => UpSampling2D((1, 2)) => ZeroPadding2D(((1, 0), (2, 1))) => Cropping2D(1) \
@@ -329,7 +332,7 @@ mod graphs {
         let items = syn::parse2::<Items>(tokens).expect("parses");
         let mut diag = Diag::default();
         for item in &items.0 {
-            lower::functional(item, &mut diag);
+            lower::functional(item, &mut diag, &[]);
         }
         diag.messages()
     }
@@ -348,7 +351,7 @@ mod graphs {
         })
         .unwrap();
         let mut diag = Diag::default();
-        let c = lower::functional(&items.0[0], &mut diag).expect("checks");
+        let c = lower::functional(&items.0[0], &mut diag, &[]).expect("checks");
         let names: Vec<String> = c
             .order
             .iter()

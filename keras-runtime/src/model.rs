@@ -205,6 +205,10 @@ pub trait Model: Sized + Send + 'static {
     /// `[OUTPUT_SIZE]`, and [`crate::train::Network::predict_outputs`] splits them), and
     /// training takes one target array per output. Empty for a model with one output.
     const OUTPUTS: &'static [OutputSpec] = &[];
+    /// The models used as layers of this one (`use Encoder;` in the macro), each one entry of
+    /// `LAYERS` (class `Sequential` or `Functional`): what Keras's files need of them. Their
+    /// weights are in `WEIGHTS` under the model's name (`encoder`, weight `dense/kernel`).
+    const SUBMODELS: &'static [SubModelSpec] = &[];
 
     /// The model's buffers.
     fn core(&self) -> &ModelCore<Self::Backend>;
@@ -269,6 +273,25 @@ impl OutputSpec {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// A model used as a layer of another: see [`Model::SUBMODELS`].
+#[derive(Clone, Copy, Debug)]
+pub struct SubModelSpec {
+    /// Its index in the outer model's `LAYERS`.
+    pub layer: usize,
+    /// Its name (`encoder`).
+    pub name: &'static str,
+    /// Whether it is a Sequential model (else a functional one).
+    pub sequential: bool,
+    /// Its per-sample input shape (the first input's, for several).
+    pub input_shape: &'static [usize],
+    /// Its inputs, when it has several (as [`Model::INPUTS`]).
+    pub inputs: &'static [InputSpec],
+    /// Its layers (as [`Model::LAYERS`]).
+    pub layers: &'static [LayerSpec],
+    /// Its calls (as [`Model::NODES`]; empty for a Sequential model).
+    pub nodes: &'static [NodeSpec],
 }
 
 /// One call of a layer in a functional model: see [`Model::NODES`].

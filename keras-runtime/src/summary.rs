@@ -43,7 +43,8 @@ impl Summary {
 fn connections(layers: &[LayerSpec], nodes: &[NodeSpec]) -> Option<Vec<String>> {
     let inputs = layers.iter().filter(|l| l.class == "InputLayer").count();
     let shared = (0..layers.len()).any(|i| nodes.iter().filter(|n| n.layer == i).count() > 1);
-    let read_twice = nodes.iter().flat_map(|n| n.inputs).enumerate().any(|(k, t)| nodes.iter().flat_map(|n| n.inputs).skip(k + 1).any(|u| u == t));
+    let read_twice =
+        nodes.iter().flat_map(|n| n.inputs).enumerate().any(|(k, t)| nodes.iter().flat_map(|n| n.inputs).skip(k + 1).any(|u| u == t));
     if nodes.is_empty() || (inputs == 1 && !shared && !read_twice && nodes.iter().all(|n| n.inputs.len() == 1)) {
         return None;
     }

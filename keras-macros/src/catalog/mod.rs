@@ -61,6 +61,7 @@ pub struct Weight {
 }
 
 /// How generated code drives a layer.
+#[derive(Clone)]
 pub struct Runtime {
     /// The runtime type, dimensions as literals: `::keras::layers::Dense<784, 32, Relu, true>`.
     pub ty: TokenStream,

@@ -14,7 +14,7 @@
 //! never a panic or a huge allocation.
 
 use crate::error::{batch_shape, tuple_shape};
-use crate::model::{ConfigValue, LayerSpec, Model, WeightSpec};
+use crate::model::{ConfigValue, LayerSpec, Model, SubModelSpec, WeightSpec};
 use crate::{Error, Result};
 use hdf5_pure::AttrValue;
 use keras_naming::snake_case;
@@ -30,7 +30,7 @@ const HDF5_MAGIC: &[u8] = b"\x89HDF\r\n\x1a\n";
 /// What this module reads of a model type: its constants. The file code takes it instead of a
 /// type parameter, so that it is compiled once, in this crate, not again for every model in the
 /// user's crate; the public functions are thin generic wrappers.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Meta {
     name: &'static str,
     input_shape: &'static [usize],
@@ -38,9 +38,11 @@ struct Meta {
     input_indices: Option<usize>,
     params: usize,
     layers: &'static [LayerSpec],
-    weights: &'static [WeightSpec],
+    /// Its weights (a nested model's: its own, named as in a model of its own).
+    weights: std::borrow::Cow<'static, [WeightSpec]>,
     nodes: &'static [crate::model::NodeSpec],
     outputs: &'static [crate::model::OutputSpec],
+    submodels: &'static [SubModelSpec],
 }
 
 impl Meta {
@@ -53,10 +55,39 @@ impl Meta {
             input_indices: M::INPUT_INDICES,
             params: M::PARAMS,
             layers: M::LAYERS,
-            weights: M::WEIGHTS,
+            weights: std::borrow::Cow::Borrowed(M::WEIGHTS),
             nodes: M::NODES,
             outputs: M::OUTPUTS,
+            submodels: M::SUBMODELS,
         }
+    }
+
+    /// The model used as layer `i`, if layer `i` is one, described as a model of its own: its
+    /// weights are those the outer model keeps under its name (`encoder`, `dense/kernel`),
+    /// named by its layers (`dense`, `kernel`).
+    fn sub(&self, i: usize) -> Option<Meta> {
+        let s = self.submodels.iter().find(|s| s.layer == i)?;
+        let weights = self
+            .weights
+            .iter()
+            .filter(|w| w.layer == s.name)
+            .map(|w| {
+                let (layer, name) = w.name.split_once('/').unwrap_or((w.name, ""));
+                WeightSpec { layer, name, ..*w }
+            })
+            .collect::<Vec<_>>();
+        Some(Meta {
+            name: s.name,
+            input_shape: s.input_shape,
+            inputs: s.inputs,
+            input_indices: None,
+            params: s.layers.iter().map(|l| l.params).sum(),
+            layers: s.layers,
+            weights: std::borrow::Cow::Owned(weights),
+            nodes: s.nodes,
+            outputs: &[],
+            submodels: &[],
+        })
     }
 }
 
@@ -194,6 +225,7 @@ fn architecture(m: &Meta, config: &Value) -> std::result::Result<Vec<String>, St
                 describe_spec(ours)
             ));
         }
+        sub_architecture(m, i, name, class, cfg)?;
     }
     if let Some((class, cfg)) = file_layers.get(m.layers.len()) {
         let name = cfg.get("name").and_then(Value::as_str).unwrap_or("");
@@ -315,8 +347,16 @@ fn describe_file(class: &str, cfg: &Value) -> String {
     format!("{class}({})", args.join(", "))
 }
 
+/// When layer `i` of `m` is a model used as a layer: [`architecture`] of it against the file's
+/// layer `name` (of class `class`, configuration `cfg`).
+fn sub_architecture(m: &Meta, i: usize, name: &str, class: &str, cfg: &Value) -> std::result::Result<(), String> {
+    let Some(sub) = m.sub(i) else { return Ok(()) };
+    let config = serde_json::json!({ "class_name": class, "config": cfg });
+    architecture(&sub, &config).map(|_| ()).map_err(|e| format!("layer {} ({name}), a model: {e}", i + 1))
+}
+
 /// The model's weights grouped by layer: the layer's index and its weights.
-fn weights_by_layer(m: &Meta) -> Vec<(usize, Vec<&'static WeightSpec>)> {
+fn weights_by_layer(m: &Meta) -> Vec<(usize, Vec<&WeightSpec>)> {
     m.layers
         .iter()
         .enumerate()
@@ -372,6 +412,7 @@ fn functional_architecture(m: &Meta, config: &Value) -> std::result::Result<Vec<
                 describe_spec(ours)
             ));
         }
+        sub_architecture(m, i, name, class, &cfg)?;
         // The calls: each a list of `keras_history` entries `[layer name, call, 0]`.
         let mut file_calls: Vec<Vec<(usize, usize)>> = Vec::new();
         for node in layer.get("inbound_nodes").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
@@ -467,12 +508,26 @@ fn var_groups(class: &str, name: &str) -> Vec<String> {
 
 /// Keras 3 layout (`.keras` and `.weights.h5`): `layers/<name>/vars/0..` (see [`var_groups`]).
 fn read_vars(m: &Meta, h5: &hdf5_pure::File, file_names: &[String]) -> std::result::Result<Vec<ArrayD<f32>>, String> {
+    read_vars_under(m, h5, file_names, "")
+}
+
+/// [`read_vars`] of the layers under `prefix` (a model used as a layer keeps its own in
+/// `layers/sequential/layers/..`).
+fn read_vars_under(m: &Meta, h5: &hdf5_pure::File, file_names: &[String], prefix: &str) -> std::result::Result<Vec<ArrayD<f32>>, String> {
     let mut out = Vec::with_capacity(m.weights.len());
     let paths = layer_paths(m);
     for (i, specs) in weights_by_layer(m) {
         let name = &file_names[i];
+        if let Some(sub) = m.sub(i) {
+            let names: Vec<String> = sub.layers.iter().map(|l| l.name.to_string()).collect();
+            let inner = read_vars_under(&sub, h5, &names, &format!("{prefix}layers/{}/", paths[i]))
+                .map_err(|e| format!("layer {} ({name}), a model: {e}", i + 1))?;
+            out.extend(inner);
+            continue;
+        }
         let mut datasets = Vec::new();
         for vars in var_groups(m.layers[i].class, &paths[i]) {
+            let vars = format!("{prefix}{vars}");
             let group =
                 h5.group(&vars).map_err(|_| format!("layer {} ({name}): the file has no weights for it (no group {vars})", i + 1))?;
             let found = group.datasets().map_err(|e| format!("{vars}: {e}"))?.len();
@@ -747,7 +802,11 @@ fn model_config_of(m: &Meta) -> Value {
         "module": "keras.layers", "class_name": "InputLayer", "registered_name": null,
         "config": { "batch_shape": input, "dtype": if m.input_indices.is_some() { "int32" } else { "float32" }, "sparse": false, "name": "input_layer" },
     })];
-    for layer in m.layers {
+    for (i, layer) in m.layers.iter().enumerate() {
+        if let Some(sub) = m.sub(i) {
+            layers.push(model_config_of(&sub));
+            continue;
+        }
         let cfg = layer_config(layer);
         layers.push(serde_json::json!({ "module": "keras.layers", "class_name": layer.class, "registered_name": null, "config": cfg }));
     }
@@ -831,6 +890,14 @@ fn functional_config(m: &Meta) -> Value {
                 serde_json::json!({ "args": [arg], "kwargs": {} })
             })
             .collect();
+        if let Some(sub) = m.sub(i) {
+            // A model used as a layer: its own config, with its calls.
+            let mut entry = model_config_of(&sub);
+            entry["name"] = layer.name.into();
+            entry["inbound_nodes"] = Value::Array(nodes);
+            layers.push(entry);
+            continue;
+        }
         // InceptionResNetV2's CustomScaleLayer is a class of Keras's application module, which
         // Keras's loader imports by this module path.
         let (module, registered) = match layer.class {
@@ -927,33 +994,48 @@ fn weights_h5(m: &Meta, weights: &[ArrayD<f32>]) -> std::result::Result<Vec<u8>,
         group.add_group(nested.finish());
         parent.add_group(group.finish());
     }
-    let mut builder = hdf5_pure::FileBuilder::new();
-    let mut root_layers = builder.create_group("layers");
-    let mut next = weights.iter().zip(m.weights);
-    for (layer, path) in m.layers.iter().zip(layer_paths(m)) {
-        let path = path.as_str();
-        let count = m.weights.iter().filter(|s| s.layer == layer.name).count();
-        // Keras 3 keeps a Normalization's `count` as an int32 scalar.
-        let own: Vec<(&ArrayD<f32>, bool)> =
-            next.by_ref().take(count).map(|(w, spec)| (w, layer.class == "Normalization" && spec.name == "count")).collect();
-        match layer.class {
-            "TimeDistributed" => nested_group(&mut root_layers, path, "layer", layer.name, &own),
-            "SimpleRNN" | "LSTM" | "GRU" => nested_group(&mut root_layers, path, "cell", layer.name, &own),
-            "Bidirectional" => {
+    /// Fills the `layers` group of `m` (a model, or a model used as a layer).
+    fn layers_group(root_layers: &mut hdf5_pure::GroupBuilder, m: &Meta, weights: &[ArrayD<f32>]) {
+        let mut next = weights.iter().zip(m.weights.iter());
+        for (i, (layer, path)) in m.layers.iter().zip(layer_paths(m)).enumerate() {
+            let path = path.as_str();
+            let count = m.weights.iter().filter(|s| s.layer == layer.name).count();
+            // Keras 3 keeps a Normalization's `count` as an int32 scalar.
+            let own: Vec<(&ArrayD<f32>, bool)> =
+                next.by_ref().take(count).map(|(w, spec)| (w, layer.class == "Normalization" && spec.name == "count")).collect();
+            if let Some(sub) = m.sub(i) {
+                // A model used as a layer: its own `layers`, and an empty `vars`.
                 let mut group = root_layers.create_group(path);
                 vars_group(&mut group, layer.name, &[]);
-                let (forward, backward) = own.split_at(own.len() / 2);
-                nested_group(&mut group, "forward_layer", "cell", layer.name, forward);
-                nested_group(&mut group, "backward_layer", "cell", layer.name, backward);
+                let own: Vec<ArrayD<f32>> = own.iter().map(|(w, _)| (*w).clone()).collect();
+                let mut inner = group.create_group("layers");
+                layers_group(&mut inner, &sub, &own);
+                group.add_group(inner.finish());
                 root_layers.add_group(group.finish());
+                continue;
             }
-            _ => {
-                let mut group = root_layers.create_group(path);
-                vars_group(&mut group, layer.name, &own);
-                root_layers.add_group(group.finish());
+            match layer.class {
+                "TimeDistributed" => nested_group(root_layers, path, "layer", layer.name, &own),
+                "SimpleRNN" | "LSTM" | "GRU" => nested_group(root_layers, path, "cell", layer.name, &own),
+                "Bidirectional" => {
+                    let mut group = root_layers.create_group(path);
+                    vars_group(&mut group, layer.name, &[]);
+                    let (forward, backward) = own.split_at(own.len() / 2);
+                    nested_group(&mut group, "forward_layer", "cell", layer.name, forward);
+                    nested_group(&mut group, "backward_layer", "cell", layer.name, backward);
+                    root_layers.add_group(group.finish());
+                }
+                _ => {
+                    let mut group = root_layers.create_group(path);
+                    vars_group(&mut group, layer.name, &own);
+                    root_layers.add_group(group.finish());
+                }
             }
         }
     }
+    let mut builder = hdf5_pure::FileBuilder::new();
+    let mut root_layers = builder.create_group("layers");
+    layers_group(&mut root_layers, m, weights);
     builder.add_group(root_layers.finish());
     let mut vars = builder.create_group("vars");
     vars.set_attr("name", AttrValue::String(m.name.into()));

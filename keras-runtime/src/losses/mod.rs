@@ -297,13 +297,18 @@ impl Losses {
         match self {
             Losses::One(l) => Ok(vec![l; n]),
             Losses::InOrder(v) if v.len() == n => Ok(v),
-            Losses::InOrder(v) => Err(Error::Config(format!("{} losses given for a model with {}: give one per output", v.len(), listed()))),
+            Losses::InOrder(v) => {
+                Err(Error::Config(format!("{} losses given for a model with {}: give one per output", v.len(), listed())))
+            }
             Losses::ByName(v) if outputs.is_empty() => {
                 Err(Error::Config(format!("losses by output name ({}) for a model with one output: give one loss", v.len())))
             }
             Losses::ByName(v) => {
                 if let Some((name, _)) = v.iter().find(|(name, _)| !outputs.contains(&name.as_str())) {
-                    return Err(Error::Config(format!("a loss for output `{name}`, which the model does not have; its outputs are {}", outputs.join(", "))));
+                    return Err(Error::Config(format!(
+                        "a loss for output `{name}`, which the model does not have; its outputs are {}",
+                        outputs.join(", ")
+                    )));
                 }
                 outputs
                     .iter()
@@ -312,7 +317,9 @@ impl Losses {
                         match (found.next(), found.next()) {
                             (Some((_, l)), None) => Ok(l.clone()),
                             (Some(_), Some(_)) => Err(Error::Config(format!("output `{o}` is given two losses"))),
-                            (None, _) => Err(Error::Config(format!("no loss for output `{o}`: name a loss for each of {}", outputs.join(", ")))),
+                            (None, _) => {
+                                Err(Error::Config(format!("no loss for output `{o}`: name a loss for each of {}", outputs.join(", "))))
+                            }
                         }
                     })
                     .collect()

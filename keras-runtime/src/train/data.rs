@@ -358,7 +358,11 @@ pub fn join_targets<'a>(mut parts: Vec<Table<'a>>, list: bool, outputs: &[Output
     }
     let rows = parts[0].rows();
     if let Some((k, t)) = parts.iter().enumerate().find(|(_, t)| t.rows() != rows) {
-        return Err(Error::value(format!("{what}[{k}] (output `{}`)", outputs[k].name), format!("{rows} samples, as many as {what}[0]"), format!("{} samples", t.rows())));
+        return Err(Error::value(
+            format!("{what}[{k}] (output `{}`)", outputs[k].name),
+            format!("{rows} samples, as many as {what}[0]"),
+            format!("{} samples", t.rows()),
+        ));
     }
     let width: usize = parts.iter().map(Table::row_len).sum();
     Ok(Table { data: Cow::Borrowed(&[]), shape: Cow::Owned(vec![rows, width]), parts })

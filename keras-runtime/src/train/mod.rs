@@ -373,7 +373,11 @@ pub trait Compile: Model {
                     )));
                 }
                 (Some(o), true) => names.iter().position(|n| *n == o).ok_or_else(|| {
-                    Error::Config(format!("metric `{}` is given for output `{o}`, which the model does not have; its outputs are {}", m.name(), names.join(", ")))
+                    Error::Config(format!(
+                        "metric `{}` is given for output `{o}`, which the model does not have; its outputs are {}",
+                        m.name(),
+                        names.join(", ")
+                    ))
                 })?,
             };
             let h = &heads[head];
@@ -389,7 +393,10 @@ pub trait Compile: Model {
                 return Err(Error::Config(format!("metric `{name}` is listed twice")));
             }
             if several && names.iter().any(|o| name == format!("{o}_loss")) {
-                return Err(Error::Config(format!("metric name `{name}` is the logs' own (the loss of output `{}`): choose another", h.name)));
+                return Err(Error::Config(format!(
+                    "metric name `{name}` is the logs' own (the loss of output `{}`): choose another",
+                    h.name
+                )));
             }
             let len = kind.stats_len(h.cols);
             resolved.push(CompiledMetric { kind, name, offset: slots, head });
@@ -692,12 +699,7 @@ impl<M: Model> Compiled<M> {
 
     /// [`Compiled::evaluate`] with a weight per sample (shape `(N,)`) for the loss, as Keras's
     /// `evaluate(x, y, sample_weight=w)`; metrics stay unweighted.
-    pub fn evaluate_weighted<X, Y, W, SW, DW>(
-        &mut self,
-        x: &X,
-        y: &Y,
-        sample_weight: &ArrayBase<SW, DW>,
-    ) -> Result<Logs>
+    pub fn evaluate_weighted<X, Y, W, SW, DW>(&mut self, x: &X, y: &Y, sample_weight: &ArrayBase<SW, DW>) -> Result<Logs>
     where
         X: Inputs + ?Sized,
         Y: Inputs + ?Sized,
@@ -705,7 +707,8 @@ impl<M: Model> Compiled<M> {
         SW: Data<Elem = W>,
         DW: Dimension,
     {
-        let (x, y, w) = self.checked(input_table(x, M::INPUTS, "x"), target_table::<M, _>(y, "y"), Some(table(sample_weight, "sample_weight")))?;
+        let (x, y, w) =
+            self.checked(input_table(x, M::INPUTS, "x"), target_table::<M, _>(y, "y"), Some(table(sample_weight, "sample_weight")))?;
         let mut logs = Logs::new();
         fit::evaluate(self, &x, &y, w.as_ref(), 32, &mut logs, false)?;
         Ok(logs)
@@ -723,12 +726,7 @@ impl<M: Model> Compiled<M> {
 
     /// [`Compiled::train_on_batch`] with a weight per sample (shape `(N,)`): the loss is
     /// `sum(w_i * loss_i) / N`, as Keras's `train_on_batch(x, y, sample_weight=w)`.
-    pub fn train_on_batch_weighted<X, Y, W, SW, DW>(
-        &mut self,
-        x: &X,
-        y: &Y,
-        sample_weight: &ArrayBase<SW, DW>,
-    ) -> Result<&Logs>
+    pub fn train_on_batch_weighted<X, Y, W, SW, DW>(&mut self, x: &X, y: &Y, sample_weight: &ArrayBase<SW, DW>) -> Result<&Logs>
     where
         X: Inputs + ?Sized,
         Y: Inputs + ?Sized,
@@ -736,7 +734,12 @@ impl<M: Model> Compiled<M> {
         SW: Data<Elem = W>,
         DW: Dimension,
     {
-        self.on_batch(input_table(x, M::INPUTS, "x"), target_table::<M, _>(y, "y"), Some(table(sample_weight, "sample_weight")), Step::Train)
+        self.on_batch(
+            input_table(x, M::INPUTS, "x"),
+            target_table::<M, _>(y, "y"),
+            Some(table(sample_weight, "sample_weight")),
+            Step::Train,
+        )
     }
 
     /// The loss and metrics of `x` and `y` as a single batch, inference mode.
@@ -749,12 +752,7 @@ impl<M: Model> Compiled<M> {
     }
 
     /// [`Compiled::test_on_batch`] with a weight per sample (shape `(N,)`).
-    pub fn test_on_batch_weighted<X, Y, W, SW, DW>(
-        &mut self,
-        x: &X,
-        y: &Y,
-        sample_weight: &ArrayBase<SW, DW>,
-    ) -> Result<&Logs>
+    pub fn test_on_batch_weighted<X, Y, W, SW, DW>(&mut self, x: &X, y: &Y, sample_weight: &ArrayBase<SW, DW>) -> Result<&Logs>
     where
         X: Inputs + ?Sized,
         Y: Inputs + ?Sized,
@@ -1422,7 +1420,8 @@ impl<M: Model> Engine for Compiled<M> {
             return check_targets(y, x.rows(), M::OUTPUT_SHAPE, &self.heads[0].loss);
         }
         for (k, (part, h)) in y.parts.iter().zip(&self.heads).enumerate() {
-            check_targets(part, x.rows(), h.shape, &h.loss).map_err(|e| Error::Config(format!("y[{k}], the targets of output `{}`: {e}", h.name)))?;
+            check_targets(part, x.rows(), h.shape, &h.loss)
+                .map_err(|e| Error::Config(format!("y[{k}], the targets of output `{}`: {e}", h.name)))?;
         }
         Ok(())
     }

@@ -1,0 +1,356 @@
+//! Models used as layers of other models, matched to real Keras (`tests/fixtures/gen_nested.py`):
+//! a Sequential `Encoder` (Dense, BatchNormalization, Dense) called on both inputs of a
+//! functional Siamese network, and the same encoder inside a Sequential classifier. Layer names
+//! and weight paths as Keras gives them, the summaries, `fit` with validation data (History's
+//! keys and values, `evaluate`, the weights, the moving statistics moved by both calls, and
+//! predictions after), the gradient of the shared encoder's weights against Keras's and against
+//! finite differences, and the `.keras` files both ways.
+
+mod common;
+
+use common::{Fixture, assert_all_close, assert_close, assert_grads_close};
+use keras::Model;
+use keras::model::Arena;
+use keras::ndarray::{Array1, ArrayD, Axis, Ix2, Slice};
+use keras::prelude::*;
+
+const RTOL: f64 = 1e-5;
+
+sequential! {
+    /// Keras's `Sequential([Input((6,)), Dense(5, tanh), BatchNormalization(), Dense(4, relu)], name="encoder")`.
+    #[params(79)]
+    pub struct Encoder = Input(6) => Dense(5, tanh) => BatchNormalization() => Dense(4, relu);
+}
+
+functional! {
+    use Encoder;
+    /// Keras's `Model([a, b], Dense(1, sigmoid)(Concatenate()([encoder(a), encoder(b)])))`.
+    #[params(88)]
+    pub struct Siamese(a: [6], b: [6]) -> out {
+        let encoder = Encoder();
+        let za = encoder(a);
+        let zb = encoder(b);
+        let h = Concatenate()(za, zb);
+        let out = Dense(1, sigmoid)(h);
+    }
+}
+
+sequential! {
+    use Encoder;
+    /// Keras's `Sequential([Input((6,)), encoder, Dense(3, softmax)], name="clf")`.
+    #[params(94)]
+    pub struct Clf = Input(6) => Encoder() => Dense(3, softmax);
+}
+
+/// A tensor of the scenario `s` (`siamese`, `clf`) of the fixture.
+fn tensor(f: &Fixture, s: &str, key: &str) -> ArrayD<f32> {
+    Fixture::tensor_of(&f.value(s)[key])
+}
+
+/// A list of tensors of the scenario `s`.
+fn tensors(f: &Fixture, s: &str, key: &str) -> Vec<ArrayD<f32>> {
+    f.value(s)[key].as_array().unwrap_or_else(|| panic!("{s}.{key} is no list")).iter().map(Fixture::tensor_of).collect()
+}
+
+/// The Siamese data: the two inputs, the targets, and the same for validation.
+fn siamese_data(f: &Fixture) -> (Vec<ArrayD<f32>>, ArrayD<f32>, Vec<ArrayD<f32>>, ArrayD<f32>) {
+    let x = vec![tensor(f, "siamese", "x_a"), tensor(f, "siamese", "x_b")];
+    let vx = vec![tensor(f, "siamese", "val_a"), tensor(f, "siamese", "val_b")];
+    (x, tensor(f, "siamese", "y"), vx, tensor(f, "siamese", "val_y"))
+}
+
+/// `(path, shape, trainable)` of each weight Keras lists in `model.weights` for scenario `s`, the
+/// prefix `strip` taken off each path (a Sequential names its own layers' weights under its name,
+/// which keras-rs leaves out, as `tests/activation_layers.rs` does `sequential/`).
+fn keras_weights(f: &Fixture, key: &[&str], strip: &str) -> Vec<(String, Vec<usize>, bool)> {
+    let mut v = f.value(key[0]);
+    for k in &key[1..] {
+        v = &v[*k];
+    }
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            let path = w["path"].as_str().unwrap();
+            let shape = w["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+            (path.strip_prefix(strip).unwrap_or(path).to_string(), shape, w["trainable"].as_bool().unwrap())
+        })
+        .collect()
+}
+
+fn our_weights<M: Model>() -> Vec<(String, Vec<usize>, bool)> {
+    M::WEIGHTS.iter().map(|w| (w.path(), w.shape.to_vec(), w.arena == Arena::Trainable)).collect()
+}
+
+/// History against Keras's: the same keys in the same order, every value within [`RTOL`].
+fn assert_history(what: &str, h: &keras::History, keras_history: &serde_json::Value) {
+    let keras_history = keras_history.as_object().unwrap();
+    assert_eq!(h.keys().collect::<Vec<_>>(), keras_history.keys().map(String::as_str).collect::<Vec<_>>(), "{what}: History's keys");
+    for (key, values) in keras_history {
+        let want: Vec<f32> = values.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        assert_close(&format!("{what} history {key}"), &h[key.as_str()], &want, RTOL);
+    }
+}
+
+fn compiled_siamese(f: &Fixture) -> keras::Compiled<Siamese> {
+    let mut model = Siamese::new(&Cpu::default());
+    model.set_weights(&tensors(f, "siamese", "weights_init")).unwrap();
+    model.compile(Sgd::new(0.1), "binary_crossentropy", ["accuracy"]).unwrap()
+}
+
+fn compiled_clf(f: &Fixture) -> keras::Compiled<Clf> {
+    let mut model = Clf::new(&Cpu::default());
+    model.set_weights(&tensors(f, "clf", "weights_init")).unwrap();
+    model.compile(Sgd::new(0.1), "sparse_categorical_crossentropy", ["accuracy"]).unwrap()
+}
+
+#[test]
+fn layer_names_weights_and_summaries_are_keras() {
+    let f = Fixture::load("nested");
+    let names = |s: &str, key: &str| -> Vec<String> {
+        f.value(s)[key].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+    };
+    // Keras names the encoder's layers first, then counts on in the model that uses it.
+    assert_eq!(names("siamese", "encoder_layers"), ["dense", "batch_normalization", "dense_1"]);
+    assert_eq!(Encoder::LAYER_NAMES, names("siamese", "encoder_layers"));
+    assert_eq!(Siamese::LAYER_NAMES, names("siamese", "layers"));
+    assert_eq!(Siamese::LAYER_NAMES, ["a", "b", "encoder", "concatenate", "dense_2"]);
+    assert_eq!(Clf::LAYER_NAMES, names("clf", "layers"));
+    assert_eq!(Clf::LAYER_NAMES, ["encoder", "dense_2"]);
+
+    // `model.weights`: the encoder's (under `encoder/`, its moving statistics after its
+    // trainable weights, as BatchNormalization lists them), then the outer model's own.
+    assert_eq!(our_weights::<Encoder>(), keras_weights(&f, &["siamese", "encoder_weights"], "encoder/"));
+    assert_eq!(our_weights::<Siamese>(), keras_weights(&f, &["siamese", "weights"], ""));
+    assert_eq!(our_weights::<Clf>(), keras_weights(&f, &["clf", "weights"], "clf/"));
+    let paths: Vec<String> = <Siamese as Model>::WEIGHTS.iter().map(|w| w.path()).collect();
+    assert_eq!(paths[0], "encoder/dense/kernel");
+    assert_eq!(paths[5], "encoder/batch_normalization/moving_variance");
+    assert_eq!(paths[8], "dense_2/kernel");
+    let paths: Vec<String> = <Clf as Model>::WEIGHTS.iter().map(|w| w.path()).collect();
+    assert_eq!(paths[0], "encoder/dense/kernel");
+    assert_eq!(paths[8], "dense_2/kernel");
+    // Each weight once: the encoder called twice has one set of weights.
+    assert_eq!(<Siamese as Model>::WEIGHTS.len(), 10);
+    assert_eq!((<Siamese as Model>::PARAMS, <Siamese as Model>::TRAINABLE_PARAMS, <Siamese as Model>::NON_TRAINABLE_PARAMS), (88, 78, 10));
+    assert_eq!((<Clf as Model>::PARAMS, <Clf as Model>::TRAINABLE_PARAMS, <Clf as Model>::NON_TRAINABLE_PARAMS), (94, 84, 10));
+    for (w, want) in <Siamese as Model>::WEIGHTS.iter().zip(tensors(&f, "siamese", "weights_init")) {
+        assert_eq!(w.shape, want.shape(), "{}", w.path());
+    }
+    for (w, want) in <Clf as Model>::WEIGHTS.iter().zip(tensors(&f, "clf", "weights_init")) {
+        assert_eq!(w.shape, want.shape(), "{}", w.path());
+    }
+    assert_eq!(<Siamese as Model>::INPUTS.iter().map(|i| i.name).collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(<Siamese as Model>::OUTPUT_SHAPE, [1]);
+    assert_eq!(<Clf as Model>::INPUT_SHAPE, [6]);
+    assert_eq!(<Clf as Model>::OUTPUT_SHAPE, [3]);
+
+    // The summary lists the encoder as one layer (`encoder (Sequential)`), called on a and b.
+    let cpu = Cpu::default();
+    let want = f.value("siamese")["encoder_summary"].as_str().unwrap();
+    assert_eq!(Encoder::new(&cpu).summary().to_string().trim_end(), want.trim_end());
+    let want = include_str!("fixtures/nested_summary.txt");
+    assert_eq!(Siamese::new(&cpu).summary().to_string().trim_end(), want.trim_end());
+    let want = include_str!("fixtures/nested_seq_summary.txt");
+    assert_eq!(Clf::new(&cpu).summary().to_string().trim_end(), want.trim_end());
+}
+
+#[test]
+fn siamese_fit_with_validation_matches_keras() {
+    let f = Fixture::load("nested");
+    let (x, y, vx, vy) = siamese_data(&f);
+    let mut model = compiled_siamese(&f);
+    let before = model.predict(&vx).unwrap();
+    assert_eq!(before.shape(), [12, 1]);
+    assert_close("predict before fit", before.as_slice().unwrap(), tensor(&f, "siamese", "predict_before").as_slice().unwrap(), RTOL);
+
+    let h = model.fit(&x, &y, FitArgs::default().epochs(3).batch_size(8).shuffle(false).verbose(0).validation_data(&vx, &vy)).unwrap();
+    assert_history("siamese", &h, &f.value("siamese")["history"]);
+    // The moving statistics are among these: each step moves them once per call of the encoder.
+    assert_all_close("weights after fit", &model.get_weights().unwrap(), &tensors(&f, "siamese", "weights_after"), RTOL);
+
+    let logs = model.evaluate(&vx, &vy).unwrap();
+    for (key, value) in f.value("siamese")["evaluate"].as_object().unwrap() {
+        assert_close(&format!("evaluate {key}"), &[logs[key.as_str()]], &[value.as_f64().unwrap() as f32], RTOL);
+    }
+    let pred = model.predict(&vx).unwrap();
+    assert_eq!(pred.shape(), [12, 1]);
+    assert_close("predict after fit", pred.as_slice().unwrap(), tensor(&f, "siamese", "predict").as_slice().unwrap(), RTOL);
+}
+
+/// A training step calls the encoder on `a`, then on `b`: BatchNormalization's moving
+/// statistics move twice, the second time from where the first left them (Keras's JAX
+/// trainer reads the state the first call wrote), by the biased batch variance.
+#[test]
+fn both_calls_move_the_shared_statistics_in_turn() {
+    let f = Fixture::load("nested");
+    let (x, y, _, _) = siamese_data(&f);
+    let init = tensors(&f, "siamese", "weights_init");
+    let first = |a: &ArrayD<f32>| a.slice_axis(Axis(0), Slice::from(0..8)).to_owned();
+    let xb: Vec<ArrayD<f32>> = x.iter().map(first).collect();
+    let mut model = compiled_siamese(&f);
+    model.train_on_batch(&xb, &first(&y)).unwrap();
+    let after = model.get_weights().unwrap();
+
+    // The encoder's first Dense (tanh) on each input: what BatchNormalization sees.
+    let kernel = init[0].clone().into_dimensionality::<Ix2>().unwrap();
+    let bias = init[1].clone().into_shape_with_order(5).unwrap();
+    let dense = |x: &ArrayD<f32>| (x.clone().into_dimensionality::<Ix2>().unwrap().dot(&kernel) + &bias).mapv(f32::tanh);
+    let (ha, hb) = (dense(&xb[0]), dense(&xb[1]));
+    let stats = |h: &keras::ndarray::Array2<f32>| -> (Array1<f32>, Array1<f32>) {
+        let mean = h.mean_axis(Axis(0)).unwrap();
+        let var = (h - &mean).mapv(|v| v * v).mean_axis(Axis(0)).unwrap();
+        (mean, var)
+    };
+    let ((mean_a, var_a), (mean_b, var_b)) = (stats(&ha), stats(&hb));
+    let step = |moving: &ArrayD<f32>, a: &Array1<f32>, b: &Array1<f32>| {
+        let m = moving.clone().into_shape_with_order(5).unwrap();
+        let once = &m * 0.99 + a * 0.01;
+        (&once * 0.99 + b * 0.01).into_dyn()
+    };
+    let tol = RTOL;
+    assert_close("moving_mean after one step", after[4].as_slice().unwrap(), step(&init[4], &mean_a, &mean_b).as_slice().unwrap(), tol);
+    assert_close("moving_variance after one step", after[5].as_slice().unwrap(), step(&init[5], &var_a, &var_b).as_slice().unwrap(), tol);
+}
+
+/// The gradient of the encoder's weights adds both calls': Keras's first-batch gradient, and
+/// central differences of the training loss for every weight of the encoder.
+#[test]
+fn the_shared_encoder_gradient_sums_both_calls() {
+    let f = Fixture::load("nested");
+    let (x, y, _, _) = siamese_data(&f);
+    let first = |a: &ArrayD<f32>| a.slice_axis(Axis(0), Slice::from(0..8)).to_owned();
+    let (x, y): (Vec<ArrayD<f32>>, ArrayD<f32>) = (x.iter().map(first).collect(), first(&y));
+    let no_metrics: [Metric; 0] = [];
+    let mut model = Siamese::new(&Cpu::default());
+    model.set_weights(&tensors(&f, "siamese", "weights_init")).unwrap();
+    let mut model = model.compile(Sgd::new(0.1), "binary_crossentropy", no_metrics).unwrap();
+    let (loss, grads) = model.gradients(&x, &y).unwrap();
+    assert_close("loss of the first batch", &[loss], &[f.f32(&["siamese", "loss_first_batch"])], RTOL);
+    let specs = <Siamese as Model>::WEIGHTS;
+    let trainable: Vec<ArrayD<f32>> =
+        grads.iter().zip(specs).filter(|(_, w)| w.arena == Arena::Trainable).map(|(g, _)| g.clone()).collect();
+    let keras_paths: Vec<&str> = f.value("siamese")["grad_paths"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    let our_paths: Vec<String> = specs.iter().filter(|w| w.arena == Arena::Trainable).map(|w| w.path()).collect();
+    assert_eq!(our_paths, keras_paths);
+    assert_grads_close("first-batch gradients", &trainable, &tensors(&f, "siamese", "grads_first_batch"), RTOL);
+
+    let weights = model.get_weights().unwrap();
+    let eps = 1e-2f32;
+    let mut checked = 0;
+    for (k, w) in weights.iter().enumerate() {
+        let spec = &specs[k];
+        if spec.arena == Arena::NonTrainable {
+            assert!(grads[k].iter().all(|&g| g == 0.0), "{}: not trained, yet has a gradient", spec.path());
+            continue;
+        }
+        if !spec.path().starts_with("encoder/") {
+            continue;
+        }
+        for i in 0..w.len() {
+            let mut at = |d: f32| {
+                let mut moved = weights.clone();
+                moved[k].as_slice_mut().unwrap()[i] += d;
+                model.set_weights(&moved).unwrap();
+                // The training-mode loss (batch statistics), whose gradient `gradients` gives.
+                model.gradients(&x, &y).unwrap().0 as f64
+            };
+            let numeric = (at(eps) - at(-eps)) / (2.0 * eps as f64);
+            let got = grads[k].as_slice().unwrap()[i] as f64;
+            assert!((got - numeric).abs() < 2e-3 * numeric.abs().max(0.05), "{}[{i}]: {got} vs {numeric}", spec.path());
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 30 + 5 + 5 + 5 + 20 + 4);
+    // `gradients` leaves the state as it was.
+    model.set_weights(&weights).unwrap();
+    assert_eq!(model.get_weights().unwrap(), weights);
+}
+
+#[test]
+fn sequential_in_sequential_matches_keras() {
+    let f = Fixture::load("nested");
+    let x = tensor(&f, "clf", "x");
+    let y = tensor(&f, "clf", "y");
+    let mut model = compiled_clf(&f);
+    let before = model.predict(&x).unwrap();
+    assert_eq!(before.shape(), [24, 3]);
+    assert_close("clf predict before fit", before.as_slice().unwrap(), tensor(&f, "clf", "predict_before").as_slice().unwrap(), RTOL);
+    let h = model.fit(&x, &y, FitArgs::default().epochs(2).batch_size(8).shuffle(false).verbose(0)).unwrap();
+    assert_history("clf", &h, &f.value("clf")["history"]);
+    assert_all_close("clf weights after fit", &model.get_weights().unwrap(), &tensors(&f, "clf", "weights_after"), RTOL);
+    let pred = model.predict(&x).unwrap();
+    assert_close("clf predict after fit", pred.as_slice().unwrap(), tensor(&f, "clf", "predict").as_slice().unwrap(), RTOL);
+}
+
+fn fixture_path(name: &str) -> String {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    if std::path::Path::new(&path).exists() { path } else { format!("tests/fixtures/{name}") }
+}
+
+/// The `.keras` files Keras saved (the encoder a Sequential inside the archive, its weights under
+/// `layers/sequential/layers/..`) load here; ours, saved back, load here again and in Keras, as
+/// models with the encoder nested, predicting the same.
+#[test]
+fn keras_files_with_a_nested_model() {
+    let f = Fixture::load("nested");
+    let dir = std::env::temp_dir().join(format!("keras-nested-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // The Siamese network.
+    let (_, _, vx, _) = siamese_data(&f);
+    let after = tensors(&f, "siamese", "weights_after");
+    let mut model = Siamese::new(&Cpu::default());
+    model.load_keras(fixture_path("nested.keras")).unwrap();
+    assert_all_close("siamese weights from Keras's file", &model.get_weights().unwrap(), &after, 0.0);
+    let ours = model.predict(&vx).unwrap();
+    assert_close("siamese predict from Keras's file", ours.as_slice().unwrap(), tensor(&f, "siamese", "predict").as_slice().unwrap(), RTOL);
+    let path = dir.join("siamese.keras");
+    model.save_keras(&path).unwrap();
+    let mut again = Siamese::new(&Cpu::default());
+    again.load_keras(&path).unwrap();
+    assert_all_close("siamese: our file read back", &again.get_weights().unwrap(), &after, 0.0);
+    let arrays =
+        vx.iter().map(|a| format!("np.array({:?}, dtype='float32').reshape({:?})", a.iter().copied().collect::<Vec<f32>>(), a.shape()));
+    let script = format!(
+        "import numpy as np, keras\nm = keras.models.load_model({:?})\n\
+         assert [l.name for l in m.layers] == ['a', 'b', 'encoder', 'concatenate', 'dense_2'], [l.name for l in m.layers]\n\
+         e = m.get_layer('encoder')\nassert type(e).__name__ == 'Sequential', type(e)\n\
+         assert [l.name for l in e.layers] == ['dense', 'batch_normalization', 'dense_1'], [l.name for l in e.layers]\n\
+         x = [{}]\nprint(' '.join(repr(float(v)) for v in m.predict(x, verbose=0).ravel()))",
+        path.display().to_string(),
+        arrays.collect::<Vec<_>>().join(", ")
+    );
+    if let Some(out) = common::python(&script) {
+        let keras: Vec<f32> = out.split_whitespace().map(|v| v.parse().unwrap()).collect();
+        assert_close("Python Keras on our siamese.keras", &keras, ours.as_slice().unwrap(), RTOL);
+    }
+
+    // The Sequential inside a Sequential.
+    let x = tensor(&f, "clf", "x");
+    let after = tensors(&f, "clf", "weights_after");
+    let mut model = Clf::new(&Cpu::default());
+    model.load_keras(fixture_path("nested_seq.keras")).unwrap();
+    assert_all_close("clf weights from Keras's file", &model.get_weights().unwrap(), &after, 0.0);
+    let ours = model.predict(&x).unwrap();
+    assert_close("clf predict from Keras's file", ours.as_slice().unwrap(), tensor(&f, "clf", "predict").as_slice().unwrap(), RTOL);
+    let path = dir.join("clf.keras");
+    model.save_keras(&path).unwrap();
+    let mut again = Clf::new(&Cpu::default());
+    again.load_keras(&path).unwrap();
+    assert_all_close("clf: our file read back", &again.get_weights().unwrap(), &after, 0.0);
+    let script = format!(
+        "import numpy as np, keras\nm = keras.models.load_model({:?})\n\
+         assert type(m).__name__ == 'Sequential' and [l.name for l in m.layers] == ['encoder', 'dense_2'], [l.name for l in m.layers]\n\
+         assert type(m.layers[0]).__name__ == 'Sequential', type(m.layers[0])\n\
+         x = np.array({:?}, dtype='float32').reshape({:?})\nprint(' '.join(repr(float(v)) for v in m.predict(x, verbose=0).ravel()))",
+        path.display().to_string(),
+        x.as_slice().unwrap(),
+        x.shape()
+    );
+    if let Some(out) = common::python(&script) {
+        let keras: Vec<f32> = out.split_whitespace().map(|v| v.parse().unwrap()).collect();
+        assert_close("Python Keras on our clf.keras", &keras, ours.as_slice().unwrap(), RTOL);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
