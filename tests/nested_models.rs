@@ -42,6 +42,26 @@ sequential! {
     pub struct Clf = Input(6) => Encoder() => Dense(3, softmax);
 }
 
+sequential! {
+    use Encoder;
+    /// A model that holds a model: `Sequential([Input((6,)), encoder, Dense(3, tanh)], name="stack")`.
+    pub struct Stack = Input(6) => Encoder() => Dense(3, tanh);
+}
+
+functional! {
+    use Stack;
+    use Encoder;
+    /// Two levels of nesting, a second encoder of its own, and two outputs, one of them read
+    /// from a nested model's output.
+    pub struct Deep(a: [6], b: [6]) -> (out, side) {
+        let s = Stack()(a);
+        let e = Encoder()(b);
+        let h = Concatenate()(s, e);
+        let out = Dense(1, sigmoid, name = "out")(h);
+        let side = Dense(2, name = "side")(e);
+    }
+}
+
 /// A tensor of the scenario `s` (`siamese`, `clf`) of the fixture.
 fn tensor(f: &Fixture, s: &str, key: &str) -> ArrayD<f32> {
     Fixture::tensor_of(&f.value(s)[key])
@@ -351,6 +371,74 @@ fn keras_files_with_a_nested_model() {
     if let Some(out) = common::python(&script) {
         let keras: Vec<f32> = out.split_whitespace().map(|v| v.parse().unwrap()).collect();
         assert_close("Python Keras on our clf.keras", &keras, ours.as_slice().unwrap(), RTOL);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A model two levels deep (a Sequential holding the encoder, inside a functional model with an
+/// encoder of its own and two outputs): its summary, its weights' Keras paths, and its `.keras`
+/// file, which Python Keras loads as models within models and predicts from as we do.
+#[test]
+fn models_nest_two_levels_deep() {
+    let want = [
+        "a (InputLayer)",
+        "b (InputLayer)",
+        "stack (Sequential)",
+        "encoder",
+        "concatenate",
+        "out (Dense)",
+        "side (Dense)",
+        "Total params: 191",
+        "Non-trainable params: 20",
+    ];
+    let summary = Deep::new(&Cpu::default()).summary().to_string();
+    for w in want {
+        assert!(summary.contains(w), "{w} missing from\n{summary}");
+    }
+    let paths: Vec<String> = <Deep as Model>::WEIGHTS.iter().map(|w| w.path()).collect();
+    assert_eq!(&paths[..3], ["stack/encoder/dense/kernel", "stack/encoder/dense/bias", "stack/encoder/batch_normalization/gamma"]);
+    assert_eq!(paths[8..10], ["stack/dense_2/kernel", "stack/dense_2/bias"]);
+    assert_eq!(paths[10], "encoder/dense/kernel");
+    assert_eq!(paths[18..], ["out/kernel", "out/bias", "side/kernel", "side/bias"]);
+
+    // Weights of every kind of value (moving variances positive), then the file both ways.
+    let mut model = Deep::new(&Cpu::default());
+    let weights: Vec<ArrayD<f32>> = <Deep as Model>::WEIGHTS
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let n = w.len();
+            let v = (0..n).map(|j| ((i * 31 + j * 7) % 17) as f32 / 17.0 - 0.4 + if w.name.ends_with("variance") { 1.0 } else { 0.0 });
+            ArrayD::from_shape_vec(w.shape.to_vec(), v.collect()).unwrap()
+        })
+        .collect();
+    model.set_weights(&weights).unwrap();
+    let x: Vec<ArrayD<f32>> = (0..2)
+        .map(|k| ArrayD::from_shape_vec(vec![5, 6], (0..30).map(|j| ((j * 13 + k * 5) % 11) as f32 / 5.0 - 1.0).collect()).unwrap())
+        .collect();
+    let ours = model.predict_outputs(&x).unwrap();
+    let dir = std::env::temp_dir().join(format!("keras-nested-deep-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("deep.keras");
+    model.save_keras(&path).unwrap();
+    let mut again = Deep::new(&Cpu::default());
+    again.load_keras(&path).unwrap();
+    assert_all_close("deep: our file read back", &again.get_weights().unwrap(), &weights, 0.0);
+    let arrays =
+        x.iter().map(|a| format!("np.array({:?}, dtype='float32').reshape({:?})", a.iter().copied().collect::<Vec<f32>>(), a.shape()));
+    let script = format!(
+        "import numpy as np, keras\nm = keras.models.load_model({:?})\n\
+         s = m.get_layer('stack')\nassert [l.name for l in s.layers] == ['encoder', 'dense_2'], [l.name for l in s.layers]\n\
+         assert type(s.layers[0]).__name__ == 'Sequential'\n\
+         assert m.output_names == ['out', 'side'], m.output_names\n\
+         x = [{}]\nprint(' '.join(repr(float(v)) for p in m.predict(x, verbose=0) for v in p.ravel()))",
+        path.display().to_string(),
+        arrays.collect::<Vec<_>>().join(", ")
+    );
+    if let Some(out) = common::python(&script) {
+        let keras: Vec<f32> = out.split_whitespace().map(|v| v.parse().unwrap()).collect();
+        let ours: Vec<f32> = ours.iter().flat_map(|o| o.iter().copied()).collect();
+        assert_close("Python Keras on our deep.keras", &keras, &ours, RTOL);
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -155,10 +155,6 @@ impl Checker {
                     diag.error(&call.kind, format!("model `{class_name}` does not compile: fix its own errors first"));
                     None
                 }
-                Some((g, _)) if g.uniques.iter().any(|u| matches!(u.op, Op::Model(_))) => {
-                    diag.error(&call.kind, format!("model `{class_name}` holds a model of its own: keras-rs nests models one level deep"));
-                    None
-                }
                 Some((g, _)) if g.uniques.iter().any(|u| u.custom.is_some()) => {
                     diag.error(
                         &call.kind,
@@ -173,7 +169,13 @@ impl Checker {
                     );
                     None
                 }
-                Some((graph, sub_class)) => Some(Op::Model(Box::new(Sub { class: sub_class, graph, base: None }))),
+                Some((graph, sub_class)) => Some(Op::Model(Box::new(Sub {
+                    model: class_name.clone(),
+                    class: sub_class,
+                    graph,
+                    base: None,
+                    nested_calls: Vec::new(),
+                }))),
             };
             return Some(Built { call, class, op, args });
         }
@@ -299,7 +301,6 @@ impl Checker {
             at: call.to_token_stream(),
             params_arg,
             var: None,
-            group: None,
         });
         Some(Made { unique: Some(self.uniques.len() - 1) })
     }
@@ -443,27 +444,24 @@ impl Checker {
         var: &Ident,
         diag: &mut Diag,
     ) -> Option<Src> {
-        let name = self.uniques[u].name.clone();
+        let chain = self.dialect == Dialect::Sequential;
         let Op::Model(sub) = &mut self.uniques[u].op else { unreachable!("a model's unique") };
+        let name = sub.model.clone();
         let wanted: Vec<Shape> = sub.graph.inputs.iter().map(|(_, s)| s.clone()).collect();
         if shapes.len() != wanted.len() {
-            diag.error(
-                at,
-                format!(
-                    "model `{name}` takes {} input tensor{}, found {}",
-                    wanted.len(),
-                    if wanted.len() == 1 { "" } else { "s" },
-                    shapes.len()
-                ),
-            );
+            let s = if wanted.len() == 1 { "" } else { "s" };
+            diag.error(at, format!("model `{name}` takes {} input tensor{s}, found {}", wanted.len(), shapes.len()));
             return None;
         }
         for ((ident, shape), want) in shapes.iter().zip(&wanted) {
             if shape != want {
-                diag.error(
-                    *ident,
-                    format!("model `{name}` expects input shape {}, but `{ident}` is {}", fmt_shape(want), fmt_shape(shape)),
-                );
+                let (want, shape) = (fmt_shape(want), fmt_shape(shape));
+                if chain {
+                    // A chain's tensor has no name: the message points at the model's call.
+                    diag.error(at, format!("model `{name}` expects input shape {want}, but it is called on {shape}"));
+                } else {
+                    diag.error(*ident, format!("model `{name}` expects input shape {want}, but `{ident}` is {shape}"));
+                }
                 return None;
             }
         }
@@ -487,6 +485,10 @@ impl Checker {
         let (first, params) = (sub.base.is_none(), sub.graph.params());
         let moved: Vec<Unique> = if first { std::mem::take(&mut sub.graph.uniques) } else { Vec::new() };
         if first {
+            sub.nested_calls =
+                moved.iter().enumerate().filter(|(_, m)| matches!(m.op, Op::Model(_))).map(|(i, m)| (i, m.calls.clone())).collect();
+        }
+        if first {
             let base = self.uniques.len();
             if let Op::Model(sub) = &mut self.uniques[u].op {
                 sub.base = Some(base);
@@ -494,7 +496,10 @@ impl Checker {
             self.uniques[u].params = params;
             for mut m in moved {
                 m.calls.clear();
-                m.group = Some(u);
+                // A model nested in it finds its layers at `base + ..` now.
+                if let Op::Model(s) = &mut m.op {
+                    s.base = s.base.map(|b| base + b);
+                }
                 self.uniques.push(m);
             }
         }
@@ -518,6 +523,10 @@ impl Checker {
             self.nodes.push(Node { unique: base + iu, inputs, output, runtime, var: var.clone() });
             self.view_of.push(None);
             map.push(node);
+        }
+        let Op::Model(sub) = &self.uniques[u].op else { unreachable!("a model's unique") };
+        for (iu, calls) in sub.nested_calls.clone() {
+            self.uniques[base + iu].calls.extend(calls.iter().map(|&j| map[j]));
         }
         let out = map[inner_out];
         let output = self.nodes[out].output.clone();

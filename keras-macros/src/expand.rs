@@ -3,7 +3,7 @@
 
 use crate::catalog::time_distributed::TimeDistributed;
 use crate::catalog::{Weight, fmt_shape};
-use crate::graph::{Entry, Graph, Merge, Node, Op, Src, ViewNode, concat_axis};
+use crate::graph::{Entry, Graph, Merge, Node, Op, Src, Sub, ViewNode, concat_axis};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::ext::IdentExt;
@@ -186,37 +186,16 @@ pub fn expand(decl: &Decl<'_>, m: &Graph) -> TokenStream {
     let len = |j: usize| m.nodes[j].output.iter().product::<usize>();
 
     // Arena offsets, in Keras order.
-    let mut arenas = Arenas::new(m.non_trainable.clone());
-    let mut constant_specs = Vec::new();
-    let zero = || (Count::known(0), Count::known(0));
-    let mut ranges: Vec<((Count, Count), (Count, Count))> = vec![(zero(), zero()); m.uniques.len()];
-    let mut weight_specs = Vec::new();
+    let mut pl = Placer {
+        m,
+        arenas: Arenas::new(m.non_trainable.clone()),
+        constant_specs: Vec::new(),
+        ranges: (0..m.uniques.len()).map(|_| ((Count::known(0), Count::known(0)), (Count::known(0), Count::known(0)))).collect(),
+        weight_specs: Vec::new(),
+    };
     let mut layer_specs = Vec::new();
     let mut layer_names = Vec::new();
     let mut submodels = Vec::new();
-    // Places layer `u`'s weights (a nested model's layer's under its model: `layer` is then
-    // the model's name and `inner` the layer's) and returns its `LayerSpec`.
-    let mut place = |u: usize, layer: &str, inner: Option<&str>, arenas: &mut Arenas, weight_specs: &mut Vec<SpecPart>| {
-        let l = &m.uniques[u];
-        let (activity, config, td) = match &l.op {
-            Op::Layer(layer) => {
-                let prefix = layer.downcast_ref::<TimeDistributed>().map(|td| td.name.as_str());
-                (layer.activity_regularizer(), layer.config(l.input.as_deref().unwrap_or(&[])), prefix)
-            }
-            Op::Merge(Merge::Scale(scale)) => (None, vec![quote!(("scale", ::keras::model::ConfigValue::Float(#scale)))], None),
-            Op::Merge(_) | Op::Model(_) => (None, Vec::new(), None),
-        };
-        let prefix = match (inner, td) {
-            (Some(i), Some(t)) => Some(format!("{i}/{t}")),
-            (Some(i), None) => Some(i.to_string()),
-            (None, t) => t.map(String::from),
-        };
-        ranges[u] = match &l.custom {
-            Some(c) => arenas.place_custom(layer, c, weight_specs),
-            None => arenas.place(layer, prefix.as_deref(), &l.weights, &l.constants, weight_specs, &mut constant_specs),
-        };
-        layer_spec(&l.name, l.class, l.output.as_deref().unwrap_or(&[]), &l.params, activity.as_ref(), &config)
-    };
     for e in &m.order {
         match *e {
             // A Sequential's input is no layer of it.
@@ -228,53 +207,14 @@ pub fn expand(decl: &Decl<'_>, m: &Graph) -> TokenStream {
             }
             Entry::Unique(u) => {
                 let l = &m.uniques[u];
-                if let Op::Model(sub) = &l.op {
-                    // A model used as a layer: one layer of this model, its layers' weights in
-                    // its own Keras order, under its name (`encoder/dense/kernel`).
-                    let base = sub.base.expect("a model in the order was called");
-                    let g = &sub.graph;
-                    let mut inner_specs = Vec::new();
-                    for ie in &g.order {
-                        match *ie {
-                            Entry::Input(_) if g.sequential => {}
-                            Entry::Input(k) => {
-                                let name = g.inputs[k].0.unraw().to_string();
-                                inner_specs.push(layer_spec(&name, "InputLayer", &g.inputs[k].1, &Count::known(0), None, &[]));
-                            }
-                            Entry::Unique(iu) => {
-                                let inner = &m.uniques[base + iu].name;
-                                inner_specs.push(place(base + iu, &l.name, Some(inner), &mut arenas, &mut weight_specs));
-                            }
-                        }
-                    }
-                    let index = layer_specs.len();
-                    let nodes = if g.sequential { Vec::new() } else { node_specs(&g.order, &g.view) };
-                    let inputs: Vec<TokenStream> = if g.inputs.len() > 1 {
-                        g.inputs
-                            .iter()
-                            .zip(&g.vocab)
-                            .map(|((ident, shape), v)| {
-                                let (name, shape, indices) =
-                                    (ident.unraw().to_string(), usizes(shape), option(v.map(|n| quote!(#n)).as_ref()));
-                                quote!(::keras::model::InputSpec { name: #name, shape: #shape, indices: #indices })
-                            })
-                            .collect()
-                    } else {
-                        Vec::new()
-                    };
-                    let (name, sequential, input_shape) = (&l.name, g.sequential, usizes(&g.inputs[0].1));
-                    submodels.push(quote!(::keras::model::SubModelSpec {
-                        layer: #index, name: #name, sequential: #sequential, input_shape: #input_shape,
-                        inputs: &[#(#inputs),*], layers: &[#(#inner_specs),*], nodes: &[#(#nodes),*],
-                    }));
-                    layer_specs.push(layer_spec(&l.name, l.class, l.output.as_deref().unwrap_or(&[]), &l.params, None, &[]));
-                } else {
-                    layer_specs.push(place(u, &l.name, None, &mut arenas, &mut weight_specs));
-                }
+                let (spec, sub) = pl.layer(u, &l.name, None, layer_specs.len());
+                layer_specs.push(spec);
+                submodels.extend(sub);
                 layer_names.push(l.name.clone());
             }
         }
     }
+    let Placer { arenas, constant_specs, ranges, weight_specs, .. } = pl;
     // A layer's trainable floats: known, or a custom layer's, counted by rustc.
     let plen_of = |u: usize| -> Count {
         match &m.uniques[u].custom {
@@ -1053,6 +993,95 @@ impl Arenas {
         self.params = self.params.add(&custom.trainable());
         self.state = self.state.add(&custom.non_trainable());
         ((p0, self.params.clone()), (s0, self.state.clone()))
+    }
+}
+
+/// Places the layers' weights in the arenas, in Keras's order.
+struct Placer<'m> {
+    m: &'m Graph,
+    arenas: Arenas,
+    constant_specs: Vec<TokenStream>,
+    /// Each layer's parameter and state ranges.
+    ranges: Vec<((Count, Count), (Count, Count))>,
+    weight_specs: Vec<SpecPart>,
+}
+
+impl Placer<'_> {
+    /// Places layer `u` (the `index`-th of its model) and returns its `LayerSpec` and, for a
+    /// model used as a layer, its `SubModelSpec`. A nested model's layers are placed under the
+    /// outermost model's name (`layer`), their names joined below it (`path`):
+    /// `encoder/dense/kernel`.
+    fn layer(&mut self, u: usize, layer: &str, path: Option<&str>, index: usize) -> (TokenStream, Option<TokenStream>) {
+        let m = self.m;
+        let l = &m.uniques[u];
+        let (activity, config, td) = match &l.op {
+            Op::Layer(layer) => {
+                let prefix = layer.downcast_ref::<TimeDistributed>().map(|td| td.name.as_str());
+                (layer.activity_regularizer(), layer.config(l.input.as_deref().unwrap_or(&[])), prefix)
+            }
+            Op::Merge(Merge::Scale(scale)) => (None, vec![quote!(("scale", ::keras::model::ConfigValue::Float(#scale)))], None),
+            Op::Merge(_) => (None, Vec::new(), None),
+            Op::Model(sub) => {
+                let spec = layer_spec(&l.name, l.class, l.output.as_deref().unwrap_or(&[]), &l.params, None, &[]);
+                return (spec, Some(self.model(sub, layer, path, index, &l.name)));
+            }
+        };
+        let prefix = match (path, td) {
+            (Some(i), Some(t)) => Some(format!("{i}/{t}")),
+            (Some(i), None) => Some(i.to_string()),
+            (None, t) => t.map(String::from),
+        };
+        self.ranges[u] = match &l.custom {
+            Some(c) => self.arenas.place_custom(layer, c, &mut self.weight_specs),
+            None => self.arenas.place(layer, prefix.as_deref(), &l.weights, &l.constants, &mut self.weight_specs, &mut self.constant_specs),
+        };
+        (layer_spec(&l.name, l.class, l.output.as_deref().unwrap_or(&[]), &l.params, activity.as_ref(), &config), None)
+    }
+
+    /// A model used as a layer, named `name`: its layers' weights in its own Keras order, and
+    /// its `SubModelSpec` (its layers, calls and inputs, for Keras's files).
+    fn model(&mut self, sub: &Sub, layer: &str, path: Option<&str>, index: usize, name: &str) -> TokenStream {
+        let base = sub.base.expect("a model in the order was called");
+        let g = &sub.graph;
+        let (mut inner_specs, mut inner_subs) = (Vec::new(), Vec::new());
+        for ie in &g.order {
+            match *ie {
+                Entry::Input(_) if g.sequential => {}
+                Entry::Input(k) => {
+                    let name = g.inputs[k].0.unraw().to_string();
+                    inner_specs.push(layer_spec(&name, "InputLayer", &g.inputs[k].1, &Count::known(0), None, &[]));
+                }
+                Entry::Unique(iu) => {
+                    let inner = &self.m.uniques[base + iu].name;
+                    let (layer, inner_path) = match path {
+                        // The outermost nested model names the weights; each level below adds its name.
+                        None => (name.to_string(), inner.clone()),
+                        Some(p) => (layer.to_string(), format!("{p}/{inner}")),
+                    };
+                    let (spec, s) = self.layer(base + iu, &layer, Some(&inner_path), inner_specs.len());
+                    inner_specs.push(spec);
+                    inner_subs.extend(s);
+                }
+            }
+        }
+        let nodes = if g.sequential { Vec::new() } else { node_specs(&g.order, &g.view) };
+        let inputs: Vec<TokenStream> = if g.inputs.len() > 1 {
+            g.inputs
+                .iter()
+                .zip(&g.vocab)
+                .map(|((ident, shape), v)| {
+                    let (name, shape, indices) = (ident.unraw().to_string(), usizes(shape), option(v.map(|n| quote!(#n)).as_ref()));
+                    quote!(::keras::model::InputSpec { name: #name, shape: #shape, indices: #indices })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let (sequential, input_shape) = (g.sequential, usizes(&g.inputs[0].1));
+        quote!(::keras::model::SubModelSpec {
+            layer: #index, name: #name, sequential: #sequential, input_shape: #input_shape,
+            inputs: &[#(#inputs),*], layers: &[#(#inner_specs),*], nodes: &[#(#nodes),*], submodels: &[#(#inner_subs),*],
+        })
     }
 }
 

@@ -42,12 +42,17 @@ pub enum Op {
 /// A model used as a layer: its own checked graph, whose layers (from its first call on) live
 /// in the outer graph's `uniques` from `base` on, in the order of its own `uniques`.
 pub struct Sub {
+    /// Its struct's name (`Encoder`), for messages.
+    pub model: String,
     /// Its Keras class: `Sequential` or `Functional`.
     pub class: &'static str,
     /// Its graph (its `uniques` moved into the outer graph at the first call).
     pub graph: Graph,
     /// Where its layers start in the outer graph once it is called.
     pub base: Option<usize>,
+    /// The models nested in it (by their index among its layers) and the nodes of its graph
+    /// their calls end at: each of its calls calls them too.
+    pub nested_calls: Vec<(usize, Vec<usize>)>,
 }
 
 /// A layer of the model (called once or more).
@@ -74,8 +79,6 @@ pub struct Unique {
     pub params_arg: Option<(Expr, TokenStream)>,
     /// The variable it is bound to, if any.
     pub var: Option<String>,
-    /// The model (a unique of `Op::Model`) it is a layer of, when it is a nested model's.
-    pub group: Option<usize>,
 }
 
 /// One call of a layer.

@@ -292,6 +292,8 @@ pub struct SubModelSpec {
     pub layers: &'static [LayerSpec],
     /// Its calls (as [`Model::NODES`]; empty for a Sequential model).
     pub nodes: &'static [NodeSpec],
+    /// The models used as its layers (as [`Model::SUBMODELS`]).
+    pub submodels: &'static [SubModelSpec],
 }
 
 /// One call of a layer in a functional model: see [`Model::NODES`].

@@ -86,7 +86,7 @@ impl Meta {
             weights: std::borrow::Cow::Owned(weights),
             nodes: s.nodes,
             outputs: &[],
-            submodels: &[],
+            submodels: s.submodels,
         })
     }
 }
