@@ -62,6 +62,24 @@ functional! {
     }
 }
 
+functional! {
+    /// A functional model with two inputs, to be used as a layer.
+    pub struct Pair(p: [3], q: [2]) -> r {
+        let j = Concatenate()(p, q);
+        let r = Dense(4, tanh)(j);
+    }
+}
+
+functional! {
+    use Pair;
+    /// The pair model called on two of this model's tensors, named as the call says.
+    pub struct UsesPair(x: [3], y: [5]) -> out {
+        let q = Dense(2, name = "q_proj")(y);
+        let r = Pair(name = "joint")(x, q);
+        let out = Dense(1, name = "out")(r);
+    }
+}
+
 /// A tensor of the scenario `s` (`siamese`, `clf`) of the fixture.
 fn tensor(f: &Fixture, s: &str, key: &str) -> ArrayD<f32> {
     Fixture::tensor_of(&f.value(s)[key])
@@ -439,6 +457,55 @@ fn models_nest_two_levels_deep() {
         let keras: Vec<f32> = out.split_whitespace().map(|v| v.parse().unwrap()).collect();
         let ours: Vec<f32> = ours.iter().flat_map(|o| o.iter().copied()).collect();
         assert_close("Python Keras on our deep.keras", &keras, &ours, RTOL);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A functional model with two inputs, used as a layer under a name of its own: the same
+/// numbers as the model on its own, and a `.keras` file Python Keras reads as a nested
+/// functional model.
+#[test]
+fn a_functional_model_with_two_inputs_is_a_layer() {
+    let cpu = Cpu::default();
+    let names: Vec<&str> = <UsesPair as Model>::LAYERS.iter().map(|l| l.name).collect();
+    // Keras lists layers by depth: `y` feeds `q_proj`, so it is deeper than `x`.
+    assert_eq!(names, ["y", "x", "q_proj", "joint", "out"]);
+    assert_eq!(<UsesPair as Model>::LAYERS[3].class, "Functional");
+    let mut outer = UsesPair::new(&cpu);
+    let weights = outer.get_weights().unwrap();
+    // joint's weights are Pair's (its Dense), after q_proj's.
+    let mut pair = Pair::new(&cpu);
+    pair.set_weights(&weights[2..4]).unwrap();
+    let x = ArrayD::from_shape_vec(vec![4, 3], (0..12).map(|i| (i as f32 * 0.37).sin()).collect()).unwrap();
+    let y = ArrayD::from_shape_vec(vec![4, 5], (0..20).map(|i| (i as f32 * 0.21).cos()).collect()).unwrap();
+    let ours = outer.predict(&vec![x.clone(), y.clone()]).unwrap();
+    // By hand: q = y Wq + bq, r = Pair(x, q), out = r Wo + bo.
+    let wq = weights[0].view().into_dimensionality::<Ix2>().unwrap();
+    let q = y.view().into_dimensionality::<Ix2>().unwrap().dot(&wq) + &weights[1];
+    let r = pair.predict(&vec![x.clone(), q.into_dyn()]).unwrap();
+    let wo = weights[4].view().into_dimensionality::<Ix2>().unwrap();
+    let want = r.view().into_dimensionality::<Ix2>().unwrap().dot(&wo) + &weights[5];
+    assert_close("a nested functional model computes as on its own", ours.as_slice().unwrap(), want.as_slice().unwrap(), RTOL);
+
+    let dir = std::env::temp_dir().join(format!("keras-nested-pair-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("uses_pair.keras");
+    outer.save_keras(&path).unwrap();
+    let mut again = UsesPair::new(&cpu);
+    again.load_keras(&path).unwrap();
+    assert_all_close("uses_pair: our file read back", &again.get_weights().unwrap(), &weights, 0.0);
+    let script = format!(
+        "import numpy as np, keras\nm = keras.models.load_model({:?})\n\
+         j = m.get_layer('joint')\nassert type(j).__name__ == 'Functional', type(j)\n\
+         x = [np.array({:?}, dtype='float32').reshape(4, 3), np.array({:?}, dtype='float32').reshape(4, 5)]\n\
+         print(' '.join(repr(float(v)) for v in m.predict(x, verbose=0).ravel()))",
+        path.display().to_string(),
+        x.iter().copied().collect::<Vec<f32>>(),
+        y.iter().copied().collect::<Vec<f32>>()
+    );
+    if let Some(out) = common::python(&script) {
+        let keras: Vec<f32> = out.split_whitespace().map(|v| v.parse().unwrap()).collect();
+        assert_close("Python Keras on our uses_pair.keras", &keras, ours.as_slice().unwrap(), RTOL);
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -29,9 +29,10 @@ mod tests;
 /// # Grammar
 ///
 /// ```text
-/// sequential! { item+ }            one or more model types
+/// sequential! { use* item+ }       one or more model types
 /// sequential!(chain)               an expression: a model of that chain on the CPU
 ///
+/// use   := 'use' path ';'          a model made by sequential!/functional!, as a layer
 /// item  := attribute* visibility 'struct' Name '=' chain ';'
 /// chain := layer ('=>' layer)*
 /// layer := Kind '(' positional,* (keyword '=' value),* ')'
@@ -73,6 +74,26 @@ mod tests;
 ///   and `save_keras` / `load_keras`.
 ///
 /// # Examples
+///
+/// A model used as a layer of another:
+///
+/// ```
+/// use keras::prelude::*;
+///
+/// sequential! {
+///     pub struct Encoder = Input(6) => Dense(5, tanh) => Dense(4, relu);
+/// }
+/// sequential! {
+///     use Encoder;
+///     #[params(74)]
+///     pub struct Classifier = Input(6) => Encoder() => Dense(3, softmax);
+/// }
+///
+/// assert_eq!(Classifier::LAYER_NAMES, ["encoder", "dense_2"]);
+/// let model = Classifier::new(&Cpu::default());
+/// let p = model.predict_one(&[0.5; 6]);
+/// assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+/// ```
 ///
 /// ```
 /// use keras::prelude::*;
@@ -199,8 +220,9 @@ pub fn sequential(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
 /// # Grammar
 ///
 /// ```text
-/// functional! { item+ }
+/// functional! { use* item+ }
 ///
+/// use    := 'use' path ';'                             a model, as a layer (see sequential!)
 /// item   := attribute* visibility 'struct' Name '(' (input ':' shape),+ ')' '->' output '{' stmt* '}'
 /// output := name | '(' name,+ ')'                     one output, or several in order
 /// shape  := '[' dim (',' dim)* ']'                    the per-sample shape: [784], [28, 28, 1]
@@ -220,6 +242,11 @@ pub fn sequential(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
 /// - The output is the name after `->`, or several in parentheses, `-> (digit, size)`, each
 ///   named in Keras's terms by the layer that computes it. Every input and `let` must lead to
 ///   an output, and every layer bound must be called.
+/// - A model made by either macro is a layer after `use Name;`: `let z = Encoder()(x);`, or
+///   `let encoder = Encoder();` and `encoder(a)`, `encoder(b)` for one encoder shared by two
+///   inputs (as Keras calls one model object twice). A model with several inputs takes them in
+///   order, `Pair()(a, b)`; a model used as a layer has one output. See [`sequential!`] for
+///   its weights, names and files.
 /// - Checked at compile time, each at its tokens: the shapes a merge receives, a shared layer
 ///   called on a tensor its weights do not fit, unknown names, duplicate layer names, and the
 ///   `params =` / `#[params(N)]` counts.
@@ -265,6 +292,29 @@ pub fn sequential(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
 /// let mut model = model.compile(Adam::default(), "categorical_crossentropy", ["accuracy"])?;
 /// model.fit(&[left.view(), right.view(), meta.view()], &y, FitArgs::default().epochs(2).verbose(0))?;
 /// # Ok::<(), keras::Error>(())
+/// ```
+///
+/// A Sequential encoder shared by two inputs, as Keras calls one model on both:
+///
+/// ```
+/// use keras::prelude::*;
+///
+/// sequential! {
+///     pub struct Encoder = Input(6) => Dense(5, tanh) => BatchNormalization() => Dense(4, relu);
+/// }
+/// functional! {
+///     use Encoder;
+///     pub struct Twins(a: [6], b: [6]) -> same {
+///         let encoder = Encoder();
+///         let za = encoder(a);
+///         let zb = encoder(b);
+///         let joined = Concatenate()(za, zb);
+///         let same = Dense(1, sigmoid)(joined);
+///     }
+/// }
+///
+/// assert_eq!(Twins::LAYER_NAMES, ["a", "b", "encoder", "concatenate", "dense_2"]);
+/// assert_eq!(Twins::PARAMS, 79 + 9);
 /// ```
 ///
 /// Merging tensors of different shapes is a compile error at the merge:

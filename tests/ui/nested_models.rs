@@ -1,4 +1,17 @@
+use keras::layers::custom::{CustomLayer, Grads, Weights};
 use keras::prelude::*;
+
+#[derive(Default)]
+pub struct Keeper;
+
+impl<const D: usize> CustomLayer<D, D> for Keeper {
+    fn forward(&self, _: &Weights<'_>, _: &[f32], _: &mut [f32], _: bool) {}
+    fn backward(&self, _: &Weights<'_>, _: &[f32], _: &[f32], _: &[f32], _: Option<&mut [f32]>, _: &mut Grads<'_>) {}
+}
+
+sequential! {
+    struct WithCustom = Input(6) => Keeper() => Dense(2);
+}
 
 sequential! {
     struct Encoder = Input(6) => Dense(4, relu);
@@ -45,6 +58,11 @@ functional! {
     struct Heads(a: [6]) -> y {
         let y = TwoHeads()(a);
     }
+}
+
+sequential! {
+    use WithCustom;
+    struct UsesCustom = Input(6) => WithCustom() => Dense(1);
 }
 
 sequential! {
