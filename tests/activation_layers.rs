@@ -49,7 +49,7 @@ fn each_activation_layer_outputs_what_keras_outputs() {
         let mut model = M::create(&Cpu::default()).unwrap();
         let init = f.weights("weights_init");
         model.set_weights(&init[..M::WEIGHTS.len()]).unwrap();
-        let got = model.predict(&f.tensor("x")).unwrap();
+        let got = model.predict_joined(&f.tensor("x")).unwrap();
         let want = Fixture::tensor_of(&f.value("layer_outputs_before")[layer]);
         assert_eq!(got.shape()[1..], want.shape()[1..], "{fixture}: layer {layer}");
         assert_close(&format!("{fixture}: layer {layer}"), got.as_slice().unwrap(), want.as_slice().unwrap(), RTOL);

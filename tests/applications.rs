@@ -54,7 +54,7 @@ fn matches_keras<M: Model<Backend = Cpu>>(what: &str, weights: &Path, case: &Val
     for (s, want) in case["predictions"].as_array().unwrap().iter().enumerate() {
         let shape: Vec<usize> = std::iter::once(1).chain(M::INPUT_SHAPE.iter().copied()).collect();
         let x = keras::ndarray::ArrayD::from_shape_vec(shape, inputs(M::INPUT_SIZE, s)).unwrap();
-        let got = model.predict(&x).unwrap().into_iter().collect::<Vec<f32>>();
+        let got = model.predict_joined(&x).unwrap().into_iter().collect::<Vec<f32>>();
         let err = assert_close(&format!("{what}, sample {s}"), &got, &post(&floats(want)), rtol);
         eprintln!("{what} sample {s}: relative error {err:.2e}");
     }

@@ -364,7 +364,7 @@ fn convolution_family_save_keras_round_trips_into_python_keras() {
         let mut back = M::create(&Cpu::default()).unwrap();
         back.load_keras(&path).unwrap();
         assert_eq!(back.get_weights().unwrap(), model.get_weights().unwrap(), "{name}");
-        let y = model.predict(&x).unwrap();
+        let y = model.predict_joined(&x).unwrap();
         let script = format!(
             "import numpy as np, keras\nm = keras.models.load_model({:?})\nx = np.array({:?}, dtype='float32').reshape({:?})\n\
              print(' '.join(repr(float(v)) for v in m.predict(x, verbose=0).ravel()))",

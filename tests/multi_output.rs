@@ -80,9 +80,14 @@ fn fit_with_validation_matches_keras() {
     assert_eq!(outputs[1].shape(), [12, 1]);
     assert_close("predict digit", outputs[0].as_slice().unwrap(), f.tensor("predict_digit").as_slice().unwrap(), RTOL);
     assert_close("predict size", outputs[1].as_slice().unwrap(), f.tensor("predict_size").as_slice().unwrap(), RTOL);
-    // `predict` has them side by side; `predict_one` returns one array per output.
-    let joined = model.predict(&vx).unwrap();
+    // `predict` returns one array per output, as Keras's list (and `predict_on_batch` too);
+    // `predict_joined` has them side by side; `predict_one` returns a tuple.
+    let listed: Vec<ArrayD<f32>> = model.predict(&vx).unwrap();
+    assert_eq!(listed, outputs);
+    assert_eq!(model.predict_on_batch(&vx).unwrap().len(), 2);
+    let joined = model.predict_joined(&vx).unwrap();
     assert_eq!(joined.shape(), [12, 4]);
+    assert_eq!(joined.column(3).to_vec(), outputs[1].iter().copied().collect::<Vec<f32>>());
     let sample = vx.clone().into_dimensionality::<Ix4>().unwrap();
     let first: Vec<f32> = sample.slice(keras::ndarray::s![0, .., .., ..]).iter().copied().collect();
     let (digit, size) = model.model().predict_one(first.as_slice().try_into().unwrap());

@@ -471,7 +471,7 @@ fn a_functional_model_with_two_inputs_is_a_layer() {
     // Keras lists layers by depth: `y` feeds `q_proj`, so it is deeper than `x`.
     assert_eq!(names, ["y", "x", "q_proj", "joint", "out"]);
     assert_eq!(<UsesPair as Model>::LAYERS[3].class, "Functional");
-    let mut outer = UsesPair::new(&cpu);
+    let outer = UsesPair::new(&cpu);
     let weights = outer.get_weights().unwrap();
     // joint's weights are Pair's (its Dense), after q_proj's.
     let mut pair = Pair::new(&cpu);

@@ -79,7 +79,7 @@ fn adapt_matches_keras() {
         let mut weights = got;
         weights[3..].clone_from_slice(&want[3..]);
         model.set_weights(&weights).unwrap();
-        let pred = model.predict(&f.tensor("x")).unwrap();
+        let pred = model.predict_joined(&f.tensor("x")).unwrap();
         assert_close(
             &format!("{name}: forward after adapt"),
             pred.as_slice().unwrap(),

@@ -744,6 +744,11 @@ pub fn expand(decl: &Decl<'_>, m: &Graph) -> TokenStream {
         output: usizes(out_shape),
         in_size,
         out_size,
+        predictions: if several {
+            quote!(::std::vec::Vec<::keras::ndarray::ArrayD<f32>>)
+        } else {
+            quote!(::keras::ndarray::Array<f32, #out_dim>)
+        },
         out_dim,
         layer_names,
         input_element: if n_in == 1 && m.vocab[0].is_some() { quote!(i32) } else { quote!(f32) },
@@ -1131,6 +1136,8 @@ pub struct Emit {
     pub in_size: usize,
     pub out_size: usize,
     pub out_dim: TokenStream,
+    /// `Model::Predictions`.
+    pub predictions: TokenStream,
     pub layer_names: Vec<String>,
     pub input_element: TokenStream,
     pub input_indices: TokenStream,
@@ -1177,6 +1184,7 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
         in_size,
         out_size,
         out_dim,
+        predictions,
         layer_names,
         input_element,
         input_indices,
@@ -1313,6 +1321,7 @@ pub fn emit(decl: &Decl<'_>, e: &Emit) -> TokenStream {
         impl<#bk: ::keras::Backend> ::keras::model::Model for #ident<#bk> {
             type Backend = #bk;
             type OutputDim = #out_dim;
+            type Predictions = #predictions;
             type InputElement = #input_element;
             const NAME: &'static str = #name;
             const INPUT_SHAPE: &'static [usize] = #input;
@@ -1430,6 +1439,7 @@ pub fn stub(decl: &Decl<'_>) -> TokenStream {
         impl<#bk: ::keras::Backend> ::keras::model::Model for #ident<#bk> {
             type Backend = #bk;
             type OutputDim = ::keras::ndarray::IxDyn;
+            type Predictions = ::keras::ndarray::ArrayD<f32>;
             type InputElement = f32;
             const NAME: &'static str = #name;
             const INPUT_SHAPE: &'static [usize] = &[];

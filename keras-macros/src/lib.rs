@@ -261,7 +261,7 @@ pub fn sequential(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
 /// takes a loss per output at `compile` (and `loss_weights`, metrics per output with
 /// `keras::metrics::on`), one target array per output in `fit` and `evaluate`
 /// (`&(digit.view(), size.view())`), logs Keras's keys (`digit_loss`, `val_size_mae`, ..),
-/// and `predict_outputs` / `predict_one` return one array per output.
+/// and `predict` returns one array per output (Keras's list), `predict_one` a tuple.
 ///
 /// # Example
 ///

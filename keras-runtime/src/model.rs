@@ -143,8 +143,12 @@ impl std::fmt::Display for ConfigValue {
 pub trait Model: Sized + Send + 'static {
     /// The device the model lives on.
     type Backend: Backend;
-    /// The dimensionality of `predict`'s result (batch axis included).
+    /// The dimensionality of the model's output (batch axis included; several outputs side by
+    /// side, `[N, OUTPUT_SIZE]`).
     type OutputDim: ndarray::Dimension;
+    /// What `predict` returns: `Array<f32, OutputDim>` for a model with one output, and one
+    /// array per output, `Vec<ArrayD<f32>>`, for a model with several (Keras's list).
+    type Predictions: Predictions;
     /// The element type of one input value in the allocation-free `predict_one`: `f32`, or `i32`
     /// (ids) for a model whose first layer is an `Embedding`.
     type InputElement: Copy + Send + Sync + 'static;
@@ -201,8 +205,9 @@ pub trait Model: Sized + Send + 'static {
     const NODES: &'static [NodeSpec] = &[];
     /// A model with several outputs (a functional model's `-> (a, b)`): each output's name (the
     /// layer that computes it), per-sample shape and slots, in the order the model returns them.
-    /// `predict` then returns the outputs side by side, `[a | b]` per sample (`OUTPUT_SHAPE` is
-    /// `[OUTPUT_SIZE]`, and [`crate::train::Network::predict_outputs`] splits them), and
+    /// `predict` then returns one array per output ([`Model::Predictions`]; the model's own
+    /// output is them side by side, `[a | b]` per sample, and `OUTPUT_SHAPE` is
+    /// `[OUTPUT_SIZE]`, as [`crate::train::Network::predict_joined`] returns them), and
     /// training takes one target array per output. Empty for a model with one output.
     const OUTPUTS: &'static [OutputSpec] = &[];
     /// The models used as layers of this one (`use Encoder;` in the macro), each one entry of
@@ -235,6 +240,45 @@ pub trait Model: Sized + Send + 'static {
     /// The backward pass after a training `forward` on the same `x`: reads the loss gradient
     /// from slot `OUTPUT_GRAD_SLOT` and writes the gradients of every trainable parameter.
     fn backward(core: &mut ModelCore<Self::Backend>, x: <Self::Backend as Device>::View<'_>, batch: usize);
+}
+
+/// What `predict` returns for a model: see [`Model::Predictions`].
+pub trait Predictions: Sized {
+    /// The predictions from the model's outputs side by side (one row per sample), each output
+    /// as `outputs` places it (empty for a model with one output).
+    fn from_joined<D: ndarray::Dimension>(joined: ndarray::Array<f32, D>, outputs: &[OutputSpec]) -> Result<Self>;
+}
+
+impl<E: ndarray::Dimension> Predictions for ndarray::Array<f32, E> {
+    /// The model's one output.
+    fn from_joined<D: ndarray::Dimension>(joined: ndarray::Array<f32, D>, _: &[OutputSpec]) -> Result<Self> {
+        let shape = joined.shape().to_vec();
+        joined
+            .into_dimensionality::<E>()
+            .map_err(|_| Error::Config(format!("predictions of shape {shape:?} are not {} axes", E::NDIM.unwrap_or(0))))
+    }
+}
+
+impl Predictions for Vec<ndarray::ArrayD<f32>> {
+    /// One array per output, in the model's order, each `(N, ..its shape)`.
+    fn from_joined<D: ndarray::Dimension>(joined: ndarray::Array<f32, D>, outputs: &[OutputSpec]) -> Result<Self> {
+        let joined = joined.into_dyn();
+        if outputs.is_empty() {
+            return Ok(vec![joined]);
+        }
+        let n = joined.shape()[0];
+        let mut at = 0;
+        outputs
+            .iter()
+            .map(|o| {
+                let part = joined.slice(ndarray::s![.., at..at + o.len()]).to_owned();
+                at += o.len();
+                let mut shape = vec![n];
+                shape.extend_from_slice(o.shape);
+                part.into_shape_with_order(ndarray::IxDyn(&shape)).map_err(|e| Error::Config(format!("output `{}`: {e}", o.name)))
+            })
+            .collect()
+    }
 }
 
 /// One named input of a model with several: see [`Model::INPUTS`].

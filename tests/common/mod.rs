@@ -240,7 +240,7 @@ pub fn run_fixture_on<M: keras::Model>(device: &M::Backend, name: &str, rtol: f6
     let batch = f.usize(&["fit", "batch_size"]).min(x[0].shape()[0]);
     let first = |a: &ArrayD<f32>| a.slice_axis(Axis(0), Slice::from(0..batch)).to_owned();
     let x_first: Vec<ArrayD<f32>> = x.iter().map(first).collect();
-    let pred = model.predict(&x).unwrap();
+    let pred = model.predict_joined(&x).unwrap();
     let mut worst =
         assert_close(&format!("{name} forward_before"), pred.as_slice().unwrap(), f.tensor("forward_before").as_slice().unwrap(), rtol);
     let mut model = compile_as_fixture(model, &f);
@@ -254,7 +254,7 @@ pub fn run_fixture_on<M: keras::Model>(device: &M::Backend, name: &str, rtol: f6
     let history = model.fit(&x, &y, FitArgs::default().epochs(epochs).batch_size(batch).shuffle(false).verbose(0)).unwrap();
     worst = worst.max(assert_close(&format!("{name} history.loss"), history.loss(), &f.history_loss(), rtol));
     worst = worst.max(assert_all_close(&format!("{name} weights_after"), &model.get_weights().unwrap(), &f.weights("weights_after"), rtol));
-    let pred = model.predict(&x).unwrap();
+    let pred = model.predict_joined(&x).unwrap();
     worst = worst.max(assert_close(
         &format!("{name} forward_after"),
         pred.as_slice().unwrap(),

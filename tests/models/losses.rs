@@ -70,7 +70,7 @@ pub fn run_on<M: Model>(device: &M::Backend, name: &str) -> f64 {
     let y = f.tensor("y");
     let forward = f.tensor("forward_before");
     let mut worst = 0.0f64;
-    let pred = model.predict(&x).unwrap();
+    let pred = model.predict_joined(&x).unwrap();
     worst = worst.max(assert_close(&format!("{name} forward_before"), pred.as_slice().unwrap(), forward.as_slice().unwrap(), RTOL));
 
     let config = loss_config(&f);
@@ -99,7 +99,7 @@ pub fn run_on<M: Model>(device: &M::Backend, name: &str) -> f64 {
     let history = model.fit(&x, &y, args).unwrap();
     worst = worst.max(assert_close(&format!("{name} history.loss"), history.loss(), &f.history_loss(), RTOL));
     worst = worst.max(assert_all_close(&format!("{name} weights_after"), &model.get_weights().unwrap(), &f.weights("weights_after"), RTOL));
-    let pred = model.predict(&x).unwrap();
+    let pred = model.predict_joined(&x).unwrap();
     worst = worst.max(assert_close(
         &format!("{name} forward_after"),
         pred.as_slice().unwrap(),

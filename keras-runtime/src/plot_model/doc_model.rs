@@ -20,6 +20,7 @@ pub struct TwoTowers(keras_runtime::model::ModelCore<keras_runtime::Cpu>);
 impl keras_runtime::Model for TwoTowers {
     type Backend = keras_runtime::Cpu;
     type OutputDim = keras_runtime::ndarray::Ix2;
+    type Predictions = keras_runtime::ndarray::Array2<f32>;
     type InputElement = f32;
     const NAME: &'static str = "two_towers";
     const INPUT_SHAPE: &'static [usize] = &[9];

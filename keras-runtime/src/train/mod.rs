@@ -24,7 +24,7 @@ use crate::datasets::Dataset;
 use crate::distribution::{DataParallel, Shard};
 use crate::losses::{IntoLosses, LossSpec};
 use crate::metrics::{IntoMetric, ResolvedMetric};
-use crate::model::{Arena, Model};
+use crate::model::{Arena, Model, Predictions};
 use crate::optimizers::{IntoOptimizer, Optimizer};
 use crate::summary::Summary;
 use crate::{Error, Result};
@@ -111,25 +111,31 @@ pub trait Network: Sized {
     /// The model, mutably.
     fn model_mut(&mut self) -> &mut Self::Model;
 
-    /// Predictions for every sample of `x`, in batches of 32 (Keras's default), inference mode.
-    /// Takes `&self`: threads sharing a model (`Arc<Model>`) predict at once, each in a
-    /// workspace of its own.
-    fn predict<X: Inputs + ?Sized>(&self, x: &X) -> Result<Array<f32, <Self::Model as Model>::OutputDim>> {
+    /// Predictions for every sample of `x`, in batches of 32 (Keras's default), inference mode:
+    /// an array for a model with one output, one array per output (in the model's order, as
+    /// Keras's list) for a model with several ([`Model::Predictions`]). Takes `&self`: threads
+    /// sharing a model (`Arc<Model>`) predict at once, each in a workspace of its own.
+    fn predict<X: Inputs + ?Sized>(&self, x: &X) -> Result<<Self::Model as Model>::Predictions> {
+        Predictions::from_joined(self.predict_joined(x)?, <Self::Model as Model>::OUTPUTS)
+    }
+
+    /// [`Network::predict`] with the outputs side by side, `[a | b]` per sample (`(N,
+    /// OUTPUT_SIZE)` for a model with several outputs).
+    fn predict_joined<X: Inputs + ?Sized>(&self, x: &X) -> Result<Array<f32, <Self::Model as Model>::OutputDim>> {
         predict_batched(self.model(), x, 32)
     }
 
-    /// Predictions as one array per output, in the model's order (Keras's `predict` of a model
-    /// with several outputs); one array for a model with one output. `predict` returns the
-    /// outputs side by side, `[a | b]` per sample; this splits them.
+    /// Predictions as one array per output, in the model's order, whatever the model's number
+    /// of outputs (one array for a model with one): for code generic over models.
     fn predict_outputs<X: Inputs + ?Sized>(&self, x: &X) -> Result<Vec<ArrayD<f32>>> {
-        split_outputs::<Self::Model>(self.predict(x)?.into_dyn())
+        Predictions::from_joined(self.predict_joined(x)?, <Self::Model as Model>::OUTPUTS)
     }
 
-    /// Predictions for `x` computed as a single batch.
-    fn predict_on_batch<X: Inputs + ?Sized>(&self, x: &X) -> Result<Array<f32, <Self::Model as Model>::OutputDim>> {
+    /// Predictions for `x` computed as a single batch (as [`Network::predict`] returns them).
+    fn predict_on_batch<X: Inputs + ?Sized>(&self, x: &X) -> Result<<Self::Model as Model>::Predictions> {
         let x = input_table(x, <Self::Model as Model>::INPUTS, "x")?;
         let rows = x.rows();
-        predict_table(self.model(), &x, rows)
+        Predictions::from_joined(predict_table(self.model(), &x, rows)?, <Self::Model as Model>::OUTPUTS)
     }
 
     /// Keras's `summary()` table; `println!("{}", model.summary())`.
@@ -278,7 +284,7 @@ impl<M: Model> Network for Compiled<M> {
 
     /// Predictions for every sample of `x`, in batches of 32; in a data-parallel job each rank
     /// predicts its share of the samples and every rank gets all of them.
-    fn predict<X: Inputs + ?Sized>(&self, x: &X) -> Result<Array<f32, M::OutputDim>> {
+    fn predict_joined<X: Inputs + ?Sized>(&self, x: &X) -> Result<Array<f32, M::OutputDim>> {
         let Some(parallel) = self.parallel.clone() else { return predict_batched(&self.model, x, 32) };
         // Every step is taken by every rank: checks agreed, then the same data, then the rows.
         let x =
@@ -666,7 +672,7 @@ impl<M: Model> Compiled<M> {
 
     /// Predictions for every batch of a [`Dataset`] (its targets, if any, are ignored), in the
     /// dataset's order.
-    pub fn predict_dataset<D: Dataset + ?Sized>(&self, data: &mut D) -> Result<Array<f32, M::OutputDim>> {
+    pub fn predict_dataset<D: Dataset + ?Sized>(&self, data: &mut D) -> Result<M::Predictions> {
         let mut out = Vec::new();
         let mut rows = 0;
         for index in 0..data.len() {
@@ -682,7 +688,7 @@ impl<M: Model> Compiled<M> {
         if rows == 0 {
             return Err(Error::Empty { what: "the dataset (no samples)".to_string() });
         }
-        output_array::<M>(rows, out)
+        Predictions::from_joined(output_array::<M>(rows, out)?, M::OUTPUTS)
     }
 
     /// The loss and metrics on `x` and `y`, in batches of 32, inference mode.
@@ -1425,25 +1431,6 @@ impl<M: Model> Engine for Compiled<M> {
         }
         Ok(())
     }
-}
-
-/// Predictions of model `M` (its outputs side by side) as one array per output.
-pub(crate) fn split_outputs<M: Model>(joined: ArrayD<f32>) -> Result<Vec<ArrayD<f32>>> {
-    if M::OUTPUTS.is_empty() {
-        return Ok(vec![joined]);
-    }
-    let n = joined.shape()[0];
-    let mut at = 0;
-    M::OUTPUTS
-        .iter()
-        .map(|o| {
-            let part = joined.slice(ndarray::s![.., at..at + o.len()]).to_owned();
-            at += o.len();
-            let mut shape = vec![n];
-            shape.extend_from_slice(o.shape);
-            part.into_shape_with_order(IxDyn(&shape)).map_err(|e| Error::Config(format!("output `{}`: {e}", o.name)))
-        })
-        .collect()
 }
 
 /// A dataset's batch holds one target array: a model with several outputs trains on arrays.
