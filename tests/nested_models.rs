@@ -80,6 +80,39 @@ functional! {
     }
 }
 
+sequential! {
+    /// Only a dropout: its mask is the whole output.
+    pub struct DropEnc = Input(512) => Dropout(0.5);
+}
+
+functional! {
+    use DropEnc;
+    /// One dropout model called twice on one tensor, and a second one after it: every call
+    /// draws a mask of its own.
+    pub struct Drops(a: [512]) -> out {
+        let e = DropEnc();
+        let za = e(a);
+        let zb = e(a);
+        let d = Subtract()(za, zb);
+        let again = DropEnc()(d);
+        let out = Dense(1, use_bias = false)(again);
+    }
+}
+
+functional! {
+    /// A functional model with one input, to be used in a chain.
+    pub struct FEnc(p: [6]) -> r {
+        let h = Dense(5, tanh)(p);
+        let r = Dense(4)(h);
+    }
+}
+
+sequential! {
+    use FEnc;
+    /// A functional model inside a Sequential.
+    pub struct SeqOfF = Input(6) => FEnc() => Dense(2);
+}
+
 /// A tensor of the scenario `s` (`siamese`, `clf`) of the fixture.
 fn tensor(f: &Fixture, s: &str, key: &str) -> ArrayD<f32> {
     Fixture::tensor_of(&f.value(s)[key])
@@ -507,5 +540,103 @@ fn a_functional_model_with_two_inputs_is_a_layer() {
         let keras: Vec<f32> = out.split_whitespace().map(|v| v.parse().unwrap()).collect();
         assert_close("Python Keras on our uses_pair.keras", &keras, ours.as_slice().unwrap(), RTOL);
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Each call of a nested model, and each nested model, draws its own dropout mask: two calls of
+/// one dropout model on one tensor differ (their difference is zero only where both masks
+/// agree, about half the time), and a second dropout model masks about half of what is left.
+#[test]
+fn nested_dropouts_draw_masks_of_their_own() {
+    let cpu = Cpu::default();
+    let mut model = Drops::new(&cpu).compile(Sgd::new(0.1), "mse", [] as [&str; 0]).unwrap();
+    let x = ArrayD::from_elem(vec![1, 512], 1.0f32);
+    let y = ArrayD::from_elem(vec![1, 1], 1.0f32);
+    let (_, grads) = model.gradients(&x, &y).unwrap();
+    let kernel = &grads[0];
+    let zeros = kernel.iter().filter(|g| **g == 0.0).count() as f64 / kernel.len() as f64;
+    // d = 0 where the two masks agree (p = 0.5); the second dropout zeroes half the rest.
+    assert!((0.65..0.85).contains(&zeros), "zero fraction of the gradient {zeros}, want about 0.75");
+}
+
+/// A functional model inside a Sequential: its `.keras` file (the nested model's one input and
+/// output written as Keras writes them) loads in Python Keras, which predicts as we do; a file
+/// of ours loads back.
+#[test]
+fn a_functional_model_inside_a_sequential() {
+    let cpu = Cpu::default();
+    let model = SeqOfF::new(&cpu);
+    assert_eq!(<SeqOfF as Model>::LAYERS[0].class, "Functional");
+    let x = ArrayD::from_shape_vec(vec![3, 6], (0..18).map(|i| (i as f32 * 0.3).sin()).collect()).unwrap();
+    let ours = model.predict(&x).unwrap();
+    let dir = std::env::temp_dir().join(format!("keras-nested-seqf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("seq_of_f.keras");
+    model.save_keras(&path).unwrap();
+    let mut again = SeqOfF::new(&cpu);
+    again.load_keras(&path).unwrap();
+    assert_all_close("seq_of_f: our file read back", &again.get_weights().unwrap(), &model.get_weights().unwrap(), 0.0);
+    let script = format!(
+        "import numpy as np, keras\nm = keras.models.load_model({:?})\n\
+         assert type(m.layers[0]).__name__ == 'Functional', type(m.layers[0])\n\
+         x = np.array({:?}, dtype='float32').reshape(3, 6)\nprint(' '.join(repr(float(v)) for v in m.predict(x, verbose=0).ravel()))",
+        path.display().to_string(),
+        x.iter().copied().collect::<Vec<f32>>()
+    );
+    if let Some(out) = common::python(&script) {
+        let keras: Vec<f32> = out.split_whitespace().map(|v| v.parse().unwrap()).collect();
+        assert_close("Python Keras on our seq_of_f.keras", &keras, ours.as_slice().unwrap(), RTOL);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Keras's legacy `.h5` (`model.save("m.h5")`) lists a nested model's trainable weights before
+/// its non-trainable ones: they load in our order, the BatchNormalization statistics where they
+/// belong. Python Keras writes the file from ours (when it is installed).
+#[test]
+fn a_legacy_h5_file_with_a_nested_model() {
+    let f = Fixture::load("nested");
+    let x = tensor(&f, "clf", "x");
+    let after = tensors(&f, "clf", "weights_after");
+    let mut model = Clf::new(&Cpu::default());
+    model.load_keras(fixture_path("nested_seq.keras")).unwrap();
+    let dir = std::env::temp_dir().join(format!("keras-nested-h5-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (keras_file, h5) = (fixture_path("nested_seq.keras"), dir.join("clf.h5"));
+    let script = format!(
+        "import keras\nm = keras.models.load_model({keras_file:?})\nm.save({:?})\n\
+         import h5py\nprint(' '.join(n.decode() if isinstance(n, bytes) else n for n in h5py.File({:?})['model_weights/encoder'].attrs['weight_names']))",
+        h5.display().to_string(),
+        h5.display().to_string()
+    );
+    if let Some(out) = common::python(&script) {
+        // The file's order: every trainable weight of the encoder first.
+        assert!(out.trim().ends_with("dense_1/bias batch_normalization/moving_mean batch_normalization/moving_variance"), "{out}");
+        let mut legacy = Clf::new(&Cpu::default());
+        legacy.load_keras(&h5).unwrap();
+        assert_all_close("clf from Keras's legacy .h5", &legacy.get_weights().unwrap(), &after, 0.0);
+        let pred = legacy.predict(&x).unwrap();
+        assert_close("clf predict from the legacy .h5", pred.as_slice().unwrap(), tensor(&f, "clf", "predict").as_slice().unwrap(), RTOL);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A `.weights.h5` file whose nested model has a layer this model's does not is refused, as one
+/// with an extra layer at the top is.
+#[test]
+fn a_weights_file_with_an_extra_nested_layer_is_refused() {
+    sequential! {
+        pub struct Encoder3 = Input(6) => Dense(5, tanh) => BatchNormalization() => Dense(4, relu) => Dense(4);
+    }
+    sequential! {
+        use Encoder3;
+        pub struct Clf3 = Input(6) => Encoder3(name = "encoder") => Dense(3, softmax);
+    }
+    let dir = std::env::temp_dir().join(format!("keras-nested-extra-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("extra.weights.h5");
+    Clf3::new(&Cpu::default()).save_weights(&path).unwrap();
+    let err = Clf::new(&Cpu::default()).load_weights(&path).unwrap_err().to_string();
+    assert!(err.contains("layers/sequential/layers/dense_2"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -18,6 +18,10 @@ use std::collections::HashMap;
 use syn::spanned::Spanned;
 use syn::{Attribute, Expr, ExprLit, Lit};
 
+/// Where the random keys of a nested model's layers start (a chain keys its layers by
+/// position, a graph by call; a nested model's calls come after both).
+const NESTED_KEYS: usize = 1 << 24;
+
 /// Which macro's model is checked: the grammar differs (a chain with `Input` and `in = ..`, or
 /// a body of `let`s over named inputs), and so do some messages.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -92,17 +96,10 @@ impl Checker {
         for r in models {
             self.known.push(Box::leak(r.name.to_string().into_boxed_str()));
             let Some((g, _)) = nest::lower(r) else { continue };
-            for u in g.uniques.iter().filter(|u| !matches!(u.op, Op::Model(_))) {
-                let base = Layer::snake(u.class);
-                let taken = if u.name == base {
-                    Some(1)
-                } else {
-                    u.name.strip_prefix(&format!("{base}_")).and_then(|n| n.parse::<usize>().ok()).map(|n| n + 1)
-                };
-                if let Some(n) = taken {
-                    let c = self.counters.entry(base).or_insert(0);
-                    *c = (*c).max(n);
-                }
+            // Each layer named by default took a number of its class's counter (its nested
+            // models' layers too); a name given does not, as in Keras.
+            for u in g.uniques.iter().filter(|u| u.auto_named && !matches!(u.op, Op::Model(_))) {
+                *self.counters.entry(Layer::snake(u.class)).or_insert(0) += 1;
             }
         }
         self.models = models.to_vec();
@@ -140,19 +137,33 @@ impl Checker {
         let class_name = call.kind.to_string();
         if let Some(r) = self.models.iter().find(|r| r.name == class_name && call.path.is_none()) {
             let class: &'static str = Box::leak(class_name.clone().into_boxed_str());
-            let args = bind(class, call, &[], 0, true, diag);
-            if let Some(a) = args.input {
-                diag.error(a, format!("`in` is not given to a model used as a layer: `{class_name}`'s input shape is its own"));
-            }
-            if let Some(a) = args.params {
-                diag.error(
-                    a,
-                    format!("`params` is not given to a model used as a layer: give `{class_name}` `#[params(N)]` where it is made"),
-                );
+            // A model is made as it is: only its name is given where it is used.
+            let mut args = catalog::Args { values: Vec::new(), input: None, name: None, params: None };
+            for a in &call.args {
+                match a.key().map(|k| k.to_string()).as_deref() {
+                    Some("name") if args.name.is_some() => diag.error(a, "`name` is given twice"),
+                    Some("name") => args.name = Some(a),
+                    Some("in") => diag.error(a, format!("`in` is not given to a model used as a layer: `{class_name}`'s input shape is its own")),
+                    Some("params") => diag.error(
+                        a,
+                        format!("`params` is not given to a model used as a layer: give `{class_name}` `#[params(N)]` where it is made"),
+                    ),
+                    _ => diag.error(
+                        a,
+                        format!("a model used as a layer takes only `name = \"..\"`: `{class_name}`'s layers and their arguments are where it is made"),
+                    ),
+                }
             }
             let op = match nest::lower(r) {
                 None => {
                     diag.error(&call.kind, format!("model `{class_name}` does not compile: fix its own errors first"));
+                    None
+                }
+                Some((g, _)) if g.uniques.iter().any(|u| u.class == "Lambda") => {
+                    diag.error(
+                        &call.kind,
+                        format!("model `{class_name}` has a Lambda layer, whose function would be looked up here, not where `{class_name}` is made: a model used as a layer has no Lambda"),
+                    );
                     None
                 }
                 Some((g, _)) if g.uniques.iter().any(|u| u.custom.is_some()) => {
@@ -246,6 +257,7 @@ impl Checker {
             return None;
         }
         let given = args.name.map(|a| (&a.value, a.to_token_stream()));
+        let auto_named = given.is_none();
         let name_at = args.name.map(|a| a.to_token_stream()).unwrap_or_else(|| call.to_token_stream());
         let name = match name_from(given, class, &mut self.counters, diag) {
             Some(name) => name,
@@ -301,6 +313,7 @@ impl Checker {
             at: call.to_token_stream(),
             params_arg,
             var: None,
+            auto_named,
         });
         Some(Made { unique: Some(self.uniques.len() - 1) })
     }
@@ -425,6 +438,12 @@ impl Checker {
         Some(Src::Node(node))
     }
 
+    /// The layer that computes node `j`'s output in Keras's view: a nested model's, for the
+    /// output of one of its calls.
+    pub fn layer_of(&self, j: usize) -> usize {
+        self.view_of[j].map_or(self.nodes[j].unique, |v| self.views[v].unique)
+    }
+
     /// A tensor as the view refers to it.
     fn view_src(&self, s: Src) -> Src {
         match s {
@@ -471,12 +490,15 @@ impl Checker {
                 match srcs[k] {
                     Src::Input(o) => self.vocab[o] = Some(self.vocab[o].map_or(v, |w| w.min(v))),
                     Src::Node(_) => {
-                        diag.error(
-                            shapes[k].0,
-                            format!(
-                                "model `{name}` starts with an Embedding, which reads integer ids: call it on one of this model's inputs"
-                            ),
+                        let msg = format!(
+                            "model `{name}` starts with an Embedding, which reads integer ids: call it on one of this model's inputs"
                         );
+                        // A chain's tensor has no name: the message points at the model's call.
+                        if chain {
+                            diag.error(at, msg);
+                        } else {
+                            diag.error(shapes[k].0, msg);
+                        }
                         return None;
                     }
                 }
@@ -518,6 +540,15 @@ impl Checker {
                     Src::Node(i) => Src::Node(map[i]),
                 })
                 .collect();
+            // Its own key for random draws (a Dropout's mask): each call of a nested model, and
+            // each model, draws its own, past every position a chain gives its layers.
+            let runtime = match (&self.uniques[base + iu].op, runtime) {
+                (Op::Layer(layer), Some(_)) => {
+                    let input = self.shape(inputs[0]).expect("a nested model's tensors have shapes").clone();
+                    Some(layer.runtime(&input, &output, NESTED_KEYS + node))
+                }
+                (_, runtime) => runtime,
+            };
             self.uniques[base + iu].calls.push(node);
             self.uniques[base + iu].output = Some(output.clone());
             self.nodes.push(Node { unique: base + iu, inputs, output, runtime, var: var.clone() });

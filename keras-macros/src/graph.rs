@@ -79,6 +79,8 @@ pub struct Unique {
     pub params_arg: Option<(Expr, TokenStream)>,
     /// The variable it is bound to, if any.
     pub var: Option<String>,
+    /// Whether its name is the default one (which takes a number of its class's counter).
+    pub auto_named: bool,
 }
 
 /// One call of a layer.

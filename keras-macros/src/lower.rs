@@ -407,8 +407,8 @@ pub fn functional(item: &FItem, diag: &mut Diag, models: &[Resolved]) -> Option<
     // Keras names an output by the layer that computes it: two calls of one layer would be two
     // outputs of one name (in the logs, the losses by name, the `.keras` file).
     for (k, &j) in outputs.iter().enumerate() {
-        if let Some(&i) = outputs[..k].iter().find(|&&i| c.nodes[i].unique == c.nodes[j].unique) {
-            let layer = &c.uniques[c.nodes[j].unique].name;
+        if let Some(&i) = outputs[..k].iter().find(|&&i| c.layer_of(i) == c.layer_of(j)) {
+            let layer = &c.uniques[c.layer_of(j)].name;
             let (a, b) = (&c.nodes[i].var, &c.nodes[j].var);
             let at = item.outputs.iter().find(|o| *o == b).unwrap_or(b);
             diag.error(

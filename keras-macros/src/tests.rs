@@ -428,3 +428,102 @@ mod graphs {
         assert_eq!(concat_axis(-3, 2), None);
     }
 }
+
+/// Models used as layers: the preamble, the callback, the items' tokens, Keras's name counters.
+mod nesting {
+    use crate::diag::Diag;
+    use crate::lower;
+    use crate::nest::{Resolved, callback, export, preamble, split_items};
+    use crate::parse::{Input, parse};
+    use proc_macro2::TokenStream;
+    use quote::quote;
+
+    #[test]
+    fn the_preamble_is_split_off() {
+        let (p, rest) = preamble(quote! {
+            @model Enc = sequential { struct Enc = Input(2) => Dense(1); }
+            use Enc;
+            use crate::nets::Dec;
+            pub struct Net = Input(2) => Enc() => Dense(1);
+        })
+        .unwrap();
+        assert_eq!(p.resolved.len(), 1);
+        assert_eq!(p.resolved[0].name, "Enc");
+        assert_eq!(p.resolved[0].kind, "sequential");
+        assert_eq!(p.uses.len(), 2);
+        assert_eq!(rest.to_string(), quote!(pub struct Net = Input(2) => Enc() => Dense(1);).to_string());
+        // The model whose tokens have not come yet is asked for, by its path.
+        let all = quote!(use Enc; use crate::nets::Dec; pub struct Net = Input(2) => Dense(1););
+        let call = callback("sequential", &p, &all).expect("Dec is missing").to_string();
+        assert!(call.starts_with(&quote!(crate::nets::__keras_model_Dec!).to_string()), "{call}");
+        assert!(call.contains(&quote!(sequential { #all }).to_string()), "{call}");
+        // Once every model has come, nothing is asked for, and only `use`d ones are callable.
+        let (p, _) =
+            preamble(quote!(@model Dec = functional { } @model Other = sequential { } use Dec; struct N = Dense(1, in = 2);)).unwrap();
+        assert!(callback("sequential", &p, &TokenStream::new()).is_none());
+        assert_eq!(p.models().iter().map(|r| r.name.to_string()).collect::<Vec<_>>(), ["Dec"]);
+    }
+
+    #[test]
+    fn a_bad_preamble_is_an_error() {
+        for src in [quote!(use; struct N = Dense(1, in = 2);), quote!(use Enc struct N = Dense(1, in = 2)), quote!(@mode X = sequential {})]
+        {
+            assert!(preamble(src.clone()).is_err(), "{src}");
+        }
+    }
+
+    #[test]
+    fn items_are_split_at_their_ends() {
+        let seq = split_items(quote!(#[params(3)] pub struct A = Dense(1, in = 2); struct B = Input(3) => Dense(2);), false);
+        assert_eq!(seq.len(), 2);
+        assert_eq!(seq[1].to_string(), quote!(struct B = Input(3) => Dense(2);).to_string());
+        let fun = split_items(
+            quote!(struct A(x: [2]) -> y { let y = Dense(1)(x); } pub struct B(x: [3]) -> (a, b) { let a = Dense(1)(x); let b = Dense(2)(x); }),
+            true,
+        );
+        assert_eq!(fun.len(), 2);
+        assert!(fun[1].to_string().starts_with("pub struct B"));
+        // The callback holds the model's own preamble and item.
+        let cb = export(
+            &syn::parse_quote!(A),
+            "sequential",
+            &quote!(
+                use E;
+            ),
+            &seq[0],
+        )
+        .to_string();
+        assert!(cb.contains("macro_rules ! __keras_model_A"), "{cb}");
+        assert!(cb.contains(&quote!(@model A = sequential { use E; #[params(3)] pub struct A = Dense(1, in = 2); }).to_string()), "{cb}");
+    }
+
+    fn names(models: &[(&str, TokenStream)], src: TokenStream) -> Vec<String> {
+        let models: Vec<Resolved> = models
+            .iter()
+            .map(|(name, body)| Resolved { name: syn::parse_str(name).unwrap(), kind: syn::parse_quote!(sequential), body: body.clone() })
+            .collect();
+        let Input::Items(items) = parse(src).unwrap() else { panic!("items expected") };
+        let mut diag = Diag::default();
+        let g = lower::sequential(&items[0].chain, None, "Net", &mut diag, &models).unwrap_or_else(|| panic!("{:?}", diag.messages()));
+        g.order
+            .iter()
+            .filter_map(|e| match e {
+                crate::graph::Entry::Unique(u) => Some(g.uniques[*u].name.clone()),
+                crate::graph::Entry::Input(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn default_names_continue_keras_counters() {
+        let enc = quote!(struct Enc = Input(2) => Dense(3) => Dense(3, name = "dense_7") => Dense(2););
+        let other = quote!(struct Other = Input(2) => Dense(2););
+        // Two default-named Dense in Enc (a given name takes no number): the next is dense_2.
+        assert_eq!(names(&[("Enc", enc.clone())], quote!(struct N = Input(2) => Enc() => Dense(1);)), ["enc", "dense_2"]);
+        // Every model brought in counts: three before this model's first.
+        assert_eq!(
+            names(&[("Enc", enc), ("Other", other)], quote!(struct N = Input(2) => Enc() => Other() => Dense(1);)),
+            ["enc", "other", "dense_3"]
+        );
+    }
+}

@@ -70,10 +70,71 @@ sequential! {
     struct UsesBroken = Input(6) => Broken() => Dense(1);
 }
 
+// Only a name is given where a model is used.
+sequential! {
+    use Encoder;
+    struct Args = Input(6) => Encoder(4, params = 24) => Dense(1);
+}
+
+// An Embedding-first model reads ids: one of this model's inputs.
+sequential! {
+    struct Ids = Input(5) => Embedding(10, 3) => Flatten();
+}
+
+sequential! {
+    use Ids;
+    struct IdsInChain = Input(5) => Dense(5) => Ids();
+}
+
+functional! {
+    use Ids;
+    struct IdsInGraph(x: [5]) -> y {
+        let h = Dense(5)(x);
+        let y = Ids()(h);
+    }
+}
+
+functional! {
+    use Encoder;
+    struct TwoTensors(a: [6], b: [6]) -> y {
+        let y = Encoder()(a, b);
+    }
+}
+
+// Two outputs that are calls of one model are two outputs of one name.
+functional! {
+    use Encoder;
+    struct TwoCalls(a: [6], b: [6]) -> (za, zb) {
+        let e = Encoder();
+        let za = e(a);
+        let zb = e(b);
+    }
+}
+
+// A Lambda's function would be looked up where the model is used.
+sequential! {
+    struct WithLambda = Input(6) => Lambda(|x| x * x) => Dense(2);
+}
+
+sequential! {
+    use WithLambda;
+    struct UsesLambda = Input(6) => WithLambda() => Dense(1);
+}
+
+// A model called without `use` is taken for a custom layer; rustc's note says what to write.
+sequential! {
+    struct NoUse = Input(6) => Encoder() => Dense(1);
+}
+
 // `use` names a model made by `sequential!` or `functional!`.
 sequential! {
     use NotAModel;
     struct Missing = Input(6) => Dense(1);
+}
+
+sequential! {
+    use Encoder
+    struct NoSemicolon = Input(6) => Dense(1);
 }
 
 fn main() {}

@@ -555,11 +555,27 @@ fn read_legacy(m: &Meta, h5: &hdf5_pure::File, file_names: &[String]) -> std::re
         if names.len() != specs.len() {
             return Err(format!("layer {} ({name}): the file has {} weights, this model has {}", i + 1, names.len(), specs.len()));
         }
-        for (weight, spec) in names.iter().zip(&specs) {
-            out.push(read_dataset(h5, &format!("{path}/{weight}"), spec, i, name)?);
-        }
+        out.extend(in_legacy_order(&specs, names.iter(), |weight, spec| read_dataset(h5, &format!("{path}/{weight}"), spec, i, name))?);
     }
     Ok(out)
+}
+
+/// A layer's weights from a legacy `.h5` file, in this model's order: the file lists each
+/// layer's trainable weights first, then its non-trainable ones (Keras's `_legacy_weights`),
+/// which for a model used as a layer is not its layers' order (an encoder's BatchNormalization
+/// statistics come after its last Dense). `read` reads the file's weight of that name as `spec`.
+fn in_legacy_order<S: AsRef<str>>(
+    specs: &[&WeightSpec],
+    names: impl Iterator<Item = S>,
+    mut read: impl FnMut(&str, &WeightSpec) -> std::result::Result<ArrayD<f32>, String>,
+) -> std::result::Result<Vec<ArrayD<f32>>, String> {
+    let mut order: Vec<usize> = (0..specs.len()).collect();
+    order.sort_by_key(|&k| specs[k].arena != crate::model::Arena::Trainable);
+    let mut out: Vec<Option<ArrayD<f32>>> = vec![None; specs.len()];
+    for (name, &k) in names.zip(&order) {
+        out[k] = Some(read(name.as_ref(), specs[k])?);
+    }
+    Ok(out.into_iter().map(|w| w.expect("every weight read: the counts were compared")).collect())
 }
 
 /// A list of names as Keras's `save_attributes_to_hdf5_group` keeps it on an HDF5 object:
@@ -634,9 +650,7 @@ fn read_by_name(m: &Meta, h5: &hdf5_pure::File, root: &HashMap<String, AttrValue
             let found = if weights.is_empty() { "no weights".to_string() } else { format!("{} ({})", weights.len(), weights.join(", ")) };
             return Err(format!("layer {} ({name}): the file has {found} for it, this model has {expected}", i + 1));
         }
-        for (weight, spec) in weights.iter().zip(&specs) {
-            out.push(read_dataset(h5, &format!("{name}/{weight}"), spec, i, name)?);
-        }
+        out.extend(in_legacy_order(&specs, weights.iter(), |weight, spec| read_dataset(h5, &format!("{name}/{weight}"), spec, i, name))?);
     }
     // Keras 3 keeps a model's own (not a layer's) weights in `top_level_model_weights`, and
     // refuses a file with another number of them; keras-rs models have none.
@@ -658,14 +672,28 @@ fn read_by_name(m: &Meta, h5: &hdf5_pure::File, root: &HashMap<String, AttrValue
 /// A weights-only file places layers only by class and position: refuses one with weights for a
 /// layer this model does not have.
 fn check_no_extra_layers(m: &Meta, h5: &hdf5_pure::File) -> std::result::Result<(), String> {
-    let group = h5.group("layers").map_err(|_| "the file has no `layers` group: not a Keras 3 weights file".to_string())?;
+    check_no_extra_layers_under(m, h5, "")
+}
+
+/// [`check_no_extra_layers`] of the layers under `prefix` (and of every model used as a layer,
+/// in its own `layers`).
+fn check_no_extra_layers_under(m: &Meta, h5: &hdf5_pure::File, prefix: &str) -> std::result::Result<(), String> {
+    let group = h5
+        .group(&format!("{prefix}layers"))
+        .map_err(|_| format!("the file has no `{prefix}layers` group: not a Keras 3 weights file of this model"))?;
     let paths = layer_paths(m);
-    for name in group.groups().map_err(|e| format!("layers: {e}"))? {
-        let has_weights = ["vars", "layer/vars", "cell/vars", "forward_layer/cell/vars"]
-            .iter()
-            .any(|vars| h5.group(&format!("layers/{name}/{vars}")).and_then(|g| g.datasets()).is_ok_and(|d| !d.is_empty()));
+    for name in group.groups().map_err(|e| format!("{prefix}layers: {e}"))? {
+        let has_weights = ["vars", "layer/vars", "cell/vars", "forward_layer/cell/vars", "layers"].iter().any(|vars| {
+            h5.group(&format!("{prefix}layers/{name}/{vars}"))
+                .is_ok_and(|g| g.datasets().is_ok_and(|d| !d.is_empty()) || g.groups().is_ok_and(|d| !d.is_empty()))
+        });
         if has_weights && !paths.contains(&name) {
-            return Err(format!("the file has weights under `layers/{name}`, a layer this model does not have"));
+            return Err(format!("the file has weights under `{prefix}layers/{name}`, a layer this model does not have"));
+        }
+    }
+    for (i, path) in paths.iter().enumerate() {
+        if let Some(sub) = m.sub(i) {
+            check_no_extra_layers_under(&sub, h5, &format!("{prefix}layers/{path}/"))?;
         }
     }
     Ok(())
@@ -918,12 +946,16 @@ fn functional_config(m: &Meta) -> Value {
     } else {
         m.outputs.iter().map(|o| output_of(m.layers.iter().position(|l| l.name == o.name).expect("an output is a layer's"))).collect()
     };
+    // One input or output is written as Keras writes `keras.Model(x, y)`'s, not as a list of
+    // one: a model used as a layer then returns a tensor, not a list.
+    let one_or_list = |mut items: Vec<Value>| if items.len() == 1 { items.remove(0) } else { Value::Array(items) };
+    let input_layers = one_or_list(order.iter().map(|n| serde_json::json!([n, 0, 0])).collect());
     serde_json::json!({
         "module": "keras.src.models.functional", "class_name": "Functional", "registered_name": null,
         "config": {
             "name": m.name, "trainable": true, "layers": layers,
-            "input_layers": order.iter().map(|n| serde_json::json!([n, 0, 0])).collect::<Vec<_>>(),
-            "output_layers": output_layers,
+            "input_layers": input_layers,
+            "output_layers": one_or_list(output_layers),
         },
     })
 }

@@ -141,7 +141,8 @@ pub const fn count(weights: &[Weight], trainable: bool) -> usize {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a keras layer for inputs of width {IN} and outputs of width {OUT}",
     label = "not a layer of keras-rs, nor a custom layer of these widths",
-    note = "a custom layer implements `keras::layers::custom::CustomLayer<IN, OUT>` (usually for every width: `impl<const D: usize> CustomLayer<D, D> for MyLayer`)"
+    note = "a custom layer implements `keras::layers::custom::CustomLayer<IN, OUT>` (usually for every width: `impl<const D: usize> CustomLayer<D, D> for MyLayer`)",
+    note = "if `{Self}` is a model made by `sequential!` or `functional!`, bring it in as a layer with `use {Self};` at the top of the macro"
 )]
 pub trait CustomLayer<const IN: usize, const OUT: usize>: Send + Sync + 'static {
     /// The layer's weights, in Keras's order. None by default.

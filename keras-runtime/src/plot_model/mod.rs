@@ -144,8 +144,8 @@ impl PlotModel {
     }
 
     /// Whether nested models are drawn as clusters of their layers (default `false`). Accepted
-    /// for Keras's sake; it changes nothing here, since a `sequential!` or `functional!` model
-    /// cannot hold another model as a layer (Keras expands only nested `Sequential` and
+    /// for Keras's sake, not drawn yet: a model used as a layer (`use Encoder;`) is one node,
+    /// as Keras draws it without `expand_nested` (Keras expands only nested `Sequential` and
     /// `Functional` models, not wrappers such as `Bidirectional`).
     ///
     /// ```

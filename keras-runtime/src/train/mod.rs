@@ -1308,8 +1308,11 @@ impl<M: Model> Control for Compiled<M> {
         self.optimizer.iterations()
     }
     fn weight_paths(&self) -> Vec<String> {
+        // Keras names a Sequential's own layers' weights under its name; a model used as a layer
+        // names its weights under its own (`encoder/dense/kernel`, built before the outer model).
         let scope = if M::NODES.is_empty() { format!("{}/", M::NAME) } else { String::new() };
-        M::WEIGHTS.iter().map(|w| format!("{scope}{}", w.path())).collect()
+        let nested = |w: &crate::model::WeightSpec| M::SUBMODELS.iter().any(|s| s.name == w.layer);
+        M::WEIGHTS.iter().map(|w| if nested(w) { w.path() } else { format!("{scope}{}", w.path()) }).collect()
     }
     fn is_chief(&self) -> bool {
         self.parallel.as_ref().is_none_or(DataParallel::is_chief)
