@@ -58,6 +58,18 @@ mod tests;
 ///   `keras::autodiff::Real` and differentiated by dual numbers), and the preprocessing layers `Rescaling` and
 ///   `Normalization` (adapted with `model.adapt("normalization", &x)`, or given its `mean` and
 ///   `variance`). Their arguments are listed in the `keras` crate's README.
+/// - Models are layers too: after `use Encoder;` (a model struct made by `sequential!` or
+///   `functional!`, by name or path), `=> Encoder()` runs it as one layer, as Keras's
+///   `Sequential([encoder, ...])` does. Its input shape is checked where it is called; its
+///   weights are this model's (in Keras's order, `encoder/dense/kernel`), `summary()` shows it
+///   as one row, `encoder (Sequential)`, and Keras files nest it as Keras does. It takes only
+///   `name = ".."` (default: its struct's name in snake case). Its layers' default names count
+///   as Keras's name counters count them, for a model made earlier: a `Dense` after an encoder
+///   with `dense` and `dense_1` is `dense_2`. It may hold models of its own; it has one output
+///   and no custom or `Lambda` layers (whose code would be looked up where it is used).
+/// - A `use` of a name that is no such model fails with ``cannot find macro
+///   `__keras_model_Name` ``: each model comes with that hidden macro, `pub(crate)`, so a model
+///   is used as a layer in the crate that makes it.
 ///
 /// # What it generates
 ///
