@@ -640,3 +640,39 @@ fn a_weights_file_with_an_extra_nested_layer_is_refused() {
     assert!(err.contains("layers/sequential/layers/dense_2"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A nested model taken out as a model of its own (Keras's `model.get_layer("encoder")`) and
+/// put back: the trained encoder predicts what it computes inside the Siamese network, and a
+/// pretrained one replaces its weights only.
+#[test]
+fn a_nested_model_is_taken_out_and_put_back() {
+    let f = Fixture::load("nested");
+    let (_, _, vx, _) = siamese_data(&f);
+    let after = tensors(&f, "siamese", "weights_after");
+    let cpu = Cpu::default();
+    let mut model = Siamese::new(&cpu);
+    model.set_weights(&after).unwrap();
+    let encoder: Encoder = model.get_submodel("encoder").unwrap();
+    assert_all_close("the encoder's weights", &encoder.get_weights().unwrap(), &after[..8], 0.0);
+    // The Siamese output from the encoder run on its own: sigmoid([e(a) | e(b)] W + b).
+    let (za, zb) = (encoder.predict(&vx[0]).unwrap(), encoder.predict(&vx[1]).unwrap());
+    let joined = keras::ndarray::concatenate(Axis(1), &[za.view(), zb.view()]).unwrap();
+    let w = after[8].view().into_dimensionality::<Ix2>().unwrap();
+    let logits = joined.dot(&w) + &after[9];
+    let want: Vec<f32> = logits.iter().map(|z| 1.0 / (1.0 + (-z).exp())).collect();
+    let ours = model.predict(&vx).unwrap();
+    assert_close("the Siamese output through the encoder taken out", ours.as_slice().unwrap(), &want, RTOL);
+
+    // Put back: a new encoder's weights replace the nested one's, and nothing else.
+    let fresh = Encoder::new(&cpu);
+    model.set_submodel("encoder", &fresh).unwrap();
+    let now = model.get_weights().unwrap();
+    assert_all_close("the encoder put back", &now[..8], &fresh.get_weights().unwrap(), 0.0);
+    assert_all_close("the head kept", &now[8..], &after[8..], 0.0);
+
+    // A layer that is no model, and a model of another type, are errors that say so.
+    let err = model.get_submodel::<Encoder>("dense_2").err().expect("dense_2 is no model").to_string();
+    assert!(err.contains("`dense_2` is no model used as a layer") && err.contains("encoder"), "{err}");
+    let err = model.get_submodel::<Clf>("encoder").err().expect("Clf is not the encoder").to_string();
+    assert!(err.contains("layer `encoder` of `siamese` has 8 weights, model `clf` has 10"), "{err}");
+}

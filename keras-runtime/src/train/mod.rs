@@ -158,6 +158,30 @@ pub trait Network: Sized {
         self.model_mut().core_mut().set_weights(<Self::Model as Model>::WEIGHTS, weights)
     }
 
+    /// The model used as layer `name` (`use Encoder;` in the macro) as a model of its own, with
+    /// the weights it has here: Keras's `model.get_layer("encoder")`, as a copy (the trained
+    /// encoder of a Siamese network, to run or save on its own). `S` is its type; an error says
+    /// when `name` is no model used as a layer, or one whose weights are not `S`'s.
+    fn get_submodel<S: Model<Backend = <Self::Model as Model>::Backend>>(&self, name: &str) -> Result<S> {
+        let picked = submodel_weights::<Self::Model, S>(name)?;
+        let mut all = self.get_weights()?;
+        let mut model = S::create(self.model().core().device())?;
+        let mine: Vec<ArrayD<f32>> = picked.iter().map(|&i| std::mem::take(&mut all[i])).collect();
+        model.core_mut().set_weights(S::WEIGHTS, &mine)?;
+        Ok(model)
+    }
+
+    /// Gives the model used as layer `name` the weights of `model`, a model of its type (a
+    /// pretrained encoder put into a bigger model); the other weights stay.
+    fn set_submodel<S: Model>(&mut self, name: &str, model: &S) -> Result<()> {
+        let picked = submodel_weights::<Self::Model, S>(name)?;
+        let mut all = self.get_weights()?;
+        for (&i, w) in picked.iter().zip(model.core().get_weights(S::WEIGHTS)?) {
+            all[i] = w;
+        }
+        self.set_weights(&all)
+    }
+
     /// Sets the statistics of the `Normalization` layer named `layer` from `data`, a batch of
     /// that layer's inputs (samples along the first axis), as Keras's
     /// `model.get_layer(layer).adapt(data)` does: the mean and the (biased) variance of the data
@@ -1434,6 +1458,41 @@ impl<M: Model> Engine for Compiled<M> {
         }
         Ok(())
     }
+}
+
+/// Where the weights of `M`'s model used as layer `name` lie in `M::WEIGHTS`, in `S`'s order,
+/// after checking that they are `S`'s (names and shapes).
+fn submodel_weights<M: Model, S: Model>(name: &str) -> Result<Vec<usize>> {
+    if !M::SUBMODELS.iter().any(|s| s.name == name) {
+        let models: Vec<&str> = M::SUBMODELS.iter().map(|s| s.name).collect();
+        let has = if models.is_empty() { "none".to_string() } else { models.join(", ") };
+        return Err(Error::Config(format!("`{name}` is no model used as a layer of `{}` (its models used as layers: {has})", M::NAME)));
+    }
+    let picked: Vec<usize> = M::WEIGHTS.iter().enumerate().filter(|(_, w)| w.layer == name).map(|(i, _)| i).collect();
+    if picked.len() != S::WEIGHTS.len() {
+        return Err(Error::Config(format!(
+            "layer `{name}` of `{}` has {} weights, model `{}` has {}",
+            M::NAME,
+            picked.len(),
+            S::NAME,
+            S::WEIGHTS.len()
+        )));
+    }
+    for (&i, theirs) in picked.iter().zip(S::WEIGHTS) {
+        let ours = &M::WEIGHTS[i];
+        if ours.name != theirs.path() || ours.shape != theirs.shape {
+            return Err(Error::Config(format!(
+                "layer `{name}` of `{}` has weight {} {}, where model `{}` has {} {}",
+                M::NAME,
+                ours.path(),
+                crate::error::tuple_shape(ours.shape),
+                S::NAME,
+                theirs.path(),
+                crate::error::tuple_shape(theirs.shape)
+            )));
+        }
+    }
+    Ok(picked)
 }
 
 /// A dataset's batch holds one target array: a model with several outputs trains on arrays.
